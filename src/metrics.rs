@@ -1,0 +1,121 @@
+//! Comparing gradients: the cs231n elementwise relative error and its summaries.
+//!
+//! relerr(a, b) = |a - b| / max(|a|, |b|), with 0/0 defined as 0 (and counted), and NaN when
+//! either value is infinite or NaN. Values with at most 53 significand bits are compared in f64
+//! (the only rounding is of the final quotient's ingredients, a relative 2^-53 of the error
+//! itself); wider values are compared in MPFR so that a relative error of 1e-70 is not lost.
+
+use crate::scalar::Scalar;
+use ndarray::Array2;
+use rug::Float;
+use serde::Serialize;
+
+/// A summary of elementwise relative errors.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Summary {
+    /// Mean (the seed's figure).
+    pub mean: f64,
+    /// Median.
+    pub median: f64,
+    /// Maximum.
+    pub max: f64,
+    /// Elements where both values were 0 (relative error defined as 0).
+    pub zero_over_zero: usize,
+    /// Elements where either value was infinite or NaN (the summaries are then NaN).
+    pub nonfinite: usize,
+}
+
+/// The relative error of one pair and whether it was 0/0.
+pub fn relerr<A: Scalar, B: Scalar>(a: &A, b: &B, bits_a: u32, bits_b: u32) -> (f64, bool) {
+    if !a.is_finite() || !b.is_finite() {
+        return (f64::NAN, false);
+    }
+    if a.is_zero() && b.is_zero() {
+        return (0.0, true);
+    }
+    if bits_a <= 53 && bits_b <= 53 {
+        let (x, y) = (a.to_f64(), b.to_f64());
+        return ((x - y).abs() / x.abs().max(y.abs()), false);
+    }
+    let p = bits_a.max(bits_b) + 8;
+    let (x, y) = (a.to_float(p), b.to_float(p));
+    let diff = Float::with_val(p, &x - &y).abs();
+    let den = if x.clone().abs() >= y.clone().abs() { x.abs() } else { y.abs() };
+    (Float::with_val(64, diff / den).to_f64(), false)
+}
+
+/// Elementwise relative errors of two equally shaped arrays, in row-major order.
+pub fn relerrs<A: Scalar, B: Scalar>(a: &Array2<A>, b: &Array2<B>, bits_a: u32, bits_b: u32) -> (Vec<f64>, usize) {
+    let mut zz = 0;
+    let v = a
+        .iter()
+        .zip(b.iter())
+        .map(|(x, y)| {
+            let (r, z) = relerr(x, y, bits_a, bits_b);
+            zz += z as usize;
+            r
+        })
+        .collect();
+    (v, zz)
+}
+
+/// The median of finite values (mean of the two middle ones for an even count); NaN if empty.
+pub fn median(v: &[f64]) -> f64 {
+    let mut s: Vec<f64> = v.iter().copied().filter(|x| !x.is_nan()).collect();
+    if s.is_empty() {
+        return f64::NAN;
+    }
+    s.sort_by(f64::total_cmp);
+    let m = s.len() / 2;
+    if s.len() % 2 == 1 {
+        s[m]
+    } else {
+        0.5 * (s[m - 1] + s[m])
+    }
+}
+
+/// Mean, median and max of elementwise relative errors; NaN summaries if any is NaN.
+pub fn summarize(errs: &[f64], zero_over_zero: usize) -> Summary {
+    let nonfinite = errs.iter().filter(|x| x.is_nan()).count();
+    if nonfinite > 0 || errs.is_empty() {
+        return Summary { mean: f64::NAN, median: f64::NAN, max: f64::NAN, zero_over_zero, nonfinite };
+    }
+    let mean = errs.iter().sum::<f64>() / errs.len() as f64;
+    let max = errs.iter().copied().fold(0.0, f64::max);
+    Summary { mean, median: median(errs), max, zero_over_zero, nonfinite }
+}
+
+/// The median over elements of analytic / numeric, skipping elements where the numeric value is
+/// 0 or either is not finite; NaN if none remain. The ratio names a scaling bug's factor.
+pub fn ratio_median<A: Scalar, B: Scalar>(analytic: &Array2<A>, numeric: &Array2<B>) -> f64 {
+    let r: Vec<f64> = analytic
+        .iter()
+        .zip(numeric.iter())
+        .filter(|(a, n)| a.is_finite() && n.is_finite() && !n.is_zero())
+        .map(|(a, n)| a.to_f64() / n.to_f64())
+        .filter(|x| x.is_finite())
+        .collect();
+    median(&r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relerr_definition() {
+        assert_eq!(relerr(&1.0f64, &0.5f64, 53, 53), (0.5, false));
+        assert_eq!(relerr(&0.0f64, &0.0f64, 53, 53), (0.0, true));
+        assert_eq!(relerr(&0.0f64, &3.0f64, 53, 53).0, 1.0);
+        assert!(relerr(&f64::NAN, &3.0f64, 53, 53).0.is_nan());
+        // In MPFR a tiny relative difference survives.
+        let a = Float::with_val(256, 1);
+        let b = Float::with_val(256, 1) + Float::with_val(256, 1e-70);
+        let r = relerr(&a, &b, 256, 256).0;
+        // b itself is rounded to a multiple of 2^-255 (about 1.7e-77), so the difference is 1e-70
+        // only to about 1e-7 relative; in f64 it would be lost entirely.
+        assert!((r / 1e-70 - 1.0).abs() < 1e-6, "{r}");
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+    }
+}

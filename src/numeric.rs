@@ -1,0 +1,285 @@
+//! Numeric gradients: every element perturbed by every stencil point, the whole loss evaluated.
+//!
+//! Two paths give bit-identical results:
+//! - **naive**: the perturbed loss is evaluated from scratch, all n samples, exactly as a user's
+//!   code would;
+//! - **fast** (default): only the perturbed sample's logits and loss are recomputed, and the
+//!   pairwise total is updated along one path of the [`LossTree`]. Every other sample's loss is
+//!   the same bits as in the naive path, and the tree recomputes the same partial sums, so the
+//!   total is identical. Cost per element: O(d k + log n) instead of O(n d k).
+//!
+//! Rows are processed in parallel (rayon), each worker with its own buffers; every element's
+//! arithmetic is sequential, so results do not depend on the thread count. After a worker's
+//! buffers exist, evaluating an element allocates nothing, MPFR included.
+
+use crate::exact::Decimal;
+use crate::loss::{pairwise_sum, reduce, row_loss, row_losses, LossTree, Reduction, RowScratch};
+use crate::model::{logits, row_logits};
+use crate::scalar::Scalar;
+use crate::stencil::Stencil;
+use crate::train::Trained;
+use ndarray::{Array2, ArrayView2};
+use rayon::prelude::*;
+use std::fmt;
+
+/// What the gradient is taken with respect to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Wrt {
+    /// The inputs x (n x d).
+    Input,
+    /// The logits (n x k) of the final forward pass, as in the seed's second check.
+    Logits,
+}
+
+impl Wrt {
+    /// Parses `input` or `logits`.
+    ///
+    /// # Errors
+    /// [`crate::Error::Value`] for anything else.
+    pub fn parse(s: &str) -> crate::Result<Self> {
+        match s.trim() {
+            "input" => Ok(Wrt::Input),
+            "logits" => Ok(Wrt::Logits),
+            _ => Err(crate::Error::value("--wrt", s, "input or logits")),
+        }
+    }
+    /// `input` or `logits`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Wrt::Input => "input",
+            Wrt::Logits => "logits",
+        }
+    }
+}
+
+impl fmt::Display for Wrt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A numeric gradient with its effective steps.
+#[derive(Clone, Debug)]
+pub struct NumericGrad<T> {
+    /// The finite-difference gradient.
+    pub grad: Array2<T>,
+    /// The effective step (v + h) - v of every element, in the dtype.
+    pub effective_step: Array2<T>,
+    /// How many elements have effective step 0 (the dead zone: v + h == v).
+    pub dead_zone: usize,
+}
+
+/// Everything a numeric gradient needs, shared by all workers.
+#[derive(Clone, Debug)]
+pub struct Setup<'a, T: Scalar> {
+    /// The trained state (inputs, final parameters, final logits).
+    pub trained: &'a Trained<T>,
+    /// Loss reduction.
+    pub reduction: Reduction,
+    /// The stencil.
+    pub stencil: Stencil,
+    /// What is perturbed.
+    pub wrt: Wrt,
+}
+
+/// One worker's buffers for the fast path.
+#[derive(Clone, Debug)]
+pub struct Worker<'a, T: Scalar> {
+    setup: &'a Setup<'a, T>,
+    /// h * o_k for each stencil point.
+    steps: Vec<T>,
+    /// c_k as dtype values.
+    coeffs: Vec<T>,
+    /// D * h, rounded.
+    denom_h: T,
+    /// h, rounded.
+    h: T,
+    scale: Option<T>,
+    base_leaves: Vec<T>,
+    base_total: T,
+    tree: LossTree<T>,
+    row: Vec<T>,
+    z: Vec<T>,
+    values: Vec<T>,
+    leaf: T,
+    tmp: T,
+    acc: T,
+    ws: RowScratch<T>,
+}
+
+impl<'a, T: Scalar> Worker<'a, T> {
+    /// A worker for step `h` (rounded once into the dtype).
+    pub fn new(setup: &'a Setup<'a, T>, h: &Decimal) -> Self {
+        let tr = setup.trained;
+        let ctx = tr.x[[0, 0]].ctx();
+        let hv = T::from_rational(h.value(), ctx);
+        let st = setup.stencil;
+        let steps = st.offsets.iter().map(|&o| hv.mul(&T::from_int(o, ctx))).collect();
+        let coeffs = st.coeffs.iter().map(|&c| T::from_int(c, ctx)).collect();
+        let denom_h = hv.mul(&T::from_int(st.denom, ctx));
+        let scale = setup.reduction.scale::<T>(tr.x.nrows(), ctx);
+        let base_leaves = row_losses(tr.logits.view(), &tr.t);
+        let tree = LossTree::new(&base_leaves);
+        let mut base_total = T::zero(ctx);
+        reduce(tree.sum(), scale.as_ref(), &mut base_total);
+        let width = match setup.wrt {
+            Wrt::Input => tr.x.ncols(),
+            Wrt::Logits => tr.logits.ncols(),
+        };
+        Worker {
+            setup,
+            steps,
+            coeffs,
+            denom_h,
+            h: hv,
+            scale,
+            base_leaves,
+            base_total,
+            tree,
+            row: vec![T::zero(ctx); width],
+            z: vec![T::zero(ctx); tr.logits.ncols()],
+            values: vec![T::zero(ctx); st.offsets.len()],
+            leaf: T::zero(ctx),
+            tmp: T::zero(ctx),
+            acc: T::zero(ctx),
+            ws: RowScratch::new(ctx),
+        }
+    }
+
+    /// Loads row j of the perturbed quantity into the row buffer.
+    pub fn load_row(&mut self, j: usize) {
+        let tr = self.setup.trained;
+        let src = match self.setup.wrt {
+            Wrt::Input => tr.x.row(j),
+            Wrt::Logits => tr.logits.row(j),
+        };
+        for (r, v) in self.row.iter_mut().zip(src) {
+            r.set(v);
+        }
+    }
+
+    /// The reduced loss with the current row buffer as sample j, into `out` (fast path).
+    fn perturbed_loss(&mut self, j: usize, out_index: usize) {
+        let tr = self.setup.trained;
+        match self.setup.wrt {
+            Wrt::Input => {
+                let xr = ndarray::ArrayView1::from(&self.row[..]);
+                row_logits(xr, tr.weight.view(), &tr.bias, &mut self.z, &mut self.tmp);
+                row_loss(&self.z, tr.t[j], &mut self.ws, &mut self.leaf);
+            }
+            Wrt::Logits => row_loss(&self.row, tr.t[j], &mut self.ws, &mut self.leaf),
+        }
+        self.tree.update(j, &self.leaf);
+        reduce(self.tree.sum(), self.scale.as_ref(), &mut self.values[out_index]);
+    }
+
+    /// Element (j, i) of the numeric gradient and its effective step, assuming row j is loaded.
+    /// Allocates nothing.
+    pub fn element(&mut self, j: usize, i: usize, grad: &mut T, eff: &mut T) {
+        // Effective step (v + h) - v.
+        self.tmp.set_add(&self.row[i], &self.h);
+        eff.set_sub(&self.tmp, &self.row[i]);
+        self.acc.set(&self.row[i]); // the unperturbed value, restored below
+        for k in 0..self.steps.len() {
+            if self.setup.stencil.offsets[k] == 0 {
+                self.values[k].set(&self.base_total);
+                continue;
+            }
+            self.row[i].set_add(&self.acc, &self.steps[k]);
+            self.perturbed_loss(j, k);
+        }
+        self.row[i].set(&self.acc);
+        self.tree.update(j, &self.base_leaves[j]);
+        self.combine(grad);
+    }
+
+    /// (sum_k c_k L_k) / (D h) into `grad`.
+    fn combine(&mut self, grad: &mut T) {
+        grad.set_mul(&self.coeffs[0], &self.values[0]);
+        for k in 1..self.values.len() {
+            self.tmp.set_mul(&self.coeffs[k], &self.values[k]);
+            grad.add_assign(&self.tmp);
+        }
+        grad.div_assign(&self.denom_h);
+    }
+
+    /// Element (j, i) by the naive path: the whole loss re-evaluated from scratch for each point.
+    pub fn element_naive(&mut self, j: usize, i: usize, grad: &mut T, eff: &mut T) {
+        let tr = self.setup.trained;
+        self.tmp.set_add(&self.row[i], &self.h);
+        eff.set_sub(&self.tmp, &self.row[i]);
+        let mut x = tr.x.clone();
+        let mut z = tr.logits.clone();
+        for k in 0..self.steps.len() {
+            let (base, target) = match self.setup.wrt {
+                Wrt::Input => (&tr.x, &mut x),
+                Wrt::Logits => (&tr.logits, &mut z),
+            };
+            target[[j, i]].set_add(&base[[j, i]], &self.steps[k]);
+            if self.setup.stencil.offsets[k] == 0 {
+                target[[j, i]].set(&base[[j, i]]);
+            }
+            let total = full_loss(self.setup, x.view(), &z);
+            self.values[k].set(&total);
+        }
+        self.combine(grad);
+    }
+}
+
+/// The reduced loss evaluated from scratch: logits from x (for `Wrt::Input`) or the given logits.
+fn full_loss<T: Scalar>(setup: &Setup<T>, x: ArrayView2<T>, z: &Array2<T>) -> T {
+    let tr = setup.trained;
+    let zz;
+    let zv = match setup.wrt {
+        Wrt::Input => {
+            zz = logits(x, tr.weight.view(), &tr.bias);
+            zz.view()
+        }
+        Wrt::Logits => z.view(),
+    };
+    let ctx = tr.x[[0, 0]].ctx();
+    let sum = pairwise_sum(&row_losses(zv, &tr.t));
+    let mut out = T::zero(ctx);
+    reduce(&sum, setup.reduction.scale::<T>(tr.x.nrows(), ctx).as_ref(), &mut out);
+    out
+}
+
+/// The numeric gradient for step `h`, by the fast path or (with `naive`) from scratch.
+pub fn numeric_grad<T: Scalar>(setup: &Setup<T>, h: &Decimal, naive: bool) -> NumericGrad<T> {
+    let tr = setup.trained;
+    let ctx = tr.x[[0, 0]].ctx();
+    let shape = match setup.wrt {
+        Wrt::Input => tr.x.dim(),
+        Wrt::Logits => tr.logits.dim(),
+    };
+    let rows: Vec<(Vec<T>, Vec<T>)> = (0..shape.0)
+        .into_par_iter()
+        .map_init(
+            || Worker::new(setup, h),
+            |w, j| {
+                w.load_row(j);
+                let mut g = vec![T::zero(ctx); shape.1];
+                let mut e = g.clone();
+                for i in 0..shape.1 {
+                    if naive {
+                        w.element_naive(j, i, &mut g[i], &mut e[i]);
+                    } else {
+                        w.element(j, i, &mut g[i], &mut e[i]);
+                    }
+                }
+                (g, e)
+            },
+        )
+        .collect();
+    let mut grad = Vec::with_capacity(shape.0 * shape.1);
+    let mut eff = Vec::with_capacity(shape.0 * shape.1);
+    for (g, e) in rows {
+        grad.extend(g);
+        eff.extend(e);
+    }
+    let dead_zone = eff.iter().filter(|v| v.is_zero()).count();
+    // Both vectors hold exactly shape.0 * shape.1 values.
+    let grad = Array2::from_shape_vec(shape, grad).unwrap_or_else(|_| unreachable!("shape matches"));
+    let effective_step = Array2::from_shape_vec(shape, eff).unwrap_or_else(|_| unreachable!("shape matches"));
+    NumericGrad { grad, effective_step, dead_zone }
+}

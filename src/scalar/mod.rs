@@ -1,0 +1,382 @@
+//! Scalar types: one narrow trait implemented by f16, bf16, f32, f64 and MPFR floats.
+//!
+//! The trait is `Clone`, not `Copy` (rug's [`Float`] owns heap memory), and its arithmetic is
+//! written as in-place methods (`set_add`, `add_assign`, `exp_mut`, ...) so that the hot loops can
+//! run without allocating, MPFR included. Every operation rounds its exact result to the type's
+//! own precision, to nearest with ties to even:
+//!
+//! - f32 and f64 use the hardware operations; `exp` and `ln` come from the platform's libm
+//!   (faithful, within 1 ulp, not always correctly rounded).
+//! - f16 and bf16 compute `+ - * /` and `sqrt` in f32 and round the f32 result to 16 bits. f32 has
+//!   at least 2p + 2 significand bits for both (p = 11 and 8), so this double rounding equals a
+//!   single correct rounding. `exp` and `ln` are f32 libm results rounded to 16 bits: within one
+//!   16-bit ulp, but not always correctly rounded.
+//! - MPFR ([`Float`]) rounds every operation, `exp` and `ln` included, correctly to its precision.
+//!
+//! Precision is data: each value carries its context ([`Scalar::Ctx`]: `()` for hardware
+//! floats, a validated [`Prec`] for MPFR) and every constructor takes one. Constants enter a type
+//! through [`Scalar::from_rational`], rounded exactly once from their exact value.
+
+mod mpfr;
+mod prim;
+
+use crate::error::{Error, Result};
+use rug::float::Round;
+use rug::{Float, Rational};
+use std::cmp::Ordering;
+use std::fmt;
+
+/// A validated MPFR precision in bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Prec(u32);
+
+impl Prec {
+    /// Smallest precision accepted (MPFR's minimum is 1; 2 bits is the smallest useful format).
+    pub const MIN: u32 = 2;
+    /// Largest precision accepted. MPFR allows far more, but beyond this a single number is
+    /// larger than any experiment here can use.
+    pub const MAX: u32 = 65_536;
+
+    /// A precision of `bits`, checked against [`Prec::MIN`]..=[`Prec::MAX`].
+    ///
+    /// # Errors
+    /// [`Error::DType`] when `bits` is out of range.
+    pub fn new(bits: u32) -> Result<Self> {
+        if (Self::MIN..=Self::MAX).contains(&bits) {
+            Ok(Prec(bits))
+        } else {
+            Err(Error::DType {
+                value: format!("mpfr:{bits}"),
+                min: Self::MIN,
+                max: Self::MAX,
+                detail: format!("; {bits} bits is out of range"),
+            })
+        }
+    }
+
+    /// The number of significand bits.
+    pub fn bits(self) -> u32 {
+        self.0
+    }
+}
+
+/// A float type chosen at run time by name: `f16`, `bf16`, `f32`, `f64` or `mpfr:<bits>`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum DType {
+    /// IEEE binary16 (half crate).
+    F16,
+    /// bfloat16 (half crate).
+    BF16,
+    /// IEEE binary32.
+    F32,
+    /// IEEE binary64.
+    F64,
+    /// MPFR with the given precision and MPFR's (practically unbounded) exponent range.
+    Mpfr(Prec),
+}
+
+impl DType {
+    /// Parses a dtype name.
+    ///
+    /// # Errors
+    /// [`Error::DType`] naming the text, e.g. for `f8`, `mpfr:`, `mpfr:1` or `mpfr:abc`.
+    pub fn parse(text: &str) -> Result<Self> {
+        let t = text.trim();
+        let err = |detail: &str| Error::DType {
+            value: text.to_string(),
+            min: Prec::MIN,
+            max: Prec::MAX,
+            detail: detail.to_string(),
+        };
+        match t {
+            "f16" => Ok(DType::F16),
+            "bf16" => Ok(DType::BF16),
+            "f32" => Ok(DType::F32),
+            "f64" => Ok(DType::F64),
+            _ => {
+                let Some(bits) = t.strip_prefix("mpfr:") else {
+                    return Err(err(""));
+                };
+                if bits.is_empty() || !bits.bytes().all(|c| c.is_ascii_digit()) {
+                    return Err(err("; the precision must be a whole number of bits"));
+                }
+                match bits.parse::<u32>() {
+                    Ok(b) if (Prec::MIN..=Prec::MAX).contains(&b) => Ok(DType::Mpfr(Prec(b))),
+                    _ => Err(err(&format!("; {bits} bits is out of range"))),
+                }
+            }
+        }
+    }
+
+    /// Parses a comma-separated list of dtypes; an empty list is an error.
+    ///
+    /// # Errors
+    /// [`Error::DType`] for the first bad entry; [`Error::Value`] for an empty list.
+    pub fn parse_list(text: &str) -> Result<Vec<Self>> {
+        let items: Vec<&str> = text.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+        if items.is_empty() {
+            return Err(Error::value("dtype list", text, "a comma-separated list such as f32,f64,mpfr:113"));
+        }
+        items.into_iter().map(DType::parse).collect()
+    }
+
+    /// The name as parsed: `f16`, `bf16`, `f32`, `f64`, `mpfr:113`.
+    pub fn name(self) -> String {
+        match self {
+            DType::F16 => "f16".into(),
+            DType::BF16 => "bf16".into(),
+            DType::F32 => "f32".into(),
+            DType::F64 => "f64".into(),
+            DType::Mpfr(p) => format!("mpfr:{}", p.bits()),
+        }
+    }
+
+    /// A label safe in file names: `f16`, ..., `mpfr113`.
+    pub fn label(self) -> String {
+        self.name().replace(':', "")
+    }
+
+    /// Significand bits p, counting the implicit bit (11, 8, 24, 53, or the MPFR precision).
+    pub fn bits(self) -> u32 {
+        match self {
+            DType::F16 => 11,
+            DType::BF16 => 8,
+            DType::F32 => 24,
+            DType::F64 => 53,
+            DType::Mpfr(p) => p.bits(),
+        }
+    }
+
+    /// Unit roundoff u = 2^-p for rounding to nearest.
+    pub fn unit_roundoff(self) -> f64 {
+        2f64.powi(-(self.bits() as i32))
+    }
+
+    /// The smallest exponent e such that 2^e is a normal number, or `None` for MPFR
+    /// (MPFR's exponent range is far beyond anything computed here).
+    pub fn normal_exp_min(self) -> Option<i32> {
+        match self {
+            DType::F16 => Some(-14),
+            DType::BF16 | DType::F32 => Some(-126),
+            DType::F64 => Some(-1022),
+            DType::Mpfr(_) => None,
+        }
+    }
+
+    /// The largest finite value, or `None` for MPFR.
+    pub fn max_finite(self) -> Option<f64> {
+        match self {
+            DType::F16 => Some(65504.0),
+            DType::BF16 => Some(f32::from_bits(0x7f7f_0000) as f64),
+            DType::F32 => Some(f32::MAX as f64),
+            DType::F64 => Some(f64::MAX),
+            DType::Mpfr(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for DType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name())
+    }
+}
+
+impl std::str::FromStr for DType {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        DType::parse(s)
+    }
+}
+
+/// A float type gradlab computes in. See the module docs for the rounding of each type.
+///
+/// Methods named `set_*` overwrite `self` with the rounded result of an operation on their
+/// arguments; `*_assign` and `*_mut` update `self` in place. None of them allocates for MPFR when
+/// `self` already has the context's precision.
+pub trait Scalar: Clone + fmt::Debug + Send + Sync + 'static {
+    /// The precision context: `()` for hardware floats, [`Prec`] for MPFR.
+    type Ctx: Copy + fmt::Debug + Send + Sync + PartialEq + 'static;
+
+    /// The runtime dtype of this type in context `ctx`.
+    fn dtype(ctx: Self::Ctx) -> DType;
+    /// The context this value was made with.
+    fn ctx(&self) -> Self::Ctx;
+
+    /// The exact rational `r` rounded once to nearest (ties to even) in this type, with the
+    /// type's overflow and subnormal behaviour.
+    fn from_rational(r: &Rational, ctx: Self::Ctx) -> Self;
+    /// The finite or infinite MPFR value `x` rounded once to nearest in this type.
+    fn from_float(x: &Float, ctx: Self::Ctx) -> Self;
+    /// The f64 value `x` rounded once to nearest in this type.
+    fn from_f64(x: f64, ctx: Self::Ctx) -> Self {
+        Self::from_float(&Float::with_val(53, x), ctx)
+    }
+    /// Zero.
+    fn zero(ctx: Self::Ctx) -> Self;
+    /// `num / den` rounded once into the type.
+    fn from_ratio(num: i64, den: u64, ctx: Self::Ctx) -> Self {
+        Self::from_rational(&Rational::from((num, den)), ctx)
+    }
+    /// |self| as a new value (exact).
+    fn abs(&self) -> Self {
+        let mut r = self.clone();
+        if r.partial_cmp_val(&Self::zero(self.ctx())) == Some(Ordering::Less) {
+            r.neg_mut();
+        }
+        r
+    }
+    /// The integer `n` rounded once into this type.
+    fn from_int(n: i64, ctx: Self::Ctx) -> Self {
+        Self::from_rational(&Rational::from(n), ctx)
+    }
+
+    /// The value rounded to the nearest f64 (exact for every type with at most 53 bits).
+    fn to_f64(&self) -> f64;
+    /// The exact value as an MPFR float of `prec` bits (exact whenever `prec` is at least the
+    /// type's precision).
+    fn to_float(&self, prec: u32) -> Float;
+
+    /// `self = src`.
+    fn set(&mut self, src: &Self);
+    /// `self = round(a + b)`.
+    fn set_add(&mut self, a: &Self, b: &Self);
+    /// `self = round(a - b)`.
+    fn set_sub(&mut self, a: &Self, b: &Self);
+    /// `self = round(a * b)`.
+    fn set_mul(&mut self, a: &Self, b: &Self);
+    /// `self = round(a / b)`.
+    fn set_div(&mut self, a: &Self, b: &Self);
+    /// `self = round(self + a)`.
+    fn add_assign(&mut self, a: &Self);
+    /// `self = round(self - a)`.
+    fn sub_assign(&mut self, a: &Self);
+    /// `self = round(self * a)`.
+    fn mul_assign(&mut self, a: &Self);
+    /// `self = round(self / a)`.
+    fn div_assign(&mut self, a: &Self);
+    /// `self = round(exp(self))`.
+    fn exp_mut(&mut self);
+    /// `self = round(ln(self))`.
+    fn ln_mut(&mut self);
+    /// `self = round(sqrt(self))`.
+    fn sqrt_mut(&mut self);
+    /// `self = -self` (exact).
+    fn neg_mut(&mut self);
+
+    /// Whether the value is neither infinite nor NaN.
+    fn is_finite(&self) -> bool;
+    /// Whether the value is +0 or -0.
+    fn is_zero(&self) -> bool;
+    /// Numeric comparison; `None` when either side is NaN.
+    fn partial_cmp_val(&self, other: &Self) -> Option<Ordering>;
+
+    /// `round(a + b)` as a new value.
+    fn add(&self, b: &Self) -> Self {
+        let mut r = self.clone();
+        r.add_assign(b);
+        r
+    }
+    /// `round(a - b)` as a new value.
+    fn sub(&self, b: &Self) -> Self {
+        let mut r = self.clone();
+        r.sub_assign(b);
+        r
+    }
+    /// `round(a * b)` as a new value.
+    fn mul(&self, b: &Self) -> Self {
+        let mut r = self.clone();
+        r.mul_assign(b);
+        r
+    }
+    /// `round(a / b)` as a new value.
+    fn div(&self, b: &Self) -> Self {
+        let mut r = self.clone();
+        r.div_assign(b);
+        r
+    }
+    /// `round(exp(a))` as a new value.
+    fn exp(&self) -> Self {
+        let mut r = self.clone();
+        r.exp_mut();
+        r
+    }
+    /// `round(ln(a))` as a new value.
+    fn ln(&self) -> Self {
+        let mut r = self.clone();
+        r.ln_mut();
+        r
+    }
+    /// `round(sqrt(a))` as a new value.
+    fn sqrt(&self) -> Self {
+        let mut r = self.clone();
+        r.sqrt_mut();
+        r
+    }
+}
+
+/// Rounds `x` (an exact rational or an MPFR float) once, to nearest with ties to even, into the
+/// hardware format of `dtype`, with its subnormals and overflow to infinity. Returns the result
+/// as an f64, which holds every value of these formats exactly.
+pub(crate) fn round_to_hardware<V>(x: V, dtype: DType) -> f64
+where
+    Float: rug::ops::AssignRound<V, Round = Round, Ordering = Ordering>,
+{
+    let (Some(normal_exp_min), Some(max)) = (dtype.normal_exp_min(), dtype.max_finite()) else {
+        unreachable!("round_to_hardware is only called for hardware dtypes");
+    };
+    let (mut r, ord) = Float::with_val_round(dtype.bits(), x, Round::Nearest);
+    if r.is_nan() || r.is_infinite() || r.is_zero() {
+        return r.to_f64();
+    }
+    // MPFR writes x = m * 2^e with 0.5 <= |m| < 1, so the smallest normal 2^k has MPFR exponent
+    // k + 1. subnormalize_round uses the first rounding's direction, so there is no double rounding.
+    r.subnormalize_round(normal_exp_min + 1, ord, Round::Nearest);
+    let v = r.to_f64();
+    if v.abs() > max {
+        // After rounding to p bits, anything above the largest finite value came from an exact
+        // value of at least max + ulp/2, which rounds to infinity.
+        return if v > 0.0 { f64::INFINITY } else { f64::NEG_INFINITY };
+    }
+    v
+}
+
+/// A local type alias `$T` and context `$ctx` for a runtime [`DType`], then `$body`.
+///
+/// ```
+/// use gradlab::{with_dtype, scalar::{DType, Scalar}};
+/// let dt = DType::parse("mpfr:113").unwrap();
+/// let third = with_dtype!(dt, |T, ctx| T::from_ratio(1, 3, ctx).to_f64());
+/// assert_eq!(third, 1.0 / 3.0);
+/// ```
+#[macro_export]
+macro_rules! with_dtype {
+    ($dt:expr, |$T:ident, $ctx:ident| $body:expr) => {
+        match $dt {
+            $crate::scalar::DType::F16 => {
+                type $T = ::half::f16;
+                let $ctx = ();
+                $body
+            }
+            $crate::scalar::DType::BF16 => {
+                type $T = ::half::bf16;
+                let $ctx = ();
+                $body
+            }
+            $crate::scalar::DType::F32 => {
+                type $T = f32;
+                let $ctx = ();
+                $body
+            }
+            $crate::scalar::DType::F64 => {
+                type $T = f64;
+                let $ctx = ();
+                $body
+            }
+            $crate::scalar::DType::Mpfr(p) => {
+                type $T = ::rug::Float;
+                let $ctx = p;
+                $body
+            }
+        }
+    };
+}

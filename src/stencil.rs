@@ -1,0 +1,175 @@
+//! Finite-difference stencils with exact rational weights.
+//!
+//! A stencil of order p approximates f'(x) by (sum_k c_k f(x + o_k h)) / (D h) with integer
+//! offsets o_k, integer coefficients c_k and an integer denominator D, so the weights c_k / D are
+//! exact rationals. The numerator is accumulated in the dtype in offset order and divided once by
+//! the dtype's rounded D*h; for the central stencil this is exactly the seed's
+//! `(loss(x + h) - loss(x - h)) / (2 h)`.
+
+use crate::error::{Error, Result};
+use std::fmt;
+
+/// A finite-difference scheme.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Scheme {
+    /// (f(x+h) - f(x)) / h, order 1.
+    Forward,
+    /// (f(x) - f(x-h)) / h, order 1.
+    Backward,
+    /// (f(x+h) - f(x-h)) / (2h), order 2.
+    Central,
+    /// (f(x-2h) - 8 f(x-h) + 8 f(x+h) - f(x+2h)) / (12h), order 4.
+    Central5,
+}
+
+/// A scheme's grid and exact weights.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Stencil {
+    /// The scheme.
+    pub scheme: Scheme,
+    /// Offsets o_k (multiples of h).
+    pub offsets: &'static [i64],
+    /// Integer coefficients c_k.
+    pub coeffs: &'static [i64],
+    /// Integer denominator D.
+    pub denom: i64,
+    /// Order of accuracy p: the truncation error is O(h^p).
+    pub order: u32,
+    /// |C| in the leading truncation term C h^p f^(p+1)(x): 1/2, 1/6 or 1/30.
+    pub trunc_const: f64,
+    /// sum_k |c_k| / D: how much the rounding errors of the function values are amplified.
+    pub noise_gain: f64,
+}
+
+impl Scheme {
+    /// All schemes.
+    pub const ALL: [Scheme; 4] = [Scheme::Forward, Scheme::Backward, Scheme::Central, Scheme::Central5];
+
+    /// Parses `forward`, `backward`, `central` or `central5`.
+    ///
+    /// # Errors
+    /// [`Error::Value`] for anything else.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s.trim() {
+            "forward" => Ok(Scheme::Forward),
+            "backward" => Ok(Scheme::Backward),
+            "central" => Ok(Scheme::Central),
+            "central5" | "five-point" => Ok(Scheme::Central5),
+            _ => Err(Error::value("scheme", s, "forward, backward, central or central5")),
+        }
+    }
+
+    /// The scheme's name as parsed.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scheme::Forward => "forward",
+            Scheme::Backward => "backward",
+            Scheme::Central => "central",
+            Scheme::Central5 => "central5",
+        }
+    }
+
+    /// The scheme's stencil.
+    pub fn stencil(self) -> Stencil {
+        match self {
+            Scheme::Forward => Stencil {
+                scheme: self,
+                offsets: &[0, 1],
+                coeffs: &[-1, 1],
+                denom: 1,
+                order: 1,
+                trunc_const: 0.5,
+                noise_gain: 2.0,
+            },
+            Scheme::Backward => Stencil {
+                scheme: self,
+                offsets: &[-1, 0],
+                coeffs: &[-1, 1],
+                denom: 1,
+                order: 1,
+                trunc_const: 0.5,
+                noise_gain: 2.0,
+            },
+            Scheme::Central => Stencil {
+                scheme: self,
+                offsets: &[-1, 1],
+                coeffs: &[-1, 1],
+                denom: 2,
+                order: 2,
+                trunc_const: 1.0 / 6.0,
+                noise_gain: 1.0,
+            },
+            Scheme::Central5 => Stencil {
+                scheme: self,
+                offsets: &[-2, -1, 1, 2],
+                coeffs: &[1, -8, 8, -1],
+                denom: 12,
+                order: 4,
+                trunc_const: 1.0 / 30.0,
+                noise_gain: 1.5,
+            },
+        }
+    }
+}
+
+impl fmt::Display for Scheme {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl fmt::Display for Stencil {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (order {}): (", self.scheme, self.order)?;
+        for (k, (o, c)) in self.offsets.iter().zip(self.coeffs).enumerate() {
+            let sign = if *c < 0 {
+                "-"
+            } else if k > 0 {
+                "+"
+            } else {
+                ""
+            };
+            let sep = if k > 0 { " " } else { "" };
+            write!(
+                f,
+                "{sep}{sign}{}{}f(x{:+}h)",
+                if k > 0 { " " } else { "" },
+                if c.abs() != 1 { format!("{} ", c.abs()) } else { String::new() },
+                o
+            )?;
+        }
+        write!(f, ") / ({}h)", self.denom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rug::Rational;
+
+    /// The weights reproduce the derivative of x^m exactly for every m < number of points
+    /// (sum c_k o_k^m / D = [m == 1]) and the order is the first m where that fails, minus one.
+    #[test]
+    fn weights_are_exact_and_orders_right() {
+        for s in Scheme::ALL {
+            let st = s.stencil();
+            let moment = |m: u32| -> Rational {
+                let num: i64 = st.offsets.iter().zip(st.coeffs).map(|(o, c)| c * o.pow(m)).sum();
+                Rational::from((num, st.denom))
+            };
+            assert_eq!(moment(0), 0, "{s}");
+            assert_eq!(moment(1), 1, "{s}");
+            for m in 2..=st.order {
+                assert_eq!(moment(m), 0, "{s} m={m}");
+            }
+            let lead = moment(st.order + 1);
+            assert_ne!(lead, 0, "{s} has order {}", st.order);
+            // Leading truncation constant: moment(p+1) / (p+1)!.
+            let fact: i64 = (1..=(st.order as i64 + 1)).product();
+            let c = Rational::from(lead / fact).abs();
+            assert_eq!(c.to_f64(), st.trunc_const, "{s}");
+            let gain: i64 = st.coeffs.iter().map(|c| c.abs()).sum();
+            assert_eq!(gain as f64 / st.denom as f64, st.noise_gain, "{s}");
+        }
+    }
+}

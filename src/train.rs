@@ -1,0 +1,127 @@
+//! Training like the seed: SGD for E epochs, with the input gradient either reset each epoch
+//! (the correct check) or accumulated over all epochs (what PyTorch does when only the
+//! optimizer's parameters are zeroed, as in the seed).
+
+use crate::exact::Decimal;
+use crate::loss::{backprop, logits_grad, Reduction};
+use crate::model::logits;
+use crate::problem::Cast;
+use crate::scalar::Scalar;
+use ndarray::Array2;
+use std::fmt;
+
+/// What happens to the input gradient x.grad between epochs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum InputGrad {
+    /// Only the last epoch's gradient is kept (the correct gradient of the final loss).
+    Reset,
+    /// Gradients of all epochs are summed, as PyTorch does when x.grad is never zeroed.
+    Accumulate,
+}
+
+impl InputGrad {
+    /// Parses `reset` or `accumulate`.
+    ///
+    /// # Errors
+    /// [`crate::Error::Value`] for anything else.
+    pub fn parse(s: &str) -> crate::Result<Self> {
+        match s.trim() {
+            "reset" => Ok(InputGrad::Reset),
+            "accumulate" => Ok(InputGrad::Accumulate),
+            _ => Err(crate::Error::value("input-grad mode", s, "reset or accumulate")),
+        }
+    }
+    /// `reset` or `accumulate`.
+    pub fn name(self) -> &'static str {
+        match self {
+            InputGrad::Reset => "reset",
+            InputGrad::Accumulate => "accumulate",
+        }
+    }
+}
+
+impl fmt::Display for InputGrad {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Training settings.
+#[derive(Clone, Debug)]
+pub struct TrainConfig {
+    /// Number of epochs E (0: no training, check the given parameters).
+    pub epochs: usize,
+    /// Learning rate, exact; rounded once into the dtype.
+    pub lr: Decimal,
+    /// Input-gradient mode.
+    pub input_grad: InputGrad,
+    /// Loss reduction.
+    pub reduction: Reduction,
+}
+
+/// The state after training, all in the dtype.
+#[derive(Clone, Debug)]
+pub struct Trained<T> {
+    /// Inputs (unchanged by training).
+    pub x: Array2<T>,
+    /// Targets.
+    pub t: Vec<usize>,
+    /// Final weight (after E - 1 steps).
+    pub weight: Array2<T>,
+    /// Final bias.
+    pub bias: Vec<T>,
+    /// The analytic input gradient a user would read from x.grad.
+    pub grad_x: Array2<T>,
+    /// The analytic logits gradient of the last epoch (y.grad in the seed).
+    pub grad_logits: Array2<T>,
+    /// The logits of the last forward pass (at the final parameters).
+    pub logits: Array2<T>,
+}
+
+/// Trains like the seed's loop. Each epoch: forward, backward, x.grad reset or accumulated, and an
+/// SGD step `w = w - lr * dw` (product then difference, each rounded) except after the last
+/// epoch. With E = 0 a single forward/backward at the given parameters gives the gradients.
+pub fn train<T: Scalar>(data: &Cast<T>, t: &[usize], cfg: &TrainConfig, ctx: T::Ctx) -> Trained<T> {
+    let lr = T::from_rational(cfg.lr.value(), ctx);
+    let mut w = data.weight.clone();
+    let mut b: Vec<T> = data.bias.to_vec();
+    let x = data.x.view();
+    let passes = cfg.epochs.max(1);
+    let mut grad_x: Option<Array2<T>> = None;
+    let mut last = None;
+    let mut tmp = T::zero(ctx);
+    for epoch in 0..passes {
+        let z = logits(x, w.view(), &b);
+        let gz = logits_grad(z.view(), t, cfg.reduction);
+        let (gx, gw, gb) = backprop(gz.view(), x, w.view());
+        grad_x = Some(match (grad_x, cfg.input_grad) {
+            (Some(mut acc), InputGrad::Accumulate) => {
+                acc.zip_mut_with(&gx, |a, g| a.add_assign(g));
+                acc
+            }
+            _ => gx,
+        });
+        if epoch + 1 < cfg.epochs {
+            w.zip_mut_with(&gw, |wv, g| {
+                tmp.set_mul(&lr, g);
+                wv.sub_assign(&tmp);
+            });
+            for (bv, g) in b.iter_mut().zip(&gb) {
+                tmp.set_mul(&lr, g);
+                bv.sub_assign(&tmp);
+            }
+        }
+        last = Some((z, gz));
+    }
+    // passes >= 1, so both were set in the loop.
+    let (z, gz) = last.unwrap_or_else(|| unreachable!("at least one pass"));
+    Trained {
+        x: data.x.clone(),
+        t: t.to_vec(),
+        weight: w,
+        bias: b,
+        grad_x: grad_x.unwrap_or_else(|| unreachable!("at least one pass")),
+        grad_logits: gz,
+        logits: z,
+    }
+}

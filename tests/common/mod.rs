@@ -1,0 +1,42 @@
+//! Shared helpers for the integration tests.
+#![allow(dead_code)]
+
+use gradlab::check::{check_dtype, CheckConfig, CheckRow};
+use gradlab::exact::{parse_list, Decimal};
+use gradlab::loss::Reduction;
+use gradlab::numeric::Wrt;
+use gradlab::problem::Problem;
+use gradlab::scalar::{DType, Prec};
+use gradlab::stencil::Scheme;
+use gradlab::train::{InputGrad, TrainConfig};
+
+/// The seed's decade grid 1e0 ... 1e-8.
+pub const SEED_EPS: &str = "1e0,1e-1,1e-2,1e-3,1e-4,1e-5,1e-6,1e-7,1e-8";
+
+/// The default problem of `gradlab check` (n=10, d=4, k=2, seed 1).
+pub fn default_problem() -> Problem {
+    Problem::generate(10, 4, 2, 1).unwrap()
+}
+
+/// A check configuration like the CLI's defaults.
+pub fn config(epochs: usize, mode: InputGrad, scheme: Scheme, eps: &str, truth: Option<u32>) -> CheckConfig {
+    CheckConfig {
+        train: TrainConfig {
+            epochs,
+            lr: Decimal::parse("lr", "1e-3").unwrap(),
+            input_grad: mode,
+            reduction: Reduction::Mean,
+        },
+        scheme,
+        steps: parse_list("step", eps).unwrap(),
+        wrt: Wrt::Input,
+        truth: truth.map(|b| Prec::new(b).unwrap()),
+        naive: false,
+        keep_grads: false,
+    }
+}
+
+/// Rows of one dtype's check.
+pub fn rows(problem: &Problem, dtype: &str, cfg: &CheckConfig) -> Vec<CheckRow> {
+    check_dtype(problem, DType::parse(dtype).unwrap(), cfg).unwrap().rows
+}

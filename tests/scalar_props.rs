@@ -1,0 +1,145 @@
+//! Rounding properties of the scalar types, on many random operands.
+
+use gradlab::scalar::{DType, Prec, Scalar};
+use half::{bf16, f16};
+use proptest::prelude::*;
+use rug::Float;
+
+fn mp(bits: u32) -> Prec {
+    Prec::new(bits).unwrap()
+}
+
+/// Finite f64 operands over a wide but overflow-safe range of magnitudes.
+fn operand() -> impl Strategy<Value = f64> {
+    (any::<bool>(), 1.0f64..2.0, -300i32..300)
+        .prop_map(|(neg, m, e)| if neg { -m * 2f64.powi(e) } else { m * 2f64.powi(e) })
+}
+
+fn operand32() -> impl Strategy<Value = f32> {
+    (any::<bool>(), 1.0f32..2.0, -60i32..60)
+        .prop_map(|(neg, m, e)| if neg { -m * 2f32.powi(e) } else { m * 2f32.powi(e) })
+}
+
+/// The binary operation `op` in type T on (a, b).
+fn binop<T: Scalar>(op: usize, a: &T, b: &T) -> T {
+    let mut r = a.clone();
+    match op {
+        0 => r.set_add(a, b),
+        1 => r.set_sub(a, b),
+        2 => r.set_mul(a, b),
+        _ => r.set_div(a, b),
+    }
+    r
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3000))]
+
+    #[test]
+    fn mpfr53_is_bit_identical_to_f64(a in operand(), b in operand(), op in 0usize..4) {
+        let r64 = binop(op, &a, &b);
+        prop_assume!(r64.is_normal());
+        let (fa, fb) = (Float::from_f64(a, mp(53)), Float::from_f64(b, mp(53)));
+        prop_assert_eq!(binop(op, &fa, &fb).to_f64().to_bits(), r64.to_bits());
+        let s = a.abs().sqrt();
+        prop_assert_eq!(Float::from_f64(a.abs(), mp(53)).sqrt().to_f64().to_bits(), s.to_bits());
+    }
+
+    #[test]
+    fn mpfr24_is_bit_identical_to_f32(a in operand32(), b in operand32(), op in 0usize..4) {
+        let r32 = binop(op, &a, &b);
+        prop_assume!(r32.is_normal());
+        let (fa, fb) = (Float::from_f64(a as f64, mp(24)), Float::from_f64(b as f64, mp(24)));
+        prop_assert_eq!((binop(op, &fa, &fb).to_f64() as f32).to_bits(), r32.to_bits());
+        prop_assert_eq!((Float::from_f64(a.abs() as f64, mp(24)).sqrt().to_f64() as f32).to_bits(), a.abs().sqrt().to_bits());
+    }
+
+    #[test]
+    fn exp_and_ln_within_one_ulp(x in -700.0f64..700.0, y in 1e-300f64..1e300) {
+        for (ours, exact) in [
+            (Scalar::exp(&x), Float::from_f64(x, mp(53)).exp().to_f64()),
+            (Scalar::ln(&y), Float::from_f64(y, mp(53)).ln().to_f64()),
+        ] {
+            let ulps = (ours.to_bits() as i64 - exact.to_bits() as i64).abs();
+            prop_assert!(ulps <= 1, "{ours} vs {exact}: {ulps} ulps");
+        }
+        let x32 = (x / 10.0) as f32;
+        let ours = Scalar::exp(&x32);
+        let exact = Float::from_f64(x32 as f64, mp(24)).exp().to_f64() as f32;
+        prop_assert!((ours.to_bits() as i64 - exact.to_bits() as i64).abs() <= 1);
+    }
+
+    /// f16/bf16 arithmetic (in f32, then rounded) equals the exact result rounded once.
+    #[test]
+    fn half_types_are_correctly_rounded(a in any::<u16>(), b in any::<u16>(), op in 0usize..4) {
+        let (x, y) = (f16::from_bits(a), f16::from_bits(b));
+        if x.is_finite() && y.is_finite() {
+            let exact = exact_op(op, x.to_f64(), y.to_f64());
+            let want = f16::from_float(&exact, ());
+            let got = binop(op, &x, &y);
+            prop_assert!(got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()), "f16 {x} op{op} {y}: {got} vs {want}");
+        }
+        let (x, y) = (bf16::from_bits(a), bf16::from_bits(b));
+        if x.is_finite() && y.is_finite() {
+            let exact = exact_op(op, x.to_f64(), y.to_f64());
+            let want = bf16::from_float(&exact, ());
+            let got = binop(op, &x, &y);
+            prop_assert!(got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()), "bf16 {x} op{op} {y}: {got} vs {want}");
+        }
+    }
+
+    /// Constants are rounded once from exact rationals: 1/n in f16 equals MPFR's correctly
+    /// rounded 1/n, subnormals included.
+    #[test]
+    fn from_ratio_rounds_once(num in 1i64..100_000, den in 1u64..100_000) {
+        let exact = rug::Rational::from((num, den));
+        for (dt, got) in [
+            (DType::F16, f16::from_ratio(num, den, ()).to_f64()),
+            (DType::BF16, bf16::from_ratio(num, den, ()).to_f64()),
+            (DType::F32, f32::from_ratio(num, den, ()).to_f64()),
+        ] {
+            // The nearest representable value: no other value of the format is closer.
+            let err = (rug::Rational::from_f64(got).unwrap() - &exact).abs();
+            let bits = dt.bits();
+            let ulp = 2f64.powi(got.abs().log2().floor() as i32 - bits as i32 + 1);
+            prop_assert!(err <= rug::Rational::from_f64(ulp / 2.0).unwrap(), "{dt}: {num}/{den} -> {got}");
+        }
+    }
+}
+
+/// The exact result of op on two f64 values, as a 2000-bit MPFR float (exact for + - *, and far
+/// beyond any tie for /).
+fn exact_op(op: usize, a: f64, b: f64) -> Float {
+    let (x, y) = (Float::with_val(2000, a), Float::with_val(2000, b));
+    match op {
+        0 => x + y,
+        1 => x - y,
+        2 => x * y,
+        _ => x / y,
+    }
+}
+
+#[test]
+fn dtype_facts() {
+    for (name, bits, u) in [
+        ("f16", 11, 2f64.powi(-11)),
+        ("bf16", 8, 2f64.powi(-8)),
+        ("f32", 24, 2f64.powi(-24)),
+        ("f64", 53, 2f64.powi(-53)),
+        ("mpfr:113", 113, 2f64.powi(-113)),
+    ] {
+        let d = DType::parse(name).unwrap();
+        assert_eq!(d.name(), name);
+        assert_eq!(d.bits(), bits);
+        assert_eq!(d.unit_roundoff(), u);
+    }
+    for bad in ["f8", "float16", "mpfr:", "mpfr:0", "mpfr:1", "mpfr:abc", "mpfr:-5", "mpfr:99999999999", ""] {
+        let e = DType::parse(bad).unwrap_err().to_string();
+        assert!(e.contains(&format!("{bad:?}")), "{bad}: {e}");
+    }
+    // Subnormal and overflow rounding of constants in f16.
+    assert_eq!(f16::from_ratio(1, 1 << 24, ()).to_f64(), 2f64.powi(-24));
+    assert_eq!(f16::from_ratio(1, 1 << 26, ()).to_f64(), 0.0);
+    assert!(f16::from_int(65520, ()).to_f64().is_infinite());
+    assert_eq!(f16::from_int(65519, ()).to_f64(), 65504.0);
+}
