@@ -251,11 +251,11 @@ pub fn logits_grad<T: Scalar>(z: ArrayView2<T>, t: &[usize], reduction: Reductio
     let mut out = Array2::from_elem(z.dim(), T::zero(ctx));
     let mut row = vec![T::zero(ctx); z.ncols()];
     let mut g = row.clone();
-    for j in 0..z.nrows() {
+    for (j, &target) in t.iter().enumerate().take(z.nrows()) {
         for (r, v) in row.iter_mut().zip(z.row(j)) {
             r.set(v);
         }
-        row_loss_grad(&row, t[j], scale.as_ref(), &mut ws, &mut g);
+        row_loss_grad(&row, target, scale.as_ref(), &mut ws, &mut g);
         for (o, v) in out.row_mut(j).iter_mut().zip(&g) {
             o.set(v);
         }
