@@ -1,5 +1,12 @@
-//! Atomic file output: every result file is written to a temporary file in the same folder and
-//! renamed into place, so a reader never sees a half-written file.
+//! Atomic file output: a reader, or a run killed at any instant, never leaves a half-written
+//! result under its final name.
+//!
+//! On Linux the bytes go into an unnamed file (`O_TMPFILE`) in the target's folder, which gets a
+//! name only once it is complete: it is linked under a temporary name and renamed over the
+//! target in one step. A process killed while writing (even by SIGKILL) leaves nothing behind,
+//! since an unnamed file vanishes with its last descriptor. Elsewhere, or where the file system
+//! lacks `O_TMPFILE`, a named temporary file `.NAME.PID.tmp` is written and renamed; such
+//! leftovers of a killed run are removed by [`remove_stale_temporaries`].
 
 use crate::error::{Error, Result};
 use std::io::Write;
@@ -17,6 +24,12 @@ pub fn write(path: &Path, bytes: &[u8]) -> Result<()> {
     };
     let name = path.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    #[cfg(target_os = "linux")]
+    {
+        if let Some(result) = linux::write_unnamed(dir, &tmp, path, bytes) {
+            return result.map_err(werr);
+        }
+    }
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
@@ -27,4 +40,76 @@ pub fn write(path: &Path, bytes: &[u8]) -> Result<()> {
         let _ = std::fs::remove_file(&tmp);
     }
     result.map_err(werr)
+}
+
+/// Removes `.NAME.PID.tmp` files left in `dir` by a run that was killed (fallback path only).
+pub fn remove_stale_temporaries(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let n = e.file_name().to_string_lossy().into_owned();
+        if n.starts_with('.') && n.ends_with(".tmp") {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+mod linux {
+    use std::ffi::CString;
+    use std::io::Write;
+    use std::os::fd::{AsRawFd, FromRawFd};
+    use std::os::unix::ffi::OsStrExt;
+    use std::path::Path;
+
+    /// `None` when O_TMPFILE is unavailable here (then the caller falls back to a named file).
+    pub fn write_unnamed(dir: &Path, tmp: &Path, path: &Path, bytes: &[u8]) -> Option<std::io::Result<()>> {
+        let cdir = CString::new(dir.as_os_str().as_bytes()).ok()?;
+        // SAFETY: cdir is a valid NUL-terminated path; the returned descriptor is owned below.
+        let fd = unsafe { libc::open(cdir.as_ptr(), libc::O_TMPFILE | libc::O_WRONLY | libc::O_CLOEXEC, 0o644) };
+        if fd < 0 {
+            let err = std::io::Error::last_os_error();
+            return match err.raw_os_error() {
+                Some(libc::EOPNOTSUPP) | Some(libc::EISDIR) | Some(libc::EINVAL) => None,
+                _ => Some(Err(err)),
+            };
+        }
+        // SAFETY: fd is a fresh descriptor we own.
+        let mut file = unsafe { std::fs::File::from_raw_fd(fd) };
+        Some((|| {
+            file.write_all(bytes)?;
+            file.sync_all()?;
+            let proc_path =
+                CString::new(format!("/proc/self/fd/{}", file.as_raw_fd())).map_err(std::io::Error::other)?;
+            let ctmp = CString::new(tmp.as_os_str().as_bytes()).map_err(std::io::Error::other)?;
+            let _ = std::fs::remove_file(tmp);
+            // SAFETY: both paths are valid NUL-terminated strings.
+            let rc = unsafe {
+                libc::linkat(libc::AT_FDCWD, proc_path.as_ptr(), libc::AT_FDCWD, ctmp.as_ptr(), libc::AT_SYMLINK_FOLLOW)
+            };
+            if rc != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            std::fs::rename(tmp, path).inspect_err(|_| {
+                let _ = std::fs::remove_file(tmp);
+            })
+        })())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replaces_whole_files_and_leaves_no_temporaries() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.csv");
+        write(&p, b"first").unwrap();
+        write(&p, b"second, longer").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"second, longer");
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, ["a.csv"]);
+        let e = write(&dir.path().join("missing/a.csv"), b"x").unwrap_err().to_string();
+        assert!(e.contains("missing/a.csv"), "{e}");
+    }
 }

@@ -1,0 +1,222 @@
+//! Criterion benchmarks of the numeric gradient check.
+//!
+//! Groups (run `cargo bench --bench check -- --warm-up-time 1 --measurement-time 3`):
+//! - `central_input_check/seed_10x4_k2/<dtype>`: one full central input-gradient check (every
+//!   element, one step h = 1e-3, fast path) on the seed's problem size, for every dtype;
+//! - `central_input_check/256x64_k10/<dtype>`: the same at n = 256, d = 64, k = 10;
+//! - `central_input_check/naive_256x64_k10/<dtype>`: the naive path (every perturbed loss from
+//!   scratch, O(n^2 d k)) at 256x64, f64 only by default. The full naive check in mpfr:53 takes
+//!   minutes per iteration (criterion needs at least 11), so it runs only with
+//!   `GRADLAB_BENCH_NAIVE_MPFR=1`;
+//! - `naive_vs_fast_256x64_k10_2rows/{naive,fast}/<dtype>`: rows 0 and 1 (128 elements) of the
+//!   256x64 check by each path on one thread (`Worker::element_naive` vs `Worker::element`), f64
+//!   and mpfr:53: the per-element cost ratio of the two paths, like for like. Every element costs
+//!   the same in either path, so two rows are representative;
+//! - `seed_table_f32`: the seed's whole 9-step table in f32 via `check_dtype` (E = 10 epochs of
+//!   training, then steps 1e0 ... 1e-8, no truth);
+//! - `mnist_1000x784_k10_f64/central_input_check`: the full central input-gradient check at
+//!   n = 1000, d = 784, k = 10 (MNIST's shape, synthetic data) in f64.
+//!
+//! Training and casting happen outside the timed closures (except in `seed_table_f32`, where
+//! they are part of what is measured). Rows run on rayon's default global pool (one thread per
+//! core; `RAYON_NUM_THREADS` overrides it as usual).
+//!
+//! At startup the harness also writes the problems of the first two groups as .npy folders to
+//! `target/peer-problems/{seed_10x4_k2,256x64_k10}` for `benches/peers/peer_timing.py`.
+
+use criterion::{BatchSize, BenchmarkId, Criterion, SamplingMode};
+use gradlab::check::{check_dtype, prepare, CheckConfig};
+use gradlab::exact::{parse_list, Decimal};
+use gradlab::loss::Reduction;
+use gradlab::numeric::{numeric_grad, Setup, Worker, Wrt};
+use gradlab::problem::Problem;
+use gradlab::scalar::{DType, Scalar};
+use gradlab::stencil::Scheme;
+use gradlab::train::{InputGrad, TrainConfig};
+use std::hint::black_box;
+use std::path::PathBuf;
+
+/// The seed of every generated problem (the CLI's default).
+const SEED: u64 = 1;
+/// The one step of the single-step checks.
+const STEP: &str = "1e-3";
+/// The seed's decade grid.
+const SEED_EPS: &str = "1e0,1e-1,1e-2,1e-3,1e-4,1e-5,1e-6,1e-7,1e-8";
+
+const ALL_DTYPES: [&str; 7] = ["f16", "bf16", "f32", "f64", "mpfr:53", "mpfr:113", "mpfr:256"];
+const NAIVE_DTYPES: [&str; 2] = ["f64", "mpfr:53"];
+
+/// (label, n, d, k) of the benchmarked problems.
+const SEED_SIZE: (&str, usize, usize, usize) = ("seed_10x4_k2", 10, 4, 2);
+const MID_SIZE: (&str, usize, usize, usize) = ("256x64_k10", 256, 64, 10);
+const MNIST_SIZE: (&str, usize, usize, usize) = ("mnist_1000x784_k10", 1000, 784, 10);
+
+fn problem(size: (&str, usize, usize, usize)) -> Problem {
+    Problem::generate(size.1, size.2, size.3, SEED).expect("valid benchmark sizes")
+}
+
+/// The seed's training: E = 10 epochs of SGD with lr 1e-3, mean reduction.
+fn train_config(input_grad: InputGrad) -> TrainConfig {
+    TrainConfig {
+        epochs: 10,
+        lr: Decimal::parse("lr", "1e-3").expect("literal"),
+        input_grad,
+        reduction: Reduction::Mean,
+    }
+}
+
+/// Benchmarks one full central input-gradient check of `problem` in `dtype`, training outside
+/// the timed closure.
+fn bench_check(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    id: BenchmarkId,
+    problem: &Problem,
+    dtype: DType,
+    naive: bool,
+) {
+    let h = Decimal::parse("step", STEP).expect("literal");
+    let cfg = train_config(InputGrad::Reset);
+    gradlab::with_dtype!(dtype, |T, ctx| {
+        let (tr, _) = prepare::<T>(problem, ctx, &cfg);
+        let setup =
+            Setup { trained: &tr, reduction: cfg.reduction, stencil: Scheme::Central.stencil(), wrt: Wrt::Input };
+        group.bench_function(id, |b| b.iter_with_large_drop(|| numeric_grad::<T>(black_box(&setup), &h, naive)));
+    });
+}
+
+fn central_input_check(c: &mut Criterion) {
+    let mut group = c.benchmark_group("central_input_check");
+
+    let seed = problem(SEED_SIZE);
+    for name in ALL_DTYPES {
+        let dt = DType::parse(name).expect("dtype literal");
+        bench_check(&mut group, BenchmarkId::new(SEED_SIZE.0, name), &seed, dt, false);
+    }
+
+    // One 256x64 check takes milliseconds (hardware floats) to about a second (mpfr:256):
+    // few samples, one batch each.
+    group.sample_size(10).sampling_mode(SamplingMode::Flat);
+    let mid = problem(MID_SIZE);
+    for name in ALL_DTYPES {
+        let dt = DType::parse(name).expect("dtype literal");
+        bench_check(&mut group, BenchmarkId::new(MID_SIZE.0, name), &mid, dt, false);
+    }
+    let naive_mpfr = std::env::var_os("GRADLAB_BENCH_NAIVE_MPFR").is_some_and(|v| v == "1");
+    for name in NAIVE_DTYPES {
+        let dt = DType::parse(name).expect("dtype literal");
+        if matches!(dt, DType::Mpfr(_)) && !naive_mpfr {
+            eprintln!("skipping central_input_check/naive_{}/{name} (set GRADLAB_BENCH_NAIVE_MPFR=1)", MID_SIZE.0);
+            continue;
+        }
+        bench_check(&mut group, BenchmarkId::new(format!("naive_{}", MID_SIZE.0), name), &mid, dt, true);
+    }
+    group.finish();
+}
+
+/// Rows timed by `naive_vs_fast`.
+const SUBSET_ROWS: usize = 2;
+
+fn naive_vs_fast(c: &mut Criterion) {
+    let mut group = c.benchmark_group(format!("naive_vs_fast_{}_{SUBSET_ROWS}rows", MID_SIZE.0));
+    group.sample_size(10).sampling_mode(SamplingMode::Flat);
+    let mid = problem(MID_SIZE);
+    let h = Decimal::parse("step", STEP).expect("literal");
+    let cfg = train_config(InputGrad::Reset);
+    for name in NAIVE_DTYPES {
+        let dt = DType::parse(name).expect("dtype literal");
+        gradlab::with_dtype!(dt, |T, ctx| {
+            let (tr, _) = prepare::<T>(&mid, ctx, &cfg);
+            let setup =
+                Setup { trained: &tr, reduction: cfg.reduction, stencil: Scheme::Central.stencil(), wrt: Wrt::Input };
+            let d = tr.x.ncols();
+            for naive in [true, false] {
+                let path = if naive { "naive" } else { "fast" };
+                group.bench_function(BenchmarkId::new(path, name), |b| {
+                    b.iter_batched_ref(
+                        || {
+                            (
+                                Worker::new(&setup, &h),
+                                vec![T::zero(ctx); SUBSET_ROWS * d],
+                                vec![T::zero(ctx); SUBSET_ROWS * d],
+                            )
+                        },
+                        |(w, g, e)| {
+                            for j in 0..SUBSET_ROWS {
+                                w.load_row(j);
+                                for i in 0..d {
+                                    let (gi, ei) = (&mut g[j * d + i], &mut e[j * d + i]);
+                                    if naive {
+                                        w.element_naive(j, i, gi, ei);
+                                    } else {
+                                        w.element(j, i, gi, ei);
+                                    }
+                                }
+                            }
+                        },
+                        BatchSize::PerIteration,
+                    )
+                });
+            }
+        });
+    }
+    group.finish();
+}
+
+fn seed_table_f32(c: &mut Criterion) {
+    let p = problem(SEED_SIZE);
+    // The seed's loop never zeroes x.grad, so its analytic input gradient accumulates.
+    let cfg = CheckConfig {
+        train: train_config(InputGrad::Accumulate),
+        scheme: Scheme::Central,
+        steps: parse_list("step", SEED_EPS).expect("literal"),
+        wrt: Wrt::Input,
+        truth: None,
+        naive: false,
+        keep_grads: false,
+    };
+    c.bench_function("seed_table_f32", |b| {
+        b.iter_with_large_drop(|| check_dtype(black_box(&p), DType::F32, &cfg).expect("valid config"))
+    });
+}
+
+fn mnist(c: &mut Criterion) {
+    let mut group = c.benchmark_group("mnist_1000x784_k10_f64");
+    group.sample_size(10).sampling_mode(SamplingMode::Flat);
+    let p = problem(MNIST_SIZE);
+    bench_check(&mut group, BenchmarkId::from_parameter("central_input_check"), &p, DType::F64, false);
+    group.finish();
+}
+
+/// `target/peer-problems` (honouring `CARGO_TARGET_DIR`).
+fn peer_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
+    target.join("peer-problems")
+}
+
+/// Writes the problems of the first two groups for the PyTorch peer script.
+fn export_peer_problems() {
+    let dir = peer_dir();
+    for size in [SEED_SIZE, MID_SIZE] {
+        let path = dir.join(size.0);
+        if let Err(e) = problem(size).save(&path) {
+            eprintln!("warning: could not write {}: {e}", path.display());
+        }
+    }
+    eprintln!("peer problems written to {}", dir.display());
+}
+
+fn main() {
+    export_peer_problems();
+    // rayon's default global pool: one thread per core unless RAYON_NUM_THREADS says otherwise.
+    let _ = rayon::ThreadPoolBuilder::new().build_global();
+    eprintln!("rayon threads: {}", rayon::current_num_threads());
+
+    let mut c = Criterion::default().configure_from_args();
+    central_input_check(&mut c);
+    naive_vs_fast(&mut c);
+    seed_table_f32(&mut c);
+    mnist(&mut c);
+    c.final_summary();
+}

@@ -1,0 +1,96 @@
+//! The error model of a finite-difference gradient: truncation ~ T h^p plus rounding ~ R u / h.
+//!
+//! For a stencil of order p, the mean relative error over elements is modelled as
+//! E(h) = T h^p + R u / h, with
+//! - T = mean_e |num_e(h0) - g_e| / (|g_e| h0^p): the truncation constant, measured once in
+//!   MPFR at 256 bits and a moderate step h0 where rounding is negligible (truncation is a
+//!   property of the function, not of the dtype);
+//! - R = mean_e (gain |L| / |g_e| + |v_e|): each loss value carries a rounding error of about
+//!   u |L|, amplified by the stencil's gain sum |c_k| / D, and the perturbed value v + h is itself
+//!   rounded (relative step error u |v| / h).
+//!
+//! Minimising E gives the optimal step h* = (R u / (p T))^(1/(p+1)) and the minimal error
+//! E* = (1 + 1/p) R u / h*.
+
+use crate::check::{analytic, prepare};
+use crate::exact::Decimal;
+use crate::loss::{pairwise_sum, reduce, row_losses};
+use crate::numeric::{numeric_grad, Setup, Wrt};
+use crate::problem::Problem;
+use crate::scalar::Prec;
+use crate::stencil::Scheme;
+use crate::train::TrainConfig;
+use rug::Float;
+
+/// The error model of one problem and scheme.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ErrorModel {
+    /// Order p.
+    pub order: u32,
+    /// Truncation constant T.
+    pub trunc: f64,
+    /// Rounding constant R.
+    pub round: f64,
+}
+
+impl ErrorModel {
+    /// Predicted mean relative error at step h for unit roundoff u.
+    pub fn predict(&self, h: f64, u: f64) -> f64 {
+        self.truncation(h) + self.rounding(h, u)
+    }
+    /// The truncation part T h^p.
+    pub fn truncation(&self, h: f64) -> f64 {
+        self.trunc * h.powi(self.order as i32)
+    }
+    /// The rounding part R u / h.
+    pub fn rounding(&self, h: f64, u: f64) -> f64 {
+        self.round * u / h
+    }
+    /// The step minimising the predicted error.
+    pub fn optimal_step(&self, u: f64) -> f64 {
+        let p = self.order as f64;
+        (self.round * u / (p * self.trunc)).powf(1.0 / (p + 1.0))
+    }
+    /// The predicted minimal error.
+    pub fn min_error(&self, u: f64) -> f64 {
+        self.predict(self.optimal_step(u), u)
+    }
+}
+
+/// The step h0 at which the truncation constant is measured.
+pub const TRUNCATION_PROBE_STEP: &str = "1e-2";
+
+/// Builds the error model of `problem` trained with `cfg`, for `scheme` and `wrt`.
+pub fn error_model(problem: &Problem, cfg: &TrainConfig, scheme: Scheme, wrt: Wrt) -> ErrorModel {
+    let prec = Prec::new(256).unwrap_or_else(|_| unreachable!("256 bits is in range"));
+    let (tr, _) = prepare::<Float>(problem, prec, cfg);
+    let h0 = Decimal::parse("step", TRUNCATION_PROBE_STEP).unwrap_or_else(|_| unreachable!("literal"));
+    let stencil = scheme.stencil();
+    let setup = Setup { trained: &tr, reduction: cfg.reduction, stencil, wrt };
+    let num = numeric_grad(&setup, &h0, false);
+    let g = analytic(&tr, wrt);
+    let h = h0.to_f64();
+    let loss = {
+        let mut out = Float::new(256);
+        let sum = pairwise_sum(&row_losses(tr.logits.view(), &tr.t));
+        reduce(&sum, cfg.reduction.scale::<Float>(tr.t.len(), prec).as_ref(), &mut out);
+        out.to_f64().abs()
+    };
+    let values = match wrt {
+        Wrt::Input => &tr.x,
+        Wrt::Logits => &tr.logits,
+    };
+    let (mut t_sum, mut r_sum, mut count) = (0.0, 0.0, 0usize);
+    for ((n, a), v) in num.grad.iter().zip(g.iter()).zip(values.iter()) {
+        let gv = a.to_f64().abs();
+        if gv == 0.0 {
+            continue;
+        }
+        let err = Float::with_val(256, n - a).to_f64().abs();
+        t_sum += err / (gv * h.powi(stencil.order as i32));
+        r_sum += stencil.noise_gain * loss / gv + v.to_f64().abs();
+        count += 1;
+    }
+    let c = count.max(1) as f64;
+    ErrorModel { order: stencil.order, trunc: t_sum / c, round: r_sum / c }
+}

@@ -1,0 +1,135 @@
+//! Every experiment in --quick mode: key numbers read back from the CSVs, and byte-identical
+//! output (CSV, PNG, SVG, report) with 1 and 2 threads.
+
+use gradlab::experiment::{all, run, RunOptions, Table};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+fn run_all(out: &Path, threads: usize) {
+    let opts = RunOptions {
+        out: out.to_path_buf(),
+        quick: true,
+        threads: Some(threads),
+        command: "test".into(),
+        progress: false,
+    };
+    for e in all() {
+        run(e.as_ref(), &opts).unwrap();
+    }
+}
+
+/// CSV as (header, rows of text).
+fn csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+    Table::from_csv(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// Rows as maps column -> text.
+fn records(path: &Path) -> Vec<BTreeMap<String, String>> {
+    let (h, rows) = csv(path);
+    rows.into_iter().map(|r| h.iter().cloned().zip(r).collect()).collect()
+}
+
+fn num(r: &BTreeMap<String, String>, c: &str) -> f64 {
+    r[c].parse().unwrap_or_else(|_| panic!("column {c} = {:?} is not a number", r[c]))
+}
+
+fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut m = BTreeMap::new();
+    for e in walk(dir) {
+        let name = e.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+        if !name.ends_with("meta.json") {
+            m.insert(name, std::fs::read(&e).unwrap());
+        }
+    }
+    m
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut v = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            v.extend(walk(&p));
+        } else {
+            v.push(p);
+        }
+    }
+    v
+}
+
+#[test]
+fn quick_experiments_show_their_key_numbers_and_are_thread_independent() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    run_all(a.path(), 1);
+    run_all(b.path(), 2);
+    let out = a.path();
+
+    // seed_repro: the plateau at 0.9 (f32, eps 1e0 to 1e-3) and the dead zone at 1.0 (f32, 1e-8).
+    let seed = records(&out.join("seed_repro/seed_repro.csv"));
+    let f32_acc = |eps: f64| {
+        seed.iter()
+            .find(|r| {
+                r["dtype"] == "f32" && r["variant"] == "accumulate" && (num(r, "eps_value") / eps - 1.0).abs() < 1e-9
+            })
+            .unwrap_or_else(|| panic!("no f32 accumulate row at {eps}"))
+    };
+    for eps in [1e0, 1e-1, 1e-2, 1e-3] {
+        let r = f32_acc(eps);
+        assert!((num(r, "relerr_mean") - 0.9).abs() < 0.01, "plateau at {eps}: {}", r["relerr_mean"]);
+        assert!((num(r, "anal_vs_truth") - 0.9).abs() < 0.01);
+    }
+    let dead = f32_acc(1e-8);
+    assert_eq!(num(dead, "relerr_mean"), 1.0);
+    assert!(num(dead, "dead_zone") > 0.0);
+
+    // sum_vs_mean: both plateaus at 1 - 1/c, and the ratio names c.
+    for r in records(&out.join("sum_vs_mean/sum_vs_mean.csv")) {
+        if r["family"] == "lr" {
+            continue;
+        }
+        let c = num(&r, "factor");
+        assert!((num(&r, "relerr_mean") - (1.0 - 1.0 / c)).abs() < 0.01, "{} c={c}: {}", r["family"], r["relerr_mean"]);
+        assert!((num(&r, "ratio_median") / c - 1.0).abs() < 0.02, "{} c={c}: ratio {}", r["family"], r["ratio_median"]);
+    }
+
+    // precision_sweep: every dtype's measured optimal central step within 10x of the prediction.
+    let theory = records(&out.join("precision_sweep/theory.csv"));
+    let central: Vec<_> = theory.iter().filter(|r| r["scheme"] == "central").collect();
+    assert!(central.len() >= 3);
+    for r in central {
+        let ratio = num(r, "measured_opt_step") / num(r, "predicted_opt_step");
+        assert!((0.1..=10.0).contains(&ratio), "{}: measured/predicted optimal step = {ratio}", r["dtype"]);
+    }
+
+    // bits_sweep: slopes within 20% of theory.
+    let fits = records(&out.join("bits_sweep/fits.csv"));
+    assert_eq!(fits.len(), 4);
+    for r in fits {
+        assert!(
+            num(&r, "relative_deviation") < 0.2,
+            "{} {}: slope {} vs {}",
+            r["scheme"],
+            r["quantity"],
+            r["measured_slope"],
+            r["theory_slope"]
+        );
+    }
+
+    // The report has every section and links existing figures.
+    let report = std::fs::read_to_string(out.join("REPORT.md")).unwrap();
+    for e in all() {
+        assert!(report.contains(&format!("## {}", e.name())), "report lacks {}", e.name());
+    }
+    for link in report.split("](").skip(1).filter_map(|s| s.split(')').next()).filter(|l| l.ends_with(".png")) {
+        assert!(out.join(link).exists(), "report links missing {link}");
+    }
+
+    // Same bytes with 1 and 2 threads, for every CSV, PNG, SVG and Markdown file.
+    let (fa, fb) = (files(a.path()), files(b.path()));
+    assert_eq!(fa.keys().collect::<Vec<_>>(), fb.keys().collect::<Vec<_>>());
+    assert!(fa.keys().any(|k| k.ends_with(".png")) && fa.keys().any(|k| k.ends_with(".svg")));
+    for (name, bytes) in &fa {
+        assert!(bytes == &fb[name], "{name} differs between 1 and 2 threads");
+    }
+}

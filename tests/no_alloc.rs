@@ -1,0 +1,409 @@
+//! The fast numeric-gradient path allocates nothing per perturbed element, for every dtype.
+//!
+//! Two allocators are watched:
+//! - Rust's heap, through a counting `#[global_allocator]` wrapping [`System`];
+//! - GMP/MPFR's heap. rug's `Float` limbs and MPFR's internal temporaries are allocated through
+//!   GMP's memory functions, which call libc's malloc directly and never reach Rust's global
+//!   allocator. The test therefore also wraps GMP's current memory functions (obtained with
+//!   `mp_get_memory_functions`) in counting ones, so an MPFR allocation cannot go unnoticed.
+//!
+//! Counting is switched on per thread (a thread-local flag), and measured sections are serialised
+//! by a lock, so tests running in parallel threads do not disturb each other's counts.
+
+use gradlab::check::{analytic, prepare};
+use gradlab::exact::Decimal;
+use gradlab::loss::{row_loss, Reduction, RowScratch};
+use gradlab::model::row_logits;
+use gradlab::numeric::{numeric_grad, Setup, Worker, Wrt};
+use gradlab::problem::Problem;
+use gradlab::scalar::{DType, Scalar};
+use gradlab::stencil::Scheme;
+use gradlab::train::{InputGrad, TrainConfig};
+use ndarray::ArrayView1;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::ffi::c_void;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, Once, OnceLock};
+
+// ---------------------------------------------------------------------------------------------
+// Rust heap.
+
+struct CountingAlloc;
+
+/// Rust allocations and reallocations made by threads with counting switched on.
+static RUST_ALLOCS: AtomicUsize = AtomicUsize::new(0);
+/// GMP/MPFR allocations and reallocations made by threads with counting switched on.
+static GMP_ALLOCS: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+}
+
+fn counting() -> bool {
+    // try_with: the allocator may run while thread-locals are being destroyed.
+    COUNTING.try_with(Cell::get).unwrap_or(false)
+}
+
+// SAFETY: every call is forwarded unchanged to `System`; only a counter is updated.
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if counting() {
+            RUST_ALLOCS.fetch_add(1, Ordering::Relaxed);
+        }
+        System.alloc(layout)
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        if counting() {
+            RUST_ALLOCS.fetch_add(1, Ordering::Relaxed);
+        }
+        System.alloc_zeroed(layout)
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if counting() {
+            RUST_ALLOCS.fetch_add(1, Ordering::Relaxed);
+        }
+        System.realloc(ptr, layout, new_size)
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        System.dealloc(ptr, layout)
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAlloc = CountingAlloc;
+
+// ---------------------------------------------------------------------------------------------
+// GMP/MPFR heap (the bundled GMP that rug links, via gmp-mpfr-sys).
+
+type AllocFn = Option<unsafe extern "C" fn(size: usize) -> *mut c_void>;
+type ReallocFn = Option<unsafe extern "C" fn(ptr: *mut c_void, old_size: usize, new_size: usize) -> *mut c_void>;
+type FreeFn = Option<unsafe extern "C" fn(ptr: *mut c_void, size: usize)>;
+
+extern "C" {
+    #[link_name = "__gmp_get_memory_functions"]
+    fn gmp_get_memory_functions(alloc: *mut AllocFn, realloc: *mut ReallocFn, free: *mut FreeFn);
+    #[link_name = "__gmp_set_memory_functions"]
+    fn gmp_set_memory_functions(alloc: AllocFn, realloc: ReallocFn, free: FreeFn);
+}
+
+/// GMP's memory functions before the counting ones were installed.
+static GMP_ORIGINAL: OnceLock<(AllocFn, ReallocFn, FreeFn)> = OnceLock::new();
+
+fn gmp_original() -> &'static (AllocFn, ReallocFn, FreeFn) {
+    GMP_ORIGINAL.get().unwrap_or_else(|| unreachable!("GMP hooks are installed before any GMP call"))
+}
+
+unsafe extern "C" fn gmp_alloc(size: usize) -> *mut c_void {
+    if counting() {
+        GMP_ALLOCS.fetch_add(1, Ordering::Relaxed);
+    }
+    match gmp_original().0 {
+        Some(f) => f(size),
+        None => std::process::abort(),
+    }
+}
+
+unsafe extern "C" fn gmp_realloc(ptr: *mut c_void, old_size: usize, new_size: usize) -> *mut c_void {
+    if counting() {
+        GMP_ALLOCS.fetch_add(1, Ordering::Relaxed);
+    }
+    match gmp_original().1 {
+        Some(f) => f(ptr, old_size, new_size),
+        None => std::process::abort(),
+    }
+}
+
+unsafe extern "C" fn gmp_free(ptr: *mut c_void, size: usize) {
+    match gmp_original().2 {
+        Some(f) => f(ptr, size),
+        None => std::process::abort(),
+    }
+}
+
+static INSTALL: Once = Once::new();
+
+/// Installs the counting GMP memory functions. Every test calls this before touching GMP, and
+/// `Once` makes the others wait, so no GMP allocation races with the switch. The wrappers
+/// forward to the original functions, so blocks allocated before and after are interchangeable.
+fn install_gmp_hooks() {
+    INSTALL.call_once(|| {
+        let (mut a, mut r, mut f): (AllocFn, ReallocFn, FreeFn) = (None, None, None);
+        // SAFETY: GMP writes three function pointers; then the wrappers (which forward to them)
+        // replace them. No other thread uses GMP yet (see above).
+        unsafe {
+            gmp_get_memory_functions(&mut a, &mut r, &mut f);
+            assert!(a.is_some() && r.is_some() && f.is_some(), "GMP returned no memory functions");
+            let _ = GMP_ORIGINAL.set((a, r, f));
+            gmp_set_memory_functions(Some(gmp_alloc), Some(gmp_realloc), Some(gmp_free));
+        }
+    });
+}
+
+/// Serialises measured sections (the counters are global).
+static MEASURE: Mutex<()> = Mutex::new(());
+
+/// Allocation counts (Rust heap, GMP heap) made by this thread while running `f`.
+fn count_allocs(f: impl FnOnce()) -> (usize, usize) {
+    let _guard = MEASURE.lock().unwrap_or_else(|e| e.into_inner());
+    let (r0, g0) = (RUST_ALLOCS.load(Ordering::SeqCst), GMP_ALLOCS.load(Ordering::SeqCst));
+    COUNTING.with(|c| c.set(true));
+    f();
+    COUNTING.with(|c| c.set(false));
+    (RUST_ALLOCS.load(Ordering::SeqCst) - r0, GMP_ALLOCS.load(Ordering::SeqCst) - g0)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The checks.
+
+#[test]
+fn the_counters_see_rust_and_mpfr_allocations() {
+    install_gmp_hooks();
+    let (rust, gmp) = count_allocs(|| {
+        let v: Vec<u64> = Vec::with_capacity(std::hint::black_box(8));
+        std::hint::black_box(&v);
+    });
+    assert!(rust >= 1 && gmp == 0, "a Vec: rust {rust}, gmp {gmp}");
+    let (rust, gmp) = count_allocs(|| {
+        let f = rug::Float::new(std::hint::black_box(256));
+        std::hint::black_box(&f);
+    });
+    assert!(gmp >= 1 && rust == 0, "an MPFR float: rust {rust}, gmp {gmp}");
+    // A same-precision assignment reuses the destination's limbs.
+    let a = rug::Float::with_val(256, 1.5);
+    let mut b = rug::Float::new(256);
+    let (rust, gmp) = count_allocs(|| {
+        rug::Assign::assign(&mut b, &a);
+        b += &a;
+    });
+    assert_eq!((rust, gmp), (0, 0), "same-precision MPFR assignment");
+}
+
+/// The problem size (n, d, k) of every case.
+const SIZE: (usize, usize, usize) = (16, 5, 3);
+/// How many sweeps over all elements are measured after the warm-up.
+const SWEEPS: usize = 3;
+
+fn train_config() -> TrainConfig {
+    TrainConfig {
+        epochs: 10,
+        lr: Decimal::parse("lr", "1e-3").unwrap(),
+        input_grad: InputGrad::Reset,
+        reduction: Reduction::Mean,
+    }
+}
+
+/// What a case checks about the numbers besides the allocation counts.
+#[derive(Clone, Copy, Debug)]
+struct Expect {
+    /// The step h.
+    h: &'static str,
+    /// Largest |numeric - analytic| allowed, relative to the largest analytic component;
+    /// `None` for f16 and bf16, whose loss resolution is too coarse for a meaningful bound.
+    tol: Option<f64>,
+    /// Smallest fraction of elements with a nonzero numeric gradient.
+    min_nonzero: f64,
+}
+
+/// GMP/MPFR allocations made by MPFR's own exp and log for the same per-sample losses that
+/// `Worker::element` evaluates over `SWEEPS` sweeps: every perturbed row is rebuilt exactly as the
+/// worker builds it (the unperturbed value plus the rounded `h * o_k`), and only
+/// `row_logits` + `row_loss` are run on it. Those do mul/add/sub/compare (which allocate nothing,
+/// see `the_counters_see_rust_and_mpfr_allocations`) and `exp`/`ln`, whose internal temporaries
+/// MPFR allocates itself on every call.
+fn replay_allocs<T: Scalar>(setup: &Setup<T>, h: &Decimal, rows: usize, cols: usize) -> (usize, usize) {
+    let tr = setup.trained;
+    let ctx = tr.x[[0, 0]].ctx();
+    let hv = T::from_rational(h.value(), ctx);
+    let steps: Vec<T> =
+        setup.stencil.offsets.iter().filter(|&&o| o != 0).map(|&o| hv.mul(&T::from_int(o, ctx))).collect();
+    let src = match setup.wrt {
+        Wrt::Input => &tr.x,
+        Wrt::Logits => &tr.logits,
+    };
+    let mut perturbed: Vec<(usize, Vec<T>)> = Vec::new();
+    for j in 0..rows {
+        for i in 0..cols {
+            for s in &steps {
+                let mut row = src.row(j).to_vec();
+                row[i] = src[[j, i]].add(s);
+                perturbed.push((j, row));
+            }
+        }
+    }
+    let mut z = vec![T::zero(ctx); tr.logits.ncols()];
+    let (mut tmp, mut out) = (T::zero(ctx), T::zero(ctx));
+    let mut ws = RowScratch::new(ctx);
+    let mut run = || {
+        for (j, row) in &perturbed {
+            match setup.wrt {
+                Wrt::Input => {
+                    row_logits(ArrayView1::from(&row[..]), tr.weight.view(), &tr.bias, &mut z, &mut tmp);
+                    row_loss(&z, tr.t[*j], &mut ws, &mut out);
+                }
+                Wrt::Logits => row_loss(row, tr.t[*j], &mut ws, &mut out),
+            }
+        }
+    };
+    run(); // warm-up, like the worker's
+    count_allocs(|| {
+        for _ in 0..SWEEPS {
+            run();
+        }
+    })
+}
+
+/// Measures one (dtype, scheme, wrt) case and checks that the numbers are real gradients.
+/// Returns the GMP/MPFR allocations per element call (all inside MPFR's exp and log).
+fn case<T: Scalar>(ctx: T::Ctx, scheme: Scheme, wrt: Wrt, expect: Expect) -> f64 {
+    let label = format!("{} {} {}", T::dtype(ctx), scheme, wrt);
+    let p = Problem::generate(SIZE.0, SIZE.1, SIZE.2, 7).unwrap();
+    let (tr, _) = prepare::<T>(&p, ctx, &train_config());
+    let setup = Setup { trained: &tr, reduction: Reduction::Mean, stencil: scheme.stencil(), wrt };
+    let h = Decimal::parse("step", expect.h).unwrap();
+    let (rows, cols) = match wrt {
+        Wrt::Input => tr.x.dim(),
+        Wrt::Logits => tr.logits.dim(),
+    };
+    let mut worker = Worker::new(&setup, &h);
+    let mut grads = vec![T::zero(ctx); rows * cols];
+    let mut effs = vec![T::zero(ctx); rows * cols];
+    // Warm-up: MPFR fills its per-thread constant caches on first use.
+    worker.load_row(0);
+    worker.element(0, 0, &mut grads[0], &mut effs[0]);
+
+    let (rust, gmp) = count_allocs(|| {
+        for _ in 0..SWEEPS {
+            for j in 0..rows {
+                worker.load_row(j);
+                for i in 0..cols {
+                    let idx = j * cols + i;
+                    worker.element(j, i, &mut grads[idx], &mut effs[idx]);
+                }
+            }
+        }
+    });
+    let calls = SWEEPS * rows * cols;
+    assert_eq!(rust, 0, "{label}: {rust} Rust heap allocations over {calls} element calls (expected none)");
+    let (replay_rust, mpfr_internal) = replay_allocs(&setup, &h, rows, cols);
+    assert_eq!(replay_rust, 0, "{label}: the replay itself allocated on the Rust heap");
+    if matches!(T::dtype(ctx), DType::Mpfr(_)) {
+        // Everything the worker allocates on the GMP heap is what MPFR's exp and log allocate
+        // internally for the same arguments: gradlab's own MPFR arithmetic allocates nothing.
+        assert_eq!(
+            gmp, mpfr_internal,
+            "{label}: {gmp} GMP/MPFR allocations over {calls} element calls, but MPFR's exp/log account for only {mpfr_internal}"
+        );
+    } else {
+        assert_eq!((gmp, mpfr_internal), (0, 0), "{label}: GMP allocations in a hardware dtype");
+    }
+
+    // The measured calls computed the real thing: identical to numeric_grad's fast path ...
+    let reference = numeric_grad(&setup, &h, false);
+    for (idx, (g, r)) in grads.iter().zip(reference.grad.iter()).enumerate() {
+        assert!(
+            g.partial_cmp_val(r) == Some(std::cmp::Ordering::Equal),
+            "{label}: element {idx}: worker {g:?} != numeric_grad {r:?}"
+        );
+    }
+    // ... with every perturbation taking effect, finite values, and (from f32 up) agreement with
+    // the analytic gradient to within the truncation and rounding error expected at this step.
+    let anal = analytic(&tr, wrt);
+    let scale = anal.iter().map(|v| v.to_f64().abs()).fold(0.0, f64::max);
+    assert!(scale > 0.0, "{label}: the analytic gradient is zero");
+    let mut nonzero = 0;
+    for (idx, ((g, e), a)) in grads.iter().zip(&effs).zip(anal.iter()).enumerate() {
+        let (g, e, a) = (g.to_f64(), e.to_f64(), a.to_f64());
+        assert!(g.is_finite(), "{label}: element {idx}: gradient {g}");
+        assert!(e.is_finite() && e > 0.0, "{label}: element {idx}: effective step {e}");
+        if g != 0.0 {
+            nonzero += 1;
+        }
+        if let Some(tol) = expect.tol {
+            assert!(
+                (g - a).abs() <= tol * scale,
+                "{label}: element {idx}: numeric {g} vs analytic {a} (tol {tol} x {scale})"
+            );
+        }
+    }
+    let frac = nonzero as f64 / grads.len() as f64;
+    assert!(frac >= expect.min_nonzero, "{label}: only {nonzero} of {} gradients are nonzero", grads.len());
+    gmp as f64 / calls as f64
+}
+
+/// Every scheme and wrt for one dtype.
+fn dtype_cases(dtype: &str, expect: Expect) {
+    install_gmp_hooks();
+    let dt = DType::parse(dtype).unwrap();
+    for scheme in [Scheme::Central, Scheme::Central5] {
+        for wrt in [Wrt::Input, Wrt::Logits] {
+            let per_call = gradlab::with_dtype!(dt, |T, ctx| case::<T>(ctx, scheme, wrt, expect));
+            // Shown with --nocapture: what MPFR's exp/log allocate internally per element.
+            eprintln!(
+                "{dtype} {scheme} {wrt}: 0 Rust allocations, {per_call:.2} MPFR-internal allocations per element"
+            );
+        }
+    }
+}
+
+/// f16 and bf16 resolve the mean loss of 16 samples only coarsely (bf16's ulp at 1 is 2^-7):
+/// large steps, no accuracy bound.
+const F16: Expect = Expect { h: "1e-1", tol: None, min_nonzero: 0.5 };
+const BF16: Expect = Expect { h: "1", tol: None, min_nonzero: 0.5 };
+
+#[test]
+fn f16_element_allocates_nothing() {
+    dtype_cases("f16", F16);
+}
+
+#[test]
+fn bf16_element_allocates_nothing() {
+    dtype_cases("bf16", BF16);
+}
+
+#[test]
+fn f32_element_allocates_nothing() {
+    dtype_cases("f32", Expect { h: "1e-3", tol: Some(1e-2), min_nonzero: 0.95 });
+}
+
+#[test]
+fn f64_element_allocates_nothing() {
+    dtype_cases("f64", Expect { h: "1e-3", tol: Some(1e-4), min_nonzero: 1.0 });
+}
+
+/// MPFR: gradlab's own arithmetic allocates nothing; MPFR's exp and log allocate temporaries
+/// internally on every call (see `replay_allocs`), which no caller can avoid.
+#[test]
+fn mpfr53_element_allocates_nothing_outside_mpfr_exp_log() {
+    dtype_cases("mpfr:53", Expect { h: "1e-3", tol: Some(1e-4), min_nonzero: 1.0 });
+}
+
+#[test]
+fn mpfr256_element_allocates_nothing_outside_mpfr_exp_log() {
+    dtype_cases("mpfr:256", Expect { h: "1e-3", tol: Some(1e-4), min_nonzero: 1.0 });
+}
+
+/// A negative control: the naive path clones the inputs for every point, and both counters see it.
+#[test]
+fn the_naive_path_is_seen_allocating() {
+    install_gmp_hooks();
+    fn naive_allocs<T: Scalar>(ctx: T::Ctx) -> (usize, usize) {
+        let p = Problem::generate(SIZE.0, SIZE.1, SIZE.2, 7).unwrap();
+        let (tr, _) = prepare::<T>(&p, ctx, &train_config());
+        let setup =
+            Setup { trained: &tr, reduction: Reduction::Mean, stencil: Scheme::Central.stencil(), wrt: Wrt::Input };
+        let h = Decimal::parse("step", "1e-3").unwrap();
+        let mut worker = Worker::new(&setup, &h);
+        let (mut g, mut e) = (T::zero(ctx), T::zero(ctx));
+        worker.load_row(1);
+        worker.element_naive(1, 2, &mut g, &mut e);
+        count_allocs(|| worker.element_naive(1, 2, &mut g, &mut e))
+    }
+    let (rust, gmp) = naive_allocs::<f64>(());
+    // (The GMP count is not 0 here either: the naive path rounds 1/n from a GMP rational for
+    // every loss it evaluates.)
+    assert!(rust > 0, "f64 naive element: rust {rust}, gmp {gmp}");
+    let (rust, gmp) = naive_allocs::<rug::Float>(gradlab::scalar::Prec::new(53).unwrap());
+    // Cloning x (16 x 5) and the logits (16 x 3) twice allocates at least 2 * 128 MPFR values.
+    assert!(rust > 0 && gmp >= 256, "mpfr:53 naive element: rust {rust}, gmp {gmp}");
+}
