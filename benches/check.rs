@@ -208,6 +208,8 @@ fn export_peer_problems() {
 }
 
 fn main() {
+    // As the gradlab binaries do: MPFR temporaries come from a per-thread pool.
+    gradlab::gmp_pool::install();
     export_peer_problems();
     // rayon's default global pool: one thread per core unless RAYON_NUM_THREADS says otherwise.
     let _ = rayon::ThreadPoolBuilder::new().build_global();

@@ -43,13 +43,13 @@ struct RunFlags {
     #[arg(long)]
     quick: bool,
     /// Worker threads (default: all cores). Results do not depend on it.
-    #[arg(long, value_parser = positive("--threads", "at least 1 thread"))]
+    #[arg(long, value_parser = positive("at least 1 thread"))]
     threads: Option<usize>,
 }
 
 #[derive(Args, Debug)]
 struct RunArgs {
-    /// Experiment name (see `gradlab list`) or `all`.
+    /// Experiment name (see `gradlab list`) or `all` (every experiment except the timing one, `scaling`).
     #[arg(value_parser = experiment_name)]
     name: String,
     #[command(flatten)]
@@ -73,18 +73,35 @@ fn run_experiments(names: &[String], flags: &RunFlags) -> anyhow::Result<()> {
         command: std::env::args().collect::<Vec<_>>().join(" "),
         progress: true,
     };
+    // Ctrl-C asks the runner to stop at the next cell; a second handler install (in tests) is harmless.
+    let _ = ctrlc::set_handler(crate::experiment::request_stop);
     let start = std::time::Instant::now();
-    for name in names {
+    let mut done: Vec<&str> = Vec::new();
+    for (i, name) in names.iter().enumerate() {
         let exp = crate::experiment::find(name)?;
-        let s = crate::experiment::run(exp.as_ref(), &opts)?;
-        eprintln!(
-            "{:>16}: {} rows, {} files in {} ({:.1} s)",
-            s.name,
-            s.rows,
-            s.files.len(),
-            opts.out.join(s.name).display(),
-            s.seconds
-        );
+        match crate::experiment::run(exp.as_ref(), &opts) {
+            Ok(s) => {
+                eprintln!(
+                    "{:>16}: {} rows, {} files in {} ({:.1} s)",
+                    s.name,
+                    s.rows,
+                    s.files.len(),
+                    opts.out.join(s.name).display(),
+                    s.seconds
+                );
+                done.push(name);
+            }
+            Err(crate::Error::Interrupted(_)) => {
+                let rest: Vec<&str> = names[i + 1..].iter().map(String::as_str).collect();
+                eprintln!(
+                    "interrupted: complete results were written for [{}]; nothing of {name} was written (its earlier files, if any, are untouched){}",
+                    done.join(", "),
+                    if rest.is_empty() { String::new() } else { format!("; not started: [{}]", rest.join(", ")) }
+                );
+                std::process::exit(130);
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
     eprintln!("report: {} ({:.1} s in all)", opts.out.join("REPORT.md").display(), start.elapsed().as_secs_f64());
     Ok(())
@@ -96,10 +113,10 @@ struct CheckArgs {
     #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
     /// Number of samples of the generated problem.
-    #[arg(long, default_value_t = 10, value_parser = positive("--n", "at least 1 sample"))]
+    #[arg(long, default_value_t = 10, value_parser = positive("at least 1 sample"))]
     n: usize,
     /// Number of input features of the generated problem.
-    #[arg(long, default_value_t = 4, value_parser = positive("--d", "at least 1 feature"))]
+    #[arg(long, default_value_t = 4, value_parser = positive("at least 1 feature"))]
     d: usize,
     /// Number of classes of the generated problem.
     #[arg(long, default_value_t = 2, value_parser = at_least_two)]
@@ -148,36 +165,32 @@ struct CheckArgs {
     #[arg(long, value_name = "DIR")]
     save_grads: Option<PathBuf>,
     /// Worker threads (default: all cores). Results do not depend on it.
-    #[arg(long, value_parser = positive("--threads", "at least 1 thread"))]
+    #[arg(long, value_parser = positive("at least 1 thread"))]
     threads: Option<usize>,
 }
 
-fn positive(name: &'static str, expected: &'static str) -> impl Fn(&str) -> Result<usize, String> + Clone {
+fn positive(expected: &'static str) -> impl Fn(&str) -> Result<usize, String> + Clone {
     move |s: &str| match s.trim().parse::<usize>() {
         Ok(v) if v >= 1 => Ok(v),
-        _ => Err(format!("invalid {name} {s:?}: expected {expected}")),
+        _ => Err(format!("expected {expected}")),
     }
 }
 
 fn at_least_two(s: &str) -> Result<usize, String> {
     match s.trim().parse::<usize>() {
         Ok(v) if v >= 2 => Ok(v),
-        _ => Err(format!("invalid --k {s:?}: expected at least 2 classes")),
+        _ => Err("expected at least 2 classes".to_string()),
     }
 }
 
 fn epochs(s: &str) -> Result<usize, String> {
-    s.trim()
-        .parse::<usize>()
-        .map_err(|_| format!("invalid --epochs {s:?}: expected a whole number of epochs, 0 or more"))
+    s.trim().parse::<usize>().map_err(|_| "expected a whole number of epochs, 0 or more".to_string())
 }
 
 fn truth_bits(s: &str) -> Result<u32, String> {
     match s.trim().parse::<u32>() {
-        Ok(b) => Prec::new(b)
-            .map(|p| p.bits())
-            .map_err(|_| format!("invalid --truth-bits {s:?}: expected {} to {} bits", Prec::MIN, Prec::MAX)),
-        Err(_) => Err(format!("invalid --truth-bits {s:?}: expected a whole number of bits")),
+        Ok(b) => Prec::new(b).map(|p| p.bits()).map_err(|_| format!("expected {} to {} bits", Prec::MIN, Prec::MAX)),
+        Err(_) => Err("expected a whole number of bits".to_string()),
     }
 }
 
@@ -194,9 +207,9 @@ fn parse_steps(s: &str) -> Result<Vec<Decimal>, String> {
 }
 
 fn parse_lr(s: &str) -> Result<Decimal, String> {
-    let v = Decimal::parse("--lr", s).map_err(|e| e.to_string())?;
+    let v = Decimal::parse("--lr", s).map_err(|_| "expected a decimal number such as 1e-3 or 0.001".to_string())?;
     if v.value().cmp0() == std::cmp::Ordering::Less {
-        return Err(format!("invalid --lr {s:?}: expected a learning rate of 0 or more"));
+        return Err("expected a learning rate of 0 or more".to_string());
     }
     Ok(v)
 }
@@ -271,12 +284,13 @@ fn finish(result: anyhow::Result<()>) -> ExitCode {
 /// The `gradlab` binary: parses the command line and runs it. Usage errors exit with 2, every
 /// other error with 1, each with one sentence on stderr.
 pub fn main() -> ExitCode {
+    crate::gmp_pool::install();
     let cli = Cli::parse();
     finish(match cli.command {
         Command::Check(a) => run_check(a),
         Command::Run(r) => {
             let names: Vec<String> = if r.name == "all" {
-                crate::experiment::all().iter().map(|e| e.name().to_string()).collect()
+                crate::experiment::all().iter().filter(|e| !e.is_timing()).map(|e| e.name().to_string()).collect()
             } else {
                 vec![r.name.clone()]
             };
@@ -298,6 +312,7 @@ pub fn experiment_main(name: &'static str) -> ExitCode {
         #[command(flatten)]
         flags: RunFlags,
     }
+    crate::gmp_pool::install();
     let one = One::parse_from(std::iter::once(name.to_string()).chain(std::env::args().skip(1)));
     finish(run_experiments(&[name.to_string()], &one.flags))
 }

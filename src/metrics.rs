@@ -1,7 +1,8 @@
 //! Comparing gradients: the cs231n elementwise relative error and its summaries.
 //!
 //! relerr(a, b) = |a - b| / max(|a|, |b|), with 0/0 defined as 0 (and counted), and NaN when
-//! either value is infinite or NaN. Values with at most 53 significand bits are compared in f64
+//! either value is infinite or NaN. It is symmetric and lies in [0, 2]: in [0, 1] when a and b
+//! have the same sign, and exactly 2 when b = -a (a gradient with the wrong sign). Values with at most 53 significand bits are compared in f64
 //! (the only rounding is of the final quotient's ingredients, a relative 2^-53 of the error
 //! itself); wider values are compared in MPFR so that a relative error of 1e-70 is not lost.
 
@@ -35,7 +36,11 @@ pub fn relerr<A: Scalar, B: Scalar>(a: &A, b: &B, bits_a: u32, bits_b: u32) -> (
     }
     if bits_a <= 53 && bits_b <= 53 {
         let (x, y) = (a.to_f64(), b.to_f64());
-        return ((x - y).abs() / x.abs().max(y.abs()), false);
+        let m = x.abs().max(y.abs());
+        let d = (x - y).abs();
+        // |x - y| overflows only for huge values of opposite sign; scale first then.
+        let d = if d.is_finite() { d / m } else { (x / m - y / m).abs() };
+        return (d, false);
     }
     let p = bits_a.max(bits_b) + 8;
     let (x, y) = (a.to_float(p), b.to_float(p));

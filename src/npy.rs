@@ -118,40 +118,35 @@ fn kind_of(descr: &str) -> std::result::Result<(Kind, bool), String> {
     Ok((kind, big))
 }
 
-/// Reads any supported .npy file into f64 values (ints converted exactly when |v| < 2^53) with
-/// its shape, in C (row-major) order.
-fn read_values(path: &Path, want_float: bool) -> Result<(Vec<f64>, Vec<i64>, Vec<usize>)> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        read_err(
-            path,
-            if e.kind() == std::io::ErrorKind::NotFound { "no such file".to_string() } else { e.to_string() },
-        )
-    })?;
-    let (h, off) = parse_header(&bytes).map_err(|r| read_err(path, r))?;
-    let (kind, big) = kind_of(&h.descr).map_err(|r| read_err(path, r))?;
+/// Decoded .npy contents: float values (for float files) or integers (for int files), and the
+/// shape; values are in C (row-major) order whatever the file's order.
+pub type Decoded = (Vec<f64>, Vec<i64>, Vec<usize>);
+
+/// Decodes a whole .npy file held in memory; `want_float` selects float32/float64 files (else
+/// int32/int64). Never panics, whatever the bytes.
+///
+/// # Errors
+/// A one-clause reason when the bytes are not a supported .npy file of the wanted kind.
+pub fn decode(bytes: &[u8], want_float: bool) -> std::result::Result<Decoded, String> {
+    let (h, off) = parse_header(bytes)?;
+    let (kind, big) = kind_of(&h.descr)?;
     let is_float = matches!(kind, Kind::F4 | Kind::F8);
     if want_float && !is_float {
-        return Err(read_err(path, format!("it holds integers ({}); expected float32 or float64", h.descr)));
+        return Err(format!("it holds integers ({}); expected float32 or float64", h.descr));
     }
     if !want_float && is_float {
-        return Err(read_err(path, format!("it holds floats ({}); expected int64 class labels", h.descr)));
+        return Err(format!("it holds floats ({}); expected int64 class labels", h.descr));
     }
     let size = match kind {
         Kind::F4 | Kind::I4 => 4,
         Kind::F8 | Kind::I8 => 8,
     };
-    let count = h
-        .shape
-        .iter()
-        .try_fold(1usize, |a, &b| a.checked_mul(b))
-        .ok_or_else(|| read_err(path, "its shape is too large"))?;
+    let too_large = || "its shape is too large".to_string();
+    let count = h.shape.iter().try_fold(1usize, |a, &b| a.checked_mul(b)).ok_or_else(too_large)?;
     let data = &bytes[off..];
-    let need = count.checked_mul(size).ok_or_else(|| read_err(path, "its shape is too large"))?;
+    let need = count.checked_mul(size).ok_or_else(too_large)?;
     if data.len() < need {
-        return Err(read_err(
-            path,
-            format!("it is truncated: the header promises {need} bytes of data but {} remain", data.len()),
-        ));
+        return Err(format!("it is truncated: the header promises {need} bytes of data but {} remain", data.len()));
     }
     let mut floats = Vec::new();
     let mut ints = Vec::new();
@@ -178,6 +173,17 @@ fn read_values(path: &Path, want_float: bool) -> Result<(Vec<f64>, Vec<i64>, Vec
         }
     }
     Ok((floats, ints, h.shape))
+}
+
+/// Reads and decodes a .npy file.
+fn read_values(path: &Path, want_float: bool) -> Result<Decoded> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        read_err(
+            path,
+            if e.kind() == std::io::ErrorKind::NotFound { "no such file".to_string() } else { e.to_string() },
+        )
+    })?;
+    decode(&bytes, want_float).map_err(|r| read_err(path, r))
 }
 
 /// Reads a 2-D float32/float64 array as f64.

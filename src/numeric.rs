@@ -10,7 +10,9 @@
 //!
 //! Rows are processed in parallel (rayon), each worker with its own buffers; every element's
 //! arithmetic is sequential, so results do not depend on the thread count. After a worker's
-//! buffers exist, evaluating an element allocates nothing, MPFR included.
+//! buffers exist, evaluating an element allocates nothing: gradlab's own arithmetic works in
+//! place, and the temporaries MPFR's `exp` and `log` allocate internally are recycled by
+//! [`crate::gmp_pool`] (installed by the gradlab binaries; tests/no_alloc.rs counts both heaps).
 
 use crate::exact::Decimal;
 use crate::loss::{pairwise_sum, reduce, row_loss, row_losses, LossTree, Reduction, RowScratch};

@@ -23,8 +23,7 @@
 //! and markers (the plotters bitmap backend does not anti-alias shapes itself).
 
 use std::fmt::Debug;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::Path;
 use std::sync::OnceLock;
 
 use plotters::backend::{BitMapBackend, DrawingBackend, SVGBackend};
@@ -227,12 +226,10 @@ pub fn palette(dtype_name: &str) -> RGBColor {
 /// Draws `fig` and returns the PNG file bytes (1600×1000 RGB), the SVG text and the
 /// statistics, without touching the output folder.
 ///
-/// The PNG is encoded by plotters' image encoder, which only writes to files; a
-/// scratch file in [`std::env::temp_dir`] is used and removed again.
+/// The PNG is encoded in memory.
 ///
 /// # Errors
-/// A message when the embedded font cannot be loaded, drawing fails or the scratch
-/// file cannot be written or read.
+/// A message when the embedded font cannot be loaded or drawing or encoding fails.
 pub fn render_to_bytes(fig: &Figure) -> Result<(Vec<u8>, String, PlotStats), String> {
     ensure_font()?;
     let prep = prepare(fig);
@@ -1372,26 +1369,19 @@ fn downsample(big: &[u8], w: usize, h: usize, k: usize) -> Vec<u8> {
     out
 }
 
-/// Removes the file when dropped.
-struct Scratch(PathBuf);
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-/// Encodes a `WIDTH`×`HEIGHT` RGB image as PNG file bytes.
+/// Encodes a `WIDTH`×`HEIGHT` RGB image as PNG file bytes, in memory (the `png` crate with
+/// fixed settings, so the same pixels always give the same bytes).
 fn encode_png(rgb: &[u8]) -> Result<Vec<u8>, String> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let scratch = Scratch(std::env::temp_dir().join(format!("gradlab-plot-{}-{n}.png", std::process::id())));
+    let mut out = Vec::new();
     {
-        let mut db = BitMapBackend::new(&scratch.0, (WIDTH, HEIGHT));
-        db.blit_bitmap((0, 0), (WIDTH, HEIGHT), rgb).map_err(err)?;
-        db.present().map_err(err)?;
+        let mut enc = png::Encoder::new(&mut out, WIDTH, HEIGHT);
+        enc.set_color(png::ColorType::Rgb);
+        enc.set_depth(png::BitDepth::Eight);
+        enc.set_compression(png::Compression::Default);
+        let mut w = enc.write_header().map_err(|e| format!("encoding PNG: {e}"))?;
+        w.write_image_data(rgb).map_err(|e| format!("encoding PNG: {e}"))?;
     }
-    std::fs::read(&scratch.0).map_err(|e| format!("reading {}: {e}", scratch.0.display()))
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -1639,38 +1629,5 @@ mod tests {
         let mut fig = Figure::new("All points dropped", "step h", "error");
         fig.series.push(Series::new("f16", palette("f16"), vec![(1e-3, 0.0), (1e-4, f64::NAN)]));
         render(&fig, Path::new("/tmp/plot_demo_empty.png"), Path::new("/tmp/plot_demo_empty.svg")).unwrap();
-    }
-
-    #[test]
-    #[ignore]
-    fn tmp_stress() {
-        let mut state = 0x1234_5678_u64;
-        let mut rnd = move || { state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407); (state >> 11) as f64 / (1u64 << 53) as f64 };
-        let specials = [0.0, -0.0, f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 5e-324, f64::MAX, -1.0, 1e-300, 1e300, 1.0];
-        for it in 0..60 {
-            let mut fig = Figure::new(format!("stress {it}"), "x", "y");
-            fig.x_log = it % 3 != 0;
-            fig.y_log = it % 2 == 0;
-            fig.legend_pos = [LegendPos::Auto, LegendPos::UpperLeft, LegendPos::LowerRight][it % 3];
-            let ns = (rnd() * 5.0) as usize;
-            for k in 0..ns {
-                let np = (rnd() * 30.0) as usize;
-                let mut pts = Vec::new();
-                for _ in 0..np {
-                    let pick = |r: f64, r2: f64| if r < 0.15 { specials[(r2 * specials.len() as f64) as usize % specials.len()] } else { 10f64.powf(r2 * 40.0 - 20.0) };
-                    let (a, b, c, d) = (rnd(), rnd(), rnd(), rnd());
-                    pts.push((pick(a, b), pick(c, d)));
-                }
-                let mut s = Series::new(format!("s{k}"), palette("f32"), pts.clone());
-                if rnd() < 0.5 { s = s.dashed(); }
-                if rnd() < 0.5 { s = s.with_markers(true); }
-                if rnd() < 0.2 { s.style = LineStyle::MarkersOnly; }
-                if rnd() < 0.4 { s.band = Some(pts.iter().map(|&(x, y)| (x, y * (rnd() - 0.2), y * 3.0)).collect()); }
-                fig.series.push(s);
-            }
-            if rnd() < 0.5 { fig.markers.push(Marker { x: rnd(), y: rnd() - 0.5, label: Some("m".into()), color: REFERENCE_GREY }); }
-            let (png, _, _) = render_to_bytes(&fig).unwrap();
-            assert_eq!(png_size(&png), (1600, 1000));
-        }
     }
 }

@@ -7,6 +7,7 @@
 //! `(loss(x + h) - loss(x - h)) / (2 h)`.
 
 use crate::error::{Error, Result};
+use crate::scalar::Scalar;
 use std::fmt;
 
 /// A finite-difference scheme.
@@ -109,6 +110,26 @@ impl Scheme {
                 noise_gain: 1.5,
             },
         }
+    }
+}
+
+impl Stencil {
+    /// (sum_k c_k f(x + o_k h)) / (D h) evaluated in `T`, in the order and with the roundings
+    /// the numeric gradient uses: x + o_k h rounded, the products c_k f(.) summed in offset order,
+    /// divided once by the rounded D h.
+    pub fn apply<T: Scalar>(&self, x: &T, h: &T, mut f: impl FnMut(&T) -> T) -> T {
+        let ctx = x.ctx();
+        let mut acc = T::zero(ctx);
+        for (k, (&o, &c)) in self.offsets.iter().zip(self.coeffs).enumerate() {
+            let xk = if o == 0 { x.clone() } else { x.add(&h.mul(&T::from_int(o, ctx))) };
+            let term = T::from_int(c, ctx).mul(&f(&xk));
+            if k == 0 {
+                acc = term;
+            } else {
+                acc.add_assign(&term);
+            }
+        }
+        acc.div(&h.mul(&T::from_int(self.denom, ctx)))
     }
 }
 

@@ -13,7 +13,7 @@ fn run_all(out: &Path, threads: usize) {
         command: "test".into(),
         progress: false,
     };
-    for e in all() {
+    for e in all().into_iter().filter(|e| !e.is_timing()) {
         run(e.as_ref(), &opts).unwrap();
     }
 }
@@ -118,7 +118,7 @@ fn quick_experiments_show_their_key_numbers_and_are_thread_independent() {
 
     // The report has every section and links existing figures.
     let report = std::fs::read_to_string(out.join("REPORT.md")).unwrap();
-    for e in all() {
+    for e in all().into_iter().filter(|e| !e.is_timing()) {
         assert!(report.contains(&format!("## {}", e.name())), "report lacks {}", e.name());
     }
     for link in report.split("](").skip(1).filter_map(|s| s.split(')').next()).filter(|l| l.ends_with(".png")) {
@@ -132,4 +132,33 @@ fn quick_experiments_show_their_key_numbers_and_are_thread_independent() {
     for (name, bytes) in &fa {
         assert!(bytes == &fb[name], "{name} differs between 1 and 2 threads");
     }
+}
+
+/// The timing experiment runs through the same runner; its times are not asserted (speed is
+/// measured in benchmarks), but its rows must cover every size and path with consistent columns.
+#[test]
+fn quick_scaling_covers_every_size_and_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = RunOptions {
+        out: dir.path().to_path_buf(),
+        quick: true,
+        threads: None,
+        command: "test".into(),
+        progress: false,
+    };
+    let e = gradlab::experiment::find("scaling").unwrap();
+    assert!(e.is_timing());
+    run(e.as_ref(), &opts).unwrap();
+    let rows = records(&dir.path().join("scaling/scaling.csv"));
+    assert_eq!(rows.len(), 12);
+    for r in &rows {
+        assert_eq!(num(r, "elements"), num(r, "n") * num(r, "d"));
+        assert!(num(r, "seconds") > 0.0 && num(r, "repeats") >= 3.0);
+    }
+    for path in ["fast", "naive"] {
+        assert_eq!(rows.iter().filter(|r| r["path"] == path).count(), 6);
+    }
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("scaling/meta.json")).unwrap()).unwrap();
+    assert_eq!(meta["threads"], 1, "timing cells run on one thread");
 }

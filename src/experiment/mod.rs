@@ -8,6 +8,7 @@
 pub mod bits_sweep;
 pub mod grid;
 pub mod precision_sweep;
+pub mod scaling;
 pub mod seed_repro;
 pub mod sum_vs_mean;
 pub mod table;
@@ -29,6 +30,11 @@ pub trait Experiment: Sync {
     fn description(&self) -> &'static str;
     /// CSV column names.
     fn columns(&self) -> Vec<&'static str>;
+    /// A timing experiment: its cells run one at a time on one thread, its CSV holds wall times
+    /// (so it is not byte-reproducible), and `run all` leaves it out.
+    fn is_timing(&self) -> bool {
+        false
+    }
     /// How many cells (quick: a small grid exercising the same code).
     fn cell_count(&self, quick: bool) -> usize;
     /// Runs cell `index` into rows (one value per column). Must be deterministic.
@@ -51,6 +57,7 @@ pub fn all() -> Vec<Box<dyn Experiment>> {
         Box::new(precision_sweep::PrecisionSweep),
         Box::new(sum_vs_mean::SumVsMean),
         Box::new(bits_sweep::BitsSweep),
+        Box::new(scaling::Scaling),
     ]
 }
 
@@ -104,6 +111,18 @@ impl Output {
     pub fn csv(&mut self, name: &str, table: &Table) -> Result<()> {
         self.file(name, table.to_csv().as_bytes())
     }
+}
+
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Asks running experiments to stop at the next cell (what Ctrl-C does).
+pub fn request_stop() {
+    INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Whether a stop was requested.
+pub fn stop_requested() -> bool {
+    INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst)
 }
 
 /// How to run experiments.
@@ -171,6 +190,7 @@ pub fn run(exp: &dyn Experiment, opts: &RunOptions) -> Result<RunSummary> {
     let dir = opts.out.join(exp.name());
     crate::report::ensure_dir(&opts.out)?;
     crate::report::ensure_dir(&dir)?;
+    crate::atomic::remove_stale_temporaries(&dir);
     let start = Instant::now();
     let n = exp.cell_count(opts.quick);
     let bar = if opts.progress { ProgressBar::new(n as u64) } else { ProgressBar::hidden() };
@@ -181,13 +201,16 @@ pub fn run(exp: &dyn Experiment, opts: &RunOptions) -> Result<RunSummary> {
     );
     bar.set_prefix(exp.name());
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(opts.threads.unwrap_or(0))
+        .num_threads(if exp.is_timing() { 1 } else { opts.threads.unwrap_or(0) })
         .build()
         .map_err(|e| Error::Write { path: dir.clone(), reason: format!("cannot start the thread pool: {e}") })?;
     let cells: Vec<Vec<Row>> = pool.install(|| {
         (0..n)
             .into_par_iter()
             .map(|i| {
+                if stop_requested() {
+                    return Err(Error::Interrupted(format!("{} stopped before finishing its cells", exp.name())));
+                }
                 let r = exp.run_cell(opts.quick, i);
                 bar.inc(1);
                 r
@@ -200,6 +223,16 @@ pub fn run(exp: &dyn Experiment, opts: &RunOptions) -> Result<RunSummary> {
     out.csv(&format!("{}.csv", exp.name()), &table)?;
     let section = pool.install(|| exp.finish(opts.quick, &table, &mut out))?;
     let mut body = section;
+    if table.columns.contains(&"status") {
+        let bad = (0..table.rows.len()).filter(|&r| table.s(r, "status") != "ok").count();
+        if bad > 0 {
+            body.push_str(&format!(
+                "\n{bad} of {} rows have a non-finite value (status `nonfinite`: an overflow or NaN in the dtype); they stay \
+                 in the CSV with their status and are left out of the figures.\n",
+                table.rows.len()
+            ));
+        }
+    }
     let dropped: Vec<String> =
         out.dropped.iter().filter(|(_, d)| *d > 0).map(|(f, d)| format!("{f}: {d} points")).collect();
     if !dropped.is_empty() {
@@ -265,7 +298,7 @@ pub fn dashed(label: &str, color: RGBColor, points: Vec<(f64, f64)>) -> Series {
     Series::new(label, color, points).dashed()
 }
 
-/// Reference data points (markers).
+/// Reference data points (markers, no line).
 pub fn points(label: &str, color: RGBColor, points: Vec<(f64, f64)>) -> Series {
-    Series::new(label, color, points).with_markers(true)
+    Series::scatter(label, color, points)
 }

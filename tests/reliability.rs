@@ -1,0 +1,264 @@
+//! Bad input: one sentence naming the value, a non-zero exit, no panic, no output file.
+//! Non-finite numbers: recorded as data. Interrupted and killed runs: no partial files.
+
+use gradlab::problem::Problem;
+use ndarray::{Array1, Array2};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn gradlab(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gradlab")).args(args).output().unwrap()
+}
+
+/// A valid problem folder (n = 6, d = 3, k = 2) to be damaged by each case.
+fn good_problem(dir: &Path) -> Problem {
+    let p = Problem::generate(6, 3, 2, 3).unwrap();
+    p.save(dir).unwrap();
+    p
+}
+
+/// A .npy file with an arbitrary descriptor, shape and raw data.
+fn raw_npy(path: &Path, descr: &str, fortran: bool, shape: &str, data: &[u8]) {
+    let mut header = format!(
+        "{{'descr': '{descr}', 'fortran_order': {}, 'shape': {shape}, }}",
+        if fortran { "True" } else { "False" }
+    );
+    header.push_str(&" ".repeat((64 - (10 + header.len() + 1) % 64) % 64));
+    header.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(header.as_bytes());
+    bytes.extend_from_slice(data);
+    std::fs::write(path, bytes).unwrap();
+}
+
+fn f64_bytes(v: &[f64]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// Runs `check --data DIR --save-grads OUT` and asserts a clean failure that names `needle`.
+fn assert_data_error(case: &str, damage: impl FnOnce(&Path), needle: &str) {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    good_problem(&data);
+    damage(&data);
+    let out_dir = tmp.path().join("grads");
+    let out = gradlab(&["check", "--data", data.to_str().unwrap(), "--save-grads", out_dir.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{case}: {err}");
+    assert!(err.contains(needle), "{case}: {err:?} should mention {needle:?}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{case}: one sentence expected, got {err:?}");
+    assert!(err.starts_with("error: "), "{case}: {err}");
+    assert!(out.stdout.is_empty(), "{case}: wrote to stdout");
+    assert!(!out_dir.exists(), "{case}: created the output folder");
+}
+
+#[test]
+fn every_bad_data_folder_is_a_clear_error() {
+    let x_path = |d: &Path| d.join("x.npy");
+    assert_data_error("missing file", |d| std::fs::remove_file(d.join("t.npy")).unwrap(), "t.npy: no such file");
+    assert_data_error(
+        "mismatched d",
+        |d| gradlab::npy::write(&d.join("weight.npy"), &Array2::<f64>::zeros((2, 4))).unwrap(),
+        "weight has 4 columns but x has 3",
+    );
+    assert_data_error(
+        "t too short",
+        |d| gradlab::npy::write(&d.join("t.npy"), &Array1::<i64>::zeros(5)).unwrap(),
+        "t has length 5",
+    );
+    assert_data_error(
+        "class out of range",
+        |d| gradlab::npy::write(&d.join("t.npy"), &Array1::from(vec![0i64, 1, 5, 0, 1, 0])).unwrap(),
+        "t[2] = 5 is not a class",
+    );
+    assert_data_error(
+        "negative class",
+        |d| gradlab::npy::write(&d.join("t.npy"), &Array1::from(vec![-1i64, 1, 0, 0, 1, 0])).unwrap(),
+        "t[0] = -1 is not a class",
+    );
+    for (bad, name) in [(f64::NAN, "NaN"), (f64::INFINITY, "inf")] {
+        assert_data_error(
+            name,
+            |d| {
+                let mut x = gradlab::npy::read_float2(&x_path(d)).unwrap();
+                x[[1, 2]] = bad;
+                gradlab::npy::write(&x_path(d), &x).unwrap();
+            },
+            &format!("x contains {name}"),
+        );
+    }
+    assert_data_error("float16", |d| raw_npy(&x_path(d), "<f2", false, "(6, 3)", &[0u8; 36]), "float16");
+    assert_data_error("complex", |d| raw_npy(&x_path(d), "<c16", false, "(6, 3)", &[0u8; 288]), "complex");
+    assert_data_error("strings", |d| raw_npy(&x_path(d), "<U5", false, "(6, 3)", &[0u8; 360]), "strings");
+    assert_data_error(
+        "truncated",
+        |d| raw_npy(&x_path(d), "<f8", false, "(6, 3)", &f64_bytes(&[1.0; 10])),
+        "truncated",
+    );
+    assert_data_error(
+        "corrupt",
+        |d| std::fs::write(x_path(d), b"PK\x03\x04 this is a zip file").unwrap(),
+        "not a .npy file",
+    );
+    assert_data_error(
+        "1-D x",
+        |d| raw_npy(&x_path(d), "<f8", false, "(18,)", &f64_bytes(&[1.0; 18])),
+        "expected a 2-D array",
+    );
+    // A missing folder.
+    let out = gradlab(&["check", "--data", "/nonexistent/gradlab-data"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/gradlab-data: no such folder"));
+}
+
+#[test]
+fn fortran_order_and_float32_load_to_the_same_problem() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (c_dir, f_dir) = (tmp.path().join("c"), tmp.path().join("f"));
+    std::fs::create_dir_all(&f_dir).unwrap();
+    let p = good_problem(&c_dir);
+    good_problem(&f_dir);
+    // x as Fortran-order float32: columns one after another.
+    let cols: Vec<u8> = (0..3)
+        .flat_map(|i| (0..6).map(move |j| (i, j)))
+        .flat_map(|(i, j)| (p.x[[j, i]] as f32).to_le_bytes())
+        .collect();
+    raw_npy(&f_dir.join("x.npy"), "<f4", true, "(6, 3)", &cols);
+    assert_eq!(Problem::load(&f_dir).unwrap(), p);
+    let run =
+        |d: &PathBuf| gradlab(&["check", "--data", d.to_str().unwrap(), "--dtype", "f64", "--format", "csv"]).stdout;
+    assert_eq!(run(&c_dir), run(&f_dir));
+}
+
+#[test]
+fn bad_run_arguments_are_clear_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = gradlab(&["run", "no_such_experiment"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown experiment \"no_such_experiment\""));
+    let file = tmp.path().join("a_file");
+    std::fs::write(&file, b"x").unwrap();
+    for (out_arg, needle) in
+        [(file.to_str().unwrap(), "it is a file"), ("/proc/gradlab-results", "/proc/gradlab-results")]
+    {
+        let out = gradlab(&["run", "sum_vs_mean", "--quick", "--out", out_arg]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains(needle), "{err}");
+        assert!(!err.contains("panicked"));
+    }
+    assert_eq!(std::fs::read(&file).unwrap(), b"x");
+}
+
+#[test]
+fn f16_overflow_is_recorded_as_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut p = Problem::generate(6, 3, 2, 3).unwrap();
+    // Logits near 3e4 * 0.5 * 3: beyond f16's 65504 for some samples, fine in f32.
+    p.x.mapv_inplace(|v| (v * 3e4).clamp(-6e4, 6e4));
+    p.x.mapv_inplace(gradlab::problem::representable_everywhere);
+    p.save(tmp.path()).unwrap();
+    let out = gradlab(&[
+        "check",
+        "--data",
+        tmp.path().to_str().unwrap(),
+        "--dtype",
+        "f16,f32",
+        "--eps",
+        "1,1e-2",
+        "--format",
+        "csv",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let rows: Vec<Vec<&str>> = text.lines().skip(1).map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 4);
+    for r in &rows {
+        let (dtype, nonfinite, status) = (r[0], r[13].parse::<usize>().unwrap(), *r.last().unwrap());
+        if dtype == "f16" {
+            assert!(nonfinite > 0 && status == "nonfinite", "{r:?}");
+            assert_eq!(r[5], "NaN", "summaries over non-finite elements are NaN, not a partial mean");
+        } else {
+            assert!(nonfinite == 0 && status == "ok", "{r:?}");
+        }
+    }
+}
+
+/// Every file under `dir` (relative name -> bytes).
+fn snapshot(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut m = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                m.insert(p.strip_prefix(dir).unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    m
+}
+
+/// After an interrupted or killed rerun, every file is one of the complete earlier files
+/// (results are deterministic, so a finished rewrite has the same bytes), and nothing else exists.
+fn assert_intact(dir: &Path, before: &std::collections::BTreeMap<String, Vec<u8>>) {
+    let after = snapshot(dir);
+    assert_eq!(after.keys().collect::<Vec<_>>(), before.keys().collect::<Vec<_>>(), "file set changed");
+    for (name, bytes) in &after {
+        if name.ends_with("meta.json") {
+            let v: serde_json::Value =
+                serde_json::from_slice(bytes).unwrap_or_else(|e| panic!("{name} is not whole JSON: {e}"));
+            assert!(
+                v.get("git_commit").is_some() && v.get("dependencies").is_some() && v.get("mpfr_version").is_some()
+            );
+        } else {
+            assert!(bytes == &before[name], "{name} changed or is partial");
+        }
+    }
+}
+
+fn spawn_run(out: &Path) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_gradlab"))
+        .args(["run", "all", "--quick", "--out", out.to_str().unwrap()])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn killed_and_interrupted_runs_leave_complete_files_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("results");
+    let first = spawn_run(&out).wait_with_output().unwrap();
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    let before = snapshot(&out);
+    assert!(before.len() > 20);
+    // SIGKILL at several moments of a rerun.
+    for ms in [300u64, 1500, 4000] {
+        let mut child = spawn_run(&out);
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+        // SAFETY: plain kill(2) on our own child's pid.
+        unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+        let _ = child.wait();
+        assert_intact(&out, &before);
+    }
+    // Ctrl-C (SIGINT): a clean stop with a message saying what was and was not written.
+    let child = spawn_run(&out);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // SAFETY: as above.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let res = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&res.stderr);
+    if res.status.code() == Some(130) {
+        assert!(err.contains("interrupted: complete results were written for ["), "{err}");
+        assert!(err.contains("was written"), "{err}");
+    } else {
+        // The whole quick run finished before the signal arrived.
+        assert!(res.status.success(), "{err}");
+    }
+    assert_intact(&out, &before);
+}
