@@ -104,6 +104,9 @@ pub struct CheckRow {
     pub ratio_median: f64,
     /// Elements where the numeric or analytic value is infinite or NaN.
     pub nonfinite: usize,
+    /// Elements whose analytic value is 0 while the true value is nonzero but below the dtype's
+    /// smallest normal number (an underflow, not a bug).
+    pub anal_underflow: usize,
     /// `ok`, or `nonfinite` when some value overflowed or was NaN.
     pub status: &'static str,
 }
@@ -170,6 +173,13 @@ fn check_typed<T: Scalar>(problem: &Problem, ctx: T::Ctx, cfg: &CheckConfig) -> 
     let (tr, rounded) = prepare::<T>(problem, ctx, &cfg.train);
     let anal = analytic(&tr, cfg.wrt);
     let truth = cfg.truth.map(|p| (crate::truth::truth_grad(&tr, cfg.train.reduction, cfg.wrt, p), p.bits()));
+    let anal_underflow = match (&truth, dtype.normal_exp_min()) {
+        (Some((t, _)), Some(e)) => {
+            let tiny = Float::with_val(64, Float::i_exp(1, e));
+            anal.iter().zip(t.iter()).filter(|(a, t)| a.is_zero() && !t.is_zero() && *t.as_abs() < tiny).count()
+        }
+        _ => 0,
+    };
     let anal_vs_truth = truth.as_ref().map(|(t, tb)| {
         let (e, z) = relerrs(anal, t, bits, *tb);
         summarize(&e, z)
@@ -202,6 +212,7 @@ fn check_typed<T: Scalar>(problem: &Problem, ctx: T::Ctx, cfg: &CheckConfig) -> 
             ratio_median: ratio_median(anal, &num.grad),
             nonfinite: s.nonfinite,
             status: if s.nonfinite > 0 { "nonfinite" } else { "ok" },
+            anal_underflow,
         });
         vs_truth.push(nt);
         if cfg.keep_grads {

@@ -57,7 +57,16 @@ pub fn diagnose(dtype: DType, rows: &[CheckRow]) -> String {
         rows.iter().filter(|r| r.num_vs_truth.is_finite()).min_by(|a, b| a.num_vs_truth.total_cmp(&b.num_vs_truth));
     if anal.is_finite() {
         // A correct analytic gradient in the dtype is accurate to a modest multiple of u.
-        if anal > 1e3 * u.max(1e-30) {
+        let underflow = rows.first().map_or(0, |r| r.anal_underflow);
+        if anal > 1e3 * u.max(1e-30) && underflow > 0 {
+            let _ = writeln!(
+                out,
+                "analytic gradient differs from the truth by {} on average, but {underflow} of its elements are 0 where the \
+                 true value underflows {dtype} (below its smallest normal number): an underflow of a saturated softmax, \
+                 not a bug in the gradient.",
+                sci6(anal)
+            );
+        } else if anal > 1e3 * u.max(1e-30) {
             let _ = write!(out, "analytic gradient is WRONG: it differs from the truth by {} on average", sci6(anal));
             // The ratio at the step where the numeric gradient is most accurate names the factor.
             if let Some(r) = best.map(|b| b.ratio_median).filter(|r| r.is_finite()) {

@@ -206,7 +206,7 @@ impl Experiment for SeedRepro {
                 .select(&[("dtype", &name), ("variant", "reset")])
                 .into_iter()
                 .find(|&r| t.f(r, "dead_zone") > 0.0)
-                .map_or("none on the grid".to_string(), |r| t.s(r, "eps"));
+                .map_or("none on the grid".to_string(), |r| crate::exact::format_sci(t.f(r, "eps_value")));
             let _ = writeln!(
                 s,
                 "| {name} | {:.4} | {} | {} | {dead} |",
