@@ -123,8 +123,9 @@ pub fn row_loss_grad<T: Scalar>(z: &[T], target: usize, scale: Option<&T>, ws: &
     }
 }
 
-/// Per-sample losses kept in a pairwise summation tree, so that replacing one sample's loss
-/// updates the total in O(log n) operations, bit-identical to [`pairwise_sum`] from scratch.
+/// Values kept in a pairwise summation tree, so that replacing one value updates the sum in
+/// O(log n) operations, bit-identical to [`pairwise_sum`] from scratch. Used for the per-sample
+/// losses and, in the numeric gradient, for each logit's products.
 #[derive(Clone, Debug)]
 pub struct LossTree<T> {
     n: usize,
@@ -132,13 +133,19 @@ pub struct LossTree<T> {
 }
 
 impl<T: Scalar> LossTree<T> {
-    /// A tree over the given per-sample losses (at least one).
+    /// A tree over the given leaves (at least one).
     pub fn new(leaves: &[T]) -> Self {
         let n = leaves.len();
         assert!(n > 0, "a loss tree needs at least one sample");
-        let mut nodes = vec![leaves[0].clone(); 4 * n];
-        Self::build(&mut nodes, leaves, 1, 0, n);
-        LossTree { n, nodes }
+        let mut tree = LossTree { n, nodes: vec![leaves[0].clone(); 4 * n] };
+        tree.rebuild(leaves);
+        tree
+    }
+
+    /// Rebuilds the tree over new leaves of the same count; allocates nothing.
+    pub fn rebuild(&mut self, leaves: &[T]) {
+        debug_assert_eq!(leaves.len(), self.n);
+        Self::build(&mut self.nodes, leaves, 1, 0, self.n);
     }
 
     fn build(nodes: &mut [T], leaves: &[T], node: usize, lo: usize, hi: usize) {
@@ -149,10 +156,8 @@ impl<T: Scalar> LossTree<T> {
         let mid = lo + (hi - lo) / 2;
         Self::build(nodes, leaves, 2 * node, lo, mid);
         Self::build(nodes, leaves, 2 * node + 1, mid, hi);
-        let (left, right) = (nodes[2 * node].clone(), &nodes[2 * node + 1]);
-        let mut sum = left;
-        sum.add_assign(right);
-        nodes[node] = sum;
+        let (head, tail) = nodes.split_at_mut(2 * node);
+        head[node].set_add(&tail[0], &tail[1]);
     }
 
     /// Replaces sample `j`'s loss and updates the path to the root.

@@ -1,22 +1,41 @@
 //! The linear layer: logits = x W^T + b.
 //!
-//! Each logit is accumulated in a fixed order, sequentially and without fused multiply-add:
-//! `z = x[0]*w[0]; z += x[1]*w[1]; ...; z += b`, every product and sum rounded to the dtype.
+//! Each logit is the pairwise (tree) sum of its d products x[i] * w[c, i], then + b[c], every
+//! product and sum rounded to the dtype (no fused multiply-add). The tree splits [lo, hi) at
+//! mid = lo + (hi - lo) / 2, exactly like the loss total ([`crate::loss::pairwise_sum`]). Pairwise
+//! summation has an error bound growing with log d rather than d, and it lets the numeric
+//! gradient update a logit after one input changes in O(log d) operations while staying
+//! bit-identical to summing from scratch ([`crate::numeric`]).
 
 use crate::scalar::Scalar;
 use ndarray::{Array2, ArrayView1, ArrayView2};
 
-/// Writes the k logits of one sample `x_row` into `out`; `tmp` is scratch space.
+/// Sums `v` pairwise in place (the sum ends in `v[0]`; the rest is overwritten). Same tree as
+/// [`crate::loss::pairwise_sum`] and [`crate::loss::LossTree`]; allocates nothing.
 #[inline]
-pub fn row_logits<T: Scalar>(x_row: ArrayView1<T>, w: ArrayView2<T>, b: &[T], out: &mut [T], tmp: &mut T) {
+pub fn pairwise_reduce<T: Scalar>(v: &mut [T]) {
+    let len = v.len();
+    if len <= 1 {
+        return;
+    }
+    let mid = len / 2;
+    let (left, right) = v.split_at_mut(mid);
+    pairwise_reduce(left);
+    pairwise_reduce(right);
+    left[0].add_assign(&right[0]);
+}
+
+/// Writes the k logits of one sample `x_row` into `out`; `scratch` holds at least d values.
+#[inline]
+pub fn row_logits<T: Scalar>(x_row: ArrayView1<T>, w: ArrayView2<T>, b: &[T], out: &mut [T], scratch: &mut [T]) {
+    let d = x_row.len();
     for (c, z) in out.iter_mut().enumerate() {
         let wc = w.row(c);
-        z.set_mul(&x_row[0], &wc[0]);
-        for i in 1..x_row.len() {
-            tmp.set_mul(&x_row[i], &wc[i]);
-            z.add_assign(tmp);
+        for i in 0..d {
+            scratch[i].set_mul(&x_row[i], &wc[i]);
         }
-        z.add_assign(&b[c]);
+        pairwise_reduce(&mut scratch[..d]);
+        z.set_add(&scratch[0], &b[c]);
     }
 }
 
@@ -24,11 +43,27 @@ pub fn row_logits<T: Scalar>(x_row: ArrayView1<T>, w: ArrayView2<T>, b: &[T], ou
 pub fn logits<T: Scalar>(x: ArrayView2<T>, w: ArrayView2<T>, b: &[T]) -> Array2<T> {
     let zero = T::zero(x[[0, 0]].ctx());
     let mut out = Array2::from_elem((x.nrows(), w.nrows()), zero.clone());
-    let mut tmp = zero;
+    let mut scratch = vec![zero; x.ncols()];
     for (j, mut row) in out.rows_mut().into_iter().enumerate() {
         // Rows of a standard-layout array are contiguous.
         let slice = row.as_slice_mut().unwrap_or_else(|| unreachable!("fresh arrays are contiguous"));
-        row_logits(x.row(j), w, b, slice, &mut tmp);
+        row_logits(x.row(j), w, b, slice, &mut scratch);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::loss::pairwise_sum;
+
+    #[test]
+    fn in_place_reduction_is_the_pairwise_sum() {
+        for n in 1..40 {
+            let v: Vec<f32> = (0..n).map(|i| 1.0 / (i as f32 + 1.7)).collect();
+            let mut w = v.clone();
+            pairwise_reduce(&mut w);
+            assert_eq!(w[0].to_bits(), pairwise_sum(&v).to_bits(), "n = {n}");
+        }
+    }
 }

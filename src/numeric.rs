@@ -16,7 +16,7 @@
 
 use crate::exact::Decimal;
 use crate::loss::{pairwise_sum, reduce, row_loss, row_losses, LossTree, Reduction, RowScratch};
-use crate::model::{logits, row_logits};
+use crate::model::logits;
 use crate::scalar::Scalar;
 use crate::stencil::Stencil;
 use crate::train::Trained;
@@ -102,6 +102,10 @@ pub struct Worker<'a, T: Scalar> {
     tree: LossTree<T>,
     row: Vec<T>,
     z: Vec<T>,
+    /// For `Wrt::Input`: per class, the pairwise tree of the loaded row's products x[i] w[c, i].
+    products: Vec<LossTree<T>>,
+    /// Scratch for building the product trees (d values).
+    scratch: Vec<T>,
     values: Vec<T>,
     leaf: T,
     tmp: T,
@@ -128,6 +132,11 @@ impl<'a, T: Scalar> Worker<'a, T> {
             Wrt::Input => tr.x.ncols(),
             Wrt::Logits => tr.logits.ncols(),
         };
+        let scratch = vec![T::zero(ctx); tr.x.ncols()];
+        let products = match setup.wrt {
+            Wrt::Input => (0..tr.logits.ncols()).map(|_| LossTree::new(&scratch)).collect(),
+            Wrt::Logits => Vec::new(),
+        };
         Worker {
             setup,
             steps,
@@ -140,6 +149,8 @@ impl<'a, T: Scalar> Worker<'a, T> {
             tree,
             row: vec![T::zero(ctx); width],
             z: vec![T::zero(ctx); tr.logits.ncols()],
+            products,
+            scratch,
             values: vec![T::zero(ctx); st.offsets.len()],
             leaf: T::zero(ctx),
             tmp: T::zero(ctx),
@@ -158,15 +169,35 @@ impl<'a, T: Scalar> Worker<'a, T> {
         for (r, v) in self.row.iter_mut().zip(src) {
             r.set(v);
         }
+        if self.setup.wrt == Wrt::Input {
+            for (c, tree) in self.products.iter_mut().enumerate() {
+                for (s, (x, w)) in self.scratch.iter_mut().zip(self.row.iter().zip(tr.weight.row(c))) {
+                    s.set_mul(x, w);
+                }
+                tree.rebuild(&self.scratch);
+            }
+        }
     }
 
-    /// The reduced loss with the current row buffer as sample j, into `out` (fast path).
-    fn perturbed_loss(&mut self, j: usize, out_index: usize) {
+    /// Sets input i of the loaded row's product trees from the row buffer's current value.
+    fn set_product(&mut self, i: usize) {
+        let tr = self.setup.trained;
+        for (c, tree) in self.products.iter_mut().enumerate() {
+            self.tmp.set_mul(&self.row[i], &tr.weight[[c, i]]);
+            tree.update(i, &self.tmp);
+        }
+    }
+
+    /// The reduced loss with the current row buffer as sample j, element i changed, into
+    /// `values[out_index]` (fast path: O(k log d + log n) operations).
+    fn perturbed_loss(&mut self, j: usize, i: usize, out_index: usize) {
         let tr = self.setup.trained;
         match self.setup.wrt {
             Wrt::Input => {
-                let xr = ndarray::ArrayView1::from(&self.row[..]);
-                row_logits(xr, tr.weight.view(), &tr.bias, &mut self.z, &mut self.tmp);
+                self.set_product(i);
+                for (c, z) in self.z.iter_mut().enumerate() {
+                    z.set_add(self.products[c].sum(), &tr.bias[c]);
+                }
                 row_loss(&self.z, tr.t[j], &mut self.ws, &mut self.leaf);
             }
             Wrt::Logits => row_loss(&self.row, tr.t[j], &mut self.ws, &mut self.leaf),
@@ -188,9 +219,13 @@ impl<'a, T: Scalar> Worker<'a, T> {
                 continue;
             }
             self.row[i].set_add(&self.acc, &self.steps[k]);
-            self.perturbed_loss(j, k);
+            self.perturbed_loss(j, i, k);
         }
         self.row[i].set(&self.acc);
+        if self.setup.wrt == Wrt::Input {
+            // Recomputing the unperturbed product gives the same bits, so the trees are restored.
+            self.set_product(i);
+        }
         self.tree.update(j, &self.base_leaves[j]);
         self.combine(grad);
     }
@@ -246,7 +281,12 @@ fn full_loss<T: Scalar>(setup: &Setup<T>, x: ArrayView2<T>, z: &Array2<T>) -> T 
     out
 }
 
-/// The numeric gradient for step `h`, by the fast path or (with `naive`) from scratch.
+/// Checks with fewer elements than this run on the calling thread (same results either way).
+pub const SEQUENTIAL_BELOW: usize = 1024;
+
+/// The numeric gradient for step `h`, by the fast path or (with `naive`) from scratch. Rows are
+/// spread over the current rayon pool unless the check is small; the result does not depend on
+/// it.
 pub fn numeric_grad<T: Scalar>(setup: &Setup<T>, h: &Decimal, naive: bool) -> NumericGrad<T> {
     let tr = setup.trained;
     let ctx = tr.x[[0, 0]].ctx();
@@ -254,25 +294,26 @@ pub fn numeric_grad<T: Scalar>(setup: &Setup<T>, h: &Decimal, naive: bool) -> Nu
         Wrt::Input => tr.x.dim(),
         Wrt::Logits => tr.logits.dim(),
     };
-    let rows: Vec<(Vec<T>, Vec<T>)> = (0..shape.0)
-        .into_par_iter()
-        .map_init(
-            || Worker::new(setup, h),
-            |w, j| {
-                w.load_row(j);
-                let mut g = vec![T::zero(ctx); shape.1];
-                let mut e = g.clone();
-                for i in 0..shape.1 {
-                    if naive {
-                        w.element_naive(j, i, &mut g[i], &mut e[i]);
-                    } else {
-                        w.element(j, i, &mut g[i], &mut e[i]);
-                    }
-                }
-                (g, e)
-            },
-        )
-        .collect();
+    let one_row = |w: &mut Worker<T>, j: usize| {
+        w.load_row(j);
+        let mut g = vec![T::zero(ctx); shape.1];
+        let mut e = g.clone();
+        for i in 0..shape.1 {
+            if naive {
+                w.element_naive(j, i, &mut g[i], &mut e[i]);
+            } else {
+                w.element(j, i, &mut g[i], &mut e[i]);
+            }
+        }
+        (g, e)
+    };
+    // Small checks run on one worker: spreading 40 elements over threads costs more than it saves.
+    let rows: Vec<(Vec<T>, Vec<T>)> = if shape.0 * shape.1 < SEQUENTIAL_BELOW || rayon::current_num_threads() == 1 {
+        let mut w = Worker::new(setup, h);
+        (0..shape.0).map(|j| one_row(&mut w, j)).collect()
+    } else {
+        (0..shape.0).into_par_iter().map_init(|| Worker::new(setup, h), one_row).collect()
+    };
     let mut grad = Vec::with_capacity(shape.0 * shape.1);
     let mut eff = Vec::with_capacity(shape.0 * shape.1);
     for (g, e) in rows {

@@ -271,13 +271,14 @@ fn replay_allocs<T: Scalar>(setup: &Setup<T>, h: &Decimal, rows: usize, cols: us
         }
     }
     let mut z = vec![T::zero(ctx); tr.logits.ncols()];
-    let (mut tmp, mut out) = (T::zero(ctx), T::zero(ctx));
+    let mut out = T::zero(ctx);
+    let mut scratch = vec![T::zero(ctx); tr.x.ncols()];
     let mut ws = RowScratch::new(ctx);
     let mut run = || {
         for (j, row) in &perturbed {
             match setup.wrt {
                 Wrt::Input => {
-                    row_logits(ArrayView1::from(&row[..]), tr.weight.view(), &tr.bias, &mut z, &mut tmp);
+                    row_logits(ArrayView1::from(&row[..]), tr.weight.view(), &tr.bias, &mut z, &mut scratch);
                     row_loss(&z, tr.t[*j], &mut ws, &mut out);
                 }
                 Wrt::Logits => row_loss(row, tr.t[*j], &mut ws, &mut out),

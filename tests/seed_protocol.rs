@@ -124,3 +124,25 @@ fn fast_and_naive_paths_are_bit_identical() {
         }
     }
 }
+
+#[test]
+fn parallel_rows_match_one_thread_and_the_naive_path() {
+    use gradlab::numeric::SEQUENTIAL_BELOW;
+    let p = gradlab::problem::Problem::generate(64, 20, 3, 9).unwrap();
+    assert!(64 * 20 >= SEQUENTIAL_BELOW, "this test must exercise the parallel path");
+    let cfg = config(2, InputGrad::Reset, Scheme::Central5, "1e-3", None);
+    for dt in ["f32", "mpfr:80"] {
+        let dtype = gradlab::scalar::DType::parse(dt).unwrap();
+        let grads = |threads: usize, naive: bool| {
+            let mut c = cfg.clone();
+            c.keep_grads = true;
+            c.naive = naive;
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            pool.install(|| gradlab::check::check_dtype(&p, dtype, &c).unwrap().grads.unwrap().numeric[0].clone())
+        };
+        let (one, two, naive) = (grads(1, false), grads(2, false), grads(2, true));
+        let bits = |a: &ndarray::Array2<f64>| a.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&one), bits(&two), "{dt}: 1 vs 2 threads");
+        assert_eq!(bits(&one), bits(&naive), "{dt}: fast vs naive");
+    }
+}
