@@ -129,7 +129,7 @@ fn fast_and_naive_paths_are_bit_identical() {
 fn parallel_rows_match_one_thread_and_the_naive_path() {
     use gradlab::numeric::SEQUENTIAL_BELOW;
     let p = gradlab::problem::Problem::generate(64, 20, 3, 9).unwrap();
-    assert!(64 * 20 >= SEQUENTIAL_BELOW, "this test must exercise the parallel path");
+    const { assert!(64 * 20 >= SEQUENTIAL_BELOW, "this test must exercise the parallel path") };
     let cfg = config(2, InputGrad::Reset, Scheme::Central5, "1e-3", None);
     for dt in ["f32", "mpfr:80"] {
         let dtype = gradlab::scalar::DType::parse(dt).unwrap();
