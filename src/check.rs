@@ -4,7 +4,7 @@
 use crate::error::{Error, Result};
 use crate::exact::Decimal;
 use crate::metrics::{ratio_median, relerrs, summarize, Summary};
-use crate::numeric::{numeric_grad, NumericGrad, Setup, Wrt};
+use crate::numeric::{numeric_grads, Setup, Wrt};
 use crate::problem::Problem;
 use crate::scalar::{DType, Prec, Scalar};
 use crate::stencil::Scheme;
@@ -188,8 +188,7 @@ fn check_typed<T: Scalar>(problem: &Problem, ctx: T::Ctx, cfg: &CheckConfig) -> 
     let mut rows = Vec::with_capacity(cfg.steps.len());
     let mut vs_truth = Vec::with_capacity(cfg.steps.len());
     let mut numerics = Vec::new();
-    for h in &cfg.steps {
-        let num: NumericGrad<T> = numeric_grad(&setup, h, cfg.naive);
+    for (h, num) in cfg.steps.iter().zip(numeric_grads(&setup, &cfg.steps, cfg.naive)) {
         let (e, zz) = relerrs(&num.grad, anal, bits, bits);
         let s = summarize(&e, zz);
         let nt = truth.as_ref().map(|(t, tb)| {

@@ -87,12 +87,10 @@ fn row_max<T: Scalar>(z: &[T], m: &mut T) {
 #[inline]
 pub fn row_loss<T: Scalar>(z: &[T], target: usize, ws: &mut RowScratch<T>, out: &mut T) {
     row_max(z, &mut ws.m);
-    ws.e.set_sub(&z[0], &ws.m);
-    ws.e.exp_mut();
+    exp_shifted(&z[0], &ws.m, &mut ws.e);
     ws.s.set(&ws.e);
     for v in &z[1..] {
-        ws.e.set_sub(v, &ws.m);
-        ws.e.exp_mut();
+        exp_shifted(v, &ws.m, &mut ws.e);
         ws.s.add_assign(&ws.e);
     }
     ws.s.ln_mut();
@@ -100,12 +98,23 @@ pub fn row_loss<T: Scalar>(z: &[T], target: usize, ws: &mut RowScratch<T>, out: 
     out.set_sub(&ws.s, &ws.e);
 }
 
+/// `out = exp(v - m)` rounded; for v - m == 0 (the largest logit) that is exactly 1 in every
+/// dtype, so the exponential is skipped without changing a bit.
+#[inline]
+fn exp_shifted<T: Scalar>(v: &T, m: &T, out: &mut T) {
+    out.set_sub(v, m);
+    if out.is_zero() {
+        out.set(&T::from_int(1, m.ctx()));
+    } else {
+        out.exp_mut();
+    }
+}
+
 /// One sample's loss gradient with respect to its logits: (softmax(z) - onehot(t)) * scale.
 pub fn row_loss_grad<T: Scalar>(z: &[T], target: usize, scale: Option<&T>, ws: &mut RowScratch<T>, out: &mut [T]) {
     row_max(z, &mut ws.m);
     for (v, o) in z.iter().zip(out.iter_mut()) {
-        o.set_sub(v, &ws.m);
-        o.exp_mut();
+        exp_shifted(v, &ws.m, o);
     }
     ws.s.set(&out[0]);
     for o in &out[1..] {
@@ -129,7 +138,10 @@ pub fn row_loss_grad<T: Scalar>(z: &[T], target: usize, scale: Option<&T>, ws: &
 #[derive(Clone, Debug)]
 pub struct LossTree<T> {
     n: usize,
+    /// Heap layout: node 1 is the root, the children of node q are 2q and 2q + 1.
     nodes: Vec<T>,
+    /// The node holding leaf j.
+    leaf_node: Vec<usize>,
 }
 
 impl<T: Scalar> LossTree<T> {
@@ -137,9 +149,21 @@ impl<T: Scalar> LossTree<T> {
     pub fn new(leaves: &[T]) -> Self {
         let n = leaves.len();
         assert!(n > 0, "a loss tree needs at least one sample");
-        let mut tree = LossTree { n, nodes: vec![leaves[0].clone(); 4 * n] };
+        let mut tree = LossTree { n, nodes: vec![leaves[0].clone(); 4 * n], leaf_node: vec![0; n] };
+        Self::place(&mut tree.leaf_node, 1, 0, n);
         tree.rebuild(leaves);
         tree
+    }
+
+    /// Records which node holds each leaf, splitting [lo, hi) at lo + (hi - lo) / 2.
+    fn place(leaf_node: &mut [usize], node: usize, lo: usize, hi: usize) {
+        if hi - lo == 1 {
+            leaf_node[lo] = node;
+            return;
+        }
+        let mid = lo + (hi - lo) / 2;
+        Self::place(leaf_node, 2 * node, lo, mid);
+        Self::place(leaf_node, 2 * node + 1, mid, hi);
     }
 
     /// Rebuilds the tree over new leaves of the same count; allocates nothing.
@@ -160,46 +184,27 @@ impl<T: Scalar> LossTree<T> {
         head[node].set_add(&tail[0], &tail[1]);
     }
 
-    /// Replaces sample `j`'s loss and updates the path to the root.
+    /// Replaces leaf `j` and recomputes its ancestors (O(log n) additions, no allocation).
+    #[inline]
     pub fn update(&mut self, j: usize, leaf: &T) {
-        Self::update_at(&mut self.nodes, 1, 0, self.n, j, leaf);
+        let mut q = self.leaf_node[j];
+        self.nodes[q].set(leaf);
+        while q > 1 {
+            q /= 2;
+            // The children 2q and 2q + 1 lie after q: split there to read them while writing q.
+            let (head, tail) = self.nodes.split_at_mut(2 * q);
+            head[q].set_add(&tail[0], &tail[1]);
+        }
     }
 
-    fn update_at(nodes: &mut [T], node: usize, lo: usize, hi: usize, j: usize, leaf: &T) {
-        if hi - lo == 1 {
-            nodes[node].set(leaf);
-            return;
-        }
-        let mid = lo + (hi - lo) / 2;
-        if j < mid {
-            Self::update_at(nodes, 2 * node, lo, mid, j, leaf);
-        } else {
-            Self::update_at(nodes, 2 * node + 1, mid, hi, j, leaf);
-        }
-        // Split the slice so the parent can be written while both children are read.
-        let (head, tail) = nodes.split_at_mut(2 * node);
-        head[node].set_add(&tail[0], &tail[1]);
-    }
-
-    /// The pairwise sum of the current per-sample losses.
+    /// The pairwise sum of the current leaves.
     pub fn sum(&self) -> &T {
         &self.nodes[1]
     }
 
-    /// Sample `j`'s current loss.
-    pub fn leaf(&self, j: usize) -> T {
-        fn find<T: Clone>(nodes: &[T], node: usize, lo: usize, hi: usize, j: usize) -> T {
-            if hi - lo == 1 {
-                return nodes[node].clone();
-            }
-            let mid = lo + (hi - lo) / 2;
-            if j < mid {
-                find(nodes, 2 * node, lo, mid, j)
-            } else {
-                find(nodes, 2 * node + 1, mid, hi, j)
-            }
-        }
-        find(&self.nodes, 1, 0, self.n, j)
+    /// Leaf `j`'s current value.
+    pub fn leaf(&self, j: usize) -> &T {
+        &self.nodes[self.leaf_node[j]]
     }
 }
 
@@ -250,8 +255,13 @@ pub fn loss<T: Scalar>(z: ArrayView2<T>, t: &[usize], reduction: Reduction) -> T
 
 /// The gradient of the reduced loss with respect to the logits (n x k).
 pub fn logits_grad<T: Scalar>(z: ArrayView2<T>, t: &[usize], reduction: Reduction) -> Array2<T> {
+    let scale = reduction.scale::<T>(z.nrows(), z[[0, 0]].ctx());
+    logits_grad_scaled(z, t, scale.as_ref())
+}
+
+/// [`logits_grad`] with the reduction's factor (see [`Reduction::scale`]) already rounded.
+pub fn logits_grad_scaled<T: Scalar>(z: ArrayView2<T>, t: &[usize], scale: Option<&T>) -> Array2<T> {
     let ctx = z[[0, 0]].ctx();
-    let scale = reduction.scale::<T>(z.nrows(), ctx);
     let mut ws = RowScratch::new(ctx);
     let mut out = Array2::from_elem(z.dim(), T::zero(ctx));
     let mut row = vec![T::zero(ctx); z.ncols()];
@@ -260,7 +270,7 @@ pub fn logits_grad<T: Scalar>(z: ArrayView2<T>, t: &[usize], reduction: Reductio
         for (r, v) in row.iter_mut().zip(z.row(j)) {
             r.set(v);
         }
-        row_loss_grad(&row, target, scale.as_ref(), &mut ws, &mut g);
+        row_loss_grad(&row, target, scale, &mut ws, &mut g);
         for (o, v) in out.row_mut(j).iter_mut().zip(&g) {
             o.set(v);
         }
@@ -317,7 +327,7 @@ mod tests {
                 leaves[j] = 0.1 + j as f32 * 1e-3;
                 tree.update(j, &leaves[j]);
                 assert_eq!(tree.sum().to_bits(), pairwise_sum(&leaves).to_bits(), "n={n} j={j}");
-                assert_eq!(tree.leaf(j), leaves[j]);
+                assert_eq!(*tree.leaf(j), leaves[j]);
             }
         }
     }

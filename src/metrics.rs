@@ -70,12 +70,14 @@ pub fn median(v: &[f64]) -> f64 {
     if s.is_empty() {
         return f64::NAN;
     }
-    s.sort_by(f64::total_cmp);
-    let m = s.len() / 2;
-    if s.len() % 2 == 1 {
-        s[m]
+    let (len, m) = (s.len(), s.len() / 2);
+    let (lower, mid, _) = s.select_nth_unstable_by(m, f64::total_cmp);
+    let mid = *mid;
+    if len % 2 == 1 {
+        mid
     } else {
-        0.5 * (s[m - 1] + s[m])
+        // The largest of the lower half is the other middle value.
+        0.5 * (lower.iter().copied().fold(f64::NEG_INFINITY, f64::max) + mid)
     }
 }
 

@@ -111,18 +111,25 @@ pub struct Worker<'a, T: Scalar> {
     tmp: T,
     acc: T,
     ws: RowScratch<T>,
+    /// Per step given to [`Worker::with_steps`]: (h, h * o_k, D * h), all rounded.
+    plans: Vec<(T, Vec<T>, T)>,
+    /// The row whose loss is perturbed in the loss tree (restored on the next `load_row`).
+    loaded: Option<usize>,
 }
 
 impl<'a, T: Scalar> Worker<'a, T> {
     /// A worker for step `h` (rounded once into the dtype).
     pub fn new(setup: &'a Setup<'a, T>, h: &Decimal) -> Self {
+        Self::with_steps(setup, std::slice::from_ref(h))
+    }
+
+    /// A worker prepared for every step in `steps` (at least one), set to the first; switch with
+    /// [`Worker::use_step`].
+    pub fn with_steps(setup: &'a Setup<'a, T>, steps: &[Decimal]) -> Self {
         let tr = setup.trained;
         let ctx = tr.x[[0, 0]].ctx();
-        let hv = T::from_rational(h.value(), ctx);
         let st = setup.stencil;
-        let steps = st.offsets.iter().map(|&o| hv.mul(&T::from_int(o, ctx))).collect();
         let coeffs = st.coeffs.iter().map(|&c| T::from_int(c, ctx)).collect();
-        let denom_h = hv.mul(&T::from_int(st.denom, ctx));
         let scale = setup.reduction.scale::<T>(tr.x.nrows(), ctx);
         let base_leaves = row_losses(tr.logits.view(), &tr.t);
         let tree = LossTree::new(&base_leaves);
@@ -137,12 +144,12 @@ impl<'a, T: Scalar> Worker<'a, T> {
             Wrt::Input => (0..tr.logits.ncols()).map(|_| LossTree::new(&scratch)).collect(),
             Wrt::Logits => Vec::new(),
         };
-        Worker {
+        let mut w = Worker {
             setup,
-            steps,
+            steps: vec![T::zero(ctx); st.offsets.len()],
             coeffs,
-            denom_h,
-            h: hv,
+            denom_h: T::zero(ctx),
+            h: T::zero(ctx),
             scale,
             base_leaves,
             base_total,
@@ -156,12 +163,45 @@ impl<'a, T: Scalar> Worker<'a, T> {
             tmp: T::zero(ctx),
             acc: T::zero(ctx),
             ws: RowScratch::new(ctx),
+            plans: Vec::with_capacity(steps.len()),
+            loaded: None,
+        };
+        for h in steps {
+            w.set_step(h);
+            w.plans.push((w.h.clone(), w.steps.clone(), w.denom_h.clone()));
         }
+        w.use_step(0);
+        w
     }
 
-    /// Loads row j of the perturbed quantity into the row buffer.
+    /// Switches to the `s`-th step given to [`Worker::with_steps`] (no rounding, no allocation).
+    pub fn use_step(&mut self, s: usize) {
+        let (h, steps, denom_h) = &self.plans[s];
+        self.h.set(h);
+        for (dst, src) in self.steps.iter_mut().zip(steps) {
+            dst.set(src);
+        }
+        self.denom_h.set(denom_h);
+    }
+
+    /// Switches the worker to step `h` (rounded once into the dtype); everything else is kept.
+    pub fn set_step(&mut self, h: &Decimal) {
+        let ctx = self.acc.ctx();
+        self.h = T::from_rational(h.value(), ctx);
+        let st = self.setup.stencil;
+        for (s, &o) in self.steps.iter_mut().zip(st.offsets) {
+            s.set_mul(&self.h, &T::from_int(o, ctx));
+        }
+        self.denom_h.set_mul(&self.h, &T::from_int(st.denom, ctx));
+    }
+
+    /// Loads row j of the perturbed quantity into the row buffer (and restores the previous
+    /// row's loss in the loss tree).
     pub fn load_row(&mut self, j: usize) {
         let tr = self.setup.trained;
+        if let Some(p) = self.loaded.replace(j) {
+            self.tree.update(p, &self.base_leaves[p]);
+        }
         let src = match self.setup.wrt {
             Wrt::Input => tr.x.row(j),
             Wrt::Logits => tr.logits.row(j),
@@ -226,7 +266,8 @@ impl<'a, T: Scalar> Worker<'a, T> {
             // Recomputing the unperturbed product gives the same bits, so the trees are restored.
             self.set_product(i);
         }
-        self.tree.update(j, &self.base_leaves[j]);
+        // Sample j's leaf in the loss tree stays perturbed: every evaluation sets it anew and
+        // recomputes its ancestors, and load_row restores it before another row is perturbed.
         self.combine(grad);
     }
 
@@ -288,41 +329,79 @@ pub const SEQUENTIAL_BELOW: usize = 1024;
 /// spread over the current rayon pool unless the check is small; the result does not depend on
 /// it.
 pub fn numeric_grad<T: Scalar>(setup: &Setup<T>, h: &Decimal, naive: bool) -> NumericGrad<T> {
+    numeric_grads(setup, std::slice::from_ref(h), naive).pop().unwrap_or_else(|| unreachable!("one step"))
+}
+
+/// The numeric gradients for several steps (one per step, in order). A small check reuses one
+/// worker for every step; a large one spreads each step's rows over the rayon pool.
+pub fn numeric_grads<T: Scalar>(setup: &Setup<T>, steps: &[Decimal], naive: bool) -> Vec<NumericGrad<T>> {
     let tr = setup.trained;
     let ctx = tr.x[[0, 0]].ctx();
-    let shape = match setup.wrt {
+    let (rows, cols) = match setup.wrt {
         Wrt::Input => tr.x.dim(),
         Wrt::Logits => tr.logits.dim(),
     };
-    let one_row = |w: &mut Worker<T>, j: usize| {
+    if steps.is_empty() {
+        return Vec::new();
+    }
+    // One row at a time, every step on it: the row and its product trees are loaded once.
+    let row_all_steps = |w: &mut Worker<T>, j: usize| -> Vec<(Vec<T>, Vec<T>)> {
         w.load_row(j);
-        let mut g = vec![T::zero(ctx); shape.1];
-        let mut e = g.clone();
-        for i in 0..shape.1 {
-            if naive {
-                w.element_naive(j, i, &mut g[i], &mut e[i]);
-            } else {
-                w.element(j, i, &mut g[i], &mut e[i]);
+        (0..steps.len())
+            .map(|s| {
+                w.use_step(s);
+                let mut g = vec![T::zero(ctx); cols];
+                let mut e = g.clone();
+                for i in 0..cols {
+                    if naive {
+                        w.element_naive(j, i, &mut g[i], &mut e[i]);
+                    } else {
+                        w.element(j, i, &mut g[i], &mut e[i]);
+                    }
+                }
+                (g, e)
+            })
+            .collect()
+    };
+    let mut grads: Vec<(Vec<T>, Vec<T>)>;
+    if rows * cols < SEQUENTIAL_BELOW || rayon::current_num_threads() == 1 {
+        // One worker, results written in place.
+        grads = (0..steps.len()).map(|_| (vec![T::zero(ctx); rows * cols], vec![T::zero(ctx); rows * cols])).collect();
+        let mut w = Worker::with_steps(setup, steps);
+        for j in 0..rows {
+            w.load_row(j);
+            for (s, (g, e)) in grads.iter_mut().enumerate() {
+                w.use_step(s);
+                let (g, e) = (&mut g[j * cols..(j + 1) * cols], &mut e[j * cols..(j + 1) * cols]);
+                for i in 0..cols {
+                    if naive {
+                        w.element_naive(j, i, &mut g[i], &mut e[i]);
+                    } else {
+                        w.element(j, i, &mut g[i], &mut e[i]);
+                    }
+                }
             }
         }
-        (g, e)
-    };
-    // Small checks run on one worker: spreading 40 elements over threads costs more than it saves.
-    let rows: Vec<(Vec<T>, Vec<T>)> = if shape.0 * shape.1 < SEQUENTIAL_BELOW || rayon::current_num_threads() == 1 {
-        let mut w = Worker::new(setup, h);
-        (0..shape.0).map(|j| one_row(&mut w, j)).collect()
     } else {
-        (0..shape.0).into_par_iter().map_init(|| Worker::new(setup, h), one_row).collect()
-    };
-    let mut grad = Vec::with_capacity(shape.0 * shape.1);
-    let mut eff = Vec::with_capacity(shape.0 * shape.1);
-    for (g, e) in rows {
-        grad.extend(g);
-        eff.extend(e);
+        let per_row: Vec<Vec<(Vec<T>, Vec<T>)>> =
+            (0..rows).into_par_iter().map_init(|| Worker::with_steps(setup, steps), row_all_steps).collect();
+        grads = (0..steps.len()).map(|_| (Vec::with_capacity(rows * cols), Vec::with_capacity(rows * cols))).collect();
+        for row in per_row {
+            for ((g_all, e_all), (g, e)) in grads.iter_mut().zip(row) {
+                g_all.extend(g);
+                e_all.extend(e);
+            }
+        }
     }
-    let dead_zone = eff.iter().filter(|v| v.is_zero()).count();
-    // Both vectors hold exactly shape.0 * shape.1 values.
-    let grad = Array2::from_shape_vec(shape, grad).unwrap_or_else(|_| unreachable!("shape matches"));
-    let effective_step = Array2::from_shape_vec(shape, eff).unwrap_or_else(|_| unreachable!("shape matches"));
-    NumericGrad { grad, effective_step, dead_zone }
+    grads
+        .into_iter()
+        .map(|(grad, eff)| {
+            let dead_zone = eff.iter().filter(|v| v.is_zero()).count();
+            // Both vectors hold exactly rows * cols values.
+            let grad = Array2::from_shape_vec((rows, cols), grad).unwrap_or_else(|_| unreachable!("shape matches"));
+            let effective_step =
+                Array2::from_shape_vec((rows, cols), eff).unwrap_or_else(|_| unreachable!("shape matches"));
+            NumericGrad { grad, effective_step, dead_zone }
+        })
+        .collect()
 }

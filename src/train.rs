@@ -3,7 +3,7 @@
 //! optimizer's parameters are zeroed, as in the seed).
 
 use crate::exact::Decimal;
-use crate::loss::{backprop, logits_grad, Reduction};
+use crate::loss::{backprop, logits_grad_scaled, Reduction};
 use crate::model::logits;
 use crate::problem::Cast;
 use crate::scalar::Scalar;
@@ -83,6 +83,7 @@ pub struct Trained<T> {
 /// epoch. With E = 0 a single forward/backward at the given parameters gives the gradients.
 pub fn train<T: Scalar>(data: &Cast<T>, t: &[usize], cfg: &TrainConfig, ctx: T::Ctx) -> Trained<T> {
     let lr = T::from_rational(cfg.lr.value(), ctx);
+    let scale = cfg.reduction.scale::<T>(data.x.nrows(), ctx);
     let mut w = data.weight.clone();
     let mut b: Vec<T> = data.bias.to_vec();
     let x = data.x.view();
@@ -92,7 +93,7 @@ pub fn train<T: Scalar>(data: &Cast<T>, t: &[usize], cfg: &TrainConfig, ctx: T::
     let mut tmp = T::zero(ctx);
     for epoch in 0..passes {
         let z = logits(x, w.view(), &b);
-        let gz = logits_grad(z.view(), t, cfg.reduction);
+        let gz = logits_grad_scaled(z.view(), t, scale.as_ref());
         let (gx, gw, gb) = backprop(gz.view(), x, w.view());
         grad_x = Some(match (grad_x, cfg.input_grad) {
             (Some(mut acc), InputGrad::Accumulate) => {

@@ -34,6 +34,9 @@ impl Scalar for Float {
     fn from_f64(x: f64, ctx: Prec) -> Self {
         Float::with_val_round(ctx.bits(), x, Round::Nearest).0
     }
+    fn from_int(n: i64, ctx: Prec) -> Self {
+        Float::with_val_round(ctx.bits(), n, Round::Nearest).0
+    }
     fn zero(ctx: Prec) -> Self {
         Float::new(ctx.bits())
     }

@@ -27,6 +27,14 @@ macro_rules! native_scalar {
                 // `as` rounds to nearest-even (f64 -> f32) or is the identity (f64 -> f64).
                 x as $t
             }
+            fn from_int(n: i64, ctx: ()) -> Self {
+                // Integers up to 2^p in magnitude are exact: no rounding to do.
+                if n.unsigned_abs() <= 1u64 << $dtype.bits() {
+                    n as $t
+                } else {
+                    Self::from_rational(&Rational::from(n), ctx)
+                }
+            }
             fn zero(_: ()) -> Self {
                 0.0
             }
@@ -136,6 +144,14 @@ macro_rules! half_scalar {
             }
             fn zero(_: ()) -> Self {
                 $t::ZERO
+            }
+            fn from_int(n: i64, ctx: ()) -> Self {
+                // Integers up to 2^p in magnitude are exact in the format (and in f32).
+                if n.unsigned_abs() <= 1u64 << $dtype.bits() {
+                    $t::from_f32(n as f32)
+                } else {
+                    Self::from_rational(&Rational::from(n), ctx)
+                }
             }
             fn to_f64(&self) -> f64 {
                 $t::to_f64(*self)
