@@ -197,6 +197,20 @@ impl<T: Scalar> LossTree<T> {
         }
     }
 
+    /// The pairwise sum the tree would have with leaf `j` replaced by `leaf`, into `acc`, without
+    /// changing the tree: the new leaf is added to each sibling on the way up. Addition is
+    /// commutative in every dtype (IEEE and MPFR), so `acc + sibling` is the same bits as
+    /// `left + right`, and the result equals [`LossTree::update`] followed by [`LossTree::sum`].
+    #[inline]
+    pub fn sum_with(&self, j: usize, leaf: &T, acc: &mut T) {
+        let mut q = self.leaf_node[j];
+        acc.set(leaf);
+        while q > 1 {
+            acc.add_assign(&self.nodes[q ^ 1]);
+            q /= 2;
+        }
+    }
+
     /// The pairwise sum of the current leaves.
     pub fn sum(&self) -> &T {
         &self.nodes[1]
@@ -261,56 +275,88 @@ pub fn logits_grad<T: Scalar>(z: ArrayView2<T>, t: &[usize], reduction: Reductio
 
 /// [`logits_grad`] with the reduction's factor (see [`Reduction::scale`]) already rounded.
 pub fn logits_grad_scaled<T: Scalar>(z: ArrayView2<T>, t: &[usize], scale: Option<&T>) -> Array2<T> {
+    let mut out = Array2::from_elem(z.dim(), T::zero(z[[0, 0]].ctx()));
+    logits_grad_into(z, t, scale, &mut out);
+    out
+}
+
+/// [`logits_grad_scaled`] into a standard-layout n x k array.
+pub fn logits_grad_into<T: Scalar>(z: ArrayView2<T>, t: &[usize], scale: Option<&T>, out: &mut Array2<T>) {
     let ctx = z[[0, 0]].ctx();
     let mut ws = RowScratch::new(ctx);
-    let mut out = Array2::from_elem(z.dim(), T::zero(ctx));
     let mut row = vec![T::zero(ctx); z.ncols()];
-    let mut g = row.clone();
-    for (j, &target) in t.iter().enumerate().take(z.nrows()) {
+    for (j, (&target, mut o)) in t.iter().zip(out.rows_mut()).enumerate() {
         for (r, v) in row.iter_mut().zip(z.row(j)) {
             r.set(v);
         }
-        row_loss_grad(&row, target, scale, &mut ws, &mut g);
-        for (o, v) in out.row_mut(j).iter_mut().zip(&g) {
-            o.set(v);
-        }
+        // Rows of a standard-layout array are contiguous.
+        let g = o.as_slice_mut().unwrap_or_else(|| unreachable!("standard-layout rows are contiguous"));
+        row_loss_grad(&row, target, scale, &mut ws, g);
     }
-    out
 }
 
 /// Backpropagates a logits gradient gz (n x k) through the linear layer: returns
 /// (dL/dx = gz W, dL/dW = gz^T x, dL/db = column sums of gz), each a sequential sum in index order.
 pub fn backprop<T: Scalar>(gz: ArrayView2<T>, x: ArrayView2<T>, w: ArrayView2<T>) -> (Array2<T>, Array2<T>, Vec<T>) {
-    let ctx = gz[[0, 0]].ctx();
-    let (n, k) = gz.dim();
-    let d = x.ncols();
-    let mut tmp = T::zero(ctx);
-    let gx = Array2::from_shape_fn((n, d), |(j, i)| {
-        let mut acc = gz[[j, 0]].mul(&w[[0, i]]);
-        for c in 1..k {
-            tmp.set_mul(&gz[[j, c]], &w[[c, i]]);
-            acc.add_assign(&tmp);
-        }
-        acc
-    });
-    let gw = Array2::from_shape_fn((k, d), |(c, i)| {
-        let mut acc = gz[[0, c]].mul(&x[[0, i]]);
-        for j in 1..n {
-            tmp.set_mul(&gz[[j, c]], &x[[j, i]]);
-            acc.add_assign(&tmp);
-        }
-        acc
-    });
-    let gb = (0..k)
-        .map(|c| {
-            let mut acc = gz[[0, c]].clone();
-            for j in 1..n {
-                acc.add_assign(&gz[[j, c]]);
-            }
-            acc
-        })
-        .collect();
+    let zero = T::zero(gz[[0, 0]].ctx());
+    let mut gx = Array2::from_elem(x.dim(), zero.clone());
+    let mut gw = Array2::from_elem(w.dim(), zero.clone());
+    let mut gb = vec![zero; w.nrows()];
+    backprop_into(gz, x, w, &mut gx, &mut gw, &mut gb);
     (gx, gw, gb)
+}
+
+/// [`backprop`] into existing n x d, k x d and k buffers (same order of operations).
+pub fn backprop_into<T: Scalar>(
+    gz: ArrayView2<T>,
+    x: ArrayView2<T>,
+    w: ArrayView2<T>,
+    gx: &mut Array2<T>,
+    gw: &mut Array2<T>,
+    gb: &mut [T],
+) {
+    // Every sum runs in index order (c for dL/dx, j for dL/dW and dL/db): acc = first term,
+    // then acc += each next term. Works on contiguous copies (free for standard layout).
+    let (gz, x, w) = (gz.as_standard_layout(), x.as_standard_layout(), w.as_standard_layout());
+    let (n, k, d) = (gz.nrows(), gz.ncols(), x.ncols());
+    let contiguous = "as_standard_layout gives contiguous arrays";
+    let (gz, x, w) =
+        (gz.as_slice().expect(contiguous), x.as_slice().expect(contiguous), w.as_slice().expect(contiguous));
+    let gx = gx.as_slice_mut().expect("gradient buffers are standard layout");
+    let gw = gw.as_slice_mut().expect("gradient buffers are standard layout");
+    let mut tmp = T::zero(gz[0].ctx());
+    for j in 0..n {
+        let g = &gz[j * k..(j + 1) * k];
+        let xj = &x[j * d..(j + 1) * d];
+        let gx_j = &mut gx[j * d..(j + 1) * d];
+        for (c, (gc, wc)) in g.iter().zip(w.chunks_exact(d)).enumerate() {
+            // dL/dx[j, :] += gz[j, c] * w[c, :], over c in order.
+            if c == 0 {
+                for (acc, wv) in gx_j.iter_mut().zip(wc) {
+                    acc.set_mul(gc, wv);
+                }
+            } else {
+                for (acc, wv) in gx_j.iter_mut().zip(wc) {
+                    tmp.set_mul(gc, wv);
+                    acc.add_assign(&tmp);
+                }
+            }
+            // dL/dW[c, :] += gz[j, c] * x[j, :] and dL/db[c] += gz[j, c], over j in order.
+            let gw_c = &mut gw[c * d..(c + 1) * d];
+            if j == 0 {
+                for (acc, xv) in gw_c.iter_mut().zip(xj) {
+                    acc.set_mul(gc, xv);
+                }
+                gb[c].set(gc);
+            } else {
+                for (acc, xv) in gw_c.iter_mut().zip(xj) {
+                    tmp.set_mul(gc, xv);
+                    acc.add_assign(&tmp);
+                }
+                gb[c].add_assign(gc);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -328,6 +374,11 @@ mod tests {
                 tree.update(j, &leaves[j]);
                 assert_eq!(tree.sum().to_bits(), pairwise_sum(&leaves).to_bits(), "n={n} j={j}");
                 assert_eq!(*tree.leaf(j), leaves[j]);
+                let mut other = leaves.clone();
+                other[(j + 1) % n] = 0.25;
+                let mut acc = 0.0;
+                tree.sum_with((j + 1) % n, &0.25, &mut acc);
+                assert_eq!(acc.to_bits(), pairwise_sum(&other).to_bits(), "sum_with n={n} j={j}");
             }
         }
     }

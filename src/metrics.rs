@@ -64,9 +64,26 @@ pub fn relerrs<A: Scalar, B: Scalar>(a: &Array2<A>, b: &Array2<B>, bits_a: u32, 
     (v, zz)
 }
 
-/// The median of finite values (mean of the two middle ones for an even count); NaN if empty.
+/// The median of the non-NaN values (mean of the two middle ones for an even count); NaN if
+/// there are none.
 pub fn median(v: &[f64]) -> f64 {
-    let mut s: Vec<f64> = v.iter().copied().filter(|x| !x.is_nan()).collect();
+    // Small inputs (every seed-sized check): insertion sort in a stack buffer, no allocation.
+    if v.len() <= 64 {
+        let mut buf = [0.0f64; 64];
+        let mut len = 0;
+        for &x in v.iter().filter(|x| !x.is_nan()) {
+            let mut p = len;
+            while p > 0 && buf[p - 1] > x {
+                buf[p] = buf[p - 1];
+                p -= 1;
+            }
+            buf[p] = x;
+            len += 1;
+        }
+        return middle(&buf[..len]);
+    }
+    let mut s: Vec<f64> = Vec::with_capacity(v.len());
+    s.extend(v.iter().copied().filter(|x| !x.is_nan()));
     if s.is_empty() {
         return f64::NAN;
     }
@@ -78,6 +95,15 @@ pub fn median(v: &[f64]) -> f64 {
     } else {
         // The largest of the lower half is the other middle value.
         0.5 * (lower.iter().copied().fold(f64::NEG_INFINITY, f64::max) + mid)
+    }
+}
+
+/// The median of sorted values.
+fn middle(sorted: &[f64]) -> f64 {
+    match sorted.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]),
     }
 }
 
@@ -95,13 +121,15 @@ pub fn summarize(errs: &[f64], zero_over_zero: usize) -> Summary {
 /// The median over elements of analytic / numeric, skipping elements where the numeric value is
 /// 0 or either is not finite; NaN if none remain. The ratio names a scaling bug's factor.
 pub fn ratio_median<A: Scalar, B: Scalar>(analytic: &Array2<A>, numeric: &Array2<B>) -> f64 {
-    let r: Vec<f64> = analytic
-        .iter()
-        .zip(numeric.iter())
-        .filter(|(a, n)| a.is_finite() && n.is_finite() && !n.is_zero())
-        .map(|(a, n)| a.to_f64() / n.to_f64())
-        .filter(|x| x.is_finite())
-        .collect();
+    let mut r: Vec<f64> = Vec::with_capacity(analytic.len());
+    r.extend(
+        analytic
+            .iter()
+            .zip(numeric.iter())
+            .filter(|(a, n)| a.is_finite() && n.is_finite() && !n.is_zero())
+            .map(|(a, n)| a.to_f64() / n.to_f64())
+            .filter(|x| x.is_finite()),
+    );
     median(&r)
 }
 
@@ -124,5 +152,13 @@ mod tests {
         assert!((r / 1e-70 - 1.0).abs() < 1e-6, "{r}");
         assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
         assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert!(median(&[f64::NAN]).is_nan());
+        // The small-input and large-input paths agree.
+        for n in [1usize, 2, 63, 64, 65, 100, 101] {
+            let v: Vec<f64> = (0..n).map(|i| ((i * 7919) % 101) as f64 - 50.0).collect();
+            let mut sorted = v.clone();
+            sorted.sort_by(f64::total_cmp);
+            assert_eq!(median(&v), middle(&sorted), "n = {n}");
+        }
     }
 }

@@ -18,6 +18,11 @@ pub fn pairwise_reduce<T: Scalar>(v: &mut [T]) {
     if len <= 1 {
         return;
     }
+    if len == 2 {
+        let (a, b) = v.split_at_mut(1);
+        a[0].add_assign(&b[0]);
+        return;
+    }
     let mid = len / 2;
     let (left, right) = v.split_at_mut(mid);
     pairwise_reduce(left);
@@ -29,13 +34,12 @@ pub fn pairwise_reduce<T: Scalar>(v: &mut [T]) {
 #[inline]
 pub fn row_logits<T: Scalar>(x_row: ArrayView1<T>, w: ArrayView2<T>, b: &[T], out: &mut [T], scratch: &mut [T]) {
     let d = x_row.len();
-    for (c, z) in out.iter_mut().enumerate() {
-        let wc = w.row(c);
-        for i in 0..d {
-            scratch[i].set_mul(&x_row[i], &wc[i]);
+    for ((z, wc), bc) in out.iter_mut().zip(w.rows()).zip(b) {
+        for ((s, x), wv) in scratch.iter_mut().zip(x_row.iter()).zip(wc.iter()) {
+            s.set_mul(x, wv);
         }
         pairwise_reduce(&mut scratch[..d]);
-        z.set_add(&scratch[0], &b[c]);
+        z.set_add(&scratch[0], bc);
     }
 }
 
@@ -44,12 +48,17 @@ pub fn logits<T: Scalar>(x: ArrayView2<T>, w: ArrayView2<T>, b: &[T]) -> Array2<
     let zero = T::zero(x[[0, 0]].ctx());
     let mut out = Array2::from_elem((x.nrows(), w.nrows()), zero.clone());
     let mut scratch = vec![zero; x.ncols()];
+    logits_into(x, w, b, &mut out, &mut scratch);
+    out
+}
+
+/// [`logits`] into a standard-layout n x k array; `scratch` holds at least d values.
+pub fn logits_into<T: Scalar>(x: ArrayView2<T>, w: ArrayView2<T>, b: &[T], out: &mut Array2<T>, scratch: &mut [T]) {
     for (j, mut row) in out.rows_mut().into_iter().enumerate() {
         // Rows of a standard-layout array are contiguous.
-        let slice = row.as_slice_mut().unwrap_or_else(|| unreachable!("fresh arrays are contiguous"));
-        row_logits(x.row(j), w, b, slice, &mut scratch);
+        let slice = row.as_slice_mut().unwrap_or_else(|| unreachable!("standard-layout rows are contiguous"));
+        row_logits(x.row(j), w, b, slice, scratch);
     }
-    out
 }
 
 #[cfg(test)]

@@ -3,8 +3,8 @@
 //! Two paths give bit-identical results:
 //! - **naive**: the perturbed loss is evaluated from scratch, all n samples, exactly as a user's
 //!   code would;
-//! - **fast** (default): only the perturbed sample's logits and loss are recomputed, and the
-//!   pairwise total is updated along one path of the [`LossTree`]. Every other sample's loss is
+//! - **fast** (default): only the perturbed sample's logits and loss are recomputed: each logit
+//!   and the total are re-summed along one path of their pairwise trees ([`LossTree::sum_with`]). Every other sample's loss is
 //!   the same bits as in the naive path, and the tree recomputes the same partial sums, so the
 //!   total is identical. Cost per element: O(d k + log n) instead of O(n d k).
 //!
@@ -97,7 +97,6 @@ pub struct Worker<'a, T: Scalar> {
     /// h, rounded.
     h: T,
     scale: Option<T>,
-    base_leaves: Vec<T>,
     base_total: T,
     tree: LossTree<T>,
     row: Vec<T>,
@@ -106,6 +105,8 @@ pub struct Worker<'a, T: Scalar> {
     products: Vec<LossTree<T>>,
     /// Scratch for building the product trees (d values).
     scratch: Vec<T>,
+    /// The weight transposed (d x k, row-major): input i's k weights are contiguous.
+    weight_t: Vec<T>,
     values: Vec<T>,
     leaf: T,
     tmp: T,
@@ -113,8 +114,8 @@ pub struct Worker<'a, T: Scalar> {
     ws: RowScratch<T>,
     /// Per step given to [`Worker::with_steps`]: (h, h * o_k, D * h), all rounded.
     plans: Vec<(T, Vec<T>, T)>,
-    /// The row whose loss is perturbed in the loss tree (restored on the next `load_row`).
-    loaded: Option<usize>,
+    /// The perturbed total before the reduction.
+    total: T,
 }
 
 impl<'a, T: Scalar> Worker<'a, T> {
@@ -151,20 +152,20 @@ impl<'a, T: Scalar> Worker<'a, T> {
             denom_h: T::zero(ctx),
             h: T::zero(ctx),
             scale,
-            base_leaves,
             base_total,
             tree,
             row: vec![T::zero(ctx); width],
             z: vec![T::zero(ctx); tr.logits.ncols()],
             products,
             scratch,
+            weight_t: tr.weight.t().iter().cloned().collect(),
             values: vec![T::zero(ctx); st.offsets.len()],
             leaf: T::zero(ctx),
             tmp: T::zero(ctx),
             acc: T::zero(ctx),
             ws: RowScratch::new(ctx),
             plans: Vec::with_capacity(steps.len()),
-            loaded: None,
+            total: T::zero(ctx),
         };
         for h in steps {
             w.set_step(h);
@@ -195,13 +196,10 @@ impl<'a, T: Scalar> Worker<'a, T> {
         self.denom_h.set_mul(&self.h, &T::from_int(st.denom, ctx));
     }
 
-    /// Loads row j of the perturbed quantity into the row buffer (and restores the previous
-    /// row's loss in the loss tree).
+    /// Loads row j of the perturbed quantity into the row buffer (and, for the input, the row's
+    /// product trees).
     pub fn load_row(&mut self, j: usize) {
         let tr = self.setup.trained;
-        if let Some(p) = self.loaded.replace(j) {
-            self.tree.update(p, &self.base_leaves[p]);
-        }
         let src = match self.setup.wrt {
             Wrt::Input => tr.x.row(j),
             Wrt::Logits => tr.logits.row(j),
@@ -219,31 +217,26 @@ impl<'a, T: Scalar> Worker<'a, T> {
         }
     }
 
-    /// Sets input i of the loaded row's product trees from the row buffer's current value.
-    fn set_product(&mut self, i: usize) {
-        let tr = self.setup.trained;
-        for (c, tree) in self.products.iter_mut().enumerate() {
-            self.tmp.set_mul(&self.row[i], &tr.weight[[c, i]]);
-            tree.update(i, &self.tmp);
-        }
-    }
-
     /// The reduced loss with the current row buffer as sample j, element i changed, into
-    /// `values[out_index]` (fast path: O(k log d + log n) operations).
+    /// `values[out_index]` (fast path: O(k log d + log n) operations; the trees are only read).
     fn perturbed_loss(&mut self, j: usize, i: usize, out_index: usize) {
         let tr = self.setup.trained;
         match self.setup.wrt {
             Wrt::Input => {
-                self.set_product(i);
-                for (c, z) in self.z.iter_mut().enumerate() {
-                    z.set_add(self.products[c].sum(), &tr.bias[c]);
+                // Each logit's product tree with input i changed, then + b (as in the model).
+                let k = self.z.len();
+                let w_i = &self.weight_t[i * k..(i + 1) * k];
+                for (((z, tree), w), b) in self.z.iter_mut().zip(&self.products).zip(w_i).zip(&tr.bias) {
+                    self.tmp.set_mul(&self.row[i], w);
+                    tree.sum_with(i, &self.tmp, z);
+                    z.add_assign(b);
                 }
                 row_loss(&self.z, tr.t[j], &mut self.ws, &mut self.leaf);
             }
             Wrt::Logits => row_loss(&self.row, tr.t[j], &mut self.ws, &mut self.leaf),
         }
-        self.tree.update(j, &self.leaf);
-        reduce(self.tree.sum(), self.scale.as_ref(), &mut self.values[out_index]);
+        self.tree.sum_with(j, &self.leaf, &mut self.total);
+        reduce(&self.total, self.scale.as_ref(), &mut self.values[out_index]);
     }
 
     /// Element (j, i) of the numeric gradient and its effective step, assuming row j is loaded.
@@ -262,12 +255,6 @@ impl<'a, T: Scalar> Worker<'a, T> {
             self.perturbed_loss(j, i, k);
         }
         self.row[i].set(&self.acc);
-        if self.setup.wrt == Wrt::Input {
-            // Recomputing the unperturbed product gives the same bits, so the trees are restored.
-            self.set_product(i);
-        }
-        // Sample j's leaf in the loss tree stays perturbed: every evaluation sets it anew and
-        // recomputes its ancestors, and load_row restores it before another row is perturbed.
         self.combine(grad);
     }
 

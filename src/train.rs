@@ -3,8 +3,8 @@
 //! optimizer's parameters are zeroed, as in the seed).
 
 use crate::exact::Decimal;
-use crate::loss::{backprop, logits_grad_scaled, Reduction};
-use crate::model::logits;
+use crate::loss::{backprop_into, logits_grad_into, Reduction};
+use crate::model::logits_into;
 use crate::problem::Cast;
 use crate::scalar::Scalar;
 use ndarray::Array2;
@@ -87,21 +87,26 @@ pub fn train<T: Scalar>(data: &Cast<T>, t: &[usize], cfg: &TrainConfig, ctx: T::
     let mut w = data.weight.clone();
     let mut b: Vec<T> = data.bias.to_vec();
     let x = data.x.view();
-    let passes = cfg.epochs.max(1);
-    let mut grad_x: Option<Array2<T>> = None;
-    let mut last = None;
-    let mut tmp = T::zero(ctx);
-    for epoch in 0..passes {
-        let z = logits(x, w.view(), &b);
-        let gz = logits_grad_scaled(z.view(), t, scale.as_ref());
-        let (gx, gw, gb) = backprop(gz.view(), x, w.view());
-        grad_x = Some(match (grad_x, cfg.input_grad) {
-            (Some(mut acc), InputGrad::Accumulate) => {
-                acc.zip_mut_with(&gx, |a, g| a.add_assign(g));
-                acc
-            }
-            _ => gx,
-        });
+    let (n, d, k) = (x.nrows(), x.ncols(), w.nrows());
+    let zero = T::zero(ctx);
+    // Buffers reused by every epoch.
+    let mut z = Array2::from_elem((n, k), zero.clone());
+    let mut gz = z.clone();
+    let mut gx = Array2::from_elem((n, d), zero.clone());
+    let mut grad_x = gx.clone();
+    let mut gw = w.clone();
+    let mut gb = b.clone();
+    let mut scratch = vec![zero.clone(); d];
+    let mut tmp = zero;
+    for epoch in 0..cfg.epochs.max(1) {
+        logits_into(x, w.view(), &b, &mut z, &mut scratch);
+        logits_grad_into(z.view(), t, scale.as_ref(), &mut gz);
+        backprop_into(gz.view(), x, w.view(), &mut gx, &mut gw, &mut gb);
+        if epoch > 0 && cfg.input_grad == InputGrad::Accumulate {
+            grad_x.zip_mut_with(&gx, |a, g| a.add_assign(g));
+        } else {
+            grad_x.zip_mut_with(&gx, |a, g| a.set(g));
+        }
         if epoch + 1 < cfg.epochs {
             w.zip_mut_with(&gw, |wv, g| {
                 tmp.set_mul(&lr, g);
@@ -112,17 +117,6 @@ pub fn train<T: Scalar>(data: &Cast<T>, t: &[usize], cfg: &TrainConfig, ctx: T::
                 bv.sub_assign(&tmp);
             }
         }
-        last = Some((z, gz));
     }
-    // passes >= 1, so both were set in the loop.
-    let (z, gz) = last.unwrap_or_else(|| unreachable!("at least one pass"));
-    Trained {
-        x: data.x.clone(),
-        t: t.to_vec(),
-        weight: w,
-        bias: b,
-        grad_x: grad_x.unwrap_or_else(|| unreachable!("at least one pass")),
-        grad_logits: gz,
-        logits: z,
-    }
+    Trained { x: data.x.clone(), t: t.to_vec(), weight: w, bias: b, grad_x, grad_logits: gz, logits: z }
 }

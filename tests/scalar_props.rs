@@ -107,6 +107,34 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(5000))]
+
+    /// The quick path for small rationals (one f64 division) rounds exactly like MPFR does.
+    #[test]
+    fn quick_rational_rounding_matches_mpfr(num in -(1i64 << 53)..(1i64 << 53), den in 1u64..(1u64 << 53), shift in 0u32..60) {
+        let den = (den >> shift).max(1);
+        let r = rug::Rational::from((num, den));
+        let exact = Float::with_val(4000, &r);
+        prop_assert_eq!(f64::from_rational(&r, ()).to_bits(), f64::from_float(&exact, ()).to_bits());
+        prop_assert_eq!(f32::from_rational(&r, ()).to_bits(), f32::from_float(&exact, ()).to_bits());
+    }
+}
+
+#[test]
+fn quick_rational_rounding_handles_f32_ties() {
+    // 1 + 2^-24 is exactly halfway between 1 and the next f32: ties go to even (1.0).
+    let tie = rug::Rational::from(((1i64 << 24) + 1, 1u64 << 24));
+    assert_eq!(f32::from_rational(&tie, ()), 1.0);
+    // Just above the tie rounds up; the f64 quotient of this one is not a tie.
+    let above = rug::Rational::from(((1i64 << 48) + (1 << 24) + 1, 1u64 << 48));
+    assert_eq!(f32::from_rational(&above, ()), 1.0 + f32::EPSILON);
+    // 1 + 3 * 2^-24 is a tie between 1 + 2^-23 and 1 + 2^-22: to even, up.
+    let tie_up = rug::Rational::from(((1i64 << 24) + 3, 1u64 << 24));
+    assert_eq!(f32::from_rational(&tie_up, ()), 1.0 + 2.0 * f32::EPSILON);
+    assert_eq!(f32::from_rational(&rug::Rational::from((1, 10)), ()), 0.1f32);
+}
+
 /// The exact result of op on two f64 values, as a 2000-bit MPFR float (exact for + - *, and far
 /// beyond any tie for /).
 fn exact_op(op: usize, a: f64, b: f64) -> Float {

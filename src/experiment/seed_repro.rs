@@ -9,11 +9,12 @@ use crate::error::Result;
 use crate::exact::Decimal;
 use crate::loss::Reduction;
 use crate::numeric::Wrt;
-use crate::plot::{palette, Figure, LegendPos};
+use crate::plot::{palette, Figure, LegendPos, Marker};
 use crate::problem::Problem;
 use crate::report::sci6;
 use crate::scalar::{DType, Prec};
 use crate::stencil::Scheme;
+use crate::theory::error_model;
 use crate::train::{InputGrad, TrainConfig};
 use plotters::style::RGBColor;
 use std::fmt::Write as _;
@@ -260,6 +261,21 @@ impl Experiment for SeedRepro {
         fig.series.push(line("logits (y.grad)", palette("bf16"), curve("f32", "logits", "relerr_mean")));
         fig.series.push(points("published, accumulated", RGBColor(0, 0, 0), PUBLISHED_INPUT.to_vec()));
         fig.series.push(points("published, logits", RGBColor(120, 120, 120), PUBLISHED_LOGITS.to_vec()));
+        // The error model of the fixed check in f32 (src/theory.rs), dashed, with its optimum.
+        let problem = Problem::generate(10, 4, 2, 1)?;
+        let model = error_model(&problem, &seed_config("reset", Vec::new()).train, Scheme::Central, Wrt::Input);
+        let u = DType::F32.unit_roundoff();
+        let hs: Vec<f64> = curve("f32", "reset", "relerr_mean").iter().map(|p| p.0).collect();
+        let tl: Vec<(f64, f64)> = hs.iter().map(|&h| (h, model.truncation(h))).filter(|p| p.1 >= 1e-6).collect();
+        let rl: Vec<(f64, f64)> = hs.iter().map(|&h| (h, model.rounding(h, u))).filter(|p| p.1 <= 1.0).collect();
+        fig.series.push(dashed("theory: truncation T h^2", RGBColor(150, 150, 150), tl));
+        fig.series.push(dashed("theory: f32 rounding R u/h", palette("f64"), rl));
+        fig.markers.push(Marker {
+            x: model.optimal_step(u),
+            y: model.min_error(u),
+            label: Some("predicted optimal step".into()),
+            color: palette("f64"),
+        });
         fig.legend_pos = LegendPos::LowerLeft;
         fig.caption = Some("The fix (x.grad reset) and the logits check show the V: truncation error falls with eps, rounding error ~ u/eps rises.".into());
         out.figure("seed_repro", &fig)?;

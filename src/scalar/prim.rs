@@ -18,7 +18,13 @@ macro_rules! native_scalar {
             }
             fn ctx(&self) {}
             fn from_rational(r: &Rational, _: ()) -> Self {
-                round_to_hardware(r, $dtype) as $t
+                match quick_quotient(r) {
+                    Some(q) => match <$t as Narrow>::narrow(q) {
+                        Some(v) => v,
+                        None => round_to_hardware(r, $dtype) as $t,
+                    },
+                    None => round_to_hardware(r, $dtype) as $t,
+                }
             }
             fn from_float(x: &Float, _: ()) -> Self {
                 round_to_hardware(x, $dtype) as $t
@@ -120,6 +126,45 @@ macro_rules! native_scalar {
             }
         }
     };
+}
+
+/// num / den correctly rounded to f64, when both are integers of at most 53 bits (IEEE division
+/// of two exact operands rounds once).
+fn quick_quotient(r: &Rational) -> Option<f64> {
+    const LIMIT: u64 = 1 << 53;
+    let num = r.numer().to_i64().filter(|n| n.unsigned_abs() <= LIMIT)?;
+    let den = r.denom().to_u64().filter(|d| *d <= LIMIT)?;
+    Some(num as f64 / den as f64)
+}
+
+/// The once-rounded f64 quotient narrowed to the target without double rounding: `None` when
+/// that cannot be guaranteed.
+trait Narrow: Sized {
+    fn narrow(q: f64) -> Option<Self>;
+}
+
+impl Narrow for f64 {
+    fn narrow(q: f64) -> Option<Self> {
+        Some(q)
+    }
+}
+
+impl Narrow for f32 {
+    /// Rounding the f64 quotient to f32 equals rounding the exact quotient, unless the f64
+    /// quotient is exactly an f32 midpoint (f32 values and midpoints are all f64 numbers, and
+    /// rounding is monotone); midpoints and overflow go the slow, exact way.
+    fn narrow(q: f64) -> Option<Self> {
+        let f = q as f32;
+        if !f.is_finite() {
+            return None;
+        }
+        if f as f64 == q {
+            return Some(f);
+        }
+        let other = if q > f as f64 { f.next_up() } else { f.next_down() };
+        let mid = (f as f64 + other as f64) / 2.0;
+        (mid != q).then_some(f)
+    }
 }
 
 native_scalar!(f32, DType::F32);
