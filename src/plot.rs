@@ -1048,7 +1048,7 @@ impl<DB: DrawingBackend> Painter<'_, DB> {
     fn polyline(&mut self, pts: &[(f64, f64)], width: f64, c: RGBColor) -> Result<(), String> {
         let mut p: Vec<(f64, f64)> = Vec::with_capacity(pts.len());
         for &q in pts {
-            if p.last().map_or(true, |&l| hi(l.0) != hi(q.0) || hi(l.1) != hi(q.1)) {
+            if p.last().is_none_or(|&l| hi(l.0) != hi(q.0) || hi(l.1) != hi(q.1)) {
                 p.push(q);
             }
         }
