@@ -153,8 +153,15 @@ pub struct RunSummary {
     pub files: Vec<String>,
 }
 
-/// The git commit of the working directory (with `-dirty` when it has changes), or `unknown`.
+/// The git commit of the working directory (with `-dirty` when tracked files have changes), or
+/// `unknown`. Determined once per process, before the first result is written, so that a run's
+/// own output does not mark it dirty.
 pub fn git_commit() -> String {
+    static COMMIT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    COMMIT.get_or_init(git_commit_now).clone()
+}
+
+fn git_commit_now() -> String {
     let run = |args: &[&str]| {
         std::process::Command::new("git")
             .args(args)
@@ -188,6 +195,7 @@ pub fn mpfr_version() -> String {
 /// [`Error::Write`] when the output folder is unusable or a file cannot be written.
 pub fn run(exp: &dyn Experiment, opts: &RunOptions) -> Result<RunSummary> {
     let dir = opts.out.join(exp.name());
+    let commit = git_commit();
     crate::report::ensure_dir(&opts.out)?;
     crate::report::ensure_dir(&dir)?;
     crate::atomic::remove_stale_temporaries(&dir);
@@ -254,7 +262,7 @@ pub fn run(exp: &dyn Experiment, opts: &RunOptions) -> Result<RunSummary> {
         "description": exp.description(),
         "command": opts.command,
         "quick": opts.quick,
-        "git_commit": git_commit(),
+        "git_commit": commit,
         "gradlab_version": env!("CARGO_PKG_VERSION"),
         "dependencies": env!("GRADLAB_DEP_VERSIONS"),
         "mpfr_version": mpfr_version(),
