@@ -153,15 +153,16 @@ pub struct RunSummary {
     pub files: Vec<String>,
 }
 
-/// The git commit of the working directory (with `-dirty` when tracked files have changes), or
-/// `unknown`. Determined once per process, before the first result is written, so that a run's
+/// The git commit of the working directory (with `-dirty` when tracked files outside the results
+/// folder `out` have changes), or `unknown`. Determined once per process, before the first result is written, so that a run's
 /// own output does not mark it dirty.
-pub fn git_commit() -> String {
+pub fn git_commit(out: &Path) -> String {
     static COMMIT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    COMMIT.get_or_init(git_commit_now).clone()
+    COMMIT.get_or_init(|| git_commit_now(out)).clone()
 }
 
-fn git_commit_now() -> String {
+/// The commit, dirty when tracked files outside the results folder `out` have changes.
+fn git_commit_now(out: &Path) -> String {
     let run = |args: &[&str]| {
         std::process::Command::new("git")
             .args(args)
@@ -172,7 +173,13 @@ fn git_commit_now() -> String {
     };
     match run(&["rev-parse", "HEAD"]) {
         Some(c) if !c.is_empty() => {
-            let dirty = run(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+            // Rewritten results (a new wall time in meta.json) do not make the code dirty.
+            let exclude = format!(":(exclude){}", out.display());
+            let mut args = vec!["status", "--porcelain", "--untracked-files=no"];
+            if out.is_relative() {
+                args.extend(["--", ".", exclude.as_str()]);
+            }
+            let dirty = run(&args).is_some_and(|s| !s.is_empty());
             if dirty {
                 format!("{c}-dirty")
             } else {
@@ -195,7 +202,7 @@ pub fn mpfr_version() -> String {
 /// [`Error::Write`] when the output folder is unusable or a file cannot be written.
 pub fn run(exp: &dyn Experiment, opts: &RunOptions) -> Result<RunSummary> {
     let dir = opts.out.join(exp.name());
-    let commit = git_commit();
+    let commit = git_commit(&opts.out);
     crate::report::ensure_dir(&opts.out)?;
     crate::report::ensure_dir(&dir)?;
     crate::atomic::remove_stale_temporaries(&dir);
