@@ -3,7 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::exact::Decimal;
-use crate::metrics::{ratio_median, relerrs, summarize, Summary};
+use crate::metrics::{compare, ratio_median, Summary};
 use crate::numeric::{numeric_grads, Setup, Wrt};
 use crate::problem::Problem;
 use crate::scalar::{DType, Prec, Scalar};
@@ -180,21 +180,14 @@ fn check_typed<T: Scalar>(problem: &Problem, ctx: T::Ctx, cfg: &CheckConfig) -> 
         }
         _ => 0,
     };
-    let anal_vs_truth = truth.as_ref().map(|(t, tb)| {
-        let (e, z) = relerrs(anal, t, bits, *tb);
-        summarize(&e, z)
-    });
+    let anal_vs_truth = truth.as_ref().map(|(t, tb)| compare(anal, t, bits, *tb));
     let setup = Setup { trained: &tr, reduction: cfg.train.reduction, stencil: cfg.scheme.stencil(), wrt: cfg.wrt };
     let mut rows = Vec::with_capacity(cfg.steps.len());
     let mut vs_truth = Vec::with_capacity(cfg.steps.len());
     let mut numerics = Vec::new();
     for (h, num) in cfg.steps.iter().zip(numeric_grads(&setup, &cfg.steps, cfg.naive)) {
-        let (e, zz) = relerrs(&num.grad, anal, bits, bits);
-        let s = summarize(&e, zz);
-        let nt = truth.as_ref().map(|(t, tb)| {
-            let (e, z) = relerrs(&num.grad, t, bits, *tb);
-            summarize(&e, z)
-        });
+        let s = compare(&num.grad, anal, bits, bits);
+        let nt = truth.as_ref().map(|(t, tb)| compare(&num.grad, t, bits, *tb));
         rows.push(CheckRow {
             dtype: dtype.name(),
             scheme: cfg.scheme.name(),

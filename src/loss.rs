@@ -132,8 +132,8 @@ pub fn row_loss_grad<T: Scalar>(z: &[T], target: usize, scale: Option<&T>, ws: &
     }
 }
 
-/// Values kept in a pairwise summation tree, so that replacing one value updates the sum in
-/// O(log n) operations, bit-identical to [`pairwise_sum`] from scratch. Used for the per-sample
+/// Values kept in a pairwise summation tree, so that the sum with one value replaced takes
+/// O(log n) operations ([`LossTree::sum_with`]), bit-identical to [`pairwise_sum`] from scratch. Used for the per-sample
 /// losses and, in the numeric gradient, for each logit's products.
 #[derive(Clone, Debug)]
 pub struct LossTree<T> {
@@ -184,23 +184,10 @@ impl<T: Scalar> LossTree<T> {
         head[node].set_add(&tail[0], &tail[1]);
     }
 
-    /// Replaces leaf `j` and recomputes its ancestors (O(log n) additions, no allocation).
-    #[inline]
-    pub fn update(&mut self, j: usize, leaf: &T) {
-        let mut q = self.leaf_node[j];
-        self.nodes[q].set(leaf);
-        while q > 1 {
-            q /= 2;
-            // The children 2q and 2q + 1 lie after q: split there to read them while writing q.
-            let (head, tail) = self.nodes.split_at_mut(2 * q);
-            head[q].set_add(&tail[0], &tail[1]);
-        }
-    }
-
     /// The pairwise sum the tree would have with leaf `j` replaced by `leaf`, into `acc`, without
     /// changing the tree: the new leaf is added to each sibling on the way up. Addition is
     /// commutative in every dtype (IEEE and MPFR), so `acc + sibling` is the same bits as
-    /// `left + right`, and the result equals [`LossTree::update`] followed by [`LossTree::sum`].
+    /// `left + right`, and the result equals [`pairwise_sum`] of the leaves with `leaf` at `j`.
     #[inline]
     pub fn sum_with(&self, j: usize, leaf: &T, acc: &mut T) {
         let mut q = self.leaf_node[j];
@@ -214,11 +201,6 @@ impl<T: Scalar> LossTree<T> {
     /// The pairwise sum of the current leaves.
     pub fn sum(&self) -> &T {
         &self.nodes[1]
-    }
-
-    /// Leaf `j`'s current value.
-    pub fn leaf(&self, j: usize) -> &T {
-        &self.nodes[self.leaf_node[j]]
     }
 }
 
@@ -364,21 +346,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tree_updates_match_pairwise_sum() {
+    fn tree_sums_match_pairwise_sum() {
         for n in 1..=17 {
             let mut leaves: Vec<f32> = (0..n).map(|i| 1.0 / (i as f32 + 3.0)).collect();
             let mut tree = LossTree::new(&leaves);
             assert_eq!(tree.sum().to_bits(), pairwise_sum(&leaves).to_bits());
             for j in 0..n {
-                leaves[j] = 0.1 + j as f32 * 1e-3;
-                tree.update(j, &leaves[j]);
-                assert_eq!(tree.sum().to_bits(), pairwise_sum(&leaves).to_bits(), "n={n} j={j}");
-                assert_eq!(*tree.leaf(j), leaves[j]);
+                // One leaf replaced, read-only: the same bits as summing from scratch.
                 let mut other = leaves.clone();
-                other[(j + 1) % n] = 0.25;
+                other[j] = 0.1 + j as f32 * 1e-3;
                 let mut acc = 0.0;
-                tree.sum_with((j + 1) % n, &0.25, &mut acc);
+                tree.sum_with(j, &other[j], &mut acc);
                 assert_eq!(acc.to_bits(), pairwise_sum(&other).to_bits(), "sum_with n={n} j={j}");
+                assert_eq!(tree.sum().to_bits(), pairwise_sum(&leaves).to_bits(), "sum_with changed the tree");
+                // Rebuilt over the changed leaves: the same bits again.
+                leaves = other;
+                tree.rebuild(&leaves);
+                assert_eq!(tree.sum().to_bits(), pairwise_sum(&leaves).to_bits(), "rebuild n={n} j={j}");
             }
         }
     }

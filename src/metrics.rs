@@ -64,6 +64,12 @@ pub fn relerrs<A: Scalar, B: Scalar>(a: &Array2<A>, b: &Array2<B>, bits_a: u32, 
     (v, zz)
 }
 
+/// Elementwise relative errors of `a` against `b`, summarised.
+pub fn compare<A: Scalar, B: Scalar>(a: &Array2<A>, b: &Array2<B>, bits_a: u32, bits_b: u32) -> Summary {
+    let (errs, zero_over_zero) = relerrs(a, b, bits_a, bits_b);
+    summarize(&errs, zero_over_zero)
+}
+
 /// The median of the non-NaN values (mean of the two middle ones for an even count); NaN if
 /// there are none.
 pub fn median(v: &[f64]) -> f64 {

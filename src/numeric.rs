@@ -258,6 +258,18 @@ impl<'a, T: Scalar> Worker<'a, T> {
         self.combine(grad);
     }
 
+    /// Every element of the loaded row j at the current step, into `grad` and `eff` (one value
+    /// per column), by the fast path or (with `naive`) from scratch.
+    pub fn fill_row(&mut self, j: usize, naive: bool, grad: &mut [T], eff: &mut [T]) {
+        for (i, (g, e)) in grad.iter_mut().zip(eff.iter_mut()).enumerate() {
+            if naive {
+                self.element_naive(j, i, g, e);
+            } else {
+                self.element(j, i, g, e);
+            }
+        }
+    }
+
     /// (sum_k c_k L_k) / (D h) into `grad`.
     fn combine(&mut self, grad: &mut T) {
         grad.set_mul(&self.coeffs[0], &self.values[0]);
@@ -339,13 +351,7 @@ pub fn numeric_grads<T: Scalar>(setup: &Setup<T>, steps: &[Decimal], naive: bool
                 w.use_step(s);
                 let mut g = vec![T::zero(ctx); cols];
                 let mut e = g.clone();
-                for i in 0..cols {
-                    if naive {
-                        w.element_naive(j, i, &mut g[i], &mut e[i]);
-                    } else {
-                        w.element(j, i, &mut g[i], &mut e[i]);
-                    }
-                }
+                w.fill_row(j, naive, &mut g, &mut e);
                 (g, e)
             })
             .collect()
@@ -359,14 +365,7 @@ pub fn numeric_grads<T: Scalar>(setup: &Setup<T>, steps: &[Decimal], naive: bool
             w.load_row(j);
             for (s, (g, e)) in grads.iter_mut().enumerate() {
                 w.use_step(s);
-                let (g, e) = (&mut g[j * cols..(j + 1) * cols], &mut e[j * cols..(j + 1) * cols]);
-                for i in 0..cols {
-                    if naive {
-                        w.element_naive(j, i, &mut g[i], &mut e[i]);
-                    } else {
-                        w.element(j, i, &mut g[i], &mut e[i]);
-                    }
-                }
+                w.fill_row(j, naive, &mut g[j * cols..(j + 1) * cols], &mut e[j * cols..(j + 1) * cols]);
             }
         }
     } else {

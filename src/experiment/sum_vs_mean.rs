@@ -11,7 +11,7 @@ use crate::check::prepare;
 use crate::error::Result;
 use crate::exact::Decimal;
 use crate::loss::{backprop, logits_grad, Reduction};
-use crate::metrics::{ratio_median, relerrs, summarize};
+use crate::metrics::{compare, ratio_median};
 use crate::numeric::{numeric_grad, Setup, Wrt};
 use crate::plot::{palette, Figure, LegendPos};
 use crate::problem::Problem;
@@ -104,8 +104,7 @@ impl Experiment for SumVsMean {
             Setup { trained: &tr, reduction: Reduction::Mean, stencil: Scheme::Central.stencil(), wrt: Wrt::Input };
         let num = numeric_grad(&setup, &lit("step", EPS), false);
         let bits = DType::F64.bits();
-        let (e, z) = relerrs(&num.grad, &analytic, bits, bits);
-        let s = summarize(&e, z);
+        let s = compare(&num.grad, &analytic, bits, bits);
         Ok(vec![vec![
             family.into(),
             factor.into(),
