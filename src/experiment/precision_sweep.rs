@@ -231,7 +231,7 @@ impl Experiment for PrecisionSweep {
                 (&mut hw_fig, format!("precision_sweep_{}_hardware", scheme.name())),
             ] {
                 add_truncation_and_clip(fig, &model);
-                fig.legend_pos = LegendPos::LowerLeft;
+                fig.legend_pos = LegendPos::Auto;
                 fig.caption = Some(
                     "dashed: rounding R u/h per dtype and truncation T h^p; diamonds: predicted optimal step".into(),
                 );
