@@ -18,6 +18,7 @@
 //! through [`Scalar::from_rational`], rounded exactly once from their exact value.
 
 mod mpfr;
+mod mpfr_exp;
 mod prim;
 
 use crate::error::{Error, Result};
