@@ -27,6 +27,7 @@ pub struct Summary {
 }
 
 /// The relative error of one pair and whether it was 0/0.
+#[inline]
 pub fn relerr<A: Scalar, B: Scalar>(a: &A, b: &B, bits_a: u32, bits_b: u32) -> (f64, bool) {
     if !a.is_finite() || !b.is_finite() {
         return (f64::NAN, false);
@@ -49,51 +50,100 @@ pub fn relerr<A: Scalar, B: Scalar>(a: &A, b: &B, bits_a: u32, bits_b: u32) -> (
     (Float::with_val(64, diff / den).to_f64(), false)
 }
 
+/// Calls `f` on each pair of elements of two equally shaped arrays, in row-major order
+/// (through slices when both are in standard layout, the common case).
+#[inline]
+fn for_each_pair<A, B>(a: &Array2<A>, b: &Array2<B>, mut f: impl FnMut(&A, &B)) {
+    debug_assert_eq!(a.dim(), b.dim());
+    match (a.as_slice(), b.as_slice()) {
+        (Some(x), Some(y)) => x.iter().zip(y).for_each(|(p, q)| f(p, q)),
+        _ => a.iter().zip(b.iter()).for_each(|(p, q)| f(p, q)),
+    }
+}
+
+/// Up to 64 values on the stack (every seed-sized check), more on the heap.
+// The large inline variant is the point: small inputs never touch the allocator.
+#[allow(clippy::large_enum_variant)]
+enum Buf {
+    Stack([f64; 64], usize),
+    Heap(Vec<f64>),
+}
+
+impl Buf {
+    fn with_capacity(n: usize) -> Self {
+        if n <= 64 {
+            Buf::Stack([0.0; 64], 0)
+        } else {
+            Buf::Heap(Vec::with_capacity(n))
+        }
+    }
+    #[inline]
+    fn push(&mut self, x: f64) {
+        match self {
+            Buf::Stack(v, len) => {
+                v[*len] = x;
+                *len += 1;
+            }
+            Buf::Heap(v) => v.push(x),
+        }
+    }
+    fn as_mut_slice(&mut self) -> &mut [f64] {
+        match self {
+            Buf::Stack(v, len) => &mut v[..*len],
+            Buf::Heap(v) => v,
+        }
+    }
+}
+
 /// Elementwise relative errors of two equally shaped arrays, in row-major order.
 pub fn relerrs<A: Scalar, B: Scalar>(a: &Array2<A>, b: &Array2<B>, bits_a: u32, bits_b: u32) -> (Vec<f64>, usize) {
     let mut zz = 0;
-    let v = a
-        .iter()
-        .zip(b.iter())
-        .map(|(x, y)| {
-            let (r, z) = relerr(x, y, bits_a, bits_b);
-            zz += z as usize;
-            r
-        })
-        .collect();
+    let mut v = Vec::with_capacity(a.len());
+    for_each_pair(a, b, |x, y| {
+        let (r, z) = relerr(x, y, bits_a, bits_b);
+        zz += z as usize;
+        v.push(r);
+    });
     (v, zz)
 }
 
 /// Elementwise relative errors of `a` against `b`, summarised.
 pub fn compare<A: Scalar, B: Scalar>(a: &Array2<A>, b: &Array2<B>, bits_a: u32, bits_b: u32) -> Summary {
-    let (errs, zero_over_zero) = relerrs(a, b, bits_a, bits_b);
-    summarize(&errs, zero_over_zero)
+    let mut zz = 0;
+    let mut errs = Buf::with_capacity(a.len());
+    for_each_pair(a, b, |x, y| {
+        let (r, z) = relerr(x, y, bits_a, bits_b);
+        zz += z as usize;
+        errs.push(r);
+    });
+    summarize_in_place(errs.as_mut_slice(), zz)
 }
 
 /// The median of the non-NaN values (mean of the two middle ones for an even count); NaN if
 /// there are none.
 pub fn median(v: &[f64]) -> f64 {
-    // Small inputs (every seed-sized check): insertion sort in a stack buffer, no allocation.
-    if v.len() <= 64 {
-        let mut buf = [0.0f64; 64];
-        let mut len = 0;
-        for &x in v.iter().filter(|x| !x.is_nan()) {
-            let mut p = len;
-            while p > 0 && buf[p - 1] > x {
-                buf[p] = buf[p - 1];
-                p -= 1;
-            }
-            buf[p] = x;
-            len += 1;
-        }
-        return middle(&buf[..len]);
-    }
-    let mut s: Vec<f64> = Vec::with_capacity(v.len());
-    s.extend(v.iter().copied().filter(|x| !x.is_nan()));
+    let mut buf = Buf::with_capacity(v.len());
+    v.iter().filter(|x| !x.is_nan()).for_each(|&x| buf.push(x));
+    median_in_place(buf.as_mut_slice())
+}
+
+/// The median of NaN-free values, reordering them (selection, O(len)).
+fn median_in_place(s: &mut [f64]) -> f64 {
     if s.is_empty() {
         return f64::NAN;
     }
     let (len, m) = (s.len(), s.len() / 2);
+    if len <= 64 {
+        // Sorting integer keys with the same order as `f64::total_cmp` beats selection here.
+        let mut keys = [0i64; 64];
+        for (k, x) in keys.iter_mut().zip(s.iter()) {
+            *k = total_key(*x);
+        }
+        let keys = &mut keys[..len];
+        keys.sort_unstable();
+        let at = |i: usize| from_total_key(keys[i]);
+        return if len % 2 == 1 { at(m) } else { 0.5 * (at(m - 1) + at(m)) };
+    }
     let (lower, mid, _) = s.select_nth_unstable_by(m, f64::total_cmp);
     let mid = *mid;
     if len % 2 == 1 {
@@ -104,7 +154,21 @@ pub fn median(v: &[f64]) -> f64 {
     }
 }
 
+/// An integer whose order is `f64::total_cmp`'s (negative values have their magnitude bits
+/// flipped), and back.
+#[inline]
+fn total_key(x: f64) -> i64 {
+    let b = x.to_bits() as i64;
+    b ^ ((((b >> 63) as u64) >> 1) as i64)
+}
+
+#[inline]
+fn from_total_key(k: i64) -> f64 {
+    f64::from_bits((k ^ ((((k >> 63) as u64) >> 1) as i64)) as u64)
+}
+
 /// The median of sorted values.
+#[cfg(test)]
 fn middle(sorted: &[f64]) -> f64 {
     match sorted.len() {
         0 => f64::NAN,
@@ -115,28 +179,36 @@ fn middle(sorted: &[f64]) -> f64 {
 
 /// Mean, median and max of elementwise relative errors; NaN summaries if any is NaN.
 pub fn summarize(errs: &[f64], zero_over_zero: usize) -> Summary {
+    let mut buf = Buf::with_capacity(errs.len());
+    errs.iter().for_each(|&x| buf.push(x));
+    summarize_in_place(buf.as_mut_slice(), zero_over_zero)
+}
+
+/// [`summarize`], reordering `errs`.
+fn summarize_in_place(errs: &mut [f64], zero_over_zero: usize) -> Summary {
     let nonfinite = errs.iter().filter(|x| x.is_nan()).count();
     if nonfinite > 0 || errs.is_empty() {
         return Summary { mean: f64::NAN, median: f64::NAN, max: f64::NAN, zero_over_zero, nonfinite };
     }
+    // In element order (before the median reorders them).
     let mean = errs.iter().sum::<f64>() / errs.len() as f64;
     let max = errs.iter().copied().fold(0.0, f64::max);
-    Summary { mean, median: median(errs), max, zero_over_zero, nonfinite }
+    Summary { mean, median: median_in_place(errs), max, zero_over_zero, nonfinite }
 }
 
 /// The median over elements of analytic / numeric, skipping elements where the numeric value is
 /// 0 or either is not finite; NaN if none remain. The ratio names a scaling bug's factor.
 pub fn ratio_median<A: Scalar, B: Scalar>(analytic: &Array2<A>, numeric: &Array2<B>) -> f64 {
-    let mut r: Vec<f64> = Vec::with_capacity(analytic.len());
-    r.extend(
-        analytic
-            .iter()
-            .zip(numeric.iter())
-            .filter(|(a, n)| a.is_finite() && n.is_finite() && !n.is_zero())
-            .map(|(a, n)| a.to_f64() / n.to_f64())
-            .filter(|x| x.is_finite()),
-    );
-    median(&r)
+    let mut r = Buf::with_capacity(analytic.len());
+    for_each_pair(analytic, numeric, |a, n| {
+        if a.is_finite() && n.is_finite() && !n.is_zero() {
+            let q = a.to_f64() / n.to_f64();
+            if q.is_finite() {
+                r.push(q);
+            }
+        }
+    });
+    median_in_place(r.as_mut_slice())
 }
 
 #[cfg(test)]

@@ -116,6 +116,12 @@ pub struct Worker<'a, T: Scalar> {
     plans: Vec<(T, Vec<T>, T)>,
     /// The perturbed total before the reduction.
     total: T,
+    /// Batched fast path ([`Worker::fill_row`], `Wrt::Input`), one slot per (element, stencil
+    /// point) of a row: the perturbed input, its k logits, its sample loss, its reduced loss.
+    batch_x: Vec<T>,
+    batch_z: Vec<T>,
+    batch_leaf: Vec<T>,
+    batch_loss: Vec<T>,
 }
 
 impl<'a, T: Scalar> Worker<'a, T> {
@@ -166,7 +172,18 @@ impl<'a, T: Scalar> Worker<'a, T> {
             ws: RowScratch::new(ctx),
             plans: Vec::with_capacity(steps.len()),
             total: T::zero(ctx),
+            batch_x: Vec::new(),
+            batch_z: Vec::new(),
+            batch_leaf: Vec::new(),
+            batch_loss: Vec::new(),
         };
+        if setup.wrt == Wrt::Input {
+            let slots = width * st.offsets.len();
+            w.batch_x = vec![T::zero(ctx); slots];
+            w.batch_z = vec![T::zero(ctx); slots * tr.logits.ncols()];
+            w.batch_leaf = vec![T::zero(ctx); slots];
+            w.batch_loss = vec![T::zero(ctx); slots];
+        }
         for h in steps {
             w.set_step(h);
             w.plans.push((w.h.clone(), w.steps.clone(), w.denom_h.clone()));
@@ -260,13 +277,72 @@ impl<'a, T: Scalar> Worker<'a, T> {
 
     /// Every element of the loaded row j at the current step, into `grad` and `eff` (one value
     /// per column), by the fast path or (with `naive`) from scratch.
+    ///
+    /// For `Wrt::Input` the fast path runs in stages over the whole row (all perturbed inputs and
+    /// logits, then all sample losses, then all totals, then the quotients) rather than element by
+    /// element: every evaluation does exactly the operations of [`Worker::element`], in the same
+    /// order, so the results are the same bits; the stages only give the processor independent
+    /// work to overlap (each evaluation alone is one long chain of dependent operations).
     pub fn fill_row(&mut self, j: usize, naive: bool, grad: &mut [T], eff: &mut [T]) {
-        for (i, (g, e)) in grad.iter_mut().zip(eff.iter_mut()).enumerate() {
-            if naive {
-                self.element_naive(j, i, g, e);
-            } else {
-                self.element(j, i, g, e);
+        if naive || self.setup.wrt == Wrt::Logits {
+            for (i, (g, e)) in grad.iter_mut().zip(eff.iter_mut()).enumerate() {
+                if naive {
+                    self.element_naive(j, i, g, e);
+                } else {
+                    self.element(j, i, g, e);
+                }
             }
+            return;
+        }
+        let tr = self.setup.trained;
+        let offsets = self.setup.stencil.offsets;
+        let (k, p) = (self.z.len(), offsets.len());
+        // Perturbed inputs and their logits: each class's product tree with input i changed,
+        // then + b.
+        for (i, x) in self.row.iter().enumerate() {
+            let w_i = &self.weight_t[i * k..(i + 1) * k];
+            for (q, (step, &o)) in self.steps.iter().zip(offsets).enumerate() {
+                if o == 0 {
+                    continue;
+                }
+                let slot = i * p + q;
+                let xp = &mut self.batch_x[slot];
+                xp.set_add(x, step);
+                let z = &mut self.batch_z[slot * k..(slot + 1) * k];
+                for (((z, tree), w), b) in z.iter_mut().zip(&self.products).zip(w_i).zip(&tr.bias) {
+                    self.tmp.set_mul(xp, w);
+                    tree.sum_with(i, &self.tmp, z);
+                    z.add_assign(b);
+                }
+            }
+        }
+        // Sample losses.
+        let target = tr.t[j];
+        for (slot, leaf) in self.batch_leaf.iter_mut().enumerate() {
+            if offsets[slot % p] != 0 {
+                row_loss(&self.batch_z[slot * k..(slot + 1) * k], target, &mut self.ws, leaf);
+            }
+        }
+        // Totals and their reduction.
+        for (slot, (leaf, loss)) in self.batch_leaf.iter().zip(self.batch_loss.iter_mut()).enumerate() {
+            if offsets[slot % p] != 0 {
+                self.tree.sum_with(j, leaf, &mut self.total);
+                reduce(&self.total, self.scale.as_ref(), loss);
+            } else {
+                loss.set(&self.base_total);
+            }
+        }
+        // Effective steps and quotients, as in `element` and `combine`.
+        let losses = self.batch_loss.chunks_exact(p);
+        for (((g, e), x), values) in grad.iter_mut().zip(eff.iter_mut()).zip(&self.row).zip(losses) {
+            self.tmp.set_add(x, &self.h);
+            e.set_sub(&self.tmp, x);
+            g.set_mul(&self.coeffs[0], &values[0]);
+            for (c, v) in self.coeffs[1..].iter().zip(&values[1..]) {
+                self.tmp.set_mul(c, v);
+                g.add_assign(&self.tmp);
+            }
+            g.div_assign(&self.denom_h);
         }
     }
 

@@ -325,6 +325,21 @@ fn case<T: Scalar>(ctx: T::Ctx, scheme: Scheme, wrt: Wrt, expect: Expect) -> f64
     });
     let calls = SWEEPS * rows * cols;
     assert_eq!(rust, 0, "{label}: {rust} Rust heap allocations over {calls} element calls (expected none)");
+    // The batched row path that numeric_grad runs allocates nothing either.
+    let (rust_rows, gmp_rows) = count_allocs(|| {
+        for _ in 0..SWEEPS {
+            for j in 0..rows {
+                worker.load_row(j);
+                let span = j * cols..(j + 1) * cols;
+                worker.fill_row(j, false, &mut grads[span.clone()], &mut effs[span]);
+            }
+        }
+    });
+    assert_eq!(
+        (rust_rows, gmp_rows),
+        (0, 0),
+        "{label}: (Rust, GMP) heap allocations over {calls} elements by fill_row"
+    );
     let (replay_rust, mpfr_internal) = replay_allocs(&setup, &h, rows, cols);
     assert_eq!(replay_rust, 0, "{label}: the replay itself allocated on the Rust heap");
     assert_eq!(
