@@ -266,14 +266,20 @@ pub fn logits_grad_scaled<T: Scalar>(z: ArrayView2<T>, t: &[usize], scale: Optio
 pub fn logits_grad_into<T: Scalar>(z: ArrayView2<T>, t: &[usize], scale: Option<&T>, out: &mut Array2<T>) {
     let ctx = z[[0, 0]].ctx();
     let mut ws = RowScratch::new(ctx);
-    let mut row = vec![T::zero(ctx); z.ncols()];
+    let mut row = Vec::new(); // a copy of a row, only for non-contiguous logits
     for (j, (&target, mut o)) in t.iter().zip(out.rows_mut()).enumerate() {
-        for (r, v) in row.iter_mut().zip(z.row(j)) {
-            r.set(v);
-        }
+        let zj = z.row(j);
+        let zj = match zj.as_slice() {
+            Some(r) => r,
+            None => {
+                row.clear();
+                row.extend(zj.iter().cloned());
+                &row
+            }
+        };
         // Rows of a standard-layout array are contiguous.
         let g = o.as_slice_mut().unwrap_or_else(|| unreachable!("standard-layout rows are contiguous"));
-        row_loss_grad(&row, target, scale, &mut ws, g);
+        row_loss_grad(zj, target, scale, &mut ws, g);
     }
 }
 

@@ -18,10 +18,24 @@ pub fn pairwise_reduce<T: Scalar>(v: &mut [T]) {
     if len <= 1 {
         return;
     }
-    if len == 2 {
-        let (a, b) = v.split_at_mut(1);
-        a[0].add_assign(&b[0]);
-        return;
+    // The smallest trees written out (same operations as the recursion below).
+    match v {
+        [a, b] => {
+            a.add_assign(b);
+            return;
+        }
+        [a, b, c] => {
+            b.add_assign(c);
+            a.add_assign(b);
+            return;
+        }
+        [a, b, c, d] => {
+            a.add_assign(b);
+            c.add_assign(d);
+            a.add_assign(c);
+            return;
+        }
+        _ => {}
     }
     let mid = len / 2;
     let (left, right) = v.split_at_mut(mid);
@@ -34,11 +48,21 @@ pub fn pairwise_reduce<T: Scalar>(v: &mut [T]) {
 #[inline]
 pub fn row_logits<T: Scalar>(x_row: ArrayView1<T>, w: ArrayView2<T>, b: &[T], out: &mut [T], scratch: &mut [T]) {
     let d = x_row.len();
+    let scratch = &mut scratch[..d];
     for ((z, wc), bc) in out.iter_mut().zip(w.rows()).zip(b) {
-        for ((s, x), wv) in scratch.iter_mut().zip(x_row.iter()).zip(wc.iter()) {
-            s.set_mul(x, wv);
+        match (x_row.as_slice(), wc.as_slice()) {
+            (Some(xs), Some(ws)) => {
+                for ((s, x), wv) in scratch.iter_mut().zip(xs).zip(ws) {
+                    s.set_mul(x, wv);
+                }
+            }
+            _ => {
+                for ((s, x), wv) in scratch.iter_mut().zip(x_row.iter()).zip(wc.iter()) {
+                    s.set_mul(x, wv);
+                }
+            }
         }
-        pairwise_reduce(&mut scratch[..d]);
+        pairwise_reduce(scratch);
         z.set_add(&scratch[0], bc);
     }
 }

@@ -112,8 +112,9 @@ pub struct Worker<'a, T: Scalar> {
     tmp: T,
     acc: T,
     ws: RowScratch<T>,
-    /// Per step given to [`Worker::with_steps`]: (h, h * o_k, D * h), all rounded.
-    plans: Vec<(T, Vec<T>, T)>,
+    /// Per step given to [`Worker::with_steps`]: h, h * o_k for each point, D * h (all rounded),
+    /// one run of `points + 2` values per step.
+    plans: Vec<T>,
     /// The perturbed total before the reduction.
     total: T,
     /// Batched fast path ([`Worker::fill_row`], `Wrt::Input`), one slot per (element, stencil
@@ -170,7 +171,7 @@ impl<'a, T: Scalar> Worker<'a, T> {
             tmp: T::zero(ctx),
             acc: T::zero(ctx),
             ws: RowScratch::new(ctx),
-            plans: Vec::with_capacity(steps.len()),
+            plans: Vec::with_capacity(steps.len() * (st.offsets.len() + 2)),
             total: T::zero(ctx),
             batch_x: Vec::new(),
             batch_z: Vec::new(),
@@ -186,7 +187,9 @@ impl<'a, T: Scalar> Worker<'a, T> {
         }
         for h in steps {
             w.set_step(h);
-            w.plans.push((w.h.clone(), w.steps.clone(), w.denom_h.clone()));
+            w.plans.push(w.h.clone());
+            w.plans.extend(w.steps.iter().cloned());
+            w.plans.push(w.denom_h.clone());
         }
         w.use_step(0);
         w
@@ -194,12 +197,13 @@ impl<'a, T: Scalar> Worker<'a, T> {
 
     /// Switches to the `s`-th step given to [`Worker::with_steps`] (no rounding, no allocation).
     pub fn use_step(&mut self, s: usize) {
-        let (h, steps, denom_h) = &self.plans[s];
-        self.h.set(h);
-        for (dst, src) in self.steps.iter_mut().zip(steps) {
+        let len = self.steps.len() + 2;
+        let plan = &self.plans[s * len..(s + 1) * len];
+        self.h.set(&plan[0]);
+        for (dst, src) in self.steps.iter_mut().zip(&plan[1..len - 1]) {
             dst.set(src);
         }
-        self.denom_h.set(denom_h);
+        self.denom_h.set(&plan[len - 1]);
     }
 
     /// Switches the worker to step `h` (rounded once into the dtype); everything else is kept.
