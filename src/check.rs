@@ -3,7 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::exact::Decimal;
-use crate::metrics::{compare, ratio_median, Summary};
+use crate::metrics::{compare, compare_with_ratio, Summary};
 use crate::numeric::{numeric_grads, Setup, Wrt};
 use crate::problem::Problem;
 use crate::scalar::{DType, Prec, Scalar};
@@ -186,7 +186,7 @@ fn check_typed<T: Scalar>(problem: &Problem, ctx: T::Ctx, cfg: &CheckConfig) -> 
     let mut vs_truth = Vec::with_capacity(cfg.steps.len());
     let mut numerics = Vec::new();
     for (h, num) in cfg.steps.iter().zip(numeric_grads(&setup, &cfg.steps, cfg.naive)) {
-        let s = compare(&num.grad, anal, bits, bits);
+        let (s, ratio) = compare_with_ratio(&num.grad, anal, bits, bits);
         let nt = truth.as_ref().map(|(t, tb)| compare(&num.grad, t, bits, *tb));
         rows.push(CheckRow {
             dtype: dtype.name(),
@@ -201,7 +201,7 @@ fn check_typed<T: Scalar>(problem: &Problem, ctx: T::Ctx, cfg: &CheckConfig) -> 
             dead_zone: num.dead_zone,
             num_vs_truth: nt.map_or(f64::NAN, |s| s.mean),
             anal_vs_truth: anal_vs_truth.map_or(f64::NAN, |s| s.mean),
-            ratio_median: ratio_median(anal, &num.grad),
+            ratio_median: ratio,
             nonfinite: s.nonfinite,
             status: if s.nonfinite > 0 { "nonfinite" } else { "ok" },
             anal_underflow,

@@ -177,6 +177,31 @@ fn middle(sorted: &[f64]) -> f64 {
     }
 }
 
+/// [`compare`] of `numeric` against `analytic` and [`ratio_median`] of analytic / numeric, in
+/// one pass over the elements (what every row of a check reports).
+pub fn compare_with_ratio<A: Scalar, B: Scalar>(
+    numeric: &Array2<A>,
+    analytic: &Array2<B>,
+    bits_a: u32,
+    bits_b: u32,
+) -> (Summary, f64) {
+    let mut zz = 0;
+    let mut errs = Buf::with_capacity(numeric.len());
+    let mut ratios = Buf::with_capacity(numeric.len());
+    for_each_pair(numeric, analytic, |n, a| {
+        let (r, z) = relerr(n, a, bits_a, bits_b);
+        zz += z as usize;
+        errs.push(r);
+        if a.is_finite() && n.is_finite() && !n.is_zero() {
+            let q = a.to_f64() / n.to_f64();
+            if q.is_finite() {
+                ratios.push(q);
+            }
+        }
+    });
+    (summarize_in_place(errs.as_mut_slice(), zz), median_in_place(ratios.as_mut_slice()))
+}
+
 /// Mean, median and max of elementwise relative errors; NaN summaries if any is NaN.
 pub fn summarize(errs: &[f64], zero_over_zero: usize) -> Summary {
     let mut buf = Buf::with_capacity(errs.len());
@@ -231,6 +256,14 @@ mod tests {
         assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
         assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
         assert!(median(&[f64::NAN]).is_nan());
+        // The one-pass comparison equals the separate ones, on small and large arrays.
+        for n in [3usize, 40, 70] {
+            let num = ndarray::Array2::from_shape_fn((1, n), |(_, i)| ((i * 37) % 11) as f64 - 3.0);
+            let anal = ndarray::Array2::from_shape_fn((1, n), |(_, i)| ((i * 13) % 7) as f64 * 0.5 - 1.0);
+            let (s, r) = compare_with_ratio(&num, &anal, 53, 53);
+            assert_eq!(format!("{s:?}"), format!("{:?}", compare(&num, &anal, 53, 53)));
+            assert_eq!(r.to_bits(), ratio_median(&anal, &num).to_bits());
+        }
         // The small-input and large-input paths agree.
         for n in [1usize, 2, 63, 64, 65, 100, 101] {
             let v: Vec<f64> = (0..n).map(|i| ((i * 7919) % 101) as f64 - 50.0).collect();

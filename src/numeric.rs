@@ -302,17 +302,16 @@ impl<'a, T: Scalar> Worker<'a, T> {
         let offsets = self.setup.stencil.offsets;
         let (k, p) = (self.z.len(), offsets.len());
         // Perturbed inputs and their logits: each class's product tree with input i changed,
-        // then + b.
-        for (i, x) in self.row.iter().enumerate() {
-            let w_i = &self.weight_t[i * k..(i + 1) * k];
-            for (q, (step, &o)) in self.steps.iter().zip(offsets).enumerate() {
+        // then + b. Slot i * p + q holds point q of element i.
+        let xs = self.batch_x.chunks_exact_mut(p);
+        let zs = self.batch_z.chunks_exact_mut(p * k);
+        for (i, (((x, w_i), xs), zs)) in self.row.iter().zip(self.weight_t.chunks_exact(k)).zip(xs).zip(zs).enumerate()
+        {
+            for (((step, &o), xp), z) in self.steps.iter().zip(offsets).zip(xs).zip(zs.chunks_exact_mut(k)) {
                 if o == 0 {
                     continue;
                 }
-                let slot = i * p + q;
-                let xp = &mut self.batch_x[slot];
                 xp.set_add(x, step);
-                let z = &mut self.batch_z[slot * k..(slot + 1) * k];
                 for (((z, tree), w), b) in z.iter_mut().zip(&self.products).zip(w_i).zip(&tr.bias) {
                     self.tmp.set_mul(xp, w);
                     tree.sum_with(i, &self.tmp, z);
@@ -322,18 +321,22 @@ impl<'a, T: Scalar> Worker<'a, T> {
         }
         // Sample losses.
         let target = tr.t[j];
-        for (slot, leaf) in self.batch_leaf.iter_mut().enumerate() {
-            if offsets[slot % p] != 0 {
-                row_loss(&self.batch_z[slot * k..(slot + 1) * k], target, &mut self.ws, leaf);
+        for (leaves, zs) in self.batch_leaf.chunks_exact_mut(p).zip(self.batch_z.chunks_exact(p * k)) {
+            for ((leaf, z), &o) in leaves.iter_mut().zip(zs.chunks_exact(k)).zip(offsets) {
+                if o != 0 {
+                    row_loss(z, target, &mut self.ws, leaf);
+                }
             }
         }
         // Totals and their reduction.
-        for (slot, (leaf, loss)) in self.batch_leaf.iter().zip(self.batch_loss.iter_mut()).enumerate() {
-            if offsets[slot % p] != 0 {
-                self.tree.sum_with(j, leaf, &mut self.total);
-                reduce(&self.total, self.scale.as_ref(), loss);
-            } else {
-                loss.set(&self.base_total);
+        for (leaves, losses) in self.batch_leaf.chunks_exact(p).zip(self.batch_loss.chunks_exact_mut(p)) {
+            for ((leaf, loss), &o) in leaves.iter().zip(losses).zip(offsets) {
+                if o != 0 {
+                    self.tree.sum_with(j, leaf, &mut self.total);
+                    reduce(&self.total, self.scale.as_ref(), loss);
+                } else {
+                    loss.set(&self.base_total);
+                }
             }
         }
         // Effective steps and quotients, as in `element` and `combine`.
