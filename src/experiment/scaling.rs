@@ -105,11 +105,15 @@ impl Experiment for Scaling {
             "Wall time of one full central input-gradient check (f64, k = {K}, one thread, median of repeated runs). \
              The fast path re-sums one path of each logit's product tree and of the loss tree: O(n d (k log d + log n)); \
              the naive path re-evaluates the whole loss: O(n^2 d^2 k). Fitted exponents (log-log least squares) against \
-             theory's 1 and 2 in n, and 1 (up to the log d factor) and 2 in d. These are timings: they vary from run to run \
-             and machine to machine.\n"
+             theory's 1 and 2 in n, and 1 (up to the log d factor) and 2 in d; the slope between the two largest sizes shows \
+             the asymptote where lower-order terms still weigh in (the naive path's per-sample softmax costs O(n k) per \
+             evaluation whatever d). These are timings: they vary from run to run and machine to machine.\n"
         );
-        let _ = writeln!(s, "| sweep | path | fitted exponent | theory | largest size | seconds | naive / fast |");
-        let _ = writeln!(s, "| --- | --- | --- | --- | --- | --- | --- |");
+        let _ = writeln!(
+            s,
+            "| sweep | path | fitted exponent | slope, two largest sizes | theory | largest size | seconds | naive / fast |"
+        );
+        let _ = writeln!(s, "| --- | --- | --- | --- | --- | --- | --- | --- |");
         for (sweep, var, fixed) in [("n", "n", "d = 16"), ("d", "d", "n = 64")] {
             let mut fig = Figure::new(
                 format!("Check time vs {var} ({fixed}, k = {K}, f64, one thread)"),
@@ -123,10 +127,17 @@ impl Experiment for Scaling {
                 let logs: Vec<(f64, f64)> = pts.iter().map(|p| (p.0.ln(), p.1.ln())).collect();
                 let (slope, icpt) = fit_line(&logs);
                 let big = pts.last().copied().unwrap_or((f64::NAN, f64::NAN));
+                let top = match pts.len() {
+                    len if len >= 2 => (big.1 / pts[len - 2].1).ln() / (big.0 / pts[len - 2].0).ln(),
+                    _ => f64::NAN,
+                };
                 last.push(big.1);
                 let ratio = if path == "naive" { format!("{:.0}", big.1 / last[0]) } else { "-".into() };
-                let _ =
-                    writeln!(s, "| {sweep} | {path} | {slope:.2} | {theory} | {} | {:.3e} | {ratio} |", big.0, big.1);
+                let _ = writeln!(
+                    s,
+                    "| {sweep} | {path} | {slope:.2} | {top:.2} | {theory} | {} | {:.3e} | {ratio} |",
+                    big.0, big.1
+                );
                 let color = if path == "fast" { palette("f64") } else { palette("f16") };
                 let fit: Vec<(f64, f64)> = pts.iter().map(|p| (p.0, (icpt + slope * p.0.ln()).exp())).collect();
                 fig.series.push(line(&format!("{path} path"), color, pts));
