@@ -1,0 +1,89 @@
+//! A loop to profile (perf, callgrind) what the benchmarks time, without criterion around it.
+//!
+//! ```console
+//! $ cargo build --release --example profile
+//! $ perf record ./target/release/examples/profile seed 20000        # the seed's f32 table
+//! $ valgrind --tool=callgrind --toggle-collect='*fill_row*' \
+//!       ./target/release/examples/profile rows mpfr:53 20            # 256x64 rows, numeric part
+//! ```
+//!
+//! `seed N`: the seed's whole 9-step f32 table (10 epochs of training, then steps 1e0 ... 1e-8),
+//! N times, as the `seed_table_f32` benchmark. `rows DTYPE N`: N rows of the 256 x 64, k = 10
+//! central check (h = 1e-3) on one thread, as the `naive_vs_fast` benchmark's fast path.
+
+use gradlab::check::{check_dtype, prepare, CheckConfig};
+use gradlab::exact::{parse_list, Decimal};
+use gradlab::loss::Reduction;
+use gradlab::numeric::{Setup, Worker, Wrt};
+use gradlab::problem::Problem;
+use gradlab::scalar::{DType, Scalar};
+use gradlab::stencil::Scheme;
+use gradlab::train::{InputGrad, TrainConfig};
+use std::process::ExitCode;
+use std::time::Instant;
+
+fn train_config(input_grad: InputGrad) -> TrainConfig {
+    TrainConfig {
+        epochs: 10,
+        lr: Decimal::parse("lr", "1e-3").expect("literal"),
+        input_grad,
+        reduction: Reduction::Mean,
+    }
+}
+
+fn seed(n: u32) {
+    let p = Problem::generate(10, 4, 2, 1).expect("valid size");
+    let cfg = CheckConfig {
+        train: train_config(InputGrad::Accumulate),
+        scheme: Scheme::Central,
+        steps: parse_list("step", "1e0,1e-1,1e-2,1e-3,1e-4,1e-5,1e-6,1e-7,1e-8").expect("literal"),
+        wrt: Wrt::Input,
+        truth: None,
+        naive: false,
+        keep_grads: false,
+    };
+    let t = Instant::now();
+    let mut sink = 0.0;
+    for _ in 0..n {
+        sink += check_dtype(std::hint::black_box(&p), DType::F32, &cfg).expect("valid config").rows[3].relerr_mean;
+    }
+    println!("{:?} per table ({sink})", t.elapsed() / n);
+}
+
+fn rows(dtype: DType, n: u32) {
+    gradlab::gmp_pool::install();
+    let p = Problem::generate(256, 64, 10, 1).expect("valid size");
+    let cfg = train_config(InputGrad::Reset);
+    let h = Decimal::parse("step", "1e-3").expect("literal");
+    gradlab::with_dtype!(dtype, |T, ctx| {
+        let (tr, _) = prepare::<T>(&p, ctx, &cfg);
+        let setup =
+            Setup { trained: &tr, reduction: cfg.reduction, stencil: Scheme::Central.stencil(), wrt: Wrt::Input };
+        let mut w = Worker::new(&setup, &h);
+        let (mut g, mut e) = (vec![T::zero(ctx); 64], vec![T::zero(ctx); 64]);
+        let t = Instant::now();
+        let mut sink = 0.0;
+        for j in 0..n as usize {
+            w.load_row(j % 256);
+            w.fill_row(j % 256, false, &mut g, &mut e);
+            sink += g[0].to_f64();
+        }
+        println!("{dtype}: {:?} per row ({sink})", t.elapsed() / n);
+    });
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let count = |s: &str| s.parse::<u32>().ok().filter(|&n| n > 0);
+    match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+        ["seed", n] if count(n).is_some() => seed(count(n).unwrap_or(1)),
+        ["rows", dt, n] if count(n).is_some() && DType::parse(dt).is_ok() => {
+            rows(DType::parse(dt).unwrap_or(DType::F64), count(n).unwrap_or(1))
+        }
+        _ => {
+            eprintln!("usage: profile seed N | profile rows DTYPE N (N a positive count, DTYPE e.g. f64 or mpfr:53)");
+            return ExitCode::from(2);
+        }
+    }
+    ExitCode::SUCCESS
+}
