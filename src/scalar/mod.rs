@@ -17,8 +17,10 @@
 //! floats, a validated [`Prec`] for MPFR) and every constructor takes one. Constants enter a type
 //! through [`Scalar::from_rational`], rounded exactly once from their exact value.
 
+mod dd;
 mod mpfr;
 mod mpfr_exp;
+mod mpfr_ln;
 mod prim;
 
 use crate::error::{Error, Result};

@@ -2,7 +2,7 @@
 //!
 //! At these precisions MPFR's own `mpfr_exp` costs about 8000 instructions per call (its series
 //! works on GMP integers and its Ziv loop starts generously), and in the numeric gradient of an
-//! `mpfr:53` check it was three quarters of the time. [`exp_mut`] returns **the same bits** as
+//! `mpfr:53` check it was three quarters of the time ([`super::mpfr_ln`] does the same for `ln`). [`exp_mut`] returns **the same bits** as
 //! `mpfr_exp` (round to nearest) at about a tenth of the cost, by Ziv's strategy with a cheap
 //! first approximation:
 //!
@@ -30,6 +30,7 @@
 //!
 //! Allocation: none after the constants' first use.
 
+use super::dd::{dd_add, dd_mul, round_dd, to_dd, two_prod, two_sum, Dd};
 use gmp_mpfr_sys::mpfr;
 use rug::Float;
 use std::sync::OnceLock;
@@ -45,66 +46,6 @@ const MAX_ABS: f64 = 1000.0;
 /// roundable by this test anyway).
 const MIN_ABS_EXP: i32 = -1000;
 
-/// A double-double: the unevaluated sum hi + lo with |lo| <= ulp(hi) / 2.
-#[derive(Clone, Copy, Debug, PartialEq)]
-struct Dd {
-    hi: f64,
-    lo: f64,
-}
-
-/// s + e = a + b exactly (Knuth's TwoSum).
-#[inline(always)]
-fn two_sum(a: f64, b: f64) -> Dd {
-    let s = a + b;
-    let bb = s - a;
-    let e = (a - (s - bb)) + (b - bb);
-    Dd { hi: s, lo: e }
-}
-
-/// s + e = a + b exactly, given |a| >= |b| or a = 0 (Dekker's FastTwoSum).
-#[inline(always)]
-fn fast_two_sum(a: f64, b: f64) -> Dd {
-    let s = a + b;
-    Dd { hi: s, lo: b - (s - a) }
-}
-
-/// Veltkamp's split of a into hi + lo, each with at most 26 significant bits.
-#[inline(always)]
-fn split(a: f64) -> (f64, f64) {
-    const SPLITTER: f64 = 134_217_729.0; // 2^27 + 1
-    let t = SPLITTER * a;
-    let hi = t - (t - a);
-    (hi, a - hi)
-}
-
-/// p + e = a * b exactly (Dekker's TwoProduct; no FMA needed, no overflow for |a|, |b| < 2^995).
-#[inline(always)]
-fn two_prod(a: f64, b: f64) -> Dd {
-    let p = a * b;
-    let (ah, al) = split(a);
-    let (bh, bl) = split(b);
-    let e = ((ah * bh - p) + ah * bl + al * bh) + al * bl;
-    Dd { hi: p, lo: e }
-}
-
-/// a + b, relative error <= 3u^2 (the accurate double-double sum, Joldes-Muller-Popescu 2017).
-#[inline(always)]
-fn dd_add(a: Dd, b: Dd) -> Dd {
-    let s = two_sum(a.hi, b.hi);
-    let t = two_sum(a.lo, b.lo);
-    let c = fast_two_sum(s.hi, s.lo + t.hi);
-    fast_two_sum(c.hi, c.lo + t.lo)
-}
-
-/// a * b, relative error <= 7u^2 (double-double times double-double, the a.lo * b.lo term
-/// dropped).
-#[inline(always)]
-fn dd_mul(a: Dd, b: Dd) -> Dd {
-    let p = two_prod(a.hi, b.hi);
-    let e = p.lo + (a.hi * b.lo + a.lo * b.hi);
-    fast_two_sum(p.hi, e)
-}
-
 /// The constants, computed once by MPFR and rounded to double-doubles.
 struct Tables {
     /// ln2 / 64 = C1 + C2 + C3 (C1 has 36 significant bits, so N * C1 is exact for |N| < 2^17).
@@ -119,13 +60,6 @@ struct Tables {
     inv_fact_dd: [Dd; 7],
     /// 1/k! for k in 7..=11 (index k - 7).
     inv_fact_f64: [f64; 5],
-}
-
-/// Splits an MPFR value into a double-double (hi = nearest f64, lo = nearest f64 to the rest).
-fn to_dd(v: &Float) -> Dd {
-    let hi = v.to_f64();
-    let lo = Float::with_val(v.prec(), v - hi).to_f64();
-    Dd { hi, lo }
 }
 
 fn tables() -> &'static Tables {
@@ -209,55 +143,10 @@ fn exp_fast(x: &mut Float, err_bits: u32) -> bool {
     }
 }
 
-/// Rounds the exact value approximated by `y` (relative error at most 2^-`err_bits`, y in
-/// [0.5, 2)) to nearest with `p` <= 53 bits: `Some((m, e))` with value m 2^e when every number
-/// within the error bound rounds the same way, `None` when the bound straddles a p-bit number or
-/// a midpoint between two (the rounding cannot be decided).
-fn round_dd(y: Dd, p: u32, err_bits: u32) -> Option<(u64, i32)> {
-    // hi = mh 2^eh with mh a 53-bit integer; y 2^(64 - eh) = mh 2^64 + lo 2^(64 - eh), the second
-    // term at most 2^63 in magnitude (|lo| <= ulp(hi) / 2). Truncating it to an integer costs
-    // less than one unit.
-    let bits = y.hi.to_bits();
-    let mh = (bits & ((1u64 << 52) - 1)) | (1u64 << 52);
-    let eh = ((bits >> 52) & 0x7ff) as i32 - 1075;
-    let scale = f64::from_bits(((1023 + 64 - eh) as u64) << 52); // 2^(64 - eh), exact
-    let big = ((mh as i128) << 64) + (y.lo * scale) as i128;
-    // |big - exact 2^(64 - eh)| <= 1 + 2^-err_bits exact 2^(64 - eh) <= 2 + 2 * 2^-err_bits big.
-    let err = (big >> (err_bits - 1)) + 2;
-    let len = 128 - big.leading_zeros(); // 116 or 117
-    let s = len - p; // bits below the p-bit rounding position (>= 63)
-    let half = 1i128 << (s - 1);
-    // Multiples of `half` are the p-bit numbers and the midpoints (and the binade's ends).
-    let pos = big & (half - 1);
-    if pos <= err || half - pos <= err {
-        return None;
-    }
-    let mut mant = (big >> s) as u64;
-    if big & half != 0 {
-        mant += 1; // above the midpoint (never on it: checked above)
-    }
-    Some((mant, eh - 64 + s as i32))
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::dd::test_rng::Rng;
     use super::*;
-
-    /// SplitMix64, for reproducible test inputs.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        }
-        /// Uniform in [lo, hi).
-        fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
-            lo + (hi - lo) * ((self.next() >> 11) as f64 / (1u64 << 53) as f64)
-        }
-    }
 
     fn mpfr_exp(x: &Float) -> Float {
         let mut y = x.clone();
