@@ -263,9 +263,7 @@ impl<'a, T: Scalar> Worker<'a, T> {
     /// Element (j, i) of the numeric gradient and its effective step, assuming row j is loaded.
     /// Allocates nothing.
     pub fn element(&mut self, j: usize, i: usize, grad: &mut T, eff: &mut T) {
-        // Effective step (v + h) - v.
-        self.tmp.set_add(&self.row[i], &self.h);
-        eff.set_sub(&self.tmp, &self.row[i]);
+        effective_step(&self.row[i], &self.h, &mut self.tmp, eff);
         self.acc.set(&self.row[i]); // the unperturbed value, restored below
         for k in 0..self.steps.len() {
             if self.setup.stencil.offsets[k] == 0 {
@@ -339,35 +337,23 @@ impl<'a, T: Scalar> Worker<'a, T> {
                 }
             }
         }
-        // Effective steps and quotients, as in `element` and `combine`.
+        // Effective steps and quotients, as in `element`.
         let losses = self.batch_loss.chunks_exact(p);
         for (((g, e), x), values) in grad.iter_mut().zip(eff.iter_mut()).zip(&self.row).zip(losses) {
-            self.tmp.set_add(x, &self.h);
-            e.set_sub(&self.tmp, x);
-            g.set_mul(&self.coeffs[0], &values[0]);
-            for (c, v) in self.coeffs[1..].iter().zip(&values[1..]) {
-                self.tmp.set_mul(c, v);
-                g.add_assign(&self.tmp);
-            }
-            g.div_assign(&self.denom_h);
+            effective_step(x, &self.h, &mut self.tmp, e);
+            quotient(&self.coeffs, values, &self.denom_h, &mut self.tmp, g);
         }
     }
 
-    /// (sum_k c_k L_k) / (D h) into `grad`.
+    /// (sum_k c_k L_k) / (D h) into `grad`, from `values`.
     fn combine(&mut self, grad: &mut T) {
-        grad.set_mul(&self.coeffs[0], &self.values[0]);
-        for k in 1..self.values.len() {
-            self.tmp.set_mul(&self.coeffs[k], &self.values[k]);
-            grad.add_assign(&self.tmp);
-        }
-        grad.div_assign(&self.denom_h);
+        quotient(&self.coeffs, &self.values, &self.denom_h, &mut self.tmp, grad);
     }
 
     /// Element (j, i) by the naive path: the whole loss re-evaluated from scratch for each point.
     pub fn element_naive(&mut self, j: usize, i: usize, grad: &mut T, eff: &mut T) {
         let tr = self.setup.trained;
-        self.tmp.set_add(&self.row[i], &self.h);
-        eff.set_sub(&self.tmp, &self.row[i]);
+        effective_step(&self.row[i], &self.h, &mut self.tmp, eff);
         let mut x = tr.x.clone();
         let mut z = tr.logits.clone();
         for k in 0..self.steps.len() {
@@ -384,6 +370,25 @@ impl<'a, T: Scalar> Worker<'a, T> {
         }
         self.combine(grad);
     }
+}
+
+/// The finite-difference quotient (sum_k c_k L_k) / (D h) into `grad`: products and sum in
+/// point order, then one division (`tmp` is scratch).
+#[inline]
+fn quotient<T: Scalar>(coeffs: &[T], values: &[T], denom_h: &T, tmp: &mut T, grad: &mut T) {
+    grad.set_mul(&coeffs[0], &values[0]);
+    for (c, v) in coeffs[1..].iter().zip(&values[1..]) {
+        tmp.set_mul(c, v);
+        grad.add_assign(tmp);
+    }
+    grad.div_assign(denom_h);
+}
+
+/// The effective step (x + h) - x into `eff` (0 in the dead zone; `tmp` is scratch).
+#[inline]
+fn effective_step<T: Scalar>(x: &T, h: &T, tmp: &mut T, eff: &mut T) {
+    tmp.set_add(x, h);
+    eff.set_sub(tmp, x);
 }
 
 /// The reduced loss evaluated from scratch: logits from x (for `Wrt::Input`) or the given logits.
