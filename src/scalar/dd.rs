@@ -2,6 +2,7 @@
 //! rounding test shared by the fast MPFR `exp` and `ln` ([`super::mpfr_exp`],
 //! [`super::mpfr_ln`]). u = 2^-53 below.
 
+use gmp_mpfr_sys::mpfr;
 use rug::Float;
 
 /// A double-double: the unevaluated sum hi + lo with |lo| <= ulp(hi) / 2.
@@ -101,9 +102,27 @@ pub(super) fn round_dd(y: Dd, p: u32, err_bits: u32) -> Option<(u64, i32)> {
     Some((mant, eh - 64 + s as i32))
 }
 
-/// Reproducible inputs for the tests of the fast MPFR functions.
+/// Sets `x` to y 2^k rounded to nearest at x's precision (at most 53 bits), where y (either
+/// sign, |y| within the range [`round_dd`] takes) approximates the exact value with relative
+/// error at most 2^-`err_bits`: true when the rounding is decided and x is set, false (x
+/// untouched) when the caller must fall back to MPFR.
+pub(super) fn set_rounded(x: &mut Float, y: Dd, k: i32, err_bits: u32) -> bool {
+    let negative = y.hi < 0.0;
+    let abs = if negative { Dd { hi: -y.hi, lo: -y.lo } } else { y };
+    let Some((mant, e)) = round_dd(abs, x.prec(), err_bits) else { return false };
+    // mant <= 2^53, so it fits an i64 with its sign.
+    let signed = if negative { -(mant as i64) } else { mant as i64 };
+    // SAFETY: `x` is a valid MPFR value; signed has at most p bits (or is +-2^p), so the
+    // assignment is exact, and the exponent is far inside MPFR's range.
+    unsafe { mpfr::set_si_2exp(x.as_raw_mut(), signed, (e + k).into(), mpfr::rnd_t::RNDN) };
+    true
+}
+
+/// Reproducible inputs and the bit-for-bit comparison for the tests of the fast MPFR functions.
 #[cfg(test)]
-pub(super) mod test_rng {
+pub(super) mod test_support {
+    use rug::Float;
+
     /// SplitMix64, for reproducible test inputs.
     pub struct Rng(pub u64);
     impl Rng {
@@ -118,5 +137,28 @@ pub(super) mod test_rng {
         pub fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
             lo + (hi - lo) * ((self.next() >> 11) as f64 / (1u64 << 53) as f64)
         }
+    }
+
+    /// Runs `fast` (a fast path with the given error bound) on x, or `mpfr` when it declines, and
+    /// asserts the same bits (sign of zero included, NaN as NaN) as `mpfr` alone; returns whether
+    /// the fast path was taken.
+    pub fn assert_same(
+        name: &str,
+        x: &Float,
+        err_bits: u32,
+        fast: fn(&mut Float, u32) -> bool,
+        mpfr: fn(&mut Float),
+    ) -> bool {
+        let mut got = x.clone();
+        let took = fast(&mut got, err_bits);
+        if !took {
+            mpfr(&mut got);
+        }
+        let mut want = x.clone();
+        mpfr(&mut want);
+        let same = got.prec() == want.prec()
+            && ((got == want && got.is_sign_negative() == want.is_sign_negative()) || (got.is_nan() && want.is_nan()));
+        assert!(same, "{name}({x}) at {} bits: fast {got}, mpfr {want}", x.prec());
+        took
     }
 }

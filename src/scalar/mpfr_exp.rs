@@ -31,8 +31,7 @@
 //!
 //! Allocation: none after the constants' first use.
 
-use super::dd::{dd_add, dd_mul, round_dd, to_dd, two_prod, two_sum, Dd};
-use gmp_mpfr_sys::mpfr;
+use super::dd::{dd_add, dd_mul, set_rounded, to_dd, two_prod, two_sum, Dd};
 use rug::Float;
 use std::sync::OnceLock;
 
@@ -133,20 +132,12 @@ fn exp_fast(x: &mut Float, err_bits: u32) -> bool {
         return false;
     }
     let (y, k) = exp_dd(v);
-    match round_dd(y, p, err_bits) {
-        Some((mant, e)) => {
-            // SAFETY: `x` is a valid MPFR value; mant has at most p bits (or is 2^p), so the
-            // assignment is exact, and the exponent is far inside MPFR's range.
-            unsafe { mpfr::set_ui_2exp(x.as_raw_mut(), mant, (e + k).into(), mpfr::rnd_t::RNDN) };
-            true
-        }
-        None => false,
-    }
+    set_rounded(x, y, k, err_bits)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::dd::test_rng::Rng;
+    use super::super::dd::test_support::{self, Rng};
     use super::*;
 
     fn mpfr_exp(x: &Float) -> Float {
@@ -178,18 +169,7 @@ mod tests {
 
     /// Fast path (or its fallback) against mpfr_exp, bit for bit.
     fn assert_same(x: &Float, err_bits: u32) -> bool {
-        let mut fast = x.clone();
-        let took = exp_fast(&mut fast, err_bits);
-        if !took {
-            fast.exp_mut();
-        }
-        let want = mpfr_exp(x);
-        assert!(
-            fast.prec() == want.prec() && (fast == want || (fast.is_nan() && want.is_nan())),
-            "exp({x}) at {} bits: fast {fast}, mpfr {want}",
-            x.prec()
-        );
-        took
+        test_support::assert_same("exp", x, err_bits, exp_fast, Float::exp_mut)
     }
 
     #[test]

@@ -28,8 +28,7 @@
 //!
 //! Allocation: none after the constants' first use.
 
-use super::dd::{dd_add, dd_mul, round_dd, to_dd, two_prod, two_sum, Dd};
-use gmp_mpfr_sys::mpfr;
+use super::dd::{dd_add, dd_mul, set_rounded, to_dd, two_prod, two_sum, Dd};
 use rug::Float;
 use std::sync::OnceLock;
 
@@ -139,25 +138,12 @@ fn ln_fast(x: &mut Float, err_bits: u32) -> bool {
     if v == 1.0 || !(-MAX_EXP..=MAX_EXP).contains(&exp) {
         return false;
     }
-    let y = ln_dd(v);
-    let negative = y.hi < 0.0;
-    let abs = if negative { Dd { hi: -y.hi, lo: -y.lo } } else { y };
-    match round_dd(abs, p, err_bits) {
-        Some((mant, e)) => {
-            // mant <= 2^53, so it fits an i64 with its sign.
-            let signed = if negative { -(mant as i64) } else { mant as i64 };
-            // SAFETY: `x` is a valid MPFR value; signed has at most p bits (or is +-2^p), so the
-            // assignment is exact, and the exponent is far inside MPFR's range.
-            unsafe { mpfr::set_si_2exp(x.as_raw_mut(), signed, e.into(), mpfr::rnd_t::RNDN) };
-            true
-        }
-        None => false,
-    }
+    set_rounded(x, ln_dd(v), 0, err_bits)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::dd::test_rng::Rng;
+    use super::super::dd::test_support::{self, Rng};
     use super::*;
 
     fn mpfr_ln(x: &Float) -> Float {
@@ -187,7 +173,8 @@ mod tests {
             if y == 1.0 {
                 continue;
             }
-            let approx = Float::with_val(300, ln_dd(y).hi) + ln_dd(y).lo;
+            let dd = ln_dd(y);
+            let approx = Float::with_val(300, dd.hi) + dd.lo;
             let exact = mpfr_ln(&Float::with_val(300, y));
             let rel = Float::with_val(64, (approx - &exact) / &exact).abs().to_f64();
             worst = worst.max(rel);
@@ -197,17 +184,7 @@ mod tests {
 
     /// Fast path (or its fallback) against mpfr_log, bit for bit.
     fn assert_same(x: &Float, err_bits: u32) -> bool {
-        let mut fast = x.clone();
-        let took = ln_fast(&mut fast, err_bits);
-        if !took {
-            fast.ln_mut();
-        }
-        let want = mpfr_ln(x);
-        let same = fast.prec() == want.prec()
-            && ((fast == want && fast.is_sign_negative() == want.is_sign_negative())
-                || (fast.is_nan() && want.is_nan()));
-        assert!(same, "ln({x}) at {} bits: fast {fast}, mpfr {want}", x.prec());
-        took
+        test_support::assert_same("ln", x, err_bits, ln_fast, Float::ln_mut)
     }
 
     #[test]
