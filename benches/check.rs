@@ -25,9 +25,8 @@
 //! `target/peer-problems/{seed_10x4_k2,256x64_k10}` for `benches/peers/peer_timing.py`.
 
 use criterion::{BatchSize, BenchmarkId, Criterion, SamplingMode};
-use gradlab::check::{check_dtype, prepare, CheckConfig};
+use gradlab::check::{check_dtype, prepare, CheckConfig, SEED_STEPS};
 use gradlab::exact::{parse_list, Decimal};
-use gradlab::loss::Reduction;
 use gradlab::numeric::{numeric_grad, Setup, Worker, Wrt};
 use gradlab::problem::Problem;
 use gradlab::scalar::{DType, Scalar};
@@ -40,8 +39,6 @@ use std::path::PathBuf;
 const SEED: u64 = 1;
 /// The one step of the single-step checks.
 const STEP: &str = "1e-3";
-/// The seed's decade grid.
-const SEED_EPS: &str = "1e0,1e-1,1e-2,1e-3,1e-4,1e-5,1e-6,1e-7,1e-8";
 
 const ALL_DTYPES: [&str; 7] = ["f16", "bf16", "f32", "f64", "mpfr:53", "mpfr:113", "mpfr:256"];
 const NAIVE_DTYPES: [&str; 2] = ["f64", "mpfr:53"];
@@ -55,16 +52,6 @@ fn problem(size: (&str, usize, usize, usize)) -> Problem {
     Problem::generate(size.1, size.2, size.3, SEED).expect("valid benchmark sizes")
 }
 
-/// The seed's training: E = 10 epochs of SGD with lr 1e-3, mean reduction.
-fn train_config(input_grad: InputGrad) -> TrainConfig {
-    TrainConfig {
-        epochs: 10,
-        lr: Decimal::parse("lr", "1e-3").expect("literal"),
-        input_grad,
-        reduction: Reduction::Mean,
-    }
-}
-
 /// Benchmarks one full central input-gradient check of `problem` in `dtype`, training outside
 /// the timed closure.
 fn bench_check(
@@ -75,7 +62,7 @@ fn bench_check(
     naive: bool,
 ) {
     let h = Decimal::parse("step", STEP).expect("literal");
-    let cfg = train_config(InputGrad::Reset);
+    let cfg = TrainConfig::seed(InputGrad::Reset);
     gradlab::with_dtype!(dtype, |T, ctx| {
         let (tr, _) = prepare::<T>(problem, ctx, &cfg);
         let setup =
@@ -121,7 +108,7 @@ fn naive_vs_fast(c: &mut Criterion) {
     group.sample_size(10).sampling_mode(SamplingMode::Flat);
     let mid = problem(MID_SIZE);
     let h = Decimal::parse("step", STEP).expect("literal");
-    let cfg = train_config(InputGrad::Reset);
+    let cfg = TrainConfig::seed(InputGrad::Reset);
     for name in NAIVE_DTYPES {
         let dt = DType::parse(name).expect("dtype literal");
         gradlab::with_dtype!(dt, |T, ctx| {
@@ -166,9 +153,9 @@ fn seed_table_f32(c: &mut Criterion) {
     let p = problem(SEED_SIZE);
     // The seed's loop never zeroes x.grad, so its analytic input gradient accumulates.
     let cfg = CheckConfig {
-        train: train_config(InputGrad::Accumulate),
+        train: TrainConfig::seed(InputGrad::Accumulate),
         scheme: Scheme::Central,
-        steps: parse_list("step", SEED_EPS).expect("literal"),
+        steps: parse_list("step", SEED_STEPS).expect("literal"),
         wrt: Wrt::Input,
         truth: None,
         naive: false,

@@ -11,9 +11,8 @@
 //! N times, as the `seed_table_f32` benchmark. `rows DTYPE N`: N rows of the 256 x 64, k = 10
 //! central check (h = 1e-3) on one thread, as the `naive_vs_fast` benchmark's fast path.
 
-use gradlab::check::{check_dtype, prepare, CheckConfig};
+use gradlab::check::{check_dtype, prepare, CheckConfig, SEED_STEPS};
 use gradlab::exact::{parse_list, Decimal};
-use gradlab::loss::Reduction;
 use gradlab::numeric::{Setup, Worker, Wrt};
 use gradlab::problem::Problem;
 use gradlab::scalar::{DType, Scalar};
@@ -22,21 +21,12 @@ use gradlab::train::{InputGrad, TrainConfig};
 use std::process::ExitCode;
 use std::time::Instant;
 
-fn train_config(input_grad: InputGrad) -> TrainConfig {
-    TrainConfig {
-        epochs: 10,
-        lr: Decimal::parse("lr", "1e-3").expect("literal"),
-        input_grad,
-        reduction: Reduction::Mean,
-    }
-}
-
 fn seed(n: u32) {
     let p = Problem::generate(10, 4, 2, 1).expect("valid size");
     let cfg = CheckConfig {
-        train: train_config(InputGrad::Accumulate),
+        train: TrainConfig::seed(InputGrad::Accumulate),
         scheme: Scheme::Central,
-        steps: parse_list("step", "1e0,1e-1,1e-2,1e-3,1e-4,1e-5,1e-6,1e-7,1e-8").expect("literal"),
+        steps: parse_list("step", SEED_STEPS).expect("literal"),
         wrt: Wrt::Input,
         truth: None,
         naive: false,
@@ -53,7 +43,7 @@ fn seed(n: u32) {
 fn rows(dtype: DType, n: u32) {
     gradlab::gmp_pool::install();
     let p = Problem::generate(256, 64, 10, 1).expect("valid size");
-    let cfg = train_config(InputGrad::Reset);
+    let cfg = TrainConfig::seed(InputGrad::Reset);
     let h = Decimal::parse("step", "1e-3").expect("literal");
     gradlab::with_dtype!(dtype, |T, ctx| {
         let (tr, _) = prepare::<T>(&p, ctx, &cfg);

@@ -13,6 +13,9 @@ use ndarray::Array2;
 use rug::Float;
 use serde::Serialize;
 
+/// The seed's step grid, one step per decade from 1e0 down to 1e-8 (`gradlab check`'s default).
+pub const SEED_STEPS: &str = "1e0,1e-1,1e-2,1e-3,1e-4,1e-5,1e-6,1e-7,1e-8";
+
 /// Settings of one check.
 #[derive(Clone, Debug)]
 pub struct CheckConfig {

@@ -143,7 +143,7 @@ struct CheckArgs {
     #[arg(long, default_value = "central", value_parser = |s: &str| Scheme::parse(s))]
     scheme: Scheme,
     /// Comma-separated steps h (exact decimals).
-    #[arg(long, default_value = "1e0,1e-1,1e-2,1e-3,1e-4,1e-5,1e-6,1e-7,1e-8", allow_hyphen_values = true, value_parser = parse_steps)]
+    #[arg(long, default_value = crate::check::SEED_STEPS, allow_hyphen_values = true, value_parser = parse_steps)]
     eps: std::vec::Vec<Decimal>,
     /// Differentiate with respect to the input x or the logits.
     #[arg(long, default_value = "input", value_parser = |s: &str| Wrt::parse(s))]

@@ -59,6 +59,18 @@ pub struct TrainConfig {
     pub reduction: Reduction,
 }
 
+impl TrainConfig {
+    /// The seed's training: E = 10 epochs of SGD with lr = 1e-3 and the mean reduction.
+    pub fn seed(input_grad: InputGrad) -> Self {
+        TrainConfig {
+            epochs: 10,
+            lr: Decimal::parse("lr", "1e-3").unwrap_or_else(|_| unreachable!("a valid literal")),
+            input_grad,
+            reduction: Reduction::Mean,
+        }
+    }
+}
+
 /// The state after training, all in the dtype.
 #[derive(Clone, Debug)]
 pub struct Trained<T> {

@@ -224,12 +224,7 @@ const SIZE: (usize, usize, usize) = (16, 5, 3);
 const SWEEPS: usize = 3;
 
 fn train_config() -> TrainConfig {
-    TrainConfig {
-        epochs: 10,
-        lr: Decimal::parse("lr", "1e-3").unwrap(),
-        input_grad: InputGrad::Reset,
-        reduction: Reduction::Mean,
-    }
+    TrainConfig::seed(InputGrad::Reset)
 }
 
 /// What a case checks about the numbers besides the allocation counts.

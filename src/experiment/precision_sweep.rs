@@ -7,7 +7,6 @@ use super::{Experiment, Output, Row, Table, Value};
 use crate::check::{check_dtype, CheckConfig};
 use crate::error::Result;
 use crate::exact::Decimal;
-use crate::loss::Reduction;
 use crate::metrics::median;
 use crate::numeric::Wrt;
 use crate::plot::{palette, Figure, LegendPos, LineStyle, Marker};
@@ -70,12 +69,7 @@ fn per_decade(quick: bool) -> u32 {
 
 /// The training setup of this experiment: the seed's (E = 10, lr = 1e-3, mean), x.grad reset.
 pub fn train_config() -> TrainConfig {
-    TrainConfig {
-        epochs: 10,
-        lr: Decimal::parse("lr", "1e-3").unwrap_or_else(|_| unreachable!("literal")),
-        input_grad: InputGrad::Reset,
-        reduction: Reduction::Mean,
-    }
+    TrainConfig::seed(InputGrad::Reset)
 }
 
 fn cells(quick: bool) -> Vec<(DType, Scheme, u64)> {

@@ -7,7 +7,6 @@ use super::{Experiment, Output, Row, Table};
 use crate::check::{check_dtype, CheckConfig};
 use crate::error::Result;
 use crate::exact::Decimal;
-use crate::loss::Reduction;
 use crate::numeric::Wrt;
 use crate::plot::{palette, Figure, LegendPos, Marker};
 use crate::problem::Problem;
@@ -68,12 +67,7 @@ pub fn seed_config(variant: &str, steps: Vec<Decimal>) -> CheckConfig {
         _ => (InputGrad::Reset, Wrt::Logits),
     };
     CheckConfig {
-        train: TrainConfig {
-            epochs: 10,
-            lr: Decimal::parse("lr", "1e-3").unwrap_or_else(|_| unreachable!("literal")),
-            input_grad,
-            reduction: Reduction::Mean,
-        },
+        train: TrainConfig::seed(input_grad),
         scheme: Scheme::Central,
         steps,
         wrt,
