@@ -8,7 +8,8 @@
 //!   `mp_get_memory_functions`) in counting ones, so an MPFR allocation cannot go unnoticed.
 //!
 //! MPFR's own `exp` and `log` allocate temporaries inside every call; gradlab's
-//! [`gradlab::gmp_pool`] recycles them. The counting GMP hooks are installed first and the pool on
+//! [`gradlab::gmp_pool`] recycles them. (At 53 bits and below gradlab's exact fast `exp` and `ln`
+//! call them only on a rare fallback; mpfr:256 exercises them on every call.) The counting GMP hooks are installed first and the pool on
 //! top of them, so the GMP count is of real heap allocations: the pool's misses.
 //!
 //! Counting is switched on per thread (a thread-local flag), and measured sections are serialised
@@ -414,8 +415,9 @@ fn f64_element_allocates_nothing() {
     dtype_cases("f64", Expect { h: "1e-3", tol: Some(1e-4), min_nonzero: 1.0 });
 }
 
-/// MPFR: gradlab's own arithmetic allocates nothing; MPFR's exp and log allocate temporaries
-/// internally on every call (see `replay_allocs`), which no caller can avoid.
+/// MPFR: gradlab's own arithmetic allocates nothing; MPFR's exp and log, when called (at 53 bits
+/// only on the fast paths' rare fallback), allocate temporaries internally (see `replay_allocs`),
+/// which the pool recycles.
 #[test]
 fn mpfr53_element_allocates_nothing() {
     dtype_cases("mpfr:53", Expect { h: "1e-3", tol: Some(1e-4), min_nonzero: 1.0 });
