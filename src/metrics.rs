@@ -192,11 +192,8 @@ pub fn compare_with_ratio<A: Scalar, B: Scalar>(
         let (r, z) = relerr(n, a, bits_a, bits_b);
         zz += z as usize;
         errs.push(r);
-        if a.is_finite() && n.is_finite() && !n.is_zero() {
-            let q = a.to_f64() / n.to_f64();
-            if q.is_finite() {
-                ratios.push(q);
-            }
+        if let Some(q) = ratio(a, n) {
+            ratios.push(q);
         }
     });
     (summarize_in_place(errs.as_mut_slice(), zz), median_in_place(ratios.as_mut_slice()))
@@ -221,16 +218,23 @@ fn summarize_in_place(errs: &mut [f64], zero_over_zero: usize) -> Summary {
     Summary { mean, median: median_in_place(errs), max, zero_over_zero, nonfinite }
 }
 
+/// analytic / numeric in f64, or `None` when the numeric value is 0, either is not finite, or
+/// the quotient is not (the elements [`ratio_median`] skips).
+#[inline]
+fn ratio<A: Scalar, B: Scalar>(a: &A, n: &B) -> Option<f64> {
+    if !(a.is_finite() && n.is_finite()) || n.is_zero() {
+        return None;
+    }
+    Some(a.to_f64() / n.to_f64()).filter(|q| q.is_finite())
+}
+
 /// The median over elements of analytic / numeric, skipping elements where the numeric value is
 /// 0 or either is not finite; NaN if none remain. The ratio names a scaling bug's factor.
 pub fn ratio_median<A: Scalar, B: Scalar>(analytic: &Array2<A>, numeric: &Array2<B>) -> f64 {
     let mut r = Buf::with_capacity(analytic.len());
     for_each_pair(analytic, numeric, |a, n| {
-        if a.is_finite() && n.is_finite() && !n.is_zero() {
-            let q = a.to_f64() / n.to_f64();
-            if q.is_finite() {
-                r.push(q);
-            }
+        if let Some(q) = ratio(a, n) {
+            r.push(q);
         }
     });
     median_in_place(r.as_mut_slice())
