@@ -244,14 +244,9 @@ impl<'a, T: Scalar> Worker<'a, T> {
         let tr = self.setup.trained;
         match self.setup.wrt {
             Wrt::Input => {
-                // Each logit's product tree with input i changed, then + b (as in the model).
                 let k = self.z.len();
                 let w_i = &self.weight_t[i * k..(i + 1) * k];
-                for (((z, tree), w), b) in self.z.iter_mut().zip(&self.products).zip(w_i).zip(&tr.bias) {
-                    self.tmp.set_mul(&self.row[i], w);
-                    tree.sum_with(i, &self.tmp, z);
-                    z.add_assign(b);
-                }
+                perturbed_logits(&self.products, w_i, &tr.bias, i, &self.row[i], &mut self.tmp, &mut self.z);
                 row_loss(&self.z, tr.t[j], &mut self.ws, &mut self.leaf);
             }
             Wrt::Logits => row_loss(&self.row, tr.t[j], &mut self.ws, &mut self.leaf),
@@ -310,11 +305,7 @@ impl<'a, T: Scalar> Worker<'a, T> {
                     continue;
                 }
                 xp.set_add(x, step);
-                for (((z, tree), w), b) in z.iter_mut().zip(&self.products).zip(w_i).zip(&tr.bias) {
-                    self.tmp.set_mul(xp, w);
-                    tree.sum_with(i, &self.tmp, z);
-                    z.add_assign(b);
-                }
+                perturbed_logits(&self.products, w_i, &tr.bias, i, xp, &mut self.tmp, z);
             }
         }
         // Sample losses.
@@ -369,6 +360,26 @@ impl<'a, T: Scalar> Worker<'a, T> {
             self.values[k].set(&total);
         }
         self.combine(grad);
+    }
+}
+
+/// The k logits with input i set to `xi`, into `z`: each class's product tree with leaf i
+/// replaced by xi * w[c, i] (`w_i` holds input i's k weights), then + b[c], as in the model.
+/// `tmp` is scratch.
+#[inline]
+fn perturbed_logits<T: Scalar>(
+    products: &[LossTree<T>],
+    w_i: &[T],
+    bias: &[T],
+    i: usize,
+    xi: &T,
+    tmp: &mut T,
+    z: &mut [T],
+) {
+    for (((z, tree), w), b) in z.iter_mut().zip(products).zip(w_i).zip(bias) {
+        tmp.set_mul(xi, w);
+        tree.sum_with(i, tmp, z);
+        z.add_assign(b);
     }
 }
 
