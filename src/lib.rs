@@ -54,26 +54,31 @@
 //!
 //! `cargo run --release -- run all` regenerates results/ (CSVs, figures, results/REPORT.md);
 //! `gradlab run NAME` or `cargo run --release --bin NAME` runs one experiment
-//! ([`experiment::all`] lists them).
+//! (`gradlab list` lists them).
+// Lets the experiment scripts say `gradlab::...` both as modules of this library and as binaries.
+extern crate self as gradlab;
+
 pub mod atomic;
 pub mod check;
-pub mod cli;
 pub mod error;
 pub mod exact;
-pub mod experiment;
 pub mod gmp_pool;
 pub mod loss;
 pub mod metrics;
 pub mod model;
 pub mod npy;
 pub mod numeric;
-pub mod plot;
 pub mod problem;
-pub mod report;
 pub mod scalar;
 pub mod stencil;
 pub mod theory;
 pub mod train;
 pub mod truth;
+
+#[cfg(feature = "lab")]
+#[path = "../experiments/mod.rs"]
+pub mod experiments;
+#[cfg(feature = "lab")]
+pub mod lab;
 
 pub use error::{Error, Result};

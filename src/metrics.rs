@@ -240,6 +240,16 @@ pub fn ratio_median<A: Scalar, B: Scalar>(analytic: &Array2<A>, numeric: &Array2
     median_in_place(r.as_mut_slice())
 }
 
+/// Least-squares slope and intercept of y against x.
+pub fn fit_line(points: &[(f64, f64)]) -> (f64, f64) {
+    let n = points.len() as f64;
+    let (sx, sy) = points.iter().fold((0.0, 0.0), |(a, b), p| (a + p.0, b + p.1));
+    let (mx, my) = (sx / n, sy / n);
+    let (sxy, sxx) = points.iter().fold((0.0, 0.0), |(a, b), p| (a + (p.0 - mx) * (p.1 - my), b + (p.0 - mx).powi(2)));
+    let slope = sxy / sxx;
+    (slope, my - slope * mx)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

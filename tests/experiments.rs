@@ -1,7 +1,8 @@
 //! Every experiment in --quick mode: key numbers read back from the CSVs, and byte-identical
 //! output (CSV, PNG, SVG, report) with 1 and 2 threads.
 
-use gradlab::experiment::{all, run, RunOptions, Table};
+use gradlab::experiments::all;
+use gradlab::lab::runner::{run, RunOptions, Table};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -146,7 +147,7 @@ fn quick_scaling_covers_every_size_and_path() {
         command: "test".into(),
         progress: false,
     };
-    let e = gradlab::experiment::find("scaling").unwrap();
+    let e = gradlab::experiments::find("scaling").unwrap();
     assert!(e.is_timing());
     run(e.as_ref(), &opts).unwrap();
     let rows = records(&dir.path().join("scaling/scaling.csv"));

@@ -1,4 +1,4 @@
 //! The `gradlab` command line (see `gradlab --help`).
 fn main() -> std::process::ExitCode {
-    gradlab::cli::main()
+    gradlab::lab::cli::main()
 }

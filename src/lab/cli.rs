@@ -2,10 +2,10 @@
 
 use crate::check::{check_dtype, CheckConfig, DTypeCheck};
 use crate::exact::{parse_list, Decimal};
+use crate::lab::report::{format_table, write_csv, write_grads};
 use crate::loss::Reduction;
 use crate::numeric::Wrt;
 use crate::problem::Problem;
-use crate::report::{format_table, write_csv, write_grads};
 use crate::scalar::{DType, Prec};
 use crate::stencil::Scheme;
 use crate::train::{InputGrad, TrainConfig};
@@ -57,7 +57,7 @@ struct RunArgs {
 }
 
 fn experiment_name(s: &str) -> Result<String, String> {
-    let names: Vec<&str> = crate::experiment::all().iter().map(|e| e.name()).collect();
+    let names: Vec<&str> = crate::experiments::all().iter().map(|e| e.name()).collect();
     if s == "all" || names.contains(&s) {
         Ok(s.to_string())
     } else {
@@ -65,8 +65,8 @@ fn experiment_name(s: &str) -> Result<String, String> {
     }
 }
 
-fn run_experiments(names: &[String], flags: &RunFlags) -> anyhow::Result<()> {
-    let opts = crate::experiment::RunOptions {
+fn run_experiments(exps: &[&dyn crate::lab::runner::Experiment], flags: &RunFlags) -> anyhow::Result<()> {
+    let opts = crate::lab::runner::RunOptions {
         out: flags.out.clone(),
         quick: flags.quick,
         threads: flags.threads,
@@ -74,12 +74,12 @@ fn run_experiments(names: &[String], flags: &RunFlags) -> anyhow::Result<()> {
         progress: true,
     };
     // Ctrl-C asks the runner to stop at the next cell; a second handler install (in tests) is harmless.
-    let _ = ctrlc::set_handler(crate::experiment::request_stop);
+    let _ = ctrlc::set_handler(crate::lab::runner::request_stop);
     let start = std::time::Instant::now();
     let mut done: Vec<&str> = Vec::new();
-    for (i, name) in names.iter().enumerate() {
-        let exp = crate::experiment::find(name)?;
-        match crate::experiment::run(exp.as_ref(), &opts) {
+    for (i, exp) in exps.iter().enumerate() {
+        let name = exp.name();
+        match crate::lab::runner::run(*exp, &opts) {
             Ok(s) => {
                 eprintln!(
                     "{:>16}: {} rows, {} files in {} ({:.1} s)",
@@ -92,7 +92,7 @@ fn run_experiments(names: &[String], flags: &RunFlags) -> anyhow::Result<()> {
                 done.push(name);
             }
             Err(crate::Error::Interrupted(_)) => {
-                let rest: Vec<&str> = names[i + 1..].iter().map(String::as_str).collect();
+                let rest: Vec<&str> = exps[i + 1..].iter().map(|e| e.name()).collect();
                 eprintln!(
                     "interrupted: complete results were written for [{}]; nothing of {name} was written (its earlier files, if any, are untouched){}",
                     done.join(", "),
@@ -233,7 +233,7 @@ fn run_check(a: CheckArgs) -> anyhow::Result<()> {
     };
     cfg.validate_for(&a.dtype)?;
     if let Some(dir) = &a.save_grads {
-        crate::report::ensure_dir(dir)?;
+        crate::lab::report::ensure_dir(dir)?;
     }
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(a.threads.unwrap_or(0))
@@ -289,15 +289,16 @@ pub fn main() -> ExitCode {
     finish(match cli.command {
         Command::Check(a) => run_check(a),
         Command::Run(r) => {
-            let names: Vec<String> = if r.name == "all" {
-                crate::experiment::all().iter().filter(|e| !e.is_timing()).map(|e| e.name().to_string()).collect()
-            } else {
-                vec![r.name.clone()]
-            };
-            run_experiments(&names, &r.flags)
+            let all = crate::experiments::all();
+            let chosen: Vec<&dyn crate::lab::runner::Experiment> = all
+                .iter()
+                .map(|e| e.as_ref())
+                .filter(|e| if r.name == "all" { !e.is_timing() } else { e.name() == r.name })
+                .collect();
+            run_experiments(&chosen, &r.flags)
         }
         Command::List => {
-            for e in crate::experiment::all() {
+            for e in crate::experiments::all() {
                 println!("{:<16} {}", e.name(), e.description());
             }
             Ok(())
@@ -306,13 +307,13 @@ pub fn main() -> ExitCode {
 }
 
 /// An experiment binary (experiments/NAME.rs): `NAME [--out DIR] [--quick] [--threads N]`.
-pub fn experiment_main(name: &'static str) -> ExitCode {
+pub fn experiment_main(exp: &dyn crate::lab::runner::Experiment) -> ExitCode {
     #[derive(Parser, Debug)]
     struct One {
         #[command(flatten)]
         flags: RunFlags,
     }
     crate::gmp_pool::install();
-    let one = One::parse_from(std::iter::once(name.to_string()).chain(std::env::args().skip(1)));
-    finish(run_experiments(&[name.to_string()], &one.flags))
+    let one = One::parse_from(std::iter::once(exp.name().to_string()).chain(std::env::args().skip(1)));
+    finish(run_experiments(&[exp], &one.flags))
 }

@@ -255,7 +255,7 @@ pub fn render(fig: &Figure, png_path: &Path, svg_path: &Path) -> Result<PlotStat
 // Font
 
 /// DejaVu Sans 2.37 (Debian `fonts-dejavu-core`), Bitstream Vera licence.
-const FONT_BYTES: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
+const FONT_BYTES: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
 
 /// Family used for all text. The bitmap backend looks it up in plotters' font table
 /// (where the embedded font is registered under this name); the SVG backend writes

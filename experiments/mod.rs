@@ -1,0 +1,31 @@
+//! The experiments, one file each: a script on the lab API ([`gradlab::lab`]) that declares its
+//! cells, computes its rows, draws its figures and writes its report section. Each file is also
+//! its own binary (`cargo run --release --bin NAME`); [`all`] is the one registry that `gradlab
+//! list`, `gradlab run NAME|all` and REPORT.md's order read.
+
+pub mod bits_sweep;
+pub mod precision_sweep;
+pub mod scaling;
+pub mod seed_repro;
+pub mod sum_vs_mean;
+
+use gradlab::lab::runner::Experiment;
+
+/// Every experiment, in report order.
+pub fn all() -> Vec<Box<dyn Experiment>> {
+    vec![
+        Box::new(seed_repro::SeedRepro),
+        Box::new(precision_sweep::PrecisionSweep),
+        Box::new(sum_vs_mean::SumVsMean),
+        Box::new(bits_sweep::BitsSweep),
+        Box::new(scaling::Scaling),
+    ]
+}
+
+/// Finds an experiment by name.
+///
+/// # Errors
+/// [`gradlab::Error::UnknownExperiment`] naming the unknown name.
+pub fn find(name: &str) -> gradlab::Result<Box<dyn Experiment>> {
+    all().into_iter().find(|e| e.name() == name).ok_or_else(|| gradlab::Error::UnknownExperiment(name.to_string()))
+}

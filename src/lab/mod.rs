@@ -1,0 +1,9 @@
+//! The lab: what turns the core's checks into experiments, figures and a report (behind the
+//! default `lab` feature, so that a library user of the core does not build plotters, clap,
+//! indicatif, ctrlc or png).
+
+pub mod cli;
+pub mod grid;
+pub mod plot;
+pub mod report;
+pub mod runner;
