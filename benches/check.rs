@@ -27,10 +27,11 @@
 use criterion::{BatchSize, BenchmarkId, Criterion, SamplingMode};
 use gradlab::check::{check_dtype, prepare, CheckConfig, SEED_STEPS};
 use gradlab::exact::{parse_list, Decimal};
-use gradlab::numeric::{numeric_grad, Setup, Worker, Wrt};
+use gradlab::method::Scheme;
+use gradlab::numeric::{naive, numeric_grad, Evaluator, Setup};
+use gradlab::objective::Wrt;
 use gradlab::problem::Problem;
 use gradlab::scalar::{DType, Scalar};
-use gradlab::stencil::Scheme;
 use gradlab::train::{InputGrad, TrainConfig};
 use std::hint::black_box;
 use std::path::PathBuf;
@@ -116,27 +117,23 @@ fn naive_vs_fast(c: &mut Criterion) {
             let setup =
                 Setup { trained: &tr, reduction: cfg.reduction, stencil: Scheme::Central.stencil(), wrt: Wrt::Input };
             let d = tr.x.ncols();
+            let ev = Evaluator::new(&setup, std::slice::from_ref(&h));
             for naive in [true, false] {
                 let path = if naive { "naive" } else { "fast" };
                 group.bench_function(BenchmarkId::new(path, name), |b| {
                     b.iter_batched_ref(
-                        || {
-                            (
-                                Worker::new(&setup, &h),
-                                vec![T::zero(ctx); SUBSET_ROWS * d],
-                                vec![T::zero(ctx); SUBSET_ROWS * d],
-                            )
-                        },
+                        || (ev.worker(), vec![T::zero(ctx); SUBSET_ROWS * d], vec![T::zero(ctx); SUBSET_ROWS * d]),
                         |(w, g, e)| {
                             for j in 0..SUBSET_ROWS {
-                                w.load_row(j);
-                                for i in 0..d {
-                                    let (gi, ei) = (&mut g[j * d + i], &mut e[j * d + i]);
-                                    if naive {
-                                        w.element_naive(j, i, gi, ei);
-                                    } else {
-                                        w.element(j, i, gi, ei);
+                                if naive {
+                                    for i in 0..d {
+                                        naive::element(&ev, j, i, 0, &mut g[j * d + i], &mut e[j * d + i]);
                                     }
+                                    continue;
+                                }
+                                let mut row = w.load(j);
+                                for i in 0..d {
+                                    row.element(i, 0, &mut g[j * d + i], &mut e[j * d + i]);
                                 }
                             }
                         },

@@ -13,10 +13,11 @@
 
 use gradlab::check::{check_dtype, prepare, CheckConfig, SEED_STEPS};
 use gradlab::exact::{parse_list, Decimal};
-use gradlab::numeric::{Setup, Worker, Wrt};
+use gradlab::method::Scheme;
+use gradlab::numeric::{Evaluator, Setup};
+use gradlab::objective::Wrt;
 use gradlab::problem::Problem;
 use gradlab::scalar::{DType, Scalar};
-use gradlab::stencil::Scheme;
 use gradlab::train::{InputGrad, TrainConfig};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -49,13 +50,13 @@ fn rows(dtype: DType, n: u32) {
         let (tr, _) = prepare::<T>(&p, ctx, &cfg);
         let setup =
             Setup { trained: &tr, reduction: cfg.reduction, stencil: Scheme::Central.stencil(), wrt: Wrt::Input };
-        let mut w = Worker::new(&setup, &h);
+        let ev = Evaluator::new(&setup, std::slice::from_ref(&h));
+        let mut w = ev.worker();
         let (mut g, mut e) = (vec![T::zero(ctx); 64], vec![T::zero(ctx); 64]);
         let t = Instant::now();
         let mut sink = 0.0;
         for j in 0..n as usize {
-            w.load_row(j % 256);
-            w.fill_row(j % 256, false, &mut g, &mut e);
+            w.load(j % 256).fill(0, &mut g, &mut e);
             sink += g[0].to_f64();
         }
         println!("{dtype}: {:?} per row ({sink})", t.elapsed() / n);

@@ -9,11 +9,11 @@ use gradlab::lab::plot::{palette, Figure, LegendPos, LineStyle, Marker};
 use gradlab::lab::report::sci6;
 use gradlab::lab::runner::{dashed, line};
 use gradlab::lab::runner::{Experiment, Output, Row, Table, Value};
+use gradlab::method::Scheme;
 use gradlab::metrics::median;
-use gradlab::numeric::Wrt;
+use gradlab::objective::Wrt;
 use gradlab::problem::Problem;
 use gradlab::scalar::{DType, Prec};
-use gradlab::stencil::Scheme;
 use gradlab::theory::{error_model, ErrorModel};
 use gradlab::train::{InputGrad, TrainConfig};
 use plotters::style::RGBColor;
@@ -130,7 +130,7 @@ impl Experiment for PrecisionSweep {
             .zip(&steps)
             .map(|(r, h)| {
                 vec![
-                    r.dtype.into(),
+                    r.dtype.to_string().into(),
                     scheme.name().into(),
                     seed.into(),
                     h.text().into(),
@@ -140,7 +140,7 @@ impl Experiment for PrecisionSweep {
                     r.anal_vs_truth.into(),
                     r.dead_zone.into(),
                     r.nonfinite.into(),
-                    r.status.into(),
+                    r.status.to_string().into(),
                 ]
             })
             .collect())

@@ -10,10 +10,11 @@ use gradlab::error::Result;
 use gradlab::exact::Decimal;
 use gradlab::lab::plot::{palette, Figure, LegendPos};
 use gradlab::lab::runner::{dashed, line, Experiment, Output, Row, Table, Value};
+use gradlab::method::Scheme;
 use gradlab::metrics::fit_line;
-use gradlab::numeric::{numeric_grad, Setup, Wrt};
+use gradlab::numeric::{numeric_grad, Setup};
+use gradlab::objective::Wrt;
 use gradlab::problem::Problem;
-use gradlab::stencil::Scheme;
 use gradlab::train::{InputGrad, TrainConfig};
 use std::fmt::Write as _;
 use std::time::Instant;
@@ -75,7 +76,7 @@ impl Experiment for Scaling {
             epochs: 1,
             lr: Decimal::parse("lr", "1e-3")?,
             input_grad: InputGrad::Reset,
-            reduction: gradlab::loss::Reduction::Mean,
+            reduction: gradlab::objective::Reduction::Mean,
         };
         let (tr, _) = prepare::<f64>(&problem, (), &cfg);
         let setup =

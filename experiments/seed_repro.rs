@@ -9,10 +9,10 @@ use gradlab::lab::plot::{palette, Figure, LegendPos, Marker};
 use gradlab::lab::report::sci6;
 use gradlab::lab::runner::{dashed, line, points};
 use gradlab::lab::runner::{Experiment, Output, Row, Table};
-use gradlab::numeric::Wrt;
+use gradlab::method::Scheme;
+use gradlab::objective::Wrt;
 use gradlab::problem::Problem;
 use gradlab::scalar::{DType, Prec};
-use gradlab::stencil::Scheme;
 use gradlab::theory::error_model;
 use gradlab::train::{InputGrad, TrainConfig};
 use plotters::style::RGBColor;
@@ -120,10 +120,10 @@ impl Experiment for SeedRepro {
             .zip(&st)
             .map(|(r, h)| {
                 vec![
-                    r.dtype.into(),
+                    r.dtype.to_string().into(),
                     variant.into(),
-                    r.wrt.into(),
-                    r.input_grad.into(),
+                    r.wrt.to_string().into(),
+                    r.input_grad.to_string().into(),
                     h.text().into(),
                     h.to_f64().into(),
                     r.relerr_mean.into(),
@@ -135,7 +135,7 @@ impl Experiment for SeedRepro {
                     r.dead_zone.into(),
                     r.zero_over_zero.into(),
                     r.nonfinite.into(),
-                    r.status.into(),
+                    r.status.to_string().into(),
                 ]
             })
             .collect())

@@ -11,12 +11,13 @@ use gradlab::exact::Decimal;
 use gradlab::lab::plot::{palette, Figure, LegendPos};
 use gradlab::lab::runner::{dashed, line, points};
 use gradlab::lab::runner::{Experiment, Output, Row, Table};
-use gradlab::loss::{backprop, logits_grad, Reduction};
+use gradlab::method::Scheme;
 use gradlab::metrics::{compare, ratio_median};
-use gradlab::numeric::{numeric_grad, Setup, Wrt};
+use gradlab::numeric::{numeric_grad, Setup};
+use gradlab::objective::Wrt;
+use gradlab::objective::{Pass, Reduction};
 use gradlab::problem::Problem;
 use gradlab::scalar::DType;
-use gradlab::stencil::Scheme;
 use gradlab::train::{InputGrad, TrainConfig};
 use plotters::style::RGBColor;
 use std::fmt::Write as _;
@@ -95,8 +96,10 @@ impl Experiment for SumVsMean {
         // The analytic gradient under test: accumulated x.grad, or the sum-reduced loss's gradient.
         let analytic = match fam {
             Family::Batch(_) => {
-                let gz = logits_grad(tr.logits.view(), &tr.t, Reduction::Sum);
-                backprop(gz.view(), tr.x.view(), tr.weight.view()).0
+                let mut pass = Pass::<f64>::new(tr.x.nrows(), tr.x.ncols(), tr.weight.nrows(), ());
+                // The sum reduction has no factor.
+                pass.run(tr.x.view(), tr.weight.view(), &tr.bias, &tr.t, None);
+                pass.grad_x
             }
             _ => tr.grad_x.clone(),
         };

@@ -3,15 +3,16 @@
 
 use crate::error::{Error, Result};
 use crate::exact::Decimal;
+use crate::method::Scheme;
 use crate::metrics::{compare, compare_with_ratio, Summary};
-use crate::numeric::{numeric_grads, Setup, Wrt};
+use crate::numeric::{numeric_grads, Setup};
+use crate::objective::Wrt;
 use crate::problem::Problem;
 use crate::scalar::{DType, Prec, Scalar};
-use crate::stencil::Scheme;
-use crate::train::{train, TrainConfig, Trained};
+use crate::train::{train, InputGrad, TrainConfig, Trained};
 use ndarray::Array2;
 use rug::Float;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The seed's step grid, one step per decade from 1e0 down to 1e-8 (`gradlab check`'s default).
 pub const SEED_STEPS: &str = "1e0,1e-1,1e-2,1e-3,1e-4,1e-5,1e-6,1e-7,1e-8";
@@ -36,59 +37,89 @@ pub struct CheckConfig {
 }
 
 impl CheckConfig {
-    /// Checks settings that depend on the dtypes: the truth must be more precise than every dtype.
+    /// Checks settings that depend on the dtypes: every step usable in every dtype
+    /// ([`crate::policy::check_step`]) and a truth more precise than every dtype
+    /// ([`crate::policy::check_truth_prec`]).
     ///
     /// # Errors
-    /// [`Error::Value`] naming the truth precision and the widest dtype.
+    /// [`Error::Value`] naming the first bad step or the truth precision.
     pub fn validate_for(&self, dtypes: &[DType]) -> Result<()> {
         if self.steps.is_empty() {
             return Err(Error::value("step list", "", "at least one step"));
         }
         for h in &self.steps {
-            if h.value().cmp0() != std::cmp::Ordering::Greater {
-                return Err(Error::value("step", h.text(), "a positive number"));
-            }
             for &dt in dtypes {
-                let hv = crate::with_dtype!(dt, |T, ctx| {
-                    let v = T::from_rational(h.value(), ctx);
-                    (v.is_finite(), v.is_zero())
-                });
-                if hv.1 {
-                    return Err(Error::value("step", h.text(), format!("a step that does not round to 0 in {dt}")));
-                }
-                if !hv.0 {
-                    return Err(Error::value("step", h.text(), format!("a step that is finite in {dt}")));
-                }
+                crate::policy::check_step(h, dt)?;
             }
         }
         if let Some(t) = self.truth {
-            if let Some(widest) = dtypes.iter().max_by_key(|d| d.bits()) {
-                if t.bits() <= widest.bits() {
-                    return Err(Error::value(
-                        "--truth-bits",
-                        t.bits().to_string(),
-                        format!("more bits than the widest dtype checked ({widest}, {} bits)", widest.bits()),
-                    ));
-                }
-            }
+            crate::policy::check_truth_prec(t, dtypes)?;
         }
         Ok(())
     }
 }
 
+/// Whether every value of a row was finite.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Status {
+    /// Every numeric and analytic value was finite.
+    Ok,
+    /// Some value overflowed or was NaN; the row's summaries are NaN.
+    Nonfinite,
+}
+
+impl Status {
+    /// `ok` or `nonfinite`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Nonfinite => "nonfinite",
+        }
+    }
+
+    /// Parses `ok` or `nonfinite`.
+    ///
+    /// # Errors
+    /// [`Error::Value`] for anything else.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "ok" => Ok(Status::Ok),
+            "nonfinite" => Ok(Status::Nonfinite),
+            _ => Err(Error::value("status", s, "ok or nonfinite")),
+        }
+    }
+
+    /// `Nonfinite` when any of `count` values was not finite.
+    pub fn of(nonfinite: usize) -> Self {
+        if nonfinite > 0 {
+            Status::Nonfinite
+        } else {
+            Status::Ok
+        }
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+crate::text_serde!(Status);
+
 /// One row of `gradlab check --format csv`: a dtype at one step.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CheckRow {
-    /// dtype name.
-    pub dtype: String,
-    /// Scheme name.
-    pub scheme: &'static str,
-    /// `input` or `logits`.
-    pub wrt: &'static str,
-    /// `reset` or `accumulate`.
-    pub input_grad: &'static str,
-    /// The step as given.
-    pub eps: String,
+    /// The dtype.
+    pub dtype: DType,
+    /// The scheme.
+    pub scheme: Scheme,
+    /// What the gradient is taken with respect to.
+    pub wrt: Wrt,
+    /// What happened to x.grad between epochs.
+    pub input_grad: InputGrad,
+    /// The step, exact, as given.
+    pub eps: Decimal,
     /// Mean elementwise relative error, numeric vs analytic.
     pub relerr_mean: f64,
     /// Median of the same.
@@ -111,7 +142,7 @@ pub struct CheckRow {
     /// smallest normal number (an underflow, not a bug).
     pub anal_underflow: usize,
     /// `ok`, or `nonfinite` when some value overflowed or was NaN.
-    pub status: &'static str,
+    pub status: Status,
 }
 
 /// Gradients kept for `--save-grads`, as f64 arrays and (for MPFR) full-precision text.
@@ -162,19 +193,11 @@ pub fn prepare<T: Scalar>(problem: &Problem, ctx: T::Ctx, cfg: &TrainConfig) -> 
     (train(&cast, &problem.t, cfg, ctx), cast.rounded)
 }
 
-/// The analytic gradient for `wrt` from a trained state.
-pub fn analytic<T: Scalar>(tr: &Trained<T>, wrt: Wrt) -> &Array2<T> {
-    match wrt {
-        Wrt::Input => &tr.grad_x,
-        Wrt::Logits => &tr.grad_logits,
-    }
-}
-
 fn check_typed<T: Scalar>(problem: &Problem, ctx: T::Ctx, cfg: &CheckConfig) -> DTypeCheck {
     let dtype = T::dtype(ctx);
     let bits = dtype.bits();
     let (tr, rounded) = prepare::<T>(problem, ctx, &cfg.train);
-    let anal = analytic(&tr, cfg.wrt);
+    let anal = cfg.wrt.analytic(&tr);
     let truth = cfg.truth.map(|p| (crate::truth::truth_grad(&tr, cfg.train.reduction, cfg.wrt, p), p.bits()));
     let anal_underflow = match (&truth, dtype.normal_exp_min()) {
         (Some((t, _)), Some(e)) => {
@@ -192,11 +215,11 @@ fn check_typed<T: Scalar>(problem: &Problem, ctx: T::Ctx, cfg: &CheckConfig) -> 
         let (s, ratio) = compare_with_ratio(&num.grad, anal, bits, bits);
         let nt = truth.as_ref().map(|(t, tb)| compare(&num.grad, t, bits, *tb));
         rows.push(CheckRow {
-            dtype: dtype.name(),
-            scheme: cfg.scheme.name(),
-            wrt: cfg.wrt.name(),
-            input_grad: cfg.train.input_grad.name(),
-            eps: h.text().to_string(),
+            dtype,
+            scheme: cfg.scheme,
+            wrt: cfg.wrt,
+            input_grad: cfg.train.input_grad,
+            eps: h.clone(),
             relerr_mean: s.mean,
             relerr_median: s.median,
             relerr_max: s.max,
@@ -206,7 +229,7 @@ fn check_typed<T: Scalar>(problem: &Problem, ctx: T::Ctx, cfg: &CheckConfig) -> 
             anal_vs_truth: anal_vs_truth.map_or(f64::NAN, |s| s.mean),
             ratio_median: ratio,
             nonfinite: s.nonfinite,
-            status: if s.nonfinite > 0 { "nonfinite" } else { "ok" },
+            status: Status::of(s.nonfinite),
             anal_underflow,
         });
         vs_truth.push(nt);

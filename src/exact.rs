@@ -107,6 +107,21 @@ impl fmt::Display for Decimal {
     }
 }
 
+/// Written as its text (`1e-3`), so a CSV shows the step as the user or the grid spelled it.
+impl serde::Serialize for Decimal {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text)
+    }
+}
+
+/// Read back from its text, exactly.
+impl<'de> serde::Deserialize<'de> for Decimal {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Decimal::parse("decimal", &text).map_err(serde::de::Error::custom)
+    }
+}
+
 /// Formats like Python's `f"{x:.0e}"` when the mantissa is a whole number (`1e-05`), otherwise
 /// with the shortest mantissa that round-trips (`2.5e-03`).
 pub fn format_sci(x: f64) -> String {

@@ -13,11 +13,10 @@
 //! ```
 //! use gradlab::check::{check_dtype, CheckConfig};
 //! use gradlab::exact::{parse_list, Decimal};
-//! use gradlab::loss::Reduction;
-//! use gradlab::numeric::Wrt;
+//! use gradlab::objective::{Reduction, Wrt};
 //! use gradlab::problem::Problem;
 //! use gradlab::scalar::{DType, Prec};
-//! use gradlab::stencil::Scheme;
+//! use gradlab::method::Scheme;
 //! use gradlab::train::{InputGrad, TrainConfig};
 //!
 //! let problem = Problem::generate(10, 4, 2, 1)?; // n, d, k, seed
@@ -58,19 +57,22 @@
 // Lets the experiment scripts say `gradlab::...` both as modules of this library and as binaries.
 extern crate self as gradlab;
 
+mod text_serde;
+
 pub mod atomic;
 pub mod check;
 pub mod error;
 pub mod exact;
 pub mod gmp_pool;
-pub mod loss;
+pub mod method;
 pub mod metrics;
-pub mod model;
 pub mod npy;
 pub mod numeric;
+pub mod objective;
+pub mod policy;
 pub mod problem;
 pub mod scalar;
-pub mod stencil;
+pub mod sum;
 pub mod theory;
 pub mod train;
 pub mod truth;

@@ -12,13 +12,14 @@
 //! Minimising E gives the optimal step h* = (R u / (p T))^(1/(p+1)) and the minimal error
 //! E* = (1 + 1/p) R u / h*.
 
-use crate::check::{analytic, prepare};
+use crate::check::prepare;
 use crate::exact::Decimal;
-use crate::loss::{pairwise_sum, reduce, row_losses};
-use crate::numeric::{numeric_grad, Setup, Wrt};
+use crate::method::Scheme;
+use crate::numeric::{numeric_grad, Setup};
+use crate::objective::cross_entropy::total_loss;
+use crate::objective::Wrt;
 use crate::problem::Problem;
 use crate::scalar::Prec;
-use crate::stencil::Scheme;
 use crate::train::TrainConfig;
 use rug::Float;
 
@@ -62,31 +63,25 @@ pub const TRUNCATION_PROBE_STEP: &str = "1e-2";
 
 /// Builds the error model of `problem` trained with `cfg`, for `scheme` and `wrt`.
 pub fn error_model(problem: &Problem, cfg: &TrainConfig, scheme: Scheme, wrt: Wrt) -> ErrorModel {
-    let prec = Prec::new(256).unwrap_or_else(|_| unreachable!("256 bits is in range"));
+    // Truncation is a property of the function: measure it where rounding is negligible.
+    let prec = Prec::new(crate::policy::TRUTH_BITS).unwrap_or_else(|_| unreachable!("the truth's bits are in range"));
     let (tr, _) = prepare::<Float>(problem, prec, cfg);
     let h0 = Decimal::parse("step", TRUNCATION_PROBE_STEP).unwrap_or_else(|_| unreachable!("literal"));
     let stencil = scheme.stencil();
     let setup = Setup { trained: &tr, reduction: cfg.reduction, stencil, wrt };
     let num = numeric_grad(&setup, &h0, false);
-    let g = analytic(&tr, wrt);
+    let g = wrt.analytic(&tr);
     let h = h0.to_f64();
-    let loss = {
-        let mut out = Float::new(256);
-        let sum = pairwise_sum(&row_losses(tr.logits.view(), &tr.t));
-        reduce(&sum, cfg.reduction.scale::<Float>(tr.t.len(), prec).as_ref(), &mut out);
-        out.to_f64().abs()
-    };
-    let values = match wrt {
-        Wrt::Input => &tr.x,
-        Wrt::Logits => &tr.logits,
-    };
+    let scale = cfg.reduction.scale::<Float>(tr.n(), prec);
+    let loss = total_loss(tr.logits.view(), &tr.t, scale.as_ref(), prec).to_f64().abs();
+    let values = wrt.tensor(&tr);
     let (mut t_sum, mut r_sum, mut count) = (0.0, 0.0, 0usize);
     for ((n, a), v) in num.grad.iter().zip(g.iter()).zip(values.iter()) {
         let gv = a.to_f64().abs();
         if gv == 0.0 {
             continue;
         }
-        let err = Float::with_val(256, n - a).to_f64().abs();
+        let err = Float::with_val(prec.bits(), n - a).to_f64().abs();
         t_sum += err / (gv * h.powi(stencil.order as i32));
         r_sum += stencil.noise_gain * loss / gv + v.to_f64().abs();
         count += 1;

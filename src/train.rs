@@ -3,8 +3,7 @@
 //! optimizer's parameters are zeroed, as in the seed).
 
 use crate::exact::Decimal;
-use crate::loss::{backprop_into, logits_grad_into, Reduction};
-use crate::model::logits_into;
+use crate::objective::{Pass, Reduction};
 use crate::problem::Cast;
 use crate::scalar::Scalar;
 use ndarray::Array2;
@@ -46,6 +45,8 @@ impl fmt::Display for InputGrad {
     }
 }
 
+crate::text_serde!(InputGrad);
+
 /// Training settings.
 #[derive(Clone, Debug)]
 pub struct TrainConfig {
@@ -71,9 +72,11 @@ impl TrainConfig {
     }
 }
 
-/// The state after training, all in the dtype.
+/// The state after training, all in the dtype, with the dtype's precision context.
 #[derive(Clone, Debug)]
-pub struct Trained<T> {
+pub struct Trained<T: Scalar> {
+    /// The precision context every value here was made with.
+    pub ctx: T::Ctx,
     /// Inputs (unchanged by training).
     pub x: Array2<T>,
     /// Targets.
@@ -90,9 +93,17 @@ pub struct Trained<T> {
     pub logits: Array2<T>,
 }
 
-/// Trains like the seed's loop. Each epoch: forward, backward, x.grad reset or accumulated, and an
-/// SGD step `w = w - lr * dw` (product then difference, each rounded) except after the last
-/// epoch. With E = 0 a single forward/backward at the given parameters gives the gradients.
+impl<T: Scalar> Trained<T> {
+    /// The number of samples n.
+    pub fn n(&self) -> usize {
+        self.x.nrows()
+    }
+}
+
+/// Trains like the seed's loop. Each epoch: one forward and backward [`Pass`], x.grad reset or
+/// accumulated, and an SGD step `w = w - lr * dw` (product then difference, each rounded) except
+/// after the last epoch. With E = 0 a single forward/backward at the given parameters gives the
+/// gradients.
 pub fn train<T: Scalar>(data: &Cast<T>, t: &[usize], cfg: &TrainConfig, ctx: T::Ctx) -> Trained<T> {
     let lr = T::from_rational(cfg.lr.value(), ctx);
     let scale = cfg.reduction.scale::<T>(data.x.nrows(), ctx);
@@ -100,35 +111,35 @@ pub fn train<T: Scalar>(data: &Cast<T>, t: &[usize], cfg: &TrainConfig, ctx: T::
     let mut b: Vec<T> = data.bias.to_vec();
     let x = data.x.view();
     let (n, d, k) = (x.nrows(), x.ncols(), w.nrows());
-    let zero = T::zero(ctx);
-    // Buffers reused by every epoch.
-    let mut z = Array2::from_elem((n, k), zero.clone());
-    let mut gz = z.clone();
-    let mut gx = Array2::from_elem((n, d), zero.clone());
-    let mut grad_x = gx.clone();
-    let mut gw = w.clone();
-    let mut gb = b.clone();
-    let mut scratch = vec![zero.clone(); d];
-    let mut tmp = zero;
+    let mut pass = Pass::new(n, d, k, ctx);
+    let mut grad_x = Array2::from_elem((n, d), T::zero(ctx));
+    let mut tmp = T::zero(ctx);
     for epoch in 0..cfg.epochs.max(1) {
-        logits_into(x, w.view(), &b, &mut z, &mut scratch);
-        logits_grad_into(z.view(), t, scale.as_ref(), &mut gz);
-        backprop_into(gz.view(), x, w.view(), &mut gx, &mut gw, &mut gb);
+        pass.run(x, w.view(), &b, t, scale.as_ref());
         if epoch > 0 && cfg.input_grad == InputGrad::Accumulate {
-            grad_x.zip_mut_with(&gx, |a, g| a.add_assign(g));
+            grad_x.zip_mut_with(&pass.grad_x, |a, g| a.add_assign(g));
         } else {
-            grad_x.zip_mut_with(&gx, |a, g| a.set(g));
+            grad_x.zip_mut_with(&pass.grad_x, |a, g| a.set(g));
         }
         if epoch + 1 < cfg.epochs {
-            w.zip_mut_with(&gw, |wv, g| {
+            w.zip_mut_with(&pass.grad_weight, |wv, g| {
                 tmp.set_mul(&lr, g);
                 wv.sub_assign(&tmp);
             });
-            for (bv, g) in b.iter_mut().zip(&gb) {
+            for (bv, g) in b.iter_mut().zip(&pass.grad_bias) {
                 tmp.set_mul(&lr, g);
                 bv.sub_assign(&tmp);
             }
         }
     }
-    Trained { x: data.x.clone(), t: t.to_vec(), weight: w, bias: b, grad_x, grad_logits: gz, logits: z }
+    Trained {
+        ctx,
+        x: data.x.clone(),
+        t: t.to_vec(),
+        weight: w,
+        bias: b,
+        grad_x,
+        grad_logits: pass.grad_logits,
+        logits: pass.logits,
+    }
 }

@@ -38,11 +38,11 @@ fn saved_gradients_reproduce_the_csv_and_keep_every_mpfr_digit() {
     for name in [
         "analytic_f64.npy",
         "truth_f64.npy",
-        "numeric_f64_1e-03.npy",
+        "numeric_f64_1e-3.npy",
         "numeric_f64_1e-05.npy",
         "analytic_mpfr113.npy",
         "truth_mpfr113.npy",
-        "numeric_mpfr113_1e-03.npy",
+        "numeric_mpfr113_1e-3.npy",
         "analytic_mpfr113.txt",
         "truth_mpfr113.txt",
     ] {
@@ -50,7 +50,7 @@ fn saved_gradients_reproduce_the_csv_and_keep_every_mpfr_digit() {
     }
     // The CSV's relerr_mean for f64 at 1e-3 is recomputed from the saved arrays.
     let a = read_f64_npy(&dir.path().join("analytic_f64.npy"));
-    let n = read_f64_npy(&dir.path().join("numeric_f64_1e-03.npy"));
+    let n = read_f64_npy(&dir.path().join("numeric_f64_1e-3.npy"));
     assert_eq!(a.len(), 40);
     let mean: f64 = a.iter().zip(&n).map(|(a, n)| (a - n).abs() / a.abs().max(n.abs())).sum::<f64>() / 40.0;
     let row = csv.lines().find(|l| l.starts_with("f64,central,input,reset,1e-3,")).unwrap();

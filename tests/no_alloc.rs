@@ -15,14 +15,15 @@
 //! Counting is switched on per thread (a thread-local flag), and measured sections are serialised
 //! by a lock, so tests running in parallel threads do not disturb each other's counts.
 
-use gradlab::check::{analytic, prepare};
+use gradlab::check::prepare;
 use gradlab::exact::Decimal;
-use gradlab::loss::{row_loss, Reduction, RowScratch};
-use gradlab::model::row_logits;
-use gradlab::numeric::{numeric_grad, Setup, Worker, Wrt};
+use gradlab::method::Scheme;
+use gradlab::numeric::{naive, numeric_grad, Evaluator, Setup};
+use gradlab::objective::cross_entropy::{row_loss, RowScratch};
+use gradlab::objective::linear::row_logits;
+use gradlab::objective::{Reduction, Wrt};
 use gradlab::problem::Problem;
 use gradlab::scalar::{DType, Scalar};
-use gradlab::stencil::Scheme;
 use gradlab::train::{InputGrad, TrainConfig};
 use ndarray::ArrayView1;
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -241,21 +242,18 @@ struct Expect {
 }
 
 /// GMP/MPFR allocations made by MPFR's own exp and log for the same per-sample losses that
-/// `Worker::element` evaluates over `SWEEPS` sweeps: every perturbed row is rebuilt exactly as the
+/// `LoadedRow::element` evaluates over `SWEEPS` sweeps: every perturbed row is rebuilt exactly as the
 /// worker builds it (the unperturbed value plus the rounded `h * o_k`), and only
 /// `row_logits` + `row_loss` are run on it. Those do set/mul/add/sub/compare (which allocate nothing,
 /// see `the_counters_see_rust_and_mpfr_allocations`) and `exp`/`ln`, whose internal temporaries
 /// MPFR allocates itself on every call.
 fn replay_allocs<T: Scalar>(setup: &Setup<T>, h: &Decimal, rows: usize, cols: usize) -> (usize, usize) {
     let tr = setup.trained;
-    let ctx = tr.x[[0, 0]].ctx();
+    let ctx = tr.ctx;
     let hv = T::from_rational(h.value(), ctx);
     let steps: Vec<T> =
         setup.stencil.offsets.iter().filter(|&&o| o != 0).map(|&o| hv.mul(&T::from_int(o, ctx))).collect();
-    let src = match setup.wrt {
-        Wrt::Input => &tr.x,
-        Wrt::Logits => &tr.logits,
-    };
+    let src = setup.wrt.tensor(tr);
     let mut perturbed: Vec<(usize, Vec<T>)> = Vec::new();
     for j in 0..rows {
         for i in 0..cols {
@@ -297,24 +295,21 @@ fn case<T: Scalar>(ctx: T::Ctx, scheme: Scheme, wrt: Wrt, expect: Expect) -> f64
     let (tr, _) = prepare::<T>(&p, ctx, &train_config());
     let setup = Setup { trained: &tr, reduction: Reduction::Mean, stencil: scheme.stencil(), wrt };
     let h = Decimal::parse("step", expect.h).unwrap();
-    let (rows, cols) = match wrt {
-        Wrt::Input => tr.x.dim(),
-        Wrt::Logits => tr.logits.dim(),
-    };
-    let mut worker = Worker::new(&setup, &h);
+    let (rows, cols) = wrt.tensor(&tr).dim();
+    let ev = Evaluator::new(&setup, std::slice::from_ref(&h));
+    let mut worker = ev.worker();
     let mut grads = vec![T::zero(ctx); rows * cols];
     let mut effs = vec![T::zero(ctx); rows * cols];
     // Warm-up: MPFR fills its per-thread constant caches on first use.
-    worker.load_row(0);
-    worker.element(0, 0, &mut grads[0], &mut effs[0]);
+    worker.load(0).element(0, 0, &mut grads[0], &mut effs[0]);
 
     let (rust, gmp) = count_allocs(|| {
         for _ in 0..SWEEPS {
             for j in 0..rows {
-                worker.load_row(j);
+                let mut row = worker.load(j);
                 for i in 0..cols {
                     let idx = j * cols + i;
-                    worker.element(j, i, &mut grads[idx], &mut effs[idx]);
+                    row.element(i, 0, &mut grads[idx], &mut effs[idx]);
                 }
             }
         }
@@ -325,17 +320,12 @@ fn case<T: Scalar>(ctx: T::Ctx, scheme: Scheme, wrt: Wrt, expect: Expect) -> f64
     let (rust_rows, gmp_rows) = count_allocs(|| {
         for _ in 0..SWEEPS {
             for j in 0..rows {
-                worker.load_row(j);
                 let span = j * cols..(j + 1) * cols;
-                worker.fill_row(j, false, &mut grads[span.clone()], &mut effs[span]);
+                worker.load(j).fill(0, &mut grads[span.clone()], &mut effs[span]);
             }
         }
     });
-    assert_eq!(
-        (rust_rows, gmp_rows),
-        (0, 0),
-        "{label}: (Rust, GMP) heap allocations over {calls} elements by fill_row"
-    );
+    assert_eq!((rust_rows, gmp_rows), (0, 0), "{label}: (Rust, GMP) heap allocations over {calls} elements by fill");
     let (replay_rust, mpfr_internal) = replay_allocs(&setup, &h, rows, cols);
     assert_eq!(replay_rust, 0, "{label}: the replay itself allocated on the Rust heap");
     assert_eq!(
@@ -354,7 +344,7 @@ fn case<T: Scalar>(ctx: T::Ctx, scheme: Scheme, wrt: Wrt, expect: Expect) -> f64
     }
     // ... with every perturbation taking effect, finite values, and (from f32 up) agreement with
     // the analytic gradient to within the truncation and rounding error expected at this step.
-    let anal = analytic(&tr, wrt);
+    let anal = wrt.analytic(&tr);
     let scale = anal.iter().map(|v| v.to_f64().abs()).fold(0.0, f64::max);
     assert!(scale > 0.0, "{label}: the analytic gradient is zero");
     let mut nonzero = 0;
@@ -438,11 +428,10 @@ fn the_naive_path_is_seen_allocating() {
         let setup =
             Setup { trained: &tr, reduction: Reduction::Mean, stencil: Scheme::Central.stencil(), wrt: Wrt::Input };
         let h = Decimal::parse("step", "1e-3").unwrap();
-        let mut worker = Worker::new(&setup, &h);
+        let ev = Evaluator::new(&setup, std::slice::from_ref(&h));
         let (mut g, mut e) = (T::zero(ctx), T::zero(ctx));
-        worker.load_row(1);
-        worker.element_naive(1, 2, &mut g, &mut e);
-        count_allocs(|| worker.element_naive(1, 2, &mut g, &mut e))
+        naive::element(&ev, 1, 2, 0, &mut g, &mut e);
+        count_allocs(|| naive::element(&ev, 1, 2, 0, &mut g, &mut e))
     }
     let (rust, gmp) = naive_allocs::<f64>(());
     // (The GMP count is not 0 here either: the naive path rounds 1/n from a GMP rational for

@@ -3,12 +3,12 @@
 
 use gradlab::check::{check_dtype, CheckConfig};
 use gradlab::exact::{parse_list, Decimal};
-use gradlab::loss::Reduction;
+use gradlab::method::Scheme;
 use gradlab::metrics::relerr;
-use gradlab::numeric::Wrt;
+use gradlab::objective::Reduction;
+use gradlab::objective::Wrt;
 use gradlab::problem::Problem;
 use gradlab::scalar::{DType, Prec, Scalar};
-use gradlab::stencil::Scheme;
 use gradlab::train::{InputGrad, TrainConfig};
 use proptest::prelude::*;
 use rug::{Float, Rational};

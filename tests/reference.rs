@@ -12,7 +12,7 @@
 
 use gradlab::check::prepare;
 use gradlab::exact::Decimal;
-use gradlab::loss::Reduction;
+use gradlab::objective::Reduction;
 use gradlab::problem::Problem;
 use gradlab::scalar::{Prec, Scalar};
 use gradlab::train::{InputGrad, TrainConfig, Trained};

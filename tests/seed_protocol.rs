@@ -3,9 +3,10 @@
 mod common;
 use common::*;
 use gradlab::check::prepare;
-use gradlab::numeric::{numeric_grad, Setup, Wrt};
+use gradlab::method::Scheme;
+use gradlab::numeric::{numeric_grad, Setup};
+use gradlab::objective::Wrt;
 use gradlab::scalar::Scalar;
-use gradlab::stencil::Scheme;
 use gradlab::train::InputGrad;
 
 #[test]

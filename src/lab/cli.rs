@@ -3,11 +3,11 @@
 use crate::check::{check_dtype, CheckConfig, DTypeCheck};
 use crate::exact::{parse_list, Decimal};
 use crate::lab::report::{format_table, write_csv, write_grads};
-use crate::loss::Reduction;
-use crate::numeric::Wrt;
+use crate::method::Scheme;
+use crate::objective::Reduction;
+use crate::objective::Wrt;
 use crate::problem::Problem;
 use crate::scalar::{DType, Prec};
-use crate::stencil::Scheme;
 use crate::train::{InputGrad, TrainConfig};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};

@@ -1,8 +1,9 @@
 //! Output of checks: the seed-style table, CSV, saved gradients, and a plain-words diagnosis.
 
-use crate::check::{CheckRow, DTypeCheck};
+use crate::check::{CheckRow, DTypeCheck, Status};
 use crate::error::{Error, Result};
 use crate::exact::Decimal;
+use crate::policy::{analytic_is_wrong, whole_factor};
 use crate::scalar::DType;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -58,7 +59,8 @@ pub fn diagnose(dtype: DType, rows: &[CheckRow]) -> String {
     if anal.is_finite() {
         // A correct analytic gradient in the dtype is accurate to a modest multiple of u.
         let underflow = rows.first().map_or(0, |r| r.anal_underflow);
-        if anal > 1e3 * u.max(1e-30) && underflow > 0 {
+        let wrong = analytic_is_wrong(anal, dtype);
+        if wrong && underflow > 0 {
             let _ = writeln!(
                 out,
                 "analytic gradient differs from the truth by {} on average, but {underflow} of its elements are 0 where the \
@@ -66,15 +68,17 @@ pub fn diagnose(dtype: DType, rows: &[CheckRow]) -> String {
                  not a bug in the gradient.",
                 sci6(anal)
             );
-        } else if anal > 1e3 * u.max(1e-30) {
+        } else if wrong {
             let _ = write!(out, "analytic gradient is WRONG: it differs from the truth by {} on average", sci6(anal));
             // The ratio at the step where the numeric gradient is most accurate names the factor.
             if let Some(r) = best.map(|b| b.ratio_median).filter(|r| r.is_finite()) {
-                let c = r.round();
-                if c >= 2.0 && (r - c).abs() < 0.05 * c {
-                    let _ = writeln!(out, "; analytic/numeric = {r:.3}, about {c}: a gradient summed over {c} epochs or samples instead of averaged?");
-                } else {
-                    let _ = write!(out, "; analytic/numeric = {r:.4}");
+                match whole_factor(r) {
+                    Some(c) => {
+                        let _ = writeln!(out, "; analytic/numeric = {r:.3}, about {c}: a gradient summed over {c} epochs or samples instead of averaged?");
+                    }
+                    None => {
+                        let _ = write!(out, "; analytic/numeric = {r:.4}");
+                    }
                 }
             }
             if !out.ends_with('\n') {
@@ -93,7 +97,7 @@ pub fn diagnose(dtype: DType, rows: &[CheckRow]) -> String {
             sci6(b.num_vs_truth)
         );
     }
-    let dead: Vec<&str> = rows.iter().filter(|r| r.dead_zone > 0).map(|r| r.eps.as_str()).collect();
+    let dead: Vec<&str> = rows.iter().filter(|r| r.dead_zone > 0).map(|r| r.eps.text()).collect();
     if !dead.is_empty() {
         let _ = writeln!(out, "dead zone (x + eps == x for some elements) at eps = {}.", dead.join(", "));
     }
@@ -121,7 +125,7 @@ pub fn format_table(setup: &str, results: &[(DType, DTypeCheck)]) -> String {
             let _ = writeln!(
                 s,
                 "{:<8} {:>13} {:>13} {:>13} {:>13} {:>13} {:>11} {:>5}{}",
-                Decimal::parse("eps", &row.eps).map(|d| d.label()).unwrap_or_else(|_| row.eps.clone()),
+                row.eps.label(),
                 sci6(row.relerr_mean),
                 sci6(row.relerr_median),
                 sci6(row.relerr_max),
@@ -129,7 +133,7 @@ pub fn format_table(setup: &str, results: &[(DType, DTypeCheck)]) -> String {
                 sci6(row.anal_vs_truth),
                 format!("{:.4}", row.ratio_median),
                 row.dead_zone,
-                if row.status != "ok" {
+                if row.status != Status::Ok {
                     format!("  {} ({} non-finite)", row.status, row.nonfinite)
                 } else {
                     String::new()
@@ -141,7 +145,8 @@ pub fn format_table(setup: &str, results: &[(DType, DTypeCheck)]) -> String {
     s
 }
 
-/// Writes `analytic_<label>.npy`, `truth_<label>.npy`, `numeric_<label>_<eps>.npy` (float64) and,
+/// Writes `analytic_<label>.npy`, `truth_<label>.npy`, `numeric_<label>_<eps>.npy` (float64, `<eps>`
+/// spelled as in the CSV's `eps` column) and,
 /// for MPFR dtypes, `analytic_<label>.txt` and `truth_<label>.txt` with every significant digit.
 ///
 /// # Errors
@@ -154,7 +159,7 @@ pub fn write_grads(dir: &Path, dtype: DType, steps: &[Decimal], r: &DTypeCheck) 
         crate::npy::write(&dir.join(format!("truth_{label}.npy")), t)?;
     }
     for (h, num) in steps.iter().zip(&g.numeric) {
-        crate::npy::write(&dir.join(format!("numeric_{label}_{}.npy", h.label())), num)?;
+        crate::npy::write(&dir.join(format!("numeric_{label}_{}.npy", h.text())), num)?;
     }
     for (name, text) in [("analytic", &g.analytic_text), ("truth", &g.truth_text)] {
         if let Some(lines) = text {

@@ -184,6 +184,8 @@ impl fmt::Display for DType {
     }
 }
 
+crate::text_serde!(DType);
+
 impl std::str::FromStr for DType {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {

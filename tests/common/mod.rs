@@ -3,11 +3,11 @@
 
 use gradlab::check::{check_dtype, CheckConfig, CheckRow};
 use gradlab::exact::{parse_list, Decimal};
-use gradlab::loss::Reduction;
-use gradlab::numeric::Wrt;
+use gradlab::method::Scheme;
+use gradlab::objective::Reduction;
+use gradlab::objective::Wrt;
 use gradlab::problem::Problem;
 use gradlab::scalar::{DType, Prec};
-use gradlab::stencil::Scheme;
 use gradlab::train::{InputGrad, TrainConfig};
 
 /// The seed's decade grid 1e0 ... 1e-8.

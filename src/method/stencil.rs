@@ -114,23 +114,70 @@ impl Scheme {
 }
 
 impl Stencil {
-    /// (sum_k c_k f(x + o_k h)) / (D h) evaluated in `T`, in the order and with the roundings
-    /// the numeric gradient uses: x + o_k h rounded, the products c_k f(.) summed in offset order,
-    /// divided once by the rounded D h.
+    /// (sum_k c_k f(x + o_k h)) / (D h) evaluated in `T` for a step `h` already in `T`, with the
+    /// roundings the numeric gradient uses ([`StepConsts`], [`quotient`]).
     pub fn apply<T: Scalar>(&self, x: &T, h: &T, mut f: impl FnMut(&T) -> T) -> T {
         let ctx = x.ctx();
-        let mut acc = T::zero(ctx);
-        for (k, (&o, &c)) in self.offsets.iter().zip(self.coeffs).enumerate() {
-            let xk = if o == 0 { x.clone() } else { x.add(&h.mul(&T::from_int(o, ctx))) };
-            let term = T::from_int(c, ctx).mul(&f(&xk));
-            if k == 0 {
-                acc = term;
-            } else {
-                acc.add_assign(&term);
-            }
-        }
-        acc.div(&h.mul(&T::from_int(self.denom, ctx)))
+        let consts = StepConsts::new(self, h.clone());
+        let coeffs = self.coeff_values::<T>(ctx);
+        let mut xk = T::zero(ctx);
+        let values: Vec<T> = self
+            .offsets
+            .iter()
+            .zip(&consts.shifts)
+            .map(|(&o, shift)| {
+                if o == 0 {
+                    f(x)
+                } else {
+                    xk.set_add(x, shift);
+                    f(&xk)
+                }
+            })
+            .collect();
+        let (mut tmp, mut out) = (T::zero(ctx), T::zero(ctx));
+        quotient(&coeffs, &values, &consts.denom_h, &mut tmp, &mut out);
+        out
     }
+
+    /// The coefficients c_k as values of `T` (small integers: exact).
+    pub fn coeff_values<T: Scalar>(&self, ctx: T::Ctx) -> Vec<T> {
+        self.coeffs.iter().map(|&c| T::from_int(c, ctx)).collect()
+    }
+}
+
+/// The constants of one step h in a dtype, each rounded once: h itself, the shifts o_k h of the
+/// stencil's points, and the denominator D h.
+#[derive(Clone, Debug)]
+pub struct StepConsts<T> {
+    /// h, rounded into the dtype.
+    pub h: T,
+    /// o_k * h for each point, rounded (0 for the centre point o_k = 0, which is not perturbed).
+    pub shifts: Vec<T>,
+    /// D * h, rounded.
+    pub denom_h: T,
+}
+
+impl<T: Scalar> StepConsts<T> {
+    /// The constants of `stencil` for the step `h` (already rounded into the dtype).
+    pub fn new(stencil: &Stencil, h: T) -> Self {
+        let ctx = h.ctx();
+        let shifts = stencil.offsets.iter().map(|&o| h.mul(&T::from_int(o, ctx))).collect();
+        let denom_h = h.mul(&T::from_int(stencil.denom, ctx));
+        StepConsts { h, shifts, denom_h }
+    }
+}
+
+/// The finite-difference quotient (sum_k c_k L_k) / (D h) into `out`: the products c_k L_k
+/// summed in point order, then one division by the rounded D h (`tmp` is scratch). The one
+/// place function values become a derivative.
+#[inline]
+pub fn quotient<T: Scalar>(coeffs: &[T], values: &[T], denom_h: &T, tmp: &mut T, out: &mut T) {
+    out.set_mul(&coeffs[0], &values[0]);
+    for (c, v) in coeffs[1..].iter().zip(&values[1..]) {
+        tmp.set_mul(c, v);
+        out.add_assign(tmp);
+    }
+    out.div_assign(denom_h);
 }
 
 impl fmt::Display for Scheme {
@@ -138,6 +185,8 @@ impl fmt::Display for Scheme {
         f.write_str(self.name())
     }
 }
+
+crate::text_serde!(Scheme);
 
 impl fmt::Display for Stencil {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -1,0 +1,35 @@
+//! The naive path: every perturbed loss evaluated from scratch, all n samples, exactly as a
+//! user's code would. It is the reference the fast path ([`super::fast`]) must match bit for bit,
+//! and it allocates (a copy of the perturbed tensor and its logits per evaluation).
+
+use super::effective_step;
+use super::fast::Evaluator;
+use crate::scalar::Scalar;
+
+/// Element (j, i) at step `s` of the plan: the numeric gradient into `grad` and the effective
+/// step into `eff`, every stencil point's loss evaluated from scratch.
+pub fn element<T: Scalar>(ev: &Evaluator<T>, j: usize, i: usize, s: usize, grad: &mut T, eff: &mut T) {
+    let setup = ev.setup;
+    let tr = setup.trained;
+    let base = setup.wrt.tensor(tr);
+    let consts = ev.plan.step(s);
+    let mut tmp = T::zero(tr.ctx);
+    effective_step(&base[[j, i]], &consts.h, &mut tmp, eff);
+    let scale = setup.reduction.scale::<T>(tr.n(), tr.ctx);
+    let mut perturbed = base.clone();
+    let values: Vec<T> = setup
+        .stencil
+        .offsets
+        .iter()
+        .zip(&consts.shifts)
+        .map(|(&o, shift)| {
+            if o == 0 {
+                perturbed[[j, i]].set(&base[[j, i]]);
+            } else {
+                perturbed[[j, i]].set_add(&base[[j, i]], shift);
+            }
+            setup.wrt.loss_with(tr, perturbed.view(), scale.as_ref())
+        })
+        .collect();
+    ev.plan.quotient(s, &values, &mut tmp, grad);
+}

@@ -1,0 +1,136 @@
+//! The objective: a linear layer with softmax cross-entropy, the seed's model.
+//!
+//! [`linear`] holds the layer's forward (logits) and backward (gradients of x, W and b) side by
+//! side; [`cross_entropy`] the per-sample loss and its gradient side by side, and the reduced
+//! total. [`Pass`] is one forward and backward pass of the whole model, the step training
+//! repeats and the truth takes once in MPFR. [`Wrt`] names what a gradient is taken with
+//! respect to and knows where that tensor and its gradient live.
+
+pub mod cross_entropy;
+pub mod linear;
+
+pub use cross_entropy::Reduction;
+
+use crate::scalar::Scalar;
+use crate::train::Trained;
+use ndarray::{Array2, ArrayView2};
+use std::fmt;
+
+/// What a gradient is taken with respect to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Wrt {
+    /// The inputs x (n x d).
+    Input,
+    /// The logits (n x k) of the final forward pass, as in the seed's second check.
+    Logits,
+}
+
+impl Wrt {
+    /// Parses `input` or `logits`.
+    ///
+    /// # Errors
+    /// [`crate::Error::Value`] for anything else.
+    pub fn parse(s: &str) -> crate::Result<Self> {
+        match s.trim() {
+            "input" => Ok(Wrt::Input),
+            "logits" => Ok(Wrt::Logits),
+            _ => Err(crate::Error::value("--wrt", s, "input or logits")),
+        }
+    }
+
+    /// `input` or `logits`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Wrt::Input => "input",
+            Wrt::Logits => "logits",
+        }
+    }
+
+    /// The tensor the gradient is taken with respect to (the values a numeric gradient
+    /// perturbs), in a trained state.
+    pub fn tensor<T: Scalar>(self, tr: &Trained<T>) -> &Array2<T> {
+        match self {
+            Wrt::Input => &tr.x,
+            Wrt::Logits => &tr.logits,
+        }
+    }
+
+    /// The reduced loss of the trained model with this tensor replaced by `v` (every sample
+    /// evaluated from scratch, as a user's code would): for the input, the logits are recomputed
+    /// from `v`; for the logits, `v` is the logits.
+    pub fn loss_with<T: Scalar>(self, tr: &Trained<T>, v: ArrayView2<T>, scale: Option<&T>) -> T {
+        match self {
+            Wrt::Input => {
+                let z = linear::logits(v, tr.weight.view(), &tr.bias, tr.ctx);
+                cross_entropy::total_loss(z.view(), &tr.t, scale, tr.ctx)
+            }
+            Wrt::Logits => cross_entropy::total_loss(v, &tr.t, scale, tr.ctx),
+        }
+    }
+
+    /// The analytic gradient a user reads after training (x.grad, or the last epoch's y.grad).
+    pub fn analytic<T: Scalar>(self, tr: &Trained<T>) -> &Array2<T> {
+        match self {
+            Wrt::Input => &tr.grad_x,
+            Wrt::Logits => &tr.grad_logits,
+        }
+    }
+}
+
+impl fmt::Display for Wrt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+crate::text_serde!(Wrt);
+
+/// One forward and backward pass of the whole model, into buffers reused from pass to pass:
+/// logits, the loss gradient with respect to them, and the gradients of x, W and b.
+#[derive(Clone, Debug)]
+pub struct Pass<T: Scalar> {
+    /// The n x k logits.
+    pub logits: Array2<T>,
+    /// dL/dlogits (n x k), with the reduction's factor.
+    pub grad_logits: Array2<T>,
+    /// dL/dx (n x d).
+    pub grad_x: Array2<T>,
+    /// dL/dW (k x d).
+    pub grad_weight: Array2<T>,
+    /// dL/db (k).
+    pub grad_bias: Vec<T>,
+    scratch: Vec<T>,
+    ctx: T::Ctx,
+}
+
+impl<T: Scalar> Pass<T> {
+    /// Buffers for n samples, d features and k classes, in context `ctx`.
+    pub fn new(n: usize, d: usize, k: usize, ctx: T::Ctx) -> Self {
+        let zero = T::zero(ctx);
+        Pass {
+            logits: Array2::from_elem((n, k), zero.clone()),
+            grad_logits: Array2::from_elem((n, k), zero.clone()),
+            grad_x: Array2::from_elem((n, d), zero.clone()),
+            grad_weight: Array2::from_elem((k, d), zero.clone()),
+            grad_bias: vec![zero.clone(); k],
+            scratch: vec![zero; d],
+            ctx,
+        }
+    }
+
+    /// Forward and backward at (x, W, b) with targets `t` and the reduction's factor `scale`
+    /// ([`Reduction::scale`]).
+    pub fn run(&mut self, x: ArrayView2<T>, w: ArrayView2<T>, b: &[T], t: &[usize], scale: Option<&T>) {
+        linear::logits_into(x, w, b, &mut self.logits, &mut self.scratch);
+        cross_entropy::logits_grad_into(self.logits.view(), t, scale, self.ctx, &mut self.grad_logits);
+        linear::backward_into(
+            self.grad_logits.view(),
+            x,
+            w,
+            self.ctx,
+            &mut self.grad_x,
+            &mut self.grad_weight,
+            &mut self.grad_bias,
+        );
+    }
+}

@@ -1,0 +1,130 @@
+//! Every rule and threshold that decides a result, named, in one place, each with the reason for
+//! its value: how precise the truth must be, which steps a dtype can take, and when the
+//! diagnosis calls an analytic gradient wrong or names a factor.
+
+use crate::error::{Error, Result};
+use crate::exact::Decimal;
+use crate::scalar::{DType, Prec, Scalar};
+
+/// The truth's default precision in bits. 256 bits put the truth's own rounding (about 2^-256
+/// relative, amplified by the few hundred operations of a pass) some 150 orders of magnitude below
+/// anything a dtype of 128 bits or fewer can resolve, so the truth is exact for every comparison.
+pub const TRUTH_BITS: u32 = 256;
+
+/// The truth precision for checking `dtypes`: [`TRUTH_BITS`], or twice the widest dtype's
+/// precision when that is [`TRUTH_BITS`] or more (so the truth keeps as many guard bits as the
+/// dtype has), capped at [`Prec::MAX`].
+pub fn truth_prec(dtypes: &[DType]) -> Prec {
+    let widest = dtypes.iter().map(|d| d.bits()).max().unwrap_or(0);
+    let bits = if widest >= TRUTH_BITS { widest.saturating_mul(2).min(Prec::MAX) } else { TRUTH_BITS };
+    Prec::new(bits).unwrap_or_else(|_| unreachable!("{bits} bits is within Prec's range"))
+}
+
+/// Checks that a truth of `truth` bits can judge `dtypes`: it must be strictly more precise than
+/// every one of them, or it would round like the dtype it is meant to judge.
+///
+/// # Errors
+/// [`Error::Value`] naming the truth precision and the widest dtype.
+pub fn check_truth_prec(truth: Prec, dtypes: &[DType]) -> Result<()> {
+    match dtypes.iter().max_by_key(|d| d.bits()) {
+        Some(widest) if truth.bits() <= widest.bits() => Err(Error::value(
+            "--truth-bits",
+            truth.bits().to_string(),
+            format!("more bits than the widest dtype checked ({widest}, {} bits)", widest.bits()),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Whether the step `h` can be used in `dtype`: it must be positive, and rounded into the dtype
+/// it must be neither 0 (f16 rounds steps below 3e-8 to 0: such a check cannot even be written
+/// down) nor infinite.
+///
+/// # Errors
+/// [`Error::Value`] naming the step and what the dtype needs.
+pub fn check_step(h: &Decimal, dtype: DType) -> Result<()> {
+    if h.value().cmp0() != std::cmp::Ordering::Greater {
+        return Err(Error::value("step", h.text(), "a positive number"));
+    }
+    let (finite, zero) = crate::with_dtype!(dtype, |T, ctx| {
+        let v = T::from_rational(h.value(), ctx);
+        (v.is_finite(), v.is_zero())
+    });
+    if zero {
+        return Err(Error::value("step", h.text(), format!("a step that does not round to 0 in {dtype}")));
+    }
+    if !finite {
+        return Err(Error::value("step", h.text(), format!("a step that is finite in {dtype}")));
+    }
+    Ok(())
+}
+
+/// The steps of `steps` that `dtype` can use ([`check_step`]), in order.
+pub fn usable_steps(steps: &[Decimal], dtype: DType) -> Vec<Decimal> {
+    steps.iter().filter(|h| check_step(h, dtype).is_ok()).cloned().collect()
+}
+
+/// An analytic gradient whose mean relative error against the truth exceeds this many unit
+/// roundoffs is called wrong. A correct gradient computed in the dtype is accurate to a modest
+/// multiple of u (a pass has tens of roundings, partly cancelling: the seed's problem shows about
+/// 1.5 u in f32 and f16); a summing bug is off by a relative 0.5 or more. 1000 u separates them
+/// by two orders of magnitude on each side for every dtype of 11 bits or more.
+pub const WRONG_ANALYTIC_ULPS: f64 = 1e3;
+
+/// The floor under u in [`WRONG_ANALYTIC_ULPS`] for very wide dtypes, so that a truth of finite
+/// precision never calls a correct gradient wrong: 1000 * 1e-30 = 1e-27, far above the truth's
+/// own rounding at 256 bits and far below any bug.
+pub const WRONG_ANALYTIC_FLOOR_U: f64 = 1e-30;
+
+/// Whether an analytic gradient with mean relative error `anal_vs_truth` against the truth is
+/// wrong in `dtype` ([`WRONG_ANALYTIC_ULPS`]).
+pub fn analytic_is_wrong(anal_vs_truth: f64, dtype: DType) -> bool {
+    anal_vs_truth > WRONG_ANALYTIC_ULPS * dtype.unit_roundoff().max(WRONG_ANALYTIC_FLOOR_U)
+}
+
+/// An analytic/numeric ratio r names a whole factor c = round(r) >= 2 when |r - c| is below this
+/// fraction of c. SGD drift between accumulated epochs moves the seed's ratio to 10.03 (0.3 %);
+/// 5 % admits that drift and rejects ratios halfway between whole numbers.
+pub const FACTOR_TOLERANCE: f64 = 0.05;
+
+/// The whole factor a ratio names ([`FACTOR_TOLERANCE`]), if any.
+pub fn whole_factor(ratio: f64) -> Option<f64> {
+    let c = ratio.round();
+    (ratio.is_finite() && c >= 2.0 && (ratio - c).abs() < FACTOR_TOLERANCE * c).then_some(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truth_is_wider_than_every_dtype() {
+        let f = |names: &str| truth_prec(&DType::parse_list(names).unwrap()).bits();
+        assert_eq!(f("f16,f64"), 256);
+        assert_eq!(f("mpfr:255"), 256);
+        assert_eq!(f("mpfr:256"), 512);
+        assert_eq!(f("mpfr:40000"), Prec::MAX);
+        assert!(check_truth_prec(Prec::new(53).unwrap(), &[DType::F64]).is_err());
+        assert!(check_truth_prec(Prec::new(54).unwrap(), &[DType::F64]).is_ok());
+    }
+
+    #[test]
+    fn steps_that_vanish_or_overflow_are_refused() {
+        let d = |s: &str| Decimal::parse("step", s).unwrap();
+        assert!(check_step(&d("1e-8"), DType::F16).is_err());
+        assert!(check_step(&d("1e-7"), DType::F16).is_ok());
+        assert!(check_step(&d("1e5"), DType::F16).is_err());
+        assert!(check_step(&d("0"), DType::F64).is_err());
+        assert_eq!(usable_steps(&[d("1e-3"), d("1e-9"), d("1e-7")], DType::F16).len(), 2);
+    }
+
+    #[test]
+    fn factors_are_whole_numbers_within_tolerance() {
+        assert_eq!(whole_factor(10.028), Some(10.0));
+        assert_eq!(whole_factor(9.5), None);
+        assert_eq!(whole_factor(1.02), None);
+        assert_eq!(whole_factor(f64::NAN), None);
+        assert!(analytic_is_wrong(0.9, DType::F32));
+        assert!(!analytic_is_wrong(1e-7, DType::F32));
+    }
+}
