@@ -8,34 +8,42 @@
 use gradlab::check::{check_dtype, CheckConfig};
 use gradlab::error::Result;
 use gradlab::lab::grid::log_grid_from;
-use gradlab::lab::plot::{palette, Figure, LegendPos};
-use gradlab::lab::report::sci6;
-use gradlab::lab::runner::{dashed, line};
-use gradlab::lab::runner::{Experiment, Output, Row, Table, Value};
+use gradlab::lab::plot::{Figure, LegendPos};
+use gradlab::lab::report::{md_table, sci6};
+use gradlab::lab::runner::{Experiment, Output};
+use gradlab::lab::series::{dashed, line, role};
 use gradlab::method::Scheme;
 use gradlab::metrics::fit_line;
 use gradlab::objective::Wrt;
 use gradlab::problem::Problem;
 use gradlab::scalar::{DType, Prec};
 use gradlab::train::{InputGrad, TrainConfig};
-use plotters::style::RGBColor;
-use std::fmt::Write as _;
+use serde::{Deserialize, Serialize};
 
 /// The experiment.
 pub struct BitsSweep;
 
 const SCHEMES: [Scheme; 2] = [Scheme::Forward, Scheme::Central];
 
-fn bits(quick: bool) -> Vec<u32> {
-    if quick {
-        (16..=64).step_by(8).collect()
-    } else {
-        (8..=128).collect()
-    }
+/// One precision and scheme: the best error on the grid and where it is.
+#[derive(Serialize, Deserialize)]
+pub struct Row {
+    bits: u32,
+    scheme: Scheme,
+    unit_roundoff: f64,
+    best_error: f64,
+    opt_step: f64,
+    grid_points: usize,
 }
 
-fn cells(quick: bool) -> Vec<(u32, Scheme)> {
-    bits(quick).into_iter().flat_map(|b| SCHEMES.map(|s| (b, s))).collect()
+/// A fitted slope against theory's (fits.csv).
+#[derive(Serialize)]
+struct Fit {
+    scheme: Scheme,
+    quantity: &'static str,
+    measured_slope: f64,
+    theory_slope: f64,
+    relative_deviation: f64,
 }
 
 /// Theory's slopes of log2(best error) and log2(optimal step) per bit.
@@ -45,21 +53,22 @@ pub fn theory_slopes(scheme: Scheme) -> (f64, f64) {
 }
 
 impl Experiment for BitsSweep {
+    /// Bits, scheme, and whether the grid is the quick one.
+    type Cell = (u32, Scheme, bool);
+    type Row = Row;
+
     fn name(&self) -> &'static str {
         "bits_sweep"
     }
     fn description(&self) -> &'static str {
         "MPFR from 8 to 128 bits: best error and optimal step vs precision, forward and central, against theory's slopes"
     }
-    fn columns(&self) -> Vec<&'static str> {
-        vec!["bits", "scheme", "unit_roundoff", "best_error", "opt_step", "grid_points"]
+    fn cells(&self, quick: bool) -> Vec<Self::Cell> {
+        let bits: Vec<u32> = if quick { (16..=64).step_by(8).collect() } else { (8..=128).collect() };
+        bits.into_iter().flat_map(|b| SCHEMES.map(|s| (b, s, quick))).collect()
     }
-    fn cell_count(&self, quick: bool) -> usize {
-        cells(quick).len()
-    }
-    fn run_cell(&self, quick: bool, index: usize) -> Result<Vec<Row>> {
-        let (b, scheme) = cells(quick)[index];
-        let dt = DType::Mpfr(Prec::new(b).unwrap_or_else(|_| unreachable!("8..=128 bits is in range")));
+    fn run_cell(&self, &(bits, scheme, quick): &Self::Cell) -> Result<Vec<Row>> {
+        let dt = DType::Mpfr(Prec::new(bits)?);
         let problem = Problem::generate(10, 4, 2, 1)?;
         // From 10 down: at 8 to 10 bits the central optimum lies above 1.
         let steps = if quick { log_grid_from(1, 25, 4) } else { log_grid_from(1, 31, 8) };
@@ -68,105 +77,102 @@ impl Experiment for BitsSweep {
             scheme,
             steps: steps.clone(),
             wrt: Wrt::Input,
-            truth: Prec::new(256).ok(),
+            truth: Some(gradlab::policy::truth_prec(&[dt])),
             naive: false,
             keep_grads: false,
         };
         let res = check_dtype(&problem, dt, &cfg)?;
-        let best = res
+        let (opt_step, best_error) = res
             .rows
             .iter()
-            .zip(&steps)
-            .map(|(r, h)| (h.to_f64(), r.num_vs_truth))
+            .map(|r| (r.eps.to_f64(), r.num_vs_truth))
             .filter(|p| p.1.is_finite())
             .min_by(|a, b| a.1.total_cmp(&b.1))
             .unwrap_or((f64::NAN, f64::NAN));
-        Ok(vec![vec![
-            b.into(),
-            scheme.name().into(),
-            Value::F(dt.unit_roundoff()),
-            Value::F(best.1),
-            Value::F(best.0),
-            steps.len().into(),
-        ]])
+        Ok(vec![Row {
+            bits,
+            scheme,
+            unit_roundoff: dt.unit_roundoff(),
+            best_error,
+            opt_step,
+            grid_points: steps.len(),
+        }])
     }
 
-    fn finish(&self, _quick: bool, t: &Table, out: &mut Output) -> Result<String> {
-        let mut fits = Table {
-            columns: vec!["scheme", "quantity", "measured_slope", "theory_slope", "relative_deviation"],
-            rows: Vec::new(),
-        };
-        let mut s = String::new();
-        let _ = writeln!(
-            s,
+    fn finish(&self, _quick: bool, rows: &[Row], out: &mut Output) -> Result<String> {
+        let mut s = String::from(
             "MPFR at every precision from 8 to 128 bits (correct gradients, seed 1, E = 10): the smallest error of the \
              numeric gradient against the truth over a grid of 8 steps per decade, and the step where it occurs. \
              Theory (E(h) = T h^p + R u/h) predicts log2(best error) and log2(optimal step) linear in the bit count, with \
              slopes -p/(p+1) and -1/(p+1): best error ~ u^(1/2) and u^(2/3), optimal step ~ u^(1/2) and u^(1/3) for forward \
-             and central differences.\n"
+             and central differences.\n\n",
         );
-        let _ = writeln!(s, "| scheme | quantity | measured slope (log2 per bit) | theory | deviation |");
-        let _ = writeln!(s, "| --- | --- | --- | --- | --- |");
         let mut err_fig =
             Figure::new("Best achievable error vs MPFR precision", "significand bits", "best mean relative error");
-        err_fig.x_log = false;
         let mut step_fig = Figure::new("Optimal step vs MPFR precision", "significand bits", "optimal step eps");
-        step_fig.x_log = false;
-        let colors = [palette("f16"), palette("f64")];
-        for (scheme, color) in SCHEMES.iter().zip(colors) {
-            let rows = t.select(&[("scheme", scheme.name())]);
-            let errs: Vec<(f64, f64)> = rows.iter().map(|&r| (t.f(r, "bits"), t.f(r, "best_error"))).collect();
-            let stepv: Vec<(f64, f64)> = rows.iter().map(|&r| (t.f(r, "bits"), t.f(r, "opt_step"))).collect();
-            let (te, ts) = theory_slopes(*scheme);
+        let mut fits = Vec::new();
+        for (scheme, color) in SCHEMES.into_iter().zip([role::SECOND, role::FIRST]) {
+            let mine: Vec<&Row> = rows.iter().filter(|r| r.scheme == scheme).collect();
+            let errs: Vec<(f64, f64)> = mine.iter().map(|r| (r.bits as f64, r.best_error)).collect();
+            let steps: Vec<(f64, f64)> = mine.iter().map(|r| (r.bits as f64, r.opt_step)).collect();
+            let (te, ts) = theory_slopes(scheme);
             for (quantity, pts, theory, fig) in
-                [("best_error", &errs, te, &mut err_fig), ("opt_step", &stepv, ts, &mut step_fig)]
+                [("best_error", errs, te, &mut err_fig), ("opt_step", steps, ts, &mut step_fig)]
             {
                 let logs: Vec<(f64, f64)> = pts.iter().filter(|p| p.1 > 0.0).map(|p| (p.0, p.1.log2())).collect();
                 let (slope, icpt) = fit_line(&logs);
                 let dev = (slope - theory).abs() / theory.abs();
-                fits.rows.push(vec![
-                    scheme.name().into(),
-                    quantity.into(),
-                    Value::F(slope),
-                    Value::F(theory),
-                    Value::F(dev),
-                ]);
-                let _ =
-                    writeln!(s, "| {} | {quantity} | {slope:.4} | {theory:.4} | {:.1}% |", scheme.name(), dev * 100.0);
-                fig.series.push(line(&format!("{} (fitted slope {slope:.3})", scheme.name()), color, pts.clone()));
+                fits.push(Fit {
+                    scheme,
+                    quantity,
+                    measured_slope: slope,
+                    theory_slope: theory,
+                    relative_deviation: dev,
+                });
+                fig.series.push(line(&format!("{scheme} (fitted slope {slope:.3})"), color, pts));
                 // Theory's slope through the fit's centre.
                 let mx = logs.iter().map(|p| p.0).sum::<f64>() / logs.len().max(1) as f64;
                 let my = slope * mx + icpt;
-                let line: Vec<(f64, f64)> =
-                    [8.0, 128.0].iter().map(|&b| (b, 2f64.powf(my + theory * (b - mx)))).collect();
-                fig.series.push(dashed(
-                    &format!("{} theory slope {theory:.3}", scheme.name()),
-                    RGBColor(60, 60, 60),
-                    line,
-                ));
+                let theory_line = [8.0, 128.0].iter().map(|&b| (b, 2f64.powf(my + theory * (b - mx)))).collect();
+                fig.series.push(dashed(&format!("{scheme} theory slope {theory:.3}"), role::THEORY, theory_line));
             }
         }
-        err_fig.legend_pos = LegendPos::LowerLeft;
-        step_fig.legend_pos = LegendPos::LowerLeft;
+        s.push_str(&md_table(
+            &["scheme", "quantity", "measured slope (log2 per bit)", "theory", "deviation"],
+            fits.iter().map(|f| {
+                vec![
+                    f.scheme.to_string(),
+                    f.quantity.to_string(),
+                    format!("{:.4}", f.measured_slope),
+                    format!("{:.4}", f.theory_slope),
+                    format!("{:.1}%", f.relative_deviation * 100.0),
+                ]
+            }),
+        ));
+        for fig in [&mut err_fig, &mut step_fig] {
+            fig.x_log = false;
+            fig.legend_pos = LegendPos::LowerLeft;
+        }
         out.figure("bits_sweep_error", &err_fig)?;
         out.figure("bits_sweep_step", &step_fig)?;
         out.csv("fits.csv", &fits)?;
-        let last = t.rows.len().saturating_sub(1);
-        if !t.rows.is_empty() {
-            let _ = writeln!(
-                s,
-                "\nAt {} bits the best {} error is {}.",
-                t.s(last, "bits"),
-                t.s(last, "scheme"),
-                sci6(t.f(last, "best_error"))
-            );
+        if let Some(last) = rows.last() {
+            s.push_str(&format!(
+                "\nAt {} bits the best {} error is {}.\n",
+                last.bits,
+                last.scheme,
+                sci6(last.best_error)
+            ));
         }
-        let _ = writeln!(s, "\n![bits_sweep_error](bits_sweep/bits_sweep_error.png)\n\n![bits_sweep_step](bits_sweep/bits_sweep_step.png)");
+        s.push_str(
+            "\n![bits_sweep_error](bits_sweep/bits_sweep_error.png)\n\n![bits_sweep_step](bits_sweep/bits_sweep_step.png)\n",
+        );
         Ok(s)
     }
 }
 
-/// `cargo run --release --bin bits_sweep -- [--out DIR] [--quick] [--threads N]`: this experiment alone.
+/// `cargo run --release --bin bits_sweep -- [--out DIR] [--quick] [--threads N] [--shard K/N]`:
+/// this experiment alone.
 pub fn main() -> std::process::ExitCode {
     gradlab::lab::cli::experiment_main(&BitsSweep)
 }

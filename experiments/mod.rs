@@ -9,10 +9,10 @@ pub mod scaling;
 pub mod seed_repro;
 pub mod sum_vs_mean;
 
-use gradlab::lab::runner::Experiment;
+use gradlab::lab::runner::Runnable;
 
 /// Every experiment, in report order.
-pub fn all() -> Vec<Box<dyn Experiment>> {
+pub fn all() -> Vec<Box<dyn Runnable>> {
     vec![
         Box::new(seed_repro::SeedRepro),
         Box::new(precision_sweep::PrecisionSweep),
@@ -26,6 +26,6 @@ pub fn all() -> Vec<Box<dyn Experiment>> {
 ///
 /// # Errors
 /// [`gradlab::Error::UnknownExperiment`] naming the unknown name.
-pub fn find(name: &str) -> gradlab::Result<Box<dyn Experiment>> {
+pub fn find(name: &str) -> gradlab::Result<Box<dyn Runnable>> {
     all().into_iter().find(|e| e.name() == name).ok_or_else(|| gradlab::Error::UnknownExperiment(name.to_string()))
 }

@@ -6,31 +6,26 @@ use gradlab::error::Result;
 use gradlab::exact::Decimal;
 use gradlab::lab::grid::log_grid_from;
 use gradlab::lab::plot::{palette, Figure, LegendPos, LineStyle, Marker};
-use gradlab::lab::report::sci6;
-use gradlab::lab::runner::{dashed, line};
-use gradlab::lab::runner::{Experiment, Output, Row, Table, Value};
+use gradlab::lab::report::{md_table, sci6};
+use gradlab::lab::runner::{Experiment, Output};
+use gradlab::lab::series::{dashed, line, role};
 use gradlab::method::Scheme;
 use gradlab::metrics::median;
 use gradlab::objective::Wrt;
 use gradlab::problem::Problem;
-use gradlab::scalar::{DType, Prec};
+use gradlab::scalar::DType;
 use gradlab::theory::{error_model, ErrorModel};
 use gradlab::train::{InputGrad, TrainConfig};
-use plotters::style::RGBColor;
-use std::fmt::Write as _;
+use serde::{Deserialize, Serialize};
 
 /// The experiment.
 pub struct PrecisionSweep;
 
-/// The truncation line's colour: a mid grey, apart from mpfr:256's black.
-const TRUNCATION_GREY: RGBColor = RGBColor(150, 150, 150);
-
 const SCHEMES: [Scheme; 3] = [Scheme::Forward, Scheme::Central, Scheme::Central5];
 
 fn dtypes(quick: bool) -> Vec<DType> {
-    let names: &[&str] =
-        if quick { &["f16", "f32", "f64"] } else { &["f16", "bf16", "f32", "f64", "mpfr:113", "mpfr:256"] };
-    names.iter().map(|n| DType::parse(n).unwrap_or_else(|_| unreachable!("valid dtype literal"))).collect()
+    let names = if quick { "f16,f32,f64" } else { "f16,bf16,f32,f64,mpfr:113,mpfr:256" };
+    DType::parse_list(names).unwrap_or_else(|_| unreachable!("valid dtype literals"))
 }
 
 fn seeds(quick: bool) -> Vec<u64> {
@@ -38,6 +33,14 @@ fn seeds(quick: bool) -> Vec<u64> {
         vec![1, 2]
     } else {
         vec![1, 2, 3, 4, 5]
+    }
+}
+
+fn per_decade(quick: bool) -> u32 {
+    if quick {
+        2
+    } else {
+        4
     }
 }
 
@@ -59,122 +62,115 @@ fn grid_for(dt: DType, quick: bool) -> Vec<Decimal> {
     log_grid_from(top, decades, per_decade(quick))
 }
 
-fn per_decade(quick: bool) -> u32 {
-    if quick {
-        2
-    } else {
-        4
-    }
-}
-
 /// The training setup of this experiment: the seed's (E = 10, lr = 1e-3, mean), x.grad reset.
-pub fn train_config() -> TrainConfig {
+fn train_config() -> TrainConfig {
     TrainConfig::seed(InputGrad::Reset)
 }
 
-fn cells(quick: bool) -> Vec<(DType, Scheme, u64)> {
-    let mut v = Vec::new();
-    for dt in dtypes(quick) {
-        for s in SCHEMES {
-            for seed in seeds(quick) {
-                v.push((dt, s, seed));
-            }
-        }
-    }
-    v
+/// A dtype, a scheme, a seed, and whether the grid is the quick one.
+#[derive(Clone, Copy, Debug)]
+pub struct Cell {
+    dtype: DType,
+    scheme: Scheme,
+    seed: u64,
+    quick: bool,
+}
+
+/// One step of one cell.
+#[derive(Serialize, Deserialize)]
+pub struct Row {
+    dtype: DType,
+    scheme: Scheme,
+    seed: u64,
+    eps: Decimal,
+    eps_value: f64,
+    num_vs_truth: f64,
+    relerr_mean: f64,
+    anal_vs_truth: f64,
+    dead_zone: usize,
+    nonfinite: usize,
+    status: gradlab::check::Status,
+}
+
+/// The model's constants and both optima of one dtype and scheme (theory.csv).
+#[derive(Serialize)]
+struct Theory {
+    dtype: DType,
+    scheme: Scheme,
+    order: u32,
+    unit_roundoff: f64,
+    trunc_const: f64,
+    round_const: f64,
+    predicted_opt_step: f64,
+    predicted_min_error: f64,
+    measured_opt_step: f64,
+    measured_min_error: f64,
 }
 
 impl Experiment for PrecisionSweep {
+    type Cell = Cell;
+    type Row = Row;
+
     fn name(&self) -> &'static str {
         "precision_sweep"
     }
     fn description(&self) -> &'static str {
         "correct gradients: error vs step for f16, bf16, f32, f64, mpfr:113, mpfr:256 and three schemes, beside the error model"
     }
-    fn columns(&self) -> Vec<&'static str> {
-        vec![
-            "dtype",
-            "scheme",
-            "seed",
-            "eps",
-            "eps_value",
-            "num_vs_truth",
-            "relerr_mean",
-            "anal_vs_truth",
-            "dead_zone",
-            "nonfinite",
-            "status",
-        ]
+    fn cells(&self, quick: bool) -> Vec<Cell> {
+        let mut v = Vec::new();
+        for dtype in dtypes(quick) {
+            for scheme in SCHEMES {
+                v.extend(seeds(quick).into_iter().map(|seed| Cell { dtype, scheme, seed, quick }));
+            }
+        }
+        v
     }
-    fn cell_count(&self, quick: bool) -> usize {
-        cells(quick).len()
-    }
-    fn run_cell(&self, quick: bool, index: usize) -> Result<Vec<Row>> {
-        let (dt, scheme, seed) = cells(quick)[index];
-        let problem = Problem::generate(10, 4, 2, seed)?;
-        let steps = grid_for(dt, quick);
-        let truth_bits = if dt.bits() >= 256 { 512 } else { 256 };
+    fn run_cell(&self, c: &Cell) -> Result<Vec<Row>> {
+        let problem = Problem::generate(10, 4, 2, c.seed)?;
         let cfg = CheckConfig {
             train: train_config(),
-            scheme,
-            steps: steps.clone(),
+            scheme: c.scheme,
+            steps: grid_for(c.dtype, c.quick),
             wrt: Wrt::Input,
-            truth: Prec::new(truth_bits).ok(),
+            truth: Some(gradlab::policy::truth_prec(&[c.dtype])),
             naive: false,
             keep_grads: false,
         };
-        let res = check_dtype(&problem, dt, &cfg)?;
+        let res = check_dtype(&problem, c.dtype, &cfg)?;
         Ok(res
             .rows
             .into_iter()
-            .zip(&steps)
-            .map(|(r, h)| {
-                vec![
-                    r.dtype.to_string().into(),
-                    scheme.name().into(),
-                    seed.into(),
-                    h.text().into(),
-                    h.to_f64().into(),
-                    r.num_vs_truth.into(),
-                    r.relerr_mean.into(),
-                    r.anal_vs_truth.into(),
-                    r.dead_zone.into(),
-                    r.nonfinite.into(),
-                    r.status.to_string().into(),
-                ]
+            .map(|r| Row {
+                dtype: r.dtype,
+                scheme: r.scheme,
+                seed: c.seed,
+                eps_value: r.eps.to_f64(),
+                eps: r.eps,
+                num_vs_truth: r.num_vs_truth,
+                relerr_mean: r.relerr_mean,
+                anal_vs_truth: r.anal_vs_truth,
+                dead_zone: r.dead_zone,
+                nonfinite: r.nonfinite,
+                status: r.status,
             })
             .collect())
     }
+    fn row_is_nonfinite(&self, row: &Row) -> bool {
+        row.status != gradlab::check::Status::Ok
+    }
 
-    fn finish(&self, quick: bool, t: &Table, out: &mut Output) -> Result<String> {
-        let mut theory = Table {
-            columns: vec![
-                "dtype",
-                "scheme",
-                "order",
-                "unit_roundoff",
-                "trunc_const",
-                "round_const",
-                "predicted_opt_step",
-                "predicted_min_error",
-                "measured_opt_step",
-                "measured_min_error",
-            ],
-            rows: Vec::new(),
-        };
-        let mut s = String::new();
-        let _ = writeln!(
-            s,
+    fn finish(&self, quick: bool, rows: &[Row], out: &mut Output) -> Result<String> {
+        let mut s = format!(
             "Correct gradients (x.grad reset; n = 10, d = 4, k = 2, E = 10, seeds {:?}); the error of the numeric input \
              gradient against the MPFR truth, median over seeds with the min-max band, on a grid of {} steps per decade. \
              Dashed: the error model E(h) = T h^p + R u / h (src/theory.rs), T measured once in MPFR, R from the loss \
              and gradient sizes; diamonds: its predicted optimal step. Every dtype follows the same truncation line until \
-             its own rounding line takes over, and the optimum moves to smaller steps as u shrinks.\n",
+             its own rounding line takes over, and the optimum moves to smaller steps as u shrinks.\n\n",
             seeds(quick),
             per_decade(quick)
         );
-        let _ = writeln!(s, "| dtype | scheme | predicted optimal eps | measured optimal eps | predicted min error | measured min error |");
-        let _ = writeln!(s, "| --- | --- | --- | --- | --- | --- |");
+        let mut theory = Vec::new();
         for scheme in SCHEMES {
             let model = median_model(scheme, quick);
             let title = |what: &str| {
@@ -184,45 +180,36 @@ impl Experiment for PrecisionSweep {
             let mut all_fig = Figure::new(title("all dtypes"), "step eps", y_label);
             let mut hw_fig = Figure::new(title("hardware formats"), "step eps", y_label);
             for dt in dtypes(quick) {
-                let name = dt.name();
-                let (med, band) = median_curve(t, &name, scheme);
+                let color = palette(&dt.name());
+                let (med, band) = median_curve(rows, dt, scheme);
                 let best = med.iter().copied().filter(|p| p.1.is_finite()).min_by(|a, b| a.1.total_cmp(&b.1));
                 let u = dt.unit_roundoff();
                 let (ph, pe) = (model.optimal_step(u), model.min_error(u));
                 let (mh, me) = best.unwrap_or((f64::NAN, f64::NAN));
-                theory.rows.push(vec![
-                    name.clone().into(),
-                    scheme.name().into(),
-                    model.order.into(),
-                    Value::F(u),
-                    Value::F(model.trunc),
-                    Value::F(model.round),
-                    Value::F(ph),
-                    Value::F(pe),
-                    Value::F(mh),
-                    Value::F(me),
-                ]);
-                let _ = writeln!(
-                    s,
-                    "| {name} | {} | {} | {} | {} | {} |",
-                    scheme.name(),
-                    sci6(ph),
-                    sci6(mh),
-                    sci6(pe),
-                    sci6(me)
-                );
+                theory.push(Theory {
+                    dtype: dt,
+                    scheme,
+                    order: model.order,
+                    unit_roundoff: u,
+                    trunc_const: model.trunc,
+                    round_const: model.round,
+                    predicted_opt_step: ph,
+                    predicted_min_error: pe,
+                    measured_opt_step: mh,
+                    measured_min_error: me,
+                });
                 let rounding: Vec<(f64, f64)> =
                     med.iter().map(|&(h, _)| (h, model.rounding(h, u))).filter(|p| p.1 <= 1.0).collect();
                 let hardware = !matches!(dt, DType::Mpfr(_));
                 for fig in std::iter::once(&mut all_fig).chain(hardware.then_some(&mut hw_fig)) {
-                    fig.series.push(line(&name, palette(&name), med.clone()).with_band(band.clone()));
-                    fig.series.push(dashed("", palette(&name), rounding.clone()));
-                    fig.markers.push(Marker { x: ph, y: pe, label: None, color: palette(&name) });
+                    fig.series.push(line(&dt.name(), color, med.clone()).with_band(band.clone()));
+                    fig.series.push(dashed("", color, rounding.clone()));
+                    fig.markers.push(Marker { x: ph, y: pe, label: None, color });
                 }
             }
             for (fig, stem) in [
-                (&mut all_fig, format!("precision_sweep_{}", scheme.name())),
-                (&mut hw_fig, format!("precision_sweep_{}_hardware", scheme.name())),
+                (&mut all_fig, format!("precision_sweep_{scheme}")),
+                (&mut hw_fig, format!("precision_sweep_{scheme}_hardware")),
             ] {
                 add_truncation_and_clip(fig, &model);
                 fig.legend_pos = LegendPos::Auto;
@@ -232,16 +219,34 @@ impl Experiment for PrecisionSweep {
                 out.figure(&stem, fig)?;
             }
         }
-        let _ = writeln!(s);
+        s.push_str(&md_table(
+            &[
+                "dtype",
+                "scheme",
+                "predicted optimal eps",
+                "measured optimal eps",
+                "predicted min error",
+                "measured min error",
+            ],
+            theory.iter().map(|t| {
+                vec![
+                    t.dtype.to_string(),
+                    t.scheme.to_string(),
+                    sci6(t.predicted_opt_step),
+                    sci6(t.measured_opt_step),
+                    sci6(t.predicted_min_error),
+                    sci6(t.measured_min_error),
+                ]
+            }),
+        ));
+        s.push('\n');
         for scheme in SCHEMES {
-            let _ = writeln!(s, "![precision_sweep {0}](precision_sweep/precision_sweep_{0}.png)\n", scheme.name());
-            let _ = writeln!(
-                s,
-                "![precision_sweep {0}, hardware formats](precision_sweep/precision_sweep_{0}_hardware.png)\n",
-                scheme.name()
-            );
+            s.push_str(&format!("![precision_sweep {scheme}](precision_sweep/precision_sweep_{scheme}.png)\n\n"));
+            s.push_str(&format!(
+                "![precision_sweep {scheme}, hardware formats](precision_sweep/precision_sweep_{scheme}_hardware.png)\n\n"
+            ));
         }
-        let _ = writeln!(s, "The model's constants and both optima are in `precision_sweep/theory.csv`.");
+        s.push_str("The model's constants and both optima are in `precision_sweep/theory.csv`.\n");
         out.csv("theory.csv", &theory)?;
         Ok(s)
     }
@@ -261,23 +266,27 @@ fn median_model(scheme: Scheme, quick: bool) -> ErrorModel {
     }
 }
 
-/// The median over seeds of `num_vs_truth` at every step (largest step first), and the min-max band.
 /// A curve as (x, y) points and its band as (x, lo, hi).
 type CurveWithBand = (Vec<(f64, f64)>, Vec<(f64, f64, f64)>);
 
-fn median_curve(t: &Table, dtype: &str, scheme: Scheme) -> CurveWithBand {
-    let rows = t.select(&[("dtype", dtype), ("scheme", scheme.name())]);
-    let mut eps: Vec<f64> = rows.iter().map(|&r| t.f(r, "eps_value")).collect();
-    eps.sort_by(|a, b| b.total_cmp(a));
-    eps.dedup();
-    let mut med = Vec::with_capacity(eps.len());
-    let mut band = Vec::with_capacity(eps.len());
-    for h in eps {
-        let v: Vec<f64> = rows.iter().filter(|&&r| t.f(r, "eps_value") == h).map(|&r| t.f(r, "num_vs_truth")).collect();
+/// The median over seeds of `num_vs_truth` at every step (in grid order, largest step first), and
+/// the min-max band. Every seed of a cell ran the same grid, so the steps are grouped exactly.
+fn median_curve(rows: &[Row], dtype: DType, scheme: Scheme) -> CurveWithBand {
+    let mine: Vec<&Row> = rows.iter().filter(|r| r.dtype == dtype && r.scheme == scheme).collect();
+    let mut steps: Vec<&Decimal> = Vec::new();
+    for r in &mine {
+        if !steps.contains(&&r.eps) {
+            steps.push(&r.eps);
+        }
+    }
+    let mut med = Vec::with_capacity(steps.len());
+    let mut band = Vec::with_capacity(steps.len());
+    for h in steps {
+        let v: Vec<f64> = mine.iter().filter(|r| r.eps == *h).map(|r| r.num_vs_truth).collect();
         let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
         let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        med.push((h, median(&v)));
-        band.push((h, lo, hi));
+        med.push((h.to_f64(), median(&v)));
+        band.push((h.to_f64(), lo, hi));
     }
     (med, band)
 }
@@ -295,13 +304,14 @@ fn add_truncation_and_clip(fig: &mut Figure, model: &ErrorModel) {
         .map(|h| (h, model.truncation(h)))
         .filter(|p| p.1 <= 1.0)
         .collect();
-    fig.series.push(dashed(&format!("truncation T h^{}", model.order), TRUNCATION_GREY, tl));
+    fig.series.push(dashed(&format!("truncation T h^{}", model.order), role::TRUNCATION, tl));
     for sr in fig.series.iter_mut().filter(|sr| sr.style == LineStyle::Dashed) {
         sr.points.retain(|p| p.1 >= y_min / 10.0);
     }
 }
 
-/// `cargo run --release --bin precision_sweep -- [--out DIR] [--quick] [--threads N]`: this experiment alone.
+/// `cargo run --release --bin precision_sweep -- [--out DIR] [--quick] [--threads N] [--shard K/N]`:
+/// this experiment alone.
 pub fn main() -> std::process::ExitCode {
     gradlab::lab::cli::experiment_main(&PrecisionSweep)
 }

@@ -42,6 +42,22 @@ pub fn write(path: &Path, bytes: &[u8]) -> Result<()> {
     result.map_err(werr)
 }
 
+/// Creates `dir` (and parents) if needed and checks it is a writable folder.
+///
+/// # Errors
+/// [`Error::Write`] when `dir` is a file or cannot be created.
+pub fn ensure_dir(dir: &Path) -> Result<()> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(Error::Write { path: dir.to_path_buf(), reason: "it is a file; expected a folder".into() });
+    }
+    std::fs::create_dir_all(dir).map_err(|e| Error::Write { path: dir.to_path_buf(), reason: e.to_string() })?;
+    let probe = dir.join(format!(".gradlab-write-test-{}", std::process::id()));
+    std::fs::write(&probe, b"")
+        .map_err(|e| Error::Write { path: dir.to_path_buf(), reason: format!("the folder is not writable ({e})") })?;
+    let _ = std::fs::remove_file(probe);
+    Ok(())
+}
+
 /// Removes `.NAME.PID.tmp` files left in `dir` by a run that was killed (fallback path only).
 pub fn remove_stale_temporaries(dir: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else { return };

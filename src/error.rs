@@ -48,6 +48,9 @@ pub enum Error {
         /// Why, as one clause.
         reason: String,
     },
+    /// Shards that cannot be merged: missing, duplicated, or from different runs.
+    #[error("invalid shards: {0}")]
+    Shard(String),
     /// An experiment name that is not known.
     #[error("unknown experiment {0:?}: run `gradlab list` to see the experiments")]
     UnknownExperiment(String),

@@ -2,26 +2,26 @@
 //! output (CSV, PNG, SVG, report) with 1 and 2 threads.
 
 use gradlab::experiments::all;
-use gradlab::lab::runner::{run, RunOptions, Table};
+use gradlab::lab::runner::{RunOptions, Shard};
 use std::collections::BTreeMap;
 use std::path::Path;
 
+fn options(out: &Path, threads: Option<usize>, shard: Option<Shard>) -> RunOptions {
+    RunOptions { out: out.to_path_buf(), quick: true, threads, command: "test".into(), progress: false, shard }
+}
+
 fn run_all(out: &Path, threads: usize) {
-    let opts = RunOptions {
-        out: out.to_path_buf(),
-        quick: true,
-        threads: Some(threads),
-        command: "test".into(),
-        progress: false,
-    };
     for e in all().into_iter().filter(|e| !e.is_timing()) {
-        run(e.as_ref(), &opts).unwrap();
+        e.run(&options(out, Some(threads), None)).unwrap();
     }
 }
 
 /// CSV as (header, rows of text).
 fn csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
-    Table::from_csv(&std::fs::read_to_string(path).unwrap()).unwrap()
+    let mut r = csv::Reader::from_path(path).unwrap();
+    let header = r.headers().unwrap().iter().map(String::from).collect();
+    let rows = r.records().map(|rec| rec.unwrap().iter().map(String::from).collect()).collect();
+    (header, rows)
 }
 
 /// Rows as maps column -> text.
@@ -140,16 +140,9 @@ fn quick_experiments_show_their_key_numbers_and_are_thread_independent() {
 #[test]
 fn quick_scaling_covers_every_size_and_path() {
     let dir = tempfile::tempdir().unwrap();
-    let opts = RunOptions {
-        out: dir.path().to_path_buf(),
-        quick: true,
-        threads: None,
-        command: "test".into(),
-        progress: false,
-    };
     let e = gradlab::experiments::find("scaling").unwrap();
     assert!(e.is_timing());
-    run(e.as_ref(), &opts).unwrap();
+    e.run(&options(dir.path(), None, None)).unwrap();
     let rows = records(&dir.path().join("scaling/scaling.csv"));
     assert_eq!(rows.len(), 12);
     for r in &rows {
@@ -162,4 +155,34 @@ fn quick_scaling_covers_every_size_and_path() {
     let meta: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("scaling/meta.json")).unwrap()).unwrap();
     assert_eq!(meta["threads"], 1, "timing cells run on one thread");
+}
+
+/// Shards run separately and merged give the very bytes of one run: CSV, figures, section.
+#[test]
+fn merged_shards_are_byte_identical_to_one_run() {
+    let whole = tempfile::tempdir().unwrap();
+    let shards = tempfile::tempdir().unwrap();
+    let merged = tempfile::tempdir().unwrap();
+    for name in ["precision_sweep", "seed_repro"] {
+        let e = gradlab::experiments::find(name).unwrap();
+        e.run(&options(whole.path(), Some(2), None)).unwrap();
+        let n = 3;
+        for k in 1..=n {
+            // Each shard on its own folder, as separate cluster jobs would write them.
+            let dir = shards.path().join(format!("{name}-{k}"));
+            e.run(&options(&dir, Some(1), Some(Shard { index: k, count: n }))).unwrap();
+            assert!(!dir.join(name).join(format!("{name}.csv")).exists(), "a shard wrote the full CSV");
+        }
+        let dirs: Vec<_> = (1..=n).map(|k| shards.path().join(format!("{name}-{k}"))).collect();
+        gradlab::lab::runner::shard::merge(&dirs, &options(merged.path(), None, None), &all()).unwrap();
+        let (a, b) = (files(&whole.path().join(name)), files(&merged.path().join(name)));
+        assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>(), "{name}: files differ");
+        for (file, bytes) in &a {
+            assert!(bytes == &b[file], "{name}/{file} differs between one run and merged shards");
+        }
+        // The shards' rows, in order, are the rows of the whole run.
+        let rows: usize =
+            (1..=n).map(|k| csv(&dirs[k - 1].join(name).join(format!("shard-{k}-of-{n}.csv"))).1.len()).sum();
+        assert_eq!(rows, csv(&whole.path().join(name).join(format!("{name}.csv"))).1.len());
+    }
 }

@@ -152,6 +152,51 @@ fn bad_run_arguments_are_clear_errors() {
     assert_eq!(std::fs::read(&file).unwrap(), b"x");
 }
 
+/// Shards that cannot be merged: one sentence, a non-zero exit, and no output folder.
+#[test]
+fn bad_shards_are_clear_errors_and_write_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = |s: &str| tmp.path().join(s).to_str().unwrap().to_string();
+    let run = |args: &[&str]| {
+        let out = gradlab(args);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    for k in ["1/3", "2/3", "3/3"] {
+        run(&["run", "sum_vs_mean", "--quick", "--shard", k, "--out", &p("a")]);
+    }
+    run(&["run", "sum_vs_mean", "--quick", "--shard", "2/3", "--out", &p("dup")]);
+    run(&["run", "sum_vs_mean", "--shard", "1/3", "--out", &p("full")]);
+    run(&["run", "bits_sweep", "--quick", "--shard", "1/2", "--out", &p("other")]);
+    run(&["run", "sum_vs_mean", "--quick", "--shard", "1/2", "--out", &p("halves")]);
+    std::fs::create_dir_all(p("missing/sum_vs_mean")).unwrap();
+    for f in ["shard-1-of-3.csv", "shard-1-of-3.json", "shard-3-of-3.csv", "shard-3-of-3.json"] {
+        std::fs::copy(tmp.path().join("a/sum_vs_mean").join(f), tmp.path().join("missing/sum_vs_mean").join(f))
+            .unwrap();
+    }
+    let cases: [(&[&str], i32, &str); 8] = [
+        (&["run", "sum_vs_mean", "--shard", "0/3"], 2, "0/3 has K outside 1..=3"),
+        (&["run", "sum_vs_mean", "--shard", "4/3"], 2, "4/3 has K outside 1..=3"),
+        (&["run", "sum_vs_mean", "--shard", "1/x"], 2, "expected K/N"),
+        (&["merge", &p("missing")], 1, "shard 2/3 of sum_vs_mean missing"),
+        (&["merge", &p("a"), &p("dup")], 1, "shard 2/3 of sum_vs_mean appears twice"),
+        (&["merge", &p("a"), &p("other")], 1, "has experiment bits_sweep"),
+        (&["merge", &p("a"), &p("full")], 1, "has settings full settings"),
+        (&["merge", &p("a"), &p("halves")], 1, "a split into 2 shards"),
+    ];
+    for (args, code, needle) in cases {
+        let mut args = args.to_vec();
+        let out_dir = p("merged");
+        args.extend(["--out", &out_dir]);
+        let out = gradlab(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert_eq!(err.trim().lines().next().map(|l| l.starts_with("error: ")), Some(true), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(!tmp.path().join("merged").exists(), "{args:?} wrote output");
+    }
+}
+
 #[test]
 fn f16_overflow_is_recorded_as_data() {
     let tmp = tempfile::tempdir().unwrap();

@@ -1,7 +1,6 @@
 //! Step grids: exact decimals spaced evenly in log10, written with three significant digits.
 
 use crate::exact::Decimal;
-use crate::scalar::{DType, Scalar};
 
 /// Steps 10^(-j/per_decade) for j = 0 ..= decades * per_decade, each rounded to three
 /// significant digits and kept as an exact decimal (so every dtype rounds the same number once).
@@ -27,21 +26,6 @@ pub fn log_grid_from(top: i32, decades: u32, per_decade: u32) -> Vec<Decimal> {
 pub fn decades(first: u32, last: u32) -> Vec<Decimal> {
     (first..=last)
         .map(|k| Decimal::parse("step", &format!("1e-{k}")).unwrap_or_else(|_| unreachable!("bad literal")))
-        .collect()
-}
-
-/// The steps of `steps` that `dtype` represents as a positive finite number (f16 rounds steps
-/// below 3e-8 to 0: such a check cannot even be written down in f16).
-pub fn usable(steps: &[Decimal], dtype: DType) -> Vec<Decimal> {
-    steps
-        .iter()
-        .filter(|h| {
-            crate::with_dtype!(dtype, |T, ctx| {
-                let v = T::from_rational(h.value(), ctx);
-                v.is_finite() && !v.is_zero()
-            })
-        })
-        .cloned()
         .collect()
 }
 

@@ -7,3 +7,4 @@ pub mod grid;
 pub mod plot;
 pub mod report;
 pub mod runner;
+pub mod series;

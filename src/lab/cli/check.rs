@@ -1,0 +1,277 @@
+//! `gradlab check`: the seed's protocol on a generated or loaded problem, printed as the
+//! seed-style table (with a plain-words diagnosis under each dtype) or as CSV, with the
+//! gradients saved on request.
+
+use super::{at_least_two, epochs, parse_dtypes, parse_lr, parse_steps, positive, truth_bits};
+use crate::check::{check_dtype, CheckConfig, CheckRow, DTypeCheck, Status};
+use crate::error::{Error, Result};
+use crate::exact::Decimal;
+use crate::lab::report::sci6;
+use crate::method::Scheme;
+use crate::objective::{Reduction, Wrt};
+use crate::policy::{analytic_is_wrong, whole_factor};
+use crate::problem::Problem;
+use crate::scalar::{DType, Prec};
+use crate::train::{InputGrad, TrainConfig};
+use anyhow::Context;
+use clap::Args;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+#[derive(Args, Debug)]
+pub(super) struct CheckArgs {
+    /// Load the problem from a folder with x.npy, t.npy, weight.npy and bias.npy instead of generating it.
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// Number of samples of the generated problem.
+    #[arg(long, default_value_t = 10, value_parser = positive("at least 1 sample"))]
+    n: usize,
+    /// Number of input features of the generated problem.
+    #[arg(long, default_value_t = 4, value_parser = positive("at least 1 feature"))]
+    d: usize,
+    /// Number of classes of the generated problem.
+    #[arg(long, default_value_t = 2, value_parser = at_least_two)]
+    k: usize,
+    /// Seed of the generated problem (the default, 1, is a typical problem; see the README for seed 0).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Comma-separated dtypes: f16, bf16, f32, f64, mpfr:<bits>.
+    #[arg(long, default_value = "f32", value_parser = parse_dtypes)]
+    dtype: std::vec::Vec<DType>,
+    /// Epochs of SGD before the check (0 checks the initial parameters).
+    #[arg(long, default_value_t = 10, allow_hyphen_values = true, value_parser = epochs)]
+    epochs: usize,
+    /// SGD learning rate (an exact decimal, rounded once into each dtype).
+    #[arg(long, default_value = "1e-3", allow_hyphen_values = true, value_parser = parse_lr)]
+    lr: Decimal,
+    /// What happens to x.grad between epochs: reset (correct) or accumulate (the seed's bug).
+    #[arg(long, default_value = "reset", value_parser = |s: &str| InputGrad::parse(s))]
+    input_grad: InputGrad,
+    /// Loss reduction: mean (PyTorch's default) or sum.
+    #[arg(long, default_value = "mean", value_parser = |s: &str| Reduction::parse(s))]
+    reduction: Reduction,
+    /// Finite-difference scheme: forward, backward, central or central5.
+    #[arg(long, default_value = "central", value_parser = |s: &str| Scheme::parse(s))]
+    scheme: Scheme,
+    /// Comma-separated steps h (exact decimals).
+    #[arg(long, default_value = crate::check::SEED_STEPS, allow_hyphen_values = true, value_parser = parse_steps)]
+    eps: std::vec::Vec<Decimal>,
+    /// Differentiate with respect to the input x or the logits.
+    #[arg(long, default_value = "input", value_parser = |s: &str| Wrt::parse(s))]
+    wrt: Wrt,
+    /// Precision of the MPFR ground truth in bits; must exceed every dtype's. Default: 256, or
+    /// twice the widest dtype's precision when that is 256 bits or more.
+    #[arg(long, allow_hyphen_values = true, value_parser = truth_bits)]
+    truth_bits: Option<u32>,
+    /// Skip the ground truth (for timing the check alone, or very large problems).
+    #[arg(long)]
+    no_truth: bool,
+    /// Evaluate every perturbed loss from scratch (the reference path; bit-identical, slower).
+    #[arg(long)]
+    naive: bool,
+    /// Output format: table or csv (to stdout).
+    #[arg(long, default_value = "table", value_parser = ["table", "csv"])]
+    format: String,
+    /// Write analytic, truth and numeric gradients as .npy (and MPFR digits as .txt) into DIR.
+    #[arg(long, value_name = "DIR")]
+    save_grads: Option<PathBuf>,
+    /// Worker threads (default: all cores). Results do not depend on it.
+    #[arg(long, value_parser = positive("at least 1 thread"))]
+    threads: Option<usize>,
+}
+
+/// Runs `gradlab check`.
+pub(super) fn run_check(a: CheckArgs) -> anyhow::Result<()> {
+    let problem = match &a.data {
+        Some(dir) => Problem::load(dir)?,
+        None => Problem::generate(a.n, a.d, a.k, a.seed)?,
+    };
+    let truth = match (a.no_truth, a.truth_bits) {
+        (true, _) => None,
+        (false, Some(bits)) => Some(Prec::new(bits)?),
+        (false, None) => Some(crate::policy::truth_prec(&a.dtype)),
+    };
+    let cfg = CheckConfig {
+        train: TrainConfig { epochs: a.epochs, lr: a.lr.clone(), input_grad: a.input_grad, reduction: a.reduction },
+        scheme: a.scheme,
+        steps: a.eps.clone(),
+        wrt: a.wrt,
+        truth,
+        naive: a.naive,
+        keep_grads: a.save_grads.is_some(),
+    };
+    cfg.validate_for(&a.dtype)?;
+    if let Some(dir) = &a.save_grads {
+        crate::atomic::ensure_dir(dir)?;
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(a.threads.unwrap_or(0))
+        .build()
+        .context("cannot start the thread pool")?;
+    let results: Vec<(DType, DTypeCheck)> = pool.install(|| {
+        a.dtype.iter().map(|&dt| check_dtype(&problem, dt, &cfg).map(|r| (dt, r))).collect::<crate::Result<_>>()
+    })?;
+    if let Some(dir) = &a.save_grads {
+        for (dt, r) in &results {
+            write_grads(dir, *dt, &cfg.steps, r)?;
+        }
+    }
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if a.format == "csv" {
+        write_csv(&mut out, results.iter().flat_map(|(_, r)| r.rows.iter()))?;
+    } else {
+        let setup = format!(
+            "n={} d={} k={} E={} lr={} reduction={} input-grad={} scheme={} wrt={} truth={}",
+            problem.n(),
+            problem.d(),
+            problem.k(),
+            a.epochs,
+            a.lr,
+            a.reduction,
+            a.input_grad,
+            a.scheme,
+            a.wrt,
+            truth.map_or("none".to_string(), |p| format!("mpfr:{}", p.bits()))
+        );
+        use std::io::Write;
+        write!(out, "{}", format_table(&setup, &results))?;
+    }
+    Ok(())
+}
+
+/// Writes rows as CSV with a header (shortest round-trip floats).
+///
+/// # Errors
+/// [`Error::Write`] when the writer fails.
+pub fn write_csv<'a, W: std::io::Write>(w: W, rows: impl IntoIterator<Item = &'a CheckRow>) -> Result<()> {
+    let mut wr = csv::Writer::from_writer(w);
+    let werr = |e: csv::Error| Error::Write { path: "<csv>".into(), reason: e.to_string() };
+    for r in rows {
+        wr.serialize(r).map_err(werr)?;
+    }
+    wr.flush().map_err(|e| Error::Write { path: "<csv>".into(), reason: e.to_string() })
+}
+
+/// A one-paragraph diagnosis of one dtype's rows: is the analytic gradient wrong, and by what
+/// factor; where is the numeric gradient best; which steps are in the dead zone.
+pub fn diagnose(dtype: DType, rows: &[CheckRow]) -> String {
+    let mut out = String::new();
+    let u = dtype.unit_roundoff();
+    let anal = rows.first().map_or(f64::NAN, |r| r.anal_vs_truth);
+    let best =
+        rows.iter().filter(|r| r.num_vs_truth.is_finite()).min_by(|a, b| a.num_vs_truth.total_cmp(&b.num_vs_truth));
+    if anal.is_finite() {
+        // A correct analytic gradient in the dtype is accurate to a modest multiple of u.
+        let underflow = rows.first().map_or(0, |r| r.anal_underflow);
+        let wrong = analytic_is_wrong(anal, dtype);
+        if wrong && underflow > 0 {
+            let _ = writeln!(
+                out,
+                "analytic gradient differs from the truth by {} on average, but {underflow} of its elements are 0 where the \
+                 true value underflows {dtype} (below its smallest normal number): an underflow of a saturated softmax, \
+                 not a bug in the gradient.",
+                sci6(anal)
+            );
+        } else if wrong {
+            let _ = write!(out, "analytic gradient is WRONG: it differs from the truth by {} on average", sci6(anal));
+            // The ratio at the step where the numeric gradient is most accurate names the factor.
+            if let Some(r) = best.map(|b| b.ratio_median).filter(|r| r.is_finite()) {
+                match whole_factor(r) {
+                    Some(c) => {
+                        let _ = writeln!(out, "; analytic/numeric = {r:.3}, about {c}: a gradient summed over {c} epochs or samples instead of averaged?");
+                    }
+                    None => {
+                        let _ = write!(out, "; analytic/numeric = {r:.4}");
+                    }
+                }
+            }
+            if !out.ends_with('\n') {
+                out.push_str(".\n");
+            }
+        } else {
+            let _ =
+                writeln!(out, "analytic gradient agrees with the truth (mean relerr {}, u = {}).", sci6(anal), sci6(u));
+        }
+    }
+    if let Some(b) = best {
+        let _ = writeln!(
+            out,
+            "numeric gradient closest to the truth at eps = {} (mean relerr {}).",
+            b.eps,
+            sci6(b.num_vs_truth)
+        );
+    }
+    let dead: Vec<&str> = rows.iter().filter(|r| r.dead_zone > 0).map(|r| r.eps.text()).collect();
+    if !dead.is_empty() {
+        let _ = writeln!(out, "dead zone (x + eps == x for some elements) at eps = {}.", dead.join(", "));
+    }
+    out
+}
+
+/// The seed-style table for every dtype, with a diagnosis under each.
+pub fn format_table(setup: &str, results: &[(DType, DTypeCheck)]) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "gradlab check: {setup}");
+    for (dt, r) in results {
+        let _ = writeln!(
+            s,
+            "\n{dt} (p = {} bits, u = {}){}",
+            dt.bits(),
+            sci6(dt.unit_roundoff()),
+            if r.rounded > 0 { format!(", {} problem values rounded into {dt}", r.rounded) } else { String::new() }
+        );
+        let _ = writeln!(
+            s,
+            "{:<8} {:>13} {:>13} {:>13} {:>13} {:>13} {:>11} {:>5}",
+            "eps", "relerr_mean", "relerr_med", "relerr_max", "num_vs_truth", "anal_vs_truth", "ratio_med", "dead"
+        );
+        for row in &r.rows {
+            let _ = writeln!(
+                s,
+                "{:<8} {:>13} {:>13} {:>13} {:>13} {:>13} {:>11} {:>5}{}",
+                row.eps.label(),
+                sci6(row.relerr_mean),
+                sci6(row.relerr_median),
+                sci6(row.relerr_max),
+                sci6(row.num_vs_truth),
+                sci6(row.anal_vs_truth),
+                format!("{:.4}", row.ratio_median),
+                row.dead_zone,
+                if row.status != Status::Ok {
+                    format!("  {} ({} non-finite)", row.status, row.nonfinite)
+                } else {
+                    String::new()
+                }
+            );
+        }
+        s.push_str(&diagnose(*dt, &r.rows));
+    }
+    s
+}
+
+/// Writes `analytic_<label>.npy`, `truth_<label>.npy`, `numeric_<label>_<eps>.npy` (float64, `<eps>`
+/// spelled as in the CSV's `eps` column) and,
+/// for MPFR dtypes, `analytic_<label>.txt` and `truth_<label>.txt` with every significant digit.
+///
+/// # Errors
+/// [`Error::Write`] when a file cannot be written.
+pub fn write_grads(dir: &Path, dtype: DType, steps: &[Decimal], r: &DTypeCheck) -> Result<()> {
+    let Some(g) = &r.grads else { return Ok(()) };
+    let label = dtype.label();
+    crate::npy::write(&dir.join(format!("analytic_{label}.npy")), &g.analytic)?;
+    if let Some(t) = &g.truth {
+        crate::npy::write(&dir.join(format!("truth_{label}.npy")), t)?;
+    }
+    for (h, num) in steps.iter().zip(&g.numeric) {
+        crate::npy::write(&dir.join(format!("numeric_{label}_{}.npy", h.text())), num)?;
+    }
+    for (name, text) in [("analytic", &g.analytic_text), ("truth", &g.truth_text)] {
+        if let Some(lines) = text {
+            let mut body = lines.join("\n");
+            body.push('\n');
+            crate::atomic::write(&dir.join(format!("{name}_{label}.txt")), body.as_bytes())?;
+        }
+    }
+    Ok(())
+}

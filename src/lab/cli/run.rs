@@ -1,0 +1,149 @@
+//! `gradlab run NAME|all [--shard K/N]` and `gradlab merge DIR... --out DIR`.
+
+use super::positive;
+use crate::lab::runner::{self, RunOptions, Runnable, Shard};
+use clap::{Args, Parser};
+use std::path::PathBuf;
+
+/// Options shared by `gradlab run NAME` and the experiment binaries.
+#[derive(Args, Debug)]
+pub(super) struct RunFlags {
+    /// Results folder; each experiment writes into OUT/NAME/, and OUT/REPORT.md is rebuilt.
+    #[arg(long, default_value = "results", value_name = "DIR")]
+    out: PathBuf,
+    /// A small grid exercising the same code (for tests and CI).
+    #[arg(long)]
+    quick: bool,
+    /// Worker threads (default: all cores). Results do not depend on it.
+    #[arg(long, value_parser = positive("at least 1 thread"))]
+    threads: Option<usize>,
+    /// Run only the K-th of N slices of the experiment's cells and write only its rows
+    /// (OUT/NAME/shard-K-of-N.csv and .json); combine the shards with `gradlab merge`.
+    #[arg(long, value_name = "K/N", value_parser = |s: &str| Shard::parse(s))]
+    shard: Option<Shard>,
+}
+
+impl RunFlags {
+    fn options(&self) -> RunOptions {
+        RunOptions {
+            out: self.out.clone(),
+            quick: self.quick,
+            threads: self.threads,
+            command: std::env::args().collect::<Vec<_>>().join(" "),
+            progress: true,
+            shard: self.shard,
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub(super) struct RunArgs {
+    /// Experiment name (see `gradlab list`) or `all` (every experiment except the timing one, `scaling`).
+    #[arg(value_parser = experiment_name)]
+    name: String,
+    #[command(flatten)]
+    flags: RunFlags,
+}
+
+#[derive(Args, Debug)]
+pub(super) struct MergeArgs {
+    /// Folders holding the shards (the --out folders of `gradlab run NAME --shard K/N`; one folder
+    /// may hold several shards).
+    #[arg(required = true, value_name = "DIR")]
+    dirs: Vec<PathBuf>,
+    /// Results folder for the merged run (OUT/NAME/ and OUT/REPORT.md).
+    #[arg(long, default_value = "results", value_name = "DIR")]
+    out: PathBuf,
+}
+
+fn experiment_name(s: &str) -> Result<String, String> {
+    let names: Vec<&str> = crate::experiments::all().iter().map(|e| e.name()).collect();
+    if s == "all" || names.contains(&s) {
+        Ok(s.to_string())
+    } else {
+        Err(format!("unknown experiment {s:?}: expected all or one of {}", names.join(", ")))
+    }
+}
+
+/// Runs `gradlab run`.
+pub(super) fn run(r: RunArgs) -> anyhow::Result<()> {
+    let all = crate::experiments::all();
+    let chosen: Vec<&dyn Runnable> = all
+        .iter()
+        .map(|e| e.as_ref())
+        .filter(|e| if r.name == "all" { !e.is_timing() } else { e.name() == r.name })
+        .collect();
+    if r.flags.shard.is_some() && chosen.len() != 1 {
+        anyhow::bail!("invalid experiment \"all\" with --shard: expected one experiment name, since shards are merged per experiment");
+    }
+    run_experiments(&chosen, &r.flags)
+}
+
+/// An experiment binary's command line, run.
+pub(super) fn run_one(exp: &dyn Runnable) -> anyhow::Result<()> {
+    #[derive(Parser, Debug)]
+    struct One {
+        #[command(flatten)]
+        flags: RunFlags,
+    }
+    let one = One::parse_from(std::iter::once(exp.name().to_string()).chain(std::env::args().skip(1)));
+    run_experiments(&[exp], &one.flags)
+}
+
+fn run_experiments(exps: &[&dyn Runnable], flags: &RunFlags) -> anyhow::Result<()> {
+    let opts = flags.options();
+    // Ctrl-C asks the runner to stop at the next cell.
+    runner::interrupt::install_handler();
+    let start = std::time::Instant::now();
+    let mut done: Vec<&str> = Vec::new();
+    for (i, exp) in exps.iter().enumerate() {
+        let name = exp.name();
+        match exp.run(&opts) {
+            Ok(s) => {
+                eprintln!(
+                    "{:>16}: {} rows, {} files in {} ({:.1} s)",
+                    s.name,
+                    s.rows,
+                    s.files.len(),
+                    opts.out.join(s.name).display(),
+                    s.seconds
+                );
+                done.push(name);
+            }
+            Err(crate::Error::Interrupted(_)) => {
+                let rest: Vec<&str> = exps[i + 1..].iter().map(|e| e.name()).collect();
+                eprintln!(
+                    "interrupted: complete results were written for [{}]; nothing of {name} was written (its earlier files, if any, are untouched){}",
+                    done.join(", "),
+                    if rest.is_empty() { String::new() } else { format!("; not started: [{}]", rest.join(", ")) }
+                );
+                std::process::exit(130);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    match opts.shard {
+        Some(s) => eprintln!("shard {s} written; combine all {} with `gradlab merge`", s.count),
+        None => eprintln!(
+            "report: {} ({:.1} s in all)",
+            opts.out.join("REPORT.md").display(),
+            start.elapsed().as_secs_f64()
+        ),
+    }
+    Ok(())
+}
+
+/// Runs `gradlab merge`.
+pub(super) fn merge(m: MergeArgs) -> anyhow::Result<()> {
+    let opts = RunOptions {
+        out: m.out.clone(),
+        quick: false,
+        threads: None,
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        progress: false,
+        shard: None,
+    };
+    let s = runner::shard::merge(&m.dirs, &opts, &crate::experiments::all())?;
+    eprintln!("{:>16}: {} rows merged, {} files in {}", s.name, s.rows, s.files.len(), opts.out.join(s.name).display());
+    Ok(())
+}

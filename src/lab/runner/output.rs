@@ -1,0 +1,80 @@
+//! Where an experiment's files go: its folder, every file written atomically, and the tidy CSV
+//! form of typed rows (one observation per row, shortest round-trip floats, no timestamps).
+
+use crate::error::{Error, Result};
+use crate::lab::plot::{render_to_bytes, Figure, PlotStats};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::path::PathBuf;
+
+/// An experiment's folder (results/NAME) and what was written into it.
+#[derive(Debug)]
+pub struct Output {
+    /// The experiment's folder.
+    pub dir: PathBuf,
+    /// Files written so far, relative to the folder.
+    pub written: Vec<String>,
+    /// Points left out of figures (0, NaN or infinite on a log axis), per figure.
+    pub dropped: Vec<(String, usize)>,
+}
+
+impl Output {
+    /// Output into `dir` (which must exist).
+    pub fn new(dir: PathBuf) -> Self {
+        Output { dir, written: Vec::new(), dropped: Vec::new() }
+    }
+
+    /// Renders `fig` to `<stem>.png` and `<stem>.svg` in the experiment's folder.
+    ///
+    /// # Errors
+    /// [`Error::Write`] when rendering or writing fails.
+    pub fn figure(&mut self, stem: &str, fig: &Figure) -> Result<PlotStats> {
+        let (png, svg, stats) =
+            render_to_bytes(fig).map_err(|e| Error::Write { path: self.dir.join(format!("{stem}.png")), reason: e })?;
+        self.file(&format!("{stem}.png"), &png)?;
+        self.file(&format!("{stem}.svg"), svg.as_bytes())?;
+        self.dropped.push((stem.to_string(), stats.dropped));
+        Ok(stats)
+    }
+
+    /// Writes a file in the experiment's folder atomically.
+    ///
+    /// # Errors
+    /// [`Error::Write`] when writing fails.
+    pub fn file(&mut self, name: &str, bytes: &[u8]) -> Result<()> {
+        crate::atomic::write(&self.dir.join(name), bytes)?;
+        self.written.push(name.to_string());
+        Ok(())
+    }
+
+    /// Writes typed rows as a tidy CSV in the experiment's folder.
+    ///
+    /// # Errors
+    /// [`Error::Write`] when writing fails.
+    pub fn csv<R: Serialize>(&mut self, name: &str, rows: &[R]) -> Result<()> {
+        let bytes = to_csv(rows).map_err(|reason| Error::Write { path: self.dir.join(name), reason })?;
+        self.file(name, &bytes)
+    }
+}
+
+/// Typed rows as CSV: a header from the field names, then one line per row; floats as the
+/// shortest decimal that round-trips (`NaN`, `inf` for non-finite), `None` as an empty field.
+///
+/// # Errors
+/// A message when a row cannot be serialized (a programming error in a row type).
+pub fn to_csv<R: Serialize>(rows: &[R]) -> std::result::Result<Vec<u8>, String> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    for r in rows {
+        w.serialize(r).map_err(|e| e.to_string())?;
+    }
+    w.into_inner().map_err(|e| e.to_string())
+}
+
+/// Typed rows read back from CSV written by [`to_csv`] (exactly: every float round-trips).
+///
+/// # Errors
+/// A message naming the first row that does not parse.
+pub fn from_csv<R: DeserializeOwned>(bytes: &[u8]) -> std::result::Result<Vec<R>, String> {
+    let mut r = csv::Reader::from_reader(bytes);
+    r.deserialize().enumerate().map(|(i, row)| row.map_err(|e| format!("row {}: {e}", i + 1))).collect()
+}
