@@ -9,8 +9,8 @@ use gradlab::lab::plot::{palette, Figure, LegendPos, LineStyle, Marker};
 use gradlab::lab::report::{md_table, sci6};
 use gradlab::lab::runner::{Experiment, Output};
 use gradlab::lab::series::{dashed, line, role};
+use gradlab::lab::spread::median_band;
 use gradlab::method::Scheme;
-use gradlab::metrics::median;
 use gradlab::objective::Wrt;
 use gradlab::problem::Problem;
 use gradlab::scalar::DType;
@@ -181,7 +181,9 @@ impl Experiment for PrecisionSweep {
             let mut hw_fig = Figure::new(title("hardware formats"), "step eps", y_label);
             for dt in dtypes(quick) {
                 let color = palette(&dt.name());
-                let (med, band) = median_curve(rows, dt, scheme);
+                let (med, band) = median_band(
+                    rows.iter().filter(|r| r.dtype == dt && r.scheme == scheme).map(|r| (&r.eps, r.num_vs_truth)),
+                );
                 let best = med.iter().copied().filter(|p| p.1.is_finite()).min_by(|a, b| a.1.total_cmp(&b.1));
                 let u = dt.unit_roundoff();
                 let (ph, pe) = (model.optimal_step(u), model.min_error(u));
@@ -259,36 +261,7 @@ fn median_model(scheme: Scheme, quick: bool) -> ErrorModel {
         .filter_map(|&seed| Problem::generate(10, 4, 2, seed).ok())
         .map(|p| error_model(&p, &train_config(), scheme, Wrt::Input))
         .collect();
-    ErrorModel {
-        order: scheme.stencil().order,
-        trunc: median(&models.iter().map(|m| m.trunc).collect::<Vec<_>>()),
-        round: median(&models.iter().map(|m| m.round).collect::<Vec<_>>()),
-    }
-}
-
-/// A curve as (x, y) points and its band as (x, lo, hi).
-type CurveWithBand = (Vec<(f64, f64)>, Vec<(f64, f64, f64)>);
-
-/// The median over seeds of `num_vs_truth` at every step (in grid order, largest step first), and
-/// the min-max band. Every seed of a cell ran the same grid, so the steps are grouped exactly.
-fn median_curve(rows: &[Row], dtype: DType, scheme: Scheme) -> CurveWithBand {
-    let mine: Vec<&Row> = rows.iter().filter(|r| r.dtype == dtype && r.scheme == scheme).collect();
-    let mut steps: Vec<&Decimal> = Vec::new();
-    for r in &mine {
-        if !steps.contains(&&r.eps) {
-            steps.push(&r.eps);
-        }
-    }
-    let mut med = Vec::with_capacity(steps.len());
-    let mut band = Vec::with_capacity(steps.len());
-    for h in steps {
-        let v: Vec<f64> = mine.iter().filter(|r| r.eps == *h).map(|r| r.num_vs_truth).collect();
-        let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
-        let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        med.push((h.to_f64(), median(&v)));
-        band.push((h.to_f64(), lo, hi));
-    }
-    (med, band)
+    ErrorModel::median(scheme.stencil().order, &models)
 }
 
 /// Adds the truncation line over the figure's step range, then clips every dashed (theory) line

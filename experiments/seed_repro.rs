@@ -44,40 +44,19 @@ pub const PUBLISHED_LOGITS: [(f64, f64); 6] = [
     (1e-6, 5.074288e-01),
 ];
 
-/// The seed's three checks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Variant {
-    /// x.grad accumulated over the epochs (the seed's bug).
-    Accumulate,
-    /// x.grad reset every epoch (the fix).
-    Reset,
-    /// The logits gradient (y.grad, never accumulated).
-    Logits,
+gradlab::named_enum! {
+    /// The seed's three checks.
+    pub enum Variant("variant") {
+        /// x.grad accumulated over the epochs (the seed's bug).
+        Accumulate = "accumulate",
+        /// x.grad reset every epoch (the fix).
+        Reset = "reset",
+        /// The logits gradient (y.grad, never accumulated).
+        Logits = "logits",
+    }
 }
 
 impl Variant {
-    const ALL: [Variant; 3] = [Variant::Accumulate, Variant::Reset, Variant::Logits];
-
-    /// `accumulate`, `reset` or `logits`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Variant::Accumulate => "accumulate",
-            Variant::Reset => "reset",
-            Variant::Logits => "logits",
-        }
-    }
-
-    /// Parses a name of [`Variant::name`].
-    ///
-    /// # Errors
-    /// [`gradlab::Error::Value`] for any other text.
-    pub fn parse(s: &str) -> Result<Self> {
-        Variant::ALL
-            .into_iter()
-            .find(|v| v.name() == s)
-            .ok_or_else(|| gradlab::Error::value("variant", s, "accumulate, reset or logits"))
-    }
-
     /// The seed's check configuration for this variant.
     pub fn config(self, steps: Vec<Decimal>, dtype: DType) -> CheckConfig {
         let (input_grad, wrt) = match self {
@@ -96,14 +75,6 @@ impl Variant {
         }
     }
 }
-
-impl std::fmt::Display for Variant {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-gradlab::text_serde!(Variant);
 
 fn dtypes(quick: bool) -> Vec<DType> {
     let names = if quick { "f32,f64" } else { "f16,bf16,f32,f64,mpfr:128" };
@@ -151,7 +122,7 @@ impl Experiment for SeedRepro {
         "the seed's check (accumulated x.grad, its fix, the logits) in f32 beside the published table, then across dtypes"
     }
     fn cells(&self, quick: bool) -> Vec<Self::Cell> {
-        dtypes(quick).into_iter().flat_map(|dt| Variant::ALL.map(|v| (dt, v, quick))).collect()
+        dtypes(quick).into_iter().flat_map(|dt| Variant::ALL.iter().map(move |&v| (dt, v, quick))).collect()
     }
     fn run_cell(&self, &(dt, variant, quick): &Self::Cell) -> Result<Vec<Row>> {
         let problem = Problem::generate(10, 4, 2, 1)?;

@@ -59,37 +59,18 @@ impl CheckConfig {
     }
 }
 
-/// Whether every value of a row was finite.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Status {
-    /// Every numeric and analytic value was finite.
-    Ok,
-    /// Some value overflowed or was NaN; the row's summaries are NaN.
-    Nonfinite,
+crate::named_enum! {
+    /// Whether every value of a row was finite.
+    pub enum Status("status") {
+        /// Every numeric and analytic value was finite.
+        Ok = "ok",
+        /// Some value overflowed or was NaN; the row's summaries are NaN.
+        Nonfinite = "nonfinite",
+    }
 }
 
 impl Status {
-    /// `ok` or `nonfinite`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Status::Ok => "ok",
-            Status::Nonfinite => "nonfinite",
-        }
-    }
-
-    /// Parses `ok` or `nonfinite`.
-    ///
-    /// # Errors
-    /// [`Error::Value`] for anything else.
-    pub fn parse(s: &str) -> Result<Self> {
-        match s {
-            "ok" => Ok(Status::Ok),
-            "nonfinite" => Ok(Status::Nonfinite),
-            _ => Err(Error::value("status", s, "ok or nonfinite")),
-        }
-    }
-
-    /// `Nonfinite` when any of `count` values was not finite.
+    /// `Nonfinite` when any of `nonfinite` values was not finite.
     pub fn of(nonfinite: usize) -> Self {
         if nonfinite > 0 {
             Status::Nonfinite
@@ -98,14 +79,6 @@ impl Status {
         }
     }
 }
-
-impl std::fmt::Display for Status {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-crate::text_serde!(Status);
 
 /// One row of `gradlab check --format csv`: a dtype at one step.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -57,7 +57,8 @@
 // Lets the experiment scripts say `gradlab::...` both as modules of this library and as binaries.
 extern crate self as gradlab;
 
-mod text_serde;
+#[doc(hidden)]
+pub mod text_serde;
 
 pub mod atomic;
 pub mod check;

@@ -52,6 +52,11 @@ impl ErrorModel {
         let p = self.order as f64;
         (self.round * u / (p * self.trunc)).powf(1.0 / (p + 1.0))
     }
+    /// The median of several problems' models (the same order): the median of each constant.
+    pub fn median(order: u32, models: &[ErrorModel]) -> ErrorModel {
+        let constants = |f: fn(&ErrorModel) -> f64| crate::metrics::median(&models.iter().map(f).collect::<Vec<_>>());
+        ErrorModel { order, trunc: constants(|m| m.trunc), round: constants(|m| m.round) }
+    }
     /// The predicted minimal error.
     pub fn min_error(&self, u: f64) -> f64 {
         self.predict(self.optimal_step(u), u)

@@ -7,45 +7,16 @@ use crate::objective::{Pass, Reduction};
 use crate::problem::Cast;
 use crate::scalar::Scalar;
 use ndarray::Array2;
-use std::fmt;
 
-/// What happens to the input gradient x.grad between epochs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum InputGrad {
-    /// Only the last epoch's gradient is kept (the correct gradient of the final loss).
-    Reset,
-    /// Gradients of all epochs are summed, as PyTorch does when x.grad is never zeroed.
-    Accumulate,
-}
-
-impl InputGrad {
-    /// Parses `reset` or `accumulate`.
-    ///
-    /// # Errors
-    /// [`crate::Error::Value`] for anything else.
-    pub fn parse(s: &str) -> crate::Result<Self> {
-        match s.trim() {
-            "reset" => Ok(InputGrad::Reset),
-            "accumulate" => Ok(InputGrad::Accumulate),
-            _ => Err(crate::Error::value("input-grad mode", s, "reset or accumulate")),
-        }
-    }
-    /// `reset` or `accumulate`.
-    pub fn name(self) -> &'static str {
-        match self {
-            InputGrad::Reset => "reset",
-            InputGrad::Accumulate => "accumulate",
-        }
+crate::named_enum! {
+    /// What happens to the input gradient x.grad between epochs.
+    pub enum InputGrad("input-grad mode") {
+        /// Only the last epoch's gradient is kept (the correct gradient of the final loss).
+        Reset = "reset",
+        /// Gradients of all epochs are summed, as PyTorch does when x.grad is never zeroed.
+        Accumulate = "accumulate",
     }
 }
-
-impl fmt::Display for InputGrad {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-crate::text_serde!(InputGrad);
 
 /// Training settings.
 #[derive(Clone, Debug)]

@@ -8,3 +8,4 @@ pub mod plot;
 pub mod report;
 pub mod runner;
 pub mod series;
+pub mod spread;

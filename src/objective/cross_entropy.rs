@@ -10,36 +10,18 @@ use crate::scalar::Scalar;
 use crate::sum::pairwise_sum;
 use ndarray::{Array2, ArrayView2};
 use std::cmp::Ordering;
-use std::fmt;
 
-/// How per-sample losses are combined.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Reduction {
-    /// The mean over samples (PyTorch's default).
-    Mean,
-    /// The sum over samples.
-    Sum,
+crate::named_enum! {
+    /// How per-sample losses are combined.
+    pub enum Reduction("reduction") {
+        /// The mean over samples (PyTorch's default).
+        Mean = "mean",
+        /// The sum over samples.
+        Sum = "sum",
+    }
 }
 
 impl Reduction {
-    /// Parses `mean` or `sum`.
-    ///
-    /// # Errors
-    /// [`crate::Error::Value`] for anything else.
-    pub fn parse(s: &str) -> crate::Result<Self> {
-        match s.trim() {
-            "mean" => Ok(Reduction::Mean),
-            "sum" => Ok(Reduction::Sum),
-            _ => Err(crate::Error::value("reduction", s, "mean or sum")),
-        }
-    }
-    /// `mean` or `sum`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Reduction::Mean => "mean",
-            Reduction::Sum => "sum",
-        }
-    }
     /// The factor applied to the summed loss: 1/n rounded once for the mean, `None` for the sum.
     pub fn scale<T: Scalar>(self, n: usize, ctx: T::Ctx) -> Option<T> {
         match self {
@@ -49,26 +31,19 @@ impl Reduction {
     }
 }
 
-impl fmt::Display for Reduction {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-crate::text_serde!(Reduction);
-
 /// Scratch values for one sample's loss, so that the hot loop does not allocate.
 #[derive(Clone, Debug)]
 pub struct RowScratch<T> {
     m: T,
     s: T,
     e: T,
+    one: T,
 }
 
 impl<T: Scalar> RowScratch<T> {
     /// Scratch values in context `ctx`.
     pub fn new(ctx: T::Ctx) -> Self {
-        RowScratch { m: T::zero(ctx), s: T::zero(ctx), e: T::zero(ctx) }
+        RowScratch { m: T::zero(ctx), s: T::zero(ctx), e: T::zero(ctx), one: T::from_int(1, ctx) }
     }
 }
 
@@ -83,13 +58,13 @@ fn row_max<T: Scalar>(z: &[T], m: &mut T) {
     }
 }
 
-/// `out = exp(v - m)` rounded; for v - m == 0 (the largest logit) that is exactly 1 in every
+/// `out = exp(v - m)` rounded; for v - m == 0 (the largest logit) that is exactly `one` in every
 /// dtype, so the exponential is skipped without changing a bit.
 #[inline]
-fn exp_shifted<T: Scalar>(v: &T, m: &T, out: &mut T) {
+fn exp_shifted<T: Scalar>(v: &T, m: &T, one: &T, out: &mut T) {
     out.set_sub(v, m);
     if out.is_zero() {
-        out.set(&T::from_int(1, m.ctx()));
+        out.set(one);
     } else {
         out.exp_mut();
     }
@@ -99,10 +74,10 @@ fn exp_shifted<T: Scalar>(v: &T, m: &T, out: &mut T) {
 #[inline]
 pub fn row_loss<T: Scalar>(z: &[T], target: usize, ws: &mut RowScratch<T>, out: &mut T) {
     row_max(z, &mut ws.m);
-    exp_shifted(&z[0], &ws.m, &mut ws.e);
+    exp_shifted(&z[0], &ws.m, &ws.one, &mut ws.e);
     ws.s.set(&ws.e);
     for v in &z[1..] {
-        exp_shifted(v, &ws.m, &mut ws.e);
+        exp_shifted(v, &ws.m, &ws.one, &mut ws.e);
         ws.s.add_assign(&ws.e);
     }
     ws.s.ln_mut();
@@ -115,17 +90,16 @@ pub fn row_loss<T: Scalar>(z: &[T], target: usize, ws: &mut RowScratch<T>, out: 
 pub fn row_loss_grad<T: Scalar>(z: &[T], target: usize, scale: Option<&T>, ws: &mut RowScratch<T>, out: &mut [T]) {
     row_max(z, &mut ws.m);
     for (v, o) in z.iter().zip(out.iter_mut()) {
-        exp_shifted(v, &ws.m, o);
+        exp_shifted(v, &ws.m, &ws.one, o);
     }
     ws.s.set(&out[0]);
     for o in &out[1..] {
         ws.s.add_assign(o);
     }
-    let one = T::from_int(1, z[0].ctx());
     for (c, o) in out.iter_mut().enumerate() {
         o.div_assign(&ws.s);
         if c == target {
-            o.sub_assign(&one);
+            o.sub_assign(&ws.one);
         }
         if let Some(sc) = scale {
             o.mul_assign(sc);

@@ -14,38 +14,18 @@ pub use cross_entropy::Reduction;
 use crate::scalar::Scalar;
 use crate::train::Trained;
 use ndarray::{Array2, ArrayView2};
-use std::fmt;
 
-/// What a gradient is taken with respect to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Wrt {
-    /// The inputs x (n x d).
-    Input,
-    /// The logits (n x k) of the final forward pass, as in the seed's second check.
-    Logits,
+crate::named_enum! {
+    /// What a gradient is taken with respect to.
+    pub enum Wrt("--wrt") {
+        /// The inputs x (n x d).
+        Input = "input",
+        /// The logits (n x k) of the final forward pass, as in the seed's second check.
+        Logits = "logits",
+    }
 }
 
 impl Wrt {
-    /// Parses `input` or `logits`.
-    ///
-    /// # Errors
-    /// [`crate::Error::Value`] for anything else.
-    pub fn parse(s: &str) -> crate::Result<Self> {
-        match s.trim() {
-            "input" => Ok(Wrt::Input),
-            "logits" => Ok(Wrt::Logits),
-            _ => Err(crate::Error::value("--wrt", s, "input or logits")),
-        }
-    }
-
-    /// `input` or `logits`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Wrt::Input => "input",
-            Wrt::Logits => "logits",
-        }
-    }
-
     /// The tensor the gradient is taken with respect to (the values a numeric gradient
     /// perturbs), in a trained state.
     pub fn tensor<T: Scalar>(self, tr: &Trained<T>) -> &Array2<T> {
@@ -76,14 +56,6 @@ impl Wrt {
         }
     }
 }
-
-impl fmt::Display for Wrt {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-crate::text_serde!(Wrt);
 
 /// One forward and backward pass of the whole model, into buffers reused from pass to pass:
 /// logits, the loss gradient with respect to them, and the gradients of x, W and b.
