@@ -154,7 +154,7 @@ impl Figure {
         Figure { title: title.into(), x_label: x_label.into(), y_label: y_label.into(), ..Figure::default() }
     }
 
-    /// Number of series points that [`super::render`] will not show (the value it
+    /// Number of series points that [`render`](fn@super::render) will not show (the value it
     /// reports as [`PlotStats::dropped`]); useful to write a caption before rendering.
     pub fn count_dropped(&self) -> usize {
         self.series
@@ -165,7 +165,7 @@ impl Figure {
     }
 }
 
-/// What [`super::render`] could not show.
+/// What [`render`](fn@super::render) could not show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct PlotStats {
     /// Series points not shown: x or y NaN or infinite, or `<= 0` on a log axis.

@@ -4,7 +4,7 @@
 //! A [`Figure`] holds data series (solid or dashed, optional markers and a
 //! translucent min–max band), special [`Marker`] symbols (for example the predicted
 //! optimal step) and a one-line caption. [`render_to_bytes`] draws it as a
-//! 1600×1000 PNG and an SVG with the same layout; [`render`] writes both files
+//! 1600×1000 PNG and an SVG with the same layout; [`render`](fn@render) writes both files
 //! atomically. Colours: [`dtype_color`] per dtype, named greys for references.
 //!
 //! Axes are logarithmic by default with ticks at whole decades only, labelled

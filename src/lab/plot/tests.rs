@@ -52,6 +52,82 @@ fn png_has_signature_and_size() {
     assert!(svg.contains("DejaVu Sans"));
 }
 
+/// The RGB pixels of a PNG.
+fn decode(png: &[u8]) -> Vec<[u8; 3]> {
+    let mut reader = png::Decoder::new(std::io::Cursor::new(png)).read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    buf[..info.buffer_size()].chunks(3).map(|c| [c[0], c[1], c[2]]).collect()
+}
+
+#[test]
+fn frame_and_grid_lines_are_crisp() {
+    // Only two markers in opposite corners: a column between two x decades crosses
+    // nothing but the frame and the y grid.
+    let mut fig = Figure::new("crisp", "x", "y");
+    fig.series.push(Series::scatter("", BLACK, vec![(1e-6, 1e-6), (1.0, 1.0)]));
+    let (png, _, _) = render_to_bytes(&fig).unwrap();
+    let px = decode(&png);
+    let lay = layout::layout(&fig, &prepare(&fig));
+    let (lo, hi) = (lay.y.lo, lay.y.hi);
+    let x = (lay.left + (lay.right - lay.left) / (lay.x.hi - lay.x.lo) / 2.0) as usize;
+    let column: Vec<[u8; 3]> = (0..HEIGHT as usize).map(|y| px[y * WIDTH as usize + x]).collect();
+    // Runs of non-white pixels: (first row, length, colour).
+    let mut runs: Vec<(usize, usize, [u8; 3])> = Vec::new();
+    for (y, &c) in column.iter().enumerate() {
+        if c == [255; 3] {
+            continue;
+        }
+        match runs.last_mut() {
+            Some(r) if r.0 + r.1 == y && r.2 == c => r.1 += 1,
+            _ => runs.push((y, 1, c)),
+        }
+    }
+    let (t, b) = (lay.top as usize, lay.bottom as usize);
+    assert!(runs.contains(&(t, 2, [0; 3])), "top frame: 2 black rows at {t}: {runs:?}");
+    assert!(runs.contains(&(b, 2, [0; 3])), "bottom frame: 2 black rows at {b}: {runs:?}");
+    let grid: Vec<_> = runs.iter().filter(|r| r.0 > t + 15 && r.0 < b - 15).collect();
+    assert_eq!(grid.len(), (hi - lo) as usize - 1, "one line per inner decade: {grid:?}");
+    for r in grid {
+        assert!(r.1 == 1 && (226..=228).contains(&r.2[0]), "a grid line is one pixel of 11 % black: {r:?}");
+    }
+}
+
+#[test]
+fn legend_avoids_the_data() {
+    // A zigzag over the whole height of the right part and a point at the lower
+    // left: the upper left is the only free corner.
+    let mut fig = Figure::new("legend", "x", "y");
+    let zigzag = (0..=40).map(|i| {
+        let x = 10f64.powf(-1.0 + 1.95 * f64::from(i) / 40.0);
+        (x, if i % 2 == 0 { 1e-3 } else { 0.9 })
+    });
+    fig.series.push(Series::new("zigzag", BLACK, zigzag.collect()));
+    fig.series.push(Series::new("", BLACK, vec![(1e-4, 1e-3)]));
+    fig.markers.push(Marker { x: 3e-1, y: 0.5, label: Some("a marker".into()), color: ALERT_RED });
+    let (_, svg, _) = render_to_bytes(&fig).unwrap();
+    let lay = layout::layout(&fig, &prepare(&fig));
+    // The legend box is the one rectangle filled 88 % white; its corner in final px.
+    let rect = svg.lines().find(|l| l.starts_with("<rect") && l.contains("opacity=\"0.88\"")).expect("legend box");
+    let attr = |name: &str| -> f64 {
+        let at = rect.find(&format!(" {name}=\"")).unwrap() + name.len() + 3;
+        rect[at..].split('"').next().unwrap().parse::<f64>().unwrap() / 3.0
+    };
+    let (x, y) = (attr("x"), attr("y"));
+    assert!((x - lay.left - 14.0).abs() < 2.0 && (y - lay.top - 14.0).abs() < 2.0, "upper left: {x} {y}");
+    let texts: Vec<&str> = svg.split("<text").skip(1).map(|t| t.split('\n').nth(1).unwrap_or("")).collect();
+    assert!(texts.contains(&"zigzag") && texts.contains(&"a marker"), "{texts:?}");
+    assert!(!texts.iter().any(|t| t.trim().is_empty() || t.starts_with("</text>")), "no empty labels: {texts:?}");
+
+    // Placed by hand, it stays where it is put.
+    fig.legend_pos = LegendPos::LowerRight;
+    let (_, svg, _) = render_to_bytes(&fig).unwrap();
+    let rect = svg.lines().find(|l| l.starts_with("<rect") && l.contains("opacity=\"0.88\"")).unwrap();
+    let at = rect.find(" x=\"").unwrap() + 4;
+    let x: f64 = rect[at..].split('"').next().unwrap().parse().unwrap();
+    assert!(x / 3.0 > (lay.left + lay.right) / 2.0, "lower right: {x}");
+}
+
 #[test]
 fn counts_dropped_points() {
     let mut fig = Figure::new("t", "x", "y");
