@@ -137,7 +137,7 @@ mod tests {
         assert_eq!(fit("short", 30.0, 1000.0), 30.0);
         let long = "long ".repeat(12);
         let px = fit(&long, 30.0, 600.0);
-        assert!(px < 30.0 && px >= 15.0, "{px}");
+        assert!((15.0..30.0).contains(&px), "{px}");
         assert!((text_width(&long, px) - 600.0).abs() < 20.0, "{}", text_width(&long, px));
         assert_eq!(fit(&"long ".repeat(40), 30.0, 600.0), 15.0, "never below half size");
     }

@@ -1,7 +1,8 @@
 //! The frame around the plot and its tick marks.
 //!
-//! plotters' mesh draws tick marks outward only, at labelled points only and with one
-//! length per side; it places labels at twice the tick length from the axis and draws
+//! plotters' mesh draws tick marks outward (inward only when the labels go inside the
+//! plot too), at labelled points only and with one length per side; it places labels
+//! at twice the tick length from the axis and draws
 //! axis lines butt-ended, one pixel wider than asked (notched corners, blurred after
 //! the box filter). The figures have inward ticks on all four sides — labelled ones
 //! longest, unlabelled decades shorter, minor ticks shortest and thinner — and a crisp

@@ -1,11 +1,17 @@
 //! The legend: plotters' series labels (`.label()`, `.legend()` and
 //! `configure_series_labels`) at a corner chosen here.
 //!
-//! plotters draws the box, the text and the samples, but places a legend only at a
-//! fixed position or coordinate: the automatic corner — the one covering the fewest
-//! data — is computed here from the data's pixel positions (plotters' mapping). Also
-//! chosen here: a smaller font when the legend would not fit the plot, and margins
-//! that keep the box edges on whole final pixels.
+//! plotters lays out the rows and draws the box and the text, but places a legend
+//! only at a fixed position or a given coordinate: the automatic corner — the one
+//! covering the fewest data — is computed here from the data's pixel positions
+//! (plotters' mapping). Also chosen here: a smaller font when the legend would not
+//! fit the plot, and margins that keep the box edges on whole final pixels.
+//!
+//! Each row's sample (band, solid or dashed line, marker glyph) is drawn at the
+//! position plotters hands to that row's sample closure. The closure itself returns an
+//! empty element: a sample made of a varying number of parts would have to be a
+//! `DynElement` built from `DynElement`s, which plotters only allows for a `'static`
+//! backend, and ours draw into borrowed memory.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -57,28 +63,27 @@ fn err<E: std::fmt::Debug>(e: E) -> String {
     format!("plot drawing failed: {e:?}")
 }
 
-/// Legend geometry in drawing pixels: font size (final px), margin, sample area, box.
+/// Legend geometry in drawing pixels: margin, width of the sample area, box size.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Geometry {
-    px: f64,
     margin: i32,
     area: i32,
     w: i32,
     h: i32,
 }
 
-/// The box plotters will draw for `labels` at font size `px`: its text block
+/// The box plotters will draw for `labels` at font size `size`: its text block
 /// measured as plotters measures it, with margin and sample width adjusted so that
 /// the box edges fall on whole final pixels.
-fn geometry(labels: &[&str], px_: f64, backend: Backend) -> Geometry {
-    let font = style(px_, LEGEND_INK, backend);
+fn geometry(labels: &[&str], size: f64, backend: Backend) -> Geometry {
+    let font = style(size, LEGEND_INK, backend);
     let mut text = MultiLineText::<_, &str>::new((0, 0), &font);
     for l in labels {
         text.push_line(*l);
     }
     let (tw, th) = text.estimate_dimension().unwrap_or((0, 0));
     let ss = SS as i32;
-    let k = px_ / LEGEND_PX;
+    let k = size / LEGEND_PX;
     let mut margin = px(LEGEND_PAD * k);
     while (th + 2 * margin).rem_euclid(ss) != 0 {
         margin += 1;
@@ -87,7 +92,7 @@ fn geometry(labels: &[&str], px_: f64, backend: Backend) -> Geometry {
     while (tw + area + 2 * margin).rem_euclid(ss) != 0 {
         area += 1;
     }
-    Geometry { px: px_, margin, area, w: tw + area + 2 * margin, h: th + 2 * margin }
+    Geometry { margin, area, w: tw + area + 2 * margin, h: th + 2 * margin }
 }
 
 /// The legend font size: [`LEGEND_PX`], smaller (down to 60 %) when the box would not
@@ -304,6 +309,8 @@ pub(super) fn draw<'a, DB: DrawingBackend + 'a>(
             },
         );
     }
+    // The one-pixel border is drawn three drawing pixels wide around its coordinate:
+    // one pixel in, it fills whole final pixels.
     let border = ShapeStyle { color: LEGEND_BORDER, filled: false, stroke_width: backend.stroke_width(1.0) };
     chart
         .configure_series_labels()

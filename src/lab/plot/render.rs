@@ -3,12 +3,12 @@
 //! plotters does the drawing: `ChartBuilder` places the plot area and label areas
 //! (margins and sizes from [`super::layout`]), `build_cartesian_2d` maps data through
 //! the axes' log-scale or linear coordinates, `configure_mesh` draws the grid, the
-//! tick labels (formatted by [`super::axes`]) and the axis titles, the series are
-//! `Polygon` bands, `LineSeries` / `DashedLineSeries` lines (in the PNG,
-//! [`super::stroke`] quads and discs) and `PointSeries` markers, and the legend is
-//! plotters' series labels. By hand: the frame and ticks ([`super::frame`]), the
-//! legend corner ([`super::legend`]) and the anti-aliasing
-//! ([`super::supersample`]).
+//! tick labels (at the ticks [`super::axes`] chooses) and the axis titles, the
+//! series are `Polygon` bands and `LineSeries` / `DashedLineSeries` lines, markers
+//! are composed plotters elements ([`super::marks`]), and the legend is plotters'
+//! series labels. By hand, each module saying why: thick lines in the PNG
+//! ([`super::stroke`]), the frame and ticks ([`super::frame`]), the legend corner
+//! ([`super::legend`]) and the anti-aliasing ([`super::supersample`]).
 //!
 //! Two charts share the plot area: one for the mesh, whose coordinates are snapped to
 //! whole final pixels so that grid lines stay sharp, and one for the data.
@@ -157,7 +157,9 @@ fn lines<DB: DrawingBackend>(
             }
             let dash = (s.style == LineStyle::Dashed).then_some((px(DASH.0), px(DASH.1)));
             match (s.style, backend) {
+                // A single point with a marker needs no line under it.
                 (LineStyle::MarkersOnly, _) => {}
+                _ if run.len() < 2 => {}
                 (_, Backend::Bitmap) => {
                     let pts: Vec<(f64, f64)> =
                         run.iter().map(|p| chart.backend_coord(p)).map(|(x, y)| (f64::from(x), f64::from(y))).collect();
