@@ -105,14 +105,13 @@ impl Axis {
             .unwrap_or_default()
     }
 
-    /// The plotters coordinate of this axis, with the ticks of `kind` as its bold key
-    /// points (labels and tick marks) and, for the labelled kind, the other major
-    /// ticks as light points (grid lines only).
-    pub fn coord(&self, kind: TickKind) -> WithKeyPoints<AxisCoord> {
+    /// The plotters coordinate of this axis: the labelled ticks are its bold key
+    /// points (grid line and label), the unlabelled major ticks its light points (grid
+    /// line only).
+    pub fn coord(&self) -> WithKeyPoints<AxisCoord> {
         let range = self.value(self.lo)..self.value(self.hi);
         let coord = if self.log { AxisCoord::Log(range.log_scale().into()) } else { AxisCoord::Linear(range.into()) };
-        let light = if kind == TickKind::Labelled { self.values(TickKind::Unlabelled) } else { Vec::new() };
-        coord.with_key_points(self.values(kind)).with_light_points(light)
+        coord.with_key_points(self.values(TickKind::Labelled)).with_light_points(self.values(TickKind::Unlabelled))
     }
 }
 
@@ -330,7 +329,7 @@ mod tests {
         assert_eq!(axis.label_at(3e-8), "");
         assert_eq!(axis.values(TickKind::Minor).len(), 10 * 8);
         // plotters' log coordinate maps the range ends to the pixel range ends.
-        let coord = axis.coord(TickKind::Labelled);
+        let coord = axis.coord();
         assert_eq!(coord.map(&1e-9, (0, 1000)), 0);
         assert_eq!(coord.map(&1.0, (0, 1000)), 900);
         assert_eq!(coord.key_points(BoldPoints(10)), labelled);

@@ -14,13 +14,15 @@
 //! axis) are skipped, break the polyline, and are counted in [`PlotStats`].
 //!
 //! # Modules
-//! * `figure` — the description ([`Figure`], [`Series`], …); `data` — what of it can
-//!   be shown; `palette` — colours and sizes; `font` — the embedded font.
-//! * `axes` — ranges, ticks and tick labels; `layout` — where titles, plot and
-//!   caption go; `render` — the drawing, with plotters.
-//! * By hand, each saying why plotters could not do it: `frame` (inward ticks on
-//!   four sides), `legend` (the automatic corner), `marks` (marker glyphs),
-//!   `stroke` (thick lines in the PNG), `supersample` (anti-aliasing).
+//! * The description: `figure` ([`Figure`], [`Series`], …), `data` (what of it can
+//!   be shown), `palette` (colours and sizes).
+//! * The drawing, with plotters: `render` (`ChartBuilder`, log-scale coordinates,
+//!   mesh, series, series labels), `font` (the embedded font for plotters' text).
+//! * By hand, each module's documentation saying why plotters could not do it:
+//!   `axes` (which ticks, and their labels), `layout` (the sizes of title, label areas
+//!   and caption), `frame` (inward ticks on four sides), `legend` (the automatic
+//!   corner), `marks` (marker glyphs, composed of plotters elements), `stroke` (thick
+//!   lines in the PNG), `supersample` (anti-aliasing).
 //!
 //! # Determinism
 //! Text is drawn with DejaVu Sans embedded in the binary

@@ -21,7 +21,6 @@ use plotters::prelude::{DashedLineSeries, DrawingBackend, LineSeries};
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{Color, RGBAColor, ShapeStyle, TRANSPARENT};
 
-use super::axes::TickKind;
 use super::data::Prepared;
 use super::figure::{Figure, LineStyle};
 use super::font::{baseline_offset, style, CAP};
@@ -79,10 +78,7 @@ fn mesh<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, lay: &Layout, backend
         .margin_bottom(h - y1 - below)
         .y_label_area_size(x0 - left)
         .x_label_area_size(below)
-        .build_cartesian_2d(
-            Snapped(lay.x.coord(TickKind::Labelled), backend),
-            Snapped(lay.y.coord(TickKind::Labelled), backend),
-        )
+        .build_cartesian_2d(Snapped(lay.x.coord(), backend), Snapped(lay.y.coord(), backend))
         .map_err(err)?;
 
     // plotters puts x labels (top-anchored) at twice the tick size below the axis and
@@ -123,7 +119,7 @@ fn data_chart<'a, DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, lay: &Layou
         .margin_left(x0)
         .margin_right(w - x1)
         .margin_bottom(h - y1)
-        .build_cartesian_2d(lay.x.coord(TickKind::Labelled), lay.y.coord(TickKind::Labelled))
+        .build_cartesian_2d(lay.x.coord(), lay.y.coord())
         .map_err(err)
 }
 
