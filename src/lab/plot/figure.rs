@@ -1,0 +1,176 @@
+//! What a figure shows: the description an experiment fills in ([`Figure`], [`Series`],
+//! [`Marker`]) and what rendering could not show ([`PlotStats`]).
+//!
+//! Nothing here draws; [`super::render_to_bytes`] turns a [`Figure`] into pixels.
+
+use plotters::style::RGBColor;
+
+use super::data::shown;
+
+/// How a series' line is stroked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LineStyle {
+    /// A continuous line (measured data).
+    #[default]
+    Solid,
+    /// A dashed line (theory, reference slopes).
+    Dashed,
+    /// No line: markers only (drawn whatever [`Series::markers`] says), for
+    /// scattered reference data.
+    MarkersOnly,
+}
+
+/// One curve of a figure.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    /// Legend text; an empty label keeps the series out of the legend.
+    pub label: String,
+    /// Line, marker and band colour; use [`super::dtype_color`] for a colour fixed per
+    /// dtype.
+    pub color: RGBColor,
+    /// `(x, y)` data points, drawn in the given order. Points that cannot be shown
+    /// are skipped and break the line.
+    pub points: Vec<(f64, f64)>,
+    /// Solid, dashed or no line.
+    pub style: LineStyle,
+    /// Draw a marker symbol at every shown point. Series with markers (or
+    /// [`LineStyle::MarkersOnly`]) get the shapes circle, square, triangle, inverted
+    /// triangle in turn, in series order.
+    pub markers: bool,
+    /// Optional min–max band as `(x, lo, hi)` triples, drawn translucent under the
+    /// line. On a log y axis a `lo <= 0` is drawn down to the bottom of the plot.
+    pub band: Option<Vec<(f64, f64, f64)>>,
+}
+
+impl Series {
+    /// A solid series without markers or band.
+    pub fn new(label: impl Into<String>, color: RGBColor, points: Vec<(f64, f64)>) -> Self {
+        Series { label: label.into(), color, points, style: LineStyle::Solid, markers: false, band: None }
+    }
+
+    /// The same series drawn dashed.
+    pub fn dashed(mut self) -> Self {
+        self.style = LineStyle::Dashed;
+        self
+    }
+
+    /// Markers only, no line: scattered reference data.
+    pub fn scatter(label: impl Into<String>, color: RGBColor, points: Vec<(f64, f64)>) -> Self {
+        Series { style: LineStyle::MarkersOnly, markers: true, ..Series::new(label, color, points) }
+    }
+
+    /// The same series with (`true`) or without markers.
+    pub fn with_markers(mut self, markers: bool) -> Self {
+        self.markers = markers;
+        self
+    }
+
+    /// The same series with a min–max band of `(x, lo, hi)` triples.
+    pub fn with_band(mut self, band: Vec<(f64, f64, f64)>) -> Self {
+        self.band = Some(band);
+        self
+    }
+
+    /// Whether the series draws a marker symbol at its points.
+    pub(super) fn has_markers(&self) -> bool {
+        self.markers || self.style == LineStyle::MarkersOnly
+    }
+}
+
+/// A single highlighted point, such as a predicted optimal step, drawn as a hollow
+/// diamond on top of the data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Marker {
+    /// x coordinate (data units).
+    pub x: f64,
+    /// y coordinate (data units).
+    pub y: f64,
+    /// Legend text; `None` keeps the marker out of the legend.
+    pub label: Option<String>,
+    /// Outline colour.
+    pub color: RGBColor,
+}
+
+/// Where the legend goes inside the plot area.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LegendPos {
+    /// Top-left corner.
+    UpperLeft,
+    /// Top-right corner.
+    UpperRight,
+    /// Bottom-left corner.
+    LowerLeft,
+    /// Bottom-right corner.
+    LowerRight,
+    /// The corner that covers the fewest data (deterministic; ties go to
+    /// upper right, upper left, lower left, lower right in that order).
+    #[default]
+    Auto,
+}
+
+/// Everything one plot shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Figure {
+    /// Title above the plot, naming the setup.
+    pub title: String,
+    /// Title of the x axis.
+    pub x_label: String,
+    /// Title of the y axis.
+    pub y_label: String,
+    /// Curves, drawn in order (later series on top).
+    pub series: Vec<Series>,
+    /// Highlighted points, drawn on top of all series.
+    pub markers: Vec<Marker>,
+    /// One line under the plot. When `None` and some points were not shown, a note
+    /// giving their number is printed instead.
+    pub caption: Option<String>,
+    /// Logarithmic x axis (default `true`).
+    pub x_log: bool,
+    /// Logarithmic y axis (default `true`); `false` gives a linear y axis.
+    pub y_log: bool,
+    /// Legend placement (default [`LegendPos::Auto`]).
+    pub legend_pos: LegendPos,
+}
+
+impl Default for Figure {
+    fn default() -> Self {
+        Figure {
+            title: String::new(),
+            x_label: String::new(),
+            y_label: String::new(),
+            series: Vec::new(),
+            markers: Vec::new(),
+            caption: None,
+            x_log: true,
+            y_log: true,
+            legend_pos: LegendPos::Auto,
+        }
+    }
+}
+
+impl Figure {
+    /// An empty log–log figure with the given title and axis titles.
+    pub fn new(title: impl Into<String>, x_label: impl Into<String>, y_label: impl Into<String>) -> Self {
+        Figure { title: title.into(), x_label: x_label.into(), y_label: y_label.into(), ..Figure::default() }
+    }
+
+    /// Number of series points that [`render`](fn@super::render) will not show (the value it
+    /// reports as [`PlotStats::dropped`]); useful to write a caption before rendering.
+    pub fn count_dropped(&self) -> usize {
+        self.series
+            .iter()
+            .flat_map(|s| s.points.iter())
+            .filter(|&&(x, y)| !shown(x, self.x_log) || !shown(y, self.y_log))
+            .count()
+    }
+}
+
+/// What [`render`](fn@super::render) could not show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PlotStats {
+    /// Series points not shown: x or y NaN or infinite, or `<= 0` on a log axis.
+    pub dropped: usize,
+    /// Band triples and [`Marker`]s not shown, for the same reasons (a band `lo <= 0`
+    /// on a log axis is still shown, reaching the bottom of the plot).
+    pub dropped_other: usize,
+}

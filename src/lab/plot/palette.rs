@@ -1,0 +1,189 @@
+//! Colours and style constants of every figure, in one place.
+//!
+//! Data colours: [`dtype_color`] gives each dtype its colour (Okabe–Ito
+//! colour-blind-safe palette, plus Tol's wine for other MPFR precisions); the named
+//! greys, black and red are for theory curves and published reference data. The rest
+//! is the figure's own ink (text, grid, frame, legend box) and its sizes, all in final
+//! pixels of the 1600×1000 PNG.
+
+use plotters::style::{RGBAColor, RGBColor};
+
+use crate::scalar::DType;
+
+// ---------------------------------------------------------------------------------
+// Data colours
+
+/// Neutral grey for theory and reference lines; [`palette`] returns it for any name
+/// that is not a known dtype.
+pub const REFERENCE_GREY: RGBColor = RGBColor(0x6E, 0x6E, 0x6E);
+/// Black, for published reference points.
+pub const BLACK: RGBColor = RGBColor(0, 0, 0);
+/// Dark grey (60, 60, 60), for theory curves drawn over coloured data (such as 1 − 1/c).
+pub const DARK_GREY: RGBColor = RGBColor(60, 60, 60);
+/// Dim grey (90, 90, 90), for a second theory curve next to [`DARK_GREY`] (such as a
+/// plateau).
+pub const DIM_GREY: RGBColor = RGBColor(90, 90, 90);
+/// Medium grey (120, 120, 120), for a second set of published points next to [`BLACK`].
+pub const MEDIUM_GREY: RGBColor = RGBColor(120, 120, 120);
+/// Light grey (150, 150, 150), for truncation-error theory lines.
+pub const LIGHT_GREY: RGBColor = RGBColor(150, 150, 150);
+/// Red (200, 60, 60), for a regime the figure warns about (such as the dead zone).
+pub const ALERT_RED: RGBColor = RGBColor(200, 60, 60);
+
+const F16: RGBColor = RGBColor(0xD5, 0x5E, 0x00); // vermillion
+const BF16: RGBColor = RGBColor(0xE6, 0x9F, 0x00); // orange
+const F32: RGBColor = RGBColor(0x00, 0x9E, 0x73); // bluish green
+const F64: RGBColor = RGBColor(0x00, 0x72, 0xB2); // blue
+const MPFR_113: RGBColor = RGBColor(0xCC, 0x79, 0xA7); // reddish purple
+const MPFR_128: RGBColor = RGBColor(0x56, 0xB4, 0xE9); // sky blue
+const MPFR_256: RGBColor = BLACK;
+const MPFR_OTHER: RGBColor = RGBColor(0x88, 0x22, 0x55); // Tol's wine
+
+/// The colour of a dtype, the same in every figure.
+///
+/// f16 vermillion, bf16 orange, f32 bluish green, f64 blue, mpfr:113 reddish purple,
+/// mpfr:128 sky blue, mpfr:256 black, any other MPFR precision wine.
+pub fn dtype_color(dt: DType) -> RGBColor {
+    match dt {
+        DType::F16 => F16,
+        DType::BF16 => BF16,
+        DType::F32 => F32,
+        DType::F64 => F64,
+        DType::Mpfr(p) => match p.bits() {
+            113 => MPFR_113,
+            128 => MPFR_128,
+            256 => MPFR_256,
+            _ => MPFR_OTHER,
+        },
+    }
+}
+
+/// The colour of a dtype given by name, kept for callers not yet ported to
+/// [`dtype_color`].
+///
+/// Gives [`dtype_color`] of the dtype `dtype_name` names (`"f16"`, `"mpfr:113"`, …),
+/// any other `"mpfr*"` name wine, and every other name (for example `"theory"`,
+/// `"reference"`) [`REFERENCE_GREY`]. Matching ignores case and surrounding spaces.
+pub fn palette(dtype_name: &str) -> RGBColor {
+    let name = dtype_name.trim().to_ascii_lowercase();
+    match name.as_str() {
+        "f16" => F16,
+        "bf16" => BF16,
+        "f32" => F32,
+        "f64" => F64,
+        "mpfr:113" => MPFR_113,
+        "mpfr:128" => MPFR_128,
+        "mpfr:256" => MPFR_256,
+        n if n.starts_with("mpfr") => MPFR_OTHER,
+        _ => REFERENCE_GREY,
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// The figure's own ink
+
+/// Background.
+pub(super) const WHITE: RGBAColor = RGBAColor(255, 255, 255, 1.0);
+/// Title text.
+pub(super) const TITLE_INK: RGBColor = BLACK;
+/// Axis titles and tick labels.
+pub(super) const AXIS_INK: RGBColor = RGBColor(0x20, 0x20, 0x20);
+/// The caption line under the plot.
+pub(super) const CAPTION_INK: RGBColor = RGBColor(0x40, 0x40, 0x40);
+/// Legend text.
+pub(super) const LEGEND_INK: RGBColor = RGBColor(0x10, 0x10, 0x10);
+/// Frame and tick marks.
+pub(super) const FRAME_INK: RGBAColor = RGBAColor(0, 0, 0, 1.0);
+/// Grid lines at major ticks.
+pub(super) const GRID_INK: RGBAColor = RGBAColor(0, 0, 0, 0.11);
+/// Legend box fill (lets the grid show through a little).
+pub(super) const LEGEND_FILL: RGBAColor = RGBAColor(255, 255, 255, 0.88);
+/// Legend box outline.
+pub(super) const LEGEND_BORDER: RGBAColor = RGBAColor(0, 0, 0, 0.45);
+/// Halo around series markers, separating them from lines below.
+pub(super) const MARKER_HALO: RGBAColor = WHITE;
+/// Fill of the hollow diamond of a highlighted [`super::Marker`].
+pub(super) const DIAMOND_FILL: RGBAColor = RGBAColor(255, 255, 255, 0.85);
+/// Opacity of a min–max band.
+pub(super) const BAND_ALPHA: f64 = 0.2;
+
+// ---------------------------------------------------------------------------------
+// Sizes (final pixels)
+
+/// Title font size (ascent + descent).
+pub(super) const TITLE_PX: f64 = 40.0;
+/// Axis title font size.
+pub(super) const LABEL_PX: f64 = 30.0;
+/// Tick label font size.
+pub(super) const TICK_PX: f64 = 24.0;
+/// Legend font size (before shrinking to fit).
+pub(super) const LEGEND_PX: f64 = 24.0;
+/// Caption font size.
+pub(super) const CAPTION_PX: f64 = 24.0;
+
+/// Width of series lines.
+pub(super) const LINE_PX: f64 = 3.0;
+/// Dash and gap lengths of dashed series.
+pub(super) const DASH: (f64, f64) = (14.0, 9.0);
+/// Radius of series markers (circle; the other shapes are scaled to look as large).
+pub(super) const MARKER_R: f64 = 6.5;
+/// Width of the white halo around series markers.
+pub(super) const HALO_PX: f64 = 1.5;
+/// Half-diagonal of the hollow diamond of a highlighted marker.
+pub(super) const DIAMOND_R: f64 = 13.0;
+/// Width of the diamond's outline.
+pub(super) const DIAMOND_STROKE_PX: f64 = 3.0;
+
+/// Width of the frame and of major tick marks.
+pub(super) const FRAME_PX: f64 = 2.0;
+/// Width of minor tick marks and grid lines.
+pub(super) const HAIRLINE_PX: f64 = 1.0;
+/// Length of labelled, unlabelled and minor tick marks (drawn inward).
+pub(super) const TICK_LEN: [f64; 3] = [12.0, 8.0, 5.0];
+/// Gap between the frame and tick labels.
+pub(super) const TICK_LABEL_GAP: f64 = 12.0;
+
+/// Padding inside the legend box.
+pub(super) const LEGEND_PAD: f64 = 12.0;
+/// Width of the line sample in a legend row.
+pub(super) const LEGEND_SAMPLE: f64 = 58.0;
+/// Gap between a legend sample and its text.
+pub(super) const LEGEND_GAP: f64 = 12.0;
+/// Distance of the legend box from the frame.
+pub(super) const LEGEND_INSET: f64 = 14.0;
+/// Dash and gap lengths of a dashed legend sample (three dashes).
+pub(super) const LEGEND_DASH: (f64, f64) = (12.0, 7.0);
+/// Half-height of a band sample in the legend.
+pub(super) const LEGEND_BAND_HALF: f64 = 10.0;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn palette_is_fixed() {
+        assert_eq!(palette("f64"), palette(" F64 "));
+        assert_eq!(palette("mpfr:512"), palette("mpfr:1024"));
+        assert_ne!(palette("mpfr:512"), palette("mpfr:256"));
+        assert_eq!(palette("mpfr:1"), palette("mpfr:512"), "invalid precisions are still MPFR");
+        assert_eq!(palette("theory"), REFERENCE_GREY);
+        let names = ["f16", "bf16", "f32", "f64", "mpfr:113", "mpfr:128", "mpfr:256", "mpfr:64", "theory"];
+        for (i, a) in names.iter().enumerate() {
+            for b in &names[i + 1..] {
+                assert_ne!(palette(a), palette(b), "{a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn dtype_color_matches_palette_names() {
+        let names = ["f16", "bf16", "f32", "f64", "mpfr:113", "mpfr:128", "mpfr:256", "mpfr:64", "mpfr:2"];
+        for name in names {
+            let dt = DType::parse(name).unwrap();
+            assert_eq!(dtype_color(dt), palette(name), "{name}");
+            assert_eq!(dtype_color(dt), palette(&dt.name()), "{name}");
+        }
+        assert_eq!(dtype_color(DType::F64), RGBColor(0x00, 0x72, 0xB2));
+        assert_eq!(dtype_color(DType::parse("mpfr:256").unwrap()), BLACK);
+    }
+}
