@@ -8,10 +8,10 @@
 use gradlab::check::{check_dtype, CheckConfig};
 use gradlab::error::Result;
 use gradlab::lab::grid::log_grid_from;
-use gradlab::lab::plot::{Figure, LegendPos};
+use gradlab::lab::plot::{BLUE, DARK_GREY, Figure, LegendPos, VERMILLION};
 use gradlab::lab::report::{md_table, sci6};
 use gradlab::lab::runner::{Experiment, Output};
-use gradlab::lab::series::{dashed, line, role};
+use gradlab::lab::series::{dashed, line};
 use gradlab::method::Scheme;
 use gradlab::metrics::fit_line;
 use gradlab::objective::Wrt;
@@ -111,7 +111,7 @@ impl Experiment for BitsSweep {
             Figure::new("Best achievable error vs MPFR precision", "significand bits", "best mean relative error");
         let mut step_fig = Figure::new("Optimal step vs MPFR precision", "significand bits", "optimal step eps");
         let mut fits = Vec::new();
-        for (scheme, color) in SCHEMES.into_iter().zip([role::SECOND, role::FIRST]) {
+        for (scheme, color) in SCHEMES.into_iter().zip([VERMILLION, BLUE]) {
             let mine: Vec<&Row> = rows.iter().filter(|r| r.scheme == scheme).collect();
             let errs: Vec<(f64, f64)> = mine.iter().map(|r| (r.bits as f64, r.best_error)).collect();
             let steps: Vec<(f64, f64)> = mine.iter().map(|r| (r.bits as f64, r.opt_step)).collect();
@@ -134,7 +134,7 @@ impl Experiment for BitsSweep {
                 let mx = logs.iter().map(|p| p.0).sum::<f64>() / logs.len().max(1) as f64;
                 let my = slope * mx + icpt;
                 let theory_line = [8.0, 128.0].iter().map(|&b| (b, 2f64.powf(my + theory * (b - mx)))).collect();
-                fig.series.push(dashed(&format!("{scheme} theory slope {theory:.3}"), role::THEORY, theory_line));
+                fig.series.push(dashed(&format!("{scheme} theory slope {theory:.3}"), DARK_GREY, theory_line));
             }
         }
         s.push_str(&md_table(

@@ -5,10 +5,10 @@ use gradlab::check::{check_dtype, CheckConfig};
 use gradlab::error::Result;
 use gradlab::exact::Decimal;
 use gradlab::lab::grid::log_grid_from;
-use gradlab::lab::plot::{palette, Figure, LegendPos, LineStyle, Marker};
+use gradlab::lab::plot::{Figure, LIGHT_GREY, LegendPos, LineStyle, Marker, dtype_color};
 use gradlab::lab::report::{md_table, sci6};
 use gradlab::lab::runner::{Experiment, Output};
-use gradlab::lab::series::{dashed, line, role};
+use gradlab::lab::series::{dashed, line};
 use gradlab::lab::spread::median_band;
 use gradlab::method::Scheme;
 use gradlab::objective::Wrt;
@@ -180,7 +180,7 @@ impl Experiment for PrecisionSweep {
             let mut all_fig = Figure::new(title("all dtypes"), "step eps", y_label);
             let mut hw_fig = Figure::new(title("hardware formats"), "step eps", y_label);
             for dt in dtypes(quick) {
-                let color = palette(&dt.name());
+                let color = dtype_color(dt);
                 let (med, band) = median_band(
                     rows.iter().filter(|r| r.dtype == dt && r.scheme == scheme).map(|r| (&r.eps, r.num_vs_truth)),
                 );
@@ -277,7 +277,7 @@ fn add_truncation_and_clip(fig: &mut Figure, model: &ErrorModel) {
         .map(|h| (h, model.truncation(h)))
         .filter(|p| p.1 <= 1.0)
         .collect();
-    fig.series.push(dashed(&format!("truncation T h^{}", model.order), role::TRUNCATION, tl));
+    fig.series.push(dashed(&format!("truncation T h^{}", model.order), LIGHT_GREY, tl));
     for sr in fig.series.iter_mut().filter(|sr| sr.style == LineStyle::Dashed) {
         sr.points.retain(|p| p.1 >= y_min / 10.0);
     }

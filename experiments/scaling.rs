@@ -8,10 +8,10 @@
 use gradlab::check::prepare;
 use gradlab::error::Result;
 use gradlab::exact::Decimal;
-use gradlab::lab::plot::{Figure, LegendPos};
+use gradlab::lab::plot::{BLUE, Figure, LegendPos, VERMILLION};
 use gradlab::lab::report::md_table;
 use gradlab::lab::runner::{Experiment, Output};
-use gradlab::lab::series::{dashed, line, role};
+use gradlab::lab::series::{dashed, line};
 use gradlab::method::Scheme;
 use gradlab::metrics::fit_line;
 use gradlab::numeric::{numeric_grad, Setup};
@@ -129,7 +129,7 @@ impl Experiment for Scaling {
                 "seconds per full central check",
             );
             let mut fast_largest = f64::NAN;
-            for (path, theory, color) in [("fast", 1.0, role::FIRST), ("naive", 2.0, role::SECOND)] {
+            for (path, theory, color) in [("fast", 1.0, BLUE), ("naive", 2.0, VERMILLION)] {
                 let size = |r: &Row| if sweep == "n" { r.n } else { r.d } as f64;
                 let pts: Vec<(f64, f64)> =
                     rows.iter().filter(|r| r.sweep == sweep && r.path == path).map(|r| (size(r), r.seconds)).collect();

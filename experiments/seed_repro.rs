@@ -5,10 +5,10 @@ use gradlab::check::{check_dtype, CheckConfig, Status};
 use gradlab::error::Result;
 use gradlab::exact::{format_sci, Decimal};
 use gradlab::lab::grid::{decades, log_grid};
-use gradlab::lab::plot::{palette, Figure, LegendPos, Marker};
+use gradlab::lab::plot::{ALERT_RED, BLACK, BLUE, DIM_GREY, Figure, GREEN, LIGHT_GREY, LegendPos, MEDIUM_GREY, Marker, ORANGE, dtype_color};
 use gradlab::lab::report::{md_table, sci6};
 use gradlab::lab::runner::{Experiment, Output};
-use gradlab::lab::series::{dashed, line, points, role};
+use gradlab::lab::series::{dashed, line, points};
 use gradlab::method::Scheme;
 use gradlab::objective::Wrt;
 use gradlab::policy::{truth_prec, usable_steps};
@@ -238,16 +238,16 @@ impl Experiment for SeedRepro {
         let (lo, hi) = acc.iter().fold((f64::INFINITY, 0.0f64), |(a, b), p| (a.min(p.0), b.max(p.0)));
         fig.series.push(dashed(
             "plateau 1 - 1/E = 0.9 (x.grad summed over 10 epochs)",
-            role::LEVEL,
+            DIM_GREY,
             vec![(lo, 0.9), (hi, 0.9)],
         ));
         fig.series.push(dashed(
             "dead zone: x + eps == x, numeric gradient 0, relerr 1",
-            role::ALERT,
+            ALERT_RED,
             vec![(lo, 1.0), (hi, 1.0)],
         ));
-        fig.series.push(line("gradlab, f32", palette(&f32.name()), acc));
-        fig.series.push(points("published (Cross Validated 491171)", role::BLACK, PUBLISHED_INPUT.to_vec()));
+        fig.series.push(line("gradlab, f32", dtype_color(f32), acc));
+        fig.series.push(points("published (Cross Validated 491171)", BLACK, PUBLISHED_INPUT.to_vec()));
         fig.legend_pos = LegendPos::LowerRight;
         fig.caption = Some(
             "eps >= 1e-4: plateau at 0.9; 1e-5 and 1e-6: f32 rounding of the loss (u/eps) moves the curve; <= 1e-7: dead zone, relerr exactly 1."
@@ -265,13 +265,13 @@ impl Experiment for SeedRepro {
         let reset = curve(f32, Variant::Reset, |r| r.relerr_mean);
         fig.series.push(line(
             "accumulated x.grad (the seed's bug)",
-            role::THIRD,
+            GREEN,
             curve(f32, Variant::Accumulate, |r| r.relerr_mean),
         ));
-        fig.series.push(line("x.grad reset (the fix)", role::FIRST, reset.clone()));
-        fig.series.push(line("logits (y.grad)", role::FOURTH, curve(f32, Variant::Logits, |r| r.relerr_mean)));
-        fig.series.push(points("published, accumulated", role::BLACK, PUBLISHED_INPUT.to_vec()));
-        fig.series.push(points("published, logits", role::REFERENCE, PUBLISHED_LOGITS.to_vec()));
+        fig.series.push(line("x.grad reset (the fix)", BLUE, reset.clone()));
+        fig.series.push(line("logits (y.grad)", ORANGE, curve(f32, Variant::Logits, |r| r.relerr_mean)));
+        fig.series.push(points("published, accumulated", BLACK, PUBLISHED_INPUT.to_vec()));
+        fig.series.push(points("published, logits", MEDIUM_GREY, PUBLISHED_LOGITS.to_vec()));
         // The error model of the fixed check in f32 (src/theory.rs), dashed, with its optimum.
         let problem = Problem::generate(10, 4, 2, 1)?;
         let model = error_model(&problem, &TrainConfig::seed(InputGrad::Reset), Scheme::Central, Wrt::Input);
@@ -280,13 +280,13 @@ impl Experiment for SeedRepro {
             reset.iter().map(|&(h, _)| (h, model.truncation(h))).filter(|p| p.1 >= 1e-6).collect();
         let rl: Vec<(f64, f64)> =
             reset.iter().map(|&(h, _)| (h, model.rounding(h, u))).filter(|p| p.1 <= 1.0).collect();
-        fig.series.push(dashed("theory: truncation T h^2", role::TRUNCATION, tl));
-        fig.series.push(dashed("theory: f32 rounding R u/h", role::FIRST, rl));
+        fig.series.push(dashed("theory: truncation T h^2", LIGHT_GREY, tl));
+        fig.series.push(dashed("theory: f32 rounding R u/h", BLUE, rl));
         fig.markers.push(Marker {
             x: model.optimal_step(u),
             y: model.min_error(u),
             label: Some("predicted optimal step".into()),
-            color: role::FIRST,
+            color: BLUE,
         });
         fig.legend_pos = LegendPos::LowerLeft;
         fig.caption = Some("The fix (x.grad reset) and the logits check show the V: truncation error falls with eps, rounding error ~ u/eps rises.".into());
@@ -300,7 +300,7 @@ impl Experiment for SeedRepro {
             "mean relative error (numeric vs analytic)",
         );
         for dt in dtypes(quick) {
-            let color = palette(&dt.name());
+            let color = dtype_color(dt);
             fig.series.push(line(&format!("{dt} reset"), color, curve(dt, Variant::Reset, |r| r.relerr_mean)));
             // Unlabelled: the title says dashed is accumulated, and the legend stays short.
             fig.series.push(dashed("", color, curve(dt, Variant::Accumulate, |r| r.relerr_mean)));

@@ -8,10 +8,10 @@
 use gradlab::check::prepare;
 use gradlab::error::Result;
 use gradlab::exact::Decimal;
-use gradlab::lab::plot::{Figure, LegendPos};
+use gradlab::lab::plot::{BLUE, DARK_GREY, Figure, LegendPos, VERMILLION};
 use gradlab::lab::report::md_table;
 use gradlab::lab::runner::{Experiment, Output};
-use gradlab::lab::series::{dashed, line, points, role};
+use gradlab::lab::series::{dashed, line, points};
 use gradlab::method::Scheme;
 use gradlab::metrics::{compare, ratio_median};
 use gradlab::numeric::{numeric_grad, Setup};
@@ -164,15 +164,15 @@ impl Experiment for SumVsMean {
         fig.y_log = false;
         let curve: Vec<(f64, f64)> =
             (0..=200).map(|i| 10f64.powf(i as f64 * 2.4 / 200.0)).map(|c| (c, 1.0 - 1.0 / c)).collect();
-        fig.series.push(dashed("1 - 1/c", role::THEORY, curve));
+        fig.series.push(dashed("1 - 1/c", DARK_GREY, curve));
         fig.series.push(points(
             "x.grad accumulated over E epochs (n = 10)",
-            role::FIRST,
+            BLUE,
             plateau("epochs", |r| r.factor as f64),
         ));
         fig.series.push(points(
             "sum-reduced gradient vs mean loss (n samples)",
-            role::SECOND,
+            VERMILLION,
             plateau("batch", |r| r.factor as f64),
         ));
         fig.legend_pos = LegendPos::LowerRight;
@@ -187,8 +187,8 @@ impl Experiment for SumVsMean {
         fig.y_log = false;
         let lr = plateau("lr", |r| r.lr.to_f64());
         let (lo, hi) = lr.iter().fold((f64::INFINITY, 0.0f64), |(a, b), p| (a.min(p.0), b.max(p.0)));
-        fig.series.push(dashed("1 - 1/E = 0.9", role::THEORY, vec![(lo, 0.9), (hi, 0.9)]));
-        fig.series.push(line("measured plateau", role::FIRST, lr));
+        fig.series.push(dashed("1 - 1/E = 0.9", DARK_GREY, vec![(lo, 0.9), (hi, 0.9)]));
+        fig.series.push(line("measured plateau", BLUE, lr));
         fig.legend_pos = LegendPos::LowerLeft;
         out.figure("sum_vs_mean_lr", &fig)?;
         s.push_str(

@@ -57,7 +57,8 @@ use plotters::drawing::IntoDrawingArea;
 
 pub use figure::{Figure, LegendPos, LineStyle, Marker, PlotStats, Series};
 pub use palette::{
-    dtype_color, palette, ALERT_RED, BLACK, DARK_GREY, DIM_GREY, LIGHT_GREY, MEDIUM_GREY, REFERENCE_GREY,
+    dtype_color, ALERT_RED, BLACK, BLUE, DARK_GREY, DIM_GREY, GREEN, LIGHT_GREY, MEDIUM_GREY, ORANGE, REFERENCE_GREY,
+    VERMILLION,
 };
 
 use supersample::{Backend, SS};

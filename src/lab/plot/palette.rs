@@ -13,8 +13,7 @@ use crate::scalar::DType;
 // ---------------------------------------------------------------------------------
 // Data colours
 
-/// Neutral grey for theory and reference lines; [`palette`] returns it for any name
-/// that is not a known dtype.
+/// Neutral grey for theory and reference lines.
 pub const REFERENCE_GREY: RGBColor = RGBColor(0x6E, 0x6E, 0x6E);
 /// Black, for published reference points.
 pub const BLACK: RGBColor = RGBColor(0, 0, 0);
@@ -30,10 +29,19 @@ pub const LIGHT_GREY: RGBColor = RGBColor(150, 150, 150);
 /// Red (200, 60, 60), for a regime the figure warns about (such as the dead zone).
 pub const ALERT_RED: RGBColor = RGBColor(200, 60, 60);
 
-const F16: RGBColor = RGBColor(0xD5, 0x5E, 0x00); // vermillion
-const BF16: RGBColor = RGBColor(0xE6, 0x9F, 0x00); // orange
-const F32: RGBColor = RGBColor(0x00, 0x9E, 0x73); // bluish green
-const F64: RGBColor = RGBColor(0x00, 0x72, 0xB2); // blue
+/// Blue (Okabe–Ito), for a curve that is not a dtype (the first of several compared).
+pub const BLUE: RGBColor = RGBColor(0x00, 0x72, 0xB2);
+/// Vermillion (Okabe–Ito), for a second compared curve.
+pub const VERMILLION: RGBColor = RGBColor(0xD5, 0x5E, 0x00);
+/// Bluish green (Okabe–Ito), for a third compared curve.
+pub const GREEN: RGBColor = RGBColor(0x00, 0x9E, 0x73);
+/// Orange (Okabe–Ito), for a fourth compared curve.
+pub const ORANGE: RGBColor = RGBColor(0xE6, 0x9F, 0x00);
+
+const F16: RGBColor = VERMILLION;
+const BF16: RGBColor = ORANGE;
+const F32: RGBColor = GREEN;
+const F64: RGBColor = BLUE;
 const MPFR_113: RGBColor = RGBColor(0xCC, 0x79, 0xA7); // reddish purple
 const MPFR_128: RGBColor = RGBColor(0x56, 0xB4, 0xE9); // sky blue
 const MPFR_256: RGBColor = BLACK;
@@ -55,27 +63,6 @@ pub fn dtype_color(dt: DType) -> RGBColor {
             256 => MPFR_256,
             _ => MPFR_OTHER,
         },
-    }
-}
-
-/// The colour of a dtype given by name, kept for callers not yet ported to
-/// [`dtype_color`].
-///
-/// Gives [`dtype_color`] of the dtype `dtype_name` names (`"f16"`, `"mpfr:113"`, …),
-/// any other `"mpfr*"` name wine, and every other name (for example `"theory"`,
-/// `"reference"`) [`REFERENCE_GREY`]. Matching ignores case and surrounding spaces.
-pub fn palette(dtype_name: &str) -> RGBColor {
-    let name = dtype_name.trim().to_ascii_lowercase();
-    match name.as_str() {
-        "f16" => F16,
-        "bf16" => BF16,
-        "f32" => F32,
-        "f64" => F64,
-        "mpfr:113" => MPFR_113,
-        "mpfr:128" => MPFR_128,
-        "mpfr:256" => MPFR_256,
-        n if n.starts_with("mpfr") => MPFR_OTHER,
-        _ => REFERENCE_GREY,
     }
 }
 
@@ -161,27 +148,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn palette_is_fixed() {
-        assert_eq!(palette("f64"), palette(" F64 "));
-        assert_eq!(palette("mpfr:512"), palette("mpfr:1024"));
-        assert_ne!(palette("mpfr:512"), palette("mpfr:256"));
-        assert_eq!(palette("mpfr:1"), palette("mpfr:512"), "invalid precisions are still MPFR");
-        assert_eq!(palette("theory"), REFERENCE_GREY);
-        let names = ["f16", "bf16", "f32", "f64", "mpfr:113", "mpfr:128", "mpfr:256", "mpfr:64", "theory"];
+    fn every_dtype_has_a_fixed_colour_apart_from_the_others() {
+        let names = ["f16", "bf16", "f32", "f64", "mpfr:113", "mpfr:128", "mpfr:256", "mpfr:64"];
+        let color = |n: &str| dtype_color(DType::parse(n).unwrap());
+        assert_eq!(color("mpfr:512"), color("mpfr:1024"));
         for (i, a) in names.iter().enumerate() {
+            assert_ne!(color(a), REFERENCE_GREY, "{a}");
             for b in &names[i + 1..] {
-                assert_ne!(palette(a), palette(b), "{a} vs {b}");
+                assert_ne!(color(a), color(b), "{a} vs {b}");
             }
-        }
-    }
-
-    #[test]
-    fn dtype_color_matches_palette_names() {
-        let names = ["f16", "bf16", "f32", "f64", "mpfr:113", "mpfr:128", "mpfr:256", "mpfr:64", "mpfr:2"];
-        for name in names {
-            let dt = DType::parse(name).unwrap();
-            assert_eq!(dtype_color(dt), palette(name), "{name}");
-            assert_eq!(dtype_color(dt), palette(&dt.name()), "{name}");
         }
         assert_eq!(dtype_color(DType::F64), RGBColor(0x00, 0x72, 0xB2));
         assert_eq!(dtype_color(DType::parse("mpfr:256").unwrap()), BLACK);

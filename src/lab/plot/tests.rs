@@ -7,6 +7,7 @@ use plotters::style::RGBColor;
 
 use super::data::prepare;
 use super::*;
+use crate::scalar::DType;
 
 fn v_curve(scale: f64, noise: f64) -> Vec<(f64, f64)> {
     (0..=48)
@@ -19,9 +20,9 @@ fn v_curve(scale: f64, noise: f64) -> Vec<(f64, f64)> {
 
 fn sample_figure() -> Figure {
     let mut fig = Figure::new("central difference, f(x) = exp(x)", "step h", "abs. error");
-    fig.series.push(Series::new("f32", palette("f32"), v_curve(0.2, 1e-8)).with_markers(true));
-    fig.series.push(Series::new("f64", palette("f64"), v_curve(0.2, 1e-16)).with_markers(true));
-    fig.markers.push(Marker { x: 1e-5, y: 1e-11, label: Some("h*".into()), color: palette("f64") });
+    fig.series.push(Series::new("f32", dtype_color(DType::parse("f32").unwrap()), v_curve(0.2, 1e-8)).with_markers(true));
+    fig.series.push(Series::new("f64", dtype_color(DType::parse("f64").unwrap()), v_curve(0.2, 1e-16)).with_markers(true));
+    fig.markers.push(Marker { x: 1e-5, y: 1e-11, label: Some("h*".into()), color: dtype_color(DType::parse("f64").unwrap()) });
     fig.caption = Some("test".into());
     fig
 }
@@ -132,7 +133,7 @@ fn legend_avoids_the_data() {
 fn counts_dropped_points() {
     let mut fig = Figure::new("t", "x", "y");
     let pts = vec![(1.0, 1.0), (1e-1, 0.0), (1e-2, f64::NAN), (1e-3, -1.0), (1e-4, 1e-3), (1e-5, 1e-2)];
-    fig.series.push(Series::new("s", palette("f32"), pts));
+    fig.series.push(Series::new("s", dtype_color(DType::parse("f32").unwrap()), pts));
     assert_eq!(fig.count_dropped(), 3);
     let (_, _, stats) = render_to_bytes(&fig).unwrap();
     assert_eq!(stats.dropped, 3);
@@ -148,7 +149,7 @@ fn linear_y_keeps_zero_and_negative() {
     let mut fig = Figure::new("t", "factor", "plateau");
     fig.y_log = false;
     let pts = vec![(1e-3, 0.0), (1e-2, 0.5), (1e-1, 1.0), (1.0, -0.1), (0.0, 0.5), (1e1, f64::INFINITY)];
-    fig.series.push(Series::new("s", palette("f64"), pts).with_markers(true));
+    fig.series.push(Series::new("s", dtype_color(DType::parse("f64").unwrap()), pts).with_markers(true));
     let (png, _, stats) = render_to_bytes(&fig).unwrap();
     assert_eq!(stats.dropped, 2);
     assert_eq!(png_size(&png), (1600, 1000));
@@ -157,8 +158,8 @@ fn linear_y_keeps_zero_and_negative() {
 #[test]
 fn all_dropped_and_empty_figures_render() {
     let mut fig = Figure::new("nothing to see", "x", "y");
-    fig.series.push(Series::new("bad", palette("f16"), vec![(0.0, 1.0), (f64::NAN, 1.0), (1.0, -1.0)]));
-    fig.series.push(Series::new("empty", palette("bf16"), vec![]).dashed().with_band(vec![(f64::NAN, 1.0, 2.0)]));
+    fig.series.push(Series::new("bad", dtype_color(DType::parse("f16").unwrap()), vec![(0.0, 1.0), (f64::NAN, 1.0), (1.0, -1.0)]));
+    fig.series.push(Series::new("empty", dtype_color(DType::parse("bf16").unwrap()), vec![]).dashed().with_band(vec![(f64::NAN, 1.0, 2.0)]));
     fig.markers.push(Marker { x: -1.0, y: 1.0, label: Some("m".into()), color: REFERENCE_GREY });
     let (png, svg, stats) = render_to_bytes(&fig).unwrap();
     assert_eq!(stats.dropped, 3);
@@ -174,9 +175,9 @@ fn all_dropped_and_empty_figures_render() {
 #[test]
 fn single_point_and_huge_span_render() {
     let mut fig = Figure::new("one point", "x", "y");
-    fig.series.push(Series::new("one", palette("f64"), vec![(1e-3, 1e-3)]));
+    fig.series.push(Series::new("one", dtype_color(DType::parse("f64").unwrap()), vec![(1e-3, 1e-3)]));
     render_to_bytes(&fig).unwrap();
-    fig.series.push(Series::new("wide", palette("mpfr:256"), vec![(1e-300, 1e-300), (1e300, 1e300)]));
+    fig.series.push(Series::new("wide", dtype_color(DType::parse("mpfr:256").unwrap()), vec![(1e-300, 1e-300), (1e300, 1e300)]));
     render_to_bytes(&fig).unwrap();
 }
 
@@ -186,10 +187,10 @@ fn extreme_inputs_do_not_panic() {
     let mut fig = Figure::new(long.clone(), long.clone(), long.clone());
     fig.caption = Some(long.clone());
     fig.y_log = false;
-    fig.series.push(Series::new("huge", palette("f32"), vec![(1e-3, -1.7e308), (1.0, 1.7e308)]));
-    fig.series.push(Series::new("tiny", palette("f64"), vec![(1e-3, 5e-324), (1.0, 1e-323)]).dashed());
+    fig.series.push(Series::new("huge", dtype_color(DType::parse("f32").unwrap()), vec![(1e-3, -1.7e308), (1.0, 1.7e308)]));
+    fig.series.push(Series::new("tiny", dtype_color(DType::parse("f64").unwrap()), vec![(1e-3, 5e-324), (1.0, 1e-323)]).dashed());
     for k in 0..40 {
-        fig.series.push(Series::scatter(format!("{k} {long}"), palette("f16"), vec![(1e-2, 0.5)]));
+        fig.series.push(Series::scatter(format!("{k} {long}"), dtype_color(DType::parse("f16").unwrap()), vec![(1e-2, 0.5)]));
     }
     fig.markers.push(Marker { x: 1e-2, y: 0.0, label: Some(long), color: REFERENCE_GREY });
     let (png, _, _) = render_to_bytes(&fig).unwrap();
@@ -215,29 +216,29 @@ fn demo_figure() -> Figure {
     let mut bf16 = curve(3.9e-3);
     bf16[30].1 = 0.0;
     bf16[31].1 = f64::NAN;
-    fig.series.push(Series::new("bf16", palette("bf16"), bf16).with_markers(true));
-    fig.series.push(Series::new("f16", palette("f16"), curve(4.9e-4)).with_markers(true));
+    fig.series.push(Series::new("bf16", dtype_color(DType::parse("bf16").unwrap()), bf16).with_markers(true));
+    fig.series.push(Series::new("f16", dtype_color(DType::parse("f16").unwrap()), curve(4.9e-4)).with_markers(true));
     let f32c = curve(6e-8);
     let band = f32c.iter().map(|&(h, y)| (h, y * 0.35, (y * 2.2).min(1.0))).collect();
-    fig.series.push(Series::new("f32", palette("f32"), f32c).with_markers(true).with_band(band));
-    fig.series.push(Series::new("f64", palette("f64"), curve(eps64)).with_markers(true));
+    fig.series.push(Series::new("f32", dtype_color(DType::parse("f32").unwrap()), f32c).with_markers(true).with_band(band));
+    fig.series.push(Series::new("f64", dtype_color(DType::parse("f64").unwrap()), curve(eps64)).with_markers(true));
     let trunc = xs.iter().filter(|&&h| h >= 1e-7).map(|&h| (h, c * h * h)).collect();
     fig.series.push(Series::new("truncation C h\u{b2}", REFERENCE_GREY, trunc).dashed());
     let round = xs.iter().filter(|&&h| h <= 1e-3).map(|&h| (h, eps64 / h)).collect();
-    fig.series.push(Series::new("rounding \u{3b5}(f64) / h", palette("f64"), round).dashed());
+    fig.series.push(Series::new("rounding \u{3b5}(f64) / h", dtype_color(DType::parse("f64").unwrap()), round).dashed());
     let h32 = (6e-8_f64 / (2.0 * c)).cbrt();
     let h64 = (eps64 / (2.0 * c)).cbrt();
     fig.markers.push(Marker {
         x: h32,
         y: c * h32 * h32 + 6e-8 / h32,
         label: Some("predicted optimum (f32)".into()),
-        color: palette("f32"),
+        color: dtype_color(DType::parse("f32").unwrap()),
     });
     fig.markers.push(Marker {
         x: h64,
         y: c * h64 * h64 + eps64 / h64,
         label: Some("predicted optimum (f64)".into()),
-        color: palette("f64"),
+        color: dtype_color(DType::parse("f64").unwrap()),
     });
     fig.caption = Some("2 points not shown (0 or NaN); f32 band: min\u{2013}max over 16 seeds".into());
     fig
@@ -257,7 +258,7 @@ fn demo() {
     fig.series
         .push(Series::new("1 \u{2212} 1/c", REFERENCE_GREY, cs.iter().map(|&c| (c, 1.0 - 1.0 / c)).collect()).dashed());
     let meas = cs.iter().step_by(2).map(|&c| (c, (1.0 - 1.0 / c) * 1.01)).collect();
-    fig.series.push(Series::new("measured", palette("f64"), meas).with_markers(true));
+    fig.series.push(Series::new("measured", dtype_color(DType::parse("f64").unwrap()), meas).with_markers(true));
     fig.legend_pos = LegendPos::LowerRight;
     render(&fig, Path::new("/tmp/plot_demo_linear.png"), Path::new("/tmp/plot_demo_linear.svg")).unwrap();
 
@@ -268,14 +269,14 @@ fn demo() {
         let eps = 10f64.powi(-3 - 3 * k as i32);
         let reset = xs.iter().map(|&h| (h, (0.3 * h * h + eps / h).min(1.0))).collect();
         let acc = xs.iter().map(|&h| (h, (0.9 + 0.3 * h * h + eps / h).min(1.0))).collect();
-        fig.series.push(Series::new(format!("{name} reset"), palette(name), reset).with_markers(true));
-        fig.series.push(Series::new(format!("{name} accumulated"), palette(name), acc).dashed());
+        fig.series.push(Series::new(format!("{name} reset"), dtype_color(DType::parse(name).unwrap()), reset).with_markers(true));
+        fig.series.push(Series::new(format!("{name} accumulated"), dtype_color(DType::parse(name).unwrap()), acc).dashed());
     }
     let published = vec![(1e-2, 0.9), (1e-4, 0.93), (1e-6, 0.5), (1e-8, 1.0)];
     fig.series.push(Series::scatter("published", RGBColor(0, 0, 0), published));
     render(&fig, Path::new("/tmp/plot_demo_many.png"), Path::new("/tmp/plot_demo_many.svg")).unwrap();
 
     let mut fig = Figure::new("All points dropped", "step h", "error");
-    fig.series.push(Series::new("f16", palette("f16"), vec![(1e-3, 0.0), (1e-4, f64::NAN)]));
+    fig.series.push(Series::new("f16", dtype_color(DType::parse("f16").unwrap()), vec![(1e-3, 0.0), (1e-4, f64::NAN)]));
     render(&fig, Path::new("/tmp/plot_demo_empty.png"), Path::new("/tmp/plot_demo_empty.svg")).unwrap();
 }
