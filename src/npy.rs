@@ -1,287 +1,262 @@
-//! A small, strict reader and writer for NumPy's .npy format (versions 1.0 to 3.0).
+//! NumPy .npy files through ndarray-npy, with three small checks of our own where it is not
+//! strict enough.
 //!
 //! Reads little- or big-endian float32/float64 arrays (and int32/int64 for targets), in C or
-//! Fortran order. Anything else (float16, complex, strings, objects, truncated or corrupt files)
-//! is an [`Error::Read`] naming the file and what was found.
+//! Fortran order, always returned in standard (C) layout. Anything else (float16, complex,
+//! strings, objects, a wrong number of dimensions, truncated or corrupt files) is an
+//! [`Error::Read`] naming the file and what was expected; no input makes it panic, abort or hang.
+//! Writing goes through ndarray-npy into memory, then [`crate::atomic::write`].
+//!
+//! ndarray-npy (0.9) parses the header and decodes the data. What it does not give, checked here
+//! before it sees the bytes:
+//!
+//! - **The header's size and nesting.** Its header parser (py_literal, on pest) backtracks
+//!   exponentially in the nesting depth of brackets: a 100-byte header of 40 nested `[` takes
+//!   hours. So a header may hold at most 4 opening brackets (NumPy's own header for these dtypes
+//!   has two) and, as in NumPy, at most 10,000 bytes. This check also gives the "not a .npy file"
+//!   message for a missing magic string.
+//! - **The data's length against the header.** ndarray-npy allocates every element the header
+//!   promises before reading any: a 100-byte file claiming shape (2^40,) aborts the process on a
+//!   failed allocation. A zero-sized stand-in element (`Probe`) lets ndarray-npy parse the
+//!   header and hand over the descriptor, the element count and the data, so the dtype and the
+//!   length are checked (with our own messages) before the real read allocates.
+//! - **Empty arrays** are refused: ndarray-npy panics (an `unwrap` on a shape error) on a
+//!   zero-sized shape whose other axes overflow, such as (0, 2^40, 2^40), and the probe sees the
+//!   element count only, not the shape. No problem can be empty anyway (n, d >= 1, k >= 2).
+//!
+//! Stricter than NumPy in two ways that NumPy's own files never meet: multi-byte descriptors need
+//! an explicit byte order (`<f8` or `>f8`, as NumPy writes them, not `=f8` or `f8`), and data
+//! beyond what the header promises is an error.
 
 use crate::error::{Error, Result};
-use ndarray::{Array1, Array2, ArrayBase, Data, Dimension};
+use ndarray::{Array, ArrayBase, ArrayD, Data, Dimension};
+use ndarray_npy::{ReadDataError, ReadNpyError, ReadNpyExt, ReadableElement, WritableElement, WriteNpyExt};
+use py_literal::Value as PyValue;
+use std::io::Read;
 use std::path::Path;
 
-/// A parsed .npy header.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Header {
-    /// The dtype descriptor, such as `<f8`.
-    pub descr: String,
-    /// Whether the data is in Fortran (column-major) order.
-    pub fortran_order: bool,
-    /// The shape.
-    pub shape: Vec<usize>,
-}
-
-/// The element kinds gradlab reads.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Kind {
-    F4,
-    F8,
-    I4,
-    I8,
-}
+/// The longest header accepted, in bytes (NumPy's own default limit, `max_header_size`).
+const MAX_HEADER_LEN: usize = 10_000;
+/// The most opening brackets a header may hold (see the module docs).
+const MAX_OPEN_BRACKETS: usize = 4;
 
 fn read_err(path: &Path, reason: impl Into<String>) -> Error {
     Error::Read { path: path.to_path_buf(), reason: reason.into() }
 }
 
-/// Parses a whole .npy file held in memory into its header and the offset of its data.
-///
-/// # Errors
-/// A one-clause reason when the bytes are not a well-formed .npy file.
-pub fn parse_header(bytes: &[u8]) -> std::result::Result<(Header, usize), String> {
-    if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
-        return Err("not a .npy file (missing the \\x93NUMPY magic)".into());
-    }
-    let major = bytes[6];
-    let (hlen, start): (usize, usize) = match major {
-        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
-        2 | 3 => {
-            if bytes.len() < 12 {
-                return Err("truncated .npy header".into());
-            }
-            (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12)
-        }
-        v => return Err(format!("unsupported .npy version {v}; expected 1, 2 or 3")),
+/// Checks the magic string, and the header's length and bracket count, before ndarray-npy parses
+/// it. A version or length field it cannot read is left to ndarray-npy to report.
+fn check_header(bytes: &[u8]) -> std::result::Result<(), String> {
+    let rest = bytes.strip_prefix(b"\x93NUMPY").ok_or("not a .npy file (missing the \\x93NUMPY magic)")?;
+    let (len, start) = match (rest.first(), rest.get(2..6)) {
+        (Some(1), _) if rest.len() >= 4 => (u16::from_le_bytes([rest[2], rest[3]]) as usize, 4),
+        (Some(2 | 3), Some(b)) => (u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize, 6),
+        _ => return Ok(()),
     };
-    let end = start.checked_add(hlen).filter(|&e| e <= bytes.len()).ok_or("truncated .npy header")?;
-    let text = std::str::from_utf8(&bytes[start..end]).map_err(|_| "the .npy header is not text")?;
-    let descr = dict_value(text, "descr").ok_or("the .npy header has no 'descr'")?;
-    let descr = descr.trim().trim_matches(|c| c == '\'' || c == '"').to_string();
-    let fortran = dict_value(text, "fortran_order").ok_or("the .npy header has no 'fortran_order'")?;
-    let fortran_order = match fortran.trim() {
-        "True" => true,
-        "False" => false,
-        other => return Err(format!("the .npy header has fortran_order {other:?}; expected True or False")),
-    };
-    let shape_txt = dict_value(text, "shape").ok_or("the .npy header has no 'shape'")?;
-    let inner = shape_txt
-        .trim()
-        .strip_prefix('(')
-        .and_then(|s| s.strip_suffix(')'))
-        .ok_or_else(|| format!("the .npy header has shape {shape_txt:?}; expected a tuple"))?;
-    let mut shape = Vec::new();
-    for part in inner.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let v: usize = part
-            .trim_end_matches('L')
-            .parse()
-            .map_err(|_| format!("the .npy shape has entry {part:?}; expected a whole number"))?;
-        shape.push(v);
+    if len > MAX_HEADER_LEN {
+        return Err(format!("its header is {len} bytes long; expected at most {MAX_HEADER_LEN}"));
     }
-    Ok((Header { descr, fortran_order, shape }, end))
+    let header = rest.get(start..start + len).unwrap_or(&rest[start.min(rest.len())..]);
+    let open = header.iter().filter(|&&c| matches!(c, b'(' | b'[' | b'{')).count();
+    if open > MAX_OPEN_BRACKETS {
+        return Err(format!("its header has {open} opening brackets; expected at most {MAX_OPEN_BRACKETS}"));
+    }
+    Ok(())
 }
 
-/// The text of `key`'s value in a Python dict literal, up to the next top-level comma or brace.
-fn dict_value<'a>(text: &'a str, key: &str) -> Option<&'a str> {
-    let pat1 = format!("'{key}'");
-    let pat2 = format!("\"{key}\"");
-    let pos = text.find(&pat1).map(|p| p + pat1.len()).or_else(|| text.find(&pat2).map(|p| p + pat2.len()))?;
-    let rest = text[pos..].trim_start().strip_prefix(':')?;
-    let mut depth = 0i32;
-    for (i, c) in rest.char_indices() {
-        match c {
-            '(' | '[' => depth += 1,
-            ')' | ']' => depth -= 1,
-            ',' | '}' if depth == 0 => return Some(&rest[..i]),
-            _ => {}
-        }
-    }
-    None
-}
-
-fn kind_of(descr: &str) -> std::result::Result<(Kind, bool), String> {
-    let (big, body) = match descr.as_bytes().first() {
-        Some(b'<') | Some(b'=') => (false, &descr[1..]),
-        Some(b'>') => (true, &descr[1..]),
-        Some(b'|') => (false, &descr[1..]),
-        _ => (false, descr),
+/// The size in bytes of one element of `descr`, if it is one of the four dtypes read as floats
+/// (`float`) or as integers; else the reason.
+fn item_size(descr: &PyValue, float: bool) -> std::result::Result<usize, String> {
+    let PyValue::String(d) = descr else {
+        return Err("it has a structured dtype; expected plain numbers".into());
     };
-    let kind = match body {
-        "f4" => Kind::F4,
-        "f8" => Kind::F8,
-        "i4" => Kind::I4,
-        "i8" => Kind::I8,
+    let body = d.strip_prefix(['<', '>', '=', '|']).unwrap_or(d);
+    let (is_float, size) = match body {
+        "f4" => (true, 4),
+        "f8" => (true, 8),
+        "i4" => (false, 4),
+        "i8" => (false, 8),
         "f2" | "e" => return Err("it holds float16 values; expected float32 or float64".into()),
-        b if b.starts_with('c') => return Err(format!("it holds complex values ({descr}); expected real numbers")),
-        b if b.starts_with('U') || b.starts_with('S') || b.starts_with('O') => {
-            return Err(format!("it holds strings or objects ({descr}); expected numbers"))
+        b if b.starts_with('c') => return Err(format!("it holds complex values ({d}); expected real numbers")),
+        b if b.starts_with(['U', 'S', 'O']) => {
+            return Err(format!("it holds strings or objects ({d}); expected numbers"))
         }
-        _ => return Err(format!("it has dtype {descr:?}; expected float32, float64, int32 or int64")),
+        _ => return Err(format!("it has dtype {d:?}; expected float32, float64, int32 or int64")),
     };
-    Ok((kind, big))
+    if float && !is_float {
+        return Err(format!("it holds integers ({d}); expected float32 or float64"));
+    }
+    if !float && is_float {
+        return Err(format!("it holds floats ({d}); expected int64 class labels"));
+    }
+    if !d.starts_with(['<', '>']) {
+        return Err(format!("it has dtype {d:?} without a byte order; expected '<{body}' or '>{body}'"));
+    }
+    Ok(size)
 }
 
-/// Decoded .npy contents: float values (for float files) or integers (for int files), and the
-/// shape; values are in C (row-major) order whatever the file's order.
-pub type Decoded = (Vec<f64>, Vec<i64>, Vec<usize>);
+/// A zero-sized stand-in element: reading an array of it has ndarray-npy parse the header and
+/// hand over the descriptor, element count and data, which are checked here; an array of it
+/// takes no memory whatever its length. `FLOAT` selects the dtypes wanted.
+#[derive(Clone, Copy)]
+struct Probe<const FLOAT: bool>;
 
-/// Decodes a whole .npy file held in memory; `want_float` selects float32/float64 files (else
-/// int32/int64). Never panics, whatever the bytes.
+impl<const FLOAT: bool> ReadableElement for Probe<FLOAT> {
+    fn read_to_end_exact_vec<R: Read>(
+        mut data: R,
+        descr: &PyValue,
+        len: usize,
+    ) -> std::result::Result<Vec<Self>, ReadDataError> {
+        check_data(descr, len, &mut data, FLOAT).map_err(|reason| ReadDataError::ParseData(reason.into()))?;
+        Ok(vec![Probe; len])
+    }
+}
+
+/// Checks the dtype, that the array is not empty, and that the data holds exactly the `len`
+/// elements the header promises.
+fn check_data(descr: &PyValue, len: usize, data: &mut impl Read, float: bool) -> std::result::Result<(), String> {
+    let size = item_size(descr, float)?;
+    if len == 0 {
+        return Err("it holds no values (its shape has a 0); expected a non-empty array".into());
+    }
+    let need = len.checked_mul(size).ok_or("its shape is too large")? as u64;
+    let have = std::io::copy(data, &mut std::io::sink()).map_err(|e| e.to_string())?;
+    if have < need {
+        return Err(format!("it is truncated: the header promises {need} bytes of data but {have} remain"));
+    }
+    if have > need {
+        let extra = have - need;
+        return Err(format!("it has {extra} bytes beyond the {need} bytes of data its header promises; expected none"));
+    }
+    Ok(())
+}
+
+/// One clause for an error of ndarray-npy (header errors keep its first line, shortened).
+fn reason(e: ReadNpyError) -> String {
+    match e {
+        ReadNpyError::Io(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => "truncated .npy header".into(),
+        ReadNpyError::ParseHeader(e) => {
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or_default().trim_end_matches([' ', ':']);
+            let short: String = first.chars().take(120).collect();
+            let more = if short.len() < first.len() { "..." } else { "" };
+            format!("its .npy header is malformed ({short}{more})")
+        }
+        // The probe's own reasons.
+        ReadNpyError::ParseData(e) => e.to_string(),
+        ReadNpyError::LengthOverflow => "its shape is too large".into(),
+        other => other.to_string(),
+    }
+}
+
+/// Decodes a whole .npy file held in memory as `W`, or as `N` widened to `W`, in standard layout.
+fn decode<W, N, const FLOAT: bool>(bytes: &[u8]) -> std::result::Result<ArrayD<W>, String>
+where
+    W: ReadableElement + Clone,
+    N: ReadableElement + Copy + Into<W>,
+{
+    check_header(bytes)?;
+    ArrayD::<Probe<FLOAT>>::read_npy(bytes).map_err(reason)?;
+    let a = match ArrayD::<W>::read_npy(bytes) {
+        Err(ReadNpyError::WrongDescriptor(_)) => ArrayD::<N>::read_npy(bytes).map(|a| a.mapv(Into::into)),
+        r => r,
+    }
+    .map_err(reason)?;
+    Ok(if a.is_standard_layout() { a } else { a.as_standard_layout().into_owned() })
+}
+
+/// Decodes a whole .npy file held in memory holding float32 or float64 values, as f64 in
+/// standard layout. Never panics, whatever the bytes.
 ///
 /// # Errors
-/// A one-clause reason when the bytes are not a supported .npy file of the wanted kind.
-pub fn decode(bytes: &[u8], want_float: bool) -> std::result::Result<Decoded, String> {
-    let (h, off) = parse_header(bytes)?;
-    let (kind, big) = kind_of(&h.descr)?;
-    let is_float = matches!(kind, Kind::F4 | Kind::F8);
-    if want_float && !is_float {
-        return Err(format!("it holds integers ({}); expected float32 or float64", h.descr));
-    }
-    if !want_float && is_float {
-        return Err(format!("it holds floats ({}); expected int64 class labels", h.descr));
-    }
-    let size = match kind {
-        Kind::F4 | Kind::I4 => 4,
-        Kind::F8 | Kind::I8 => 8,
-    };
-    let too_large = || "its shape is too large".to_string();
-    let count = h.shape.iter().try_fold(1usize, |a, &b| a.checked_mul(b)).ok_or_else(too_large)?;
-    let data = &bytes[off..];
-    let need = count.checked_mul(size).ok_or_else(too_large)?;
-    if data.len() < need {
-        return Err(format!("it is truncated: the header promises {need} bytes of data but {} remain", data.len()));
-    }
-    let mut floats = Vec::new();
-    let mut ints = Vec::new();
-    for chunk in data[..need].chunks_exact(size) {
-        let mut b = [0u8; 8];
-        b[..size].copy_from_slice(chunk);
-        if big {
-            b[..size].reverse();
-        }
-        match kind {
-            Kind::F4 => floats.push(f32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64),
-            Kind::F8 => floats.push(f64::from_le_bytes(b)),
-            Kind::I4 => ints.push(i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as i64),
-            Kind::I8 => ints.push(i64::from_le_bytes(b)),
-        }
-    }
-    if h.fortran_order && h.shape.len() == 2 {
-        let (r, c) = (h.shape[0], h.shape[1]);
-        if !floats.is_empty() {
-            floats = (0..r * c).map(|idx| floats[(idx % c) * r + idx / c]).collect();
-        }
-        if !ints.is_empty() {
-            ints = (0..r * c).map(|idx| ints[(idx % c) * r + idx / c]).collect();
-        }
-    }
-    Ok((floats, ints, h.shape))
+/// A one-clause reason when the bytes are not a non-empty float32/float64 .npy file.
+pub fn decode_float(bytes: &[u8]) -> std::result::Result<ArrayD<f64>, String> {
+    decode::<f64, f32, true>(bytes)
 }
 
-/// Reads and decodes a .npy file.
-fn read_values(path: &Path, want_float: bool) -> Result<Decoded> {
+/// Decodes a whole .npy file held in memory holding int32 or int64 values, as i64 in standard
+/// layout. Never panics, whatever the bytes.
+///
+/// # Errors
+/// A one-clause reason when the bytes are not a non-empty int32/int64 .npy file.
+pub fn decode_int(bytes: &[u8]) -> std::result::Result<ArrayD<i64>, String> {
+    decode::<i64, i32, false>(bytes)
+}
+
+/// Reads and decodes a .npy file of `D`'s number of dimensions.
+fn read<T, D: Dimension>(
+    path: &Path,
+    decode: fn(&[u8]) -> std::result::Result<ArrayD<T>, String>,
+) -> Result<Array<T, D>> {
     let bytes = std::fs::read(path).map_err(|e| {
         read_err(
             path,
             if e.kind() == std::io::ErrorKind::NotFound { "no such file".to_string() } else { e.to_string() },
         )
     })?;
-    decode(&bytes, want_float).map_err(|r| read_err(path, r))
+    let a = decode(&bytes).map_err(|r| read_err(path, r))?;
+    let shape = a.shape().to_vec();
+    a.into_dimensionality::<D>().map_err(|_| {
+        read_err(path, format!("it has shape {shape:?}; expected a {}-D array", D::NDIM.unwrap_or_default()))
+    })
 }
 
 /// Reads a 2-D float32/float64 array as f64.
 ///
 /// # Errors
 /// [`Error::Read`] for a missing, corrupt or wrongly typed file or a shape that is not 2-D.
-pub fn read_float2(path: &Path) -> Result<Array2<f64>> {
-    let (v, _, shape) = read_values(path, true)?;
-    if shape.len() != 2 {
-        return Err(read_err(path, format!("it has shape {shape:?}; expected a 2-D array")));
-    }
-    Array2::from_shape_vec((shape[0], shape[1]), v).map_err(|e| read_err(path, e.to_string()))
+pub fn read_float2(path: &Path) -> Result<ndarray::Array2<f64>> {
+    read(path, decode_float)
 }
 
 /// Reads a 1-D float32/float64 array as f64.
 ///
 /// # Errors
 /// [`Error::Read`] for a missing, corrupt or wrongly typed file or a shape that is not 1-D.
-pub fn read_float1(path: &Path) -> Result<Array1<f64>> {
-    let (v, _, shape) = read_values(path, true)?;
-    if shape.len() != 1 {
-        return Err(read_err(path, format!("it has shape {shape:?}; expected a 1-D array")));
-    }
-    Ok(Array1::from(v))
+pub fn read_float1(path: &Path) -> Result<ndarray::Array1<f64>> {
+    read(path, decode_float)
 }
 
-/// Reads a 1-D int32/int64 array.
+/// Reads a 1-D int32/int64 array as i64.
 ///
 /// # Errors
 /// [`Error::Read`] for a missing, corrupt or wrongly typed file or a shape that is not 1-D.
-pub fn read_int1(path: &Path) -> Result<Array1<i64>> {
-    let (_, v, shape) = read_values(path, false)?;
-    if shape.len() != 1 {
-        return Err(read_err(path, format!("it has shape {shape:?}; expected a 1-D array")));
-    }
-    Ok(Array1::from(v))
+pub fn read_int1(path: &Path) -> Result<ndarray::Array1<i64>> {
+    read(path, decode_int)
 }
 
-/// Elements that can be written to .npy.
-pub trait NpyElem: Copy {
-    /// The descriptor, e.g. `<f8`.
-    const DESCR: &'static str;
-    /// Little-endian bytes.
-    fn le_bytes(self, out: &mut Vec<u8>);
-}
-impl NpyElem for f64 {
-    const DESCR: &'static str = "<f8";
-    fn le_bytes(self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.to_le_bytes());
-    }
-}
-impl NpyElem for i64 {
-    const DESCR: &'static str = "<i8";
-    fn le_bytes(self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.to_le_bytes());
-    }
-}
-
-/// The bytes of a version 1.0 .npy file holding `a` in C order.
-pub fn to_bytes<S, D, E>(a: &ArrayBase<S, D>) -> Vec<u8>
-where
-    S: Data<Elem = E>,
-    D: Dimension,
-    E: NpyElem,
-{
-    let shape: Vec<String> = a.shape().iter().map(|s| s.to_string()).collect();
-    let shape = if shape.len() == 1 { format!("({},)", shape[0]) } else { format!("({})", shape.join(", ")) };
-    let mut header = format!("{{'descr': '{}', 'fortran_order': False, 'shape': {shape}, }}", E::DESCR);
-    // Pad so that the data starts at a multiple of 64 bytes, ending the header with a newline.
-    let total = 10 + header.len() + 1;
-    header.push_str(&" ".repeat((64 - total % 64) % 64));
-    header.push('\n');
-    let mut out = Vec::with_capacity(10 + header.len() + a.len() * 8);
-    out.extend_from_slice(b"\x93NUMPY\x01\x00");
-    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    out.extend_from_slice(header.as_bytes());
-    for &v in a.iter() {
-        v.le_bytes(&mut out);
-    }
-    out
-}
-
-/// Writes `a` as a .npy file atomically (temporary file, then rename).
+/// Writes `a` (such as f64 or i64 values) as a .npy file atomically: encoded in memory by
+/// ndarray-npy, then written by [`crate::atomic::write`].
 ///
 /// # Errors
 /// [`Error::Write`] when the file cannot be written.
-pub fn write<S, D, E>(path: &Path, a: &ArrayBase<S, D>) -> Result<()>
+pub fn write<S, D>(path: &Path, a: &ArrayBase<S, D>) -> Result<()>
 where
-    S: Data<Elem = E>,
+    S: Data,
+    S::Elem: WritableElement,
     D: Dimension,
-    E: NpyElem,
 {
-    crate::atomic::write(path, &to_bytes(a))
+    let mut bytes = Vec::new();
+    a.write_npy(&mut bytes).map_err(|e| Error::Write { path: path.to_path_buf(), reason: e.to_string() })?;
+    crate::atomic::write(path, &bytes)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ndarray::Array2;
+
+    /// A version 1.0 .npy file with the given header dict and raw data.
+    fn npy(dict: &str, data: &[u8]) -> Vec<u8> {
+        let mut header = dict.to_string();
+        header.push_str(&" ".repeat((64 - (10 + header.len() + 1) % 64) % 64));
+        header.push('\n');
+        let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+        bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+        bytes.extend_from_slice(header.as_bytes());
+        bytes.extend_from_slice(data);
+        bytes
+    }
 
     #[test]
     fn round_trip_and_fortran_order() {
@@ -289,21 +264,70 @@ mod tests {
         let a = Array2::from_shape_fn((3, 2), |(i, j)| (i * 10 + j) as f64);
         write(&dir.path().join("a.npy"), &a).unwrap();
         assert_eq!(read_float2(&dir.path().join("a.npy")).unwrap(), a);
-        // A Fortran-order float32 file written by hand: columns stored one after another.
-        let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
-        let mut header = "{'descr': '<f4', 'fortran_order': True, 'shape': (3, 2), }".to_string();
-        header.push_str(&" ".repeat((64 - (10 + header.len() + 1) % 64) % 64));
-        header.push('\n');
-        bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
-        bytes.extend_from_slice(header.as_bytes());
-        for v in [0f32, 10., 20., 1., 11., 21.] {
-            bytes.extend_from_slice(&v.to_le_bytes());
-        }
+        // A Fortran-order float32 file: columns stored one after another.
+        let cols: Vec<u8> = [0f32, 10., 20., 1., 11., 21.].iter().flat_map(|v| v.to_le_bytes()).collect();
+        let bytes = npy("{'descr': '<f4', 'fortran_order': True, 'shape': (3, 2), }", &cols);
         std::fs::write(dir.path().join("f.npy"), &bytes).unwrap();
-        assert_eq!(read_float2(&dir.path().join("f.npy")).unwrap(), a);
+        let f = read_float2(&dir.path().join("f.npy")).unwrap();
+        assert!(f == a && f.is_standard_layout());
+        // Big-endian int32 targets.
+        let t: Vec<u8> = [3i32, -1].iter().flat_map(|v| v.to_be_bytes()).collect();
+        assert_eq!(
+            decode_int(&npy("{'descr': '>i4', 'fortran_order': False, 'shape': (2,), }", &t))
+                .unwrap()
+                .into_raw_vec_and_offset()
+                .0,
+            [3, -1]
+        );
         // Truncated data is an error naming the file.
         std::fs::write(dir.path().join("t.npy"), &bytes[..bytes.len() - 3]).unwrap();
         let e = read_float2(&dir.path().join("t.npy")).unwrap_err().to_string();
         assert!(e.contains("t.npy") && e.contains("truncated"), "{e}");
+    }
+
+    /// Each case ndarray-npy alone would abort on, panic on or hang on is a one-line error.
+    #[test]
+    fn hand_written_checks() {
+        let cases = [
+            // ndarray-npy would allocate 8 TiB before reading (abort).
+            (npy("{'descr': '<f8', 'fortran_order': False, 'shape': (1099511627776,), }", &[0; 16]), "truncated"),
+            (npy("{'descr': '<U5', 'fortran_order': False, 'shape': (1099511627776,), }", &[0; 16]), "strings"),
+            // ndarray-npy would panic on the shape error.
+            (
+                npy("{'descr': '<f8', 'fortran_order': False, 'shape': (0, 1099511627776, 1099511627776), }", &[]),
+                "no values",
+            ),
+            // py_literal would backtrack for hours.
+            (
+                npy(
+                    &format!(
+                        "{{'descr': {}{}, 'fortran_order': False, 'shape': (1,), }}",
+                        "[".repeat(40),
+                        "]".repeat(40)
+                    ),
+                    &[0; 8],
+                ),
+                "brackets",
+            ),
+            (
+                npy(
+                    &format!(
+                        "{{'descr': '<f8', 'fortran_order': False, 'shape': (1,), 'x': '{}'}}",
+                        " ".repeat(20_000)
+                    ),
+                    &[0; 8],
+                ),
+                "at most 10000",
+            ),
+            (npy("{'descr': '<f8', 'fortran_order': False, 'shape': (1,), }", &[0; 9]), "1 bytes beyond"),
+            (npy("{'descr': '=f8', 'fortran_order': False, 'shape': (1,), }", &[0; 8]), "without a byte order"),
+            (npy("{'descr': '<f8', 'fortran_order': False, 'shape': (1,), 'x': 1}", &[0; 8]), "malformed"),
+            (b"\x93NUMPY\x01\x00\xff".to_vec(), "truncated .npy header"),
+            (b"PK\x03\x04".to_vec(), "not a .npy file"),
+        ];
+        for (bytes, needle) in cases {
+            let e = decode_float(&bytes).unwrap_err();
+            assert!(e.contains(needle) && !e.contains('\n'), "{needle}: {e}");
+        }
     }
 }

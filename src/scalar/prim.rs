@@ -1,131 +1,139 @@
-//! [`Scalar`] for the hardware formats: f16 and bf16 (from the half crate), f32 and f64.
+//! [`Scalar`] for the hardware formats, f16 and bf16 (from the half crate), f32 and f64: one
+//! impl over the local [`Hardware`] trait, which says what differs between them: the dtype, the
+//! format the arithmetic runs in ([`num_traits::Float`]: the type itself for f32 and f64, f32 for
+//! f16 and bf16), an exact conversion from f64, and the quick correct roundings f32 and f64 have.
 //!
-//! f16 and bf16 compute in f32 and round back (see the parent module for why that is a correct
-//! rounding for + - * / sqrt, and only a faithful one for exp and ln).
+//! How each type rounds (see also the parent module):
+//!
+//! - f32 and f64: hardware `+ - * /` and `sqrt`, correctly rounded. `exp` and `ln` are the
+//!   platform libm's through std (num-traits' `Float` forwards to std's methods, as it is built
+//!   with its default `std` feature), faithful, within 1 ulp, not always correctly rounded.
+//! - f16 and bf16: `+ - * /`, `sqrt`, `exp` and `ln` computed in f32 and rounded once to 16 bits.
+//!   f32 has at least 2p + 2 significand bits for both (p = 11 and 8), so for `+ - * /` and
+//!   `sqrt` this double rounding equals one correct rounding; `exp` and `ln` are f32 libm results
+//!   rounded to 16 bits: within one 16-bit ulp, but not always correctly rounded.
+//!
+//! half's own operators and its `num_traits::Float` impl compute the same way (in half 2.7.1,
+//! bf16's `Add` is `from_f32(to_f32(a) + to_f32(b))`, f16's goes through `arch::add_f16`, which is
+//! `f32_to_f16(f16_to_f32(a) + f16_to_f32(b))` on x86-64, and `Float::exp` is
+//! `from_f32(to_f32(x).exp())`), but going through them made f16 slower: LLVM no longer inlines
+//! f16's `Add`, `Sub` and `Mul`, whose bodies each hold three conversions that test for F16C at
+//! run time, and a check ran 20% more instructions. Widening and narrowing here, inlined, gives
+//! the same bits at the old speed.
+//!
+//! Conversions into a type round exactly once: f32 and f64 from f64 by the hardware (`as`), and
+//! from a ratio of integers of at most 53 bits by one IEEE division (narrowed to f32 only when
+//! that cannot double-round); everything else through MPFR ([`round_to_hardware`]). f16 and bf16
+//! take f64 values through MPFR too: half's own `from_f64` converts to f32 first when the CPU has
+//! F16C, rounding twice.
 
 use super::{round_to_hardware, DType, Scalar};
 use half::{bf16, f16};
+use num_traits::{AsPrimitive, Float as _};
 use rug::{Float, Rational};
 use std::cmp::Ordering;
+use std::fmt::Debug;
+use std::ops::Neg;
 
-macro_rules! native_scalar {
-    ($t:ty, $dtype:expr) => {
-        impl Scalar for $t {
-            type Ctx = ();
+/// A hardware float format: what its [`Scalar`] impl needs to know.
+pub(crate) trait Hardware: Copy + Neg<Output = Self> + Debug + Send + Sync + 'static {
+    /// The runtime dtype.
+    const DTYPE: DType;
+    /// The format the arithmetic runs in: the type itself for f32 and f64, f32 for f16 and bf16.
+    type Wide: num_traits::Float + AsPrimitive<f64>;
+    /// The value in the wide format (exact).
+    fn widen(self) -> Self::Wide;
+    /// `w` rounded once to nearest in this format (the identity for f32 and f64).
+    fn narrow(w: Self::Wide) -> Self;
+    /// `v`, which must be a value of this format (held exactly in an f64): no rounding happens.
+    fn from_exact(v: f64) -> Self;
+    /// `r` rounded once to nearest, when a quick way is sure to get it right; else `None`.
+    fn quick_from_rational(_r: &Rational) -> Option<Self> {
+        None
+    }
+    /// `x` rounded once to nearest, when the hardware conversion does that; else `None`.
+    fn quick_from_f64(_x: f64) -> Option<Self> {
+        None
+    }
+}
 
-            fn dtype(_: ()) -> DType {
-                $dtype
-            }
-            fn ctx(&self) {}
-            fn from_rational(r: &Rational, _: ()) -> Self {
-                match quick_quotient(r) {
-                    Some(q) => match <$t as Narrow>::narrow(q) {
-                        Some(v) => v,
-                        None => round_to_hardware(r, $dtype) as $t,
-                    },
-                    None => round_to_hardware(r, $dtype) as $t,
-                }
-            }
-            fn from_float(x: &Float, _: ()) -> Self {
-                round_to_hardware(x, $dtype) as $t
-            }
-            fn from_f64(x: f64, _: ()) -> Self {
-                // `as` rounds to nearest-even (f64 -> f32) or is the identity (f64 -> f64).
-                x as $t
-            }
-            fn from_int(n: i64, ctx: ()) -> Self {
-                // Integers up to 2^p in magnitude are exact: no rounding to do.
-                if n.unsigned_abs() <= 1u64 << $dtype.bits() {
-                    n as $t
-                } else {
-                    Self::from_rational(&Rational::from(n), ctx)
-                }
-            }
-            fn zero(_: ()) -> Self {
-                0.0
-            }
-            fn to_f64(&self) -> f64 {
-                *self as f64
-            }
-            fn to_float(&self, prec: u32) -> Float {
-                Float::with_val(prec, *self)
-            }
-            #[inline(always)]
-            fn set(&mut self, src: &Self) {
-                *self = *src;
-            }
-            #[inline(always)]
-            fn set_add(&mut self, a: &Self, b: &Self) {
-                *self = *a + *b;
-            }
-            #[inline(always)]
-            fn set_sub(&mut self, a: &Self, b: &Self) {
-                *self = *a - *b;
-            }
-            #[inline(always)]
-            fn set_mul(&mut self, a: &Self, b: &Self) {
-                *self = *a * *b;
-            }
-            #[inline(always)]
-            fn set_div(&mut self, a: &Self, b: &Self) {
-                *self = *a / *b;
-            }
-            #[inline(always)]
-            fn add_assign(&mut self, a: &Self) {
-                *self += *a;
-            }
-            #[inline(always)]
-            fn sub_assign(&mut self, a: &Self) {
-                *self -= *a;
-            }
-            #[inline(always)]
-            fn mul_assign(&mut self, a: &Self) {
-                *self *= *a;
-            }
-            #[inline(always)]
-            fn div_assign(&mut self, a: &Self) {
-                *self /= *a;
-            }
-            #[inline(always)]
-            fn exp_mut(&mut self) {
-                *self = self.exp();
-            }
-            #[inline(always)]
-            fn ln_mut(&mut self) {
-                *self = self.ln();
-            }
-            #[inline(always)]
-            fn sqrt_mut(&mut self) {
-                *self = self.sqrt();
-            }
-            #[inline(always)]
-            fn neg_mut(&mut self) {
-                *self = -*self;
-            }
-            fn is_finite(&self) -> bool {
-                <$t>::is_finite(*self)
-            }
-            fn is_zero(&self) -> bool {
-                *self == 0.0
-            }
-            #[inline(always)]
-            fn partial_cmp_val(&self, other: &Self) -> Option<Ordering> {
-                self.partial_cmp(other)
-            }
-            #[inline(always)]
-            fn exp(&self) -> Self {
-                <$t>::exp(*self)
-            }
-            #[inline(always)]
-            fn ln(&self) -> Self {
-                <$t>::ln(*self)
-            }
-            #[inline(always)]
-            fn sqrt(&self) -> Self {
-                <$t>::sqrt(*self)
-            }
-        }
-    };
+impl Hardware for f64 {
+    const DTYPE: DType = DType::F64;
+    type Wide = f64;
+    #[inline(always)]
+    fn widen(self) -> f64 {
+        self
+    }
+    #[inline(always)]
+    fn narrow(w: f64) -> Self {
+        w
+    }
+    fn from_exact(v: f64) -> Self {
+        v
+    }
+    fn quick_from_rational(r: &Rational) -> Option<Self> {
+        quick_quotient(r)
+    }
+    fn quick_from_f64(x: f64) -> Option<Self> {
+        Some(x)
+    }
+}
+
+impl Hardware for f32 {
+    const DTYPE: DType = DType::F32;
+    type Wide = f32;
+    #[inline(always)]
+    fn widen(self) -> f32 {
+        self
+    }
+    #[inline(always)]
+    fn narrow(w: f32) -> Self {
+        w
+    }
+    fn from_exact(v: f64) -> Self {
+        v as f32
+    }
+    fn quick_from_rational(r: &Rational) -> Option<Self> {
+        quick_quotient(r).and_then(narrow_to_f32)
+    }
+    fn quick_from_f64(x: f64) -> Option<Self> {
+        // `as` rounds f64 -> f32 to nearest-even, with f32's subnormals and overflow.
+        Some(x as f32)
+    }
+}
+
+impl Hardware for f16 {
+    const DTYPE: DType = DType::F16;
+    type Wide = f32;
+    #[inline(always)]
+    fn widen(self) -> f32 {
+        self.to_f32()
+    }
+    #[inline(always)]
+    fn narrow(w: f32) -> Self {
+        f16::from_f32(w)
+    }
+    fn from_exact(v: f64) -> Self {
+        // Exact: a value of the format is an f32 value.
+        f16::from_f32(v as f32)
+    }
+}
+
+impl Hardware for bf16 {
+    const DTYPE: DType = DType::BF16;
+    type Wide = f32;
+    #[inline(always)]
+    fn widen(self) -> f32 {
+        self.to_f32()
+    }
+    #[inline(always)]
+    fn narrow(w: f32) -> Self {
+        bf16::from_f32(w)
+    }
+    fn from_exact(v: f64) -> Self {
+        // Exact: a value of the format is an f32 value.
+        bf16::from_f32(v as f32)
+    }
 }
 
 /// num / den correctly rounded to f64, when both are integers of at most 53 bits (IEEE division
@@ -137,138 +145,133 @@ fn quick_quotient(r: &Rational) -> Option<f64> {
     Some(num as f64 / den as f64)
 }
 
-/// The once-rounded f64 quotient narrowed to the target without double rounding: `None` when
-/// that cannot be guaranteed.
-trait Narrow: Sized {
-    fn narrow(q: f64) -> Option<Self>;
+/// The once-rounded f64 quotient `q` narrowed to f32 without double rounding: `None` when that
+/// cannot be guaranteed. Rounding the f64 quotient to f32 equals rounding the exact quotient,
+/// unless the f64 quotient is exactly an f32 midpoint (f32 values and midpoints are all f64
+/// numbers, and rounding is monotone); midpoints and overflow go the slow, exact way.
+fn narrow_to_f32(q: f64) -> Option<f32> {
+    let f = q as f32;
+    if !f.is_finite() {
+        return None;
+    }
+    if f as f64 == q {
+        return Some(f);
+    }
+    let other = if q > f as f64 { f.next_up() } else { f.next_down() };
+    let mid = (f as f64 + other as f64) / 2.0;
+    (mid != q).then_some(f)
 }
 
-impl Narrow for f64 {
-    fn narrow(q: f64) -> Option<Self> {
-        Some(q)
+impl<T: Hardware> Scalar for T {
+    type Ctx = ();
+
+    fn dtype(_: ()) -> DType {
+        T::DTYPE
+    }
+    fn ctx(&self) {}
+    fn from_rational(r: &Rational, _: ()) -> Self {
+        // round_to_hardware returns a value of the format, so from_exact does not round again.
+        T::quick_from_rational(r).unwrap_or_else(|| T::from_exact(round_to_hardware(r, T::DTYPE)))
+    }
+    fn from_float(x: &Float, _: ()) -> Self {
+        T::from_exact(round_to_hardware(x, T::DTYPE))
+    }
+    fn from_f64(x: f64, ctx: ()) -> Self {
+        T::quick_from_f64(x).unwrap_or_else(|| Self::from_float(&Float::with_val(53, x), ctx))
+    }
+    fn from_int(n: i64, ctx: ()) -> Self {
+        // Integers up to 2^p in magnitude are exact in the format (and in f64): no rounding to do.
+        if n.unsigned_abs() <= 1u64 << T::DTYPE.bits() {
+            T::from_exact(n as f64)
+        } else {
+            Self::from_rational(&Rational::from(n), ctx)
+        }
+    }
+    fn zero(_: ()) -> Self {
+        T::from_exact(0.0)
+    }
+    fn to_f64(&self) -> f64 {
+        self.widen().as_()
+    }
+    fn to_float(&self, prec: u32) -> Float {
+        Float::with_val(prec, self.to_f64())
+    }
+    #[inline(always)]
+    fn set(&mut self, src: &Self) {
+        *self = *src;
+    }
+    #[inline(always)]
+    fn set_add(&mut self, a: &Self, b: &Self) {
+        *self = T::narrow(a.widen() + b.widen());
+    }
+    #[inline(always)]
+    fn set_sub(&mut self, a: &Self, b: &Self) {
+        *self = T::narrow(a.widen() - b.widen());
+    }
+    #[inline(always)]
+    fn set_mul(&mut self, a: &Self, b: &Self) {
+        *self = T::narrow(a.widen() * b.widen());
+    }
+    #[inline(always)]
+    fn set_div(&mut self, a: &Self, b: &Self) {
+        *self = T::narrow(a.widen() / b.widen());
+    }
+    #[inline(always)]
+    fn add_assign(&mut self, a: &Self) {
+        let rhs = a.widen();
+        *self = T::narrow(self.widen() + rhs);
+    }
+    #[inline(always)]
+    fn sub_assign(&mut self, a: &Self) {
+        let rhs = a.widen();
+        *self = T::narrow(self.widen() - rhs);
+    }
+    #[inline(always)]
+    fn mul_assign(&mut self, a: &Self) {
+        let rhs = a.widen();
+        *self = T::narrow(self.widen() * rhs);
+    }
+    #[inline(always)]
+    fn div_assign(&mut self, a: &Self) {
+        let rhs = a.widen();
+        *self = T::narrow(self.widen() / rhs);
+    }
+    #[inline(always)]
+    fn exp_mut(&mut self) {
+        *self = T::narrow(self.widen().exp());
+    }
+    #[inline(always)]
+    fn ln_mut(&mut self) {
+        *self = T::narrow(self.widen().ln());
+    }
+    #[inline(always)]
+    fn sqrt_mut(&mut self) {
+        *self = T::narrow(self.widen().sqrt());
+    }
+    #[inline(always)]
+    fn neg_mut(&mut self) {
+        *self = -*self;
+    }
+    fn is_finite(&self) -> bool {
+        self.widen().is_finite()
+    }
+    fn is_zero(&self) -> bool {
+        num_traits::Zero::is_zero(&self.widen())
+    }
+    #[inline(always)]
+    fn partial_cmp_val(&self, other: &Self) -> Option<Ordering> {
+        self.widen().partial_cmp(&other.widen())
+    }
+    #[inline(always)]
+    fn exp(&self) -> Self {
+        T::narrow(self.widen().exp())
+    }
+    #[inline(always)]
+    fn ln(&self) -> Self {
+        T::narrow(self.widen().ln())
+    }
+    #[inline(always)]
+    fn sqrt(&self) -> Self {
+        T::narrow(self.widen().sqrt())
     }
 }
-
-impl Narrow for f32 {
-    /// Rounding the f64 quotient to f32 equals rounding the exact quotient, unless the f64
-    /// quotient is exactly an f32 midpoint (f32 values and midpoints are all f64 numbers, and
-    /// rounding is monotone); midpoints and overflow go the slow, exact way.
-    fn narrow(q: f64) -> Option<Self> {
-        let f = q as f32;
-        if !f.is_finite() {
-            return None;
-        }
-        if f as f64 == q {
-            return Some(f);
-        }
-        let other = if q > f as f64 { f.next_up() } else { f.next_down() };
-        let mid = (f as f64 + other as f64) / 2.0;
-        (mid != q).then_some(f)
-    }
-}
-
-native_scalar!(f32, DType::F32);
-native_scalar!(f64, DType::F64);
-
-macro_rules! half_scalar {
-    ($t:ident, $dtype:expr) => {
-        impl Scalar for $t {
-            type Ctx = ();
-
-            fn dtype(_: ()) -> DType {
-                $dtype
-            }
-            fn ctx(&self) {}
-            fn from_rational(r: &Rational, _: ()) -> Self {
-                // round_to_hardware returns a value exactly representable in the format, so
-                // this conversion is exact.
-                $t::from_f64(round_to_hardware(r, $dtype))
-            }
-            fn from_float(x: &Float, _: ()) -> Self {
-                $t::from_f64(round_to_hardware(x, $dtype))
-            }
-            fn zero(_: ()) -> Self {
-                $t::ZERO
-            }
-            fn from_int(n: i64, ctx: ()) -> Self {
-                // Integers up to 2^p in magnitude are exact in the format (and in f32).
-                if n.unsigned_abs() <= 1u64 << $dtype.bits() {
-                    $t::from_f32(n as f32)
-                } else {
-                    Self::from_rational(&Rational::from(n), ctx)
-                }
-            }
-            fn to_f64(&self) -> f64 {
-                $t::to_f64(*self)
-            }
-            fn to_float(&self, prec: u32) -> Float {
-                Float::with_val(prec, $t::to_f32(*self))
-            }
-            #[inline(always)]
-            fn set(&mut self, src: &Self) {
-                *self = *src;
-            }
-            #[inline(always)]
-            fn set_add(&mut self, a: &Self, b: &Self) {
-                *self = $t::from_f32(a.to_f32() + b.to_f32());
-            }
-            #[inline(always)]
-            fn set_sub(&mut self, a: &Self, b: &Self) {
-                *self = $t::from_f32(a.to_f32() - b.to_f32());
-            }
-            #[inline(always)]
-            fn set_mul(&mut self, a: &Self, b: &Self) {
-                *self = $t::from_f32(a.to_f32() * b.to_f32());
-            }
-            #[inline(always)]
-            fn set_div(&mut self, a: &Self, b: &Self) {
-                *self = $t::from_f32(a.to_f32() / b.to_f32());
-            }
-            #[inline(always)]
-            fn add_assign(&mut self, a: &Self) {
-                *self = $t::from_f32(self.to_f32() + a.to_f32());
-            }
-            #[inline(always)]
-            fn sub_assign(&mut self, a: &Self) {
-                *self = $t::from_f32(self.to_f32() - a.to_f32());
-            }
-            #[inline(always)]
-            fn mul_assign(&mut self, a: &Self) {
-                *self = $t::from_f32(self.to_f32() * a.to_f32());
-            }
-            #[inline(always)]
-            fn div_assign(&mut self, a: &Self) {
-                *self = $t::from_f32(self.to_f32() / a.to_f32());
-            }
-            #[inline(always)]
-            fn exp_mut(&mut self) {
-                *self = $t::from_f32(self.to_f32().exp());
-            }
-            #[inline(always)]
-            fn ln_mut(&mut self) {
-                *self = $t::from_f32(self.to_f32().ln());
-            }
-            #[inline(always)]
-            fn sqrt_mut(&mut self) {
-                *self = $t::from_f32(self.to_f32().sqrt());
-            }
-            #[inline(always)]
-            fn neg_mut(&mut self) {
-                *self = -*self;
-            }
-            fn is_finite(&self) -> bool {
-                $t::is_finite(*self)
-            }
-            fn is_zero(&self) -> bool {
-                self.to_f32() == 0.0
-            }
-            #[inline(always)]
-            fn partial_cmp_val(&self, other: &Self) -> Option<Ordering> {
-                self.to_f32().partial_cmp(&other.to_f32())
-            }
-        }
-    };
-}
-
-half_scalar!(f16, DType::F16);
-half_scalar!(bf16, DType::BF16);
