@@ -13,7 +13,7 @@ pub type CurveWithBand = (Vec<(f64, f64)>, Vec<(f64, f64, f64)>);
 pub fn median_band<'a>(points: impl IntoIterator<Item = (&'a Decimal, f64)>) -> CurveWithBand {
     let mut groups: Vec<(&Decimal, Vec<f64>)> = Vec::new();
     for (h, v) in points {
-        match groups.iter_mut().find(|(g, _)| *g == h) {
+        match groups.iter_mut().find(|(g, _)| g.value() == h.value()) {
             Some((_, vs)) => vs.push(v),
             None => groups.push((h, vec![v])),
         }
