@@ -124,16 +124,18 @@ fn naive_vs_fast(c: &mut Criterion) {
                     b.iter_batched_ref(
                         || (ev.worker(), vec![T::zero(ctx); SUBSET_ROWS * d], vec![T::zero(ctx); SUBSET_ROWS * d]),
                         |(w, g, e)| {
+                            let mut flat = false;
                             for j in 0..SUBSET_ROWS {
                                 if naive {
                                     for i in 0..d {
-                                        naive::element(&ev, j, i, 0, &mut g[j * d + i], &mut e[j * d + i]);
+                                        let (gi, ei) = (&mut g[j * d + i], &mut e[j * d + i]);
+                                        naive::element(&ev, j, i, 0, gi, ei, &mut flat);
                                     }
                                     continue;
                                 }
                                 let mut row = w.load(j);
                                 for i in 0..d {
-                                    row.element(i, 0, &mut g[j * d + i], &mut e[j * d + i]);
+                                    row.element(i, 0, &mut g[j * d + i], &mut e[j * d + i], &mut flat);
                                 }
                             }
                         },

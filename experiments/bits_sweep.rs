@@ -8,7 +8,7 @@
 use gradlab::check::{check_dtype, CheckConfig};
 use gradlab::error::Result;
 use gradlab::lab::grid::log_grid_from;
-use gradlab::lab::plot::{BLUE, DARK_GREY, Figure, LegendPos, VERMILLION};
+use gradlab::lab::plot::{Figure, LegendPos, BLUE, DARK_GREY, VERMILLION};
 use gradlab::lab::report::{md_table, sci6};
 use gradlab::lab::runner::{Experiment, Output};
 use gradlab::lab::series::{dashed, line};

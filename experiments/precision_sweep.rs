@@ -5,7 +5,7 @@ use gradlab::check::{check_dtype, CheckConfig};
 use gradlab::error::Result;
 use gradlab::exact::Decimal;
 use gradlab::lab::grid::log_grid_from;
-use gradlab::lab::plot::{Figure, LIGHT_GREY, LegendPos, LineStyle, Marker, dtype_color};
+use gradlab::lab::plot::{dtype_color, Figure, LegendPos, LineStyle, Marker, LIGHT_GREY};
 use gradlab::lab::report::{md_table, sci6};
 use gradlab::lab::runner::{Experiment, Output};
 use gradlab::lab::series::{dashed, line};

@@ -8,7 +8,7 @@
 use gradlab::check::prepare;
 use gradlab::error::Result;
 use gradlab::exact::Decimal;
-use gradlab::lab::plot::{BLUE, Figure, LegendPos, VERMILLION};
+use gradlab::lab::plot::{Figure, LegendPos, BLUE, VERMILLION};
 use gradlab::lab::report::md_table;
 use gradlab::lab::runner::{Experiment, Output};
 use gradlab::lab::series::{dashed, line};

@@ -5,7 +5,9 @@ use gradlab::check::{check_dtype, CheckConfig, Status};
 use gradlab::error::Result;
 use gradlab::exact::{format_sci, Decimal};
 use gradlab::lab::grid::{decades, log_grid};
-use gradlab::lab::plot::{ALERT_RED, BLACK, BLUE, DIM_GREY, Figure, GREEN, LIGHT_GREY, LegendPos, MEDIUM_GREY, Marker, ORANGE, dtype_color};
+use gradlab::lab::plot::{
+    dtype_color, Figure, LegendPos, Marker, ALERT_RED, BLACK, BLUE, DIM_GREY, GREEN, LIGHT_GREY, MEDIUM_GREY, ORANGE,
+};
 use gradlab::lab::report::{md_table, sci6};
 use gradlab::lab::runner::{Experiment, Output};
 use gradlab::lab::series::{dashed, line, points};

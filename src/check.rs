@@ -101,7 +101,7 @@ pub struct CheckRow {
     pub relerr_max: f64,
     /// Elements where numeric and analytic were both 0.
     pub zero_over_zero: usize,
-    /// Elements whose effective step (v + h) - v is 0.
+    /// Elements whose input did not move: (v + h) - v is 0 ([`crate::regimes::Regime::InputDead`]).
     pub dead_zone: usize,
     /// Mean elementwise relative error, numeric vs truth (NaN without truth).
     pub num_vs_truth: f64,
@@ -116,6 +116,9 @@ pub struct CheckRow {
     pub anal_underflow: usize,
     /// `ok`, or `nonfinite` when some value overflowed or was NaN.
     pub status: Status,
+    /// Elements whose input moved but whose perturbed losses were all the same value
+    /// ([`crate::regimes::Regime::LossFlat`]: the numeric gradient is 0 for central differences).
+    pub loss_flat: usize,
 }
 
 /// Gradients kept for `--save-grads`, as f64 arrays and (for MPFR) full-precision text.
@@ -203,6 +206,7 @@ fn check_typed<T: Scalar>(problem: &Problem, ctx: T::Ctx, cfg: &CheckConfig) -> 
             ratio_median: ratio,
             nonfinite: s.nonfinite,
             status: Status::of(s.nonfinite),
+            loss_flat: num.loss_flat,
             anal_underflow,
         });
         vs_truth.push(nt);

@@ -72,6 +72,7 @@ pub mod numeric;
 pub mod objective;
 pub mod policy;
 pub mod problem;
+pub mod regimes;
 pub mod scalar;
 pub mod sum;
 pub mod theory;

@@ -178,7 +178,9 @@ fn middle(sorted: &[f64]) -> f64 {
 }
 
 /// [`compare`] of `numeric` against `analytic` and [`ratio_median`] of analytic / numeric, in
-/// one pass over the elements (what every row of a check reports).
+/// one pass over the elements (what every row of a check reports). The ratio is infinite when
+/// every numeric value is 0 and some analytic one is not (a numeric gradient that died), and NaN
+/// when there is no ratio at all.
 pub fn compare_with_ratio<A: Scalar, B: Scalar>(
     numeric: &Array2<A>,
     analytic: &Array2<B>,
@@ -188,15 +190,22 @@ pub fn compare_with_ratio<A: Scalar, B: Scalar>(
     let mut zz = 0;
     let mut errs = Buf::with_capacity(numeric.len());
     let mut ratios = Buf::with_capacity(numeric.len());
+    let mut over_zero = 0;
     for_each_pair(numeric, analytic, |n, a| {
         let (r, z) = relerr(n, a, bits_a, bits_b);
         zz += z as usize;
         errs.push(r);
-        if let Some(q) = ratio(a, n) {
-            ratios.push(q);
+        match ratio(a, n) {
+            Some(q) => ratios.push(q),
+            None => over_zero += (n.is_zero() && !a.is_zero() && a.is_finite()) as usize,
         }
     });
-    (summarize_in_place(errs.as_mut_slice(), zz), median_in_place(ratios.as_mut_slice()))
+    let ratio = match ratios.as_mut_slice() {
+        // Every numeric value is 0 where the analytic one is not: analytic/numeric is infinite.
+        [] if over_zero > 0 => f64::INFINITY,
+        r => median_in_place(r),
+    };
+    (summarize_in_place(errs.as_mut_slice(), zz), ratio)
 }
 
 /// Mean, median and max of elementwise relative errors; NaN summaries if any is NaN.

@@ -300,8 +300,9 @@ fn case<T: Scalar>(ctx: T::Ctx, scheme: Scheme, wrt: Wrt, expect: Expect) -> f64
     let mut worker = ev.worker();
     let mut grads = vec![T::zero(ctx); rows * cols];
     let mut effs = vec![T::zero(ctx); rows * cols];
+    let mut flats = vec![false; rows * cols];
     // Warm-up: MPFR fills its per-thread constant caches on first use.
-    worker.load(0).element(0, 0, &mut grads[0], &mut effs[0]);
+    worker.load(0).element(0, 0, &mut grads[0], &mut effs[0], &mut flats[0]);
 
     let (rust, gmp) = count_allocs(|| {
         for _ in 0..SWEEPS {
@@ -309,7 +310,7 @@ fn case<T: Scalar>(ctx: T::Ctx, scheme: Scheme, wrt: Wrt, expect: Expect) -> f64
                 let mut row = worker.load(j);
                 for i in 0..cols {
                     let idx = j * cols + i;
-                    row.element(i, 0, &mut grads[idx], &mut effs[idx]);
+                    row.element(i, 0, &mut grads[idx], &mut effs[idx], &mut flats[idx]);
                 }
             }
         }
@@ -321,7 +322,7 @@ fn case<T: Scalar>(ctx: T::Ctx, scheme: Scheme, wrt: Wrt, expect: Expect) -> f64
         for _ in 0..SWEEPS {
             for j in 0..rows {
                 let span = j * cols..(j + 1) * cols;
-                worker.load(j).fill(0, &mut grads[span.clone()], &mut effs[span]);
+                worker.load(j).fill(0, &mut grads[span.clone()], &mut effs[span.clone()], &mut flats[span]);
             }
         }
     });
@@ -429,9 +430,9 @@ fn the_naive_path_is_seen_allocating() {
             Setup { trained: &tr, reduction: Reduction::Mean, stencil: Scheme::Central.stencil(), wrt: Wrt::Input };
         let h = Decimal::parse("step", "1e-3").unwrap();
         let ev = Evaluator::new(&setup, std::slice::from_ref(&h));
-        let (mut g, mut e) = (T::zero(ctx), T::zero(ctx));
-        naive::element(&ev, 1, 2, 0, &mut g, &mut e);
-        count_allocs(|| naive::element(&ev, 1, 2, 0, &mut g, &mut e))
+        let (mut g, mut e, mut f) = (T::zero(ctx), T::zero(ctx), false);
+        naive::element(&ev, 1, 2, 0, &mut g, &mut e, &mut f);
+        count_allocs(|| naive::element(&ev, 1, 2, 0, &mut g, &mut e, &mut f))
     }
     let (rust, gmp) = naive_allocs::<f64>(());
     // (The GMP count is not 0 here either: the naive path rounds 1/n from a GMP rational for

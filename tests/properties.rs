@@ -119,11 +119,15 @@ proptest! {
             keep_grads: true,
         };
         prop_assume!(cfg.validate_for(&[dt]).is_ok());
-        let fast = check_dtype(&p, dt, &cfg).unwrap().grads.unwrap();
+        let fast = check_dtype(&p, dt, &cfg).unwrap();
         cfg.naive = true;
-        let naive = check_dtype(&p, dt, &cfg).unwrap().grads.unwrap();
-        for (a, b) in fast.numeric[0].iter().zip(naive.numeric[0].iter()) {
+        let naive = check_dtype(&p, dt, &cfg).unwrap();
+        let (fast_rows, naive_rows) = (&fast.rows, &naive.rows);
+        for (a, b) in fast.grads.unwrap().numeric[0].iter().zip(naive.grads.unwrap().numeric[0].iter()) {
             prop_assert!(a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()), "{a} vs {b}");
         }
+        // The same regimes: inputs that did not move, losses that did not move.
+        prop_assert_eq!(fast_rows[0].dead_zone, naive_rows[0].dead_zone);
+        prop_assert_eq!(fast_rows[0].loss_flat, naive_rows[0].loss_flat);
     }
 }

@@ -161,9 +161,10 @@ pub struct LoadedRow<'w, 'e, 'a, T: Scalar> {
 }
 
 impl<T: Scalar> LoadedRow<'_, '_, '_, T> {
-    /// The row's element i at step `s` of the plan: the numeric gradient into `grad` and the
-    /// effective step (v + h) - v into `eff`. Allocates nothing.
-    pub fn element(&mut self, i: usize, s: usize, grad: &mut T, eff: &mut T) {
+    /// The row's element i at step `s` of the plan: the numeric gradient into `grad`, the
+    /// effective step (v + h) - v into `eff`, and into `flat` whether every stencil point's loss
+    /// was the same value. Allocates nothing.
+    pub fn element(&mut self, i: usize, s: usize, grad: &mut T, eff: &mut T, flat: &mut bool) {
         let (w, j) = (&mut *self.w, self.j);
         let ev = w.ev;
         let consts = ev.plan.step(s);
@@ -190,10 +191,11 @@ impl<T: Scalar> LoadedRow<'_, '_, '_, T> {
             reduce(&w.total, ev.scale.as_ref(), &mut w.values[q]);
         }
         w.row[i].set(&w.saved);
+        *flat = all_equal(&w.values);
         ev.plan.quotient(s, &w.values, &mut w.tmp, grad);
     }
 
-    /// Every element of the row at step `s` into `grad` and `eff` (one value per column).
+    /// Every element of the row at step `s` into `grad`, `eff` and `flat` (one value per column).
     ///
     /// For `Wrt::Input` this runs in stages over the whole row (all perturbed inputs and logits,
     /// then all sample losses, then all totals, then the quotients) rather than element by
@@ -201,10 +203,10 @@ impl<T: Scalar> LoadedRow<'_, '_, '_, T> {
     /// same order, so the results are the same bits; the stages only give the processor
     /// independent work to overlap (each evaluation alone is one long chain of dependent
     /// operations).
-    pub fn fill(&mut self, s: usize, grad: &mut [T], eff: &mut [T]) {
+    pub fn fill(&mut self, s: usize, grad: &mut [T], eff: &mut [T], flat: &mut [bool]) {
         if matches!(self.w.model, RowModel::Logits) {
-            for (i, (g, e)) in grad.iter_mut().zip(eff.iter_mut()).enumerate() {
-                self.element(i, s, g, e);
+            for (i, ((g, e), f)) in grad.iter_mut().zip(eff.iter_mut()).zip(flat.iter_mut()).enumerate() {
+                self.element(i, s, g, e, f);
             }
             return;
         }
@@ -249,11 +251,19 @@ impl<T: Scalar> LoadedRow<'_, '_, '_, T> {
             }
         }
         // Effective steps and quotients, as in `element`.
-        for (((g, e), x), values) in grad.iter_mut().zip(eff.iter_mut()).zip(&w.row).zip(stages.loss.chunks_exact(p)) {
+        let losses = stages.loss.chunks_exact(p);
+        for ((((g, e), f), x), values) in grad.iter_mut().zip(eff.iter_mut()).zip(flat).zip(&w.row).zip(losses) {
             effective_step(x, &consts.h, &mut w.tmp, e);
+            *f = all_equal(values);
             ev.plan.quotient(s, values, &mut w.tmp, g);
         }
     }
+}
+
+/// Whether every value is the same number (the loss did not move across the stencil).
+#[inline]
+pub(super) fn all_equal<T: Scalar>(values: &[T]) -> bool {
+    values.windows(2).all(|w| w[0].partial_cmp_val(&w[1]) == Some(std::cmp::Ordering::Equal))
 }
 
 /// The k logits with input i set to `xi`, into `z`: each class's product tree with leaf i

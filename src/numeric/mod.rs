@@ -20,20 +20,26 @@ pub use plan::StepPlan;
 use crate::exact::Decimal;
 use crate::method::Stencil;
 use crate::objective::{Reduction, Wrt};
+use crate::regimes::Regime;
 use crate::scalar::Scalar;
 use crate::train::Trained;
 use ndarray::Array2;
 use rayon::prelude::*;
 
-/// A numeric gradient with its effective steps.
+/// A numeric gradient with its effective steps and the regime of every element.
 #[derive(Clone, Debug)]
 pub struct NumericGrad<T> {
     /// The finite-difference gradient.
     pub grad: Array2<T>,
     /// The effective step (v + h) - v of every element, in the dtype.
     pub effective_step: Array2<T>,
+    /// Each element's regime: the input did not move, the loss did not move, or neither.
+    pub regime: Array2<Regime>,
     /// How many elements have effective step 0 (the input does not move: v + h == v).
     pub dead_zone: usize,
+    /// How many elements moved but every stencil point's loss was the same value (the loss is
+    /// flat at this step: the numeric gradient is exactly 0 for the central stencil).
+    pub loss_flat: usize,
 }
 
 /// What a numeric gradient is taken of: a trained state, its loss's reduction, a stencil and
@@ -48,6 +54,43 @@ pub struct Setup<'a, T: Scalar> {
     pub stencil: Stencil,
     /// What is perturbed.
     pub wrt: Wrt,
+}
+
+/// One row's slots of a step's outputs: gradient, effective steps, flat-loss flags.
+type Slots<'a, T> = (&'a mut [T], &'a mut [T], &'a mut [bool]);
+
+/// A step's outputs, row-major, as they are filled.
+struct Outputs<T> {
+    grad: Vec<T>,
+    eff: Vec<T>,
+    flat: Vec<bool>,
+}
+
+impl<T: Scalar> Outputs<T> {
+    fn new(len: usize, zero: &T) -> Self {
+        Outputs { grad: vec![zero.clone(); len], eff: vec![zero.clone(); len], flat: vec![false; len] }
+    }
+    fn with_capacity(len: usize) -> Self {
+        Outputs { grad: Vec::with_capacity(len), eff: Vec::with_capacity(len), flat: Vec::with_capacity(len) }
+    }
+    fn slots(&mut self, span: std::ops::Range<usize>) -> Slots<'_, T> {
+        (&mut self.grad[span.clone()], &mut self.eff[span.clone()], &mut self.flat[span])
+    }
+    /// The numeric gradient of a rows x cols tensor, with each element's regime.
+    fn finish(self, rows: usize, cols: usize) -> NumericGrad<T> {
+        let regime: Vec<Regime> = self.eff.iter().zip(&self.flat).map(|(e, &f)| Regime::of(e.is_zero(), f)).collect();
+        let dead_zone = regime.iter().filter(|r| **r == Regime::InputDead).count();
+        let loss_flat = regime.iter().filter(|r| **r == Regime::LossFlat).count();
+        // Every vector holds exactly rows * cols values.
+        let shape = |v| Array2::from_shape_vec((rows, cols), v).unwrap_or_else(|_| unreachable!("shape matches"));
+        NumericGrad {
+            grad: shape(self.grad),
+            effective_step: shape(self.eff),
+            regime: Array2::from_shape_vec((rows, cols), regime).unwrap_or_else(|_| unreachable!("shape matches")),
+            dead_zone,
+            loss_flat,
+        }
+    }
 }
 
 /// The effective step (x + h) - x into `eff` (0 when the input does not move; `tmp` is scratch).
@@ -77,64 +120,53 @@ pub fn numeric_grads<T: Scalar>(setup: &Setup<T>, steps: &[Decimal], naive: bool
     let (rows, cols) = setup.wrt.tensor(setup.trained).dim();
     let zero = T::zero(setup.trained.ctx);
     // One row at a time, every step on it: the row and its product trees are loaded once.
-    // `dst` holds, per step, the row's slots of the gradient and of the effective steps.
-    let run_row = |w: &mut RowWorker<T>, j: usize, dst: &mut [(&mut [T], &mut [T])]| {
+    // `dst` holds, per step, the row's slots of the gradient, the effective steps and the
+    // flat-loss flags.
+    let run_row = |w: &mut RowWorker<T>, j: usize, dst: &mut [Slots<T>]| {
         if naive {
-            for (s, (g, e)) in dst.iter_mut().enumerate() {
-                for (i, (g, e)) in g.iter_mut().zip(e.iter_mut()).enumerate() {
-                    naive::element(&ev, j, i, s, g, e);
+            for (s, (g, e, f)) in dst.iter_mut().enumerate() {
+                for (i, ((g, e), f)) in g.iter_mut().zip(e.iter_mut()).zip(f.iter_mut()).enumerate() {
+                    naive::element(&ev, j, i, s, g, e, f);
                 }
             }
         } else {
             let mut row = w.load(j);
-            for (s, (g, e)) in dst.iter_mut().enumerate() {
-                row.fill(s, g, e);
+            for (s, (g, e, f)) in dst.iter_mut().enumerate() {
+                row.fill(s, g, e, f);
             }
         }
     };
-    let mut grads: Vec<(Vec<T>, Vec<T>)>;
+    let mut grads: Vec<Outputs<T>>;
     if rows * cols < SEQUENTIAL_BELOW || rayon::current_num_threads() == 1 {
         // One worker, results written in place.
-        grads = (0..steps.len()).map(|_| (vec![zero.clone(); rows * cols], vec![zero.clone(); rows * cols])).collect();
+        grads = (0..steps.len()).map(|_| Outputs::new(rows * cols, &zero)).collect();
         let mut w = ev.worker();
         for j in 0..rows {
             let span = j * cols..(j + 1) * cols;
-            let mut dst: Vec<(&mut [T], &mut [T])> =
-                grads.iter_mut().map(|(g, e)| (&mut g[span.clone()], &mut e[span.clone()])).collect();
+            let mut dst: Vec<Slots<T>> = grads.iter_mut().map(|o| o.slots(span.clone())).collect();
             run_row(&mut w, j, &mut dst);
         }
     } else {
-        let per_row: Vec<Vec<(Vec<T>, Vec<T>)>> = (0..rows)
+        let per_row: Vec<Vec<Outputs<T>>> = (0..rows)
             .into_par_iter()
             .map_init(
                 || ev.worker(),
                 |w, j| {
-                    let mut out: Vec<(Vec<T>, Vec<T>)> =
-                        (0..steps.len()).map(|_| (vec![zero.clone(); cols], vec![zero.clone(); cols])).collect();
-                    let mut dst: Vec<(&mut [T], &mut [T])> =
-                        out.iter_mut().map(|(g, e)| (g.as_mut_slice(), e.as_mut_slice())).collect();
+                    let mut out: Vec<Outputs<T>> = (0..steps.len()).map(|_| Outputs::new(cols, &zero)).collect();
+                    let mut dst: Vec<Slots<T>> = out.iter_mut().map(|o| o.slots(0..cols)).collect();
                     run_row(w, j, &mut dst);
                     out
                 },
             )
             .collect();
-        grads = (0..steps.len()).map(|_| (Vec::with_capacity(rows * cols), Vec::with_capacity(rows * cols))).collect();
+        grads = (0..steps.len()).map(|_| Outputs::with_capacity(rows * cols)).collect();
         for row in per_row {
-            for ((g_all, e_all), (g, e)) in grads.iter_mut().zip(row) {
-                g_all.extend(g);
-                e_all.extend(e);
+            for (all, one) in grads.iter_mut().zip(row) {
+                all.grad.extend(one.grad);
+                all.eff.extend(one.eff);
+                all.flat.extend(one.flat);
             }
         }
     }
-    grads
-        .into_iter()
-        .map(|(grad, eff)| {
-            let dead_zone = eff.iter().filter(|v| v.is_zero()).count();
-            // Both vectors hold exactly rows * cols values.
-            let grad = Array2::from_shape_vec((rows, cols), grad).unwrap_or_else(|_| unreachable!("shape matches"));
-            let effective_step =
-                Array2::from_shape_vec((rows, cols), eff).unwrap_or_else(|_| unreachable!("shape matches"));
-            NumericGrad { grad, effective_step, dead_zone }
-        })
-        .collect()
+    grads.into_iter().map(|o| o.finish(rows, cols)).collect()
 }

@@ -3,12 +3,14 @@
 //! and it allocates (a copy of the perturbed tensor and its logits per evaluation).
 
 use super::effective_step;
+use super::fast::all_equal;
 use super::fast::Evaluator;
 use crate::scalar::Scalar;
 
-/// Element (j, i) at step `s` of the plan: the numeric gradient into `grad` and the effective
-/// step into `eff`, every stencil point's loss evaluated from scratch.
-pub fn element<T: Scalar>(ev: &Evaluator<T>, j: usize, i: usize, s: usize, grad: &mut T, eff: &mut T) {
+/// Element (j, i) at step `s` of the plan: the numeric gradient into `grad`, the effective step
+/// into `eff` and whether every point's loss was equal into `flat`, every stencil point's loss
+/// evaluated from scratch.
+pub fn element<T: Scalar>(ev: &Evaluator<T>, j: usize, i: usize, s: usize, grad: &mut T, eff: &mut T, flat: &mut bool) {
     let setup = ev.setup;
     let tr = setup.trained;
     let base = setup.wrt.tensor(tr);
@@ -31,5 +33,6 @@ pub fn element<T: Scalar>(ev: &Evaluator<T>, j: usize, i: usize, s: usize, grad:
             setup.wrt.loss_with(tr, perturbed.view(), scale.as_ref())
         })
         .collect();
+    *flat = all_equal(&values);
     ev.plan.quotient(s, &values, &mut tmp, grad);
 }

@@ -202,9 +202,20 @@ pub fn diagnose(dtype: DType, rows: &[CheckRow]) -> String {
             sci6(b.num_vs_truth)
         );
     }
-    let dead: Vec<&str> = rows.iter().filter(|r| r.dead_zone > 0).map(|r| r.eps.text()).collect();
+    let at = |count: fn(&CheckRow) -> usize| -> Vec<String> {
+        rows.iter().filter(|r| count(r) > 0).map(|r| format!("{} ({})", r.eps, count(r))).collect()
+    };
+    let (flat, dead) = (at(|r| r.loss_flat), at(|r| r.dead_zone));
+    if !flat.is_empty() {
+        let _ = writeln!(
+            out,
+            "loss flat (x moved but every perturbed loss rounded to the same value, so the numeric gradient is 0) at \
+             eps = {} elements.",
+            flat.join(", ")
+        );
+    }
     if !dead.is_empty() {
-        let _ = writeln!(out, "dead zone (x + eps == x for some elements) at eps = {}.", dead.join(", "));
+        let _ = writeln!(out, "input dead (x + eps == x) at eps = {} elements.", dead.join(", "));
     }
     out
 }
@@ -223,13 +234,21 @@ pub fn format_table(setup: &str, results: &[(DType, DTypeCheck)]) -> String {
         );
         let _ = writeln!(
             s,
-            "{:<8} {:>13} {:>13} {:>13} {:>13} {:>13} {:>11} {:>5}",
-            "eps", "relerr_mean", "relerr_med", "relerr_max", "num_vs_truth", "anal_vs_truth", "ratio_med", "dead"
+            "{:<8} {:>13} {:>13} {:>13} {:>13} {:>13} {:>11} {:>5} {:>5}",
+            "eps",
+            "relerr_mean",
+            "relerr_med",
+            "relerr_max",
+            "num_vs_truth",
+            "anal_vs_truth",
+            "ratio_med",
+            "dead",
+            "flat"
         );
         for row in &r.rows {
             let _ = writeln!(
                 s,
-                "{:<8} {:>13} {:>13} {:>13} {:>13} {:>13} {:>11} {:>5}{}",
+                "{:<8} {:>13} {:>13} {:>13} {:>13} {:>13} {:>11} {:>5} {:>5}{}",
                 row.eps.label(),
                 sci6(row.relerr_mean),
                 sci6(row.relerr_median),
@@ -238,6 +257,7 @@ pub fn format_table(setup: &str, results: &[(DType, DTypeCheck)]) -> String {
                 sci6(row.anal_vs_truth),
                 format!("{:.4}", row.ratio_median),
                 row.dead_zone,
+                row.loss_flat,
                 if row.status != Status::Ok {
                     format!("  {} ({} non-finite)", row.status, row.nonfinite)
                 } else {

@@ -20,9 +20,16 @@ fn v_curve(scale: f64, noise: f64) -> Vec<(f64, f64)> {
 
 fn sample_figure() -> Figure {
     let mut fig = Figure::new("central difference, f(x) = exp(x)", "step h", "abs. error");
-    fig.series.push(Series::new("f32", dtype_color(DType::parse("f32").unwrap()), v_curve(0.2, 1e-8)).with_markers(true));
-    fig.series.push(Series::new("f64", dtype_color(DType::parse("f64").unwrap()), v_curve(0.2, 1e-16)).with_markers(true));
-    fig.markers.push(Marker { x: 1e-5, y: 1e-11, label: Some("h*".into()), color: dtype_color(DType::parse("f64").unwrap()) });
+    fig.series
+        .push(Series::new("f32", dtype_color(DType::parse("f32").unwrap()), v_curve(0.2, 1e-8)).with_markers(true));
+    fig.series
+        .push(Series::new("f64", dtype_color(DType::parse("f64").unwrap()), v_curve(0.2, 1e-16)).with_markers(true));
+    fig.markers.push(Marker {
+        x: 1e-5,
+        y: 1e-11,
+        label: Some("h*".into()),
+        color: dtype_color(DType::parse("f64").unwrap()),
+    });
     fig.caption = Some("test".into());
     fig
 }
@@ -158,8 +165,18 @@ fn linear_y_keeps_zero_and_negative() {
 #[test]
 fn all_dropped_and_empty_figures_render() {
     let mut fig = Figure::new("nothing to see", "x", "y");
-    fig.series.push(Series::new("bad", dtype_color(DType::parse("f16").unwrap()), vec![(0.0, 1.0), (f64::NAN, 1.0), (1.0, -1.0)]));
-    fig.series.push(Series::new("empty", dtype_color(DType::parse("bf16").unwrap()), vec![]).dashed().with_band(vec![(f64::NAN, 1.0, 2.0)]));
+    fig.series.push(Series::new(
+        "bad",
+        dtype_color(DType::parse("f16").unwrap()),
+        vec![(0.0, 1.0), (f64::NAN, 1.0), (1.0, -1.0)],
+    ));
+    fig.series.push(
+        Series::new("empty", dtype_color(DType::parse("bf16").unwrap()), vec![]).dashed().with_band(vec![(
+            f64::NAN,
+            1.0,
+            2.0,
+        )]),
+    );
     fig.markers.push(Marker { x: -1.0, y: 1.0, label: Some("m".into()), color: REFERENCE_GREY });
     let (png, svg, stats) = render_to_bytes(&fig).unwrap();
     assert_eq!(stats.dropped, 3);
@@ -177,7 +194,11 @@ fn single_point_and_huge_span_render() {
     let mut fig = Figure::new("one point", "x", "y");
     fig.series.push(Series::new("one", dtype_color(DType::parse("f64").unwrap()), vec![(1e-3, 1e-3)]));
     render_to_bytes(&fig).unwrap();
-    fig.series.push(Series::new("wide", dtype_color(DType::parse("mpfr:256").unwrap()), vec![(1e-300, 1e-300), (1e300, 1e300)]));
+    fig.series.push(Series::new(
+        "wide",
+        dtype_color(DType::parse("mpfr:256").unwrap()),
+        vec![(1e-300, 1e-300), (1e300, 1e300)],
+    ));
     render_to_bytes(&fig).unwrap();
 }
 
@@ -187,10 +208,20 @@ fn extreme_inputs_do_not_panic() {
     let mut fig = Figure::new(long.clone(), long.clone(), long.clone());
     fig.caption = Some(long.clone());
     fig.y_log = false;
-    fig.series.push(Series::new("huge", dtype_color(DType::parse("f32").unwrap()), vec![(1e-3, -1.7e308), (1.0, 1.7e308)]));
-    fig.series.push(Series::new("tiny", dtype_color(DType::parse("f64").unwrap()), vec![(1e-3, 5e-324), (1.0, 1e-323)]).dashed());
+    fig.series.push(Series::new(
+        "huge",
+        dtype_color(DType::parse("f32").unwrap()),
+        vec![(1e-3, -1.7e308), (1.0, 1.7e308)],
+    ));
+    fig.series.push(
+        Series::new("tiny", dtype_color(DType::parse("f64").unwrap()), vec![(1e-3, 5e-324), (1.0, 1e-323)]).dashed(),
+    );
     for k in 0..40 {
-        fig.series.push(Series::scatter(format!("{k} {long}"), dtype_color(DType::parse("f16").unwrap()), vec![(1e-2, 0.5)]));
+        fig.series.push(Series::scatter(
+            format!("{k} {long}"),
+            dtype_color(DType::parse("f16").unwrap()),
+            vec![(1e-2, 0.5)],
+        ));
     }
     fig.markers.push(Marker { x: 1e-2, y: 0.0, label: Some(long), color: REFERENCE_GREY });
     let (png, _, _) = render_to_bytes(&fig).unwrap();
@@ -220,12 +251,14 @@ fn demo_figure() -> Figure {
     fig.series.push(Series::new("f16", dtype_color(DType::parse("f16").unwrap()), curve(4.9e-4)).with_markers(true));
     let f32c = curve(6e-8);
     let band = f32c.iter().map(|&(h, y)| (h, y * 0.35, (y * 2.2).min(1.0))).collect();
-    fig.series.push(Series::new("f32", dtype_color(DType::parse("f32").unwrap()), f32c).with_markers(true).with_band(band));
+    fig.series
+        .push(Series::new("f32", dtype_color(DType::parse("f32").unwrap()), f32c).with_markers(true).with_band(band));
     fig.series.push(Series::new("f64", dtype_color(DType::parse("f64").unwrap()), curve(eps64)).with_markers(true));
     let trunc = xs.iter().filter(|&&h| h >= 1e-7).map(|&h| (h, c * h * h)).collect();
     fig.series.push(Series::new("truncation C h\u{b2}", REFERENCE_GREY, trunc).dashed());
     let round = xs.iter().filter(|&&h| h <= 1e-3).map(|&h| (h, eps64 / h)).collect();
-    fig.series.push(Series::new("rounding \u{3b5}(f64) / h", dtype_color(DType::parse("f64").unwrap()), round).dashed());
+    fig.series
+        .push(Series::new("rounding \u{3b5}(f64) / h", dtype_color(DType::parse("f64").unwrap()), round).dashed());
     let h32 = (6e-8_f64 / (2.0 * c)).cbrt();
     let h64 = (eps64 / (2.0 * c)).cbrt();
     fig.markers.push(Marker {
@@ -269,8 +302,11 @@ fn demo() {
         let eps = 10f64.powi(-3 - 3 * k as i32);
         let reset = xs.iter().map(|&h| (h, (0.3 * h * h + eps / h).min(1.0))).collect();
         let acc = xs.iter().map(|&h| (h, (0.9 + 0.3 * h * h + eps / h).min(1.0))).collect();
-        fig.series.push(Series::new(format!("{name} reset"), dtype_color(DType::parse(name).unwrap()), reset).with_markers(true));
-        fig.series.push(Series::new(format!("{name} accumulated"), dtype_color(DType::parse(name).unwrap()), acc).dashed());
+        fig.series.push(
+            Series::new(format!("{name} reset"), dtype_color(DType::parse(name).unwrap()), reset).with_markers(true),
+        );
+        fig.series
+            .push(Series::new(format!("{name} accumulated"), dtype_color(DType::parse(name).unwrap()), acc).dashed());
     }
     let published = vec![(1e-2, 0.9), (1e-4, 0.93), (1e-6, 0.5), (1e-8, 1.0)];
     fig.series.push(Series::scatter("published", RGBColor(0, 0, 0), published));

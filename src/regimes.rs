@@ -1,0 +1,158 @@
+//! The two ways a numeric gradient dies, per element, and where each begins.
+//!
+//! - **input dead**: x + h == x in the dtype, so the perturbed input equals the unperturbed one.
+//!   It happens exactly when h is below half the spacing from x to the next value above it
+//!   ([`predicts_input_dead`]; h ≈ ulp(x)/2).
+//! - **loss flat**: x moved, but every stencil point's loss rounded to the same value, so the
+//!   numeric gradient is exactly 0 for the central stencil. The perturbed losses are about
+//!   L + o_k h g (g = dL/dx); they all round to one value when their spread s h |g| (s = the
+//!   stencil's span, max o_k - min o_k: 2 for central) fits inside one rounding interval of L, which
+//!   for L at a uniformly random place in its interval happens with probability
+//!   max(0, 1 - s h |g| / ulp(L)) ([`flat_probability`]). Half the elements are flat at
+//!   h = ulp(L) / (2 s |g|) ([`flat_boundary`]; ulp(L) / (4 |g|) for central differences).
+//!
+//! The loss flattens long before the input dies: L sums many terms, so ulp(L) / |g| is much
+//! larger than ulp(x). A mean over n samples divides g by n but not L, which moves the flat-loss
+//! boundary up by a factor n.
+
+use crate::method::Stencil;
+use crate::scalar::DType;
+
+crate::named_enum! {
+    /// What happened to one element of a numeric gradient at one step.
+    pub enum Regime("regime") {
+        /// x + h == x: the input did not move.
+        InputDead = "input_dead",
+        /// x moved but every stencil point's loss was the same value.
+        LossFlat = "loss_flat",
+        /// The loss moved: the quotient measures something.
+        Finite = "finite",
+    }
+}
+
+impl Regime {
+    /// The regime of an element whose input did (not) move and whose losses were (not) all equal.
+    pub fn of(input_dead: bool, loss_flat: bool) -> Self {
+        match (input_dead, loss_flat) {
+            (true, _) => Regime::InputDead,
+            (false, true) => Regime::LossFlat,
+            (false, false) => Regime::Finite,
+        }
+    }
+}
+
+/// The spacing of the binade of |v| in `dtype` (2^(e - p + 1) for 2^e <= |v| < 2^(e+1)),
+/// floored at the subnormal spacing of hardware formats; for v = 0 the smallest positive value.
+/// Exact in f64 for every format of at most 53 bits whose values fit in f64.
+pub fn ulp(dtype: DType, v: f64) -> f64 {
+    let p = dtype.bits() as i32;
+    let floor = dtype.normal_exp_min().map(|e| e - p + 1);
+    if v == 0.0 || !v.is_finite() {
+        return floor.map_or(f64::MIN_POSITIVE, |f| 2f64.powi(f));
+    }
+    let e = exponent(v);
+    2f64.powi(floor.map_or(e - p + 1, |f| (e - p + 1).max(f)))
+}
+
+/// floor(log2 |v|) of a finite nonzero f64, exactly (subnormals included).
+fn exponent(v: f64) -> i32 {
+    let bits = v.abs().to_bits();
+    let biased = (bits >> 52) as i32;
+    if biased == 0 {
+        // Subnormal: the leading one's position in the 52-bit fraction.
+        -1074 + 63 - (bits.leading_zeros() as i32)
+    } else {
+        biased - 1023
+    }
+}
+
+/// The distance from x to the next value of `dtype` above it (toward +infinity).
+pub fn gap_up(dtype: DType, x: f64) -> f64 {
+    let u = ulp(dtype, x);
+    // Going up from a negative power of two enters the binade below, whose spacing is half
+    // (unless that binade is subnormal, where the spacing stays the floor).
+    let power_of_two = x != 0.0 && x.abs() == 2f64.powi(exponent(x));
+    if x < 0.0 && power_of_two && ulp(dtype, x / 2.0) < u {
+        u / 2.0
+    } else {
+        u
+    }
+}
+
+/// Whether x + h rounds back to x in `dtype` (round to nearest, ties to even), for the step h
+/// already rounded into the dtype. Exact: x + h == x when h is below half the gap above x, or
+/// equal to it with x's last significand bit even.
+pub fn predicts_input_dead(dtype: DType, x: f64, h: f64) -> bool {
+    let half = gap_up(dtype, x) / 2.0;
+    if h != half {
+        return h < half;
+    }
+    // A tie: x stays if its significand is even, that is, x is a multiple of twice its spacing.
+    let u = ulp(dtype, x);
+    (x / (2.0 * u)).fract() == 0.0
+}
+
+/// The span s = max o_k - min o_k of a stencil's points (in steps).
+fn span(stencil: &Stencil) -> f64 {
+    let (lo, hi) = stencil.offsets.iter().fold((0, 0), |(a, b), &o| (a.min(o), b.max(o)));
+    (hi - lo) as f64
+}
+
+/// The probability that every stencil point's loss rounds to the same value in `dtype`, for a
+/// loss `loss` with derivative `grad` along the element and step h, when L sits at a uniformly
+/// random place in its rounding interval: max(0, 1 - s h |g| / ulp(L)).
+pub fn flat_probability(dtype: DType, stencil: &Stencil, loss: f64, grad: f64, h: f64) -> f64 {
+    (1.0 - span(stencil) * h * grad.abs() / ulp(dtype, loss)).max(0.0)
+}
+
+/// The step at which half the elements like this one are expected to be flat:
+/// ulp(L) / (2 s |g|) (ulp(L) / (4 |g|) for central differences); infinite for g = 0.
+pub fn flat_boundary(dtype: DType, stencil: &Stencil, loss: f64, grad: f64) -> f64 {
+    ulp(dtype, loss) / (2.0 * span(stencil) * grad.abs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::method::Scheme;
+
+    #[test]
+    fn ulps_and_gaps_are_the_formats_spacings() {
+        assert_eq!(ulp(DType::F32, 1.0), f32::EPSILON as f64);
+        assert_eq!(ulp(DType::F32, 1.5), f32::EPSILON as f64);
+        assert_eq!(ulp(DType::F64, 1.0), f64::EPSILON);
+        assert_eq!(ulp(DType::F16, 1e-7), 2f64.powi(-24)); // subnormal spacing of f16
+        assert_eq!(gap_up(DType::F32, 1.0), f32::EPSILON as f64);
+        assert_eq!(gap_up(DType::F32, -1.0), f32::EPSILON as f64 / 2.0);
+        let x = 1.0f32;
+        assert_eq!((x.next_up() - x) as f64, gap_up(DType::F32, 1.0));
+        assert_eq!(((-x).next_up() + x) as f64, gap_up(DType::F32, -1.0));
+    }
+
+    /// The prediction of x + h == x is exact: checked against f32 arithmetic on many values and
+    /// steps around the boundary, ties included.
+    #[test]
+    fn input_dead_prediction_is_exact_in_f32() {
+        let mut seen = [0usize; 2];
+        for i in 0..2000 {
+            let x = ((i as f32) * 0.37 - 300.0) * if i % 3 == 0 { 1e-3 } else { 1.0 };
+            let g = gap_up(DType::F32, x as f64) as f32;
+            for h in [g / 4.0, g / 2.0, (g / 2.0).next_up(), (g / 2.0).next_down(), g] {
+                let dead = x + h == x;
+                assert_eq!(predicts_input_dead(DType::F32, x as f64, h as f64), dead, "x = {x}, h = {h}");
+                seen[dead as usize] += 1;
+            }
+        }
+        assert!(seen[0] > 1000 && seen[1] > 1000, "{seen:?}");
+    }
+
+    #[test]
+    fn flat_boundary_is_where_half_are_flat() {
+        let st = Scheme::Central.stencil();
+        let (l, g) = (0.7, 0.03);
+        let b = flat_boundary(DType::F32, &st, l, g);
+        assert_eq!(b, ulp(DType::F32, l) / (4.0 * g));
+        assert!((flat_probability(DType::F32, &st, l, g, b) - 0.5).abs() < 1e-12);
+        assert_eq!(flat_probability(DType::F32, &st, l, g, 3.0 * b), 0.0);
+    }
+}
