@@ -249,6 +249,54 @@ pub fn ratio_median<A: Scalar, B: Scalar>(analytic: &Array2<A>, numeric: &Array2
     median_in_place(r.as_mut_slice())
 }
 
+/// Where a minimum over a grid of steps sits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Edge {
+    /// The largest step of the grid: the true optimum may lie above it.
+    Largest,
+    /// The smallest step of the grid: the true optimum may lie below it.
+    Smallest,
+}
+
+impl Edge {
+    /// A short note for tables: `largest step tried` or `smallest step tried`.
+    pub fn note(self) -> &'static str {
+        match self {
+            Edge::Largest => "largest step tried",
+            Edge::Smallest => "smallest step tried",
+        }
+    }
+}
+
+/// The smallest finite value over a grid of steps, the step where it occurs, and whether that
+/// step is an edge of the grid (then it bounds the optimum, it does not locate it).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Best {
+    /// The step of the smallest value.
+    pub step: crate::exact::Decimal,
+    /// The smallest value.
+    pub value: f64,
+    /// `Some` when the step is the largest or smallest of the grid.
+    pub edge: Option<Edge>,
+}
+
+/// The [`Best`] of `(step, value)` points (in any order), ignoring non-finite values; `None` when
+/// no value is finite. A grid of one step has its minimum on an edge.
+pub fn best_step<'a>(points: impl IntoIterator<Item = (&'a crate::exact::Decimal, f64)>) -> Option<Best> {
+    let points: Vec<(&crate::exact::Decimal, f64)> = points.into_iter().collect();
+    let (step, value) = points.iter().filter(|p| p.1.is_finite()).min_by(|a, b| a.1.total_cmp(&b.1))?;
+    let largest = points.iter().map(|p| p.0.value()).max()?;
+    let smallest = points.iter().map(|p| p.0.value()).min()?;
+    let edge = if step.value() == largest {
+        Some(Edge::Largest)
+    } else if step.value() == smallest {
+        Some(Edge::Smallest)
+    } else {
+        None
+    };
+    Some(Best { step: (*step).clone(), value: *value, edge })
+}
+
 /// Least-squares slope and intercept of y against x.
 pub fn fit_line(points: &[(f64, f64)]) -> (f64, f64) {
     let n = points.len() as f64;
@@ -262,6 +310,18 @@ pub fn fit_line(points: &[(f64, f64)]) -> (f64, f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_minimum_on_the_grid_edge_is_flagged() {
+        let d = |s: &str| crate::exact::Decimal::parse("step", s).unwrap();
+        let (a, b, c) = (d("1e-1"), d("1e-2"), d("1e-3"));
+        let best = best_step([(&a, 0.5), (&b, 0.1), (&c, 0.3)]).unwrap();
+        assert_eq!((best.step.text(), best.edge), ("1e-2", None));
+        let best = best_step([(&b, 0.5), (&a, 0.1), (&c, f64::NAN)]).unwrap();
+        assert_eq!((best.step.text(), best.edge), ("1e-1", Some(Edge::Largest)));
+        assert_eq!(best_step([(&c, 0.1), (&a, 0.2)]).unwrap().edge, Some(Edge::Smallest));
+        assert!(best_step([(&a, f64::NAN)]).is_none());
+    }
 
     #[test]
     fn relerr_definition() {

@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::exact::Decimal;
 use crate::lab::report::sci6;
 use crate::method::Scheme;
+use crate::metrics::best_step;
 use crate::objective::{Reduction, Wrt};
 use crate::policy::{analytic_is_wrong, whole_factor};
 use crate::problem::Problem;
@@ -159,8 +160,8 @@ pub fn diagnose(dtype: DType, rows: &[CheckRow]) -> String {
     let mut out = String::new();
     let u = dtype.unit_roundoff();
     let anal = rows.first().map_or(f64::NAN, |r| r.anal_vs_truth);
-    let best =
-        rows.iter().filter(|r| r.num_vs_truth.is_finite()).min_by(|a, b| a.num_vs_truth.total_cmp(&b.num_vs_truth));
+    let best = best_step(rows.iter().map(|r| (&r.eps, r.num_vs_truth)));
+    let ratio_at_best = best.as_ref().and_then(|b| rows.iter().find(|r| r.eps == b.step)).map(|r| r.ratio_median);
     if anal.is_finite() {
         // A correct analytic gradient in the dtype is accurate to a modest multiple of u.
         let underflow = rows.first().map_or(0, |r| r.anal_underflow);
@@ -176,7 +177,7 @@ pub fn diagnose(dtype: DType, rows: &[CheckRow]) -> String {
         } else if wrong {
             let _ = write!(out, "analytic gradient is WRONG: it differs from the truth by {} on average", sci6(anal));
             // The ratio at the step where the numeric gradient is most accurate names the factor.
-            if let Some(r) = best.map(|b| b.ratio_median).filter(|r| r.is_finite()) {
+            if let Some(r) = ratio_at_best.filter(|r| r.is_finite()) {
                 match whole_factor(r) {
                     Some(c) => {
                         let _ = writeln!(out, "; analytic/numeric = {r:.3}, about {c}: a gradient summed over {c} epochs or samples instead of averaged?");
@@ -195,27 +196,32 @@ pub fn diagnose(dtype: DType, rows: &[CheckRow]) -> String {
         }
     }
     if let Some(b) = best {
+        let edge = match b.edge {
+            Some(e) => format!("; the {}, so the optimum may lie beyond it", e.note()),
+            None => String::new(),
+        };
         let _ = writeln!(
             out,
-            "numeric gradient closest to the truth at eps = {} (mean relerr {}).",
-            b.eps,
-            sci6(b.num_vs_truth)
+            "numeric gradient closest to the truth at eps = {} (mean relerr {}{edge}).",
+            b.step,
+            sci6(b.value)
         );
     }
     let at = |count: fn(&CheckRow) -> usize| -> Vec<String> {
-        rows.iter().filter(|r| count(r) > 0).map(|r| format!("{} ({})", r.eps, count(r))).collect()
+        let plural = |c: usize| if c == 1 { "element" } else { "elements" };
+        rows.iter().filter(|r| count(r) > 0).map(|r| format!("{} ({} {})", r.eps, count(r), plural(count(r)))).collect()
     };
     let (flat, dead) = (at(|r| r.loss_flat), at(|r| r.dead_zone));
     if !flat.is_empty() {
         let _ = writeln!(
             out,
             "loss flat (x moved but every perturbed loss rounded to the same value, so the numeric gradient is 0) at \
-             eps = {} elements.",
+             eps = {}.",
             flat.join(", ")
         );
     }
     if !dead.is_empty() {
-        let _ = writeln!(out, "input dead (x + eps == x) at eps = {} elements.", dead.join(", "));
+        let _ = writeln!(out, "input dead (x + eps == x) at eps = {}.", dead.join(", "));
     }
     out
 }
