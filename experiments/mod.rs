@@ -4,7 +4,9 @@
 //! list`, `gradlab run NAME|all` and REPORT.md's order read.
 
 pub mod bits_sweep;
+pub mod error_model;
 pub mod precision_sweep;
+pub mod regimes;
 pub mod scaling;
 pub mod seed_repro;
 pub mod sum_vs_mean;
@@ -16,6 +18,8 @@ pub fn all() -> Vec<Box<dyn Runnable>> {
     vec![
         Box::new(seed_repro::SeedRepro),
         Box::new(precision_sweep::PrecisionSweep),
+        Box::new(error_model::ErrorModelExperiment),
+        Box::new(regimes::Regimes),
         Box::new(sum_vs_mean::SumVsMean),
         Box::new(bits_sweep::BitsSweep),
         Box::new(scaling::Scaling),

@@ -14,7 +14,7 @@ use gradlab::method::Scheme;
 use gradlab::objective::Wrt;
 use gradlab::problem::Problem;
 use gradlab::scalar::DType;
-use gradlab::theory::{error_model, ErrorModel};
+use gradlab::theory::{bound_model as error_model, BoundModel as ErrorModel};
 use gradlab::train::{InputGrad, TrainConfig};
 use serde::{Deserialize, Serialize};
 

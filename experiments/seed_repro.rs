@@ -16,7 +16,7 @@ use gradlab::objective::Wrt;
 use gradlab::policy::{truth_prec, usable_steps};
 use gradlab::problem::Problem;
 use gradlab::scalar::DType;
-use gradlab::theory::error_model;
+use gradlab::theory::bound_model as error_model;
 use gradlab::train::{InputGrad, TrainConfig};
 use serde::{Deserialize, Serialize};
 

@@ -105,6 +105,24 @@ pub fn flat_probability(dtype: DType, stencil: &Stencil, loss: f64, grad: f64, h
     (1.0 - span(stencil) * h * grad.abs() / ulp(dtype, loss)).max(0.0)
 }
 
+/// [`flat_probability`] of a reduced loss, judged on the total S before the reduction's factor:
+/// the perturbed sample's change reaches L only through S, so the change is lost where S's
+/// rounding absorbs it. For the mean (`mean_of` = Some(n), `loss` = S / n and `grad` its
+/// gradient) that is the probability for S = n L with gradient n g; for the sum (`None`) L is S.
+/// (The final product S * (1/n) can absorb a change too, but S's ulp is the larger relative
+/// spacing at least as often: the measured boundaries of the mean and the sum coincide.)
+pub fn flat_probability_reduced(
+    dtype: DType,
+    stencil: &Stencil,
+    loss: f64,
+    grad: f64,
+    h: f64,
+    mean_of: Option<usize>,
+) -> f64 {
+    let n = mean_of.map_or(1.0, |n| n as f64);
+    flat_probability(dtype, stencil, loss * n, grad * n, h)
+}
+
 /// The step at which half the elements like this one are expected to be flat:
 /// ulp(L) / (2 s |g|) (ulp(L) / (4 |g|) for central differences); infinite for g = 0.
 pub fn flat_boundary(dtype: DType, stencil: &Stencil, loss: f64, grad: f64) -> f64 {

@@ -1,6 +1,6 @@
-//! The error model of a finite-difference gradient: truncation ~ T h^p plus rounding ~ R u / h.
+//! The bound: truncation ~ T h^p plus worst-case rounding ~ R u / h.
 //!
-//! For a stencil of order p, the mean relative error over elements is modelled as
+//! For a stencil of order p, the mean relative error over elements is bounded (to first order) by
 //! E(h) = T h^p + R u / h, with
 //! - T = mean_e |num_e(h0) - g_e| / (|g_e| h0^p): the truncation constant, measured once in
 //!   MPFR at 256 bits and a moderate step h0 where rounding is negligible (truncation is a
@@ -9,8 +9,10 @@
 //!   u |L|, amplified by the stencil's gain sum |c_k| / D, and the perturbed value v + h is itself
 //!   rounded (relative step error u |v| / h).
 //!
-//! Minimising E gives the optimal step h* = (R u / (p T))^(1/(p+1)) and the minimal error
-//! E* = (1 + 1/p) R u / h*.
+//! Minimising E gives the step h* = (R u / (p T))^(1/(p+1)) and the bound's minimum
+//! E* = (1 + 1/p) R u / h*. R takes every rounding at its worst (u, all of one sign), so E* is an
+//! upper estimate: round-to-nearest errors average u/2 and partly cancel. [`super::expected`]
+//! predicts the error itself.
 
 use crate::check::prepare;
 use crate::exact::Decimal;
@@ -23,9 +25,9 @@ use crate::scalar::Prec;
 use crate::train::TrainConfig;
 use rug::Float;
 
-/// The error model of one problem and scheme.
+/// The bound of one problem and scheme.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct ErrorModel {
+pub struct BoundModel {
     /// Order p.
     pub order: u32,
     /// Truncation constant T.
@@ -34,7 +36,7 @@ pub struct ErrorModel {
     pub round: f64,
 }
 
-impl ErrorModel {
+impl BoundModel {
     /// Predicted mean relative error at step h for unit roundoff u.
     pub fn predict(&self, h: f64, u: f64) -> f64 {
         self.truncation(h) + self.rounding(h, u)
@@ -53,9 +55,9 @@ impl ErrorModel {
         (self.round * u / (p * self.trunc)).powf(1.0 / (p + 1.0))
     }
     /// The median of several problems' models (the same order): the median of each constant.
-    pub fn median(order: u32, models: &[ErrorModel]) -> ErrorModel {
-        let constants = |f: fn(&ErrorModel) -> f64| crate::metrics::median(&models.iter().map(f).collect::<Vec<_>>());
-        ErrorModel { order, trunc: constants(|m| m.trunc), round: constants(|m| m.round) }
+    pub fn median(order: u32, models: &[BoundModel]) -> BoundModel {
+        let constants = |f: fn(&BoundModel) -> f64| crate::metrics::median(&models.iter().map(f).collect::<Vec<_>>());
+        BoundModel { order, trunc: constants(|m| m.trunc), round: constants(|m| m.round) }
     }
     /// The predicted minimal error.
     pub fn min_error(&self, u: f64) -> f64 {
@@ -66,8 +68,8 @@ impl ErrorModel {
 /// The step h0 at which the truncation constant is measured.
 pub const TRUNCATION_PROBE_STEP: &str = "1e-2";
 
-/// Builds the error model of `problem` trained with `cfg`, for `scheme` and `wrt`.
-pub fn error_model(problem: &Problem, cfg: &TrainConfig, scheme: Scheme, wrt: Wrt) -> ErrorModel {
+/// Builds the bound of `problem` trained with `cfg`, for `scheme` and `wrt`.
+pub fn bound_model(problem: &Problem, cfg: &TrainConfig, scheme: Scheme, wrt: Wrt) -> BoundModel {
     // Truncation is a property of the function: measure it where rounding is negligible.
     let prec = Prec::new(crate::policy::TRUTH_BITS).unwrap_or_else(|_| unreachable!("the truth's bits are in range"));
     let (tr, _) = prepare::<Float>(problem, prec, cfg);
@@ -92,5 +94,5 @@ pub fn error_model(problem: &Problem, cfg: &TrainConfig, scheme: Scheme, wrt: Wr
         count += 1;
     }
     let c = count.max(1) as f64;
-    ErrorModel { order: stencil.order, trunc: t_sum / c, round: r_sum / c }
+    BoundModel { order: stencil.order, trunc: t_sum / c, round: r_sum / c }
 }
