@@ -13,7 +13,7 @@ use gradlab::lab::report::{md_table, sci6};
 use gradlab::lab::runner::{Experiment, Output};
 use gradlab::lab::series::{dashed, line};
 use gradlab::method::Scheme;
-use gradlab::metrics::fit_line;
+use gradlab::metrics::{best_step, fit_line};
 use gradlab::objective::Wrt;
 use gradlab::problem::Problem;
 use gradlab::scalar::{DType, Prec};
@@ -34,6 +34,8 @@ pub struct Row {
     best_error: f64,
     opt_step: f64,
     grid_points: usize,
+    /// Empty, or which edge of the grid the minimum sits on (then the step bounds the optimum).
+    opt_step_edge: String,
 }
 
 /// A fitted slope against theory's (fits.csv).
@@ -82,13 +84,9 @@ impl Experiment for BitsSweep {
             keep_grads: false,
         };
         let res = check_dtype(&problem, dt, &cfg)?;
-        let (opt_step, best_error) = res
-            .rows
-            .iter()
-            .map(|r| (r.eps.to_f64(), r.num_vs_truth))
-            .filter(|p| p.1.is_finite())
-            .min_by(|a, b| a.1.total_cmp(&b.1))
-            .unwrap_or((f64::NAN, f64::NAN));
+        let best = best_step(res.rows.iter().map(|r| (&r.eps, r.num_vs_truth)));
+        let (opt_step, best_error) = best.as_ref().map_or((f64::NAN, f64::NAN), |b| (b.step.to_f64(), b.value));
+        let opt_step_edge = best.and_then(|b| b.edge).map_or(String::new(), |e| e.note().to_string());
         Ok(vec![Row {
             bits,
             scheme,
@@ -96,6 +94,7 @@ impl Experiment for BitsSweep {
             best_error,
             opt_step,
             grid_points: steps.len(),
+            opt_step_edge,
         }])
     }
 
@@ -156,6 +155,11 @@ impl Experiment for BitsSweep {
         out.figure("bits_sweep_error", &err_fig)?;
         out.figure("bits_sweep_step", &step_fig)?;
         out.csv("fits.csv", &fits)?;
+        let edges = rows.iter().filter(|r| !r.opt_step_edge.is_empty()).count();
+        s.push_str(&format!(
+            "\n{edges} of {} minima sit on an edge of their grid (10 down to 1e-30, 8 steps per decade).\n",
+            rows.len()
+        ));
         if let Some(last) = rows.last() {
             s.push_str(&format!(
                 "\nAt {} bits the best {} error is {}.\n",

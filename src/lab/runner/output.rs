@@ -37,6 +37,17 @@ impl Output {
         Ok(stats)
     }
 
+    /// [`Output::figure`], returning the Markdown that shows it in the report section
+    /// (`![stem](NAME/stem.png)` and a blank line).
+    ///
+    /// # Errors
+    /// [`Error::Write`] when rendering or writing fails.
+    pub fn figure_md(&mut self, stem: &str, fig: &Figure) -> Result<String> {
+        self.figure(stem, fig)?;
+        let name = self.dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        Ok(format!("\n![{stem}]({name}/{stem}.png)\n"))
+    }
+
     /// Writes a file in the experiment's folder atomically.
     ///
     /// # Errors
