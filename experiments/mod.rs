@@ -13,6 +13,12 @@ pub mod sum_vs_mean;
 
 use gradlab::lab::runner::Runnable;
 
+/// REPORT.md's methods section: the protocol every experiment follows, and the key findings.
+pub const PROTOCOL: &str = include_str!("protocol.md");
+
+/// REPORT.md's references.
+pub const REFERENCES: &str = include_str!("references.md");
+
 /// Every experiment, in report order.
 pub fn all() -> Vec<Box<dyn Runnable>> {
     vec![

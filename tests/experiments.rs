@@ -83,6 +83,10 @@ fn quick_experiments_show_their_key_numbers_and_are_thread_independent() {
     let dead = f32_acc(1e-8);
     assert_eq!(num(dead, "relerr_mean"), 1.0);
     assert!(num(dead, "dead_zone") > 0.0);
+    // At 1e-7 the relative error is already 1, yet most elements' inputs moved: their loss is flat.
+    let flat = f32_acc(1e-7);
+    assert_eq!(num(flat, "relerr_mean"), 1.0);
+    assert!(num(flat, "loss_flat") > num(flat, "dead_zone"), "{flat:?}");
 
     // sum_vs_mean: both plateaus at 1 - 1/c, and the ratio names c.
     for r in records(&out.join("sum_vs_mean/sum_vs_mean.csv")) {
@@ -94,13 +98,75 @@ fn quick_experiments_show_their_key_numbers_and_are_thread_independent() {
         assert!((num(&r, "ratio_median") / c - 1.0).abs() < 0.02, "{} c={c}: ratio {}", r["family"], r["ratio_median"]);
     }
 
-    // precision_sweep: every dtype's measured optimal central step within 10x of the prediction.
-    let theory = records(&out.join("precision_sweep/theory.csv"));
-    let central: Vec<_> = theory.iter().filter(|r| r["scheme"] == "central").collect();
-    assert!(central.len() >= 3);
-    for r in central {
-        let ratio = num(r, "measured_opt_step") / num(r, "predicted_opt_step");
-        assert!((0.1..=10.0).contains(&ratio), "{}: measured/predicted optimal step = {ratio}", r["dtype"]);
+    // precision_sweep: the expected error stays within a factor 2 of the measured error at the
+    // measured optimum of f32 and f64 (median over the quick seeds).
+    let sweep = records(&out.join("precision_sweep/precision_sweep.csv"));
+    for dt in ["f32", "f64"] {
+        for scheme in ["central", "central5"] {
+            let mine: Vec<_> =
+                sweep.iter().filter(|r| r["dtype"] == dt && r["scheme"] == scheme && r["seed"] == "1").collect();
+            let best = mine.iter().min_by(|a, b| num(a, "num_vs_truth").total_cmp(&num(b, "num_vs_truth"))).unwrap();
+            let ratio = num(best, "expected") / num(best, "num_vs_truth");
+            assert!((0.5..=2.0).contains(&ratio), "{dt} {scheme}: expected/measured at the optimum = {ratio}");
+        }
+    }
+
+    // error_model: the bound lies above the measured minimal error for every seed; the expected
+    // error's minimum is within a factor 1.5 of the measured one (f32, f64; quick: seeds 1, 2).
+    let model = records(&out.join("error_model/error_model.csv"));
+    let mut cells: Vec<(String, String, String)> =
+        model.iter().map(|r| (r["dtype"].clone(), r["scheme"].clone(), r["seed"].clone())).collect();
+    cells.dedup();
+    assert!(cells.len() >= 8, "{} cells", cells.len());
+    for (dt, scheme, seed) in cells {
+        let mine: Vec<_> =
+            model.iter().filter(|r| r["dtype"] == dt && r["scheme"] == scheme && r["seed"] == seed).collect();
+        let min = |c: &str| mine.iter().map(|r| num(r, c)).fold(f64::INFINITY, f64::min);
+        let (measured, bound, expected) = (min("measured"), min("bound"), min("expected"));
+        assert!(bound > measured, "{dt} {scheme} seed {seed}: bound {bound} below measured {measured}");
+        assert!(
+            (expected / measured - 1.0).abs() < 0.5,
+            "{dt} {scheme} seed {seed}: expected {expected} vs {measured}"
+        );
+    }
+
+    // regimes: x + h == x predicted exactly; for f32 and f64 the flat-loss fraction within 0.35
+    // of its prediction at every step; for every dtype the step where half the elements are flat
+    // within a factor 4 of the predicted one; both regimes present.
+    let regimes = records(&out.join("regimes/regimes.csv"));
+    assert!(regimes.iter().any(|r| num(r, "input_dead") > 0.0) && regimes.iter().any(|r| num(r, "loss_flat") > 0.0));
+    for r in &regimes {
+        assert_eq!(r["input_dead"], r["predicted_dead"], "{r:?}");
+        let gap = (num(r, "loss_flat") - num(r, "predicted_flat")) / num(r, "elements");
+        if r["dtype"] == "f32" || r["dtype"] == "f64" {
+            assert!(
+                gap.abs() < 0.35,
+                "{} {} n={} eps={}: flat {} vs predicted {}",
+                r["dtype"],
+                r["reduction"],
+                r["n"],
+                r["eps"],
+                r["loss_flat"],
+                r["predicted_flat"]
+            );
+        }
+    }
+    let mut cells: Vec<(String, String, String, String, String)> = regimes
+        .iter()
+        .map(|r| (r["dtype"].clone(), r["reduction"].clone(), r["n"].clone(), r["epochs"].clone(), r["seed"].clone()))
+        .collect();
+    cells.dedup();
+    for c in cells {
+        let mine: Vec<_> = regimes
+            .iter()
+            .filter(|r| {
+                (&r["dtype"], &r["reduction"], &r["n"], &r["epochs"], &r["seed"]) == (&c.0, &c.1, &c.2, &c.3, &c.4)
+            })
+            .collect();
+        let half = |col: &str| mine.iter().find(|r| num(r, col) >= 0.5 * num(r, "elements")).map(|r| num(r, "eps"));
+        if let (Some(m), Some(p)) = (half("loss_flat"), half("predicted_flat")) {
+            assert!((m / p).max(p / m) <= 4.0, "{c:?}: half flat from {m}, predicted {p}");
+        }
     }
 
     // bits_sweep: slopes within 20% of theory.

@@ -264,6 +264,11 @@ fn finish<E: Experiment>(
     }
     let meta_text = serde_json::to_string_pretty(&meta).unwrap_or_default() + "\n";
     out.file("meta.json", meta_text.as_bytes())?;
-    crate::lab::report::write_report(&opts.out, &crate::experiments::all())?;
+    crate::lab::report::write_report(
+        &opts.out,
+        &crate::experiments::all(),
+        crate::experiments::PROTOCOL,
+        crate::experiments::REFERENCES,
+    )?;
     Ok(RunSummary { name: exp.name(), rows: rows.len(), seconds, files: out.written })
 }
