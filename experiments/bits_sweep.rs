@@ -14,10 +14,8 @@ use gradlab::lab::runner::{Experiment, Output};
 use gradlab::lab::series::{dashed, line};
 use gradlab::method::Scheme;
 use gradlab::metrics::{best_step, fit_line};
-use gradlab::objective::Wrt;
 use gradlab::problem::Problem;
 use gradlab::scalar::{DType, Prec};
-use gradlab::train::{InputGrad, TrainConfig};
 use serde::{Deserialize, Serialize};
 
 /// The experiment.
@@ -74,15 +72,8 @@ impl Experiment for BitsSweep {
         let problem = Problem::generate(10, 4, 2, 1)?;
         // From 10 down: at 8 to 10 bits the central optimum lies above 1.
         let steps = if quick { log_grid_from(1, 25, 4) } else { log_grid_from(1, 31, 8) };
-        let cfg = CheckConfig {
-            train: TrainConfig::seed(InputGrad::Reset),
-            scheme,
-            steps: steps.clone(),
-            wrt: Wrt::Input,
-            truth: Some(gradlab::policy::truth_prec(&[dt])),
-            naive: false,
-            keep_grads: false,
-        };
+        let cfg =
+            CheckConfig { truth: Some(gradlab::policy::truth_prec(&[dt])), ..CheckConfig::seed(scheme, steps.clone()) };
         let res = check_dtype(&problem, dt, &cfg)?;
         let best = best_step(res.rows.iter().map(|r| (&r.eps, r.num_vs_truth)));
         let (opt_step, best_error) = best.as_ref().map_or((f64::NAN, f64::NAN), |b| (b.step.to_f64(), b.value));
@@ -137,7 +128,7 @@ impl Experiment for BitsSweep {
             }
         }
         s.push_str(&md_table(
-            &["scheme", "quantity", "measured slope (log2 per bit)", "theory", "deviation"],
+            "scheme | quantity | measured slope (log2 per bit) | theory | deviation",
             fits.iter().map(|f| {
                 vec![
                     f.scheme.to_string(),

@@ -9,8 +9,9 @@ use gradlab::lab::grid::log_grid_from;
 use gradlab::lab::plot::{dtype_color, Figure, LegendPos, DARK_GREY, LIGHT_GREY};
 use gradlab::lab::report::md_table;
 use gradlab::lab::series::{dashed, points};
+use gradlab::lab::spread::Spread;
 use gradlab::method::Scheme;
-use gradlab::metrics::{best_step, median};
+use gradlab::metrics::best_step;
 use gradlab::objective::Wrt;
 use gradlab::policy::truth_prec;
 use gradlab::problem::Problem;
@@ -66,30 +67,17 @@ impl gradlab::lab::runner::Experiment for ErrorModelExperiment {
     }
     fn cells(&self, quick: bool) -> Vec<Self::Cell> {
         let seeds = if quick { 1..=2 } else { 1..=10 };
-        let mut v = Vec::new();
-        for dt in dtypes(quick) {
-            for s in SCHEMES {
-                v.extend(seeds.clone().map(|seed| (dt, s, seed)));
-            }
-        }
-        v
+        let pairs = dtypes(quick).into_iter().flat_map(|dt| SCHEMES.map(|s| (dt, s)));
+        pairs.flat_map(|(dt, s)| seeds.clone().map(move |seed| (dt, s, seed))).collect()
     }
     fn run_cell(&self, &(dt, scheme, seed): &Self::Cell) -> Result<Vec<Row>> {
         let problem = Problem::generate(10, 4, 2, seed)?;
         let train = TrainConfig::seed(InputGrad::Reset);
         let truth = truth_prec(&[dt]);
         let steps = gradlab::policy::usable_steps(&grid(dt), dt);
-        let cfg = CheckConfig {
-            train: train.clone(),
-            scheme,
-            steps: steps.clone(),
-            wrt: Wrt::Input,
-            truth: Some(truth),
-            naive: false,
-            keep_grads: false,
-        };
-        let measured = check_dtype(&problem, dt, &cfg)?.rows;
         let bound = bound_model(&problem, &train, scheme, Wrt::Input);
+        let cfg = CheckConfig { truth: Some(truth), ..CheckConfig::seed(scheme, steps) };
+        let measured = check_dtype(&problem, dt, &cfg)?.rows;
         let u = dt.unit_roundoff();
         gradlab::with_dtype!(dt, |T, ctx| {
             let (tr, _) = prepare::<T>(&problem, ctx, &train);
@@ -120,8 +108,7 @@ impl gradlab::lab::runner::Experiment for ErrorModelExperiment {
              fitted to the error curve). The table gives predicted / measured for the optimal step and the minimal error: \
              min, median and max over the seeds.\n\n",
         );
-        let mut table = Vec::new();
-        let mut notes = Vec::new();
+        let (mut table, mut notes, mut figures) = (Vec::new(), Vec::new(), String::new());
         let mut bound_low = f64::INFINITY;
         let (mut all_within, mut widest) = (true, Vec::new());
         for scheme in SCHEMES {
@@ -142,34 +129,20 @@ impl gradlab::lab::runner::Experiment for ErrorModelExperiment {
                     let (Some(m), Some(b), Some(e)) = (of(|r| r.measured), of(|r| r.bound), of(|r| r.expected)) else {
                         continue;
                     };
-                    if m.edge.is_some() {
-                        notes.push(format!(
-                            "{dt} {scheme} seed {seed}: the measured minimum is the {}",
-                            m.edge.map_or("", |e| e.note())
-                        ));
+                    if let Some(e) = m.edge {
+                        notes.push(format!("{dt} {scheme} seed {seed}: the measured minimum is the {}", e.note()));
                     }
                     let step = |b: &gradlab::metrics::Best| b.step.to_f64() / m.step.to_f64();
                     ratios.push([step(&b), b.value / m.value, step(&e), e.value / m.value]);
                 }
-                let stat = |i: usize| {
-                    let v: Vec<f64> = ratios.iter().map(|r| r[i]).collect();
-                    let (lo, hi) = v.iter().fold((f64::INFINITY, 0.0f64), |(a, b), x| (a.min(*x), b.max(*x)));
-                    (lo, median(&v), hi)
-                };
-                let fmt = |(lo, med, hi): (f64, f64, f64)| format!("{med:.2} ({lo:.2}-{hi:.2})");
-                let within = stat(3).1 <= 1.5 && stat(3).1 >= 1.0 / 1.5;
+                let stat = |i: usize| Spread::of(&ratios.iter().map(|r| r[i]).collect::<Vec<_>>());
+                let within = (1.0 / 1.5..=1.5).contains(&stat(3).median);
                 all_within &= within;
-                widest.push((stat(3).2 / stat(3).0, format!("{dt} {scheme}")));
-                table.push(vec![
-                    dt.to_string(),
-                    scheme.to_string(),
-                    ratios.len().to_string(),
-                    fmt(stat(0)),
-                    fmt(stat(1)),
-                    fmt(stat(2)),
-                    fmt(stat(3)),
-                    if within { "yes" } else { "no" }.to_string(),
-                ]);
+                widest.push((stat(3).max / stat(3).min, format!("{dt} {scheme}")));
+                let mut row = vec![dt.to_string(), scheme.to_string(), ratios.len().to_string()];
+                row.extend((0..4).map(|i| stat(i).label()));
+                row.push(if within { "yes" } else { "no" }.to_string());
+                table.push(row);
                 bound_low = ratios.iter().map(|r| r[1]).fold(bound_low, f64::min);
                 let x = dt.bits() as f64;
                 let bound_label = if i == 0 { "bound (grey)" } else { "" };
@@ -180,36 +153,26 @@ impl gradlab::lab::runner::Experiment for ErrorModelExperiment {
                     ratios.iter().map(|r| (x, r[3])).collect(),
                 ));
             }
-            let (lo, hi) = (6.0, 150.0);
-            fig.series.push(dashed("perfect agreement", DARK_GREY, vec![(lo, 1.0), (hi, 1.0)]));
-            fig.series.push(dashed("", DARK_GREY, vec![(lo, 1.5), (hi, 1.5)]));
-            fig.series.push(dashed("", DARK_GREY, vec![(lo, 1.0 / 1.5), (hi, 1.0 / 1.5)]));
+            for (label, y) in [("perfect agreement", 1.0), ("", 1.5), ("", 1.0 / 1.5)] {
+                fig.series.push(dashed(label, DARK_GREY, vec![(6.0, y), (150.0, y)]));
+            }
             fig.legend_pos = LegendPos::Auto;
             fig.caption = Some("dashed: agreement, and a factor 1.5 either way".into());
-            out.figure(&format!("error_model_{scheme}"), &fig)?;
+            figures.push_str(&out.figure_md(&format!("error_model_{scheme}"), &fig)?);
         }
         s.push_str(&md_table(
-            &[
-                "dtype",
-                "scheme",
-                "seeds",
-                "bound: step ratio",
-                "bound: error ratio",
-                "expected: step ratio",
-                "expected: error ratio",
-                "expected within 1.5x (median)",
-            ],
+            "dtype | scheme | seeds | bound: step ratio | bound: error ratio | expected: step ratio | expected: error ratio | expected within 1.5x (median)",
             table,
         ));
-        let sigma: Vec<f64> = rows.iter().map(|r| r.sigma_loss / gradlab::regimes::ulp(r.dtype, 0.75)).collect();
-        let (sig_lo, sig_hi) = sigma.iter().fold((f64::INFINITY, 0.0f64), |(a, b), x| (a.min(*x), b.max(*x)));
+        let sigma =
+            Spread::of(&rows.iter().map(|r| r.sigma_loss / gradlab::regimes::ulp(r.dtype, 0.75)).collect::<Vec<_>>());
         s.push_str(&format!(
             "\nThe bound's minimal error is {} the measured one for every seed of every dtype and scheme here (the smallest \
              ratio is {bound_low:.2}): it takes every rounding at its worst, so it bounds the error, it does not predict it. \
              The expected error's median ratio is within a factor 1.5 in {} rows of the table. Its spread over seeds \
              (max over min) is widest for {}: the 16-bit optima lie at steps of order 1, where the truncation is no \
              longer T h^p and the perturbed losses often round to one value (the flat-loss regime), so their rounding \
-             errors are not independent. The loss's rounding noise σ_L is {sig_lo:.2} to {sig_hi:.2} ulp of a loss near \
+             errors are not independent. The loss's rounding noise σ_L is {:.2} to {:.2} ulp of a loss near \
              0.75 (median {:.2}), against 0.29 ulp for the last rounding alone (uniform within half an ulp): every rounding \
              on the perturbed sample's way to the total reaches the loss.\n",
             if bound_low > 1.0 { "above" } else { "not always above" },
@@ -218,14 +181,14 @@ impl gradlab::lab::runner::Experiment for ErrorModelExperiment {
                 widest.sort_by(|a, b| b.0.total_cmp(&a.0));
                 widest.iter().take(2).map(|(_, w)| w.as_str()).collect::<Vec<_>>().join(" and ")
             },
-            median(&sigma)
+            sigma.min,
+            sigma.max,
+            sigma.median
         ));
         if !notes.is_empty() {
             s.push_str(&format!("\nMinima on the edge of the grid (bounds, not optima): {}.\n", notes.join("; ")));
         }
-        for scheme in SCHEMES {
-            s.push_str(&format!("\n![error_model {scheme}](error_model/error_model_{scheme}.png)\n"));
-        }
+        s.push_str(&figures);
         Ok(s)
     }
 }

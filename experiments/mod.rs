@@ -4,10 +4,14 @@
 //! list`, `gradlab run NAME|all` and REPORT.md's order read.
 
 pub mod bits_sweep;
+pub mod defaults;
 pub mod error_model;
 pub mod precision_sweep;
+pub mod pytorch;
 pub mod regimes;
+pub mod regimes_n;
 pub mod scaling;
+pub mod seed_dtypes;
 pub mod seed_repro;
 pub mod sum_vs_mean;
 
@@ -23,9 +27,13 @@ pub const REFERENCES: &str = include_str!("references.md");
 pub fn all() -> Vec<Box<dyn Runnable>> {
     vec![
         Box::new(seed_repro::SeedRepro),
+        Box::new(seed_dtypes::SeedDtypes),
+        Box::new(pytorch::Pytorch),
         Box::new(precision_sweep::PrecisionSweep),
         Box::new(error_model::ErrorModelExperiment),
+        Box::new(defaults::Defaults),
         Box::new(regimes::Regimes),
+        Box::new(regimes_n::RegimesN),
         Box::new(sum_vs_mean::SumVsMean),
         Box::new(bits_sweep::BitsSweep),
         Box::new(scaling::Scaling),

@@ -1,18 +1,16 @@
 //! `precision_sweep`: correct gradients; the error of the numeric gradient against the step for
-//! every dtype and three schemes over several seeds, beside the expected-error model, collapsed
-//! onto one curve per scheme, and what a check reaches at common default steps.
+//! every dtype and three schemes over several seeds, beside the expected-error model, and
+//! collapsed onto one curve per scheme.
 
 use gradlab::check::{check_dtype, prepare, CheckConfig, Status};
 use gradlab::error::Result;
-use gradlab::exact::{format_sci, Decimal};
+use gradlab::exact::Decimal;
 use gradlab::lab::grid::log_grid_from;
 use gradlab::lab::plot::{dtype_color, Figure, LegendPos};
-use gradlab::lab::report::{md_table, sci6};
 use gradlab::lab::runner::{Experiment, Output};
 use gradlab::lab::series::{dashed, line};
 use gradlab::lab::spread::median_band;
 use gradlab::method::Scheme;
-use gradlab::metrics::{best_step, median};
 use gradlab::objective::Wrt;
 use gradlab::problem::Problem;
 use gradlab::scalar::DType;
@@ -24,9 +22,6 @@ use serde::{Deserialize, Serialize};
 pub struct PrecisionSweep;
 
 const SCHEMES: [Scheme; 3] = [Scheme::Forward, Scheme::Central, Scheme::Central5];
-
-/// The steps popular checkers use by default: torch.autograd.gradcheck (1e-6), cs231n (1e-5), 1e-3.
-const DEFAULTS: [&str; 3] = ["1e-6", "1e-5", "1e-3"];
 
 fn dtypes(quick: bool) -> Vec<DType> {
     let names = if quick { "f16,f32,f64" } else { "f16,bf16,f32,f64,mpfr:113,mpfr:256" };
@@ -102,15 +97,7 @@ impl Experiment for PrecisionSweep {
         let problem = Problem::generate(10, 4, 2, seed)?;
         let train = TrainConfig::seed(InputGrad::Reset);
         let truth = gradlab::policy::truth_prec(&[dt]);
-        let cfg = CheckConfig {
-            train: train.clone(),
-            scheme,
-            steps: grid_for(dt, quick),
-            wrt: Wrt::Input,
-            truth: Some(truth),
-            naive: false,
-            keep_grads: false,
-        };
+        let cfg = CheckConfig { truth: Some(truth), ..CheckConfig::seed(scheme, grid_for(dt, quick)) };
         let rows = check_dtype(&problem, dt, &cfg)?.rows;
         gradlab::with_dtype!(dt, |T, ctx| {
             let (tr, _) = prepare::<T>(&problem, ctx, &train);
@@ -182,38 +169,6 @@ impl Experiment for PrecisionSweep {
             s.push_str(&out.figure_md(&format!("precision_sweep_{scheme}_hardware"), &hw)?);
             s.push_str(&out.figure_md(&format!("precision_sweep_{scheme}_collapse"), &collapse)?);
         }
-        s.push_str(
-            "\nWhat a correct gradient's check reaches (central differences, the relerr of numeric against analytic that a \
-             user computes, median over seeds): at the dtype's best step on the grid, and at the default steps of \
-             torch.autograd.gradcheck (1e-6), cs231n's notes (1e-5) and 1e-3.\n\n",
-        );
-        let central = |dt: DType| rows.iter().filter(move |r| r.dtype == dt && r.scheme == Scheme::Central);
-        s.push_str(&md_table(
-            &["dtype", "best relerr", "at eps", "relerr at 1e-6", "at 1e-5", "at 1e-3"],
-            dtypes(quick).into_iter().map(|dt| {
-                let (med, _) = median_band(central(dt).map(|r| (&r.eps, r.relerr_mean)));
-                let steps: Vec<&Decimal> = central(dt).map(|r| &r.eps).take(med.len()).collect();
-                let best = best_step(steps.iter().copied().zip(med.iter().map(|p| p.1)));
-                let at = |e: &str| {
-                    let e = Decimal::parse("step", e).unwrap_or_else(|_| unreachable!("a literal"));
-                    let v: Vec<f64> =
-                        central(dt).filter(|r| r.eps.value() == e.value()).map(|r| r.relerr_mean).collect();
-                    if v.is_empty() {
-                        "not on the grid".into()
-                    } else {
-                        sci6(median(&v))
-                    }
-                };
-                let mut row = vec![dt.to_string()];
-                row.push(best.as_ref().map_or("NaN".into(), |b| sci6(b.value)));
-                row.push(best.map_or("-".into(), |b| match b.edge {
-                    Some(e) => format!("{} ({})", format_sci(b.step.to_f64()), e.note()),
-                    None => format_sci(b.step.to_f64()),
-                }));
-                row.extend(DEFAULTS.iter().map(|e| at(e)));
-                row
-            }),
-        ));
         Ok(s)
     }
 }

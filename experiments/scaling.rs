@@ -160,16 +160,7 @@ impl Experiment for Scaling {
             out.figure(&format!("scaling_{sweep}"), &fig)?;
         }
         s.push_str(&md_table(
-            &[
-                "sweep",
-                "path",
-                "fitted exponent",
-                "slope, two largest sizes",
-                "theory",
-                "largest size",
-                "seconds",
-                "naive / fast",
-            ],
+            "sweep | path | fitted exponent | slope, two largest sizes | theory | largest size | seconds | naive / fast",
             table,
         ));
         s.push_str("\n![scaling n](scaling/scaling_n.png)\n\n![scaling d](scaling/scaling_d.png)\n");

@@ -132,7 +132,7 @@ impl Experiment for SumVsMean {
         );
         let mistake = |f: &str| if f == "epochs" { "accumulated over E epochs" } else { "sum vs mean over n samples" };
         s.push_str(&md_table(
-            &["mistake", "factor c", "relerr_mean", "1 - 1/c", "ratio analytic/numeric"],
+            "mistake | factor c | relerr_mean | 1 - 1/c | ratio analytic/numeric",
             family("epochs").chain(family("batch")).map(|r| {
                 vec![
                     mistake(&r.family).to_string(),
@@ -148,7 +148,7 @@ impl Experiment for SumVsMean {
              weights move, so their sum is no longer E times the last one (E = 10):\n\n",
         );
         s.push_str(&md_table(
-            &["lr", "relerr_mean", "ratio analytic/numeric"],
+            "lr | relerr_mean | ratio analytic/numeric",
             family("lr")
                 .map(|r| vec![r.lr.to_string(), format!("{:.5}", r.relerr_mean), format!("{:.4}", r.ratio_median)]),
         ));

@@ -37,6 +37,20 @@ pub struct CheckConfig {
 }
 
 impl CheckConfig {
+    /// The seed's check of the input gradient (x.grad reset, [`TrainConfig::seed`]) by `scheme` at
+    /// `steps`, without a truth; set the other fields with struct update syntax.
+    pub fn seed(scheme: Scheme, steps: Vec<Decimal>) -> Self {
+        CheckConfig {
+            train: TrainConfig::seed(InputGrad::Reset),
+            scheme,
+            steps,
+            wrt: Wrt::Input,
+            truth: None,
+            naive: false,
+            keep_grads: false,
+        }
+    }
+
     /// Checks settings that depend on the dtypes: every step usable in every dtype
     /// ([`crate::policy::check_step`]) and a truth more precise than every dtype
     /// ([`crate::policy::check_truth_prec`]).

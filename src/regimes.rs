@@ -15,8 +15,15 @@
 //! larger than ulp(x). A mean over n samples divides g by n but not L, which moves the flat-loss
 //! boundary up by a factor n.
 
-use crate::method::Stencil;
-use crate::scalar::DType;
+use crate::check::{check_dtype, prepare, CheckConfig};
+use crate::exact::Decimal;
+use crate::method::{Scheme, Stencil};
+use crate::objective::{Reduction, Wrt};
+use crate::policy::truth_prec;
+use crate::problem::Problem;
+use crate::scalar::{DType, Scalar};
+use crate::train::TrainConfig;
+use crate::truth::truth_grad;
 
 crate::named_enum! {
     /// What happened to one element of a numeric gradient at one step.
@@ -127,6 +134,69 @@ pub fn flat_probability_reduced(
 /// ulp(L) / (2 s |g|) (ulp(L) / (4 |g|) for central differences); infinite for g = 0.
 pub fn flat_boundary(dtype: DType, stencil: &Stencil, loss: f64, grad: f64) -> f64 {
     ulp(dtype, loss) / (2.0 * span(stencil) * grad.abs())
+}
+
+/// The regimes of one step of a check: measured counts and their predictions.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Counts {
+    /// The step.
+    pub eps: Decimal,
+    /// Elements checked.
+    pub elements: usize,
+    /// Elements whose input did not move.
+    pub input_dead: usize,
+    /// Elements [`predicts_input_dead`] says do not move.
+    pub predicted_dead: usize,
+    /// Elements whose input moved but whose loss was flat.
+    pub loss_flat: usize,
+    /// The expected number of flat losses among the inputs that move ([`flat_probability_reduced`]).
+    pub predicted_flat: f64,
+    /// The median relative error of numeric against analytic.
+    pub relerr_median: f64,
+}
+
+/// The regimes of a central-difference check of the input gradient of `problem` in `dtype`
+/// (trained by `train`) at every step of `steps`, measured and predicted.
+///
+/// # Errors
+/// What [`check_dtype`] returns for a step the dtype cannot take.
+pub fn measure(problem: &Problem, dtype: DType, train: &TrainConfig, steps: &[Decimal]) -> crate::Result<Vec<Counts>> {
+    let cfg = CheckConfig {
+        train: train.clone(),
+        scheme: Scheme::Central,
+        steps: steps.to_vec(),
+        wrt: Wrt::Input,
+        truth: None,
+        naive: false,
+        keep_grads: false,
+    };
+    let measured = check_dtype(problem, dtype, &cfg)?.rows;
+    let stencil = Scheme::Central.stencil();
+    Ok(crate::with_dtype!(dtype, |T, ctx| {
+        let (tr, _) = prepare::<T>(problem, ctx, train);
+        let g = truth_grad(&tr, train.reduction, Wrt::Input, truth_prec(&[dtype]));
+        let scale = train.reduction.scale::<T>(tr.n(), ctx);
+        let loss = Wrt::Input.loss_with(&tr, tr.x.view(), scale.as_ref()).to_f64();
+        let mean_of = (train.reduction == Reduction::Mean).then_some(tr.n());
+        measured
+            .into_iter()
+            .map(|r| {
+                let h = T::from_rational(r.eps.value(), ctx).to_f64();
+                let moving = || tr.x.iter().zip(g.iter()).filter(|(x, _)| !predicts_input_dead(dtype, x.to_f64(), h));
+                Counts {
+                    elements: tr.x.len(),
+                    input_dead: r.dead_zone,
+                    predicted_dead: tr.x.len() - moving().count(),
+                    loss_flat: r.loss_flat,
+                    predicted_flat: moving()
+                        .map(|(_, g)| flat_probability_reduced(dtype, &stencil, loss, g.to_f64(), h, mean_of))
+                        .sum(),
+                    relerr_median: r.relerr_median,
+                    eps: r.eps,
+                }
+            })
+            .collect()
+    }))
 }
 
 #[cfg(test)]

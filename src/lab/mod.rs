@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod grid;
+pub mod peers;
 pub mod plot;
 pub mod report;
 pub mod runner;

@@ -17,8 +17,25 @@ pub fn sci6(x: f64) -> String {
     format!("{m}e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs())
 }
 
-/// A Markdown table: a header, its separator line, then one line per row.
-pub fn md_table<R: AsRef<str>>(header: &[&str], rows: impl IntoIterator<Item = Vec<R>>) -> String {
+/// A best step for a table: `1e-02`, or `1e+00 (largest step tried: a bound, not an optimum)`
+/// when it sits on an edge of its grid.
+pub fn best_step_label(best: &crate::metrics::Best) -> String {
+    let step = crate::exact::format_sci(best.step.to_f64());
+    match best.edge {
+        Some(e) => format!("{step} ({}: a bound, not an optimum)", e.note()),
+        None => step,
+    }
+}
+
+/// A step, or `none on the grid`.
+pub fn step_or_none(step: Option<f64>) -> String {
+    step.map_or("none on the grid".to_string(), crate::exact::format_sci)
+}
+
+/// A Markdown table: the header (column titles separated by `|`), its separator line, then one
+/// line per row.
+pub fn md_table<R: AsRef<str>>(header: &str, rows: impl IntoIterator<Item = Vec<R>>) -> String {
+    let header: Vec<&str> = header.split('|').map(str::trim).collect();
     let mut s = format!("| {} |\n|{}\n", header.join(" | "), " --- |".repeat(header.len()));
     for r in rows {
         let cells: Vec<&str> = r.iter().map(AsRef::as_ref).collect();

@@ -42,3 +42,36 @@ mod tests {
         assert_eq!(band, vec![(0.1, 1.0, 3.0), (0.01, 1.0, 5.0)]);
     }
 }
+
+/// The spread of repeated measurements: minimum, median and maximum.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Spread {
+    /// The smallest value.
+    pub min: f64,
+    /// The median.
+    pub median: f64,
+    /// The largest value.
+    pub max: f64,
+}
+
+impl Spread {
+    /// The spread of `values` (NaN for an empty list).
+    pub fn of(values: &[f64]) -> Self {
+        let (min, max) = values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| (a.min(*x), b.max(*x)));
+        if values.is_empty() {
+            return Spread { min: f64::NAN, median: f64::NAN, max: f64::NAN };
+        }
+        Spread { min, median: median(values), max }
+    }
+
+    /// `median (min-max)` with two decimals, for tables.
+    pub fn label(&self) -> String {
+        format!("{:.2} ({:.2}-{:.2})", self.median, self.min, self.max)
+    }
+}
+
+/// The x of the first point (in the order given: steps run from large to small) whose y reaches
+/// `level`, or `None`.
+pub fn first_reaching(points: &[(f64, f64)], level: f64) -> Option<f64> {
+    points.iter().find(|p| p.1 >= level).map(|p| p.0)
+}
