@@ -60,6 +60,11 @@ pub struct Trained<T: Scalar> {
     pub grad_x: Array2<T>,
     /// The analytic logits gradient of the last epoch (y.grad in the seed).
     pub grad_logits: Array2<T>,
+    /// The last epoch's weight gradient (W.grad after the loop: taken at the final parameters,
+    /// since the optimizer zeroes it every epoch and takes no step after the last).
+    pub grad_weight: Array2<T>,
+    /// The last epoch's bias gradient (b.grad after the loop), like `grad_weight`.
+    pub grad_bias: Vec<T>,
     /// The logits of the last forward pass (at the final parameters).
     pub logits: Array2<T>,
 }
@@ -74,7 +79,8 @@ impl<T: Scalar> Trained<T> {
 /// Trains like the seed's loop. Each epoch: one forward and backward [`Pass`], x.grad reset or
 /// accumulated, and an SGD step `w = w - lr * dw` (product then difference, each rounded) except
 /// after the last epoch. With E = 0 a single forward/backward at the given parameters gives the
-/// gradients.
+/// gradients. The weight and bias gradients kept are the last pass's, at the final parameters
+/// (what W.grad and b.grad hold after the seed's loop, which zeroes them every epoch).
 pub fn train<T: Scalar>(data: &Cast<T>, t: &[usize], cfg: &TrainConfig, ctx: T::Ctx) -> Trained<T> {
     let lr = T::from_rational(cfg.lr.value(), ctx);
     let scale = cfg.reduction.scale::<T>(data.x.nrows(), ctx);
@@ -111,6 +117,8 @@ pub fn train<T: Scalar>(data: &Cast<T>, t: &[usize], cfg: &TrainConfig, ctx: T::
         bias: b,
         grad_x,
         grad_logits: pass.grad_logits,
+        grad_weight: pass.grad_weight,
+        grad_bias: pass.grad_bias,
         logits: pass.logits,
     }
 }

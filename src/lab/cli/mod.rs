@@ -68,6 +68,24 @@ fn parse_steps(s: &str) -> Result<Vec<Decimal>, String> {
     }
 }
 
+/// A comma-separated list of distinct wrts (input, weight, bias, logits).
+fn parse_wrts(s: &str) -> Result<Vec<crate::objective::Wrt>, String> {
+    let mut out = Vec::new();
+    for item in s.split(',').map(str::trim) {
+        if item.is_empty() {
+            return Err(
+                "expected a comma-separated list such as input,weight (from input, weight, bias, logits)".into()
+            );
+        }
+        let w = crate::objective::Wrt::parse(item).map_err(|e| e.to_string())?;
+        if out.contains(&w) {
+            return Err(format!("{w} is listed twice; expected each of input, weight, bias, logits at most once"));
+        }
+        out.push(w);
+    }
+    Ok(out)
+}
+
 fn parse_lr(s: &str) -> Result<Decimal, String> {
     let v = Decimal::parse("--lr", s).map_err(|_| "expected a decimal number such as 1e-3 or 0.001".to_string())?;
     if v.value().cmp0() == std::cmp::Ordering::Less {
