@@ -253,3 +253,35 @@ fn check_of_weight_and_bias_agrees_with_reference() {
         assert!(res.rows[0].relerr_mean < 1e-8, "{wrt} E={epochs}: relerr {}", res.rows[0].relerr_mean);
     }
 }
+
+/// `diagnose` agrees with the reference: its exact truth is the reference's (to f64's
+/// rounding), the reference's own gradients rounded to f64 are correct, and ten times them is a
+/// sum where the mean was meant (n = 10).
+#[test]
+fn diagnose_agrees_with_reference() {
+    use gradlab::diagnose::{diagnose, Cause, Given, Settings, Verdict};
+    use gradlab::scalar::DType;
+    let p = problem();
+    let r = refs();
+    let s = Settings { reduction: Reduction::Mean, dtype: DType::F64, truth: Prec::new(256).unwrap() };
+    for (wrt, want) in [(Wrt::Input, &r.e0), (Wrt::Weight, &r.weight_e0), (Wrt::Bias, &r.bias_e0)] {
+        let as_given = |scale: f64| {
+            let a = want.map(|v| v.to_f64() * scale);
+            let grad = if wrt.is_vector() { a.row(0).to_owned().into_dyn() } else { a.into_dyn() };
+            vec![Given { wrt, grad, file: DType::F64, name: format!("reference {wrt}") }]
+        };
+        let d = diagnose(&p, &as_given(1.0), &s).unwrap();
+        assert_eq!(d.verdict, Verdict::Correct, "{wrt}: {:?}", d.findings);
+        assert!(d.relerr < 1e-16, "{wrt}: relerr {}", d.relerr);
+        for e in &d.worst {
+            let ix = if wrt.is_vector() { (0, e.index[0]) } else { (e.index[0], e.index[1]) };
+            let reference = want[ix].to_f64();
+            assert_eq!(e.truth, reference, "{wrt} {ix:?}: diagnose's truth vs the reference rounded to f64");
+            assert_eq!(e.given, reference);
+        }
+        let d = diagnose(&p, &as_given(10.0), &s).unwrap();
+        assert_eq!(d.verdict, Verdict::Wrong);
+        assert_eq!(d.causes[0], Cause::SumInsteadOfMean, "{wrt}: {:?}", d.findings);
+        assert!((d.factor - 10.0).abs() < 1e-14, "{wrt}: factor {}", d.factor);
+    }
+}
