@@ -74,6 +74,17 @@ impl<T: Scalar> Trained<T> {
     pub fn n(&self) -> usize {
         self.x.nrows()
     }
+
+    /// The inputs, targets and final parameters as a problem (values as f64: exact for every
+    /// dtype of at most 53 bits), as a user would save them after training.
+    pub fn final_problem(&self) -> crate::problem::Problem {
+        crate::problem::Problem {
+            x: self.x.map(|v| v.to_f64()),
+            t: self.t.clone(),
+            weight: self.weight.map(|v| v.to_f64()),
+            bias: self.bias.iter().map(|v| v.to_f64()).collect(),
+        }
+    }
 }
 
 /// Trains like the seed's loop. Each epoch: one forward and backward [`Pass`], x.grad reset or

@@ -101,6 +101,28 @@ pub fn drift<T: Scalar>(tr: &Trained<T>, reduction: Reduction, wrt: Wrt, prec: P
     Array2::from_shape_fn(plus.dim(), |ix| Float::with_val(bits, &plus[ix] - &minus[ix]) / &two_e)
 }
 
+/// The accumulation law for the `wrt` gradient summed over `epochs` SGD steps at learning rate
+/// `lr` ending at the trained state: per element, E [1 + lr (E - 1) g' / (2 g)], with g the
+/// exact gradient and g' its [`drift`] (both in MPFR at `prec`), in f64.
+///
+/// Going back from the last of E epochs, the parameters s steps earlier were theta + s lr v +
+/// O(lr^2), so that epoch's gradient was g + s lr g' + O(lr^2); the E gradients sum to
+/// E g + lr g' E (E - 1) / 2 + O(lr^2). The ratio of the sum to g, element by element, is the
+/// law; its error is of order (lr (E - 1))^2 (the `sum_vs_mean` experiment measures it).
+pub fn accumulation_law<T: Scalar>(
+    tr: &Trained<T>,
+    reduction: Reduction,
+    wrt: Wrt,
+    epochs: usize,
+    lr: f64,
+    prec: Prec,
+) -> Array2<f64> {
+    let g = truth_grad(tr, reduction, wrt, prec);
+    let d = drift(tr, reduction, wrt, prec);
+    let e = epochs as f64;
+    Array2::from_shape_fn(g.dim(), |ix| e * (1.0 + lr * (e - 1.0) * (d[ix].to_f64() / (2.0 * g[ix].to_f64()))))
+}
+
 /// The exact gradients (x, W, b; the bias as a 1 x k row) of the loss sum_j weights[j] loss_j
 /// at the trained state's inputs and parameters, in MPFR at `prec`: each sample's logits
 /// gradient softmax - onehot times its own weight, then backpropagated. Weights 1/n give the

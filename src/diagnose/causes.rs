@@ -5,7 +5,7 @@
 //! steps, then `unexplained`.
 
 use super::microbatch::{common_partitions, lstsq, partitions, weights_of};
-use super::{largest, Analysis, Cause, Finding};
+use super::{largest, Accumulation, Analysis, Cause, Finding};
 use crate::objective::{Reduction, Wrt};
 use crate::policy::{whole_factor, DRIFT_UNEXPLAINED_MAX};
 use ndarray::Array2;
@@ -27,9 +27,23 @@ fn norm(a: &[f64]) -> f64 {
     dot(a, a).sqrt()
 }
 
-/// The findings for a wrong gradient (most likely first) and, for a mean of micro-batch means,
-/// the sizes.
-pub(super) fn explain(a: &Analysis, factor: f64) -> (Vec<Finding>, Option<Vec<usize>>) {
+/// The findings for a wrong gradient, most likely first, with the micro-batch sizes or the
+/// accumulation's steps when those are named.
+#[derive(Default)]
+pub(super) struct Explained {
+    pub findings: Vec<Finding>,
+    pub sizes: Option<Vec<usize>>,
+    pub accumulation: Option<Accumulation>,
+}
+
+impl From<Vec<Finding>> for Explained {
+    fn from(findings: Vec<Finding>) -> Self {
+        Explained { findings, ..Default::default() }
+    }
+}
+
+/// Explains a wrong gradient.
+pub(super) fn explain(a: &Analysis, factor: f64) -> Explained {
     let g = a.flat(|p| &p.given);
     let t = a.flat(|p| &p.truth64);
     let c_ls = dot(&g, &t) / dot(&t, &t);
@@ -37,28 +51,26 @@ pub(super) fn explain(a: &Analysis, factor: f64) -> (Vec<Finding>, Option<Vec<us
 
     let e = a.scaled_excess(-1.0);
     if e <= 1.0 {
-        return (
-            vec![Finding {
-                cause: Cause::WrongSign,
-                evidence: vec![
-                    format!("the gradient is -1 times the truth within rounding (largest deviation {e:.2} of the bound)."),
-                    "the sign of the loss or of the gradient is flipped (the gradient of -loss, or ascent written where \
-                     descent was meant)."
-                        .into(),
-                ],
-            }],
-            None,
-        );
+        return vec![Finding {
+            cause: Cause::WrongSign,
+            evidence: vec![
+                format!("the gradient is -1 times the truth within rounding (largest deviation {e:.2} of the bound)."),
+                "the sign of the loss or of the gradient is flipped (the gradient of -loss, or ascent written where \
+                 descent was meant)."
+                    .into(),
+            ],
+        }]
+        .into();
     }
 
     if let Some(f) = exact_scale(a, c_ls, factor, mean) {
-        return (f, None);
+        return f.into();
     }
     match microbatch(a) {
-        Ok((f, sizes)) => (vec![f], Some(sizes)),
+        Ok((f, sizes)) => Explained { findings: vec![f], sizes: Some(sizes), accumulation: None },
         Err(note) => {
-            if let Some(f) = accumulation(a, c_ls, &g, &t, mean) {
-                return (f, None);
+            if let Some((f, acc)) = accumulation(a, c_ls, &g, &t, mean) {
+                return Explained { findings: f, sizes: None, accumulation: Some(acc) };
             }
             let mut evidence = vec![format!(
                 "no single factor fits: the best one, {c_ls:.6} (least squares; median ratio {factor:.6}), leaves {:.3} of \
@@ -71,7 +83,7 @@ pub(super) fn explain(a: &Analysis, factor: f64) -> (Vec<Finding>, Option<Vec<us
                     .into(),
             );
             evidence.extend(note);
-            (vec![Finding { cause: Cause::Unexplained, evidence }], None)
+            vec![Finding { cause: Cause::Unexplained, evidence }].into()
         }
     }
 }
@@ -170,7 +182,7 @@ fn exact_scale(a: &Analysis, c_ls: f64, factor: f64, mean: bool) -> Option<Vec<F
 }
 
 /// A whole factor with SGD's drift: c g + a g', first order in the learning rate.
-fn accumulation(a: &Analysis, c_ls: f64, g: &[f64], t: &[f64], mean: bool) -> Option<Vec<Finding>> {
+fn accumulation(a: &Analysis, c_ls: f64, g: &[f64], t: &[f64], mean: bool) -> Option<(Vec<Finding>, Accumulation)> {
     whole_factor(c_ls)?;
     let d: Vec<f64> = drift(a).iter().flat_map(|p| p.iter().copied().collect::<Vec<_>>()).collect();
     // The two-parameter least squares g ~ c t + a d.
@@ -235,7 +247,7 @@ fn accumulation(a: &Analysis, c_ls: f64, g: &[f64], t: &[f64], mean: bool) -> Op
             ],
         });
     }
-    Some(out)
+    Some((out, Accumulation { steps: c as usize, learning_rate: lr, unexplained: frac }))
 }
 
 /// The per-sample weights from the given gradients, how they were found, or why they cannot be.

@@ -127,6 +127,19 @@ pub struct Finding {
     pub evidence: Vec<String>,
 }
 
+/// What the accumulation model found: the whole number of steps c, the learning rate that
+/// explains the drift (for parameters stepped with their correct gradients), and the fraction of
+/// the departure from c g the model leaves unexplained.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Accumulation {
+    /// The number of steps c.
+    pub steps: usize,
+    /// The learning rate 2 a / (c (c - 1)).
+    pub learning_rate: f64,
+    /// ||G - c g - a g'|| / ||G - c g||.
+    pub unexplained: f64,
+}
+
 /// The diagnosis of a gradient. Serialized (as `gradlab diagnose --format json` prints it) it
 /// has exactly `verdict`, `causes`, `factor`, `relerr`, `microbatch_sizes` (when that cause is
 /// named) and `worst`.
@@ -149,6 +162,9 @@ pub struct Diagnosis {
     /// The causes with their evidence.
     #[serde(skip)]
     pub findings: Vec<Finding>,
+    /// When `accumulated_over_steps` is named from SGD's drift: the steps and learning rate.
+    #[serde(skip)]
+    pub accumulation: Option<Accumulation>,
     /// How many elements were compared.
     #[serde(skip)]
     pub elements: usize,
@@ -277,6 +293,25 @@ fn validate(problem: &Problem, given: &[Given]) -> Result<()> {
     Ok(())
 }
 
+/// Diagnoses one gradient of a trained state, as `gradlab diagnose` would after the user saved
+/// the inputs, targets, final parameters and the gradient (all exact in f64, the file type),
+/// for the gradient computed in the trained state's dtype, with the default truth precision.
+///
+/// # Errors
+/// As [`diagnose`].
+pub fn diagnose_trained<T: crate::scalar::Scalar>(
+    tr: &Trained<T>,
+    wrt: Wrt,
+    grad: &Array2<f64>,
+    reduction: Reduction,
+) -> Result<Diagnosis> {
+    let dtype = T::dtype(tr.ctx);
+    let grad = if wrt.is_vector() { grad.row(0).to_owned().into_dyn() } else { grad.clone().into_dyn() };
+    let given = Given { wrt, grad, file: DType::F64, name: format!("the {wrt} gradient") };
+    let settings = Settings { reduction, dtype, truth: crate::policy::truth_prec(&[dtype]) };
+    diagnose(&tr.final_problem(), &[given], &settings)
+}
+
 /// Diagnoses the given gradients of `problem`'s loss at its parameters.
 ///
 /// # Errors
@@ -338,12 +373,12 @@ pub fn diagnose(problem: &Problem, given: &[Given], settings: &Settings) -> Resu
     worst.sort_by(|x, y| y.excess.total_cmp(&x.excess));
     worst.truncate(crate::policy::WORST_ELEMENTS);
 
-    let (verdict, findings, sizes) = if outside == 0 {
-        (Verdict::Correct, Vec::new(), None)
+    let (verdict, found) = if outside == 0 {
+        (Verdict::Correct, causes::Explained::default())
     } else {
-        let (f, s) = causes::explain(&a, factor);
-        (Verdict::Wrong, f, s)
+        (Verdict::Wrong, causes::explain(&a, factor))
     };
+    let causes::Explained { findings, sizes, accumulation } = found;
     Ok(Diagnosis {
         verdict,
         causes: findings.iter().map(|f| f.cause).collect(),
@@ -352,6 +387,7 @@ pub fn diagnose(problem: &Problem, given: &[Given], settings: &Settings) -> Resu
         microbatch_sizes: sizes,
         worst,
         findings,
+        accumulation,
         elements: elements.len(),
         outside,
         largest_excess,

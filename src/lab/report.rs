@@ -27,6 +27,18 @@ pub fn md_table<R: AsRef<str>>(header: &[&str], rows: impl IntoIterator<Item = V
     s
 }
 
+/// One row of cells for [`md_table`], each value formatted by its own format string:
+/// `md_row!["{}" r.lr, "{:.4}" r.ratio]` is `vec![format!("{}", r.lr), format!("{:.4}", r.ratio)]`.
+///
+/// ```
+/// let row = gradlab::md_row!["{}" 3, "{:.2}" 1.0 / 3.0];
+/// assert_eq!(row, ["3", "0.33"]);
+/// ```
+#[macro_export]
+macro_rules! md_row {
+    ($($fmt:literal $val:expr),* $(,)?) => { vec![$(format!($fmt, $val)),*] };
+}
+
 /// Rebuilds `<out>/REPORT.md` from the `section.md` of every experiment in `experiments` that
 /// has one in `out`, in registry order.
 ///

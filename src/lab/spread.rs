@@ -1,5 +1,6 @@
 //! Spread over seeds: the median of repeated measurements at each step, with the min-max band
-//! a figure draws around it.
+//! a figure draws around it; and grouping rows by a key (a bin, a setting) to summarise each
+//! group.
 
 use crate::exact::Decimal;
 use crate::metrics::median;
@@ -29,6 +30,21 @@ pub fn median_band<'a>(points: impl IntoIterator<Item = (&'a Decimal, f64)>) -> 
         .unzip()
 }
 
+/// `items` grouped by `key`, groups in increasing key order, items in their given order within
+/// each group.
+pub fn group_by<T, K: Ord + Copy>(items: impl IntoIterator<Item = T>, key: impl Fn(&T) -> K) -> Vec<(K, Vec<T>)> {
+    let mut groups: Vec<(K, Vec<T>)> = Vec::new();
+    for it in items {
+        let k = key(&it);
+        match groups.iter_mut().find(|(g, _)| *g == k) {
+            Some((_, v)) => v.push(it),
+            None => groups.push((k, vec![it])),
+        }
+    }
+    groups.sort_by_key(|(k, _)| *k);
+    groups
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -40,5 +56,7 @@ mod tests {
         let (med, band) = median_band([(&a, 3.0), (&b, 1.0), (&a, 1.0), (&c, 5.0), (&a, 2.0)]);
         assert_eq!(med, vec![(0.1, 2.0), (0.01, 3.0)]);
         assert_eq!(band, vec![(0.1, 1.0, 3.0), (0.01, 1.0, 5.0)]);
+        let g = group_by([(2, 'a'), (1, 'b'), (2, 'c')], |p| p.0);
+        assert_eq!(g, vec![(1, vec![(1, 'b')]), (2, vec![(2, 'a'), (2, 'c')])]);
     }
 }
