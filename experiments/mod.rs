@@ -4,6 +4,7 @@
 //! list`, `gradlab run NAME|all` and REPORT.md's order read.
 
 pub mod bits_sweep;
+pub mod microbatch;
 pub mod precision_sweep;
 pub mod scaling;
 pub mod seed_repro;
@@ -17,6 +18,7 @@ pub fn all() -> Vec<Box<dyn Runnable>> {
         Box::new(seed_repro::SeedRepro),
         Box::new(precision_sweep::PrecisionSweep),
         Box::new(sum_vs_mean::SumVsMean),
+        Box::new(microbatch::Microbatch),
         Box::new(bits_sweep::BitsSweep),
         Box::new(scaling::Scaling),
     ]

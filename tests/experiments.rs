@@ -102,6 +102,26 @@ fn quick_experiments_show_their_key_numbers_and_are_thread_independent() {
         assert!((num(r, "diagnosed_lr") / 1e-3 - 1.0).abs() < 0.05, "E={e}: {}", r["diagnosed_lr"]);
     }
 
+    // microbatch: equal sizes and both fixes are correct; each micro-batch's rows of x.grad sit on
+    // their own plateau |c - 1| / max(c, 1); diagnose recovers sizes that weight every sample right.
+    let mb = records(&out.join("microbatch/microbatch.csv"));
+    for r in mb.iter().filter(|r| r["batch"].is_empty()) {
+        if r["level"] == "0" || r["variant"] != "mean_of_means" {
+            assert_eq!(r["diagnosed"], "", "{r:?}");
+            assert!(num(r, "relerr_truth") < 1e-12, "{r:?}");
+        } else {
+            assert_eq!((r["diagnosed"].as_str(), r["same_weights"].as_str()), ("mean_of_microbatch_means", "true"));
+            assert!(num(r, "relerr_truth") > 0.05, "{r:?}");
+        }
+    }
+    let plateaus: Vec<_> = mb.iter().filter(|r| !r["batch"].is_empty() && r["variant"] == "mean_of_means").collect();
+    assert!(plateaus.iter().any(|r| num(r, "factor") > 2.0), "the short micro-batch of 7 counts 64/28 times");
+    for r in plateaus {
+        let c = num(r, "factor");
+        assert!((num(r, "relerr_check") - (c - 1.0).abs() / c.max(1.0)).abs() < 1e-6, "{r:?}");
+        assert!((num(r, "ratio_median") / c - 1.0).abs() < 1e-6, "{r:?}");
+    }
+
     // precision_sweep: every dtype's measured optimal central step within 10x of the prediction.
     let theory = records(&out.join("precision_sweep/theory.csv"));
     let central: Vec<_> = theory.iter().filter(|r| r["scheme"] == "central").collect();

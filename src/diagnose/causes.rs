@@ -99,7 +99,7 @@ fn residual_fraction(g: &[f64], t: &[f64], c: f64) -> f64 {
 fn drift(a: &Analysis) -> Vec<Array2<f64>> {
     a.parts
         .iter()
-        .map(|p| crate::truth::drift(&a.tr, a.settings.reduction, p.wrt, a.settings.truth).map(|v| v.to_f64()))
+        .map(|p| crate::truth::drift(a.tr, a.settings.reduction, p.wrt, a.settings.truth).map(|v| v.to_f64()))
         .collect()
 }
 
@@ -364,7 +364,7 @@ fn microbatch_excess(a: &Analysis, sizes: &[usize]) -> f64 {
         .iter()
         .flat_map(|&nb| std::iter::repeat_n(Float::with_val(prec.bits(), rug::Rational::from((1, k * nb as u64))), nb))
         .collect();
-    let [gx, gw, gb] = crate::truth::weighted_grads(&a.tr, &w, prec);
+    let [gx, gw, gb] = crate::truth::weighted_grads(a.tr, &w, prec);
     let model: Vec<Array2<Float>> = a
         .parts
         .iter()

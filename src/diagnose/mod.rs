@@ -188,8 +188,8 @@ struct Part {
 /// Everything the causes are tested against.
 struct Analysis<'a> {
     settings: &'a Settings,
-    tr: Trained<Float>,
-    fwd: Forward,
+    tr: &'a Trained<Float>,
+    fwd: &'a Forward,
     parts: Vec<Part>,
     /// The meant per-sample factor: 1/n for the mean, 1 for the sum.
     omega: f64,
@@ -206,7 +206,7 @@ impl Analysis<'_> {
         self.parts
             .iter()
             .zip(reference)
-            .map(|(p, r)| rounding_bound(&self.fwd, p.wrt, weights, s.dtype, p.file, r))
+            .map(|(p, r)| rounding_bound(self.fwd, p.wrt, weights, s.dtype, p.file, r))
             .collect()
     }
 
@@ -252,8 +252,7 @@ fn largest(v: &[Array2<f64>]) -> f64 {
 
 /// Checks the given gradients against the problem: distinct input, weight or bias tensors, each
 /// of its tensor's shape, every value finite.
-fn validate(problem: &Problem, given: &[Given]) -> Result<()> {
-    let (n, d, k) = (problem.n(), problem.d(), problem.k());
+fn validate((n, d, k): (usize, usize, usize), given: &[Given]) -> Result<()> {
     for (i, g) in given.iter().enumerate() {
         if g.wrt == Wrt::Logits {
             return Err(Error::value(
@@ -293,23 +292,74 @@ fn validate(problem: &Problem, given: &[Given]) -> Result<()> {
     Ok(())
 }
 
+/// The exact side of a diagnosis for one data folder: the problem in MPFR, its exact gradients
+/// and forward pass, computed once and reused for every gradient diagnosed against it.
+#[derive(Clone, Debug)]
+pub struct Reference {
+    settings: Settings,
+    tr: Trained<Float>,
+    fwd: Forward,
+}
+
+impl Reference {
+    /// The exact model of `problem` at its parameters, for gradients of the loss `settings` names.
+    pub fn new(problem: &Problem, settings: Settings) -> Self {
+        let cfg = TrainConfig {
+            epochs: 0,
+            lr: Decimal::parse("lr", "0").unwrap_or_else(|_| unreachable!("a valid literal")),
+            input_grad: InputGrad::Reset,
+            reduction: settings.reduction,
+        };
+        let (tr, _) = crate::check::prepare::<Float>(problem, settings.truth, &cfg);
+        let fwd = Forward::new(&tr, settings.truth);
+        Reference { settings, tr, fwd }
+    }
+
+    /// The reference of a trained state's data at its final parameters (as a user would save them),
+    /// for gradients computed in its dtype, with the default truth precision.
+    pub fn of_trained<T: crate::scalar::Scalar>(tr: &Trained<T>, reduction: Reduction) -> Self {
+        let dtype = T::dtype(tr.ctx);
+        Reference::new(&tr.final_problem(), Settings { reduction, dtype, truth: crate::policy::truth_prec(&[dtype]) })
+    }
+
+    /// The exact `wrt` gradient (the bias as a 1 x k row).
+    pub fn truth(&self, wrt: Wrt) -> Array2<Float> {
+        wrt.analytic(&self.tr).to_owned()
+    }
+
+    /// Diagnoses `grad`, a `wrt` gradient (the bias as a 1 x k row) from a file of f64 values.
+    ///
+    /// # Errors
+    /// As [`Reference::diagnose`].
+    pub fn diagnose_one(&self, wrt: Wrt, grad: &Array2<f64>) -> Result<Diagnosis> {
+        let grad = if wrt.is_vector() { grad.row(0).to_owned().into_dyn() } else { grad.clone().into_dyn() };
+        self.diagnose(&[Given { wrt, grad, file: DType::F64, name: format!("the {wrt} gradient") }])
+    }
+
+    /// Diagnoses the given gradients.
+    ///
+    /// # Errors
+    /// [`Error::Problem`] naming a gradient whose shape does not match the problem or that holds
+    /// a non-finite value; [`Error::Value`] for a logits gradient or a tensor given twice.
+    pub fn diagnose(&self, given: &[Given]) -> Result<Diagnosis> {
+        let tr = &self.tr;
+        validate((tr.n(), tr.x.ncols(), tr.weight.nrows()), given)?;
+        analyse(self, given)
+    }
+}
+
 /// Diagnoses one gradient of a trained state, as `gradlab diagnose` would after the user saved
-/// the inputs, targets, final parameters and the gradient (all exact in f64, the file type),
-/// for the gradient computed in the trained state's dtype, with the default truth precision.
+/// the inputs, targets, final parameters and the gradient ([`Reference::of_trained`]).
 ///
 /// # Errors
-/// As [`diagnose`].
+/// As [`Reference::diagnose`].
 pub fn diagnose_trained<T: crate::scalar::Scalar>(
     tr: &Trained<T>,
     wrt: Wrt,
     grad: &Array2<f64>,
     reduction: Reduction,
 ) -> Result<Diagnosis> {
-    let dtype = T::dtype(tr.ctx);
-    let grad = if wrt.is_vector() { grad.row(0).to_owned().into_dyn() } else { grad.clone().into_dyn() };
-    let given = Given { wrt, grad, file: DType::F64, name: format!("the {wrt} gradient") };
-    let settings = Settings { reduction, dtype, truth: crate::policy::truth_prec(&[dtype]) };
-    diagnose(&tr.final_problem(), &[given], &settings)
+    Reference::of_trained(tr, reduction).diagnose_one(wrt, grad)
 }
 
 /// Diagnoses the given gradients of `problem`'s loss at its parameters.
@@ -318,15 +368,14 @@ pub fn diagnose_trained<T: crate::scalar::Scalar>(
 /// [`Error::Problem`] naming a gradient whose shape does not match the problem or that holds a
 /// non-finite value; [`Error::Value`] for a logits gradient or a tensor given twice.
 pub fn diagnose(problem: &Problem, given: &[Given], settings: &Settings) -> Result<Diagnosis> {
-    validate(problem, given)?;
+    validate((problem.n(), problem.d(), problem.k()), given)?;
+    analyse(&Reference::new(problem, *settings), given)
+}
+
+/// The verdict and causes for validated gradients.
+fn analyse(r: &Reference, given: &[Given]) -> Result<Diagnosis> {
+    let (settings, tr) = (&r.settings, &r.tr);
     let prec = settings.truth;
-    let cfg = TrainConfig {
-        epochs: 0,
-        lr: Decimal::parse("lr", "0").unwrap_or_else(|_| unreachable!("a valid literal")),
-        input_grad: InputGrad::Reset,
-        reduction: settings.reduction,
-    };
-    let (tr, _) = crate::check::prepare::<Float>(problem, prec, &cfg);
     let n = tr.n();
     let omega = match settings.reduction {
         Reduction::Mean => 1.0 / n as f64,
@@ -335,7 +384,7 @@ pub fn diagnose(problem: &Problem, given: &[Given], settings: &Settings) -> Resu
     let parts: Vec<Part> = given
         .iter()
         .map(|g| {
-            let truth = g.wrt.analytic(&tr).to_owned();
+            let truth = g.wrt.analytic(tr).to_owned();
             let truth64 = truth.map(|v| v.to_f64());
             let shape = truth.dim();
             let given = Array2::from_shape_vec(shape, g.grad.iter().copied().collect())
@@ -343,8 +392,7 @@ pub fn diagnose(problem: &Problem, given: &[Given], settings: &Settings) -> Resu
             Part { wrt: g.wrt, given, truth, truth64, file: g.file }
         })
         .collect();
-    let fwd = Forward::new(&tr, prec);
-    let a = Analysis { settings, tr, fwd, parts, omega };
+    let a = Analysis { settings, tr, fwd: &r.fwd, parts, omega };
 
     let reference: Vec<Array2<f64>> = a.parts.iter().map(|p| p.truth64.clone()).collect();
     let bounds = a.bounds(&vec![omega; n], &reference);
