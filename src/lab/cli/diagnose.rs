@@ -139,13 +139,13 @@ pub fn format_text(problem: &Problem, wrts: &[Wrt], s: &Settings, d: &Diagnosis)
     }
     if !d.worst.is_empty() {
         let _ = writeln!(out, "\nworst elements (furthest from the truth in units of their rounding bound):");
-        let _ = writeln!(out, "  {:<16} {:>14} {:>14} {:>12}", "index", "given", "truth", "bounds");
+        let _ = writeln!(out, "  {:<16} {:>14} {:>14} {:>14}", "index", "given", "truth", "|diff|/bound");
         for e in &d.worst {
             let at = match e.wrt {
                 Some(w) => format!("{w}{:?}", e.index),
                 None => format!("{:?}", e.index),
             };
-            let _ = writeln!(out, "  {at:<16} {:>14} {:>14} {:>12}", sci6(e.given), sci6(e.truth), sci6(e.excess));
+            let _ = writeln!(out, "  {at:<16} {:>14} {:>14} {:>14}", sci6(e.given), sci6(e.truth), sci6(e.excess));
         }
     }
     out
