@@ -171,6 +171,38 @@ fn micro_batch_sizes_are_recovered_in_sample_order() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("not identifiable"));
 }
 
+/// With `--reduction sum` the truth is the summed loss's gradient: a correct mean gradient is then
+/// 1/n of it, a plain factor; and the sum fixture is correct.
+#[test]
+fn the_reduction_meant_sets_the_truth() {
+    let dir = fixture("correct_f32");
+    let args = |name: &str, dir: &Path| {
+        vec![
+            "diagnose".to_string(),
+            "--data".into(),
+            dir.display().to_string(),
+            "--grad".into(),
+            dir.join(name).display().to_string(),
+            "--reduction".into(),
+            "sum".into(),
+            "--format".into(),
+            "json".into(),
+        ]
+    };
+    let out = Command::new(env!("CARGO_BIN_EXE_gradlab")).args(args("x_grad.npy", &dir)).output().unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((out.status.code(), causes(&v)), (Some(3), vec!["scaled"]), "{v}");
+    assert!((v["factor"].as_f64().unwrap() * 64.0 - 1.0).abs() < 1e-5, "{v}");
+    let dir = fixture("sum_reduction");
+    let out = Command::new(env!("CARGO_BIN_EXE_gradlab")).args(args("weight_grad.npy", &dir)).output().unwrap();
+    let mut a = args("weight_grad.npy", &dir);
+    a.extend(["--wrt".to_string(), "weight".to_string()]);
+    let out_w = Command::new(env!("CARGO_BIN_EXE_gradlab")).args(a).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "a weight gradient given as the input's shape is refused");
+    let v: Value = serde_json::from_slice(&out_w.stdout).unwrap();
+    assert_eq!((out_w.status.code(), v["verdict"].as_str()), (Some(0), Some("correct")), "{v}");
+}
+
 #[test]
 fn a_sign_error_is_named() {
     for wrts in [&["input"][..], &["weight"]] {
