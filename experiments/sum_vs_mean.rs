@@ -52,6 +52,7 @@ pub struct Row {
     epochs: usize,
     lr: Decimal,
     relerr_mean: f64,
+    numeric_vs_truth: f64,
     ratio_median: f64,
     law_ratio_median: f64,
     law_error_median: f64,
@@ -77,6 +78,7 @@ fn measure(family: Family, seed: u64, n: usize, epochs: usize, lr: &str) -> Resu
     let prec = Prec::new(256)?;
     let (e, ratio) = (epochs as f64, analytic.iter().zip(&num).map(|(a, b)| a / b).collect::<Vec<f64>>());
     let law = gradlab::truth::accumulation_law(&tr, Reduction::Mean, Wrt::Input, epochs, lr.to_f64(), prec);
+    let truth = gradlab::truth::truth_grad(&tr, Reduction::Mean, Wrt::Input, prec);
     let law: Vec<f64> = if sum { vec![n as f64; ratio.len()] } else { law.into_iter().collect() };
     let err: Vec<f64> = ratio.iter().zip(&law).map(|(r, p)| ((r - p) / r).abs()).collect();
     // The least-squares slope of the measured departures r/E - 1 on the law's, over elements.
@@ -91,6 +93,7 @@ fn measure(family: Family, seed: u64, n: usize, epochs: usize, lr: &str) -> Resu
         epochs,
         lr,
         relerr_mean: compare(&num, &analytic, 53, 53).mean,
+        numeric_vs_truth: compare(&num, &truth, 53, 256).mean,
         ratio_median: med,
         law_ratio_median: median(&law),
         law_error_median: median(&err),
@@ -241,6 +244,8 @@ impl Experiment for SumVsMean {
         let fails_err = 100.0 * fails.map_or(f64::NAN, |(_, v)| median(&col(v, |r| r.law_error_median)));
         let (cells, n_seeds, slope, (c1, c3)) = (acc.len(), seeds.len(), fit_line(&fit).0, (q1.round(), q3.round()));
         let (kmed, kmin, kmax, p01) = (median(&kappa), quantile(&kappa, 0.0), quantile(&kappa, 1.0), 1.0 - 1.0 / q01);
+        let nvt = col(&acc, |r| r.numeric_vs_truth);
+        let (nmed, nmax) = (median(&nvt), quantile(&nvt, 1.0));
         Ok(format!(
             include_str!("sum_vs_mean.md"),
             cells = cells,
@@ -265,6 +270,8 @@ impl Experiment for SumVsMean {
             s01 = s01,
             q1 = q1,
             q3 = q3,
+            nmed = nmed,
+            nmax = nmax,
         ))
     }
 }
