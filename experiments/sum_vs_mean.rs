@@ -246,6 +246,7 @@ impl Experiment for SumVsMean {
         let (kmed, kmin, kmax, p01) = (median(&kappa), quantile(&kappa, 0.0), quantile(&kappa, 1.0), 1.0 - 1.0 / q01);
         let nvt = col(&acc, |r| r.numeric_vs_truth);
         let (nmed, nmax) = (median(&nvt), quantile(&nvt, 1.0));
+        let nmax_lr = acc.iter().find(|r| r.numeric_vs_truth == nmax).map_or(String::new(), |r| r.lr.to_string());
         Ok(format!(
             include_str!("sum_vs_mean.md"),
             cells = cells,
@@ -272,6 +273,7 @@ impl Experiment for SumVsMean {
             q3 = q3,
             nmed = nmed,
             nmax = nmax,
+            nmax_lr = nmax_lr,
         ))
     }
 }
