@@ -15,7 +15,11 @@
 //! - `seed_table_f32`: the seed's whole 9-step table in f32 via `check_dtype` (E = 10 epochs of
 //!   training, then steps 1e0 ... 1e-8, no truth);
 //! - `mnist_1000x784_k10_f64/central_input_check`: the full central input-gradient check at
-//!   n = 1000, d = 784, k = 10 (MNIST's shape, synthetic data) in f64.
+//!   n = 1000, d = 784, k = 10 (MNIST's shape, synthetic data) in f64;
+//! - `central_wrt_check_256x64_k10_f64/{fast,naive}/<wrt>`: one full central check of every
+//!   element of the input (16384 elements), weight (640) and bias (10) gradients at 256x64,
+//!   k = 10, f64. A weight or bias element changes every sample's loss: O(n (log d + k)) and
+//!   O(n k) per evaluation on the fast path, O(n d k) on the naive one.
 //!
 //! Training and casting happen outside the timed closures (except in `seed_table_f32`, where
 //! they are part of what is measured). Rows run on rayon's default global pool (one thread per
@@ -62,12 +66,23 @@ fn bench_check(
     dtype: DType,
     naive: bool,
 ) {
+    bench_wrt_check(group, id, problem, dtype, Wrt::Input, naive)
+}
+
+/// Benchmarks one full central check of every element of the `wrt` gradient.
+fn bench_wrt_check(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    id: BenchmarkId,
+    problem: &Problem,
+    dtype: DType,
+    wrt: Wrt,
+    naive: bool,
+) {
     let h = Decimal::parse("step", STEP).expect("literal");
     let cfg = TrainConfig::seed(InputGrad::Reset);
     gradlab::with_dtype!(dtype, |T, ctx| {
         let (tr, _) = prepare::<T>(problem, ctx, &cfg);
-        let setup =
-            Setup { trained: &tr, reduction: cfg.reduction, stencil: Scheme::Central.stencil(), wrt: Wrt::Input };
+        let setup = Setup { trained: &tr, reduction: cfg.reduction, stencil: Scheme::Central.stencil(), wrt };
         group.bench_function(id, |b| b.iter_with_large_drop(|| numeric_grad::<T>(black_box(&setup), &h, naive)));
     });
 }
@@ -165,6 +180,19 @@ fn seed_table_f32(c: &mut Criterion) {
     });
 }
 
+fn wrt_check(c: &mut Criterion) {
+    let mut group = c.benchmark_group(format!("central_wrt_check_{}_f64", MID_SIZE.0));
+    group.sample_size(10).sampling_mode(SamplingMode::Flat);
+    let mid = problem(MID_SIZE);
+    for wrt in [Wrt::Input, Wrt::Weight, Wrt::Bias] {
+        bench_wrt_check(&mut group, BenchmarkId::new("fast", wrt), &mid, DType::F64, wrt, false);
+    }
+    for wrt in [Wrt::Weight, Wrt::Bias] {
+        bench_wrt_check(&mut group, BenchmarkId::new("naive", wrt), &mid, DType::F64, wrt, true);
+    }
+    group.finish();
+}
+
 fn mnist(c: &mut Criterion) {
     let mut group = c.benchmark_group("mnist_1000x784_k10_f64");
     group.sample_size(10).sampling_mode(SamplingMode::Flat);
@@ -205,6 +233,7 @@ fn main() {
     central_input_check(&mut c);
     naive_vs_fast(&mut c);
     seed_table_f32(&mut c);
+    wrt_check(&mut c);
     mnist(&mut c);
     c.final_summary();
 }

@@ -1,200 +1,280 @@
-//! `sum_vs_mean`: the seed's two "summing instead of averaging" mistakes told apart.
+//! `sum_vs_mean`: the accumulation law measured across seeds, E and lr, and the sum-reduction
+//! factor n as a sanity line.
 //!
-//! In the seed n = E = 10, so an x.grad accumulated over E epochs and a loss summed over n
-//! samples (checked against the mean) both give relative error 1 - 1/10. Varying E and n
-//! independently separates them: the plateau is 1 - 1/c and the analytic/numeric ratio is c,
-//! where c is the factor of the mistake.
+//! x.grad accumulated over E epochs sums E gradients taken at parameters that SGD moved between
+//! them. To first order the epoch s steps before the last had gradient g + s lr g', g' the exact
+//! drift of the gradient along SGD ([`gradlab::truth::drift`]), so the sum is E g + lr g' E(E-1)/2
+//! and each element's ratio to g is E [1 + lr (E - 1) g' / (2 g)]. Rows record the measured
+//! ratio (analytic over numeric, as a check shows it), the law's, and what `gradlab diagnose` says.
 
 use gradlab::check::prepare;
+use gradlab::diagnose::{diagnose_trained, Cause};
 use gradlab::error::Result;
 use gradlab::exact::Decimal;
-use gradlab::lab::plot::{Figure, LegendPos, BLUE, DARK_GREY, VERMILLION};
+use gradlab::lab::plot::{Figure, LegendPos, BLACK, BLUE, DARK_GREY, GREEN, ORANGE, VERMILLION};
 use gradlab::lab::report::md_table;
 use gradlab::lab::runner::{Experiment, Output};
 use gradlab::lab::series::{dashed, line, points};
+use gradlab::lab::spread::{group_by, median_band};
+use gradlab::md_row;
 use gradlab::method::Scheme;
-use gradlab::metrics::{compare, ratio_median};
+use gradlab::metrics::{compare, fit_line, median, quantile};
 use gradlab::numeric::{numeric_grad, Setup};
 use gradlab::objective::{Pass, Reduction, Wrt};
 use gradlab::problem::Problem;
-use gradlab::scalar::DType;
+use gradlab::scalar::Prec;
 use gradlab::train::{InputGrad, TrainConfig};
 use serde::{Deserialize, Serialize};
 
 /// The experiment.
 pub struct SumVsMean;
+const EPS: &str = "1e-5"; // f64 central differences: ~1e-10 relative here
+const EPOCHS: [usize; 6] = [2, 3, 5, 10, 20, 50];
+const LRS: [&str; 10] = ["1e-4", "3e-4", "1e-3", "3e-3", "1e-2", "3e-2", "1e-1", "3e-1", "1", "3"];
+const NS: [usize; 8] = [2, 3, 5, 12, 20, 50, 100, 200];
 
-/// The step used for every measurement (f64 central differences are accurate to ~1e-10 here).
-const EPS: &str = "1e-5";
-
-/// One mistake at one size.
-#[derive(Clone, Copy, Debug)]
-pub enum Family {
-    /// x.grad accumulated over E epochs (n = 10).
-    Epochs(usize),
-    /// A sum-reduced analytic gradient checked against the mean loss, n samples.
-    Batch(usize),
-    /// Accumulation over 10 epochs at learning rate lr.
-    Lr(&'static str),
+gradlab::named_enum! {
+    /// Which mistake a row measures.
+    pub enum Family("family") {
+        /// x.grad accumulated over E epochs.
+        Accumulate = "accumulate",
+        /// The summed loss's gradient checked against the mean's.
+        Sum = "sum",
+    }
 }
 
-/// One measured plateau.
+/// One gradient: measured ratios, the law's, and the diagnosis.
 #[derive(Serialize, Deserialize)]
 pub struct Row {
-    family: String,
-    factor: usize,
+    family: Family,
+    seed: u64,
     n: usize,
     epochs: usize,
     lr: Decimal,
-    eps: Decimal,
     relerr_mean: f64,
-    relerr_median: f64,
+    numeric_vs_truth: f64,
     ratio_median: f64,
-    expected_plateau: f64,
+    law_ratio_median: f64,
+    law_error_median: f64,
+    law_error_max: f64,
+    law_slope: f64,
+    ratio_spread: f64,
+    diagnosed: Cause,
+    diagnosed_steps: Option<usize>,
+    diagnosed_lr: Option<f64>,
+}
+
+fn measure(family: Family, seed: u64, n: usize, epochs: usize, lr: &str) -> Result<Row> {
+    let (sum, lr) = (family == Family::Sum, Decimal::parse("lr", lr)?);
+    let input_grad = if sum { InputGrad::Reset } else { InputGrad::Accumulate };
+    let cfg = TrainConfig { epochs, lr: lr.clone(), input_grad, reduction: Reduction::Mean };
+    let (tr, _) = prepare::<f64>(&Problem::generate(n, 4, 2, seed)?, (), &cfg);
+    let mut pass = Pass::<f64>::new(n, 4, 2, ());
+    pass.run(tr.x.view(), tr.weight.view(), &tr.bias, &tr.t, None); // the summed loss's gradient
+    let analytic = if sum { pass.grad_x } else { tr.grad_x.clone() };
+    let stencil = Scheme::Central.stencil();
+    let setup = Setup { trained: &tr, reduction: Reduction::Mean, stencil, wrt: Wrt::Input };
+    let num = numeric_grad(&setup, &Decimal::parse("step", EPS)?, false).grad;
+    let prec = Prec::new(256)?;
+    let (e, ratio) = (epochs as f64, analytic.iter().zip(&num).map(|(a, b)| a / b).collect::<Vec<f64>>());
+    let law = gradlab::truth::accumulation_law(&tr, Reduction::Mean, Wrt::Input, epochs, lr.to_f64(), prec);
+    let truth = gradlab::truth::truth_grad(&tr, Reduction::Mean, Wrt::Input, prec);
+    let law: Vec<f64> = if sum { vec![n as f64; ratio.len()] } else { law.into_iter().collect() };
+    let err: Vec<f64> = ratio.iter().zip(&law).map(|(r, p)| ((r - p) / r).abs()).collect();
+    // The least-squares slope of the measured departures r/E - 1 on the law's, over elements.
+    let dm: Vec<(f64, f64)> = ratio.iter().zip(&law).map(|(r, p)| (p / e - 1.0, r / e - 1.0)).collect();
+    let slope = dm.iter().map(|(p, r)| p * r).sum::<f64>() / dm.iter().map(|(p, _)| p * p).sum::<f64>();
+    let d = diagnose_trained(&tr, Wrt::Input, &analytic, Reduction::Mean)?;
+    let med = median(&ratio);
+    Ok(Row {
+        family,
+        seed,
+        n,
+        epochs,
+        lr,
+        relerr_mean: compare(&num, &analytic, 53, 53).mean,
+        numeric_vs_truth: compare(&num, &truth, 53, 256).mean,
+        ratio_median: med,
+        law_ratio_median: median(&law),
+        law_error_median: median(&err),
+        law_error_max: err.iter().copied().fold(0.0, f64::max),
+        law_slope: if sum { f64::NAN } else { slope },
+        ratio_spread: (quantile(&ratio, 0.9) - quantile(&ratio, 0.1)) / med.abs(),
+        diagnosed: d.causes.first().copied().unwrap_or(Cause::Unexplained),
+        diagnosed_steps: d.accumulation.map(|a| a.steps),
+        diagnosed_lr: d.accumulation.map(|a| a.learning_rate),
+    })
 }
 
 impl Experiment for SumVsMean {
-    type Cell = Family;
+    /// A family, seed, n, E and lr.
+    type Cell = (Family, u64, usize, usize, &'static str);
     type Row = Row;
 
     fn name(&self) -> &'static str {
         "sum_vs_mean"
     }
     fn description(&self) -> &'static str {
-        "accumulated x.grad (factor E) vs a sum-reduced gradient checked against the mean (factor n), told apart"
+        "x.grad accumulated over E epochs: the law E [1 + lr (E - 1) g'/(2g)] against measurement (20 seeds, E, lr); \
+         the sum reduction's factor n as a sanity line"
     }
-    fn cells(&self, quick: bool) -> Vec<Family> {
-        let (es, ns, lrs): (&[usize], &[usize], &[&'static str]) = if quick {
-            (&[2, 5, 20], &[2, 5, 20], &["1e-3", "1e-1"])
+    fn cells(&self, quick: bool) -> Vec<Self::Cell> {
+        let (seeds, es, lrs, ns) = if quick {
+            (2, &[2, 10][..], &["1e-3", "1e-1"][..], &[2, 20][..])
         } else {
-            (
-                &[2, 3, 4, 5, 7, 10, 15, 20, 30, 50],
-                &[2, 3, 4, 5, 7, 10, 20, 50, 100, 200],
-                &["1e-4", "1e-3", "3e-3", "1e-2", "3e-2", "1e-1", "3e-1", "1", "3"],
-            )
+            (20, &EPOCHS[..], &LRS[..], &NS[..])
         };
-        let mut v: Vec<Family> = es.iter().map(|&e| Family::Epochs(e)).collect();
-        v.extend(ns.iter().map(|&n| Family::Batch(n)));
-        v.extend(lrs.iter().map(|&l| Family::Lr(l)));
+        let mut v: Vec<Self::Cell> = ns.iter().map(|&n| (Family::Sum, 1, n, 10, "1e-3")).collect();
+        for seed in 1..=seeds {
+            v.extend(es.iter().flat_map(|&e| lrs.iter().map(move |&l| (Family::Accumulate, seed, 10, e, l))));
+        }
         v
     }
-    fn run_cell(&self, &fam: &Family) -> Result<Vec<Row>> {
-        let (family, n, epochs, lr, factor) = match fam {
-            Family::Epochs(e) => ("epochs", 10, e, "1e-3", e),
-            Family::Batch(n) => ("batch", n, 10, "1e-3", n),
-            Family::Lr(l) => ("lr", 10, 10, l, 10),
-        };
-        let problem = Problem::generate(n, 4, 2, 1)?;
-        let input_grad = if matches!(fam, Family::Batch(_)) { InputGrad::Reset } else { InputGrad::Accumulate };
-        let lr = Decimal::parse("lr", lr)?;
-        let cfg = TrainConfig { epochs, lr: lr.clone(), input_grad, reduction: Reduction::Mean };
-        let (tr, _) = prepare::<f64>(&problem, (), &cfg);
-        // The analytic gradient under test: accumulated x.grad, or the sum-reduced loss's gradient.
-        let analytic = match fam {
-            Family::Batch(_) => {
-                let mut pass = Pass::<f64>::new(tr.x.nrows(), tr.x.ncols(), tr.weight.nrows(), ());
-                // The sum reduction has no factor.
-                pass.run(tr.x.view(), tr.weight.view(), &tr.bias, &tr.t, None);
-                pass.grad_x
-            }
-            _ => tr.grad_x.clone(),
-        };
-        let setup =
-            Setup { trained: &tr, reduction: Reduction::Mean, stencil: Scheme::Central.stencil(), wrt: Wrt::Input };
-        let eps = Decimal::parse("step", EPS)?;
-        let num = numeric_grad(&setup, &eps, false);
-        let bits = DType::F64.bits();
-        let s = compare(&num.grad, &analytic, bits, bits);
-        Ok(vec![Row {
-            family: family.into(),
-            factor,
-            n,
-            epochs,
-            lr,
-            eps,
-            relerr_mean: s.mean,
-            relerr_median: s.median,
-            ratio_median: ratio_median(&analytic, &num.grad),
-            expected_plateau: 1.0 - 1.0 / factor as f64,
-        }])
+    fn run_cell(&self, &(family, seed, n, epochs, lr): &Self::Cell) -> Result<Vec<Row>> {
+        Ok(vec![measure(family, seed, n, epochs, lr)?])
     }
 
     fn finish(&self, _quick: bool, rows: &[Row], out: &mut Output) -> Result<String> {
-        let family = |f: &'static str| rows.iter().filter(move |r| r.family == f);
-        let mut s = format!(
-            "The seed cannot tell its two \"summing instead of averaging\" mistakes apart because n = E = 10. \
-             Here they are varied independently (f64, central differences at eps = {EPS}, seed 1): x.grad accumulated over \
-             E epochs (n = 10, lr = 1e-3), and the gradient of the summed loss checked against finite differences of the \
-             mean loss (n samples). Both plateaus follow 1 - 1/c.\n\n\
-             **Rule:** the analytic/numeric ratio (`ratio_median`) is the factor c of the mistake. If it equals the number \
-             of epochs, x.grad is being accumulated (zero it every epoch); if it equals the batch size, the gradient is of \
-             a sum where the loss is a mean. Design the check with n != E so the two cannot coincide.\n\n"
-        );
-        let mistake = |f: &str| if f == "epochs" { "accumulated over E epochs" } else { "sum vs mean over n samples" };
-        s.push_str(&md_table(
-            "mistake | factor c | relerr_mean | 1 - 1/c | ratio analytic/numeric",
-            family("epochs").chain(family("batch")).map(|r| {
-                vec![
-                    mistake(&r.family).to_string(),
-                    r.factor.to_string(),
-                    format!("{:.5}", r.relerr_mean),
-                    format!("{:.5}", r.expected_plateau),
-                    format!("{:.4}", r.ratio_median),
-                ]
+        let acc: Vec<&Row> = rows.iter().filter(|r| r.family == Family::Accumulate).collect();
+        let time = |r: &Row| r.lr.to_f64() * (r.epochs - 1) as f64; // lr (E - 1), SGD's "time"
+        let dep = |r: &Row, x: f64| (x / r.epochs as f64 - 1.0).abs();
+        let named = |r: &Row| r.diagnosed == Cause::AccumulatedOverSteps && r.diagnosed_steps == Some(r.epochs);
+        let col = |v: &[&Row], f: fn(&Row) -> f64| v.iter().map(|r| f(r)).collect::<Vec<f64>>();
+        // Half-decade bins of lr (E - 1): the law's error, the per-element spread, the diagnosis.
+        let bins = group_by(acc.iter().copied(), |r| (2.0 * time(r).log10()).round() as i32);
+        let t_of = |k: &i32| 10f64.powf(*k as f64 / 2.0);
+        let head = ["lr (E - 1)", "cells", "law error: median", "q90", "max", "ratio spread", "diagnosed: E steps"];
+        let table = md_table(
+            &head,
+            bins.iter().map(|(k, v)| {
+                let (e, n_ok) = (col(v, |r| r.law_error_median), v.iter().filter(|r| named(r)).count());
+                let spread = median(&col(v, |r| r.ratio_spread));
+                let (q50, q90, q100) = (median(&e), quantile(&e, 0.9), quantile(&e, 1.0));
+                let ok = format!("{n_ok} of {}", v.len());
+                md_row!["{:.2e}" t_of(k), "{}" v.len(), "{:.1e}" q50, "{:.1e}" q90, "{:.1e}" q100,
+                    "{:.1e}" spread, "{}" ok]
             }),
-        ));
-        s.push_str(
-            "\nThe learning rate moves the accumulation plateau away from 1 - 1/E: the epochs' gradients differ as the \
-             weights move, so their sum is no longer E times the last one (E = 10):\n\n",
         );
-        s.push_str(&md_table(
-            "lr | relerr_mean | ratio analytic/numeric",
-            family("lr")
-                .map(|r| vec![r.lr.to_string(), format!("{:.5}", r.relerr_mean), format!("{:.4}", r.ratio_median)]),
-        ));
-        let plateau = |f: &'static str, x: fn(&Row) -> f64| -> Vec<(f64, f64)> {
-            family(f).map(|r| (x(r), r.relerr_mean)).collect()
+        let holds = bins.iter().take_while(|(_, v)| quantile(&col(v, |r| r.law_error_median), 0.9) < 0.01).last();
+        let fails = bins.iter().find(|(_, v)| median(&col(v, |r| r.law_error_median)) >= 0.01);
+        let all_ok =
+            bins.iter().take_while(|(_, v)| v.iter().all(|r| named(r))).last().map_or(f64::NAN, |b| t_of(&b.0));
+        let fit: Vec<(f64, f64)> = bins
+            .iter()
+            .filter(|(k, _)| *k <= 0)
+            .map(|(k, v)| (*k as f64 / 2.0, median(&col(v, |r| r.law_error_median)).log10()))
+            .collect();
+        let seeds: Vec<u64> = (1..=acc.iter().map(|r| r.seed).max().unwrap_or(0)).collect();
+        let slope_of = |s: u64| {
+            median(&acc.iter().filter(|r| r.seed == s && time(r) <= 0.1).map(|r| r.law_slope).collect::<Vec<_>>())
         };
-
-        let mut fig = Figure::new(
-            "Plateau of the relative error vs the factor of the mistake (f64, seed 1)",
-            "factor c (epochs E, or batch size n)",
-            "mean relative error",
+        let kappa: Vec<f64> = seeds.iter().map(|&s| slope_of(s)).collect();
+        let seed1: Vec<&&Row> = acc.iter().filter(|r| r.seed == 1 && r.epochs == 10).collect();
+        let at = |lr: f64| {
+            seed1
+                .iter()
+                .find(|r| r.lr.to_f64() == lr)
+                .map_or([f64::NAN; 3], |r| [r.relerr_mean, r.ratio_median, r.ratio_spread])
+        };
+        let ([r01, q01, s01], [_, q1, _], [_, q3, _], [_, q0001, _]) = (at(0.1), at(1.0), at(3.0), at(1e-3));
+        let head =
+            ["lr", "relerr_mean", "ratio (measured)", "ratio (law)", "1 - 1/ratio", "ratio spread", "diagnose says"];
+        let seed1 = md_table(
+            &head,
+            seed1.iter().map(|r| {
+                let steps = r.diagnosed_lr.map_or(String::new(), |l| format!(" ({} steps, lr {l:.2e})", r.epochs));
+                let said = format!("{}{steps}", r.diagnosed);
+                md_row!["{}" r.lr, "{:.4}" r.relerr_mean, "{:.4}" r.ratio_median, "{:.4}" r.law_ratio_median,
+                    "{:.4}" 1.0 - 1.0 / r.ratio_median, "{:.3}" r.ratio_spread, "{}" said]
+            }),
         );
-        fig.y_log = false;
-        let curve: Vec<(f64, f64)> =
-            (0..=200).map(|i| 10f64.powf(i as f64 * 2.4 / 200.0)).map(|c| (c, 1.0 - 1.0 / c)).collect();
-        fig.series.push(dashed("1 - 1/c", DARK_GREY, curve));
-        fig.series.push(points(
-            "x.grad accumulated over E epochs (n = 10)",
-            BLUE,
-            plateau("epochs", |r| r.factor as f64),
+        let sums = md_table(
+            &["n", "ratio analytic/numeric", "relerr_mean", "diagnose says"],
+            rows.iter()
+                .filter(|r| r.family == Family::Sum)
+                .map(|r| md_row!["{}" r.n, "{:.6}" r.ratio_median, "{:.5}" r.relerr_mean, "{}" r.diagnosed]),
+        );
+        let mut fig = Figure::new(
+            "Accumulated x.grad: the ratio's departure from E, measured against the law",
+            "|law ratio / E - 1|",
+            "|measured ratio / E - 1|",
+        );
+        fig.series.push(dashed("measured = law", DARK_GREY, vec![(1e-7, 1e-7), (10.0, 10.0)]));
+        let groups = [
+            ("lr (E - 1) <= 0.03", 0.0, 0.035, BLUE),
+            ("0.03 < lr (E - 1) <= 0.3", 0.035, 0.35, GREEN),
+            ("lr (E - 1) > 0.3", 0.35, f64::INFINITY, VERMILLION),
+        ];
+        for (label, lo, hi, color) in groups {
+            let pts = acc
+                .iter()
+                .filter(|r| (lo..hi).contains(&time(r)))
+                .map(|r| (dep(r, r.law_ratio_median), dep(r, r.ratio_median)));
+            fig.series.push(points(label, color, pts.collect()));
+        }
+        fig.legend_pos = LegendPos::UpperLeft;
+        fig.caption = Some(format!(
+            "One point per (seed, E, lr), {} seeds, medians over 40 elements. Green points off the line: per-element \
+             ratios spread by 30 % or more, so the medians pick different elements.",
+            seeds.len()
         ));
-        fig.series.push(points(
-            "sum-reduced gradient vs mean loss (n samples)",
-            VERMILLION,
-            plateau("batch", |r| r.factor as f64),
-        ));
-        fig.legend_pos = LegendPos::LowerRight;
-        fig.caption = Some("Both mistakes fall on the same curve 1 - 1/c (the accumulated points hide under the batch points where c matches); only the count c differs.".into());
         out.figure("sum_vs_mean", &fig)?;
-
         let mut fig = Figure::new(
-            "Accumulated x.grad over E = 10 epochs: the plateau moves with the learning rate",
+            "x.grad accumulated over E = 10 epochs: ratio to the truth against the learning rate",
             "learning rate",
-            "mean relative error",
+            "|ratio / E - 1|",
         );
-        fig.y_log = false;
-        let lr = plateau("lr", |r| r.lr.to_f64());
-        let (lo, hi) = lr.iter().fold((f64::INFINITY, 0.0f64), |(a, b), p| (a.min(p.0), b.max(p.0)));
-        fig.series.push(dashed("1 - 1/E = 0.9", DARK_GREY, vec![(lo, 0.9), (hi, 0.9)]));
-        fig.series.push(line("measured plateau", BLUE, lr));
-        fig.legend_pos = LegendPos::LowerLeft;
+        let e10: Vec<&&Row> = acc.iter().filter(|r| r.epochs == 10).collect();
+        let (m, band) = median_band(e10.iter().map(|r| (&r.lr, dep(r, r.ratio_median))));
+        fig.series.push(line("measured (median and range over seeds)", ORANGE, m).with_band(band));
+        let (m, band) = median_band(e10.iter().map(|r| (&r.lr, dep(r, r.law_ratio_median))));
+        fig.series.push(dashed("law (median and range over seeds)", BLACK, m).with_band(band));
+        fig.caption =
+            Some(format!("{} seeds; each point the median over the 40 elements of one problem's ratio.", seeds.len()));
         out.figure("sum_vs_mean_lr", &fig)?;
-        s.push_str(
-            "\n![sum_vs_mean](sum_vs_mean/sum_vs_mean.png)\n\n![sum_vs_mean_lr](sum_vs_mean/sum_vs_mean_lr.png)\n",
+        let mut fig = Figure::new(
+            "Where the first-order law stops holding",
+            "lr (E - 1)",
+            "median per-element relative error of the law",
         );
-        Ok(s)
+        fig.series.push(points("one (seed, E, lr)", BLUE, acc.iter().map(|r| (time(r), r.law_error_median)).collect()));
+        fig.series.push(dashed("1 %", DARK_GREY, vec![(1e-4, 0.01), (200.0, 0.01)]));
+        out.figure("sum_vs_mean_holds", &fig)?;
+        let (holds, fails_t) = (holds.map_or(f64::NAN, |b| t_of(&b.0)), fails.map_or(f64::NAN, |b| t_of(&b.0)));
+        let fails_err = 100.0 * fails.map_or(f64::NAN, |(_, v)| median(&col(v, |r| r.law_error_median)));
+        let (cells, n_seeds, slope, (c1, c3)) = (acc.len(), seeds.len(), fit_line(&fit).0, (q1.round(), q3.round()));
+        let (kmed, kmin, kmax, p01) = (median(&kappa), quantile(&kappa, 0.0), quantile(&kappa, 1.0), 1.0 - 1.0 / q01);
+        let nvt = col(&acc, |r| r.numeric_vs_truth);
+        let (nmed, nmax) = (median(&nvt), quantile(&nvt, 1.0));
+        let nmax_lr = acc.iter().find(|r| r.numeric_vs_truth == nmax).map_or(String::new(), |r| r.lr.to_string());
+        Ok(format!(
+            include_str!("sum_vs_mean.md"),
+            cells = cells,
+            seeds = n_seeds,
+            table = table,
+            seed1 = seed1,
+            sums = sums,
+            holds = holds,
+            fails_t = fails_t,
+            fails_err = fails_err,
+            all_ok = all_ok,
+            c1 = c1,
+            c3 = c3,
+            q0001 = q0001,
+            slope = slope,
+            kmed = kmed,
+            kmin = kmin,
+            kmax = kmax,
+            r01 = r01,
+            q01 = q01,
+            p01 = p01,
+            s01 = s01,
+            q1 = q1,
+            q3 = q3,
+            nmed = nmed,
+            nmax = nmax,
+            nmax_lr = nmax_lr,
+        ))
     }
 }
 

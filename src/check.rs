@@ -26,7 +26,7 @@ pub struct CheckConfig {
     pub scheme: Scheme,
     /// Steps h, exact.
     pub steps: Vec<Decimal>,
-    /// Input or logits.
+    /// What the gradient is taken with respect to: input, weight, bias or logits.
     pub wrt: Wrt,
     /// Truth precision; `None` skips the truth.
     pub truth: Option<Prec>,
@@ -187,7 +187,7 @@ fn check_typed<T: Scalar>(problem: &Problem, ctx: T::Ctx, cfg: &CheckConfig) -> 
     let dtype = T::dtype(ctx);
     let bits = dtype.bits();
     let (tr, rounded) = prepare::<T>(problem, ctx, &cfg.train);
-    let anal = cfg.wrt.analytic(&tr);
+    let anal = &cfg.wrt.analytic(&tr).to_owned();
     let truth = cfg.truth.map(|p| (crate::truth::truth_grad(&tr, cfg.train.reduction, cfg.wrt, p), p.bits()));
     let anal_underflow = match (&truth, dtype.normal_exp_min()) {
         (Some((t, _)), Some(e)) => {

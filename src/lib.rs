@@ -63,6 +63,7 @@ pub mod text_serde;
 
 pub mod atomic;
 pub mod check;
+pub mod diagnose;
 pub mod error;
 pub mod exact;
 pub mod gmp_pool;

@@ -127,6 +127,18 @@ pub fn median(v: &[f64]) -> f64 {
     median_in_place(buf.as_mut_slice())
 }
 
+/// The q-quantile (0 <= q <= 1) of the non-NaN values by the nearest rank (the value at
+/// position round(q (len - 1)) in sorted order: q = 0 the minimum, 1 the maximum); NaN if there
+/// are none.
+pub fn quantile(v: &[f64], q: f64) -> f64 {
+    let mut s: Vec<f64> = v.iter().copied().filter(|x| !x.is_nan()).collect();
+    if s.is_empty() {
+        return f64::NAN;
+    }
+    s.sort_by(f64::total_cmp);
+    s[((s.len() - 1) as f64 * q.clamp(0.0, 1.0)).round() as usize]
+}
+
 /// The median of NaN-free values, reordering them (selection, O(len)).
 fn median_in_place(s: &mut [f64]) -> f64 {
     if s.is_empty() {
@@ -337,6 +349,9 @@ mod tests {
         // only to about 1e-7 relative; in f64 it would be lost entirely.
         assert!((r / 1e-70 - 1.0).abs() < 1e-6, "{r}");
         assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(quantile(&[3.0, f64::NAN, 1.0, 2.0, 5.0, 4.0], 0.25), 2.0);
+        assert_eq!((quantile(&[3.0, 1.0], 0.0), quantile(&[3.0, 1.0], 1.0)), (1.0, 3.0));
+        assert!(quantile(&[], 0.5).is_nan());
         assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
         assert!(median(&[f64::NAN]).is_nan());
         // The one-pass comparison equals the separate ones, on small and large arrays.

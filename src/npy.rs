@@ -149,20 +149,21 @@ fn reason(e: ReadNpyError) -> String {
     }
 }
 
-/// Decodes a whole .npy file held in memory as `W`, or as `N` widened to `W`, in standard layout.
-fn decode<W, N, const FLOAT: bool>(bytes: &[u8]) -> std::result::Result<ArrayD<W>, String>
+/// Decodes a whole .npy file held in memory as `W`, or as `N` widened to `W`, in standard layout,
+/// and whether it held the narrower `N`.
+fn decode<W, N, const FLOAT: bool>(bytes: &[u8]) -> std::result::Result<(ArrayD<W>, bool), String>
 where
     W: ReadableElement + Clone,
     N: ReadableElement + Copy + Into<W>,
 {
     check_header(bytes)?;
     ArrayD::<Probe<FLOAT>>::read_npy(bytes).map_err(reason)?;
-    let a = match ArrayD::<W>::read_npy(bytes) {
-        Err(ReadNpyError::WrongDescriptor(_)) => ArrayD::<N>::read_npy(bytes).map(|a| a.mapv(Into::into)),
-        r => r,
-    }
-    .map_err(reason)?;
-    Ok(if a.is_standard_layout() { a } else { a.as_standard_layout().into_owned() })
+    let (a, narrow) = match ArrayD::<W>::read_npy(bytes) {
+        Err(ReadNpyError::WrongDescriptor(_)) => (ArrayD::<N>::read_npy(bytes).map(|a| a.mapv(Into::into)), true),
+        r => (r, false),
+    };
+    let a = a.map_err(reason)?;
+    Ok((if a.is_standard_layout() { a } else { a.as_standard_layout().into_owned() }, narrow))
 }
 
 /// Decodes a whole .npy file held in memory holding float32 or float64 values, as f64 in
@@ -171,7 +172,7 @@ where
 /// # Errors
 /// A one-clause reason when the bytes are not a non-empty float32/float64 .npy file.
 pub fn decode_float(bytes: &[u8]) -> std::result::Result<ArrayD<f64>, String> {
-    decode::<f64, f32, true>(bytes)
+    decode::<f64, f32, true>(bytes).map(|(a, _)| a)
 }
 
 /// Decodes a whole .npy file held in memory holding int32 or int64 values, as i64 in standard
@@ -180,7 +181,27 @@ pub fn decode_float(bytes: &[u8]) -> std::result::Result<ArrayD<f64>, String> {
 /// # Errors
 /// A one-clause reason when the bytes are not a non-empty int32/int64 .npy file.
 pub fn decode_int(bytes: &[u8]) -> std::result::Result<ArrayD<i64>, String> {
-    decode::<i64, i32, false>(bytes)
+    decode::<i64, i32, false>(bytes).map(|(a, _)| a)
+}
+
+/// The bytes of a file, or a read error naming it.
+fn read_bytes(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| {
+        read_err(
+            path,
+            if e.kind() == std::io::ErrorKind::NotFound { "no such file".to_string() } else { e.to_string() },
+        )
+    })
+}
+
+/// Reads a float32/float64 array of any number of dimensions as f64, with the file's own type
+/// ([`crate::scalar::DType::F32`] or [`crate::scalar::DType::F64`]).
+///
+/// # Errors
+/// [`Error::Read`] for a missing, corrupt or wrongly typed file.
+pub fn read_float_typed(path: &Path) -> Result<(ArrayD<f64>, crate::scalar::DType)> {
+    let (a, narrow) = decode::<f64, f32, true>(&read_bytes(path)?).map_err(|r| read_err(path, r))?;
+    Ok((a, if narrow { crate::scalar::DType::F32 } else { crate::scalar::DType::F64 }))
 }
 
 /// Reads and decodes a .npy file of `D`'s number of dimensions.
@@ -188,13 +209,7 @@ fn read<T, D: Dimension>(
     path: &Path,
     decode: fn(&[u8]) -> std::result::Result<ArrayD<T>, String>,
 ) -> Result<Array<T, D>> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        read_err(
-            path,
-            if e.kind() == std::io::ErrorKind::NotFound { "no such file".to_string() } else { e.to_string() },
-        )
-    })?;
-    let a = decode(&bytes).map_err(|r| read_err(path, r))?;
+    let a = decode(&read_bytes(path)?).map_err(|r| read_err(path, r))?;
     let shape = a.shape().to_vec();
     a.into_dimensionality::<D>().map_err(|_| {
         read_err(path, format!("it has shape {shape:?}; expected a {}-D array", D::NDIM.unwrap_or_default()))

@@ -1,6 +1,7 @@
 //! Every rule and threshold that decides a result, named, in one place, each with the reason for
-//! its value: how precise the truth must be, which steps a dtype can take, and when the
-//! diagnosis calls an analytic gradient wrong or names a factor.
+//! its value: how precise the truth must be, which steps a dtype can take, when the check's
+//! diagnosis calls an analytic gradient wrong or names a factor, and the tolerances of
+//! `gradlab diagnose` ([`crate::diagnose`]).
 
 use crate::error::{Error, Result};
 use crate::exact::Decimal;
@@ -92,6 +93,49 @@ pub fn whole_factor(ratio: f64) -> Option<f64> {
     let c = ratio.round();
     (ratio.is_finite() && c >= 2.0 && (ratio - c).abs() < FACTOR_TOLERANCE * c).then_some(c)
 }
+
+/// The diagnosis's rounding bound ([`crate::diagnose::bound`]) multiplies its first-order
+/// worst-case bound by this. The bound itself holds for any order of summation; the factor 2
+/// covers what it leaves out: second-order terms (O(u^2) per operation), libm exp and ln up to
+/// 2 ulps instead of 1, and PyTorch computing the softmax through log_softmax (one more ln and
+/// exp than the direct route). A correct gradient then stays inside it with room to spare
+/// (PyTorch's correct fixtures use at most 4.1 % of it, gradlab's own correct gradients in f16,
+/// bf16, f32 and f64 at most 8 % over 72 problems: tests/diagnose.rs), while every bug the
+/// diagnosis names is off by far more (a wrong factor, sign or weighting moves elements by
+/// thousands of bounds in f32 and above).
+pub const BOUND_SAFETY: f64 = 2.0;
+
+/// Fixed ulps (units of u) in the rounding bound's relative error of a softmax probability,
+/// besides the class sum's k - 1 additions and the shifted logit's own error: exp within 1 ulp
+/// (2 u), the division or the log-softmax route's subtraction of ln s and its second exp (2 u
+/// plus 2 u), the subtraction of the maximum (u) and one more for the cast of the result (u).
+pub const SOFTMAX_ULPS: f64 = 8.0;
+
+/// The accumulation model (a gradient summed over c SGD steps: c g + a g', first order in the
+/// learning rate) names `accumulated_over_steps` only when it leaves at most this fraction of
+/// the departure from c g unexplained (in the L2 norm over elements). In this problem family the
+/// first-order law leaves under 1 % at the seed's lr = 1e-3 and E = 10 (sum_vs_mean measures it
+/// across seeds, E and lr); a quarter admits a visible second-order term while rejecting
+/// departures the drift does not predict (a reweighting, a wrong element).
+pub const DRIFT_UNEXPLAINED_MAX: f64 = 0.25;
+
+/// Micro-batch sizes recovered from per-sample weights w_j = 1/(K n_b) must make K n_b within
+/// this of a whole number for every sample. The weights come from exact truths and the user's
+/// rounded gradient, so K n_b is off by about its size times the gradient's relative rounding
+/// error (1e-6 in f32 at K n_b = 1000, 1e-3 at 1e6 samples); 0.1 accepts that and rejects a
+/// size halfway between two whole numbers. The sizes are then confirmed by recomputing the
+/// mean of micro-batch means exactly and comparing it with the gradient within rounding.
+pub const MICROBATCH_WHOLE_TOLERANCE: f64 = 0.1;
+
+/// Least squares for per-sample weights (from weight and bias gradients) treats a column as
+/// dependent on the others when its pivot falls below this fraction of the largest: beyond
+/// that, rounding of the gradient (1e-7 relative in f32) would be amplified past the 1/n-sized
+/// differences between micro-batch weights.
+pub const LSTSQ_RANK_TOLERANCE: f64 = 1e-9;
+
+/// The diagnosis lists at most this many elements as the worst (furthest from the truth in
+/// units of their rounding bound).
+pub const WORST_ELEMENTS: usize = 10;
 
 #[cfg(test)]
 mod tests {

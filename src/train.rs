@@ -60,21 +60,57 @@ pub struct Trained<T: Scalar> {
     pub grad_x: Array2<T>,
     /// The analytic logits gradient of the last epoch (y.grad in the seed).
     pub grad_logits: Array2<T>,
+    /// The last epoch's weight gradient (W.grad after the loop: taken at the final parameters,
+    /// since the optimizer zeroes it every epoch and takes no step after the last).
+    pub grad_weight: Array2<T>,
+    /// The last epoch's bias gradient (b.grad after the loop), like `grad_weight`.
+    pub grad_bias: Vec<T>,
     /// The logits of the last forward pass (at the final parameters).
     pub logits: Array2<T>,
 }
 
 impl<T: Scalar> Trained<T> {
+    /// Every value converted exactly into MPFR at `prec` bits (at least the dtype's precision).
+    pub fn to_mpfr(&self, prec: crate::scalar::Prec) -> Trained<rug::Float> {
+        let bits = prec.bits();
+        let m = |a: &Array2<T>| a.map(|v| v.to_float(bits));
+        let v = |a: &[T]| a.iter().map(|v| v.to_float(bits)).collect();
+        Trained {
+            ctx: prec,
+            x: m(&self.x),
+            t: self.t.clone(),
+            weight: m(&self.weight),
+            bias: v(&self.bias),
+            grad_x: m(&self.grad_x),
+            grad_logits: m(&self.grad_logits),
+            grad_weight: m(&self.grad_weight),
+            grad_bias: v(&self.grad_bias),
+            logits: m(&self.logits),
+        }
+    }
+
     /// The number of samples n.
     pub fn n(&self) -> usize {
         self.x.nrows()
+    }
+
+    /// The inputs, targets and final parameters as a problem (values as f64: exact for every
+    /// dtype of at most 53 bits), as a user would save them after training.
+    pub fn final_problem(&self) -> crate::problem::Problem {
+        crate::problem::Problem {
+            x: self.x.map(|v| v.to_f64()),
+            t: self.t.clone(),
+            weight: self.weight.map(|v| v.to_f64()),
+            bias: self.bias.iter().map(|v| v.to_f64()).collect(),
+        }
     }
 }
 
 /// Trains like the seed's loop. Each epoch: one forward and backward [`Pass`], x.grad reset or
 /// accumulated, and an SGD step `w = w - lr * dw` (product then difference, each rounded) except
 /// after the last epoch. With E = 0 a single forward/backward at the given parameters gives the
-/// gradients.
+/// gradients. The weight and bias gradients kept are the last pass's, at the final parameters
+/// (what W.grad and b.grad hold after the seed's loop, which zeroes them every epoch).
 pub fn train<T: Scalar>(data: &Cast<T>, t: &[usize], cfg: &TrainConfig, ctx: T::Ctx) -> Trained<T> {
     let lr = T::from_rational(cfg.lr.value(), ctx);
     let scale = cfg.reduction.scale::<T>(data.x.nrows(), ctx);
@@ -111,6 +147,8 @@ pub fn train<T: Scalar>(data: &Cast<T>, t: &[usize], cfg: &TrainConfig, ctx: T::
         bias: b,
         grad_x,
         grad_logits: pass.grad_logits,
+        grad_weight: pass.grad_weight,
+        grad_bias: pass.grad_bias,
         logits: pass.logits,
     }
 }

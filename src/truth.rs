@@ -5,30 +5,144 @@
 //! samples?". The conversion into MPFR is exact (the truth precision exceeds the dtype's, see
 //! [`crate::policy::truth_prec`]), and the forward and backward passes at, say, 256 bits differ
 //! from the exact real gradient by far less than any error measured here.
+//!
+//! Two more exact quantities live here because the diagnosis of a wrong gradient and the
+//! accumulation law need them: [`drift`], the derivative of a gradient along the SGD direction
+//! (how much each epoch's gradient differs from the last one's), and [`weighted_grads`], the
+//! gradients of a loss that weights each sample by its own factor (a mean of micro-batch means).
 
-use crate::objective::cross_entropy::logits_grad;
-use crate::objective::{Pass, Reduction, Wrt};
+use crate::objective::cross_entropy::{logits_grad, logits_grad_into};
+use crate::objective::{linear, Pass, Reduction, Wrt};
 use crate::scalar::{Prec, Scalar};
 use crate::train::Trained;
-use ndarray::Array2;
+use ndarray::{Array2, Axis};
 use rug::Float;
 
+/// The trained state's inputs and final parameters in MPFR at `bits` (exact).
+fn params<T: Scalar>(tr: &Trained<T>, bits: u32) -> (Array2<Float>, Array2<Float>, Vec<Float>) {
+    let up = |a: &Array2<T>| a.map(|v| v.to_float(bits));
+    (up(&tr.x), up(&tr.weight), tr.bias.iter().map(|v| v.to_float(bits)).collect())
+}
+
+/// The `wrt` gradient out of a finished pass (the bias as a 1 x k row).
+fn pick(pass: Pass<Float>, wrt: Wrt) -> Array2<Float> {
+    match wrt {
+        Wrt::Input => pass.grad_x,
+        Wrt::Weight => pass.grad_weight,
+        Wrt::Bias => row(pass.grad_bias),
+        Wrt::Logits => pass.grad_logits,
+    }
+}
+
+fn row(v: Vec<Float>) -> Array2<Float> {
+    let k = v.len();
+    Array2::from_shape_vec((1, k), v).unwrap_or_else(|_| unreachable!("1 x k holds k values"))
+}
+
+/// One forward and backward pass in MPFR at `prec`.
+fn pass_at(
+    x: &Array2<Float>,
+    w: &Array2<Float>,
+    b: &[Float],
+    t: &[usize],
+    scale: Option<&Float>,
+    prec: Prec,
+) -> Pass<Float> {
+    let mut pass = Pass::new(x.nrows(), x.ncols(), w.nrows(), prec);
+    pass.run(x.view(), w.view(), b, t, scale);
+    pass
+}
+
 /// The true gradient with respect to `wrt` of the reduced loss at the trained state, in MPFR
-/// at `prec` bits.
+/// at `prec` bits (the bias as a 1 x k row).
 pub fn truth_grad<T: Scalar>(tr: &Trained<T>, reduction: Reduction, wrt: Wrt, prec: Prec) -> Array2<Float> {
     let bits = prec.bits();
-    let up = |a: &Array2<T>| a.map(|v| v.to_float(bits));
     let scale = reduction.scale::<Float>(tr.n(), prec);
     match wrt {
         // The loss as a function of the dtype's own final logits.
-        Wrt::Logits => logits_grad(up(&tr.logits).view(), &tr.t, scale.as_ref(), prec),
+        Wrt::Logits => logits_grad(tr.logits.map(|v| v.to_float(bits)).view(), &tr.t, scale.as_ref(), prec),
         // The whole model, forward and backward, from the dtype's inputs and parameters.
-        Wrt::Input => {
-            let (x, w) = (up(&tr.x), up(&tr.weight));
-            let b: Vec<Float> = tr.bias.iter().map(|v| v.to_float(bits)).collect();
-            let mut pass = Pass::new(x.nrows(), x.ncols(), w.nrows(), prec);
-            pass.run(x.view(), w.view(), &b, &tr.t, scale.as_ref());
-            pass.grad_x
+        _ => {
+            let (x, w, b) = params(tr, bits);
+            pick(pass_at(&x, &w, &b, &tr.t, scale.as_ref(), prec), wrt)
         }
     }
+}
+
+/// The drift of the `wrt` gradient along SGD, in MPFR at `prec`: g' = d/de g(theta + e v) at
+/// e = 0, where theta = (W, b) are the trained parameters, v = (dL/dW, dL/db) their exact gradient
+/// of the reduced loss, and g the exact `wrt` gradient (as [`truth_grad`]).
+///
+/// An SGD step moves theta by -lr v, so the gradient of the epoch s steps before the last is
+/// g + s lr g' to first order: g' is what makes a gradient summed over E epochs differ from E g
+/// (the accumulation law, E g + lr E (E - 1) g' / 2). Computed by central differences of exact
+/// passes at theta +- e v with e = 2^-(prec / 3): truncation (e^2) and rounding (2^-prec / e) are
+/// both near 2^(-2 prec / 3) relative, far below anything compared with it.
+pub fn drift<T: Scalar>(tr: &Trained<T>, reduction: Reduction, wrt: Wrt, prec: Prec) -> Array2<Float> {
+    let bits = prec.bits();
+    let scale = reduction.scale::<Float>(tr.n(), prec);
+    let (x, w, b) = params(tr, bits);
+    let base = pass_at(&x, &w, &b, &tr.t, scale.as_ref(), prec);
+    let e = Float::with_val(bits, Float::i_exp(1, -((bits / 3) as i32)));
+    let at = |sign: i32| {
+        let step = |v: &Float, g: &Float| {
+            let mut s = Float::with_val(bits, g * &e);
+            if sign < 0 {
+                s.neg_mut();
+            }
+            Float::with_val(bits, v + &s)
+        };
+        let wp = Array2::from_shape_fn(w.dim(), |ix| step(&w[ix], &base.grad_weight[ix]));
+        let bp: Vec<Float> = b.iter().zip(&base.grad_bias).map(|(v, g)| step(v, g)).collect();
+        pick(pass_at(&x, &wp, &bp, &tr.t, scale.as_ref(), prec), wrt)
+    };
+    let (plus, minus) = (at(1), at(-1));
+    let two_e = Float::with_val(bits, &e * 2u32);
+    Array2::from_shape_fn(plus.dim(), |ix| Float::with_val(bits, &plus[ix] - &minus[ix]) / &two_e)
+}
+
+/// The accumulation law for the `wrt` gradient summed over `epochs` SGD steps at learning rate
+/// `lr` ending at the trained state: per element, E [1 + lr (E - 1) g' / (2 g)], with g the
+/// exact gradient and g' its [`drift`] (both in MPFR at `prec`), in f64.
+///
+/// Going back from the last of E epochs, the parameters s steps earlier were theta + s lr v +
+/// O(lr^2), so that epoch's gradient was g + s lr g' + O(lr^2); the E gradients sum to
+/// E g + lr g' E (E - 1) / 2 + O(lr^2). The ratio of the sum to g, element by element, is the
+/// law; its error is of order (lr (E - 1))^2 (the `sum_vs_mean` experiment measures it).
+pub fn accumulation_law<T: Scalar>(
+    tr: &Trained<T>,
+    reduction: Reduction,
+    wrt: Wrt,
+    epochs: usize,
+    lr: f64,
+    prec: Prec,
+) -> Array2<f64> {
+    let g = truth_grad(tr, reduction, wrt, prec);
+    let d = drift(tr, reduction, wrt, prec);
+    let e = epochs as f64;
+    Array2::from_shape_fn(g.dim(), |ix| e * (1.0 + lr * (e - 1.0) * (d[ix].to_f64() / (2.0 * g[ix].to_f64()))))
+}
+
+/// The exact gradients (x, W, b; the bias as a 1 x k row) of the loss sum_j weights[j] loss_j
+/// at the trained state's inputs and parameters, in MPFR at `prec`: each sample's logits
+/// gradient softmax - onehot times its own weight, then backpropagated. Weights 1/n give the
+/// mean; weights 1/(K n_b) for the samples of micro-batch b give a mean of K micro-batch means.
+///
+/// # Panics
+/// When `weights` does not hold one value per sample (a caller's bug).
+pub fn weighted_grads<T: Scalar>(tr: &Trained<T>, weights: &[Float], prec: Prec) -> [Array2<Float>; 3] {
+    assert_eq!(weights.len(), tr.n(), "one weight per sample");
+    let bits = prec.bits();
+    let (x, w, b) = params(tr, bits);
+    let (n, d, k) = (x.nrows(), x.ncols(), w.nrows());
+    let z = linear::logits(x.view(), w.view(), &b, prec);
+    let mut gz = Array2::from_elem((n, k), Float::new(bits));
+    logits_grad_into(z.view(), &tr.t, None, prec, &mut gz);
+    for (mut r, wj) in gz.axis_iter_mut(Axis(0)).zip(weights) {
+        r.iter_mut().for_each(|v| *v *= wj);
+    }
+    let (mut gx, mut gw) = (Array2::from_elem((n, d), Float::new(bits)), Array2::from_elem((k, d), Float::new(bits)));
+    let mut gb = vec![Float::new(bits); k];
+    linear::backward_into(gz.view(), x.view(), w.view(), prec, &mut gx, &mut gw, &mut gb);
+    [gx, gw, row(gb)]
 }

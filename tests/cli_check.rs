@@ -67,6 +67,55 @@ fn saved_gradients_reproduce_the_csv_and_keep_every_mpfr_digit() {
     assert!(vals.iter().zip(&npy).any(|(v, f)| *v != *f));
 }
 
+/// `--wrt input,weight,bias`: one block of CSV rows per wrt (every dtype in each), and saved
+/// gradients named with the wrt, in the tensors' own shapes (the bias 1-D).
+#[test]
+fn a_wrt_list_gives_one_block_per_wrt_and_named_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let args = ["check", "--wrt", "input,weight,bias", "--dtype", "f32,f64", "--eps", "1e-2,1e-4", "--format", "csv"];
+    let out = gradlab(&[&args[..], &["--save-grads", d]].concat());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let prefixes: Vec<String> =
+        text.lines().skip(1).map(|l| l.split(',').take(3).collect::<Vec<_>>().join(",")).collect();
+    let want: Vec<String> = ["input", "weight", "bias"]
+        .iter()
+        .flat_map(|w| ["f32", "f32", "f64", "f64"].map(move |dt| format!("{dt},central,{w}")))
+        .collect();
+    assert_eq!(prefixes, want);
+    // Every block's analytic gradient agrees with the truth in f64.
+    for line in text.lines().skip(1).filter(|l| l.starts_with("f64,")) {
+        let anal_vs_truth: f64 = line.split(',').nth(11).unwrap().parse().unwrap();
+        assert!(anal_vs_truth < 1e-15, "{line}");
+    }
+    let shape = |name: &str| {
+        let bytes = std::fs::read(dir.path().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        gradlab::npy::decode_float(&bytes).unwrap().shape().to_vec()
+    };
+    assert_eq!(shape("analytic_input_f64.npy"), [10, 4]);
+    assert_eq!(shape("truth_weight_f32.npy"), [2, 4]);
+    assert_eq!(shape("numeric_weight_f64_1e-4.npy"), [2, 4]);
+    assert_eq!(shape("analytic_bias_f64.npy"), [2]);
+    assert_eq!(shape("numeric_bias_f32_1e-2.npy"), [2]);
+    assert!(!dir.path().join("analytic_f64.npy").exists(), "several wrts: every name carries its wrt");
+    // One non-default wrt alone keeps the short names.
+    let one = tempfile::tempdir().unwrap();
+    let out = gradlab(&[
+        "check",
+        "--wrt",
+        "bias",
+        "--dtype",
+        "f64",
+        "--eps",
+        "1e-3",
+        "--save-grads",
+        one.path().to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    assert!(one.path().join("analytic_f64.npy").exists() && one.path().join("numeric_f64_1e-3.npy").exists());
+}
+
 #[test]
 fn bad_input_is_one_sentence_and_a_nonzero_exit() {
     for (args, code, needle) in [
@@ -94,6 +143,9 @@ fn bad_input_is_one_sentence_and_a_nonzero_exit() {
         (&["check", "--dtype", "mpfr:99999999999"][..], 2, "\"mpfr:99999999999\""),
         (&["check", "--truth-bits", "10"][..], 1, "\"10\""),
         (&["check", "--data", "/nonexistent/gradlab"][..], 1, "/nonexistent/gradlab"),
+        (&["check", "--wrt", "weights"][..], 2, "\"weights\""),
+        (&["check", "--wrt", "input,input"][..], 2, "input is listed twice"),
+        (&["check", "--wrt", "input,"][..], 2, "expected a comma-separated list"),
     ] {
         let out = gradlab(args);
         let err = String::from_utf8_lossy(&out.stderr);

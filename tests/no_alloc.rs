@@ -1,4 +1,5 @@
-//! The fast numeric-gradient path allocates nothing per perturbed element, for every dtype.
+//! The fast numeric-gradient path allocates nothing per perturbed element, for every dtype and
+//! every wrt (input, weight, bias, logits).
 //!
 //! Two allocators are watched:
 //! - Rust's heap, through a counting `#[global_allocator]` wrapping [`System`];
@@ -244,7 +245,8 @@ struct Expect {
 /// GMP/MPFR allocations made by MPFR's own exp and log for the same per-sample losses that
 /// `LoadedRow::element` evaluates over `SWEEPS` sweeps: every perturbed row is rebuilt exactly as the
 /// worker builds it (the unperturbed value plus the rounded `h * o_k`), and only
-/// `row_logits` + `row_loss` are run on it. Those do set/mul/add/sub/compare (which allocate nothing,
+/// `row_logits` + `row_loss` are run on it (for the weight and bias, on every sample, with the
+/// perturbed weight or bias). Those do set/mul/add/sub/compare (which allocate nothing,
 /// see `the_counters_see_rust_and_mpfr_allocations`) and `exp`/`ln`, whose internal temporaries
 /// MPFR allocates itself on every call.
 fn replay_allocs<T: Scalar>(setup: &Setup<T>, h: &Decimal, rows: usize, cols: usize) -> (usize, usize) {
@@ -268,14 +270,36 @@ fn replay_allocs<T: Scalar>(setup: &Setup<T>, h: &Decimal, rows: usize, cols: us
     let mut out = T::zero(ctx);
     let mut scratch = vec![T::zero(ctx); tr.x.ncols()];
     let mut ws = RowScratch::new(ctx);
+    // For the weight: the whole perturbed weight of each (row, element, point).
+    let weights: Vec<ndarray::Array2<T>> = match setup.wrt {
+        Wrt::Weight => perturbed
+            .iter()
+            .map(|(c, row)| {
+                let mut w = tr.weight.clone();
+                w.row_mut(*c).iter_mut().zip(row).for_each(|(a, b)| a.set(b));
+                w
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
     let mut run = || {
-        for (j, row) in &perturbed {
+        for (p, (j, row)) in perturbed.iter().enumerate() {
             match setup.wrt {
                 Wrt::Input => {
                     row_logits(ArrayView1::from(&row[..]), tr.weight.view(), &tr.bias, &mut z, &mut scratch);
                     row_loss(&z, tr.t[*j], &mut ws, &mut out);
                 }
                 Wrt::Logits => row_loss(row, tr.t[*j], &mut ws, &mut out),
+                Wrt::Weight | Wrt::Bias => {
+                    let (w, b) = match setup.wrt {
+                        Wrt::Weight => (weights[p].view(), &tr.bias[..]),
+                        _ => (tr.weight.view(), &row[..]),
+                    };
+                    for (s, xs) in tr.x.rows().into_iter().enumerate() {
+                        row_logits(xs, w, b, &mut z, &mut scratch);
+                        row_loss(&z, tr.t[s], &mut ws, &mut out);
+                    }
+                }
             }
         }
     };
@@ -373,7 +397,7 @@ fn dtype_cases(dtype: &str, expect: Expect) {
     install_gmp_hooks();
     let dt = DType::parse(dtype).unwrap();
     for scheme in [Scheme::Central, Scheme::Central5] {
-        for wrt in [Wrt::Input, Wrt::Logits] {
+        for &wrt in Wrt::ALL {
             let per_call = gradlab::with_dtype!(dt, |T, ctx| case::<T>(ctx, scheme, wrt, expect));
             // Shown with --nocapture: what MPFR's exp/log allocate internally per element.
             eprintln!("{dtype} {scheme} {wrt}: 0 Rust allocations, {per_call:.2} GMP heap allocations per element");

@@ -93,12 +93,13 @@ proptest! {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
 
-    /// The fast path (one row recomputed, loss tree updated) is bit-identical to evaluating the
-    /// whole loss from scratch, on random problems, dtypes, schemes and steps.
+    /// The fast path (one row recomputed, loss tree updated; for the weight and bias, one tree
+    /// path per sample and every sample's loss) is bit-identical to evaluating the whole loss from
+    /// scratch, on random problems, dtypes, schemes, steps and every wrt.
     #[test]
     fn fast_and_naive_perturbed_losses_are_bit_identical(
         n in 1usize..9, d in 1usize..5, k in 2usize..5, seed in any::<u64>(),
-        dtype in 0usize..6, scheme in 0usize..4, wrt_logits in any::<bool>(),
+        dtype in 0usize..6, scheme in 0usize..4, wrt in 0usize..4,
         step in prop::sample::select(vec!["1", "1e-1", "3e-3", "1e-5", "1e-9"]),
         epochs in 0usize..4, accumulate in any::<bool>(), sum in any::<bool>(),
     ) {
@@ -113,7 +114,7 @@ proptest! {
             },
             scheme: Scheme::ALL[scheme],
             steps: parse_list("step", step).unwrap(),
-            wrt: if wrt_logits { Wrt::Logits } else { Wrt::Input },
+            wrt: Wrt::ALL[wrt],
             truth: None,
             naive: false,
             keep_grads: true,

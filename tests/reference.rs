@@ -3,7 +3,8 @@
 //! problem (n=10, d=4, k=2, values exact in every dtype), saves it as float32 (`ref_f32/`) and
 //! float64 (`ref_f64/`) .npy files, and writes the exact-arithmetic gradients of our training
 //! protocol (E=10 epochs, lr=1e-3, mean reduction, reset and accumulate modes; and E=0) as
-//! 60-digit text in `ref_f64/`. Rerun it with `python3 tests/fixtures/make_reference.py`.
+//! 60-digit text in `ref_f64/`: the input, logits, weight and bias gradients. Rerun it with
+//! `python3 tests/fixtures/make_reference.py`.
 //!
 //! Our code rounds every operation in the dtype, so f64 must agree with the reference to within
 //! a few ulps (elementwise relative error <= 1e-14) and MPFR at 256 bits to within 1e-50.
@@ -12,7 +13,7 @@
 
 use gradlab::check::prepare;
 use gradlab::exact::Decimal;
-use gradlab::objective::Reduction;
+use gradlab::objective::{Reduction, Wrt};
 use gradlab::problem::Problem;
 use gradlab::scalar::{Prec, Scalar};
 use gradlab::train::{InputGrad, TrainConfig, Trained};
@@ -93,6 +94,12 @@ struct Refs {
     accumulate: Array2<Float>,
     e0: Array2<Float>,
     logits: Array2<Float>,
+    /// W.grad and b.grad after E = 10 epochs (the last epoch's, at the final parameters).
+    weight: Array2<Float>,
+    bias: Array2<Float>,
+    /// The weight and bias gradients at the initial parameters (E = 0).
+    weight_e0: Array2<Float>,
+    bias_e0: Array2<Float>,
 }
 
 fn refs() -> Refs {
@@ -101,6 +108,10 @@ fn refs() -> Refs {
         accumulate: reference("grad_x_accumulate_E10.txt", N, D),
         e0: reference("grad_x_E0.txt", N, D),
         logits: reference("grad_logits_E10.txt", N, K),
+        weight: reference("grad_weight_E10.txt", K, D),
+        bias: reference("grad_bias_E10.txt", 1, K),
+        weight_e0: reference("grad_weight_E0.txt", K, D),
+        bias_e0: reference("grad_bias_E0.txt", 1, K),
     }
 }
 
@@ -121,10 +132,21 @@ fn check_all<T: Scalar>(name: &str, ctx: T::Ctx, tol: f64) -> f64 {
     worst = worst.max(assert_close(&format!("{name} grad_x accumulate E=10"), &acc.grad_x, &r.accumulate, tol));
     worst = worst.max(assert_close(&format!("{name} grad_logits reset E=10"), &reset.grad_logits, &r.logits, tol));
     worst = worst.max(assert_close(&format!("{name} grad_logits accumulate E=10"), &acc.grad_logits, &r.logits, tol));
+    // W.grad and b.grad are the last epoch's in both modes (only x.grad accumulates).
+    for (mode, tr) in [("reset", &reset), ("accumulate", &acc)] {
+        let (w, b) = (Wrt::Weight.analytic(tr).to_owned(), Wrt::Bias.analytic(tr).to_owned());
+        worst = worst.max(assert_close(&format!("{name} grad_weight {mode} E=10"), &w, &r.weight, tol));
+        worst = worst.max(assert_close(&format!("{name} grad_bias {mode} E=10"), &b, &r.bias, tol));
+    }
     for mode in [InputGrad::Reset, InputGrad::Accumulate] {
         let e0 = train::<T>(&p, ctx, 0, mode);
         worst = worst.max(assert_close(&format!("{name} grad_x {mode} E=0"), &e0.grad_x, &r.e0, tol));
+        let (w, b) = (Wrt::Weight.analytic(&e0).to_owned(), Wrt::Bias.analytic(&e0).to_owned());
+        worst = worst.max(assert_close(&format!("{name} grad_weight {mode} E=0"), &w, &r.weight_e0, tol));
+        worst = worst.max(assert_close(&format!("{name} grad_bias {mode} E=0"), &b, &r.bias_e0, tol));
     }
+    let (e, _) = max_relerr(&reset.grad_weight, &r.weight_e0);
+    assert!(e > 1e-6, "{name}: E=10 grad_weight should NOT match the E=0 reference (max relerr {})", e.to_f64());
     // Sensitivity: the two modes give clearly different gradients, and the comparison sees it.
     let (e, _) = max_relerr(&acc.grad_x, &r.reset);
     assert!(e > 0.5, "{name}: accumulate-mode grad_x should NOT match the reset reference (max relerr {})", e.to_f64());
@@ -181,4 +203,85 @@ fn f32_is_close_but_not_f64_accurate() {
     let tr64 = train::<f64>(&p, (), 10, InputGrad::Reset);
     let (e64, _) = max_relerr(&tr64.grad_x, &r.reset);
     assert!(e64.to_f64() > 1e-50, "f64 cannot be exact to 1e-50; got {}", e64.to_f64());
+}
+
+/// The truth (MPFR at 256 bits) of the weight and bias gradients at the fixture's parameters
+/// is the reference's exact gradient, to the reference's 60 digits.
+#[test]
+fn truth_of_weight_and_bias_matches_reference() {
+    let p = problem();
+    let r = refs();
+    let tr = train::<f64>(&p, (), 0, InputGrad::Reset);
+    let prec = Prec::new(256).unwrap();
+    for (wrt, want) in [(Wrt::Weight, &r.weight_e0), (Wrt::Bias, &r.bias_e0), (Wrt::Input, &r.e0)] {
+        let t = gradlab::truth::truth_grad(&tr, Reduction::Mean, wrt, prec);
+        assert_close(&format!("truth {wrt} E=0"), &t, want, 1e-50);
+    }
+}
+
+/// `check_dtype` with `--wrt weight` and `bias`: its analytic gradient (f64, after E = 10
+/// epochs) and its truth (at the given parameters, E = 0) agree with the reference.
+#[test]
+fn check_of_weight_and_bias_agrees_with_reference() {
+    use gradlab::check::{check_dtype, CheckConfig};
+    use gradlab::method::Scheme;
+    let p = problem();
+    let r = refs();
+    for (epochs, wrt, want, truth) in [
+        (10, Wrt::Weight, &r.weight, None),
+        (10, Wrt::Bias, &r.bias, None),
+        (0, Wrt::Weight, &r.weight_e0, Some(&r.weight_e0)),
+        (0, Wrt::Bias, &r.bias_e0, Some(&r.bias_e0)),
+    ] {
+        let cfg = CheckConfig {
+            train: config(epochs, InputGrad::Accumulate),
+            scheme: Scheme::Central,
+            steps: gradlab::exact::parse_list("step", "1e-5").unwrap(),
+            wrt,
+            truth: Some(Prec::new(256).unwrap()),
+            naive: false,
+            keep_grads: true,
+        };
+        let res = check_dtype(&p, gradlab::scalar::DType::F64, &cfg).unwrap();
+        let g = res.grads.unwrap();
+        assert_close(&format!("check {wrt} E={epochs} analytic"), &g.analytic, want, 1e-14);
+        if let Some(t) = truth {
+            // The saved truth is rounded to f64: within half an ulp of the reference.
+            assert_close(&format!("check {wrt} E={epochs} truth"), &g.truth.unwrap(), t, 1.2e-16);
+        }
+        // The numeric gradient of the weight and bias agrees with the analytic one at 1e-5.
+        assert!(res.rows[0].relerr_mean < 1e-8, "{wrt} E={epochs}: relerr {}", res.rows[0].relerr_mean);
+    }
+}
+
+/// `diagnose` agrees with the reference: its exact truth is the reference's (to f64's
+/// rounding), the reference's own gradients rounded to f64 are correct, and ten times them is a
+/// sum where the mean was meant (n = 10).
+#[test]
+fn diagnose_agrees_with_reference() {
+    use gradlab::diagnose::{diagnose, Cause, Given, Settings, Verdict};
+    use gradlab::scalar::DType;
+    let p = problem();
+    let r = refs();
+    let s = Settings { reduction: Reduction::Mean, dtype: DType::F64, truth: Prec::new(256).unwrap() };
+    for (wrt, want) in [(Wrt::Input, &r.e0), (Wrt::Weight, &r.weight_e0), (Wrt::Bias, &r.bias_e0)] {
+        let as_given = |scale: f64| {
+            let a = want.map(|v| v.to_f64() * scale);
+            let grad = if wrt.is_vector() { a.row(0).to_owned().into_dyn() } else { a.into_dyn() };
+            vec![Given { wrt, grad, file: DType::F64, name: format!("reference {wrt}") }]
+        };
+        let d = diagnose(&p, &as_given(1.0), &s).unwrap();
+        assert_eq!(d.verdict, Verdict::Correct, "{wrt}: {:?}", d.findings);
+        assert!(d.relerr < 1e-16, "{wrt}: relerr {}", d.relerr);
+        for e in &d.worst {
+            let ix = if wrt.is_vector() { (0, e.index[0]) } else { (e.index[0], e.index[1]) };
+            let reference = want[ix].to_f64();
+            assert_eq!(e.truth, reference, "{wrt} {ix:?}: diagnose's truth vs the reference rounded to f64");
+            assert_eq!(e.given, reference);
+        }
+        let d = diagnose(&p, &as_given(10.0), &s).unwrap();
+        assert_eq!(d.verdict, Verdict::Wrong);
+        assert_eq!(d.causes[0], Cause::SumInsteadOfMean, "{wrt}: {:?}", d.findings);
+        assert!((d.factor - 10.0).abs() < 1e-14, "{wrt}: factor {}", d.factor);
+    }
 }

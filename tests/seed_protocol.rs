@@ -105,7 +105,7 @@ fn epochs_zero_checks_the_given_parameters() {
 fn fast_and_naive_paths_are_bit_identical() {
     let p = gradlab::problem::Problem::generate(7, 3, 3, 5).unwrap();
     for scheme in Scheme::ALL {
-        for wrt in [Wrt::Input, Wrt::Logits] {
+        for &wrt in Wrt::ALL {
             for dt in ["f16", "bf16", "f32", "f64", "mpfr:53", "mpfr:200"] {
                 let mut cfg = config(3, InputGrad::Reset, scheme, "1e-1,1e-3,1e-7", None);
                 cfg.wrt = wrt;
@@ -131,8 +131,10 @@ fn parallel_rows_match_one_thread_and_the_naive_path() {
     use gradlab::numeric::SEQUENTIAL_BELOW;
     let p = gradlab::problem::Problem::generate(64, 20, 3, 9).unwrap();
     const { assert!(64 * 20 >= SEQUENTIAL_BELOW, "this test must exercise the parallel path") };
-    let cfg = config(2, InputGrad::Reset, Scheme::Central5, "1e-3", None);
-    for dt in ["f32", "mpfr:80"] {
+    let mut cfg = config(2, InputGrad::Reset, Scheme::Central5, "1e-3", None);
+    // The weight's 60 elements each evaluate all 64 samples: the parallel path too.
+    for (dt, wrt) in [("f32", Wrt::Input), ("mpfr:80", Wrt::Input), ("f32", Wrt::Weight), ("f64", Wrt::Bias)] {
+        cfg.wrt = wrt;
         let dtype = gradlab::scalar::DType::parse(dt).unwrap();
         let grads = |threads: usize, naive: bool| {
             let mut c = cfg.clone();
@@ -143,7 +145,7 @@ fn parallel_rows_match_one_thread_and_the_naive_path() {
         };
         let (one, two, naive) = (grads(1, false), grads(2, false), grads(2, true));
         let bits = |a: &ndarray::Array2<f64>| a.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-        assert_eq!(bits(&one), bits(&two), "{dt}: 1 vs 2 threads");
-        assert_eq!(bits(&one), bits(&naive), "{dt}: fast vs naive");
+        assert_eq!(bits(&one), bits(&two), "{dt} {wrt}: 1 vs 2 threads");
+        assert_eq!(bits(&one), bits(&naive), "{dt} {wrt}: fast vs naive");
     }
 }

@@ -32,16 +32,58 @@ pub fn step_or_none(step: Option<f64>) -> String {
     step.map_or("none on the grid".to_string(), crate::exact::format_sci)
 }
 
-/// A Markdown table: the header (column titles separated by `|`), its separator line, then one
-/// line per row.
-pub fn md_table<R: AsRef<str>>(header: &str, rows: impl IntoIterator<Item = Vec<R>>) -> String {
-    let header: Vec<&str> = header.split('|').map(str::trim).collect();
+/// Column titles of a Markdown table: one string with the titles separated by `|`, or a list of
+/// titles.
+pub trait Header {
+    /// The titles, in order.
+    fn titles(&self) -> Vec<String>;
+}
+
+impl Header for &str {
+    fn titles(&self) -> Vec<String> {
+        self.split('|').map(|s| s.trim().to_string()).collect()
+    }
+}
+
+impl<T: AsRef<str>> Header for &[T] {
+    fn titles(&self) -> Vec<String> {
+        self.iter().map(|s| s.as_ref().to_string()).collect()
+    }
+}
+
+impl<T: AsRef<str>, const N: usize> Header for &[T; N] {
+    fn titles(&self) -> Vec<String> {
+        self.iter().map(|s| s.as_ref().to_string()).collect()
+    }
+}
+
+impl<T: AsRef<str>> Header for &Vec<T> {
+    fn titles(&self) -> Vec<String> {
+        self.iter().map(|s| s.as_ref().to_string()).collect()
+    }
+}
+
+/// A Markdown table: the header, its separator line, then one line per row.
+pub fn md_table<R: AsRef<str>>(header: impl Header, rows: impl IntoIterator<Item = Vec<R>>) -> String {
+    let header = header.titles();
     let mut s = format!("| {} |\n|{}\n", header.join(" | "), " --- |".repeat(header.len()));
     for r in rows {
         let cells: Vec<&str> = r.iter().map(AsRef::as_ref).collect();
         let _ = writeln!(s, "| {} |", cells.join(" | "));
     }
     s
+}
+
+/// One row of cells for [`md_table`], each value formatted by its own format string:
+/// `md_row!["{}" r.lr, "{:.4}" r.ratio]` is `vec![format!("{}", r.lr), format!("{:.4}", r.ratio)]`.
+///
+/// ```
+/// let row = gradlab::md_row!["{}" 3, "{:.2}" 1.0 / 3.0];
+/// assert_eq!(row, ["3", "0.33"]);
+/// ```
+#[macro_export]
+macro_rules! md_row {
+    ($($fmt:literal $val:expr),* $(,)?) => { vec![$(format!($fmt, $val)),*] };
 }
 
 /// Rebuilds `<out>/REPORT.md`: the title, `protocol` (the methods section), the `section.md` of

@@ -1,5 +1,6 @@
 //! Spread over seeds: the median of repeated measurements at each step, with the min-max band
-//! a figure draws around it.
+//! a figure draws around it; and grouping rows by a key (a bin, a setting) to summarise each
+//! group.
 
 use crate::exact::Decimal;
 use crate::metrics::median;
@@ -29,6 +30,35 @@ pub fn median_band<'a>(points: impl IntoIterator<Item = (&'a Decimal, f64)>) -> 
         .unzip()
 }
 
+/// The median and min-max band of `(x, value)` measurements grouped by exact x (f64 bits), in
+/// the order the x values first appear: [`median_band`] for x values that are not steps.
+pub fn median_band_at(points: impl IntoIterator<Item = (f64, f64)>) -> CurveWithBand {
+    let mut groups: Vec<(f64, Vec<f64>)> = Vec::new();
+    for (x, v) in points {
+        match groups.iter_mut().find(|(g, _)| g.to_bits() == x.to_bits()) {
+            Some((_, vs)) => vs.push(v),
+            None => groups.push((x, vec![v])),
+        }
+    }
+    let lo_hi = |v: &[f64]| v.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| (a.min(x), b.max(x)));
+    groups.into_iter().map(|(x, v)| ((x, median(&v)), (x, lo_hi(&v).0, lo_hi(&v).1))).unzip()
+}
+
+/// `items` grouped by `key`, groups in increasing key order, items in their given order within
+/// each group.
+pub fn group_by<T, K: Ord + Copy>(items: impl IntoIterator<Item = T>, key: impl Fn(&T) -> K) -> Vec<(K, Vec<T>)> {
+    let mut groups: Vec<(K, Vec<T>)> = Vec::new();
+    for it in items {
+        let k = key(&it);
+        match groups.iter_mut().find(|(g, _)| *g == k) {
+            Some((_, v)) => v.push(it),
+            None => groups.push((k, vec![it])),
+        }
+    }
+    groups.sort_by_key(|(k, _)| *k);
+    groups
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -40,6 +70,10 @@ mod tests {
         let (med, band) = median_band([(&a, 3.0), (&b, 1.0), (&a, 1.0), (&c, 5.0), (&a, 2.0)]);
         assert_eq!(med, vec![(0.1, 2.0), (0.01, 3.0)]);
         assert_eq!(band, vec![(0.1, 1.0, 3.0), (0.01, 1.0, 5.0)]);
+        let (med, band) = median_band_at([(2.0, 1.0), (1.0, 4.0), (2.0, 3.0), (2.0, 2.0)]);
+        assert_eq!((med, band), (vec![(2.0, 2.0), (1.0, 4.0)], vec![(2.0, 1.0, 3.0), (1.0, 4.0, 4.0)]));
+        let g = group_by([(2, 'a'), (1, 'b'), (2, 'c')], |p| p.0);
+        assert_eq!(g, vec![(1, vec![(1, 'b')]), (2, vec![(2, 'a'), (2, 'c')])]);
     }
 }
 

@@ -100,8 +100,9 @@ pub fn effective_step<T: Scalar>(x: &T, h: &T, tmp: &mut T, eff: &mut T) {
     eff.set_sub(tmp, x);
 }
 
-/// Checks with fewer elements than this run on the calling thread (same results either way):
-/// below it, waking rayon's workers costs more than the check.
+/// Checks with fewer sample-loss evaluations per step than this (elements, times n for the weight
+/// and bias, whose elements each re-evaluate every sample) run on the calling thread (same
+/// results either way): below it, waking rayon's workers costs more than the check.
 pub const SEQUENTIAL_BELOW: usize = 1024;
 
 /// The numeric gradient for step `h`, by the fast path or (with `naive`) from scratch.
@@ -118,6 +119,8 @@ pub fn numeric_grads<T: Scalar>(setup: &Setup<T>, steps: &[Decimal], naive: bool
     }
     let ev = Evaluator::new(setup, steps);
     let (rows, cols) = setup.wrt.tensor(setup.trained).dim();
+    // A weight or bias element re-evaluates every sample's loss, an input or logits element one.
+    let per_element = if matches!(setup.wrt, Wrt::Weight | Wrt::Bias) { setup.trained.n() } else { 1 };
     let zero = T::zero(setup.trained.ctx);
     // One row at a time, every step on it: the row and its product trees are loaded once.
     // `dst` holds, per step, the row's slots of the gradient, the effective steps and the
@@ -137,7 +140,7 @@ pub fn numeric_grads<T: Scalar>(setup: &Setup<T>, steps: &[Decimal], naive: bool
         }
     };
     let mut grads: Vec<Outputs<T>>;
-    if rows * cols < SEQUENTIAL_BELOW || rayon::current_num_threads() == 1 {
+    if rows * cols * per_element < SEQUENTIAL_BELOW || rayon::current_num_threads() == 1 {
         // One worker, results written in place.
         grads = (0..steps.len()).map(|_| Outputs::new(rows * cols, &zero)).collect();
         let mut w = ev.worker();

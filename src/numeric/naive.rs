@@ -18,7 +18,7 @@ pub fn element<T: Scalar>(ev: &Evaluator<T>, j: usize, i: usize, s: usize, grad:
     let mut tmp = T::zero(tr.ctx);
     effective_step(&base[[j, i]], &consts.h, &mut tmp, eff);
     let scale = setup.reduction.scale::<T>(tr.n(), tr.ctx);
-    let mut perturbed = base.clone();
+    let mut perturbed = base.to_owned();
     let values: Vec<T> = setup
         .stencil
         .offsets

@@ -4,7 +4,7 @@
 //! side; [`cross_entropy`] the per-sample loss and its gradient side by side, and the reduced
 //! total. [`Pass`] is one forward and backward pass of the whole model, the step training
 //! repeats and the truth takes once in MPFR. [`Wrt`] names what a gradient is taken with
-//! respect to and knows where that tensor and its gradient live.
+//! respect to (input, weight, bias or logits) and knows where that tensor and its gradient live.
 
 pub mod cross_entropy;
 pub mod linear;
@@ -20,6 +20,10 @@ crate::named_enum! {
     pub enum Wrt("--wrt") {
         /// The inputs x (n x d).
         Input = "input",
+        /// The layer's weight W (k x d), at the final parameters.
+        Weight = "weight",
+        /// The layer's bias b (k), at the final parameters; held as a 1 x k row.
+        Bias = "bias",
         /// The logits (n x k) of the final forward pass, as in the seed's second check.
         Logits = "logits",
     }
@@ -27,34 +31,61 @@ crate::named_enum! {
 
 impl Wrt {
     /// The tensor the gradient is taken with respect to (the values a numeric gradient
-    /// perturbs), in a trained state.
-    pub fn tensor<T: Scalar>(self, tr: &Trained<T>) -> &Array2<T> {
+    /// perturbs), in a trained state, as a 2-D view: the bias is its one row (1 x k).
+    pub fn tensor<T: Scalar>(self, tr: &Trained<T>) -> ArrayView2<'_, T> {
         match self {
-            Wrt::Input => &tr.x,
-            Wrt::Logits => &tr.logits,
+            Wrt::Input => tr.x.view(),
+            Wrt::Weight => tr.weight.view(),
+            Wrt::Bias => as_row(&tr.bias),
+            Wrt::Logits => tr.logits.view(),
         }
     }
 
     /// The reduced loss of the trained model with this tensor replaced by `v` (every sample
-    /// evaluated from scratch, as a user's code would): for the input, the logits are recomputed
-    /// from `v`; for the logits, `v` is the logits.
+    /// evaluated from scratch, as a user's code would): for the input, weight and bias, the
+    /// logits are recomputed with `v` in its place; for the logits, `v` is the logits.
     pub fn loss_with<T: Scalar>(self, tr: &Trained<T>, v: ArrayView2<T>, scale: Option<&T>) -> T {
+        let z = match self {
+            Wrt::Input => linear::logits(v, tr.weight.view(), &tr.bias, tr.ctx),
+            Wrt::Weight => linear::logits(tr.x.view(), v, &tr.bias, tr.ctx),
+            Wrt::Bias => linear::logits(tr.x.view(), tr.weight.view(), &v.row(0).to_vec(), tr.ctx),
+            Wrt::Logits => return cross_entropy::total_loss(v, &tr.t, scale, tr.ctx),
+        };
+        cross_entropy::total_loss(z.view(), &tr.t, scale, tr.ctx)
+    }
+
+    /// The analytic gradient a user reads after training, in the shape of [`Wrt::tensor`]:
+    /// x.grad (reset or accumulated over epochs), the last epoch's W.grad and b.grad (taken at the
+    /// final parameters; the optimizer zeroes them every epoch), or the last epoch's y.grad.
+    pub fn analytic<T: Scalar>(self, tr: &Trained<T>) -> ArrayView2<'_, T> {
         match self {
-            Wrt::Input => {
-                let z = linear::logits(v, tr.weight.view(), &tr.bias, tr.ctx);
-                cross_entropy::total_loss(z.view(), &tr.t, scale, tr.ctx)
-            }
-            Wrt::Logits => cross_entropy::total_loss(v, &tr.t, scale, tr.ctx),
+            Wrt::Input => tr.grad_x.view(),
+            Wrt::Weight => tr.grad_weight.view(),
+            Wrt::Bias => as_row(&tr.grad_bias),
+            Wrt::Logits => tr.grad_logits.view(),
         }
     }
 
-    /// The analytic gradient a user reads after training (x.grad, or the last epoch's y.grad).
-    pub fn analytic<T: Scalar>(self, tr: &Trained<T>) -> &Array2<T> {
+    /// Whether a tensor of this kind is 1-D in PyTorch (the bias), though held here as one row.
+    pub fn is_vector(self) -> bool {
+        self == Wrt::Bias
+    }
+
+    /// The tensor's shape as PyTorch gives it, for a problem of n samples, d features and k
+    /// classes: `[n, d]`, `[k, d]`, `[k]` or `[n, k]`.
+    pub fn shape(self, n: usize, d: usize, k: usize) -> Vec<usize> {
         match self {
-            Wrt::Input => &tr.grad_x,
-            Wrt::Logits => &tr.grad_logits,
+            Wrt::Input => vec![n, d],
+            Wrt::Weight => vec![k, d],
+            Wrt::Bias => vec![k],
+            Wrt::Logits => vec![n, k],
         }
     }
+}
+
+/// A vector as a 1 x len view.
+fn as_row<T>(v: &[T]) -> ArrayView2<'_, T> {
+    ArrayView2::from_shape((1, v.len()), v).unwrap_or_else(|_| unreachable!("1 x len holds len values"))
 }
 
 /// One forward and backward pass of the whole model, into buffers reused from pass to pass:

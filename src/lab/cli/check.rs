@@ -2,7 +2,7 @@
 //! seed-style table (with a plain-words diagnosis under each dtype) or as CSV, with the
 //! gradients saved on request.
 
-use super::{at_least_two, epochs, parse_dtypes, parse_lr, parse_steps, positive, truth_bits};
+use super::{at_least_two, epochs, parse_dtypes, parse_lr, parse_steps, parse_wrts, positive, truth_bits};
 use crate::check::{check_dtype, CheckConfig, CheckRow, DTypeCheck, Status};
 use crate::error::{Error, Result};
 use crate::exact::Decimal;
@@ -57,9 +57,10 @@ pub(super) struct CheckArgs {
     /// Comma-separated steps h (exact decimals).
     #[arg(long, default_value = crate::check::SEED_STEPS, allow_hyphen_values = true, value_parser = parse_steps)]
     eps: std::vec::Vec<Decimal>,
-    /// Differentiate with respect to the input x or the logits.
-    #[arg(long, default_value = "input", value_parser = |s: &str| Wrt::parse(s))]
-    wrt: Wrt,
+    /// Comma-separated tensors to differentiate with respect to: input (x), weight (W), bias (b),
+    /// logits; one block of rows each.
+    #[arg(long, default_value = "input", value_parser = parse_wrts)]
+    wrt: std::vec::Vec<Wrt>,
     /// Precision of the MPFR ground truth in bits; must exceed every dtype's. Default: 256, or
     /// twice the widest dtype's precision when that is 256 bits or more.
     #[arg(long, allow_hyphen_values = true, value_parser = truth_bits)]
@@ -96,7 +97,7 @@ pub(super) fn run_check(a: CheckArgs) -> anyhow::Result<()> {
         train: TrainConfig { epochs: a.epochs, lr: a.lr.clone(), input_grad: a.input_grad, reduction: a.reduction },
         scheme: a.scheme,
         steps: a.eps.clone(),
-        wrt: a.wrt,
+        wrt: a.wrt[0],
         truth,
         naive: a.naive,
         keep_grads: a.save_grads.is_some(),
@@ -109,19 +110,27 @@ pub(super) fn run_check(a: CheckArgs) -> anyhow::Result<()> {
         .num_threads(a.threads.unwrap_or(0))
         .build()
         .context("cannot start the thread pool")?;
-    let results: Vec<(DType, DTypeCheck)> = pool.install(|| {
-        a.dtype.iter().map(|&dt| check_dtype(&problem, dt, &cfg).map(|r| (dt, r))).collect::<crate::Result<_>>()
+    // One block per wrt, each with every dtype.
+    let results: Vec<(Wrt, DType, DTypeCheck)> = pool.install(|| {
+        a.wrt
+            .iter()
+            .flat_map(|&wrt| a.dtype.iter().map(move |&dt| (wrt, dt)))
+            .map(|(wrt, dt)| check_dtype(&problem, dt, &CheckConfig { wrt, ..cfg.clone() }).map(|r| (wrt, dt, r)))
+            .collect::<crate::Result<_>>()
     })?;
     if let Some(dir) = &a.save_grads {
-        for (dt, r) in &results {
-            write_grads(dir, *dt, &cfg.steps, r)?;
+        // File names carry the wrt only when several are checked (one wrt keeps the short names).
+        let several = a.wrt.len() > 1;
+        for (wrt, dt, r) in &results {
+            write_grads(dir, several.then_some(*wrt), *wrt, *dt, &cfg.steps, r)?;
         }
     }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     if a.format == "csv" {
-        write_csv(&mut out, results.iter().flat_map(|(_, r)| r.rows.iter()))?;
+        write_csv(&mut out, results.iter().flat_map(|(_, _, r)| r.rows.iter()))?;
     } else {
+        let wrts: Vec<&str> = a.wrt.iter().map(|w| w.name()).collect();
         let setup = format!(
             "n={} d={} k={} E={} lr={} reduction={} input-grad={} scheme={} wrt={} truth={}",
             problem.n(),
@@ -132,7 +141,7 @@ pub(super) fn run_check(a: CheckArgs) -> anyhow::Result<()> {
             a.reduction,
             a.input_grad,
             a.scheme,
-            a.wrt,
+            wrts.join(","),
             truth.map_or("none".to_string(), |p| format!("mpfr:{}", p.bits()))
         );
         use std::io::Write;
@@ -226,11 +235,18 @@ pub fn diagnose(dtype: DType, rows: &[CheckRow]) -> String {
     out
 }
 
-/// The seed-style table for every dtype, with a diagnosis under each.
-pub fn format_table(setup: &str, results: &[(DType, DTypeCheck)]) -> String {
+/// The seed-style table for every dtype, with a diagnosis under each; when several wrts are
+/// checked, each block of dtypes is headed by its wrt.
+pub fn format_table(setup: &str, results: &[(Wrt, DType, DTypeCheck)]) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "gradlab check: {setup}");
-    for (dt, r) in results {
+    let several = results.iter().any(|(w, _, _)| *w != results[0].0);
+    let mut last = None;
+    for (wrt, dt, r) in results {
+        if several && last != Some(*wrt) {
+            let _ = writeln!(s, "\n== wrt = {wrt} ==");
+            last = Some(*wrt);
+        }
         let _ = writeln!(
             s,
             "\n{dt} (p = {} bits, u = {}){}",
@@ -279,18 +295,34 @@ pub fn format_table(setup: &str, results: &[(DType, DTypeCheck)]) -> String {
 /// Writes `analytic_<label>.npy`, `truth_<label>.npy`, `numeric_<label>_<eps>.npy` (float64, `<eps>`
 /// spelled as in the CSV's `eps` column) and,
 /// for MPFR dtypes, `analytic_<label>.txt` and `truth_<label>.txt` with every significant digit.
+/// `<label>` is the dtype's label, prefixed by the wrt when `named` is given
+/// (`analytic_weight_f64.npy`). Each array has the tensor's shape, the bias's 1-D.
 ///
 /// # Errors
 /// [`Error::Write`] when a file cannot be written.
-pub fn write_grads(dir: &Path, dtype: DType, steps: &[Decimal], r: &DTypeCheck) -> Result<()> {
+pub fn write_grads(
+    dir: &Path,
+    named: Option<Wrt>,
+    wrt: Wrt,
+    dtype: DType,
+    steps: &[Decimal],
+    r: &DTypeCheck,
+) -> Result<()> {
     let Some(g) = &r.grads else { return Ok(()) };
-    let label = dtype.label();
-    crate::npy::write(&dir.join(format!("analytic_{label}.npy")), &g.analytic)?;
+    let label = match named {
+        Some(w) => format!("{w}_{}", dtype.label()),
+        None => dtype.label(),
+    };
+    let save = |name: String, a: &ndarray::Array2<f64>| match wrt.is_vector() {
+        true => crate::npy::write(&dir.join(name), &a.row(0)),
+        false => crate::npy::write(&dir.join(name), a),
+    };
+    save(format!("analytic_{label}.npy"), &g.analytic)?;
     if let Some(t) = &g.truth {
-        crate::npy::write(&dir.join(format!("truth_{label}.npy")), t)?;
+        save(format!("truth_{label}.npy"), t)?;
     }
     for (h, num) in steps.iter().zip(&g.numeric) {
-        crate::npy::write(&dir.join(format!("numeric_{label}_{}.npy", h.text())), num)?;
+        save(format!("numeric_{label}_{}.npy", h.text()), num)?;
     }
     for (name, text) in [("analytic", &g.analytic_text), ("truth", &g.truth_text)] {
         if let Some(lines) = text {

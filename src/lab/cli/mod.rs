@@ -1,8 +1,9 @@
-//! The command line: `gradlab check`, `gradlab run`, `gradlab merge`, `gradlab list`, and the
-//! experiment binaries. Usage errors exit with 2, every other error with 1, each with one
-//! sentence on stderr.
+//! The command line: `gradlab check`, `gradlab diagnose`, `gradlab run`, `gradlab merge`,
+//! `gradlab list`, and the experiment binaries. Usage errors exit with 2, every other error with
+//! 1, each with one sentence on stderr; `gradlab diagnose` exits with 3 for a wrong gradient.
 
 mod check;
+mod diagnose;
 mod run;
 
 use crate::exact::{parse_list, Decimal};
@@ -23,6 +24,8 @@ struct Cli {
 enum Command {
     /// Run the seed's gradient check (linear layer + softmax cross-entropy, SGD) and print a table.
     Check(check::CheckArgs),
+    /// Tell whether your own gradient (x.grad, W.grad or b.grad saved with numpy) is right, and if not, which mistake made it.
+    Diagnose(diagnose::DiagnoseArgs),
     /// Run an experiment (or `all`), or one shard of it, and write its CSV, figures, meta.json and report section.
     Run(run::RunArgs),
     /// Combine the shards of one experiment (from `run NAME --shard K/N`) into its results.
@@ -68,6 +71,24 @@ fn parse_steps(s: &str) -> Result<Vec<Decimal>, String> {
     }
 }
 
+/// A comma-separated list of distinct wrts (input, weight, bias, logits).
+fn parse_wrts(s: &str) -> Result<Vec<crate::objective::Wrt>, String> {
+    let mut out = Vec::new();
+    for item in s.split(',').map(str::trim) {
+        if item.is_empty() {
+            return Err(
+                "expected a comma-separated list such as input,weight (from input, weight, bias, logits)".into()
+            );
+        }
+        let w = crate::objective::Wrt::parse(item).map_err(|e| e.to_string())?;
+        if out.contains(&w) {
+            return Err(format!("{w} is listed twice; expected each of input, weight, bias, logits at most once"));
+        }
+        out.push(w);
+    }
+    Ok(out)
+}
+
 fn parse_lr(s: &str) -> Result<Decimal, String> {
     let v = Decimal::parse("--lr", s).map_err(|_| "expected a decimal number such as 1e-3 or 0.001".to_string())?;
     if v.value().cmp0() == std::cmp::Ordering::Less {
@@ -90,7 +111,14 @@ fn finish(result: anyhow::Result<()>) -> ExitCode {
 pub fn main() -> ExitCode {
     crate::gmp_pool::install();
     let cli = Cli::parse();
+    if let Command::Diagnose(a) = cli.command {
+        return diagnose::run_diagnose(a).unwrap_or_else(|e| {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        });
+    }
     finish(match cli.command {
+        Command::Diagnose(_) => unreachable!("handled above"),
         Command::Check(a) => check::run_check(a),
         Command::Run(r) => run::run(r),
         Command::Merge(m) => run::merge(m),

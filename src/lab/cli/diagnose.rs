@@ -1,0 +1,152 @@
+//! `gradlab diagnose`: a user's own gradient against the exact one ([`crate::diagnose`]),
+//! printed as text or as one JSON object. Exit 0 when it is correct, 3 when it is wrong, 1 or 2
+//! for bad input.
+
+use super::parse_dtypes;
+use crate::diagnose::{diagnose, Diagnosis, Given, Settings, Verdict};
+use crate::lab::report::sci6;
+use crate::objective::{Reduction, Wrt};
+use crate::problem::Problem;
+use crate::scalar::DType;
+use clap::Args;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// The exit code of a gradient found wrong.
+pub const EXIT_WRONG: u8 = 3;
+
+#[derive(Args, Debug)]
+pub(super) struct DiagnoseArgs {
+    /// Folder with x.npy, t.npy, weight.npy and bias.npy: the inputs, targets and the parameters at
+    /// which the gradient was taken.
+    #[arg(long, value_name = "DIR")]
+    data: PathBuf,
+    /// The gradient as a float32 or float64 .npy of the tensor's shape (x.grad.numpy() saved with
+    /// numpy); comma-separated, one per --wrt.
+    #[arg(long, value_name = "FILE", value_delimiter = ',', required = true)]
+    grad: Vec<PathBuf>,
+    /// What the gradient is taken with respect to: input, weight or bias (comma-separated, one per
+    /// --grad file).
+    #[arg(long, default_value = "input", value_parser = parse_diagnose_wrts)]
+    wrt: std::vec::Vec<Wrt>,
+    /// The loss meant: mean (PyTorch's default) or sum over all samples.
+    #[arg(long, default_value = "mean", value_parser = |s: &str| Reduction::parse(s))]
+    reduction: Reduction,
+    /// The dtype the gradient was computed in (default: the gradient file's type, the narrowest
+    /// when several files are given).
+    #[arg(long, value_parser = parse_one_dtype)]
+    dtype: Option<DType>,
+    /// Output format: text or json (one object).
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    format: String,
+}
+
+fn parse_one_dtype(s: &str) -> Result<DType, String> {
+    match parse_dtypes(s)?.as_slice() {
+        [one] => Ok(*one),
+        _ => Err("expected one dtype such as f32".into()),
+    }
+}
+
+fn parse_diagnose_wrts(s: &str) -> Result<Vec<Wrt>, String> {
+    let v = super::parse_wrts(s)?;
+    match v.iter().find(|w| **w == Wrt::Logits) {
+        Some(_) => Err("logits is not a tensor a user's code has .grad for; expected input, weight or bias".into()),
+        None => Ok(v),
+    }
+}
+
+/// Runs `gradlab diagnose`: the exit code says correct (0) or wrong (3).
+pub(super) fn run_diagnose(a: DiagnoseArgs) -> anyhow::Result<ExitCode> {
+    if a.grad.len() != a.wrt.len() {
+        // A usage error: the command line contradicts itself.
+        eprintln!(
+            "error: {} gradient files were given for {} --wrt tensors ({}); expected one file per tensor, in the same \
+             order",
+            a.grad.len(),
+            a.wrt.len(),
+            a.wrt.iter().map(|w| w.name()).collect::<Vec<_>>().join(",")
+        );
+        return Ok(ExitCode::from(2));
+    }
+    let problem = Problem::load(&a.data)?;
+    let mut given = Vec::with_capacity(a.grad.len());
+    for (path, &wrt) in a.grad.iter().zip(&a.wrt) {
+        let (grad, file) = crate::npy::read_float_typed(path)?;
+        given.push(Given { wrt, grad, file, name: path.display().to_string() });
+    }
+    let dtype = a.dtype.unwrap_or_else(|| {
+        given.iter().map(|g| g.file).min_by_key(|d| d.bits()).unwrap_or_else(|| unreachable!("one file at least"))
+    });
+    let settings = Settings { reduction: a.reduction, dtype, truth: crate::policy::truth_prec(&[dtype]) };
+    let d = diagnose(&problem, &given, &settings)?;
+    let text = if a.format == "json" {
+        serde_json::to_string_pretty(&d)? + "\n"
+    } else {
+        format_text(&problem, &a.wrt, &settings, &d)
+    };
+    print!("{text}");
+    Ok(match d.verdict {
+        Verdict::Correct => ExitCode::SUCCESS,
+        Verdict::Wrong => ExitCode::from(EXIT_WRONG),
+    })
+}
+
+/// The diagnosis as text: the setup, the verdict, each cause with its evidence, the worst elements.
+pub fn format_text(problem: &Problem, wrts: &[Wrt], s: &Settings, d: &Diagnosis) -> String {
+    let mut out = String::new();
+    let names: Vec<&str> = wrts.iter().map(|w| w.name()).collect();
+    let _ = writeln!(
+        out,
+        "gradlab diagnose: wrt={} n={} d={} k={} reduction={} dtype={} (u = {}) truth=mpfr:{}",
+        names.join(","),
+        problem.n(),
+        problem.d(),
+        problem.k(),
+        s.reduction,
+        s.dtype,
+        sci6(s.dtype.unit_roundoff()),
+        s.truth.bits()
+    );
+    let _ = match d.verdict {
+        Verdict::Correct => writeln!(
+            out,
+            "verdict: correct. Every one of the {} elements lies within what rounding in {} explains (at most {:.3} of \
+             its rounding bound); mean relative error {}.",
+            d.elements,
+            s.dtype,
+            d.largest_excess,
+            sci6(d.relerr)
+        ),
+        Verdict::Wrong => writeln!(
+            out,
+            "verdict: WRONG. {} of the {} elements lie outside what rounding in {} explains (up to {} times the \
+             rounding bound); mean relative error {}, median given/truth {:.6}.",
+            d.outside,
+            d.elements,
+            s.dtype,
+            sci6(d.largest_excess),
+            sci6(d.relerr),
+            d.factor
+        ),
+    };
+    for (i, f) in d.findings.iter().enumerate() {
+        let _ = writeln!(out, "\ncause {}: {}", i + 1, f.cause);
+        for e in &f.evidence {
+            let _ = writeln!(out, "  - {e}");
+        }
+    }
+    if !d.worst.is_empty() {
+        let _ = writeln!(out, "\nworst elements (furthest from the truth in units of their rounding bound):");
+        let _ = writeln!(out, "  {:<16} {:>14} {:>14} {:>14}", "index", "given", "truth", "|diff|/bound");
+        for e in &d.worst {
+            let at = match e.wrt {
+                Some(w) => format!("{w}{:?}", e.index),
+                None => format!("{:?}", e.index),
+            };
+            let _ = writeln!(out, "  {at:<16} {:>14} {:>14} {:>14}", sci6(e.given), sci6(e.truth), sci6(e.excess));
+        }
+    }
+    out
+}
