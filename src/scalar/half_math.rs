@@ -86,15 +86,20 @@ pub(crate) fn round_unless_midpoint(y: f64, dtype: DType) -> Option<f64> {
         // |y| >= 2^(emax + 1), beyond the overflow threshold max + ulp/2.
         return Some(f64::INFINITY.copysign(y));
     }
-    // The format's spacing at y: 2^(e + 1 - p), an f64 normal number (e + 1 - p >= -133).
-    let quantum = f64::from_bits(((e + 1 - p + 1023) as u64) << 52);
-    // Exact: a division by a power of two that stays in f64's normal range (|s| < 2^p).
-    let s = y / quantum;
-    if (s - s.trunc()).abs() == 0.5 {
+    // y in units of the format's spacing at y, 2^(e + 1 - p): |s| < 2^p. Multiplying by a power
+    // of two that keeps the result in f64's normal range is exact (e + 1 - p >= -133).
+    let power_of_two = |k: i32| f64::from_bits(((k + 1023) as u64) << 52);
+    let s = y * power_of_two(p - 1 - e);
+    // s rounded to the nearest integer, ties to even: adding and subtracting 1.5 * 2^52 leaves
+    // no fraction bits, and both operations are exact apart from that one rounding (|s| < 2^51).
+    const SHIFT: f64 = 6755399441055744.0; // 1.5 * 2^52
+    let r = (s + SHIFT) - SHIFT;
+    if (s - r).abs() == 0.5 {
         return None;
     }
-    let r = s.round_ties_even() * quantum;
-    Some(if r.abs() > max { f64::INFINITY.copysign(y) } else { r })
+    // copysign keeps the sign of a result that rounds to zero.
+    let v = (r * power_of_two(e + 1 - p)).copysign(y);
+    Some(if v.abs() > max { f64::INFINITY.copysign(y) } else { v })
 }
 
 /// f(x) evaluated by MPFR at the format's precision and rounded into its exponent range: the
