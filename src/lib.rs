@@ -61,6 +61,7 @@ extern crate self as gradlab;
 pub mod text_serde;
 
 pub mod atomic;
+pub mod budget;
 pub mod check;
 pub mod error;
 pub mod exact;
@@ -78,6 +79,7 @@ pub mod sum;
 pub mod theory;
 pub mod train;
 pub mod truth;
+pub mod watch;
 
 #[cfg(feature = "lab")]
 #[path = "../experiments/mod.rs"]

@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod grid;
 pub mod plot;
+pub mod progress;
 pub mod report;
 pub mod runner;
 pub mod series;

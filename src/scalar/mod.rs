@@ -52,9 +52,10 @@ pub struct Prec(u32);
 impl Prec {
     /// Smallest precision accepted (MPFR's minimum is 1; 2 bits is the smallest useful format).
     pub const MIN: u32 = 2;
-    /// Largest precision accepted. MPFR allows far more, but beyond this a single number is
-    /// larger than any experiment here can use.
-    pub const MAX: u32 = 65_536;
+    /// Largest precision accepted: twice [`DType::MPFR_MAX_BITS`], so that the truth for the
+    /// widest dtype can keep as many guard bits as the dtype has ([`crate::policy::truth_prec`]).
+    /// MPFR allows far more.
+    pub const MAX: u32 = 2 * DType::MPFR_MAX_BITS;
 
     /// A precision of `bits`, checked against [`Prec::MIN`]..=[`Prec::MAX`].
     ///
@@ -95,6 +96,10 @@ pub enum DType {
 }
 
 impl DType {
+    /// The widest MPFR dtype, `mpfr:65536`: beyond it a single number (8 KiB) is larger than
+    /// any check here can use, and its truth needs twice as many bits ([`Prec::MAX`]).
+    pub const MPFR_MAX_BITS: u32 = 65_536;
+
     /// Parses a dtype name.
     ///
     /// # Errors
@@ -104,7 +109,7 @@ impl DType {
         let err = |detail: &str| Error::DType {
             value: text.to_string(),
             min: Prec::MIN,
-            max: Prec::MAX,
+            max: Self::MPFR_MAX_BITS,
             detail: detail.to_string(),
         };
         match t {
@@ -120,7 +125,7 @@ impl DType {
                     return Err(err("; the precision must be a whole number of bits"));
                 }
                 match bits.parse::<u32>() {
-                    Ok(b) if (Prec::MIN..=Prec::MAX).contains(&b) => Ok(DType::Mpfr(Prec(b))),
+                    Ok(b) if (Prec::MIN..=Self::MPFR_MAX_BITS).contains(&b) => Ok(DType::Mpfr(Prec(b))),
                     _ => Err(err(&format!("; {bits} bits is out of range"))),
                 }
             }
