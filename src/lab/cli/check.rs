@@ -319,6 +319,9 @@ pub fn format_table(setup: &str, results: &[(DType, DTypeCheck)]) -> String {
     s
 }
 
+/// Writes one file at the given path.
+type FileWriter<'a> = Box<dyn Fn(&Path) -> Result<()> + 'a>;
+
 /// Writes `analytic_<label>.npy`, `truth_<label>.npy`, `numeric_<label>_<eps>.npy` (float64, `<eps>`
 /// spelled as in the CSV's `eps` column) and,
 /// for MPFR dtypes, `analytic_<label>.txt` and `truth_<label>.txt` with every significant digit,
@@ -338,7 +341,7 @@ pub fn write_grads(
 ) -> Result<()> {
     let Some(g) = &r.grads else { return Ok(()) };
     let label = dtype.label();
-    let mut files: Vec<(String, Box<dyn Fn(&Path) -> Result<()> + '_>)> = Vec::new();
+    let mut files: Vec<(String, FileWriter<'_>)> = Vec::new();
     files.push((format!("analytic_{label}.npy"), Box::new(|p| crate::npy::write(p, &g.analytic))));
     if let Some(t) = &g.truth {
         files.push((format!("truth_{label}.npy"), Box::new(move |p| crate::npy::write(p, t))));
