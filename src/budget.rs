@@ -219,7 +219,7 @@ pub fn memory_limit(max_memory: Option<u64>, info: MemInfo) -> MemoryLimit {
     let chosen = match (max_memory, info.available) {
         (Some(b), _) => MemoryLimit { bytes: b, source: "--max-memory".into() },
         (None, Some(b)) => {
-            MemoryLimit { bytes: b, source: "the memory available (MemAvailable in /proc/meminfo)".into() }
+            MemoryLimit { bytes: b, source: "the memory available, MemAvailable in /proc/meminfo".into() }
         }
         (None, None) => MemoryLimit {
             bytes: crate::policy::DEFAULT_MEMORY_LIMIT,
@@ -345,20 +345,21 @@ impl Ops {
 }
 
 /// The relative costs (arithmetic, transcendental) of one operation in `dtype`, an f32 addition
-/// being 1; for progress estimates only, fitted roughly to this machine's benchmarks and runs
-/// (README, Performance): f16 and bf16 convert to f32 and back around each operation; an
-/// `exp` costs about 8 to 10 additions in f32 and f64 (CORE-MATH); MPFR arithmetic costs about
-/// 50 + p/2 (70 times f32 in mpfr:53 training, about 300 times with its allocations at 256
-/// bits), and its `exp` about 300 at 53 bits and below (the double-double path) and 10p above.
-/// A progress bar's rate corrects the rest as it goes.
+/// in a training loop being 1; for progress estimates only, fitted roughly to runs of
+/// `gradlab check` on this machine at n = d = 1000, k = 10: an f32 or f64 epoch runs at about
+/// 3e9 units a second, and so do the numeric gradient and the MPFR stages with these weights
+/// (within a factor 2). f16 and bf16 convert to f32 and back around each operation; an `exp`
+/// (CORE-MATH) costs about 40 f32 additions; MPFR arithmetic costs about 50 + p/2, its `exp`
+/// and `ln` about 900 at 53 bits and below (the double-double path) and 40p above. A progress
+/// bar's rate corrects the rest as it goes.
 pub fn op_costs(dtype: DType) -> (u128, u128) {
     match dtype {
-        DType::F16 | DType::BF16 => (3, 16),
-        DType::F32 => (1, 8),
-        DType::F64 => (1, 10),
+        DType::F16 | DType::BF16 => (3, 60),
+        DType::F32 => (1, 40),
+        DType::F64 => (1, 50),
         DType::Mpfr(p) => {
             let p = u128::from(p.bits());
-            (50 + p / 2, if p <= 53 { 300 } else { 10 * p })
+            (50 + p / 2, if p <= 53 { 900 } else { 40 * p })
         }
     }
 }

@@ -374,19 +374,34 @@ fn the_widest_mpfr_dtype_is_checked_against_a_wider_truth() {
 /// one line saying where it stopped, and no file in the --save-grads folder.
 #[test]
 fn ctrl_c_stops_a_long_check_at_once_and_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A numeric gradient of many short rows after a short setup: 5000 x 8 elements, each at 100
+    // steps of the five-point stencil (seconds in a release build, minutes in a debug one),
+    // after one epoch of training (a fraction of a second in either).
+    let steps = vec!["1e-3"; 100].join(",");
+    let long_numeric = [
+        "--n",
+        "5000",
+        "--d",
+        "8",
+        "--k",
+        "20",
+        "--epochs",
+        "1",
+        "--dtype",
+        "f64",
+        "--no-truth",
+        "--scheme",
+        "central5",
+        "--eps",
+        &steps,
+    ];
     let cases: [(&[&str], u64, &str); 2] = [
         // Four billion epochs of the seed's problem: the signal arrives during training.
         (&["--epochs", "4000000000"], 700, "training epoch"),
-        // Minutes of numeric gradient (9 steps of 100 x 30000 in f64), after a fraction of a
-        // second of setup: the signal arrives between rows.
-        (
-            &["--n", "100", "--d", "30000", "--k", "10", "--epochs", "1", "--dtype", "f64", "--no-truth"],
-            2500,
-            "of the numeric gradient",
-        ),
+        (&long_numeric, 1200, "of the numeric gradient"),
     ];
     for (args, after_ms, stage) in cases {
-        let tmp = tempfile::tempdir().unwrap();
         let grads = tmp.path().join("grads");
         let child = Command::new(env!("CARGO_BIN_EXE_gradlab"))
             .args(["check", "--save-grads", grads.to_str().unwrap()])
