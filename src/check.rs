@@ -160,7 +160,7 @@ pub fn full_digits(v: &Float) -> String {
 /// # Errors
 /// [`Error::Value`] when the truth is not more precise than the dtype.
 pub fn check_dtype(problem: &Problem, dtype: DType, cfg: &CheckConfig) -> Result<DTypeCheck> {
-    check_dtype_watched(problem, dtype, cfg, &Watch::new())
+    check_dtype_watched(problem, dtype, cfg, &Watch::unwatched())
 }
 
 /// [`check_dtype`] under a [`Watch`]: stops at the next epoch, sample or row once the watch is
@@ -180,7 +180,7 @@ pub fn check_dtype_watched(problem: &Problem, dtype: DType, cfg: &CheckConfig, w
 /// The trained state of `problem` in dtype `T`, and how many values were rounded.
 pub fn prepare<T: Scalar>(problem: &Problem, ctx: T::Ctx, cfg: &TrainConfig) -> (Trained<T>, usize) {
     // A new watch is never stopped.
-    prepare_watched(problem, ctx, cfg, &Watch::new()).unwrap_or_else(|_| unreachable!("never stopped"))
+    prepare_watched(problem, ctx, cfg, &Watch::unwatched()).unwrap_or_else(|_| unreachable!("never stopped"))
 }
 
 /// [`prepare`] under a [`Watch`] ([`crate::train::train_watched`]).

@@ -79,7 +79,7 @@ impl<T: Scalar> Trained<T> {
 /// gradients.
 pub fn train<T: Scalar>(data: &Cast<T>, t: &[usize], cfg: &TrainConfig, ctx: T::Ctx) -> Trained<T> {
     // A new watch is never stopped.
-    train_watched(data, t, cfg, ctx, &Watch::new()).unwrap_or_else(|_| unreachable!("never stopped"))
+    train_watched(data, t, cfg, ctx, &Watch::unwatched()).unwrap_or_else(|_| unreachable!("never stopped"))
 }
 
 /// [`train`], checking `watch` before every epoch and every sample of each pass, and advancing

@@ -19,7 +19,7 @@ use rug::Float;
 /// at `prec` bits.
 pub fn truth_grad<T: Scalar>(tr: &Trained<T>, reduction: Reduction, wrt: Wrt, prec: Prec) -> Array2<Float> {
     // A new watch is never stopped.
-    truth_grad_watched(tr, reduction, wrt, prec, &Watch::new()).unwrap_or_else(|_| unreachable!("never stopped"))
+    truth_grad_watched(tr, reduction, wrt, prec, &Watch::unwatched()).unwrap_or_else(|_| unreachable!("never stopped"))
 }
 
 /// [`truth_grad`], checking `watch` before every sample of its pass and advancing it by the

@@ -116,7 +116,7 @@ pub fn numeric_grad<T: Scalar>(setup: &Setup<T>, h: &Decimal, naive: bool) -> Nu
 /// current rayon pool. The result does not depend on either.
 pub fn numeric_grads<T: Scalar>(setup: &Setup<T>, steps: &[Decimal], naive: bool) -> Vec<NumericGrad<T>> {
     // A new watch is never stopped.
-    numeric_grads_watched(setup, steps, naive, &Watch::new()).unwrap_or_else(|_| unreachable!("never stopped"))
+    numeric_grads_watched(setup, steps, naive, &Watch::unwatched()).unwrap_or_else(|_| unreachable!("never stopped"))
 }
 
 /// [`numeric_grads`], checking `watch` before every row and advancing it by

@@ -153,7 +153,8 @@ pub fn logits_grad<T: Scalar>(z: ArrayView2<T>, t: &[usize], scale: Option<&T>, 
 /// into a standard-layout array of the same shape.
 pub fn logits_grad_into<T: Scalar>(z: ArrayView2<T>, t: &[usize], scale: Option<&T>, ctx: T::Ctx, out: &mut Array2<T>) {
     // A new watch is never stopped.
-    logits_grad_into_watched(z, t, scale, ctx, out, &Watch::new()).unwrap_or_else(|_| unreachable!("never stopped"));
+    logits_grad_into_watched(z, t, scale, ctx, out, &Watch::unwatched())
+        .unwrap_or_else(|_| unreachable!("never stopped"));
 }
 
 /// [`logits_grad_into`], checking `watch` before each sample and advancing it by
@@ -185,7 +186,7 @@ pub fn logits_grad_into_watched<T: Scalar>(
         // Rows of a standard-layout array are contiguous.
         let g = o.as_slice_mut().unwrap_or_else(|| unreachable!("standard-layout rows are contiguous"));
         row_loss_grad(zj, target, scale, &mut ws, g);
-        watch.advance(units);
+        watch.advance_items(j, z.nrows(), units);
     }
     Ok(())
 }

@@ -42,7 +42,7 @@ pub fn row_logits<T: Scalar>(x_row: ArrayView1<T>, w: ArrayView2<T>, b: &[T], ou
 /// least d values.
 pub fn logits_into<T: Scalar>(x: ArrayView2<T>, w: ArrayView2<T>, b: &[T], out: &mut Array2<T>, scratch: &mut [T]) {
     // A new watch is never stopped.
-    logits_into_watched(x, w, b, out, scratch, &Watch::new()).unwrap_or_else(|_| unreachable!("never stopped"));
+    logits_into_watched(x, w, b, out, scratch, &Watch::unwatched()).unwrap_or_else(|_| unreachable!("never stopped"));
 }
 
 /// [`logits_into`], checking `watch` before each sample and advancing it by
@@ -67,7 +67,7 @@ pub fn logits_into_watched<T: Scalar>(
         // Rows of a standard-layout array are contiguous.
         let slice = row.as_slice_mut().unwrap_or_else(|| unreachable!("standard-layout rows are contiguous"));
         row_logits(xj, w, b, slice, scratch);
-        watch.advance(units);
+        watch.advance_items(j, x.nrows(), units);
     }
     Ok(())
 }
@@ -93,7 +93,8 @@ pub fn backward_into<T: Scalar>(
     gb: &mut [T],
 ) {
     // A new watch is never stopped.
-    backward_into_watched(gz, x, w, ctx, gx, gw, gb, &Watch::new()).unwrap_or_else(|_| unreachable!("never stopped"));
+    backward_into_watched(gz, x, w, ctx, gx, gw, gb, &Watch::unwatched())
+        .unwrap_or_else(|_| unreachable!("never stopped"));
 }
 
 /// [`backward_into`], checking `watch` before each sample and advancing it by
@@ -154,7 +155,7 @@ pub fn backward_into_watched<T: Scalar>(
                 gb[c].add_assign(gc);
             }
         }
-        watch.advance(units);
+        watch.advance_items(j, n, units);
     }
     Ok(())
 }

@@ -96,7 +96,7 @@ impl<T: Scalar> Pass<T> {
     /// ([`Reduction::scale`]).
     pub fn run(&mut self, x: ArrayView2<T>, w: ArrayView2<T>, b: &[T], t: &[usize], scale: Option<&T>) {
         // A new watch is never stopped.
-        self.run_watched(x, w, b, t, scale, &Watch::new()).unwrap_or_else(|_| unreachable!("never stopped"));
+        self.run_watched(x, w, b, t, scale, &Watch::unwatched()).unwrap_or_else(|_| unreachable!("never stopped"));
     }
 
     /// [`Pass::run`], checking `watch` before every sample of each phase and advancing it by
