@@ -68,6 +68,17 @@ proptest! {
         prop_assert_eq!(Scalar::ln(&y32) as f64, mpfr_reference(y32 as f64, Float::ln_round, DType::F32), "ln({:e})", y32);
     }
 
+    /// Near 1, where f64's `ln` is computed as `log1p(x - 1)`, and at the edges of that window.
+    #[test]
+    fn ln_near_one_is_correctly_rounded(t in -0.04f64..0.04, ulps in -4i64..4) {
+        let y = f64::from_bits(((1.0 + t).to_bits() as i64 + ulps) as u64);
+        prop_assert_eq!(Scalar::ln(&y).to_bits(), mpfr_reference(y, Float::ln_round, DType::F64).to_bits(), "ln({:e})", y);
+        for edge in [1.0 - 1.0 / 32.0, 1.0 + 1.0 / 32.0] {
+            let e = f64::from_bits(edge.to_bits().wrapping_add(ulps as u64));
+            prop_assert_eq!(Scalar::ln(&e).to_bits(), mpfr_reference(e, Float::ln_round, DType::F64).to_bits(), "ln({:e})", e);
+        }
+    }
+
     /// f16/bf16 arithmetic (in f32, then rounded) equals the exact result rounded once.
     #[test]
     fn half_types_are_correctly_rounded(a in any::<u16>(), b in any::<u16>(), op in 0usize..4) {

@@ -52,8 +52,9 @@ pub(crate) struct Unary {
 /// The exponential: CORE-MATH's `exp` and MPFR's `mpfr_exp`.
 pub(crate) const EXP: Unary = Unary { f64: core_math::exp, mpfr: Float::exp_round };
 
-/// The natural logarithm: CORE-MATH's `log` and MPFR's `mpfr_log`.
-pub(crate) const LN: Unary = Unary { f64: core_math::log, mpfr: Float::ln_round };
+/// The natural logarithm: CORE-MATH's `log` (as `log1p(x - 1)` near 1, where that is faster:
+/// `prim::log_f64`) and MPFR's `mpfr_log`.
+pub(crate) const LN: Unary = Unary { f64: super::prim::log_f64, mpfr: Float::ln_round };
 
 /// f(x) correctly rounded to nearest (ties to even) in `dtype`, a 16-bit hardware format, for a
 /// value x of that format, returned as an f64 (which holds it exactly). See the module docs.
