@@ -73,7 +73,7 @@ proptest! {
     fn ln_near_one_is_correctly_rounded(t in -0.04f64..0.04, ulps in -4i64..4) {
         let y = f64::from_bits(((1.0 + t).to_bits() as i64 + ulps) as u64);
         prop_assert_eq!(Scalar::ln(&y).to_bits(), mpfr_reference(y, Float::ln_round, DType::F64).to_bits(), "ln({:e})", y);
-        for edge in [1.0 - 1.0 / 32.0, 1.0 + 1.0 / 32.0] {
+        for edge in [1.0f64 - 1.0 / 32.0, 1.0 + 1.0 / 32.0] {
             let e = f64::from_bits(edge.to_bits().wrapping_add(ulps as u64));
             prop_assert_eq!(Scalar::ln(&e).to_bits(), mpfr_reference(e, Float::ln_round, DType::F64).to_bits(), "ln({:e})", e);
         }
