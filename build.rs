@@ -9,7 +9,9 @@ fn main() {
         if let Some(n) = line.strip_prefix("name = ") {
             name = n.trim_matches('"').to_string();
         } else if let Some(v) = line.strip_prefix("version = ") {
-            if ["rug", "half", "gmp-mpfr-sys", "core-math", "core-math-sys", "plotters", "ndarray", "rayon"].contains(&name.as_str()) {
+            if ["rug", "half", "gmp-mpfr-sys", "core-math", "core-math-sys", "plotters", "ndarray", "rayon"]
+                .contains(&name.as_str())
+            {
                 found.push(format!("{name} {}", v.trim_matches('"')));
             }
         }
