@@ -1,4 +1,5 @@
-//! Records the versions of the numeric dependencies (from Cargo.lock) for results' meta.json.
+//! Records the versions of the numeric dependencies (from Cargo.lock) for results' meta.json:
+//! MPFR (rug, gmp-mpfr-sys) and CORE-MATH (core-math, core-math-sys) make the numbers.
 fn main() {
     println!("cargo:rerun-if-changed=Cargo.lock");
     let lock = std::fs::read_to_string("Cargo.lock").unwrap_or_default();
@@ -8,7 +9,9 @@ fn main() {
         if let Some(n) = line.strip_prefix("name = ") {
             name = n.trim_matches('"').to_string();
         } else if let Some(v) = line.strip_prefix("version = ") {
-            if ["rug", "half", "gmp-mpfr-sys", "plotters", "ndarray", "rayon"].contains(&name.as_str()) {
+            if ["rug", "half", "gmp-mpfr-sys", "core-math", "core-math-sys", "plotters", "ndarray", "rayon"]
+                .contains(&name.as_str())
+            {
                 found.push(format!("{name} {}", v.trim_matches('"')));
             }
         }

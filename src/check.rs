@@ -5,11 +5,12 @@ use crate::error::{Error, Result};
 use crate::exact::Decimal;
 use crate::method::Scheme;
 use crate::metrics::{compare, compare_with_ratio, Summary};
-use crate::numeric::{numeric_grads, Setup};
+use crate::numeric::{numeric_grads_watched, Setup};
 use crate::objective::Wrt;
 use crate::problem::Problem;
 use crate::scalar::{DType, Prec, Scalar};
-use crate::train::{train, InputGrad, TrainConfig, Trained};
+use crate::train::{train_watched, InputGrad, TrainConfig, Trained};
+use crate::watch::Watch;
 use ndarray::Array2;
 use rug::Float;
 use serde::{Deserialize, Serialize};
@@ -173,22 +174,61 @@ pub fn full_digits(v: &Float) -> String {
 /// # Errors
 /// [`Error::Value`] when the truth is not more precise than the dtype.
 pub fn check_dtype(problem: &Problem, dtype: DType, cfg: &CheckConfig) -> Result<DTypeCheck> {
+    check_dtype_watched(problem, dtype, cfg, &Watch::unwatched())
+}
+
+/// [`check_dtype`] under a [`Watch`]: stops at the next epoch, sample or row once the watch is
+/// stopped, and advances it by the units of [`crate::budget::check_work`] as it goes.
+///
+/// # Errors
+/// [`Error::Value`] when the truth is not more precise than the dtype; [`Error::Interrupted`],
+/// saying where the check stopped, when the watch was stopped.
+pub fn check_dtype_watched(problem: &Problem, dtype: DType, cfg: &CheckConfig, watch: &Watch) -> Result<DTypeCheck> {
     cfg.validate_for(&[dtype])?;
-    Ok(crate::with_dtype!(dtype, |T, ctx| check_typed::<T>(problem, ctx, cfg)))
+    crate::with_dtype!(dtype, |T, ctx| check_typed::<T>(problem, ctx, cfg, watch)).map_err(|e| match e {
+        Error::Interrupted(at) => Error::Interrupted(format!("the {dtype} check stopped at {at}")),
+        other => other,
+    })
 }
 
 /// The trained state of `problem` in dtype `T`, and how many values were rounded.
 pub fn prepare<T: Scalar>(problem: &Problem, ctx: T::Ctx, cfg: &TrainConfig) -> (Trained<T>, usize) {
-    let cast = problem.cast::<T>(ctx);
-    (train(&cast, &problem.t, cfg, ctx), cast.rounded)
+    // A new watch is never stopped.
+    prepare_watched(problem, ctx, cfg, &Watch::unwatched()).unwrap_or_else(|_| unreachable!("never stopped"))
 }
 
-fn check_typed<T: Scalar>(problem: &Problem, ctx: T::Ctx, cfg: &CheckConfig) -> DTypeCheck {
+/// [`prepare`] under a [`Watch`] ([`crate::train::train_watched`]).
+///
+/// # Errors
+/// [`Error::Interrupted`] when the watch was stopped.
+pub fn prepare_watched<T: Scalar>(
+    problem: &Problem,
+    ctx: T::Ctx,
+    cfg: &TrainConfig,
+    watch: &Watch,
+) -> Result<(Trained<T>, usize)> {
+    let cast = problem.cast::<T>(ctx);
+    Ok((train_watched(&cast, &problem.t, cfg, ctx, watch)?, cast.rounded))
+}
+
+fn check_typed<T: Scalar>(problem: &Problem, ctx: T::Ctx, cfg: &CheckConfig, watch: &Watch) -> Result<DTypeCheck> {
     let dtype = T::dtype(ctx);
     let bits = dtype.bits();
-    let (tr, rounded) = prepare::<T>(problem, ctx, &cfg.train);
+    let (tr, rounded) = prepare_watched::<T>(problem, ctx, &cfg.train, watch)?;
     let anal = &cfg.wrt.analytic(&tr).to_owned();
-    let truth = cfg.truth.map(|p| (crate::truth::truth_grad(&tr, cfg.train.reduction, cfg.wrt, p), p.bits()));
+    let truth = match cfg.truth {
+        Some(p) => Some((
+            crate::truth::truth_grad_watched(&tr, cfg.train.reduction, cfg.wrt, p, watch).map_err(|e| match e {
+                // Conversions say "the truth" themselves; the pass's samples do not.
+                Error::Interrupted(at) if !at.starts_with("the truth") => {
+                    Error::Interrupted(format!("the truth, {at}"))
+                }
+                other => other,
+            })?,
+            p.bits(),
+        )),
+        None => None,
+    };
     let anal_underflow = match (&truth, dtype.normal_exp_min()) {
         (Some((t, _)), Some(e)) => {
             let tiny = Float::with_val(64, Float::i_exp(1, e));
@@ -201,7 +241,8 @@ fn check_typed<T: Scalar>(problem: &Problem, ctx: T::Ctx, cfg: &CheckConfig) -> 
     let mut rows = Vec::with_capacity(cfg.steps.len());
     let mut vs_truth = Vec::with_capacity(cfg.steps.len());
     let mut numerics = Vec::new();
-    for (h, num) in cfg.steps.iter().zip(numeric_grads(&setup, &cfg.steps, cfg.naive)) {
+    for (h, num) in cfg.steps.iter().zip(numeric_grads_watched(&setup, &cfg.steps, cfg.naive, watch)?) {
+        watch.checkpoint(|| format!("the comparisons of step {h}"))?;
         let (s, ratio) = compare_with_ratio(&num.grad, anal, bits, bits);
         let nt = truth.as_ref().map(|(t, tb)| compare(&num.grad, t, bits, *tb));
         rows.push(CheckRow {
@@ -238,5 +279,5 @@ fn check_typed<T: Scalar>(problem: &Problem, ctx: T::Ctx, cfg: &CheckConfig) -> 
             truth_text: if is_mpfr { truth.as_ref().map(|(t, _)| t.iter().map(full_digits).collect()) } else { None },
         }
     });
-    DTypeCheck { rows, vs_truth, rounded, grads }
+    Ok(DTypeCheck { rows, vs_truth, rounded, grads })
 }

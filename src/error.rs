@@ -54,6 +54,16 @@ pub enum Error {
     /// An experiment name that is not known.
     #[error("unknown experiment {0:?}: run `gradlab list` to see the experiments")]
     UnknownExperiment(String),
+    /// A check too large for the memory it may use, refused before anything was allocated.
+    #[error("{what} would need about {need} of memory, more than the limit of {limit}")]
+    Memory {
+        /// The check, e.g. "a check of n=100000000 d=100000 k=2 in f32".
+        what: String,
+        /// The estimated need, e.g. "72.8 TiB".
+        need: String,
+        /// The limit and where it came from, e.g. "22.1 GiB (--max-memory)".
+        limit: String,
+    },
     /// The run was interrupted (Ctrl-C) before it finished.
     #[error("interrupted: {0}")]
     Interrupted(String),

@@ -47,8 +47,15 @@
 //!
 //! [`scalar::DType`] names a float format at run time (`f16`, `bf16`, `f32`, `f64`,
 //! `mpfr:<bits>`); [`with_dtype!`] turns it into a type for the generic code. Every operation
-//! rounds to the dtype's own precision; see [`scalar`] for how f16/bf16 (computed in f32) and
-//! libm's exp/ln round.
+//! rounds to the dtype's own precision, `exp` and `ln` included (CORE-MATH for the hardware
+//! types, MPFR for MPFR), so f32 computes exactly what `mpfr:24` does within f32's exponent
+//! range; see [`scalar`] for how each dtype rounds.
+//!
+//! # Large and long checks
+//!
+//! [`budget`] estimates a check's memory and work before it starts ([`budget::check_fits`]
+//! refuses what does not fit); [`check::check_dtype_watched`] runs a check under a
+//! [`watch::Watch`] that another thread can stop and read progress from.
 //!
 //! # Reproducing the figures
 //!
@@ -62,6 +69,7 @@ extern crate self as gradlab;
 pub mod text_serde;
 
 pub mod atomic;
+pub mod budget;
 pub mod check;
 pub mod diagnose;
 pub mod error;
@@ -80,6 +88,7 @@ pub mod sum;
 pub mod theory;
 pub mod train;
 pub mod truth;
+pub mod watch;
 
 #[cfg(feature = "lab")]
 #[path = "../experiments/mod.rs"]

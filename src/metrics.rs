@@ -35,13 +35,18 @@ pub fn relerr<A: Scalar, B: Scalar>(a: &A, b: &B, bits_a: u32, bits_b: u32) -> (
     if a.is_zero() && b.is_zero() {
         return (0.0, true);
     }
+    // f64 holds values of at most 53 bits exactly, unless they lie beyond its exponent range
+    // (an MPFR value such as e^-2000 converts to 0): those take the MPFR way below.
     if bits_a <= 53 && bits_b <= 53 {
+        let in_f64 = |v: f64, zero: bool| zero || (v.is_finite() && v.abs() >= f64::MIN_POSITIVE);
         let (x, y) = (a.to_f64(), b.to_f64());
-        let m = x.abs().max(y.abs());
-        let d = (x - y).abs();
-        // |x - y| overflows only for huge values of opposite sign; scale first then.
-        let d = if d.is_finite() { d / m } else { (x / m - y / m).abs() };
-        return (d, false);
+        if in_f64(x, a.is_zero()) && in_f64(y, b.is_zero()) {
+            let m = x.abs().max(y.abs());
+            let d = (x - y).abs();
+            // |x - y| overflows only for huge values of opposite sign; scale first then.
+            let d = if d.is_finite() { d / m } else { (x / m - y / m).abs() };
+            return (d, false);
+        }
     }
     let p = bits_a.max(bits_b) + 8;
     let (x, y) = (a.to_float(p), b.to_float(p));
@@ -341,6 +346,11 @@ mod tests {
         assert_eq!(relerr(&0.0f64, &0.0f64, 53, 53), (0.0, true));
         assert_eq!(relerr(&0.0f64, &3.0f64, 53, 53).0, 1.0);
         assert!(relerr(&f64::NAN, &3.0f64, 53, 53).0.is_nan());
+        // Values of 53 bits or fewer beyond f64's exponent range are compared in MPFR.
+        let tiny = Float::with_val(53, Float::i_exp(3, -5000));
+        let tinier = Float::with_val(53, Float::i_exp(1, -5000));
+        assert_eq!(relerr(&tiny, &tinier, 53, 53), (2.0 / 3.0, false));
+        assert_eq!(relerr(&tiny, &Float::new(53), 53, 53), (1.0, false));
         // In MPFR a tiny relative difference survives.
         let a = Float::with_val(256, 1);
         let b = Float::with_val(256, 1) + Float::with_val(256, 1e-70);

@@ -14,7 +14,8 @@ pub const TRUTH_BITS: u32 = 256;
 
 /// The truth precision for checking `dtypes`: [`TRUTH_BITS`], or twice the widest dtype's
 /// precision when that is [`TRUTH_BITS`] or more (so the truth keeps as many guard bits as the
-/// dtype has), capped at [`Prec::MAX`].
+/// dtype has). Every dtype can be checked: a dtype has at most [`DType::MPFR_MAX_BITS`] bits and
+/// [`Prec::MAX`] is twice that.
 pub fn truth_prec(dtypes: &[DType]) -> Prec {
     let widest = dtypes.iter().map(|d| d.bits()).max().unwrap_or(0);
     let bits = if widest >= TRUTH_BITS { widest.saturating_mul(2).min(Prec::MAX) } else { TRUTH_BITS };
@@ -64,6 +65,31 @@ pub fn check_step(h: &Decimal, dtype: DType) -> Result<()> {
 pub fn usable_steps(steps: &[Decimal], dtype: DType) -> Vec<Decimal> {
     steps.iter().filter(|h| check_step(h, dtype).is_ok()).cloned().collect()
 }
+
+/// The memory limit of a check when the memory available cannot be read (systems without
+/// /proc/meminfo): 4 GiB, which most machines that run gradlab have free, and which holds a
+/// check of a million-by-hundred f64 problem.
+pub const DEFAULT_MEMORY_LIMIT: u64 = 4 << 30;
+
+/// Worker threads beyond this many per core are refused: each thread of a check computes whole
+/// rows on its own, so more threads than cores only share the cores (a few per core can hide
+/// a stall), while every thread costs a stack and its worker buffers; tens of thousands took
+/// minutes just to start.
+pub const MAX_THREADS_PER_CORE: usize = 4;
+
+/// The largest thread count accepted on a machine with `cores` cores ([`MAX_THREADS_PER_CORE`]).
+pub fn max_threads(cores: usize) -> usize {
+    cores.max(1).saturating_mul(MAX_THREADS_PER_CORE)
+}
+
+/// A command that stops cooperatively after Ctrl-C (at the next epoch, sample or row) is ended
+/// by force when it has not stopped this long after the signal: its output files are written
+/// atomically, so nothing partial remains, and the user is never kept waiting by a long row.
+pub const INTERRUPT_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// A progress bar appears only for work still running after this long: shorter checks print
+/// their result without a bar flashing by.
+pub const PROGRESS_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// An analytic gradient whose mean relative error against the truth exceeds this many unit
 /// roundoffs is called wrong. A correct gradient computed in the dtype is accurate to a modest
@@ -147,7 +173,13 @@ mod tests {
         assert_eq!(f("f16,f64"), 256);
         assert_eq!(f("mpfr:255"), 256);
         assert_eq!(f("mpfr:256"), 512);
-        assert_eq!(f("mpfr:40000"), Prec::MAX);
+        assert_eq!(f("mpfr:40000"), 80_000);
+        assert_eq!(f(&format!("mpfr:{}", DType::MPFR_MAX_BITS)), Prec::MAX);
+        assert!(check_truth_prec(
+            truth_prec(&[DType::parse("mpfr:65536").unwrap()]),
+            &[DType::parse("mpfr:65536").unwrap()]
+        )
+        .is_ok());
         assert!(check_truth_prec(Prec::new(53).unwrap(), &[DType::F64]).is_err());
         assert!(check_truth_prec(Prec::new(54).unwrap(), &[DType::F64]).is_ok());
     }

@@ -228,6 +228,17 @@ fn check_sizes(n: usize, d: usize, k: usize) -> Result<()> {
     if k < 2 {
         return Err(Error::value("k", k.to_string(), "at least 2 classes"));
     }
+    // An array of f64 holds at most isize::MAX bytes; larger sizes are refused, not a panic.
+    let fits = |rows: usize, cols: usize| {
+        rows.checked_mul(cols).and_then(|v| v.checked_mul(8)).is_some_and(|b| b <= isize::MAX as usize)
+    };
+    if !fits(n, d) || !fits(k, d) {
+        return Err(Error::value(
+            "problem size",
+            format!("n={n} d={d} k={k}"),
+            "arrays of n x d and k x d numbers that a computer can address",
+        ));
+    }
     Ok(())
 }
 

@@ -2,10 +2,12 @@
 //! (the correct check) or accumulated over all epochs (what PyTorch does when only the
 //! optimizer's parameters are zeroed, as in the seed).
 
+use crate::error::Result;
 use crate::exact::Decimal;
 use crate::objective::{Pass, Reduction};
 use crate::problem::Cast;
 use crate::scalar::Scalar;
+use crate::watch::{within, Watch};
 use ndarray::Array2;
 
 crate::named_enum! {
@@ -112,6 +114,23 @@ impl<T: Scalar> Trained<T> {
 /// gradients. The weight and bias gradients kept are the last pass's, at the final parameters
 /// (what W.grad and b.grad hold after the seed's loop, which zeroes them every epoch).
 pub fn train<T: Scalar>(data: &Cast<T>, t: &[usize], cfg: &TrainConfig, ctx: T::Ctx) -> Trained<T> {
+    // A new watch is never stopped.
+    train_watched(data, t, cfg, ctx, &Watch::unwatched()).unwrap_or_else(|_| unreachable!("never stopped"))
+}
+
+/// [`train`], checking `watch` before every epoch and every sample of each pass, and advancing
+/// it by the work done ([`crate::budget::pass_ops`] per epoch, [`crate::budget::sgd_step_ops`]
+/// per SGD step, times the dtype's cost).
+///
+/// # Errors
+/// [`crate::Error::Interrupted`] naming the epoch, when the watch was stopped.
+pub fn train_watched<T: Scalar>(
+    data: &Cast<T>,
+    t: &[usize],
+    cfg: &TrainConfig,
+    ctx: T::Ctx,
+    watch: &Watch,
+) -> Result<Trained<T>> {
     let lr = T::from_rational(cfg.lr.value(), ctx);
     let scale = cfg.reduction.scale::<T>(data.x.nrows(), ctx);
     let mut w = data.weight.clone();
@@ -121,8 +140,12 @@ pub fn train<T: Scalar>(data: &Cast<T>, t: &[usize], cfg: &TrainConfig, ctx: T::
     let mut pass = Pass::new(n, d, k, ctx);
     let mut grad_x = Array2::from_elem((n, d), T::zero(ctx));
     let mut tmp = T::zero(ctx);
-    for epoch in 0..cfg.epochs.max(1) {
-        pass.run(x, w.view(), &b, t, scale.as_ref());
+    let epochs = cfg.epochs.max(1);
+    let place = |epoch: usize| move || format!("training epoch {} of {epochs}", epoch + 1);
+    let sgd_units = crate::budget::units::<T>(ctx, crate::budget::sgd_step_ops(d, k));
+    for epoch in 0..epochs {
+        watch.checkpoint(place(epoch))?;
+        pass.run_watched(x, w.view(), &b, t, scale.as_ref(), watch).map_err(|e| within(e, place(epoch)))?;
         if epoch > 0 && cfg.input_grad == InputGrad::Accumulate {
             grad_x.zip_mut_with(&pass.grad_x, |a, g| a.add_assign(g));
         } else {
@@ -137,9 +160,10 @@ pub fn train<T: Scalar>(data: &Cast<T>, t: &[usize], cfg: &TrainConfig, ctx: T::
                 tmp.set_mul(&lr, g);
                 bv.sub_assign(&tmp);
             }
+            watch.advance(sgd_units);
         }
     }
-    Trained {
+    Ok(Trained {
         ctx,
         x: data.x.clone(),
         t: t.to_vec(),
@@ -150,5 +174,5 @@ pub fn train<T: Scalar>(data: &Cast<T>, t: &[usize], cfg: &TrainConfig, ctx: T::
         grad_weight: pass.grad_weight,
         grad_bias: pass.grad_bias,
         logits: pass.logits,
-    }
+    })
 }

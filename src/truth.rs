@@ -11,10 +11,12 @@
 //! (how much each epoch's gradient differs from the last one's), and [`weighted_grads`], the
 //! gradients of a loss that weights each sample by its own factor (a mean of micro-batch means).
 
-use crate::objective::cross_entropy::{logits_grad, logits_grad_into};
+use crate::error::Result;
+use crate::objective::cross_entropy::{logits_grad_into, logits_grad_into_watched};
 use crate::objective::{linear, Pass, Reduction, Wrt};
 use crate::scalar::{Prec, Scalar};
 use crate::train::Trained;
+use crate::watch::Watch;
 use ndarray::{Array2, Axis};
 use rug::Float;
 
@@ -56,15 +58,49 @@ fn pass_at(
 /// The true gradient with respect to `wrt` of the reduced loss at the trained state, in MPFR
 /// at `prec` bits (the bias as a 1 x k row).
 pub fn truth_grad<T: Scalar>(tr: &Trained<T>, reduction: Reduction, wrt: Wrt, prec: Prec) -> Array2<Float> {
+    // A new watch is never stopped.
+    truth_grad_watched(tr, reduction, wrt, prec, &Watch::unwatched()).unwrap_or_else(|_| unreachable!("never stopped"))
+}
+
+/// [`truth_grad`], checking `watch` before every sample of its pass and advancing it by the
+/// pass's work ([`crate::budget::pass_ops`] for the input, the loss gradient's for the logits,
+/// at MPFR's cost for `prec`).
+///
+/// # Errors
+/// [`crate::Error::Interrupted`] when the watch was stopped.
+pub fn truth_grad_watched<T: Scalar>(
+    tr: &Trained<T>,
+    reduction: Reduction,
+    wrt: Wrt,
+    prec: Prec,
+    watch: &Watch,
+) -> Result<Array2<Float>> {
     let bits = prec.bits();
+    // Exact conversions into MPFR, row by row so that a stop is noticed during large ones.
+    let up = |a: &Array2<T>| -> Result<Array2<Float>> {
+        let mut v = Vec::with_capacity(a.len());
+        for (j, row) in a.rows().into_iter().enumerate() {
+            watch.checkpoint(|| format!("the truth, converting row {} of {}", j + 1, a.nrows()))?;
+            v.extend(row.iter().map(|x| x.to_float(bits)));
+        }
+        Ok(Array2::from_shape_vec(a.dim(), v).unwrap_or_else(|_| unreachable!("one value per element")))
+    };
     let scale = reduction.scale::<Float>(tr.n(), prec);
     match wrt {
         // The loss as a function of the dtype's own final logits.
-        Wrt::Logits => logits_grad(tr.logits.map(|v| v.to_float(bits)).view(), &tr.t, scale.as_ref(), prec),
+        Wrt::Logits => {
+            let z = up(&tr.logits)?;
+            let mut out = Array2::from_elem(z.dim(), Float::new(bits));
+            logits_grad_into_watched(z.view(), &tr.t, scale.as_ref(), prec, &mut out, watch)?;
+            Ok(out)
+        }
         // The whole model, forward and backward, from the dtype's inputs and parameters.
         _ => {
-            let (x, w, b) = params(tr, bits);
-            pick(pass_at(&x, &w, &b, &tr.t, scale.as_ref(), prec), wrt)
+            let (x, w) = (up(&tr.x)?, up(&tr.weight)?);
+            let b: Vec<Float> = tr.bias.iter().map(|v| v.to_float(bits)).collect();
+            let mut pass = Pass::new(x.nrows(), x.ncols(), w.nrows(), prec);
+            pass.run_watched(x.view(), w.view(), &b, &tr.t, scale.as_ref(), watch)?;
+            Ok(pick(pass, wrt))
         }
     }
 }

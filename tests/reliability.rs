@@ -218,10 +218,12 @@ fn f16_overflow_is_recorded_as_data() {
     ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout).unwrap();
+    let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
+    let status_col = header.iter().position(|h| *h == "status").unwrap();
     let rows: Vec<Vec<&str>> = text.lines().skip(1).map(|l| l.split(',').collect()).collect();
     assert_eq!(rows.len(), 4);
     for r in &rows {
-        let (dtype, nonfinite, status) = (r[0], r[13].parse::<usize>().unwrap(), r[15]);
+        let (dtype, nonfinite, status) = (r[0], r[13].parse::<usize>().unwrap(), r[status_col]);
         if dtype == "f16" {
             assert!(nonfinite > 0 && status == "nonfinite", "{r:?}");
             assert_eq!(r[5], "NaN", "summaries over non-finite elements are NaN, not a partial mean");
@@ -314,4 +316,112 @@ fn killed_and_interrupted_runs_leave_complete_files_only() {
         assert!(res.status.success(), "{err}");
     }
     assert_intact(&out, &before);
+}
+
+/// Sizes that cannot fit, thread counts beyond what helps and malformed memory sizes: refused at
+/// once with one sentence, exit 1 (found after parsing) or 2 (usage), no panic, nothing written.
+#[test]
+fn huge_sizes_and_thread_counts_are_refused_before_anything_is_allocated() {
+    let tmp = tempfile::tempdir().unwrap();
+    let grads = tmp.path().join("grads");
+    let max = u64::MAX.to_string();
+    let cases: [(&[&str], i32, &str); 8] = [
+        (&["--n", "100000000", "--d", "100000"], 1, "a check of n=100000000 d=100000 k=2 in f32 would need about"),
+        (&["--k", "100000000", "--max-memory", "1G"], 1, "more than the limit of 1.00 GiB (--max-memory)"),
+        (&["--n", &max, "--d", &max, "--k", &max, "--epochs", &max], 1, "would need about 16.0 EiB of memory"),
+        (&["--dtype", "f32,mpfr:65536", "--n", "100000", "--d", "1000"], 1, "in f32,mpfr:65536 would need"),
+        (&["--n", "1000", "--d", "1000", "--max-memory", "1M", "--no-truth"], 1, "more than the limit of 1.00 MiB"),
+        (&["--threads", "100000"], 2, "expected 1 to"),
+        (&["--threads", "0"], 2, "expected 1 to"),
+        (&["--max-memory", "2GB"], 2, "invalid memory size \"2GB\""),
+    ];
+    for (args, code, needle) in cases {
+        let mut all = vec!["check", "--save-grads", grads.to_str().unwrap()];
+        all.extend_from_slice(args);
+        let out = gradlab(&all);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err:?} should mention {needle:?}");
+        assert!(err.starts_with("error: "), "{args:?}: {err}");
+        if code == 1 {
+            assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: one sentence expected, got {err:?}");
+        }
+        assert!(!err.contains("panicked") && !err.contains("backtrace"), "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?}: wrote to stdout");
+        assert!(!grads.exists(), "{args:?}: created the --save-grads folder");
+    }
+    // `gradlab run` takes the same thread limit.
+    let out = gradlab(&["run", "sum_vs_mean", "--quick", "--threads", "100000", "--out", tmp.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("expected 1 to"));
+}
+
+/// Every dtype the grammar accepts can be checked: the widest, mpfr:65536, against a truth of
+/// twice its bits.
+#[test]
+fn the_widest_mpfr_dtype_is_checked_against_a_wider_truth() {
+    let out = gradlab(&["check", "--dtype", "mpfr:65536", "--n", "2", "--d", "1", "--epochs", "1", "--eps", "1e-3"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("truth=mpfr:131072"), "{text}");
+    assert!(text.contains("analytic gradient agrees with the truth"), "{text}");
+    let out = gradlab(&["check", "--dtype", "mpfr:65537"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bits from 2 to 65536"));
+}
+
+/// Ctrl-C (SIGINT) stops a long check at its next epoch or row: exit 130 within a second or two,
+/// one line saying where it stopped, and no file in the --save-grads folder.
+#[test]
+fn ctrl_c_stops_a_long_check_at_once_and_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A numeric gradient of many short rows after a short setup: 5000 x 8 elements, each at 100
+    // steps of the five-point stencil (seconds in a release build, minutes in a debug one),
+    // after one epoch of training (a fraction of a second in either).
+    let steps = vec!["1e-3"; 100].join(",");
+    let long_numeric = [
+        "--n",
+        "5000",
+        "--d",
+        "8",
+        "--k",
+        "20",
+        "--epochs",
+        "1",
+        "--dtype",
+        "f64",
+        "--no-truth",
+        "--scheme",
+        "central5",
+        "--eps",
+        &steps,
+    ];
+    let cases: [(&[&str], u64, &str); 2] = [
+        // Four billion epochs of the seed's problem: the signal arrives during training.
+        (&["--epochs", "4000000000"], 700, "training epoch"),
+        (&long_numeric, 1200, "of the numeric gradient"),
+    ];
+    for (args, after_ms, stage) in cases {
+        let grads = tmp.path().join("grads");
+        let child = Command::new(env!("CARGO_BIN_EXE_gradlab"))
+            .args(["check", "--save-grads", grads.to_str().unwrap()])
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(after_ms));
+        let sent = std::time::Instant::now();
+        // SAFETY: plain kill(2) on our own child's pid.
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        let out = child.wait_with_output().unwrap();
+        let waited = sent.elapsed();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(130), "{args:?}: {err}");
+        assert!(waited < std::time::Duration::from_secs(3), "{args:?}: took {waited:?} to stop");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("interrupted: the "), "{args:?}: {err}");
+        assert!(err.contains(stage) && err.contains("nothing was written"), "{args:?}: {err}");
+        assert_eq!(std::fs::read_dir(&grads).map(|d| d.count()).unwrap_or(0), 0, "{args:?}: wrote into --save-grads");
+    }
 }

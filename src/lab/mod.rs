@@ -6,6 +6,7 @@ pub mod cli;
 pub mod grid;
 pub mod peers;
 pub mod plot;
+pub mod progress;
 pub mod report;
 pub mod runner;
 pub mod series;

@@ -17,12 +17,14 @@ pub mod plan;
 pub use fast::{Evaluator, LoadedRow, RowWorker};
 pub use plan::StepPlan;
 
+use crate::error::Result;
 use crate::exact::Decimal;
 use crate::method::Stencil;
 use crate::objective::{Reduction, Wrt};
 use crate::regimes::Regime;
 use crate::scalar::Scalar;
 use crate::train::Trained;
+use crate::watch::Watch;
 use ndarray::Array2;
 use rayon::prelude::*;
 
@@ -114,14 +116,35 @@ pub fn numeric_grad<T: Scalar>(setup: &Setup<T>, h: &Decimal, naive: bool) -> Nu
 /// `naive`) from scratch. A small check runs on one worker; a large one spreads rows over the
 /// current rayon pool. The result does not depend on either.
 pub fn numeric_grads<T: Scalar>(setup: &Setup<T>, steps: &[Decimal], naive: bool) -> Vec<NumericGrad<T>> {
+    // A new watch is never stopped.
+    numeric_grads_watched(setup, steps, naive, &Watch::unwatched()).unwrap_or_else(|_| unreachable!("never stopped"))
+}
+
+/// [`numeric_grads`], checking `watch` before every row and advancing it by
+/// [`crate::budget::numeric_row_ops`] (times the dtype's cost) after each. Once the watch is
+/// stopped, the rows not yet started are skipped.
+///
+/// # Errors
+/// [`crate::Error::Interrupted`] naming a row that was not computed, when the watch was stopped.
+pub fn numeric_grads_watched<T: Scalar>(
+    setup: &Setup<T>,
+    steps: &[Decimal],
+    naive: bool,
+    watch: &Watch,
+) -> Result<Vec<NumericGrad<T>>> {
     if steps.is_empty() {
-        return Vec::new();
+        return Ok(Vec::new());
     }
     let ev = Evaluator::new(setup, steps);
     let (rows, cols) = setup.wrt.tensor(setup.trained).dim();
     // A weight or bias element re-evaluates every sample's loss, an input or logits element one.
     let per_element = if matches!(setup.wrt, Wrt::Weight | Wrt::Bias) { setup.trained.n() } else { 1 };
     let zero = T::zero(setup.trained.ctx);
+    let tr = setup.trained;
+    let shape = crate::budget::Shape { n: tr.n(), d: tr.x.ncols(), k: tr.logits.ncols() };
+    let row_ops = crate::budget::numeric_row_ops(shape, &setup.stencil, steps.len(), setup.wrt, naive);
+    let row_units = crate::budget::units::<T>(tr.ctx, row_ops);
+    let stopped = |j: usize| move || format!("row {} of {rows} of the numeric gradient", j + 1);
     // One row at a time, every step on it: the row and its product trees are loaded once.
     // `dst` holds, per step, the row's slots of the gradient, the effective steps and the
     // flat-loss flags.
@@ -138,6 +161,7 @@ pub fn numeric_grads<T: Scalar>(setup: &Setup<T>, steps: &[Decimal], naive: bool
                 row.fill(s, g, e, f);
             }
         }
+        watch.advance(row_units);
     };
     let mut grads: Vec<Outputs<T>>;
     if rows * cols * per_element < SEQUENTIAL_BELOW || rayon::current_num_threads() == 1 {
@@ -145,25 +169,33 @@ pub fn numeric_grads<T: Scalar>(setup: &Setup<T>, steps: &[Decimal], naive: bool
         grads = (0..steps.len()).map(|_| Outputs::new(rows * cols, &zero)).collect();
         let mut w = ev.worker();
         for j in 0..rows {
+            watch.checkpoint(stopped(j))?;
             let span = j * cols..(j + 1) * cols;
             let mut dst: Vec<Slots<T>> = grads.iter_mut().map(|o| o.slots(span.clone())).collect();
             run_row(&mut w, j, &mut dst);
         }
     } else {
-        let per_row: Vec<Vec<Outputs<T>>> = (0..rows)
+        // A stopped watch makes every row not yet started return `None` at once.
+        let per_row: Vec<Option<Vec<Outputs<T>>>> = (0..rows)
             .into_par_iter()
             .map_init(
                 || ev.worker(),
                 |w, j| {
+                    if watch.stop_requested() {
+                        return None;
+                    }
                     let mut out: Vec<Outputs<T>> = (0..steps.len()).map(|_| Outputs::new(cols, &zero)).collect();
                     let mut dst: Vec<Slots<T>> = out.iter_mut().map(|o| o.slots(0..cols)).collect();
                     run_row(w, j, &mut dst);
-                    out
+                    Some(out)
                 },
             )
             .collect();
+        if let Some(j) = per_row.iter().position(Option::is_none) {
+            return Err(crate::Error::Interrupted(stopped(j)()));
+        }
         grads = (0..steps.len()).map(|_| Outputs::with_capacity(rows * cols)).collect();
-        for row in per_row {
+        for row in per_row.into_iter().flatten() {
             for (all, one) in grads.iter_mut().zip(row) {
                 all.grad.extend(one.grad);
                 all.eff.extend(one.eff);
@@ -171,5 +203,5 @@ pub fn numeric_grads<T: Scalar>(setup: &Setup<T>, steps: &[Decimal], naive: bool
             }
         }
     }
-    grads.into_iter().map(|o| o.finish(rows, cols)).collect()
+    Ok(grads.into_iter().map(|o| o.finish(rows, cols)).collect())
 }

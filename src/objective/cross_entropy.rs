@@ -6,8 +6,10 @@
 //! is the pairwise sum ([`crate::sum`]) of the per-sample losses; the `mean` reduction then
 //! multiplies it by 1/n rounded once into the dtype ([`reduce`]).
 
+use crate::error::Result;
 use crate::scalar::Scalar;
 use crate::sum::pairwise_sum;
+use crate::watch::Watch;
 use ndarray::{Array2, ArrayView2};
 use std::cmp::Ordering;
 
@@ -150,9 +152,29 @@ pub fn logits_grad<T: Scalar>(z: ArrayView2<T>, t: &[usize], scale: Option<&T>, 
 /// Backward for every sample: the gradient of the reduced loss with respect to the n x k logits,
 /// into a standard-layout array of the same shape.
 pub fn logits_grad_into<T: Scalar>(z: ArrayView2<T>, t: &[usize], scale: Option<&T>, ctx: T::Ctx, out: &mut Array2<T>) {
+    // A new watch is never stopped.
+    logits_grad_into_watched(z, t, scale, ctx, out, &Watch::unwatched())
+        .unwrap_or_else(|_| unreachable!("never stopped"));
+}
+
+/// [`logits_grad_into`], checking `watch` before each sample and advancing it by
+/// [`crate::budget::loss_grad_row_ops`] (times the dtype's cost) after each.
+///
+/// # Errors
+/// [`crate::Error::Interrupted`] when the watch was stopped.
+pub fn logits_grad_into_watched<T: Scalar>(
+    z: ArrayView2<T>,
+    t: &[usize],
+    scale: Option<&T>,
+    ctx: T::Ctx,
+    out: &mut Array2<T>,
+    watch: &Watch,
+) -> Result<()> {
     let mut ws = RowScratch::new(ctx);
+    let units = crate::budget::units::<T>(ctx, crate::budget::loss_grad_row_ops(z.ncols()));
     let mut row = Vec::new(); // a copy of a row, only for non-contiguous logits
-    for ((zj, &target), mut o) in z.rows().into_iter().zip(t).zip(out.rows_mut()) {
+    for (j, ((zj, &target), mut o)) in z.rows().into_iter().zip(t).zip(out.rows_mut()).enumerate() {
+        watch.checkpoint(|| format!("sample {} of {} of the loss gradient", j + 1, z.nrows()))?;
         let zj = match zj.to_slice() {
             Some(r) => r,
             None => {
@@ -164,7 +186,9 @@ pub fn logits_grad_into<T: Scalar>(z: ArrayView2<T>, t: &[usize], scale: Option<
         // Rows of a standard-layout array are contiguous.
         let g = o.as_slice_mut().unwrap_or_else(|| unreachable!("standard-layout rows are contiguous"));
         row_loss_grad(zj, target, scale, &mut ws, g);
+        watch.advance_items(j, z.nrows(), units);
     }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -9,8 +9,10 @@
 //! Backward: from the logits gradient gz (n x k), dL/dx = gz W, dL/dW = gz^T x and dL/db = the
 //! column sums of gz, each a sequential sum in index order (as a user's backprop would).
 
+use crate::error::Result;
 use crate::scalar::Scalar;
 use crate::sum::pairwise_reduce;
+use crate::watch::Watch;
 use ndarray::{Array2, ArrayView1, ArrayView2};
 
 /// Forward for one sample: the k logits of `x_row` into `out`; `scratch` holds at least d values.
@@ -39,11 +41,35 @@ pub fn row_logits<T: Scalar>(x_row: ArrayView1<T>, w: ArrayView2<T>, b: &[T], ou
 /// Forward: the n x k logits of every sample into a standard-layout array; `scratch` holds at
 /// least d values.
 pub fn logits_into<T: Scalar>(x: ArrayView2<T>, w: ArrayView2<T>, b: &[T], out: &mut Array2<T>, scratch: &mut [T]) {
-    for (xj, mut row) in x.rows().into_iter().zip(out.rows_mut()) {
+    // A new watch is never stopped.
+    logits_into_watched(x, w, b, out, scratch, &Watch::unwatched()).unwrap_or_else(|_| unreachable!("never stopped"));
+}
+
+/// [`logits_into`], checking `watch` before each sample and advancing it by
+/// [`crate::budget::forward_row_ops`] (times the dtype's cost) after each.
+///
+/// # Errors
+/// [`crate::Error::Interrupted`] when the watch was stopped.
+pub fn logits_into_watched<T: Scalar>(
+    x: ArrayView2<T>,
+    w: ArrayView2<T>,
+    b: &[T],
+    out: &mut Array2<T>,
+    scratch: &mut [T],
+    watch: &Watch,
+) -> Result<()> {
+    // The bias gives the context (with no class there is no work to count).
+    let units = b
+        .first()
+        .map_or(0, |v| crate::budget::units::<T>(v.ctx(), crate::budget::forward_row_ops(x.ncols(), w.nrows())));
+    for (j, (xj, mut row)) in x.rows().into_iter().zip(out.rows_mut()).enumerate() {
+        watch.checkpoint(|| format!("sample {} of {} of the forward pass", j + 1, x.nrows()))?;
         // Rows of a standard-layout array are contiguous.
         let slice = row.as_slice_mut().unwrap_or_else(|| unreachable!("standard-layout rows are contiguous"));
         row_logits(xj, w, b, slice, scratch);
+        watch.advance_items(j, x.nrows(), units);
     }
+    Ok(())
 }
 
 /// Forward: the n x k logits of every sample (in context `ctx`).
@@ -66,6 +92,27 @@ pub fn backward_into<T: Scalar>(
     gw: &mut Array2<T>,
     gb: &mut [T],
 ) {
+    // A new watch is never stopped.
+    backward_into_watched(gz, x, w, ctx, gx, gw, gb, &Watch::unwatched())
+        .unwrap_or_else(|_| unreachable!("never stopped"));
+}
+
+/// [`backward_into`], checking `watch` before each sample and advancing it by
+/// [`crate::budget::backward_row_ops`] (times the dtype's cost) after each.
+///
+/// # Errors
+/// [`crate::Error::Interrupted`] when the watch was stopped.
+#[allow(clippy::too_many_arguments)]
+pub fn backward_into_watched<T: Scalar>(
+    gz: ArrayView2<T>,
+    x: ArrayView2<T>,
+    w: ArrayView2<T>,
+    ctx: T::Ctx,
+    gx: &mut Array2<T>,
+    gw: &mut Array2<T>,
+    gb: &mut [T],
+    watch: &Watch,
+) -> Result<()> {
     // Works on contiguous copies (free for standard layout).
     let (gz, x, w) = (gz.as_standard_layout(), x.as_standard_layout(), w.as_standard_layout());
     let (n, k, d) = (gz.nrows(), gz.ncols(), x.ncols());
@@ -75,7 +122,9 @@ pub fn backward_into<T: Scalar>(
     let gx = gx.as_slice_mut().expect("gradient buffers are standard layout");
     let gw = gw.as_slice_mut().expect("gradient buffers are standard layout");
     let mut tmp = T::zero(ctx);
+    let units = crate::budget::units::<T>(ctx, crate::budget::backward_row_ops(d, k));
     for j in 0..n {
+        watch.checkpoint(|| format!("sample {} of {n} of the backward pass", j + 1))?;
         let g = &gz[j * k..(j + 1) * k];
         let xj = &x[j * d..(j + 1) * d];
         let gx_j = &mut gx[j * d..(j + 1) * d];
@@ -106,5 +155,7 @@ pub fn backward_into<T: Scalar>(
                 gb[c].add_assign(gc);
             }
         }
+        watch.advance_items(j, n, units);
     }
+    Ok(())
 }

@@ -11,8 +11,10 @@ pub mod linear;
 
 pub use cross_entropy::Reduction;
 
+use crate::error::Result;
 use crate::scalar::Scalar;
 use crate::train::Trained;
+use crate::watch::Watch;
 use ndarray::{Array2, ArrayView2};
 
 crate::named_enum! {
@@ -124,9 +126,28 @@ impl<T: Scalar> Pass<T> {
     /// Forward and backward at (x, W, b) with targets `t` and the reduction's factor `scale`
     /// ([`Reduction::scale`]).
     pub fn run(&mut self, x: ArrayView2<T>, w: ArrayView2<T>, b: &[T], t: &[usize], scale: Option<&T>) {
-        linear::logits_into(x, w, b, &mut self.logits, &mut self.scratch);
-        cross_entropy::logits_grad_into(self.logits.view(), t, scale, self.ctx, &mut self.grad_logits);
-        linear::backward_into(
+        // A new watch is never stopped.
+        self.run_watched(x, w, b, t, scale, &Watch::unwatched()).unwrap_or_else(|_| unreachable!("never stopped"));
+    }
+
+    /// [`Pass::run`], checking `watch` before every sample of each phase and advancing it by
+    /// [`crate::budget::pass_ops`] (times the dtype's cost) over the pass.
+    ///
+    /// # Errors
+    /// [`crate::Error::Interrupted`] when the watch was stopped; the buffers then hold a partial
+    /// pass.
+    pub fn run_watched(
+        &mut self,
+        x: ArrayView2<T>,
+        w: ArrayView2<T>,
+        b: &[T],
+        t: &[usize],
+        scale: Option<&T>,
+        watch: &Watch,
+    ) -> Result<()> {
+        linear::logits_into_watched(x, w, b, &mut self.logits, &mut self.scratch, watch)?;
+        cross_entropy::logits_grad_into_watched(self.logits.view(), t, scale, self.ctx, &mut self.grad_logits, watch)?;
+        linear::backward_into_watched(
             self.grad_logits.view(),
             x,
             w,
@@ -134,6 +155,7 @@ impl<T: Scalar> Pass<T> {
             &mut self.grad_x,
             &mut self.grad_weight,
             &mut self.grad_bias,
-        );
+            watch,
+        )
     }
 }

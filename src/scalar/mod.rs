@@ -2,22 +2,38 @@
 //!
 //! The trait is `Clone`, not `Copy` (rug's [`Float`] owns heap memory), and its arithmetic is
 //! written as in-place methods (`set_add`, `add_assign`, `exp_mut`, ...) so that the hot loops can
-//! run without allocating, MPFR included. Every operation rounds its exact result to the type's
-//! own precision, to nearest with ties to even:
+//! run without allocating, MPFR included. Every operation, `exp` and `ln` included, rounds its
+//! exact result once to the type's own precision, to nearest with ties to even:
 //!
-//! - f32 and f64 use the hardware operations; `exp` and `ln` come from the platform's libm
-//!   (faithful, within 1 ulp, not always correctly rounded).
+//! - f32 and f64 use the hardware operations; `exp` and `ln` are CORE-MATH's correctly rounded
+//!   functions (the `core-math` crate), not the platform's libm, so they give the same bits on
+//!   every machine.
 //! - f16 and bf16 compute `+ - * /` and `sqrt` in f32 and round the f32 result to 16 bits. f32 has
 //!   at least 2p + 2 significand bits for both (p = 11 and 8), so this double rounding equals a
-//!   single correct rounding. `exp` and `ln` are f32 libm results rounded to 16 bits: within one
-//!   16-bit ulp, but not always correctly rounded.
+//!   single correct rounding. `exp` and `ln` round CORE-MATH's correctly rounded f64 result once
+//!   to 16 bits, except when that f64 result is exactly halfway between two 16-bit values, where
+//!   MPFR evaluates the function at the 16-bit precision instead: a correct rounding too (the
+//!   proof is in `half_math`; every f16 and bf16 input is tested against MPFR).
 //! - MPFR ([`Float`]) rounds every operation, `exp` and `ln` included, correctly to its precision.
+//!
+//! # Hardware formats and MPFR at the same precision
+//!
+//! Since every operation is one correct rounding in both, f32 and `mpfr:24` (and f64 and
+//! `mpfr:53`) compute the same bits as long as every result lies in the hardware format's normal
+//! range. They differ only in their exponent range: MPFR's is practically unbounded, while
+//! f32 (f64) rounds a nonzero result below 2^-126 (2^-1022) in magnitude to its subnormal spacing
+//! 2^-149 (2^-1074), or to 0, keeping fewer than 24 (53) bits, and rounds a result of magnitude
+//! at least f32::MAX + ulp/2 (f64::MAX + ulp/2) to infinity. A check whose every operation stays
+//! in the normal range gives byte-identical rows in f32 and `mpfr:24` (tests/hardware_vs_mpfr.rs);
+//! with, say, a logit gap beyond 87.3 (e^-87.3 < 2^-126) the softmax's exponentials are subnormal
+//! in f32 and the rows differ.
 //!
 //! Precision is data: each value carries its context ([`Scalar::Ctx`]: `()` for hardware
 //! floats, a validated [`Prec`] for MPFR) and every constructor takes one. Constants enter a type
 //! through [`Scalar::from_rational`], rounded exactly once from their exact value.
 
 mod dd;
+mod half_math;
 mod mpfr;
 mod mpfr_exp;
 mod mpfr_ln;
@@ -36,9 +52,10 @@ pub struct Prec(u32);
 impl Prec {
     /// Smallest precision accepted (MPFR's minimum is 1; 2 bits is the smallest useful format).
     pub const MIN: u32 = 2;
-    /// Largest precision accepted. MPFR allows far more, but beyond this a single number is
-    /// larger than any experiment here can use.
-    pub const MAX: u32 = 65_536;
+    /// Largest precision accepted: twice [`DType::MPFR_MAX_BITS`], so that the truth for the
+    /// widest dtype can keep as many guard bits as the dtype has ([`crate::policy::truth_prec`]).
+    /// MPFR allows far more.
+    pub const MAX: u32 = 2 * DType::MPFR_MAX_BITS;
 
     /// A precision of `bits`, checked against [`Prec::MIN`]..=[`Prec::MAX`].
     ///
@@ -79,6 +96,10 @@ pub enum DType {
 }
 
 impl DType {
+    /// The widest MPFR dtype, `mpfr:65536`: beyond it a single number (8 KiB) is larger than
+    /// any check here can use, and its truth needs twice as many bits ([`Prec::MAX`]).
+    pub const MPFR_MAX_BITS: u32 = 65_536;
+
     /// Parses a dtype name.
     ///
     /// # Errors
@@ -88,7 +109,7 @@ impl DType {
         let err = |detail: &str| Error::DType {
             value: text.to_string(),
             min: Prec::MIN,
-            max: Prec::MAX,
+            max: Self::MPFR_MAX_BITS,
             detail: detail.to_string(),
         };
         match t {
@@ -104,7 +125,7 @@ impl DType {
                     return Err(err("; the precision must be a whole number of bits"));
                 }
                 match bits.parse::<u32>() {
-                    Ok(b) if (Prec::MIN..=Prec::MAX).contains(&b) => Ok(DType::Mpfr(Prec(b))),
+                    Ok(b) if (Prec::MIN..=Self::MPFR_MAX_BITS).contains(&b) => Ok(DType::Mpfr(Prec(b))),
                     _ => Err(err(&format!("; {bits} bits is out of range"))),
                 }
             }
@@ -326,10 +347,19 @@ pub(crate) fn round_to_hardware<V>(x: V, dtype: DType) -> f64
 where
     Float: rug::ops::AssignRound<V, Round = Round, Ordering = Ordering>,
 {
+    let (r, ord) = Float::with_val_round(dtype.bits(), x, Round::Nearest);
+    finish_hardware(r, ord, dtype)
+}
+
+/// `r`, already rounded to nearest at the precision of `dtype` (a hardware format) with ternary
+/// value `ord` (the sign of r - exact) and MPFR's unbounded exponent range, brought into the
+/// format's exponent range: subnormal results are rounded again *from the exact value* (MPFR's
+/// subnormalize uses `ord`, so there is no double rounding), and results beyond the largest
+/// finite value become infinite. Returns the value as an f64, which holds it exactly.
+pub(crate) fn finish_hardware(mut r: Float, ord: Ordering, dtype: DType) -> f64 {
     let (Some(normal_exp_min), Some(max)) = (dtype.normal_exp_min(), dtype.max_finite()) else {
-        unreachable!("round_to_hardware is only called for hardware dtypes");
+        unreachable!("finish_hardware is only called for hardware dtypes");
     };
-    let (mut r, ord) = Float::with_val_round(dtype.bits(), x, Round::Nearest);
     if r.is_nan() || r.is_infinite() || r.is_zero() {
         return r.to_f64();
     }

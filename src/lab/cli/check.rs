@@ -3,10 +3,13 @@
 //! gradients saved on request.
 
 use super::{at_least_two, epochs, parse_dtypes, parse_lr, parse_steps, parse_wrts, positive, truth_bits};
-use crate::check::{check_dtype, CheckConfig, CheckRow, DTypeCheck, Status};
+use crate::budget::{self, Shape};
+use crate::check::{check_dtype_watched, CheckConfig, CheckRow, DTypeCheck, Status};
 use crate::error::{Error, Result};
 use crate::exact::Decimal;
+use crate::lab::progress::WorkBar;
 use crate::lab::report::sci6;
+use crate::lab::runner::interrupt;
 use crate::method::Scheme;
 use crate::metrics::best_step;
 use crate::objective::{Reduction, Wrt};
@@ -14,6 +17,7 @@ use crate::policy::{analytic_is_wrong, whole_factor};
 use crate::problem::Problem;
 use crate::scalar::{DType, Prec};
 use crate::train::{InputGrad, TrainConfig};
+use crate::watch::Watch;
 use anyhow::Context;
 use clap::Args;
 use std::fmt::Write as _;
@@ -77,17 +81,21 @@ pub(super) struct CheckArgs {
     /// Write analytic, truth and numeric gradients as .npy (and MPFR digits as .txt) into DIR.
     #[arg(long, value_name = "DIR")]
     save_grads: Option<PathBuf>,
-    /// Worker threads (default: all cores). Results do not depend on it.
-    #[arg(long, value_parser = positive("at least 1 thread"))]
+    /// Worker threads (default: all cores; at most 4 per core). Results do not depend on it.
+    #[arg(long, value_parser = super::threads)]
     threads: Option<usize>,
+    /// Refuse checks estimated to need more memory than SIZE (e.g. 2G, 512M, 1.5GiB; powers of
+    /// 1024). Default: the memory available (MemAvailable), never more than memory and swap.
+    #[arg(long, value_name = "SIZE", value_parser = super::memory_size)]
+    max_memory: Option<u64>,
 }
 
-/// Runs `gradlab check`.
+/// Runs `gradlab check`: settings and memory are checked before anything large is allocated,
+/// a progress bar follows long checks, and Ctrl-C stops the check within a second with exit
+/// status 130 and nothing written.
 pub(super) fn run_check(a: CheckArgs) -> anyhow::Result<()> {
-    let problem = match &a.data {
-        Some(dir) => Problem::load(dir)?,
-        None => Problem::generate(a.n, a.d, a.k, a.seed)?,
-    };
+    // First, so that Ctrl-C during loading or generating a large problem stops too.
+    interrupt::install_handler_with_deadline("gradlab check");
     let truth = match (a.no_truth, a.truth_bits) {
         (true, _) => None,
         (false, Some(bits)) => Some(Prec::new(bits)?),
@@ -102,27 +110,65 @@ pub(super) fn run_check(a: CheckArgs) -> anyhow::Result<()> {
         naive: a.naive,
         keep_grads: a.save_grads.is_some(),
     };
-    cfg.validate_for(&a.dtype)?;
+    let threads = a.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let limit = budget::memory_limit(a.max_memory, budget::MemInfo::read());
+    let fits = |shape: Shape| -> Result<()> {
+        a.wrt.iter().try_for_each(|&wrt| {
+            budget::check_fits(shape, &a.dtype, &CheckConfig { wrt, ..cfg.clone() }, threads, &limit).map(drop)
+        })
+    };
+    // A generated problem is checked against the memory limit before it exists; a loaded one
+    // (which already fits, being loaded) before the check allocates anything.
+    let problem = match &a.data {
+        Some(dir) => {
+            let p = Problem::load(dir)?;
+            cfg.validate_for(&a.dtype)?;
+            fits(Shape::of(&p))?;
+            p
+        }
+        None => {
+            cfg.validate_for(&a.dtype)?;
+            fits(Shape { n: a.n, d: a.d, k: a.k })?;
+            Problem::generate(a.n, a.d, a.k, a.seed)?
+        }
+    };
     if let Some(dir) = &a.save_grads {
         crate::atomic::ensure_dir(dir)?;
     }
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(a.threads.unwrap_or(0))
-        .build()
-        .context("cannot start the thread pool")?;
+    let watch = interrupt::watch();
+    let shape = Shape::of(&problem);
     // One block per wrt, each with every dtype.
-    let results: Vec<(Wrt, DType, DTypeCheck)> = pool.install(|| {
-        a.wrt
-            .iter()
-            .flat_map(|&wrt| a.dtype.iter().map(move |&dt| (wrt, dt)))
-            .map(|(wrt, dt)| check_dtype(&problem, dt, &CheckConfig { wrt, ..cfg.clone() }).map(|r| (wrt, dt, r)))
-            .collect::<crate::Result<_>>()
-    })?;
+    let jobs: Vec<(Wrt, DType)> = a.wrt.iter().flat_map(|&wrt| a.dtype.iter().map(move |&dt| (wrt, dt))).collect();
+    let cfg_for = |wrt: Wrt| CheckConfig { wrt, ..cfg.clone() };
+    let stages = jobs.iter().flat_map(|&(wrt, dt)| budget::check_work(shape, dt, &cfg_for(wrt))).collect();
+    let bar = WorkBar::start(&watch, stages);
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().context("cannot start the thread pool")?;
+    let results: crate::Result<Vec<(Wrt, DType, DTypeCheck)>> = pool.install(|| {
+        jobs.iter()
+            .map(|&(wrt, dt)| check_dtype_watched(&problem, dt, &cfg_for(wrt), &watch).map(|r| (wrt, dt, r)))
+            .collect()
+    });
+    bar.finish();
+    let results = match results {
+        Err(Error::Interrupted(at)) => interrupted(&format!("{at}; nothing was written")),
+        other => other?,
+    };
     if let Some(dir) = &a.save_grads {
         // File names carry the wrt only when several are checked (one wrt keeps the short names).
         let several = a.wrt.len() > 1;
+        let mut written = Vec::new();
         for (wrt, dt, r) in &results {
-            write_grads(dir, several.then_some(*wrt), *wrt, *dt, &cfg.steps, r)?;
+            let label = match several {
+                true => format!("{wrt}_{}", dt.label()),
+                false => dt.label(),
+            };
+            match write_grads(dir, &label, *wrt, &cfg.steps, r, &watch, &mut written) {
+                Err(Error::Interrupted(_)) => interrupted(&format!(
+                    "stopped while saving gradients; the files written before are complete: [{}]",
+                    written.join(", ")
+                )),
+                other => other?,
+            }
         }
     }
     let stdout = std::io::stdout();
@@ -148,6 +194,12 @@ pub(super) fn run_check(a: CheckArgs) -> anyhow::Result<()> {
         write!(out, "{}", format_table(&setup, &results))?;
     }
     Ok(())
+}
+
+/// Says where the check stopped after Ctrl-C and exits with status 130.
+fn interrupted(what: &str) -> ! {
+    eprintln!("interrupted: {what}");
+    std::process::exit(i32::from(interrupt::EXIT_INTERRUPTED))
 }
 
 /// Writes rows as CSV with a header (shortest round-trip floats).
@@ -292,44 +344,58 @@ pub fn format_table(setup: &str, results: &[(Wrt, DType, DTypeCheck)]) -> String
     s
 }
 
+/// Writes one file at the given path.
+type FileWriter<'a> = Box<dyn Fn(&Path) -> Result<()> + 'a>;
+
 /// Writes `analytic_<label>.npy`, `truth_<label>.npy`, `numeric_<label>_<eps>.npy` (float64, `<eps>`
 /// spelled as in the CSV's `eps` column) and,
-/// for MPFR dtypes, `analytic_<label>.txt` and `truth_<label>.txt` with every significant digit.
-/// `<label>` is the dtype's label, prefixed by the wrt when `named` is given
-/// (`analytic_weight_f64.npy`). Each array has the tensor's shape, the bias's 1-D.
+/// for MPFR dtypes, `analytic_<label>.txt` and `truth_<label>.txt` with every significant digit,
+/// each file atomically, none once `watch` is stopped. `<label>` is the dtype's label, prefixed
+/// by the wrt when several are checked (`analytic_weight_f64.npy`). Each array has the tensor's
+/// shape, the bias's 1-D. Adds the name of each file written to `written`.
 ///
 /// # Errors
-/// [`Error::Write`] when a file cannot be written.
+/// [`Error::Write`] when a file cannot be written; [`Error::Interrupted`] when the watch was
+/// stopped before a file (the files written before it are complete).
 pub fn write_grads(
     dir: &Path,
-    named: Option<Wrt>,
+    label: &str,
     wrt: Wrt,
-    dtype: DType,
     steps: &[Decimal],
     r: &DTypeCheck,
+    watch: &Watch,
+    written: &mut Vec<String>,
 ) -> Result<()> {
     let Some(g) = &r.grads else { return Ok(()) };
-    let label = match named {
-        Some(w) => format!("{w}_{}", dtype.label()),
-        None => dtype.label(),
+    let vector = wrt.is_vector();
+    let save = move |p: &Path, a: &ndarray::Array2<f64>| match vector {
+        true => crate::npy::write(p, &a.row(0)),
+        false => crate::npy::write(p, a),
     };
-    let save = |name: String, a: &ndarray::Array2<f64>| match wrt.is_vector() {
-        true => crate::npy::write(&dir.join(name), &a.row(0)),
-        false => crate::npy::write(&dir.join(name), a),
-    };
-    save(format!("analytic_{label}.npy"), &g.analytic)?;
+    let mut files: Vec<(String, FileWriter<'_>)> = Vec::new();
+    files.push((format!("analytic_{label}.npy"), Box::new(move |p| save(p, &g.analytic))));
     if let Some(t) = &g.truth {
-        save(format!("truth_{label}.npy"), t)?;
+        files.push((format!("truth_{label}.npy"), Box::new(move |p| save(p, t))));
     }
     for (h, num) in steps.iter().zip(&g.numeric) {
-        save(format!("numeric_{label}_{}.npy", h.text()), num)?;
+        files.push((format!("numeric_{label}_{}.npy", h.text()), Box::new(move |p| save(p, num))));
     }
     for (name, text) in [("analytic", &g.analytic_text), ("truth", &g.truth_text)] {
         if let Some(lines) = text {
-            let mut body = lines.join("\n");
-            body.push('\n');
-            crate::atomic::write(&dir.join(format!("{name}_{label}.txt")), body.as_bytes())?;
+            files.push((
+                format!("{name}_{label}.txt"),
+                Box::new(move |p| {
+                    let mut body = lines.join("\n");
+                    body.push('\n');
+                    crate::atomic::write(p, body.as_bytes())
+                }),
+            ));
         }
+    }
+    for (name, write) in files {
+        watch.checkpoint(|| format!("saving {name}"))?;
+        write(&dir.join(&name))?;
+        written.push(name);
     }
     Ok(())
 }

@@ -41,6 +41,24 @@ fn positive(expected: &'static str) -> impl Fn(&str) -> Result<usize, String> + 
     }
 }
 
+/// A thread count from 1 to [`crate::policy::max_threads`] of this machine's cores.
+fn threads(s: &str) -> Result<usize, String> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let max = crate::policy::max_threads(cores);
+    match s.trim().parse::<usize>() {
+        Ok(v) if (1..=max).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "expected 1 to {max} threads: at most {} per core, and this machine has {cores} {}",
+            crate::policy::MAX_THREADS_PER_CORE,
+            if cores == 1 { "core" } else { "cores" }
+        )),
+    }
+}
+
+fn memory_size(s: &str) -> Result<u64, String> {
+    crate::budget::parse_size(s).map_err(|e| e.to_string())
+}
+
 fn at_least_two(s: &str) -> Result<usize, String> {
     match s.trim().parse::<usize>() {
         Ok(v) if v >= 2 => Ok(v),

@@ -1,6 +1,5 @@
 //! `gradlab run NAME|all [--shard K/N]` and `gradlab merge DIR... --out DIR`.
 
-use super::positive;
 use crate::lab::runner::{self, RunOptions, Runnable, Shard};
 use clap::{Args, Parser};
 use std::path::PathBuf;
@@ -14,8 +13,8 @@ pub(super) struct RunFlags {
     /// A small grid exercising the same code (for tests and CI).
     #[arg(long)]
     quick: bool,
-    /// Worker threads (default: all cores). Results do not depend on it.
-    #[arg(long, value_parser = positive("at least 1 thread"))]
+    /// Worker threads (default: all cores; at most 4 per core). Results do not depend on it.
+    #[arg(long, value_parser = super::threads)]
     threads: Option<usize>,
     /// Run only the K-th of N slices of the experiment's cells and write only its rows
     /// (OUT/NAME/shard-K-of-N.csv and .json); combine the shards with `gradlab merge`.

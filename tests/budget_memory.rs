@@ -1,0 +1,160 @@
+//! The memory estimate is honest: a real check's peak heap use (Rust's heap and GMP/MPFR's,
+//! every thread) stays below `budget::check_memory`'s estimate, and the estimate is not wildly
+//! above it either, for hardware and MPFR dtypes, both wrt, on one thread and on two.
+
+use gradlab::budget::{check_memory, Shape};
+use gradlab::check::{check_dtype, CheckConfig};
+use gradlab::exact::{parse_list, Decimal};
+use gradlab::method::Scheme;
+use gradlab::objective::{Reduction, Wrt};
+use gradlab::problem::Problem;
+use gradlab::scalar::{DType, Prec};
+use gradlab::train::{InputGrad, TrainConfig};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::ffi::c_void;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, Once, OnceLock};
+
+/// Bytes allocated now, and the most allocated at once since the last reset (both heaps).
+static CURRENT: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+fn grow(bytes: usize) {
+    let now = CURRENT.fetch_add(bytes, Ordering::Relaxed) + bytes;
+    PEAK.fetch_max(now, Ordering::Relaxed);
+}
+
+fn shrink(bytes: usize) {
+    CURRENT.fetch_sub(bytes, Ordering::Relaxed);
+}
+
+struct TrackingAlloc;
+
+// SAFETY: every call is forwarded unchanged to `System`; only counters are updated.
+unsafe impl GlobalAlloc for TrackingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        grow(layout.size());
+        System.alloc(layout)
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        grow(layout.size());
+        System.alloc_zeroed(layout)
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        grow(new_size);
+        shrink(layout.size());
+        System.realloc(ptr, layout, new_size)
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        shrink(layout.size());
+        System.dealloc(ptr, layout)
+    }
+}
+
+#[global_allocator]
+static GLOBAL: TrackingAlloc = TrackingAlloc;
+
+type AllocFn = Option<unsafe extern "C" fn(size: usize) -> *mut c_void>;
+type ReallocFn = Option<unsafe extern "C" fn(ptr: *mut c_void, old_size: usize, new_size: usize) -> *mut c_void>;
+type FreeFn = Option<unsafe extern "C" fn(ptr: *mut c_void, size: usize)>;
+
+extern "C" {
+    #[link_name = "__gmp_get_memory_functions"]
+    fn gmp_get_memory_functions(alloc: *mut AllocFn, realloc: *mut ReallocFn, free: *mut FreeFn);
+    #[link_name = "__gmp_set_memory_functions"]
+    fn gmp_set_memory_functions(alloc: AllocFn, realloc: ReallocFn, free: FreeFn);
+}
+
+static GMP_ORIGINAL: OnceLock<(AllocFn, ReallocFn, FreeFn)> = OnceLock::new();
+
+fn gmp_original() -> &'static (AllocFn, ReallocFn, FreeFn) {
+    GMP_ORIGINAL.get().unwrap_or_else(|| unreachable!("GMP hooks are installed before any GMP call"))
+}
+
+unsafe extern "C" fn gmp_alloc(size: usize) -> *mut c_void {
+    grow(size);
+    gmp_original().0.map_or_else(|| std::process::abort(), |f| f(size))
+}
+
+unsafe extern "C" fn gmp_realloc(ptr: *mut c_void, old_size: usize, new_size: usize) -> *mut c_void {
+    grow(new_size);
+    shrink(old_size);
+    gmp_original().1.map_or_else(|| std::process::abort(), |f| f(ptr, old_size, new_size))
+}
+
+unsafe extern "C" fn gmp_free(ptr: *mut c_void, size: usize) {
+    shrink(size);
+    gmp_original().2.map_or_else(|| std::process::abort(), |f| f(ptr, size))
+}
+
+static INSTALL: Once = Once::new();
+
+/// Installs the tracking GMP memory functions before any GMP call of this test binary.
+fn install_gmp_hooks() {
+    INSTALL.call_once(|| {
+        let (mut a, mut r, mut f): (AllocFn, ReallocFn, FreeFn) = (None, None, None);
+        // SAFETY: GMP writes three function pointers, then the wrappers (which forward to them)
+        // replace them; no other thread uses GMP yet.
+        unsafe {
+            gmp_get_memory_functions(&mut a, &mut r, &mut f);
+            assert!(a.is_some() && r.is_some() && f.is_some());
+            let _ = GMP_ORIGINAL.set((a, r, f));
+            gmp_set_memory_functions(Some(gmp_alloc), Some(gmp_realloc), Some(gmp_free));
+        }
+    });
+}
+
+/// Serialises measurements (the counters are global).
+static MEASURE: Mutex<()> = Mutex::new(());
+
+/// The peak bytes allocated above the starting level while `f` runs.
+fn peak_during(f: impl FnOnce()) -> usize {
+    let _guard = MEASURE.lock().unwrap_or_else(|e| e.into_inner());
+    let start = CURRENT.load(Ordering::SeqCst);
+    PEAK.store(start, Ordering::SeqCst);
+    f();
+    PEAK.load(Ordering::SeqCst) - start
+}
+
+fn config(wrt: Wrt, truth: Option<Prec>) -> CheckConfig {
+    CheckConfig {
+        train: TrainConfig {
+            epochs: 3,
+            lr: Decimal::parse("lr", "1e-3").unwrap(),
+            input_grad: InputGrad::Reset,
+            reduction: Reduction::Mean,
+        },
+        scheme: Scheme::Central5,
+        steps: parse_list("step", "1e-1,1e-2,1e-3").unwrap(),
+        wrt,
+        truth,
+        naive: false,
+        keep_grads: true,
+    }
+}
+
+#[test]
+fn a_checks_peak_memory_is_within_its_estimate() {
+    install_gmp_hooks();
+    let shape = Shape { n: 300, d: 48, k: 6 };
+    for threads in [1, 2] {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        for dtype in ["f16", "f64", "mpfr:113"] {
+            let dtype = DType::parse(dtype).unwrap();
+            for wrt in [Wrt::Input, Wrt::Logits] {
+                let cfg = config(wrt, Some(Prec::new(256).unwrap()));
+                let estimate = check_memory(shape, &[dtype], &cfg, threads) as usize;
+                let peak = peak_during(|| {
+                    pool.install(|| {
+                        let p = Problem::generate(shape.n, shape.d, shape.k, 1).unwrap();
+                        std::hint::black_box(check_dtype(&p, dtype, &cfg).unwrap());
+                    })
+                });
+                let case = format!("{dtype} {wrt} on {threads} threads: peak {peak} B, estimate {estimate} B");
+                eprintln!("{case} ratio {:.2}", estimate as f64 / peak as f64);
+                assert!(peak <= estimate, "{case}");
+                assert!(estimate <= 3 * peak, "{case}");
+            }
+        }
+    }
+}
