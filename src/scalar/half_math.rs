@@ -56,6 +56,19 @@ pub(crate) const EXP: Unary = Unary { f64: core_math::exp, mpfr: Float::exp_roun
 /// `prim::log_f64`) and MPFR's `mpfr_log`.
 pub(crate) const LN: Unary = Unary { f64: super::prim::log_f64, mpfr: Float::ln_round };
 
+/// The sine: CORE-MATH's `sin` and MPFR's `mpfr_sin`.
+pub(crate) const SIN: Unary = Unary { f64: core_math::sin, mpfr: Float::sin_round };
+/// The cosine: CORE-MATH's `cos` and MPFR's `mpfr_cos`.
+pub(crate) const COS: Unary = Unary { f64: core_math::cos, mpfr: Float::cos_round };
+/// The hyperbolic tangent: CORE-MATH's `tanh` and MPFR's `mpfr_tanh`.
+pub(crate) const TANH: Unary = Unary { f64: core_math::tanh, mpfr: Float::tanh_round };
+/// The hyperbolic sine: CORE-MATH's `sinh` and MPFR's `mpfr_sinh`.
+pub(crate) const SINH: Unary = Unary { f64: core_math::sinh, mpfr: Float::sinh_round };
+/// The hyperbolic cosine: CORE-MATH's `cosh` and MPFR's `mpfr_cosh`.
+pub(crate) const COSH: Unary = Unary { f64: core_math::cosh, mpfr: Float::cosh_round };
+/// The arc tangent: CORE-MATH's `atan` and MPFR's `mpfr_atan`.
+pub(crate) const ATAN: Unary = Unary { f64: core_math::atan, mpfr: Float::atan_round };
+
 /// f(x) correctly rounded to nearest (ties to even) in `dtype`, a 16-bit hardware format, for a
 /// value x of that format, returned as an f64 (which holds it exactly). See the module docs.
 #[inline]

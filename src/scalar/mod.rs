@@ -16,6 +16,12 @@
 //!   proof is in `half_math`; every f16 and bf16 input is tested against MPFR).
 //! - MPFR ([`Float`]) rounds every operation, `exp` and `ln` included, correctly to its precision.
 //!
+//! `sin`, `cos`, `tanh`, `sinh`, `cosh` and `atan` (for Martins' function, the complex step and
+//! the tanh MLP) are correctly rounded the same way: CORE-MATH for f32 and f64, CORE-MATH's f64
+//! result rounded once (MPFR at a midpoint) for f16 and bf16, MPFR for MPFR. A new `Scalar` type
+//! need not write them: the trait's defaults compute them in MPFR at the dtype's precision
+//! ([`mpfr_unary`]).
+//!
 //! # Hardware formats and MPFR at the same precision
 //!
 //! Since every operation is one correct rounding in both, f32 and `mpfr:24` (and f64 and
@@ -288,6 +294,32 @@ pub trait Scalar: Clone + fmt::Debug + Send + Sync + 'static {
     fn sqrt_mut(&mut self);
     /// `self = -self` (exact).
     fn neg_mut(&mut self);
+    /// `self = round(sin(self))`. The default computes in MPFR at the dtype's precision and
+    /// brings the result into the dtype's exponent range without a second rounding
+    /// ([`mpfr_unary`]); the built-in types override it with faster correctly rounded versions.
+    fn sin_mut(&mut self) {
+        mpfr_unary(self, Float::sin_round);
+    }
+    /// `self = round(cos(self))` (default as for [`Scalar::sin_mut`]).
+    fn cos_mut(&mut self) {
+        mpfr_unary(self, Float::cos_round);
+    }
+    /// `self = round(tanh(self))` (default as for [`Scalar::sin_mut`]).
+    fn tanh_mut(&mut self) {
+        mpfr_unary(self, Float::tanh_round);
+    }
+    /// `self = round(sinh(self))` (default as for [`Scalar::sin_mut`]).
+    fn sinh_mut(&mut self) {
+        mpfr_unary(self, Float::sinh_round);
+    }
+    /// `self = round(cosh(self))` (default as for [`Scalar::sin_mut`]).
+    fn cosh_mut(&mut self) {
+        mpfr_unary(self, Float::cosh_round);
+    }
+    /// `self = round(atan(self))` (default as for [`Scalar::sin_mut`]).
+    fn atan_mut(&mut self) {
+        mpfr_unary(self, Float::atan_round);
+    }
 
     /// Whether the value is neither infinite nor NaN.
     fn is_finite(&self) -> bool;
@@ -337,6 +369,26 @@ pub trait Scalar: Clone + fmt::Debug + Send + Sync + 'static {
         let mut r = self.clone();
         r.sqrt_mut();
         r
+    }
+}
+
+/// `x = f(x)` correctly rounded to nearest in `S`, for any [`Scalar`] type: `f` (an MPFR
+/// function such as `Float::sin_round`, returning its ternary value) is evaluated at the dtype's
+/// precision from the exact value of `x`; for a dtype with a bounded exponent range the result is
+/// then brought into that range from the ternary value (subnormals without a second rounding,
+/// overflow to infinity, as [`finish_hardware`]) before [`Scalar::from_float`] takes it, exactly.
+/// The default of the trait's transcendental functions, so that a new `Scalar` type has them
+/// correctly rounded without writing any.
+pub fn mpfr_unary<S: Scalar>(x: &mut S, f: fn(&mut Float, Round) -> Ordering) {
+    let ctx = x.ctx();
+    let dtype = S::dtype(ctx);
+    let mut v = x.to_float(dtype.bits());
+    let ord = f(&mut v, Round::Nearest);
+    if dtype.normal_exp_min().is_some() && dtype.max_finite().is_some() {
+        let r = finish_hardware(v, ord, dtype);
+        *x = S::from_float(&Float::with_val(dtype.bits().max(53), r), ctx);
+    } else {
+        *x = S::from_float(&v, ctx);
     }
 }
 

@@ -106,6 +106,30 @@ impl Scalar for Float {
         Float::sqrt_mut(self);
     }
     #[inline]
+    fn sin_mut(&mut self) {
+        self.sin_round(Round::Nearest);
+    }
+    #[inline]
+    fn cos_mut(&mut self) {
+        self.cos_round(Round::Nearest);
+    }
+    #[inline]
+    fn tanh_mut(&mut self) {
+        self.tanh_round(Round::Nearest);
+    }
+    #[inline]
+    fn sinh_mut(&mut self) {
+        self.sinh_round(Round::Nearest);
+    }
+    #[inline]
+    fn cosh_mut(&mut self) {
+        self.cosh_round(Round::Nearest);
+    }
+    #[inline]
+    fn atan_mut(&mut self) {
+        self.atan_round(Round::Nearest);
+    }
+    #[inline]
     fn neg_mut(&mut self) {
         rug::ops::NegAssign::neg_assign(self);
     }

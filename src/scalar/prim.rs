@@ -8,12 +8,14 @@
 //!
 //! - f32 and f64: hardware `+ - * /` and `sqrt`, correctly rounded. `exp` and `ln` are
 //!   CORE-MATH's correctly rounded `expf`/`logf` and `exp`/`log` (the `core-math` crate, which
-//!   compiles CORE-MATH's C sources): the same bits on every platform, whatever its libm.
+//!   compiles CORE-MATH's C sources): the same bits on every platform, whatever its libm. So
+//!   are `sin`, `cos`, `tanh`, `sinh`, `cosh` and `atan` (CORE-MATH's `sinf`, `sin`, ...).
 //! - f16 and bf16: `+ - * /` and `sqrt` computed in f32 and rounded once to 16 bits. f32 has at
 //!   least 2p + 2 significand bits for both (p = 11 and 8), so this double rounding equals one
 //!   correct rounding. `exp` and `ln` are CORE-MATH's correctly rounded f64 results rounded once
 //!   to 16 bits, with an MPFR fallback on the rare f64 results that are exactly a 16-bit
-//!   midpoint, which makes them correctly rounded too (proof in `half_math`).
+//!   midpoint, which makes them correctly rounded too (proof in `half_math`). `sin`, `cos`,
+//!   `tanh`, `sinh`, `cosh` and `atan` the same way.
 //!
 //! half's own operators and its `num_traits::Float` impl compute the same way (in half 2.7.1,
 //! bf16's `Add` is `from_f32(to_f32(a) + to_f32(b))`, f16's goes through `arch::add_f16`, which is
@@ -61,7 +63,28 @@ pub(crate) trait Hardware: Copy + Neg<Output = Self> + Debug + Send + Sync + 'st
     fn exp_cr(self) -> Self;
     /// ln(self), correctly rounded to nearest (ties to even) in this format.
     fn ln_cr(self) -> Self;
+    /// f(self) for one of the [`Fun`] constants, correctly rounded to nearest (ties to even) in
+    /// this format.
+    fn cr(self, f: &Fun) -> Self;
 }
+
+/// A real function with a correctly rounded version for every hardware format: CORE-MATH's f32
+/// function for f32, and its f64 function with MPFR's for f64 and, through [`half_math`], the
+/// 16-bit formats.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Fun {
+    /// CORE-MATH's correctly rounded f32 function.
+    f32: fn(f32) -> f32,
+    /// The f64 and MPFR functions.
+    wide: half_math::Unary,
+}
+
+const SIN: Fun = Fun { f32: core_math::sinf, wide: half_math::SIN };
+const COS: Fun = Fun { f32: core_math::cosf, wide: half_math::COS };
+const TANH: Fun = Fun { f32: core_math::tanhf, wide: half_math::TANH };
+const SINH: Fun = Fun { f32: core_math::sinhf, wide: half_math::SINH };
+const COSH: Fun = Fun { f32: core_math::coshf, wide: half_math::COSH };
+const ATAN: Fun = Fun { f32: core_math::atanf, wide: half_math::ATAN };
 
 impl Hardware for f64 {
     const DTYPE: DType = DType::F64;
@@ -90,6 +113,10 @@ impl Hardware for f64 {
     #[inline(always)]
     fn ln_cr(self) -> Self {
         log_f64(self)
+    }
+    #[inline(always)]
+    fn cr(self, f: &Fun) -> Self {
+        (f.wide.f64)(self)
     }
 }
 
@@ -122,6 +149,10 @@ impl Hardware for f32 {
     fn ln_cr(self) -> Self {
         core_math::logf(self)
     }
+    #[inline(always)]
+    fn cr(self, f: &Fun) -> Self {
+        (f.f32)(self)
+    }
 }
 
 impl Hardware for f16 {
@@ -147,6 +178,10 @@ impl Hardware for f16 {
     fn ln_cr(self) -> Self {
         Self::from_exact(half_math::apply(&half_math::LN, self.to_f64(), Self::DTYPE))
     }
+    #[inline(always)]
+    fn cr(self, f: &Fun) -> Self {
+        Self::from_exact(half_math::apply(&f.wide, self.to_f64(), Self::DTYPE))
+    }
 }
 
 impl Hardware for bf16 {
@@ -171,6 +206,10 @@ impl Hardware for bf16 {
     #[inline(always)]
     fn ln_cr(self) -> Self {
         Self::from_exact(half_math::apply(&half_math::LN, self.to_f64(), Self::DTYPE))
+    }
+    #[inline(always)]
+    fn cr(self, f: &Fun) -> Self {
+        Self::from_exact(half_math::apply(&f.wide, self.to_f64(), Self::DTYPE))
     }
 }
 
@@ -305,6 +344,30 @@ impl<T: Hardware> Scalar for T {
     #[inline(always)]
     fn neg_mut(&mut self) {
         *self = -*self;
+    }
+    #[inline(always)]
+    fn sin_mut(&mut self) {
+        *self = self.cr(&SIN);
+    }
+    #[inline(always)]
+    fn cos_mut(&mut self) {
+        *self = self.cr(&COS);
+    }
+    #[inline(always)]
+    fn tanh_mut(&mut self) {
+        *self = self.cr(&TANH);
+    }
+    #[inline(always)]
+    fn sinh_mut(&mut self) {
+        *self = self.cr(&SINH);
+    }
+    #[inline(always)]
+    fn cosh_mut(&mut self) {
+        *self = self.cr(&COSH);
+    }
+    #[inline(always)]
+    fn atan_mut(&mut self) {
+        *self = self.cr(&ATAN);
     }
     fn is_finite(&self) -> bool {
         self.widen().is_finite()
