@@ -132,7 +132,7 @@ pub fn dtype_memory(shape: Shape, dtype: DType, cfg: &CheckConfig, threads: usiz
         }
     };
     let points = cfg.scheme.stencil().offsets.len() as u128;
-    let steps = cfg.steps.len() as u128;
+    let steps = cfg.engine_steps() as u128;
     let evaluator = sum(&[mul(&[v, sum(&[mul(&[4, n]), mul(&[k, d]), points])]), mul(&[8, n])]);
     let worker = match cfg.wrt {
         Wrt::Input => sum(&[
@@ -471,7 +471,7 @@ pub fn check_work(shape: Shape, dtype: DType, cfg: &CheckConfig) -> Vec<Stage> {
         stages.push(Stage { label: format!("{dtype} truth"), units: ops.units(DType::Mpfr(p)) });
     }
     let rows = perturbed(shape, cfg.wrt).0;
-    let row = numeric_row_ops(shape, &cfg.scheme.stencil(), cfg.steps.len(), cfg.wrt, cfg.naive);
+    let row = numeric_row_ops(shape, &cfg.scheme.stencil(), cfg.engine_steps(), cfg.wrt, cfg.naive);
     // Each row's units are counted as the computation counts them, then summed.
     let numeric = mul(&[rows, u128::from(row.units(dtype))]);
     stages.push(Stage { label: format!("{dtype} numeric gradient"), units: to_u64(numeric) });

@@ -5,7 +5,8 @@ use crate::error::{Error, Result};
 use crate::exact::Decimal;
 use crate::method::Scheme;
 use crate::metrics::{compare, compare_with_ratio, Summary};
-use crate::numeric::{numeric_grads_watched, Setup};
+use crate::method::exotic::{method_grads_watched, MethodGrad};
+use crate::numeric::Setup;
 use crate::objective::Wrt;
 use crate::problem::Problem;
 use crate::scalar::{DType, Prec, Scalar};
@@ -38,6 +39,26 @@ pub struct CheckConfig {
 }
 
 impl CheckConfig {
+    /// How many gradients the numeric engine computes at once (for memory and work estimates):
+    /// one per step, ten per step for Ridders (its central differences), one for dual numbers.
+    pub fn engine_steps(&self) -> usize {
+        match self.scheme {
+            Scheme::Ridders => self.steps.len() * crate::method::ridders::NTAB,
+            s if !s.has_step() => 1,
+            _ => self.steps.len(),
+        }
+    }
+
+    /// The steps of the rows a check gives: the configured steps, or one [`no_step`] for dual
+    /// numbers.
+    pub fn row_steps(&self) -> Vec<Decimal> {
+        if self.scheme.has_step() {
+            self.steps.clone()
+        } else {
+            vec![no_step()]
+        }
+    }
+
     /// The seed's check of the input gradient (x.grad reset, [`TrainConfig::seed`]) by `scheme` at
     /// `steps`, without a truth; set the other fields with struct update syntax.
     pub fn seed(scheme: Scheme, steps: Vec<Decimal>) -> Self {
@@ -59,6 +80,13 @@ impl CheckConfig {
     /// # Errors
     /// [`Error::Value`] naming the first bad step or the truth precision.
     pub fn validate_for(&self, dtypes: &[DType]) -> Result<()> {
+        if let Some(t) = self.truth {
+            crate::policy::check_truth_prec(t, dtypes)?;
+        }
+        if !self.scheme.has_step() {
+            // Dual numbers take no step: the step list is ignored.
+            return Ok(());
+        }
         if self.steps.is_empty() {
             return Err(Error::value("step list", "", "at least one step"));
         }
@@ -66,9 +94,6 @@ impl CheckConfig {
             for &dt in dtypes {
                 crate::policy::check_step(h, dt)?;
             }
-        }
-        if let Some(t) = self.truth {
-            crate::policy::check_truth_prec(t, dtypes)?;
         }
         Ok(())
     }
@@ -106,7 +131,8 @@ pub struct CheckRow {
     pub wrt: Wrt,
     /// What happened to x.grad between epochs.
     pub input_grad: InputGrad,
-    /// The step, exact, as given.
+    /// The step, exact, as given; 0 for dual numbers, which take none (an empty CSV field).
+    #[serde(serialize_with = "step_out", deserialize_with = "step_in")]
     pub eps: Decimal,
     /// Mean elementwise relative error, numeric vs analytic.
     pub relerr_mean: f64,
@@ -134,6 +160,38 @@ pub struct CheckRow {
     /// Elements whose input moved but whose perturbed losses were all the same value
     /// ([`crate::regimes::Regime::LossFlat`]: the numeric gradient is 0 for central differences).
     pub loss_flat: usize,
+    /// Ridders only: the mean over elements of its error estimate relative to its value,
+    /// |estimate| / |numeric|; `None` (empty) for the other schemes.
+    #[serde(default)]
+    pub est_error: Option<f64>,
+    /// Ridders with a truth only: the fraction of elements whose error estimate bounds the
+    /// true error, |numeric - truth| <= estimate; `None` (empty) otherwise.
+    #[serde(default)]
+    pub est_bounds: Option<f64>,
+}
+
+/// The step of dual numbers, which take none: 0, written as an empty CSV field.
+pub fn no_step() -> Decimal {
+    Decimal::from_rational("0", rug::Rational::new())
+}
+
+/// Writes a step, 0 (dual numbers' [`no_step`]) as an empty field.
+fn step_out<S: serde::Serializer>(h: &Decimal, s: S) -> std::result::Result<S::Ok, S::Error> {
+    if h.value().is_zero() {
+        s.serialize_str("")
+    } else {
+        s.collect_str(h)
+    }
+}
+
+/// Reads a step, an empty field as [`no_step`].
+fn step_in<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Decimal, D::Error> {
+    let text = String::deserialize(d)?;
+    if text.trim().is_empty() {
+        Ok(no_step())
+    } else {
+        Decimal::parse("step", &text).map_err(serde::de::Error::custom)
+    }
 }
 
 /// Gradients kept for `--save-grads`, as f64 arrays and (for MPFR) full-precision text.
@@ -162,6 +220,37 @@ pub struct DTypeCheck {
     pub rounded: usize,
     /// The gradients, when asked for.
     pub grads: Option<KeptGrads>,
+}
+
+/// Ridders' error estimates summarised: the mean over elements of |estimate| / |numeric| (an
+/// element whose numeric value is 0 counts as 0 when its estimate is 0 too, else as infinite)
+/// and, with a truth, the fraction of elements where |numeric - truth| <= estimate.
+fn estimate_summary<T: Scalar>(num: &Array2<T>, est: &Array2<T>, truth: Option<&Array2<Float>>, bits: u32) -> (f64, Option<f64>) {
+    let p = bits + 64;
+    let len = num.len().max(1) as f64;
+    let rel: f64 = num
+        .iter()
+        .zip(est.iter())
+        .map(|(v, e)| match (v.is_zero(), e.is_zero()) {
+            (_, true) => 0.0,
+            (true, false) => f64::INFINITY,
+            _ => Float::with_val(64, e.to_float(p) / v.to_float(p).abs()).to_f64(),
+        })
+        .sum::<f64>()
+        / len;
+    let bounds = truth.map(|t| {
+        let ok = num
+            .iter()
+            .zip(est.iter())
+            .zip(t.iter())
+            .filter(|((v, e), t)| {
+                let err = Float::with_val(t.prec().max(p), v.to_float(p) - *t).abs();
+                e.is_finite() && err <= e.to_float(p)
+            })
+            .count();
+        ok as f64 / len
+    });
+    (rel, bounds)
 }
 
 /// Every significant decimal digit of an MPFR value (enough to round-trip at its precision).
@@ -241,8 +330,11 @@ fn check_typed<T: Scalar>(problem: &Problem, ctx: T::Ctx, cfg: &CheckConfig, wat
     let mut rows = Vec::with_capacity(cfg.steps.len());
     let mut vs_truth = Vec::with_capacity(cfg.steps.len());
     let mut numerics = Vec::new();
-    for (h, num) in cfg.steps.iter().zip(numeric_grads_watched(&setup, &cfg.steps, cfg.naive, watch)?) {
+    let steps = cfg.row_steps();
+    let grads = method_grads_watched(&setup, cfg.scheme, &cfg.steps, cfg.naive, watch)?;
+    for (h, MethodGrad { numeric: num, est_error }) in steps.iter().zip(grads) {
         watch.checkpoint(|| format!("the comparisons of step {h}"))?;
+        let est = est_error.map(|e| estimate_summary(&num.grad, &e, truth.as_ref().map(|(t, _)| t), bits));
         let (s, ratio) = compare_with_ratio(&num.grad, anal, bits, bits);
         let nt = truth.as_ref().map(|(t, tb)| compare(&num.grad, t, bits, *tb));
         rows.push(CheckRow {
@@ -263,6 +355,8 @@ fn check_typed<T: Scalar>(problem: &Problem, ctx: T::Ctx, cfg: &CheckConfig, wat
             status: Status::of(s.nonfinite),
             loss_flat: num.loss_flat,
             anal_underflow,
+            est_error: est.map(|e| e.0),
+            est_bounds: est.and_then(|e| e.1),
         });
         vs_truth.push(nt);
         if cfg.keep_grads {

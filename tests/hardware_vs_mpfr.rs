@@ -56,6 +56,8 @@ fn differences(a: &CheckRow, b: &CheckRow) -> Vec<&'static str> {
         anal_underflow,
         status,
         loss_flat,
+        est_error,
+        est_bounds,
     } = a;
     let mut diff = Vec::new();
     let mut exact = |name, equal: bool| {
@@ -67,6 +69,8 @@ fn differences(a: &CheckRow, b: &CheckRow) -> Vec<&'static str> {
     exact("wrt", *wrt == b.wrt);
     exact("input_grad", *input_grad == b.input_grad);
     exact("eps", *eps == b.eps);
+    exact("est_error", est_error.map(f64::to_bits) == b.est_error.map(f64::to_bits));
+    exact("est_bounds", *est_bounds == b.est_bounds);
     exact("relerr_mean", same(*relerr_mean, b.relerr_mean));
     exact("relerr_median", same(*relerr_median, b.relerr_median));
     exact("relerr_max", same(*relerr_max, b.relerr_max));

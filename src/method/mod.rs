@@ -1,7 +1,15 @@
 //! Differentiation methods: the finite-difference stencils with their exact weights, the step
 //! constants rounded once into a dtype, and the one quotient that turns function values into a
-//! derivative.
+//! derivative ([`stencil`]); the number types of the complex step and of forward mode ([`num`]);
+//! Ridders' extrapolation ([`ridders`]); every method on a function of one variable
+//! ([`univariate`]) and on the linear model's gradient ([`exotic`]).
 
+pub mod exotic;
+pub mod num;
+pub mod ridders;
 pub mod stencil;
+pub mod univariate;
 
+pub use num::{Complex, Dual, Num};
 pub use stencil::{quotient, Scheme, Stencil, StepConsts};
+pub use univariate::{derivative, Estimate, Univariate};

@@ -21,6 +21,14 @@ pub enum Scheme {
     Central,
     /// (f(x-2h) - 8 f(x-h) + 8 f(x+h) - f(x+2h)) / (12h), order 4.
     Central5,
+    /// The complex step Im f(x + ih) / h (Squire & Trapp 1998; Martins, Sturdza & Alonso 2003):
+    /// order 2 and no subtraction, so any step far below u works.
+    Complex,
+    /// Forward-mode differentiation with dual numbers: no step, exact up to rounding.
+    Dual,
+    /// Ridders' extrapolation of central differences from the initial step h, with an error
+    /// estimate (Numerical Recipes' dfridr, [`crate::method::ridders`]).
+    Ridders,
 }
 
 /// A scheme's grid and exact weights.
@@ -43,8 +51,40 @@ pub struct Stencil {
 }
 
 impl Scheme {
-    /// All schemes.
+    /// The finite-difference stencils (every scheme that is a fixed weighted sum of real function
+    /// values, which the numeric engine [`crate::numeric`] evaluates).
     pub const ALL: [Scheme; 4] = [Scheme::Forward, Scheme::Backward, Scheme::Central, Scheme::Central5];
+
+    /// Every scheme: the stencils, then the complex step, dual numbers and Ridders.
+    pub const EVERY: [Scheme; 7] = [
+        Scheme::Forward,
+        Scheme::Backward,
+        Scheme::Central,
+        Scheme::Central5,
+        Scheme::Complex,
+        Scheme::Dual,
+        Scheme::Ridders,
+    ];
+
+    /// Whether the scheme is a finite-difference stencil ([`Scheme::ALL`]).
+    pub fn is_stencil(self) -> bool {
+        Scheme::ALL.contains(&self)
+    }
+
+    /// Whether the scheme takes a step (all but dual numbers).
+    pub fn has_step(self) -> bool {
+        self != Scheme::Dual
+    }
+
+    /// Function evaluations per element and step, at most: the stencil's points, 1 for the
+    /// complex step and dual numbers (each in a wider number type), 2 NTAB for Ridders.
+    pub fn evaluations(self) -> usize {
+        match self {
+            Scheme::Complex | Scheme::Dual => 1,
+            Scheme::Ridders => 2 * crate::method::ridders::NTAB,
+            _ => self.stencil().offsets.len(),
+        }
+    }
 
     /// Parses `forward`, `backward`, `central` or `central5`.
     ///
@@ -56,7 +96,10 @@ impl Scheme {
             "backward" => Ok(Scheme::Backward),
             "central" => Ok(Scheme::Central),
             "central5" | "five-point" => Ok(Scheme::Central5),
-            _ => Err(Error::value("scheme", s, "forward, backward, central or central5")),
+            "complex" => Ok(Scheme::Complex),
+            "dual" => Ok(Scheme::Dual),
+            "ridders" => Ok(Scheme::Ridders),
+            _ => Err(Error::value("scheme", s, "forward, backward, central, central5, complex, dual or ridders")),
         }
     }
 
@@ -67,12 +110,39 @@ impl Scheme {
             Scheme::Backward => "backward",
             Scheme::Central => "central",
             Scheme::Central5 => "central5",
+            Scheme::Complex => "complex",
+            Scheme::Dual => "dual",
+            Scheme::Ridders => "ridders",
         }
     }
 
-    /// The scheme's stencil.
+    /// The scheme's stencil. For the schemes that are not stencils it is their evaluation
+    /// pattern, used only for cost and memory estimates: the complex step's one point
+    /// Im f(x + ih) / h (order 2, truncation h^2 f'''/6), dual numbers' one evaluation at x
+    /// (order 0: no truncation), Ridders' building block, the central stencil. The numeric
+    /// engine ([`crate::numeric`]) evaluates stencils only; `check` sends the other schemes to
+    /// [`crate::method::exotic`].
     pub fn stencil(self) -> Stencil {
         match self {
+            Scheme::Complex => Stencil {
+                scheme: self,
+                offsets: &[1],
+                coeffs: &[1],
+                denom: 1,
+                order: 2,
+                trunc_const: 1.0 / 6.0,
+                noise_gain: 1.0,
+            },
+            Scheme::Dual => Stencil {
+                scheme: self,
+                offsets: &[0],
+                coeffs: &[1],
+                denom: 1,
+                order: 0,
+                trunc_const: 0.0,
+                noise_gain: 1.0,
+            },
+            Scheme::Ridders => Stencil { scheme: self, ..Scheme::Central.stencil() },
             Scheme::Forward => Stencil {
                 scheme: self,
                 offsets: &[0, 1],

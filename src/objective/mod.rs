@@ -8,6 +8,7 @@
 
 pub mod cross_entropy;
 pub mod linear;
+pub mod martins;
 
 pub use cross_entropy::Reduction;
 

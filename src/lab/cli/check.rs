@@ -55,7 +55,9 @@ pub(super) struct CheckArgs {
     /// Loss reduction: mean (PyTorch's default) or sum.
     #[arg(long, default_value = "mean", value_parser = |s: &str| Reduction::parse(s))]
     reduction: Reduction,
-    /// Finite-difference scheme: forward, backward, central or central5.
+    /// Differentiation scheme: forward, backward, central, central5 (finite differences), complex
+    /// (complex step), dual (forward mode, no step) or ridders (extrapolation from each step,
+    /// with an error estimate).
     #[arg(long, default_value = "central", value_parser = |s: &str| Scheme::parse(s))]
     scheme: Scheme,
     /// Comma-separated steps h (exact decimals).
@@ -162,7 +164,7 @@ pub(super) fn run_check(a: CheckArgs) -> anyhow::Result<()> {
                 true => format!("{wrt}_{}", dt.label()),
                 false => dt.label(),
             };
-            match write_grads(dir, &label, *wrt, &cfg.steps, r, &watch, &mut written) {
+            match write_grads(dir, &label, *wrt, &cfg.row_steps(), r, &watch, &mut written) {
                 Err(Error::Interrupted(_)) => interrupted(&format!(
                     "stopped while saving gradients; the files written before are complete: [{}]",
                     written.join(", ")
@@ -256,7 +258,9 @@ pub fn diagnose(dtype: DType, rows: &[CheckRow]) -> String {
                 writeln!(out, "analytic gradient agrees with the truth (mean relerr {}, u = {}).", sci6(anal), sci6(u));
         }
     }
-    if let Some(b) = best {
+    if let Some(r) = rows.first().filter(|r| !r.scheme.has_step()) {
+        let _ = writeln!(out, "dual numbers (no step): mean relerr against the truth {}.", sci6(r.num_vs_truth));
+    } else if let Some(b) = best {
         let edge = match b.edge {
             Some(e) => format!("; the {}, so the optimum may lie beyond it", e.note()),
             None => String::new(),
@@ -273,6 +277,17 @@ pub fn diagnose(dtype: DType, rows: &[CheckRow]) -> String {
         rows.iter().filter(|r| count(r) > 0).map(|r| format!("{} ({} {})", r.eps, count(r), plural(count(r)))).collect()
     };
     let (flat, dead) = (at(|r| r.loss_flat), at(|r| r.dead_zone));
+    let bounds: Vec<f64> = rows.iter().filter_map(|r| r.est_bounds).collect();
+    if !bounds.is_empty() {
+        let lo = bounds.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = bounds.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let _ = writeln!(
+            out,
+            "Ridders' error estimate bounds the true error for {:.1}% to {:.1}% of the elements, depending on the step.",
+            100.0 * lo,
+            100.0 * hi
+        );
+    }
     if !flat.is_empty() {
         let _ = writeln!(
             out,
@@ -306,9 +321,11 @@ pub fn format_table(setup: &str, results: &[(Wrt, DType, DTypeCheck)]) -> String
             sci6(dt.unit_roundoff()),
             if r.rounded > 0 { format!(", {} problem values rounded into {dt}", r.rounded) } else { String::new() }
         );
+        // Ridders' rows add its mean relative error estimate and how often it bounds the error.
+        let est = r.rows.iter().any(|row| row.est_error.is_some());
         let _ = writeln!(
             s,
-            "{:<8} {:>13} {:>13} {:>13} {:>13} {:>13} {:>11} {:>5} {:>5}",
+            "{:<8} {:>13} {:>13} {:>13} {:>13} {:>13} {:>11} {:>5} {:>5}{}",
             "eps",
             "relerr_mean",
             "relerr_med",
@@ -317,13 +334,14 @@ pub fn format_table(setup: &str, results: &[(Wrt, DType, DTypeCheck)]) -> String
             "anal_vs_truth",
             "ratio_med",
             "dead",
-            "flat"
+            "flat",
+            if est { format!(" {:>13} {:>7}", "est_error", "bounds") } else { String::new() }
         );
         for row in &r.rows {
             let _ = writeln!(
                 s,
-                "{:<8} {:>13} {:>13} {:>13} {:>13} {:>13} {:>11} {:>5} {:>5}{}",
-                row.eps.label(),
+                "{:<8} {:>13} {:>13} {:>13} {:>13} {:>13} {:>11} {:>5} {:>5}{}{}",
+                if row.scheme.has_step() { row.eps.label() } else { "none".to_string() },
                 sci6(row.relerr_mean),
                 sci6(row.relerr_median),
                 sci6(row.relerr_max),
@@ -332,6 +350,14 @@ pub fn format_table(setup: &str, results: &[(Wrt, DType, DTypeCheck)]) -> String
                 format!("{:.4}", row.ratio_median),
                 row.dead_zone,
                 row.loss_flat,
+                match (est, row.est_error) {
+                    (false, _) => String::new(),
+                    (true, e) => format!(
+                        " {:>13} {:>7}",
+                        e.map_or("-".to_string(), sci6),
+                        row.est_bounds.map_or("-".to_string(), |b| format!("{:.1}%", 100.0 * b))
+                    ),
+                },
                 if row.status != Status::Ok {
                     format!("  {} ({} non-finite)", row.status, row.nonfinite)
                 } else {

@@ -1,0 +1,61 @@
+//! Martins' test function f(x) = e^x / sqrt(sin^3 x + cos^3 x) (Squire & Trapp 1998; Martins,
+//! Sturdza & Alonso 2003, Fig. 1), whose derivative at x = 1.5 the complex-step literature
+//! compares every method on. Written once over [`Num`], so the same code gives f, its complex
+//! step and its dual-number derivative in every dtype.
+
+use crate::method::{Num, Univariate};
+use crate::scalar::Prec;
+use rug::Float;
+
+/// Martins' function.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Martins;
+
+/// The point of the published comparison, x = 3/2 (exact in every dtype).
+pub const X0: (i64, u64) = (3, 2);
+
+impl Univariate for Martins {
+    /// e^x / sqrt(s^3 + c^3) with s = sin x, c = cos x; the cubes as (s s) s, each operation
+    /// rounded in the number type.
+    fn eval<N: Num>(&self, x: &N) -> N {
+        let (s, c) = (x.sin(), x.cos());
+        let s3 = s.mul(&s).mul(&s);
+        let c3 = c.mul(&c).mul(&c);
+        x.exp().div(&s3.add(&c3).sqrt())
+    }
+}
+
+/// The exact derivative f'(x) = f(x) (1 - 3 s c (s - c) / (2 (s^3 + c^3))) at `x`, from the
+/// closed form evaluated in MPFR with 64 guard bits and rounded once to `prec` (independent of
+/// the dual numbers and of [`Martins::eval`]; tests/martins.rs checks it against mpmath).
+pub fn true_derivative(x: &Float, prec: Prec) -> Float {
+    let w = prec.bits() + 64;
+    let x = Float::with_val(w, x);
+    let (s, c) = (Float::with_val(w, x.sin_ref()), Float::with_val(w, x.cos_ref()));
+    let cubes = Float::with_val(w, s.clone().square() * &s) + Float::with_val(w, c.clone().square() * &c);
+    let f = Float::with_val(w, x.exp_ref()) / Float::with_val(w, cubes.sqrt_ref());
+    let inner = Float::with_val(w, &s * &c) * Float::with_val(w, &s - &c) * 3u32 / (Float::with_val(w, &cubes * 2u32));
+    let d = f * (Float::with_val(w, 1u32) - inner);
+    Float::with_val(prec.bits(), &d)
+}
+
+/// f'(3/2) at `prec` bits.
+pub fn true_derivative_at_x0(prec: Prec) -> Float {
+    true_derivative(&Float::with_val(prec.bits() + 64, rug::Rational::from(X0)), prec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn value_at_x0_is_the_published_one() {
+        let d = true_derivative_at_x0(Prec::new(200).unwrap());
+        let text = d.to_string_radix(10, Some(20));
+        assert!(text.starts_with("4.053427893898620657"), "{text}");
+        // f itself at 1.5 (4.4978... in the paper's setting: e^1.5 / sqrt(sin^3 + cos^3)).
+        let f = Martins.eval(&1.5f64);
+        let want = 1.5f64.exp() / (1.5f64.sin().powi(3) + 1.5f64.cos().powi(3)).sqrt();
+        assert!((f - want).abs() < 1e-14 * want, "{f} vs {want}");
+    }
+}
