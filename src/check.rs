@@ -3,9 +3,9 @@
 
 use crate::error::{Error, Result};
 use crate::exact::Decimal;
+use crate::method::exotic::{method_grads_watched, MethodGrad};
 use crate::method::Scheme;
 use crate::metrics::{compare, compare_with_ratio, Summary};
-use crate::method::exotic::{method_grads_watched, MethodGrad};
 use crate::numeric::Setup;
 use crate::objective::Wrt;
 use crate::problem::Problem;
@@ -225,7 +225,12 @@ pub struct DTypeCheck {
 /// Ridders' error estimates summarised: the mean over elements of |estimate| / |numeric| (an
 /// element whose numeric value is 0 counts as 0 when its estimate is 0 too, else as infinite)
 /// and, with a truth, the fraction of elements where |numeric - truth| <= estimate.
-fn estimate_summary<T: Scalar>(num: &Array2<T>, est: &Array2<T>, truth: Option<&Array2<Float>>, bits: u32) -> (f64, Option<f64>) {
+fn estimate_summary<T: Scalar>(
+    num: &Array2<T>,
+    est: &Array2<T>,
+    truth: Option<&Array2<Float>>,
+    bits: u32,
+) -> (f64, Option<f64>) {
     let p = bits + 64;
     let len = num.len().max(1) as f64;
     let rel: f64 = num

@@ -183,10 +183,12 @@ fn ad_grad<T: Scalar, N: Num<Real = T>>(
     let (x, w, z) = (lift(tr.x.view()), lift(tr.weight.view()), lift(tr.logits.view()));
     let b: Vec<N> = tr.bias.iter().map(|v| N::real(v.clone())).collect();
     let scale = setup.reduction.scale::<T>(tr.n(), ctx);
-    let reduce = |total: N| part(&match &scale {
-        Some(s) => total.scale(s),
-        None => total,
-    });
+    let reduce = |total: N| {
+        part(&match &scale {
+            Some(s) => total.scale(s),
+            None => total,
+        })
+    };
     // The reduced loss from the per-sample losses of the samples `which` (the others' parts are 0).
     let all = |loss_of: &dyn Fn(usize) -> N| reduce(pairwise(&(0..tr.n()).map(loss_of).collect::<Vec<N>>()));
     let base = setup.wrt.tensor(tr);
@@ -199,7 +201,13 @@ fn ad_grad<T: Scalar, N: Num<Real = T>>(
                 row[i] = s;
                 let own = || sample_loss(&sample_logits(&row, w.view(), &b), tr.t[j]);
                 if naive {
-                    all(&|q| if q == j { own() } else { sample_loss(&sample_logits(&x.row(q).to_vec(), w.view(), &b), tr.t[q]) })
+                    all(&|q| {
+                        if q == j {
+                            own()
+                        } else {
+                            sample_loss(&sample_logits(&x.row(q).to_vec(), w.view(), &b), tr.t[q])
+                        }
+                    })
                 } else {
                     reduce(own())
                 }

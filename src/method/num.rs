@@ -259,11 +259,7 @@ impl<T: Scalar> Num for Complex<T> {
         } else {
             let t = Scalar::sqrt(&m.sub(&self.re).div(&two));
             let re = self.im.abs().div(&two.mul(&t));
-            let im = if is_neg(&self.im) {
-                un(&t, T::neg_mut)
-            } else {
-                t
-            };
+            let im = if is_neg(&self.im) { un(&t, T::neg_mut) } else { t };
             Complex { re, im }
         }
     }
@@ -372,7 +368,8 @@ mod tests {
     fn complex_functions_match_wide_formulas() {
         let c = |a: f64, b: f64| Complex::new(Float::with_val(512, a), Float::with_val(512, b));
         let close = |z: &Complex<Float>, re: f64, im: f64| {
-            (z.re.to_f64() - re).abs() <= 1e-15 * re.abs().max(1.0) && (z.im.to_f64() - im).abs() <= 1e-15 * im.abs().max(1.0)
+            (z.re.to_f64() - re).abs() <= 1e-15 * re.abs().max(1.0)
+                && (z.im.to_f64() - im).abs() <= 1e-15 * im.abs().max(1.0)
         };
         let z = c(0.3, -1.2);
         // Values from the closed forms (computed with Python's cmath).

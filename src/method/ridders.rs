@@ -63,7 +63,11 @@ impl<T: Scalar> Consts<T> {
     /// The constants in context `ctx`.
     pub fn new(ctx: T::Ctx) -> Self {
         let c = Rational::from(CON);
-        Consts { con2: T::from_rational(&(c.clone() * &c), ctx), one: T::from_int(1, ctx), safe: T::from_int(SAFE, ctx) }
+        Consts {
+            con2: T::from_rational(&(c.clone() * &c), ctx),
+            one: T::from_int(1, ctx),
+            safe: T::from_int(SAFE, ctx),
+        }
     }
 }
 

@@ -3,8 +3,8 @@
 
 use super::num::{Complex, Dual, Num};
 use super::ridders;
-use crate::exact::Decimal;
 use super::Scheme;
+use crate::exact::Decimal;
 use crate::scalar::Scalar;
 
 /// A real function of one variable that can be evaluated in any [`Num`] type (real, complex,

@@ -1,0 +1,184 @@
+//! `martins`: Martins' test function f(x) = e^x / sqrt(sin^3 x + cos^3 x) at x = 1.5
+//! (Martins, Sturdza & Alonso 2003, Fig. 1): f'(1.5) by forward, central and five-point
+//! differences, the complex step and Ridders at every step 1e0 .. 1e-300 the dtype can hold, and
+//! by dual numbers, in f16, bf16, f32, f64, mpfr:113 and mpfr:256, against the exact derivative.
+
+use gradlab::check::full_digits;
+use gradlab::error::Result;
+use gradlab::exact::Decimal;
+use gradlab::lab::grid::decades;
+use gradlab::lab::plot::{Figure, LegendPos, Series, BLACK, BLUE, GREEN, MEDIUM_GREY, ORANGE, VERMILLION};
+use gradlab::lab::report::{md_table, sci6};
+use gradlab::lab::runner::{Experiment, Output};
+use gradlab::method::{derivative, Scheme};
+use gradlab::objective::martins::{true_derivative_at_x0, Martins, X0};
+use gradlab::policy::usable_steps;
+use gradlab::scalar::{DType, Prec, Scalar};
+use rug::{Float, Rational};
+use serde::{Deserialize, Serialize};
+
+/// The experiment.
+pub struct MartinsExperiment;
+
+/// One estimate of f'(1.5).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Row {
+    /// The dtype every operation is rounded to.
+    pub dtype: DType,
+    /// The method.
+    pub method: Scheme,
+    /// The step (Ridders' initial step); empty for dual numbers.
+    pub h: Option<Decimal>,
+    /// The estimate, with every significant digit of the dtype.
+    pub estimate: String,
+    /// |estimate - f'(1.5)| / f'(1.5), against the exact value.
+    pub relerr: f64,
+}
+
+/// The methods, in the figure's order.
+const METHODS: [Scheme; 6] =
+    [Scheme::Forward, Scheme::Central, Scheme::Central5, Scheme::Ridders, Scheme::Complex, Scheme::Dual];
+
+fn dtypes(quick: bool) -> Vec<DType> {
+    DType::parse_list(if quick { "f16,f64,mpfr:113" } else { "f16,bf16,f32,f64,mpfr:113,mpfr:256" }).unwrap_or_default()
+}
+
+fn color(m: Scheme) -> plotters::style::RGBColor {
+    match m {
+        Scheme::Forward => ORANGE,
+        Scheme::Central => BLUE,
+        Scheme::Central5 => GREEN,
+        Scheme::Ridders => VERMILLION,
+        Scheme::Complex => BLACK,
+        _ => MEDIUM_GREY,
+    }
+}
+
+fn estimate<T: Scalar>(ctx: T::Ctx, method: Scheme, h: &Decimal, truth: &Float) -> (String, f64) {
+    let bits = T::dtype(ctx).bits();
+    let x = T::from_rational(&Rational::from(X0), ctx);
+    let v = derivative(&Martins, method, &x, h).value.to_float(bits);
+    let p = truth.prec();
+    let err = Float::with_val(p, &v.to_float(p) - truth).abs() / truth;
+    (if v.is_finite() { full_digits(&v) } else { v.to_string() }, Float::with_val(53, err).to_f64())
+}
+
+impl Experiment for MartinsExperiment {
+    type Cell = DType;
+    type Row = Row;
+
+    fn name(&self) -> &'static str {
+        "martins"
+    }
+    fn description(&self) -> &'static str {
+        "Martins' function: every method's error against the step, complex step flat at machine precision"
+    }
+    fn cells(&self, quick: bool) -> Vec<DType> {
+        dtypes(quick)
+    }
+    fn run_cell(&self, &dt: &DType) -> Result<Vec<Row>> {
+        let truth = true_derivative_at_x0(Prec::new(dt.bits() + 128)?);
+        let steps = usable_steps(&decades(0, 300), dt);
+        let mut rows = Vec::new();
+        for method in METHODS {
+            let hs: Vec<Option<&Decimal>> =
+                if method.has_step() { steps.iter().map(Some).collect() } else { vec![None] };
+            for h in hs {
+                let step = h.cloned().unwrap_or_else(gradlab::check::no_step);
+                let (estimate, relerr) = gradlab::with_dtype!(dt, |T, ctx| estimate::<T>(ctx, method, &step, &truth));
+                rows.push(Row { dtype: dt, method, h: h.cloned(), estimate, relerr });
+            }
+        }
+        Ok(rows)
+    }
+
+    fn finish(&self, quick: bool, rows: &[Row], out: &mut Output) -> Result<String> {
+        let mut s = String::from(
+            "f'(1.5) = 4.0534278938986206577... (MPFR closed form, checked against mpmath) of Martins' function \
+             f(x) = e^x / sqrt(sin^3 x + cos^3 x), every operation rounded to the dtype, at the steps 1e0, 1e-1, ..., \
+             1e-300 that round to a nonzero value in the dtype (Ridders: its initial step). Per method, the smallest \
+             relative error and the step it needs; for the complex step, how many of the steps h <= sqrt(u) \
+             (u = 2^-p; below it the truncation error is below u) give an error within 2 u, and the largest; dual \
+             numbers' error in units of u.\n\n",
+        );
+        let of = |dt: DType, m: Scheme| rows.iter().filter(move |r| r.dtype == dt && r.method == m);
+        let best = |dt: DType, m: Scheme| {
+            of(dt, m).min_by(|a, b| a.relerr.total_cmp(&b.relerr)).map_or("-".to_string(), |r| {
+                format!("{} at {}", sci6(r.relerr), r.h.as_ref().map_or("-".into(), |h| h.to_string()))
+            })
+        };
+        s.push_str(&md_table(
+            "dtype | forward | central | central5 | ridders | complex (best) | complex within 2u, h <= sqrt(u) | dual (u)",
+            dtypes(quick).into_iter().map(|dt| {
+                let mut row = vec![dt.to_string()];
+                row.extend(METHODS[..5].iter().map(|&m| best(dt, m)));
+                row.push(small_steps(of(dt, Scheme::Complex).collect(), dt));
+                row.push(of(dt, Scheme::Dual).next().map_or("-".into(), |r| format!("{:.2}", r.relerr / dt.unit_roundoff())));
+                row
+            }),
+        ));
+        s.push_str(
+            "\nAs in the paper's figure, the differences' error falls with the step until rounding takes over (forward at \
+             about sqrt(u), central at u^(2/3), five-point at u^(4/5)) and is 1 once x + h rounds to x; the complex step \
+             has no subtraction, so its error falls as h^2 and then stays at a few u (the roundings of the imaginary part \
+             through sin, cos, the cubes, the square root, exp and the quotient: mostly within 2 u, up to about 3 u at \
+             some steps) down to the smallest step, as long as the imaginary parts stay normal numbers: in the hardware \
+             formats they become subnormal once h f'(x) is below the smallest normal number (6e-5 in f16, 1.2e-38 in bf16 \
+             and f32, 2.2e-308 in f64, beyond the grid) and lose bits. Dual numbers need no step at all.\n\n",
+        );
+        // Per dtype, the steps down to where every method has settled; f64 also over every step.
+        let zoom = |dt: DType| 10f64.powi(-(20.0f64.max(0.36 * dt.bits() as f64 + 5.0)) as i32);
+        let views = dtypes(quick).into_iter().map(|dt| (dt, zoom(dt), String::new()));
+        let views: Vec<(DType, f64, String)> = views.chain([(DType::F64, 0.0, "_all_steps".to_string())]).collect();
+        for (dt, smallest, suffix) in views {
+            let mut fig = Figure::new(
+                format!("Martins' function, f'(1.5) in {dt}{}", if suffix.is_empty() { "" } else { ", every step" }),
+                "step h",
+                "relative error of f'(1.5)",
+            );
+            let shown = |r: &&Row| r.h.as_ref().is_none_or(|h| h.to_f64() >= smallest);
+            let span: Vec<f64> =
+                of(dt, Scheme::Central).filter(shown).map(|r| r.h.as_ref().map_or(1.0, Decimal::to_f64)).collect();
+            for m in METHODS {
+                let pts: Vec<(f64, f64)> = match m {
+                    Scheme::Dual => {
+                        let e = of(dt, m).next().map_or(f64::NAN, |r| r.relerr.max(dt.unit_roundoff() / 16.0));
+                        vec![(span[0], e), (span[span.len() - 1], e)]
+                    }
+                    _ => of(dt, m)
+                        .filter(|r| shown(r) && !r.relerr.is_nan())
+                        .map(|r| {
+                            (r.h.as_ref().map_or(f64::NAN, Decimal::to_f64), r.relerr.max(dt.unit_roundoff() / 16.0))
+                        })
+                        .collect(),
+                };
+                let series = Series::new(m.name(), color(m), pts);
+                fig.series.push(if m == Scheme::Dual { series.dashed() } else { series });
+            }
+            fig.legend_pos = LegendPos::Auto;
+            fig.caption = Some(format!(
+                "Errors below u/16 = {} drawn at u/16; NaN (f at 1.5 + h or 1.5 + 2h with sin^3 + cos^3 < 0) not drawn; dual: no step (dashed). {}",
+                sci6(dt.unit_roundoff() / 16.0),
+                if dt == DType::F64 { "Cf. Martins et al. 2003, Fig. 1." } else { "" }
+            ));
+            s.push_str(&out.figure_md(&format!("martins_{}{suffix}", dt.label()), &fig)?);
+        }
+        Ok(s)
+    }
+}
+
+/// The complex step at the steps h <= sqrt(u), where its truncation error h^2 f'''/(6 f') is
+/// below u: how many are within 2 u, and the largest error in units of u.
+fn small_steps(rows: Vec<&Row>, dt: DType) -> String {
+    let u = dt.unit_roundoff();
+    let errs: Vec<f64> =
+        rows.iter().filter(|r| r.h.as_ref().is_some_and(|h| h.to_f64() <= u.sqrt())).map(|r| r.relerr / u).collect();
+    let within = errs.iter().filter(|&&e| e <= 2.0).count();
+    format!("{within} of {}, max {:.2} u", errs.len(), errs.iter().copied().fold(0.0, f64::max))
+}
+
+/// `cargo run --release --bin martins -- [--out DIR] [--quick] [--threads N] [--shard K/N]`: this
+/// experiment alone.
+pub fn main() -> std::process::ExitCode {
+    gradlab::lab::cli::experiment_main(&MartinsExperiment)
+}
