@@ -11,8 +11,11 @@ use std::cmp::Ordering;
 
 type MpfrFn = fn(&mut Float, Round) -> Ordering;
 
+/// A function's name, its MPFR version and the trait method under test.
+type Case<T> = (&'static str, MpfrFn, fn(&mut T));
+
 /// The functions, each as its MPFR version and the trait method under test.
-fn functions<T: Scalar>() -> [(&'static str, MpfrFn, fn(&mut T)); 6] {
+fn functions<T: Scalar>() -> [Case<T>; 6] {
     [
         ("sin", Float::sin_round, T::sin_mut),
         ("cos", Float::cos_round, T::cos_mut),
