@@ -115,6 +115,30 @@ fn a_wrt_list_gives_one_block_per_wrt_and_named_files() {
     assert!(out.status.success());
     assert!(one.path().join("analytic_f64.npy").exists() && one.path().join("numeric_f64_1e-3.npy").exists());
 }
+/// The new schemes on the command line: the complex step at 1e-300 in f64 as accurate as the
+/// analytic gradient, dual numbers one row with an empty eps, Ridders' two extra table columns.
+#[test]
+fn complex_dual_and_ridders_from_the_command_line() {
+    let out = gradlab(&["check", "--dtype", "f64", "--scheme", "complex", "--eps", "1e-300", "--format", "csv"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let row: Vec<&str> = text.lines().nth(1).unwrap().split(',').collect();
+    assert_eq!(&row[..5], ["f64", "complex", "input", "reset", "1e-300"]);
+    let num_vs_truth: f64 = row[10].parse().unwrap();
+    assert!(num_vs_truth <= 1e-15, "{text}");
+    assert_eq!(row[row.len() - 2..], ["", ""], "no estimate for the complex step: {text}");
+
+    let out = gradlab(&["check", "--dtype", "f32,f64", "--scheme", "dual", "--format", "csv"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let rows: Vec<&str> = text.lines().skip(1).collect();
+    assert_eq!(rows.len(), 2, "one row per dtype: {text}");
+    assert!(rows[0].starts_with("f32,dual,input,reset,,"), "{text}");
+
+    let out = gradlab(&["check", "--dtype", "f64", "--scheme", "ridders", "--eps", "1,1e-1"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("est_error") && text.contains("bounds"), "{text}");
+    assert!(text.contains("Ridders' error estimate bounds the true error for"), "{text}");
+}
 
 #[test]
 fn bad_input_is_one_sentence_and_a_nonzero_exit() {
@@ -146,6 +170,8 @@ fn bad_input_is_one_sentence_and_a_nonzero_exit() {
         (&["check", "--wrt", "weights"][..], 2, "\"weights\""),
         (&["check", "--wrt", "input,input"][..], 2, "input is listed twice"),
         (&["check", "--wrt", "input,"][..], 2, "expected a comma-separated list"),
+        (&["check", "--scheme", "complexx"][..], 2, "\"complexx\""),
+        (&["check", "--scheme", "complex", "--eps", "1e-50", "--dtype", "f32"][..], 1, "\"1e-50\""),
     ] {
         let out = gradlab(args);
         let err = String::from_utf8_lossy(&out.stderr);
