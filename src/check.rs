@@ -39,11 +39,12 @@ pub struct CheckConfig {
 }
 
 impl CheckConfig {
-    /// How many gradients the numeric engine computes at once (for memory and work estimates):
-    /// one per step, ten per step for Ridders (its central differences), one for dual numbers.
+    /// How many gradients the numeric engine computes (for memory and work estimates): one per
+    /// step, ten per step for Ridders (its central differences, computed one initial step at a
+    /// time, so that memory holds ten), one for dual numbers.
     pub fn engine_steps(&self) -> usize {
         match self.scheme {
-            Scheme::Ridders => self.steps.len() * crate::method::ridders::NTAB,
+            Scheme::Ridders => self.steps.len().max(1) * crate::method::ridders::NTAB,
             s if !s.has_step() => 1,
             _ => self.steps.len(),
         }

@@ -94,12 +94,12 @@ fn ridders_grads<T: Scalar>(
     watch: &Watch,
 ) -> Result<Vec<MethodGrad<T>>> {
     let central = Setup { stencil: Scheme::Central.stencil(), ..setup.clone() };
-    let all: Vec<Decimal> = steps.iter().flat_map(ridders::steps).collect();
-    let grads = numeric_grads_watched(&central, &all, naive, watch)?;
     let consts = ridders::Consts::new(setup.trained.ctx);
-    Ok(grads
-        .chunks(ridders::NTAB)
-        .map(|cols| {
+    // One initial step at a time: its ten gradients are all that is held at once.
+    steps
+        .iter()
+        .map(|h| {
+            let cols = numeric_grads_watched(&central, &ridders::steps(h), naive, watch)?;
             let (rows, n_cols) = cols[0].grad.dim();
             let mut value = cols[0].grad.clone();
             let mut error = cols[0].grad.clone();
@@ -111,7 +111,7 @@ fn ridders_grads<T: Scalar>(
                 }
             }
             let first = &cols[0];
-            MethodGrad {
+            Ok(MethodGrad {
                 numeric: NumericGrad {
                     grad: value,
                     effective_step: first.effective_step.clone(),
@@ -120,9 +120,9 @@ fn ridders_grads<T: Scalar>(
                     loss_flat: first.loss_flat,
                 },
                 est_error: Some(error),
-            }
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// The pairwise sum ([`crate::sum`]'s tree: the first half, then the second, then their sum) of
