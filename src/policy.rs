@@ -204,3 +204,9 @@ mod tests {
         assert!(!analytic_is_wrong(1e-7, DType::F32));
     }
 }
+
+/// The largest per-sample contribution matrix (given elements x samples, f64) `gradlab diagnose`
+/// builds to recover micro-batch weights from weight or bias gradients: 50 million values
+/// (400 MB, and its QR copy). Beyond it the micro-batch cause is not tested, and the diagnosis
+/// says why.
+pub const MICROBATCH_MAX_VALUES: usize = 50_000_000;
