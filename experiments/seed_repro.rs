@@ -140,11 +140,7 @@ impl Experiment for SeedRepro {
             ALERT_RED,
             curve(acc, |r| r.loss_flat as f64 / 40.0),
         ));
-        fig.series.push(dashed(
-            "fraction of elements: dead input",
-            BLUE,
-            curve(acc, |r| r.dead_zone as f64 / 40.0),
-        ));
+        fig.series.push(dashed("fraction of elements: dead input", BLUE, curve(acc, |r| r.dead_zone as f64 / 40.0)));
         fig.y_log = false;
         fig.legend_pos = LegendPos::LowerRight;
         fig.caption = Some("eps >= 1e-4: plateau at 0.9; then L(x + eps) and L(x - eps) round to one value (flat loss) about two decades before x + eps == x (dead input).".into());

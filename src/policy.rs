@@ -210,4 +210,3 @@ mod tests {
         assert!(!analytic_is_wrong(1e-7, DType::F32));
     }
 }
-
