@@ -206,6 +206,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_fixes_give_the_mean_gradient_and_the_mistake_reweights_each_micro_batch() {
+        let p = Problem::generate(12, 3, 3, 1).unwrap();
+        let mut full = Pass::<f64>::new(12, 3, 3, ());
+        full.run(p.x.view(), p.weight.view(), p.bias.as_slice().unwrap(), &p.t, Some(&(1.0 / 12.0)));
+        let close = |a: &Array2<f64>, b: &Array2<f64>, what: &str| {
+            for (x, y) in a.iter().zip(b) {
+                assert!((x - y).abs() <= 1e-14 * y.abs().max(1e-3), "{what}: {x} vs {y}");
+            }
+        };
+        let mean_b = Array2::from_shape_vec((1, 3), full.grad_bias.clone()).unwrap();
+        for (sizes, combine) in
+            [(&[5, 4, 3][..], Combine::FixSum), (&[5, 4, 3], Combine::FixWeighted), (&[4, 4, 4], Combine::MeanOfMeans)]
+        {
+            let [gx, gw, gb] = combined_grads(&p, sizes, combine);
+            let what = format!("{combine} over {sizes:?}");
+            close(&gx, &full.grad_x, &what);
+            close(&gw, &full.grad_weight, &what);
+            close(&gb, &mean_b, &what);
+        }
+        // [6, 3, 3] as a mean of means: sample j's row is weighted N / (K n_b) = 2/3 or 4/3.
+        let [gx, ..] = combined_grads(&p, &[6, 3, 3], Combine::MeanOfMeans);
+        for (j, (row, truth)) in gx.rows().into_iter().zip(full.grad_x.rows()).enumerate() {
+            let c = if j < 6 { 2.0 / 3.0 } else { 4.0 / 3.0 };
+            close(&row.to_owned().insert_axis(ndarray::Axis(0)), &(&truth * c).insert_axis(ndarray::Axis(0)), "rows");
+        }
+    }
+
+    #[test]
     fn sizes_come_back_from_their_weights_smallest_k_first() {
         for sizes in [vec![8, 8, 8, 6], vec![17, 17, 17, 13], vec![8, 8, 5], vec![3, 7, 3], vec![21, 21, 21, 1]] {
             let found = partitions(&weights_of(&sizes));
