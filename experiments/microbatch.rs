@@ -7,7 +7,7 @@
 //! W.grad and b.grad). Each sample of micro-batch b is weighted 1/(K n_b) instead of 1/N.
 
 use gradlab::check::prepare;
-use gradlab::diagnose::microbatch::weights_of;
+use gradlab::diagnose::microbatch::{combined_grads, weights_of, Combine};
 use gradlab::diagnose::{Cause, Reference, Verdict};
 use gradlab::error::Result;
 use gradlab::exact::Decimal;
@@ -20,10 +20,10 @@ use gradlab::md_row;
 use gradlab::method::Scheme;
 use gradlab::metrics::{compare, median, quantile, ratio_median};
 use gradlab::numeric::{numeric_grad, Setup};
-use gradlab::objective::{Pass, Reduction, Wrt};
+use gradlab::objective::{Reduction, Wrt};
 use gradlab::problem::Problem;
 use gradlab::train::{InputGrad, TrainConfig};
-use ndarray::{s, Array2};
+use ndarray::s;
 use serde::{Deserialize, Serialize};
 
 /// The experiment.
@@ -49,18 +49,6 @@ gradlab::named_enum! {
     }
 }
 
-gradlab::named_enum! {
-    /// How the micro-batch gradients are combined.
-    pub enum Variant("variant") {
-        /// Each micro-batch loss a mean over its samples, summed and divided by K (the mistake).
-        MeanOfMeans = "mean_of_means",
-        /// Each micro-batch loss a sum, the total divided by N (fix 1).
-        FixSum = "fix_sum",
-        /// Each micro-batch mean weighted by n_b / N (fix 2).
-        FixWeighted = "fix_weighted",
-    }
-}
-
 /// The micro-batch sizes of a scenario at an imbalance level (0: equal sizes).
 fn sizes(sc: Scenario, level: usize) -> Vec<usize> {
     match sc {
@@ -83,7 +71,7 @@ pub struct Row {
     sizes: String,
     seed: u64,
     wrt: Wrt,
-    variant: Variant,
+    variant: Combine,
     batch: Option<usize>,
     factor: f64,
     relerr_check: f64,
@@ -92,27 +80,6 @@ pub struct Row {
     diagnosed: Option<Cause>,
     sizes_found: Option<String>,
     same_weights: Option<bool>,
-}
-
-/// The x, W and b gradients of `variant` over micro-batches of `sizes` (f64, bias as 1 x k).
-fn grads(p: &Problem, sizes: &[usize], variant: Variant) -> [Array2<f64>; 3] {
-    let (mut gx, mut gw, mut gb) = (Array2::zeros((N, D)), Array2::zeros(p.weight.dim()), Array2::zeros((1, p.k())));
-    let mut start = 0;
-    for &nb in sizes {
-        let (xs, ts) = (p.x.slice(s![start..start + nb, ..]), &p.t[start..start + nb]);
-        let (scale, post) = match variant {
-            Variant::MeanOfMeans => (1.0 / (K * nb) as f64, 1.0),
-            Variant::FixSum => (1.0 / N as f64, 1.0),
-            Variant::FixWeighted => (1.0 / nb as f64, nb as f64 / N as f64),
-        };
-        let mut pass = Pass::<f64>::new(nb, D, p.k(), ());
-        pass.run(xs, p.weight.view(), p.bias.as_slice().unwrap_or(&[]), ts, Some(&scale));
-        gx.slice_mut(s![start..start + nb, ..]).assign(&(pass.grad_x * post));
-        gw += &(pass.grad_weight * post);
-        gb.row_mut(0).iter_mut().zip(&pass.grad_bias).for_each(|(a, g)| *a += g * post);
-        start += nb;
-    }
-    [gx, gw, gb]
 }
 
 impl Experiment for Microbatch {
@@ -145,8 +112,8 @@ impl Experiment for Microbatch {
             let setup = Setup { trained: &tr, reduction: MEAN, stencil: Scheme::Central.stencil(), wrt };
             let num = numeric_grad(&setup, &Decimal::parse("step", EPS)?, false).grad;
             let truth = reference.truth(wrt).map(|v| v.to_f64());
-            for &variant in Variant::ALL {
-                let [gx, gw, gb] = grads(&p, &sz, variant);
+            for &variant in Combine::ALL {
+                let [gx, gw, gb] = combined_grads(&p, &sz, variant);
                 let g = match wrt {
                     Wrt::Input => gx,
                     Wrt::Weight => gw,
@@ -177,7 +144,7 @@ impl Experiment for Microbatch {
                 // x.grad's rows of each micro-batch: what a check shows, one plateau per micro-batch.
                 let mut start = 0;
                 for (b, &nb) in sz.iter().enumerate().filter(|_| wrt == Wrt::Input) {
-                    let (r, mm) = (s![start..start + nb, ..], variant == Variant::MeanOfMeans);
+                    let (r, mm) = (s![start..start + nb, ..], variant == Combine::MeanOfMeans);
                     let (g, n) = (g.slice(r).to_owned(), num.slice(r).to_owned());
                     rows.push(Row {
                         batch: Some(b),
@@ -201,7 +168,7 @@ impl Experiment for Microbatch {
         let whole: Vec<&Row> = rows.iter().filter(|r| r.batch.is_none()).collect();
         let seeds = whole.iter().map(|r| r.seed).max().unwrap_or(0);
         let largest = |r: &Row| N as f64 / (K * sizes(r.scenario, r.level).iter().min().copied().unwrap_or(1)) as f64;
-        let mm = |r: &&Row| r.variant == Variant::MeanOfMeans;
+        let mm = |r: &&Row| r.variant == Combine::MeanOfMeans;
         let head = ["scenario", "sizes", "largest N/(K n_b)", "relerr x.grad", "relerr W.grad", "relerr b.grad"];
         let table = md_table(
             &[&head[..], &["diagnose: sizes recovered", "fixes correct"]].concat(),
@@ -239,7 +206,7 @@ impl Experiment for Microbatch {
             DARK_GREY,
             c.map(|c| (c, (c - 1.0).abs() / c.max(1.0))).collect(),
         ));
-        for (v, color) in [(Variant::MeanOfMeans, VERMILLION), (Variant::FixSum, BLUE), (Variant::FixWeighted, GREEN)] {
+        for (v, color) in [(Combine::MeanOfMeans, VERMILLION), (Combine::FixSum, BLUE), (Combine::FixWeighted, GREEN)] {
             let pts = batches.iter().filter(|r| r.variant == v).map(|r| (r.factor, r.relerr_check)).collect();
             fig.series.push(points(v.name(), color, pts));
         }

@@ -131,6 +131,12 @@ impl Experiment for RegimesN {
             }
             fig.y_log = false;
             fig.legend_pos = LegendPos::Auto;
+            let hidden =
+                SIZES.iter().all(|&n| curve(dt, Reduction::Sum, n, flat) == curve(dt, Reduction::Mean, n, flat));
+            if hidden {
+                fig.caption =
+                    Some("The sum's dashed curves lie exactly under the mean's: the same elements go flat.".into());
+            }
             s.push_str(&out.figure_md(&format!("regimes_n_{dt}"), &fig)?);
         }
         s.push('\n');

@@ -118,12 +118,13 @@ impl Experiment for SeedRepro {
             "mean relative error; fraction of elements",
         );
         let plateau = of(acc).filter(|r| r.eps.to_f64() >= 1e-4).map(|r| (r.eps.to_f64(), 0.9)).collect();
-        fig.series.push(dashed("plateau 1 - 1/E = 0.9", DARK_GREY, plateau));
         fig.series.push(line(
             "gradlab, f32: mean relative error",
             dtype_color(DType::F32),
             curve(acc, |r| r.relerr_mean),
         ));
+        // Over the curve, which sits on it.
+        fig.series.push(dashed("plateau 1 - 1/E = 0.9", DARK_GREY, plateau));
         fig.series.push(points("published (Cross Validated 491171)", BLACK, published_points("input_accumulated")));
         fig.series.push(points(
             "PyTorch on gradlab's problem",
@@ -139,14 +140,10 @@ impl Experiment for SeedRepro {
             ALERT_RED,
             curve(acc, |r| r.loss_flat as f64 / 40.0),
         ));
-        fig.series.push(dashed(
-            "fraction of elements: dead input",
-            DARK_GREY,
-            curve(acc, |r| r.dead_zone as f64 / 40.0),
-        ));
+        fig.series.push(dashed("fraction of elements: dead input", BLUE, curve(acc, |r| r.dead_zone as f64 / 40.0)));
         fig.y_log = false;
         fig.legend_pos = LegendPos::LowerRight;
-        fig.caption = Some("eps >= 1e-4: plateau at 0.9; then L(x + eps) and L(x - eps) round to one value (flat loss) two decades before x + eps == x (dead input).".into());
+        fig.caption = Some("eps >= 1e-4: plateau at 0.9; then L(x + eps) and L(x - eps) round to one value (flat loss) about two decades before x + eps == x (dead input).".into());
         s.push_str(&out.figure_md("seed_repro_regimes", &fig)?);
 
         // The bug's plateau beside the fix's V, with the published points and the bound's lines.

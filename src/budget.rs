@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::method::Stencil;
 use crate::objective::Wrt;
 use crate::problem::Problem;
-use crate::scalar::DType;
+use crate::scalar::{DType, Prec};
 
 /// The size of a problem: n samples, d features, k classes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -264,6 +264,55 @@ pub fn check_fits(
         let names: Vec<String> = dtypes.iter().map(|d| d.name()).collect();
         return Err(Error::Memory {
             what: format!("a check of {shape} in {}", names.join(",")),
+            need: format_bytes(need),
+            limit: format!("{} ({})", format_bytes(limit.bytes), limit.source),
+        });
+    }
+    Ok(need)
+}
+
+/// The bytes `gradlab diagnose` needs at its peak for gradients of `wrts` on a problem of
+/// `shape` with the truth at `truth` bits. With t the truth's [`value_bytes`] and m the given
+/// elements (over every wrt):
+///
+/// - the problem as f64 and its copy at t (nd + kd + k values each), a whole pass at t (the
+///   reference's training with no epochs: logits and their gradient 2nk, dx nd, dW kd, db k)
+///   and the trained state (2nd + kd + k + 2nk values at t);
+/// - the forward quantities of the rounding bound as f64 (4nk + n + nd + kd);
+/// - per given element: the gradient as read and as f64, the truth at t and as f64, the bound,
+///   the excess and one diagnosed element record (about 8 f64 and one t);
+/// - the causes: the parameters at t and three passes at a time (the drift along SGD, the
+///   weighted gradients of a micro-batch model), and the per-sample contribution matrix of the
+///   micro-batch cause and its QR copy (2 m n f64, built only up to
+///   [`crate::policy::MICROBATCH_MAX_VALUES`] values).
+pub fn diagnose_memory(shape: Shape, wrts: &[Wrt], truth: Prec) -> u64 {
+    let (n, d, k) = (shape.n as u128, shape.d as u128, shape.k as u128);
+    let t = u128::from(value_bytes(DType::Mpfr(truth)));
+    let data = sum(&[mul(&[n, d]), mul(&[k, d]), k]);
+    let pass = mul(&[t, sum(&[mul(&[2, n, k]), mul(&[n, d]), mul(&[k, d]), k, d])]);
+    let trained = mul(&[t, sum(&[mul(&[2, n, d]), mul(&[k, d]), k, mul(&[2, n, k])])]);
+    let forward = mul(&[8, sum(&[mul(&[4, n, k]), n, mul(&[n, d]), mul(&[k, d])])]);
+    let m = sum(&wrts.iter().map(|&w| mul(&[perturbed(shape, w).0, perturbed(shape, w).1])).collect::<Vec<_>>());
+    let elements = mul(&[m, sum(&[mul(&[8, 8]), t])]);
+    let contributions = if wrts.contains(&Wrt::Input) {
+        0
+    } else {
+        mul(&[16, mul(&[m, n]).min(crate::policy::MICROBATCH_MAX_VALUES as u128)])
+    };
+    let causes = sum(&[mul(&[t, data]), mul(&[3, pass]), contributions]);
+    to_u64(sum(&[mul(&[8, sum(&[data, n])]), mul(&[t, data]), pass, trained, forward, elements, causes]))
+}
+
+/// Checks that `gradlab diagnose` of `wrts` on a problem of `shape` fits in `limit` before the
+/// exact model is built; returns the estimate ([`diagnose_memory`]).
+///
+/// # Errors
+/// [`Error::Memory`] naming the size and the memory it would need.
+pub fn diagnose_fits(shape: Shape, wrts: &[Wrt], truth: Prec, limit: &MemoryLimit) -> Result<u64> {
+    let need = diagnose_memory(shape, wrts, truth);
+    if need > limit.bytes {
+        return Err(Error::Memory {
+            what: format!("a diagnosis of {shape} with the truth at {} bits", truth.bits()),
             need: format_bytes(need),
             limit: format!("{} ({})", format_bytes(limit.bytes), limit.source),
         });

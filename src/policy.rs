@@ -163,6 +163,12 @@ pub const LSTSQ_RANK_TOLERANCE: f64 = 1e-9;
 /// units of their rounding bound).
 pub const WORST_ELEMENTS: usize = 10;
 
+/// The largest per-sample contribution matrix (given elements x samples, f64) `gradlab diagnose`
+/// builds to recover micro-batch weights from weight or bias gradients: 50 million values
+/// (400 MB, and its QR copy). Beyond it the micro-batch cause is not tested, and the diagnosis
+/// says why.
+pub const MICROBATCH_MAX_VALUES: usize = 50_000_000;
+
 #[cfg(test)]
 mod tests {
     use super::*;

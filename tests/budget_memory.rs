@@ -2,7 +2,7 @@
 //! every thread) stays below `budget::check_memory`'s estimate, and the estimate is not wildly
 //! above it either, for hardware and MPFR dtypes, both wrt, on one thread and on two.
 
-use gradlab::budget::{check_memory, Shape};
+use gradlab::budget::{check_memory, diagnose_memory, Shape};
 use gradlab::check::{check_dtype, CheckConfig};
 use gradlab::exact::{parse_list, Decimal};
 use gradlab::method::Scheme;
@@ -104,12 +104,17 @@ fn install_gmp_hooks() {
     });
 }
 
-/// Serialises measurements (the counters are global).
+/// Serialises the tests (the counters are global: any allocation of another test, even its
+/// setup, would count in a measurement).
 static MEASURE: Mutex<()> = Mutex::new(());
 
-/// The peak bytes allocated above the starting level while `f` runs.
+/// Holds the measuring lock for a whole test.
+fn measuring() -> std::sync::MutexGuard<'static, ()> {
+    MEASURE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The peak bytes allocated above the starting level while `f` runs (under [`measuring`]).
 fn peak_during(f: impl FnOnce()) -> usize {
-    let _guard = MEASURE.lock().unwrap_or_else(|e| e.into_inner());
     let start = CURRENT.load(Ordering::SeqCst);
     PEAK.store(start, Ordering::SeqCst);
     f();
@@ -136,6 +141,7 @@ fn config(wrt: Wrt, truth: Option<Prec>) -> CheckConfig {
 #[test]
 fn a_checks_peak_memory_is_within_its_estimate() {
     install_gmp_hooks();
+    let _serial = measuring();
     let shape = Shape { n: 300, d: 48, k: 6 };
     for threads in [1, 2] {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
@@ -156,5 +162,38 @@ fn a_checks_peak_memory_is_within_its_estimate() {
                 assert!(estimate <= 3 * peak, "{case}");
             }
         }
+    }
+}
+
+#[test]
+fn a_diagnosis_peak_memory_is_within_its_estimate() {
+    install_gmp_hooks();
+    let _serial = measuring();
+    let shape = Shape { n: 120, d: 24, k: 5 };
+    let p = Problem::generate(shape.n, shape.d, shape.k, 1).unwrap();
+    let truth = Prec::new(256).unwrap();
+    // A wrong gradient (twice the truth) of each tensor: every cause is tested.
+    let settings = gradlab::diagnose::Settings { reduction: Reduction::Mean, dtype: DType::F64, truth };
+    for wrts in [vec![Wrt::Input], vec![Wrt::Weight], vec![Wrt::Weight, Wrt::Bias]] {
+        let reference = gradlab::diagnose::Reference::new(&p, settings);
+        let given: Vec<gradlab::diagnose::Given> = wrts
+            .iter()
+            .map(|&wrt| {
+                let g = reference.truth(wrt).map(|v| 2.0 * v.to_f64());
+                let grad = if wrt == Wrt::Bias { g.row(0).to_owned().into_dyn() } else { g.into_dyn() };
+                gradlab::diagnose::Given { wrt, grad, file: DType::F64, name: format!("{wrt}") }
+            })
+            .collect();
+        drop(reference);
+        let estimate = diagnose_memory(shape, &wrts, truth) as usize;
+        let peak = peak_during(|| {
+            let d = gradlab::diagnose::diagnose(&p, &given, &settings).unwrap();
+            assert_eq!(d.verdict, gradlab::diagnose::Verdict::Wrong);
+            std::hint::black_box(d);
+        });
+        let case = format!("{wrts:?}: peak {peak} B, estimate {estimate} B");
+        eprintln!("{case} ratio {:.2}", estimate as f64 / peak as f64);
+        assert!(peak <= estimate, "{case}");
+        assert!(estimate <= 4 * peak, "{case}");
     }
 }

@@ -266,6 +266,12 @@ fn bad_input_is_one_sentence_and_exit_1_or_2() {
         (vec!["--grad", &xg, "--dtype", "f8"], 2, "\"f8\""),
         (vec!["--grad", &xg, "--format", "xml"], 2, "'xml'"),
         (vec!["--grad", &xg, "--reduction", "median"], 2, "\"median\""),
+        (
+            vec!["--grad", &xg, "--max-memory", "64K"],
+            1,
+            "a diagnosis of n=64 d=16 k=5 with the truth at 256 bits would need about",
+        ),
+        (vec!["--grad", &xg, "--max-memory", "lots"], 2, "'lots'"),
     ];
     for (extra, code, needle) in cases {
         let mut args = vec!["diagnose", "--data", data];
@@ -406,4 +412,39 @@ fn accumulation_is_named_with_its_steps_across_problems() {
             assert!((est / want - 1.0).abs() < 0.1, "{label}: estimated lr {est}");
         }
     }
+}
+
+/// Ctrl-C (SIGINT) during a long exact pass stops `gradlab diagnose` with exit 130 within about
+/// a second, one line on stderr, nothing on stdout.
+#[test]
+fn ctrl_c_stops_a_long_diagnosis() {
+    let tmp = tempfile::tempdir().unwrap();
+    // 60000 x 200 at 256 bits: several seconds of exact pass in a release build.
+    let p = Problem::generate(60_000, 200, 10, 1).unwrap();
+    let t: ndarray::Array1<i64> = p.t.iter().map(|&c| c as i64).collect();
+    let dir = tmp.path();
+    gradlab::npy::write(&dir.join("x.npy"), &p.x).unwrap();
+    gradlab::npy::write(&dir.join("t.npy"), &t).unwrap();
+    gradlab::npy::write(&dir.join("weight.npy"), &p.weight).unwrap();
+    gradlab::npy::write(&dir.join("bias.npy"), &p.bias).unwrap();
+    gradlab::npy::write(&dir.join("grad.npy"), &ndarray::Array1::<f64>::zeros(10)).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_gradlab"))
+        .args(["diagnose", "--data", dir.to_str().unwrap(), "--wrt", "bias", "--grad"])
+        .arg(dir.join("grad.npy"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let sent = std::time::Instant::now();
+    // SAFETY: plain kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    let waited = sent.elapsed();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(waited < std::time::Duration::from_secs(3), "took {waited:?} to stop");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.starts_with("interrupted: "), "{err}");
+    assert!(out.stdout.is_empty(), "printed a diagnosis: {}", String::from_utf8_lossy(&out.stdout));
 }

@@ -127,7 +127,7 @@ fn f32_is_mpfr24_and_f64_is_mpfr53_for_every_scheme_wrt_mode_and_reduction() {
             }
         }
     }
-    assert_eq!(compared, 4 * 2 * 2 * 2 * 4 * 2 * 9);
+    assert_eq!(compared, Scheme::ALL.len() * Wrt::ALL.len() * 2 * 2 * 4 * 2 * 9);
 }
 
 /// A problem whose logits spread over about +-`scale` (x scaled by `scale`; weights within

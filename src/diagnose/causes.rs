@@ -16,8 +16,9 @@ use rug::Float;
 /// that follows decides.
 const SCREEN_BOUNDS: f64 = 1e3;
 
-/// Screening builds n x (given elements) prefix sums only up to this many values (400 MB).
-const SCREEN_MAX_VALUES: usize = 50_000_000;
+/// Screening builds n x (given elements) prefix sums, and the least squares their contribution
+/// matrix, only up to this many values.
+const SCREEN_MAX_VALUES: usize = crate::policy::MICROBATCH_MAX_VALUES;
 
 fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
@@ -278,6 +279,12 @@ fn sample_weights(a: &Analysis) -> Result<(Vec<f64>, String), String> {
              row per sample) would determine them."
         ));
     }
+    if rows.saturating_mul(n) > SCREEN_MAX_VALUES {
+        return Err(format!(
+            "per-sample weights were not estimated: the {rows} given elements times the {n} samples exceed the \
+             {SCREEN_MAX_VALUES} values gradlab builds for it; x.grad (one row per sample) would determine them."
+        ));
+    }
     let m = contributions(a);
     let b = a.flat(|p| &p.given);
     match lstsq(&m, &b) {
@@ -318,11 +325,11 @@ fn contributions(a: &Analysis) -> Array2<f64> {
 /// (from prefix sums of the per-sample gradients) comes within [`SCREEN_BOUNDS`], best first.
 fn screened(a: &Analysis) -> Vec<Vec<usize>> {
     let n = a.n();
-    let m = contributions(a);
-    let rows = m.nrows();
-    if rows * (n + 1) > SCREEN_MAX_VALUES {
+    let rows: usize = a.parts.iter().map(|p| p.given.len()).sum();
+    if rows.saturating_mul(n + 1) > SCREEN_MAX_VALUES {
         return Vec::new();
     }
+    let m = contributions(a);
     let mut prefix = Array2::<f64>::zeros((n + 1, rows));
     for j in 0..n {
         for e in 0..rows {

@@ -23,14 +23,57 @@
 //! sample alike, as do [38, 26] (K = 2) and [19, 19, 13, 13] (K = 4). The smallest K is reported
 //! first, with the refinements that also fit.
 
+use crate::objective::Pass;
 use crate::policy::{LSTSQ_RANK_TOLERANCE, MICROBATCH_WHOLE_TOLERANCE};
-use ndarray::Array2;
+use crate::problem::Problem;
+use ndarray::{s, Array2};
 
 /// The most partitions [`partitions`] returns (the smallest K first).
 const MAX_PARTITIONS: usize = 3;
 
 /// The most micro-batches (or ranks) [`common_partitions`] tries for sizes that differ by one.
 const MAX_RANKS: usize = 256;
+
+crate::named_enum! {
+    /// How the gradients of K micro-batches (or data-parallel ranks) are combined.
+    pub enum Combine("combine") {
+        /// Each micro-batch loss a mean over its samples, summed and divided by K (the mistake).
+        MeanOfMeans = "mean_of_means",
+        /// Each micro-batch loss a sum, the total divided by N (fix 1).
+        FixSum = "fix_sum",
+        /// Each micro-batch mean weighted by n_b / N (fix 2).
+        FixWeighted = "fix_weighted",
+    }
+}
+
+/// The x, W and b gradients (f64, the bias as a 1 x k row) of `problem`'s mean loss computed
+/// over consecutive micro-batches of `sizes` and combined as `combine` says: what a training
+/// loop with gradient accumulation (or data parallelism) hands back. Each micro-batch's pass is
+/// gradlab's own f64 pass with the loss scaled by its factor.
+///
+/// # Panics
+/// When the sizes do not add up to the problem's samples (a programming error of the caller).
+pub fn combined_grads(problem: &Problem, sizes: &[usize], combine: Combine) -> [Array2<f64>; 3] {
+    let (n, d, k) = (problem.n(), problem.d(), problem.k());
+    assert_eq!(sizes.iter().sum::<usize>(), n, "micro-batch sizes must add up to the samples");
+    let (mut gx, mut gw, mut gb) = (Array2::zeros((n, d)), Array2::zeros((k, d)), Array2::zeros((1, k)));
+    let mut start = 0;
+    for &nb in sizes {
+        let (xs, ts) = (problem.x.slice(s![start..start + nb, ..]), &problem.t[start..start + nb]);
+        let (scale, post) = match combine {
+            Combine::MeanOfMeans => (1.0 / (sizes.len() * nb) as f64, 1.0),
+            Combine::FixSum => (1.0 / n as f64, 1.0),
+            Combine::FixWeighted => (1.0 / nb as f64, nb as f64 / n as f64),
+        };
+        let mut pass = Pass::<f64>::new(nb, d, k, ());
+        pass.run(xs, problem.weight.view(), problem.bias.as_slice().unwrap_or(&[]), ts, Some(&scale));
+        gx.slice_mut(s![start..start + nb, ..]).assign(&(pass.grad_x * post));
+        gw += &(pass.grad_weight * post);
+        gb.row_mut(0).iter_mut().zip(&pass.grad_bias).for_each(|(a, g)| *a += g * post);
+        start += nb;
+    }
+    [gx, gw, gb]
+}
 
 /// The per-sample weights 1/(K n_b) of micro-batches of the given sizes, in sample order.
 pub fn weights_of(sizes: &[usize]) -> Vec<f64> {
@@ -161,6 +204,34 @@ pub fn lstsq(a: &Array2<f64>, b: &[f64]) -> Option<Vec<f64>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fixes_give_the_mean_gradient_and_the_mistake_reweights_each_micro_batch() {
+        let p = Problem::generate(12, 3, 3, 1).unwrap();
+        let mut full = Pass::<f64>::new(12, 3, 3, ());
+        full.run(p.x.view(), p.weight.view(), p.bias.as_slice().unwrap(), &p.t, Some(&(1.0 / 12.0)));
+        let close = |a: &Array2<f64>, b: &Array2<f64>, what: &str| {
+            for (x, y) in a.iter().zip(b) {
+                assert!((x - y).abs() <= 1e-14 * y.abs().max(1e-3), "{what}: {x} vs {y}");
+            }
+        };
+        let mean_b = Array2::from_shape_vec((1, 3), full.grad_bias.clone()).unwrap();
+        for (sizes, combine) in
+            [(&[5, 4, 3][..], Combine::FixSum), (&[5, 4, 3], Combine::FixWeighted), (&[4, 4, 4], Combine::MeanOfMeans)]
+        {
+            let [gx, gw, gb] = combined_grads(&p, sizes, combine);
+            let what = format!("{combine} over {sizes:?}");
+            close(&gx, &full.grad_x, &what);
+            close(&gw, &full.grad_weight, &what);
+            close(&gb, &mean_b, &what);
+        }
+        // [6, 3, 3] as a mean of means: sample j's row is weighted N / (K n_b) = 2/3 or 4/3.
+        let [gx, ..] = combined_grads(&p, &[6, 3, 3], Combine::MeanOfMeans);
+        for (j, (row, truth)) in gx.rows().into_iter().zip(full.grad_x.rows()).enumerate() {
+            let c = if j < 6 { 2.0 / 3.0 } else { 4.0 / 3.0 };
+            close(&row.to_owned().insert_axis(ndarray::Axis(0)), &(&truth * c).insert_axis(ndarray::Axis(0)), "rows");
+        }
+    }
 
     #[test]
     fn sizes_come_back_from_their_weights_smallest_k_first() {

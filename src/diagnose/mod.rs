@@ -43,6 +43,7 @@ use crate::objective::{Reduction, Wrt};
 use crate::problem::Problem;
 use crate::scalar::{DType, Prec};
 use crate::train::{InputGrad, TrainConfig, Trained};
+use crate::watch::Watch;
 use bound::{rounding_bound, Forward};
 use ndarray::{Array2, ArrayD};
 use rug::Float;
@@ -304,15 +305,25 @@ pub struct Reference {
 impl Reference {
     /// The exact model of `problem` at its parameters, for gradients of the loss `settings` names.
     pub fn new(problem: &Problem, settings: Settings) -> Self {
+        // A new watch is never stopped.
+        Self::new_watched(problem, settings, &Watch::unwatched()).unwrap_or_else(|_| unreachable!("never stopped"))
+    }
+
+    /// [`Reference::new`] under a [`Watch`]: the exact pass checks it before every sample and
+    /// advances it by the pass's work ([`crate::budget::pass_ops`] at the truth's cost).
+    ///
+    /// # Errors
+    /// [`Error::Interrupted`] when the watch was stopped.
+    pub fn new_watched(problem: &Problem, settings: Settings, watch: &Watch) -> Result<Self> {
         let cfg = TrainConfig {
             epochs: 0,
             lr: Decimal::parse("lr", "0").unwrap_or_else(|_| unreachable!("a valid literal")),
             input_grad: InputGrad::Reset,
             reduction: settings.reduction,
         };
-        let (tr, _) = crate::check::prepare::<Float>(problem, settings.truth, &cfg);
+        let (tr, _) = crate::check::prepare_watched::<Float>(problem, settings.truth, &cfg, watch)?;
         let fwd = Forward::new(&tr, settings.truth);
-        Reference { settings, tr, fwd }
+        Ok(Reference { settings, tr, fwd })
     }
 
     /// The reference of a trained state's data at its final parameters (as a user would save them),
@@ -368,8 +379,16 @@ pub fn diagnose_trained<T: crate::scalar::Scalar>(
 /// [`Error::Problem`] naming a gradient whose shape does not match the problem or that holds a
 /// non-finite value; [`Error::Value`] for a logits gradient or a tensor given twice.
 pub fn diagnose(problem: &Problem, given: &[Given], settings: &Settings) -> Result<Diagnosis> {
+    diagnose_watched(problem, given, settings, &Watch::unwatched())
+}
+
+/// [`diagnose`] under a [`Watch`] (the exact model's pass, [`Reference::new_watched`]).
+///
+/// # Errors
+/// As [`diagnose`], and [`Error::Interrupted`] when the watch was stopped.
+pub fn diagnose_watched(problem: &Problem, given: &[Given], settings: &Settings, watch: &Watch) -> Result<Diagnosis> {
     validate((problem.n(), problem.d(), problem.k()), given)?;
-    analyse(&Reference::new(problem, *settings), given)
+    analyse(&Reference::new_watched(problem, *settings, watch)?, given)
 }
 
 /// The verdict and causes for validated gradients.

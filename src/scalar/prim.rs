@@ -155,63 +155,44 @@ impl Hardware for f32 {
     }
 }
 
-impl Hardware for f16 {
-    const DTYPE: DType = DType::F16;
-    type Wide = f32;
-    #[inline(always)]
-    fn widen(self) -> f32 {
-        self.to_f32()
-    }
-    #[inline(always)]
-    fn narrow(w: f32) -> Self {
-        f16::from_f32(w)
-    }
-    fn from_exact(v: f64) -> Self {
-        // Exact: a value of the format is an f32 value.
-        f16::from_f32(v as f32)
-    }
-    #[inline(always)]
-    fn exp_cr(self) -> Self {
-        Self::from_exact(half_math::apply(&half_math::EXP, self.to_f64(), Self::DTYPE))
-    }
-    #[inline(always)]
-    fn ln_cr(self) -> Self {
-        Self::from_exact(half_math::apply(&half_math::LN, self.to_f64(), Self::DTYPE))
-    }
-    #[inline(always)]
-    fn cr(self, f: &Fun) -> Self {
-        Self::from_exact(half_math::apply(&f.wide, self.to_f64(), Self::DTYPE))
-    }
+/// The 16-bit formats: arithmetic in f32 rounded once (exact for + - * / sqrt, f32 holding
+/// more than twice their precision plus two bits), exp, ln and the [`Fun`] functions correctly
+/// rounded by [`half_math`].
+macro_rules! half_hardware {
+    ($t:ty, $dtype:expr) => {
+        impl Hardware for $t {
+            const DTYPE: DType = $dtype;
+            type Wide = f32;
+            #[inline(always)]
+            fn widen(self) -> f32 {
+                self.to_f32()
+            }
+            #[inline(always)]
+            fn narrow(w: f32) -> Self {
+                <$t>::from_f32(w)
+            }
+            fn from_exact(v: f64) -> Self {
+                // Exact: a value of the format is an f32 value.
+                <$t>::from_f32(v as f32)
+            }
+            #[inline(always)]
+            fn exp_cr(self) -> Self {
+                Self::from_exact(half_math::apply(&half_math::EXP, self.to_f64(), Self::DTYPE))
+            }
+            #[inline(always)]
+            fn ln_cr(self) -> Self {
+                Self::from_exact(half_math::apply(&half_math::LN, self.to_f64(), Self::DTYPE))
+            }
+            #[inline(always)]
+            fn cr(self, f: &Fun) -> Self {
+                Self::from_exact(half_math::apply(&f.wide, self.to_f64(), Self::DTYPE))
+            }
+        }
+    };
 }
 
-impl Hardware for bf16 {
-    const DTYPE: DType = DType::BF16;
-    type Wide = f32;
-    #[inline(always)]
-    fn widen(self) -> f32 {
-        self.to_f32()
-    }
-    #[inline(always)]
-    fn narrow(w: f32) -> Self {
-        bf16::from_f32(w)
-    }
-    fn from_exact(v: f64) -> Self {
-        // Exact: a value of the format is an f32 value.
-        bf16::from_f32(v as f32)
-    }
-    #[inline(always)]
-    fn exp_cr(self) -> Self {
-        Self::from_exact(half_math::apply(&half_math::EXP, self.to_f64(), Self::DTYPE))
-    }
-    #[inline(always)]
-    fn ln_cr(self) -> Self {
-        Self::from_exact(half_math::apply(&half_math::LN, self.to_f64(), Self::DTYPE))
-    }
-    #[inline(always)]
-    fn cr(self, f: &Fun) -> Self {
-        Self::from_exact(half_math::apply(&f.wide, self.to_f64(), Self::DTYPE))
-    }
-}
+half_hardware!(f16, DType::F16);
+half_hardware!(bf16, DType::BF16);
 
 /// ln x correctly rounded to f64 (CORE-MATH). Near 1, CORE-MATH's `log` takes its slow
 /// accurate path (about 150 ns instead of 5 for |x - 1| below 1e-4, as for a softmax whose sum

@@ -199,7 +199,7 @@ pub(super) fn run_check(a: CheckArgs) -> anyhow::Result<()> {
 }
 
 /// Says where the check stopped after Ctrl-C and exits with status 130.
-fn interrupted(what: &str) -> ! {
+pub(super) fn interrupted(what: &str) -> ! {
     eprintln!("interrupted: {what}");
     std::process::exit(i32::from(interrupt::EXIT_INTERRUPTED))
 }

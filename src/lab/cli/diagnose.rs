@@ -2,9 +2,14 @@
 //! printed as text or as one JSON object. Exit 0 when it is correct, 3 when it is wrong, 1 or 2
 //! for bad input.
 
+use super::check::interrupted;
 use super::parse_dtypes;
-use crate::diagnose::{diagnose, Diagnosis, Given, Settings, Verdict};
+use crate::budget::{self, Shape, Stage};
+use crate::diagnose::{diagnose_watched, Diagnosis, Given, Settings, Verdict};
+use crate::error::Error;
+use crate::lab::progress::WorkBar;
 use crate::lab::report::sci6;
+use crate::lab::runner::interrupt;
 use crate::objective::{Reduction, Wrt};
 use crate::problem::Problem;
 use crate::scalar::DType;
@@ -40,6 +45,10 @@ pub(super) struct DiagnoseArgs {
     /// Output format: text or json (one object).
     #[arg(long, default_value = "text", value_parser = ["text", "json"])]
     format: String,
+    /// Refuse diagnoses estimated to need more memory than SIZE (e.g. 2G, 512M; powers of 1024).
+    /// Default: the memory available (MemAvailable), never more than memory and swap.
+    #[arg(long, value_name = "SIZE", value_parser = super::memory_size)]
+    max_memory: Option<u64>,
 }
 
 fn parse_one_dtype(s: &str) -> Result<DType, String> {
@@ -57,8 +66,11 @@ fn parse_diagnose_wrts(s: &str) -> Result<Vec<Wrt>, String> {
     }
 }
 
-/// Runs `gradlab diagnose`: the exit code says correct (0) or wrong (3).
+/// Runs `gradlab diagnose`: the exit code says correct (0) or wrong (3). The memory is checked
+/// before the exact model is built, a progress bar follows a long exact pass, and Ctrl-C stops
+/// it within a second with exit status 130.
 pub(super) fn run_diagnose(a: DiagnoseArgs) -> anyhow::Result<ExitCode> {
+    interrupt::install_handler_with_deadline("gradlab diagnose");
     if a.grad.len() != a.wrt.len() {
         // A usage error: the command line contradicts itself.
         eprintln!(
@@ -80,7 +92,19 @@ pub(super) fn run_diagnose(a: DiagnoseArgs) -> anyhow::Result<ExitCode> {
         given.iter().map(|g| g.file).min_by_key(|d| d.bits()).unwrap_or_else(|| unreachable!("one file at least"))
     });
     let settings = Settings { reduction: a.reduction, dtype, truth: crate::policy::truth_prec(&[dtype]) };
-    let d = diagnose(&problem, &given, &settings)?;
+    let limit = budget::memory_limit(a.max_memory, budget::MemInfo::read());
+    let shape = Shape::of(&problem);
+    budget::diagnose_fits(shape, &a.wrt, settings.truth, &limit)?;
+    let watch = interrupt::watch();
+    let truth = DType::Mpfr(settings.truth);
+    let stages = vec![Stage { label: "the exact model".into(), units: budget::pass_ops(shape).units(truth) }];
+    let bar = WorkBar::start(&watch, stages);
+    let d = diagnose_watched(&problem, &given, &settings, &watch);
+    bar.finish();
+    let d = match d {
+        Err(Error::Interrupted(at)) => interrupted(&format!("{at}; gradlab diagnose printed nothing")),
+        other => other?,
+    };
     let text = if a.format == "json" {
         serde_json::to_string_pretty(&d)? + "\n"
     } else {

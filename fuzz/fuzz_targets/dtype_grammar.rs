@@ -1,0 +1,41 @@
+//! Fuzzes the dtype grammar and the other user-facing parsers (step lists, schemes, wrt,
+//! reductions): any string either parses or gives a one-line error, never a panic; a parsed
+//! dtype's name parses back to the same dtype; and every dtype that parses can be given a truth
+//! and validated for a check (the memory estimate saturates, never overflows).
+#![no_main]
+use gradlab::check::CheckConfig;
+use gradlab::method::Scheme;
+use gradlab::objective::{Reduction, Wrt};
+use gradlab::scalar::DType;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(s) = std::str::from_utf8(data) else { return };
+    match DType::parse_list(s) {
+        Ok(list) => {
+            for dt in &list {
+                assert_eq!(DType::parse(&dt.name()).ok(), Some(*dt), "{dt:?} does not round-trip");
+                let _ = (dt.label(), dt.bits(), dt.unit_roundoff(), dt.max_finite(), dt.normal_exp_min());
+            }
+            let truth = gradlab::policy::truth_prec(&list);
+            assert!(list.iter().all(|d| d.bits() < truth.bits()), "{list:?}: truth {} bits", truth.bits());
+            let steps = gradlab::exact::parse_list("step", gradlab::check::SEED_STEPS).unwrap();
+            let cfg = CheckConfig::seed(Scheme::Central, steps);
+            if let Err(e) = cfg.validate_for(&list) {
+                assert!(!e.to_string().contains('\n'), "{e}");
+            }
+            let shape = gradlab::budget::Shape { n: usize::MAX, d: usize::MAX, k: usize::MAX };
+            let _ = gradlab::budget::check_memory(shape, &list, &cfg, usize::MAX);
+        }
+        Err(e) => assert!(!e.to_string().contains('\n'), "{e}"),
+    }
+    if let Err(e) = DType::parse(s) {
+        assert!(!e.to_string().contains('\n'), "{e}");
+    }
+    if let Ok(list) = gradlab::exact::parse_list("step", s) {
+        for d in list {
+            let _ = d.text();
+        }
+    }
+    let _ = (Scheme::parse(s), Reduction::parse(s), Wrt::parse(s), gradlab::train::InputGrad::parse(s));
+});
