@@ -155,7 +155,8 @@ impl Experiment for MartinsExperiment {
                 let series = Series::new(m.name(), color(m), pts);
                 fig.series.push(if m == Scheme::Dual { series.dashed() } else { series });
             }
-            fig.legend_pos = LegendPos::Auto;
+            // Every step: the error-1 lines fill the top corners and the complex step the bottom ones.
+            fig.legend_pos = if suffix.is_empty() { LegendPos::Auto } else { LegendPos::Center };
             fig.caption = Some(format!(
                 "Errors below u/16 = {} drawn at u/16; NaN (f at 1.5 + h or 1.5 + 2h with sin^3 + cos^3 < 0) not drawn; dual: no step (dashed). {}",
                 sci6(dt.unit_roundoff() / 16.0),

@@ -102,6 +102,8 @@ pub enum LegendPos {
     LowerLeft,
     /// Bottom-right corner.
     LowerRight,
+    /// The middle of the plot area (for data that fill every corner and leave the middle free).
+    Center,
     /// The corner that covers the fewest data (deterministic; ties go to
     /// upper right, upper left, lower left, lower right in that order).
     #[default]

@@ -118,6 +118,7 @@ fn corner(pos: LegendPos, w: i32, h: i32, plot: (i32, i32)) -> (i32, i32) {
         LegendPos::UpperLeft => (xl, yt),
         LegendPos::LowerLeft => (xl, yb),
         LegendPos::LowerRight => (xr, yb),
+        LegendPos::Center => ((plot.0 - w) / 2, (plot.1 - h) / 2),
         LegendPos::UpperRight | LegendPos::Auto => (xr, yt),
     }
 }
