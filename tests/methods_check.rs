@@ -157,3 +157,15 @@ fn csv_round_trip() {
         assert_eq!(a.est_bounds, b.est_bounds);
     }
 }
+
+/// The numeric engine evaluates stencils only: given the cost pattern of the complex step it
+/// refuses (a programming error) instead of returning central-looking numbers labelled complex.
+#[test]
+#[should_panic(expected = "complex is not a finite-difference stencil")]
+fn the_stencil_engine_refuses_a_scheme_that_is_not_a_stencil() {
+    let cfg = CheckConfig::seed(Scheme::Central, parse_list("step", "1e-3").unwrap());
+    let (tr, _) = prepare::<f64>(&problem(), (), &cfg.train);
+    let setup =
+        Setup { trained: &tr, reduction: cfg.train.reduction, stencil: Scheme::Complex.stencil(), wrt: Wrt::Input };
+    let _ = gradlab::numeric::numeric_grads(&setup, &cfg.steps, false);
+}

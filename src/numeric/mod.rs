@@ -126,12 +126,22 @@ pub fn numeric_grads<T: Scalar>(setup: &Setup<T>, steps: &[Decimal], naive: bool
 ///
 /// # Errors
 /// [`crate::Error::Interrupted`] naming a row that was not computed, when the watch was stopped.
+///
+/// # Panics
+/// When `setup.stencil` is the cost pattern of a scheme that is not a stencil (complex step,
+/// dual numbers, Ridders: [`crate::method::Scheme::is_stencil`]); those are evaluated by
+/// [`crate::method::exotic`], and evaluating their pattern here would give wrong numbers.
 pub fn numeric_grads_watched<T: Scalar>(
     setup: &Setup<T>,
     steps: &[Decimal],
     naive: bool,
     watch: &Watch,
 ) -> Result<Vec<NumericGrad<T>>> {
+    assert!(
+        setup.stencil.scheme.is_stencil(),
+        "{} is not a finite-difference stencil: use gradlab::method::exotic for it",
+        setup.stencil.scheme
+    );
     if steps.is_empty() {
         return Ok(Vec::new());
     }
