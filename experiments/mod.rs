@@ -6,6 +6,7 @@
 pub mod bits_sweep;
 pub mod defaults;
 pub mod error_model;
+pub mod formats;
 pub mod microbatch;
 pub mod precision_sweep;
 pub mod pytorch;
@@ -37,6 +38,7 @@ pub fn all() -> Vec<Box<dyn Runnable>> {
         Box::new(regimes_n::RegimesN),
         Box::new(sum_vs_mean::SumVsMean),
         Box::new(microbatch::Microbatch),
+        Box::new(formats::Formats),
         Box::new(bits_sweep::BitsSweep),
         Box::new(scaling::Scaling),
     ]

@@ -48,14 +48,14 @@ const MPFR_256: RGBColor = BLACK;
 const MPFR_OTHER: RGBColor = RGBColor(0x88, 0x22, 0x55); // Tol's wine
 const TF32: RGBColor = RGBColor(0x33, 0x22, 0x88); // Tol's indigo
 const E5M2: RGBColor = RGBColor(0x99, 0x99, 0x33); // Tol's olive
-const E4M3: RGBColor = RGBColor(0x44, 0xAA, 0x99); // Tol's teal
+const E4M3: RGBColor = RGBColor(0xCC, 0x66, 0x77); // Tol's rose
 const IEEE_OTHER: RGBColor = RGBColor(0x66, 0x66, 0x66); // grey
 
 /// The colour of a dtype, the same in every figure.
 ///
 /// f16 vermillion, bf16 orange, f32 bluish green, f64 blue, mpfr:113 reddish purple,
 /// mpfr:128 sky blue, mpfr:256 black, any other MPFR precision wine; tf32 indigo, e5m2 olive,
-/// e4m3 teal, any other emulated format grey (ieee:5:10, ieee:8:7, ieee:8:23 and ieee:11:52 take
+/// e4m3 rose, any other emulated format grey (ieee:5:10, ieee:8:7, ieee:8:23 and ieee:11:52 take
 /// the colour of f16, bf16, f32 and f64, which they equal).
 pub fn dtype_color(dt: DType) -> RGBColor {
     use crate::scalar::Format;
