@@ -35,8 +35,9 @@
 //! For p <= 25 the residual never changes the result of `+ - * /` and `sqrt`: 53 >= 2p + 2, and
 //! then rounding the exact result to 53 bits and then to p bits equals rounding it once to p bits
 //! (S. A. Figueroa, "When is double rounding innocuous?", ACM SIGNUM Newsletter 30(3), 1995); in
-//! other words y is a midpoint only when the exact result is. That is what makes f16 and bf16
-//! correct when computed in f32 (53 is replaced by f32's 24 >= 2p + 2 for p <= 11). For
+//! other words y is a midpoint only when the exact result is, so for p <= 25 the arithmetic does
+//! not look for midpoints in the normal range at all (`Spec::round_arith`; below it, it still
+//! asks the residual). The same theorem makes f16 and bf16 correct when computed in f32 (53 is replaced by f32's 24 >= 2p + 2 for p <= 11). For
 //! 25 < p <= 52 double rounding *does* go wrong (1 + 2^-p + 2^-60 rounds to the midpoint
 //! 1 + 2^-p in f64, then to 1 by ties to even, while the correct p-bit result is 1 + 2^(1-p)),
 //! and the residual is what fixes it; the tests build such cases. p = 53 with E = 11 is f64
@@ -202,6 +203,12 @@ pub struct Spec {
     mask: u64,
     /// The dropped bits of a midpoint, 2^(shift-1); `u64::MAX` (never matched) when p = 53.
     half: u64,
+    /// [`Spec::half`] where + - * / and sqrt must look for midpoints (p > 25); `u64::MAX` (never
+    /// matched) for p <= 25, where an f64 result on a midpoint is the exact result (Figueroa),
+    /// so the plain ties-to-even rounding is right.
+    arith_half: u64,
+    /// The bits of the largest finite value.
+    max_bits: u64,
     /// half - 1; 0 when p = 53.
     half_minus_one: u64,
     /// 1; 0 when p = 53 (the last kept bit's weight in ties to even).
@@ -241,6 +248,8 @@ impl Spec {
             p,
             emin,
             max,
+            max_bits: max.to_bits(),
+            arith_half: if p <= 25 { u64::MAX } else { half },
             overflow: if format.finite_only { f64::NAN } else { f64::INFINITY },
             bexp_lo: (emin + 1023) as u64,
             bexp_span: (emax - emin) as u64,
@@ -257,21 +266,35 @@ impl Spec {
     /// from (`Equal`: y is exact, and the tie goes to even).
     #[inline(always)]
     fn round(&self, y: f64, side: impl FnOnce() -> Ordering) -> f64 {
+        self.round_checking(y, self.half, side)
+    }
+
+    /// [`Spec::round`] for the result of `+ - * /` or `sqrt`: for p <= 25 a midpoint in the
+    /// normal range is the exact result (53 >= 2p + 2, Figueroa 1995), so `side` is not asked.
+    #[inline(always)]
+    fn round_arith(&self, y: f64, side: impl FnOnce() -> Ordering) -> f64 {
+        self.round_checking(y, self.arith_half, side)
+    }
+
+    /// [`Spec::round`], looking for midpoints in the normal range only where the dropped bits
+    /// equal `half` (`u64::MAX`: never, ties to even).
+    #[inline(always)]
+    fn round_checking(&self, y: f64, half: u64, side: impl FnOnce() -> Ordering) -> f64 {
+        const SIGN: u64 = 1 << 63;
         let bits = y.to_bits();
         let bexp = (bits >> 52) & 0x7ff;
         if bexp.wrapping_sub(self.bexp_lo) > self.bexp_span {
             return self.round_outside(y, side);
         }
-        let r = if bits & self.mask != self.half {
+        let r = if bits & self.mask != half {
             (bits + self.half_minus_one + ((bits >> self.shift) & self.one)) & !self.mask
         } else {
             self.tie(bits, side())
         };
-        let v = f64::from_bits(r);
-        if v.abs() > self.max {
+        if r & !SIGN > self.max_bits {
             self.overflow.copysign(y)
         } else {
-            v
+            f64::from_bits(r)
         }
     }
 
@@ -501,7 +524,7 @@ impl Emulated {
         let x = self.v;
         let spec = self.spec;
         let y = (f.f64)(x);
-        self.v = spec.round(y, || {
+        self.v = spec.round(y, move || {
             // The correct rounding lies on the exact value's side of the midpoint y.
             let r = spec.mpfr_unary(f, x);
             r.abs().partial_cmp(&y.abs()).unwrap_or(Ordering::Greater)
@@ -552,28 +575,28 @@ impl Scalar for Emulated {
         debug_assert!(a.spec == b.spec, "mixed formats");
         let (x, y) = (a.v, b.v);
         let s = x + y;
-        *self = Emulated { v: a.spec.round(s, || side_of_sum(x, y, s)), spec: a.spec };
+        *self = Emulated { v: a.spec.round_arith(s, move || side_of_sum(x, y, s)), spec: a.spec };
     }
     #[inline(always)]
     fn set_sub(&mut self, a: &Self, b: &Self) {
         debug_assert!(a.spec == b.spec, "mixed formats");
         let (x, y) = (a.v, -b.v);
         let s = x + y;
-        *self = Emulated { v: a.spec.round(s, || side_of_sum(x, y, s)), spec: a.spec };
+        *self = Emulated { v: a.spec.round_arith(s, move || side_of_sum(x, y, s)), spec: a.spec };
     }
     #[inline(always)]
     fn set_mul(&mut self, a: &Self, b: &Self) {
         debug_assert!(a.spec == b.spec, "mixed formats");
         let (x, y) = (a.v, b.v);
         let s = x * y;
-        *self = Emulated { v: a.spec.round(s, || side_of_product(x, y, s)), spec: a.spec };
+        *self = Emulated { v: a.spec.round_arith(s, move || side_of_product(x, y, s)), spec: a.spec };
     }
     #[inline(always)]
     fn set_div(&mut self, a: &Self, b: &Self) {
         debug_assert!(a.spec == b.spec, "mixed formats");
         let (x, y) = (a.v, b.v);
         let s = x / y;
-        *self = Emulated { v: a.spec.round(s, || side_of_quotient(x, y, s)), spec: a.spec };
+        *self = Emulated { v: a.spec.round_arith(s, move || side_of_quotient(x, y, s)), spec: a.spec };
     }
     #[inline(always)]
     fn add_assign(&mut self, a: &Self) {
@@ -607,7 +630,7 @@ impl Scalar for Emulated {
     fn sqrt_mut(&mut self) {
         let x = self.v;
         let s = x.sqrt();
-        self.v = self.spec.round(s, || side_of_sqrt(x, s));
+        self.v = self.spec.round_arith(s, move || side_of_sqrt(x, s));
     }
     #[inline(always)]
     fn neg_mut(&mut self) {
