@@ -50,7 +50,8 @@
 //! by itself). Below the normal range the result is rounded to the subnormal spacing
 //! 2^(emin + 1 - p) (gradual underflow), and a result above the largest finite value becomes
 //! +-infinity (NaN for e4m3, which has no infinity). No operation allocates: the MPFR fallback of
-//! `exp` and `ln` uses a per-thread scratch value.
+//! `exp` and `ln` uses a per-thread scratch value (but MPFR's `exp` and `log` themselves may
+//! allocate temporaries on that rare path, see [`Spec::mpfr_unary`]).
 
 use super::half_math::{Unary, EXP, LN};
 use super::{DType, Scalar};
@@ -356,12 +357,12 @@ impl Spec {
     }
 
     /// x, a value of the format, through `f` correctly rounded into the format, by MPFR at the
-    /// format's precision (a per-thread scratch value: no allocation after the first call).
+    /// format's precision, in a per-thread scratch value. Taken only when the f64 result is
+    /// exactly a midpoint of the format (about 2^(p - 53) of the calls for p > 25, never seen for
+    /// p <= 25); MPFR's `exp` and `log` may allocate temporaries inside (recycled by
+    /// `crate::gmp_pool` once installed, but a size not seen before reaches the allocator).
     #[cold]
     fn mpfr_unary(&self, f: &Unary, x: f64) -> f64 {
-        thread_local! {
-            static SCRATCH: RefCell<Float> = RefCell::new(Float::new(64));
-        }
         SCRATCH.with(|s| {
             let mut v = s.borrow_mut();
             v.set_prec(self.p);
@@ -371,6 +372,12 @@ impl Spec {
             finish(&mut v, ord, self)
         })
     }
+}
+
+thread_local! {
+    /// The MPFR value `exp` and `ln` fall back to (64 bits: one limb, enough for every format, so
+    /// `set_prec` never reallocates it), made on a thread's first fallback.
+    static SCRATCH: RefCell<Float> = RefCell::new(Float::new(64));
 }
 
 /// `r`, rounded to nearest at the format's precision with ternary value `ord` and MPFR's
