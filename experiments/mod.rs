@@ -6,6 +6,7 @@
 pub mod bits_sweep;
 pub mod defaults;
 pub mod error_model;
+pub mod formats;
 pub mod martins;
 pub mod microbatch;
 pub mod precision_sweep;
@@ -38,6 +39,7 @@ pub fn all() -> Vec<Box<dyn Runnable>> {
         Box::new(regimes_n::RegimesN),
         Box::new(sum_vs_mean::SumVsMean),
         Box::new(microbatch::Microbatch),
+        Box::new(formats::Formats),
         Box::new(bits_sweep::BitsSweep),
         Box::new(martins::MartinsExperiment),
         Box::new(scaling::Scaling),

@@ -62,7 +62,12 @@ fn to_u64(v: u128) -> u64 {
 /// the limbs' heap block (16 bytes with glibc's malloc).
 pub const MPFR_VALUE_OVERHEAD: u64 = 32 + 16;
 
-/// Bytes one value of `dtype` takes in memory: 2, 4 or 8 for the hardware formats; for MPFR,
+/// Bytes of one value of an emulated format ([`crate::scalar::Emulated`]): the value as an f64
+/// and a reference to its format's constants.
+pub const EMULATED_VALUE_BYTES: u64 = 16;
+
+/// Bytes one value of `dtype` takes in memory: 2, 4 or 8 for the hardware formats, 16 for the
+/// emulated ones ([`EMULATED_VALUE_BYTES`]); for MPFR,
 /// [`MPFR_VALUE_OVERHEAD`] plus the significand's 64-bit limbs (about 32 + p/8 bytes in all).
 pub fn value_bytes(dtype: DType) -> u64 {
     match dtype {
@@ -70,6 +75,7 @@ pub fn value_bytes(dtype: DType) -> u64 {
         DType::F32 => 4,
         DType::F64 => 8,
         DType::Mpfr(p) => MPFR_VALUE_OVERHEAD + 8 * u64::from(p.bits().div_ceil(64)),
+        DType::Ieee(_) => EMULATED_VALUE_BYTES,
     }
 }
 
@@ -411,7 +417,8 @@ impl Ops {
 /// `gradlab check` on this machine at n = d = 1000, k = 10: an f32 or f64 epoch runs at about
 /// 3e9 units a second, and so do the numeric gradient and the MPFR stages with these weights
 /// (within a factor 2). f16 and bf16 convert to f32 and back around each operation; an `exp`
-/// (CORE-MATH) costs about 40 f32 additions; MPFR arithmetic costs about 50 + p/2, its `exp`
+/// (CORE-MATH) costs about 40 f32 additions; an emulated format rounds each f64 result with a
+/// few integer operations; MPFR arithmetic costs about 50 + p/2, its `exp`
 /// and `ln` about 900 at 53 bits and below (the double-double path) and 40p above. A progress
 /// bar's rate corrects the rest as it goes.
 pub fn op_costs(dtype: DType) -> (u128, u128) {
@@ -419,6 +426,7 @@ pub fn op_costs(dtype: DType) -> (u128, u128) {
         DType::F16 | DType::BF16 => (3, 60),
         DType::F32 => (1, 40),
         DType::F64 => (1, 50),
+        DType::Ieee(_) => (4, 60),
         DType::Mpfr(p) => {
             let p = u128::from(p.bits());
             (50 + p / 2, if p <= 53 { 900 } else { 40 * p })

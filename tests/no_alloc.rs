@@ -430,6 +430,15 @@ fn f64_element_allocates_nothing() {
     dtype_cases("f64", Expect { h: "1e-3", tol: Some(1e-4), min_nonzero: 1.0 });
 }
 
+/// Emulated formats: tf32 (p = 11: no midpoint checks in the arithmetic) and e4m3 (NaN on
+/// overflow, many subnormal results). Not covered: formats with p > 25, whose exp/ln fall back
+/// to MPFR on about 2^(p - 53) of the calls, and MPFR may allocate temporaries there.
+#[test]
+fn emulated_element_allocates_nothing() {
+    dtype_cases("tf32", F16);
+    dtype_cases("e4m3", Expect { h: "1e1", tol: None, min_nonzero: 0.2 });
+}
+
 /// MPFR: gradlab's own arithmetic allocates nothing; MPFR's exp and log, when called (at 53 bits
 /// only on the fast paths' rare fallback), allocate temporaries internally (see `replay_allocs`),
 /// which the pool recycles.

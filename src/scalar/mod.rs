@@ -40,12 +40,14 @@
 
 mod dd;
 mod half_math;
+pub mod ieee;
 mod mpfr;
 mod mpfr_exp;
 mod mpfr_ln;
 mod prim;
 
 use crate::error::{Error, Result};
+pub use ieee::{Emulated, Format};
 use rug::float::Round;
 use rug::{Float, Rational};
 use std::cmp::Ordering;
@@ -86,7 +88,8 @@ impl Prec {
     }
 }
 
-/// A float type chosen at run time by name: `f16`, `bf16`, `f32`, `f64` or `mpfr:<bits>`.
+/// A float type chosen at run time by name: `f16`, `bf16`, `f32`, `f64`, `mpfr:<bits>`, or an
+/// emulated format: `ieee:E:M`, `tf32`, `e5m2`, `e4m3` ([`Format`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum DType {
     /// IEEE binary16 (half crate).
@@ -99,6 +102,9 @@ pub enum DType {
     F64,
     /// MPFR with the given precision and MPFR's (practically unbounded) exponent range.
     Mpfr(Prec),
+    /// An emulated binary format ([`Format`]: `ieee:E:M` and the aliases `tf32`, `e5m2`,
+    /// `e4m3`), computed by [`Emulated`].
+    Ieee(Format),
 }
 
 impl DType {
@@ -123,6 +129,30 @@ impl DType {
             "bf16" => Ok(DType::BF16),
             "f32" => Ok(DType::F32),
             "f64" => Ok(DType::F64),
+            "tf32" => Ok(DType::Ieee(Format::TF32)),
+            "e5m2" => Ok(DType::Ieee(Format::E5M2)),
+            "e4m3" => Ok(DType::Ieee(Format::E4M3)),
+            _ if t.starts_with("ieee:") => {
+                let parts: Vec<&str> = t["ieee:".len()..].split(':').collect();
+                let whole = |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit());
+                match parts[..] {
+                    [e, m] if whole(e) && whole(m) => {
+                        // Too many digits for a u32 is out of range as well.
+                        let (ev, mv) = (e.parse::<u32>().unwrap_or(u32::MAX), m.parse::<u32>().unwrap_or(u32::MAX));
+                        if !(ieee::EXP_BITS_MIN..=ieee::EXP_BITS_MAX).contains(&ev) {
+                            return Err(err(&format!("; {e} exponent bits is out of range")));
+                        }
+                        if !(ieee::MAN_BITS_MIN..=ieee::MAN_BITS_MAX).contains(&mv) {
+                            return Err(err(&format!("; {m} mantissa bits is out of range")));
+                        }
+                        Format::ieee(ev, mv).map(DType::Ieee)
+                    }
+                    _ => Err(err("; ieee:<E>:<M> takes two whole numbers, the exponent and stored mantissa bits")),
+                }
+            }
+            _ if t.len() >= 4 && t.starts_with('e') && t[1..].contains('m') => {
+                Err(err("; the named FP8 formats are e4m3 and e5m2 (any other: ieee:<E>:<M>)"))
+            }
             _ => {
                 let Some(bits) = t.strip_prefix("mpfr:") else {
                     return Err(err(""));
@@ -150,9 +180,11 @@ impl DType {
         items.into_iter().map(DType::parse).collect()
     }
 
-    /// The name as parsed: `f16`, `bf16`, `f32`, `f64`, `mpfr:113`.
+    /// The canonical name, which parses back to the same dtype: `f16`, `bf16`, `f32`, `f64`,
+    /// `mpfr:113`, `tf32`, `e5m2`, `e4m3`, `ieee:6:9` (ieee:8:10 is named `tf32`, ieee:5:2 `e5m2`).
     pub fn name(self) -> String {
         match self {
+            DType::Ieee(f) => f.name(),
             DType::F16 => "f16".into(),
             DType::BF16 => "bf16".into(),
             DType::F32 => "f32".into(),
@@ -161,9 +193,12 @@ impl DType {
         }
     }
 
-    /// A label safe in file names: `f16`, ..., `mpfr113`.
+    /// A label safe in file names: `f16`, ..., `mpfr113`, `tf32`, `e4m3`, `ieee6m9`.
     pub fn label(self) -> String {
-        self.name().replace(':', "")
+        match self {
+            DType::Ieee(f) => f.label(),
+            _ => self.name().replace(':', ""),
+        }
     }
 
     /// Significand bits p, counting the implicit bit (11, 8, 24, 53, or the MPFR precision).
@@ -174,6 +209,7 @@ impl DType {
             DType::F32 => 24,
             DType::F64 => 53,
             DType::Mpfr(p) => p.bits(),
+            DType::Ieee(f) => f.precision(),
         }
     }
 
@@ -190,6 +226,7 @@ impl DType {
             DType::BF16 | DType::F32 => Some(-126),
             DType::F64 => Some(-1022),
             DType::Mpfr(_) => None,
+            DType::Ieee(f) => Some(f.emin()),
         }
     }
 
@@ -201,7 +238,21 @@ impl DType {
             DType::F32 => Some(f32::MAX as f64),
             DType::F64 => Some(f64::MAX),
             DType::Mpfr(_) => None,
+            DType::Ieee(f) => Some(f.max_finite()),
         }
+    }
+
+    /// Whether overflow gives infinity: every dtype but `e4m3`, whose overflow gives NaN.
+    pub fn has_infinity(self) -> bool {
+        match self {
+            DType::Ieee(f) => f.has_infinity(),
+            _ => true,
+        }
+    }
+
+    /// Whether this is an emulated format ([`DType::Ieee`]).
+    pub fn is_emulated(self) -> bool {
+        matches!(self, DType::Ieee(_))
     }
 }
 
@@ -421,8 +472,9 @@ pub(crate) fn finish_hardware(mut r: Float, ord: Ordering, dtype: DType) -> f64 
     let v = r.to_f64();
     if v.abs() > max {
         // After rounding to p bits, anything above the largest finite value came from an exact
-        // value of at least max + ulp/2, which rounds to infinity.
-        return if v > 0.0 { f64::INFINITY } else { f64::NEG_INFINITY };
+        // value of at least max + ulp/2, which rounds to infinity (NaN in e4m3).
+        let overflow = if dtype.has_infinity() { f64::INFINITY } else { f64::NAN };
+        return overflow.copysign(v);
     }
     v
 }
@@ -462,6 +514,11 @@ macro_rules! with_dtype {
             $crate::scalar::DType::Mpfr(p) => {
                 type $T = ::rug::Float;
                 let $ctx = p;
+                $body
+            }
+            $crate::scalar::DType::Ieee(f) => {
+                type $T = $crate::scalar::Emulated;
+                let $ctx = f.spec();
                 $body
             }
         }

@@ -46,13 +46,30 @@ const MPFR_113: RGBColor = RGBColor(0xCC, 0x79, 0xA7); // reddish purple
 const MPFR_128: RGBColor = RGBColor(0x56, 0xB4, 0xE9); // sky blue
 const MPFR_256: RGBColor = BLACK;
 const MPFR_OTHER: RGBColor = RGBColor(0x88, 0x22, 0x55); // Tol's wine
+const TF32: RGBColor = RGBColor(0x33, 0x22, 0x88); // Tol's indigo
+const E5M2: RGBColor = RGBColor(0x99, 0x99, 0x33); // Tol's olive
+const E4M3: RGBColor = RGBColor(0xCC, 0x66, 0x77); // Tol's rose
+const IEEE_OTHER: RGBColor = RGBColor(0x66, 0x66, 0x66); // grey
 
 /// The colour of a dtype, the same in every figure.
 ///
 /// f16 vermillion, bf16 orange, f32 bluish green, f64 blue, mpfr:113 reddish purple,
-/// mpfr:128 sky blue, mpfr:256 black, any other MPFR precision wine.
+/// mpfr:128 sky blue, mpfr:256 black, any other MPFR precision wine; tf32 indigo, e5m2 olive,
+/// e4m3 rose, any other emulated format grey (ieee:5:10, ieee:8:7, ieee:8:23 and ieee:11:52 take
+/// the colour of f16, bf16, f32 and f64, which they equal).
 pub fn dtype_color(dt: DType) -> RGBColor {
+    use crate::scalar::Format;
     match dt {
+        DType::Ieee(f) => match (f, f.exp_bits(), f.man_bits()) {
+            (Format::TF32, _, _) => TF32,
+            (Format::E5M2, _, _) => E5M2,
+            (Format::E4M3, _, _) => E4M3,
+            (_, 5, 10) => F16,
+            (_, 8, 7) => BF16,
+            (_, 8, 23) => F32,
+            (_, 11, 52) => F64,
+            _ => IEEE_OTHER,
+        },
         DType::F16 => F16,
         DType::BF16 => BF16,
         DType::F32 => F32,
