@@ -26,7 +26,8 @@ pub struct CheckConfig {
     pub train: TrainConfig,
     /// Finite-difference scheme.
     pub scheme: Scheme,
-    /// Steps h, exact.
+    /// Steps h, exact; or the one step [`crate::numeric::auto::auto_step`] for `--eps auto` (a
+    /// step per element from an error model, [`crate::numeric::auto`]).
     pub steps: Vec<Decimal>,
     /// What the gradient is taken with respect to: input, weight, bias or logits.
     pub wrt: Wrt,
@@ -41,13 +42,22 @@ pub struct CheckConfig {
 impl CheckConfig {
     /// How many gradients the numeric engine computes (for memory and work estimates): one per
     /// step, ten per step for Ridders (its central differences, computed one initial step at a
-    /// time, so that memory holds ten), one for dual numbers.
+    /// time, so that memory holds ten), one for dual numbers, three for `--eps auto`.
     pub fn engine_steps(&self) -> usize {
         match self.scheme {
             Scheme::Ridders => self.steps.len().max(1) * crate::method::ridders::NTAB,
             s if !s.has_step() => 1,
+            // `--eps auto`: the estimation pass (up to 6 points) and the stencil's pass (up to 4)
+            // cost about 3 steps' work; in memory, the per-element steps and their constants
+            // ((2 + points) values each) and the estimate fit in the outputs of 3 steps.
+            _ if self.is_auto() => 3,
             _ => self.steps.len(),
         }
+    }
+
+    /// Whether the step is `--eps auto` ([`crate::numeric::auto`]).
+    pub fn is_auto(&self) -> bool {
+        crate::numeric::auto::is_auto(&self.steps)
     }
 
     /// The steps of the rows a check gives: the configured steps, or one [`no_step`] for dual
@@ -90,6 +100,19 @@ impl CheckConfig {
         }
         if self.steps.is_empty() {
             return Err(Error::value("step list", "", "at least one step"));
+        }
+        if self.steps.iter().any(|h| h.text() == crate::numeric::auto::AUTO) {
+            if self.steps.len() > 1 {
+                return Err(Error::value("step list", "auto,...", "auto alone or a list of numbers, not both"));
+            }
+            if !self.scheme.is_stencil() {
+                return Err(Error::value(
+                    "scheme with --eps auto",
+                    self.scheme.name(),
+                    "forward, backward, central or central5 (the schemes whose error model auto uses)",
+                ));
+            }
+            return Ok(());
         }
         for h in &self.steps {
             for &dt in dtypes {
@@ -169,6 +192,10 @@ pub struct CheckRow {
     /// true error, |numeric - truth| <= estimate; `None` (empty) otherwise.
     #[serde(default)]
     pub est_bounds: Option<f64>,
+    /// Whether the step was `--eps auto`: then `eps` is the median of the steps chosen per
+    /// element. Not a CSV column (the CSV's `eps` holds the median).
+    #[serde(skip)]
+    pub auto_step: bool,
 }
 
 /// The step of dual numbers, which take none: 0, written as an empty CSV field.
@@ -337,7 +364,12 @@ fn check_typed<T: Scalar>(problem: &Problem, ctx: T::Ctx, cfg: &CheckConfig, wat
     let mut vs_truth = Vec::with_capacity(cfg.steps.len());
     let mut numerics = Vec::new();
     let steps = cfg.row_steps();
-    let grads = method_grads_watched(&setup, cfg.scheme, &cfg.steps, cfg.naive, watch)?;
+    let (grads, steps) = if cfg.is_auto() {
+        let (numeric, chosen) = crate::numeric::auto::auto_grad_watched(&setup, cfg.naive, watch)?;
+        (vec![MethodGrad { numeric, est_error: None }], vec![crate::numeric::auto::median_step(&chosen)])
+    } else {
+        (method_grads_watched(&setup, cfg.scheme, &cfg.steps, cfg.naive, watch)?, steps)
+    };
     for (h, MethodGrad { numeric: num, est_error }) in steps.iter().zip(grads) {
         watch.checkpoint(|| format!("the comparisons of step {h}"))?;
         let est = est_error.map(|e| estimate_summary(&num.grad, &e, truth.as_ref().map(|(t, _)| t), bits));
@@ -363,6 +395,7 @@ fn check_typed<T: Scalar>(problem: &Problem, ctx: T::Ctx, cfg: &CheckConfig, wat
             anal_underflow,
             est_error: est.map(|e| e.0),
             est_bounds: est.and_then(|e| e.1),
+            auto_step: cfg.is_auto(),
         });
         vs_truth.push(nt);
         if cfg.keep_grads {

@@ -140,6 +140,28 @@ fn complex_dual_and_ridders_from_the_command_line() {
     assert!(text.contains("Ridders' error estimate bounds the true error for"), "{text}");
 }
 
+/// `--eps auto`: one row per dtype, "auto" in the table's eps column, the median of the chosen
+/// steps (a positive number) in the CSV's.
+#[test]
+fn eps_auto_on_the_command_line() {
+    let out = gradlab(&["check", "--dtype", "f32,f64", "--scheme", "central5", "--eps", "auto", "--format", "csv"]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut rd = csv::Reader::from_reader(text.as_bytes());
+    let rows: Vec<gradlab::check::CheckRow> = rd.deserialize().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 2, "{text}");
+    for r in &rows {
+        let h = r.eps.to_f64();
+        assert!(h > 1e-4 && h < 1.0, "{text}");
+        assert!(r.num_vs_truth < 1e-4, "{text}");
+    }
+    let out = gradlab(&["check", "--dtype", "f64", "--eps", "auto"]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.lines().any(|l| l.starts_with("auto ")), "{text}");
+    assert!(text.contains("eps auto: a step per element from the error model, median"), "{text}");
+}
+
 #[test]
 fn bad_input_is_one_sentence_and_a_nonzero_exit() {
     for (args, code, needle) in [
@@ -177,6 +199,10 @@ fn bad_input_is_one_sentence_and_a_nonzero_exit() {
         (&["check", "--wrt", "input,input"][..], 2, "input is listed twice"),
         (&["check", "--wrt", "input,"][..], 2, "expected a comma-separated list"),
         (&["check", "--scheme", "complexx"][..], 2, "\"complexx\""),
+        (&["check", "--eps", "auto,1e-3"][..], 2, "auto alone or a list of steps"),
+        (&["check", "--eps", "auto", "--scheme", "ridders"][..], 2, "not ridders"),
+        (&["check", "--eps", "auto", "--scheme", "dual"][..], 2, "not dual"),
+        (&["check", "--eps", "auto", "--scheme", "complex"][..], 2, "not complex"),
         (&["check", "--scheme", "complex", "--eps", "1e-50", "--dtype", "f32"][..], 1, "\"1e-50\""),
     ] {
         let out = gradlab(args);

@@ -19,7 +19,7 @@
 use gradlab::check::prepare;
 use gradlab::exact::Decimal;
 use gradlab::method::Scheme;
-use gradlab::numeric::{naive, numeric_grad, Evaluator, Setup};
+use gradlab::numeric::{naive, numeric_grad, Evaluator, Setup, StepPlan};
 use gradlab::objective::cross_entropy::{row_loss, RowScratch};
 use gradlab::objective::linear::row_logits;
 use gradlab::objective::{Reduction, Wrt};
@@ -351,6 +351,25 @@ fn case<T: Scalar>(ctx: T::Ctx, scheme: Scheme, wrt: Wrt, expect: Expect) -> f64
         }
     });
     assert_eq!((rust_rows, gmp_rows), (0, 0), "{label}: (Rust, GMP) heap allocations over {calls} elements by fill");
+    // `--eps auto`'s path: a plan with a step per element (here h (1 + idx / 64), each rounded
+    // once into the dtype), element (j, i) at step j * cols + i, allocates nothing either.
+    let own: Vec<T> = (0..rows * cols).map(|idx| T::from_f64(h.to_f64() * (1.0 + idx as f64 / 64.0), ctx)).collect();
+    let ev_own = Evaluator::with_plan(&setup, StepPlan::from_values(setup.stencil, own, ctx));
+    let mut w_own = ev_own.worker();
+    let (mut g_own, mut e_own, mut f_own) = (grads.clone(), effs.clone(), flats.clone());
+    w_own.load(0).element(0, 0, &mut g_own[0], &mut e_own[0], &mut f_own[0]);
+    let (rust_own, gmp_own) = count_allocs(|| {
+        for _ in 0..SWEEPS {
+            for j in 0..rows {
+                let mut row = w_own.load(j);
+                for i in 0..cols {
+                    let idx = j * cols + i;
+                    row.element(i, idx, &mut g_own[idx], &mut e_own[idx], &mut f_own[idx]);
+                }
+            }
+        }
+    });
+    assert_eq!((rust_own, gmp_own), (0, 0), "{label}: (Rust, GMP) heap allocations with a step per element");
     let (replay_rust, mpfr_internal) = replay_allocs(&setup, &h, rows, cols);
     assert_eq!(replay_rust, 0, "{label}: the replay itself allocated on the Rust heap");
     assert_eq!(

@@ -95,12 +95,12 @@ proptest! {
 
     /// The fast path (one row recomputed, loss tree updated; for the weight and bias, one tree
     /// path per sample and every sample's loss) is bit-identical to evaluating the whole loss from
-    /// scratch, on random problems, dtypes, schemes, steps and every wrt.
+    /// scratch, on random problems, dtypes, schemes, steps (`--eps auto` too) and every wrt.
     #[test]
     fn fast_and_naive_perturbed_losses_are_bit_identical(
         n in 1usize..9, d in 1usize..5, k in 2usize..5, seed in any::<u64>(),
         dtype in 0usize..6, scheme in 0usize..4, wrt in 0usize..4,
-        step in prop::sample::select(vec!["1", "1e-1", "3e-3", "1e-5", "1e-9"]),
+        step in prop::sample::select(vec!["1", "1e-1", "3e-3", "1e-5", "1e-9", "auto"]),
         epochs in 0usize..4, accumulate in any::<bool>(), sum in any::<bool>(),
     ) {
         let dt = DType::parse(["f16", "bf16", "f32", "f64", "mpfr:24", "mpfr:160"][dtype]).unwrap();
@@ -113,7 +113,8 @@ proptest! {
                 reduction: if sum { Reduction::Sum } else { Reduction::Mean },
             },
             scheme: Scheme::ALL[scheme],
-            steps: parse_list("step", step).unwrap(),
+            // `auto`: a step per element from the error model (an extra pass of the engine).
+            steps: if step == "auto" { vec![gradlab::numeric::auto::auto_step()] } else { parse_list("step", step).unwrap() },
             wrt: Wrt::ALL[wrt],
             truth: None,
             naive: false,
@@ -130,5 +131,7 @@ proptest! {
         // The same regimes: inputs that did not move, losses that did not move.
         prop_assert_eq!(fast_rows[0].dead_zone, naive_rows[0].dead_zone);
         prop_assert_eq!(fast_rows[0].loss_flat, naive_rows[0].loss_flat);
+        // The same step (for auto, the same median of the per-element steps).
+        prop_assert_eq!(&fast_rows[0].eps, &naive_rows[0].eps);
     }
 }

@@ -56,6 +56,11 @@ pub struct Evaluator<'a, T: Scalar> {
 impl<'a, T: Scalar> Evaluator<'a, T> {
     /// The evaluator of `setup` for `steps` (at least one).
     pub fn new(setup: &'a Setup<'a, T>, steps: &[Decimal]) -> Self {
+        Self::with_plan(setup, StepPlan::new(setup.stencil, steps, setup.trained.ctx))
+    }
+
+    /// The evaluator of `setup` with a step plan already made (its stencil must be the setup's).
+    pub fn with_plan(setup: &'a Setup<'a, T>, plan: StepPlan<T>) -> Self {
         let tr = setup.trained;
         let ctx = tr.ctx;
         let scale = setup.reduction.scale::<T>(tr.n(), ctx);
@@ -64,7 +69,7 @@ impl<'a, T: Scalar> Evaluator<'a, T> {
         reduce(losses.sum(), scale.as_ref(), &mut base_total);
         Evaluator {
             setup,
-            plan: StepPlan::new(setup.stencil, steps, ctx),
+            plan,
             scale,
             losses,
             base_total,

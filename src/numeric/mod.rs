@@ -10,6 +10,7 @@
 //! place, and the temporaries MPFR's `exp` and `log` allocate internally are recycled by
 //! [`crate::gmp_pool`] (installed by the gradlab binaries; tests/no_alloc.rs counts both heaps).
 
+pub mod auto;
 pub mod fast;
 pub mod naive;
 pub mod plan;
@@ -145,21 +146,60 @@ pub fn numeric_grads_watched<T: Scalar>(
     if steps.is_empty() {
         return Ok(Vec::new());
     }
-    let ev = Evaluator::new(setup, steps);
+    run(setup, Evaluator::new(setup, steps), steps.len(), false, naive, watch)
+}
+
+/// The numeric gradient of `setup` with a step per element, `steps[j * cols + i]` for element
+/// (j, i) (each already in the dtype), by the fast path or (with `naive`) from scratch, with
+/// identical results. The watch as in [`numeric_grads_watched`].
+///
+/// # Errors
+/// [`crate::Error::Interrupted`] naming a row that was not computed, when the watch was stopped.
+pub fn per_element_grad_watched<T: Scalar>(
+    setup: &Setup<T>,
+    steps: &[T],
+    naive: bool,
+    watch: &Watch,
+) -> Result<NumericGrad<T>> {
+    let plan = StepPlan::from_values(setup.stencil, steps.to_vec(), setup.trained.ctx);
+    let mut out = run(setup, Evaluator::with_plan(setup, plan), 1, true, naive, watch)?;
+    Ok(out.pop().unwrap_or_else(|| unreachable!("one gradient")))
+}
+
+/// The row loop of [`numeric_grads_watched`] and [`per_element_grad_watched`]: `outputs`
+/// gradients, one per step of the plan, or (with `own_steps`) one whose element (j, i) takes
+/// step j * cols + i of the plan.
+fn run<T: Scalar>(
+    setup: &Setup<T>,
+    ev: Evaluator<T>,
+    outputs: usize,
+    own_steps: bool,
+    naive: bool,
+    watch: &Watch,
+) -> Result<Vec<NumericGrad<T>>> {
     let (rows, cols) = setup.wrt.tensor(setup.trained).dim();
     // A weight or bias element re-evaluates every sample's loss, an input or logits element one.
     let per_element = if matches!(setup.wrt, Wrt::Weight | Wrt::Bias) { setup.trained.n() } else { 1 };
     let zero = T::zero(setup.trained.ctx);
     let tr = setup.trained;
     let shape = crate::budget::Shape { n: tr.n(), d: tr.x.ncols(), k: tr.logits.ncols() };
-    let row_ops = crate::budget::numeric_row_ops(shape, &setup.stencil, steps.len(), setup.wrt, naive);
+    let row_ops = crate::budget::numeric_row_ops(shape, &setup.stencil, outputs, setup.wrt, naive);
     let row_units = crate::budget::units::<T>(tr.ctx, row_ops);
     let stopped = |j: usize| move || format!("row {} of {rows} of the numeric gradient", j + 1);
     // One row at a time, every step on it: the row and its product trees are loaded once.
     // `dst` holds, per step, the row's slots of the gradient, the effective steps and the
     // flat-loss flags.
     let run_row = |w: &mut RowWorker<T>, j: usize, dst: &mut [Slots<T>]| {
-        if naive {
+        if own_steps {
+            let (g, e, f) = &mut dst[0];
+            let mut row = (!naive).then(|| w.load(j));
+            for (i, ((g, e), f)) in g.iter_mut().zip(e.iter_mut()).zip(f.iter_mut()).enumerate() {
+                match &mut row {
+                    Some(row) => row.element(i, j * cols + i, g, e, f),
+                    None => naive::element(&ev, j, i, j * cols + i, g, e, f),
+                }
+            }
+        } else if naive {
             for (s, (g, e, f)) in dst.iter_mut().enumerate() {
                 for (i, ((g, e), f)) in g.iter_mut().zip(e.iter_mut()).zip(f.iter_mut()).enumerate() {
                     naive::element(&ev, j, i, s, g, e, f);
@@ -176,7 +216,7 @@ pub fn numeric_grads_watched<T: Scalar>(
     let mut grads: Vec<Outputs<T>>;
     if rows * cols * per_element < SEQUENTIAL_BELOW || rayon::current_num_threads() == 1 {
         // One worker, results written in place.
-        grads = (0..steps.len()).map(|_| Outputs::new(rows * cols, &zero)).collect();
+        grads = (0..outputs).map(|_| Outputs::new(rows * cols, &zero)).collect();
         let mut w = ev.worker();
         for j in 0..rows {
             watch.checkpoint(stopped(j))?;
@@ -194,7 +234,7 @@ pub fn numeric_grads_watched<T: Scalar>(
                     if watch.stop_requested() {
                         return None;
                     }
-                    let mut out: Vec<Outputs<T>> = (0..steps.len()).map(|_| Outputs::new(cols, &zero)).collect();
+                    let mut out: Vec<Outputs<T>> = (0..outputs).map(|_| Outputs::new(cols, &zero)).collect();
                     let mut dst: Vec<Slots<T>> = out.iter_mut().map(|o| o.slots(0..cols)).collect();
                     run_row(w, j, &mut dst);
                     Some(out)
@@ -204,7 +244,7 @@ pub fn numeric_grads_watched<T: Scalar>(
         if let Some(j) = per_row.iter().position(Option::is_none) {
             return Err(crate::Error::Interrupted(stopped(j)()));
         }
-        grads = (0..steps.len()).map(|_| Outputs::with_capacity(rows * cols)).collect();
+        grads = (0..outputs).map(|_| Outputs::with_capacity(rows * cols)).collect();
         for row in per_row.into_iter().flatten() {
             for (all, one) in grads.iter_mut().zip(row) {
                 all.grad.extend(one.grad);

@@ -20,6 +20,13 @@ impl<T: Scalar> StepPlan<T> {
         StepPlan { stencil, coeffs: stencil.coeff_values(ctx), steps }
     }
 
+    /// The plan of `stencil` for steps already in the dtype (`--eps auto`: one step per element,
+    /// each rounded once into the dtype by its maker).
+    pub fn from_values(stencil: Stencil, steps: Vec<T>, ctx: T::Ctx) -> Self {
+        let steps = steps.into_iter().map(|h| StepConsts::new(&stencil, h)).collect();
+        StepPlan { stencil, coeffs: stencil.coeff_values(ctx), steps }
+    }
+
     /// The stencil.
     pub fn stencil(&self) -> &Stencil {
         &self.stencil

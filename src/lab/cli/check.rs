@@ -60,7 +60,8 @@ pub(super) struct CheckArgs {
     /// with an error estimate).
     #[arg(long, default_value = "central", value_parser = |s: &str| Scheme::parse(s))]
     scheme: Scheme,
-    /// Comma-separated steps h (exact decimals).
+    /// Comma-separated steps h (exact decimals), or `auto`: a step per element from an error
+    /// model estimated from function values (the CSV's eps is the chosen steps' median).
     #[arg(long, default_value = crate::check::SEED_STEPS, allow_hyphen_values = true, value_parser = parse_steps)]
     eps: std::vec::Vec<Decimal>,
     /// Comma-separated tensors to differentiate with respect to: input (x), weight (W), bias (b),
@@ -90,6 +91,18 @@ pub(super) struct CheckArgs {
     /// 1024). Default: the memory available (MemAvailable), never more than memory and swap.
     #[arg(long, value_name = "SIZE", value_parser = super::memory_size)]
     max_memory: Option<u64>,
+}
+
+/// A command line that contradicts itself (exit status 2): `--eps auto` with a scheme that is not
+/// a finite-difference stencil.
+pub(super) fn usage_error(a: &CheckArgs) -> Option<String> {
+    (crate::numeric::auto::is_auto(&a.eps) && !a.scheme.is_stencil()).then(|| {
+        format!(
+            "--eps auto chooses a step for a finite-difference stencil from its error model, so it needs --scheme \
+             forward, backward, central or central5, not {}",
+            a.scheme
+        )
+    })
 }
 
 /// Runs `gradlab check`: settings and memory are checked before anything large is allocated,
@@ -260,6 +273,14 @@ pub fn diagnose(dtype: DType, rows: &[CheckRow]) -> String {
     }
     if let Some(r) = rows.first().filter(|r| !r.scheme.has_step()) {
         let _ = writeln!(out, "dual numbers (no step): mean relerr against the truth {}.", sci6(r.num_vs_truth));
+    } else if let Some(r) = rows.first().filter(|r| r.auto_step) {
+        let _ = writeln!(
+            out,
+            "eps auto: a step per element from the error model, median {} (the CSV's eps); mean relerr against the \
+             truth {}.",
+            sci6(r.eps.to_f64()),
+            sci6(r.num_vs_truth)
+        );
     } else if let Some(b) = best {
         let edge = match b.edge {
             Some(e) => format!("; the {}, so the optimum may lie beyond it", e.note()),
@@ -341,7 +362,13 @@ pub fn format_table(setup: &str, results: &[(Wrt, DType, DTypeCheck)]) -> String
             let _ = writeln!(
                 s,
                 "{:<8} {:>13} {:>13} {:>13} {:>13} {:>13} {:>11} {:>5} {:>5}{}{}",
-                if row.scheme.has_step() { row.eps.label() } else { "none".to_string() },
+                if row.auto_step {
+                    "auto".to_string()
+                } else if row.scheme.has_step() {
+                    row.eps.label()
+                } else {
+                    "none".to_string()
+                },
                 sci6(row.relerr_mean),
                 sci6(row.relerr_median),
                 sci6(row.relerr_max),

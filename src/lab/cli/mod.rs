@@ -82,6 +82,12 @@ fn parse_dtypes(s: &str) -> Result<Vec<DType>, String> {
 }
 
 fn parse_steps(s: &str) -> Result<Vec<Decimal>, String> {
+    if s.split(',').any(|h| h.trim() == crate::numeric::auto::AUTO) {
+        return match s.trim() {
+            crate::numeric::auto::AUTO => Ok(vec![crate::numeric::auto::auto_step()]),
+            _ => Err(format!("expected either auto alone or a list of steps, not both in {s:?}")),
+        };
+    }
     let v = parse_list("step", s).map_err(|e| e.to_string())?;
     match v.iter().find(|h| h.value().cmp0() != std::cmp::Ordering::Greater) {
         Some(h) => Err(format!("invalid step {:?}: expected a positive number", h.text())),
@@ -129,6 +135,12 @@ fn finish(result: anyhow::Result<()>) -> ExitCode {
 pub fn main() -> ExitCode {
     crate::gmp_pool::install();
     let cli = Cli::parse();
+    if let Command::Check(a) = &cli.command {
+        if let Some(msg) = check::usage_error(a) {
+            eprintln!("error: {msg}");
+            return ExitCode::from(2);
+        }
+    }
     if let Command::Diagnose(a) = cli.command {
         return diagnose::run_diagnose(a).unwrap_or_else(|e| {
             eprintln!("error: {e:#}");
