@@ -5,29 +5,17 @@
 //! reductions and several problems, including problems whose softmax exponentials are
 //! subnormal or whose logits overflow (the formats' exponent ranges at work).
 
+mod common;
+
 use gradlab::check::{check_dtype, CheckConfig, DTypeCheck};
-use gradlab::exact::parse_list;
 use gradlab::method::Scheme;
 use gradlab::objective::{Reduction, Wrt};
 use gradlab::problem::Problem;
-use gradlab::scalar::{DType, Prec};
-use gradlab::train::{InputGrad, TrainConfig};
+use gradlab::scalar::DType;
+use gradlab::train::InputGrad;
 
 fn config(scheme: Scheme, wrt: Wrt, input_grad: InputGrad, reduction: Reduction, steps: &str) -> CheckConfig {
-    CheckConfig {
-        train: TrainConfig {
-            epochs: 10,
-            lr: gradlab::exact::Decimal::parse("lr", "1e-2").unwrap(),
-            input_grad,
-            reduction,
-        },
-        scheme,
-        steps: parse_list("step", steps).unwrap(),
-        wrt,
-        truth: Some(Prec::new(128).unwrap()),
-        naive: false,
-        keep_grads: true,
-    }
+    common::identity_config(scheme, wrt, input_grad, reduction, steps, 128)
 }
 
 /// The check's CSV rows as `gradlab check --format csv` writes them (serde through the csv
@@ -44,12 +32,6 @@ fn csv_rows(r: &DTypeCheck) -> Vec<String> {
     }
     let text = String::from_utf8(out).unwrap();
     text.lines().skip(1).map(|l| l.split_once(',').unwrap().1.to_string()).collect()
-}
-
-/// The gradients as bits (analytic, then every step's numeric gradient).
-fn gradient_bits(r: &DTypeCheck) -> Vec<u64> {
-    let g = r.grads.as_ref().expect("kept gradients");
-    g.analytic.iter().chain(g.numeric.iter().flatten()).map(|v| v.to_bits()).collect()
 }
 
 /// A generated problem with x scaled by `scale` (large scales spread the logits, making
@@ -97,7 +79,7 @@ fn ieee_formats_equal_the_hardware_ones_row_for_row() {
                             let (ra, rb) = (csv_rows(&a), csv_rows(&b));
                             assert_eq!(ra.len(), cfg.steps.len(), "{case}");
                             assert_eq!(ra, rb, "{case}");
-                            assert!(gradient_bits(&a) == gradient_bits(&b), "{case}: gradients differ");
+                            assert!(common::gradient_bits(&a) == common::gradient_bits(&b), "{case}: gradients differ");
                             compared += ra.len();
                             nonfinite += a.rows.iter().filter(|r| r.nonfinite > 0).count();
                             underflow += a.rows.iter().filter(|r| r.anal_underflow > 0).count();

@@ -5,29 +5,17 @@
 //! f64's subnormals and overflow; MPFR's range is practically unbounded) the rows must differ,
 //! and do.
 
+mod common;
+
 use gradlab::check::{check_dtype, CheckConfig, CheckRow, DTypeCheck};
-use gradlab::exact::parse_list;
 use gradlab::method::Scheme;
 use gradlab::objective::{Reduction, Wrt};
 use gradlab::problem::Problem;
-use gradlab::scalar::{DType, Prec};
-use gradlab::train::{InputGrad, TrainConfig};
+use gradlab::scalar::DType;
+use gradlab::train::InputGrad;
 
 fn config(scheme: Scheme, wrt: Wrt, input_grad: InputGrad, reduction: Reduction, steps: &str) -> CheckConfig {
-    CheckConfig {
-        train: TrainConfig {
-            epochs: 10,
-            lr: gradlab::exact::Decimal::parse("lr", "1e-2").unwrap(),
-            input_grad,
-            reduction,
-        },
-        scheme,
-        steps: parse_list("step", steps).unwrap(),
-        wrt,
-        truth: Some(Prec::new(256).unwrap()),
-        naive: false,
-        keep_grads: true,
-    }
+    common::identity_config(scheme, wrt, input_grad, reduction, steps, 256)
 }
 
 /// Whether two f64 fields are the same number: equal bits, or both NaN.
@@ -88,12 +76,6 @@ fn differences(a: &CheckRow, b: &CheckRow) -> Vec<&'static str> {
     diff
 }
 
-/// The gradients of two checks as bits (analytic, then every step's numeric gradient).
-fn gradient_bits(r: &DTypeCheck) -> Vec<u64> {
-    let g = r.grads.as_ref().expect("kept gradients");
-    g.analytic.iter().chain(g.numeric.iter().flatten()).map(|v| v.to_bits()).collect()
-}
-
 #[test]
 fn f32_is_mpfr24_and_f64_is_mpfr53_for_every_scheme_wrt_mode_and_reduction() {
     let problems: Vec<Problem> = [(10, 4, 2, 1), (10, 4, 2, 2), (7, 5, 3, 3), (12, 9, 4, 4)]
@@ -122,7 +104,7 @@ fn f32_is_mpfr24_and_f64_is_mpfr53_for_every_scheme_wrt_mode_and_reduction() {
                                 );
                                 compared += 1;
                             }
-                            assert!(gradient_bits(&a) == gradient_bits(&b), "{case}: gradients differ");
+                            assert!(common::gradient_bits(&a) == common::gradient_bits(&b), "{case}: gradients differ");
                         }
                     }
                 }

@@ -1,7 +1,7 @@
 //! Shared helpers for the integration tests.
 #![allow(dead_code)]
 
-use gradlab::check::{check_dtype, CheckConfig, CheckRow};
+use gradlab::check::{check_dtype, CheckConfig, CheckRow, DTypeCheck};
 use gradlab::exact::{parse_list, Decimal};
 use gradlab::method::Scheme;
 use gradlab::objective::Reduction;
@@ -39,4 +39,31 @@ pub fn config(epochs: usize, mode: InputGrad, scheme: Scheme, eps: &str, truth: 
 /// Rows of one dtype's check.
 pub fn rows(problem: &Problem, dtype: &str, cfg: &CheckConfig) -> Vec<CheckRow> {
     check_dtype(problem, DType::parse(dtype).unwrap(), cfg).unwrap().rows
+}
+
+/// A check of every element at `steps` after 10 epochs at lr = 1e-2, with the truth at
+/// `truth_bits` and the gradients kept (for comparing two dtypes' checks bit for bit).
+pub fn identity_config(
+    scheme: Scheme,
+    wrt: Wrt,
+    input_grad: InputGrad,
+    reduction: Reduction,
+    steps: &str,
+    truth_bits: u32,
+) -> CheckConfig {
+    CheckConfig {
+        train: TrainConfig { epochs: 10, lr: Decimal::parse("lr", "1e-2").unwrap(), input_grad, reduction },
+        scheme,
+        steps: parse_list("step", steps).unwrap(),
+        wrt,
+        truth: Some(Prec::new(truth_bits).unwrap()),
+        naive: false,
+        keep_grads: true,
+    }
+}
+
+/// A check's gradients as bits (analytic, then every step's numeric gradient).
+pub fn gradient_bits(r: &DTypeCheck) -> Vec<u64> {
+    let g = r.grads.as_ref().expect("kept gradients");
+    g.analytic.iter().chain(g.numeric.iter().flatten()).map(|v| v.to_bits()).collect()
 }
