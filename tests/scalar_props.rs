@@ -1,11 +1,11 @@
 //! Rounding properties of the scalar types, on many random operands.
 
+mod common;
+
 use gradlab::scalar::{DType, Prec, Scalar};
 use half::{bf16, f16};
 use proptest::prelude::*;
-use rug::float::Round;
 use rug::Float;
-use std::cmp::Ordering;
 
 fn mp(bits: u32) -> Prec {
     Prec::new(bits).unwrap()
@@ -61,21 +61,21 @@ proptest! {
     #[test]
     fn exp_and_ln_are_correctly_rounded(x in -746.0f64..710.0, y_bits in 1u64..0x7ff0_0000_0000_0000, x32 in -104.0f32..89.0, y32_bits in 1u32..0x7f80_0000) {
         let y = f64::from_bits(y_bits);
-        prop_assert_eq!(Scalar::exp(&x).to_bits(), mpfr_reference(x, Float::exp_round, DType::F64).to_bits(), "exp({:e})", x);
-        prop_assert_eq!(Scalar::ln(&y).to_bits(), mpfr_reference(y, Float::ln_round, DType::F64).to_bits(), "ln({:e})", y);
+        prop_assert_eq!(Scalar::exp(&x).to_bits(), common::mpfr_reference(x, Float::exp_round, DType::F64).to_bits(), "exp({:e})", x);
+        prop_assert_eq!(Scalar::ln(&y).to_bits(), common::mpfr_reference(y, Float::ln_round, DType::F64).to_bits(), "ln({:e})", y);
         let y32 = f32::from_bits(y32_bits);
-        prop_assert_eq!(Scalar::exp(&x32) as f64, mpfr_reference(x32 as f64, Float::exp_round, DType::F32), "exp({:e})", x32);
-        prop_assert_eq!(Scalar::ln(&y32) as f64, mpfr_reference(y32 as f64, Float::ln_round, DType::F32), "ln({:e})", y32);
+        prop_assert_eq!(Scalar::exp(&x32) as f64, common::mpfr_reference(x32 as f64, Float::exp_round, DType::F32), "exp({:e})", x32);
+        prop_assert_eq!(Scalar::ln(&y32) as f64, common::mpfr_reference(y32 as f64, Float::ln_round, DType::F32), "ln({:e})", y32);
     }
 
     /// Near 1, where f64's `ln` is computed as `log1p(x - 1)`, and at the edges of that window.
     #[test]
     fn ln_near_one_is_correctly_rounded(t in -0.04f64..0.04, ulps in -4i64..4) {
         let y = f64::from_bits(((1.0 + t).to_bits() as i64 + ulps) as u64);
-        prop_assert_eq!(Scalar::ln(&y).to_bits(), mpfr_reference(y, Float::ln_round, DType::F64).to_bits(), "ln({:e})", y);
+        prop_assert_eq!(Scalar::ln(&y).to_bits(), common::mpfr_reference(y, Float::ln_round, DType::F64).to_bits(), "ln({:e})", y);
         for edge in [1.0f64 - 1.0 / 32.0, 1.0 + 1.0 / 32.0] {
             let e = f64::from_bits(edge.to_bits().wrapping_add(ulps as u64));
-            prop_assert_eq!(Scalar::ln(&e).to_bits(), mpfr_reference(e, Float::ln_round, DType::F64).to_bits(), "ln({:e})", e);
+            prop_assert_eq!(Scalar::ln(&e).to_bits(), common::mpfr_reference(e, Float::ln_round, DType::F64).to_bits(), "ln({:e})", e);
         }
     }
 
@@ -147,25 +147,6 @@ fn quick_rational_rounding_handles_f32_ties() {
     assert_eq!(f32::from_rational(&rug::Rational::from((1, 10)), ()), 0.1f32);
 }
 
-/// `f(x)` for a value x of the hardware format `dt` as MPFR rounds it: computed at the format's
-/// precision with MPFR's ternary value, then brought into the format's exponent range by
-/// `mpfr_subnormalize` (no second rounding) and overflowed to infinity beyond the largest value.
-fn mpfr_reference(x: f64, f: fn(&mut Float, Round) -> Ordering, dt: DType) -> f64 {
-    let (emin, max) = (dt.normal_exp_min().unwrap(), dt.max_finite().unwrap());
-    let mut r = Float::with_val(dt.bits(), x);
-    assert!(r == x || x.is_nan(), "{x} is not a value of {dt}");
-    let ord = f(&mut r, Round::Nearest);
-    if r.is_finite() && !r.is_zero() {
-        r.subnormalize_round(emin + 1, ord, Round::Nearest);
-    }
-    let v = r.to_f64();
-    if v.abs() > max {
-        v.signum() * f64::INFINITY
-    } else {
-        v
-    }
-}
-
 /// `exp` and `ln` of every f16 and every bf16 value (65536 each, NaNs and infinities included)
 /// against MPFR at the format's precision, bit for bit: the f64-then-16-bit method with its MPFR
 /// fallback (src/scalar/half_math.rs) is correctly rounded.
@@ -180,8 +161,8 @@ fn exp_and_ln_of_every_16_bit_value_are_correctly_rounded() {
             (h.to_f64(), DType::F16, Scalar::exp(&h).to_f64(), Scalar::ln(&h).to_f64()),
             (b.to_f64(), DType::BF16, Scalar::exp(&b).to_f64(), Scalar::ln(&b).to_f64()),
         ] {
-            let want_exp = mpfr_reference(x, Float::exp_round, dt);
-            let want_ln = mpfr_reference(x, Float::ln_round, dt);
+            let want_exp = common::mpfr_reference(x, Float::exp_round, dt);
+            let want_ln = common::mpfr_reference(x, Float::ln_round, dt);
             assert!(same(exp, want_exp), "{dt} exp({x:e}) = {exp:e}, MPFR {want_exp:e}");
             assert!(same(ln, want_ln), "{dt} ln({x:e}) = {ln:e}, MPFR {want_ln:e}");
         }

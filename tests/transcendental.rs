@@ -2,6 +2,8 @@
 //! bit: every f16 and bf16 value, many f32 and f64 values, MPFR at several precisions, and the
 //! trait's default implementation (used by a `Scalar` type that does not write its own).
 
+mod common;
+
 use gradlab::scalar::{DType, Prec, Scalar};
 use half::{bf16, f16};
 use proptest::prelude::*;
@@ -9,7 +11,7 @@ use rug::float::Round;
 use rug::{Float, Rational};
 use std::cmp::Ordering;
 
-type MpfrFn = fn(&mut Float, Round) -> Ordering;
+type MpfrFn = common::MpfrFn;
 
 /// A function's name, its MPFR version and the trait method under test.
 type Case<T> = (&'static str, MpfrFn, fn(&mut T));
@@ -26,24 +28,6 @@ fn functions<T: Scalar>() -> [Case<T>; 6] {
     ]
 }
 
-/// f(x) for a value x of the hardware format `dt` as MPFR rounds it: at the format's precision,
-/// then into its exponent range by `mpfr_subnormalize` from the ternary value (no second
-/// rounding), infinite beyond the largest value.
-fn mpfr_reference(x: f64, f: MpfrFn, dt: DType) -> f64 {
-    let (emin, max) = (dt.normal_exp_min().unwrap(), dt.max_finite().unwrap());
-    let mut r = Float::with_val(dt.bits(), x);
-    let ord = f(&mut r, Round::Nearest);
-    if r.is_finite() && !r.is_zero() {
-        r.subnormalize_round(emin + 1, ord, Round::Nearest);
-    }
-    let v = r.to_f64();
-    if v.abs() > max {
-        v.signum() * f64::INFINITY
-    } else {
-        v
-    }
-}
-
 fn same(a: f64, b: f64) -> bool {
     a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
 }
@@ -53,7 +37,7 @@ fn check_hardware<T: Scalar<Ctx = ()>>(x: T) {
     for (name, mpfr, mine) in functions::<T>() {
         let mut got = x.clone();
         mine(&mut got);
-        let want = mpfr_reference(x.to_f64(), mpfr, dt);
+        let want = common::mpfr_reference(x.to_f64(), mpfr, dt);
         assert!(same(got.to_f64(), want), "{dt} {name}({:e}) = {:e}, MPFR {want:e}", x.to_f64(), got.to_f64());
     }
 }
@@ -178,7 +162,7 @@ proptest! {
         for (name, mpfr, mine) in functions::<Plain>() {
             let mut got = Plain(x);
             mine(&mut got);
-            let want = mpfr_reference(x as f64, mpfr, dt);
+            let want = common::mpfr_reference(x as f64, mpfr, dt);
             prop_assert!(same(got.0 as f64, want), "default {name}({x:e}) = {:e}, MPFR {want:e}", got.0);
         }
     }
@@ -191,7 +175,7 @@ proptest! {
         for (name, mpfr, mine) in functions::<Float>() {
             let mut got = Float::with_val(53, x);
             mine(&mut got);
-            let want = mpfr_reference(x, mpfr, DType::F64);
+            let want = common::mpfr_reference(x, mpfr, DType::F64);
             // Inside f64's normal range MPFR at 53 bits and f64 agree.
             if want.is_finite() && (want == 0.0 || want.abs() >= f64::MIN_POSITIVE) {
                 prop_assert!(same(got.to_f64(), want), "mpfr:53 {name}({x:e})");

@@ -67,3 +67,26 @@ pub fn gradient_bits(r: &DTypeCheck) -> Vec<u64> {
     let g = r.grads.as_ref().expect("kept gradients");
     g.analytic.iter().chain(g.numeric.iter().flatten()).map(|v| v.to_bits()).collect()
 }
+
+/// An MPFR function with rounding (`Float::exp_round`, `Float::sin_round`, ...).
+pub type MpfrFn = fn(&mut rug::Float, rug::float::Round) -> std::cmp::Ordering;
+
+/// `f(x)` for a value x of the hardware format `dt` as MPFR rounds it: computed at the format's
+/// precision with MPFR's ternary value, then brought into the format's exponent range by
+/// `mpfr_subnormalize` (no second rounding) and overflowed to infinity beyond the largest value.
+pub fn mpfr_reference(x: f64, f: MpfrFn, dt: DType) -> f64 {
+    use rug::float::Round;
+    let (emin, max) = (dt.normal_exp_min().unwrap(), dt.max_finite().unwrap());
+    let mut r = rug::Float::with_val(dt.bits(), x);
+    assert!(r == x || x.is_nan(), "{x} is not a value of {dt}");
+    let ord = f(&mut r, Round::Nearest);
+    if r.is_finite() && !r.is_zero() {
+        r.subnormalize_round(emin + 1, ord, Round::Nearest);
+    }
+    let v = r.to_f64();
+    if v.abs() > max {
+        v.signum() * f64::INFINITY
+    } else {
+        v
+    }
+}
