@@ -11,7 +11,7 @@ use gradlab::method::Scheme;
 use gradlab::numeric::Setup;
 use gradlab::objective::Wrt;
 use gradlab::problem::Problem;
-use gradlab::scalar::{DType, Prec, Scalar};
+use gradlab::scalar::{DType, Prec};
 use gradlab::truth::truth_grad;
 use gradlab::watch::Watch;
 use rug::Float;
@@ -86,12 +86,30 @@ fn ridders_reaches_1e_13_in_f64() {
     assert!(central.iter().map(|r| r.num_vs_truth).fold(f64::INFINITY, f64::min) > 1e2 * best);
 }
 
-/// Ridders' estimate per element, f64, initial steps 2, 1 and 0.5: never more than 100 times the
-/// true error, and the true error at most 30 times the estimate for at least 95% of elements
-/// (Numerical Recipes' estimate is a typical size, not a bound: it bounds the error outright
-/// for only about half of them; the README gives the numbers).
+/// Ridders' estimate (the tableau's difference plus the rounding bound carried through the
+/// tableau) bounds the true error for at least 95 % of the elements of every check row, in f32
+/// and f64, for every tensor, from initial steps 0.5 down to 1e-3, on the default problem and a
+/// larger one (n = 32, d = 8, k = 3, seed 2); and it is a useful bound: its median ratio to the
+/// true error is at most 30. Without the rounding term (Numerical Recipes' estimate alone) it
+/// bounded 30 % to 53 % of the elements on the default problem in f64 (README).
 #[test]
-fn ridders_estimate_has_the_size_of_the_error() {
+fn ridders_estimate_bounds_the_error() {
+    let steps = parse_list("step", "5e-1,1e-1,1e-2,1e-3").unwrap();
+    for p in [problem(), Problem::generate(32, 8, 3, 2).unwrap()] {
+        for dt in [DType::F32, DType::F64] {
+            for wrt in [Wrt::Input, Wrt::Weight, Wrt::Bias, Wrt::Logits] {
+                let cfg = CheckConfig {
+                    truth: Some(Prec::new(256).unwrap()),
+                    wrt,
+                    ..CheckConfig::seed(Scheme::Ridders, steps.clone())
+                };
+                for r in check_dtype(&p, dt, &cfg).unwrap().rows {
+                    let b = r.est_bounds.unwrap();
+                    assert!(b >= 0.95, "{dt} {wrt} h0 = {}: the estimate bounds {b}", r.eps);
+                }
+            }
+        }
+    }
     let (tr, _) = prepare::<f64>(&problem(), (), &CheckConfig::seed(Scheme::Ridders, vec![]).train);
     let setup = Setup {
         trained: &tr,
@@ -100,19 +118,20 @@ fn ridders_estimate_has_the_size_of_the_error() {
         wrt: Wrt::Input,
     };
     let truth = truth_grad(&tr, setup.reduction, Wrt::Input, Prec::new(256).unwrap());
-    let steps = parse_list("step", "2,1,0.5").unwrap();
-    let grads = method_grads_watched(&setup, Scheme::Ridders, &steps, false, &Watch::unwatched()).unwrap();
-    let (mut within, mut total) = (0, 0);
-    for g in &grads {
+    for g in method_grads_watched(&setup, Scheme::Ridders, &steps, false, &Watch::unwatched()).unwrap() {
         let est = g.est_error.as_ref().unwrap();
-        for ((v, e), t) in g.numeric.grad.iter().zip(est.iter()).zip(truth.iter()) {
-            let err = Float::with_val(256, Float::with_val(256, *v) - t).abs().to_f64();
-            assert!(*e <= 100.0 * err.max(f64::EPSILON * v.abs()), "estimate {e:e} vs error {err:e}");
-            within += usize::from(err <= 30.0 * e);
-            total += 1;
-        }
+        let mut ratios: Vec<f64> = g
+            .numeric
+            .grad
+            .iter()
+            .zip(est.iter())
+            .zip(truth.iter())
+            .map(|((v, e), t)| e / Float::with_val(256, Float::with_val(256, *v) - t).abs().to_f64())
+            .collect();
+        ratios.sort_by(f64::total_cmp);
+        let median = ratios[ratios.len() / 2];
+        assert!((1.0..=30.0).contains(&median), "median estimate / error {median}");
     }
-    assert!(within as f64 >= 0.95 * total as f64, "{within} of {total}");
 }
 
 /// The complex step and dual numbers evaluate one sample for an input or logits element; from

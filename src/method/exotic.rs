@@ -94,18 +94,22 @@ fn ridders_grads<T: Scalar>(
     watch: &Watch,
 ) -> Result<Vec<MethodGrad<T>>> {
     let central = Setup { stencil: Scheme::Central.stencil(), ..setup.clone() };
-    let consts = ridders::Consts::new(setup.trained.ctx);
+    let tr = setup.trained;
+    let consts = ridders::Consts::new(tr.ctx);
+    let scale = setup.reduction.scale::<T>(tr.n(), tr.ctx);
+    let loss = setup.wrt.loss_with(tr, setup.wrt.tensor(tr), scale.as_ref());
     // One initial step at a time: its ten gradients are all that is held at once.
     steps
         .iter()
         .map(|h| {
+            let noise0 = ridders::rounding_bound(&loss, &T::from_rational(h.value(), tr.ctx));
             let cols = numeric_grads_watched(&central, &ridders::steps(h), naive, watch)?;
             let (rows, n_cols) = cols[0].grad.dim();
             let mut value = cols[0].grad.clone();
             let mut error = cols[0].grad.clone();
             for j in 0..rows {
                 for i in 0..n_cols {
-                    let r = ridders::extrapolate(&consts, |c| cols[c].grad[[j, i]].clone());
+                    let r = ridders::extrapolate(&consts, &noise0, |c| cols[c].grad[[j, i]].clone());
                     value[[j, i]] = r.value;
                     error[[j, i]] = r.error;
                 }

@@ -54,6 +54,7 @@ pub struct Ridders<T> {
 /// The tableau's constants in a dtype: c^2, 1 and SAFE, rounded once.
 #[derive(Clone, Debug)]
 pub struct Consts<T> {
+    con: T,
     con2: T,
     one: T,
     safe: T,
@@ -64,6 +65,7 @@ impl<T: Scalar> Consts<T> {
     pub fn new(ctx: T::Ctx) -> Self {
         let c = Rational::from(CON);
         Consts {
+            con: T::from_rational(&c, ctx),
             con2: T::from_rational(&(c.clone() * &c), ctx),
             one: T::from_int(1, ctx),
             safe: T::from_int(SAFE, ctx),
@@ -71,35 +73,55 @@ impl<T: Scalar> Consts<T> {
     }
 }
 
+/// The rounding bound of a central difference at step `h` of a function whose value is `f`:
+/// u |f| / h in f's dtype (u = 2^-p its unit roundoff), each of the two values rounded with
+/// an error of about u |f| and their difference divided by 2h. This is the rounding term of the
+/// error model `--eps auto` uses ([`crate::numeric::auto`]), with the central stencil's noise
+/// gain 1.
+pub fn rounding_bound<T: Scalar>(f: &T, h: &T) -> T {
+    let ctx = f.ctx();
+    let u = T::from_rational(&(Rational::from(1) >> T::dtype(ctx).bits()), ctx);
+    u.mul(&f.abs()).div(&h.abs())
+}
+
 /// Ridders' extrapolation from the central differences `central(i)` at the steps h / c^i
 /// ([`steps`]), asked for in order and only as far as needed. A NaN or infinite tableau entry or
 /// error is never chosen; if nothing is, the value is the first central difference and the
 /// error estimate infinite.
-pub fn extrapolate<T: Scalar>(k: &Consts<T>, mut central: impl FnMut(usize) -> T) -> Ridders<T> {
+pub fn extrapolate<T: Scalar>(k: &Consts<T>, noise0: &T, mut central: impl FnMut(usize) -> T) -> Ridders<T> {
     let first = central(0);
     let mut prev = vec![first.clone()];
-    let mut best: Option<(T, T)> = None;
+    // The rounding bound of each tableau entry, beside it: column 0's grows by c per row.
+    let mut prev_noise = vec![noise0.abs()];
+    let mut best: Option<(T, T, T)> = None;
     let mut used = 1;
     for i in 1..NTAB {
         used += 1;
         let mut cur = Vec::with_capacity(i + 1);
+        let mut cur_noise = Vec::with_capacity(i + 1);
         cur.push(central(i));
+        cur_noise.push(prev_noise[0].mul(&k.con));
         let mut fac = k.con2.clone();
         for j in 1..=i {
             // a[j][i] = (a[j-1][i] fac - a[j-1][i-1]) / (fac - 1).
-            let a = cur[j - 1].mul(&fac).sub(&prev[j - 1]).div(&fac.sub(&k.one));
+            let den = fac.sub(&k.one);
+            let a = cur[j - 1].mul(&fac).sub(&prev[j - 1]).div(&den);
+            // The same weights on the parents' rounding bounds, in absolute value.
+            let noise = cur_noise[j - 1].mul(&fac).add(&prev_noise[j - 1]).div(&den);
             fac.mul_assign(&k.con2);
             let (d1, d2) = (a.sub(&cur[j - 1]).abs(), a.sub(&prev[j - 1]).abs());
             let errt = if d1.partial_cmp_val(&d2) == Some(Ordering::Less) { d2 } else { d1 };
-            let better = best.as_ref().is_none_or(|(_, e)| errt.partial_cmp_val(e) != Some(Ordering::Greater));
+            let better = best.as_ref().is_none_or(|(_, e, _)| errt.partial_cmp_val(e) != Some(Ordering::Greater));
             if better && errt.is_finite() && a.is_finite() {
-                best = Some((a.clone(), errt));
+                best = Some((a.clone(), errt, noise.clone()));
             }
             cur.push(a);
+            cur_noise.push(noise);
         }
         let drift = cur[i].sub(&prev[i - 1]).abs();
         prev = cur;
-        if let Some((_, err)) = &best {
+        prev_noise = cur_noise;
+        if let Some((_, err, _)) = &best {
             if drift.partial_cmp_val(&k.safe.mul(err)) != Some(Ordering::Less) {
                 break;
             }
@@ -107,7 +129,7 @@ pub fn extrapolate<T: Scalar>(k: &Consts<T>, mut central: impl FnMut(usize) -> T
     }
     let evaluations = 2 * used;
     match best {
-        Some((value, error)) => Ridders { value, error, evaluations },
+        Some((value, errt, noise)) => Ridders { value, error: errt.add(&noise), evaluations },
         None => {
             let ctx = first.ctx();
             let mut inf = T::from_int(1, ctx);
@@ -129,7 +151,9 @@ mod tests {
         let h = Decimal::parse("step", "0.1").unwrap();
         let hs: Vec<f64> = steps(&h).iter().map(|d| f64::from_rational(d.value(), ())).collect();
         let central = Scheme::Central.stencil();
-        let r = extrapolate(&Consts::new(()), |i| central.apply(&1.0f64, &hs[i], |x| x.exp()));
+        let r = extrapolate(&Consts::new(()), &rounding_bound(&1f64.exp(), &hs[0]), |i| {
+            central.apply(&1.0f64, &hs[i], |x| x.exp())
+        });
         let err = (r.value - std::f64::consts::E).abs();
         assert!(err < 1e-13, "{r:?}");
         assert!(err <= r.error, "{r:?}");

@@ -45,7 +45,8 @@ pub fn derivative<T: Scalar, F: Univariate>(f: &F, scheme: Scheme, x: &T, h: &De
         Scheme::Ridders => {
             let central = Scheme::Central.stencil();
             let steps = ridders::steps(h);
-            let r = ridders::extrapolate(&ridders::Consts::new(ctx), |i| {
+            let noise0 = ridders::rounding_bound(&f.eval(x), &T::from_rational(steps[0].value(), ctx));
+            let r = ridders::extrapolate(&ridders::Consts::new(ctx), &noise0, |i| {
                 central.apply(x, &T::from_rational(steps[i].value(), ctx), |v: &T| f.eval(v))
             });
             Estimate { value: r.value, error: Some(r.error), evaluations: r.evaluations }

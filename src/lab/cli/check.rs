@@ -302,12 +302,12 @@ pub fn diagnose(dtype: DType, rows: &[CheckRow]) -> String {
     if !bounds.is_empty() {
         let lo = bounds.iter().copied().fold(f64::INFINITY, f64::min);
         let hi = bounds.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let _ = writeln!(
-            out,
-            "Ridders' error estimate bounds the true error for {:.1}% to {:.1}% of the elements, depending on the step.",
-            100.0 * lo,
-            100.0 * hi
-        );
+        let share = if format!("{lo:.3}") == format!("{hi:.3}") {
+            format!("{:.1}% of the elements at every step", 100.0 * lo)
+        } else {
+            format!("{:.1}% to {:.1}% of the elements, depending on the step", 100.0 * lo, 100.0 * hi)
+        };
+        let _ = writeln!(out, "Ridders' error estimate bounds the true error for {share}.");
     }
     if !flat.is_empty() {
         let _ = writeln!(
