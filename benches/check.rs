@@ -14,6 +14,10 @@
 //!   the same in either path, so two rows are representative;
 //! - `seed_table_f32`: the seed's whole 9-step table in f32 via `check_dtype` (E = 10 epochs of
 //!   training, then steps 1e0 ... 1e-8, no truth);
+//! - `methods_256x64_k10_f64/<wrt>/<scheme>`: one step (h = 1e-3) of every element of the input
+//!   and weight gradients at 256x64, k = 10, f64 by central differences, the complex step, dual
+//!   numbers (no step) and Ridders (ten central differences per element), and the complex step
+//!   at its usual h = 1e-20 (`complex_h1e-20`);
 //! - `formats_256x64_k10/<dtype>`: the `central_input_check` at 256x64 in the emulated formats
 //!   tf32, ieee:8:7 (bf16's parameters), e4m3 and ieee:8:23 (f32's), beside f32 and bf16;
 //! - `mnist_1000x784_k10_f64/central_input_check`: the full central input-gradient check at
@@ -33,12 +37,14 @@
 use criterion::{BatchSize, BenchmarkId, Criterion, SamplingMode};
 use gradlab::check::{check_dtype, prepare, CheckConfig, SEED_STEPS};
 use gradlab::exact::{parse_list, Decimal};
+use gradlab::method::exotic::method_grads_watched;
 use gradlab::method::Scheme;
 use gradlab::numeric::{naive, numeric_grad, Evaluator, Setup};
 use gradlab::objective::Wrt;
 use gradlab::problem::Problem;
 use gradlab::scalar::{DType, Scalar};
 use gradlab::train::{InputGrad, TrainConfig};
+use gradlab::watch::Watch;
 use std::hint::black_box;
 use std::path::PathBuf;
 
@@ -195,6 +201,40 @@ fn wrt_check(c: &mut Criterion) {
     group.finish();
 }
 
+/// Every scheme's full check of one step (h = 1e-3; dual numbers take none) at 256x64, k = 10,
+/// f64, of the input (16384 elements) and the weight (640), by the default paths: the stencils'
+/// and Ridders' fast path, the complex step's and dual numbers' fast path.
+fn methods(c: &mut Criterion) {
+    let mut group = c.benchmark_group(format!("methods_{}_f64", MID_SIZE.0));
+    group.sample_size(10).sampling_mode(SamplingMode::Flat);
+    let mid = problem(MID_SIZE);
+    let cfg = TrainConfig::seed(InputGrad::Reset);
+    let (tr, _) = prepare::<f64>(&mid, (), &cfg);
+    let steps = vec![Decimal::parse("step", STEP).expect("literal")];
+    // The complex step's usual step (Martins et al.): its imaginary parts are so small that
+    // cos and sin need no call.
+    let tiny = vec![Decimal::parse("step", "1e-20").expect("literal")];
+    for wrt in [Wrt::Input, Wrt::Weight] {
+        let setup = Setup { trained: &tr, reduction: cfg.reduction, stencil: Scheme::Central.stencil(), wrt };
+        let runs = [
+            (Scheme::Central, "central", &steps),
+            (Scheme::Complex, "complex", &steps),
+            (Scheme::Complex, "complex_h1e-20", &tiny),
+            (Scheme::Dual, "dual", &steps),
+            (Scheme::Ridders, "ridders", &steps),
+        ];
+        for (scheme, label, steps) in runs {
+            group.bench_function(BenchmarkId::new(wrt.to_string(), label), |b| {
+                b.iter_with_large_drop(|| {
+                    method_grads_watched(black_box(&setup), scheme, steps, false, &Watch::unwatched())
+                        .expect("never stopped")
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
 /// The formats of issue #13 at 256x64, k = 10 (emulated: tf32, bf16 as ieee:8:7, e4m3, and f32
 /// as ieee:8:23), beside the hardware f32 and bf16 they are compared with.
 const FORMAT_DTYPES: [&str; 6] = ["f32", "ieee:8:23", "tf32", "bf16", "ieee:8:7", "e4m3"];
@@ -251,6 +291,7 @@ fn main() {
     naive_vs_fast(&mut c);
     seed_table_f32(&mut c);
     wrt_check(&mut c);
+    methods(&mut c);
     formats(&mut c);
     mnist(&mut c);
     c.final_summary();

@@ -134,22 +134,33 @@ fn ridders_estimate_bounds_the_error() {
     }
 }
 
-/// The complex step and dual numbers evaluate one sample for an input or logits element; from
-/// scratch (every sample, `--naive`) gives the same bits.
+/// The complex step's and dual numbers' fast path (the trained logits plus what the seeded
+/// element reaches) gives the same bits as evaluating every sample from scratch (`--naive`), for
+/// every tensor, in hardware, emulated and MPFR dtypes, down to steps of 1e-300.
 #[test]
-fn one_sample_equals_every_sample() {
-    for dt in [DType::F32, DType::parse("mpfr:80").unwrap()] {
+fn fast_path_equals_from_scratch() {
+    let big = Problem::generate(32, 8, 3, 2).unwrap();
+    for (p, dt, steps) in [
+        (problem(), DType::F32, "1e-3,1e-30"),
+        (big.clone(), DType::F64, "1e-3,1e-30,1e-300"),
+        (big, DType::BF16, "1e-2,1e-30"),
+        (problem(), DType::parse("e5m2").unwrap(), "1e-1"),
+        (problem(), DType::parse("mpfr:80").unwrap(), "1e-3,1e-30"),
+    ] {
         for scheme in [Scheme::Complex, Scheme::Dual] {
-            for wrt in [Wrt::Input, Wrt::Logits] {
-                let steps = parse_list("step", "1e-3,1e-30").unwrap();
+            for wrt in [Wrt::Input, Wrt::Weight, Wrt::Bias, Wrt::Logits] {
+                let steps = parse_list("step", steps).unwrap();
                 let cfg = CheckConfig { wrt, ..CheckConfig::seed(scheme, steps) };
-                let fast = check_dtype(&problem(), dt, &CheckConfig { keep_grads: true, ..cfg.clone() }).unwrap();
-                let naive = check_dtype(&problem(), dt, &CheckConfig { keep_grads: true, naive: true, ..cfg }).unwrap();
+                let fast = check_dtype(&p, dt, &CheckConfig { keep_grads: true, ..cfg.clone() }).unwrap();
+                let naive = check_dtype(&p, dt, &CheckConfig { keep_grads: true, naive: true, ..cfg }).unwrap();
                 let (a, b) = (fast.grads.unwrap().numeric, naive.grads.unwrap().numeric);
                 assert!(
                     a.iter().zip(&b).all(|(x, y)| x.iter().zip(y.iter()).all(|(p, q)| p.to_bits() == q.to_bits())),
                     "{dt} {scheme} {wrt}"
                 );
+                for (r, q) in fast.rows.iter().zip(&naive.rows) {
+                    assert_eq!(r.num_vs_truth.to_bits(), q.num_vs_truth.to_bits(), "{dt} {scheme} {wrt}");
+                }
             }
         }
     }

@@ -494,3 +494,32 @@ fn the_naive_path_is_seen_allocating() {
     // Its MPFR clones are recycled by the pool, but ndarray's clones still hit the Rust heap.
     assert!(rust > 0, "mpfr:53 naive element: rust {rust}, gmp {gmp}");
 }
+
+/// The complex step's and dual numbers' fast path allocates per row of the gradient (its
+/// buffers and the row's values), never per element: the same number of allocations whether a
+/// row has 8 or 64 elements (input: n = 16 rows; weight: k = 3 rows), f64, one thread.
+#[test]
+fn complex_step_and_dual_numbers_allocate_per_row_not_per_element() {
+    use gradlab::method::exotic::method_grads_watched;
+    use gradlab::watch::Watch;
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+    for (scheme, h) in [(Scheme::Complex, "1e-20"), (Scheme::Complex, "1e-3"), (Scheme::Dual, "1e-3")] {
+        for wrt in [Wrt::Input, Wrt::Weight] {
+            let counts: Vec<(usize, usize)> = [8, 64]
+                .iter()
+                .map(|&d| {
+                    let p = Problem::generate(16, d, 3, 1).unwrap();
+                    let (tr, _) = prepare::<f64>(&p, (), &train_config());
+                    let setup =
+                        Setup { trained: &tr, reduction: Reduction::Mean, stencil: Scheme::Central.stencil(), wrt };
+                    let steps = vec![Decimal::parse("step", h).unwrap()];
+                    let run = || method_grads_watched(&setup, scheme, &steps, false, &Watch::unwatched()).unwrap();
+                    drop(pool.install(run));
+                    pool.install(|| count_allocs(|| drop(run())))
+                })
+                .collect();
+            assert_eq!(counts[0], counts[1], "{scheme} {wrt} h = {h}: allocations with d = 8 and d = 64");
+            assert!(counts[0].0 > 0, "the counter sees the rows' buffers");
+        }
+    }
+}

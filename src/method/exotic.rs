@@ -20,6 +20,7 @@
 //! stencils: an element costs a sample's full forward pass in the wider number type (and for MPFR
 //! allocates its temporaries).
 
+use super::ad_fast::{element_loss, pairwise, sample_loss, Buffers, Lifted};
 use super::num::{Complex, Dual, Num};
 use super::ridders;
 use super::Scheme;
@@ -32,7 +33,6 @@ use crate::scalar::Scalar;
 use crate::watch::Watch;
 use ndarray::{Array2, ArrayView2};
 use rayon::prelude::*;
-use std::cmp::Ordering;
 
 /// A gradient by any scheme, with Ridders' per-element error estimates.
 #[derive(Clone, Debug)]
@@ -129,18 +129,6 @@ fn ridders_grads<T: Scalar>(
         .collect()
 }
 
-/// The pairwise sum ([`crate::sum`]'s tree: the first half, then the second, then their sum) of
-/// at least one number.
-fn pairwise<N: Num>(v: &[N]) -> N {
-    match v {
-        [a] => a.clone(),
-        _ => {
-            let (l, r) = v.split_at(v.len() / 2);
-            pairwise(l).add(&pairwise(r))
-        }
-    }
-}
-
 /// One sample's logits x W^T + b: per class the pairwise sum of the products, then + b.
 fn sample_logits<N: Num>(x: &[N], w: ArrayView2<N>, b: &[N]) -> Vec<N> {
     w.rows()
@@ -151,23 +139,6 @@ fn sample_logits<N: Num>(x: &[N], w: ArrayView2<N>, b: &[N]) -> Vec<N> {
             pairwise(&products).add(bc)
         })
         .collect()
-}
-
-/// One sample's loss from its logits, as [`crate::objective::cross_entropy::row_loss`]: the
-/// shift m is the first logit with the largest real part, s = sum of exp(z_c - m) in class
-/// order, loss = ln s - (z_t - m).
-fn sample_loss<N: Num>(z: &[N], target: usize) -> N {
-    let mut m = &z[0];
-    for v in &z[1..] {
-        if v.cmp_re(m) == Some(Ordering::Greater) {
-            m = v;
-        }
-    }
-    let mut s = z[0].sub(m).exp();
-    for v in &z[1..] {
-        s = s.add(&v.sub(m).exp());
-    }
-    s.ln().sub(&z[target].sub(m))
 }
 
 /// The gradient by one evaluation per element in the number type `N`: the element seeded by
@@ -184,8 +155,13 @@ fn ad_grad<T: Scalar, N: Num<Real = T>>(
     let tr = setup.trained;
     let ctx = tr.ctx;
     let lift = |a: ArrayView2<T>| a.map(|v| N::real(v.clone()));
-    let (x, w, z) = (lift(tr.x.view()), lift(tr.weight.view()), lift(tr.logits.view()));
-    let b: Vec<N> = tr.bias.iter().map(|v| N::real(v.clone())).collect();
+    let lifted = Lifted {
+        x: lift(tr.x.view()),
+        w: lift(tr.weight.view()),
+        b: tr.bias.iter().map(|v| N::real(v.clone())).collect(),
+        z: lift(tr.logits.view()),
+    };
+    let (x, w, z, b) = (&lifted.x, &lifted.w, &lifted.z, &lifted.b);
     let scale = setup.reduction.scale::<T>(tr.n(), ctx);
     let reduce = |total: N| {
         part(&match &scale {
@@ -193,42 +169,33 @@ fn ad_grad<T: Scalar, N: Num<Real = T>>(
             None => total,
         })
     };
-    // The reduced loss from the per-sample losses of the samples `which` (the others' parts are 0).
+    // The reduced loss from every sample's loss, evaluated from scratch (`--naive`).
     let all = |loss_of: &dyn Fn(usize) -> N| reduce(pairwise(&(0..tr.n()).map(loss_of).collect::<Vec<N>>()));
     let base = setup.wrt.tensor(tr);
     let (rows, cols) = base.dim();
-    let element = |j: usize, i: usize| -> T {
+    let from_scratch = |j: usize, i: usize| -> T {
         let s = seed(&base[[j, i]]);
         match setup.wrt {
             Wrt::Input => {
                 let mut row: Vec<N> = x.row(j).to_vec();
                 row[i] = s;
-                let own = || sample_loss(&sample_logits(&row, w.view(), &b), tr.t[j]);
-                if naive {
-                    all(&|q| {
-                        if q == j {
-                            own()
-                        } else {
-                            sample_loss(&sample_logits(&x.row(q).to_vec(), w.view(), &b), tr.t[q])
-                        }
-                    })
-                } else {
-                    reduce(own())
-                }
+                all(&|q| {
+                    if q == j {
+                        sample_loss(&sample_logits(&row, w.view(), b), tr.t[j])
+                    } else {
+                        sample_loss(&sample_logits(&x.row(q).to_vec(), w.view(), b), tr.t[q])
+                    }
+                })
             }
             Wrt::Logits => {
                 let mut row: Vec<N> = z.row(j).to_vec();
                 row[i] = s;
-                if naive {
-                    all(&|q| if q == j { sample_loss(&row, tr.t[q]) } else { sample_loss(&z.row(q).to_vec(), tr.t[q]) })
-                } else {
-                    reduce(sample_loss(&row, tr.t[j]))
-                }
+                all(&|q| if q == j { sample_loss(&row, tr.t[q]) } else { sample_loss(&z.row(q).to_vec(), tr.t[q]) })
             }
             Wrt::Weight => {
                 let mut wp = w.clone();
                 wp[[j, i]] = s;
-                all(&|q| sample_loss(&sample_logits(&x.row(q).to_vec(), wp.view(), &b), tr.t[q]))
+                all(&|q| sample_loss(&sample_logits(&x.row(q).to_vec(), wp.view(), b), tr.t[q]))
             }
             Wrt::Bias => {
                 let mut bp = b.clone();
@@ -237,15 +204,24 @@ fn ad_grad<T: Scalar, N: Num<Real = T>>(
             }
         }
     };
+    let zero = N::real(T::zero(ctx));
+    let row_of = |j: usize| -> Vec<T> {
+        if naive {
+            return (0..cols).map(|i| from_scratch(j, i)).collect();
+        }
+        let mut buf = Buffers::new(tr.n(), z.ncols(), &zero);
+        (0..cols)
+            .map(|i| reduce(element_loss(&lifted, &tr.t, setup.wrt, (j, i), &seed(&base[[j, i]]), &mut buf)))
+            .collect()
+    };
     let stopped = |j: usize| format!("row {} of {rows} of the gradient", j + 1);
-    let per_row: Vec<Option<Vec<T>>> = (0..rows)
-        .into_par_iter()
-        .map(|j| (!watch.stop_requested()).then(|| (0..cols).map(|i| element(j, i)).collect()))
-        .collect();
+    let per_row: Vec<Option<Vec<T>>> =
+        (0..rows).into_par_iter().map(|j| (!watch.stop_requested()).then(|| row_of(j))).collect();
     if let Some(j) = per_row.iter().position(Option::is_none) {
         return Err(crate::Error::Interrupted(stopped(j)));
     }
-    let grad: Vec<T> = per_row.into_iter().flatten().flatten().collect();
+    let mut grad: Vec<T> = Vec::with_capacity(rows * cols);
+    grad.extend(per_row.into_iter().flatten().flatten());
     let shape = (rows, cols);
     Ok(NumericGrad {
         grad: Array2::from_shape_vec(shape, grad).unwrap_or_else(|_| unreachable!("one value per element")),

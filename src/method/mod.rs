@@ -2,8 +2,10 @@
 //! constants rounded once into a dtype, and the one quotient that turns function values into a
 //! derivative ([`stencil`]); the number types of the complex step and of forward mode ([`num`]);
 //! Ridders' extrapolation ([`ridders`]); every method on a function of one variable
-//! ([`univariate`]) and on the linear model's gradient ([`exotic`]).
+//! ([`univariate`]) and on the linear model's gradient ([`exotic`], with the complex step's and
+//! dual numbers' fast path in `ad_fast`).
 
+mod ad_fast;
 pub mod exotic;
 pub mod num;
 pub mod ridders;
