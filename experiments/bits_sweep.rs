@@ -57,12 +57,9 @@ impl Experiment for BitsSweep {
     type Cell = (u32, Scheme, bool);
     type Row = Row;
 
-    fn name(&self) -> &'static str {
-        "bits_sweep"
-    }
-    fn description(&self) -> &'static str {
-        "MPFR from 8 to 128 bits: best error and optimal step vs precision, forward and central, against theory's slopes"
-    }
+    const NAME: &'static str = "bits_sweep";
+    const DESCRIPTION: &'static str = "MPFR from 8 to 128 bits: best error and optimal step vs precision, forward and \
+         central, against theory's slopes";
     fn cells(&self, quick: bool) -> Vec<Self::Cell> {
         let bits: Vec<u32> = if quick { (16..=64).step_by(8).collect() } else { (8..=128).collect() };
         bits.into_iter().flat_map(|b| SCHEMES.map(|s| (b, s, quick))).collect()
@@ -166,8 +163,4 @@ impl Experiment for BitsSweep {
     }
 }
 
-/// `cargo run --release --bin bits_sweep -- [--out DIR] [--quick] [--threads N] [--shard K/N]`:
-/// this experiment alone.
-pub fn main() -> std::process::ExitCode {
-    gradlab::lab::cli::experiment_main(&BitsSweep)
-}
+gradlab::experiment_main!(BitsSweep);

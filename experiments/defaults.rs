@@ -29,12 +29,9 @@ impl Experiment for Defaults {
     type Cell = (DType, u64);
     type Row = CheckRow;
 
-    fn name(&self) -> &'static str {
-        "defaults"
-    }
-    fn description(&self) -> &'static str {
-        "what the check of a correct gradient reaches in each dtype at gradcheck's, cs231n's and other default steps"
-    }
+    const NAME: &'static str = "defaults";
+    const DESCRIPTION: &'static str = "what the check of a correct gradient reaches in each dtype at gradcheck's, \
+         cs231n's and other default steps";
     fn cells(&self, quick: bool) -> Vec<Self::Cell> {
         let seeds = if quick { 1..=2 } else { 1..=5 };
         dtypes(quick).into_iter().flat_map(|dt| seeds.clone().map(move |s| (dt, s))).collect()
@@ -82,8 +79,4 @@ impl Experiment for Defaults {
     }
 }
 
-/// `cargo run --release --bin defaults -- [--out DIR] [--quick] [--threads N] [--shard K/N]`: this
-/// experiment alone.
-pub fn main() -> std::process::ExitCode {
-    gradlab::lab::cli::experiment_main(&Defaults)
-}
+gradlab::experiment_main!(Defaults);

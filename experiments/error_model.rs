@@ -59,12 +59,9 @@ impl gradlab::lab::runner::Experiment for ErrorModelExperiment {
     type Cell = (DType, Scheme, u64);
     type Row = Row;
 
-    fn name(&self) -> &'static str {
-        "error_model"
-    }
-    fn description(&self) -> &'static str {
-        "the bound and the expected error of central and five-point differences, against the measured error of 10 seeds"
-    }
+    const NAME: &'static str = "error_model";
+    const DESCRIPTION: &'static str = "the bound and the expected error of central and five-point differences, \
+         against the measured error of 10 seeds";
     fn cells(&self, quick: bool) -> Vec<Self::Cell> {
         let seeds = if quick { 1..=2 } else { 1..=10 };
         let pairs = dtypes(quick).into_iter().flat_map(|dt| SCHEMES.map(|s| (dt, s)));
@@ -193,8 +190,4 @@ impl gradlab::lab::runner::Experiment for ErrorModelExperiment {
     }
 }
 
-/// `cargo run --release --bin error_model -- [--out DIR] [--quick] [--threads N] [--shard K/N]`:
-/// this experiment alone.
-pub fn main() -> std::process::ExitCode {
-    gradlab::lab::cli::experiment_main(&ErrorModelExperiment)
-}
+gradlab::experiment_main!(ErrorModelExperiment);

@@ -63,12 +63,9 @@ impl Experiment for Formats {
     type Cell = (DType, Scheme, u64, bool);
     type Row = Row;
 
-    fn name(&self) -> &'static str {
-        "formats"
-    }
-    fn description(&self) -> &'static str {
-        "the formats training runs in (e4m3, e5m2, bf16, f16, tf32, f32): error vs step, best step, flat losses"
-    }
+    const NAME: &'static str = "formats";
+    const DESCRIPTION: &'static str = "the formats training runs in (e4m3, e5m2, bf16, f16, tf32, f32): error vs \
+         step, best step, flat losses";
     fn cells(&self, quick: bool) -> Vec<Self::Cell> {
         let per_dtype =
             |dt| SCHEMES.into_iter().flat_map(move |sc| seeds(quick).into_iter().map(move |s| (dt, sc, s, quick)));
@@ -187,8 +184,4 @@ impl Experiment for Formats {
     }
 }
 
-/// `cargo run --release --bin formats -- [--out DIR] [--quick] [--threads N] [--shard K/N]`:
-/// this experiment alone.
-pub fn main() -> std::process::ExitCode {
-    gradlab::lab::cli::experiment_main(&Formats)
-}
+gradlab::experiment_main!(Formats);

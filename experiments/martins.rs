@@ -67,12 +67,9 @@ impl Experiment for MartinsExperiment {
     type Cell = DType;
     type Row = Row;
 
-    fn name(&self) -> &'static str {
-        "martins"
-    }
-    fn description(&self) -> &'static str {
-        "Martins' function: every method's error against the step, complex step flat at machine precision"
-    }
+    const NAME: &'static str = "martins";
+    const DESCRIPTION: &'static str = "Martins' function: every method's error against the step, complex step flat at \
+         machine precision";
     fn cells(&self, quick: bool) -> Vec<DType> {
         dtypes(quick)
     }
@@ -178,8 +175,4 @@ fn small_steps(rows: Vec<&Row>, dt: DType) -> String {
     format!("{within} of {}, max {:.2} u", errs.len(), errs.iter().copied().fold(0.0, f64::max))
 }
 
-/// `cargo run --release --bin martins -- [--out DIR] [--quick] [--threads N] [--shard K/N]`: this
-/// experiment alone.
-pub fn main() -> std::process::ExitCode {
-    gradlab::lab::cli::experiment_main(&MartinsExperiment)
-}
+gradlab::experiment_main!(MartinsExperiment);

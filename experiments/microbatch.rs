@@ -7,24 +7,13 @@
 //! W.grad and b.grad). Each sample of micro-batch b is weighted 1/(K n_b) instead of 1/N.
 
 use gradlab::check::prepare;
-use gradlab::diagnose::microbatch::{combined_grads, weights_of, Combine};
+use gradlab::diagnose::microbatch::{blocks, combined_grad, same_weights, Combine};
 use gradlab::diagnose::{Cause, Reference, Verdict};
-use gradlab::error::Result;
-use gradlab::exact::Decimal;
-use gradlab::lab::plot::{Figure, LegendPos, BLACK, BLUE, DARK_GREY, GREEN, ORANGE, VERMILLION};
-use gradlab::lab::report::md_table;
-use gradlab::lab::runner::{Experiment, Output};
-use gradlab::lab::series::{dashed, line, points};
-use gradlab::lab::spread::{group_by, median_band_at};
-use gradlab::md_row;
-use gradlab::method::Scheme;
-use gradlab::metrics::{compare, median, quantile, ratio_median};
+use gradlab::lab::prelude::*;
+use gradlab::metrics::{compare, ratio_median};
 use gradlab::numeric::{numeric_grad, Setup};
 use gradlab::objective::{Reduction, Wrt};
-use gradlab::problem::Problem;
-use gradlab::train::{InputGrad, TrainConfig};
 use ndarray::s;
-use serde::{Deserialize, Serialize};
 
 /// The experiment.
 pub struct Microbatch;
@@ -51,20 +40,15 @@ gradlab::named_enum! {
 
 /// The micro-batch sizes of a scenario at an imbalance level (0: equal sizes).
 fn sizes(sc: Scenario, level: usize) -> Vec<usize> {
+    let (m, a, r) = (N / K, 3 * level, N / K - 3 * level);
     match sc {
-        Scenario::Accumulation => {
-            let r = N / K - 3 * level;
-            vec![(N - r) / (K - 1), (N - r) / (K - 1), (N - r) / (K - 1), r]
-        }
-        Scenario::DataParallel => {
-            let (m, a) = (N / K, 3 * level);
-            vec![m + a, m + a, m - a, m - a]
-        }
+        Scenario::Accumulation => vec![(N - r) / (K - 1), (N - r) / (K - 1), (N - r) / (K - 1), r],
+        Scenario::DataParallel => vec![m + a, m + a, m - a, m - a],
     }
 }
 
 /// One gradient (or, with `batch`, one micro-batch's rows of x.grad) against the truth and a check.
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Serialize, Deserialize)]
 pub struct Row {
     scenario: Scenario,
     level: usize,
@@ -87,13 +71,10 @@ impl Experiment for Microbatch {
     type Cell = (Scenario, usize, u64);
     type Row = Row;
 
-    fn name(&self) -> &'static str {
-        "microbatch"
-    }
-    fn description(&self) -> &'static str {
-        "a mean of micro-batch means (and of unequal data-parallel ranks) against the true gradient of x, W and b as \
-         the sizes grow unequal; per-micro-batch plateaus in a check; the two fixes; what diagnose recovers"
-    }
+    const NAME: &'static str = "microbatch";
+    const DESCRIPTION: &'static str = "a mean of micro-batch means (and of unequal data-parallel ranks) against the \
+         true gradient of x, W and b as the sizes grow unequal; per-micro-batch plateaus in a check; the two fixes; \
+         what diagnose recovers";
     fn cells(&self, quick: bool) -> Vec<Self::Cell> {
         let (levels, seeds) = if quick { (vec![0, 3], 2) } else { ((0..LEVELS).collect(), SEEDS) };
         let all = Scenario::ALL.iter().flat_map(|&sc| levels.iter().map(move |&l| (sc, l)));
@@ -101,63 +82,39 @@ impl Experiment for Microbatch {
     }
     fn run_cell(&self, &(scenario, level, seed): &Self::Cell) -> Result<Vec<Row>> {
         let p = Problem::generate(N, D, CLASSES, seed)?;
-        let cfg =
-            TrainConfig { epochs: 0, lr: Decimal::parse("lr", "0")?, input_grad: InputGrad::Reset, reduction: MEAN };
-        let (tr, _) = prepare::<f64>(&p, (), &cfg); // the check at the given parameters
+        let (tr, _) = prepare::<f64>(&p, (), &TrainConfig::untrained(MEAN)); // the check at the given parameters
         let (sz, reference) = (sizes(scenario, level), Reference::of_trained(&tr, MEAN));
         let text = |v: &[usize]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>().join("-");
         let wrts = if scenario == Scenario::Accumulation { &Wrt::ALL[..3] } else { &Wrt::ALL[1..3] };
         let mut rows = Vec::new();
         for &wrt in wrts {
-            let setup = Setup { trained: &tr, reduction: MEAN, stencil: Scheme::Central.stencil(), wrt };
-            let num = numeric_grad(&setup, &Decimal::parse("step", EPS)?, false).grad;
+            let num = numeric_grad(&Setup::central(&tr, MEAN, wrt), &Decimal::parse("step", EPS)?, false).grad;
             let truth = reference.truth(wrt).map(|v| v.to_f64());
+            // The whole gradient, then x.grad's rows of each micro-batch (a check shows one plateau per micro-batch).
+            let mut parts = vec![(None, 0..truth.nrows())];
+            parts.extend(blocks(&sz).into_iter().enumerate().filter(|_| wrt == Wrt::Input).map(|(b, r)| (Some(b), r)));
             for &variant in Combine::ALL {
-                let [gx, gw, gb] = combined_grads(&p, &sz, variant);
-                let g = match wrt {
-                    Wrt::Input => gx,
-                    Wrt::Weight => gw,
-                    _ => gb,
-                };
+                let g = combined_grad(&p, &sz, variant, wrt);
                 let d = reference.diagnose_one(wrt, &g)?;
-                let found = d.microbatch_sizes.clone();
-                let same = found
-                    .as_ref()
-                    .map(|f| weights_of(f).iter().zip(weights_of(&sz)).all(|(a, b)| (a - b).abs() < 1e-12 * b));
-                let whole = Row {
-                    scenario,
-                    level,
-                    sizes: text(&sz),
-                    seed,
-                    wrt,
-                    variant,
-                    batch: None,
-                    factor: f64::NAN,
-                    relerr_check: compare(&g, &num, 53, 53).mean,
-                    relerr_truth: compare(&g, &truth, 53, 53).mean,
-                    ratio_median: ratio_median(&g, &num),
-                    diagnosed: (d.verdict == Verdict::Wrong).then(|| d.causes[0]),
-                    sizes_found: found.as_deref().map(text),
-                    same_weights: same,
-                };
-                rows.push(whole.clone());
-                // x.grad's rows of each micro-batch: what a check shows, one plateau per micro-batch.
-                let mut start = 0;
-                for (b, &nb) in sz.iter().enumerate().filter(|_| wrt == Wrt::Input) {
-                    let (r, mm) = (s![start..start + nb, ..], variant == Combine::MeanOfMeans);
-                    let (g, n) = (g.slice(r).to_owned(), num.slice(r).to_owned());
+                let (found, mm) = (d.microbatch_sizes.as_deref(), variant == Combine::MeanOfMeans);
+                for (batch, r) in parts.clone() {
+                    let [g, n, t] = [&g, &num, &truth].map(|a| a.slice(s![r.clone(), ..]).to_owned());
                     rows.push(Row {
-                        batch: Some(b),
-                        factor: if mm { N as f64 / (K * nb) as f64 } else { 1.0 },
+                        scenario,
+                        level,
+                        sizes: text(&sz),
+                        seed,
+                        wrt,
+                        variant,
+                        batch,
+                        factor: batch.map_or(f64::NAN, |_| if mm { N as f64 / (K * r.len()) as f64 } else { 1.0 }),
                         relerr_check: compare(&g, &n, 53, 53).mean,
-                        relerr_truth: compare(&g, &truth.slice(r).to_owned(), 53, 53).mean,
+                        relerr_truth: compare(&g, &t, 53, 53).mean,
                         ratio_median: ratio_median(&g, &n),
-                        diagnosed: None,
-                        sizes_found: None,
-                        same_weights: None,
-                        ..whole.clone()
+                        diagnosed: (batch.is_none() && d.verdict == Verdict::Wrong).then(|| d.causes[0]),
+                        sizes_found: found.filter(|_| batch.is_none()).map(text),
+                        same_weights: found.filter(|_| batch.is_none()).map(|f| same_weights(f, &sz)),
                     });
-                    start += nb;
                 }
             }
         }
@@ -169,18 +126,13 @@ impl Experiment for Microbatch {
         let seeds = whole.iter().map(|r| r.seed).max().unwrap_or(0);
         let largest = |r: &Row| N as f64 / (K * sizes(r.scenario, r.level).iter().min().copied().unwrap_or(1)) as f64;
         let mm = |r: &&Row| r.variant == Combine::MeanOfMeans;
-        let head = ["scenario", "sizes", "largest N/(K n_b)", "relerr x.grad", "relerr W.grad", "relerr b.grad"];
         let table = md_table(
-            &[&head[..], &["diagnose: sizes recovered", "fixes correct"]].concat(),
+            "scenario | sizes | largest N/(K n_b) | relerr x.grad | relerr W.grad | relerr b.grad | diagnose: sizes \
+             recovered | fixes correct",
             group_by(whole.iter().copied(), |r| (r.scenario, r.level)).iter().map(|((sc, _), v)| {
                 let rel = |w: Wrt| {
                     let e: Vec<f64> = v.iter().filter(|r| mm(r) && r.wrt == w).map(|r| r.relerr_truth).collect();
-                    let (m, lo, hi) = (median(&e), quantile(&e, 0.0), quantile(&e, 1.0));
-                    if e.is_empty() {
-                        "-".into()
-                    } else {
-                        format!("{m:.3} ({lo:.3} to {hi:.3})")
-                    }
+                    Spread::of(&e).range_label(3)
                 };
                 let bad: Vec<&&Row> = v.iter().filter(|r| mm(r) && r.level > 0).collect();
                 let mut said: Vec<&str> = bad.iter().filter_map(|r| r.sizes_found.as_deref()).collect();
@@ -191,34 +143,33 @@ impl Experiment for Microbatch {
                     n => format!("{found} of {n} (as {})", said.join(", ")),
                 };
                 let fixes: Vec<&&Row> = v.iter().filter(|r| !mm(r)).collect();
-                let ok = format!("{} of {}", fixes.iter().filter(|r| r.diagnosed.is_none()).count(), fixes.len());
+                let ok = count_of(&fixes, |r| r.diagnosed.is_none());
                 md_row!["{}" sc, "{}" v[0].sizes, "{:.3}" largest(v[0]), "{}" rel(Wrt::Input), "{}" rel(Wrt::Weight),
                     "{}" rel(Wrt::Bias), "{}" recovered, "{}" ok]
             }),
         );
         let batches: Vec<&Row> = rows.iter().filter(|r| r.batch.is_some()).collect();
+        let plateau_of = |c: f64| (c - 1.0).abs() / c.max(1.0); // what a check shows of a factor c
+        let theory = (0..=100).map(|i| 10f64.powf(-0.2 + 1.4 * i as f64 / 100.0)).map(|c| (c, plateau_of(c)));
         let title = "What a check of x.grad shows: each micro-batch its own plateau";
         let mut fig =
-            Figure::new(title, "the micro-batch's weight N / (K n_b)", "mean relative error, analytic vs numeric");
-        let c = (0..=100).map(|i| 10f64.powf(-0.2 + 1.4 * i as f64 / 100.0));
-        fig.series.push(dashed(
-            "|c - 1| / max(c, 1)",
-            DARK_GREY,
-            c.map(|c| (c, (c - 1.0).abs() / c.max(1.0))).collect(),
-        ));
+            Figure::new(title, "the micro-batch's weight N / (K n_b)", "mean relative error, analytic vs numeric")
+                .with(dashed("|c - 1| / max(c, 1)", DARK_GREY, theory.collect()))
+                .with_legend(LegendPos::LowerRight)
+                .with_caption(format!(
+                    "Accumulation, {seeds} seeds, 6 size patterns; one point per micro-batch. The fixes (at 1, \
+                     fix_sum under fix_weighted) sit at the check's own resolution."
+                ));
         for (v, color) in [(Combine::MeanOfMeans, VERMILLION), (Combine::FixSum, BLUE), (Combine::FixWeighted, GREEN)] {
             let pts = batches.iter().filter(|r| r.variant == v).map(|r| (r.factor, r.relerr_check)).collect();
             fig.series.push(points(v.name(), color, pts));
         }
-        fig.legend_pos = LegendPos::LowerRight;
-        fig.caption = Some(format!(
-            "Accumulation, {seeds} seeds, 6 size patterns; one point per micro-batch. The fixes (at 1, \
-            fix_sum under fix_weighted) sit at the check's own resolution."
-        ));
         out.figure("microbatch", &fig)?;
-        let title = "Mean of micro-batch means against the true mean gradient";
-        let mut fig =
-            Figure::new(title, "largest micro-batch weight N / (K n_b)", "mean relative error against the truth");
+        let (title, y) =
+            ("Mean of micro-batch means against the true mean gradient", "mean relative error against the truth");
+        let mut fig = Figure::new(title, "largest micro-batch weight N / (K n_b)", y)
+            .with_legend(LegendPos::LowerRight)
+            .with_caption(format!("Median and range over {seeds} seeds."));
         for (sc, w, color) in [
             (Scenario::Accumulation, Wrt::Input, ORANGE),
             (Scenario::Accumulation, Wrt::Weight, VERMILLION),
@@ -227,34 +178,17 @@ impl Experiment for Microbatch {
             (Scenario::DataParallel, Wrt::Bias, GREEN),
         ] {
             let sel = whole.iter().filter(|r| mm(r) && r.scenario == sc && r.wrt == w && r.level > 0);
-            let (m, band) = median_band_at(sel.map(|r| (largest(r), r.relerr_truth)));
-            fig.series.push(line(&format!("{sc}, {w}"), color, m).with_band(band));
+            let pts = sel.map(|r| (largest(r), r.relerr_truth));
+            fig.series.push(median_with_range(line, &format!("{sc}, {w}"), color, pts));
         }
-        fig.legend_pos = LegendPos::LowerRight;
-        fig.caption = Some(format!("Median and range over {seeds} seeds."));
         out.figure("microbatch_imbalance", &fig)?;
         let equal: Vec<&&Row> = whole.iter().filter(|r| r.level == 0).collect();
-        let equal_ok = equal.iter().filter(|r| r.diagnosed.is_none()).count();
-        let dev = batches
-            .iter()
-            .filter(|r| mm(r))
-            .map(|r| (r.relerr_check - (r.factor - 1.0).abs() / r.factor.max(1.0)).abs());
-        let (plateau_dev, equal_all) = (dev.fold(0.0, f64::max), equal.len());
+        let (equal_ok, equal_all) = (equal.iter().filter(|r| r.diagnosed.is_none()).count(), equal.len());
+        let dev = batches.iter().filter(|r| mm(r)).map(|r| (r.relerr_check - plateau_of(r.factor)).abs());
+        let plateau = dev.fold(0.0, f64::max);
         let bias_max = whole.iter().filter(|r| mm(r) && r.wrt == Wrt::Bias).map(|r| r.relerr_truth).fold(0.0, f64::max);
-        Ok(format!(
-            include_str!("microbatch.md"),
-            seeds = seeds,
-            table = table,
-            equal_ok = equal_ok,
-            equal_all = equal_all,
-            plateau_dev = plateau_dev,
-            bias_max = bias_max,
-        ))
+        fill(include_str!("microbatch.md"), &vars![seeds, table, equal_ok, equal_all, plateau, bias_max])
     }
 }
 
-/// `cargo run --release --bin microbatch -- [--out DIR] [--quick] [--threads N] [--shard K/N]`:
-/// this experiment alone.
-pub fn main() -> std::process::ExitCode {
-    gradlab::lab::cli::experiment_main(&Microbatch)
-}
+gradlab::experiment_main!(Microbatch);

@@ -78,12 +78,9 @@ impl Experiment for PrecisionSweep {
     type Cell = Cell;
     type Row = Row;
 
-    fn name(&self) -> &'static str {
-        "precision_sweep"
-    }
-    fn description(&self) -> &'static str {
-        "correct gradients: error vs step for f16, bf16, f32, f64, mpfr:113, mpfr:256 and three schemes, beside the expected error"
-    }
+    const NAME: &'static str = "precision_sweep";
+    const DESCRIPTION: &'static str = "correct gradients: error vs step for f16, bf16, f32, f64, mpfr:113, mpfr:256 \
+         and three schemes, beside the expected error";
     fn cells(&self, quick: bool) -> Vec<Cell> {
         let mut v = Vec::new();
         for dt in dtypes(quick) {
@@ -173,8 +170,4 @@ impl Experiment for PrecisionSweep {
     }
 }
 
-/// `cargo run --release --bin precision_sweep -- [--out DIR] [--quick] [--threads N] [--shard K/N]`:
-/// this experiment alone.
-pub fn main() -> std::process::ExitCode {
-    gradlab::lab::cli::experiment_main(&PrecisionSweep)
-}
+gradlab::experiment_main!(PrecisionSweep);

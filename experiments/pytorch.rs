@@ -25,12 +25,9 @@ impl Experiment for Pytorch {
     type Cell = (DType, InputGrad);
     type Row = CheckRow;
 
-    fn name(&self) -> &'static str {
-        "pytorch"
-    }
-    fn description(&self) -> &'static str {
-        "PyTorch's own run of the question's code on gradlab's problem, beside gradlab's check, and where the two part"
-    }
+    const NAME: &'static str = "pytorch";
+    const DESCRIPTION: &'static str = "PyTorch's own run of the question's code on gradlab's problem, beside \
+         gradlab's check, and where the two part";
     fn cells(&self, _quick: bool) -> Vec<Self::Cell> {
         [DType::F32, DType::F64].into_iter().flat_map(|dt| InputGrad::ALL.iter().map(move |&g| (dt, g))).collect()
     }
@@ -134,7 +131,4 @@ impl Experiment for Pytorch {
     }
 }
 
-/// `cargo run --release --bin pytorch -- [--out DIR] [--threads N]`: this experiment alone.
-pub fn main() -> std::process::ExitCode {
-    gradlab::lab::cli::experiment_main(&Pytorch)
-}
+gradlab::experiment_main!(Pytorch);

@@ -49,12 +49,9 @@ impl Experiment for Regimes {
     type Cell = (DType, u64);
     type Row = Row;
 
-    fn name(&self) -> &'static str {
-        "regimes"
-    }
-    fn description(&self) -> &'static str {
-        "where numeric gradients die in each dtype: flat loss and dead input against the step, predicted from the dtype's ulps"
-    }
+    const NAME: &'static str = "regimes";
+    const DESCRIPTION: &'static str = "where numeric gradients die in each dtype: flat loss and dead input against \
+         the step, predicted from the dtype's ulps";
     fn cells(&self, quick: bool) -> Vec<Self::Cell> {
         let all = DType::parse_list(if quick { "f32,f64" } else { "f16,bf16,f32,f64,mpfr:113" }).unwrap_or_default();
         let seeds = if quick { 1..=1 } else { 1..=5 };
@@ -127,8 +124,4 @@ impl Experiment for Regimes {
     }
 }
 
-/// `cargo run --release --bin regimes -- [--out DIR] [--quick] [--threads N] [--shard K/N]`: this
-/// experiment alone.
-pub fn main() -> std::process::ExitCode {
-    gradlab::lab::cli::experiment_main(&Regimes)
-}
+gradlab::experiment_main!(Regimes);

@@ -39,12 +39,9 @@ impl Experiment for RegimesN {
     type Cell = (DType, Reduction, usize);
     type Row = Row;
 
-    fn name(&self) -> &'static str {
-        "regimes_n"
-    }
-    fn description(&self) -> &'static str {
-        "the flat-loss zone against the number of samples n in the loss, for the mean and the sum, in f32 and bf16"
-    }
+    const NAME: &'static str = "regimes_n";
+    const DESCRIPTION: &'static str = "the flat-loss zone against the number of samples n in the loss, for the mean \
+         and the sum, in f32 and bf16";
     fn cells(&self, quick: bool) -> Vec<Self::Cell> {
         let sizes = if quick { &SIZES[..2] } else { &SIZES[..] };
         let mut v = Vec::new();
@@ -169,8 +166,4 @@ impl Experiment for RegimesN {
     }
 }
 
-/// `cargo run --release --bin regimes_n -- [--out DIR] [--quick] [--threads N] [--shard K/N]`:
-/// this experiment alone.
-pub fn main() -> std::process::ExitCode {
-    gradlab::lab::cli::experiment_main(&RegimesN)
-}
+gradlab::experiment_main!(RegimesN);

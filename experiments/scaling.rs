@@ -64,12 +64,9 @@ impl Experiment for Scaling {
     type Cell = Cell;
     type Row = Row;
 
-    fn name(&self) -> &'static str {
-        "scaling"
-    }
-    fn description(&self) -> &'static str {
-        "timing: fast (tree-updated) vs naive (full re-evaluation) check, f64, against n and d (not in `run all`)"
-    }
+    const NAME: &'static str = "scaling";
+    const DESCRIPTION: &'static str = "timing: fast (tree-updated) vs naive (full re-evaluation) check, f64, against \
+         n and d (not in `run all`)";
     fn is_timing(&self) -> bool {
         true
     }
@@ -168,8 +165,4 @@ impl Experiment for Scaling {
     }
 }
 
-/// `cargo run --release --bin scaling -- [--out DIR] [--quick] [--shard K/N]`: this experiment
-/// alone.
-pub fn main() -> std::process::ExitCode {
-    gradlab::lab::cli::experiment_main(&Scaling)
-}
+gradlab::experiment_main!(Scaling);

@@ -41,12 +41,9 @@ impl Experiment for SeedDtypes {
     type Cell = (DType, InputGrad, bool);
     type Row = CheckRow;
 
-    fn name(&self) -> &'static str {
-        "seed_dtypes"
-    }
-    fn description(&self) -> &'static str {
-        "the seed's check (accumulated x.grad and its fix) in f16, bf16, f32, f64 and mpfr:128, on grids holding each optimum"
-    }
+    const NAME: &'static str = "seed_dtypes";
+    const DESCRIPTION: &'static str = "the seed's check (accumulated x.grad and its fix) in f16, bf16, f32, f64 and \
+         mpfr:128, on grids holding each optimum";
     fn cells(&self, quick: bool) -> Vec<Self::Cell> {
         dtypes(quick).into_iter().flat_map(|dt| InputGrad::ALL.iter().map(move |&g| (dt, g, quick))).collect()
     }
@@ -124,8 +121,4 @@ impl Experiment for SeedDtypes {
     }
 }
 
-/// `cargo run --release --bin seed_dtypes -- [--out DIR] [--quick] [--threads N] [--shard K/N]`:
-/// this experiment alone.
-pub fn main() -> std::process::ExitCode {
-    gradlab::lab::cli::experiment_main(&SeedDtypes)
-}
+gradlab::experiment_main!(SeedDtypes);

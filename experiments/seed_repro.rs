@@ -32,12 +32,9 @@ impl Experiment for SeedRepro {
     type Cell = (InputGrad, Wrt);
     type Row = CheckRow;
 
-    fn name(&self) -> &'static str {
-        "seed_repro"
-    }
-    fn description(&self) -> &'static str {
-        "the seed's check in f32 (accumulated x.grad, its fix, the logits) beside the published table and PyTorch's run"
-    }
+    const NAME: &'static str = "seed_repro";
+    const DESCRIPTION: &'static str = "the seed's check in f32 (accumulated x.grad, its fix, the logits) beside the \
+         published table and PyTorch's run";
     fn cells(&self, _quick: bool) -> Vec<Self::Cell> {
         CHECKS.to_vec()
     }
@@ -182,8 +179,4 @@ impl Experiment for SeedRepro {
     }
 }
 
-/// `cargo run --release --bin seed_repro -- [--out DIR] [--threads N] [--shard K/N]`: this
-/// experiment alone.
-pub fn main() -> std::process::ExitCode {
-    gradlab::lab::cli::experiment_main(&SeedRepro)
-}
+gradlab::experiment_main!(SeedRepro);

@@ -9,22 +9,11 @@
 
 use gradlab::check::prepare;
 use gradlab::diagnose::{diagnose_trained, Cause};
-use gradlab::error::Result;
-use gradlab::exact::Decimal;
-use gradlab::lab::plot::{Figure, LegendPos, BLACK, BLUE, DARK_GREY, GREEN, ORANGE, VERMILLION};
-use gradlab::lab::report::md_table;
-use gradlab::lab::runner::{Experiment, Output};
-use gradlab::lab::series::{dashed, line, points};
-use gradlab::lab::spread::{group_by, median_band};
-use gradlab::md_row;
-use gradlab::method::Scheme;
-use gradlab::metrics::{compare, fit_line, median, quantile};
+use gradlab::lab::prelude::*;
+use gradlab::metrics::{compare, fit_line, slope_through_origin};
 use gradlab::numeric::{numeric_grad, Setup};
 use gradlab::objective::{Pass, Reduction, Wrt};
-use gradlab::problem::Problem;
 use gradlab::scalar::Prec;
-use gradlab::train::{InputGrad, TrainConfig};
-use serde::{Deserialize, Serialize};
 
 /// The experiment.
 pub struct SumVsMean;
@@ -32,6 +21,8 @@ const EPS: &str = "1e-5"; // f64 central differences: ~1e-10 relative here
 const EPOCHS: [usize; 6] = [2, 3, 5, 10, 20, 50];
 const LRS: [&str; 10] = ["1e-4", "3e-4", "1e-3", "3e-3", "1e-2", "3e-2", "1e-1", "3e-1", "1", "3"];
 const NS: [usize; 8] = [2, 3, 5, 12, 20, 50, 100, 200];
+/// The quick grid: seeds, E, lr and n.
+const QUICK: (u64, &[usize], &[&str], &[usize]) = (2, &[2, 10], &["1e-3", "1e-1"], &[2, 20]);
 
 gradlab::named_enum! {
     /// Which mistake a row measures.
@@ -64,66 +55,16 @@ pub struct Row {
     diagnosed_lr: Option<f64>,
 }
 
-fn measure(family: Family, seed: u64, n: usize, epochs: usize, lr: &str) -> Result<Row> {
-    let (sum, lr) = (family == Family::Sum, Decimal::parse("lr", lr)?);
-    let input_grad = if sum { InputGrad::Reset } else { InputGrad::Accumulate };
-    let cfg = TrainConfig { epochs, lr: lr.clone(), input_grad, reduction: Reduction::Mean };
-    let (tr, _) = prepare::<f64>(&Problem::generate(n, 4, 2, seed)?, (), &cfg);
-    let mut pass = Pass::<f64>::new(n, 4, 2, ());
-    pass.run(tr.x.view(), tr.weight.view(), &tr.bias, &tr.t, None); // the summed loss's gradient
-    let analytic = if sum { pass.grad_x } else { tr.grad_x.clone() };
-    let stencil = Scheme::Central.stencil();
-    let setup = Setup { trained: &tr, reduction: Reduction::Mean, stencil, wrt: Wrt::Input };
-    let num = numeric_grad(&setup, &Decimal::parse("step", EPS)?, false).grad;
-    let prec = Prec::new(256)?;
-    let (e, ratio) = (epochs as f64, analytic.iter().zip(&num).map(|(a, b)| a / b).collect::<Vec<f64>>());
-    let law = gradlab::truth::accumulation_law(&tr, Reduction::Mean, Wrt::Input, epochs, lr.to_f64(), prec);
-    let truth = gradlab::truth::truth_grad(&tr, Reduction::Mean, Wrt::Input, prec);
-    let law: Vec<f64> = if sum { vec![n as f64; ratio.len()] } else { law.into_iter().collect() };
-    let err: Vec<f64> = ratio.iter().zip(&law).map(|(r, p)| ((r - p) / r).abs()).collect();
-    // The least-squares slope of the measured departures r/E - 1 on the law's, over elements.
-    let dm: Vec<(f64, f64)> = ratio.iter().zip(&law).map(|(r, p)| (p / e - 1.0, r / e - 1.0)).collect();
-    let slope = dm.iter().map(|(p, r)| p * r).sum::<f64>() / dm.iter().map(|(p, _)| p * p).sum::<f64>();
-    let d = diagnose_trained(&tr, Wrt::Input, &analytic, Reduction::Mean)?;
-    let med = median(&ratio);
-    Ok(Row {
-        family,
-        seed,
-        n,
-        epochs,
-        lr,
-        relerr_mean: compare(&num, &analytic, 53, 53).mean,
-        numeric_vs_truth: compare(&num, &truth, 53, 256).mean,
-        ratio_median: med,
-        law_ratio_median: median(&law),
-        law_error_median: median(&err),
-        law_error_max: err.iter().copied().fold(0.0, f64::max),
-        law_slope: if sum { f64::NAN } else { slope },
-        ratio_spread: (quantile(&ratio, 0.9) - quantile(&ratio, 0.1)) / med.abs(),
-        diagnosed: d.causes.first().copied().unwrap_or(Cause::Unexplained),
-        diagnosed_steps: d.accumulation.map(|a| a.steps),
-        diagnosed_lr: d.accumulation.map(|a| a.learning_rate),
-    })
-}
-
 impl Experiment for SumVsMean {
     /// A family, seed, n, E and lr.
     type Cell = (Family, u64, usize, usize, &'static str);
     type Row = Row;
 
-    fn name(&self) -> &'static str {
-        "sum_vs_mean"
-    }
-    fn description(&self) -> &'static str {
-        "x.grad accumulated over E epochs: the law E [1 + lr (E - 1) g'/(2g)] against measurement (20 seeds, E, lr); \
-         the sum reduction's factor n as a sanity line"
-    }
+    const NAME: &'static str = "sum_vs_mean";
+    const DESCRIPTION: &'static str = "x.grad accumulated over E epochs: the law E [1 + lr (E - 1) g'/(2g)] against \
+         measurement (20 seeds, E, lr); the sum reduction's factor n as a sanity line";
     fn cells(&self, quick: bool) -> Vec<Self::Cell> {
-        let (seeds, es, lrs, ns) = if quick {
-            (2, &[2, 10][..], &["1e-3", "1e-1"][..], &[2, 20][..])
-        } else {
-            (20, &EPOCHS[..], &LRS[..], &NS[..])
-        };
+        let (seeds, es, lrs, ns) = if quick { QUICK } else { (20, &EPOCHS[..], &LRS[..], &NS[..]) };
         let mut v: Vec<Self::Cell> = ns.iter().map(|&n| (Family::Sum, 1, n, 10, "1e-3")).collect();
         for seed in 1..=seeds {
             v.extend(es.iter().flat_map(|&e| lrs.iter().map(move |&l| (Family::Accumulate, seed, 10, e, l))));
@@ -131,56 +72,75 @@ impl Experiment for SumVsMean {
         v
     }
     fn run_cell(&self, &(family, seed, n, epochs, lr): &Self::Cell) -> Result<Vec<Row>> {
-        Ok(vec![measure(family, seed, n, epochs, lr)?])
+        let (sum, lr) = (family == Family::Sum, Decimal::parse("lr", lr)?);
+        let input_grad = if sum { InputGrad::Reset } else { InputGrad::Accumulate };
+        let cfg = TrainConfig { epochs, lr: lr.clone(), input_grad, reduction: Reduction::Mean };
+        let (tr, _) = prepare::<f64>(&Problem::generate(n, 4, 2, seed)?, (), &cfg);
+        let mut pass = Pass::<f64>::new(n, 4, 2, ());
+        pass.run(tr.x.view(), tr.weight.view(), &tr.bias, &tr.t, None); // the summed loss's gradient
+        let analytic = if sum { pass.grad_x } else { tr.grad_x.clone() };
+        let num =
+            numeric_grad(&Setup::central(&tr, Reduction::Mean, Wrt::Input), &Decimal::parse("step", EPS)?, false).grad;
+        let prec = Prec::new(256)?;
+        let (e, ratio) = (epochs as f64, analytic.iter().zip(&num).map(|(a, b)| a / b).collect::<Vec<f64>>());
+        let law = gradlab::truth::accumulation_law(&tr, Reduction::Mean, Wrt::Input, epochs, lr.to_f64(), prec);
+        let truth = gradlab::truth::truth_grad(&tr, Reduction::Mean, Wrt::Input, prec);
+        let law: Vec<f64> = if sum { vec![n as f64; ratio.len()] } else { law.into_iter().collect() };
+        let err: Vec<f64> = ratio.iter().zip(&law).map(|(r, p)| ((r - p) / r).abs()).collect();
+        // The least-squares slope of the measured departures r/E - 1 on the law's, over elements.
+        let slope = slope_through_origin(ratio.iter().zip(&law).map(|(r, p)| (p / e - 1.0, r / e - 1.0)));
+        let d = diagnose_trained(&tr, Wrt::Input, &analytic, Reduction::Mean)?;
+        Ok(vec![Row {
+            family,
+            seed,
+            n,
+            epochs,
+            lr,
+            relerr_mean: compare(&num, &analytic, 53, 53).mean,
+            numeric_vs_truth: compare(&num, &truth, 53, 256).mean,
+            ratio_median: median(&ratio),
+            law_ratio_median: median(&law),
+            law_error_median: median(&err),
+            law_error_max: err.iter().copied().fold(0.0, f64::max),
+            law_slope: if sum { f64::NAN } else { slope },
+            ratio_spread: (quantile(&ratio, 0.9) - quantile(&ratio, 0.1)) / median(&ratio).abs(),
+            diagnosed: d.causes.first().copied().unwrap_or(Cause::Unexplained),
+            diagnosed_steps: d.accumulation.map(|a| a.steps),
+            diagnosed_lr: d.accumulation.map(|a| a.learning_rate),
+        }])
     }
 
     fn finish(&self, _quick: bool, rows: &[Row], out: &mut Output) -> Result<String> {
         let acc: Vec<&Row> = rows.iter().filter(|r| r.family == Family::Accumulate).collect();
         let time = |r: &Row| r.lr.to_f64() * (r.epochs - 1) as f64; // lr (E - 1), SGD's "time"
         let dep = |r: &Row, x: f64| (x / r.epochs as f64 - 1.0).abs();
-        let named = |r: &Row| r.diagnosed == Cause::AccumulatedOverSteps && r.diagnosed_steps == Some(r.epochs);
-        let col = |v: &[&Row], f: fn(&Row) -> f64| v.iter().map(|r| f(r)).collect::<Vec<f64>>();
+        let named = |r: &&Row| r.diagnosed == Cause::AccumulatedOverSteps && r.diagnosed_steps == Some(r.epochs);
+        let law_err = |v: &[&Row]| values(v, |r| r.law_error_median);
         // Half-decade bins of lr (E - 1): the law's error, the per-element spread, the diagnosis.
         let bins = group_by(acc.iter().copied(), |r| (2.0 * time(r).log10()).round() as i32);
-        let t_of = |k: &i32| 10f64.powf(*k as f64 / 2.0);
-        let head = ["lr (E - 1)", "cells", "law error: median", "q90", "max", "ratio spread", "diagnosed: E steps"];
+        let t_of = |bin: Option<&(i32, Vec<&Row>)>| bin.map_or(f64::NAN, |b| 10f64.powf(b.0 as f64 / 2.0));
         let table = md_table(
-            &head,
-            bins.iter().map(|(k, v)| {
-                let (e, n_ok) = (col(v, |r| r.law_error_median), v.iter().filter(|r| named(r)).count());
-                let spread = median(&col(v, |r| r.ratio_spread));
-                let (q50, q90, q100) = (median(&e), quantile(&e, 0.9), quantile(&e, 1.0));
-                let ok = format!("{n_ok} of {}", v.len());
-                md_row!["{:.2e}" t_of(k), "{}" v.len(), "{:.1e}" q50, "{:.1e}" q90, "{:.1e}" q100,
-                    "{:.1e}" spread, "{}" ok]
+            "lr (E - 1) | cells | law error: median | q90 | max | ratio spread | diagnosed: E steps",
+            bins.iter().map(|b| {
+                let (e, spread, ok) = (law_err(&b.1), median(&values(&b.1, |r| r.ratio_spread)), count_of(&b.1, named));
+                md_row!["{:.2e}" t_of(Some(b)), "{}" b.1.len(), "{:.1e}" median(&e), "{:.1e}" quantile(&e, 0.9),
+                    "{:.1e}" quantile(&e, 1.0), "{:.1e}" spread, "{}" ok]
             }),
         );
-        let holds = bins.iter().take_while(|(_, v)| quantile(&col(v, |r| r.law_error_median), 0.9) < 0.01).last();
-        let fails = bins.iter().find(|(_, v)| median(&col(v, |r| r.law_error_median)) >= 0.01);
-        let all_ok =
-            bins.iter().take_while(|(_, v)| v.iter().all(|r| named(r))).last().map_or(f64::NAN, |b| t_of(&b.0));
-        let fit: Vec<(f64, f64)> = bins
-            .iter()
-            .filter(|(k, _)| *k <= 0)
-            .map(|(k, v)| (*k as f64 / 2.0, median(&col(v, |r| r.law_error_median)).log10()))
-            .collect();
-        let seeds: Vec<u64> = (1..=acc.iter().map(|r| r.seed).max().unwrap_or(0)).collect();
-        let slope_of = |s: u64| {
-            median(&acc.iter().filter(|r| r.seed == s && time(r) <= 0.1).map(|r| r.law_slope).collect::<Vec<_>>())
-        };
-        let kappa: Vec<f64> = seeds.iter().map(|&s| slope_of(s)).collect();
+        let holds = t_of(bins.iter().take_while(|(_, v)| quantile(&law_err(v), 0.9) < 0.01).last());
+        let fails = bins.iter().find(|(_, v)| median(&law_err(v)) >= 0.01);
+        let (fails_t, fails_err) = (t_of(fails), 100.0 * fails.map_or(f64::NAN, |(_, v)| median(&law_err(v))));
+        let all_ok = t_of(bins.iter().take_while(|(_, v)| v.iter().all(named)).last());
+        let fit = bins.iter().filter(|b| b.0 <= 0).map(|(k, v)| (*k as f64 / 2.0, median(&law_err(v)).log10()));
+        let seeds = acc.iter().map(|r| r.seed).max().unwrap_or(0);
+        let slopes = |s| acc.iter().filter(|r| r.seed == s && time(r) <= 0.1).map(|r| r.law_slope).collect::<Vec<_>>();
+        let kappa: Vec<f64> = (1..=seeds).map(|s| median(&slopes(s))).collect();
         let seed1: Vec<&&Row> = acc.iter().filter(|r| r.seed == 1 && r.epochs == 10).collect();
-        let at = |lr: f64| {
-            seed1
-                .iter()
-                .find(|r| r.lr.to_f64() == lr)
-                .map_or([f64::NAN; 3], |r| [r.relerr_mean, r.ratio_median, r.ratio_spread])
-        };
-        let ([r01, q01, s01], [_, q1, _], [_, q3, _], [_, q0001, _]) = (at(0.1), at(1.0), at(3.0), at(1e-3));
-        let head =
-            ["lr", "relerr_mean", "ratio (measured)", "ratio (law)", "1 - 1/ratio", "ratio spread", "diagnose says"];
+        let at = |lr: f64, f: fn(&Row) -> f64| seed1.iter().find(|r| r.lr.to_f64() == lr).map_or(f64::NAN, |r| f(r));
+        let (r01, q01, s01) = (at(0.1, |r| r.relerr_mean), at(0.1, |r| r.ratio_median), at(0.1, |r| r.ratio_spread));
+        let (q1, q3, q0001) = (at(1.0, |r| r.ratio_median), at(3.0, |r| r.ratio_median), at(1e-3, |r| r.ratio_median));
         let seed1 = md_table(
-            &head,
+            "lr | relerr_mean | ratio (measured) | ratio (law) | 1 - 1/ratio | ratio spread | diagnose says",
             seed1.iter().map(|r| {
                 let steps = r.diagnosed_lr.map_or(String::new(), |l| format!(" ({} steps, lr {l:.2e})", r.epochs));
                 let said = format!("{}{steps}", r.diagnosed);
@@ -188,98 +148,48 @@ impl Experiment for SumVsMean {
                     "{:.4}" 1.0 - 1.0 / r.ratio_median, "{:.3}" r.ratio_spread, "{}" said]
             }),
         );
-        let sums = md_table(
-            &["n", "ratio analytic/numeric", "relerr_mean", "diagnose says"],
-            rows.iter()
-                .filter(|r| r.family == Family::Sum)
-                .map(|r| md_row!["{}" r.n, "{:.6}" r.ratio_median, "{:.5}" r.relerr_mean, "{}" r.diagnosed]),
-        );
-        let mut fig = Figure::new(
-            "Accumulated x.grad: the ratio's departure from E, measured against the law",
-            "|law ratio / E - 1|",
-            "|measured ratio / E - 1|",
-        );
-        fig.series.push(dashed("measured = law", DARK_GREY, vec![(1e-7, 1e-7), (10.0, 10.0)]));
-        let groups = [
-            ("lr (E - 1) <= 0.03", 0.0, 0.035, BLUE),
-            ("0.03 < lr (E - 1) <= 0.3", 0.035, 0.35, GREEN),
-            ("lr (E - 1) > 0.3", 0.35, f64::INFINITY, VERMILLION),
-        ];
-        for (label, lo, hi, color) in groups {
-            let pts = acc
-                .iter()
-                .filter(|r| (lo..hi).contains(&time(r)))
-                .map(|r| (dep(r, r.law_ratio_median), dep(r, r.ratio_median)));
-            fig.series.push(points(label, color, pts.collect()));
+        let sums = rows.iter().filter(|r| r.family == Family::Sum);
+        let sums = sums.map(|r| md_row!["{}" r.n, "{:.6}" r.ratio_median, "{:.5}" r.relerr_mean, "{}" r.diagnosed]);
+        let sums = md_table("n | ratio analytic/numeric | relerr_mean | diagnose says", sums);
+        let title = "Accumulated x.grad: the ratio's departure from E, measured against the law";
+        let mut fig = Figure::new(title, "|law ratio / E - 1|", "|measured ratio / E - 1|")
+            .with(dashed("measured = law", DARK_GREY, vec![(1e-7, 1e-7), (10.0, 10.0)]))
+            .with_legend(LegendPos::UpperLeft)
+            .with_caption(format!(
+                "One point per (seed, E, lr), {seeds} seeds, medians over 40 elements. Green points off the line: \
+                 per-element ratios spread by 30 % or more, so the medians pick different elements."
+            ));
+        let groups = [(0.0, 0.035, BLUE), (0.035, 0.35, GREEN), (0.35, f64::INFINITY, VERMILLION)];
+        let labels = ["lr (E - 1) <= 0.03", "0.03 < lr (E - 1) <= 0.3", "lr (E - 1) > 0.3"];
+        let xy = |r: &&Row| (dep(r, r.law_ratio_median), dep(r, r.ratio_median));
+        for (label, (lo, hi, color)) in labels.into_iter().zip(groups) {
+            fig.series.push(points(label, color, acc.iter().filter(|r| (lo..hi).contains(&time(r))).map(xy).collect()));
         }
-        fig.legend_pos = LegendPos::UpperLeft;
-        fig.caption = Some(format!(
-            "One point per (seed, E, lr), {} seeds, medians over 40 elements. Green points off the line: per-element \
-             ratios spread by 30 % or more, so the medians pick different elements.",
-            seeds.len()
-        ));
         out.figure("sum_vs_mean", &fig)?;
-        let mut fig = Figure::new(
-            "x.grad accumulated over E = 10 epochs: ratio to the truth against the learning rate",
-            "learning rate",
-            "|ratio / E - 1|",
-        );
         let e10: Vec<&&Row> = acc.iter().filter(|r| r.epochs == 10).collect();
-        let (m, band) = median_band(e10.iter().map(|r| (&r.lr, dep(r, r.ratio_median))));
-        fig.series.push(line("measured (median and range over seeds)", ORANGE, m).with_band(band));
-        let (m, band) = median_band(e10.iter().map(|r| (&r.lr, dep(r, r.law_ratio_median))));
-        fig.series.push(dashed("law (median and range over seeds)", BLACK, m).with_band(band));
-        fig.caption =
-            Some(format!("{} seeds; each point the median over the 40 elements of one problem's ratio.", seeds.len()));
+        let by_lr = |y: fn(&Row) -> f64| e10.iter().map(move |r| (r.lr.to_f64(), dep(r, y(r))));
+        let title = "x.grad accumulated over E = 10 epochs: ratio to the truth against the learning rate";
+        let fig = Figure::new(title, "learning rate", "|ratio / E - 1|")
+            .with(median_with_range(line, "measured (median and range over seeds)", ORANGE, by_lr(|r| r.ratio_median)))
+            .with(median_with_range(dashed, "law (median and range over seeds)", BLACK, by_lr(|r| r.law_ratio_median)))
+            .with_caption(format!("{seeds} seeds; each point the median over the 40 elements of one problem's ratio."));
         out.figure("sum_vs_mean_lr", &fig)?;
-        let mut fig = Figure::new(
-            "Where the first-order law stops holding",
-            "lr (E - 1)",
-            "median per-element relative error of the law",
-        );
-        fig.series.push(points("one (seed, E, lr)", BLUE, acc.iter().map(|r| (time(r), r.law_error_median)).collect()));
-        fig.series.push(dashed("1 %", DARK_GREY, vec![(1e-4, 0.01), (200.0, 0.01)]));
+        let title = "Where the first-order law stops holding";
+        let fig = Figure::new(title, "lr (E - 1)", "median per-element relative error of the law")
+            .with(points("one (seed, E, lr)", BLUE, acc.iter().map(|r| (time(r), r.law_error_median)).collect()))
+            .with(dashed("1 %", DARK_GREY, vec![(1e-4, 0.01), (200.0, 0.01)]));
         out.figure("sum_vs_mean_holds", &fig)?;
-        let (holds, fails_t) = (holds.map_or(f64::NAN, |b| t_of(&b.0)), fails.map_or(f64::NAN, |b| t_of(&b.0)));
-        let fails_err = 100.0 * fails.map_or(f64::NAN, |(_, v)| median(&col(v, |r| r.law_error_median)));
-        let (cells, n_seeds, slope, (c1, c3)) = (acc.len(), seeds.len(), fit_line(&fit).0, (q1.round(), q3.round()));
+        let (cells, slope, (c1, c3)) = (acc.len(), fit_line(&fit.collect::<Vec<_>>()).0, (q1.round(), q3.round()));
         let (kmed, kmin, kmax, p01) = (median(&kappa), quantile(&kappa, 0.0), quantile(&kappa, 1.0), 1.0 - 1.0 / q01);
-        let nvt = col(&acc, |r| r.numeric_vs_truth);
+        let nvt = values(&acc, |r| r.numeric_vs_truth);
         let (nmed, nmax) = (median(&nvt), quantile(&nvt, 1.0));
         let nmax_lr = acc.iter().find(|r| r.numeric_vs_truth == nmax).map_or(String::new(), |r| r.lr.to_string());
-        Ok(format!(
-            include_str!("sum_vs_mean.md"),
-            cells = cells,
-            seeds = n_seeds,
-            table = table,
-            seed1 = seed1,
-            sums = sums,
-            holds = holds,
-            fails_t = fails_t,
-            fails_err = fails_err,
-            all_ok = all_ok,
-            c1 = c1,
-            c3 = c3,
-            q0001 = q0001,
-            slope = slope,
-            kmed = kmed,
-            kmin = kmin,
-            kmax = kmax,
-            r01 = r01,
-            q01 = q01,
-            p01 = p01,
-            s01 = s01,
-            q1 = q1,
-            q3 = q3,
-            nmed = nmed,
-            nmax = nmax,
-            nmax_lr = nmax_lr,
-        ))
+        let vars = vars![
+            cells, seeds, table, seed1, sums, holds, fails_t, fails_err, all_ok, c1, c3, q0001, slope, kmed, kmin,
+            kmax, r01, q01, p01, s01, q1, q3, nmed, nmax, nmax_lr
+        ];
+        fill(include_str!("sum_vs_mean.md"), &vars)
     }
 }
 
-/// `cargo run --release --bin sum_vs_mean -- [--out DIR] [--quick] [--threads N] [--shard K/N]`:
-/// this experiment alone.
-pub fn main() -> std::process::ExitCode {
-    gradlab::lab::cli::experiment_main(&SumVsMean)
-}
+gradlab::experiment_main!(SumVsMean);

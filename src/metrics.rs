@@ -314,6 +314,12 @@ pub fn best_step<'a>(points: impl IntoIterator<Item = (&'a crate::exact::Decimal
     Some(Best { step: (*step).clone(), value: *value, edge })
 }
 
+/// The least-squares slope of `y = slope x` through the origin: Σ x y / Σ x².
+pub fn slope_through_origin(points: impl IntoIterator<Item = (f64, f64)>) -> f64 {
+    let xy: Vec<(f64, f64)> = points.into_iter().collect();
+    xy.iter().map(|(x, y)| x * y).sum::<f64>() / xy.iter().map(|(x, _)| x * x).sum::<f64>()
+}
+
 /// Least-squares slope and intercept of y against x.
 pub fn fit_line(points: &[(f64, f64)]) -> (f64, f64) {
     let n = points.len() as f64;

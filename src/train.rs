@@ -43,6 +43,16 @@ impl TrainConfig {
             reduction: Reduction::Mean,
         }
     }
+
+    /// No training: the check at the problem's own parameters (0 epochs, lr 0, x.grad reset).
+    pub fn untrained(reduction: Reduction) -> Self {
+        TrainConfig {
+            epochs: 0,
+            lr: Decimal::parse("lr", "0").unwrap_or_else(|_| unreachable!("a valid literal")),
+            input_grad: InputGrad::Reset,
+            reduction,
+        }
+    }
 }
 
 /// The state after training, all in the dtype, with the dtype's precision context.

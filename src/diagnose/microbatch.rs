@@ -23,7 +23,7 @@
 //! sample alike, as do [38, 26] (K = 2) and [19, 19, 13, 13] (K = 4). The smallest K is reported
 //! first, with the refinements that also fit.
 
-use crate::objective::Pass;
+use crate::objective::{Pass, Wrt};
 use crate::policy::{LSTSQ_RANK_TOLERANCE, MICROBATCH_WHOLE_TOLERANCE};
 use crate::problem::Problem;
 use ndarray::{s, Array2};
@@ -73,6 +73,32 @@ pub fn combined_grads(problem: &Problem, sizes: &[usize], combine: Combine) -> [
         start += nb;
     }
     [gx, gw, gb]
+}
+
+/// [`combined_grads`]' gradient with respect to `wrt` (x, W, or b for any other).
+pub fn combined_grad(problem: &Problem, sizes: &[usize], combine: Combine, wrt: Wrt) -> Array2<f64> {
+    let [gx, gw, gb] = combined_grads(problem, sizes, combine);
+    match wrt {
+        Wrt::Input => gx,
+        Wrt::Weight => gw,
+        _ => gb,
+    }
+}
+
+/// Whether micro-batches of sizes `a` and of sizes `b` give every sample the same weight
+/// 1/(K n_b) (within 1e-12 relative): `[32, 32]` and `[16, 16, 16, 16]` do.
+pub fn same_weights(a: &[usize], b: &[usize]) -> bool {
+    let (wa, wb) = (weights_of(a), weights_of(b));
+    wa.len() == wb.len() && wa.iter().zip(wb).all(|(a, b)| (a - b).abs() < 1e-12 * b)
+}
+
+/// The sample ranges of consecutive micro-batches of `sizes`: `[3, 2]` gives `0..3` and `3..5`.
+pub fn blocks(sizes: &[usize]) -> Vec<std::ops::Range<usize>> {
+    let ends = sizes.iter().scan(0, |end, &nb| {
+        *end += nb;
+        Some(*end)
+    });
+    sizes.iter().zip(ends).map(|(&nb, end)| end - nb..end).collect()
 }
 
 /// The per-sample weights 1/(K n_b) of micro-batches of the given sizes, in sample order.

@@ -38,11 +38,10 @@ mod causes;
 pub mod microbatch;
 
 use crate::error::{Error, Result};
-use crate::exact::Decimal;
 use crate::objective::{Reduction, Wrt};
 use crate::problem::Problem;
 use crate::scalar::{DType, Prec};
-use crate::train::{InputGrad, TrainConfig, Trained};
+use crate::train::{TrainConfig, Trained};
 use crate::watch::Watch;
 use bound::{rounding_bound, Forward};
 use ndarray::{Array2, ArrayD};
@@ -315,12 +314,7 @@ impl Reference {
     /// # Errors
     /// [`Error::Interrupted`] when the watch was stopped.
     pub fn new_watched(problem: &Problem, settings: Settings, watch: &Watch) -> Result<Self> {
-        let cfg = TrainConfig {
-            epochs: 0,
-            lr: Decimal::parse("lr", "0").unwrap_or_else(|_| unreachable!("a valid literal")),
-            input_grad: InputGrad::Reset,
-            reduction: settings.reduction,
-        };
+        let cfg = TrainConfig::untrained(settings.reduction);
         let (tr, _) = crate::check::prepare_watched::<Float>(problem, settings.truth, &cfg, watch)?;
         let fwd = Forward::new(&tr, settings.truth);
         Ok(Reference { settings, tr, fwd })

@@ -32,6 +32,11 @@ pub fn step_or_none(step: Option<f64>) -> String {
     step.map_or("none on the grid".to_string(), crate::exact::format_sci)
 }
 
+/// `k of n` for a table: how many of the `n` items satisfy `pred`.
+pub fn count_of<T>(items: &[T], pred: impl Fn(&T) -> bool) -> String {
+    format!("{} of {}", items.iter().filter(|x| pred(x)).count(), items.len())
+}
+
 /// Column titles of a Markdown table: one string with the titles separated by `|`, or a list of
 /// titles.
 pub trait Header {

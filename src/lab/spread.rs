@@ -44,6 +44,11 @@ pub fn median_band_at(points: impl IntoIterator<Item = (f64, f64)>) -> CurveWith
     groups.into_iter().map(|(x, v)| ((x, median(&v)), (x, lo_hi(&v).0, lo_hi(&v).1))).unzip()
 }
 
+/// The value `f` gives for each of `items`, in order: one column of rows, to summarise.
+pub fn values<T>(items: &[T], f: impl Fn(&T) -> f64) -> Vec<f64> {
+    items.iter().map(f).collect()
+}
+
 /// `items` grouped by `key`, groups in increasing key order, items in their given order within
 /// each group.
 pub fn group_by<T, K: Ord + Copy>(items: impl IntoIterator<Item = T>, key: impl Fn(&T) -> K) -> Vec<(K, Vec<T>)> {
@@ -96,6 +101,15 @@ impl Spread {
             return Spread { min: f64::NAN, median: f64::NAN, max: f64::NAN };
         }
         Spread { min, median: median(values), max }
+    }
+
+    /// `median (min to max)` with `digits` decimals, for tables; `-` for the spread of no values.
+    pub fn range_label(&self, digits: usize) -> String {
+        let Spread { min, median, max } = self;
+        if [min, median, max].iter().all(|x| x.is_nan()) {
+            return "-".into();
+        }
+        format!("{median:.digits$} ({min:.digits$} to {max:.digits$})")
     }
 
     /// `median (min-max)` with two decimals, for tables.

@@ -59,6 +59,13 @@ pub struct Setup<'a, T: Scalar> {
     pub wrt: Wrt,
 }
 
+impl<'a, T: Scalar> Setup<'a, T> {
+    /// Central differences (the check's default scheme) of `trained`'s loss with respect to `wrt`.
+    pub fn central(trained: &'a Trained<T>, reduction: Reduction, wrt: Wrt) -> Self {
+        Setup { trained, reduction, stencil: crate::method::Scheme::Central.stencil(), wrt }
+    }
+}
+
 /// One row's slots of a step's outputs: gradient, effective steps, flat-loss flags.
 type Slots<'a, T> = (&'a mut [T], &'a mut [T], &'a mut [bool]);
 

@@ -161,6 +161,19 @@ pub fn main() -> ExitCode {
     })
 }
 
+/// The `main` of an experiment binary: `gradlab::experiment_main!(Microbatch);` in
+/// experiments/microbatch.rs defines `pub fn main()` running [`experiment_main`] on it.
+#[macro_export]
+macro_rules! experiment_main {
+    ($exp:expr) => {
+        /// This experiment alone, as its own binary: `cargo run --release --bin NAME -- [OPTIONS]`
+        /// (`--help` lists the options: --out, --quick, --threads, --shard).
+        pub fn main() -> std::process::ExitCode {
+            $crate::lab::cli::experiment_main(&$exp)
+        }
+    };
+}
+
 /// An experiment binary (experiments/NAME.rs): `NAME [--out DIR] [--quick] [--threads N] [--shard K/N]`.
 pub fn experiment_main(exp: &dyn crate::lab::runner::Runnable) -> ExitCode {
     crate::gmp_pool::install();

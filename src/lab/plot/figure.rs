@@ -156,6 +156,24 @@ impl Figure {
         Figure { title: title.into(), x_label: x_label.into(), y_label: y_label.into(), ..Figure::default() }
     }
 
+    /// The same figure with `series` drawn on top of the others.
+    pub fn with(mut self, series: Series) -> Self {
+        self.series.push(series);
+        self
+    }
+
+    /// The same figure with the legend at `pos`.
+    pub fn with_legend(mut self, pos: LegendPos) -> Self {
+        self.legend_pos = pos;
+        self
+    }
+
+    /// The same figure with a caption under the plot.
+    pub fn with_caption(mut self, caption: impl Into<String>) -> Self {
+        self.caption = Some(caption.into());
+        self
+    }
+
     /// Number of series points that [`render`](fn@super::render) will not show (the value it
     /// reports as [`PlotStats::dropped`]); useful to write a caption before rendering.
     pub fn count_dropped(&self) -> usize {

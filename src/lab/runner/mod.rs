@@ -34,9 +34,10 @@ pub trait Experiment: Sync {
     type Row: Serialize + DeserializeOwned + Send;
 
     /// The name used by `gradlab run NAME` and the results folder.
-    fn name(&self) -> &'static str;
+    const NAME: &'static str;
     /// One line for `gradlab list`.
-    fn description(&self) -> &'static str;
+    const DESCRIPTION: &'static str;
+
     /// A timing experiment: its cells run one at a time on one thread, its CSV holds wall times
     /// (so it is not byte-reproducible), and `run all` leaves it out.
     fn is_timing(&self) -> bool {
@@ -117,10 +118,10 @@ pub trait Runnable: Sync {
 
 impl<E: Experiment> Runnable for E {
     fn name(&self) -> &'static str {
-        Experiment::name(self)
+        E::NAME
     }
     fn description(&self) -> &'static str {
-        Experiment::description(self)
+        E::DESCRIPTION
     }
     fn is_timing(&self) -> bool {
         Experiment::is_timing(self)
