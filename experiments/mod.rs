@@ -8,6 +8,7 @@ pub mod defaults;
 pub mod error_model;
 pub mod formats;
 pub mod martins;
+pub mod methods;
 pub mod microbatch;
 pub mod precision_sweep;
 pub mod pytorch;
@@ -42,6 +43,7 @@ pub fn all() -> Vec<Box<dyn Runnable>> {
         Box::new(formats::Formats),
         Box::new(bits_sweep::BitsSweep),
         Box::new(martins::MartinsExperiment),
+        Box::new(methods::Methods),
         Box::new(scaling::Scaling),
     ]
 }

@@ -1,0 +1,222 @@
+//! `methods`: every way to differentiate, in every dtype, on each model: forward, central and
+//! five-point differences (on a grid and with `--eps auto`), Ridders, the complex step and dual
+//! numbers against the MPFR truth, over seeds; the best error, the step it needs and the cost;
+//! and each method's error curve collapsed across dtypes by its own scaling.
+
+use gradlab::check::{check_dtype, CheckConfig, Status};
+use gradlab::lab::grid::log_grid_from;
+use gradlab::lab::prelude::*;
+use gradlab::lab::report::best_step_label;
+use gradlab::metrics::best_step;
+use gradlab::numeric::auto::auto_step;
+use gradlab::policy::{truth_prec, usable_steps};
+
+/// The experiment.
+pub struct Methods;
+
+/// The methods with a step, in the tables' order; dual numbers and `--eps auto` follow.
+const STEPPED: [Scheme; 5] = [Scheme::Forward, Scheme::Central, Scheme::Central5, Scheme::Ridders, Scheme::Complex];
+
+fn dtypes(quick: bool) -> Vec<DType> {
+    DType::parse_list(if quick { "bf16,f64" } else { "f16,bf16,f32,f64,mpfr:113" }).unwrap_or_default()
+}
+
+fn seeds(quick: bool) -> Vec<u64> {
+    (1..=if quick { 2 } else { 5 }).collect()
+}
+
+/// 4 steps per decade (2 when quick) from 10 down past the dtype's flat zone, then single steps
+/// 1e-20, 1e-50, 1e-100 and 1e-300 where the dtype holds them (the complex step's range).
+fn steps(dt: DType, quick: bool) -> Vec<Decimal> {
+    let decades = (f64::from(dt.bits()) * 0.3).ceil() as u32 + 1;
+    let mut grid = log_grid_from(1, decades, if quick { 2 } else { 4 });
+    grid.extend(["1e-20", "1e-50", "1e-100", "1e-300"].iter().filter_map(|t| Decimal::parse("step", t).ok()));
+    grid.dedup_by(|a, b| a.value() == b.value());
+    usable_steps(&grid, dt)
+}
+
+/// One step of one method on one problem.
+#[derive(Serialize, Deserialize)]
+pub struct Row {
+    model: String,
+    dtype: DType,
+    method: Scheme,
+    /// The step was chosen per element by `--eps auto` (`eps` is the median chosen step).
+    auto_step: bool,
+    seed: u64,
+    /// The step; empty for dual numbers.
+    eps: Option<Decimal>,
+    num_vs_truth: f64,
+    anal_vs_truth: f64,
+    status: Status,
+}
+
+/// Function evaluations per element, as the table says it.
+fn cost(method: Scheme, auto: bool) -> &'static str {
+    match (method, auto) {
+        (Scheme::Forward, false) => "2",
+        (Scheme::Central, false) => "2",
+        (Scheme::Central5, false) => "4",
+        (Scheme::Central, true) => "4 + 2",
+        (Scheme::Central5, true) => "6 + 4",
+        (Scheme::Ridders, _) => "2 per tableau row, at most 20",
+        (Scheme::Complex, _) => "1 in complex numbers",
+        _ => "1 in dual numbers",
+    }
+}
+
+/// The method's label: its name, with `auto` for a step per element.
+fn label(method: Scheme, auto: bool) -> String {
+    if auto {
+        format!("{method} (auto)")
+    } else {
+        method.to_string()
+    }
+}
+
+impl Experiment for Methods {
+    /// A model, a dtype, a seed, and whether the grid is the quick one.
+    type Cell = (String, DType, u64, bool);
+    type Row = Row;
+
+    const NAME: &'static str = "methods";
+    const DESCRIPTION: &'static str =
+        "every method (stencils, auto step, Ridders, complex step, dual numbers) in every dtype: best error, step, cost";
+    fn cells(&self, quick: bool) -> Vec<Self::Cell> {
+        let per_dtype = |dt| seeds(quick).into_iter().map(move |s| ("linear".to_string(), dt, s, quick));
+        dtypes(quick).into_iter().flat_map(per_dtype).collect()
+    }
+    fn run_cell(&self, (model, dt, seed, quick): &Self::Cell) -> Result<Vec<Row>> {
+        let problem = Problem::generate(10, 4, 2, *seed)?;
+        let mut runs: Vec<(Scheme, Vec<Decimal>)> = STEPPED.iter().map(|&m| (m, steps(*dt, *quick))).collect();
+        runs.extend([
+            (Scheme::Dual, vec![]),
+            (Scheme::Central, vec![auto_step()]),
+            (Scheme::Central5, vec![auto_step()]),
+        ]);
+        let mut out = Vec::new();
+        for (method, grid) in runs {
+            let cfg = CheckConfig { truth: Some(truth_prec(&[*dt])), ..CheckConfig::seed(method, grid) };
+            for r in check_dtype(&problem, *dt, &cfg)?.rows {
+                out.push(Row {
+                    model: model.clone(),
+                    dtype: *dt,
+                    method,
+                    auto_step: r.auto_step,
+                    seed: *seed,
+                    eps: method.has_step().then_some(r.eps),
+                    num_vs_truth: r.num_vs_truth,
+                    anal_vs_truth: r.anal_vs_truth,
+                    status: r.status,
+                });
+            }
+        }
+        Ok(out)
+    }
+    fn row_is_nonfinite(&self, row: &Row) -> bool {
+        row.status != Status::Ok
+    }
+
+    fn finish(&self, quick: bool, rows: &[Row], out: &mut Output) -> Result<String> {
+        let n = seeds(quick).len();
+        let (dts, models) = (dtypes(quick), ["linear"]);
+        let curve = |m: &str, dt: DType, method: Scheme, auto: bool| {
+            let mine = rows.iter().filter(move |r| r.model == m && r.dtype == dt && r.method == method);
+            median_band(
+                mine.filter(move |r| r.auto_step == auto).filter_map(|r| Some((r.eps.as_ref()?, r.num_vs_truth))),
+            )
+        };
+        let (mut tables, mut figures) = (String::new(), String::new());
+        let spread = |v: &[f64]| {
+            let s = Spread::of(v);
+            format!("{:.2e} ({:.2e} to {:.2e})", s.median, s.min, s.max)
+        };
+        for m in models {
+            let mut table = Vec::new();
+            let mut fig =
+                Figure::new(format!("Every method on the {m} model, f64"), "step h", "mean relative error vs truth");
+            for &dt in &dts {
+                let of = |method: Scheme, auto: bool| {
+                    rows.iter()
+                        .filter(move |r| r.model == m && r.dtype == dt && r.method == method && r.auto_step == auto)
+                };
+                for method in STEPPED {
+                    let (med, band) = curve(m, dt, method, false);
+                    let grid: Vec<&Decimal> =
+                        of(method, false).filter_map(|r| r.eps.as_ref()).take(med.len()).collect();
+                    let Some(best) = best_step(grid.into_iter().zip(med.iter().map(|p| p.1))) else { continue };
+                    let needed = med.iter().find(|p| p.1 <= 2.0 * best.value).map_or(f64::NAN, |p| p.0);
+                    let at = |r: &&Row| r.eps.as_ref().is_some_and(|e| e.value() == best.step.value());
+                    let errs: Vec<f64> = of(method, false).filter(at).map(|r| r.num_vs_truth).collect();
+                    let need = format!("{needed:.0e}");
+                    table.push(vec![dt.to_string(), label(method, false), best_step_label(&best), spread(&errs), need]);
+                    if dt == DType::F64 {
+                        fig.series.push(line(&method.to_string(), scheme_color(method), med).with_band(band));
+                    }
+                }
+                for (method, auto) in [(Scheme::Central, true), (Scheme::Central5, true), (Scheme::Dual, false)] {
+                    let errs: Vec<f64> = of(method, auto).map(|r| r.num_vs_truth).collect();
+                    let chosen: Vec<f64> = of(method, auto).filter_map(|r| Some(r.eps.as_ref()?.to_f64())).collect();
+                    let step = if auto { format!("median {:.2e}", median(&chosen)) } else { "none".into() };
+                    table.push(vec![dt.to_string(), label(method, auto), step, spread(&errs), "-".into()]);
+                }
+            }
+            for r in &mut table {
+                let method = r[1].split(' ').next().and_then(|t| Scheme::parse(t).ok()).unwrap_or(Scheme::Dual);
+                r.push(cost(method, r[1].ends_with("(auto)")).to_string());
+            }
+            fig.x_log = true;
+            fig.y_log = true;
+            fig.legend_pos = LegendPos::Auto;
+            fig.caption = Some(format!("median over {n} seeds, band: min-max; dual numbers take no step"));
+            figures.push_str(&out.figure_md(&format!("methods_{m}"), &fig)?);
+            tables.push_str(&format!("**{m}**\n\n"));
+            tables.push_str(&md_table(
+                "dtype | method | best step | error there: median (min to max) | step needed (within 2x) | evaluations per element",
+                table,
+            ));
+        }
+        for (method, order) in
+            [(Scheme::Forward, 1.0), (Scheme::Central, 2.0), (Scheme::Central5, 4.0), (Scheme::Complex, 2.0)]
+        {
+            let complex = method == Scheme::Complex;
+            let (x, y) =
+                if complex { ("h / sqrt(u)", "error / u") } else { ("h / u^(1/(p+1))", "error / u^(p/(p+1))") };
+            let mut fig =
+                Figure::new(format!("{method}: the error curves of every dtype collapse (linear model)"), x, y);
+            for &dt in &dts {
+                let u = dt.unit_roundoff();
+                // The complex step's rounding does not grow as h shrinks: error / u against h / sqrt(u).
+                let (xs, ys) =
+                    if complex { (u.sqrt(), u) } else { (u.powf(1.0 / (order + 1.0)), u.powf(order / (order + 1.0))) };
+                let (med, _) = curve("linear", dt, method, false);
+                fig.series.push(line(
+                    &dt.to_string(),
+                    dtype_color(dt),
+                    med.iter().map(|p| (p.0 / xs, p.1 / ys)).collect(),
+                ));
+            }
+            fig.x_log = true;
+            fig.y_log = true;
+            fig.legend_pos = LegendPos::Auto;
+            fig.caption = Some(format!("order p = {order}, u the dtype's unit roundoff; median over {n} seeds"));
+            figures.push_str(&out.figure_md(&format!("methods_collapse_{method}"), &fig)?);
+        }
+        let vars = vars![n, tables, figures];
+        fill(include_str!("methods.md"), &vars)
+    }
+}
+
+/// A method's colour in the figures (Okabe-Ito, as the martins experiment).
+fn scheme_color(m: Scheme) -> plotters::style::RGBColor {
+    match m {
+        Scheme::Forward => ORANGE,
+        Scheme::Central => BLUE,
+        Scheme::Central5 => GREEN,
+        Scheme::Ridders => VERMILLION,
+        Scheme::Complex => BLACK,
+        _ => MEDIUM_GREY,
+    }
+}
+
+gradlab::experiment_main!(Methods);
