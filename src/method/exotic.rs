@@ -26,13 +26,15 @@ use super::Scheme;
 use crate::error::Result;
 use crate::exact::Decimal;
 use crate::numeric::{numeric_grads_watched, NumericGrad, Setup};
+use crate::objective::cross_entropy::row_loss_num;
+use crate::objective::linear::row_logits_num;
 use crate::objective::Wrt;
 use crate::regimes::Regime;
 use crate::scalar::Scalar;
+use crate::sum::pairwise_num;
 use crate::watch::Watch;
 use ndarray::{Array2, ArrayView2};
 use rayon::prelude::*;
-use std::cmp::Ordering;
 
 /// A gradient by any scheme, with Ridders' per-element error estimates.
 #[derive(Clone, Debug)]
@@ -98,72 +100,34 @@ fn ridders_grads<T: Scalar>(
     // One initial step at a time: its ten gradients are all that is held at once.
     steps
         .iter()
-        .map(|h| {
-            let cols = numeric_grads_watched(&central, &ridders::steps(h), naive, watch)?;
-            let (rows, n_cols) = cols[0].grad.dim();
-            let mut value = cols[0].grad.clone();
-            let mut error = cols[0].grad.clone();
-            for j in 0..rows {
-                for i in 0..n_cols {
-                    let r = ridders::extrapolate(&consts, |c| cols[c].grad[[j, i]].clone());
-                    value[[j, i]] = r.value;
-                    error[[j, i]] = r.error;
-                }
-            }
-            let first = &cols[0];
-            Ok(MethodGrad {
-                numeric: NumericGrad {
-                    grad: value,
-                    effective_step: first.effective_step.clone(),
-                    regime: first.regime.clone(),
-                    dead_zone: first.dead_zone,
-                    loss_flat: first.loss_flat,
-                },
-                est_error: Some(error),
-            })
-        })
+        .map(|h| Ok(tableau(&consts, &numeric_grads_watched(&central, &ridders::steps(h), naive, watch)?)))
         .collect()
 }
 
-/// The pairwise sum ([`crate::sum`]'s tree: the first half, then the second, then their sum) of
-/// at least one number.
-fn pairwise<N: Num>(v: &[N]) -> N {
-    match v {
-        [a] => a.clone(),
-        _ => {
-            let (l, r) = v.split_at(v.len() / 2);
-            pairwise(l).add(&pairwise(r))
+/// Ridders' tableau per element over the central gradients `cols` at the steps h / 1.4^i
+/// ([`ridders::steps`]), with the first column's effective steps and regimes.
+pub(crate) fn tableau<T: Scalar>(consts: &ridders::Consts<T>, cols: &[NumericGrad<T>]) -> MethodGrad<T> {
+    let (rows, n_cols) = cols[0].grad.dim();
+    let mut value = cols[0].grad.clone();
+    let mut error = cols[0].grad.clone();
+    for j in 0..rows {
+        for i in 0..n_cols {
+            let r = ridders::extrapolate(consts, |c| cols[c].grad[[j, i]].clone());
+            value[[j, i]] = r.value;
+            error[[j, i]] = r.error;
         }
     }
-}
-
-/// One sample's logits x W^T + b: per class the pairwise sum of the products, then + b.
-fn sample_logits<N: Num>(x: &[N], w: ArrayView2<N>, b: &[N]) -> Vec<N> {
-    w.rows()
-        .into_iter()
-        .zip(b)
-        .map(|(wc, bc)| {
-            let products: Vec<N> = x.iter().zip(wc.iter()).map(|(a, c)| a.mul(c)).collect();
-            pairwise(&products).add(bc)
-        })
-        .collect()
-}
-
-/// One sample's loss from its logits, as [`crate::objective::cross_entropy::row_loss`]: the
-/// shift m is the first logit with the largest real part, s = sum of exp(z_c - m) in class
-/// order, loss = ln s - (z_t - m).
-fn sample_loss<N: Num>(z: &[N], target: usize) -> N {
-    let mut m = &z[0];
-    for v in &z[1..] {
-        if v.cmp_re(m) == Some(Ordering::Greater) {
-            m = v;
-        }
+    let first = &cols[0];
+    MethodGrad {
+        numeric: NumericGrad {
+            grad: value,
+            effective_step: first.effective_step.clone(),
+            regime: first.regime.clone(),
+            dead_zone: first.dead_zone,
+            loss_flat: first.loss_flat,
+        },
+        est_error: Some(error),
     }
-    let mut s = z[0].sub(m).exp();
-    for v in &z[1..] {
-        s = s.add(&v.sub(m).exp());
-    }
-    s.ln().sub(&z[target].sub(m))
 }
 
 /// The gradient by one evaluation per element in the number type `N`: the element seeded by
@@ -190,7 +154,7 @@ fn ad_grad<T: Scalar, N: Num<Real = T>>(
         })
     };
     // The reduced loss from the per-sample losses of the samples `which` (the others' parts are 0).
-    let all = |loss_of: &dyn Fn(usize) -> N| reduce(pairwise(&(0..tr.n()).map(loss_of).collect::<Vec<N>>()));
+    let all = |loss_of: &dyn Fn(usize) -> N| reduce(pairwise_num(&(0..tr.n()).map(loss_of).collect::<Vec<N>>()));
     let base = setup.wrt.tensor(tr);
     let (rows, cols) = base.dim();
     let element = |j: usize, i: usize| -> T {
@@ -199,13 +163,13 @@ fn ad_grad<T: Scalar, N: Num<Real = T>>(
             Wrt::Input => {
                 let mut row: Vec<N> = x.row(j).to_vec();
                 row[i] = s;
-                let own = || sample_loss(&sample_logits(&row, w.view(), &b), tr.t[j]);
+                let own = || row_loss_num(&row_logits_num(&row, w.view(), &b), tr.t[j]);
                 if naive {
                     all(&|q| {
                         if q == j {
                             own()
                         } else {
-                            sample_loss(&sample_logits(&x.row(q).to_vec(), w.view(), &b), tr.t[q])
+                            row_loss_num(&row_logits_num(&x.row(q).to_vec(), w.view(), &b), tr.t[q])
                         }
                     })
                 } else {
@@ -216,21 +180,28 @@ fn ad_grad<T: Scalar, N: Num<Real = T>>(
                 let mut row: Vec<N> = z.row(j).to_vec();
                 row[i] = s;
                 if naive {
-                    all(&|q| if q == j { sample_loss(&row, tr.t[q]) } else { sample_loss(&z.row(q).to_vec(), tr.t[q]) })
+                    all(&|q| {
+                        if q == j {
+                            row_loss_num(&row, tr.t[q])
+                        } else {
+                            row_loss_num(&z.row(q).to_vec(), tr.t[q])
+                        }
+                    })
                 } else {
-                    reduce(sample_loss(&row, tr.t[j]))
+                    reduce(row_loss_num(&row, tr.t[j]))
                 }
             }
             Wrt::Weight => {
                 let mut wp = w.clone();
                 wp[[j, i]] = s;
-                all(&|q| sample_loss(&sample_logits(&x.row(q).to_vec(), wp.view(), &b), tr.t[q]))
+                all(&|q| row_loss_num(&row_logits_num(&x.row(q).to_vec(), wp.view(), &b), tr.t[q]))
             }
             Wrt::Bias => {
                 let mut bp = b.clone();
                 bp[i] = s;
-                all(&|q| sample_loss(&sample_logits(&x.row(q).to_vec(), w.view(), &bp), tr.t[q]))
+                all(&|q| row_loss_num(&row_logits_num(&x.row(q).to_vec(), w.view(), &bp), tr.t[q]))
             }
+            Wrt::HiddenWeight | Wrt::HiddenBias => unreachable!("Wrt::tensor refuses the hidden layer's tensors"),
         }
     };
     let stopped = |j: usize| format!("row {} of {rows} of the gradient", j + 1);
