@@ -300,6 +300,7 @@ fn replay_allocs<T: Scalar>(setup: &Setup<T>, h: &Decimal, rows: usize, cols: us
                         row_loss(&z, tr.t[s], &mut ws, &mut out);
                     }
                 }
+                Wrt::HiddenWeight | Wrt::HiddenBias => unreachable!("the linear model's tensors only"),
             }
         }
     };

@@ -125,8 +125,8 @@ fn stencil_grads<T: Scalar, O: Objective<T>>(
         let mut out: Vec<Vec<Cell<T>>> = (0..outputs).map(|_| Vec::with_capacity(cols)).collect();
         for i in 0..cols {
             let v = &base[[j, i]];
-            let which: Vec<usize> = if per_element { vec![j * cols + i] } else { (0..plan.len()).collect() };
-            for (slot, s) in which.into_iter().enumerate() {
+            let which = if per_element { j * cols + i..j * cols + i + 1 } else { 0..plan.len() };
+            for (slot, s) in which.enumerate() {
                 let consts = plan.step(s);
                 let (mut grad, mut eff) = (T::zero(ctx), T::zero(ctx));
                 effective_step(v, &consts.h, &mut tmp, &mut eff);
