@@ -314,3 +314,32 @@ fn mlp_value_is_the_forward_pass_loss() {
         }
     }
 }
+
+/// Every scheme (and `--eps auto`) runs on both MLPs in every kind of dtype, with finite rows,
+/// and gives the same rows on one thread as on four.
+#[test]
+fn every_scheme_in_every_dtype_and_independent_of_threads() {
+    let pool = |n: usize| rayon::ThreadPoolBuilder::new().num_threads(n).build().unwrap();
+    let (one, four) = (pool(1), pool(4));
+    for act in [Activation::Tanh, Activation::Relu] {
+        let model = Model::Mlp(MlpSpec { act, hidden: 3, seed: 2 });
+        for dt in ["f16", "bf16", "f32", "f64", "mpfr:100", "tf32", "e5m2"] {
+            for scheme in Scheme::EVERY {
+                let eps = match scheme {
+                    Scheme::Complex => "1e-2",
+                    _ => "1e-1",
+                };
+                let mut cfgs = vec![cfg(scheme, eps, Wrt::HiddenWeight)];
+                if scheme.is_stencil() {
+                    cfgs.push(CheckConfig { steps: vec![auto_step()], ..cfg(scheme, "1", Wrt::Input) });
+                }
+                for c in cfgs {
+                    let a = one.install(|| mlp_rows(model, dt, &c));
+                    let b = four.install(|| mlp_rows(model, dt, &c));
+                    assert_eq!(a, b, "{act} {dt} {scheme}");
+                    assert!(a.iter().all(|r| r.num_vs_truth.is_finite()), "{act} {dt} {scheme}: {a:?}");
+                }
+            }
+        }
+    }
+}
