@@ -82,7 +82,7 @@ pub fn logits<T: Scalar>(x: ArrayView2<T>, w: ArrayView2<T>, b: &[T], ctx: T::Ct
 }
 
 /// Forward for one sample in any [`Num`] type (complex step, dual numbers): per class the
-/// pairwise sum of the products x[i] * w[c, i], then + b[c], as [`row_logits`] (the same bits for a
+/// pairwise sum of the products x_i w_ci, then + b_c, as [`row_logits`] (the same bits for a
 /// real Scalar type).
 pub fn row_logits_num<N: Num>(x: &[N], w: ArrayView2<N>, b: &[N]) -> Vec<N> {
     let mut products = Vec::with_capacity(x.len());
