@@ -85,7 +85,7 @@ impl Experiment for Microbatch {
         let (tr, _) = prepare::<f64>(&p, (), &TrainConfig::untrained(MEAN)); // the check at the given parameters
         let (sz, reference) = (sizes(scenario, level), Reference::of_trained(&tr, MEAN));
         let text = |v: &[usize]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>().join("-");
-        let wrts = if scenario == Scenario::Accumulation { &Wrt::ALL[..3] } else { &Wrt::ALL[1..3] };
+        let wrts = if scenario == Scenario::Accumulation { &Wrt::LINEAR[..3] } else { &Wrt::LINEAR[1..3] };
         let mut rows = Vec::new();
         for &wrt in wrts {
             let num = numeric_grad(&Setup::central(&tr, MEAN, wrt), &Decimal::parse("step", EPS)?, false).grad;

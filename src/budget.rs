@@ -94,8 +94,8 @@ fn workers(rows_times_cols: u128, threads: usize) -> u128 {
 fn perturbed(shape: Shape, wrt: Wrt) -> (u128, u128) {
     match wrt {
         Wrt::Input => (shape.n as u128, shape.d as u128),
-        Wrt::Weight => (shape.k as u128, shape.d as u128),
-        Wrt::Bias => (1, shape.k as u128),
+        Wrt::Weight | Wrt::HiddenWeight => (shape.k as u128, shape.d as u128),
+        Wrt::Bias | Wrt::HiddenBias => (1, shape.k as u128),
         Wrt::Logits => (shape.n as u128, shape.k as u128),
     }
 }
@@ -129,7 +129,7 @@ pub fn dtype_memory(shape: Shape, dtype: DType, cfg: &CheckConfig, threads: usiz
         Some(p) => {
             let t = u128::from(value_bytes(DType::Mpfr(p)));
             let work = match cfg.wrt {
-                Wrt::Input | Wrt::Weight | Wrt::Bias => {
+                Wrt::Input | Wrt::Weight | Wrt::Bias | Wrt::HiddenWeight | Wrt::HiddenBias => {
                     sum(&[mul(&[t, sum(&[mul(&[n, d]), mul(&[k, d]), k])]), pass(t)])
                 }
                 Wrt::Logits => mul(&[t, 2, n, k]),
@@ -148,11 +148,11 @@ pub fn dtype_memory(shape: Shape, dtype: DType, cfg: &CheckConfig, threads: usiz
             mul(&[v, sum(&[mul(&[2, d]), k, points, 8])]),
         ]),
         // n product trees over d leaves for the loaded class, the working logits and losses.
-        Wrt::Weight => sum(&[
+        Wrt::Weight | Wrt::HiddenWeight => sum(&[
             mul(&[n, sum(&[mul(&[v, 4, d]), mul(&[8, d])])]),
             mul(&[v, sum(&[mul(&[n, k]), n, mul(&[2, k]), points, 8])]),
         ]),
-        Wrt::Bias => mul(&[v, sum(&[mul(&[n, k]), n, mul(&[2, k]), points, 8])]),
+        Wrt::Bias | Wrt::HiddenBias => mul(&[v, sum(&[mul(&[n, k]), n, mul(&[2, k]), points, 8])]),
         Wrt::Logits => mul(&[v, sum(&[mul(&[2, k]), points, 8])]),
     };
     // The bias's product sums, shared by the workers.
@@ -487,12 +487,14 @@ pub fn numeric_row_ops(shape: Shape, stencil: &Stencil, steps: usize, wrt: Wrt, 
         (false, Wrt::Input) => {
             loss.plus(Ops::new(sum(&[mul(&[k, sum(&[tree_path(shape.d), 2])]), tree_path(shape.n)]), 0))
         }
-        (true, Wrt::Weight | Wrt::Bias) => loss.plus(Ops::new(mul(&[2, d, k]), 0)).times(n),
+        (true, Wrt::Weight | Wrt::Bias | Wrt::HiddenWeight | Wrt::HiddenBias) => {
+            loss.plus(Ops::new(mul(&[2, d, k]), 0)).times(n)
+        }
         (false, Wrt::Logits) => loss.plus(Ops::new(tree_path(shape.n), 0)),
         // Every sample's class-c logit along one tree path and its loss, then the n losses summed.
-        (false, Wrt::Weight) => loss.plus(Ops::new(sum(&[tree_path(shape.d), 3]), 0)).times(n),
+        (false, Wrt::Weight | Wrt::HiddenWeight) => loss.plus(Ops::new(sum(&[tree_path(shape.d), 3]), 0)).times(n),
         // Every sample's class-c logit (one addition) and its loss, then the n losses summed.
-        (false, Wrt::Bias) => loss.plus(Ops::new(2, 0)).times(n),
+        (false, Wrt::Bias | Wrt::HiddenBias) => loss.plus(Ops::new(2, 0)).times(n),
     };
     let load = match (wrt, naive) {
         (Wrt::Input, false) => Ops::new(mul(&[2, k, d]), 0),
@@ -522,7 +524,7 @@ pub fn check_work(shape: Shape, dtype: DType, cfg: &CheckConfig) -> Vec<Stage> {
     let mut stages = vec![Stage { label: format!("{dtype} training"), units: passes.plus(steps).units(dtype) }];
     if let Some(p) = cfg.truth {
         let ops = match cfg.wrt {
-            Wrt::Input | Wrt::Weight | Wrt::Bias => pass_ops(shape),
+            Wrt::Input | Wrt::Weight | Wrt::Bias | Wrt::HiddenWeight | Wrt::HiddenBias => pass_ops(shape),
             Wrt::Logits => loss_grad_row_ops(shape.k).times(shape.n as u128),
         };
         stages.push(Stage { label: format!("{dtype} truth"), units: ops.units(DType::Mpfr(p)) });

@@ -4,10 +4,11 @@
 use crate::error::{Error, Result};
 use crate::exact::Decimal;
 use crate::method::exotic::{method_grads_watched, MethodGrad};
-use crate::method::Scheme;
+use crate::method::{generic, Scheme};
 use crate::metrics::{compare, compare_with_ratio, Summary};
 use crate::numeric::Setup;
-use crate::objective::Wrt;
+use crate::objective::mlp::{self, MlpObjective, MlpParams, MlpSpec};
+use crate::objective::{Model, Objective, Wrt};
 use crate::problem::Problem;
 use crate::scalar::{DType, Prec, Scalar};
 use crate::train::{train_watched, InputGrad, TrainConfig, Trained};
@@ -306,8 +307,34 @@ pub fn check_dtype(problem: &Problem, dtype: DType, cfg: &CheckConfig) -> Result
 /// [`Error::Value`] when the truth is not more precise than the dtype; [`Error::Interrupted`],
 /// saying where the check stopped, when the watch was stopped.
 pub fn check_dtype_watched(problem: &Problem, dtype: DType, cfg: &CheckConfig, watch: &Watch) -> Result<DTypeCheck> {
+    Model::Linear.check_wrt(cfg.wrt)?;
     cfg.validate_for(&[dtype])?;
     crate::with_dtype!(dtype, |T, ctx| check_typed::<T>(problem, ctx, cfg, watch)).map_err(|e| match e {
+        Error::Interrupted(at) => Error::Interrupted(format!("the {dtype} check stopped at {at}")),
+        other => other,
+    })
+}
+
+/// [`check_dtype_watched`] for any model: the linear model's check, or the MLP's (its layers
+/// drawn from its spec's seed, trained on the problem's x and t; every scheme by the
+/// per-element engine [`crate::method::generic`]). The rows are the same kind for every model.
+///
+/// # Errors
+/// As [`check_dtype_watched`], and [`Error::Value`] for a wrt the model does not have.
+pub fn check_model_watched(
+    problem: &Problem,
+    dtype: DType,
+    cfg: &CheckConfig,
+    model: Model,
+    watch: &Watch,
+) -> Result<DTypeCheck> {
+    let spec = match model {
+        Model::Linear => return check_dtype_watched(problem, dtype, cfg, watch),
+        Model::Mlp(spec) => spec,
+    };
+    model.check_wrt(cfg.wrt)?;
+    cfg.validate_for(&[dtype])?;
+    crate::with_dtype!(dtype, |T, ctx| check_mlp_typed::<T>(problem, ctx, cfg, &spec, watch)).map_err(|e| match e {
         Error::Interrupted(at) => Error::Interrupted(format!("the {dtype} check stopped at {at}")),
         other => other,
     })
@@ -333,14 +360,15 @@ pub fn prepare_watched<T: Scalar>(
     Ok((train_watched(&cast, &problem.t, cfg, ctx, watch)?, cast.rounded))
 }
 
-fn check_typed<T: Scalar>(problem: &Problem, ctx: T::Ctx, cfg: &CheckConfig, watch: &Watch) -> Result<DTypeCheck> {
-    let dtype = T::dtype(ctx);
-    let bits = dtype.bits();
-    let (tr, rounded) = prepare_watched::<T>(problem, ctx, &cfg.train, watch)?;
-    let anal = &cfg.wrt.analytic(&tr).to_owned();
-    let truth = match cfg.truth {
-        Some(p) => Some((
-            crate::truth::truth_grad_watched(&tr, cfg.train.reduction, cfg.wrt, p, watch).map_err(|e| match e {
+/// The truth by `grad` at the configured precision (with its bits), or `None` without one; an
+/// interruption inside it is said to be in the truth.
+fn truth_of(
+    cfg: &CheckConfig,
+    grad: impl FnOnce(Prec) -> Result<Array2<Float>>,
+) -> Result<Option<(Array2<Float>, u32)>> {
+    match cfg.truth {
+        Some(p) => Ok(Some((
+            grad(p).map_err(|e| match e {
                 // Conversions say "the truth" themselves; the pass's samples do not.
                 Error::Interrupted(at) if !at.starts_with("the truth") => {
                     Error::Interrupted(format!("the truth, {at}"))
@@ -348,9 +376,79 @@ fn check_typed<T: Scalar>(problem: &Problem, ctx: T::Ctx, cfg: &CheckConfig, wat
                 other => other,
             })?,
             p.bits(),
-        )),
-        None => None,
+        ))),
+        None => Ok(None),
+    }
+}
+
+fn check_typed<T: Scalar>(problem: &Problem, ctx: T::Ctx, cfg: &CheckConfig, watch: &Watch) -> Result<DTypeCheck> {
+    let (tr, rounded) = prepare_watched::<T>(problem, ctx, &cfg.train, watch)?;
+    let anal = cfg.wrt.analytic(&tr).to_owned();
+    let truth = truth_of(cfg, |p| crate::truth::truth_grad_watched(&tr, cfg.train.reduction, cfg.wrt, p, watch))?;
+    let setup = Setup { trained: &tr, reduction: cfg.train.reduction, stencil: cfg.scheme.stencil(), wrt: cfg.wrt };
+    let (grads, steps) = if cfg.is_auto() {
+        let (numeric, chosen) = crate::numeric::auto::auto_grad_watched(&setup, cfg.naive, watch)?;
+        (vec![MethodGrad { numeric, est_error: None }], vec![crate::numeric::auto::median_step(&chosen)])
+    } else {
+        (method_grads_watched(&setup, cfg.scheme, &cfg.steps, cfg.naive, watch)?, cfg.row_steps())
     };
+    rows_of(T::dtype(ctx), cfg, Gradients { anal, truth, grads, steps, rounded }, watch)
+}
+
+/// The MLP's check in dtype `T`: its layers drawn from the spec's seed, trained on the problem's
+/// x and t, every scheme by the per-element engine ([`crate::method::generic`]).
+fn check_mlp_typed<T: Scalar>(
+    problem: &Problem,
+    ctx: T::Ctx,
+    cfg: &CheckConfig,
+    spec: &MlpSpec,
+    watch: &Watch,
+) -> Result<DTypeCheck> {
+    let x = problem.x.map(|v| T::from_f64(*v, ctx));
+    let rounded = x.iter().zip(problem.x.iter()).filter(|(a, b)| a.to_f64() != **b).count();
+    let init = MlpParams::generate(problem.d(), problem.k(), spec.hidden, spec.seed).cast::<T>(ctx);
+    let tr = mlp::train_watched(&x, &problem.t, &init, spec.act, &cfg.train, ctx, watch)?;
+    let obj = MlpObjective::new(&tr, cfg.train.reduction, cfg.wrt);
+    let anal = obj.analytic().to_owned();
+    let truth = truth_of(cfg, |p| mlp::truth_grad_watched(&tr, cfg.train.reduction, cfg.wrt, p, watch))?;
+    let (grads, steps) = objective_grads(&obj, cfg, watch)?;
+    rows_of(T::dtype(ctx), cfg, Gradients { anal, truth, grads, steps, rounded }, watch)
+}
+
+/// The gradients of `obj` by the configured scheme and steps ([`crate::method::generic`]), and
+/// the step of each (for `--eps auto`, the median of the steps chosen).
+///
+/// # Errors
+/// [`Error::Interrupted`] when the watch was stopped.
+pub fn objective_grads<T: Scalar, O: Objective<T>>(
+    obj: &O,
+    cfg: &CheckConfig,
+    watch: &Watch,
+) -> Result<(Vec<MethodGrad<T>>, Vec<Decimal>)> {
+    if cfg.is_auto() {
+        let (numeric, chosen) = generic::auto_grad(obj, cfg.scheme.stencil(), watch)?;
+        Ok((vec![MethodGrad { numeric, est_error: None }], vec![crate::numeric::auto::median_step(&chosen)]))
+    } else {
+        Ok((generic::method_grads(obj, cfg.scheme, &cfg.steps, watch)?, cfg.row_steps()))
+    }
+}
+
+/// What a check computed before its rows: the analytic gradient, the truth with its precision,
+/// a numeric gradient per row and its step, and how many problem values the dtype rounded.
+struct Gradients<T> {
+    anal: Array2<T>,
+    truth: Option<(Array2<Float>, u32)>,
+    grads: Vec<MethodGrad<T>>,
+    steps: Vec<Decimal>,
+    rounded: usize,
+}
+
+/// The rows, summaries and kept gradients of a check from its gradients (the same for every
+/// model).
+fn rows_of<T: Scalar>(dtype: DType, cfg: &CheckConfig, g: Gradients<T>, watch: &Watch) -> Result<DTypeCheck> {
+    let bits = dtype.bits();
+    let Gradients { anal, truth, grads, steps, rounded } = g;
+    let anal = &anal;
     let anal_underflow = match (&truth, dtype.normal_exp_min()) {
         (Some((t, _)), Some(e)) => {
             let tiny = Float::with_val(64, Float::i_exp(1, e));
@@ -359,17 +457,9 @@ fn check_typed<T: Scalar>(problem: &Problem, ctx: T::Ctx, cfg: &CheckConfig, wat
         _ => 0,
     };
     let anal_vs_truth = truth.as_ref().map(|(t, tb)| compare(anal, t, bits, *tb));
-    let setup = Setup { trained: &tr, reduction: cfg.train.reduction, stencil: cfg.scheme.stencil(), wrt: cfg.wrt };
-    let mut rows = Vec::with_capacity(cfg.steps.len());
-    let mut vs_truth = Vec::with_capacity(cfg.steps.len());
+    let mut rows = Vec::with_capacity(steps.len());
+    let mut vs_truth = Vec::with_capacity(steps.len());
     let mut numerics = Vec::new();
-    let steps = cfg.row_steps();
-    let (grads, steps) = if cfg.is_auto() {
-        let (numeric, chosen) = crate::numeric::auto::auto_grad_watched(&setup, cfg.naive, watch)?;
-        (vec![MethodGrad { numeric, est_error: None }], vec![crate::numeric::auto::median_step(&chosen)])
-    } else {
-        (method_grads_watched(&setup, cfg.scheme, &cfg.steps, cfg.naive, watch)?, steps)
-    };
     for (h, MethodGrad { numeric: num, est_error }) in steps.iter().zip(grads) {
         watch.checkpoint(|| format!("the comparisons of step {h}"))?;
         let est = est_error.map(|e| estimate_summary(&num.grad, &e, truth.as_ref().map(|(t, _)| t), bits));

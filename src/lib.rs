@@ -1,7 +1,7 @@
 //! gradlab: numerical precision in gradient checking.
 //!
-//! gradlab runs finite-difference gradient checks of a linear layer with softmax cross-entropy,
-//! trained by SGD, in f16, bf16, f32, f64 and MPFR at any precision, and compares both the
+//! gradlab runs finite-difference gradient checks of a linear layer with softmax cross-entropy
+//! (or a one-hidden-layer MLP with the same loss, [`objective::mlp`]), trained by SGD, in f16, bf16, f32, f64 and MPFR at any precision, and compares both the
 //! numeric and the analytic gradient with an MPFR ground truth, so a bug (an analytic gradient
 //! that is wrong by a factor) is told apart from rounding noise and truncation error.
 //!

@@ -8,6 +8,7 @@
 //! operations, bit-identical to summing from scratch: that is the fast path of
 //! [`crate::numeric`].
 
+use crate::method::Num;
 use crate::scalar::Scalar;
 
 /// Sums `v` pairwise in place: the sum ends in `v[0]`, the rest is overwritten. Allocates
@@ -41,6 +42,19 @@ pub fn pairwise_sum<T: Scalar>(v: &[T]) -> T {
     let mut work = v.to_vec();
     pairwise_reduce(&mut work);
     work.swap_remove(0)
+}
+
+/// The pairwise sum of at least one number of any [`Num`] type (real, complex, dual), by the
+/// same tree as [`pairwise_reduce`]: the first half, then the second, then their sum. For a real
+/// Scalar type it gives the same bits as [`pairwise_sum`].
+pub fn pairwise_num<N: Num>(v: &[N]) -> N {
+    match v {
+        [a] => a.clone(),
+        _ => {
+            let (l, r) = v.split_at(v.len() / 2);
+            pairwise_num(l).add(&pairwise_num(r))
+        }
+    }
 }
 
 /// Values kept in a pairwise summation tree, so that the sum with one leaf replaced takes

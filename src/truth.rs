@@ -33,6 +33,7 @@ fn pick(pass: Pass<Float>, wrt: Wrt) -> Array2<Float> {
         Wrt::Weight => pass.grad_weight,
         Wrt::Bias => row(pass.grad_bias),
         Wrt::Logits => pass.grad_logits,
+        Wrt::HiddenWeight | Wrt::HiddenBias => unreachable!("checked by Model::check_wrt before the truth"),
     }
 }
 

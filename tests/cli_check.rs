@@ -204,6 +204,13 @@ fn bad_input_is_one_sentence_and_a_nonzero_exit() {
         (&["check", "--eps", "auto", "--scheme", "dual"][..], 2, "not dual"),
         (&["check", "--eps", "auto", "--scheme", "complex"][..], 2, "not complex"),
         (&["check", "--scheme", "complex", "--eps", "1e-50", "--dtype", "f32"][..], 1, "\"1e-50\""),
+        (&["check", "--model", "mlp"][..], 2, "\"mlp\""),
+        (&["check", "--model", "mlp-tanh", "--hidden", "0"][..], 2, "a hidden width from 1 to 4096"),
+        (&["check", "--model", "mlp-relu", "--hidden", "5000"][..], 2, "a hidden width from 1 to 4096"),
+        (&["check", "--model", "mlp-relu", "--hidden", "-3"][..], 2, "--hidden takes a whole number"),
+        (&["check", "--hidden", "8"][..], 2, "no hidden width with --model linear"),
+        (&["check", "--wrt", "hidden-weight"][..], 2, "what --model linear has"),
+        (&["check", "--wrt", "input,hidden-bias", "--model", "linear"][..], 2, "\"hidden-bias\""),
     ] {
         let out = gradlab(args);
         let err = String::from_utf8_lossy(&out.stderr);
@@ -212,4 +219,58 @@ fn bad_input_is_one_sentence_and_a_nonzero_exit() {
         assert!(!err.contains("panicked"), "{args:?}: {err}");
         assert!(out.stdout.is_empty(), "{args:?} wrote output");
     }
+}
+
+/// The MLP from the command line: every scheme runs, the rows are the linear model's kind, the
+/// hidden layer's tensors have their own blocks, and the table names the model.
+#[test]
+fn mlp_from_the_command_line() {
+    let out = gradlab(&[
+        "check", "--model", "mlp-tanh", "--hidden", "8", "--dtype", "f32,f64", "--scheme", "complex", "--eps", "1e-20",
+        "--format", "csv",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let rows: Vec<&str> = text.lines().skip(1).collect();
+    assert_eq!(rows.len(), 2, "{text}");
+    assert!(rows[0].starts_with("f32,complex,input,reset,1e-20,"), "{}", rows[0]);
+    let num_vs_truth: f64 = rows[1].split(',').nth(10).unwrap().parse().unwrap();
+    assert!(num_vs_truth < 1e-14, "{}", rows[1]);
+    let out = gradlab(&[
+        "check",
+        "--model",
+        "mlp-relu",
+        "--hidden",
+        "3",
+        "--dtype",
+        "f64",
+        "--scheme",
+        "dual",
+        "--wrt",
+        "hidden-weight,hidden-bias,weight",
+        "--format",
+        "csv",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let wrts: Vec<&str> = text.lines().skip(1).map(|l| l.split(',').nth(2).unwrap()).collect();
+    assert_eq!(wrts, ["hidden-weight", "hidden-bias", "weight"], "{text}");
+    let dir = tempfile::tempdir().unwrap();
+    let out = gradlab(&[
+        "check",
+        "--model",
+        "mlp-tanh",
+        "--wrt",
+        "hidden-bias",
+        "--eps",
+        "auto",
+        "--save-grads",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(table.contains("model=mlp-tanh H=8"), "{table}");
+    // The hidden bias is a vector of H = 8 values, as PyTorch holds it.
+    let a = gradlab::npy::read_float1(&dir.path().join("analytic_f32.npy")).unwrap();
+    assert_eq!(a.len(), 8);
 }

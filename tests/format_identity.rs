@@ -68,7 +68,7 @@ fn ieee_formats_equal_the_hardware_ones_row_for_row() {
         let steps =
             if hw == DType::F16 { "1e0,1e-1,1e-2,1e-3,1e-4,1e-5,1e-6,1e-7" } else { gradlab::check::SEED_STEPS };
         for scheme in Scheme::ALL {
-            for &wrt in Wrt::ALL {
+            for &wrt in Wrt::LINEAR {
                 for &input_grad in InputGrad::ALL {
                     for &reduction in Reduction::ALL {
                         let cfg = config(scheme, wrt, input_grad, reduction, steps);

@@ -115,7 +115,7 @@ proptest! {
             scheme: Scheme::ALL[scheme],
             // `auto`: a step per element from the error model (an extra pass of the engine).
             steps: if step == "auto" { vec![gradlab::numeric::auto::auto_step()] } else { parse_list("step", step).unwrap() },
-            wrt: Wrt::ALL[wrt],
+            wrt: Wrt::LINEAR[wrt],
             truth: None,
             naive: false,
             keep_grads: true,

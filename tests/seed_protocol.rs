@@ -105,7 +105,7 @@ fn epochs_zero_checks_the_given_parameters() {
 fn fast_and_naive_paths_are_bit_identical() {
     let p = gradlab::problem::Problem::generate(7, 3, 3, 5).unwrap();
     for scheme in Scheme::ALL {
-        for &wrt in Wrt::ALL {
+        for &wrt in Wrt::LINEAR {
             for dt in ["f16", "bf16", "f32", "f64", "mpfr:53", "mpfr:200"] {
                 let mut cfg = config(3, InputGrad::Reset, scheme, "1e-1,1e-3,1e-7", None);
                 cfg.wrt = wrt;

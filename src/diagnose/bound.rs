@@ -141,7 +141,9 @@ pub fn rounding_bound(
         Wrt::Bias => Array2::from_shape_fn((1, k), |(_, c)| {
             (0..n).map(|j| egz[[j, c]] + gamma(n, u) * gz[[j, c]].abs()).sum::<f64>()
         }),
-        Wrt::Logits => panic!("the diagnosis takes input, weight and bias gradients"),
+        Wrt::Logits | Wrt::HiddenWeight | Wrt::HiddenBias => {
+            panic!("the diagnosis takes input, weight and bias gradients")
+        }
     };
     let u_file = file.unit_roundoff();
     let mut out = raw.mapv(|v| BOUND_SAFETY * v);

@@ -17,9 +17,10 @@
 //! element.
 
 use super::num::Num;
+use crate::objective::cross_entropy::row_loss_num as sample_loss;
 use crate::objective::Wrt;
+use crate::sum::pairwise_num as pairwise;
 use ndarray::Array2;
-use std::cmp::Ordering;
 
 /// The trained state lifted into the number type N once per check.
 pub(super) struct Lifted<N> {
@@ -44,35 +45,6 @@ impl<N: Num> Buffers<N> {
     pub fn new(n: usize, k: usize, zero: &N) -> Self {
         Buffers { logits: vec![zero.clone(); k], losses: vec![zero.clone(); n] }
     }
-}
-
-/// The pairwise sum ([`crate::sum`]'s tree: the first half, then the second, then their sum) of
-/// at least one number.
-pub(super) fn pairwise<N: Num>(v: &[N]) -> N {
-    match v {
-        [a] => a.clone(),
-        _ => {
-            let (l, r) = v.split_at(v.len() / 2);
-            pairwise(l).add(&pairwise(r))
-        }
-    }
-}
-
-/// One sample's loss from its logits, as [`crate::objective::cross_entropy::row_loss`]: the
-/// shift m is the first logit with the largest real part, s = sum of exp(z_c - m) in class
-/// order, loss = ln s - (z_t - m).
-pub(super) fn sample_loss<N: Num>(z: &[N], target: usize) -> N {
-    let mut m = &z[0];
-    for v in &z[1..] {
-        if v.cmp_re(m) == Some(Ordering::Greater) {
-            m = v;
-        }
-    }
-    let mut s = z[0].sub(m).exp();
-    for v in &z[1..] {
-        s = s.add(&v.sub(m).exp());
-    }
-    s.ln().sub(&z[target].sub(m))
 }
 
 /// The unreduced loss (the sum of the samples' losses, or the one sample's that moves) with the
@@ -115,5 +87,6 @@ pub(super) fn element_loss<N: Num>(
             }
             pairwise(&buf.losses)
         }
+        Wrt::HiddenWeight | Wrt::HiddenBias => unreachable!("the linear model has no hidden layer"),
     }
 }

@@ -12,24 +12,23 @@
 //!   fast path, bit-identical to from scratch), then per element Ridders' tableau
 //!   ([`super::ridders::extrapolate`]), whose error estimate is kept per element.
 //!
-//! For the complex step and dual numbers an input or logits element only enters its own
-//! sample's loss: the other samples' losses have imaginary (dual) part exactly 0, and adding an
-//! exact 0 changes nothing, so only that sample is evaluated and its part scaled by the
-//! reduction's factor, bit-identical to evaluating every sample (`--naive` does; tested). A
-//! weight or bias element evaluates every sample. There is no incremental fast path as for the
-//! stencils: an element costs a sample's full forward pass in the wider number type (and for MPFR
-//! allocates its temporaries).
+//! The complex step and dual numbers evaluate each element by the fast path of
+//! [`super::ad_fast`] (the trained logits plus what the seeded element reaches), or with
+//! `--naive` every sample's loss from scratch; the two agree bit for bit (tested).
 
-use super::ad_fast::{element_loss, pairwise, sample_loss, Buffers, Lifted};
+use super::ad_fast::{element_loss, Buffers, Lifted};
 use super::num::{Complex, Dual, Num};
 use super::ridders;
 use super::Scheme;
 use crate::error::Result;
 use crate::exact::Decimal;
 use crate::numeric::{numeric_grads_watched, NumericGrad, Setup};
+use crate::objective::cross_entropy::row_loss_num;
+use crate::objective::linear::row_logits_num;
 use crate::objective::Wrt;
 use crate::regimes::Regime;
 use crate::scalar::Scalar;
+use crate::sum::pairwise_num;
 use crate::watch::Watch;
 use ndarray::{Array2, ArrayView2};
 use rayon::prelude::*;
@@ -103,42 +102,36 @@ fn ridders_grads<T: Scalar>(
         .iter()
         .map(|h| {
             let noise0 = ridders::rounding_bound(&loss, &T::from_rational(h.value(), tr.ctx));
-            let cols = numeric_grads_watched(&central, &ridders::steps(h), naive, watch)?;
-            let (rows, n_cols) = cols[0].grad.dim();
-            let mut value = cols[0].grad.clone();
-            let mut error = cols[0].grad.clone();
-            for j in 0..rows {
-                for i in 0..n_cols {
-                    let r = ridders::extrapolate(&consts, &noise0, |c| cols[c].grad[[j, i]].clone());
-                    value[[j, i]] = r.value;
-                    error[[j, i]] = r.error;
-                }
-            }
-            let first = &cols[0];
-            Ok(MethodGrad {
-                numeric: NumericGrad {
-                    grad: value,
-                    effective_step: first.effective_step.clone(),
-                    regime: first.regime.clone(),
-                    dead_zone: first.dead_zone,
-                    loss_flat: first.loss_flat,
-                },
-                est_error: Some(error),
-            })
+            Ok(tableau(&consts, &noise0, &numeric_grads_watched(&central, &ridders::steps(h), naive, watch)?))
         })
         .collect()
 }
 
-/// One sample's logits x W^T + b: per class the pairwise sum of the products, then + b.
-fn sample_logits<N: Num>(x: &[N], w: ArrayView2<N>, b: &[N]) -> Vec<N> {
-    w.rows()
-        .into_iter()
-        .zip(b)
-        .map(|(wc, bc)| {
-            let products: Vec<N> = x.iter().zip(wc.iter()).map(|(a, c)| a.mul(c)).collect();
-            pairwise(&products).add(bc)
-        })
-        .collect()
+/// Ridders' tableau per element over the central gradients `cols` at the steps h / 1.4^i
+/// ([`ridders::steps`]), with the first column's effective steps and regimes; `noise0` is the
+/// rounding bound of the first central difference ([`ridders::rounding_bound`]).
+pub(crate) fn tableau<T: Scalar>(consts: &ridders::Consts<T>, noise0: &T, cols: &[NumericGrad<T>]) -> MethodGrad<T> {
+    let (rows, n_cols) = cols[0].grad.dim();
+    let mut value = cols[0].grad.clone();
+    let mut error = cols[0].grad.clone();
+    for j in 0..rows {
+        for i in 0..n_cols {
+            let r = ridders::extrapolate(consts, noise0, |c| cols[c].grad[[j, i]].clone());
+            value[[j, i]] = r.value;
+            error[[j, i]] = r.error;
+        }
+    }
+    let first = &cols[0];
+    MethodGrad {
+        numeric: NumericGrad {
+            grad: value,
+            effective_step: first.effective_step.clone(),
+            regime: first.regime.clone(),
+            dead_zone: first.dead_zone,
+            loss_flat: first.loss_flat,
+        },
+        est_error: Some(error),
+    }
 }
 
 /// The gradient by one evaluation per element in the number type `N`: the element seeded by
@@ -170,7 +163,7 @@ fn ad_grad<T: Scalar, N: Num<Real = T>>(
         })
     };
     // The reduced loss from every sample's loss, evaluated from scratch (`--naive`).
-    let all = |loss_of: &dyn Fn(usize) -> N| reduce(pairwise(&(0..tr.n()).map(loss_of).collect::<Vec<N>>()));
+    let all = |loss_of: &dyn Fn(usize) -> N| reduce(pairwise_num(&(0..tr.n()).map(loss_of).collect::<Vec<N>>()));
     let base = setup.wrt.tensor(tr);
     let (rows, cols) = base.dim();
     let from_scratch = |j: usize, i: usize| -> T {
@@ -181,27 +174,28 @@ fn ad_grad<T: Scalar, N: Num<Real = T>>(
                 row[i] = s;
                 all(&|q| {
                     if q == j {
-                        sample_loss(&sample_logits(&row, w.view(), b), tr.t[j])
+                        row_loss_num(&row_logits_num(&row, w.view(), b), tr.t[j])
                     } else {
-                        sample_loss(&sample_logits(&x.row(q).to_vec(), w.view(), b), tr.t[q])
+                        row_loss_num(&row_logits_num(&x.row(q).to_vec(), w.view(), b), tr.t[q])
                     }
                 })
             }
             Wrt::Logits => {
                 let mut row: Vec<N> = z.row(j).to_vec();
                 row[i] = s;
-                all(&|q| if q == j { sample_loss(&row, tr.t[q]) } else { sample_loss(&z.row(q).to_vec(), tr.t[q]) })
+                all(&|q| if q == j { row_loss_num(&row, tr.t[q]) } else { row_loss_num(&z.row(q).to_vec(), tr.t[q]) })
             }
             Wrt::Weight => {
                 let mut wp = w.clone();
                 wp[[j, i]] = s;
-                all(&|q| sample_loss(&sample_logits(&x.row(q).to_vec(), wp.view(), b), tr.t[q]))
+                all(&|q| row_loss_num(&row_logits_num(&x.row(q).to_vec(), wp.view(), b), tr.t[q]))
             }
             Wrt::Bias => {
                 let mut bp = b.clone();
                 bp[i] = s;
-                all(&|q| sample_loss(&sample_logits(&x.row(q).to_vec(), w.view(), &bp), tr.t[q]))
+                all(&|q| row_loss_num(&row_logits_num(&x.row(q).to_vec(), w.view(), &bp), tr.t[q]))
             }
+            Wrt::HiddenWeight | Wrt::HiddenBias => unreachable!("Wrt::tensor refuses the hidden layer's tensors"),
         }
     };
     let zero = N::real(T::zero(ctx));

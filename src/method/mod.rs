@@ -2,11 +2,12 @@
 //! constants rounded once into a dtype, and the one quotient that turns function values into a
 //! derivative ([`stencil`]); the number types of the complex step and of forward mode ([`num`]);
 //! Ridders' extrapolation ([`ridders`]); every method on a function of one variable
-//! ([`univariate`]) and on the linear model's gradient ([`exotic`], with the complex step's and
-//! dual numbers' fast path in `ad_fast`).
+//! ([`univariate`]), on the linear model's gradient ([`exotic`], with the complex step's and
+//! dual numbers' fast path in `ad_fast`) and on any [`crate::objective::Objective`] ([`generic`]).
 
 mod ad_fast;
 pub mod exotic;
+pub mod generic;
 pub mod num;
 pub mod ridders;
 pub mod stencil;

@@ -162,6 +162,7 @@ impl<'e, 'a, T: Scalar> RowWorker<'e, 'a, T> {
                 RowModel::Bias { logits: tr.logits.iter().cloned().collect(), losses: vec![zero.clone(); tr.n()] }
             }
             Wrt::Logits => RowModel::Logits,
+            Wrt::HiddenWeight | Wrt::HiddenBias => unreachable!("the linear model has no hidden layer"),
         };
         RowWorker {
             ev,

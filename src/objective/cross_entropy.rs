@@ -7,8 +7,9 @@
 //! multiplies it by 1/n rounded once into the dtype ([`reduce`]).
 
 use crate::error::Result;
+use crate::method::Num;
 use crate::scalar::Scalar;
-use crate::sum::pairwise_sum;
+use crate::sum::{pairwise_num, pairwise_sum};
 use crate::watch::Watch;
 use ndarray::{Array2, ArrayView2};
 use std::cmp::Ordering;
@@ -140,6 +141,46 @@ pub fn total_loss<T: Scalar>(z: ArrayView2<T>, t: &[usize], scale: Option<&T>, c
     let mut out = T::zero(ctx);
     reduce(&sum, scale, &mut out);
     out
+}
+
+/// One sample's loss from its logits in any [`Num`] type, as [`row_loss`]: the shift m is the
+/// first logit with the largest real part (all of it, imaginary or dual part included: the loss
+/// does not depend on the shift, and the shifted largest logit is exactly 0 as in the real
+/// code), s = sum of exp(z_c - m) in class order, loss = ln s - (z_t - m). The same bits as
+/// [`row_loss`] for a real Scalar type.
+pub fn row_loss_num<N: Num>(z: &[N], target: usize) -> N {
+    let mut m = &z[0];
+    for v in &z[1..] {
+        if v.cmp_re(m) == Some(Ordering::Greater) {
+            m = v;
+        }
+    }
+    let mut s = z[0].sub(m).exp();
+    for v in &z[1..] {
+        s = s.add(&v.sub(m).exp());
+    }
+    s.ln().sub(&z[target].sub(m))
+}
+
+/// The reduced loss of an n x k logits array in any [`Num`] type, as [`total_loss`]: the
+/// pairwise sum of the per-sample losses times the reduction's factor (real, `scale`).
+pub fn total_loss_num<N: Num>(z: ArrayView2<N>, t: &[usize], scale: Option<&N::Real>) -> N {
+    let mut row = Vec::with_capacity(z.ncols());
+    let losses: Vec<N> = z
+        .rows()
+        .into_iter()
+        .zip(t)
+        .map(|(zj, &target)| {
+            row.clear();
+            row.extend(zj.iter().cloned());
+            row_loss_num(&row, target)
+        })
+        .collect();
+    let total = pairwise_num(&losses);
+    match scale {
+        Some(s) => total.scale(s),
+        None => total,
+    }
 }
 
 /// Backward for every sample: [`logits_grad_into`] into a new n x k array.

@@ -10,8 +10,9 @@
 //! column sums of gz, each a sequential sum in index order (as a user's backprop would).
 
 use crate::error::Result;
+use crate::method::Num;
 use crate::scalar::Scalar;
-use crate::sum::pairwise_reduce;
+use crate::sum::{pairwise_num, pairwise_reduce};
 use crate::watch::Watch;
 use ndarray::{Array2, ArrayView1, ArrayView2};
 
@@ -78,6 +79,35 @@ pub fn logits<T: Scalar>(x: ArrayView2<T>, w: ArrayView2<T>, b: &[T], ctx: T::Ct
     let mut scratch = vec![T::zero(ctx); x.ncols()];
     logits_into(x, w, b, &mut out, &mut scratch);
     out
+}
+
+/// Forward for one sample in any [`Num`] type (complex step, dual numbers): per class the
+/// pairwise sum of the products x_i w_ci, then + b_c, as [`row_logits`] (the same bits for a
+/// real Scalar type).
+pub fn row_logits_num<N: Num>(x: &[N], w: ArrayView2<N>, b: &[N]) -> Vec<N> {
+    let mut products = Vec::with_capacity(x.len());
+    w.rows()
+        .into_iter()
+        .zip(b)
+        .map(|(wc, bc)| {
+            products.clear();
+            products.extend(x.iter().zip(wc.iter()).map(|(a, c)| a.mul(c)));
+            pairwise_num(&products).add(bc)
+        })
+        .collect()
+}
+
+/// Forward in any [`Num`] type: the n x k logits of every sample ([`row_logits_num`]).
+pub fn logits_num<N: Num>(x: ArrayView2<N>, w: ArrayView2<N>, b: &[N]) -> Array2<N> {
+    let (n, k) = (x.nrows(), w.nrows());
+    let mut row = Vec::with_capacity(x.ncols());
+    let mut out = Vec::with_capacity(n * k);
+    for xj in x.rows() {
+        row.clear();
+        row.extend(xj.iter().cloned());
+        out.extend(row_logits_num(&row, w, b));
+    }
+    Array2::from_shape_vec((n, k), out).unwrap_or_else(|_| unreachable!("k logits per sample"))
 }
 
 /// Backward: backpropagates a logits gradient gz (n x k) through the layer into existing n x d,

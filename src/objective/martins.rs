@@ -4,7 +4,9 @@
 //! step and its dual-number derivative in every dtype.
 
 use crate::method::{Num, Univariate};
-use crate::scalar::Prec;
+use crate::objective::Objective;
+use crate::scalar::{Prec, Scalar};
+use ndarray::{Array2, ArrayView2};
 use rug::Float;
 
 /// Martins' function.
@@ -22,6 +24,38 @@ impl Univariate for Martins {
         let s3 = s.mul(&s).mul(&s);
         let c3 = c.mul(&c).mul(&c);
         x.exp().div(&s3.add(&c3).sqrt())
+    }
+}
+
+/// Martins' function as an [`Objective`] of a 1 x 1 tensor at a point x of a dtype, its analytic
+/// gradient the closed-form derivative ([`true_derivative`]) rounded once into the dtype.
+#[derive(Clone, Debug)]
+pub struct MartinsAt<T> {
+    x: Array2<T>,
+    grad: Array2<T>,
+}
+
+impl<T: Scalar> MartinsAt<T> {
+    /// The objective at `x`.
+    pub fn new(x: T) -> Self {
+        let ctx = x.ctx();
+        let bits = T::dtype(ctx).bits();
+        // Rounded once to the dtype's precision (true_derivative keeps 64 guard bits).
+        let prec = Prec::new(bits.max(Prec::MIN)).unwrap_or_else(|_| unreachable!("a dtype's precision is valid"));
+        let d = true_derivative(&x.to_float(bits), prec);
+        MartinsAt { grad: Array2::from_elem((1, 1), T::from_float(&d, ctx)), x: Array2::from_elem((1, 1), x) }
+    }
+}
+
+impl<T: Scalar> Objective<T> for MartinsAt<T> {
+    fn tensor(&self) -> ArrayView2<'_, T> {
+        self.x.view()
+    }
+    fn value<N: Num<Real = T>>(&self, v: ArrayView2<N>) -> N {
+        Martins.eval(&v[[0, 0]])
+    }
+    fn analytic(&self) -> ArrayView2<'_, T> {
+        self.grad.view()
     }
 }
 

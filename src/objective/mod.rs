@@ -1,4 +1,15 @@
-//! The objective: a linear layer with softmax cross-entropy, the seed's model.
+//! The objectives: the seed's model (a linear layer with softmax cross-entropy), a one-hidden-layer
+//! MLP with the same loss ([`mlp`]) and Martins' function ([`martins`]), each a differentiable
+//! function of a tensor behind the [`Objective`] trait.
+//!
+//! [`Objective`] is what every scheme needs from a model, generic over the number type: the
+//! tensor a gradient is taken of, the reduced loss with that tensor replaced (in any [`Num`]:
+//! real, complex or dual), and the analytic gradient. [`crate::method::generic`] runs every
+//! scheme per element over any Objective; the linear model keeps its own fast path
+//! ([`crate::numeric`], [`crate::method::exotic`]) and implements the trait too
+//! ([`LinearObjective`], which tests/objective.rs checks against that path bit for bit).
+//! Adding an objective is one file implementing [`Objective`] (its training and truth beside
+//! it) and a line in [`ModelKind`] (with its arm in [`crate::check::check_model_watched`]).
 //!
 //! [`linear`] holds the layer's forward (logits) and backward (gradients of x, W and b) side by
 //! side; [`cross_entropy`] the per-sample loss and its gradient side by side, and the reduced
@@ -9,8 +20,12 @@
 pub mod cross_entropy;
 pub mod linear;
 pub mod martins;
+pub mod mlp;
 
 pub use cross_entropy::Reduction;
+
+use crate::error::Error;
+use crate::method::Num;
 
 use crate::error::Result;
 use crate::scalar::Scalar;
@@ -23,36 +38,207 @@ crate::named_enum! {
     pub enum Wrt("--wrt") {
         /// The inputs x (n x d).
         Input = "input",
-        /// The layer's weight W (k x d), at the final parameters.
+        /// The layer's weight W (k x d), at the final parameters; for the MLP its output layer's
+        /// W2 (k x H).
         Weight = "weight",
-        /// The layer's bias b (k), at the final parameters; held as a 1 x k row.
+        /// The layer's bias b (k), at the final parameters; held as a 1 x k row. For the MLP its
+        /// output layer's b2.
         Bias = "bias",
         /// The logits (n x k) of the final forward pass, as in the seed's second check.
         Logits = "logits",
+        /// The MLP only: its hidden layer's weight W1 (H x d).
+        HiddenWeight = "hidden-weight",
+        /// The MLP only: its hidden layer's bias b1 (H), held as a 1 x H row.
+        HiddenBias = "hidden-bias",
+    }
+}
+
+crate::named_enum! {
+    /// The model a check differentiates (`--model`): the registry of objectives that train
+    /// like the seed.
+    pub enum ModelKind("--model") {
+        /// The seed's linear layer with softmax cross-entropy.
+        Linear = "linear",
+        /// A one-hidden-layer MLP with tanh ([`mlp`]).
+        MlpTanh = "mlp-tanh",
+        /// A one-hidden-layer MLP with relu ([`mlp`]).
+        MlpRelu = "mlp-relu",
+    }
+}
+
+/// A model with its settings: the linear layer, or an MLP of a hidden width whose layers are
+/// drawn from a seed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Model {
+    /// The seed's linear model (the problem's weight and bias).
+    Linear,
+    /// The MLP ([`mlp::MlpSpec`]).
+    Mlp(mlp::MlpSpec),
+}
+
+impl Model {
+    /// The model of `kind`; `hidden` (the MLP's width, [`mlp::DEFAULT_HIDDEN`] when `None`) and
+    /// `seed` (its layers' draw) are for the MLP only.
+    ///
+    /// # Errors
+    /// [`Error::Value`] for a hidden width given with the linear model, or one of 0 or above
+    /// [`mlp::MAX_HIDDEN`].
+    pub fn new(kind: ModelKind, hidden: Option<usize>, seed: u64) -> crate::error::Result<Self> {
+        let act = match kind {
+            ModelKind::Linear => {
+                return match hidden {
+                    Some(h) => Err(Error::value(
+                        "--hidden",
+                        h.to_string(),
+                        "no hidden width with --model linear (it has no hidden layer; use mlp-tanh or mlp-relu)",
+                    )),
+                    None => Ok(Model::Linear),
+                }
+            }
+            ModelKind::MlpTanh => mlp::Activation::Tanh,
+            ModelKind::MlpRelu => mlp::Activation::Relu,
+        };
+        let hidden = hidden.unwrap_or(mlp::DEFAULT_HIDDEN);
+        if hidden == 0 || hidden > mlp::MAX_HIDDEN {
+            return Err(Error::value(
+                "--hidden",
+                hidden.to_string(),
+                format!("a hidden width from 1 to {}", mlp::MAX_HIDDEN),
+            ));
+        }
+        Ok(Model::Mlp(mlp::MlpSpec { act, hidden, seed }))
+    }
+
+    /// The tensors a gradient can be taken of with this model.
+    pub fn wrts(self) -> &'static [Wrt] {
+        match self {
+            Model::Linear => Wrt::LINEAR,
+            Model::Mlp(_) => Wrt::ALL,
+        }
+    }
+
+    /// The model's name as `--model` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Model::Linear => ModelKind::Linear.name(),
+            Model::Mlp(s) => match s.act {
+                mlp::Activation::Tanh => ModelKind::MlpTanh.name(),
+                mlp::Activation::Relu => ModelKind::MlpRelu.name(),
+            },
+        }
+    }
+
+    /// Checks that `wrt` exists for this model.
+    ///
+    /// # Errors
+    /// [`Error::Value`] naming the wrt and the model's choices.
+    pub fn check_wrt(self, wrt: Wrt) -> crate::error::Result<()> {
+        if self.wrts().contains(&wrt) {
+            return Ok(());
+        }
+        let names: Vec<&str> = self.wrts().iter().map(|w| w.name()).collect();
+        Err(Error::value(
+            "--wrt",
+            wrt.name(),
+            format!("one of {} (what --model {} has)", names.join(", "), self.name()),
+        ))
+    }
+}
+
+/// A differentiable function of one tensor, generic over the number type: what every scheme
+/// needs from a model ([`crate::method::generic`]). The tensor is 2-D (a vector as one row, a
+/// scalar as 1 x 1).
+pub trait Objective<T: Scalar>: Sync {
+    /// The tensor a gradient is taken of, at its current value.
+    fn tensor(&self) -> ArrayView2<'_, T>;
+    /// The function (the reduced loss) with the tensor replaced by `v` (same shape), evaluated
+    /// in the number type `N`: real for the stencils, complex for the complex step, dual for
+    /// forward mode.
+    fn value<N: Num<Real = T>>(&self, v: ArrayView2<N>) -> N;
+    /// The analytic gradient, in the tensor's shape.
+    fn analytic(&self) -> ArrayView2<'_, T>;
+    /// The unit of the objective's precision context (the tensor's, by default).
+    fn ctx(&self) -> T::Ctx {
+        self.tensor()[[0, 0]].ctx()
+    }
+}
+
+/// The linear model's loss as an [`Objective`]: the gradient with respect to `wrt` (input,
+/// weight, bias or logits) of the reduced loss of a trained state, every sample evaluated from
+/// scratch in the number type (the order of operations of [`Wrt::loss_with`]).
+#[derive(Clone, Debug)]
+pub struct LinearObjective<'a, T: Scalar> {
+    tr: &'a Trained<T>,
+    wrt: Wrt,
+    scale: Option<T>,
+}
+
+impl<'a, T: Scalar> LinearObjective<'a, T> {
+    /// The objective of `tr`'s loss under `reduction` with respect to `wrt`.
+    ///
+    /// # Errors
+    /// [`Error::Value`] for a wrt the linear model does not have.
+    pub fn new(tr: &'a Trained<T>, reduction: Reduction, wrt: Wrt) -> crate::error::Result<Self> {
+        Model::Linear.check_wrt(wrt)?;
+        Ok(LinearObjective { tr, wrt, scale: reduction.scale::<T>(tr.n(), tr.ctx) })
+    }
+}
+
+impl<T: Scalar> Objective<T> for LinearObjective<'_, T> {
+    fn tensor(&self) -> ArrayView2<'_, T> {
+        self.wrt.tensor(self.tr)
+    }
+    fn value<N: Num<Real = T>>(&self, v: ArrayView2<N>) -> N {
+        let tr = self.tr;
+        let lift = |a: ArrayView2<T>| a.map(|x| N::real(x.clone()));
+        let lift_v = |a: &[T]| a.iter().map(|x| N::real(x.clone())).collect::<Vec<N>>();
+        let z = match self.wrt {
+            Wrt::Logits => v.to_owned(),
+            Wrt::Input => linear::logits_num(v, lift(tr.weight.view()).view(), &lift_v(&tr.bias)),
+            Wrt::Weight => linear::logits_num(lift(tr.x.view()).view(), v, &lift_v(&tr.bias)),
+            _ => linear::logits_num(lift(tr.x.view()).view(), lift(tr.weight.view()).view(), &v.row(0).to_vec()),
+        };
+        cross_entropy::total_loss_num(z.view(), &tr.t, self.scale.as_ref())
+    }
+    fn analytic(&self) -> ArrayView2<'_, T> {
+        self.wrt.analytic(self.tr)
     }
 }
 
 impl Wrt {
+    /// The linear model's tensors: input, weight, bias, logits (every wrt but the hidden
+    /// layer's, which only the MLP has).
+    pub const LINEAR: &'static [Wrt] = &[Wrt::Input, Wrt::Weight, Wrt::Bias, Wrt::Logits];
+
     /// The tensor the gradient is taken with respect to (the values a numeric gradient
     /// perturbs), in a trained state, as a 2-D view: the bias is its one row (1 x k).
+    ///
+    /// # Panics
+    /// For the hidden layer's tensors, which the linear model does not have (checks refuse them
+    /// first: [`Model::check_wrt`]).
     pub fn tensor<T: Scalar>(self, tr: &Trained<T>) -> ArrayView2<'_, T> {
         match self {
             Wrt::Input => tr.x.view(),
             Wrt::Weight => tr.weight.view(),
             Wrt::Bias => as_row(&tr.bias),
             Wrt::Logits => tr.logits.view(),
+            Wrt::HiddenWeight | Wrt::HiddenBias => no_hidden_layer(),
         }
     }
 
     /// The reduced loss of the trained model with this tensor replaced by `v` (every sample
     /// evaluated from scratch, as a user's code would): for the input, weight and bias, the
     /// logits are recomputed with `v` in its place; for the logits, `v` is the logits.
+    ///
+    /// # Panics
+    /// For the hidden layer's tensors, as [`Wrt::tensor`].
     pub fn loss_with<T: Scalar>(self, tr: &Trained<T>, v: ArrayView2<T>, scale: Option<&T>) -> T {
         let z = match self {
             Wrt::Input => linear::logits(v, tr.weight.view(), &tr.bias, tr.ctx),
             Wrt::Weight => linear::logits(tr.x.view(), v, &tr.bias, tr.ctx),
             Wrt::Bias => linear::logits(tr.x.view(), tr.weight.view(), &v.row(0).to_vec(), tr.ctx),
             Wrt::Logits => return cross_entropy::total_loss(v, &tr.t, scale, tr.ctx),
+            Wrt::HiddenWeight | Wrt::HiddenBias => no_hidden_layer(),
         };
         cross_entropy::total_loss(z.view(), &tr.t, scale, tr.ctx)
     }
@@ -60,30 +246,44 @@ impl Wrt {
     /// The analytic gradient a user reads after training, in the shape of [`Wrt::tensor`]:
     /// x.grad (reset or accumulated over epochs), the last epoch's W.grad and b.grad (taken at the
     /// final parameters; the optimizer zeroes them every epoch), or the last epoch's y.grad.
+    ///
+    /// # Panics
+    /// For the hidden layer's tensors, as [`Wrt::tensor`].
     pub fn analytic<T: Scalar>(self, tr: &Trained<T>) -> ArrayView2<'_, T> {
         match self {
             Wrt::Input => tr.grad_x.view(),
             Wrt::Weight => tr.grad_weight.view(),
             Wrt::Bias => as_row(&tr.grad_bias),
             Wrt::Logits => tr.grad_logits.view(),
+            Wrt::HiddenWeight | Wrt::HiddenBias => no_hidden_layer(),
         }
     }
 
-    /// Whether a tensor of this kind is 1-D in PyTorch (the bias), though held here as one row.
+    /// Whether a tensor of this kind is 1-D in PyTorch (a bias), though held here as one row.
     pub fn is_vector(self) -> bool {
-        self == Wrt::Bias
+        matches!(self, Wrt::Bias | Wrt::HiddenBias)
     }
 
     /// The tensor's shape as PyTorch gives it, for a problem of n samples, d features and k
-    /// classes: `[n, d]`, `[k, d]`, `[k]` or `[n, k]`.
+    /// classes: `[n, d]`, `[k, d]`, `[k]` or `[n, k]` (the linear model's tensors).
+    ///
+    /// # Panics
+    /// For the hidden layer's tensors (their shape depends on the hidden width).
     pub fn shape(self, n: usize, d: usize, k: usize) -> Vec<usize> {
         match self {
             Wrt::Input => vec![n, d],
             Wrt::Weight => vec![k, d],
             Wrt::Bias => vec![k],
             Wrt::Logits => vec![n, k],
+            Wrt::HiddenWeight | Wrt::HiddenBias => no_hidden_layer(),
         }
     }
+}
+
+/// The linear model's answer for a hidden layer's tensor: none (a caller's bug, refused by
+/// [`Model::check_wrt`] before any check starts).
+fn no_hidden_layer() -> ! {
+    panic!("the linear model has no hidden layer (Model::check_wrt refuses hidden-weight and hidden-bias)")
 }
 
 /// A vector as a 1 x len view.

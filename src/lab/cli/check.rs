@@ -4,7 +4,7 @@
 
 use super::{at_least_two, epochs, parse_dtypes, parse_lr, parse_steps, parse_wrts, positive, truth_bits};
 use crate::budget::{self, Shape};
-use crate::check::{check_dtype_watched, CheckConfig, CheckRow, DTypeCheck, Status};
+use crate::check::{check_model_watched, CheckConfig, CheckRow, DTypeCheck, Status};
 use crate::error::{Error, Result};
 use crate::exact::Decimal;
 use crate::lab::progress::WorkBar;
@@ -12,7 +12,7 @@ use crate::lab::report::sci6;
 use crate::lab::runner::interrupt;
 use crate::method::Scheme;
 use crate::metrics::best_step;
-use crate::objective::{Reduction, Wrt};
+use crate::objective::{Model, ModelKind, Reduction, Wrt};
 use crate::policy::{analytic_is_wrong, whole_factor};
 use crate::problem::Problem;
 use crate::scalar::{DType, Prec};
@@ -64,8 +64,16 @@ pub(super) struct CheckArgs {
     /// model estimated from function values (the CSV's eps is the chosen steps' median).
     #[arg(long, default_value = crate::check::SEED_STEPS, allow_hyphen_values = true, value_parser = parse_steps)]
     eps: std::vec::Vec<Decimal>,
+    /// The model: linear (the seed's), mlp-tanh or mlp-relu (one hidden layer of --hidden units,
+    /// drawn from --seed; trained like the seed, the same loss).
+    #[arg(long, default_value = "linear", value_parser = |s: &str| ModelKind::parse(s))]
+    model: ModelKind,
+    /// The MLP's hidden width H (default 8; not with --model linear).
+    #[arg(long, value_name = "H", allow_hyphen_values = true, value_parser = hidden_width)]
+    hidden: Option<usize>,
     /// Comma-separated tensors to differentiate with respect to: input (x), weight (W), bias (b),
-    /// logits; one block of rows each.
+    /// logits, and for the MLP hidden-weight (W1) and hidden-bias (b1) (weight and bias are then
+    /// its output layer's); one block of rows each.
     #[arg(long, default_value = "input", value_parser = parse_wrts)]
     wrt: std::vec::Vec<Wrt>,
     /// Precision of the MPFR ground truth in bits; must exceed every dtype's. Default: 256, or
@@ -93,9 +101,20 @@ pub(super) struct CheckArgs {
     max_memory: Option<u64>,
 }
 
-/// A command line that contradicts itself (exit status 2): `--eps auto` with a scheme that is not
-/// a finite-difference stencil.
+/// `--hidden`'s value: a whole number (its range is checked with the model, [`Model::new`]).
+fn hidden_width(s: &str) -> std::result::Result<usize, String> {
+    s.trim().parse().map_err(|_| format!("--hidden takes a whole number of hidden units, not {s:?}"))
+}
+
+/// A command line that contradicts itself (exit status 2): `--hidden` with `--model linear` or out
+/// of range, a `--wrt` the model does not have, or `--eps auto` with a scheme that is not a
+/// finite-difference stencil.
 pub(super) fn usage_error(a: &CheckArgs) -> Option<String> {
+    // A hidden width with the linear model or out of range, or a wrt the model does not have.
+    let model = Model::new(a.model, a.hidden, a.seed).and_then(|m| a.wrt.iter().try_for_each(|&w| m.check_wrt(w)));
+    if let Err(e) = model {
+        return Some(e.to_string());
+    }
     (crate::numeric::auto::is_auto(&a.eps) && !a.scheme.is_stencil()).then(|| {
         format!(
             "--eps auto chooses a step for a finite-difference stencil from its error model, so it needs --scheme \
@@ -116,6 +135,10 @@ pub(super) fn run_check(a: CheckArgs) -> anyhow::Result<()> {
         (false, Some(bits)) => Some(Prec::new(bits)?),
         (false, None) => Some(crate::policy::truth_prec(&a.dtype)),
     };
+    let model = Model::new(a.model, a.hidden, a.seed)?;
+    for &wrt in &a.wrt {
+        model.check_wrt(wrt)?;
+    }
     let cfg = CheckConfig {
         train: TrainConfig { epochs: a.epochs, lr: a.lr.clone(), input_grad: a.input_grad, reduction: a.reduction },
         scheme: a.scheme,
@@ -127,7 +150,14 @@ pub(super) fn run_check(a: CheckArgs) -> anyhow::Result<()> {
     };
     let threads = a.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let limit = budget::memory_limit(a.max_memory, budget::MemInfo::read());
+    // The budget knows the linear model; an MLP is estimated as a linear model with max(k, H)
+    // classes (its tensors are at most that large).
+    let widen = |shape: Shape| match model {
+        Model::Linear => shape,
+        Model::Mlp(s) => Shape { k: shape.k.max(s.hidden), ..shape },
+    };
     let fits = |shape: Shape| -> Result<()> {
+        let shape = widen(shape);
         a.wrt.iter().try_for_each(|&wrt| {
             budget::check_fits(shape, &a.dtype, &CheckConfig { wrt, ..cfg.clone() }, threads, &limit).map(drop)
         })
@@ -151,7 +181,7 @@ pub(super) fn run_check(a: CheckArgs) -> anyhow::Result<()> {
         crate::atomic::ensure_dir(dir)?;
     }
     let watch = interrupt::watch();
-    let shape = Shape::of(&problem);
+    let shape = widen(Shape::of(&problem));
     // One block per wrt, each with every dtype.
     let jobs: Vec<(Wrt, DType)> = a.wrt.iter().flat_map(|&wrt| a.dtype.iter().map(move |&dt| (wrt, dt))).collect();
     let cfg_for = |wrt: Wrt| CheckConfig { wrt, ..cfg.clone() };
@@ -160,7 +190,7 @@ pub(super) fn run_check(a: CheckArgs) -> anyhow::Result<()> {
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().context("cannot start the thread pool")?;
     let results: crate::Result<Vec<(Wrt, DType, DTypeCheck)>> = pool.install(|| {
         jobs.iter()
-            .map(|&(wrt, dt)| check_dtype_watched(&problem, dt, &cfg_for(wrt), &watch).map(|r| (wrt, dt, r)))
+            .map(|&(wrt, dt)| check_model_watched(&problem, dt, &cfg_for(wrt), model, &watch).map(|r| (wrt, dt, r)))
             .collect()
     });
     bar.finish();
@@ -193,10 +223,14 @@ pub(super) fn run_check(a: CheckArgs) -> anyhow::Result<()> {
     } else {
         let wrts: Vec<&str> = a.wrt.iter().map(|w| w.name()).collect();
         let setup = format!(
-            "n={} d={} k={} E={} lr={} reduction={} input-grad={} scheme={} wrt={} truth={}",
+            "n={} d={} k={}{} E={} lr={} reduction={} input-grad={} scheme={} wrt={} truth={}",
             problem.n(),
             problem.d(),
             problem.k(),
+            match model {
+                Model::Linear => String::new(),
+                Model::Mlp(s) => format!(" model={} H={}", model.name(), s.hidden),
+            },
             a.epochs,
             a.lr,
             a.reduction,

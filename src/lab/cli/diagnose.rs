@@ -60,8 +60,11 @@ fn parse_one_dtype(s: &str) -> Result<DType, String> {
 
 fn parse_diagnose_wrts(s: &str) -> Result<Vec<Wrt>, String> {
     let v = super::parse_wrts(s)?;
-    match v.iter().find(|w| **w == Wrt::Logits) {
-        Some(_) => Err("logits is not a tensor a user's code has .grad for; expected input, weight or bias".into()),
+    match v.iter().find(|w| !matches!(w, Wrt::Input | Wrt::Weight | Wrt::Bias)) {
+        Some(Wrt::Logits) => {
+            Err("logits is not a tensor a user's code has .grad for; expected input, weight or bias".into())
+        }
+        Some(w) => Err(format!("diagnose takes the linear model, which has no {w}; expected input, weight or bias")),
         None => Ok(v),
     }
 }

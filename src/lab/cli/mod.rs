@@ -101,12 +101,12 @@ fn parse_wrts(s: &str) -> Result<Vec<crate::objective::Wrt>, String> {
     for item in s.split(',').map(str::trim) {
         if item.is_empty() {
             return Err(
-                "expected a comma-separated list such as input,weight (from input, weight, bias, logits)".into()
+                "expected a comma-separated list such as input,weight (from input, weight, bias, logits, hidden-weight, hidden-bias)".into()
             );
         }
         let w = crate::objective::Wrt::parse(item).map_err(|e| e.to_string())?;
         if out.contains(&w) {
-            return Err(format!("{w} is listed twice; expected each of input, weight, bias, logits at most once"));
+            return Err(format!("{w} is listed twice; expected each of input, weight, bias, logits, hidden-weight, hidden-bias at most once"));
         }
         out.push(w);
     }

@@ -1,0 +1,457 @@
+//! A one-hidden-layer MLP with the seed's softmax cross-entropy: forward and backward side by
+//! side, its initialisation, training like the seed, its truth and its [`Objective`].
+//!
+//! Forward: pre = x W1^T + b1 (n x H), h = act(pre), logits = h W2^T + b2 (n x k), then the
+//! same cross-entropy and reduction as the linear model ([`super::cross_entropy`]). Both layers
+//! are the linear layer's code ([`super::linear`]): every logit and pre-activation is the
+//! pairwise sum of its products plus the bias, each operation rounded to the dtype.
+//!
+//! Activations: tanh (correctly rounded in every dtype) or relu = max(0, v). relu's derivative
+//! is 1 where the pre-activation is > 0 and 0 elsewhere, at exactly 0 included (PyTorch's
+//! convention). In complex or dual numbers relu passes the whole number (imaginary or dual part
+//! included) where its real part is > 0 and gives 0 elsewhere, so the complex step and dual
+//! numbers differentiate the same piecewise-linear function (and are exact on each piece).
+//!
+//! Backward: dL/dlogits as the linear model's, then the output layer's backward (dL/dh, dL/dW2,
+//! dL/db2), dL/dpre = dL/dh * act'(pre) (for tanh, act' = 1 - h h from the rounded h, computed
+//! as h h, then 1 minus it, then times dL/dh), then the hidden layer's backward (dL/dx, dL/dW1,
+//! dL/db1); each backward is [`linear::backward_into`] (sequential sums in index order).
+//!
+//! Initialisation (deterministic from a seed, [`MlpParams::generate`]): a SplitMix64 stream
+//! started at seed + [`STREAM`] draws W1 (H x d, row-major), b1 (H), W2 (k x H), b2 (k) in that
+//! order, each uniform in +-1/sqrt(fan_in) as PyTorch's nn.Linear (fan_in d for the hidden layer,
+//! H for the output layer) and made exact in every dtype like the problem's own values
+//! ([`representable_everywhere`]). The problem supplies x and t; its linear weight and bias are
+//! not used.
+
+use super::cross_entropy::{logits_grad_into, logits_grad_into_watched, total_loss_num};
+use super::{linear, Objective, Reduction, Wrt};
+use crate::error::Result;
+use crate::method::Num;
+use crate::problem::{representable_everywhere, SplitMix64};
+use crate::scalar::{Prec, Scalar};
+use crate::train::{InputGrad, TrainConfig};
+use crate::watch::Watch;
+use ndarray::{Array2, ArrayView2, Zip};
+use rug::Float;
+use std::cmp::Ordering;
+
+crate::named_enum! {
+    /// The MLP's activation.
+    pub enum Activation("activation") {
+        /// tanh(v).
+        Tanh = "tanh",
+        /// max(0, v), with derivative 0 at v = 0.
+        Relu = "relu",
+    }
+}
+
+/// The hidden width when `--hidden` is not given.
+pub const DEFAULT_HIDDEN: usize = 8;
+/// The largest hidden width accepted.
+pub const MAX_HIDDEN: usize = 4096;
+/// Added to the seed to start the MLP's SplitMix64 stream ("mlp" in ASCII), so that its layers
+/// are not drawn from the numbers the problem's x came from.
+pub const STREAM: u64 = 0x006d_6c70;
+
+/// An MLP's settings: activation, hidden width and the seed its layers are drawn from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MlpSpec {
+    /// The activation.
+    pub act: Activation,
+    /// The hidden width H.
+    pub hidden: usize,
+    /// The seed of [`MlpParams::generate`].
+    pub seed: u64,
+}
+
+impl Activation {
+    /// act(pre) into `out`, in place (relu of anything not > 0, NaN aside, is +0).
+    #[inline]
+    pub fn apply<T: Scalar>(self, pre: &T, out: &mut T) {
+        match self {
+            Activation::Tanh => {
+                out.set(pre);
+                out.tanh_mut();
+            }
+            Activation::Relu => match pre.partial_cmp_val(&T::zero(pre.ctx())) {
+                Some(Ordering::Less | Ordering::Equal) => *out = T::zero(pre.ctx()),
+                _ => out.set(pre),
+            },
+        }
+    }
+
+    /// act(v) in any [`Num`] type: tanh, or relu on the real part (the whole number where
+    /// Re v > 0, else 0).
+    pub fn apply_num<N: Num>(self, v: &N) -> N {
+        match self {
+            Activation::Tanh => v.tanh(),
+            Activation::Relu => {
+                let zero = N::Real::zero(v.re().ctx());
+                match v.re().partial_cmp_val(&zero) {
+                    Some(Ordering::Less | Ordering::Equal) => N::real(zero),
+                    _ => v.clone(),
+                }
+            }
+        }
+    }
+
+    /// dL/dpre = dL/dh * act'(pre) into `out`, from the pre-activation, its activation `h` and
+    /// dL/dh; `one` is 1 and `tmp` scratch.
+    #[inline]
+    fn backward<T: Scalar>(self, pre: &T, h: &T, g: &T, one: &T, tmp: &mut T, out: &mut T) {
+        match self {
+            Activation::Tanh => {
+                tmp.set_mul(h, h);
+                out.set_sub(one, tmp);
+                out.mul_assign(g);
+            }
+            Activation::Relu => match pre.partial_cmp_val(&T::zero(pre.ctx())) {
+                Some(Ordering::Less | Ordering::Equal) => *out = T::zero(pre.ctx()),
+                Some(Ordering::Greater) => out.set(g),
+                // A NaN pre-activation passes NaN on.
+                None => out.set_mul(g, pre),
+            },
+        }
+    }
+}
+
+/// The MLP's parameters: W1 (H x d), b1 (H), W2 (k x H), b2 (k).
+#[derive(Clone, Debug, PartialEq)]
+pub struct MlpParams<T> {
+    /// The hidden layer's weight, H x d.
+    pub w1: Array2<T>,
+    /// The hidden layer's bias, H.
+    pub b1: Vec<T>,
+    /// The output layer's weight, k x H.
+    pub w2: Array2<T>,
+    /// The output layer's bias, k.
+    pub b2: Vec<T>,
+}
+
+impl MlpParams<f64> {
+    /// The initial parameters for d features, k classes and `hidden` units, drawn from `seed`
+    /// (module documentation); every value exact in every dtype.
+    pub fn generate(d: usize, k: usize, hidden: usize, seed: u64) -> Self {
+        let mut rng = SplitMix64::new(seed.wrapping_add(STREAM));
+        let mut uni = |fan_in: usize| {
+            let bound = 1.0 / (fan_in as f64).sqrt();
+            representable_everywhere((2.0 * rng.uniform() - 1.0) * bound)
+        };
+        let w1 = Array2::from_shape_fn((hidden, d), |_| uni(d));
+        let b1 = (0..hidden).map(|_| uni(d)).collect();
+        let w2 = Array2::from_shape_fn((k, hidden), |_| uni(hidden));
+        let b2 = (0..k).map(|_| uni(hidden)).collect();
+        MlpParams { w1, b1, w2, b2 }
+    }
+
+    /// Every value rounded once into `T` (exact for generated parameters).
+    pub fn cast<T: Scalar>(&self, ctx: T::Ctx) -> MlpParams<T> {
+        self.map(|v| T::from_f64(*v, ctx))
+    }
+}
+
+impl<T> MlpParams<T> {
+    /// Every value mapped by `f`.
+    pub fn map<U>(&self, mut f: impl FnMut(&T) -> U) -> MlpParams<U> {
+        MlpParams {
+            w1: self.w1.map(&mut f),
+            b1: self.b1.iter().map(&mut f).collect(),
+            w2: self.w2.map(&mut f),
+            b2: self.b2.iter().map(&mut f).collect(),
+        }
+    }
+
+    /// The hidden width H.
+    pub fn hidden(&self) -> usize {
+        self.b1.len()
+    }
+}
+
+/// One forward and backward pass of the MLP, into buffers reused from pass to pass.
+#[derive(Clone, Debug)]
+pub struct MlpPass<T: Scalar> {
+    /// Pre-activations x W1^T + b1 (n x H).
+    pub pre: Array2<T>,
+    /// Activations act(pre) (n x H).
+    pub hidden: Array2<T>,
+    /// Logits h W2^T + b2 (n x k).
+    pub logits: Array2<T>,
+    /// dL/dlogits (n x k), with the reduction's factor.
+    pub grad_logits: Array2<T>,
+    /// dL/dh (n x H).
+    pub grad_hidden: Array2<T>,
+    /// dL/dpre (n x H).
+    pub grad_pre: Array2<T>,
+    /// dL/dx (n x d).
+    pub grad_x: Array2<T>,
+    /// dL/dW1, dL/db1, dL/dW2, dL/db2.
+    pub grads: MlpParams<T>,
+    scratch: Vec<T>,
+    ctx: T::Ctx,
+}
+
+impl<T: Scalar> MlpPass<T> {
+    /// Buffers for n samples, d features, H hidden units and k classes, in context `ctx`.
+    pub fn new(n: usize, d: usize, hidden: usize, k: usize, ctx: T::Ctx) -> Self {
+        let z = T::zero(ctx);
+        let a = |r: usize, c: usize| Array2::from_elem((r, c), z.clone());
+        MlpPass {
+            pre: a(n, hidden),
+            hidden: a(n, hidden),
+            logits: a(n, k),
+            grad_logits: a(n, k),
+            grad_hidden: a(n, hidden),
+            grad_pre: a(n, hidden),
+            grad_x: a(n, d),
+            grads: MlpParams {
+                w1: a(hidden, d),
+                b1: vec![z.clone(); hidden],
+                w2: a(k, hidden),
+                b2: vec![z.clone(); k],
+            },
+            scratch: vec![z; d.max(hidden)],
+            ctx,
+        }
+    }
+
+    /// Forward and backward at x and `p` with targets `t`, activation `act` and the
+    /// reduction's factor `scale`.
+    pub fn run(&mut self, x: ArrayView2<T>, p: &MlpParams<T>, act: Activation, t: &[usize], scale: Option<&T>) {
+        let ctx = self.ctx;
+        linear::logits_into(x, p.w1.view(), &p.b1, &mut self.pre, &mut self.scratch);
+        Zip::from(&mut self.hidden).and(&self.pre).for_each(|h, v| act.apply(v, h));
+        linear::logits_into(self.hidden.view(), p.w2.view(), &p.b2, &mut self.logits, &mut self.scratch);
+        logits_grad_into(self.logits.view(), t, scale, ctx, &mut self.grad_logits);
+        let g = &mut self.grads;
+        linear::backward_into(
+            self.grad_logits.view(),
+            self.hidden.view(),
+            p.w2.view(),
+            ctx,
+            &mut self.grad_hidden,
+            &mut g.w2,
+            &mut g.b2,
+        );
+        let (one, mut tmp) = (T::from_int(1, ctx), T::zero(ctx));
+        Zip::from(&mut self.grad_pre)
+            .and(&self.pre)
+            .and(&self.hidden)
+            .and(&self.grad_hidden)
+            .for_each(|out, v, h, gh| act.backward(v, h, gh, &one, &mut tmp, out));
+        linear::backward_into(self.grad_pre.view(), x, p.w1.view(), ctx, &mut self.grad_x, &mut g.w1, &mut g.b1);
+    }
+}
+
+/// The MLP after training, all in the dtype.
+#[derive(Clone, Debug)]
+pub struct MlpTrained<T: Scalar> {
+    /// The precision context.
+    pub ctx: T::Ctx,
+    /// The activation.
+    pub act: Activation,
+    /// Inputs.
+    pub x: Array2<T>,
+    /// Targets.
+    pub t: Vec<usize>,
+    /// The final parameters (after E - 1 steps).
+    pub params: MlpParams<T>,
+    /// The logits of the last forward pass.
+    pub logits: Array2<T>,
+    /// x.grad, reset or accumulated over epochs.
+    pub grad_x: Array2<T>,
+    /// The last epoch's logits gradient.
+    pub grad_logits: Array2<T>,
+    /// The last epoch's parameter gradients (at the final parameters).
+    pub grads: MlpParams<T>,
+}
+
+impl<T: Scalar> MlpTrained<T> {
+    /// The number of samples n.
+    pub fn n(&self) -> usize {
+        self.x.nrows()
+    }
+}
+
+/// Trains the MLP like the seed's loop ([`crate::train::train`]): per epoch one forward and
+/// backward pass, x.grad reset or accumulated, and an SGD step p = p - lr * dp (product then
+/// difference, each rounded) on W1, b1, W2, b2 except after the last epoch; E = 0 makes one pass
+/// at the initial parameters. The watch is checked before every epoch.
+///
+/// # Errors
+/// [`crate::Error::Interrupted`] naming the epoch, when the watch was stopped.
+#[allow(clippy::too_many_arguments)]
+pub fn train_watched<T: Scalar>(
+    x: &Array2<T>,
+    t: &[usize],
+    init: &MlpParams<T>,
+    act: Activation,
+    cfg: &TrainConfig,
+    ctx: T::Ctx,
+    watch: &Watch,
+) -> Result<MlpTrained<T>> {
+    let lr = T::from_rational(cfg.lr.value(), ctx);
+    let scale = cfg.reduction.scale::<T>(x.nrows(), ctx);
+    let mut p = init.clone();
+    let (n, d, k) = (x.nrows(), x.ncols(), p.w2.nrows());
+    let mut pass = MlpPass::new(n, d, p.hidden(), k, ctx);
+    let mut grad_x = Array2::from_elem((n, d), T::zero(ctx));
+    let mut tmp = T::zero(ctx);
+    let epochs = cfg.epochs.max(1);
+    let mut step = |v: &mut T, g: &T| {
+        tmp.set_mul(&lr, g);
+        v.sub_assign(&tmp);
+    };
+    for epoch in 0..epochs {
+        watch.checkpoint(|| format!("training epoch {} of {epochs}", epoch + 1))?;
+        pass.run(x.view(), &p, act, t, scale.as_ref());
+        if epoch > 0 && cfg.input_grad == InputGrad::Accumulate {
+            grad_x.zip_mut_with(&pass.grad_x, |a, g| a.add_assign(g));
+        } else {
+            grad_x.zip_mut_with(&pass.grad_x, |a, g| a.set(g));
+        }
+        if epoch + 1 < cfg.epochs {
+            let g = &pass.grads;
+            p.w1.zip_mut_with(&g.w1, &mut step);
+            p.b1.iter_mut().zip(&g.b1).for_each(|(v, g)| step(v, g));
+            p.w2.zip_mut_with(&g.w2, &mut step);
+            p.b2.iter_mut().zip(&g.b2).for_each(|(v, g)| step(v, g));
+        }
+    }
+    Ok(MlpTrained {
+        ctx,
+        act,
+        x: x.clone(),
+        t: t.to_vec(),
+        params: p,
+        logits: pass.logits,
+        grad_x,
+        grad_logits: pass.grad_logits,
+        grads: pass.grads,
+    })
+}
+
+/// A vector as a 1 x len view.
+fn as_row<T>(v: &[T]) -> ArrayView2<'_, T> {
+    ArrayView2::from_shape((1, v.len()), v).unwrap_or_else(|_| unreachable!("1 x len holds len values"))
+}
+
+/// The tensor `wrt` names in a state of the MLP (x, its parameters, or the logits); the biases
+/// as one row.
+fn pick<'a, T>(wrt: Wrt, x: &'a Array2<T>, p: &'a MlpParams<T>, logits: &'a Array2<T>) -> ArrayView2<'a, T> {
+    match wrt {
+        Wrt::Input => x.view(),
+        Wrt::Weight => p.w2.view(),
+        Wrt::Bias => as_row(&p.b2),
+        Wrt::HiddenWeight => p.w1.view(),
+        Wrt::HiddenBias => as_row(&p.b1),
+        Wrt::Logits => logits.view(),
+    }
+}
+
+/// The true gradient with respect to `wrt` of the MLP's reduced loss at the trained state, in
+/// MPFR at `prec` (the state converted exactly; the biases as one row): the backward pass above
+/// at `prec`, or for the logits the loss gradient of the dtype's own final logits.
+///
+/// # Errors
+/// [`crate::Error::Interrupted`] when the watch was stopped.
+pub fn truth_grad_watched<T: Scalar>(
+    tr: &MlpTrained<T>,
+    reduction: Reduction,
+    wrt: Wrt,
+    prec: Prec,
+    watch: &Watch,
+) -> Result<Array2<Float>> {
+    let bits = prec.bits();
+    let up = |v: &T| v.to_float(bits);
+    let scale = reduction.scale::<Float>(tr.n(), prec);
+    watch.checkpoint(|| "the truth".to_string())?;
+    if wrt == Wrt::Logits {
+        let z = tr.logits.map(up);
+        let mut out = Array2::from_elem(z.dim(), Float::new(bits));
+        logits_grad_into_watched(z.view(), &tr.t, scale.as_ref(), prec, &mut out, watch)?;
+        return Ok(out);
+    }
+    let (x, p) = (tr.x.map(up), tr.params.map(up));
+    let mut pass = MlpPass::new(x.nrows(), x.ncols(), p.hidden(), p.w2.nrows(), prec);
+    pass.run(x.view(), &p, tr.act, &tr.t, scale.as_ref());
+    Ok(pick(wrt, &pass.grad_x, &pass.grads, &pass.grad_logits).to_owned())
+}
+
+/// The MLP's reduced loss as an [`Objective`] of one of its tensors (`wrt`), every sample
+/// evaluated from scratch in the number type, with the operations of the forward pass above.
+#[derive(Clone, Debug)]
+pub struct MlpObjective<'a, T: Scalar> {
+    tr: &'a MlpTrained<T>,
+    wrt: Wrt,
+    scale: Option<T>,
+}
+
+impl<'a, T: Scalar> MlpObjective<'a, T> {
+    /// The objective of `tr`'s loss under `reduction` with respect to `wrt`.
+    pub fn new(tr: &'a MlpTrained<T>, reduction: Reduction, wrt: Wrt) -> Self {
+        MlpObjective { tr, wrt, scale: reduction.scale::<T>(tr.n(), tr.ctx) }
+    }
+}
+
+impl<T: Scalar> Objective<T> for MlpObjective<'_, T> {
+    fn tensor(&self) -> ArrayView2<'_, T> {
+        pick(self.wrt, &self.tr.x, &self.tr.params, &self.tr.logits)
+    }
+
+    fn value<N: Num<Real = T>>(&self, v: ArrayView2<N>) -> N {
+        let tr = self.tr;
+        if self.wrt == Wrt::Logits {
+            return total_loss_num(v, &tr.t, self.scale.as_ref());
+        }
+        let lift = |a: &Array2<T>| a.map(|x| N::real(x.clone()));
+        let lift_v = |a: &[T]| a.iter().map(|x| N::real(x.clone())).collect::<Vec<N>>();
+        let p = &tr.params;
+        let own = |w: Wrt| (self.wrt == w).then(|| v.to_owned());
+        let x = own(Wrt::Input).unwrap_or_else(|| lift(&tr.x));
+        let w1 = own(Wrt::HiddenWeight).unwrap_or_else(|| lift(&p.w1));
+        let w2 = own(Wrt::Weight).unwrap_or_else(|| lift(&p.w2));
+        let b1 = if self.wrt == Wrt::HiddenBias { v.row(0).to_vec() } else { lift_v(&p.b1) };
+        let b2 = if self.wrt == Wrt::Bias { v.row(0).to_vec() } else { lift_v(&p.b2) };
+        let pre = linear::logits_num(x.view(), w1.view(), &b1);
+        let h = pre.map(|v| tr.act.apply_num(v));
+        let z = linear::logits_num(h.view(), w2.view(), &b2);
+        total_loss_num(z.view(), &tr.t, self.scale.as_ref())
+    }
+
+    fn analytic(&self) -> ArrayView2<'_, T> {
+        pick(self.wrt, &self.tr.grad_x, &self.tr.grads, &self.tr.grad_logits)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The generated layers are seeded, within PyTorch's bounds and exact in f16.
+    #[test]
+    fn generation_is_seeded_and_bounded() {
+        let a = MlpParams::generate(4, 3, 5, 7);
+        assert_eq!(a, MlpParams::generate(4, 3, 5, 7));
+        assert_ne!(a, MlpParams::generate(4, 3, 5, 8));
+        assert_eq!((a.w1.dim(), a.b1.len(), a.w2.dim(), a.b2.len()), ((5, 4), 5, (3, 5), 3));
+        assert!(a.w1.iter().chain(&a.b1).all(|v| v.abs() <= 0.5));
+        assert!(a.w2.iter().chain(&a.b2).all(|v| v.abs() <= 1.0 / 5f64.sqrt()));
+        assert!(a.w1.iter().all(|v| f64::from(half::f16::from_f64(*v)) == *v));
+    }
+
+    /// relu: the whole number where the real part is > 0, else 0; derivative 0 at 0.
+    #[test]
+    fn relu_convention() {
+        use crate::method::Dual;
+        let r = Activation::Relu;
+        assert_eq!(r.apply_num(&Dual::new(0.5f64, 1.0)), Dual::new(0.5, 1.0));
+        assert_eq!(r.apply_num(&Dual::new(0.0f64, 1.0)), Dual::new(0.0, 0.0));
+        assert_eq!(r.apply_num(&Dual::new(-0.5f64, 1.0)), Dual::new(0.0, 0.0));
+        let (mut tmp, mut out) = (0.0f64, 9.0f64);
+        r.backward(&0.0, &0.0, &3.0, &1.0, &mut tmp, &mut out);
+        assert_eq!(out, 0.0);
+        r.backward(&1e-300, &1e-300, &3.0, &1.0, &mut tmp, &mut out);
+        assert_eq!(out, 3.0);
+    }
+}
