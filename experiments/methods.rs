@@ -3,13 +3,15 @@
 //! numbers against the MPFR truth, over seeds; the best error, the step it needs and the cost;
 //! and each method's error curve collapsed across dtypes by its own scaling.
 
-use gradlab::check::{check_dtype, CheckConfig, Status};
+use gradlab::check::{check_model_watched, CheckConfig, Status};
 use gradlab::lab::grid::log_grid_from;
 use gradlab::lab::prelude::*;
 use gradlab::lab::report::best_step_label;
 use gradlab::metrics::best_step;
 use gradlab::numeric::auto::auto_step;
+use gradlab::objective::{Model, ModelKind};
 use gradlab::policy::{truth_prec, usable_steps};
+use gradlab::watch::Watch;
 
 /// The experiment.
 pub struct Methods;
@@ -17,8 +19,12 @@ pub struct Methods;
 /// The methods with a step, in the tables' order; dual numbers and `--eps auto` follow.
 const STEPPED: [Scheme; 5] = [Scheme::Forward, Scheme::Central, Scheme::Central5, Scheme::Ridders, Scheme::Complex];
 
-fn dtypes(quick: bool) -> Vec<DType> {
-    DType::parse_list(if quick { "bf16,f64" } else { "f16,bf16,f32,f64,mpfr:113" }).unwrap_or_default()
+/// The dtypes of a model's cells: MPFR for the linear model only (the MLPs, without a fast path,
+/// would take minutes there, Ridders most).
+fn dtypes(quick: bool, model: ModelKind) -> Vec<DType> {
+    let mpfr = if model == ModelKind::Linear { ",mpfr:113" } else { "" };
+    DType::parse_list(&if quick { "bf16,f64".to_string() } else { format!("f16,bf16,f32,f64{mpfr}") })
+        .unwrap_or_default()
 }
 
 fn seeds(quick: bool) -> Vec<u64> {
@@ -38,7 +44,7 @@ fn steps(dt: DType, quick: bool) -> Vec<Decimal> {
 /// One step of one method on one problem.
 #[derive(Serialize, Deserialize)]
 pub struct Row {
-    model: String,
+    model: ModelKind,
     dtype: DType,
     method: Scheme,
     /// The step was chosen per element by `--eps auto` (`eps` is the median chosen step).
@@ -76,18 +82,20 @@ fn label(method: Scheme, auto: bool) -> String {
 
 impl Experiment for Methods {
     /// A model, a dtype, a seed, and whether the grid is the quick one.
-    type Cell = (String, DType, u64, bool);
+    type Cell = (ModelKind, DType, u64, bool);
     type Row = Row;
 
     const NAME: &'static str = "methods";
     const DESCRIPTION: &'static str =
         "every method (stencils, auto step, Ridders, complex step, dual numbers) in every dtype: best error, step, cost";
     fn cells(&self, quick: bool) -> Vec<Self::Cell> {
-        let per_dtype = |dt| seeds(quick).into_iter().map(move |s| ("linear".to_string(), dt, s, quick));
-        dtypes(quick).into_iter().flat_map(per_dtype).collect()
+        let per_dtype = |m| move |dt| seeds(quick).into_iter().map(move |s| (m, dt, s, quick));
+        ModelKind::ALL.iter().flat_map(|&m| dtypes(quick, m).into_iter().flat_map(per_dtype(m))).collect()
     }
-    fn run_cell(&self, (model, dt, seed, quick): &Self::Cell) -> Result<Vec<Row>> {
+    fn run_cell(&self, &(model, dt, seed, quick): &Self::Cell) -> Result<Vec<Row>> {
+        let (dt, seed, quick) = (&dt, &seed, &quick);
         let problem = Problem::generate(10, 4, 2, *seed)?;
+        let net = Model::new(model, None, *seed)?;
         let mut runs: Vec<(Scheme, Vec<Decimal>)> = STEPPED.iter().map(|&m| (m, steps(*dt, *quick))).collect();
         runs.extend([
             (Scheme::Dual, vec![]),
@@ -97,9 +105,9 @@ impl Experiment for Methods {
         let mut out = Vec::new();
         for (method, grid) in runs {
             let cfg = CheckConfig { truth: Some(truth_prec(&[*dt])), ..CheckConfig::seed(method, grid) };
-            for r in check_dtype(&problem, *dt, &cfg)?.rows {
+            for r in check_model_watched(&problem, *dt, &cfg, net, &Watch::unwatched())?.rows {
                 out.push(Row {
-                    model: model.clone(),
+                    model,
                     dtype: *dt,
                     method,
                     auto_step: r.auto_step,
@@ -119,8 +127,7 @@ impl Experiment for Methods {
 
     fn finish(&self, quick: bool, rows: &[Row], out: &mut Output) -> Result<String> {
         let n = seeds(quick).len();
-        let (dts, models) = (dtypes(quick), ["linear"]);
-        let curve = |m: &str, dt: DType, method: Scheme, auto: bool| {
+        let curve = |m: ModelKind, dt: DType, method: Scheme, auto: bool| {
             let mine = rows.iter().filter(move |r| r.model == m && r.dtype == dt && r.method == method);
             median_band(
                 mine.filter(move |r| r.auto_step == auto).filter_map(|r| Some((r.eps.as_ref()?, r.num_vs_truth))),
@@ -131,11 +138,11 @@ impl Experiment for Methods {
             let s = Spread::of(v);
             format!("{:.2e} ({:.2e} to {:.2e})", s.median, s.min, s.max)
         };
-        for m in models {
+        for &m in ModelKind::ALL {
             let mut table = Vec::new();
             let mut fig =
                 Figure::new(format!("Every method on the {m} model, f64"), "step h", "mean relative error vs truth");
-            for &dt in &dts {
+            for dt in dtypes(quick, m) {
                 let of = |method: Scheme, auto: bool| {
                     rows.iter()
                         .filter(move |r| r.model == m && r.dtype == dt && r.method == method && r.auto_step == auto)
@@ -184,12 +191,12 @@ impl Experiment for Methods {
                 if complex { ("h / sqrt(u)", "error / u") } else { ("h / u^(1/(p+1))", "error / u^(p/(p+1))") };
             let mut fig =
                 Figure::new(format!("{method}: the error curves of every dtype collapse (linear model)"), x, y);
-            for &dt in &dts {
+            for dt in dtypes(quick, ModelKind::Linear) {
                 let u = dt.unit_roundoff();
                 // The complex step's rounding does not grow as h shrinks: error / u against h / sqrt(u).
                 let (xs, ys) =
                     if complex { (u.sqrt(), u) } else { (u.powf(1.0 / (order + 1.0)), u.powf(order / (order + 1.0))) };
-                let (med, _) = curve("linear", dt, method, false);
+                let (med, _) = curve(ModelKind::Linear, dt, method, false);
                 fig.series.push(line(
                     &dt.to_string(),
                     dtype_color(dt),
