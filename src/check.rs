@@ -91,6 +91,9 @@ impl CheckConfig {
     /// # Errors
     /// [`Error::Value`] naming the first bad step or the truth precision.
     pub fn validate_for(&self, dtypes: &[DType]) -> Result<()> {
+        if let Some(e) = mixed_scheme_error(self.scheme, dtypes) {
+            return Err(e);
+        }
         if let Some(t) = self.truth {
             crate::policy::check_truth_prec(t, dtypes)?;
         }
@@ -121,6 +124,23 @@ impl CheckConfig {
         }
         Ok(())
     }
+}
+
+/// The complex step and dual numbers evaluate the model in `Complex<T>` and `Dual<T>`, which do
+/// not round to a mixed dtype's storage format: with a mixed dtype they are refused (`None` when
+/// `scheme` and `dtypes` go together).
+pub fn mixed_scheme_error(scheme: Scheme, dtypes: &[DType]) -> Option<Error> {
+    let mixed = dtypes.iter().find(|d| d.storage().is_some())?;
+    matches!(scheme, Scheme::Complex | Scheme::Dual).then(|| {
+        Error::value(
+            "scheme for a mixed dtype",
+            scheme.name(),
+            format!(
+                "forward, backward, central, central5 or ridders with {mixed} (the complex step and dual numbers \
+                 do not round to the storage format)"
+            ),
+        )
+    })
 }
 
 crate::named_enum! {
@@ -335,7 +355,8 @@ pub fn prepare_watched<T: Scalar>(
 
 fn check_typed<T: Scalar>(problem: &Problem, ctx: T::Ctx, cfg: &CheckConfig, watch: &Watch) -> Result<DTypeCheck> {
     let dtype = T::dtype(ctx);
-    let bits = dtype.bits();
+    // The bits that hold every value exactly (a mixed dtype's numeric gradients are C values).
+    let bits = dtype.value_bits();
     let (tr, rounded) = prepare_watched::<T>(problem, ctx, &cfg.train, watch)?;
     let anal = &cfg.wrt.analytic(&tr).to_owned();
     let truth = match cfg.truth {

@@ -94,8 +94,11 @@ pub(super) struct CheckArgs {
 }
 
 /// A command line that contradicts itself (exit status 2): `--eps auto` with a scheme that is not
-/// a finite-difference stencil.
+/// a finite-difference stencil, or a mixed dtype with the complex step or dual numbers.
 pub(super) fn usage_error(a: &CheckArgs) -> Option<String> {
+    if let Some(e) = crate::check::mixed_scheme_error(a.scheme, &a.dtype) {
+        return Some(e.to_string());
+    }
     (crate::numeric::auto::is_auto(&a.eps) && !a.scheme.is_stencil()).then(|| {
         format!(
             "--eps auto chooses a step for a finite-difference stencil from its error model, so it needs --scheme \
