@@ -19,7 +19,8 @@
 //!   numbers (no step) and Ridders (ten central differences per element), and the complex step
 //!   at its usual h = 1e-20 (`complex_h1e-20`);
 //! - `formats_256x64_k10/<dtype>`: the `central_input_check` at 256x64 in the emulated formats
-//!   tf32, ieee:8:7 (bf16's parameters), e4m3 and ieee:8:23 (f32's), beside f32 and bf16;
+//!   tf32, ieee:8:7 (bf16's parameters), e4m3 and ieee:8:23 (f32's), beside f32 and bf16, and in
+//!   the mixed dtypes bf16+f32, f16+f32, tf32+f32, e4m3+f32 (beside f32) and f32+f64 (beside f64);
 //! - `mnist_1000x784_k10_f64/central_input_check`: the full central input-gradient check at
 //!   n = 1000, d = 784, k = 10 (MNIST's shape, synthetic data) in f64;
 //! - `central_wrt_check_256x64_k10_f64/{fast,naive}/<wrt>`: one full central check of every
@@ -236,8 +237,22 @@ fn methods(c: &mut Criterion) {
 }
 
 /// The formats of issue #13 at 256x64, k = 10 (emulated: tf32, bf16 as ieee:8:7, e4m3, and f32
-/// as ieee:8:23), beside the hardware f32 and bf16 they are compared with.
-const FORMAT_DTYPES: [&str; 6] = ["f32", "ieee:8:23", "tf32", "bf16", "ieee:8:7", "e4m3"];
+/// as ieee:8:23), beside the hardware f32 and bf16 they are compared with; the mixed dtypes
+/// beside their compute types f32 and f64.
+const FORMAT_DTYPES: [&str; 12] = [
+    "f32",
+    "ieee:8:23",
+    "tf32",
+    "bf16",
+    "ieee:8:7",
+    "e4m3",
+    "bf16+f32",
+    "f16+f32",
+    "tf32+f32",
+    "e4m3+f32",
+    "f64",
+    "f32+f64",
+];
 
 fn formats(c: &mut Criterion) {
     let mut group = c.benchmark_group(format!("formats_{}", MID_SIZE.0));

@@ -1,5 +1,7 @@
-//! `formats`: checking a correct gradient in e4m3, e5m2, bf16, f16, TF32 and f32 (central and
-//! five-point, over seeds): error against step, the best step, where losses go flat.
+//! `formats`: checking a correct gradient in e4m3, e5m2, bf16, f16, TF32 and f32, and in the
+//! mixed `+f32` versions of the first five (autocast-like: stored in the format, accumulated and
+//! the loss evaluated in f32), central and five-point, over seeds: error against step, the best
+//! step, where losses go flat.
 
 use gradlab::check::{check_dtype, CheckConfig, Status};
 use gradlab::error::Result;
@@ -23,7 +25,9 @@ pub struct Formats;
 const SCHEMES: [Scheme; 2] = [Scheme::Central, Scheme::Central5];
 
 fn dtypes(quick: bool) -> Vec<DType> {
-    DType::parse_list(if quick { "e4m3,bf16,f32" } else { "e4m3,e5m2,bf16,f16,tf32,f32" }).unwrap_or_default()
+    let (quick_list, full) =
+        ("e4m3,e4m3+f32,bf16,bf16+f32,f32", "e4m3,e4m3+f32,e5m2,e5m2+f32,bf16,bf16+f32,f16,f16+f32,tf32,tf32+f32,f32");
+    DType::parse_list(if quick { quick_list } else { full }).unwrap_or_default()
 }
 
 fn seeds(quick: bool) -> Vec<u64> {
@@ -64,8 +68,8 @@ impl Experiment for Formats {
     type Row = Row;
 
     const NAME: &'static str = "formats";
-    const DESCRIPTION: &'static str = "the formats training runs in (e4m3, e5m2, bf16, f16, tf32, f32): error vs \
-         step, best step, flat losses";
+    const DESCRIPTION: &'static str = "the formats training runs in (e4m3, e5m2, bf16, f16, tf32, f32; pure and +f32 \
+         mixed): error vs step, best step, flat losses";
     fn cells(&self, quick: bool) -> Vec<Self::Cell> {
         let per_dtype =
             |dt| SCHEMES.into_iter().flat_map(move |sc| seeds(quick).into_iter().map(move |s| (dt, sc, s, quick)));
@@ -108,6 +112,7 @@ impl Experiment for Formats {
             let rel = spread(&here, |r| r.relerr_mean);
             table.push(vec![
                 dt.to_string(),
+                dt.loss_dtype().to_string(),
                 sc.to_string(),
                 best_step_label(&best),
                 format!("{:.2e} ({:.2e} to {:.2e})", rel.median, rel.min, rel.max),
@@ -167,7 +172,7 @@ impl Experiment for Formats {
                     drawn.iter().map(|d| (d.0, equal(&d.1))).max_by_key(|d| d.1).filter(|d| 4 * d.1 >= 3 * med.len());
                 let label = twin.map_or(dt.to_string(), |(e, k)| format!("{dt} (= {e} at {k} of {} steps)", med.len()));
                 let curve = line(&label, dtype_color(dt), med.clone());
-                let curve = if twin.is_some() { curve.dashed() } else { curve };
+                let curve = if twin.is_some() || dt.storage().is_some() { curve.dashed() } else { curve };
                 fig.series.push(if log { curve.with_band(band) } else { curve });
                 drawn.push((dt, med));
             }
@@ -175,11 +180,12 @@ impl Experiment for Formats {
             fig.legend_pos = LegendPos::Auto;
             let what = if log { "; band: min-max over seeds" } else { " of loss_flat + dead_zone" };
             fig.caption = Some(format!(
-                "median over {n} seeds{what}; dashed: a median equal to an earlier one's at the steps said"
+                "median over {n} seeds{what}; dashed: S+f32 (S's colour), or a median equal to an earlier one's at the steps said"
             ));
             figures.push_str(&out.figure_md(stem, &fig)?);
         }
-        let t = md_table("computed in X | scheme | step Z | relerr W | analytic vs truth | flat | dead", table);
+        let t =
+            md_table("computed in X | loss in Y | scheme | step Z | relerr W | analytic vs truth | flat | dead", table);
         Ok(format!(include_str!("formats.md"), seeds = n, table = t, regimes = regimes, figures = figures))
     }
 }

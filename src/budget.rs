@@ -76,6 +76,8 @@ pub fn value_bytes(dtype: DType) -> u64 {
         DType::F64 => 8,
         DType::Mpfr(p) => MPFR_VALUE_OVERHEAD + 8 * u64::from(p.bits().div_ceil(64)),
         DType::Ieee(_) => EMULATED_VALUE_BYTES,
+        // A C value and a reference to S's constants (padded to 16 bytes).
+        DType::Mixed { .. } => EMULATED_VALUE_BYTES,
     }
 }
 
@@ -427,6 +429,11 @@ pub fn op_costs(dtype: DType) -> (u128, u128) {
         DType::F32 => (1, 40),
         DType::F64 => (1, 50),
         DType::Ieee(_) => (4, 60),
+        // C's arithmetic, and a rounding into S at a few storage points.
+        DType::Mixed { compute, .. } => {
+            let (a, t) = op_costs(compute.dtype());
+            (a + 1, t)
+        }
         DType::Mpfr(p) => {
             let p = u128::from(p.bits());
             (50 + p / 2, if p <= 53 { 900 } else { 40 * p })

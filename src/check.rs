@@ -92,6 +92,9 @@ impl CheckConfig {
     /// # Errors
     /// [`Error::Value`] naming the first bad step or the truth precision.
     pub fn validate_for(&self, dtypes: &[DType]) -> Result<()> {
+        if let Some(e) = mixed_scheme_error(self.scheme, dtypes) {
+            return Err(e);
+        }
         if let Some(t) = self.truth {
             crate::policy::check_truth_prec(t, dtypes)?;
         }
@@ -122,6 +125,23 @@ impl CheckConfig {
         }
         Ok(())
     }
+}
+
+/// The complex step and dual numbers evaluate the model in `Complex<T>` and `Dual<T>`, which do
+/// not round to a mixed dtype's storage format: with a mixed dtype they are refused (`None` when
+/// `scheme` and `dtypes` go together).
+pub fn mixed_scheme_error(scheme: Scheme, dtypes: &[DType]) -> Option<Error> {
+    let mixed = dtypes.iter().find(|d| d.storage().is_some())?;
+    matches!(scheme, Scheme::Complex | Scheme::Dual).then(|| {
+        Error::value(
+            "scheme for a mixed dtype",
+            scheme.name(),
+            format!(
+                "forward, backward, central, central5 or ridders with {mixed} (the complex step and dual numbers \
+                 do not round to the storage format)"
+            ),
+        )
+    })
 }
 
 crate::named_enum! {
@@ -333,6 +353,13 @@ pub fn check_model_watched(
         Model::Mlp(spec) => spec,
     };
     model.check_wrt(cfg.wrt)?;
+    if dtype.storage().is_some() {
+        return Err(Error::value(
+            "dtype for an MLP",
+            dtype.to_string(),
+            "a dtype without +C (mixed precision stores where the linear model stores, and only the linear model has those points)",
+        ));
+    }
     cfg.validate_for(&[dtype])?;
     crate::with_dtype!(dtype, |T, ctx| check_mlp_typed::<T>(problem, ctx, cfg, &spec, watch)).map_err(|e| match e {
         Error::Interrupted(at) => Error::Interrupted(format!("the {dtype} check stopped at {at}")),
@@ -446,7 +473,8 @@ struct Gradients<T> {
 /// The rows, summaries and kept gradients of a check from its gradients (the same for every
 /// model).
 fn rows_of<T: Scalar>(dtype: DType, cfg: &CheckConfig, g: Gradients<T>, watch: &Watch) -> Result<DTypeCheck> {
-    let bits = dtype.bits();
+    // The bits that hold every value exactly (a mixed dtype's numeric gradients are C values).
+    let bits = dtype.value_bits();
     let Gradients { anal, truth, grads, steps, rounded } = g;
     let anal = &anal;
     let anal_underflow = match (&truth, dtype.normal_exp_min()) {

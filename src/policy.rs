@@ -17,22 +17,23 @@ pub const TRUTH_BITS: u32 = 256;
 /// dtype has). Every dtype can be checked: a dtype has at most [`DType::MPFR_MAX_BITS`] bits and
 /// [`Prec::MAX`] is twice that.
 pub fn truth_prec(dtypes: &[DType]) -> Prec {
-    let widest = dtypes.iter().map(|d| d.bits()).max().unwrap_or(0);
+    let widest = dtypes.iter().map(|d| d.value_bits()).max().unwrap_or(0);
     let bits = if widest >= TRUTH_BITS { widest.saturating_mul(2).min(Prec::MAX) } else { TRUTH_BITS };
     Prec::new(bits).unwrap_or_else(|_| unreachable!("{bits} bits is within Prec's range"))
 }
 
 /// Checks that a truth of `truth` bits can judge `dtypes`: it must be strictly more precise than
-/// every one of them, or it would round like the dtype it is meant to judge.
+/// every one of them, or it would round like the dtype it is meant to judge (for a mixed dtype,
+/// more precise than its compute type, [`DType::value_bits`]).
 ///
 /// # Errors
 /// [`Error::Value`] naming the truth precision and the widest dtype.
 pub fn check_truth_prec(truth: Prec, dtypes: &[DType]) -> Result<()> {
-    match dtypes.iter().max_by_key(|d| d.bits()) {
-        Some(widest) if truth.bits() <= widest.bits() => Err(Error::value(
+    match dtypes.iter().max_by_key(|d| d.value_bits()) {
+        Some(widest) if truth.bits() <= widest.value_bits() => Err(Error::value(
             "--truth-bits",
             truth.bits().to_string(),
-            format!("more bits than the widest dtype checked ({widest}, {} bits)", widest.bits()),
+            format!("more bits than the widest dtype checked ({widest}, {} bits)", widest.value_bits()),
         )),
         _ => Ok(()),
     }

@@ -156,7 +156,8 @@ impl Problem {
     pub fn cast<T: Scalar>(&self, ctx: T::Ctx) -> Cast<T> {
         let mut rounded = 0;
         let mut conv = |v: &f64| {
-            let r = T::from_f64(*v, ctx);
+            // Rounded once into the dtype (into its storage format, for a mixed dtype).
+            let r = T::stored_from_f64(*v, ctx);
             if r.to_f64() != *v {
                 rounded += 1;
             }

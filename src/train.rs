@@ -120,8 +120,9 @@ impl<T: Scalar> Trained<T> {
 
 /// Trains like the seed's loop. Each epoch: one forward and backward [`Pass`], x.grad reset or
 /// accumulated, and an SGD step `w = w - lr * dw` (product then difference, each rounded) except
-/// after the last epoch. With E = 0 a single forward/backward at the given parameters gives the
-/// gradients. The weight and bias gradients kept are the last pass's, at the final parameters
+/// after the last epoch. For a mixed dtype the step updates master weights in C and each
+/// forward pass uses them rounded to S; the final weight and bias are those rounded values.
+/// With E = 0 a single forward/backward at the given parameters gives the gradients. The weight and bias gradients kept are the last pass's, at the final parameters
 /// (what W.grad and b.grad hold after the seed's loop, which zeroes them every epoch).
 pub fn train<T: Scalar>(data: &Cast<T>, t: &[usize], cfg: &TrainConfig, ctx: T::Ctx) -> Trained<T> {
     // A new watch is never stopped.
@@ -143,8 +144,11 @@ pub fn train_watched<T: Scalar>(
 ) -> Result<Trained<T>> {
     let lr = T::from_rational(cfg.lr.value(), ctx);
     let scale = cfg.reduction.scale::<T>(data.x.nrows(), ctx);
+    // Master weights (C values for a mixed dtype), and the stored copies the forward pass uses
+    // (rounded to S each epoch; for every other dtype `store` is a no-op and they are equal).
     let mut w = data.weight.clone();
     let mut b: Vec<T> = data.bias.to_vec();
+    let (mut w_s, mut b_s) = (w.clone(), b.clone());
     let x = data.x.view();
     let (n, d, k) = (x.nrows(), x.ncols(), w.nrows());
     let mut pass = Pass::new(n, d, k, ctx);
@@ -155,9 +159,21 @@ pub fn train_watched<T: Scalar>(
     let sgd_units = crate::budget::units::<T>(ctx, crate::budget::sgd_step_ops(d, k));
     for epoch in 0..epochs {
         watch.checkpoint(place(epoch))?;
-        pass.run_watched(x, w.view(), &b, t, scale.as_ref(), watch).map_err(|e| within(e, place(epoch)))?;
+        w_s.zip_mut_with(&w, |s, m| {
+            s.set(m);
+            s.store();
+        });
+        for (s, m) in b_s.iter_mut().zip(&b) {
+            s.set(m);
+            s.store();
+        }
+        pass.run_watched(x, w_s.view(), &b_s, t, scale.as_ref(), watch).map_err(|e| within(e, place(epoch)))?;
         if epoch > 0 && cfg.input_grad == InputGrad::Accumulate {
-            grad_x.zip_mut_with(&pass.grad_x, |a, g| a.add_assign(g));
+            // x.grad is accumulated in x's dtype (its storage format).
+            grad_x.zip_mut_with(&pass.grad_x, |a, g| {
+                a.add_assign(g);
+                a.store();
+            });
         } else {
             grad_x.zip_mut_with(&pass.grad_x, |a, g| a.set(g));
         }
@@ -177,8 +193,8 @@ pub fn train_watched<T: Scalar>(
         ctx,
         x: data.x.clone(),
         t: t.to_vec(),
-        weight: w,
-        bias: b,
+        weight: w_s,
+        bias: b_s,
         grad_x,
         grad_logits: pass.grad_logits,
         grad_weight: pass.grad_weight,

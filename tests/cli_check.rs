@@ -211,6 +211,16 @@ fn bad_input_is_one_sentence_and_a_nonzero_exit() {
         (&["check", "--hidden", "8"][..], 2, "no hidden width with --model linear"),
         (&["check", "--wrt", "hidden-weight"][..], 2, "what --model linear has"),
         (&["check", "--wrt", "input,hidden-bias", "--model", "linear"][..], 2, "\"hidden-bias\""),
+        (&["check", "--dtype", "bf16+"][..], 2, "invalid dtype \"bf16+\": expected S+C"),
+        (&["check", "--dtype", "bf16+f32", "--model", "mlp-tanh"][..], 2, "needs --model linear"),
+        (&["check", "--dtype", "+f32"][..], 2, "both S and C must be named"),
+        (&["check", "--dtype", "f32+f16"][..], 2, "\"f16\" is not f32 or f64"),
+        (&["check", "--dtype", "bf16+bf16"][..], 2, "\"bf16\" is not f32 or f64"),
+        (&["check", "--dtype", "e4m3+f16"][..], 2, "\"f16\" is not f32 or f64"),
+        (&["check", "--dtype", "f32+f32"][..], 2, "so C needs at least 48"),
+        (&["check", "--dtype", "bf16+f32+f64"][..], 2, "is not f32 or f64"),
+        (&["check", "--dtype", "bf16+f32", "--scheme", "complex"][..], 2, "complex step and dual numbers"),
+        (&["check", "--dtype", "f32,bf16+f32", "--scheme", "dual"][..], 2, "with bf16+f32"),
     ] {
         let out = gradlab(args);
         let err = String::from_utf8_lossy(&out.stderr);
@@ -273,4 +283,28 @@ fn mlp_from_the_command_line() {
     // The hidden bias is a vector of H = 8 values, as PyTorch holds it.
     let a = gradlab::npy::read_float1(&dir.path().join("analytic_f32.npy")).unwrap();
     assert_eq!(a.len(), 8);
+}
+
+#[test]
+fn mixed_dtypes_run_every_stencil_scheme_and_wrt() {
+    for scheme in ["forward", "backward", "central", "central5", "ridders"] {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_str().unwrap();
+        let args = ["check", "--dtype", "bf16+f32,f32+f64", "--scheme", scheme, "--wrt", "input,weight,bias,logits"];
+        let out = gradlab(&[&args[..], &["--eps", "1e-1,1e-2", "--format", "csv", "--save-grads", d]].concat());
+        assert!(out.status.success(), "{scheme}: {}", String::from_utf8_lossy(&out.stderr));
+        let csv = String::from_utf8(out.stdout).unwrap();
+        // 2 dtypes x 4 wrt x 2 steps rows, the dtype column spelled as given.
+        assert_eq!(csv.lines().skip(1).count(), 16, "{csv}");
+        assert!(csv.lines().skip(1).all(|l| l.starts_with("bf16+f32,") || l.starts_with("f32+f64,")), "{csv}");
+        assert!(csv.lines().skip(1).all(|l| l.contains(",ok,")), "{csv}");
+        assert!(dir.path().join("analytic_weight_bf16+f32.npy").exists());
+        // The analytic gradient handed back is stored in bf16.
+        for v in read_f64_npy(&dir.path().join("analytic_input_bf16+f32.npy")) {
+            assert_eq!(f64::from(half::bf16::from_f64(v).to_f32()), v);
+        }
+    }
+    // --eps auto with a mixed dtype.
+    let out = gradlab(&["check", "--dtype", "f16+f32", "--eps", "auto"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }

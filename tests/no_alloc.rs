@@ -459,6 +459,15 @@ fn emulated_element_allocates_nothing() {
     dtype_cases("e4m3", Expect { h: "1e1", tol: None, min_nonzero: 0.2 });
 }
 
+/// Mixed dtypes (C arithmetic, rounding into S at the storage points): bf16+f32, e4m3+f32 and
+/// f32+f64.
+#[test]
+fn mixed_element_allocates_nothing() {
+    dtype_cases("bf16+f32", BF16);
+    dtype_cases("e4m3+f32", Expect { h: "1e1", tol: None, min_nonzero: 0.2 });
+    dtype_cases("f32+f64", Expect { h: "1e-3", tol: Some(1e-2), min_nonzero: 0.95 });
+}
+
 /// MPFR: gradlab's own arithmetic allocates nothing; MPFR's exp and log, when called (at 53 bits
 /// only on the fast paths' rare fallback), allocate temporaries internally (see `replay_allocs`),
 /// which the pool recycles.

@@ -99,11 +99,14 @@ proptest! {
     #[test]
     fn fast_and_naive_perturbed_losses_are_bit_identical(
         n in 1usize..9, d in 1usize..5, k in 2usize..5, seed in any::<u64>(),
-        dtype in 0usize..6, scheme in 0usize..4, wrt in 0usize..4,
+        dtype in 0usize..9, scheme in 0usize..4, wrt in 0usize..4,
         step in prop::sample::select(vec!["1", "1e-1", "3e-3", "1e-5", "1e-9", "auto"]),
         epochs in 0usize..4, accumulate in any::<bool>(), sum in any::<bool>(),
     ) {
-        let dt = DType::parse(["f16", "bf16", "f32", "f64", "mpfr:24", "mpfr:160"][dtype]).unwrap();
+        let dt = DType::parse(
+            ["f16", "bf16", "f32", "f64", "mpfr:24", "mpfr:160", "bf16+f32", "e4m3+f32", "f32+f64"][dtype],
+        )
+        .unwrap();
         let p = Problem::generate(n, d, k, seed).unwrap();
         let mut cfg = CheckConfig {
             train: TrainConfig {

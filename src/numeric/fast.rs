@@ -28,6 +28,10 @@
 //! The types hold the call order: an [`Evaluator`] (built once per check) makes a
 //! [`RowWorker`] per thread, whose [`RowWorker::load`] gives the [`LoadedRow`] that evaluates
 //! elements. After a worker exists, evaluating allocates nothing.
+//!
+//! For a mixed dtype the fast path stores (rounds into S, [`Scalar::store`]) exactly where the
+//! naive path does: every perturbed value, every logit after its C sum plus the bias, and the
+//! effective step; the sample losses, the loss tree and the quotient stay in C.
 
 use super::plan::StepPlan;
 use super::{effective_step, Setup};
@@ -232,6 +236,7 @@ impl<T: Scalar> LoadedRow<'_, '_, '_, T> {
                 continue;
             }
             w.row[i].set_add(&w.saved, shift);
+            w.row[i].store();
             // The perturbed sample's loss (input, logits), or every sample's (weight, bias).
             let tr = ev.setup.trained;
             let k = w.z.len();
@@ -251,6 +256,7 @@ impl<T: Scalar> LoadedRow<'_, '_, '_, T> {
                         w.tmp.set_mul(x, wci);
                         tree.sum_with(i, &w.tmp, &mut z[c]);
                         z[c].add_assign(&tr.bias[c]);
+                        z[c].store();
                         row_loss(z, tr.t[s], &mut w.ws, loss);
                         z[c].set(&tr.logits[[s, c]]);
                     }
@@ -264,6 +270,7 @@ impl<T: Scalar> LoadedRow<'_, '_, '_, T> {
                     for (s, loss) in losses.iter_mut().enumerate() {
                         let z = &mut logits[s * k..(s + 1) * k];
                         z[c].set_add(&ev.product_sums[s * k + c], bc);
+                        z[c].store();
                         row_loss(z, tr.t[s], &mut w.ws, loss);
                         z[c].set(&tr.logits[[s, c]]);
                     }
@@ -312,6 +319,7 @@ impl<T: Scalar> LoadedRow<'_, '_, '_, T> {
             for (((shift, &o), xp), z) in consts.shifts.iter().zip(offsets).zip(xs).zip(zs.chunks_exact_mut(k)) {
                 if o != 0 {
                     xp.set_add(x, shift);
+                    xp.store();
                     perturbed_logits(products, w_i, &tr.bias, i, xp, &mut w.tmp, z);
                 }
             }
@@ -369,6 +377,7 @@ fn perturbed_logits<T: Scalar>(
         tmp.set_mul(xi, w);
         tree.sum_with(i, tmp, z);
         z.add_assign(b);
+        z.store();
     }
 }
 

@@ -104,10 +104,13 @@ impl<T: Scalar> Outputs<T> {
 }
 
 /// The effective step (x + h) - x into `eff` (0 when the input does not move; `tmp` is scratch).
+/// For a mixed dtype x + h and the difference are stored values, rounded into S.
 #[inline]
 pub fn effective_step<T: Scalar>(x: &T, h: &T, tmp: &mut T, eff: &mut T) {
     tmp.set_add(x, h);
+    tmp.store();
     eff.set_sub(tmp, x);
+    eff.store();
 }
 
 /// Checks with fewer sample-loss evaluations per step than this (elements, times n for the weight

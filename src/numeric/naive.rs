@@ -29,6 +29,7 @@ pub fn element<T: Scalar>(ev: &Evaluator<T>, j: usize, i: usize, s: usize, grad:
                 perturbed[[j, i]].set(&base[[j, i]]);
             } else {
                 perturbed[[j, i]].set_add(&base[[j, i]], shift);
+                perturbed[[j, i]].store();
             }
             setup.wrt.loss_with(tr, perturbed.view(), scale.as_ref())
         })

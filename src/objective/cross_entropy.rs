@@ -107,6 +107,8 @@ pub fn row_loss_grad<T: Scalar>(z: &[T], target: usize, scale: Option<&T>, ws: &
         if let Some(sc) = scale {
             o.mul_assign(sc);
         }
+        // Computed in C, handed back to the logits in S (a mixed dtype's storage).
+        o.store();
     }
 }
 

@@ -8,6 +8,10 @@
 //!
 //! Backward: from the logits gradient gz (n x k), dL/dx = gz W, dL/dW = gz^T x and dL/db = the
 //! column sums of gz, each a sequential sum in index order (as a user's backprop would).
+//!
+//! For a mixed dtype `S+C` ([`crate::scalar::Mixed`]) every sum above runs in C and its result
+//! (a logit, after + b; an element of dL/dx, dL/dW, dL/db) is rounded once into S
+//! ([`Scalar::store`]), as a tensor core's matrix product stores its output.
 
 use crate::error::Result;
 use crate::method::Num;
@@ -36,6 +40,8 @@ pub fn row_logits<T: Scalar>(x_row: ArrayView1<T>, w: ArrayView2<T>, b: &[T], ou
         }
         pairwise_reduce(scratch);
         z.set_add(&scratch[0], bc);
+        // A mixed dtype's logit is accumulated in C and stored in S.
+        z.store();
     }
 }
 
@@ -185,7 +191,9 @@ pub fn backward_into_watched<T: Scalar>(
                 gb[c].add_assign(gc);
             }
         }
+        gx_j.iter_mut().for_each(|v| v.store());
         watch.advance_items(j, n, units);
     }
+    gw.iter_mut().chain(gb.iter_mut()).for_each(|v| v.store());
     Ok(())
 }

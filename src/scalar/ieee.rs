@@ -262,6 +262,13 @@ impl Spec {
         }
     }
 
+    /// The exact value y (any f64) rounded once to nearest (ties to even) into the format: the
+    /// storage rounding of mixed dtypes ([`super::Mixed`]).
+    #[inline(always)]
+    pub(crate) fn round_exact(&self, y: f64) -> f64 {
+        self.round(y, || Ordering::Equal)
+    }
+
     /// y (any f64) rounded to nearest into the format. When y is exactly a midpoint of the
     /// format, `side()` must give |exact| compared with |y| for the exact value y was rounded
     /// from (`Equal`: y is exact, and the tie goes to even).

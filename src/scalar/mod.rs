@@ -41,6 +41,7 @@
 mod dd;
 mod half_math;
 pub mod ieee;
+pub mod mixed;
 mod mpfr;
 mod mpfr_exp;
 mod mpfr_ln;
@@ -48,6 +49,7 @@ mod prim;
 
 use crate::error::{Error, Result};
 pub use ieee::{Emulated, Format};
+pub use mixed::{Compute, Mixed};
 use rug::float::Round;
 use rug::{Float, Rational};
 use std::cmp::Ordering;
@@ -88,8 +90,9 @@ impl Prec {
     }
 }
 
-/// A float type chosen at run time by name: `f16`, `bf16`, `f32`, `f64`, `mpfr:<bits>`, or an
-/// emulated format: `ieee:E:M`, `tf32`, `e5m2`, `e4m3` ([`Format`]).
+/// A float type chosen at run time by name: `f16`, `bf16`, `f32`, `f64`, `mpfr:<bits>`, an
+/// emulated format: `ieee:E:M`, `tf32`, `e5m2`, `e4m3` ([`Format`]), or a mixed dtype `S+C`
+/// ([`Mixed`]: storage in S, arithmetic in C).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum DType {
     /// IEEE binary16 (half crate).
@@ -105,6 +108,14 @@ pub enum DType {
     /// An emulated binary format ([`Format`]: `ieee:E:M` and the aliases `tf32`, `e5m2`,
     /// `e4m3`), computed by [`Emulated`].
     Ieee(Format),
+    /// Mixed precision like autocast, `S+C` ([`Mixed`]): values stored in `storage`, arithmetic
+    /// in `compute`, which holds every product of two storage values exactly.
+    Mixed {
+        /// The storage format S (f16, bf16 and f32 are ieee:5:10, ieee:8:7 and ieee:8:23).
+        storage: Format,
+        /// The compute type C.
+        compute: Compute,
+    },
 }
 
 impl DType {
@@ -118,6 +129,9 @@ impl DType {
     /// [`Error::DType`] naming the text, e.g. for `f8`, `mpfr:`, `mpfr:1` or `mpfr:abc`.
     pub fn parse(text: &str) -> Result<Self> {
         let t = text.trim();
+        if let Some((s, c)) = t.split_once('+') {
+            return Self::parse_mixed(text, s.trim(), c.trim());
+        }
         let err = |detail: &str| Error::DType {
             value: text.to_string(),
             min: Prec::MIN,
@@ -168,6 +182,53 @@ impl DType {
         }
     }
 
+    /// Parses the mixed dtype `s+c` (`text` as the user gave it): S a binary format, C f32 or
+    /// f64 holding every product of two S values exactly (2 p(S) <= p(C), S's exponent range
+    /// within C's).
+    fn parse_mixed(text: &str, s: &str, c: &str) -> Result<Self> {
+        let bad = |detail: String| {
+            Error::value(
+                "dtype",
+                text,
+                format!(
+                    "S+C with S a storage format (f16, bf16, f32, tf32, e5m2, e4m3 or ieee:<E>:<M>) and C \
+                     f32 or f64 holding every product of two S values exactly (2 p(S) <= p(C), S's exponent \
+                     range within C's), such as bf16+f32; {detail}"
+                ),
+            )
+        };
+        if s.is_empty() || c.is_empty() {
+            return Err(bad("both S and C must be named".into()));
+        }
+        let compute = match c {
+            "f32" => Compute::F32,
+            "f64" => Compute::F64,
+            _ => return Err(bad(format!("{c:?} is not f32 or f64"))),
+        };
+        let storage = match DType::parse(s) {
+            Ok(DType::F16) => Format::ieee(5, 10)?,
+            Ok(DType::BF16) => Format::ieee(8, 7)?,
+            Ok(DType::F32) => Format::ieee(8, 23)?,
+            Ok(DType::F64) => Format::ieee(11, 52)?,
+            Ok(DType::Ieee(f)) => f,
+            Ok(_) => return Err(bad(format!("{s:?} is not a binary storage format"))),
+            Err(_) => return Err(bad(format!("{s:?} is not a storage format"))),
+        };
+        let cf = compute.format();
+        if 2 * storage.precision() > cf.precision() {
+            return Err(bad(format!(
+                "{s} has {} bits, so C needs at least {}, and {c} has {}",
+                storage.precision(),
+                2 * storage.precision(),
+                cf.precision()
+            )));
+        }
+        if storage.emin() < cf.emin() || storage.emax() > cf.emax() {
+            return Err(bad(format!("{s}'s exponent range exceeds {c}'s")));
+        }
+        Ok(DType::Mixed { storage, compute })
+    }
+
     /// Parses a comma-separated list of dtypes; an empty list is an error.
     ///
     /// # Errors
@@ -185,6 +246,7 @@ impl DType {
     pub fn name(self) -> String {
         match self {
             DType::Ieee(f) => f.name(),
+            DType::Mixed { storage, compute } => format!("{}+{}", mixed::storage_name(storage), compute.name()),
             DType::F16 => "f16".into(),
             DType::BF16 => "bf16".into(),
             DType::F32 => "f32".into(),
@@ -193,17 +255,28 @@ impl DType {
         }
     }
 
-    /// A label safe in file names: `f16`, ..., `mpfr113`, `tf32`, `e4m3`, `ieee6m9`.
+    /// A label safe in file names: `f16`, ..., `mpfr113`, `tf32`, `e4m3`, `ieee6m9`, `bf16+f32`.
     pub fn label(self) -> String {
         match self {
             DType::Ieee(f) => f.label(),
+            DType::Mixed { storage, compute } => {
+                let s = match storage {
+                    f if mixed::storage_name(f) != f.name() => mixed::storage_name(f),
+                    f => f.label(),
+                };
+                format!("{s}+{}", compute.name())
+            }
             _ => self.name().replace(':', ""),
         }
     }
 
-    /// Significand bits p, counting the implicit bit (11, 8, 24, 53, or the MPFR precision).
+    /// Significand bits p, counting the implicit bit (11, 8, 24, 53, or the MPFR precision); for
+    /// a mixed dtype, its storage format's: the precision of the values it stores (inputs,
+    /// parameters, perturbed values, logits, gradients), which decides dead inputs and the
+    /// accuracy of the analytic gradient. Its values in flight have [`DType::value_bits`].
     pub fn bits(self) -> u32 {
         match self {
+            DType::Mixed { storage, .. } => storage.precision(),
             DType::F16 => 11,
             DType::BF16 => 8,
             DType::F32 => 24,
@@ -213,15 +286,42 @@ impl DType {
         }
     }
 
-    /// Unit roundoff u = 2^-p for rounding to nearest.
+    /// The bits an MPFR float needs to hold any value of this dtype exactly: [`DType::bits`], but
+    /// the compute type's for a mixed dtype (its losses and difference quotients are C values).
+    pub fn value_bits(self) -> u32 {
+        match self {
+            DType::Mixed { compute, .. } => compute.dtype().bits(),
+            _ => self.bits(),
+        }
+    }
+
+    /// The dtype the loss is evaluated in: the compute type C of a mixed dtype, else the dtype.
+    pub fn loss_dtype(self) -> DType {
+        match self {
+            DType::Mixed { compute, .. } => compute.dtype(),
+            _ => self,
+        }
+    }
+
+    /// The storage format of a mixed dtype, `None` for the others.
+    pub fn storage(self) -> Option<Format> {
+        match self {
+            DType::Mixed { storage, .. } => Some(storage),
+            _ => None,
+        }
+    }
+
+    /// Unit roundoff u = 2^-p for rounding to nearest (of the storage format for a mixed dtype).
     pub fn unit_roundoff(self) -> f64 {
         2f64.powi(-(self.bits() as i32))
     }
 
     /// The smallest exponent e such that 2^e is a normal number, or `None` for MPFR
-    /// (MPFR's exponent range is far beyond anything computed here).
+    /// (MPFR's exponent range is far beyond anything computed here); the storage format's for a
+    /// mixed dtype.
     pub fn normal_exp_min(self) -> Option<i32> {
         match self {
+            DType::Mixed { storage, .. } => Some(storage.emin()),
             DType::F16 => Some(-14),
             DType::BF16 | DType::F32 => Some(-126),
             DType::F64 => Some(-1022),
@@ -230,9 +330,10 @@ impl DType {
         }
     }
 
-    /// The largest finite value, or `None` for MPFR.
+    /// The largest finite value, or `None` for MPFR; the storage format's for a mixed dtype.
     pub fn max_finite(self) -> Option<f64> {
         match self {
+            DType::Mixed { storage, .. } => Some(storage.max_finite()),
             DType::F16 => Some(65504.0),
             DType::BF16 => Some(f32::from_bits(0x7f7f_0000) as f64),
             DType::F32 => Some(f32::MAX as f64),
@@ -245,7 +346,7 @@ impl DType {
     /// Whether overflow gives infinity: every dtype but `e4m3`, whose overflow gives NaN.
     pub fn has_infinity(self) -> bool {
         match self {
-            DType::Ieee(f) => f.has_infinity(),
+            DType::Ieee(f) | DType::Mixed { storage: f, .. } => f.has_infinity(),
             _ => true,
         }
     }
@@ -294,6 +395,11 @@ pub trait Scalar: Clone + fmt::Debug + Send + Sync + 'static {
     fn from_f64(x: f64, ctx: Self::Ctx) -> Self {
         Self::from_float(&Float::with_val(53, x), ctx)
     }
+    /// The f64 value `x` rounded once to nearest into the storage format: [`Scalar::from_f64`]
+    /// but for mixed dtypes, whose data are rounded once into S (not into C and then S).
+    fn stored_from_f64(x: f64, ctx: Self::Ctx) -> Self {
+        Self::from_f64(x, ctx)
+    }
     /// Zero.
     fn zero(ctx: Self::Ctx) -> Self;
     /// `num / den` rounded once into the type.
@@ -318,6 +424,11 @@ pub trait Scalar: Clone + fmt::Debug + Send + Sync + 'static {
     /// The exact value as an MPFR float of `prec` bits (exact whenever `prec` is at least the
     /// type's precision).
     fn to_float(&self, prec: u32) -> Float;
+
+    /// Rounds `self` into the storage format: a no-op but for mixed dtypes ([`Mixed`]), whose
+    /// values are computed in C and rounded to S at the storage points the model marks with it.
+    #[inline(always)]
+    fn store(&mut self) {}
 
     /// `self = src`.
     fn set(&mut self, src: &Self);
@@ -519,6 +630,16 @@ macro_rules! with_dtype {
             $crate::scalar::DType::Ieee(f) => {
                 type $T = $crate::scalar::Emulated;
                 let $ctx = f.spec();
+                $body
+            }
+            $crate::scalar::DType::Mixed { storage, compute: $crate::scalar::Compute::F32 } => {
+                type $T = $crate::scalar::Mixed<f32>;
+                let $ctx = storage.spec();
+                $body
+            }
+            $crate::scalar::DType::Mixed { storage, compute: $crate::scalar::Compute::F64 } => {
+                type $T = $crate::scalar::Mixed<f64>;
+                let $ctx = storage.spec();
                 $body
             }
         }

@@ -107,13 +107,22 @@ fn hidden_width(s: &str) -> std::result::Result<usize, String> {
 }
 
 /// A command line that contradicts itself (exit status 2): `--hidden` with `--model linear` or out
-/// of range, a `--wrt` the model does not have, or `--eps auto` with a scheme that is not a
-/// finite-difference stencil.
+/// of range, a `--wrt` the model does not have, a mixed dtype with the complex step or dual
+/// numbers, or `--eps auto` with a scheme that is not a finite-difference stencil.
 pub(super) fn usage_error(a: &CheckArgs) -> Option<String> {
     // A hidden width with the linear model or out of range, or a wrt the model does not have.
     let model = Model::new(a.model, a.hidden, a.seed).and_then(|m| a.wrt.iter().try_for_each(|&w| m.check_wrt(w)));
     if let Err(e) = model {
         return Some(e.to_string());
+    }
+    if let Some(e) = crate::check::mixed_scheme_error(a.scheme, &a.dtype) {
+        return Some(e.to_string());
+    }
+    if let Some(dt) = a.dtype.iter().find(|d| d.storage().is_some()).filter(|_| a.model != ModelKind::Linear) {
+        return Some(format!(
+            "invalid --dtype {dt} with --model {}: mixed precision stores where the linear model stores, so it              needs --model linear",
+            a.model
+        ));
     }
     (crate::numeric::auto::is_auto(&a.eps) && !a.scheme.is_stencil()).then(|| {
         format!(

@@ -70,6 +70,8 @@ pub fn dtype_color(dt: DType) -> RGBColor {
             (_, 11, 52) => F64,
             _ => IEEE_OTHER,
         },
+        // A mixed dtype takes its storage format's colour (the formats experiment dashes it).
+        DType::Mixed { storage, .. } => dtype_color(DType::Ieee(storage)),
         DType::F16 => F16,
         DType::BF16 => BF16,
         DType::F32 => F32,
