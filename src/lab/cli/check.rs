@@ -120,7 +120,8 @@ pub(super) fn usage_error(a: &CheckArgs) -> Option<String> {
     }
     if let Some(dt) = a.dtype.iter().find(|d| d.storage().is_some()).filter(|_| a.model != ModelKind::Linear) {
         return Some(format!(
-            "invalid --dtype {dt} with --model {}: mixed precision stores where the linear model stores, so it              needs --model linear",
+            "invalid --dtype {dt} with --model {}: mixed precision stores where the linear model stores, \
+             so it needs --model linear",
             a.model
         ));
     }
