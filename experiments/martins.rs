@@ -7,7 +7,7 @@ use gradlab::check::full_digits;
 use gradlab::error::Result;
 use gradlab::exact::Decimal;
 use gradlab::lab::grid::decades;
-use gradlab::lab::plot::{Figure, LegendPos, Series, BLACK, BLUE, GREEN, MEDIUM_GREY, ORANGE, VERMILLION};
+use gradlab::lab::plot::{scheme_color, Figure, LegendPos, Series};
 use gradlab::lab::report::{md_table, sci6};
 use gradlab::lab::runner::{Experiment, Output};
 use gradlab::method::{derivative, Scheme};
@@ -41,17 +41,6 @@ const METHODS: [Scheme; 6] =
 
 fn dtypes(quick: bool) -> Vec<DType> {
     DType::parse_list(if quick { "f16,f64,mpfr:113" } else { "f16,bf16,f32,f64,mpfr:113,mpfr:256" }).unwrap_or_default()
-}
-
-fn color(m: Scheme) -> plotters::style::RGBColor {
-    match m {
-        Scheme::Forward => ORANGE,
-        Scheme::Central => BLUE,
-        Scheme::Central5 => GREEN,
-        Scheme::Ridders => VERMILLION,
-        Scheme::Complex => BLACK,
-        _ => MEDIUM_GREY,
-    }
 }
 
 fn estimate<T: Scalar>(ctx: T::Ctx, method: Scheme, h: &Decimal, truth: &Float) -> (String, f64) {
@@ -149,7 +138,7 @@ impl Experiment for MartinsExperiment {
                         })
                         .collect(),
                 };
-                let series = Series::new(m.name(), color(m), pts);
+                let series = Series::new(m.name(), scheme_color(m), pts);
                 fig.series.push(if m == Scheme::Dual { series.dashed() } else { series });
             }
             // Every step: the error-1 lines fill the top corners and the complex step the bottom ones.

@@ -57,27 +57,19 @@ pub struct Row {
     status: Status,
 }
 
-/// Function evaluations per element, as the table says it.
-fn cost(method: Scheme, auto: bool) -> &'static str {
-    match (method, auto) {
-        (Scheme::Forward, false) => "2",
-        (Scheme::Central, false) => "2",
-        (Scheme::Central5, false) => "4",
+/// The method's label (with `auto` for a step per element) and its function evaluations per
+/// element.
+fn label_and_cost(method: Scheme, auto: bool) -> [String; 2] {
+    let cost = match (method, auto) {
         (Scheme::Central, true) => "4 + 2",
         (Scheme::Central5, true) => "6 + 4",
+        (Scheme::Forward | Scheme::Central, _) => "2",
+        (Scheme::Central5, _) => "4",
         (Scheme::Ridders, _) => "2 per tableau row, at most 20",
         (Scheme::Complex, _) => "1 in complex numbers",
         _ => "1 in dual numbers",
-    }
-}
-
-/// The method's label: its name, with `auto` for a step per element.
-fn label(method: Scheme, auto: bool) -> String {
-    if auto {
-        format!("{method} (auto)")
-    } else {
-        method.to_string()
-    }
+    };
+    [if auto { format!("{method} (auto)") } else { method.to_string() }, cost.into()]
 }
 
 impl Experiment for Methods {
@@ -93,10 +85,8 @@ impl Experiment for Methods {
         ModelKind::ALL.iter().flat_map(|&m| dtypes(quick, m).into_iter().flat_map(per_dtype(m))).collect()
     }
     fn run_cell(&self, &(model, dt, seed, quick): &Self::Cell) -> Result<Vec<Row>> {
-        let (dt, seed, quick) = (&dt, &seed, &quick);
-        let problem = Problem::generate(10, 4, 2, *seed)?;
-        let net = Model::new(model, None, *seed)?;
-        let mut runs: Vec<(Scheme, Vec<Decimal>)> = STEPPED.iter().map(|&m| (m, steps(*dt, *quick))).collect();
+        let (problem, net) = (Problem::generate(10, 4, 2, seed)?, Model::new(model, None, seed)?);
+        let mut runs: Vec<(Scheme, Vec<Decimal>)> = STEPPED.iter().map(|&m| (m, steps(dt, quick))).collect();
         runs.extend([
             (Scheme::Dual, vec![]),
             (Scheme::Central, vec![auto_step()]),
@@ -104,14 +94,14 @@ impl Experiment for Methods {
         ]);
         let mut out = Vec::new();
         for (method, grid) in runs {
-            let cfg = CheckConfig { truth: Some(truth_prec(&[*dt])), ..CheckConfig::seed(method, grid) };
-            for r in check_model_watched(&problem, *dt, &cfg, net, &Watch::unwatched())?.rows {
+            let cfg = CheckConfig { truth: Some(truth_prec(&[dt])), ..CheckConfig::seed(method, grid) };
+            for r in check_model_watched(&problem, dt, &cfg, net, &Watch::unwatched())?.rows {
                 out.push(Row {
                     model,
-                    dtype: *dt,
+                    dtype: dt,
                     method,
                     auto_step: r.auto_step,
-                    seed: *seed,
+                    seed,
                     eps: method.has_step().then_some(r.eps),
                     num_vs_truth: r.num_vs_truth,
                     anal_vs_truth: r.anal_vs_truth,
@@ -127,17 +117,12 @@ impl Experiment for Methods {
 
     fn finish(&self, quick: bool, rows: &[Row], out: &mut Output) -> Result<String> {
         let n = seeds(quick).len();
-        let curve = |m: ModelKind, dt: DType, method: Scheme, auto: bool| {
-            let mine = rows.iter().filter(move |r| r.model == m && r.dtype == dt && r.method == method);
-            median_band(
-                mine.filter(move |r| r.auto_step == auto).filter_map(|r| Some((r.eps.as_ref()?, r.num_vs_truth))),
-            )
+        let curve = |m: ModelKind, dt: DType, method: Scheme| {
+            let mine = rows.iter().filter(move |r| r.model == m && r.dtype == dt && r.method == method && !r.auto_step);
+            median_band(mine.filter_map(|r| Some((r.eps.as_ref()?, r.num_vs_truth))))
         };
         let (mut tables, mut figures) = (String::new(), String::new());
-        let spread = |v: &[f64]| {
-            let s = Spread::of(v);
-            format!("{:.2e} ({:.2e} to {:.2e})", s.median, s.min, s.max)
-        };
+        let spread = |v: &[f64]| Spread::of(v).sci_range_label(2);
         for &m in ModelKind::ALL {
             let mut table = Vec::new();
             let mut fig =
@@ -148,16 +133,20 @@ impl Experiment for Methods {
                         .filter(move |r| r.model == m && r.dtype == dt && r.method == method && r.auto_step == auto)
                 };
                 for method in STEPPED {
-                    let (med, band) = curve(m, dt, method, false);
+                    let (med, band) = curve(m, dt, method);
                     let grid: Vec<&Decimal> =
                         of(method, false).filter_map(|r| r.eps.as_ref()).take(med.len()).collect();
                     let Some(best) = best_step(grid.into_iter().zip(med.iter().map(|p| p.1))) else { continue };
                     let needed = med.iter().find(|p| p.1 <= 2.0 * best.value).map_or(f64::NAN, |p| p.0);
                     let at = |r: &&Row| r.eps.as_ref().is_some_and(|e| e.value() == best.step.value());
                     let errs: Vec<f64> = of(method, false).filter(at).map(|r| r.num_vs_truth).collect();
+                    let [name, cost] = label_and_cost(method, false);
                     let need = format!("{needed:.0e}");
-                    table.push(vec![dt.to_string(), label(method, false), best_step_label(&best), spread(&errs), need]);
+                    table.push(vec![dt.to_string(), name, best_step_label(&best), spread(&errs), need, cost]);
                     if dt == DType::F64 {
+                        // The regular grid only (the complex step's 1e-20 .. 1e-300 stay in the table).
+                        let med = med.into_iter().filter(|p| p.0 >= 1e-20).collect();
+                        let band = band.into_iter().filter(|p| p.0 >= 1e-20).collect();
                         fig.series.push(line(&method.to_string(), scheme_color(method), med).with_band(band));
                     }
                 }
@@ -165,17 +154,12 @@ impl Experiment for Methods {
                     let errs: Vec<f64> = of(method, auto).map(|r| r.num_vs_truth).collect();
                     let chosen: Vec<f64> = of(method, auto).filter_map(|r| Some(r.eps.as_ref()?.to_f64())).collect();
                     let step = if auto { format!("median {:.2e}", median(&chosen)) } else { "none".into() };
-                    table.push(vec![dt.to_string(), label(method, auto), step, spread(&errs), "-".into()]);
+                    let [name, cost] = label_and_cost(method, auto);
+                    table.push(vec![dt.to_string(), name, step, spread(&errs), "-".into(), cost]);
                 }
             }
-            for r in &mut table {
-                let method = r[1].split(' ').next().and_then(|t| Scheme::parse(t).ok()).unwrap_or(Scheme::Dual);
-                r.push(cost(method, r[1].ends_with("(auto)")).to_string());
-            }
-            fig.x_log = true;
-            fig.y_log = true;
-            fig.legend_pos = LegendPos::Auto;
-            fig.caption = Some(format!("median over {n} seeds, band: min-max; dual numbers take no step"));
+            fig.caption =
+                Some(format!("median over {n} seeds, band: min-max; steps >= 1e-20 (the table has the rest)"));
             figures.push_str(&out.figure_md(&format!("methods_{m}"), &fig)?);
             tables.push_str(&format!("**{m}**\n\n"));
             tables.push_str(&md_table(
@@ -196,33 +180,20 @@ impl Experiment for Methods {
                 // The complex step's rounding does not grow as h shrinks: error / u against h / sqrt(u).
                 let (xs, ys) =
                     if complex { (u.sqrt(), u) } else { (u.powf(1.0 / (order + 1.0)), u.powf(order / (order + 1.0))) };
-                let (med, _) = curve(ModelKind::Linear, dt, method, false);
+                let (med, _) = curve(ModelKind::Linear, dt, method);
                 fig.series.push(line(
                     &dt.to_string(),
                     dtype_color(dt),
-                    med.iter().map(|p| (p.0 / xs, p.1 / ys)).collect(),
+                    med.iter().map(|p| (p.0 / xs, p.1 / ys)).filter(|p| (1e-4..=1e4).contains(&p.0)).collect(),
                 ));
             }
-            fig.x_log = true;
-            fig.y_log = true;
-            fig.legend_pos = LegendPos::Auto;
-            fig.caption = Some(format!("order p = {order}, u the dtype's unit roundoff; median over {n} seeds"));
+            fig.caption = Some(format!(
+                "order p = {order}, u the dtype's unit roundoff; median over {n} seeds; x within 1e-4 to 1e4"
+            ));
             figures.push_str(&out.figure_md(&format!("methods_collapse_{method}"), &fig)?);
         }
         let vars = vars![n, tables, figures];
         fill(include_str!("methods.md"), &vars)
-    }
-}
-
-/// A method's colour in the figures (Okabe-Ito, as the martins experiment).
-fn scheme_color(m: Scheme) -> plotters::style::RGBColor {
-    match m {
-        Scheme::Forward => ORANGE,
-        Scheme::Central => BLUE,
-        Scheme::Central5 => GREEN,
-        Scheme::Ridders => VERMILLION,
-        Scheme::Complex => BLACK,
-        _ => MEDIUM_GREY,
     }
 }
 

@@ -7,6 +7,7 @@ pub mod bits_sweep;
 pub mod defaults;
 pub mod error_model;
 pub mod formats;
+pub mod kinks;
 pub mod martins;
 pub mod methods;
 pub mod microbatch;
@@ -44,6 +45,7 @@ pub fn all() -> Vec<Box<dyn Runnable>> {
         Box::new(bits_sweep::BitsSweep),
         Box::new(martins::MartinsExperiment),
         Box::new(methods::Methods),
+        Box::new(kinks::Kinks),
         Box::new(scaling::Scaling),
     ]
 }

@@ -257,6 +257,34 @@ fn quick_experiments_show_their_key_numbers_and_are_thread_independent() {
     assert_eq!(dual["h"], "");
     assert_eq!(dual["estimate"].chars().filter(char::is_ascii_digit).count(), 17, "{dual:?}");
 
+    // methods (quick: bf16 and f64, seeds 1 and 2): in f64 on every model the complex step and
+    // dual numbers reach 1e-15 somewhere, central differences stay above 1e-12, and dual numbers'
+    // eps is empty.
+    let met = records(&out.join("methods/methods.csv"));
+    for model in ["linear", "mlp-tanh", "mlp-relu"] {
+        let best = |m: &str| {
+            met.iter()
+                .filter(|r| r["model"] == model && r["dtype"] == "f64" && r["method"] == m && r["auto_step"] == "false")
+                .map(|r| num(r, "num_vs_truth"))
+                .fold(f64::INFINITY, f64::min)
+        };
+        assert!(best("complex") < 1e-15 && best("dual") < 1e-15, "{model}: {} {}", best("complex"), best("dual"));
+        assert!(best("central") > 1e-12, "{model}: central {}", best("central"));
+    }
+    assert!(met.iter().filter(|r| r["method"] == "dual").all(|r| r["eps"].is_empty()));
+
+    // kinks (quick): crossings grow with the step (none at the smallest f64 step, nearly all at
+    // h = 1), and a crossing element's central difference is far worse than a smooth one's.
+    let kin = records(&out.join("kinks/kinks.csv"));
+    let central: Vec<_> = kin.iter().filter(|r| r["dtype"] == "f64" && r["method"] == "central").collect();
+    assert!(central.iter().filter(|r| num(r, "eps") == 1.0).all(|r| num(r, "crossing") >= 0.8 * num(r, "elements")));
+    assert!(central.iter().filter(|r| num(r, "eps") <= 1e-6).all(|r| r["crossing"] == "0"));
+    let worse = central
+        .iter()
+        .filter(|r| r["crossing"] != "0")
+        .filter(|r| num(r, "relerr_crossing") > 100.0 * num(r, "relerr_smooth"));
+    assert!(worse.count() >= 2);
+
     // The report has every section and links existing figures.
     let report = std::fs::read_to_string(out.join("REPORT.md")).unwrap();
     for e in all().into_iter().filter(|e| !e.is_timing()) {

@@ -6,8 +6,8 @@
 pub use crate::error::Result;
 pub use crate::exact::Decimal;
 pub use crate::lab::plot::{
-    dtype_color, Figure, LegendPos, ALERT_RED, BLACK, BLUE, DARK_GREY, DIM_GREY, GREEN, LIGHT_GREY, MEDIUM_GREY,
-    ORANGE, REFERENCE_GREY, VERMILLION,
+    dtype_color, scheme_color, Figure, LegendPos, ALERT_RED, BLACK, BLUE, DARK_GREY, DIM_GREY, GREEN, LIGHT_GREY,
+    MEDIUM_GREY, ORANGE, REFERENCE_GREY, VERMILLION,
 };
 pub use crate::lab::report::{count_of, md_table};
 pub use crate::lab::runner::{Experiment, Output};

@@ -112,6 +112,16 @@ impl Spread {
         format!("{median:.digits$} ({min:.digits$} to {max:.digits$})")
     }
 
+    /// `median (min to max)` in scientific notation with `digits` decimals (`1.06e-10 (7.79e-11 to
+    /// 3.18e-10)`), for tables of errors spanning decades; `-` for the spread of no values.
+    pub fn sci_range_label(&self, digits: usize) -> String {
+        let Spread { min, median, max } = self;
+        if [min, median, max].iter().all(|x| x.is_nan()) {
+            return "-".into();
+        }
+        format!("{median:.digits$e} ({min:.digits$e} to {max:.digits$e})")
+    }
+
     /// `median (min-max)` with two decimals, for tables.
     pub fn label(&self) -> String {
         format!("{:.2} ({:.2}-{:.2})", self.median, self.min, self.max)

@@ -271,6 +271,24 @@ impl<T: Scalar> MlpTrained<T> {
     pub fn n(&self) -> usize {
         self.x.nrows()
     }
+
+    /// For each input element (j, i), the largest perturbation that changes the sign of no
+    /// hidden pre-activation of sample j: min over units u of |a_ju| / |W1_ui|, since a_ju is
+    /// linear in x_ji with slope W1_ui (infinite when no unit depends on the element). Computed in
+    /// f64 from the state's values (exact conversions; the sum rounded in f64): for relu, the
+    /// steps at which a finite difference of the element stays on one branch of every unit.
+    pub fn kink_distance(&self) -> Array2<f64> {
+        let p = self.params.map(Scalar::to_f64);
+        let x = self.x.map(Scalar::to_f64);
+        Array2::from_shape_fn(x.dim(), |(j, i)| {
+            (0..p.hidden())
+                .map(|u| {
+                    let a: f64 = x.row(j).iter().zip(p.w1.row(u)).map(|(a, b)| a * b).sum::<f64>() + p.b1[u];
+                    a.abs() / p.w1[[u, i]].abs()
+                })
+                .fold(f64::INFINITY, f64::min)
+        })
+    }
 }
 
 /// Trains the MLP like the seed's loop ([`crate::train::train`]): per epoch one forward and

@@ -5,7 +5,7 @@
 //! translucent min–max band), special [`Marker`] symbols (for example the predicted
 //! optimal step) and a one-line caption. [`render_to_bytes`] draws it as a
 //! 1600×1000 PNG and an SVG with the same layout; [`render`](fn@render) writes both files
-//! atomically. Colours: [`dtype_color`] per dtype, named greys for references.
+//! atomically. Colours: [`dtype_color`] per dtype, [`scheme_color`] per method, named greys for references.
 //!
 //! Axes are logarithmic by default with ticks at whole decades only, labelled
 //! `1e-8`, `1e0`, …; the axis range is the finite data range padded outward to whole
@@ -57,8 +57,8 @@ use plotters::drawing::IntoDrawingArea;
 
 pub use figure::{Figure, LegendPos, LineStyle, Marker, PlotStats, Series};
 pub use palette::{
-    dtype_color, ALERT_RED, BLACK, BLUE, DARK_GREY, DIM_GREY, GREEN, LIGHT_GREY, MEDIUM_GREY, ORANGE, REFERENCE_GREY,
-    VERMILLION,
+    dtype_color, scheme_color, ALERT_RED, BLACK, BLUE, DARK_GREY, DIM_GREY, GREEN, LIGHT_GREY, MEDIUM_GREY, ORANGE,
+    REFERENCE_GREY, VERMILLION,
 };
 
 use supersample::{Backend, SS};

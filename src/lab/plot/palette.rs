@@ -181,3 +181,17 @@ mod tests {
         assert_eq!(dtype_color(DType::parse("mpfr:256").unwrap()), BLACK);
     }
 }
+
+/// The colour of a differentiation method (Okabe-Ito): forward orange, central blue, five-point
+/// green, Ridders vermillion, the complex step black, the others (backward, dual numbers) grey.
+pub fn scheme_color(m: crate::method::Scheme) -> RGBColor {
+    use crate::method::Scheme;
+    match m {
+        Scheme::Forward => ORANGE,
+        Scheme::Central => BLUE,
+        Scheme::Central5 => GREEN,
+        Scheme::Ridders => VERMILLION,
+        Scheme::Complex => BLACK,
+        _ => MEDIUM_GREY,
+    }
+}
