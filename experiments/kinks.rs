@@ -86,9 +86,9 @@ impl Experiment for Kinks {
             for (r, num) in check.rows.into_iter().zip(grads.numeric) {
                 let h = reach * r.eps.to_f64();
                 let rel = |(v, t): (&f64, &f64)| if *t == 0.0 { (v - t).abs() } else { ((v - t) / t).abs() };
-                let errs = dist.iter().zip(num.iter().zip(truth.iter()).map(rel));
-                let (cross, smooth): (Vec<(&f64, f64)>, Vec<(&f64, f64)>) = errs.partition(|p| *p.0 < h);
-                let mean = |v: &[(&f64, f64)]| {
+                let errs = dist.iter().zip(num.iter().zip(truth.iter()).map(rel)).map(|(d, e)| (*d, e));
+                let (cross, smooth): (Vec<_>, Vec<_>) = errs.partition(|p| p.0 < h);
+                let mean = |v: &[(f64, f64)]| {
                     if v.is_empty() {
                         f64::NAN
                     } else {

@@ -162,6 +162,20 @@ pub(super) const LEGEND_DASH: (f64, f64) = (12.0, 7.0);
 /// Half-height of a band sample in the legend.
 pub(super) const LEGEND_BAND_HALF: f64 = 10.0;
 
+/// The colour of a differentiation method (Okabe-Ito): forward orange, central blue, five-point
+/// green, Ridders vermillion, the complex step black, the others (backward, dual numbers) grey.
+pub fn scheme_color(m: crate::method::Scheme) -> RGBColor {
+    use crate::method::Scheme;
+    match m {
+        Scheme::Forward => ORANGE,
+        Scheme::Central => BLUE,
+        Scheme::Central5 => GREEN,
+        Scheme::Ridders => VERMILLION,
+        Scheme::Complex => BLACK,
+        _ => MEDIUM_GREY,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,19 +193,5 @@ mod tests {
         }
         assert_eq!(dtype_color(DType::F64), RGBColor(0x00, 0x72, 0xB2));
         assert_eq!(dtype_color(DType::parse("mpfr:256").unwrap()), BLACK);
-    }
-}
-
-/// The colour of a differentiation method (Okabe-Ito): forward orange, central blue, five-point
-/// green, Ridders vermillion, the complex step black, the others (backward, dual numbers) grey.
-pub fn scheme_color(m: crate::method::Scheme) -> RGBColor {
-    use crate::method::Scheme;
-    match m {
-        Scheme::Forward => ORANGE,
-        Scheme::Central => BLUE,
-        Scheme::Central5 => GREEN,
-        Scheme::Ridders => VERMILLION,
-        Scheme::Complex => BLACK,
-        _ => MEDIUM_GREY,
     }
 }
