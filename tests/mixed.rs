@@ -221,7 +221,7 @@ fn every_stencil_scheme_and_wrt_runs_and_fast_equals_naive() {
     for dt in ["bf16+f32", "e4m3+f32", "f16+f32", "f32+f64"] {
         let dt = DType::parse(dt).unwrap();
         for scheme in [Scheme::Forward, Scheme::Backward, Scheme::Central, Scheme::Central5, Scheme::Ridders] {
-            for &wrt in Wrt::ALL {
+            for &wrt in Wrt::LINEAR {
                 let mut cfg = CheckConfig {
                     wrt,
                     keep_grads: true,
