@@ -17,7 +17,7 @@
 //! `--naive` every sample's loss from scratch; the two agree bit for bit (tested).
 
 use super::ad_fast::{element_loss, Buffers, Lifted};
-use super::num::{Complex, Dual, Num};
+use super::num::{Complex, Dual, Seeded};
 use super::ridders;
 use super::Scheme;
 use crate::error::Result;
@@ -62,16 +62,12 @@ pub fn method_grads_watched<T: Scalar>(
             .iter()
             .map(|h| {
                 let h = T::from_rational(h.value(), ctx);
-                let seed = |v: &T| Complex::new(v.clone(), h.clone());
-                let part = |y: &Complex<T>| y.im.div(&h);
-                Ok(MethodGrad { numeric: ad_grad(setup, &seed, &part, &h, naive, watch)?, est_error: None })
+                Ok(MethodGrad { numeric: ad_grad::<T, Complex<T>>(setup, &h, naive, watch)?, est_error: None })
             })
             .collect(),
         Scheme::Dual => {
             let one = T::from_int(1, ctx);
-            let seed = |v: &T| Dual::new(v.clone(), one.clone());
-            let part = |y: &Dual<T>| y.d.clone();
-            Ok(vec![MethodGrad { numeric: ad_grad(setup, &seed, &part, &one, naive, watch)?, est_error: None }])
+            Ok(vec![MethodGrad { numeric: ad_grad::<T, Dual<T>>(setup, &one, naive, watch)?, est_error: None }])
         }
         Scheme::Ridders => ridders_grads(setup, steps, naive, watch),
         _ => {
@@ -134,14 +130,12 @@ pub(crate) fn tableau<T: Scalar>(consts: &ridders::Consts<T>, noise0: &T, cols: 
     }
 }
 
-/// The gradient by one evaluation per element in the number type `N`: the element seeded by
-/// `seed`, the derivative read from the reduced loss by `part`; `eff` is the effective step
-/// reported for every element.
-fn ad_grad<T: Scalar, N: Num<Real = T>>(
+/// The gradient by one evaluation per element in the number type `N`: the element seeded with
+/// `h` ([`Seeded::seed`]), the derivative read from the reduced loss ([`Seeded::derivative`]);
+/// `h` is also the effective step reported for every element.
+fn ad_grad<T: Scalar, N: Seeded<Real = T>>(
     setup: &Setup<T>,
-    seed: &(dyn Fn(&T) -> N + Sync),
-    part: &(dyn Fn(&N) -> T + Sync),
-    eff: &T,
+    h: &T,
     naive: bool,
     watch: &Watch,
 ) -> Result<NumericGrad<T>> {
@@ -157,17 +151,18 @@ fn ad_grad<T: Scalar, N: Num<Real = T>>(
     let (x, w, z, b) = (&lifted.x, &lifted.w, &lifted.z, &lifted.b);
     let scale = setup.reduction.scale::<T>(tr.n(), ctx);
     let reduce = |total: N| {
-        part(&match &scale {
+        let total = match &scale {
             Some(s) => total.scale(s),
             None => total,
-        })
+        };
+        N::derivative(&total, h)
     };
     // The reduced loss from every sample's loss, evaluated from scratch (`--naive`).
     let all = |loss_of: &dyn Fn(usize) -> N| reduce(pairwise_num(&(0..tr.n()).map(loss_of).collect::<Vec<N>>()));
     let base = setup.wrt.tensor(tr);
     let (rows, cols) = base.dim();
     let from_scratch = |j: usize, i: usize| -> T {
-        let s = seed(&base[[j, i]]);
+        let s = N::seed(&base[[j, i]], h);
         match setup.wrt {
             Wrt::Input => {
                 let mut row: Vec<N> = x.row(j).to_vec();
@@ -205,7 +200,7 @@ fn ad_grad<T: Scalar, N: Num<Real = T>>(
         }
         let mut buf = Buffers::new(tr.n(), z.ncols(), &zero);
         (0..cols)
-            .map(|i| reduce(element_loss(&lifted, &tr.t, setup.wrt, (j, i), &seed(&base[[j, i]]), &mut buf)))
+            .map(|i| reduce(element_loss(&lifted, &tr.t, setup.wrt, (j, i), &N::seed(&base[[j, i]], h), &mut buf)))
             .collect()
     };
     let stopped = |j: usize| format!("row {} of {rows} of the gradient", j + 1);
@@ -219,7 +214,7 @@ fn ad_grad<T: Scalar, N: Num<Real = T>>(
     let shape = (rows, cols);
     Ok(NumericGrad {
         grad: Array2::from_shape_vec(shape, grad).unwrap_or_else(|_| unreachable!("one value per element")),
-        effective_step: Array2::from_elem(shape, eff.clone()),
+        effective_step: Array2::from_elem(shape, h.clone()),
         regime: Array2::from_elem(shape, Regime::Finite),
         dead_zone: 0,
         loss_flat: 0,

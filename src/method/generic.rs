@@ -14,7 +14,7 @@
 //! what the objective's own evaluation does.
 
 use super::exotic::{tableau, MethodGrad};
-use super::num::{Complex, Dual, Num};
+use super::num::{Complex, Dual, Seeded};
 use super::{ridders, Scheme, Stencil};
 use crate::error::Result;
 use crate::exact::Decimal;
@@ -43,17 +43,9 @@ pub fn method_grads<T: Scalar, O: Objective<T>>(
     match scheme {
         Scheme::Complex => steps
             .iter()
-            .map(|h| {
-                let h = T::from_rational(h.value(), ctx);
-                let seed = |v: &T| Complex::new(v.clone(), h.clone());
-                Ok(plain(ad_grad(obj, &seed, &|y: &Complex<T>| y.im.div(&h), &h, watch)?))
-            })
+            .map(|h| Ok(plain(ad_grad::<T, Complex<T>, O>(obj, &T::from_rational(h.value(), ctx), watch)?)))
             .collect(),
-        Scheme::Dual => {
-            let one = T::from_int(1, ctx);
-            let seed = |v: &T| Dual::new(v.clone(), one.clone());
-            Ok(vec![plain(ad_grad(obj, &seed, &|y: &Dual<T>| y.d.clone(), &one, watch)?)])
-        }
+        Scheme::Dual => Ok(vec![plain(ad_grad::<T, Dual<T>, O>(obj, &T::from_int(1, ctx), watch)?)]),
         Scheme::Ridders => {
             let central = Scheme::Central.stencil();
             let consts = ridders::Consts::new(ctx);
@@ -153,26 +145,20 @@ fn stencil_grads<T: Scalar, O: Objective<T>>(
     Ok((0..outputs).map(|s| finish(rows, cols, per_row.iter().flat_map(|r| r[s].iter().cloned()).collect())).collect())
 }
 
-/// The gradient by one evaluation per element in the number type `N`: the element seeded by
-/// `seed`, the derivative read from the value by `part`; `eff` is the effective step reported
-/// for every element.
-fn ad_grad<T: Scalar, N: Num<Real = T>, O: Objective<T>>(
-    obj: &O,
-    seed: &(dyn Fn(&T) -> N + Sync),
-    part: &(dyn Fn(&N) -> T + Sync),
-    eff: &T,
-    watch: &Watch,
-) -> Result<NumericGrad<T>> {
+/// The gradient by one evaluation per element in the number type `N`: the element seeded with
+/// `h` ([`Seeded::seed`]), the derivative read from the value ([`Seeded::derivative`]); `h` is
+/// also the effective step reported for every element.
+fn ad_grad<T: Scalar, N: Seeded<Real = T>, O: Objective<T>>(obj: &O, h: &T, watch: &Watch) -> Result<NumericGrad<T>> {
     let base = obj.tensor();
     let (rows, cols) = base.dim();
     let row = |j: usize| -> Vec<Vec<Cell<T>>> {
         let mut lifted = base.map(|v| N::real(v.clone()));
         let cells = (0..cols)
             .map(|i| {
-                lifted[[j, i]] = seed(&base[[j, i]]);
-                let g = part(&obj.value(lifted.view()));
+                lifted[[j, i]] = N::seed(&base[[j, i]], h);
+                let g = N::derivative(&obj.value(lifted.view()), h);
                 lifted[[j, i]] = N::real(base[[j, i]].clone());
-                (g, eff.clone(), false)
+                (g, h.clone(), false)
             })
             .collect();
         vec![cells]

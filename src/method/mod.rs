@@ -13,6 +13,6 @@ pub mod ridders;
 pub mod stencil;
 pub mod univariate;
 
-pub use num::{Complex, Dual, Num};
+pub use num::{Complex, Dual, Num, Seeded};
 pub use stencil::{quotient, Scheme, Stencil, StepConsts};
 pub use univariate::{derivative, Estimate, Univariate};

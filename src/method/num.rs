@@ -178,6 +178,34 @@ impl<T: Scalar> Complex<T> {
     }
 }
 
+/// A number type that differentiates in one evaluation: the complex step and dual numbers. The
+/// input is seeded with a parameter h, and the derivative is read back from the output; every
+/// engine (the linear model's, the generic one, the univariate one) goes through these two.
+pub trait Seeded: Num {
+    /// v + ih (the complex step, h its step) or v + h epsilon (dual numbers, h = 1).
+    fn seed(v: &Self::Real, h: &Self::Real) -> Self;
+    /// Im(y) / h, or y's dual part.
+    fn derivative(y: &Self, h: &Self::Real) -> Self::Real;
+}
+
+impl<T: Scalar> Seeded for Complex<T> {
+    fn seed(v: &T, h: &T) -> Self {
+        Complex::new(v.clone(), h.clone())
+    }
+    fn derivative(y: &Self, h: &T) -> T {
+        y.im.div(h)
+    }
+}
+
+impl<T: Scalar> Seeded for Dual<T> {
+    fn seed(v: &T, h: &T) -> Self {
+        Dual::new(v.clone(), h.clone())
+    }
+    fn derivative(y: &Self, _: &T) -> T {
+        y.d.clone()
+    }
+}
+
 /// Whether |b| < 2^-ceil(p/2) in a dtype of precision p, where the correctly rounded cos b is 1
 /// and sin b is b: 1 - cos b < b^2 / 2 <= 2^-(p+1), half the spacing below 1, and
 /// |b - sin b| < |b|^3 / 6 < 2^-p |b| / 6, less than half the spacing below |b| even when |b|

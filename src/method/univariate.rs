@@ -1,7 +1,7 @@
 //! Every method on a real function of one variable written once over [`Num`]: the stencils,
 //! the complex step, dual numbers and Ridders, in any Scalar type.
 
-use super::num::{Complex, Dual, Num};
+use super::num::{Complex, Dual, Num, Seeded};
 use super::ridders;
 use super::Scheme;
 use crate::exact::Decimal;
@@ -35,12 +35,13 @@ pub fn derivative<T: Scalar, F: Univariate>(f: &F, scheme: Scheme, x: &T, h: &De
     let h_t = T::from_rational(h.value(), ctx);
     match scheme {
         Scheme::Complex => {
-            let y = f.eval(&Complex::new(x.clone(), h_t.clone()));
-            Estimate { value: y.im.div(&h_t), error: None, evaluations: 1 }
+            let y = f.eval(&Complex::seed(x, &h_t));
+            Estimate { value: Complex::derivative(&y, &h_t), error: None, evaluations: 1 }
         }
         Scheme::Dual => {
-            let y = f.eval(&Dual::new(x.clone(), T::from_int(1, ctx)));
-            Estimate { value: y.d, error: None, evaluations: 1 }
+            let one = T::from_int(1, ctx);
+            let y = f.eval(&Dual::seed(x, &one));
+            Estimate { value: Dual::derivative(&y, &one), error: None, evaluations: 1 }
         }
         Scheme::Ridders => {
             let central = Scheme::Central.stencil();
