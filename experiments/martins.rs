@@ -106,9 +106,9 @@ impl Experiment for MartinsExperiment {
         s.push_str(
             "\nAs in the paper's figure, the differences' error falls with the step until rounding takes over (forward at \
              about sqrt(u), central at u^(2/3), five-point at u^(4/5)) and is 1 once x + h rounds to x; the complex step \
-             has no subtraction, so its error falls as h^2 and then stays at a few u (the roundings of the imaginary part \
-             through sin, cos, the cubes, the square root, exp and the quotient: mostly within 2 u, up to about 3 u at \
-             some steps) down to the smallest step, as long as the imaginary parts stay normal numbers: in the hardware \
+             has no subtraction, so its error falls as h^2 and then stays within a few u (the roundings of the imaginary part \
+             through sin, cos, the cubes, the square root, exp and the quotient, whose parts are each rounded once; the \
+             largest per dtype in the table) down to the smallest step, as long as the imaginary parts stay normal numbers: in the hardware \
              formats they become subnormal once h f'(x) is below the smallest normal number (6e-5 in f16, 1.2e-38 in bf16 \
              and f32, 2.2e-308 in f64, beyond the grid) and lose bits. Dual numbers need no step at all.\n\n",
         );
