@@ -126,6 +126,23 @@ impl<T: Scalar> PairwiseTree<T> {
         }
     }
 
+    /// [`PairwiseTree::sum_with`] for trees of one shape at once: `accs[c]` holds on entry tree
+    /// c's new leaf `j` and on exit tree c's sum with it. Each tree's additions are its own, in
+    /// its own order (the same bits as `sum_with`); walking the trees level by level only gives
+    /// the processor their independent additions side by side instead of one long chain.
+    #[inline]
+    pub fn sums_with(trees: &[Self], j: usize, accs: &mut [T]) {
+        let Some(first) = trees.first() else { return };
+        debug_assert!(trees.iter().all(|t| t.n == first.n), "trees of one shape");
+        let mut q = first.leaf_node[j];
+        while q > 1 {
+            for (acc, tree) in accs.iter_mut().zip(trees) {
+                acc.add_assign(&tree.nodes[q ^ 1]);
+            }
+            q /= 2;
+        }
+    }
+
     /// The pairwise sum of the current leaves.
     pub fn sum(&self) -> &T {
         &self.nodes[1]
@@ -174,6 +191,28 @@ mod tests {
                 leaves = other;
                 tree.rebuild(&leaves);
                 assert_eq!(tree.sum().to_bits(), pairwise_sum(&leaves).to_bits(), "rebuild n={n} j={j}");
+            }
+        }
+    }
+
+    /// Trees of one shape walked side by side give each tree's own `sum_with`, bit for bit.
+    #[test]
+    fn side_by_side_sums_match_one_at_a_time() {
+        for n in 1..=17 {
+            let trees: Vec<PairwiseTree<f32>> = (0..5)
+                .map(|c| {
+                    PairwiseTree::new(&(0..n).map(|i| 1.0 / (i as f32 + 1.5 + c as f32 * 0.37)).collect::<Vec<_>>())
+                })
+                .collect();
+            for j in 0..n {
+                let leaves: Vec<f32> = (0..5).map(|c| 0.3 + (j * 5 + c) as f32 * 1e-3).collect();
+                let mut accs = leaves.clone();
+                PairwiseTree::sums_with(&trees, j, &mut accs);
+                for (c, (tree, leaf)) in trees.iter().zip(&leaves).enumerate() {
+                    let mut one = 0.0;
+                    tree.sum_with(j, leaf, &mut one);
+                    assert_eq!(accs[c].to_bits(), one.to_bits(), "n={n} j={j} tree {c}");
+                }
             }
         }
     }

@@ -48,10 +48,14 @@
 //! In the format's normal range, rounding y is integer arithmetic on its bits: add half an ulp
 //! minus one plus the last kept bit, clear the dropped bits (the carry moves into the exponent
 //! by itself). Below the normal range the result is rounded to the subnormal spacing
-//! 2^(emin + 1 - p) (gradual underflow), and a result above the largest finite value becomes
-//! +-infinity (NaN for e4m3, which has no infinity). No operation allocates: the MPFR fallback of
-//! `exp` and `ln` uses a per-thread scratch value (but MPFR's `exp` and `log` themselves may
-//! allocate temporaries on that rare path, see [`Spec::mpfr_unary`]).
+//! 2^q, q = emin + 1 - p (gradual underflow), by f64's own addition: (y + c) - c with
+//! c = 2^(q + 52) of y's sign (|y| + |c| lies in [2^(q + 52), 2^(q + 53)), whose spacing is 2^q,
+//! so the sum rounds y to the grid, ties to even, and the subtraction is exact); a y that is
+//! itself a subnormal midpoint goes to the exact path as above. A result above the largest
+//! finite value becomes +-infinity (NaN for e4m3, which has no infinity). No operation
+//! allocates: the MPFR fallback of `exp` and `ln` uses a per-thread scratch value (but MPFR's
+//! `exp` and `log` themselves may allocate temporaries on that rare path, see
+//! [`Spec::mpfr_unary`]).
 
 use super::half_math::{Unary, EXP, LN};
 use super::{DType, Scalar};
@@ -214,6 +218,12 @@ pub struct Spec {
     half_minus_one: u64,
     /// 1; 0 when p = 53 (the last kept bit's weight in ties to even).
     one: u64,
+    /// The bits of 2^(q + 52), q = emin + 1 - p the subnormal spacing: (y + c) - c with c of y's
+    /// sign rounds |y| < 2^emin to a multiple of 2^q (ties to even) in f64's own addition.
+    sub_magic: u64,
+    /// Half the subnormal spacing, 2^(q - 1): the distance of a subnormal midpoint from the
+    /// grid; NaN (never equal) when q = -1074, where every f64 below 2^emin is in the format.
+    sub_half: f64,
 }
 
 impl PartialEq for Spec {
@@ -259,6 +269,8 @@ impl Spec {
             half,
             half_minus_one,
             one,
+            sub_magic: ((emin + 1 - p as i32 + 52 + 1023) as u64) << 52,
+            sub_half: if emin + 1 - (p as i32) > -1074 { pow2_const(emin - p as i32) } else { f64::NAN },
         }
     }
 
@@ -292,6 +304,18 @@ impl Spec {
         let bits = y.to_bits();
         let bexp = (bits >> 52) & 0x7ff;
         if bexp.wrapping_sub(self.bexp_lo) > self.bexp_span {
+            if bexp < self.bexp_lo {
+                // Zero or below 2^emin: rounded to a multiple of 2^q by f64's own addition (exact:
+                // |y| + 2^(q + 52) lies in [2^(q + 52), 2^(q + 53)), whose spacing is 2^q, and the
+                // subtraction is exact). A y off the midpoints rounds as the exact value it came
+                // from would (a midpoint between them would be an f64 nearer to it than y); a y on
+                // a midpoint goes to the exact path, which asks `side`.
+                let c = f64::from_bits(self.sub_magic | (bits & SIGN));
+                let r = (y + c) - c;
+                if (y - r).abs() != self.sub_half {
+                    return r.copysign(y);
+                }
+            }
             return self.round_outside(y, side);
         }
         let r = if bits & self.mask != half {
@@ -300,10 +324,16 @@ impl Spec {
             self.tie(bits, side())
         };
         if r & !SIGN > self.max_bits {
-            self.overflow.copysign(y)
-        } else {
-            f64::from_bits(r)
+            return self.overflowed(y);
         }
+        f64::from_bits(r)
+    }
+
+    /// A value rounded beyond the largest finite one: +-infinity (NaN for e4m3).
+    #[cold]
+    #[inline(never)]
+    fn overflowed(&self, y: f64) -> f64 {
+        self.overflow.copysign(y)
     }
 
     /// The bits of a midpoint y rounded by the side the exact value lies on.
@@ -435,6 +465,15 @@ static SPECS: [Spec; SPEC_COUNT] = {
     out[SPEC_COUNT - 1] = Spec::new(Format::E4M3);
     out
 };
+
+/// 2^k for k in -1074..=1023 in a const context (the spacing constants of [`Spec::new`]).
+const fn pow2_const(k: i32) -> f64 {
+    if k >= -1022 {
+        f64::from_bits(((k + 1023) as u64) << 52)
+    } else {
+        f64::from_bits(1u64 << (k + 1074))
+    }
+}
 
 /// 2^k for k in -1074..=1023, subnormal powers included.
 #[inline]
@@ -588,29 +627,29 @@ impl Scalar for Emulated {
     fn set_add(&mut self, a: &Self, b: &Self) {
         debug_assert!(a.spec == b.spec, "mixed formats");
         let (x, y) = (a.v, b.v);
-        let s = x + y;
-        *self = Emulated { v: a.spec.round_arith(s, move || side_of_sum(x, y, s)), spec: a.spec };
+        // The closure recomputes s (the same bits) rather than capture it: two values, not three.
+        *self = Emulated { v: a.spec.round_arith(x + y, move || side_of_sum(x, y, x + y)), spec: a.spec };
     }
     #[inline(always)]
     fn set_sub(&mut self, a: &Self, b: &Self) {
         debug_assert!(a.spec == b.spec, "mixed formats");
         let (x, y) = (a.v, -b.v);
-        let s = x + y;
-        *self = Emulated { v: a.spec.round_arith(s, move || side_of_sum(x, y, s)), spec: a.spec };
+        // The closure recomputes s (the same bits) rather than capture it: two values, not three.
+        *self = Emulated { v: a.spec.round_arith(x + y, move || side_of_sum(x, y, x + y)), spec: a.spec };
     }
     #[inline(always)]
     fn set_mul(&mut self, a: &Self, b: &Self) {
         debug_assert!(a.spec == b.spec, "mixed formats");
         let (x, y) = (a.v, b.v);
-        let s = x * y;
-        *self = Emulated { v: a.spec.round_arith(s, move || side_of_product(x, y, s)), spec: a.spec };
+        // The closure recomputes s (the same bits) rather than capture it: two values, not three.
+        *self = Emulated { v: a.spec.round_arith(x * y, move || side_of_product(x, y, x * y)), spec: a.spec };
     }
     #[inline(always)]
     fn set_div(&mut self, a: &Self, b: &Self) {
         debug_assert!(a.spec == b.spec, "mixed formats");
         let (x, y) = (a.v, b.v);
-        let s = x / y;
-        *self = Emulated { v: a.spec.round_arith(s, move || side_of_quotient(x, y, s)), spec: a.spec };
+        // The closure recomputes s (the same bits) rather than capture it: two values, not three.
+        *self = Emulated { v: a.spec.round_arith(x / y, move || side_of_quotient(x, y, x / y)), spec: a.spec };
     }
     #[inline(always)]
     fn add_assign(&mut self, a: &Self) {
@@ -905,5 +944,36 @@ mod tests {
         assert_eq!(Emulated::new(pow2(-17) * 1.0001, e5).v, pow2(-16));
         assert_eq!(Emulated::new(-pow2(-18), e5).v.to_bits(), (-0.0f64).to_bits());
         assert_eq!(Emulated::new(3.0 * pow2(-17), e5).v, pow2(-15), "1.5 spacings ties to 2");
+    }
+
+    /// Below 2^emin the rounding adds and subtracts 2^(q + 52) in f64: every f64 at, next to and
+    /// between the subnormal grid's points and midpoints, of both signs, rounds as MPFR rounds
+    /// it (an f64 on a midpoint goes to the exact path; ties to even; zeros keep their sign),
+    /// down to formats whose subnormal spacing is f64's own.
+    #[test]
+    fn values_below_the_normal_range_round_as_mpfr() {
+        let formats = [(4, 3), (5, 2), (8, 7), (5, 10), (8, 23), (11, 40), (11, 52), (3, 45), (10, 51)];
+        let formats = formats.map(|(e, m)| Format::ieee(e, m).unwrap()).into_iter().chain([Format::E4M3]);
+        let mut checked = 0;
+        for f in formats {
+            let spec = f.spec();
+            let q = f.emin() + 1 - f.precision() as i32;
+            let top = 1u64 << (f.precision() - 1); // 2^emin in units of 2^q
+            for m in (0..top).step_by(((top / 64) as usize).max(1)).chain([top - 1]) {
+                let point = m as f64 * pow2(q);
+                let mid = (m as f64 + 0.5) * pow2(q);
+                let mut ys = vec![point, point.next_up(), point.next_down().max(0.0), (m as f64 + 0.3) * pow2(q)];
+                if q > -1074 {
+                    ys.extend([mid, mid.next_up(), mid.next_down()]);
+                }
+                for y in ys.into_iter().flat_map(|y| [y, -y]) {
+                    let want = reference(&Float::with_val(53, y), f);
+                    let got = spec.round_exact(y);
+                    assert_eq!(got.to_bits(), want.to_bits(), "{f}: {y:e} rounds to {got:e}, MPFR {want:e}");
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 5000, "{checked} values");
     }
 }
