@@ -198,10 +198,6 @@ pub struct Spec {
     max: f64,
     /// +infinity, or NaN for e4m3.
     overflow: f64,
-    /// f64's biased exponent of 2^emin.
-    bexp_lo: u64,
-    /// emax - emin: f64 biased exponents bexp_lo..=bexp_lo + span are the format's normal range.
-    bexp_span: u64,
     /// 53 - p: the f64 significand bits the format drops.
     shift: u32,
     /// The dropped bits, 2^shift - 1.
@@ -214,6 +210,14 @@ pub struct Spec {
     arith_half: u64,
     /// The bits of the largest finite value.
     max_bits: u64,
+    /// The bits of 2^emin, the smallest normal number.
+    lo_bits: u64,
+    /// The bits of the midpoint between the largest finite value and 2^(emax + 1) (+infinity's
+    /// when p = 53): |y| from 2^emin up to below it rounds to a finite value of the normal range.
+    tie_bits: u64,
+    /// tie_bits - lo_bits: |y| is in the rounding's normal range when |y| - 2^emin (as bits,
+    /// wrapping) is below it.
+    normal_span: u64,
     /// half - 1; 0 when p = 53.
     half_minus_one: u64,
     /// 1; 0 when p = 53 (the last kept bit's weight in ties to even).
@@ -224,6 +228,14 @@ pub struct Spec {
     /// Half the subnormal spacing, 2^(q - 1): the distance of a subnormal midpoint from the
     /// grid; NaN (never equal) when q = -1074, where every f64 below 2^emin is in the format.
     sub_half: f64,
+    /// [`Spec::sub_half`] where + - * / and sqrt must look for subnormal midpoints; NaN (never)
+    /// for p <= 25 and q >= -511, where such a result on a midpoint is exact: a sum below 2^emin
+    /// is exact (a multiple of 2^q below 2^emin is in the format), a product (at least
+    /// 2^(2q) >= 2^-1022, at most 2p <= 50 bits) is exact in f64, and a quotient or root whose
+    /// f64 rounding is a midpoint m = M 2^(q-1) (M odd, below 2^(p+1)) equals it, because
+    /// |a - m b| and |a - m^2|, nonzero multiples of 2^(q-1+e_b) and 2^(2q-2), put a/b and
+    /// sqrt(a) further from m than half an f64 ulp of m for 2p < 53.
+    arith_sub_half: f64,
 }
 
 impl PartialEq for Spec {
@@ -231,6 +243,9 @@ impl PartialEq for Spec {
         self.format == other.format
     }
 }
+
+/// The sign bit of an f64.
+const SIGN: u64 = 1 << 63;
 
 impl Spec {
     /// The format these constants describe.
@@ -249,6 +264,8 @@ impl Spec {
         let top = if format.finite_only { (1u64 << m) - 2 } else { (1u64 << m) - 1 };
         let max = f64::from_bits((((emax + 1023) as u64) << 52) | (top << (52 - m)));
         let shift = 53 - p;
+        let lo_bits = ((emin + 1023) as u64) << 52;
+        let tie_bits = if shift == 0 { f64::INFINITY.to_bits() } else { max.to_bits() + (1u64 << (shift - 1)) };
         let (mask, half, half_minus_one, one) = if shift == 0 {
             (0, u64::MAX, 0, 0)
         } else {
@@ -262,15 +279,23 @@ impl Spec {
             max_bits: max.to_bits(),
             arith_half: if p <= 25 { u64::MAX } else { half },
             overflow: if format.finite_only { f64::NAN } else { f64::INFINITY },
-            bexp_lo: (emin + 1023) as u64,
-            bexp_span: (emax - emin) as u64,
             shift,
             mask,
             half,
             half_minus_one,
             one,
+            lo_bits,
+            tie_bits,
+            normal_span: tie_bits - lo_bits,
             sub_magic: ((emin + 1 - p as i32 + 52 + 1023) as u64) << 52,
             sub_half: if emin + 1 - (p as i32) > -1074 { pow2_const(emin - p as i32) } else { f64::NAN },
+            arith_sub_half: if p <= 25 && emin + 1 - (p as i32) >= -511 {
+                f64::NAN
+            } else if emin + 1 - (p as i32) > -1074 {
+                pow2_const(emin - p as i32)
+            } else {
+                f64::NAN
+            },
         }
     }
 
@@ -286,25 +311,27 @@ impl Spec {
     /// from (`Equal`: y is exact, and the tie goes to even).
     #[inline(always)]
     fn round(&self, y: f64, side: impl FnOnce() -> Ordering) -> f64 {
-        self.round_checking(y, self.half, side)
+        self.round_checking(y, self.half, self.sub_half, side)
     }
 
     /// [`Spec::round`] for the result of `+ - * /` or `sqrt`: for p <= 25 a midpoint in the
-    /// normal range is the exact result (53 >= 2p + 2, Figueroa 1995), so `side` is not asked.
+    /// normal range is the exact result (53 >= 2p + 2, Figueroa 1995), and so is one below it
+    /// when q >= -511 ([`Spec::arith_sub_half`]), so `side` is not asked there.
     #[inline(always)]
     fn round_arith(&self, y: f64, side: impl FnOnce() -> Ordering) -> f64 {
-        self.round_checking(y, self.arith_half, side)
+        self.round_checking(y, self.arith_half, self.arith_sub_half, side)
     }
 
     /// [`Spec::round`], looking for midpoints in the normal range only where the dropped bits
-    /// equal `half` (`u64::MAX`: never, ties to even).
+    /// equal `half` (`u64::MAX`: never, ties to even), and below it only at the distance
+    /// `sub_half` from the subnormal grid (NaN: never).
     #[inline(always)]
-    fn round_checking(&self, y: f64, half: u64, side: impl FnOnce() -> Ordering) -> f64 {
-        const SIGN: u64 = 1 << 63;
+    fn round_checking(&self, y: f64, half: u64, sub_half: f64, side: impl FnOnce() -> Ordering) -> f64 {
         let bits = y.to_bits();
-        let bexp = (bits >> 52) & 0x7ff;
-        if bexp.wrapping_sub(self.bexp_lo) > self.bexp_span {
-            if bexp < self.bexp_lo {
+        let magnitude = bits & !SIGN;
+        // One comparison for "not in [2^emin, the overflow midpoint)": below it wraps around.
+        if magnitude.wrapping_sub(self.lo_bits) >= self.normal_span {
+            if magnitude < self.lo_bits {
                 // Zero or below 2^emin: rounded to a multiple of 2^q by f64's own addition (exact:
                 // |y| + 2^(q + 52) lies in [2^(q + 52), 2^(q + 53)), whose spacing is 2^q, and the
                 // subtraction is exact). A y off the midpoints rounds as the exact value it came
@@ -312,28 +339,22 @@ impl Spec {
                 // a midpoint goes to the exact path, which asks `side`.
                 let c = f64::from_bits(self.sub_magic | (bits & SIGN));
                 let r = (y + c) - c;
-                if (y - r).abs() != self.sub_half {
+                if (y - r).abs() != sub_half {
                     return r.copysign(y);
                 }
+            } else if magnitude > self.tie_bits {
+                // NaN (above infinity's bits) stays NaN; beyond the overflow midpoint overflows.
+                return if y.is_nan() { y } else { self.overflow.copysign(y) };
             }
-            return self.round_outside(y, side);
+            return self.round_outside(y, half, side);
         }
+        // Below the overflow midpoint, the rounded value is at most the largest finite one.
         let r = if bits & self.mask != half {
             (bits + self.half_minus_one + ((bits >> self.shift) & self.one)) & !self.mask
         } else {
             self.tie(bits, side())
         };
-        if r & !SIGN > self.max_bits {
-            return self.overflowed(y);
-        }
         f64::from_bits(r)
-    }
-
-    /// A value rounded beyond the largest finite one: +-infinity (NaN for e4m3).
-    #[cold]
-    #[inline(never)]
-    fn overflowed(&self, y: f64) -> f64 {
-        self.overflow.copysign(y)
     }
 
     /// The bits of a midpoint y rounded by the side the exact value lies on.
@@ -352,15 +373,24 @@ impl Spec {
         }
     }
 
-    /// Rounding outside the format's normal range: NaN, infinities, overflow, zero, subnormals.
+    /// Rounding outside the format's normal range: NaN, infinities, overflow (from the midpoint
+    /// above the largest finite value on, which `half` and `side` decide as in
+    /// [`Spec::round_checking`]), zero and subnormals.
     #[inline(never)]
-    fn round_outside(&self, y: f64, side: impl FnOnce() -> Ordering) -> f64 {
+    fn round_outside(&self, y: f64, half: u64, side: impl FnOnce() -> Ordering) -> f64 {
         if y.is_nan() {
             return y;
         }
-        if (y.to_bits() >> 52) & 0x7ff > self.bexp_lo + self.bexp_span {
-            // Infinite, or |y| >= 2^(emax + 1): beyond the overflow threshold.
-            return self.overflow.copysign(y);
+        let bits = y.to_bits();
+        if bits & !SIGN >= self.tie_bits {
+            if bits & !SIGN > self.tie_bits || self.shift == 0 {
+                // Infinite, or beyond the midpoint: overflow.
+                return self.overflow.copysign(y);
+            }
+            // On the midpoint: to max or beyond by the exact value's side (ties to even when
+            // `half` says y on a midpoint is exact).
+            let r = self.tie(bits, if half == self.half { side() } else { Ordering::Equal });
+            return if r & !SIGN > self.max_bits { self.overflow.copysign(y) } else { f64::from_bits(r) };
         }
         if y == 0.0 {
             return y;
@@ -944,6 +974,26 @@ mod tests {
         assert_eq!(Emulated::new(pow2(-17) * 1.0001, e5).v, pow2(-16));
         assert_eq!(Emulated::new(-pow2(-18), e5).v.to_bits(), (-0.0f64).to_bits());
         assert_eq!(Emulated::new(3.0 * pow2(-17), e5).v, pow2(-15), "1.5 spacings ties to 2");
+    }
+
+    /// A sum whose f64 result is the midpoint between the largest finite value and the overflow
+    /// threshold (p > 25, where double rounding can go wrong): just below it the result is the
+    /// largest finite value, just above it infinity, and exactly on it ties to even (infinity).
+    #[test]
+    fn sums_at_the_overflow_midpoint_follow_the_exact_value() {
+        for (e, m) in [(5, 30), (8, 40), (6, 45)] {
+            let f = Format::ieee(e, m).unwrap();
+            let spec = f.spec();
+            let (max, half_ulp) = (f.max_finite(), pow2(f.emax() - f.precision() as i32));
+            let big = Emulated::new(max, spec);
+            for (scale, want) in [(1.0 - pow2(-25), max), (1.0 + pow2(-25), f64::INFINITY), (1.0, f64::INFINITY)] {
+                let b = Emulated::new(half_ulp * scale, spec);
+                assert_eq!(b.v, half_ulp * scale, "{f}: the operand is a value of the format");
+                assert_eq!(max + b.v, max + half_ulp, "{f}: f64 rounds the sum to the midpoint");
+                assert_eq!(big.add(&b).v, want, "{f}: max + {:e}", b.v);
+                assert_eq!(Emulated::new(-max, spec).sub(&b).v, -want, "{f}: -max - {:e}", b.v);
+            }
+        }
     }
 
     /// Below 2^emin the rounding adds and subtracts 2^(q + 52) in f64: every f64 at, next to and
