@@ -364,7 +364,7 @@ pub(super) fn all_equal<T: Scalar>(values: &[T]) -> bool {
 /// replaced by xi * w[c, i] (`w_i` holds input i's k weights), then + b[c], as in the forward
 /// pass. The classes' trees are walked side by side ([`PairwiseTree::sums_with`]): the same
 /// operations in each class's own order, but k independent chains for the processor to overlap
-/// (a fifth off a row in the emulated formats, whose rounding makes each addition a long chain).
+/// (the emulated formats gain most: their rounding makes each addition a long chain).
 #[inline]
 fn perturbed_logits<T: Scalar>(products: &[PairwiseTree<T>], w_i: &[T], bias: &[T], i: usize, xi: &T, z: &mut [T]) {
     for (z, w) in z.iter_mut().zip(w_i) {

@@ -265,6 +265,9 @@ impl Spec {
         let max = f64::from_bits((((emax + 1023) as u64) << 52) | (top << (52 - m)));
         let shift = 53 - p;
         let lo_bits = ((emin + 1023) as u64) << 52;
+        // The subnormal spacing 2^q, and half of it (NaN, never matched, when q = -1074).
+        let q = emin + 1 - p as i32;
+        let sub_half = if q > -1074 { pow2(q - 1) } else { f64::NAN };
         let tie_bits = if shift == 0 { f64::INFINITY.to_bits() } else { max.to_bits() + (1u64 << (shift - 1)) };
         let (mask, half, half_minus_one, one) = if shift == 0 {
             (0, u64::MAX, 0, 0)
@@ -287,15 +290,9 @@ impl Spec {
             lo_bits,
             tie_bits,
             normal_span: tie_bits - lo_bits,
-            sub_magic: ((emin + 1 - p as i32 + 52 + 1023) as u64) << 52,
-            sub_half: if emin + 1 - (p as i32) > -1074 { pow2_const(emin - p as i32) } else { f64::NAN },
-            arith_sub_half: if p <= 25 && emin + 1 - (p as i32) >= -511 {
-                f64::NAN
-            } else if emin + 1 - (p as i32) > -1074 {
-                pow2_const(emin - p as i32)
-            } else {
-                f64::NAN
-            },
+            sub_magic: ((q + 52 + 1023) as u64) << 52,
+            sub_half,
+            arith_sub_half: if p <= 25 && q >= -511 { f64::NAN } else { sub_half },
         }
     }
 
@@ -496,18 +493,9 @@ static SPECS: [Spec; SPEC_COUNT] = {
     out
 };
 
-/// 2^k for k in -1074..=1023 in a const context (the spacing constants of [`Spec::new`]).
-const fn pow2_const(k: i32) -> f64 {
-    if k >= -1022 {
-        f64::from_bits(((k + 1023) as u64) << 52)
-    } else {
-        f64::from_bits(1u64 << (k + 1074))
-    }
-}
-
-/// 2^k for k in -1074..=1023, subnormal powers included.
+/// 2^k for k in -1074..=1023, subnormal powers included (const: [`Spec::new`] uses it).
 #[inline]
-fn pow2(k: i32) -> f64 {
+const fn pow2(k: i32) -> f64 {
     if k >= -1022 {
         f64::from_bits(((k + 1023) as u64) << 52)
     } else {
