@@ -166,11 +166,18 @@ impl Experiment for Formats {
             for &dt in &dts {
                 let value = |r: &Row| if log { r.relerr_mean } else { (r.loss_flat + r.dead_zone) as f64 };
                 let (med, band) = median_band(mine(dt, sc).map(|r| (&r.eps, value(r))));
-                // A median equal to an earlier one's at 3/4 of the steps or more is dashed, so both show.
-                let equal = |d: &[(f64, f64)]| d.iter().zip(&med).filter(|(a, b)| a == b).count();
-                let twin =
-                    drawn.iter().map(|d| (d.0, equal(&d.1))).max_by_key(|d| d.1).filter(|d| 4 * d.1 >= 3 * med.len());
-                let label = twin.map_or(dt.to_string(), |(e, k)| format!("{dt} (= {e} at {k} of {} steps)", med.len()));
+                // A median equal to an earlier one's (or within 1 % of it) at 3/4 of the steps or
+                // more is dashed and says so, as the earlier curve hides under it.
+                let near = |d: &[(f64, f64)], tol: f64| {
+                    d.iter().zip(&med).filter(|(a, b)| a.0 == b.0 && (a.1 - b.1).abs() <= tol * b.1.abs()).count()
+                };
+                let best = |tol| drawn.iter().map(|d| (d.0, near(&d.1, tol))).max_by_key(|d| d.1);
+                let enough = |d: &(DType, usize)| 4 * d.1 >= 3 * med.len();
+                let twin = best(0.0)
+                    .filter(enough)
+                    .map(|(e, k)| format!("= {e} at {k}"))
+                    .or_else(|| best(0.01).filter(enough).map(|(e, k)| format!("within 1 % of {e} at {k}")));
+                let label = twin.as_ref().map_or(dt.to_string(), |t| format!("{dt} ({t} of {} steps)", med.len()));
                 let curve = line(&label, dtype_color(dt), med.clone());
                 let curve = if twin.is_some() || dt.storage().is_some() { curve.dashed() } else { curve };
                 fig.series.push(if log { curve.with_band(band) } else { curve });
@@ -180,7 +187,7 @@ impl Experiment for Formats {
             fig.legend_pos = LegendPos::Auto;
             let what = if log { "; band: min-max over seeds" } else { " of loss_flat + dead_zone" };
             fig.caption = Some(format!(
-                "median over {n} seeds{what}; dashed: S+f32 (S's colour), or a median equal to an earlier one's at the steps said"
+                "median over {n} seeds{what}; dashed: S+f32 (S's colour), or a median equal to (or within 1 % of) an earlier one's at the steps said"
             ));
             figures.push_str(&out.figure_md(stem, &fig)?);
         }
