@@ -313,7 +313,9 @@ impl Spec {
 
     /// [`Spec::round`] for the result of `+ - * /` or `sqrt`: for p <= 25 a midpoint in the
     /// normal range is the exact result (53 >= 2p + 2, Figueroa 1995), and so is one below it
-    /// when q >= -511 ([`Spec::arith_sub_half`]), so `side` is not asked there.
+    /// when q >= -511 ([`Spec::arith_sub_half`]), so `side` is not asked there. The operations'
+    /// closures recompute their f64 result (the same bits) rather than capture it: two captured
+    /// values instead of three keep the hot path's operands out of the stack.
     #[inline(always)]
     fn round_arith(&self, y: f64, side: impl FnOnce() -> Ordering) -> f64 {
         self.round_checking(y, self.arith_half, self.arith_sub_half, side)
@@ -343,7 +345,7 @@ impl Spec {
                 // NaN (above infinity's bits) stays NaN; beyond the overflow midpoint overflows.
                 return if y.is_nan() { y } else { self.overflow.copysign(y) };
             }
-            return self.round_outside(y, half, side);
+            return self.round_midpoint(y, half, side);
         }
         // Below the overflow midpoint, the rounded value is at most the largest finite one.
         let r = if bits & self.mask != half {
@@ -370,54 +372,29 @@ impl Spec {
         }
     }
 
-    /// Rounding outside the format's normal range: NaN, infinities, overflow (from the midpoint
-    /// above the largest finite value on, which `half` and `side` decide as in
-    /// [`Spec::round_checking`]), zero and subnormals.
+    /// The rest of [`Spec::round_checking`]: y exactly on the midpoint above the largest finite
+    /// value (or +-infinity when p = 53, where that midpoint is infinity itself), or exactly on a
+    /// midpoint (2k + 1) 2^(q - 1) of the subnormal grid. The exact value's side decides (for the
+    /// overflow midpoint, ties to even where `half` says y on a midpoint is exact; a subnormal
+    /// midpoint only comes here when `side` must be asked).
     #[inline(never)]
-    fn round_outside(&self, y: f64, half: u64, side: impl FnOnce() -> Ordering) -> f64 {
-        if y.is_nan() {
-            return y;
-        }
+    fn round_midpoint(&self, y: f64, half: u64, side: impl FnOnce() -> Ordering) -> f64 {
         let bits = y.to_bits();
         if bits & !SIGN >= self.tie_bits {
-            if bits & !SIGN > self.tie_bits || self.shift == 0 {
-                // Infinite, or beyond the midpoint: overflow.
+            if self.shift == 0 {
                 return self.overflow.copysign(y);
             }
-            // On the midpoint: to max or beyond by the exact value's side (ties to even when
-            // `half` says y on a midpoint is exact).
             let r = self.tie(bits, if half == self.half { side() } else { Ordering::Equal });
             return if r & !SIGN > self.max_bits { self.overflow.copysign(y) } else { f64::from_bits(r) };
         }
-        if y == 0.0 {
-            return y;
-        }
-        // Below 2^emin: round to a multiple of the subnormal spacing 2^q.
-        let (mant, e_ulp) = dyadic(y);
-        let q = self.emin + 1 - self.p as i32;
-        let shift = q - e_ulp;
-        if shift <= 0 {
-            return y;
-        }
-        if shift > 54 {
-            // |y| < 2^53 2^e_ulp <= 2^(q - 2): below half the smallest subnormal.
-            return 0f64.copysign(y);
-        }
-        let mant = mant as u64;
-        let half = 1u64 << (shift - 1);
-        let low = mant & ((1u64 << shift) - 1);
-        let kept = mant >> shift;
-        let up = match low.cmp(&half) {
+        // |y| = 2^q k + 2^(q - 1): k or k + 1 spacings, each exact in f64.
+        let down = y.abs() - self.sub_half;
+        let up = match side() {
             Ordering::Greater => true,
             Ordering::Less => false,
-            Ordering::Equal => match side() {
-                Ordering::Greater => true,
-                Ordering::Less => false,
-                Ordering::Equal => kept & 1 == 1,
-            },
+            Ordering::Equal => (down / (2.0 * self.sub_half)) as u64 & 1 == 1,
         };
-        // Exact: kept + 1 <= 2^53 and 2^q >= 2^-1074.
-        ((kept + u64::from(up)) as f64 * pow2(q)).copysign(y)
+        (if up { down + 2.0 * self.sub_half } else { down }).copysign(y)
     }
 
     /// x, a value of the format, through `f` correctly rounded into the format, by MPFR at the
@@ -645,28 +622,24 @@ impl Scalar for Emulated {
     fn set_add(&mut self, a: &Self, b: &Self) {
         debug_assert!(a.spec == b.spec, "mixed formats");
         let (x, y) = (a.v, b.v);
-        // The closure recomputes s (the same bits) rather than capture it: two values, not three.
         *self = Emulated { v: a.spec.round_arith(x + y, move || side_of_sum(x, y, x + y)), spec: a.spec };
     }
     #[inline(always)]
     fn set_sub(&mut self, a: &Self, b: &Self) {
         debug_assert!(a.spec == b.spec, "mixed formats");
         let (x, y) = (a.v, -b.v);
-        // The closure recomputes s (the same bits) rather than capture it: two values, not three.
         *self = Emulated { v: a.spec.round_arith(x + y, move || side_of_sum(x, y, x + y)), spec: a.spec };
     }
     #[inline(always)]
     fn set_mul(&mut self, a: &Self, b: &Self) {
         debug_assert!(a.spec == b.spec, "mixed formats");
         let (x, y) = (a.v, b.v);
-        // The closure recomputes s (the same bits) rather than capture it: two values, not three.
         *self = Emulated { v: a.spec.round_arith(x * y, move || side_of_product(x, y, x * y)), spec: a.spec };
     }
     #[inline(always)]
     fn set_div(&mut self, a: &Self, b: &Self) {
         debug_assert!(a.spec == b.spec, "mixed formats");
         let (x, y) = (a.v, b.v);
-        // The closure recomputes s (the same bits) rather than capture it: two values, not three.
         *self = Emulated { v: a.spec.round_arith(x / y, move || side_of_quotient(x, y, x / y)), spec: a.spec };
     }
     #[inline(always)]
@@ -980,6 +953,38 @@ mod tests {
                 assert_eq!(max + b.v, max + half_ulp, "{f}: f64 rounds the sum to the midpoint");
                 assert_eq!(big.add(&b).v, want, "{f}: max + {:e}", b.v);
                 assert_eq!(Emulated::new(-max, spec).sub(&b).v, -want, "{f}: -max - {:e}", b.v);
+            }
+        }
+    }
+
+    /// An f64 exactly on a midpoint rounds by the exact value's side, below the normal range and
+    /// at the overflow threshold: `side` Greater, Less or Equal against MPFR's rounding of the
+    /// midpoint nudged up, down or not at all, for formats from e4m3 to p = 41 and p = 53.
+    #[test]
+    fn midpoints_round_by_the_side_of_the_exact_value() {
+        for f in [
+            Format::E4M3,
+            Format::E5M2,
+            Format::ieee(8, 7).unwrap(),
+            Format::ieee(11, 40).unwrap(),
+            Format::ieee(5, 30).unwrap(),
+        ] {
+            let spec = f.spec();
+            let q = f.emin() + 1 - f.precision() as i32;
+            let subnormal = [1u64, 2, 5, (1 << (f.precision() - 1)) - 1].map(|k| (k as f64 + 0.5) * pow2(q));
+            let overflow = f.max_finite() + pow2(f.emax() - f.precision() as i32);
+            for m in subnormal.into_iter().chain([overflow]).flat_map(|m| [m, -m]) {
+                for (side, nudge) in [(Ordering::Greater, 1i32), (Ordering::Less, -1), (Ordering::Equal, 0)] {
+                    // m (1 + nudge 2^-100): on m's side of the midpoint, far closer than any f64.
+                    let exact =
+                        Float::with_val(200, m) * (Float::with_val(200, 1) + Float::with_val(200, pow2(-100)) * nudge);
+                    let want = reference(&exact, f);
+                    let got = spec.round(m, || side);
+                    assert!(
+                        got.to_bits() == want.to_bits() || got.is_nan() && want.is_nan(),
+                        "{f}: {m:e} {side:?}: {got:e} vs {want:e}"
+                    );
+                }
             }
         }
     }
