@@ -89,7 +89,7 @@ impl Experiment for Microbatch {
         let mut rows = Vec::new();
         for &wrt in wrts {
             let num = numeric_grad(&Setup::central(&tr, MEAN, wrt), &Decimal::parse("step", EPS)?, false).grad;
-            let truth = reference.truth(wrt).map(|v| v.to_f64());
+            let truth = reference.truth(wrt);
             // The whole gradient, then x.grad's rows of each micro-batch (a check shows one plateau per micro-batch).
             let mut parts = vec![(None, 0..truth.nrows())];
             parts.extend(blocks(&sz).into_iter().enumerate().filter(|_| wrt == Wrt::Input).map(|(b, r)| (Some(b), r)));

@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::method::Stencil;
 use crate::objective::Wrt;
 use crate::problem::Problem;
-use crate::scalar::{DType, Prec};
+use crate::scalar::DType;
 
 /// The size of a problem: n samples, d features, k classes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -280,35 +280,31 @@ pub fn check_fits(
 }
 
 /// The bytes `gradlab diagnose` needs at its peak for gradients of `wrts` on a problem of
-/// `shape` with the truth at `truth` bits. With t the truth's [`value_bytes`] and m the given
-/// elements (over every wrt):
+/// `shape`, all in f64 values ([`crate::diagnose::exact`] keeps double-doubles as two f64). With m
+/// the given elements (over every wrt):
 ///
-/// - the problem as f64 and its copy at t (nd + kd + k values each), a whole pass at t (the
-///   reference's training with no epochs: logits and their gradient 2nk, dx nd, dW kd, db k)
-///   and the trained state (2nd + kd + k + 2nk values at t);
-/// - the forward quantities of the rounding bound as f64 (4nk + n + nd + kd);
-/// - per given element: the gradient as read and as f64, the truth at t and as f64, the bound,
-///   the excess and one diagnosed element record (about 8 f64 and one t);
-/// - the causes: the parameters at t and three passes at a time (the drift along SGD, the
-///   weighted gradients of a micro-batch model), and the per-sample contribution matrix of the
-///   micro-batch cause and its QR copy (2 m n f64, built only up to
-///   [`crate::policy::MICROBATCH_MAX_VALUES`] values).
-pub fn diagnose_memory(shape: Shape, wrts: &[Wrt], truth: Prec) -> u64 {
+/// - the problem as loaded (nd + kd + k);
+/// - the exact pass: the inputs and weight with their splits for exact products (3nd + 3kd), the
+///   logits and residuals as double-doubles, the probabilities and the softmax's rows
+///   (8nk + n); the tolerance's logit magnitudes (nk), and |x| and x^2 for weight gradients (2nd);
+/// - per given element: the gradient as read and as analysed, the truth as a double-double, the
+///   standard deviation, deviations and fits in the causes (12 values);
+/// - the causes: a second exact pass (the parameters one SGD step back), and the per-sample
+///   contribution matrix of the micro-batch cause with its QR copy or prefix sums (2 m n values,
+///   built only up to [`crate::policy::MICROBATCH_MAX_VALUES`]) when no input gradient is given.
+pub fn diagnose_memory(shape: Shape, wrts: &[Wrt]) -> u64 {
     let (n, d, k) = (shape.n as u128, shape.d as u128, shape.k as u128);
-    let t = u128::from(value_bytes(DType::Mpfr(truth)));
     let data = sum(&[mul(&[n, d]), mul(&[k, d]), k]);
-    let pass = mul(&[t, sum(&[mul(&[2, n, k]), mul(&[n, d]), mul(&[k, d]), k, d])]);
-    let trained = mul(&[t, sum(&[mul(&[2, n, d]), mul(&[k, d]), k, mul(&[2, n, k])])]);
-    let forward = mul(&[8, sum(&[mul(&[4, n, k]), n, mul(&[n, d]), mul(&[k, d])])]);
+    let exact = sum(&[mul(&[3, n, d]), mul(&[3, k, d]), mul(&[8, n, k]), n]);
+    let weight = if wrts.contains(&Wrt::Weight) { mul(&[2, n, d]) } else { 0 };
+    let rounding = sum(&[mul(&[n, k]), weight]);
     let m = sum(&wrts.iter().map(|&w| mul(&[perturbed(shape, w).0, perturbed(shape, w).1])).collect::<Vec<_>>());
-    let elements = mul(&[m, sum(&[mul(&[8, 8]), t])]);
     let contributions = if wrts.contains(&Wrt::Input) {
         0
     } else {
-        mul(&[16, mul(&[m, n]).min(crate::policy::MICROBATCH_MAX_VALUES as u128)])
+        mul(&[2, mul(&[m, n]).min(crate::policy::MICROBATCH_MAX_VALUES as u128)])
     };
-    let causes = sum(&[mul(&[t, data]), mul(&[3, pass]), contributions]);
-    to_u64(sum(&[mul(&[8, sum(&[data, n])]), mul(&[t, data]), pass, trained, forward, elements, causes]))
+    to_u64(mul(&[8, sum(&[data, exact, rounding, mul(&[12, m]), exact, contributions])]))
 }
 
 /// Checks that `gradlab diagnose` of `wrts` on a problem of `shape` fits in `limit` before the
@@ -316,11 +312,11 @@ pub fn diagnose_memory(shape: Shape, wrts: &[Wrt], truth: Prec) -> u64 {
 ///
 /// # Errors
 /// [`Error::Memory`] naming the size and the memory it would need.
-pub fn diagnose_fits(shape: Shape, wrts: &[Wrt], truth: Prec, limit: &MemoryLimit) -> Result<u64> {
-    let need = diagnose_memory(shape, wrts, truth);
+pub fn diagnose_fits(shape: Shape, wrts: &[Wrt], limit: &MemoryLimit) -> Result<u64> {
+    let need = diagnose_memory(shape, wrts);
     if need > limit.bytes {
         return Err(Error::Memory {
-            what: format!("a diagnosis of {shape} with the truth at {} bits", truth.bits()),
+            what: format!("a diagnosis of {shape}"),
             need: format_bytes(need),
             limit: format!("{} ({})", format_bytes(limit.bytes), limit.source),
         });

@@ -121,22 +121,36 @@ pub fn whole_factor(ratio: f64) -> Option<f64> {
     (ratio.is_finite() && c >= 2.0 && (ratio - c).abs() < FACTOR_TOLERANCE * c).then_some(c)
 }
 
-/// The diagnosis's rounding bound ([`crate::diagnose::bound`]) multiplies its first-order
-/// worst-case bound by this. The bound itself holds for any order of summation; the factor 2
-/// covers what it leaves out: second-order terms (O(u^2) per operation), libm exp and ln up to
-/// 2 ulps instead of 1, and PyTorch computing the softmax through log_softmax (one more ln and
-/// exp than the direct route). A correct gradient then stays inside it with room to spare
-/// (PyTorch's correct fixtures use at most 4.1 % of it, gradlab's own correct gradients in f16,
-/// bf16, f32 and f64 at most 8 % over 72 problems: tests/diagnose.rs), while every bug the
-/// diagnosis names is off by far more (a wrong factor, sign or weighting moves elements by
-/// thousands of bounds in f32 and above).
-pub const BOUND_SAFETY: f64 = 2.0;
+/// The calibrated constant of `gradlab diagnose`'s tolerance: the standard deviation sigma of a
+/// correct element's rounding error is this times the statistical model's scale s
+/// ([`crate::diagnose::tolerance`]). Calibrated on every committed correct gradient made by
+/// PyTorch's own CPU kernels (float32 with MKL's blocked sums, bfloat16 and float16, n from 10 to
+/// 4096: tests/fixtures/diagnose/calibration and the correct fixtures beside it) and by gradlab in
+/// f16, bf16, f32 and f64 (`cargo run --release --example calibrate_tolerance` prints them): the
+/// root mean square of |given - truth| / s over a tensor is at most 1.01 (PyTorch's float16
+/// b.grad at n = 4096: its 4096 logits gradients are f16 subnormals of similar size, whose
+/// roundings partly add up instead of averaging out), 0.54 for every other tensor, and the
+/// largest single ratio is 2.46 (bfloat16 x.grad at n = 4096). 1.5 makes sigma at least 1.25
+/// times every tensor's root mean square and keeps every element within half of its level
+/// ([`crate::diagnose::power::z_elements`]); tests/diagnose_power.rs asserts both.
+pub const TOLERANCE_SIGMA: f64 = 1.5;
 
-/// Fixed ulps (units of u) in the rounding bound's relative error of a softmax probability,
-/// besides the class sum's k - 1 additions and the shifted logit's own error: exp within 1 ulp
-/// (2 u), the division or the log-softmax route's subtraction of ln s and its second exp (2 u
-/// plus 2 u), the subtraction of the maximum (u) and one more for the cast of the result (u).
-pub const SOFTMAX_ULPS: f64 = 8.0;
+/// The false-alarm rate of the element test: each |given - truth| / sigma must be at most
+/// sqrt(2 ln(N / alpha)) for N elements, the level the largest of N independent standard normal
+/// errors stays below with probability 1 - alpha: 5.2 at N = 48, 6.1 at N = 7840, 7.5 at
+/// N = 3.2 million (an MNIST batch's x.grad).
+pub const FALSE_ALARM: f64 = 1e-4;
+
+/// The z of the pooled tests (the scale, the chi-square of all elements, each named
+/// alternative): a one-sided normal tail of 3e-5. An alternative is visible when it lies at least
+/// 2 z standard errors from the truth, so that the given gradient, within rounding of one of
+/// them, is at most z from it and at least z from the other.
+pub const Z_TEST: f64 = 4.0;
+
+/// A scale within this many unit roundoffs of 1 is never called a mistake, however many elements
+/// resolve it: a correct computation can carry a few roundings of one common factor (1/n
+/// rounded into the dtype, a loss scale, the mean's division), which move every element alike.
+pub const SCALE_FLOOR_ULPS: f64 = 4.0;
 
 /// The accumulation model (a gradient summed over c SGD steps: c g + a g', first order in the
 /// learning rate) names `accumulated_over_steps` only when it leaves at most this fraction of
@@ -161,14 +175,20 @@ pub const MICROBATCH_WHOLE_TOLERANCE: f64 = 0.1;
 pub const LSTSQ_RANK_TOLERANCE: f64 = 1e-9;
 
 /// The diagnosis lists at most this many elements as the worst (furthest from the truth in
-/// units of their rounding bound).
+/// units of their tolerance).
 pub const WORST_ELEMENTS: usize = 10;
 
 /// The largest per-sample contribution matrix (given elements x samples, f64) `gradlab diagnose`
-/// builds to recover micro-batch weights from weight or bias gradients: 50 million values
-/// (400 MB, and its QR copy). Beyond it the micro-batch cause is not tested, and the diagnosis
-/// says why.
-pub const MICROBATCH_MAX_VALUES: usize = 50_000_000;
+/// builds to recover micro-batch weights from weight or bias gradients: 8 million values
+/// (64 MB, and its QR copy or prefix sums), so that a diagnosis of an MNIST-sized batch stays
+/// within 500 MB. Beyond it the micro-batch cause is not tested from W.grad or b.grad, and the
+/// diagnosis says why (x.grad, one row per sample, always determines the weights).
+pub const MICROBATCH_MAX_VALUES: usize = 8_000_000;
+
+/// The most floating-point operations (given elements x samples^2) the least squares for
+/// per-sample weights may take: 4e9, about two seconds. Beyond it the weights are not solved
+/// for, and the diagnosis says why.
+pub const MICROBATCH_MAX_FLOPS: f64 = 4e9;
 
 #[cfg(test)]
 mod tests {

@@ -63,7 +63,7 @@ fn json_has_exactly_the_documented_fields() {
     let (_, v) = run("microbatch_input", &["input"]);
     let mut keys: Vec<&String> = v.as_object().unwrap().keys().collect();
     keys.sort();
-    assert_eq!(keys, ["causes", "factor", "microbatch_sizes", "relerr", "verdict", "worst"]);
+    assert_eq!(keys, ["causes", "factor", "microbatch_sizes", "relerr", "scale_resolution", "verdict", "worst"]);
     let w = &v["worst"][0];
     assert!(w["index"].as_array().unwrap().len() == 2 && w["given"].is_f64() && w["truth"].is_f64(), "{w}");
     assert_eq!(v["worst"].as_array().unwrap().len(), 10);
@@ -79,7 +79,7 @@ fn json_has_exactly_the_documented_fields() {
         "json",
     ]);
     let text = String::from_utf8(out.stdout).unwrap();
-    let at: Vec<usize> = ["verdict", "causes", "factor", "relerr", "microbatch_sizes", "worst"]
+    let at: Vec<usize> = ["verdict", "causes", "factor", "relerr", "scale_resolution", "microbatch_sizes", "worst"]
         .iter()
         .map(|k| text.find(&format!("\"{k}\"")).unwrap())
         .collect();
@@ -88,7 +88,7 @@ fn json_has_exactly_the_documented_fields() {
     let (_, v) = run("correct_f32", &["bias"]);
     let mut keys: Vec<&String> = v.as_object().unwrap().keys().collect();
     keys.sort();
-    assert_eq!(keys, ["causes", "factor", "relerr", "verdict", "worst"]);
+    assert_eq!(keys, ["causes", "factor", "relerr", "scale_resolution", "verdict", "worst"]);
     assert_eq!(v["worst"][0]["index"].as_array().unwrap().len(), 1, "the bias is 1-D");
 }
 
@@ -128,7 +128,8 @@ fn a_sum_reduction_is_named_with_its_factor_n() {
     for wrts in [&["input"][..], &["weight"], &["bias"], &["weight", "bias"]] {
         let (code, v) = run("sum_reduction", wrts);
         assert_eq!(code, 3, "{wrts:?}");
-        assert_eq!(causes(&v)[0], "sum_instead_of_mean", "{wrts:?}: {v}");
+        // The sum alone: an exact n is not also called an accumulation over n steps.
+        assert_eq!(causes(&v), ["sum_instead_of_mean"], "{wrts:?}: {v}");
         assert!((v["factor"].as_f64().unwrap() - 12.0).abs() < 1e-4, "{wrts:?}: {v}");
     }
 }
@@ -266,11 +267,7 @@ fn bad_input_is_one_sentence_and_exit_1_or_2() {
         (vec!["--grad", &xg, "--dtype", "f8"], 2, "\"f8\""),
         (vec!["--grad", &xg, "--format", "xml"], 2, "'xml'"),
         (vec!["--grad", &xg, "--reduction", "median"], 2, "\"median\""),
-        (
-            vec!["--grad", &xg, "--max-memory", "64K"],
-            1,
-            "a diagnosis of n=64 d=16 k=5 with the truth at 256 bits would need about",
-        ),
+        (vec!["--grad", &xg, "--max-memory", "64K"], 1, "a diagnosis of n=64 d=16 k=5 would need about"),
         (vec!["--grad", &xg, "--max-memory", "lots"], 2, "'lots'"),
     ];
     for (extra, code, needle) in cases {
@@ -300,8 +297,9 @@ fn bad_input_is_one_sentence_and_exit_1_or_2() {
     }
 }
 
-/// The largest excess (|given - truth| / bound) of gradlab's own gradients of `p` in dtype `T`
-/// at the given parameters, for every wrt; every verdict must be `correct`.
+/// The largest excess (|given - truth| / tolerance) of gradlab's own gradients of `p` in dtype
+/// `T` at the given parameters, for every wrt at once; the verdict must never be `wrong`, and in
+/// f32 and f64 it must be `correct`.
 fn own_excess<T: Scalar>(p: &Problem, ctx: T::Ctx, reduction: Reduction) -> f64 {
     let cfg =
         TrainConfig { epochs: 0, lr: Decimal::parse("lr", "0").unwrap(), input_grad: InputGrad::Reset, reduction };
@@ -315,17 +313,19 @@ fn own_excess<T: Scalar>(p: &Problem, ctx: T::Ctx, reduction: Reduction) -> f64 
             Given { wrt, grad, file: DType::F64, name: format!("{wrt}") }
         })
         .collect();
-    let s = Settings { reduction, dtype, truth: gradlab::policy::truth_prec(&[dtype]) };
-    let d = diagnose(p, &given, &s).unwrap();
-    assert_eq!(d.verdict, Verdict::Correct, "{dtype} {reduction}: {:?} {:?}", d.causes, d.worst.first());
+    let d = diagnose(p, &given, &Settings { reduction, dtype, accumulate: dtype }).unwrap();
+    assert_ne!(d.verdict, Verdict::Wrong, "{dtype} {reduction}: {:?} {:?}", d.causes, d.worst.first());
+    if dtype.bits() >= 24 {
+        assert_eq!(d.verdict, Verdict::Correct, "{dtype} {reduction}: {:?}", d.reason);
+    }
     d.largest_excess
 }
 
-/// The bound holds for gradlab's own correct gradients (a different summation order from
+/// The tolerance holds for gradlab's own correct gradients (a different summation order from
 /// PyTorch's) in every dtype, over many problems, and it is not vacuous: the worst element uses a
-/// visible part of it, and one element off by a relative 1e-3 in f32 (or 1e-11 in f64) fails.
+/// visible part of it, and one element off by a relative 1e-4 in f32 (or 1e-12 in f64) fails.
 #[test]
-fn the_rounding_bound_holds_and_is_not_vacuous() {
+fn the_tolerance_holds_and_is_not_vacuous() {
     let mut worst = [0.0f64; 4];
     for seed in 0..12u64 {
         for (n, d, k) in [(10, 4, 2), (37, 9, 5), (128, 3, 10)] {
@@ -343,19 +343,15 @@ fn the_rounding_bound_holds_and_is_not_vacuous() {
         worst[0], worst[1], worst[2], worst[3]
     );
     for (w, dt) in worst.iter().zip(["f16", "bf16", "f32", "f64"]) {
-        assert!(*w <= 1.0 && *w > 1e-3, "{dt}: the worst correct element uses {w} of its bound");
+        assert!(*w <= 0.5 && *w > 1e-2, "{dt}: the worst correct element uses {w} of its tolerance");
     }
-    // Sensitivity: a small relative error is wrong.
-    let dir = fixture("correct_f32");
-    let p = Problem::load(&dir).unwrap();
-    // (This element's bound is a relative 1.6e-4 in f32: its 64 terms cancel to a tenth of their
-    // magnitudes' sum.)
-    for (file, dtype, rel) in [("correct_f32", DType::F32, 1e-3), ("correct_f64", DType::F64, 1e-11)] {
+    // Sensitivity: a small relative error on one element is wrong, and named first.
+    for (file, dtype, rel) in [("correct_f32", DType::F32, 1e-4), ("correct_f64", DType::F64, 1e-12)] {
+        let p = Problem::load(&fixture(file)).unwrap();
         let g = gradlab::npy::read_float2(&fixture(file).join("weight_grad.npy")).unwrap();
         let mut bumped = g.clone();
         bumped[[1, 3]] *= 1.0 + rel;
-        let p = if file == "correct_f32" { p.clone() } else { Problem::load(&fixture(file)).unwrap() };
-        let s = Settings { reduction: Reduction::Mean, dtype, truth: gradlab::policy::truth_prec(&[dtype]) };
+        let s = Settings::new(Reduction::Mean, dtype);
         let given = |a: ndarray::Array2<f64>| {
             vec![Given { wrt: Wrt::Weight, grad: a.into_dyn(), file: dtype, name: "g".into() }]
         };
@@ -364,6 +360,11 @@ fn the_rounding_bound_holds_and_is_not_vacuous() {
         assert_eq!((d.verdict, d.outside), (Verdict::Wrong, 1), "{file}: a relative {rel} on one element");
         assert_eq!(d.worst[0].index, [1, 3]);
         assert_eq!(d.causes, [Cause::Unexplained]);
+        assert!(
+            d.findings[0].evidence.iter().any(|e| e.contains("the departure sits in 1 element")),
+            "{:?}",
+            d.findings
+        );
     }
 }
 
@@ -395,11 +396,7 @@ fn accumulation_is_named_with_its_steps_across_problems() {
                 file: DType::F32,
                 name: "x.grad".into(),
             }];
-            let s = Settings {
-                reduction: Reduction::Mean,
-                dtype: DType::F32,
-                truth: gradlab::policy::truth_prec(&[DType::F32]),
-            };
+            let s = Settings::new(Reduction::Mean, DType::F32);
             let d = diagnose(&fin, &given, &s).unwrap();
             let label = format!("seed {seed} E={epochs} lr={lr}");
             assert_eq!(d.causes[0], Cause::AccumulatedOverSteps, "{label}: {:?}", d.findings);
@@ -419,11 +416,11 @@ fn accumulation_is_named_with_its_steps_across_problems() {
 #[test]
 fn ctrl_c_stops_a_long_diagnosis() {
     let tmp = tempfile::tempdir().unwrap();
-    // 60000 x 200 at 256 bits: several seconds of exact pass in a release build.
-    let p = Problem::generate(60_000, 200, 10, 1).unwrap();
+    // 100000 samples: a million exponentials at 128 bits in the exact softmax, over a second.
+    let p = Problem::generate(100_000, 64, 10, 1).unwrap();
     let t: ndarray::Array1<i64> = p.t.iter().map(|&c| c as i64).collect();
     let dir = tmp.path();
-    gradlab::npy::write(&dir.join("x.npy"), &p.x).unwrap();
+    gradlab::npy::write(&dir.join("x.npy"), &p.x.mapv(|v| v as f32)).unwrap();
     gradlab::npy::write(&dir.join("t.npy"), &t).unwrap();
     gradlab::npy::write(&dir.join("weight.npy"), &p.weight).unwrap();
     gradlab::npy::write(&dir.join("bias.npy"), &p.bias).unwrap();
@@ -435,7 +432,7 @@ fn ctrl_c_stops_a_long_diagnosis() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    std::thread::sleep(std::time::Duration::from_millis(600));
     let sent = std::time::Instant::now();
     // SAFETY: plain kill(2) on our own child's pid.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };

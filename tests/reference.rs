@@ -263,7 +263,7 @@ fn diagnose_agrees_with_reference() {
     use gradlab::scalar::DType;
     let p = problem();
     let r = refs();
-    let s = Settings { reduction: Reduction::Mean, dtype: DType::F64, truth: Prec::new(256).unwrap() };
+    let s = Settings::new(Reduction::Mean, DType::F64);
     for (wrt, want) in [(Wrt::Input, &r.e0), (Wrt::Weight, &r.weight_e0), (Wrt::Bias, &r.bias_e0)] {
         let as_given = |scale: f64| {
             let a = want.map(|v| v.to_f64() * scale);

@@ -5,7 +5,7 @@
 use gradlab::diagnose::{Given, Reference, Settings};
 use gradlab::objective::{Reduction, Wrt};
 use gradlab::problem::Problem;
-use gradlab::scalar::{DType, Prec};
+use gradlab::scalar::DType;
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 
@@ -14,8 +14,7 @@ fn reference() -> &'static Reference {
     static R: OnceLock<Reference> = OnceLock::new();
     R.get_or_init(|| {
         let p = Problem::generate(6, 3, 3, 1).unwrap();
-        let truth = Prec::new(128).unwrap();
-        Reference::new(&p, Settings { reduction: Reduction::Mean, dtype: DType::F32, truth })
+        Reference::new(&p, Settings::new(Reduction::Mean, DType::F32))
     })
 }
 

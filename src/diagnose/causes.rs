@@ -1,24 +1,49 @@
 //! The models of the usual mistakes, tried in order on a wrong gradient, each with its evidence.
 //!
-//! Order: the exact models first (a sign, a whole or plain factor, a mean of micro-batch means:
-//! each must match the gradient within rounding), then the first-order accumulation over SGD
-//! steps, then `unexplained`.
+//! Order: a narrower dtype than the one given (the gradient is then not wrong at all, only judged
+//! by the wrong tolerance), then the exact models (a sign, a whole or plain factor, the truth one
+//! SGD step back, a mean of micro-batch means: each must match the gradient within rounding),
+//! then the first-order accumulation over SGD steps, then `unexplained`.
 
+use super::exact::Exact;
 use super::microbatch::{common_partitions, lstsq, partitions, weights_of};
-use super::{largest, Accumulation, Analysis, Cause, Finding};
+use super::power::{z_elements, Fit, Scale};
+use super::{Accumulation, Analysis, Cause, Finding};
 use crate::objective::{Reduction, Wrt};
 use crate::policy::{whole_factor, DRIFT_UNEXPLAINED_MAX};
+use crate::scalar::dd::Dd;
+use crate::scalar::DType;
 use ndarray::Array2;
-use rug::Float;
 
-/// Screening keeps a common partition whose f64 prediction is within this many rounding bounds
-/// (its prefix sums carry errors of n ulps of the sums, above the f64 bound); the exact check
-/// that follows decides.
-const SCREEN_BOUNDS: f64 = 1e3;
+/// The most exact passes `params_after_step` takes to match the gradient one step back (Newton
+/// steps on the learning rate, with the step's direction updated as a fixed point): each gains
+/// more than a factor 10 where the step back exists, so 8 reach any dtype's rounding.
+const PARAMS_AFTER_STEP_ITERATIONS: usize = 8;
+/// The fewest given elements for which an SGD step back that matches only to first order (not
+/// within rounding) is named: a one-parameter fit of a departure of m elements explains most of
+/// it by chance when m is small (the 3 independent numbers of a 4-class b.grad).
+const PARAMS_AFTER_STEP_MIN_ELEMENTS: usize = 16;
 
-/// Screening builds n x (given elements) prefix sums, and the least squares their contribution
-/// matrix, only up to this many values.
-const SCREEN_MAX_VALUES: usize = crate::policy::MICROBATCH_MAX_VALUES;
+/// Screening keeps a common partition whose f64 prediction is within this many tolerances (its
+/// prefix sums carry errors of n ulps of the sums, above the f64 tolerance); the exact check that
+/// follows decides.
+const SCREEN_TOLERANCES: f64 = 1e3;
+
+/// The findings for a wrong gradient, most likely first, with what the named causes measured.
+#[derive(Default)]
+pub(super) struct Explained {
+    pub findings: Vec<Finding>,
+    pub sizes: Option<Vec<usize>>,
+    pub accumulation: Option<Accumulation>,
+    pub learning_rate: Option<f64>,
+    pub dtype: Option<DType>,
+}
+
+impl From<Vec<Finding>> for Explained {
+    fn from(findings: Vec<Finding>) -> Self {
+        Explained { findings, ..Default::default() }
+    }
+}
 
 fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
@@ -28,50 +53,82 @@ fn norm(a: &[f64]) -> f64 {
     dot(a, a).sqrt()
 }
 
-/// The findings for a wrong gradient, most likely first, with the micro-batch sizes or the
-/// accumulation's steps when those are named.
-#[derive(Default)]
-pub(super) struct Explained {
-    pub findings: Vec<Finding>,
-    pub sizes: Option<Vec<usize>>,
-    pub accumulation: Option<Accumulation>,
-}
-
-impl From<Vec<Finding>> for Explained {
-    fn from(findings: Vec<Finding>) -> Self {
-        Explained { findings, ..Default::default() }
+/// sum a b / sigma^2 over every element of the parts.
+fn wdot(a: &[Array2<f64>], b: &[Array2<f64>], sigma: &[&Array2<f64>]) -> f64 {
+    let mut s = 0.0;
+    for ((a, b), w) in a.iter().zip(b).zip(sigma) {
+        ndarray::Zip::from(a).and(b).and(*w).for_each(|x, y, sd| {
+            if *sd > 0.0 {
+                s += x * y / (sd * sd);
+            }
+        });
     }
+    s
 }
 
-/// Explains a wrong gradient.
-pub(super) fn explain(a: &Analysis, factor: f64) -> Explained {
-    let g = a.flat(|p| &p.given);
-    let t = a.flat(|p| &p.truth64);
-    let c_ls = dot(&g, &t) / dot(&t, &t);
-    let mean = a.settings.reduction == Reduction::Mean;
+/// Explains a wrong gradient. `chosen` names the alternative the verdict found the gradient
+/// closer to than to the truth, if that was what made it wrong.
+pub(super) fn explain(a: &Analysis, scale: &Scale, fit: Fit, factor: f64, chosen: Option<&str>) -> Explained {
+    if let Some(e) = dtype_mismatch(a) {
+        return e;
+    }
+    let (mut gt, mut tt) = (0.0, 0.0);
+    for p in &a.parts {
+        for (g, t) in p.given.iter().zip(p.truth.hi.iter()) {
+            gt += g * t;
+            tt += t * t;
+        }
+    }
+    let c_ls = gt / tt;
+    let mean = a.settings().reduction == Reduction::Mean;
 
-    let e = a.scaled_excess(-1.0);
-    if e <= 1.0 {
+    let f = a.fit_scaled(-1.0);
+    if f.holds() {
         return vec![Finding {
             cause: Cause::WrongSign,
             evidence: vec![
-                format!("the gradient is -1 times the truth within rounding (largest deviation {e:.2} of the bound)."),
+                format!(
+                    "the gradient is -1 times the truth within rounding (largest deviation {:.2} of the tolerance).",
+                    f.largest
+                ),
                 "the sign of the loss or of the gradient is flipped (the gradient of -loss, or ascent written where \
                  descent was meant)."
+                    .into(),
+                "fix: differentiate the loss itself (loss.backward(), not (-loss).backward()) and step against the \
+                 gradient."
                     .into(),
             ],
         }]
         .into();
     }
-
-    if let Some(f) = exact_scale(a, c_ls, factor, mean) {
+    if let Some(f) = exact_scale(a, scale, c_ls, factor, mean) {
         return f.into();
     }
+    // An SGD step that the exact pass matches within rounding is as certain as the causes that
+    // follow; the first-order match alone comes after them (below).
+    let step_back = params_after_step(a);
+    let step_back = match step_back {
+        Some((e, true)) => return e,
+        Some((e, false)) if a.parts.iter().map(|p| p.given.len()).sum::<usize>() >= PARAMS_AFTER_STEP_MIN_ELEMENTS => {
+            Some(e)
+        }
+        // A one-parameter fit explains most of a departure of a few elements by chance.
+        _ => None,
+    };
     match microbatch(a) {
-        Ok((f, sizes)) => Explained { findings: vec![f], sizes: Some(sizes), accumulation: None },
+        Ok((f, sizes)) => Explained { findings: vec![f], sizes: Some(sizes), ..Default::default() },
         Err(note) => {
+            let (g, t) = (a.flat(|p| &p.given), a.flat(|p| &p.truth.hi));
             if let Some((f, acc)) = accumulation(a, c_ls, &g, &t, mean) {
-                return Explained { findings: f, sizes: None, accumulation: Some(acc) };
+                return Explained {
+                    findings: f,
+                    learning_rate: Some(acc.learning_rate),
+                    accumulation: Some(acc),
+                    ..Default::default()
+                };
+            }
+            if let Some(e) = step_back {
+                return e;
             }
             let mut evidence = vec![format!(
                 "no single factor fits: the best one, {c_ls:.6} (least squares; median ratio {factor:.6}), leaves {:.3} of \
@@ -79,14 +136,52 @@ pub(super) fn explain(a: &Analysis, factor: f64) -> Explained {
                 residual_fraction(&g, &t, c_ls)
             )];
             evidence.push(
-                "no accumulation over SGD steps (a whole factor with the drift SGD predicts) and no mean of micro-batch \
-                 means fits either; the worst elements below show where the gradient departs most."
+                "no accumulation over SGD steps (a whole factor with the drift SGD predicts), no mean of micro-batch \
+                 means and no SGD step between the gradient and the saved parameters fits either."
                     .into(),
             );
+            if let Some(what) = chosen {
+                evidence.push(format!(
+                    "every element is within its tolerance, but together they lie closer to {what} than to the truth."
+                ));
+            }
+            if let Some(s) = concentration(a, fit) {
+                evidence.push(s);
+            }
             evidence.extend(note);
             vec![Finding { cause: Cause::Unexplained, evidence }].into()
         }
     }
+}
+
+/// Where the misfit sits: when at most [`crate::policy::WORST_ELEMENTS`] elements hold 90 % of
+/// the sum of squared deviations (in units of sigma), a sentence saying so.
+fn concentration(a: &Analysis, fit: Fit) -> Option<String> {
+    let mut r2: Vec<f64> =
+        a.deviations().zip(a.sigmas()).map(|(d, s)| if d == 0.0 { 0.0 } else { (d / s).powi(2) }).collect();
+    let total: f64 = r2.iter().sum();
+    let keep = crate::policy::WORST_ELEMENTS.min(r2.len());
+    if keep < r2.len() {
+        r2.select_nth_unstable_by(keep, |x, y| y.total_cmp(x));
+        r2.truncate(keep);
+    }
+    r2.sort_by(|x, y| y.total_cmp(x));
+    let mut acc = 0.0;
+    for (m, v) in r2.iter().take(crate::policy::WORST_ELEMENTS).enumerate() {
+        acc += v;
+        if acc >= 0.9 * total {
+            let (m, rest) = (m + 1, fit.elements - m - 1);
+            return Some(format!(
+                "the departure sits in {m} element{} ({:.1} % of it; listed first below); the other {rest} agree with \
+                 the truth {}: look at how {} computed.",
+                if m == 1 { "" } else { "s" },
+                100.0 * acc / total,
+                if (total - acc) / rest.max(1) as f64 <= 1.0 { "within rounding" } else { "more closely" },
+                if m == 1 { "that element is" } else { "those elements are" }
+            ));
+        }
+    }
+    None
 }
 
 /// ||g - c t|| / ||g - t||.
@@ -96,64 +191,117 @@ fn residual_fraction(g: &[f64], t: &[f64], c: f64) -> f64 {
     norm(&r) / norm(&d)
 }
 
-/// The drift of every given part along SGD, in f64.
+/// Whether `v` is a value of the narrower dtype `d` (bf16 or f16).
+fn representable(v: f64, d: DType) -> bool {
+    match d {
+        DType::BF16 => half::bf16::from_f64(v).to_f64() == v,
+        DType::F16 => half::f16::from_f64(v).to_f64() == v,
+        _ => false,
+    }
+}
+
+/// A gradient computed in bf16 or f16 and saved in a wider file: every value is a value of the
+/// narrow dtype and fits the truth within its rounding.
+fn dtype_mismatch(a: &Analysis) -> Option<Explained> {
+    let told = a.settings().dtype;
+    for narrow in [DType::BF16, DType::F16] {
+        if narrow.bits() >= told.bits() || !a.parts.iter().all(|p| p.given.iter().all(|&v| representable(v, narrow))) {
+            continue;
+        }
+        let reference: Vec<Array2<f64>> = a.parts.iter().map(|p| p.truth.hi.clone()).collect();
+        let sigma = a.sigma_for(&vec![a.omega; a.n()], narrow, &reference);
+        let fit = a.fit_to(&reference, &sigma);
+        if !fit.holds() {
+            continue;
+        }
+        let values: usize = a.parts.iter().map(|p| p.given.len()).sum();
+        return Some(Explained {
+            findings: vec![Finding {
+                cause: Cause::DtypeMismatch,
+                evidence: vec![
+                    format!(
+                        "every one of the {values} values is a {narrow} number: the gradient was computed in {narrow} and \
+                         saved in a wider type, but judged by {told}'s rounding."
+                    ),
+                    format!(
+                        "within {narrow}'s rounding it agrees with the truth (largest deviation {:.2} of the tolerance).",
+                        fit.largest
+                    ),
+                    format!(
+                        "fix: pass --dtype {narrow} (the dtype the gradient was computed in) and diagnose again; to judge \
+                         the code by {told}'s rounding, compute the gradient in {told}."
+                    ),
+                ],
+            }],
+            dtype: Some(narrow),
+            ..Default::default()
+        });
+    }
+    None
+}
+
+/// The parts' derivatives along the direction (dw, db) of the parameters, for the meant loss.
+fn directional(a: &Analysis, ex: &Exact, dw: &Array2<f64>, db: &[f64]) -> Vec<Array2<f64>> {
+    let w = vec![a.omega; a.n()];
+    a.parts.iter().map(|p| ex.directional(p.wrt, &w, dw.view(), db)).collect()
+}
+
+/// The parameter gradients (W, b as a vector) of the meant loss at `ex`, in f64: directions.
+fn param_grads(a: &Analysis, ex: &Exact) -> (Array2<f64>, Vec<f64>) {
+    let w = vec![a.omega; a.n()];
+    (ex.f64_grad(Wrt::Weight, &w), ex.f64_grad(Wrt::Bias, &w).row(0).to_vec())
+}
+
+/// The drift of every given part along SGD: the derivative of the gradient along the exact
+/// parameter gradient at the given parameters.
 fn drift(a: &Analysis) -> Vec<Array2<f64>> {
-    a.parts
-        .iter()
-        .map(|p| crate::truth::drift(a.tr, a.settings.reduction, p.wrt, a.settings.truth).map(|v| v.to_f64()))
-        .collect()
+    let (vw, vb) = param_grads(a, &a.r.ex);
+    directional(a, &a.r.ex, &vw, &vb)
 }
 
 /// The smallest learning rate at which c accumulated SGD steps would leave a drift outside the
-/// rounding bound of c g: 2 / (c (c - 1) max_e |g'_e| / bound_e).
+/// tolerance of c g: 2 / (c (c - 1) max_e |g'_e| / (z sigma_e c)).
 fn smallest_visible_lr(a: &Analysis, c: f64) -> f64 {
     let d = drift(a);
-    let reference: Vec<Array2<f64>> = a.parts.iter().map(|p| p.truth64.mapv(|v| v * c)).collect();
-    let bounds = a.bounds(&vec![c * a.omega; a.n()], &reference);
-    let per_lr =
-        d.iter().zip(&bounds).flat_map(|(d, b)| d.iter().zip(b.iter()).map(|(x, y)| x.abs() / y)).fold(0.0, f64::max);
+    let z = z_elements(a.parts.iter().map(|p| p.given.len()).sum());
+    let per_lr = d
+        .iter()
+        .zip(&a.parts)
+        .flat_map(|(d, p)| d.iter().zip(p.sigma.iter()).map(move |(x, s)| x.abs() / (z * s * c)))
+        .fold(0.0, f64::max);
     2.0 / (c * (c - 1.0) * per_lr)
 }
 
-/// A factor that fits within rounding: n (a sum where the mean was meant), another whole
-/// number, 1/n (the mean where the sum was meant) or the least-squares factor itself.
-fn exact_scale(a: &Analysis, c_ls: f64, factor: f64, mean: bool) -> Option<Vec<Finding>> {
+/// A factor that fits within rounding: n (a sum where the mean was meant), another whole number,
+/// 1/n (the mean where the sum was meant), the weighted least-squares factor or the plain one.
+fn exact_scale(a: &Analysis, scale: &Scale, c_ls: f64, factor: f64, mean: bool) -> Option<Vec<Finding>> {
     let n = a.n() as f64;
     let whole = whole_factor(c_ls);
     let mut tries: Vec<f64> = whole.into_iter().collect();
     if !mean && ((c_ls * n) - 1.0).abs() < crate::policy::FACTOR_TOLERANCE {
         tries.push(1.0 / n);
     }
-    tries.push(c_ls);
-    let (c, e) = tries.into_iter().map(|c| (c, a.scaled_excess(c))).find(|(_, e)| *e <= 1.0)?;
-    let within = format!("within rounding (largest deviation {e:.2} of the bound)");
+    tries.extend([scale.factor, c_ls].into_iter().filter(|c| c.is_finite() && *c != 0.0));
+    let (c, f) = tries.into_iter().map(|c| (c, a.fit_scaled(c))).find(|(_, f)| f.holds())?;
+    let within = format!("within rounding (largest deviation {:.2} of the tolerance)", f.largest);
     let is_whole = whole == Some(c);
     if is_whole && c == n && mean {
         let lr = smallest_visible_lr(a, c);
-        return Some(vec![
-            Finding {
-                cause: Cause::SumInsteadOfMean,
-                evidence: vec![
-                    format!("the gradient is exactly n = {n} times the truth {within}."),
-                    "it is the gradient of the summed loss where the mean was meant (reduction='sum', or a missing \
-                     division by the batch size)."
-                        .into(),
-                ],
-            },
-            Finding {
-                cause: Cause::AccumulatedOverSteps,
-                evidence: vec![
-                    format!(
-                        "a gradient summed over {n} SGD steps would also be {n} times the truth if the parameters barely \
-                         moved: with this problem's drift any learning rate above {lr:.2e} would have left a visible \
-                         departure, and none shows."
-                    ),
-                    "to tell them apart, check with a batch size different from the number of steps, or zero the \
-                     gradient between steps: a sum follows n, an accumulation the step count."
-                        .into(),
-                ],
-            },
-        ]);
+        return Some(vec![Finding {
+            cause: Cause::SumInsteadOfMean,
+            evidence: vec![
+                format!("the gradient is exactly n = {n} times the truth {within}."),
+                "it is the gradient of the summed loss where the mean was meant (reduction='sum', or a missing \
+                 division by the batch size)."
+                    .into(),
+                format!(
+                    "a gradient summed over {n} SGD steps would differ from {n} times the truth unless the learning \
+                     rate were below {lr:.2e} (SGD's drift would show above it), so this is the sum, not an \
+                     accumulation."
+                ),
+                "fix: use reduction='mean' (PyTorch's default) or divide the summed loss by the batch size.".into(),
+            ],
+        }]);
     }
     if is_whole {
         let lr = smallest_visible_lr(a, c);
@@ -174,12 +322,122 @@ fn exact_scale(a: &Analysis, c_ls: f64, factor: f64, mean: bool) -> Option<Vec<F
     let what = if !mean && (c * n - 1.0).abs() < 1e-12 {
         "1/n: the gradient of the mean where the sum was meant.".to_string()
     } else {
-        "a constant factor (a loss scaled by it, or a factor folded into the gradient).".to_string()
+        format!(
+            "a constant factor (a loss scaled by it, or a factor folded into the gradient); factors within {:.2e} of \
+             1 would be rounding.",
+            scale.threshold
+        )
     };
     Some(vec![Finding {
         cause: Cause::Scaled,
         evidence: vec![format!("the gradient is {c:.9} times the truth {within}."), what],
     }])
+}
+
+/// The gradient taken one SGD step before the saved parameters: G = g(theta + lr v) with v the
+/// step's direction (the given W.grad and b.grad where given: what SGD applied; else the exact
+/// parameter gradient there, found by fixed-point iteration). First order G - g = lr J v picks
+/// lr; Newton steps along J then match the exact gradient at the parameters one step back.
+/// Returns the explanation and whether that exact match holds within rounding.
+fn params_after_step(a: &Analysis) -> Option<(Explained, bool)> {
+    let ex = &a.r.ex;
+    let given_of = |wrt: Wrt| a.parts.iter().find(|p| p.wrt == wrt).map(|p| p.given.clone());
+    let (truth_w, truth_b) = param_grads(a, ex);
+    let vw = given_of(Wrt::Weight).unwrap_or(truth_w);
+    let mut vb = given_of(Wrt::Bias).map_or(truth_b, |b| b.row(0).to_vec());
+    let mut vw = vw;
+    let j = directional(a, ex, &vw, &vb);
+    let sigma: Vec<&Array2<f64>> = a.parts.iter().map(|p| &p.sigma).collect();
+    let d: Vec<Array2<f64>> = a
+        .parts
+        .iter()
+        .map(|p| {
+            Array2::from_shape_vec(p.given.dim(), p.deviations().collect())
+                .unwrap_or_else(|_| unreachable!("one per element"))
+        })
+        .collect();
+    let jj = wdot(&j, &j, &sigma);
+    if jj <= 0.0 {
+        return None;
+    }
+    let lr0 = wdot(&d, &j, &sigma) / jj;
+    let dd = wdot(&d, &d, &sigma);
+    // ||d - lr J||^2 = dd - lr0^2 jj at the least-squares lr.
+    let unexplained = ((dd - lr0 * lr0 * jj).max(0.0) / dd).sqrt();
+    if lr0.is_nan() || lr0 <= 0.0 || unexplained > DRIFT_UNEXPLAINED_MAX {
+        return None;
+    }
+    let fixed_w = a.parts.iter().any(|p| p.wrt == Wrt::Weight);
+    let fixed_b = a.parts.iter().any(|p| p.wrt == Wrt::Bias);
+    let sigmas: Vec<Array2<f64>> = a.parts.iter().map(|p| p.sigma.clone()).collect();
+    let (mut lr, mut exact_fit) = (lr0, None);
+    for _ in 0..PARAMS_AFTER_STEP_ITERATIONS {
+        let wp = &ex.w + &(&vw * lr);
+        let bp: Vec<f64> = ex.b.iter().zip(&vb).map(|(b, v)| b + lr * v).collect();
+        let back = Exact::at(ex.x.clone(), wp, bp, ex.t.clone());
+        let w = vec![a.omega_dd; a.n()];
+        let model: Vec<Array2<f64>> = a.parts.iter().map(|p| back.grad(p.wrt, &w).hi).collect();
+        let fit = a.fit_to(&model, &sigmas);
+        if fit.holds() {
+            exact_fit = Some(fit);
+            break;
+        }
+        if !(fixed_w && fixed_b) {
+            // The step's direction is the loss's gradient there: a fixed point.
+            let (gw, gb) = param_grads(a, &back);
+            if !fixed_w {
+                vw = gw;
+            }
+            if !fixed_b {
+                vb = gb;
+            }
+        }
+        // A Newton step on lr along the derivative at the current point.
+        let jb = directional(a, &back, &vw, &vb);
+        let r: Vec<Array2<f64>> = a.parts.iter().zip(&model).map(|(p, m)| &p.given - m).collect();
+        let jjb = wdot(&jb, &jb, &sigma);
+        if jjb <= 0.0 {
+            break;
+        }
+        lr += wdot(&r, &jb, &sigma) / jjb;
+    }
+    let what = if fixed_w && fixed_b {
+        "W + lr W.grad, b + lr b.grad (the given gradients, as plain SGD applied them)"
+    } else {
+        "the parameters from which one SGD step of the loss's own gradient lands on the saved ones"
+    };
+    let mut evidence = vec![format!(
+        "the gradient is not the truth at the saved parameters, but it is the truth one SGD step back: at {what}, with lr \
+         = {lr:.4e}."
+    )];
+    match exact_fit {
+        Some(f) => evidence.push(format!(
+            "there it matches within rounding (largest deviation {:.2} of the tolerance); the first-order step alone \
+             explains all but {:.2} % of the departure.",
+            f.largest,
+            100.0 * unexplained
+        )),
+        None => evidence.push(format!(
+            "to first order in lr the step explains all but {:.2} % of the departure (in units of the rounding \
+             errors); the exact step back does not match within rounding, so the optimizer's step was not plain SGD \
+             (momentum, weight decay or Adam) or more than one step was taken.",
+            100.0 * unexplained
+        )),
+    }
+    evidence.push(
+        "fix: save the parameters before optimizer.step() (or the gradient after the next backward pass): the gradient \
+         belongs to the parameters the backward pass saw."
+            .into(),
+    );
+    let exact = exact_fit.is_some();
+    Some((
+        Explained {
+            findings: vec![Finding { cause: Cause::ParamsAfterStep, evidence }],
+            learning_rate: Some(lr),
+            ..Default::default()
+        },
+        exact,
+    ))
 }
 
 /// A whole factor with SGD's drift: c g + a g', first order in the learning rate.
@@ -234,15 +492,16 @@ fn accumulation(a: &Analysis, c_ls: f64, g: &[f64], t: &[f64], mean: bool) -> Op
         .push("fix: zero the gradient before every backward pass (x.grad = None, or optimizer.zero_grad()).".into());
     let mut out = vec![Finding { cause: Cause::AccumulatedOverSteps, evidence }];
     if mean && c == a.n() as f64 {
-        let e = a.scaled_excess(c);
+        let f = a.fit_scaled(c);
         let rms = norm(&dep) / norm(&t.iter().map(|v| v * c).collect::<Vec<_>>());
         out.push(Finding {
             cause: Cause::SumInsteadOfMean,
             evidence: vec![
                 format!(
                     "n = {c} as well: the gradient of the summed loss would be exactly {c} g, but the gradient departs \
-                     from {c} g by {rms:.2e} (relative, L2), up to {e:.3e} times the rounding bound, in the direction \
-                     SGD's drift predicts: the less likely cause."
+                     from {c} g by {rms:.2e} (relative, L2), up to {:.3e} times the tolerance, in the direction SGD's \
+                     drift predicts: the less likely cause.",
+                    f.largest
                 ),
                 "a check with a batch size different from the number of steps tells them apart.".into(),
             ],
@@ -259,7 +518,7 @@ fn sample_weights(a: &Analysis) -> Result<(Vec<f64>, String), String> {
             .given
             .rows()
             .into_iter()
-            .zip(p.truth64.rows())
+            .zip(p.truth.hi.rows())
             .map(|(gr, tr)| {
                 let tt: f64 = tr.iter().map(|v| v * v).sum();
                 a.omega * gr.iter().zip(tr).map(|(x, y)| x * y).sum::<f64>() / tt
@@ -269,7 +528,7 @@ fn sample_weights(a: &Analysis) -> Result<(Vec<f64>, String), String> {
     }
     // Over classes, softmax - onehot sums to 0: the k rows of W.grad (and the k values of b.grad)
     // sum to 0 whatever the weights, so they carry (k - 1) d (and k - 1) independent equations.
-    let k = a.fwd.w.nrows();
+    let k = a.r.ex.k();
     let rows: usize = a.parts.iter().map(|p| p.given.len()).sum();
     let independent: usize = a.parts.iter().map(|p| p.given.len() / k * (k - 1)).sum();
     if independent < n {
@@ -279,10 +538,14 @@ fn sample_weights(a: &Analysis) -> Result<(Vec<f64>, String), String> {
              row per sample) would determine them."
         ));
     }
-    if rows.saturating_mul(n) > SCREEN_MAX_VALUES {
+    let work = (rows as f64) * (n as f64) * (n as f64);
+    if rows.saturating_mul(n) > crate::policy::MICROBATCH_MAX_VALUES || work > crate::policy::MICROBATCH_MAX_FLOPS {
         return Err(format!(
-            "per-sample weights were not estimated: the {rows} given elements times the {n} samples exceed the \
-             {SCREEN_MAX_VALUES} values gradlab builds for it; x.grad (one row per sample) would determine them."
+            "per-sample weights were not estimated: {n} unknowns from {rows} given elements is more least squares than \
+             gradlab solves for it ({} values, {:.0e} operations at most); x.grad (one row per sample) would determine \
+             them.",
+            crate::policy::MICROBATCH_MAX_VALUES,
+            crate::policy::MICROBATCH_MAX_FLOPS
         ));
     }
     let m = contributions(a);
@@ -301,7 +564,7 @@ fn sample_weights(a: &Analysis) -> Result<(Vec<f64>, String), String> {
 
 /// Column j: sample j's exact loss gradient (without its factor) at every given element.
 fn contributions(a: &Analysis) -> Array2<f64> {
-    let f = &a.fwd;
+    let ex = &a.r.ex;
     let rows: usize = a.parts.iter().map(|p| p.given.len()).sum();
     let mut m = Array2::zeros((rows, a.n()));
     // Filled element by element in the parts' row-major order.
@@ -310,8 +573,8 @@ fn contributions(a: &Analysis) -> Array2<f64> {
         for (row, col) in p.given.indexed_iter().map(|(ix, _)| ix) {
             for j in 0..a.n() {
                 m[[r, j]] = match p.wrt {
-                    Wrt::Weight => f.residual(j, row) * f.x[[j, col]],
-                    Wrt::Bias => f.residual(j, col),
+                    Wrt::Weight => ex.residual.hi[[j, row]] * ex.x[[j, col]],
+                    Wrt::Bias => ex.residual.hi[[j, col]],
                     _ => unreachable!("the input is handled row by row"),
                 };
             }
@@ -322,11 +585,11 @@ fn contributions(a: &Analysis) -> Array2<f64> {
 }
 
 /// Candidate partitions for the non-identifiable case: the common ones whose f64 prediction
-/// (from prefix sums of the per-sample gradients) comes within [`SCREEN_BOUNDS`], best first.
+/// (from prefix sums of the per-sample gradients) comes within [`SCREEN_TOLERANCES`], best first.
 fn screened(a: &Analysis) -> Vec<Vec<usize>> {
     let n = a.n();
     let rows: usize = a.parts.iter().map(|p| p.given.len()).sum();
-    if rows.saturating_mul(n + 1) > SCREEN_MAX_VALUES {
+    if rows.saturating_mul(n + 1) > crate::policy::MICROBATCH_MAX_VALUES {
         return Vec::new();
     }
     let m = contributions(a);
@@ -337,9 +600,8 @@ fn screened(a: &Analysis) -> Vec<Vec<usize>> {
         }
     }
     let g = a.flat(|p| &p.given);
-    let t: Vec<Array2<f64>> = a.parts.iter().map(|p| p.truth64.clone()).collect();
-    let base: Vec<f64> =
-        a.bounds(&vec![a.omega; n], &t).iter().flat_map(|b| b.iter().copied().collect::<Vec<_>>()).collect();
+    let z = z_elements(rows);
+    let base: Vec<f64> = a.sigmas().map(|s| z * s).collect();
     let mut scored: Vec<(f64, Vec<usize>)> = common_partitions(n)
         .into_iter()
         .map(|sizes| {
@@ -357,47 +619,37 @@ fn screened(a: &Analysis) -> Vec<Vec<usize>> {
             let score = g.iter().zip(&pred).zip(&base).map(|((x, y), b)| (x - y).abs() / (b * rho)).fold(0.0, f64::max);
             (score, sizes)
         })
-        .filter(|(s, _)| *s <= SCREEN_BOUNDS)
+        .filter(|(s, _)| *s <= SCREEN_TOLERANCES)
         .collect();
     scored.sort_by(|x, y| x.0.total_cmp(&y.0));
     scored.into_iter().map(|(_, s)| s).take(3).collect()
 }
 
-/// The largest excess of the exact mean of micro-batch means of these sizes.
-fn microbatch_excess(a: &Analysis, sizes: &[usize]) -> f64 {
-    let prec = a.settings.truth;
-    let k = sizes.len() as u64;
-    let w: Vec<Float> = sizes
-        .iter()
-        .flat_map(|&nb| std::iter::repeat_n(Float::with_val(prec.bits(), rug::Rational::from((1, k * nb as u64))), nb))
-        .collect();
-    let [gx, gw, gb] = crate::truth::weighted_grads(a.tr, &w, prec);
-    let model: Vec<Array2<Float>> = a
-        .parts
-        .iter()
-        .map(|p| match p.wrt {
-            Wrt::Input => gx.clone(),
-            Wrt::Weight => gw.clone(),
-            _ => gb.clone(),
-        })
-        .collect();
-    let reference: Vec<Array2<f64>> = model.iter().map(|m| m.map(|v| v.to_f64())).collect();
-    let bounds = a.bounds(&weights_of(sizes), &reference);
-    largest(&a.excess(&model, &bounds))
+/// The fit of the exact mean of micro-batch means of these sizes.
+fn microbatch_fit(a: &Analysis, sizes: &[usize]) -> Fit {
+    let k = sizes.len() as i64;
+    let w: Vec<Dd> =
+        sizes.iter().flat_map(|&nb| std::iter::repeat_n(super::exact::ratio_dd(1, k * nb as i64), nb)).collect();
+    let model: Vec<Array2<f64>> = a.parts.iter().map(|p| a.r.ex.grad(p.wrt, &w).hi).collect();
+    let sigma = a.sigma_for(&weights_of(sizes), a.settings().dtype, &model);
+    a.fit_to(&model, &sigma)
 }
 
 /// A mean of micro-batch means that matches the gradient within rounding, or a note on why the
 /// per-sample weights could not be found.
 fn microbatch(a: &Analysis) -> Result<(Finding, Vec<usize>), Option<String>> {
     let n = a.n();
+    if a.settings().reduction != Reduction::Mean {
+        return Err(None);
+    }
     let (candidates, how, note) = match sample_weights(a) {
         Ok((w, how)) => (partitions(&w), how, None),
         Err(note) => (screened(a), String::new(), Some(note)),
     };
     let uneven: Vec<Vec<usize>> = candidates.into_iter().filter(|s| s.iter().any(|&v| v != s[0])).collect();
     for (i, sizes) in uneven.iter().enumerate() {
-        let e = microbatch_excess(a, sizes);
-        if e > 1.0 {
+        let f = microbatch_fit(a, sizes);
+        if !f.holds() {
             continue;
         }
         let k = sizes.len();
@@ -406,7 +658,7 @@ fn microbatch(a: &Analysis) -> Result<(Finding, Vec<usize>), Option<String>> {
         distinct.dedup();
         let factors: Vec<String> =
             distinct.iter().rev().map(|&nb| format!("{:.4} (n_b = {nb})", n as f64 / (k * nb) as f64)).collect();
-        let base = a.scaled_excess(1.0);
+        let base = a.fit_scaled(1.0);
         let mut evidence = Vec::new();
         match &note {
             None => evidence.push(format!(
@@ -424,8 +676,9 @@ fn microbatch(a: &Analysis) -> Result<(Finding, Vec<usize>), Option<String>> {
             factors.join(", ")
         ));
         evidence.push(format!(
-            "the exact mean of these micro-batch means matches the gradient within rounding (largest deviation {e:.2} \
-             of the bound); the mean over all samples misses by up to {base:.3e} bounds."
+            "the exact mean of these micro-batch means matches the gradient within rounding (largest deviation {:.2} \
+             of the tolerance); the mean over all samples misses by up to {:.3e} tolerances.",
+            f.largest, base.largest
         ));
         let others: Vec<String> = uneven[i + 1..].iter().map(|s| format!("{s:?} (K = {})", s.len())).collect();
         if !others.is_empty() {

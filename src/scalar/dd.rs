@@ -7,14 +7,14 @@ use rug::Float;
 
 /// A double-double: the unevaluated sum hi + lo with |lo| <= ulp(hi) / 2.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub(super) struct Dd {
-    pub(super) hi: f64,
-    pub(super) lo: f64,
+pub(crate) struct Dd {
+    pub(crate) hi: f64,
+    pub(crate) lo: f64,
 }
 
 /// s + e = a + b exactly (Knuth's TwoSum).
 #[inline(always)]
-pub(super) fn two_sum(a: f64, b: f64) -> Dd {
+pub(crate) fn two_sum(a: f64, b: f64) -> Dd {
     let s = a + b;
     let bb = s - a;
     let e = (a - (s - bb)) + (b - bb);
@@ -23,14 +23,14 @@ pub(super) fn two_sum(a: f64, b: f64) -> Dd {
 
 /// s + e = a + b exactly, given |a| >= |b| or a = 0 (Dekker's FastTwoSum).
 #[inline(always)]
-pub(super) fn fast_two_sum(a: f64, b: f64) -> Dd {
+pub(crate) fn fast_two_sum(a: f64, b: f64) -> Dd {
     let s = a + b;
     Dd { hi: s, lo: b - (s - a) }
 }
 
 /// Veltkamp's split of a into hi + lo, each with at most 26 significant bits.
 #[inline(always)]
-fn split(a: f64) -> (f64, f64) {
+pub(crate) fn split(a: f64) -> (f64, f64) {
     const SPLITTER: f64 = 134_217_729.0; // 2^27 + 1
     let t = SPLITTER * a;
     let hi = t - (t - a);
@@ -39,7 +39,7 @@ fn split(a: f64) -> (f64, f64) {
 
 /// p + e = a * b exactly (Dekker's TwoProduct; no FMA needed, no overflow for |a|, |b| < 2^995).
 #[inline(always)]
-pub(super) fn two_prod(a: f64, b: f64) -> Dd {
+pub(crate) fn two_prod(a: f64, b: f64) -> Dd {
     let p = a * b;
     let (ah, al) = split(a);
     let (bh, bl) = split(b);
@@ -49,7 +49,7 @@ pub(super) fn two_prod(a: f64, b: f64) -> Dd {
 
 /// a + b, relative error <= 3u^2 (the accurate double-double sum, Joldes-Muller-Popescu 2017).
 #[inline(always)]
-pub(super) fn dd_add(a: Dd, b: Dd) -> Dd {
+pub(crate) fn dd_add(a: Dd, b: Dd) -> Dd {
     let s = two_sum(a.hi, b.hi);
     let t = two_sum(a.lo, b.lo);
     let c = fast_two_sum(s.hi, s.lo + t.hi);
@@ -59,14 +59,14 @@ pub(super) fn dd_add(a: Dd, b: Dd) -> Dd {
 /// a * b, relative error <= 7u^2 (double-double times double-double, the a.lo * b.lo term
 /// dropped).
 #[inline(always)]
-pub(super) fn dd_mul(a: Dd, b: Dd) -> Dd {
+pub(crate) fn dd_mul(a: Dd, b: Dd) -> Dd {
     let p = two_prod(a.hi, b.hi);
     let e = p.lo + (a.hi * b.lo + a.lo * b.hi);
     fast_two_sum(p.hi, e)
 }
 
 /// Splits an MPFR value into a double-double (hi = nearest f64, lo = nearest f64 to the rest).
-pub(super) fn to_dd(v: &Float) -> Dd {
+pub(crate) fn to_dd(v: &Float) -> Dd {
     let hi = v.to_f64();
     let lo = Float::with_val(v.prec(), v - hi).to_f64();
     Dd { hi, lo }

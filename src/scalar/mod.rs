@@ -38,7 +38,7 @@
 //! floats, a validated [`Prec`] for MPFR) and every constructor takes one. Constants enter a type
 //! through [`Scalar::from_rational`], rounded exactly once from their exact value.
 
-mod dd;
+pub(crate) mod dd;
 mod half_math;
 pub mod ieee;
 pub mod mixed;
