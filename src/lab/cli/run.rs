@@ -18,7 +18,7 @@ pub(super) struct RunFlags {
     threads: Option<usize>,
     /// Run only the K-th of N slices of the experiment's cells and write only its rows
     /// (OUT/NAME/shard-K-of-N.csv and .json); combine the shards with `gradlab merge`.
-    #[arg(long, value_name = "K/N", value_parser = |s: &str| Shard::parse(s))]
+    #[arg(long, value_name = "K/N", value_parser = shard)]
     shard: Option<Shard>,
 }
 
@@ -53,6 +53,32 @@ pub(super) struct MergeArgs {
     /// Results folder for the merged run (OUT/NAME/ and OUT/REPORT.md).
     #[arg(long, default_value = "results", value_name = "DIR")]
     out: PathBuf,
+}
+
+/// `--shard K/N`: K and N whole numbers ([`super::whole_number`]) with 1 <= K <= N (N is
+/// checked against the experiment's number of cells when it runs).
+fn shard(s: &str) -> Result<Shard, String> {
+    let expected = "expected K/N, two whole numbers with 1 <= K <= N";
+    let Some((k, n)) = s.split_once('/') else {
+        return Err(format!("{expected}, not {s:?}"));
+    };
+    let whole = |what: &str, v: &str| match super::whole_number(v) {
+        None => Err(format!("{expected}; {what} = {:?} is not a whole number", v.trim())),
+        Some(big) => match big.and_then(|v| usize::try_from(v).ok()) {
+            Some(0) => Err(format!("{expected}; {what} is 0")),
+            Some(v) => Ok(v),
+            None => Err(format!(
+                "{expected}; {what} = {} is above {}, the largest count this machine's integers hold",
+                v.trim(),
+                usize::MAX
+            )),
+        },
+    };
+    let (k, n) = (whole("K", k)?, whole("N", n)?);
+    if k > n {
+        return Err(format!("{expected}; {k}/{n} has K above N"));
+    }
+    Ok(Shard { index: k, count: n })
 }
 
 fn experiment_name(s: &str) -> Result<String, String> {
