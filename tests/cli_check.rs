@@ -334,12 +334,14 @@ fn whole_number_options_say_what_they_expect() {
         (&["check", "--truth-bits", "1e9"][..], 2, "expected at most 131072 bits"),
         (&["check", "--threads", "1.5"][..], 2, "'1.5' for '--threads <THREADS>': expected a whole number of threads from 1 to"),
         (&["check", "--threads", "0"][..], 2, "expected at least 1 thread"),
+        (&["check", "--threads", "-2"][..], 2, "'-2' for '--threads <THREADS>': expected a whole number of threads"),
         (&["check", "--threads", "1e6"][..], 2, "threads: at most 4 per core"),
         (&["run", "formats", "--threads", "abc"][..], 2, "'abc' for '--threads <THREADS>': expected a whole number of threads"),
         (&["run", "formats", "--shard", "1.5/2"][..], 2, "'1.5/2' for '--shard <K/N>': expected K/N, two whole numbers with 1 <= K <= N; K = \"1.5\" is not a whole number"),
         (&["run", "formats", "--shard", "1/abc"][..], 2, "N = \"abc\" is not a whole number"),
-        (&["run", "formats", "--shard", "3/2"][..], 2, "3/2 has K above N"),
-        (&["run", "formats", "--shard", "0/2"][..], 2, "K is 0"),
+        (&["run", "formats", "--shard", "0/2"][..], 2, "0/2 has K outside 1..=2"),
+        (&["run", "formats", "--shard", "3/2"][..], 2, "3/2 has K outside 1..=2"),
+        (&["run", "formats", "--shard", "1/1e30"][..], 2, "N = 1e30 is above 18446744073709551615"),
     ] {
         let out = gradlab(args);
         let err = String::from_utf8_lossy(&out.stderr);

@@ -99,7 +99,7 @@ pub(super) struct CheckArgs {
     #[arg(long, value_name = "DIR")]
     save_grads: Option<PathBuf>,
     /// Worker threads (default: all cores; at most 4 per core). Results do not depend on it.
-    #[arg(long, value_parser = super::threads)]
+    #[arg(long, allow_hyphen_values = true, value_parser = super::threads)]
     threads: Option<usize>,
     /// Refuse checks estimated to need more memory than SIZE (e.g. 2G, 512M, 1.5GiB; powers of
     /// 1024). Default: the memory available (MemAvailable), never more than memory and swap.
@@ -159,7 +159,7 @@ pub(super) fn run_check(a: CheckArgs) -> anyhow::Result<()> {
             Some(steps) => steps.clone(),
             None => {
                 let (usable, left_out) = crate::policy::default_steps(dt);
-                notes_of.entry(dt).or_default().extend(super::notes::left_out_steps(dt, &left_out));
+                notes_of.insert(dt, super::notes::left_out_steps(dt, &left_out).into_iter().collect());
                 usable
             }
         };
@@ -255,7 +255,8 @@ pub(super) fn run_check(a: CheckArgs) -> anyhow::Result<()> {
         let mut lines = Vec::new();
         if said.insert(*dt) {
             lines.extend(notes_of.get(dt).into_iter().flatten().cloned());
-            lines.extend(r.training.map(|at| super::notes::nonfinite_training(*dt, at)));
+            let rows_nonfinite = r.rows.iter().any(|row| row.status != Status::Ok);
+            lines.extend(r.training.map(|at| super::notes::nonfinite_training(*dt, at, rows_nonfinite)));
         }
         lines.extend(super::notes::auto_flat(*dt, r, super::notes::elements(model, *wrt, size)));
         for line in &lines {

@@ -41,12 +41,18 @@ fn singular(verb: &str) -> String {
     }
 }
 
-/// The sentence saying that training in `dtype` turned non-finite, naming the epoch.
-pub fn nonfinite_training(dtype: DType, at: NonFinite) -> String {
+/// The sentence saying that training in `dtype` turned non-finite, naming the epoch; it ends
+/// by saying whether the rows compare non-finite values (`rows_nonfinite`: some row's status is
+/// `nonfinite`) or not.
+pub fn nonfinite_training(dtype: DType, at: NonFinite, rows_nonfinite: bool) -> String {
+    let rows = match rows_nonfinite {
+        true => "the rows compare non-finite values",
+        false => "yet every row is finite",
+    };
     if at.epochs == 0 {
         return format!(
             "warning: the {dtype} pass at the given parameters (--epochs 0, no training) gave an inf or NaN logit or \
-             gradient; the rows compare non-finite values"
+             gradient; {rows}"
         );
     }
     let what = match at.in_step {
@@ -60,10 +66,7 @@ pub fn nonfinite_training(dtype: DType, at: NonFinite) -> String {
             if at.epoch == 2 { "step" } else { "steps" }
         ),
     };
-    format!(
-        "warning: training in {dtype} turned non-finite at epoch {} of {}: {what}; the rows compare non-finite values",
-        at.epoch, at.epochs
-    )
+    format!("warning: training in {dtype} turned non-finite at epoch {} of {}: {what}; {rows}", at.epoch, at.epochs)
 }
 
 /// More than this fraction of the elements flat or dead under `--eps auto` draws a warning.
@@ -129,10 +132,13 @@ mod tests {
 
     #[test]
     fn the_nonfinite_sentence_names_the_epoch_and_what_failed() {
-        let s = |epoch, epochs, in_step| nonfinite_training(DType::F16, NonFinite { epoch, epochs, in_step });
+        let s = |epoch, epochs, in_step| nonfinite_training(DType::F16, NonFinite { epoch, epochs, in_step }, true);
         assert!(s(3, 10, true).contains("training in f16 turned non-finite at epoch 3 of 10: its SGD step"));
         assert!(s(1, 10, false).contains("before any SGD step"));
         assert!(s(4, 10, false).contains("after 3 SGD steps"));
         assert!(s(1, 0, false).contains("--epochs 0, no training"));
+        assert!(s(3, 10, true).ends_with("the rows compare non-finite values"));
+        let finite = nonfinite_training(DType::F16, NonFinite { epoch: 3, epochs: 10, in_step: true }, false);
+        assert!(finite.ends_with("; yet every row is finite"), "{finite}");
     }
 }
