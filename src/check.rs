@@ -269,6 +269,9 @@ pub struct DTypeCheck {
     pub rounded: usize,
     /// The gradients, when asked for.
     pub grads: Option<KeptGrads>,
+    /// Where training first gave a value that is not finite, if it did
+    /// ([`crate::train::Trained::nonfinite`]).
+    pub training: Option<crate::train::NonFinite>,
 }
 
 /// Ridders' error estimates summarised: the mean over elements of |estimate| / |numeric| (an
@@ -420,6 +423,7 @@ fn check_typed<T: Scalar>(problem: &Problem, ctx: T::Ctx, cfg: &CheckConfig, wat
         (method_grads_watched(&setup, cfg.scheme, &cfg.steps, cfg.naive, watch)?, cfg.row_steps())
     };
     rows_of(T::dtype(ctx), cfg, Gradients { anal, truth, grads, steps, rounded }, watch)
+        .map(|r| DTypeCheck { training: tr.nonfinite, ..r })
 }
 
 /// The MLP's check in dtype `T`: its layers drawn from the spec's seed, trained on the problem's
@@ -440,6 +444,7 @@ fn check_mlp_typed<T: Scalar>(
     let truth = truth_of(cfg, |p| mlp::truth_grad_watched(&tr, cfg.train.reduction, cfg.wrt, p, watch))?;
     let (grads, steps) = objective_grads(&obj, cfg, watch)?;
     rows_of(T::dtype(ctx), cfg, Gradients { anal, truth, grads, steps, rounded }, watch)
+        .map(|r| DTypeCheck { training: tr.nonfinite, ..r })
 }
 
 /// The gradients of `obj` by the configured scheme and steps ([`crate::method::generic`]), and
@@ -530,5 +535,5 @@ fn rows_of<T: Scalar>(dtype: DType, cfg: &CheckConfig, g: Gradients<T>, watch: &
             truth_text: if is_mpfr { truth.as_ref().map(|(t, _)| t.iter().map(full_digits).collect()) } else { None },
         }
     });
-    Ok(DTypeCheck { rows, vs_truth, rounded, grads })
+    Ok(DTypeCheck { rows, vs_truth, rounded, grads, training: None })
 }

@@ -39,32 +39,90 @@ pub fn check_truth_prec(truth: Prec, dtypes: &[DType]) -> Result<()> {
     }
 }
 
-/// Whether the step `h` can be used in `dtype`: it must be positive, and rounded into the dtype
-/// it must be neither 0 (f16 rounds steps below 3e-8 to 0: such a check cannot even be written
-/// down) nor infinite.
-///
-/// # Errors
-/// [`Error::Value`] naming the step and what the dtype needs.
-pub fn check_step(h: &Decimal, dtype: DType) -> Result<()> {
+/// Why a dtype cannot use a step ([`step_refusal`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StepRefusal {
+    /// The step is 0 or negative.
+    NotPositive,
+    /// The step rounds to 0 in the dtype (f16 rounds steps below 3e-8 to 0: such a check cannot
+    /// even be written down).
+    RoundsToZero,
+    /// The step rounds to infinity in the dtype.
+    Overflows,
+}
+
+impl StepRefusal {
+    /// What a usable step is instead, as the rest of "expected ...".
+    pub fn expected(self, dtype: DType) -> String {
+        match self {
+            StepRefusal::NotPositive => "a positive number".into(),
+            StepRefusal::RoundsToZero => format!("a step that does not round to 0 in {dtype}"),
+            StepRefusal::Overflows => format!("a step that is finite in {dtype}"),
+        }
+    }
+
+    /// What happens to such a step in `dtype`, as a verb phrase ("round to 0 in f16").
+    pub fn what_happens(self, dtype: DType) -> String {
+        match self {
+            StepRefusal::NotPositive => "are not positive".into(),
+            StepRefusal::RoundsToZero => format!("round to 0 in {dtype}"),
+            StepRefusal::Overflows => format!("overflow {dtype}"),
+        }
+    }
+}
+
+/// Why the step `h` cannot be used in `dtype`, or `None` when it can: it must be positive,
+/// and rounded into the dtype it must be neither 0 nor infinite.
+pub fn step_refusal(h: &Decimal, dtype: DType) -> Option<StepRefusal> {
     if h.value().cmp0() != std::cmp::Ordering::Greater {
-        return Err(Error::value("step", h.text(), "a positive number"));
+        return Some(StepRefusal::NotPositive);
     }
     let (finite, zero) = crate::with_dtype!(dtype, |T, ctx| {
         let v = T::from_rational(h.value(), ctx);
         (v.is_finite(), v.is_zero())
     });
-    if zero {
-        return Err(Error::value("step", h.text(), format!("a step that does not round to 0 in {dtype}")));
+    match (zero, finite) {
+        (true, _) => Some(StepRefusal::RoundsToZero),
+        (_, false) => Some(StepRefusal::Overflows),
+        _ => None,
     }
-    if !finite {
-        return Err(Error::value("step", h.text(), format!("a step that is finite in {dtype}")));
+}
+
+/// Whether the step `h` can be used in `dtype` ([`step_refusal`]).
+///
+/// # Errors
+/// [`Error::Value`] naming the step and what the dtype needs.
+pub fn check_step(h: &Decimal, dtype: DType) -> Result<()> {
+    match step_refusal(h, dtype) {
+        Some(r) => Err(Error::value("step", h.text(), r.expected(dtype))),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// The steps of `steps` that `dtype` can use ([`check_step`]), in order.
 pub fn usable_steps(steps: &[Decimal], dtype: DType) -> Vec<Decimal> {
     steps.iter().filter(|h| check_step(h, dtype).is_ok()).cloned().collect()
+}
+
+/// `gradlab check`'s default steps in `dtype`: the steps of [`crate::check::SEED_STEPS`] that
+/// `dtype` can use, in order, and those it leaves out with why ([`step_refusal`]).
+///
+/// The grid is the seed's in every dtype, less what the dtype cannot write down (f16 leaves out
+/// 1e-8, e4m3 1e-4 to 1e-8), rather than a grid chosen per dtype: every dtype's rows then sit at
+/// the same decimal steps, so a CSV of several dtypes lines up row by row and the dead and flat
+/// zones show where the seed's grid meets them, and nothing is invented that the seed never
+/// tried. Steps typed with `--eps` are never left out: a step a dtype cannot use is an error.
+pub fn default_steps(dtype: DType) -> (Vec<Decimal>, Vec<(Decimal, StepRefusal)>) {
+    let grid = crate::exact::parse_list("step", crate::check::SEED_STEPS)
+        .unwrap_or_else(|_| unreachable!("SEED_STEPS is a valid list"));
+    let (mut usable, mut left_out) = (Vec::new(), Vec::new());
+    for h in grid {
+        match step_refusal(&h, dtype) {
+            None => usable.push(h),
+            Some(r) => left_out.push((h, r)),
+        }
+    }
+    (usable, left_out)
 }
 
 /// The memory limit of a check when the memory available cannot be read (systems without
@@ -219,6 +277,24 @@ mod tests {
         assert!(check_step(&d("1e5"), DType::F16).is_err());
         assert!(check_step(&d("0"), DType::F64).is_err());
         assert_eq!(usable_steps(&[d("1e-3"), d("1e-9"), d("1e-7")], DType::F16).len(), 2);
+    }
+
+    /// The default grid leaves out exactly the steps a dtype rounds to 0, and every dtype keeps
+    /// at least 1e0.
+    #[test]
+    fn the_default_grid_leaves_out_what_a_dtype_cannot_hold() {
+        let left = |name: &str| -> Vec<String> {
+            let (usable, out) = default_steps(DType::parse(name).unwrap());
+            assert!(usable.first().is_some_and(|h| h.text() == "1e0"), "{name}");
+            assert!(out.iter().all(|(_, r)| *r == StepRefusal::RoundsToZero), "{name}");
+            out.iter().map(|(h, _)| h.text().to_string()).collect()
+        };
+        assert!(left("f32").is_empty() && left("bf16").is_empty() && left("bf16+f32").is_empty());
+        assert_eq!(left("f16"), ["1e-8"]);
+        assert_eq!(left("e4m3"), ["1e-4", "1e-5", "1e-6", "1e-7", "1e-8"]);
+        assert_eq!(left("e5m2"), ["1e-6", "1e-7", "1e-8"]);
+        assert_eq!(left("ieee:2:1").len(), 8);
+        assert_eq!(step_refusal(&Decimal::parse("step", "1e5").unwrap(), DType::F16), Some(StepRefusal::Overflows));
     }
 
     #[test]

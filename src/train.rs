@@ -55,6 +55,39 @@ impl TrainConfig {
     }
 }
 
+/// Where training first produced a value that is not finite (inf or NaN): a diverging run (a
+/// learning rate too large) or a dtype whose range the problem's values leave (e4m3 overflows
+/// beyond 448).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NonFinite {
+    /// The epoch, counted from 1.
+    pub epoch: usize,
+    /// The epochs configured (0: one pass at the given parameters and no SGD step).
+    pub epochs: usize,
+    /// `true` when the epoch's SGD step made a weight or bias non-finite; `false` when its
+    /// forward and backward pass gave a non-finite logit or gradient (x.grad included).
+    pub in_step: bool,
+}
+
+impl NonFinite {
+    /// The first epoch of a run to turn non-finite: `found` is already set, or `epoch`
+    /// (counted from 0) when `finite` is false.
+    pub fn first(
+        found: Option<Self>,
+        finite: impl FnOnce() -> bool,
+        epoch: usize,
+        epochs: usize,
+        in_step: bool,
+    ) -> Option<Self> {
+        found.or_else(|| (!finite()).then_some(NonFinite { epoch: epoch + 1, epochs, in_step }))
+    }
+}
+
+/// Whether every value is finite.
+pub fn all_finite<'a, T: Scalar + 'a>(values: impl IntoIterator<Item = &'a T>) -> bool {
+    values.into_iter().all(Scalar::is_finite)
+}
+
 /// The state after training, all in the dtype, with the dtype's precision context.
 #[derive(Clone, Debug)]
 pub struct Trained<T: Scalar> {
@@ -79,6 +112,8 @@ pub struct Trained<T: Scalar> {
     pub grad_bias: Vec<T>,
     /// The logits of the last forward pass (at the final parameters).
     pub logits: Array2<T>,
+    /// Where training first gave a value that is not finite, if it did.
+    pub nonfinite: Option<NonFinite>,
 }
 
 impl<T: Scalar> Trained<T> {
@@ -98,6 +133,7 @@ impl<T: Scalar> Trained<T> {
             grad_weight: m(&self.grad_weight),
             grad_bias: v(&self.grad_bias),
             logits: m(&self.logits),
+            nonfinite: self.nonfinite,
         }
     }
 
@@ -123,7 +159,9 @@ impl<T: Scalar> Trained<T> {
 /// after the last epoch. For a mixed dtype the step updates master weights in C and each
 /// forward pass uses them rounded to S; the final weight and bias are those rounded values.
 /// With E = 0 a single forward/backward at the given parameters gives the gradients. The weight and bias gradients kept are the last pass's, at the final parameters
-/// (what W.grad and b.grad hold after the seed's loop, which zeroes them every epoch).
+/// (what W.grad and b.grad hold after the seed's loop, which zeroes them every epoch). The first
+/// epoch whose pass or SGD step gives a value that is not finite is recorded
+/// ([`Trained::nonfinite`]); training goes on, as PyTorch's would.
 pub fn train<T: Scalar>(data: &Cast<T>, t: &[usize], cfg: &TrainConfig, ctx: T::Ctx) -> Trained<T> {
     // A new watch is never stopped.
     train_watched(data, t, cfg, ctx, &Watch::unwatched()).unwrap_or_else(|_| unreachable!("never stopped"))
@@ -154,6 +192,7 @@ pub fn train_watched<T: Scalar>(
     let mut pass = Pass::new(n, d, k, ctx);
     let mut grad_x = Array2::from_elem((n, d), T::zero(ctx));
     let mut tmp = T::zero(ctx);
+    let mut nonfinite = None;
     let epochs = cfg.epochs.max(1);
     let place = |epoch: usize| move || format!("training epoch {} of {epochs}", epoch + 1);
     let sgd_units = crate::budget::units::<T>(ctx, crate::budget::sgd_step_ops(d, k));
@@ -177,6 +216,13 @@ pub fn train_watched<T: Scalar>(
         } else {
             grad_x.zip_mut_with(&pass.grad_x, |a, g| a.set(g));
         }
+        let pass_finite = || {
+            all_finite(&pass.logits)
+                && all_finite(&pass.grad_weight)
+                && all_finite(&pass.grad_bias)
+                && all_finite(&grad_x)
+        };
+        nonfinite = NonFinite::first(nonfinite, pass_finite, epoch, cfg.epochs, false);
         if epoch + 1 < cfg.epochs {
             w.zip_mut_with(&pass.grad_weight, |wv, g| {
                 tmp.set_mul(&lr, g);
@@ -187,6 +233,7 @@ pub fn train_watched<T: Scalar>(
                 bv.sub_assign(&tmp);
             }
             watch.advance(sgd_units);
+            nonfinite = NonFinite::first(nonfinite, || all_finite(&w) && all_finite(&b), epoch, cfg.epochs, true);
         }
     }
     Ok(Trained {
@@ -200,5 +247,6 @@ pub fn train_watched<T: Scalar>(
         grad_weight: pass.grad_weight,
         grad_bias: pass.grad_bias,
         logits: pass.logits,
+        nonfinite,
     })
 }

@@ -176,6 +176,7 @@ fn bad_input_is_one_sentence_and_a_nonzero_exit() {
         (&["check", "--n", "0"][..], 2, "'0' for '--n <N>': expected at least 1 sample"),
         (&["check", "--d", "0"][..], 2, "'0' for '--d <D>': expected at least 1 feature"),
         (&["check", "--epochs", "-1"][..], 2, "'-1' for '--epochs <EPOCHS>': expected a whole number"),
+        (&["check", "--dtype", "f16", "--eps", "1e-8"][..], 1, "a step that does not round to 0 in f16"),
         (&["check", "--lr", "nan"][..], 2, "'nan' for '--lr <LR>': expected a decimal number"),
         (&["check", "--eps", "inf"][..], 2, "\"inf\""),
         (&["check", "--eps", "abc"][..], 2, "\"abc\""),
@@ -205,9 +206,9 @@ fn bad_input_is_one_sentence_and_a_nonzero_exit() {
         (&["check", "--eps", "auto", "--scheme", "complex"][..], 2, "not complex"),
         (&["check", "--scheme", "complex", "--eps", "1e-50", "--dtype", "f32"][..], 1, "\"1e-50\""),
         (&["check", "--model", "mlp"][..], 2, "\"mlp\""),
-        (&["check", "--model", "mlp-tanh", "--hidden", "0"][..], 2, "a hidden width from 1 to 4096"),
-        (&["check", "--model", "mlp-relu", "--hidden", "5000"][..], 2, "a hidden width from 1 to 4096"),
-        (&["check", "--model", "mlp-relu", "--hidden", "-3"][..], 2, "--hidden takes a whole number"),
+        (&["check", "--model", "mlp-tanh", "--hidden", "0"][..], 2, "expected at least 1 hidden unit"),
+        (&["check", "--model", "mlp-relu", "--hidden", "5000"][..], 2, "expected at most 4096 hidden units"),
+        (&["check", "--model", "mlp-relu", "--hidden", "-3"][..], 2, "expected a whole number of hidden units"),
         (&["check", "--hidden", "8"][..], 2, "no hidden width with --model linear"),
         (&["check", "--wrt", "hidden-weight"][..], 2, "what --model linear has"),
         (&["check", "--wrt", "input,hidden-bias", "--model", "linear"][..], 2, "\"hidden-bias\""),
@@ -307,4 +308,153 @@ fn mixed_dtypes_run_every_stencil_scheme_and_wrt() {
     // --eps auto with a mixed dtype.
     let out = gradlab(&["check", "--dtype", "f16+f32", "--eps", "auto"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Whole-number options: `1.5`, `abc` and negative numbers are not whole numbers (one sentence
+/// naming the option and the value, exit 2); a whole number typed as `1e1` is one; a value above
+/// an option's limit names the limit and why; a size within the limit but beyond memory is the
+/// memory budget's refusal (exit 1).
+#[test]
+fn whole_number_options_say_what_they_expect() {
+    for (args, code, needle) in [
+        (&["check", "--n", "1.5"][..], 2, "invalid value '1.5' for '--n <N>': expected a whole number of samples, 1 or more"),
+        (&["check", "--n", "abc"][..], 2, "invalid value 'abc' for '--n <N>': expected a whole number of samples"),
+        (&["check", "--n", "-3"][..], 2, "invalid value '-3' for '--n <N>': expected a whole number of samples"),
+        (&["check", "--n", "1e30"][..], 2, "expected at most 1152921504606846975 samples: an array of more f64 values"),
+        (&["check", "--n", "1e9", "--max-memory", "1G"][..], 1, "n=1000000000 d=4 k=2"),
+        (&["check", "--n", "1000000000000", "--max-memory", "1G"][..], 1, "more than the limit of 1.00 GiB"),
+        (&["check", "--d", "2.5"][..], 2, "'2.5' for '--d <D>': expected a whole number of features, 1 or more"),
+        (&["check", "--k", "abc"][..], 2, "'abc' for '--k <K>': expected a whole number of classes, 2 or more"),
+        (&["check", "--epochs", "1.5"][..], 2, "'1.5' for '--epochs <EPOCHS>': expected a whole number of epochs, 0 or more"),
+        (&["check", "--epochs", "1e20"][..], 2, "expected at most 18446744073709551615 epochs"),
+        (&["check", "--model", "mlp-tanh", "--hidden", "1.5"][..], 2, "expected a whole number of hidden units from 1 to 4096"),
+        (&["check", "--seed", "1.5"][..], 2, "'1.5' for '--seed <SEED>': expected a whole number from 0 to 18446744073709551615"),
+        (&["check", "--seed", "1e20"][..], 2, "expected at most 18446744073709551615: seeds are 64-bit numbers"),
+        (&["check", "--truth-bits", "abc"][..], 2, "'abc' for '--truth-bits <TRUTH_BITS>': expected a whole number of bits from 2 to 131072"),
+        (&["check", "--truth-bits", "1e9"][..], 2, "expected at most 131072 bits"),
+        (&["check", "--threads", "1.5"][..], 2, "'1.5' for '--threads <THREADS>': expected a whole number of threads from 1 to"),
+        (&["check", "--threads", "0"][..], 2, "expected at least 1 thread"),
+        (&["check", "--threads", "-2"][..], 2, "'-2' for '--threads <THREADS>': expected a whole number of threads"),
+        (&["check", "--threads", "1e6"][..], 2, "threads: at most 4 per core"),
+        (&["run", "formats", "--threads", "abc"][..], 2, "'abc' for '--threads <THREADS>': expected a whole number of threads"),
+        (&["run", "formats", "--shard", "1.5/2"][..], 2, "'1.5/2' for '--shard <K/N>': expected K/N, two whole numbers with 1 <= K <= N; K = \"1.5\" is not a whole number"),
+        (&["run", "formats", "--shard", "1/abc"][..], 2, "N = \"abc\" is not a whole number"),
+        (&["run", "formats", "--shard", "0/2"][..], 2, "0/2 has K outside 1..=2"),
+        (&["run", "formats", "--shard", "3/2"][..], 2, "3/2 has K outside 1..=2"),
+        (&["run", "formats", "--shard", "1/1e30"][..], 2, "N = 1e30 is above 18446744073709551615"),
+    ] {
+        let out = gradlab(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?} wrote output");
+    }
+    // 1e1 is the whole number 10: the same check as the default n = 10.
+    let csv = |args: &[&str]| String::from_utf8(gradlab(&[args, &["--format", "csv"]].concat()).stdout).unwrap();
+    assert_eq!(csv(&["check", "--n", "1e1", "--seed", "1.0"]), csv(&["check"]));
+}
+
+/// Every dtype runs with the default steps: each keeps the steps it can hold, and one note
+/// (stderr and the table) names the steps it leaves out and why; the linear model, the MLP and
+/// mixed dtypes alike. Steps typed with --eps keep their error (in the table above).
+#[test]
+fn the_default_steps_work_in_every_dtype() {
+    for (dtype, left_out) in [
+        ("f32", ""),
+        ("f16", "1e-8 (rounds to 0 in f16)"),
+        ("e4m3", "1e-4, 1e-5, 1e-6, 1e-7, 1e-8 (round to 0 in e4m3)"),
+        ("e5m2", "1e-6, 1e-7, 1e-8 (round to 0 in e5m2)"),
+        ("ieee:2:1", "1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8 (round to 0 in ieee:2:1)"),
+        ("bf16+f32", ""),
+        ("e4m3+f32", ""),
+    ] {
+        for model in ["linear", "mlp-tanh"] {
+            if model != "linear" && dtype.contains('+') {
+                continue; // mixed dtypes need the linear model
+            }
+            let out = gradlab(&["check", "--dtype", dtype, "--model", model, "--format", "csv"]);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "{dtype} {model}: {err}");
+            let kept = 9 - left_out.split(',').filter(|s| !s.is_empty()).count();
+            let text = String::from_utf8(out.stdout).unwrap();
+            assert_eq!(text.lines().skip(1).count(), kept, "{dtype} {model}: {text}");
+            let note = err.lines().filter(|l| l.starts_with("note: ")).collect::<Vec<_>>();
+            if left_out.is_empty() {
+                assert!(note.is_empty(), "{dtype}: {err}");
+            } else {
+                let plural = if kept == 8 { "step" } else { "steps" };
+                let want = format!("note: {dtype} leaves out the default {plural} {left_out}; --eps chooses the steps");
+                assert_eq!(note, [want.as_str()], "{dtype}: {err}");
+            }
+        }
+    }
+    let out = gradlab(&["check", "--dtype", "f32,f16"]);
+    assert!(out.status.success());
+    let table = String::from_utf8(out.stdout).unwrap();
+    let f16 = table.find("\nf16 (p = 11 bits").unwrap();
+    assert!(table[f16..].lines().nth(2).unwrap().starts_with("note: f16 leaves out the default step 1e-8"), "{table}");
+    assert_eq!(table.matches("note: ").count(), 1, "{table}");
+}
+
+/// Training that turns non-finite says so in one sentence naming the dtype and the epoch, on
+/// stderr and in the table, in both output formats; the rows are still written (status
+/// `nonfinite`) and the exit status stays 0. A run that stays finite says nothing.
+#[test]
+fn nonfinite_training_is_said_once_with_its_epoch() {
+    for (args, want) in [
+        (
+            &["--dtype", "f32", "--lr", "3e38"][..],
+            "warning: training in f32 turned non-finite at epoch 5 of 10: its forward and backward pass gave an inf or \
+             NaN logit or gradient, after 4 SGD steps",
+        ),
+        (
+            &["--dtype", "e4m3", "--lr", "1e3", "--eps", "1e0"][..],
+            "warning: training in e4m3 turned non-finite at epoch 1 of 10: its SGD step made a weight or bias inf or NaN",
+        ),
+        (
+            &["--model", "mlp-tanh", "--lr", "3e38", "--eps", "1e-2"][..],
+            "warning: training in f32 turned non-finite at epoch 2 of 10: its SGD step",
+        ),
+    ] {
+        for format in ["table", "csv"] {
+            let out = gradlab(&[&["check"], args, &["--format", format]].concat());
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+            assert_eq!(err.lines().filter(|l| l.starts_with("warning: training")).count(), 1, "{args:?}: {err}");
+            assert!(err.contains(want), "{args:?}: {err}");
+            let text = String::from_utf8(out.stdout).unwrap();
+            match format {
+                "table" => assert!(text.contains(want), "{args:?}: {text}"),
+                _ => assert!(text.lines().skip(1).all(|l| l.contains(",nonfinite,")), "{args:?}: {text}"),
+            }
+        }
+    }
+    let out = gradlab(&["check", "--lr", "1e30"]);
+    assert!(out.status.success());
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// `--eps auto` warns when its steps left the loss unchanged (flat or dead) for most elements:
+/// e5m2 on the default problem (29 of 40 flat), not e4m3 (17 of 40) nor f32 (none).
+#[test]
+fn eps_auto_warns_when_most_of_the_loss_is_flat() {
+    let run = |dtype: &str| {
+        let out = gradlab(&["check", "--dtype", dtype, "--eps", "auto"]);
+        assert!(out.status.success(), "{dtype}");
+        let csv = gradlab(&["check", "--dtype", dtype, "--eps", "auto", "--format", "csv"]);
+        let mut rd = csv::Reader::from_reader(&csv.stdout[..]);
+        let rows: Vec<gradlab::check::CheckRow> = rd.deserialize().map(Result::unwrap).collect();
+        let unchanged = rows[0].loss_flat + rows[0].dead_zone;
+        (String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap(), unchanged)
+    };
+    let (table, err, unchanged) = run("e5m2");
+    assert!(unchanged > 20, "the case must be mostly flat: {unchanged} of 40");
+    let want = format!("warning: --eps auto left the loss unchanged for {unchanged} of 40 elements in e5m2");
+    assert!(err.contains(&want) && table.contains(&want), "{err}\n{table}");
+    for dtype in ["e4m3", "f32"] {
+        let (table, err, unchanged) = run(dtype);
+        assert!(unchanged <= 20, "{dtype}: {unchanged} of 40");
+        assert!(!err.contains("--eps auto left") && !table.contains("--eps auto left"), "{dtype}: {err}");
+    }
 }

@@ -325,14 +325,18 @@ fn huge_sizes_and_thread_counts_are_refused_before_anything_is_allocated() {
     let tmp = tempfile::tempdir().unwrap();
     let grads = tmp.path().join("grads");
     let max = u64::MAX.to_string();
-    let cases: [(&[&str], i32, &str); 8] = [
+    // The most samples, features or classes the command line takes (an n x 1 array of f64 is
+    // then still addressable); the memory budget refuses them.
+    let dim = (isize::MAX as u64 / 8).to_string();
+    let cases: [(&[&str], i32, &str); 9] = [
         (&["--n", "100000000", "--d", "100000"], 1, "a check of n=100000000 d=100000 k=2 in f32 would need about"),
         (&["--k", "100000000", "--max-memory", "1G"], 1, "more than the limit of 1.00 GiB (--max-memory)"),
-        (&["--n", &max, "--d", &max, "--k", &max, "--epochs", &max], 1, "would need about 16.0 EiB of memory"),
+        (&["--n", &dim, "--d", &dim, "--k", &dim, "--epochs", &max], 1, "would need about 16.0 EiB of memory"),
+        (&["--n", &max], 2, "expected at most 1152921504606846975 samples"),
         (&["--dtype", "f32,mpfr:65536", "--n", "100000", "--d", "1000"], 1, "in f32,mpfr:65536 would need"),
         (&["--n", "1000", "--d", "1000", "--max-memory", "1M", "--no-truth"], 1, "more than the limit of 1.00 MiB"),
-        (&["--threads", "100000"], 2, "expected 1 to"),
-        (&["--threads", "0"], 2, "expected 1 to"),
+        (&["--threads", "100000"], 2, "threads: at most 4 per core"),
+        (&["--threads", "0"], 2, "expected at least 1 thread"),
         (&["--max-memory", "2GB"], 2, "invalid memory size \"2GB\""),
     ];
     for (args, code, needle) in cases {
@@ -353,7 +357,7 @@ fn huge_sizes_and_thread_counts_are_refused_before_anything_is_allocated() {
     // `gradlab run` takes the same thread limit.
     let out = gradlab(&["run", "sum_vs_mean", "--quick", "--threads", "100000", "--out", tmp.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("expected 1 to"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("threads: at most 4 per core"));
 }
 
 /// Every dtype the grammar accepts can be checked: the widest, mpfr:65536, against a truth of

@@ -30,7 +30,7 @@ use crate::error::Result;
 use crate::method::Num;
 use crate::problem::{representable_everywhere, SplitMix64};
 use crate::scalar::{Prec, Scalar};
-use crate::train::{InputGrad, TrainConfig};
+use crate::train::{all_finite, InputGrad, NonFinite, TrainConfig};
 use crate::watch::Watch;
 use ndarray::{Array2, ArrayView2, Zip};
 use rug::Float;
@@ -264,6 +264,9 @@ pub struct MlpTrained<T: Scalar> {
     pub grad_logits: Array2<T>,
     /// The last epoch's parameter gradients (at the final parameters).
     pub grads: MlpParams<T>,
+    /// Where training first gave a value that is not finite, if it did (as the linear model's
+    /// [`crate::train::Trained::nonfinite`]).
+    pub nonfinite: Option<NonFinite>,
 }
 
 impl<T: Scalar> MlpTrained<T> {
@@ -316,6 +319,8 @@ pub fn train_watched<T: Scalar>(
     let mut grad_x = Array2::from_elem((n, d), T::zero(ctx));
     let mut tmp = T::zero(ctx);
     let epochs = cfg.epochs.max(1);
+    let mut nonfinite = None;
+    let finite = |p: &MlpParams<T>| all_finite(&p.w1) && all_finite(&p.b1) && all_finite(&p.w2) && all_finite(&p.b2);
     let mut step = |v: &mut T, g: &T| {
         tmp.set_mul(&lr, g);
         v.sub_assign(&tmp);
@@ -328,12 +333,15 @@ pub fn train_watched<T: Scalar>(
         } else {
             grad_x.zip_mut_with(&pass.grad_x, |a, g| a.set(g));
         }
+        let pass_finite = || all_finite(&pass.logits) && finite(&pass.grads) && all_finite(&grad_x);
+        nonfinite = NonFinite::first(nonfinite, pass_finite, epoch, cfg.epochs, false);
         if epoch + 1 < cfg.epochs {
             let g = &pass.grads;
             p.w1.zip_mut_with(&g.w1, &mut step);
             p.b1.iter_mut().zip(&g.b1).for_each(|(v, g)| step(v, g));
             p.w2.zip_mut_with(&g.w2, &mut step);
             p.b2.iter_mut().zip(&g.b2).for_each(|(v, g)| step(v, g));
+            nonfinite = NonFinite::first(nonfinite, || finite(&p), epoch, cfg.epochs, true);
         }
     }
     Ok(MlpTrained {
@@ -346,6 +354,7 @@ pub fn train_watched<T: Scalar>(
         grad_x,
         grad_logits: pass.grad_logits,
         grads: pass.grads,
+        nonfinite,
     })
 }
 

@@ -2,7 +2,7 @@
 //! seed-style table (with a plain-words diagnosis under each dtype) or as CSV, with the
 //! gradients saved on request.
 
-use super::{at_least_two, epochs, parse_dtypes, parse_lr, parse_steps, parse_wrts, positive, truth_bits};
+use super::{dim, epochs, hidden_width, parse_dtypes, parse_lr, parse_steps, parse_wrts, seed, truth_bits};
 use crate::budget::{self, Shape};
 use crate::check::{check_model_watched, CheckConfig, CheckRow, DTypeCheck, Status};
 use crate::error::{Error, Result};
@@ -29,18 +29,21 @@ pub(super) struct CheckArgs {
     #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
     /// Number of samples of the generated problem.
-    #[arg(long, default_value_t = 10, value_parser = positive("at least 1 sample"))]
+    #[arg(long, default_value_t = 10, allow_hyphen_values = true, value_parser = dim("sample", "samples", 1))]
     n: usize,
     /// Number of input features of the generated problem.
-    #[arg(long, default_value_t = 4, value_parser = positive("at least 1 feature"))]
+    #[arg(long, default_value_t = 4, allow_hyphen_values = true, value_parser = dim("feature", "features", 1))]
     d: usize,
     /// Number of classes of the generated problem.
-    #[arg(long, default_value_t = 2, value_parser = at_least_two)]
+    #[arg(long, default_value_t = 2, allow_hyphen_values = true, value_parser = dim("class", "classes", 2))]
     k: usize,
     /// Seed of the generated problem (the default, 1, is a typical problem; see the README for seed 0).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, allow_hyphen_values = true, value_parser = seed)]
     seed: u64,
-    /// Comma-separated dtypes: f16, bf16, f32, f64, mpfr:<bits>.
+    /// Comma-separated dtypes: f16, bf16, f32, f64, tf32 (f32's range with f16's 10-bit mantissa),
+    /// e5m2 and e4m3 (FP8), ieee:E:M (any IEEE-style binary format with E = 2..11 exponent and
+    /// M = 1..52 mantissa bits, e.g. ieee:5:10 = f16), mpfr:<bits> (MPFR at 2..65536 bits), and
+    /// mixed S+C (values stored in S, computed in C = f32 or f64, e.g. bf16+f32).
     #[arg(long, default_value = "f32", value_parser = parse_dtypes)]
     dtype: std::vec::Vec<DType>,
     /// Epochs of SGD before the check (0 checks the initial parameters).
@@ -62,8 +65,11 @@ pub(super) struct CheckArgs {
     scheme: Scheme,
     /// Comma-separated steps h (exact decimals), or `auto`: a step per element from an error
     /// model estimated from function values (the CSV's eps is the chosen steps' median).
-    #[arg(long, default_value = crate::check::SEED_STEPS, allow_hyphen_values = true, value_parser = parse_steps)]
-    eps: std::vec::Vec<Decimal>,
+    /// Default: the seed's 1e0,1e-1,...,1e-8, less the steps a dtype rounds to 0 or overflows
+    /// (f16 leaves out 1e-8, e4m3 1e-4 to 1e-8; a note says which); a step given here that a
+    /// dtype cannot hold is an error.
+    #[arg(long, allow_hyphen_values = true, value_parser = parse_steps)]
+    eps: Option<std::vec::Vec<Decimal>>,
     /// The model: linear (the seed's), mlp-tanh or mlp-relu (one hidden layer of --hidden units,
     /// drawn from --seed; trained like the seed, the same loss).
     #[arg(long, default_value = "linear", value_parser = |s: &str| ModelKind::parse(s))]
@@ -93,17 +99,12 @@ pub(super) struct CheckArgs {
     #[arg(long, value_name = "DIR")]
     save_grads: Option<PathBuf>,
     /// Worker threads (default: all cores; at most 4 per core). Results do not depend on it.
-    #[arg(long, value_parser = super::threads)]
+    #[arg(long, allow_hyphen_values = true, value_parser = super::threads)]
     threads: Option<usize>,
     /// Refuse checks estimated to need more memory than SIZE (e.g. 2G, 512M, 1.5GiB; powers of
     /// 1024). Default: the memory available (MemAvailable), never more than memory and swap.
     #[arg(long, value_name = "SIZE", value_parser = super::memory_size)]
     max_memory: Option<u64>,
-}
-
-/// `--hidden`'s value: a whole number (its range is checked with the model, [`Model::new`]).
-fn hidden_width(s: &str) -> std::result::Result<usize, String> {
-    s.trim().parse().map_err(|_| format!("--hidden takes a whole number of hidden units, not {s:?}"))
 }
 
 /// A command line that contradicts itself (exit status 2): `--hidden` with `--model linear` or out
@@ -125,7 +126,7 @@ pub(super) fn usage_error(a: &CheckArgs) -> Option<String> {
             a.model
         ));
     }
-    (crate::numeric::auto::is_auto(&a.eps) && !a.scheme.is_stencil()).then(|| {
+    (a.eps.as_deref().is_some_and(crate::numeric::auto::is_auto) && !a.scheme.is_stencil()).then(|| {
         format!(
             "--eps auto chooses a step for a finite-difference stencil from its error model, so it needs --scheme \
              forward, backward, central or central5, not {}",
@@ -149,10 +150,28 @@ pub(super) fn run_check(a: CheckArgs) -> anyhow::Result<()> {
     for &wrt in &a.wrt {
         model.check_wrt(wrt)?;
     }
+    // Each dtype's steps: those typed, or the default grid less what the dtype cannot hold (with
+    // a note saying which). The memory budget is reckoned with the whole grid (an upper bound).
+    let mut steps_of = std::collections::HashMap::new();
+    let mut notes_of: std::collections::HashMap<DType, Vec<String>> = std::collections::HashMap::new();
+    for &dt in &a.dtype {
+        let steps = match &a.eps {
+            Some(steps) => steps.clone(),
+            None => {
+                let (usable, left_out) = crate::policy::default_steps(dt);
+                notes_of.insert(dt, super::notes::left_out_steps(dt, &left_out).into_iter().collect());
+                usable
+            }
+        };
+        steps_of.insert(dt, steps);
+    }
+    let all_steps = a.eps.clone().unwrap_or_else(|| {
+        crate::exact::parse_list("step", crate::check::SEED_STEPS).unwrap_or_else(|_| unreachable!("a valid list"))
+    });
     let cfg = CheckConfig {
         train: TrainConfig { epochs: a.epochs, lr: a.lr.clone(), input_grad: a.input_grad, reduction: a.reduction },
         scheme: a.scheme,
-        steps: a.eps.clone(),
+        steps: all_steps,
         wrt: a.wrt[0],
         truth,
         naive: a.naive,
@@ -174,15 +193,17 @@ pub(super) fn run_check(a: CheckArgs) -> anyhow::Result<()> {
     };
     // A generated problem is checked against the memory limit before it exists; a loaded one
     // (which already fits, being loaded) before the check allocates anything.
+    let cfg_for = |wrt: Wrt, dt: DType| CheckConfig { wrt, steps: steps_of[&dt].clone(), ..cfg.clone() };
+    let validate = || a.dtype.iter().try_for_each(|&dt| cfg_for(a.wrt[0], dt).validate_for(&[dt]));
     let problem = match &a.data {
         Some(dir) => {
             let p = Problem::load(dir)?;
-            cfg.validate_for(&a.dtype)?;
+            validate()?;
             fits(Shape::of(&p))?;
             p
         }
         None => {
-            cfg.validate_for(&a.dtype)?;
+            validate()?;
             fits(Shape { n: a.n, d: a.d, k: a.k })?;
             Problem::generate(a.n, a.d, a.k, a.seed)?
         }
@@ -194,13 +215,12 @@ pub(super) fn run_check(a: CheckArgs) -> anyhow::Result<()> {
     let shape = widen(Shape::of(&problem));
     // One block per wrt, each with every dtype.
     let jobs: Vec<(Wrt, DType)> = a.wrt.iter().flat_map(|&wrt| a.dtype.iter().map(move |&dt| (wrt, dt))).collect();
-    let cfg_for = |wrt: Wrt| CheckConfig { wrt, ..cfg.clone() };
-    let stages = jobs.iter().flat_map(|&(wrt, dt)| budget::check_work(shape, dt, &cfg_for(wrt))).collect();
+    let stages = jobs.iter().flat_map(|&(wrt, dt)| budget::check_work(shape, dt, &cfg_for(wrt, dt))).collect();
     let bar = WorkBar::start(&watch, stages);
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().context("cannot start the thread pool")?;
     let results: crate::Result<Vec<(Wrt, DType, DTypeCheck)>> = pool.install(|| {
         jobs.iter()
-            .map(|&(wrt, dt)| check_model_watched(&problem, dt, &cfg_for(wrt), model, &watch).map(|r| (wrt, dt, r)))
+            .map(|&(wrt, dt)| check_model_watched(&problem, dt, &cfg_for(wrt, dt), model, &watch).map(|r| (wrt, dt, r)))
             .collect()
     });
     bar.finish();
@@ -217,7 +237,7 @@ pub(super) fn run_check(a: CheckArgs) -> anyhow::Result<()> {
                 true => format!("{wrt}_{}", dt.label()),
                 false => dt.label(),
             };
-            match write_grads(dir, &label, *wrt, &cfg.row_steps(), r, &watch, &mut written) {
+            match write_grads(dir, &label, *wrt, &cfg_for(*wrt, *dt).row_steps(), r, &watch, &mut written) {
                 Err(Error::Interrupted(_)) => interrupted(&format!(
                     "stopped while saving gradients; the files written before are complete: [{}]",
                     written.join(", ")
@@ -225,6 +245,24 @@ pub(super) fn run_check(a: CheckArgs) -> anyhow::Result<()> {
                 other => other?,
             }
         }
+    }
+    // Notes and warnings: each once per dtype (left-out steps, training) or per block (auto), on
+    // stderr and in the table under the dtype's heading.
+    let size = (problem.n(), problem.d(), problem.k());
+    let mut notes = Vec::with_capacity(results.len());
+    let mut said = std::collections::HashSet::new();
+    for (wrt, dt, r) in &results {
+        let mut lines = Vec::new();
+        if said.insert(*dt) {
+            lines.extend(notes_of.get(dt).into_iter().flatten().cloned());
+            let rows_nonfinite = r.rows.iter().any(|row| row.status != Status::Ok);
+            lines.extend(r.training.map(|at| super::notes::nonfinite_training(*dt, at, rows_nonfinite)));
+        }
+        lines.extend(super::notes::auto_flat(*dt, r, super::notes::elements(model, *wrt, size)));
+        for line in &lines {
+            eprintln!("{line}");
+        }
+        notes.push(lines);
     }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -250,7 +288,7 @@ pub(super) fn run_check(a: CheckArgs) -> anyhow::Result<()> {
             truth.map_or("none".to_string(), |p| format!("mpfr:{}", p.bits()))
         );
         use std::io::Write;
-        write!(out, "{}", format_table(&setup, &results))?;
+        write!(out, "{}", format_table(&setup, &results, &notes))?;
     }
     Ok(())
 }
@@ -368,13 +406,14 @@ pub fn diagnose(dtype: DType, rows: &[CheckRow]) -> String {
 }
 
 /// The seed-style table for every dtype, with a diagnosis under each; when several wrts are
-/// checked, each block of dtypes is headed by its wrt.
-pub fn format_table(setup: &str, results: &[(Wrt, DType, DTypeCheck)]) -> String {
+/// checked, each block of dtypes is headed by its wrt. `notes` holds each result's note lines
+/// ([`super::notes`]), printed under its heading.
+pub fn format_table(setup: &str, results: &[(Wrt, DType, DTypeCheck)], notes: &[Vec<String>]) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "gradlab check: {setup}");
     let several = results.iter().any(|(w, _, _)| *w != results[0].0);
     let mut last = None;
-    for (wrt, dt, r) in results {
+    for ((wrt, dt, r), lines) in results.iter().zip(notes) {
         if several && last != Some(*wrt) {
             let _ = writeln!(s, "\n== wrt = {wrt} ==");
             last = Some(*wrt);
@@ -386,6 +425,9 @@ pub fn format_table(setup: &str, results: &[(Wrt, DType, DTypeCheck)]) -> String
             sci6(dt.unit_roundoff()),
             if r.rounded > 0 { format!(", {} problem values rounded into {dt}", r.rounded) } else { String::new() }
         );
+        for line in lines {
+            let _ = writeln!(s, "{line}");
+        }
         // Ridders' rows add its mean relative error estimate and how often it bounds the error.
         let est = r.rows.iter().any(|row| row.est_error.is_some());
         let _ = writeln!(

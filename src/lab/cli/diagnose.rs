@@ -42,7 +42,9 @@ pub(super) struct DiagnoseArgs {
     #[arg(long, default_value = "mean", value_parser = |s: &str| Reduction::parse(s))]
     reduction: Reduction,
     /// The dtype the gradient was computed in (default: the gradient file's type, the narrowest
-    /// when several files are given).
+    /// when several files are given): f16, bf16, f32, f64, tf32, e5m2 and e4m3 (FP8), ieee:E:M
+    /// (E = 2..11 exponent and M = 1..52 mantissa bits), mpfr:<bits> (2..65536), or mixed S+C
+    /// (stored in S, computed in C = f32 or f64, e.g. bf16+f32).
     #[arg(long, value_parser = parse_one_dtype)]
     dtype: Option<DType>,
     /// The dtype the gradient's sums (matrix products, reductions) were accumulated in (default:

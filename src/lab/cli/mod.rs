@@ -4,6 +4,7 @@
 
 mod check;
 mod diagnose;
+mod notes;
 mod run;
 
 use crate::exact::{parse_list, Decimal};
@@ -34,47 +35,130 @@ enum Command {
     List,
 }
 
-fn positive(expected: &'static str) -> impl Fn(&str) -> Result<usize, String> + Clone {
-    move |s: &str| match s.trim().parse::<usize>() {
-        Ok(v) if v >= 1 => Ok(v),
-        _ => Err(format!("expected {expected}")),
+/// A whole-number option: the words for one and several of what it counts, and its range.
+/// Values are typed as digits or as an exact decimal whose value is whole (`1e4`, `2.5e3`);
+/// `1.5`, `abc` and negative numbers are not whole numbers.
+struct Whole {
+    /// What one unit is called ("sample"; empty when the option counts nothing, as a seed).
+    one: &'static str,
+    /// What several are called ("samples").
+    many: &'static str,
+    /// The smallest value accepted.
+    min: u128,
+    /// The largest value accepted.
+    max: u128,
+    /// Why nothing above `max` is accepted (a clause, said when a value exceeds it).
+    why_max: String,
+    /// Whether a value that is not a whole number is told the whole range ("from 1 to 8"), or
+    /// only its lower end, for a maximum no one reaches by accident ("1 or more").
+    range_told: bool,
+}
+
+/// The value of a whole number typed as digits or as an exact decimal whose value is whole
+/// (`1e4`, `2.5e3`): `None` when `s` is not a whole number (`1.5`, `abc`, `-1`), `Some(None)`
+/// when it is one beyond `u128`.
+fn whole_number(s: &str) -> Option<Option<u128>> {
+    let value = Decimal::parse("number", s).ok()?;
+    let v = value.value();
+    (*v.denom() == 1 && v.cmp0() != std::cmp::Ordering::Less).then(|| v.numer().to_u128())
+}
+
+impl Whole {
+    /// The value of `s`, or one sentence: "expected a whole number ..." for `1.5` or `abc`,
+    /// "expected at least ..." below the range, "expected at most ...: why" above it.
+    fn parse(&self, s: &str) -> Result<u128, String> {
+        // " 1 sample", " 8 threads", or the bare number when the option counts nothing.
+        let count = |v: u128| match (v, self.many) {
+            (_, "") => format!(" {v}"),
+            (1, _) => format!(" 1 {}", self.one),
+            _ => format!(" {v} {}", self.many),
+        };
+        let of = if self.many.is_empty() { String::new() } else { format!(" of {}", self.many) };
+        let not_whole = || match self.range_told {
+            true => format!("expected a whole number{of} from {} to {}", self.min, self.max),
+            false => format!("expected a whole number{of}, {} or more", self.min),
+        };
+        match whole_number(s).ok_or_else(not_whole)? {
+            Some(v) if v < self.min => Err(format!("expected at least{}", count(self.min))),
+            Some(v) if v <= self.max => Ok(v),
+            _ => Err(format!("expected at most{}: {}", count(self.max), self.why_max)),
+        }
     }
+
+    /// [`Whole::parse`] as a `usize` (every `max` given here fits one).
+    fn usize(&self, s: &str) -> Result<usize, String> {
+        self.parse(s).map(|v| usize::try_from(v).unwrap_or(usize::MAX))
+    }
+}
+
+/// The most samples, features or classes: the largest n for which an n x 1 array of f64 is
+/// addressable (isize::MAX bytes, [`crate::problem::Problem::generate`] refuses more). Whether a
+/// size fits in memory is the memory budget's question ([`crate::budget::check_fits`]), asked
+/// once the whole problem is known.
+const MAX_DIM: u128 = (isize::MAX as u128) / 8;
+
+/// Why [`MAX_DIM`] is the largest size accepted.
+const WHY_MAX_DIM: &str = "an array of more f64 values cannot be addressed (memory is checked separately)";
+
+/// A size of the generated problem: at least `min` `many`.
+fn dim(one: &'static str, many: &'static str, min: u128) -> impl Fn(&str) -> Result<usize, String> + Clone {
+    move |s: &str| Whole { one, many, min, max: MAX_DIM, why_max: WHY_MAX_DIM.into(), range_told: false }.usize(s)
 }
 
 /// A thread count from 1 to [`crate::policy::max_threads`] of this machine's cores.
 fn threads(s: &str) -> Result<usize, String> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let max = crate::policy::max_threads(cores);
-    match s.trim().parse::<usize>() {
-        Ok(v) if (1..=max).contains(&v) => Ok(v),
-        _ => Err(format!(
-            "expected 1 to {max} threads: at most {} per core, and this machine has {cores} {}",
-            crate::policy::MAX_THREADS_PER_CORE,
-            if cores == 1 { "core" } else { "cores" }
-        )),
-    }
+    let why_max = format!(
+        "at most {} per core, and this machine has {cores} {}",
+        crate::policy::MAX_THREADS_PER_CORE,
+        if cores == 1 { "core" } else { "cores" }
+    );
+    Whole { one: "thread", many: "threads", min: 1, max: max as u128, why_max, range_told: true }.usize(s)
+}
+
+/// A seed: any 64-bit number.
+fn seed(s: &str) -> Result<u64, String> {
+    let w = Whole {
+        one: "",
+        many: "",
+        min: 0,
+        max: u128::from(u64::MAX),
+        why_max: "seeds are 64-bit numbers".into(),
+        range_told: true,
+    };
+    w.parse(s).map(|v| u64::try_from(v).unwrap_or(u64::MAX))
+}
+
+/// The number of epochs: any count a machine word holds.
+fn epochs(s: &str) -> Result<usize, String> {
+    let why_max = "the largest count this machine's integers hold".into();
+    Whole { one: "epoch", many: "epochs", min: 0, max: usize::MAX as u128, why_max, range_told: false }.usize(s)
+}
+
+/// The MLP's hidden width, from 1 to [`crate::objective::mlp::MAX_HIDDEN`].
+fn hidden_width(s: &str) -> Result<usize, String> {
+    let max = crate::objective::mlp::MAX_HIDDEN;
+    let why_max = format!("the widest hidden layer gradlab checks is {max} units");
+    Whole { one: "hidden unit", many: "hidden units", min: 1, max: max as u128, why_max, range_told: true }.usize(s)
+}
+
+/// The truth's precision, from [`Prec::MIN`] to [`Prec::MAX`] bits.
+fn truth_bits(s: &str) -> Result<u32, String> {
+    let why_max = format!("twice the widest MPFR dtype ({} bits)", DType::MPFR_MAX_BITS);
+    let w = Whole {
+        one: "bit",
+        many: "bits",
+        min: u128::from(Prec::MIN),
+        max: u128::from(Prec::MAX),
+        why_max,
+        range_told: true,
+    };
+    w.parse(s).map(|v| u32::try_from(v).unwrap_or(u32::MAX))
 }
 
 fn memory_size(s: &str) -> Result<u64, String> {
     crate::budget::parse_size(s).map_err(|e| e.to_string())
-}
-
-fn at_least_two(s: &str) -> Result<usize, String> {
-    match s.trim().parse::<usize>() {
-        Ok(v) if v >= 2 => Ok(v),
-        _ => Err("expected at least 2 classes".to_string()),
-    }
-}
-
-fn epochs(s: &str) -> Result<usize, String> {
-    s.trim().parse::<usize>().map_err(|_| "expected a whole number of epochs, 0 or more".to_string())
-}
-
-fn truth_bits(s: &str) -> Result<u32, String> {
-    match s.trim().parse::<u32>() {
-        Ok(b) => Prec::new(b).map(|p| p.bits()).map_err(|_| format!("expected {} to {} bits", Prec::MIN, Prec::MAX)),
-        Err(_) => Err("expected a whole number of bits".to_string()),
-    }
 }
 
 fn parse_dtypes(s: &str) -> Result<Vec<DType>, String> {

@@ -14,11 +14,11 @@ pub(super) struct RunFlags {
     #[arg(long)]
     quick: bool,
     /// Worker threads (default: all cores; at most 4 per core). Results do not depend on it.
-    #[arg(long, value_parser = super::threads)]
+    #[arg(long, allow_hyphen_values = true, value_parser = super::threads)]
     threads: Option<usize>,
     /// Run only the K-th of N slices of the experiment's cells and write only its rows
     /// (OUT/NAME/shard-K-of-N.csv and .json); combine the shards with `gradlab merge`.
-    #[arg(long, value_name = "K/N", value_parser = |s: &str| Shard::parse(s))]
+    #[arg(long, value_name = "K/N", allow_hyphen_values = true, value_parser = shard)]
     shard: Option<Shard>,
 }
 
@@ -53,6 +53,28 @@ pub(super) struct MergeArgs {
     /// Results folder for the merged run (OUT/NAME/ and OUT/REPORT.md).
     #[arg(long, default_value = "results", value_name = "DIR")]
     out: PathBuf,
+}
+
+/// `--shard K/N`: K and N whole numbers ([`super::whole_number`]), then 1 <= K <= N as
+/// [`Shard::parse`] checks it (N is checked against the experiment's number of cells when it
+/// runs).
+fn shard(s: &str) -> Result<Shard, String> {
+    let expected = "expected K/N, two whole numbers with 1 <= K <= N";
+    let Some((k, n)) = s.split_once('/') else {
+        return Err(format!("{expected}, not {s:?}"));
+    };
+    let whole = |what: &str, v: &str| match super::whole_number(v) {
+        None => Err(format!("{expected}; {what} = {:?} is not a whole number", v.trim())),
+        Some(big) => big.and_then(|v| usize::try_from(v).ok()).ok_or_else(|| {
+            format!(
+                "{expected}; {what} = {} is above {}, the largest count this machine's integers hold",
+                v.trim(),
+                usize::MAX
+            )
+        }),
+    };
+    let (k, n) = (whole("K", k)?, whole("N", n)?);
+    Shard::parse(&format!("{k}/{n}")).map_err(|e| e.to_string())
 }
 
 fn experiment_name(s: &str) -> Result<String, String> {
