@@ -37,7 +37,7 @@ pub(super) struct CheckArgs {
     /// Number of classes of the generated problem.
     #[arg(long, default_value_t = 2, value_parser = at_least_two)]
     k: usize,
-    /// Seed of the generated problem (the default, 1, is a typical problem; see the README for seed 0).
+    /// Seed of the generated problem (the default, 1, is a typical problem; see docs/check.md for seed 0).
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Comma-separated dtypes: f16, bf16, f32, f64, mpfr:<bits>.
