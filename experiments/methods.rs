@@ -4,6 +4,7 @@
 //! and each method's error curve collapsed across dtypes by its own scaling.
 
 use gradlab::check::{check_model_watched, CheckConfig, Status};
+use gradlab::lab::claims;
 use gradlab::lab::grid::log_grid_from;
 use gradlab::lab::prelude::*;
 use gradlab::lab::report::best_step_label;
@@ -122,6 +123,8 @@ impl Experiment for Methods {
             median_band(mine.filter_map(|r| Some((r.eps.as_ref()?, r.num_vs_truth))))
         };
         let (mut tables, mut figures) = (String::new(), String::new());
+        // The linear model's best median error of every method in every dtype (the README's table).
+        let mut headline: Vec<(String, DType, f64)> = Vec::new();
         let spread = |v: &[f64]| Spread::of(v).sci_range_label(2);
         for &m in ModelKind::ALL {
             let mut table = Vec::new();
@@ -142,6 +145,9 @@ impl Experiment for Methods {
                     let errs: Vec<f64> = of(method, false).filter(at).map(|r| r.num_vs_truth).collect();
                     let [name, cost] = label_and_cost(method, false);
                     let need = format!("{needed:.0e}");
+                    if m == ModelKind::Linear {
+                        headline.push((name.clone(), dt, best.value));
+                    }
                     table.push(vec![dt.to_string(), name, best_step_label(&best), spread(&errs), need, cost]);
                     if dt == DType::F64 {
                         // The regular grid only (the complex step's 1e-20 .. 1e-300 stay in the table).
@@ -155,6 +161,9 @@ impl Experiment for Methods {
                     let chosen: Vec<f64> = of(method, auto).filter_map(|r| Some(r.eps.as_ref()?.to_f64())).collect();
                     let step = if auto { format!("median {:.2e}", median(&chosen)) } else { "none".into() };
                     let [name, cost] = label_and_cost(method, auto);
+                    if m == ModelKind::Linear {
+                        headline.push((name.clone(), dt, median(&errs)));
+                    }
                     table.push(vec![dt.to_string(), name, step, spread(&errs), "-".into(), cost]);
                 }
             }
@@ -192,9 +201,107 @@ impl Experiment for Methods {
             ));
             figures.push_str(&out.figure_md(&format!("methods_collapse_{method}"), &fig)?);
         }
+        out.block("best_errors", &best_errors(&headline, n))?;
+        let auto = auto_vs_best(quick, rows);
+        out.block("auto_summary", &auto.summary)?;
+        let auto_table = out.block("auto_vs_best", &auto.table)?;
+        tables.push_str(&format!("\n{auto_table}"));
         let vars = vars![n, tables, figures];
         fill(include_str!("methods.md"), &vars)
     }
 }
+
+/// The README's table: each method's best median error over the seeds on the linear model, one
+/// column per dtype.
+fn best_errors(headline: &[(String, DType, f64)], n: usize) -> String {
+    let mut methods: Vec<&str> = Vec::new();
+    let mut dts: Vec<DType> = Vec::new();
+    for (name, dt, _) in headline {
+        if !methods.contains(&name.as_str()) {
+            methods.push(name);
+        }
+        if !dts.contains(dt) {
+            dts.push(*dt);
+        }
+    }
+    let header: Vec<String> = std::iter::once("method".to_string()).chain(dts.iter().map(|d| d.to_string())).collect();
+    let table = md_table(
+        &header,
+        methods.iter().map(|&name| {
+            let cell = |dt: &DType| {
+                headline.iter().find(|(m, d, _)| m == name && d == dt).map_or("-".into(), |h| format!("{:.1e}", h.2))
+            };
+            std::iter::once(format!("`{name}`")).chain(dts.iter().map(cell)).collect::<Vec<_>>()
+        }),
+    );
+    format!(
+        "Mean relative error of the numeric input gradient against the MPFR truth on the linear model (the default \
+         problem, seeds 1 to {n}): the median over the seeds at the grid step where that median is smallest (for \
+         `--eps auto`, the step chosen per element; dual numbers take no step). Steps, spreads and the MLPs: \
+         [REPORT.md, methods](REPORT.md#methods).\n\n{table}"
+    )
+}
+
+/// `--eps auto` against the best step of the grid, seed by seed: the table and the sentences.
+struct AutoVsBest {
+    /// Per model, dtype and stencil: the ratio at each seed.
+    table: String,
+    /// One sentence per model (the README's lines).
+    summary: String,
+}
+
+/// `--eps auto`'s error divided by the smallest error of the fixed grid on the same seed, for
+/// central and five-point differences, every model and dtype.
+fn auto_vs_best(quick: bool, rows: &[Row]) -> AutoVsBest {
+    let (mut table, mut summary) = (Vec::new(), String::new());
+    let seeds = seeds(quick);
+    for &m in ModelKind::ALL {
+        let mut cases = Vec::new();
+        for dt in dtypes(quick, m) {
+            for method in [Scheme::Central, Scheme::Central5] {
+                let mut ratios = Vec::new();
+                let mut chosen = Vec::new();
+                for &seed in &seeds {
+                    let mine = || {
+                        rows.iter().filter(|r| r.model == m && r.dtype == dt && r.method == method && r.seed == seed)
+                    };
+                    let best = mine()
+                        .filter(|r| !r.auto_step && r.num_vs_truth.is_finite())
+                        .map(|r| r.num_vs_truth)
+                        .fold(f64::INFINITY, f64::min);
+                    let Some(auto) = mine().find(|r| r.auto_step) else { continue };
+                    chosen.extend(auto.eps.as_ref().map(Decimal::to_f64));
+                    let ratio = auto.num_vs_truth / best;
+                    ratios.push(claims::times(ratio));
+                    cases.push(claims::Ratio { group: format!("{dt} {method}"), seed, ratio });
+                }
+                table.push(vec![
+                    m.to_string(),
+                    dt.to_string(),
+                    method.to_string(),
+                    ratios.join(", "),
+                    format!("{:.2e}", median(&chosen)),
+                ]);
+            }
+        }
+        let what = format!("On the {m} model, `--eps auto` against the best grid step of the same seed");
+        summary.push_str(&format!("- {}\n", claims::within_sentence(&what, &cases, AUTO_BOUND)));
+    }
+    let first = seeds.first().copied().unwrap_or(1);
+    let last = seeds.last().copied().unwrap_or(1);
+    let table = format!(
+        "**`--eps auto` against the best grid step, seed by seed.** The mean relative error against the truth of the \
+         input gradient with `--eps auto`, divided by the smallest over the fixed grid (4 steps per decade) on the same \
+         seed: below 1, auto is more accurate than every step of the grid.\n\n{}\n{summary}",
+        md_table(
+            &["model", "dtype", "method", &format!("auto / best grid step, seeds {first} to {last}"), "auto's step (median)"],
+            table
+        )
+    );
+    AutoVsBest { table, summary }
+}
+
+/// How far from the best grid step `--eps auto` is meant to stay (issue #12's target).
+const AUTO_BOUND: f64 = 3.0;
 
 gradlab::experiment_main!(Methods);

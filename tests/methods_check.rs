@@ -91,7 +91,7 @@ fn ridders_reaches_1e_13_in_f64() {
 /// and f64, for every tensor, from initial steps 0.5 down to 1e-3, on the default problem and a
 /// larger one (n = 32, d = 8, k = 3, seed 2); and it is a useful bound: its median ratio to the
 /// true error is at most 30. Without the rounding term (Numerical Recipes' estimate alone) it
-/// bounded 30 % to 53 % of the elements on the default problem in f64 (README).
+/// bounded 30 % to 53 % of the elements on the default problem in f64 (docs/numbers.md).
 #[test]
 fn ridders_estimate_bounds_the_error() {
     let steps = parse_list("step", "5e-1,1e-1,1e-2,1e-3").unwrap();

@@ -2,6 +2,8 @@
 //! default `lab` feature, so that a library user of the core does not build plotters, clap,
 //! indicatif, ctrlc or png).
 
+pub mod blocks;
+pub mod claims;
 pub mod cli;
 pub mod grid;
 pub mod peers;

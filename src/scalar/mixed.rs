@@ -5,7 +5,7 @@
 //! storage format S ([`Format`]: f16, bf16 and f32 are ieee:5:10, ieee:8:7 and ieee:8:23), as a
 //! tensor of dtype S holds it.
 //!
-//! The storage points (the README's "How the numbers are made" says the same): the problem's
+//! The storage points (docs/formats.md, "Mixed precision", says the same): the problem's
 //! data cast into the dtype; each logit after its C accumulation plus the bias; dL/dlogits after
 //! it is computed in C; each backward sum (dL/dx, dL/dW, dL/db) after its C accumulation; x.grad
 //! after each accumulation across epochs; every perturbed value v + o h and effective step of

@@ -37,7 +37,7 @@ pub(super) struct CheckArgs {
     /// Number of classes of the generated problem.
     #[arg(long, default_value_t = 2, allow_hyphen_values = true, value_parser = dim("class", "classes", 2))]
     k: usize,
-    /// Seed of the generated problem (the default, 1, is a typical problem; see the README for seed 0).
+    /// Seed of the generated problem (the default, 1, is a typical problem; see docs/check.md for seed 0).
     #[arg(long, default_value_t = 1, allow_hyphen_values = true, value_parser = seed)]
     seed: u64,
     /// Comma-separated dtypes: f16, bf16, f32, f64, tf32 (f32's range with f16's 10-bit mantissa),

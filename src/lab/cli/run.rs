@@ -7,7 +7,9 @@ use std::path::PathBuf;
 /// Options shared by `gradlab run NAME` and the experiment binaries.
 #[derive(Args, Debug)]
 pub(super) struct RunFlags {
-    /// Results folder; each experiment writes into OUT/NAME/, and OUT/REPORT.md is rebuilt.
+    /// Results folder; each experiment writes into OUT/NAME/, and OUT/REPORT.md is rebuilt (and,
+    /// for a folder named results with a README.md beside it, the generated blocks of that
+    /// README.md and of docs/*.md, unless --quick).
     #[arg(long, default_value = "results", value_name = "DIR")]
     out: PathBuf,
     /// A small grid exercising the same code (for tests and CI).

@@ -3,10 +3,12 @@
 //! An [`Experiment`] declares its cells, computes typed rows for one cell, and turns all rows
 //! into figures and a report section; the runner does the rest: cells in parallel on a rayon
 //! pool (rows kept in cell order, so the output does not depend on the thread count), a progress
-//! bar, the tidy CSV, meta.json, the figures, the section and results/REPORT.md, every file
-//! written atomically. The rows reach [`Experiment::finish`] read back from the CSV, so a figure
-//! shows exactly what the CSV holds, and a run merged from shards ([`shard`]) is byte-identical
-//! to one run.
+//! bar, the tidy CSV, meta.json, the figures, the section, the blocks (Markdown files the README
+//! and docs pages show, [`crate::lab::blocks`]) and results/REPORT.md, every file written
+//! atomically; a run into a folder named `results` (not `--quick`) also rewrites the generated
+//! blocks of the README.md and docs/*.md beside it. The rows reach [`Experiment::finish`] read
+//! back from the CSV, so a figure shows exactly what the CSV holds, and a run merged from shards
+//! ([`shard`]) is byte-identical to one run.
 
 pub mod interrupt;
 pub mod output;
@@ -271,5 +273,10 @@ fn finish<E: Experiment>(
         crate::experiments::PROTOCOL,
         crate::experiments::REFERENCES,
     )?;
+    if !opts.quick {
+        // The README's and docs pages' blocks beside a folder named results (quick grids never
+        // reach them).
+        crate::lab::blocks::write_beside(&opts.out)?;
+    }
     Ok(RunSummary { name: exp.name(), rows: rows.len(), seconds, files: out.written })
 }

@@ -58,6 +58,24 @@ impl Output {
         Ok(())
     }
 
+    /// Writes `<name>.md`, a block the README or a docs page shows between
+    /// `<!-- gradlab:begin results/NAME/<name>.md -->` markers ([`crate::lab::blocks`]), and
+    /// returns the same Markdown (for the section to show it too). Its links are relative to the
+    /// results folder, as in a section.
+    ///
+    /// # Errors
+    /// [`Error::Write`] when writing fails, or for the name `section` (the report's own file).
+    pub fn block(&mut self, name: &str, markdown: &str) -> Result<String> {
+        if name == "section" || name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(Error::Write {
+                path: self.dir.join(format!("{name}.md")),
+                reason: "a block's name must be letters, digits and _ other than `section`".into(),
+            });
+        }
+        self.file(&format!("{name}.md"), markdown.as_bytes())?;
+        Ok(markdown.to_string())
+    }
+
     /// Writes typed rows as a tidy CSV in the experiment's folder.
     ///
     /// # Errors

@@ -1,0 +1,141 @@
+//! Sentences that compare, written by rules that read the data: a generated block or section
+//! says "within 3x in every case" only when every case is, and names the cases that are not
+//! otherwise. Each rule has a test that builds the data for each of its sentences.
+
+use std::fmt::Write as _;
+
+/// One case of a comparison: a method's error divided by a reference's error on the same case
+/// (`group` names the configuration, `seed` the problem).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ratio {
+    /// The configuration, e.g. `f32 central`.
+    pub group: String,
+    /// The seed of the case.
+    pub seed: u64,
+    /// Method error / reference error (NaN or infinite when either is not a usable number).
+    pub ratio: f64,
+}
+
+/// `9.6x`, `151x`, `0.47x`, `3x`, `3.5e7x`: a ratio with two significant digits below 100, whole
+/// from 100 (and when whole), in scientific notation from 10^4; `NaN` or `inf` when it is not
+/// finite.
+pub fn times(r: f64) -> String {
+    if !r.is_finite() {
+        // NaN (an error that is not a number) or inf (a reference error of 0).
+        return format!("{r}");
+    }
+    if r >= 9999.5 {
+        return format!("{r:.1e}x");
+    }
+    if r >= 99.5 || (r.fract() == 0.0 && r >= 1.0) {
+        format!("{r:.0}x")
+    } else {
+        // Two significant digits.
+        let digits = if r >= 9.95 {
+            0
+        } else if r >= 0.995 {
+            1
+        } else {
+            2
+        };
+        format!("{r:.digits$}x")
+    }
+}
+
+/// `a`, `a and b`, `a, b and c`.
+pub fn and_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}
+
+/// One sentence on how often a method is within `bound` times its reference
+/// (`what` names the comparison, e.g. "`--eps auto` against the best grid step"):
+/// - every case within: "... is within 3x in all 20 cases (better in 12; at worst 1.5x).";
+/// - otherwise: "... is within 3x in 16 of 20 cases (better in 12); beyond 3x: f32 central at
+///   seeds 2 and 5 (9.6x and 11x), f64 central at seed 2 (5.9x).", the groups in order of their
+///   worst ratio. A ratio that is not a number (a NaN or infinite error) counts as beyond.
+pub fn within_sentence(what: &str, cases: &[Ratio], bound: f64) -> String {
+    let n = cases.len();
+    if n == 0 {
+        return format!("{what}: no cases.");
+    }
+    let within = |r: f64| r.is_finite() && r <= bound;
+    let ok = cases.iter().filter(|c| within(c.ratio)).count();
+    let better = cases.iter().filter(|c| c.ratio < 1.0).count();
+    let b = times(bound);
+    if ok == n {
+        let worst = cases.iter().map(|c| c.ratio).fold(f64::NEG_INFINITY, f64::max);
+        return format!("{what} is within {b} in all {n} cases (better in {better}; at worst {}).", times(worst));
+    }
+    // The cases beyond the bound, grouped by configuration in order of first appearance, then
+    // sorted by each group's worst ratio (not-a-number first).
+    let mut groups: Vec<(&str, Vec<&Ratio>)> = Vec::new();
+    for c in cases.iter().filter(|c| !within(c.ratio)) {
+        match groups.iter_mut().find(|(g, _)| *g == c.group) {
+            Some((_, v)) => v.push(c),
+            None => groups.push((&c.group, vec![c])),
+        }
+    }
+    let key =
+        |v: &[&Ratio]| v.iter().map(|c| if c.ratio.is_nan() { f64::INFINITY } else { c.ratio }).fold(0.0, f64::max);
+    groups.sort_by(|a, b| key(&b.1).total_cmp(&key(&a.1)));
+    let parts: Vec<String> = groups
+        .iter()
+        .map(|(g, v)| {
+            let seeds: Vec<String> = v.iter().map(|c| c.seed.to_string()).collect();
+            let rs: Vec<String> = v.iter().map(|c| times(c.ratio)).collect();
+            let s = if v.len() == 1 { "seed" } else { "seeds" };
+            format!("{g} at {s} {} ({})", and_list(&seeds), and_list(&rs))
+        })
+        .collect();
+    let mut s = format!("{what} is within {b} in {ok} of {n} cases (better in {better}); beyond {b}: ");
+    let _ = write!(s, "{}.", parts.join(", "));
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn case(group: &str, seed: u64, ratio: f64) -> Ratio {
+        Ratio { group: group.into(), seed, ratio }
+    }
+
+    #[test]
+    fn every_case_within_says_so_with_the_worst() {
+        let cases = [case("f32 central", 1, 0.8), case("f32 central", 2, 1.5), case("f64 central", 1, 0.4)];
+        assert_eq!(
+            within_sentence("auto", &cases, 3.0),
+            "auto is within 3x in all 3 cases (better in 2; at worst 1.5x)."
+        );
+    }
+
+    #[test]
+    fn cases_beyond_are_named_worst_group_first() {
+        let cases = [
+            case("f32 central", 1, 0.81),
+            case("f32 central", 2, 9.61),
+            case("f64 central", 2, 5.91),
+            case("f32 central", 5, 10.93),
+            case("f64 central5", 3, f64::NAN),
+            case("f64 central5", 4, 0.5),
+        ];
+        assert_eq!(
+            within_sentence("auto", &cases, 3.0),
+            "auto is within 3x in 2 of 6 cases (better in 2); beyond 3x: f64 central5 at seed 3 (NaN), \
+             f32 central at seeds 2 and 5 (9.6x and 11x), f64 central at seed 2 (5.9x)."
+        );
+    }
+
+    #[test]
+    fn ratios_read_as_times() {
+        assert_eq!(
+            [times(0.4712), times(1.26), times(9.61), times(10.93), times(151.2), times(3.0), times(34773187.9)],
+            ["0.47x", "1.3x", "9.6x", "11x", "151x", "3x", "3.5e7x"]
+        );
+        assert_eq!(and_list(&["a".into(), "b".into(), "c".into()]), "a, b and c");
+    }
+}
