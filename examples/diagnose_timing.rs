@@ -8,9 +8,13 @@
 //! $ cargo build --release && cargo run --release --example diagnose_timing -- --runs 5
 //! ```
 //!
-//! x.grad has no PyTorch fixture at this size (12.8 MB): gradlab's own f32 x.grad stands in.
+//! x.grad has no PyTorch fixture at this size (12.8 MB): gradlab's own f32 x.grad stands in. The
+//! mean of micro-batch means (sizes 1100, 1000, 1000, 996) is gradlab's f64 combination; "saved
+//! after an SGD step" gives the correct gradient with a data folder whose parameters are one SGD
+//! step (lr 0.1) further on.
 
 use gradlab::check::prepare;
+use gradlab::diagnose::microbatch::{combined_grads, Combine};
 use gradlab::objective::{Reduction, Wrt};
 use gradlab::problem::Problem;
 use gradlab::train::TrainConfig;
@@ -57,6 +61,10 @@ fn main() {
     let data = root.join("tests/fixtures/diagnose/mnist_f32");
     let bin =
         std::env::current_exe().expect("path").parent().and_then(Path::parent).expect("target dir").join("gradlab");
+    if let Some(i) = args.iter().position(|a| a == "--measure") {
+        measure(Path::new(&args[i + 1]), &bin, runs);
+        return;
+    }
     let p = Problem::load(&data).expect("the fixture loads");
     let (tr, _) = prepare::<f32>(&p, (), &TrainConfig::untrained(Reduction::Mean));
     let tmp = std::env::temp_dir().join(format!("gradlab-diagnose-timing-{}", std::process::id()));
@@ -65,7 +73,20 @@ fn main() {
     let w = read("weight_grad.npy").expect("W.grad");
     let b = gradlab::npy::read_float1(&data.join("bias_grad.npy")).expect("b.grad").insert_axis(ndarray::Axis(0));
     let x = tr.grad_x.mapv(f64::from);
-    let mut cases: Vec<(String, Wrt, PathBuf)> = Vec::new();
+    // The parameters one SGD step (lr 0.1) after those the gradients were taken at.
+    let stepped = tmp.join("stepped");
+    std::fs::create_dir_all(&stepped).expect("temp dir");
+    for f in ["x.npy", "t.npy"] {
+        std::fs::copy(data.join(f), stepped.join(f)).expect("copies the data");
+    }
+    let lr = 0.1;
+    let w_after = (&p.weight - &(&w * lr)).mapv(|v| v as f32);
+    let b_after = (&p.bias - &(&b.row(0) * lr)).mapv(|v| v as f32);
+    gradlab::npy::write(&stepped.join("weight.npy"), &w_after).expect("writes");
+    gradlab::npy::write(&stepped.join("bias.npy"), &b_after).expect("writes");
+    let sizes = [1100, 1000, 1000, 996];
+    let mm = combined_grads(&p, &sizes, Combine::MeanOfMeans);
+    let mut cases: Vec<(String, Wrt, PathBuf, PathBuf)> = Vec::new();
     for (wrt, g, name) in [(Wrt::Input, &x, "x"), (Wrt::Weight, &w, "weight"), (Wrt::Bias, &b, "bias")] {
         let vector = wrt == Wrt::Bias;
         let mut one = g.clone();
@@ -78,41 +99,54 @@ fn main() {
             ("negated", -g),
             ("summed (x n)", g * p.n() as f64),
             ("bf16 saved as f32", g.mapv(|v| half::bf16::from_f64(v).to_f64())),
+            (
+                "micro-batch means",
+                mm[[Wrt::Input, Wrt::Weight, Wrt::Bias].iter().position(|&v| v == wrt).expect("one of three")].clone(),
+            ),
+            ("saved after a step", g.clone()),
         ] {
             let file = save(&tmp, &format!("{name}-{}.npy", cases.len()), &v, vector);
-            cases.push((what.to_string(), wrt, file));
+            let folder = if what == "saved after a step" { stepped.clone() } else { data.clone() };
+            cases.push((what.to_string(), wrt, folder, file));
         }
     }
-    println!("{:<8} {:<22} {:>5} {:>10} {:>10}", "tensor", "gradient", "exit", "wall (s)", "peak (MB)");
-    for (what, wrt, file) in &cases {
-        let argv: Vec<String> = [
-            "diagnose",
-            "--data",
-            data.to_str().expect("utf-8"),
-            "--grad",
-            file.to_str().expect("utf-8"),
-            "--wrt",
-            wrt.name(),
-        ]
+    // The cases are measured by a fresh, small process: a child's peak resident memory counts
+    // what it shared with its parent at fork, so this one (which holds the fixture and the
+    // gradients) does not start them.
+    let list = tmp.join("cases.tsv");
+    let text: String = cases
         .iter()
-        .map(|s| s.to_string())
+        .map(|(what, wrt, folder, file)| format!("{what}\t{}\t{}\t{}\n", wrt.name(), folder.display(), file.display()))
         .collect();
+    std::fs::write(&list, text).expect("writes the case list");
+    drop((p, tr, x, w, b, mm));
+    let me = std::env::current_exe().expect("path");
+    let status = Command::new(me)
+        .args(["--measure", list.to_str().expect("utf-8"), "--runs", &runs.to_string()])
+        .status()
+        .expect("the measuring process runs");
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::process::exit(status.code().unwrap_or(1));
+}
+
+/// Runs every case of the list `cases.tsv` (what, wrt, data folder, gradient file) `runs` times
+/// and prints the table.
+fn measure(list: &Path, bin: &Path, runs: usize) {
+    let text = std::fs::read_to_string(list).expect("reads the case list");
+    println!("{:<8} {:<22} {:>5} {:>10} {:>10}", "tensor", "gradient", "exit", "wall (s)", "peak (MB)");
+    for line in text.lines() {
+        let f: Vec<&str> = line.split('\t').collect();
+        let (what, wrt, folder, file) = (f[0], f[1], f[2], f[3]);
+        let argv: Vec<String> =
+            ["diagnose", "--data", folder, "--grad", file, "--wrt", wrt].iter().map(|s| s.to_string()).collect();
         let mut walls = Vec::new();
         let (mut code, mut peak) = (0, 0);
         for _ in 0..runs {
-            let (c, wall, rss) = run(&bin, &argv);
+            let (c, wall, rss) = run(bin, &argv);
             walls.push(wall.as_secs_f64());
             (code, peak) = (c, peak.max(rss));
         }
         walls.sort_by(f64::total_cmp);
-        println!(
-            "{:<8} {:<22} {:>5} {:>10.3} {:>10.0}",
-            wrt.name(),
-            what,
-            code,
-            walls[walls.len() / 2],
-            peak as f64 / 1e6
-        );
+        println!("{:<8} {:<22} {:>5} {:>10.3} {:>10.0}", wrt, what, code, walls[walls.len() / 2], peak as f64 / 1e6);
     }
-    let _ = std::fs::remove_dir_all(&tmp);
 }

@@ -79,7 +79,7 @@ fn parse_diagnose_wrts(s: &str) -> Result<Vec<Wrt>, String> {
     }
 }
 
-/// Runs `gradlab diagnose`: the exit code says correct (0) or wrong (3). The memory is checked
+/// Runs `gradlab diagnose`: the exit code says correct (0), wrong (3) or inconclusive (4). The memory is checked
 /// before the exact model is built, a progress bar follows a long exact pass, and Ctrl-C stops
 /// it within a second with exit status 130.
 pub(super) fn run_diagnose(a: DiagnoseArgs) -> anyhow::Result<ExitCode> {
