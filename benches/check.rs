@@ -148,7 +148,7 @@ fn naive_vs_fast(c: &mut Criterion) {
                     b.iter_batched_ref(
                         || (ev.worker(), vec![T::zero(ctx); SUBSET_ROWS * d], vec![T::zero(ctx); SUBSET_ROWS * d]),
                         |(w, g, e)| {
-                            let mut flat = false;
+                            let mut flat = gradlab::regimes::Regime::Finite;
                             for j in 0..SUBSET_ROWS {
                                 if naive {
                                     for i in 0..d {

@@ -58,7 +58,8 @@ fn rows(dtype: DType, n: u32) {
             Setup { trained: &tr, reduction: cfg.reduction, stencil: Scheme::Central.stencil(), wrt: Wrt::Input };
         let ev = Evaluator::new(&setup, std::slice::from_ref(&h));
         let mut w = ev.worker();
-        let (mut g, mut e, mut f) = (vec![T::zero(ctx); 64], vec![T::zero(ctx); 64], vec![false; 64]);
+        let (mut g, mut e, mut f) =
+            (vec![T::zero(ctx); 64], vec![T::zero(ctx); 64], vec![gradlab::regimes::Regime::Finite; 64]);
         let t = Instant::now();
         let mut sink = 0.0;
         for j in 0..n as usize {

@@ -5,6 +5,7 @@
 use gradlab::check::{check_model_watched, CheckConfig, Status};
 use gradlab::lab::grid::log_grid_from;
 use gradlab::lab::prelude::*;
+use gradlab::metrics::relerr_to_truth;
 use gradlab::objective::mlp::{self, Activation, MlpParams, MlpSpec, DEFAULT_HIDDEN};
 use gradlab::objective::Model;
 use gradlab::policy::{truth_prec, usable_steps};
@@ -41,10 +42,14 @@ pub struct Row {
     elements: usize,
     /// Elements whose perturbation by +-eps (2 eps for central5) moves a pre-activation across 0.
     crossing: usize,
-    /// Mean relative error against the truth over the crossing elements (NaN when none).
+    /// Mean ordinary relative error |numeric - truth| / |truth| over the crossing elements whose
+    /// truth is not 0 (NaN when none).
     relerr_crossing: f64,
     /// The same over the other elements.
     relerr_smooth: f64,
+    /// Elements whose truth is 0 (the check's truth, its rounding residues cleared), left out of
+    /// both means.
+    truth_zero: usize,
     status: Status,
 }
 
@@ -85,8 +90,13 @@ impl Experiment for Kinks {
             let reach = if method == Scheme::Central5 { 2.0 } else { 1.0 };
             for (r, num) in check.rows.into_iter().zip(grads.numeric) {
                 let h = reach * r.eps.to_f64();
-                let rel = |(v, t): (&f64, &f64)| if *t == 0.0 { (v - t).abs() } else { ((v - t) / t).abs() };
-                let errs = dist.iter().zip(num.iter().zip(truth.iter()).map(rel)).map(|(d, e)| (*d, e));
+                // The ordinary relative error; elements whose truth is 0 (the check's truth, its
+                // rounding residues cleared) have none (counted).
+                let rel = |(v, t): (&f64, &f64)| relerr_to_truth(v, t, 53, 53);
+                let errs: Vec<(f64, Option<f64>)> =
+                    dist.iter().copied().zip(num.iter().zip(truth.iter()).map(rel)).collect();
+                let truth_zero = errs.iter().filter(|p| p.1.is_none()).count();
+                let errs = errs.into_iter().filter_map(|(d, e)| Some((d, e?)));
                 let (cross, smooth): (Vec<_>, Vec<_>) = errs.partition(|p| p.0 < h);
                 let mean = |v: &[(f64, f64)]| {
                     if v.is_empty() {
@@ -101,9 +111,10 @@ impl Experiment for Kinks {
                     seed,
                     eps: r.eps,
                     elements: dist.len(),
-                    crossing: cross.len(),
+                    crossing: dist.iter().filter(|&&d| d < h).count(),
                     relerr_crossing: mean(&cross),
                     relerr_smooth: mean(&smooth),
+                    truth_zero,
                     status: r.status,
                 });
             }
@@ -187,9 +198,31 @@ impl Experiment for Kinks {
              crossing / smooth error at the same step (median)",
             table,
         );
-        let vars = vars![n, table, figures, rule];
+        let zeros = zeros_note(rows.iter().map(|r| r.truth_zero).max().unwrap_or(0));
+        let vars = vars![n, table, figures, rule, zeros];
         fill(include_str!("kinks.md"), &vars)
     }
 }
 
+/// How many elements the means leave out for a true gradient of exactly 0, from the largest
+/// count in one check.
+fn zeros_note(most: usize) -> String {
+    match most {
+        0 => "no element's truth is 0 here".to_string(),
+        z => format!("at most {z} per check"),
+    }
+}
+
 gradlab::experiment_main!(Kinks);
+
+#[cfg(test)]
+mod tests {
+    use super::zeros_note;
+
+    /// The note says there are none only when no check has one.
+    #[test]
+    fn the_zero_truth_note_follows_the_count() {
+        assert_eq!(zeros_note(0), "no element's truth is 0 here");
+        assert_eq!(zeros_note(3), "at most 3 per check");
+    }
+}

@@ -103,15 +103,25 @@ impl Experiment for MartinsExperiment {
                 row
             }),
         ));
-        s.push_str(
+        let stays: Vec<Stays> = rows
+            .iter()
+            .filter(|r| r.method.is_stencil())
+            .filter_map(|r| {
+                let h = r.h.as_ref()?;
+                let (all, plus) = gradlab::with_dtype!(r.dtype, |T, ctx| points_stay::<T>(ctx, r.method, h));
+                Some(Stays { dtype: r.dtype, method: r.method, h: h.to_string(), relerr: r.relerr, all, plus })
+            })
+            .collect();
+        s.push_str(&format!(
             "\nAs in the paper's figure, the differences' error falls with the step until rounding takes over (forward at \
-             about sqrt(u), central at u^(2/3), five-point at u^(4/5)) and is 1 once x + h rounds to x; the complex step \
+             about sqrt(u), central at u^(2/3), five-point at u^(4/5)) and {}; the complex step \
              has no subtraction, so its error falls as h^2 and then stays within a few u (the roundings of the imaginary part \
              through sin, cos, the cubes, the square root, exp and the quotient, whose parts are each rounded once; the \
              largest per dtype in the table) down to the smallest step, as long as the imaginary parts stay normal numbers: in the hardware \
              formats they become subnormal once h f'(x) is below the smallest normal number (6e-5 in f16, 1.2e-38 in bf16 \
              and f32, 2.2e-308 in f64, beyond the grid) and lose bits. Dual numbers need no step at all.\n\n",
-        );
+            stays_sentence(&stays)
+        ));
         // Per dtype, the steps down to where every method has settled; f64 also over every step.
         let zoom = |dt: DType| 10f64.powi(-(20.0f64.max(0.36 * dt.bits() as f64 + 5.0)) as i32);
         let views = dtypes(quick).into_iter().map(|dt| (dt, zoom(dt), String::new()));
@@ -154,6 +164,61 @@ impl Experiment for MartinsExperiment {
     }
 }
 
+/// Whether every point x + o h of `method`'s stencil rounds back to x = 1.5 in `T` (the shifts
+/// o h rounded as the stencil rounds them), and whether x + h does.
+fn points_stay<T: Scalar>(ctx: T::Ctx, method: Scheme, h: &Decimal) -> (bool, bool) {
+    let x = T::from_rational(&Rational::from(X0), ctx);
+    let h = T::from_rational(h.value(), ctx);
+    let stays = |o: i64| x.add(&h.mul(&T::from_int(o, ctx))).partial_cmp_val(&x) == Some(std::cmp::Ordering::Equal);
+    (method.stencil().offsets.iter().all(|&o| stays(o)), stays(1))
+}
+
+/// One difference row: its dtype, method, step and error, whether every stencil point rounds
+/// back to x and whether x + h does.
+struct Stays {
+    dtype: DType,
+    method: Scheme,
+    h: String,
+    relerr: f64,
+    all: bool,
+    plus: bool,
+}
+
+/// What the differences' error is once the step stops moving x, written from the rows: exactly 1
+/// (a derivative of 0) at every step where no point moves x, or how often not; and at the steps
+/// where x + h rounds to x but an outer point (x ± 2h) does not, the errors measured there.
+fn stays_sentence(rows: &[Stays]) -> String {
+    let dead: Vec<&Stays> = rows.iter().filter(|r| r.all).collect();
+    let not_one = dead.iter().filter(|r| r.relerr != 1.0).count();
+    let mut s = if not_one == 0 {
+        format!(
+            "is exactly 1 once every stencil point x + o h rounds to x (the derivative is then 0: all {} such rows)",
+            dead.len()
+        )
+    } else {
+        format!(
+            "is not always 1 once every stencil point x + o h rounds to x ({not_one} of {} such rows are not)",
+            dead.len()
+        )
+    };
+    let partial: Vec<String> = rows
+        .iter()
+        .filter(|r| r.plus && !r.all)
+        .map(|r| format!("{:.2} in {} at {}", r.relerr, r.dtype, r.h))
+        .collect();
+    if !partial.is_empty() {
+        let method = rows.iter().find(|r| r.plus && !r.all).map_or(Scheme::Central5, |r| r.method);
+        s.push_str(&format!(
+            ", while where x + h rounds to x but some point of the stencil still moves ({} {}, {method}), what is left \
+             is a difference of the outer points alone: error {}",
+            partial.len(),
+            if partial.len() == 1 { "row" } else { "rows" },
+            partial.join(", ")
+        ));
+    }
+    s
+}
+
 /// The complex step at the steps h <= sqrt(u), where its truncation error h^2 f'''/(6 f') is
 /// below u: how many are within 2 u, and the largest error in units of u.
 fn small_steps(rows: Vec<&Row>, dt: DType) -> String {
@@ -165,3 +230,35 @@ fn small_steps(rows: Vec<&Row>, dt: DType) -> String {
 }
 
 gradlab::experiment_main!(MartinsExperiment);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(method: Scheme, relerr: f64, all: bool, plus: bool) -> Stays {
+        Stays { dtype: DType::F64, method, h: "1e-16".into(), relerr, all, plus }
+    }
+
+    /// Each sentence appears when the rows call for it.
+    #[test]
+    fn the_dead_step_sentence_follows_the_rows() {
+        let rows = [row(Scheme::Central, 1.0, true, true), row(Scheme::Central5, 1.0, true, true)];
+        let s = stays_sentence(&rows);
+        assert_eq!(
+            s,
+            "is exactly 1 once every stencil point x + o h rounds to x (the derivative is then 0: all 2 such rows)"
+        );
+        let rows = [row(Scheme::Central, 1.0, true, true), row(Scheme::Central5, 78.25, true, true)];
+        assert!(
+            stays_sentence(&rows).starts_with("is not always 1 once every stencil point x + o h rounds to x (1 of 2")
+        );
+        let rows = [row(Scheme::Central, 1.0, true, true), row(Scheme::Central5, 1.37, false, true)];
+        let s = stays_sentence(&rows);
+        assert!(
+            s.ends_with(
+                "(1 row, central5), what is left is a difference of the outer points alone: error 1.37 in f64 at 1e-16"
+            ),
+            "{s}"
+        );
+    }
+}

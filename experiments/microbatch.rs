@@ -10,7 +10,7 @@ use gradlab::check::prepare;
 use gradlab::diagnose::microbatch::{blocks, combined_grad, same_weights, Combine};
 use gradlab::diagnose::{Cause, Reference, Verdict};
 use gradlab::lab::prelude::*;
-use gradlab::metrics::{compare, ratio_median};
+use gradlab::metrics::{compare, compare_to_truth, ratio_median};
 use gradlab::numeric::{numeric_grad, Setup};
 use gradlab::objective::{Reduction, Wrt};
 use ndarray::s;
@@ -58,8 +58,14 @@ pub struct Row {
     variant: Combine,
     batch: Option<usize>,
     factor: f64,
+    /// Mean relative error of the gradient against the check, cs231n's (what a check shows).
     relerr_check: f64,
+    /// Mean ordinary relative error |G - g| / |g| against the exact mean gradient g.
     relerr_truth: f64,
+    /// Elements whose exact gradient is 0 (left out of `relerr_truth`).
+    truth_zero: usize,
+    /// Elements of the opposite sign to the exact gradient.
+    sign_flips: usize,
     ratio_median: f64,
     diagnosed: Option<Cause>,
     sizes_found: Option<String>,
@@ -99,6 +105,7 @@ impl Experiment for Microbatch {
                 let (found, mm) = (d.microbatch_sizes.as_deref(), variant == Combine::MeanOfMeans);
                 for (batch, r) in parts.clone() {
                     let [g, n, t] = [&g, &num, &truth].map(|a| a.slice(s![r.clone(), ..]).to_owned());
+                    let vs_truth = compare_to_truth(&g, &t, 53, 53);
                     rows.push(Row {
                         scenario,
                         level,
@@ -109,7 +116,9 @@ impl Experiment for Microbatch {
                         batch,
                         factor: batch.map_or(f64::NAN, |_| if mm { N as f64 / (K * r.len()) as f64 } else { 1.0 }),
                         relerr_check: compare(&g, &n, 53, 53).mean,
-                        relerr_truth: compare(&g, &t, 53, 53).mean,
+                        relerr_truth: vs_truth.mean,
+                        truth_zero: vs_truth.truth_zero,
+                        sign_flips: g.iter().zip(&t).filter(|(g, t)| g.signum() * t.signum() < 0.0).count(),
                         ratio_median: ratio_median(&g, &n),
                         diagnosed: (batch.is_none() && d.verdict == Verdict::Wrong).then(|| d.causes[0]),
                         sizes_found: found.filter(|_| batch.is_none()).map(text),
@@ -186,9 +195,104 @@ impl Experiment for Microbatch {
         let (equal_ok, equal_all) = (equal.iter().filter(|r| r.diagnosed.is_none()).count(), equal.len());
         let dev = batches.iter().filter(|r| mm(r)).map(|r| (r.relerr_check - plateau_of(r.factor)).abs());
         let plateau = dev.fold(0.0, f64::max);
-        let bias_max = whole.iter().filter(|r| mm(r) && r.wrt == Wrt::Bias).map(|r| r.relerr_truth).fold(0.0, f64::max);
-        fill(include_str!("microbatch.md"), &vars![seeds, table, equal_ok, equal_all, plateau, bias_max])
+        let unequal = |w: Wrt| -> Vec<&Row> {
+            whole
+                .iter()
+                .copied()
+                .filter(|r| mm(r) && r.level > 0 && r.wrt == w && r.scenario == Scenario::Accumulation)
+                .collect()
+        };
+        let med = |w: Wrt| median(&values(&unequal(w), |r| r.relerr_truth));
+        let bias = unequal(Wrt::Bias);
+        let spread = SpreadFacts {
+            x: med(Wrt::Input),
+            w: med(Wrt::Weight),
+            b: med(Wrt::Bias),
+            b_max: values(&bias, |r| r.relerr_truth).into_iter().fold(0.0, f64::max),
+            b_flipped: bias.iter().filter(|r| r.sign_flips > 0).count(),
+            b_cells: bias.len(),
+        };
+        let zeros = zeros_note(whole.iter().map(|r| r.truth_zero).sum());
+        let further = spread.sentence();
+        fill(include_str!("microbatch.md"), &vars![seeds, table, equal_ok, equal_all, plateau, further, zeros])
+    }
+}
+
+/// What the mean of micro-batch means does to W.grad and b.grad beside x.grad (accumulation, the
+/// unequal sizes): the median relative errors against the truth, b.grad's largest, and in how many
+/// b.grad gradients some element has the sign opposite to the truth.
+struct SpreadFacts {
+    x: f64,
+    w: f64,
+    b: f64,
+    b_max: f64,
+    b_flipped: usize,
+    b_cells: usize,
+}
+
+impl SpreadFacts {
+    /// The report's sentence, written from the numbers: which tensors are further off than x.grad
+    /// in the median, and whether b.grad's elements change sign.
+    fn sentence(&self) -> String {
+        let further: Vec<&str> = [("W.grad", self.w), ("b.grad", self.b)]
+            .iter()
+            .filter(|(_, e)| *e > self.x)
+            .map(|(name, _)| *name)
+            .collect();
+        let first = match further.len() {
+            2 => format!("W.grad and b.grad are further off than x.grad in the median ({:.3} and {:.3} against {:.3})", self.w, self.b, self.x),
+            1 => format!("{} is further off than x.grad in the median, the other is not ({:.3} for W.grad and {:.3} for b.grad against {:.3})", further[0], self.w, self.b, self.x),
+            _ => format!("Neither W.grad nor b.grad is further off than x.grad in the median ({:.3} and {:.3} against {:.3})", self.w, self.b, self.x),
+        };
+        let flips = if self.b_flipped > 0 {
+            format!(
+                "; b.grad's relerr reaches {:.2}, and in {} of its {} gradients some element has the opposite sign to \
+                 the truth (reweighting the samples flips an element whose true value is a sum of terms of both signs)",
+                self.b_max, self.b_flipped, self.b_cells
+            )
+        } else {
+            format!(
+                "; b.grad's relerr reaches {:.2}, and in none of its {} gradients does an element change sign",
+                self.b_max, self.b_cells
+            )
+        };
+        format!("{first}{flips}.")
+    }
+}
+
+/// How many elements the relative errors against the truth leave out for an exact value of 0,
+/// from their total over the gradients.
+fn zeros_note(total: usize) -> String {
+    match total {
+        0 => "there are none".to_string(),
+        z => format!("{z} in all"),
     }
 }
 
 gradlab::experiment_main!(Microbatch);
+
+#[cfg(test)]
+mod tests {
+    use super::{zeros_note, SpreadFacts};
+
+    /// The note says there are none only when there are none.
+    #[test]
+    fn the_zero_truth_note_follows_the_count() {
+        assert_eq!(zeros_note(0), "there are none");
+        assert_eq!(zeros_note(7), "7 in all");
+    }
+
+    /// Each branch of the sentence appears when the numbers call for it.
+    #[test]
+    fn the_spread_sentence_follows_the_numbers() {
+        let f = SpreadFacts { x: 0.1, w: 0.3, b: 0.4, b_max: 1.4, b_flipped: 12, b_cells: 100 };
+        let s = f.sentence();
+        assert!(s.starts_with("W.grad and b.grad are further off than x.grad"), "{s}");
+        assert!(s.contains("in 12 of its 100 gradients some element has the opposite sign"), "{s}");
+        let s = SpreadFacts { w: 0.05, b_flipped: 0, ..f }.sentence();
+        assert!(s.starts_with("b.grad is further off than x.grad in the median, the other is not"), "{s}");
+        assert!(s.contains("in none of its 100 gradients does an element change sign"), "{s}");
+        let s = SpreadFacts { w: 0.05, b: 0.01, ..f }.sentence();
+        assert!(s.starts_with("Neither W.grad nor b.grad is further off"), "{s}");
+    }
+}

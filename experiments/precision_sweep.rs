@@ -125,8 +125,8 @@ impl Experiment for PrecisionSweep {
 
     fn finish(&self, quick: bool, rows: &[Row], out: &mut Output) -> Result<String> {
         let mut s = format!(
-            "Correct gradients (x.grad reset; n = 10, d = 4, k = 2, E = 10, lr = 1e-3, seeds {:?}); the mean relative error \
-             of the numeric input gradient against the MPFR truth, median over the seeds with the min-max band over them. \
+            "Correct gradients (x.grad reset; n = 10, d = 4, k = 2, E = 10, lr = 1e-3, seeds {:?}); the mean ordinary relative \
+             error |v - t| / |t| of the numeric input gradient against the MPFR truth t, median over the seeds with the min-max band over them. \
              Dashed: the expected error (src/theory/expected.rs, median over seeds), which the `error_model` experiment \
              tests seed by seed. Every dtype follows the same truncation line until its own rounding takes over, and the \
              optimum moves to smaller steps as u shrinks. Scaling the step by u^(1/(p+1)) and the error by u^(p/(p+1)) \

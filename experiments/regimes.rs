@@ -80,9 +80,10 @@ impl Experiment for Regimes {
         let mut s = String::from(
             "Central differences of the input gradient (n = 10, d = 4, k = 2, trained like the seed: E = 10, lr = 1e-3, \
              mean; seeds 1-5, median over seeds). An element's numeric gradient dies in one of two ways: the loss does not \
-             move (`loss_flat`: x + h != x but every perturbed loss rounds to the same value, so the quotient is exactly 0), \
-             or the input does not move (`input_dead`: x + h == x). Predicted from the dtype's ulps (src/regimes.rs): \
-             x + h == x exactly when h is below half the gap from x to the next value above it; the loss is flat with \
+             move (`loss_flat`: x + h or x - h differs from x but every perturbed loss rounds to the same value, so the \
+             quotient is exactly 0), or the input does not move (`input_dead`: x + h == x and x - h == x). Predicted from \
+             the dtype's ulps (src/regimes.rs): x + h == x exactly when h is below half the gap from x to the next value \
+             above it (x - h == x likewise with the gap below, which is half as large at a power of two); the loss is flat with \
              probability max(0, 1 - 2 h |g| / ulp(L)) when L sits at a uniformly random place in its rounding interval \
              (g = dL/dx from the MPFR truth; L is the total before the mean's 1/n, where the change is lost), so half the \
              elements are flat near h = ulp(L) / (4 |g|). The loss goes flat decades before the input dies:\n\n",
@@ -110,7 +111,7 @@ impl Experiment for Regimes {
         }
         s.push_str(&md_table("dtype | half flat from eps | (predicted) | half dead from eps", table));
         s.push_str(&format!(
-            "\nThe prediction of x + h == x matched the measured count {} for every dtype, seed and step.\n",
+            "\nThe prediction of x ± h == x matched the measured count {} for every dtype, seed and step.\n",
             if exact { "exactly" } else { "NOT exactly" }
         ));
         for (fig, stem) in [(&mut flat_fig, "regimes_flat"), (&mut dead_fig, "regimes_dead")] {

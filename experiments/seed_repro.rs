@@ -69,6 +69,15 @@ impl Experiment for SeedRepro {
             at(acc, &e).map_or((0, 0), |r| (r.loss_flat, r.dead_zone))
         };
         let ((f6, _), (f7, d7), (f8, d8)) = (count("1e-6"), count("1e-7"), count("1e-8"));
+        // Which side the truth blames: the accumulated rows' analytic and numeric errors against
+        // it on the plateau (eps >= 1e-4), and the ratio analytic / numeric there.
+        let plateau: Vec<&CheckRow> = of(acc).filter(|r| r.eps.to_f64() >= 1e-4).collect();
+        let blame = Blame {
+            anal: plateau.iter().map(|r| r.anal_vs_truth).fold(f64::NAN, f64::max),
+            num: plateau.iter().map(|r| r.num_vs_truth).fold(f64::NAN, f64::max),
+            ratio: gradlab::metrics::median(&plateau.iter().map(|r| r.ratio_median).collect::<Vec<f64>>()),
+        }
+        .sentence();
         let mut s = format!(
             "The seed's check in f32 (n = 10, d = 4, k = 2, E = 10, lr = 1e-3, seed 1; central differences) on gradlab's \
              problem, beside the question's published table (made on the asker's own random draw) and PyTorch's run of the \
@@ -77,9 +86,9 @@ impl Experiment for SeedRepro {
              1e-4; below, the numeric gradient loses elements to the loss, not to the input: at 1e-6, {f6} of 40 elements \
              have a flat loss (x moved, but L(x + eps) and L(x - eps) rounded to the same value, so their difference is \
              exactly 0); at 1e-7 the relative error is exactly 1 with {f7} flat and {d7} dead (x + eps == x); only at 1e-8 \
-             do most inputs stop moving ({d8} dead, {f8} flat). The MPFR truth shows the analytic gradient is the wrong one \
-             (`anal_vs_truth` = 0.9) while the numeric gradient is fine. `gradlab check --input-grad accumulate` prints \
-             these rows.\n\n",
+             do most inputs stop moving ({d8} dead, {f8} flat). {blame} `num_vs_truth` and `anal_vs_truth` are the \
+             ordinary relative error |v - t| / |t| against the truth t (no cap: a gradient c times the truth reads \
+             c - 1). `gradlab check --input-grad accumulate` prints these rows.\n\n",
             torch_version()
         );
         s.push_str(&md_table(
@@ -179,4 +188,57 @@ impl Experiment for SeedRepro {
     }
 }
 
+/// The accumulated check's errors against the truth on the plateau (the largest over its
+/// steps): the analytic gradient's, the numeric gradient's, and the median ratio analytic /
+/// numeric.
+struct Blame {
+    anal: f64,
+    num: f64,
+    ratio: f64,
+}
+
+impl Blame {
+    /// Which gradient the truth says is wrong, written from the numbers: the one at least 100
+    /// times further from the truth than the other, and more than 1 % from it.
+    fn sentence(&self) -> String {
+        let (a, n) = (self.anal, self.num);
+        if a > 0.01 && a > 100.0 * n {
+            format!(
+                "The MPFR truth shows the analytic gradient is the wrong one (`anal_vs_truth` = {a:.2} with \
+                 analytic / numeric = {:.2}) while the numeric gradient is within {n:.1e} of the truth on the plateau.",
+                self.ratio
+            )
+        } else if n > 0.01 && n > 100.0 * a {
+            format!(
+                "The MPFR truth shows the numeric gradient is the wrong one (`num_vs_truth` up to {n:.2} on the \
+                 plateau) while the analytic gradient is within {a:.1e} of the truth."
+            )
+        } else {
+            format!(
+                "The MPFR truth does not single out one gradient: on the plateau `anal_vs_truth` is {a:.2e} and \
+                 `num_vs_truth` up to {n:.2e}."
+            )
+        }
+    }
+}
+
 gradlab::experiment_main!(SeedRepro);
+
+#[cfg(test)]
+mod tests {
+    use super::Blame;
+
+    /// Each of the three sentences appears when the numbers call for it.
+    #[test]
+    fn the_truth_blames_the_gradient_the_numbers_say() {
+        let s = Blame { anal: 9.0, num: 1e-4, ratio: 10.03 }.sentence();
+        assert!(
+            s.starts_with("The MPFR truth shows the analytic gradient is the wrong one (`anal_vs_truth` = 9.00"),
+            "{s}"
+        );
+        let s = Blame { anal: 1e-7, num: 0.5, ratio: 1.0 }.sentence();
+        assert!(s.starts_with("The MPFR truth shows the numeric gradient is the wrong one"), "{s}");
+        let s = Blame { anal: 1e-7, num: 1e-6, ratio: 1.0 }.sentence();
+        assert!(s.starts_with("The MPFR truth does not single out one gradient"), "{s}");
+    }
+}

@@ -10,7 +10,7 @@
 use gradlab::check::prepare;
 use gradlab::diagnose::{diagnose_trained, Cause};
 use gradlab::lab::prelude::*;
-use gradlab::metrics::{compare, fit_line, slope_through_origin};
+use gradlab::metrics::{compare, compare_to_truth, fit_line, slope_through_origin};
 use gradlab::numeric::{numeric_grad, Setup};
 use gradlab::objective::{Pass, Reduction, Wrt};
 use gradlab::scalar::Prec;
@@ -97,7 +97,7 @@ impl Experiment for SumVsMean {
             epochs,
             lr,
             relerr_mean: compare(&num, &analytic, 53, 53).mean,
-            numeric_vs_truth: compare(&num, &truth, 53, 256).mean,
+            numeric_vs_truth: compare_to_truth(&num, &truth, 53, 256).mean,
             ratio_median: median(&ratio),
             law_ratio_median: median(&law),
             law_error_median: median(&err),

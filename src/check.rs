@@ -5,7 +5,7 @@ use crate::error::{Error, Result};
 use crate::exact::Decimal;
 use crate::method::exotic::{method_grads_watched, MethodGrad};
 use crate::method::{generic, Scheme};
-use crate::metrics::{compare, compare_with_ratio, Summary};
+use crate::metrics::{compare_to_truth, compare_with_ratio, TruthSummary};
 use crate::numeric::Setup;
 use crate::objective::mlp::{self, MlpObjective, MlpParams, MlpSpec};
 use crate::objective::{Model, Objective, Wrt};
@@ -187,11 +187,14 @@ pub struct CheckRow {
     pub relerr_max: f64,
     /// Elements where numeric and analytic were both 0.
     pub zero_over_zero: usize,
-    /// Elements whose input did not move: (v + h) - v is 0 ([`crate::regimes::Regime::InputDead`]).
+    /// Elements whose input no stencil point moved: v + o_k h == v at every point
+    /// ([`crate::regimes::Regime::InputDead`]; the numeric gradient is exactly 0).
     pub dead_zone: usize,
-    /// Mean elementwise relative error, numeric vs truth (NaN without truth).
+    /// Mean ordinary relative error |numeric - truth| / |truth| over the elements whose truth is
+    /// not 0 ([`crate::metrics::compare_to_truth`]: no cap, unlike the relerr columns); NaN
+    /// without truth.
     pub num_vs_truth: f64,
-    /// Mean elementwise relative error, analytic vs truth (NaN without truth).
+    /// The same for the analytic gradient: mean |analytic - truth| / |truth| (NaN without truth).
     pub anal_vs_truth: f64,
     /// Median of analytic / numeric over elements with a nonzero numeric value.
     pub ratio_median: f64,
@@ -203,7 +206,8 @@ pub struct CheckRow {
     /// `ok`, or `nonfinite` when some value overflowed or was NaN.
     pub status: Status,
     /// Elements whose input moved but whose perturbed losses were all the same value
-    /// ([`crate::regimes::Regime::LossFlat`]: the numeric gradient is 0 for central differences).
+    /// ([`crate::regimes::Regime::LossFlat`]: the numeric gradient is exactly 0, every stencil
+    /// subtracting paired points before weighting them).
     pub loss_flat: usize,
     /// Ridders only: the mean over elements of its error estimate relative to its value,
     /// |estimate| / |numeric|; `None` (empty) for the other schemes.
@@ -213,6 +217,12 @@ pub struct CheckRow {
     /// true error, |numeric - truth| <= estimate; `None` (empty) otherwise.
     #[serde(default)]
     pub est_bounds: Option<f64>,
+    /// Elements whose truth is 0 (exactly, its rounding residues cleared:
+    /// [`crate::truth::clear_residues`]), left out of `num_vs_truth` and `anal_vs_truth` (a
+    /// relative error against 0 is undefined); `None` (empty) without truth. The last column, so
+    /// that the columns before it keep their places.
+    #[serde(default)]
+    pub truth_zero: Option<usize>,
     /// Whether the step was `--eps auto`: then `eps` is the median of the steps chosen per
     /// element. Not a CSV column (the CSV's `eps` holds the median).
     #[serde(skip)]
@@ -263,8 +273,9 @@ pub struct KeptGrads {
 pub struct DTypeCheck {
     /// One row per step.
     pub rows: Vec<CheckRow>,
-    /// Per-step summaries of numeric vs truth (the full summaries behind the CSV's means).
-    pub vs_truth: Vec<Option<Summary>>,
+    /// Per-step summaries of numeric vs truth, ordinary relative errors (the full summaries
+    /// behind the CSV's means).
+    pub vs_truth: Vec<Option<TruthSummary>>,
     /// How many problem values the dtype had to round.
     pub rounded: usize,
     /// The gradients, when asked for.
@@ -390,23 +401,23 @@ pub fn prepare_watched<T: Scalar>(
     Ok((train_watched(&cast, &problem.t, cfg, ctx, watch)?, cast.rounded))
 }
 
-/// The truth by `grad` at the configured precision (with its bits), or `None` without one; an
-/// interruption inside it is said to be in the truth.
-fn truth_of(
-    cfg: &CheckConfig,
-    grad: impl FnOnce(Prec) -> Result<Array2<Float>>,
-) -> Result<Option<(Array2<Float>, u32)>> {
+/// The truth by `grad` at the configured precision (with its bits), its residues of an exact 0
+/// cleared ([`crate::truth::clear_residues`], which may call `grad` again at twice the
+/// precision), or `None` without one; an interruption inside it is said to be in the truth.
+fn truth_of(cfg: &CheckConfig, grad: impl Fn(Prec) -> Result<Array2<Float>>) -> Result<Option<(Array2<Float>, u32)>> {
+    let labelled = |p: Prec| {
+        grad(p).map_err(|e| match e {
+            // Conversions say "the truth" themselves; the pass's samples do not.
+            Error::Interrupted(at) if !at.starts_with("the truth") => Error::Interrupted(format!("the truth, {at}")),
+            other => other,
+        })
+    };
     match cfg.truth {
-        Some(p) => Ok(Some((
-            grad(p).map_err(|e| match e {
-                // Conversions say "the truth" themselves; the pass's samples do not.
-                Error::Interrupted(at) if !at.starts_with("the truth") => {
-                    Error::Interrupted(format!("the truth, {at}"))
-                }
-                other => other,
-            })?,
-            p.bits(),
-        ))),
+        Some(p) => {
+            let mut truth = labelled(p)?;
+            crate::truth::clear_residues(&mut truth, p, labelled)?;
+            Ok(Some((truth, p.bits())))
+        }
         None => Ok(None),
     }
 }
@@ -489,7 +500,7 @@ fn rows_of<T: Scalar>(dtype: DType, cfg: &CheckConfig, g: Gradients<T>, watch: &
         }
         _ => 0,
     };
-    let anal_vs_truth = truth.as_ref().map(|(t, tb)| compare(anal, t, bits, *tb));
+    let anal_vs_truth = truth.as_ref().map(|(t, tb)| compare_to_truth(anal, t, bits, *tb));
     let mut rows = Vec::with_capacity(steps.len());
     let mut vs_truth = Vec::with_capacity(steps.len());
     let mut numerics = Vec::new();
@@ -497,7 +508,7 @@ fn rows_of<T: Scalar>(dtype: DType, cfg: &CheckConfig, g: Gradients<T>, watch: &
         watch.checkpoint(|| format!("the comparisons of step {h}"))?;
         let est = est_error.map(|e| estimate_summary(&num.grad, &e, truth.as_ref().map(|(t, _)| t), bits));
         let (s, ratio) = compare_with_ratio(&num.grad, anal, bits, bits);
-        let nt = truth.as_ref().map(|(t, tb)| compare(&num.grad, t, bits, *tb));
+        let nt = truth.as_ref().map(|(t, tb)| compare_to_truth(&num.grad, t, bits, *tb));
         rows.push(CheckRow {
             dtype,
             scheme: cfg.scheme,
@@ -518,6 +529,7 @@ fn rows_of<T: Scalar>(dtype: DType, cfg: &CheckConfig, g: Gradients<T>, watch: &
             anal_underflow,
             est_error: est.map(|e| e.0),
             est_bounds: est.and_then(|e| e.1),
+            truth_zero: anal_vs_truth.map(|s| s.truth_zero),
             auto_step: cfg.is_auto(),
         });
         vs_truth.push(nt);

@@ -1,10 +1,20 @@
-//! Comparing gradients: the cs231n elementwise relative error and its summaries.
+//! Comparing gradients: two elementwise relative errors and their summaries.
 //!
-//! relerr(a, b) = |a - b| / max(|a|, |b|), with 0/0 defined as 0 (and counted), and NaN when
-//! either value is infinite or NaN. It is symmetric and lies in [0, 2]: in [0, 1] when a and b
-//! have the same sign, and exactly 2 when b = -a (a gradient with the wrong sign). Values with at most 53 significand bits are compared in f64
-//! (the only rounding is of the final quotient's ingredients, a relative 2^-53 of the error
-//! itself); wider values are compared in MPFR so that a relative error of 1e-70 is not lost.
+//! - Numeric against analytic (the seed's measure, what a user computes): cs231n's
+//!   relerr(a, b) = |a - b| / max(|a|, |b|), with 0/0 defined as 0 (and counted), and NaN when
+//!   either value is infinite or NaN ([`relerr`], [`compare`]). It is symmetric and lies in
+//!   [0, 2]: in [0, 1] when a and b have the same sign, and exactly 2 when b = -a (a gradient with
+//!   the wrong sign). Being capped, it cannot tell a value 7 times the other from one 700 times
+//!   it (both about 1).
+//! - Against the truth t: the ordinary relative error |v - t| / |t| ([`relerr_to_truth`],
+//!   [`compare_to_truth`]), which has no cap, so a value 672 times off reads 671, not 1. Elements
+//!   whose truth is exactly 0 have no relative error: they are counted apart
+//!   ([`TruthSummary::truth_zero`]) and left out of the summaries; NaN when either value is
+//!   infinite or NaN.
+//!
+//! Values with at most 53 significand bits are compared in f64 (the only rounding is of the
+//! final quotient's ingredients, a relative 2^-53 of the error itself); wider values are compared
+//! in MPFR so that a relative error of 1e-70 is not lost.
 
 use crate::scalar::Scalar;
 use ndarray::Array2;
@@ -53,6 +63,65 @@ pub fn relerr<A: Scalar, B: Scalar>(a: &A, b: &B, bits_a: u32, bits_b: u32) -> (
     let diff = Float::with_val(p, &x - &y).abs();
     let den = if x.clone().abs() >= y.clone().abs() { x.abs() } else { y.abs() };
     (Float::with_val(64, diff / den).to_f64(), false)
+}
+
+/// The ordinary relative error |v - t| / |t| of a value against the truth; `None` when the
+/// truth is exactly 0 (no relative error: [`compare_to_truth`] counts those apart), NaN when
+/// either value is infinite or NaN.
+#[inline]
+pub fn relerr_to_truth<A: Scalar, B: Scalar>(v: &A, t: &B, bits_v: u32, bits_t: u32) -> Option<f64> {
+    if !v.is_finite() || !t.is_finite() {
+        return Some(f64::NAN);
+    }
+    if t.is_zero() {
+        return None;
+    }
+    if v.is_zero() {
+        return Some(1.0);
+    }
+    // As in `relerr`: f64 when both values hold in it exactly and in its normal range.
+    if bits_v <= 53 && bits_t <= 53 {
+        let (x, y) = (v.to_f64(), t.to_f64());
+        let normal = |z: f64| z.is_finite() && z.abs() >= f64::MIN_POSITIVE;
+        if normal(x) && normal(y) {
+            let d = (x - y).abs();
+            // |x - y| overflows only for huge values of opposite sign; scale first then.
+            return Some(if d.is_finite() { d / y.abs() } else { (x / y - 1.0).abs() });
+        }
+    }
+    let p = bits_v.max(bits_t) + 8;
+    let (x, y) = (v.to_float(p), t.to_float(p));
+    let diff = Float::with_val(p, &x - &y).abs();
+    Some(Float::with_val(64, diff / y.abs()).to_f64())
+}
+
+/// A summary of ordinary relative errors against the truth ([`compare_to_truth`]).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct TruthSummary {
+    /// Mean over the elements whose truth is not 0.
+    pub mean: f64,
+    /// Median over the same.
+    pub median: f64,
+    /// Maximum over the same.
+    pub max: f64,
+    /// Elements whose truth is exactly 0: left out of the mean, median and maximum (a relative
+    /// error against 0 is undefined). When every element's truth is 0 the summaries are NaN.
+    pub truth_zero: usize,
+    /// Elements where either value was infinite or NaN (the summaries are then NaN).
+    pub nonfinite: usize,
+}
+
+/// Elementwise ordinary relative errors of `v` against the truth `t`, summarised; the elements
+/// whose truth is 0 are counted apart.
+pub fn compare_to_truth<A: Scalar, B: Scalar>(v: &Array2<A>, t: &Array2<B>, bits_v: u32, bits_t: u32) -> TruthSummary {
+    let mut zero = 0;
+    let mut errs = Buf::with_capacity(v.len());
+    for_each_pair(v, t, |x, y| match relerr_to_truth(x, y, bits_v, bits_t) {
+        Some(r) => errs.push(r),
+        None => zero += 1,
+    });
+    let s = summarize_in_place(errs.as_mut_slice(), 0);
+    TruthSummary { mean: s.mean, median: s.median, max: s.max, truth_zero: zero, nonfinite: s.nonfinite }
 }
 
 /// Calls `f` on each pair of elements of two equally shaped arrays, in row-major order
@@ -344,6 +413,44 @@ mod tests {
         assert_eq!((best.step.text(), best.edge), ("1e-1", Some(Edge::Largest)));
         assert_eq!(best_step([(&c, 0.1), (&a, 0.2)]).unwrap().edge, Some(Edge::Smallest));
         assert!(best_step([(&a, f64::NAN)]).is_none());
+    }
+
+    #[test]
+    fn relerr_to_truth_definition() {
+        let r = |v: f64, t: f64| relerr_to_truth(&v, &t, 53, 53);
+        assert_eq!(r(3.0, 1.0), Some(2.0));
+        assert_eq!(r(0.0, 3.0), Some(1.0));
+        assert_eq!(r(-1.0, 1.0), Some(2.0));
+        // No cap: cs231n's measure reads about 1 for both of these.
+        assert_eq!(r(673.0, 1.0), Some(672.0));
+        assert_eq!(r(-6.5e8, 0.5), Some(1.3e9 + 1.0));
+        assert_eq!(relerr(&673.0f64, &1.0f64, 53, 53).0, 672.0 / 673.0);
+        assert_eq!(r(1.0, 0.0), None);
+        assert_eq!(r(0.0, 0.0), None);
+        assert!(r(f64::NAN, 1.0).unwrap().is_nan());
+        assert!(r(1.0, f64::INFINITY).unwrap().is_nan());
+        // Beyond f64's range and wider than f64: MPFR.
+        let tiny = Float::with_val(53, Float::i_exp(3, -5000));
+        let tinier = Float::with_val(53, Float::i_exp(1, -5000));
+        assert_eq!(relerr_to_truth(&tiny, &tinier, 53, 53), Some(2.0));
+        let a = Float::with_val(256, 1) + Float::with_val(256, 1e-70);
+        let r = relerr_to_truth(&a, &Float::with_val(256, 1), 256, 256).unwrap();
+        assert!((r / 1e-70 - 1.0).abs() < 1e-6, "{r}");
+        // Summaries leave the zero truths out and count them.
+        let v = ndarray::arr2(&[[2.0f64, 5.0, 0.0, 1.0]]);
+        let t = ndarray::arr2(&[[1.0f64, 0.0, 0.0, 4.0]]);
+        let s = compare_to_truth(&v, &t, 53, 53);
+        assert_eq!((s.mean, s.median, s.max, s.truth_zero, s.nonfinite), (0.875, 0.875, 1.0, 2, 0));
+        let s = compare_to_truth(&v, &ndarray::Array2::<f64>::zeros((1, 4)), 53, 53);
+        assert!(s.mean.is_nan() && s.truth_zero == 4 && s.nonfinite == 0, "{s:?}");
+    }
+
+    /// A NaN truth is not a zero: it makes the summary NaN.
+    #[test]
+    fn a_nonfinite_truth_is_not_a_zero() {
+        let t = ndarray::arr2(&[[1.0f64, f64::NAN]]);
+        let s = compare_to_truth(&t, &t, 53, 53);
+        assert!(s.mean.is_nan() && s.nonfinite == 1 && s.truth_zero == 0, "{s:?}");
     }
 
     #[test]

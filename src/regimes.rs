@@ -1,10 +1,14 @@
 //! The two ways a numeric gradient dies, per element, and where each begins.
 //!
-//! - **input dead**: x + h == x in the dtype, so the perturbed input equals the unperturbed one.
-//!   It happens exactly when h is below half the spacing from x to the next value above it
-//!   ([`predicts_input_dead`]; h ≈ ulp(x)/2).
-//! - **loss flat**: x moved, but every stencil point's loss rounded to the same value, so the
-//!   numeric gradient is exactly 0 for the central stencil. The perturbed losses are about
+//! - **input dead**: x + o_k h == x in the dtype at every stencil point, so every perturbed input
+//!   equals the unperturbed one. For one point x + h it happens exactly when h is below half the
+//!   spacing from x to the next value above it ([`predicts_input_dead`]; h ≈ ulp(x)/2); the
+//!   stencil's points all stay when each does ([`predicts_stencil_dead`]: x - h can move while
+//!   x + h does not, at a power of two, and x ± 2h while x ± h do not). The numeric gradient is
+//!   exactly 0.
+//! - **loss flat**: some point moved x, but every stencil point's loss rounded to the same value,
+//!   so the numeric gradient is exactly 0 (every stencil subtracts paired points before weighting
+//!   them, [`crate::method::quotient`]). The perturbed losses are about
 //!   L + o_k h g (g = dL/dx); they all round to one value when their spread s h |g| (s = the
 //!   stencil's span, max o_k - min o_k: 2 for central) fits inside one rounding interval of L, which
 //!   for L at a uniformly random place in its interval happens with probability
@@ -28,9 +32,9 @@ use crate::truth::truth_grad;
 crate::named_enum! {
     /// What happened to one element of a numeric gradient at one step.
     pub enum Regime("regime") {
-        /// x + h == x: the input did not move.
+        /// x + o_k h == x at every stencil point: the input did not move.
         InputDead = "input_dead",
-        /// x moved but every stencil point's loss was the same value.
+        /// Some point moved x but every stencil point's loss was the same value.
         LossFlat = "loss_flat",
         /// The loss moved: the quotient measures something.
         Finite = "finite",
@@ -38,7 +42,8 @@ crate::named_enum! {
 }
 
 impl Regime {
-    /// The regime of an element whose input did (not) move and whose losses were (not) all equal.
+    /// The regime of an element whose input no stencil point moved (`input_dead`), and whose
+    /// losses were (not) all equal.
     pub fn of(input_dead: bool, loss_flat: bool) -> Self {
         match (input_dead, loss_flat) {
             (true, _) => Regime::InputDead,
@@ -99,6 +104,14 @@ pub fn predicts_input_dead(dtype: DType, x: f64, h: f64) -> bool {
     (x / (2.0 * u)).fract() == 0.0
 }
 
+/// Whether no point of `stencil` moves x in `dtype` ([`Regime::InputDead`]): x + o_k h rounds
+/// back to x for every offset o_k, h already rounded into the dtype. Round to nearest, ties to
+/// even, is symmetric, so x + o h for o < 0 stays where (-x) + |o| h does; |o| h is exact (|o| is
+/// 1 or 2 for the stencils, barring overflow).
+pub fn predicts_stencil_dead(dtype: DType, stencil: &Stencil, x: f64, h: f64) -> bool {
+    stencil.offsets.iter().all(|&o| o == 0 || predicts_input_dead(dtype, x * o.signum() as f64, o.abs() as f64 * h))
+}
+
 /// The span s = max o_k - min o_k of a stencil's points (in steps).
 fn span(stencil: &Stencil) -> f64 {
     let (lo, hi) = stencil.offsets.iter().fold((0, 0), |(a, b), &o| (a.min(o), b.max(o)));
@@ -145,7 +158,7 @@ pub struct Counts {
     pub elements: usize,
     /// Elements whose input did not move.
     pub input_dead: usize,
-    /// Elements [`predicts_input_dead`] says do not move.
+    /// Elements [`predicts_stencil_dead`] says no stencil point moves.
     pub predicted_dead: usize,
     /// Elements whose input moved but whose loss was flat.
     pub loss_flat: usize,
@@ -182,7 +195,9 @@ pub fn measure(problem: &Problem, dtype: DType, train: &TrainConfig, steps: &[De
             .into_iter()
             .map(|r| {
                 let h = T::from_rational(r.eps.value(), ctx).to_f64();
-                let moving = || tr.x.iter().zip(g.iter()).filter(|(x, _)| !predicts_input_dead(dtype, x.to_f64(), h));
+                let moving = || {
+                    tr.x.iter().zip(g.iter()).filter(|(x, _)| !predicts_stencil_dead(dtype, &stencil, x.to_f64(), h))
+                };
                 Counts {
                     elements: tr.x.len(),
                     input_dead: r.dead_zone,
@@ -232,6 +247,34 @@ mod tests {
             }
         }
         assert!(seen[0] > 1000 && seen[1] > 1000, "{seen:?}");
+    }
+
+    /// The stencil's prediction is exact too: every point x + o h of central and five-point
+    /// stencils against f32 arithmetic, at powers of two (where x - h moves before x + h) and
+    /// between them.
+    #[test]
+    fn stencil_dead_prediction_is_exact_in_f32() {
+        let mut seen = [0usize; 2];
+        let mut one_sided = 0;
+        for i in 0..2000 {
+            let x = if i % 5 == 0 { 2f32.powi(i / 5 % 40 - 20) } else { (i as f32) * 0.37 - 300.0 };
+            let x = if i % 2 == 0 { x } else { -x };
+            let g = gap_up(DType::F32, x as f64) as f32;
+            for h in [g / 8.0, g / 4.0, g / 3.0, g / 2.0, (g / 2.0).next_up(), g] {
+                for s in [Scheme::Central, Scheme::Central5, Scheme::Backward] {
+                    let st = s.stencil();
+                    let dead = st.offsets.iter().all(|&o| x + o as f32 * h == x);
+                    assert_eq!(
+                        predicts_stencil_dead(DType::F32, &st, x as f64, h as f64),
+                        dead,
+                        "{s} x = {x}, h = {h}"
+                    );
+                    seen[dead as usize] += 1;
+                    one_sided += usize::from(!dead && x + h == x);
+                }
+            }
+        }
+        assert!(seen[0] > 1000 && seen[1] > 1000 && one_sided > 100, "{seen:?} {one_sided}");
     }
 
     #[test]

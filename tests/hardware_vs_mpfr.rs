@@ -46,6 +46,7 @@ fn differences(a: &CheckRow, b: &CheckRow) -> Vec<&'static str> {
         loss_flat,
         est_error,
         est_bounds,
+        truth_zero,
         auto_step,
     } = a;
     let mut diff = Vec::new();
@@ -68,6 +69,7 @@ fn differences(a: &CheckRow, b: &CheckRow) -> Vec<&'static str> {
     exact("dead_zone", *dead_zone == b.dead_zone);
     exact("num_vs_truth", same(*num_vs_truth, b.num_vs_truth));
     exact("anal_vs_truth", same(*anal_vs_truth, b.anal_vs_truth));
+    exact("truth_zero", *truth_zero == b.truth_zero);
     exact("ratio_median", same(*ratio_median, b.ratio_median));
     exact("nonfinite", *nonfinite == b.nonfinite);
     exact("anal_underflow", *anal_underflow == b.anal_underflow);

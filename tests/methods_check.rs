@@ -176,7 +176,7 @@ fn csv_round_trip() {
     let bytes = to_csv(&rows).unwrap();
     let text = String::from_utf8(bytes.clone()).unwrap();
     let header = text.lines().next().unwrap();
-    assert!(header.ends_with("loss_flat,est_error,est_bounds"), "{header}");
+    assert!(header.ends_with("loss_flat,est_error,est_bounds,truth_zero"), "{header}");
     assert!(text.lines().nth(1).unwrap().starts_with("f64,dual,input,reset,,"), "{text}");
     let back: Vec<CheckRow> = from_csv(&bytes).unwrap();
     assert_eq!(back.len(), rows.len());

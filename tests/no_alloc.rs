@@ -24,6 +24,7 @@ use gradlab::objective::cross_entropy::{row_loss, RowScratch};
 use gradlab::objective::linear::row_logits;
 use gradlab::objective::{Reduction, Wrt};
 use gradlab::problem::Problem;
+use gradlab::regimes::Regime;
 use gradlab::scalar::{DType, Scalar};
 use gradlab::train::{InputGrad, TrainConfig};
 use ndarray::ArrayView1;
@@ -325,7 +326,7 @@ fn case<T: Scalar>(ctx: T::Ctx, scheme: Scheme, wrt: Wrt, expect: Expect) -> f64
     let mut worker = ev.worker();
     let mut grads = vec![T::zero(ctx); rows * cols];
     let mut effs = vec![T::zero(ctx); rows * cols];
-    let mut flats = vec![false; rows * cols];
+    let mut flats = vec![Regime::Finite; rows * cols];
     // Warm-up: MPFR fills its per-thread constant caches on first use.
     worker.load(0).element(0, 0, &mut grads[0], &mut effs[0], &mut flats[0]);
 
@@ -492,7 +493,7 @@ fn the_naive_path_is_seen_allocating() {
             Setup { trained: &tr, reduction: Reduction::Mean, stencil: Scheme::Central.stencil(), wrt: Wrt::Input };
         let h = Decimal::parse("step", "1e-3").unwrap();
         let ev = Evaluator::new(&setup, std::slice::from_ref(&h));
-        let (mut g, mut e, mut f) = (T::zero(ctx), T::zero(ctx), false);
+        let (mut g, mut e, mut f) = (T::zero(ctx), T::zero(ctx), Regime::Finite);
         naive::element(&ev, 1, 2, 0, &mut g, &mut e, &mut f);
         count_allocs(|| naive::element(&ev, 1, 2, 0, &mut g, &mut e, &mut f))
     }

@@ -41,7 +41,8 @@ fn truth_tells_which_gradient_is_wrong() {
     let p = default_problem();
     let cfg = config(10, InputGrad::Accumulate, Scheme::Central, "1e-2", Some(256));
     let r = &rows(&p, "f64", &cfg)[0];
-    assert!((r.anal_vs_truth - 0.9).abs() < 0.01, "analytic vs truth {}", r.anal_vs_truth);
+    // About 10 times the truth: |10 t - t| / |t| = 9 (the ordinary relative error, no cap).
+    assert!((r.anal_vs_truth - 9.0).abs() < 0.1, "analytic vs truth {}", r.anal_vs_truth);
     assert!(r.num_vs_truth < 1e-5, "numeric vs truth {}", r.num_vs_truth);
 }
 

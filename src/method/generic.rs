@@ -19,6 +19,7 @@ use super::{ridders, Scheme, Stencil};
 use crate::error::Result;
 use crate::exact::Decimal;
 use crate::numeric::auto::{estimation_stencil, estimation_step, model_step};
+use crate::numeric::fast::{all_equal, same};
 use crate::numeric::{effective_step, NumericGrad, StepPlan};
 use crate::objective::Objective;
 use crate::regimes::Regime;
@@ -96,9 +97,9 @@ pub fn auto_grad<T: Scalar, O: Objective<T>>(
     Ok((grad, steps))
 }
 
-/// One element's outputs at one step: the gradient, the effective step, whether every
-/// point's value was equal.
-type Cell<T> = (T, T, bool);
+/// One element's outputs at one step: the gradient, the effective step, its regime (input dead
+/// when no point moved it, loss flat when one did but every point's value was equal).
+type Cell<T> = (T, T, Regime);
 
 /// The stencil gradients of `obj` for every step of `plan` (one each), or with `per_element` one
 /// gradient whose element e (row-major) takes the plan's step e.
@@ -125,18 +126,20 @@ fn stencil_grads<T: Scalar, O: Objective<T>>(
                 let (mut grad, mut eff) = (T::zero(ctx), T::zero(ctx));
                 effective_step(v, &consts.h, &mut tmp, &mut eff);
                 values.clear();
+                let mut moved = false;
                 for (&o, shift) in offsets.iter().zip(&consts.shifts) {
                     if o == 0 {
                         perturbed[[j, i]].set(v);
                     } else {
                         perturbed[[j, i]].set_add(v, shift);
+                        moved |= !same(&perturbed[[j, i]], v);
                     }
                     values.push(obj.value::<T>(perturbed.view()));
                 }
                 perturbed[[j, i]].set(v);
-                let flat = values.iter().all(|x| x.partial_cmp_val(&values[0]) == Some(std::cmp::Ordering::Equal));
+                let regime = Regime::of(!moved, all_equal(&values));
                 plan.quotient(s, &values, &mut tmp, &mut grad);
-                out[slot].push((grad, eff, flat));
+                out[slot].push((grad, eff, regime));
             }
         }
         out
@@ -158,7 +161,7 @@ fn ad_grad<T: Scalar, N: Seeded<Real = T>, O: Objective<T>>(obj: &O, h: &T, watc
                 lifted[[j, i]] = N::seed(&base[[j, i]], h);
                 let g = N::derivative(&obj.value(lifted.view()), h);
                 lifted[[j, i]] = N::real(base[[j, i]].clone());
-                (g, h.clone(), false)
+                (g, h.clone(), Regime::Finite)
             })
             .collect();
         vec![cells]
@@ -180,7 +183,7 @@ fn by_rows<T: Send>(rows: usize, watch: &Watch, row: impl Fn(usize) -> T + Sync)
 
 /// A rows x cols numeric gradient from its cells (row-major), with each element's regime.
 fn finish<T: Scalar>(rows: usize, cols: usize, cells: Vec<Cell<T>>) -> NumericGrad<T> {
-    let regime: Vec<Regime> = cells.iter().map(|(_, e, f)| Regime::of(e.is_zero(), *f)).collect();
+    let regime: Vec<Regime> = cells.iter().map(|c| c.2).collect();
     let dead_zone = regime.iter().filter(|r| **r == Regime::InputDead).count();
     let loss_flat = regime.iter().filter(|r| **r == Regime::LossFlat).count();
     let (grad, eff): (Vec<T>, Vec<T>) = cells.into_iter().map(|(g, e, _)| (g, e)).unzip();

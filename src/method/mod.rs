@@ -1,6 +1,6 @@
-//! Differentiation methods: the finite-difference stencils with their exact weights, the step
-//! constants rounded once into a dtype, and the one quotient that turns function values into a
-//! derivative ([`stencil`]); the number types of the complex step and of forward mode ([`num`]);
+//! Differentiation methods: the finite-difference stencils as weighted differences of paired
+//! points, the step constants rounded once into a dtype, and the one quotient that turns function
+//! values into a derivative ([`stencil`]); the number types of the complex step and of forward mode ([`num`]);
 //! Ridders' extrapolation ([`ridders`]); every method on a function of one variable
 //! ([`univariate`]), on the linear model's gradient ([`exotic`], with the complex step's and
 //! dual numbers' fast path in `ad_fast`) and on any [`crate::objective::Objective`] ([`generic`]).
@@ -14,5 +14,5 @@ pub mod stencil;
 pub mod univariate;
 
 pub use num::{Complex, Dual, Num, Seeded};
-pub use stencil::{quotient, Scheme, Stencil, StepConsts};
+pub use stencil::{quotient, Combination, Difference, Scheme, Stencil, StepConsts};
 pub use univariate::{derivative, Estimate, Univariate};

@@ -11,7 +11,10 @@
 //!
 //! 1. |f^(p+1)| is estimated by one extra pass of the numeric engine with an estimation stencil
 //!    of derivative order m = p + 1 ([`estimation_stencil`]: forward f'' from the points 0, 1, 2
-//!    (backward: -2, -1, 0), central f''' from -2, -1, 1, 2, central5 f^(5) from -3 .. 3) at one
+//!    as (f(2) - f(1)) - (f(1) - f(0)) (backward: -2, -1, 0 likewise), central f''' as
+//!    (f(2) - f(-2)) - 2 (f(1) - f(-1)), central5 f^(5) as (f(3) - f(-3)) - 4 (f(2) - f(-2)) +
+//!    5 (f(1) - f(-1)): differences of paired points like every stencil, so a flat loss gives an
+//!    estimate of exactly 0) at one
 //!    moderate step H per dtype ([`estimation_step`]: u^(1/(m+2)), the step that balances the
 //!    estimate's own rounding, u |L| / H^m, against its truncation, about H^2, rounded to a
 //!    power of ten and then taken one decade larger, at most 1: h* depends on the estimate only through
@@ -20,7 +23,7 @@
 //!    problem the larger decade gave 1.5x (central) and 4.3x (central5) smaller errors in f32 and
 //!    about equal ones in f64).
 //!    The engine evaluates it exactly like any stencil, in the dtype (so the fast
-//!    path and `--naive` agree bit for bit), returning sum c_k L(x + o_k H) / (D H) = H^(m-1)
+//!    path and `--naive` agree bit for bit), returning sum_k c_k L(x + o_k H) / (D H) = H^(m-1)
 //!    f^(m); the division by H^(m-1) is done in f64.
 //! 2. |L| is the unperturbed loss and u the dtype's unit roundoff. The rest of the arithmetic,
 //!    h* above, is in f64 with no other constant factor. When the estimate of |f^(p+1)| is 0 or
@@ -39,7 +42,8 @@
 use super::{numeric_grads_watched, NumericGrad, Setup};
 use crate::error::Result;
 use crate::exact::Decimal;
-use crate::method::{Scheme, Stencil};
+use crate::method::stencil::points;
+use crate::method::{Difference, Scheme, Stencil};
 use crate::scalar::Scalar;
 use crate::watch::Watch;
 use rug::Rational;
@@ -62,16 +66,29 @@ pub fn is_auto(steps: &[Decimal]) -> bool {
 /// order m = p + 1; its `trunc_const` and `noise_gain` are unused). `None` for the schemes that
 /// are not stencils.
 pub fn estimation_stencil(scheme: Scheme) -> Option<Stencil> {
-    let (offsets, coeffs, denom): (&'static [i64], &'static [i64], i64) = match scheme {
-        Scheme::Forward => (&[0, 1, 2], &[1, -2, 1], 1),
-        Scheme::Backward => (&[-2, -1, 0], &[1, -2, 1], 1),
-        Scheme::Central => (&[-2, -1, 1, 2], &[-1, 2, -2, 1], 2),
-        Scheme::Central5 => (&[-3, -2, -1, 1, 2, 3], &[-1, 4, -5, 5, -4, 1], 2),
+    let (differences, offsets, denom): (&'static [Difference], &'static [i64], i64) = match scheme {
+        Scheme::Forward => (&FORWARD_F2, &FORWARD_F2_POINTS, 1),
+        Scheme::Backward => (&BACKWARD_F2, &BACKWARD_F2_POINTS, 1),
+        Scheme::Central => (&CENTRAL_F3, &CENTRAL_F3_POINTS, 2),
+        Scheme::Central5 => (&CENTRAL5_F5, &CENTRAL5_F5_POINTS, 2),
         _ => return None,
     };
     let order = scheme.stencil().order + 1;
-    Some(Stencil { scheme, offsets, coeffs, denom, order, trunc_const: 0.0, noise_gain: 0.0 })
+    Some(Stencil { scheme, differences, offsets, denom, order, trunc_const: 0.0, noise_gain: 0.0 })
 }
+
+/// f'' h^2 ≈ (f(x + 2h) − f(x + h)) − (f(x + h) − f(x)).
+const FORWARD_F2: [Difference; 2] = [Difference::new(2, 1, 1), Difference::new(1, 0, -1)];
+/// f'' h^2 ≈ (f(x) − f(x − h)) − (f(x − h) − f(x − 2h)).
+const BACKWARD_F2: [Difference; 2] = [Difference::new(0, -1, 1), Difference::new(-1, -2, -1)];
+/// 2 f''' h^3 ≈ (f(x + 2h) − f(x − 2h)) − 2 (f(x + h) − f(x − h)).
+const CENTRAL_F3: [Difference; 2] = [Difference::new(2, -2, 1), Difference::new(1, -1, -2)];
+/// 2 f^(5) h^5 ≈ (f(x + 3h) − f(x − 3h)) − 4 (f(x + 2h) − f(x − 2h)) + 5 (f(x + h) − f(x − h)).
+const CENTRAL5_F5: [Difference; 3] = [Difference::new(3, -3, 1), Difference::new(2, -2, -4), Difference::new(1, -1, 5)];
+const FORWARD_F2_POINTS: [i64; 3] = points(&FORWARD_F2);
+const BACKWARD_F2_POINTS: [i64; 3] = points(&BACKWARD_F2);
+const CENTRAL_F3_POINTS: [i64; 4] = points(&CENTRAL_F3);
+const CENTRAL5_F5_POINTS: [i64; 6] = points(&CENTRAL5_F5);
 
 /// The estimation step H of a dtype with unit roundoff `u` for a derivative of order `m`:
 /// u^(1/(m+2)) rounded to the nearest power of ten (in its exponent), times 10, at most 1, as an
@@ -136,14 +153,15 @@ mod tests {
     use super::*;
 
     /// Each estimation stencil has derivative order m = p + 1: sum c_k o_k^j / D is 0 for j < m
-    /// and m! for j = m.
+    /// and m! for j = m; the weights per point are the textbook ones (1, -2, 1 for f'').
     #[test]
     fn estimation_stencils_take_the_next_derivative() {
         for s in Scheme::ALL {
             let st = estimation_stencil(s).unwrap();
             assert_eq!(st.order, s.stencil().order + 1);
+            let coeffs = st.coefficients();
             let moment = |j: u32| -> Rational {
-                let num: i64 = st.offsets.iter().zip(st.coeffs).map(|(o, c)| c * o.pow(j)).sum();
+                let num: i64 = st.offsets.iter().zip(&coeffs).map(|(o, c)| c * o.pow(j)).sum();
                 Rational::from((num, st.denom))
             };
             for j in 0..st.order {
@@ -151,6 +169,12 @@ mod tests {
             }
             let fact: i64 = (1..=i64::from(st.order)).product();
             assert_eq!(moment(st.order), fact, "{s}");
+            let before: &[i64] = match s {
+                Scheme::Forward | Scheme::Backward => &[1, -2, 1],
+                Scheme::Central => &[-1, 2, -2, 1],
+                _ => &[-1, 4, -5, 5, -4, 1],
+            };
+            assert_eq!(coeffs, before, "{s}");
         }
         assert!(estimation_stencil(Scheme::Complex).is_none());
     }

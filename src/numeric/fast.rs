@@ -38,6 +38,7 @@ use super::{effective_step, Setup};
 use crate::exact::Decimal;
 use crate::objective::cross_entropy::{reduce, row_loss, row_losses, RowScratch};
 use crate::objective::Wrt;
+use crate::regimes::Regime;
 use crate::scalar::Scalar;
 use crate::sum::{pairwise_reduce, PairwiseTree};
 
@@ -94,13 +95,15 @@ impl<'a, T: Scalar> Evaluator<'a, T> {
 }
 
 /// The stage buffers of [`LoadedRow::fill`] for `Wrt::Input`, one slot per (element, stencil
-/// point) of a row: the perturbed input, its k logits, its sample loss, its reduced loss.
+/// point) of a row: the perturbed input, its k logits, its sample loss, its reduced loss; and per
+/// element whether some point moved the input.
 #[derive(Clone, Debug)]
 struct Stages<T> {
     x: Vec<T>,
     z: Vec<T>,
     leaf: Vec<T>,
     loss: Vec<T>,
+    moved: Vec<bool>,
 }
 
 /// How the perturbed value of a loaded row becomes the perturbed logits.
@@ -154,6 +157,7 @@ impl<'e, 'a, T: Scalar> RowWorker<'e, 'a, T> {
                         z: vec![zero.clone(); slots * k],
                         leaf: vec![zero.clone(); slots],
                         loss: vec![zero.clone(); slots],
+                        moved: vec![false; d],
                     },
                 }
             }
@@ -222,14 +226,16 @@ pub struct LoadedRow<'w, 'e, 'a, T: Scalar> {
 
 impl<T: Scalar> LoadedRow<'_, '_, '_, T> {
     /// The row's element i at step `s` of the plan: the numeric gradient into `grad`, the
-    /// effective step (v + h) - v into `eff`, and into `flat` whether every stencil point's loss
-    /// was the same value. Allocates nothing.
-    pub fn element(&mut self, i: usize, s: usize, grad: &mut T, eff: &mut T, flat: &mut bool) {
+    /// effective step (v + h) - v into `eff`, and its regime into `regime` (input dead when no
+    /// stencil point moved v, loss flat when one did but every point's loss was the same value).
+    /// Allocates nothing.
+    pub fn element(&mut self, i: usize, s: usize, grad: &mut T, eff: &mut T, regime: &mut Regime) {
         let (w, j) = (&mut *self.w, self.j);
         let ev = w.ev;
         let consts = ev.plan.step(s);
         effective_step(&w.row[i], &consts.h, &mut w.tmp, eff);
         w.saved.set(&w.row[i]); // the unperturbed value, restored below
+        let mut moved = false;
         for (q, (&o, shift)) in ev.plan.stencil().offsets.iter().zip(&consts.shifts).enumerate() {
             if o == 0 {
                 w.values[q].set(&ev.base_total);
@@ -237,6 +243,7 @@ impl<T: Scalar> LoadedRow<'_, '_, '_, T> {
             }
             w.row[i].set_add(&w.saved, shift);
             w.row[i].store();
+            moved |= !same(&w.row[i], &w.saved);
             // The perturbed sample's loss (input, logits), or every sample's (weight, bias).
             let tr = ev.setup.trained;
             let k = w.z.len();
@@ -283,11 +290,11 @@ impl<T: Scalar> LoadedRow<'_, '_, '_, T> {
             reduce(&w.total, ev.scale.as_ref(), &mut w.values[q]);
         }
         w.row[i].set(&w.saved);
-        *flat = all_equal(&w.values);
+        *regime = Regime::of(!moved, all_equal(&w.values));
         ev.plan.quotient(s, &w.values, &mut w.tmp, grad);
     }
 
-    /// Every element of the row at step `s` into `grad`, `eff` and `flat` (one value per column).
+    /// Every element of the row at step `s` into `grad`, `eff` and `regime` (one value per column).
     ///
     /// For `Wrt::Input` this runs in stages over the whole row (all perturbed inputs and logits,
     /// then all sample losses, then all totals, then the quotients) rather than element by
@@ -296,9 +303,9 @@ impl<T: Scalar> LoadedRow<'_, '_, '_, T> {
     /// independent work to overlap (each evaluation alone is one long chain of dependent
     /// operations). The other tensors run element by element (for the weight and bias, each
     /// evaluation is already n independent sample losses).
-    pub fn fill(&mut self, s: usize, grad: &mut [T], eff: &mut [T], flat: &mut [bool]) {
+    pub fn fill(&mut self, s: usize, grad: &mut [T], eff: &mut [T], regime: &mut [Regime]) {
         if !matches!(self.w.model, RowModel::Input { .. }) {
-            for (i, ((g, e), f)) in grad.iter_mut().zip(eff.iter_mut()).zip(flat.iter_mut()).enumerate() {
+            for (i, ((g, e), f)) in grad.iter_mut().zip(eff.iter_mut()).zip(regime.iter_mut()).enumerate() {
                 self.element(i, s, g, e, f);
             }
             return;
@@ -315,11 +322,14 @@ impl<T: Scalar> LoadedRow<'_, '_, '_, T> {
         // Perturbed inputs and their logits. Slot i * p + q holds point q of element i.
         let xs = stages.x.chunks_exact_mut(p);
         let zs = stages.z.chunks_exact_mut(p * k);
-        for (i, (((x, w_i), xs), zs)) in w.row.iter().zip(ev.weight_t.chunks_exact(k)).zip(xs).zip(zs).enumerate() {
+        let rows = w.row.iter().zip(ev.weight_t.chunks_exact(k)).zip(xs).zip(zs).zip(stages.moved.iter_mut());
+        for (i, ((((x, w_i), xs), zs), moved)) in rows.enumerate() {
+            *moved = false;
             for (((shift, &o), xp), z) in consts.shifts.iter().zip(offsets).zip(xs).zip(zs.chunks_exact_mut(k)) {
                 if o != 0 {
                     xp.set_add(x, shift);
                     xp.store();
+                    *moved |= !same(xp, x);
                     perturbed_logits(products, w_i, &tr.bias, i, xp, z);
                 }
             }
@@ -345,10 +355,12 @@ impl<T: Scalar> LoadedRow<'_, '_, '_, T> {
             }
         }
         // Effective steps and quotients, as in `element`.
-        let losses = stages.loss.chunks_exact(p);
-        for ((((g, e), f), x), values) in grad.iter_mut().zip(eff.iter_mut()).zip(flat).zip(&w.row).zip(losses) {
+        let losses = stages.loss.chunks_exact(p).zip(&stages.moved);
+        for ((((g, e), r), x), (values, &moved)) in
+            grad.iter_mut().zip(eff.iter_mut()).zip(regime).zip(&w.row).zip(losses)
+        {
             effective_step(x, &consts.h, &mut w.tmp, e);
-            *f = all_equal(values);
+            *r = Regime::of(!moved, all_equal(values));
             ev.plan.quotient(s, values, &mut w.tmp, g);
         }
     }
@@ -356,8 +368,14 @@ impl<T: Scalar> LoadedRow<'_, '_, '_, T> {
 
 /// Whether every value is the same number (the loss did not move across the stencil).
 #[inline]
-pub(super) fn all_equal<T: Scalar>(values: &[T]) -> bool {
-    values.windows(2).all(|w| w[0].partial_cmp_val(&w[1]) == Some(std::cmp::Ordering::Equal))
+pub(crate) fn all_equal<T: Scalar>(values: &[T]) -> bool {
+    values.windows(2).all(|w| same(&w[0], &w[1]))
+}
+
+/// Whether two values are the same number (a perturbed input that did not move, two equal losses).
+#[inline]
+pub(crate) fn same<T: Scalar>(a: &T, b: &T) -> bool {
+    a.partial_cmp_val(b) == Some(std::cmp::Ordering::Equal)
 }
 
 /// The k logits with input i set to `xi`, into `z`: each class's product tree with leaf i

@@ -38,10 +38,12 @@ pub struct NumericGrad<T> {
     pub effective_step: Array2<T>,
     /// Each element's regime: the input did not move, the loss did not move, or neither.
     pub regime: Array2<Regime>,
-    /// How many elements have effective step 0 (the input does not move: v + h == v).
+    /// How many elements no stencil point moved (v + o_k h == v at every point: the input did not
+    /// move; the numeric gradient is exactly 0).
     pub dead_zone: usize,
     /// How many elements moved but every stencil point's loss was the same value (the loss is
-    /// flat at this step: the numeric gradient is exactly 0 for the central stencil).
+    /// flat at this step: the numeric gradient is exactly 0, every stencil subtracting paired
+    /// points before weighting them).
     pub loss_flat: usize,
 }
 
@@ -66,29 +68,29 @@ impl<'a, T: Scalar> Setup<'a, T> {
     }
 }
 
-/// One row's slots of a step's outputs: gradient, effective steps, flat-loss flags.
-type Slots<'a, T> = (&'a mut [T], &'a mut [T], &'a mut [bool]);
+/// One row's slots of a step's outputs: gradient, effective steps, regimes.
+type Slots<'a, T> = (&'a mut [T], &'a mut [T], &'a mut [Regime]);
 
 /// A step's outputs, row-major, as they are filled.
 struct Outputs<T> {
     grad: Vec<T>,
     eff: Vec<T>,
-    flat: Vec<bool>,
+    regime: Vec<Regime>,
 }
 
 impl<T: Scalar> Outputs<T> {
     fn new(len: usize, zero: &T) -> Self {
-        Outputs { grad: vec![zero.clone(); len], eff: vec![zero.clone(); len], flat: vec![false; len] }
+        Outputs { grad: vec![zero.clone(); len], eff: vec![zero.clone(); len], regime: vec![Regime::Finite; len] }
     }
     fn with_capacity(len: usize) -> Self {
-        Outputs { grad: Vec::with_capacity(len), eff: Vec::with_capacity(len), flat: Vec::with_capacity(len) }
+        Outputs { grad: Vec::with_capacity(len), eff: Vec::with_capacity(len), regime: Vec::with_capacity(len) }
     }
     fn slots(&mut self, span: std::ops::Range<usize>) -> Slots<'_, T> {
-        (&mut self.grad[span.clone()], &mut self.eff[span.clone()], &mut self.flat[span])
+        (&mut self.grad[span.clone()], &mut self.eff[span.clone()], &mut self.regime[span])
     }
     /// The numeric gradient of a rows x cols tensor, with each element's regime.
     fn finish(self, rows: usize, cols: usize) -> NumericGrad<T> {
-        let regime: Vec<Regime> = self.eff.iter().zip(&self.flat).map(|(e, &f)| Regime::of(e.is_zero(), f)).collect();
+        let regime = self.regime;
         let dead_zone = regime.iter().filter(|r| **r == Regime::InputDead).count();
         let loss_flat = regime.iter().filter(|r| **r == Regime::LossFlat).count();
         // Every vector holds exactly rows * cols values.
@@ -198,7 +200,7 @@ fn run<T: Scalar>(
     let stopped = |j: usize| move || format!("row {} of {rows} of the numeric gradient", j + 1);
     // One row at a time, every step on it: the row and its product trees are loaded once.
     // `dst` holds, per step, the row's slots of the gradient, the effective steps and the
-    // flat-loss flags.
+    // regimes.
     let run_row = |w: &mut RowWorker<T>, j: usize, dst: &mut [Slots<T>]| {
         if own_steps {
             let (g, e, f) = &mut dst[0];
@@ -259,7 +261,7 @@ fn run<T: Scalar>(
             for (all, one) in grads.iter_mut().zip(row) {
                 all.grad.extend(one.grad);
                 all.eff.extend(one.eff);
-                all.flat.extend(one.flat);
+                all.regime.extend(one.regime);
             }
         }
     }

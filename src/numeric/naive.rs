@@ -3,14 +3,23 @@
 //! and it allocates (a copy of the perturbed tensor and its logits per evaluation).
 
 use super::effective_step;
-use super::fast::all_equal;
 use super::fast::Evaluator;
+use super::fast::{all_equal, same};
+use crate::regimes::Regime;
 use crate::scalar::Scalar;
 
 /// Element (j, i) at step `s` of the plan: the numeric gradient into `grad`, the effective step
-/// into `eff` and whether every point's loss was equal into `flat`, every stencil point's loss
-/// evaluated from scratch.
-pub fn element<T: Scalar>(ev: &Evaluator<T>, j: usize, i: usize, s: usize, grad: &mut T, eff: &mut T, flat: &mut bool) {
+/// into `eff` and its regime into `regime` (as [`super::LoadedRow::element`]), every stencil
+/// point's loss evaluated from scratch.
+pub fn element<T: Scalar>(
+    ev: &Evaluator<T>,
+    j: usize,
+    i: usize,
+    s: usize,
+    grad: &mut T,
+    eff: &mut T,
+    regime: &mut Regime,
+) {
     let setup = ev.setup;
     let tr = setup.trained;
     let base = setup.wrt.tensor(tr);
@@ -19,6 +28,7 @@ pub fn element<T: Scalar>(ev: &Evaluator<T>, j: usize, i: usize, s: usize, grad:
     effective_step(&base[[j, i]], &consts.h, &mut tmp, eff);
     let scale = setup.reduction.scale::<T>(tr.n(), tr.ctx);
     let mut perturbed = base.to_owned();
+    let mut moved = false;
     let values: Vec<T> = setup
         .stencil
         .offsets
@@ -30,10 +40,11 @@ pub fn element<T: Scalar>(ev: &Evaluator<T>, j: usize, i: usize, s: usize, grad:
             } else {
                 perturbed[[j, i]].set_add(&base[[j, i]], shift);
                 perturbed[[j, i]].store();
+                moved |= !same(&perturbed[[j, i]], &base[[j, i]]);
             }
             setup.wrt.loss_with(tr, perturbed.view(), scale.as_ref())
         })
         .collect();
-    *flat = all_equal(&values);
+    *regime = Regime::of(!moved, all_equal(&values));
     ev.plan.quotient(s, &values, &mut tmp, grad);
 }

@@ -4,14 +4,18 @@
 //!
 //! numeric_e(h) = g_e (1 + δ_e(h)) + T_e h^p + r_e(h), where
 //!
-//! - δ_e(h) = Σ c_k s_k / round(D h) - 1 is the input's own rounding: s_k = round(x + o_k h) - x is
-//!   the step the dtype actually took at point k (exact, computed from the dtype's values), so δ_e
-//!   is known exactly, not modelled;
+//! - δ_e(h) = Σ c_k s_k / round(D h) - 1 is the input's own rounding (c_k the weight of point k,
+//!   [`crate::method::Stencil::coefficients`]): s_k = round(x + o_k h) - x is the step the dtype
+//!   actually took at point k (exact, computed from the dtype's values), so δ_e is known
+//!   exactly, not modelled;
 //! - T_e h^p is the truncation error, with T_e (signed) measured per element in MPFR on the
 //!   dtype's own trained state at [`super::TRUNCATION_PROBE_STEP`], where rounding is negligible;
 //! - r_e(h) = Σ c_k η_k / (D h) is the loss's rounding: each computed loss value carries an error
 //!   η_k, treated as independent across stencil points with standard deviation σ_L, so r_e has
-//!   standard deviation σ_L sqrt(Σ c_k²) / (D h). σ_L is measured once per problem and dtype by
+//!   standard deviation σ_L sqrt(Σ c_k²) / (D h). The stencil subtracts paired points first
+//!   ([`crate::method::quotient`]), which to first order in the η_k is the same sum; the roundings
+//!   of the differences themselves are left out (two losses within a factor 2 of each other, as
+//!   at every small step, subtract exactly). σ_L is measured once per problem and dtype by
 //!   [`loss_noise`]: the spread of the dtype's computed loss around the exact loss at the same
 //!   perturbed inputs. Nothing is fitted to the error curve the model then predicts.
 //!
@@ -101,7 +105,8 @@ impl ExpectedModel {
         let consts = StepConsts::new(&self.stencil, T::from_rational(h.value(), tr.ctx));
         let denom = consts.denom_h.to_f64();
         let hf = consts.h.to_f64();
-        let gain: f64 = self.stencil.coeffs.iter().map(|&c| (c * c) as f64).sum::<f64>().sqrt();
+        let coeffs = self.stencil.coefficients();
+        let gain: f64 = coeffs.iter().map(|&c| (c * c) as f64).sum::<f64>().sqrt();
         let noise = self.sigma_loss * gain / denom;
         let p = self.stencil.order as i32;
         let (mut total, mut count) = (0.0, 0usize);
@@ -111,7 +116,7 @@ impl ExpectedModel {
             }
             // The steps the dtype actually took, combined by the stencil, over the rounded D h.
             let mut taken = Float::new(bits);
-            for ((&c, &o), shift) in self.stencil.coeffs.iter().zip(self.stencil.offsets).zip(&consts.shifts) {
+            for ((&c, &o), shift) in coeffs.iter().zip(self.stencil.offsets).zip(&consts.shifts) {
                 if o != 0 {
                     let moved = x.add(shift).to_float(bits);
                     taken += Float::with_val(bits, &moved - &x.to_float(bits)) * c;

@@ -312,8 +312,13 @@ pub fn write_csv<'a, W: std::io::Write>(w: W, rows: impl IntoIterator<Item = &'a
     wr.flush().map_err(|e| Error::Write { path: "<csv>".into(), reason: e.to_string() })
 }
 
+/// The mean ordinary relative error against the truth from which no step counts as working: a
+/// gradient of zeros has exactly 1, so a step at 1 or above is no closer to the truth than none.
+pub const NO_STEP_WORKED: f64 = 1.0;
+
 /// A one-paragraph diagnosis of one dtype's rows: is the analytic gradient wrong, and by what
-/// factor; where is the numeric gradient best; which steps are in the dead zone.
+/// factor; where is the numeric gradient best, or that no step worked (mean relerr against the
+/// truth at least [`NO_STEP_WORKED`] at every step); which steps are in the dead zone.
 pub fn diagnose(dtype: DType, rows: &[CheckRow]) -> String {
     let mut out = String::new();
     let u = dtype.unit_roundoff();
@@ -363,7 +368,7 @@ pub fn diagnose(dtype: DType, rows: &[CheckRow]) -> String {
             sci6(r.eps.to_f64()),
             sci6(r.num_vs_truth)
         );
-    } else if let Some(b) = best {
+    } else if let Some(b) = best.as_ref().filter(|b| b.value < NO_STEP_WORKED) {
         let edge = match b.edge {
             Some(e) => format!("; the {}, so the optimum may lie beyond it", e.note()),
             None => String::new(),
@@ -373,6 +378,26 @@ pub fn diagnose(dtype: DType, rows: &[CheckRow]) -> String {
             "numeric gradient closest to the truth at eps = {} (mean relerr {}{edge}).",
             b.step,
             sci6(b.value)
+        );
+    } else if let Some(b) = best {
+        let _ = writeln!(
+            out,
+            "no step worked: at every step the numeric gradient is off the truth by at least the truth's own size on \
+             average (mean relerr against the truth >= 1; the smallest, {} at eps = {}, is no better than a \
+             gradient of zeros).",
+            sci6(b.value),
+            b.step
+        );
+    } else if rows.iter().any(|r| r.truth_zero.is_some()) {
+        let _ =
+            writeln!(out, "no step worked: the numeric gradient's error against the truth is not finite at any step.");
+    }
+    if let Some(z) = rows.first().and_then(|r| r.truth_zero).filter(|&z| z > 0) {
+        let _ = writeln!(
+            out,
+            "{z} {} a true gradient of exactly 0, left out of num_vs_truth and anal_vs_truth (a relative error \
+             against 0 is undefined).",
+            if z == 1 { "element has" } else { "elements have" }
         );
     }
     let at = |count: fn(&CheckRow) -> usize| -> Vec<String> {
@@ -400,7 +425,7 @@ pub fn diagnose(dtype: DType, rows: &[CheckRow]) -> String {
         );
     }
     if !dead.is_empty() {
-        let _ = writeln!(out, "input dead (x + eps == x) at eps = {}.", dead.join(", "));
+        let _ = writeln!(out, "input dead (x + eps == x at every stencil point) at eps = {}.", dead.join(", "));
     }
     out
 }
