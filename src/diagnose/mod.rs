@@ -360,19 +360,7 @@ impl Analysis<'_> {
     /// How the data stands against the alternative whose departure from the truth is
     /// `a_minus_t` (one array per part).
     fn alternative(&self, a_minus_t: &[Array2<f64>]) -> Alternative {
-        let (mut aa, mut da) = (0.0, 0.0);
-        for (p, a) in self.parts.iter().zip(a_minus_t) {
-            let (a, s) = (flat(a), flat(&p.sigma));
-            for (e, d) in p.deviations().enumerate() {
-                if s[e] > 0.0 {
-                    let w = 1.0 / (s[e] * s[e]);
-                    aa += a[e] * a[e] * w;
-                    da += d * a[e] * w;
-                }
-            }
-        }
-        let distance = aa.sqrt();
-        Alternative { distance, projection: if distance > 0.0 { da / distance } else { 0.0 } }
+        Alternative::of(a_minus_t.iter().flat_map(|a| flat(a).iter().copied()), self.deviations(), self.sigmas())
     }
 }
 
