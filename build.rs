@@ -1,7 +1,16 @@
 //! Records the versions of the numeric dependencies (from Cargo.lock) for results' meta.json:
 //! MPFR (rug, gmp-mpfr-sys) and CORE-MATH (core-math, core-math-sys) make the numbers.
+//! It also bakes the digest of the source it compiles (src/lab/runner/source_digest.rs) into the
+//! binary as GRADLAB_SOURCE, meta.json's `source`.
+#[path = "src/lab/runner/source_digest.rs"]
+#[allow(dead_code)]
+mod source_digest;
+
 fn main() {
-    println!("cargo:rerun-if-changed=Cargo.lock");
+    for p in source_digest::SOURCE_PATHS {
+        println!("cargo:rerun-if-changed={p}");
+    }
+    println!("cargo:rustc-env=GRADLAB_SOURCE={}", source_digest::source_digest(std::path::Path::new(".")));
     let lock = std::fs::read_to_string("Cargo.lock").unwrap_or_default();
     let mut found = Vec::new();
     let mut name = String::new();

@@ -9,6 +9,7 @@
 
 use gradlab::check::prepare;
 use gradlab::diagnose::{diagnose_trained, Cause};
+use gradlab::lab::claims::and_list;
 use gradlab::lab::prelude::*;
 use gradlab::metrics::{compare, compare_to_truth, fit_line, slope_through_origin};
 use gradlab::numeric::{numeric_grad, Setup};
@@ -17,7 +18,17 @@ use gradlab::scalar::Prec;
 
 /// The experiment.
 pub struct SumVsMean;
-const EPS: &str = "1e-5"; // f64 central differences: ~1e-10 relative here
+/// The central difference's step per dtype: near each one's optimum on this problem (f64: ~1e-10
+/// relative here; f32: ~1e-4, see `defaults`).
+fn eps(dt: DType) -> &'static str {
+    if dt == DType::F32 {
+        "3e-2"
+    } else {
+        "1e-5"
+    }
+}
+/// The dtypes the accumulation is measured in (the sum's sanity line: f64 only).
+const DTYPES: [DType; 2] = [DType::F64, DType::F32];
 const EPOCHS: [usize; 6] = [2, 3, 5, 10, 20, 50];
 const LRS: [&str; 10] = ["1e-4", "3e-4", "1e-3", "3e-3", "1e-2", "3e-2", "1e-1", "3e-1", "1", "3"];
 const NS: [usize; 8] = [2, 3, 5, 12, 20, 50, 100, 200];
@@ -38,6 +49,7 @@ gradlab::named_enum! {
 #[derive(Serialize, Deserialize)]
 pub struct Row {
     family: Family,
+    dtype: DType,
     seed: u64,
     n: usize,
     epochs: usize,
@@ -48,6 +60,8 @@ pub struct Row {
     law_ratio_median: f64,
     law_error_median: f64,
     law_error_max: f64,
+    /// Median over elements of the law's error on the departure from E, |r - p| / |r - E|.
+    law_departure_error_median: f64,
     law_slope: f64,
     ratio_spread: f64,
     diagnosed: Cause,
@@ -56,8 +70,8 @@ pub struct Row {
 }
 
 impl Experiment for SumVsMean {
-    /// A family, seed, n, E and lr.
-    type Cell = (Family, u64, usize, usize, &'static str);
+    /// A family, dtype, seed, n, E and lr.
+    type Cell = (Family, DType, u64, usize, usize, &'static str);
     type Row = Row;
 
     const NAME: &'static str = "sum_vs_mean";
@@ -65,76 +79,65 @@ impl Experiment for SumVsMean {
          measurement (20 seeds, E, lr); the sum reduction's factor n as a sanity line";
     fn cells(&self, quick: bool) -> Vec<Self::Cell> {
         let (seeds, es, lrs, ns) = if quick { QUICK } else { (20, &EPOCHS[..], &LRS[..], &NS[..]) };
-        let mut v: Vec<Self::Cell> = ns.iter().map(|&n| (Family::Sum, 1, n, 10, "1e-3")).collect();
-        for seed in 1..=seeds {
-            v.extend(es.iter().flat_map(|&e| lrs.iter().map(move |&l| (Family::Accumulate, seed, 10, e, l))));
+        let mut v: Vec<Self::Cell> = ns.iter().map(|&n| (Family::Sum, DType::F64, 1, n, 10, "1e-3")).collect();
+        for dt in DTYPES {
+            for seed in 1..=seeds {
+                v.extend(es.iter().flat_map(|&e| lrs.iter().map(move |&l| (Family::Accumulate, dt, seed, 10, e, l))));
+            }
         }
         v
     }
-    fn run_cell(&self, &(family, seed, n, epochs, lr): &Self::Cell) -> Result<Vec<Row>> {
-        let (sum, lr) = (family == Family::Sum, Decimal::parse("lr", lr)?);
-        let input_grad = if sum { InputGrad::Reset } else { InputGrad::Accumulate };
-        let cfg = TrainConfig { epochs, lr: lr.clone(), input_grad, reduction: Reduction::Mean };
-        let (tr, _) = prepare::<f64>(&Problem::generate(n, 4, 2, seed)?, (), &cfg);
-        let mut pass = Pass::<f64>::new(n, 4, 2, ());
-        pass.run(tr.x.view(), tr.weight.view(), &tr.bias, &tr.t, None); // the summed loss's gradient
-        let analytic = if sum { pass.grad_x } else { tr.grad_x.clone() };
-        let num =
-            numeric_grad(&Setup::central(&tr, Reduction::Mean, Wrt::Input), &Decimal::parse("step", EPS)?, false).grad;
-        let prec = Prec::new(256)?;
-        let (e, ratio) = (epochs as f64, analytic.iter().zip(&num).map(|(a, b)| a / b).collect::<Vec<f64>>());
-        let law = gradlab::truth::accumulation_law(&tr, Reduction::Mean, Wrt::Input, epochs, lr.to_f64(), prec);
-        let truth = gradlab::truth::truth_grad(&tr, Reduction::Mean, Wrt::Input, prec);
-        let law: Vec<f64> = if sum { vec![n as f64; ratio.len()] } else { law.into_iter().collect() };
-        let err: Vec<f64> = ratio.iter().zip(&law).map(|(r, p)| ((r - p) / r).abs()).collect();
-        // The least-squares slope of the measured departures r/E - 1 on the law's, over elements.
-        let slope = slope_through_origin(ratio.iter().zip(&law).map(|(r, p)| (p / e - 1.0, r / e - 1.0)));
-        let d = diagnose_trained(&tr, Wrt::Input, &analytic, Reduction::Mean)?;
-        Ok(vec![Row {
-            family,
-            seed,
-            n,
-            epochs,
-            lr,
-            relerr_mean: compare(&num, &analytic, 53, 53).mean,
-            numeric_vs_truth: compare_to_truth(&num, &truth, 53, 256).mean,
-            ratio_median: median(&ratio),
-            law_ratio_median: median(&law),
-            law_error_median: median(&err),
-            law_error_max: err.iter().copied().fold(0.0, f64::max),
-            law_slope: if sum { f64::NAN } else { slope },
-            ratio_spread: (quantile(&ratio, 0.9) - quantile(&ratio, 0.1)) / median(&ratio).abs(),
-            diagnosed: d.causes.first().copied().unwrap_or(Cause::Unexplained),
-            diagnosed_steps: d.accumulation.map(|a| a.steps),
-            diagnosed_lr: d.accumulation.map(|a| a.learning_rate),
-        }])
+    fn run_cell(&self, &(family, dt, seed, n, epochs, lr): &Self::Cell) -> Result<Vec<Row>> {
+        gradlab::with_dtype!(dt, |T, ctx| measure::<T>(ctx, family, dt, seed, n, epochs, lr))
     }
 
     fn finish(&self, _quick: bool, rows: &[Row], out: &mut Output) -> Result<String> {
-        let acc: Vec<&Row> = rows.iter().filter(|r| r.family == Family::Accumulate).collect();
+        let acc_in = |dt: DType| rows.iter().filter(move |r| r.family == Family::Accumulate && r.dtype == dt);
+        let (acc, acc32): (Vec<&Row>, Vec<&Row>) = (acc_in(DType::F64).collect(), acc_in(DType::F32).collect());
         let time = |r: &Row| r.lr.to_f64() * (r.epochs - 1) as f64; // lr (E - 1), SGD's "time"
         let dep = |r: &Row, x: f64| (x / r.epochs as f64 - 1.0).abs();
         let named = |r: &&Row| r.diagnosed == Cause::AccumulatedOverSteps && r.diagnosed_steps == Some(r.epochs);
-        let law_err = |v: &[&Row]| values(v, |r| r.law_error_median);
-        // Half-decade bins of lr (E - 1): the law's error, the per-element spread, the diagnosis.
+        let law_err = |v: &[&Row]| values(v, |r| r.law_departure_error_median);
+        // Half-decade bins of lr (E - 1): the law's error on the departure, the per-element
+        // spread, the diagnosis; f64 and, beside it, f32.
         let bins = group_by(acc.iter().copied(), |r| (2.0 * time(r).log10()).round() as i32);
+        let bins32 = group_by(acc32.iter().copied(), |r| (2.0 * time(r).log10()).round() as i32);
         let t_of = |bin: Option<&(i32, Vec<&Row>)>| bin.map_or(f64::NAN, |b| 10f64.powf(b.0 as f64 / 2.0));
+        let of32 = |k: i32| bins32.iter().find(|b| b.0 == k).map_or(Vec::new(), |b| b.1.clone());
+        let pct =
+            |v: &[f64], q: f64| if v.is_empty() { "-".to_string() } else { format!("{:.2}", 100.0 * quantile(v, q)) };
         let table = md_table(
-            "lr (E - 1) | cells | law error: median | q90 | max | ratio spread | diagnosed: E steps",
+            "lr (E - 1) | cells | f64 departure error %: median | q90 | max | f32: median | q90 | ratio spread (f64) | diagnosed E steps: f64 | f32",
             bins.iter().map(|b| {
-                let (e, spread, ok) = (law_err(&b.1), median(&values(&b.1, |r| r.ratio_spread)), count_of(&b.1, named));
-                md_row!["{:.2e}" t_of(Some(b)), "{}" b.1.len(), "{:.1e}" median(&e), "{:.1e}" quantile(&e, 0.9),
-                    "{:.1e}" quantile(&e, 1.0), "{:.1e}" spread, "{}" ok]
+                let (e, e32) = (law_err(&b.1), law_err(&of32(b.0)));
+                let (spread, ok, ok32) =
+                    (median(&values(&b.1, |r| r.ratio_spread)), count_of(&b.1, named), count_of(&of32(b.0), named));
+                md_row!["{:.2e}" t_of(Some(b)), "{}" b.1.len(), "{}" pct(&e, 0.5), "{}" pct(&e, 0.9),
+                    "{}" pct(&e, 1.0), "{}" pct(&e32, 0.5), "{}" pct(&e32, 0.9), "{:.1e}" spread, "{}" ok, "{}" ok32]
             }),
         );
-        let holds = t_of(bins.iter().take_while(|(_, v)| quantile(&law_err(v), 0.9) < 0.01).last());
-        let fails = bins.iter().find(|(_, v)| median(&law_err(v)) >= 0.01);
-        let (fails_t, fails_err) = (t_of(fails), 100.0 * fails.map_or(f64::NAN, |(_, v)| median(&law_err(v))));
+        // The median cell's departure error at lr (E - 1) = 0.1, 0.32 and 1.
+        let dep_at = |bins: &[(i32, Vec<&Row>)], k: i32| {
+            bins.iter().find(|b| b.0 == k).map_or(f64::NAN, |b| 100.0 * median(&law_err(&b.1)))
+        };
+        let (d01, d03, d1) = (dep_at(&bins, -2), dep_at(&bins, -1), dep_at(&bins, 0));
+        let (f01, f03, f1) = (dep_at(&bins32, -2), dep_at(&bins32, -1), dep_at(&bins32, 0));
         let all_ok = t_of(bins.iter().take_while(|(_, v)| v.iter().all(named)).last());
-        let fit = bins.iter().filter(|b| b.0 <= 0).map(|(k, v)| (*k as f64 / 2.0, median(&law_err(v)).log10()));
+        let fit: Vec<(f64, f64)> =
+            bins.iter().filter(|b| b.0 <= 0).map(|(k, v)| (*k as f64 / 2.0, median(&law_err(v)).log10())).collect();
+        let slope = fit_line(&fit).0;
+        let growth = growth_sentence(slope);
+        // f32 against f64, bin by bin: (lr (E - 1), f64's median departure error, f32's).
+        let pairs: Vec<(f64, f64, f64)> =
+            bins.iter().map(|b| (t_of(Some(b)), median(&law_err(&b.1)), median(&law_err(&of32(b.0))))).collect();
+        let f32_apart = apart_sentence(&pairs);
+        let n32 = median(&values(&acc32, |r| r.numeric_vs_truth));
+        let small_dep =
+            bins.iter().find(|b| b.0 == -6).map_or(f64::NAN, |b| median(&values(&b.1, |r| dep(r, r.law_ratio_median))));
         let seeds = acc.iter().map(|r| r.seed).max().unwrap_or(0);
         let slopes = |s| acc.iter().filter(|r| r.seed == s && time(r) <= 0.1).map(|r| r.law_slope).collect::<Vec<_>>();
         let kappa: Vec<f64> = (1..=seeds).map(|s| median(&slopes(s))).collect();
+        let bias = bias_sentence(&kappa);
         let seed1: Vec<&&Row> = acc.iter().filter(|r| r.seed == 1 && r.epochs == 10).collect();
         let at = |lr: f64, f: fn(&Row) -> f64| seed1.iter().find(|r| r.lr.to_f64() == lr).map_or(f64::NAN, |r| f(r));
         let (r01, q01, s01) = (at(0.1, |r| r.relerr_mean), at(0.1, |r| r.ratio_median), at(0.1, |r| r.ratio_spread));
@@ -156,7 +159,7 @@ impl Experiment for SumVsMean {
             .with(dashed("measured = law", DARK_GREY, vec![(1e-7, 1e-7), (10.0, 10.0)]))
             .with_legend(LegendPos::UpperLeft)
             .with_caption(format!(
-                "One point per (seed, E, lr), {seeds} seeds, medians over 40 elements. Green points off the line: \
+                "f64; one point per (seed, E, lr), {seeds} seeds, medians over 40 elements. Green points off the line: \
                  per-element ratios spread by 30 % or more, so the medians pick different elements."
             ));
         let groups = [(0.0, 0.035, BLUE), (0.035, 0.35, GREEN), (0.35, f64::INFINITY, VERMILLION)];
@@ -172,24 +175,181 @@ impl Experiment for SumVsMean {
         let fig = Figure::new(title, "learning rate", "|ratio / E - 1|")
             .with(median_with_range(line, "measured (median and range over seeds)", ORANGE, by_lr(|r| r.ratio_median)))
             .with(median_with_range(dashed, "law (median and range over seeds)", BLACK, by_lr(|r| r.law_ratio_median)))
-            .with_caption(format!("{seeds} seeds; each point the median over the 40 elements of one problem's ratio."));
+            .with_caption(format!(
+                "f64, {seeds} seeds; each point the median over the 40 elements of one problem's ratio."
+            ));
         out.figure("sum_vs_mean_lr", &fig)?;
         let title = "Where the first-order law stops holding";
         let fig = Figure::new(title, "lr (E - 1)", "median per-element relative error of the law")
             .with(points("one (seed, E, lr)", BLUE, acc.iter().map(|r| (time(r), r.law_error_median)).collect()))
             .with(dashed("1 %", DARK_GREY, vec![(1e-4, 0.01), (200.0, 0.01)]));
         out.figure("sum_vs_mean_holds", &fig)?;
-        let (cells, slope, (c1, c3)) = (acc.len(), fit_line(&fit.collect::<Vec<_>>()).0, (q1.round(), q3.round()));
+        let (cells, cells32, (c1, c3)) = (acc.len(), acc32.len(), (q1.round(), q3.round()));
         let (kmed, kmin, kmax, p01) = (median(&kappa), quantile(&kappa, 0.0), quantile(&kappa, 1.0), 1.0 - 1.0 / q01);
         let nvt = values(&acc, |r| r.numeric_vs_truth);
         let (nmed, nmax) = (median(&nvt), quantile(&nvt, 1.0));
         let nmax_lr = acc.iter().find(|r| r.numeric_vs_truth == nmax).map_or(String::new(), |r| r.lr.to_string());
         let vars = vars![
-            cells, seeds, table, seed1, sums, holds, fails_t, fails_err, all_ok, c1, c3, q0001, slope, kmed, kmin,
-            kmax, r01, q01, p01, s01, q1, q3, nmed, nmax, nmax_lr
+            cells, cells32, seeds, table, seed1, sums, d01, d03, d1, f01, f03, f1, f32_apart, n32, small_dep, all_ok,
+            c1, c3, q0001, slope, growth, kmed, kmin, kmax, bias, r01, q01, p01, s01, q1, q3, nmed, nmax, nmax_lr
         ];
         fill(include_str!("sum_vs_mean.md"), &vars)
     }
 }
 
+/// What the log-log slope of the law's departure error against lr (E - 1) says: the neglected
+/// term is second order and the departure first order, so their ratio grows like lr (E - 1).
+fn growth_sentence(slope: f64) -> String {
+    if (slope - 1.0).abs() <= 0.25 {
+        "close to 1: the neglected term is of second order in lr (E − 1), the departure of first, so their ratio grows \
+         like lr (E − 1)"
+            .into()
+    } else {
+        "not the 1 a neglected second-order term over a first-order departure would give: the error does not follow \
+         the law's own order here"
+            .into()
+    }
+}
+
+/// The bins (lr (E - 1), f64 error, f32 error) where f32's departure error is more than twice
+/// f64's, and how many are within a factor 2.
+fn apart_sentence(pairs: &[(f64, f64, f64)]) -> String {
+    let apart: Vec<String> = pairs.iter().filter(|p| p.2 > 2.0 * p.1).map(|p| format!("{:.2e}", p.0)).collect();
+    let (k, m) = (apart.len(), pairs.len());
+    if k == 0 {
+        format!("f32's median departure error is within a factor 2 of f64's in all {m} bins")
+    } else {
+        let s = if k == 1 { "" } else { "s" };
+        format!(
+            "f32's median departure error is more than twice f64's in {k} bin{s} (lr (E − 1) ≈ {}) and within a factor 2 \
+             of it in the other {}",
+            and_list(&apart),
+            m - k
+        )
+    }
+}
+
+/// Whether the fitted κ of the seeds is above 1 systematically: a two-sided sign test at 1 %
+/// (with no bias each seed is above or below with probability 1/2).
+fn bias_sentence(kappa: &[f64]) -> String {
+    let n = kappa.len();
+    let above = kappa.iter().filter(|&&k| k > 1.0).count();
+    let below = kappa.iter().filter(|&&k| k < 1.0).count();
+    let m = above + below;
+    let tail = |k: usize| (k..=m).map(|i| binomial(m, i)).sum::<f64>() / 2f64.powi(m as i32);
+    let p = (2.0 * tail(above.max(below))).min(1.0);
+    if m > 0 && p < 0.01 {
+        let (side, what) = if above > below { ("above", "under") } else { ("below", "over") };
+        format!(
+            "κ is {side} 1 in {} of {n} seeds (a sign test gives p = {p:.1e}): the law {what}states the departure \
+             systematically, a bias of the first-order law on this problem family, not noise",
+            above.max(below)
+        )
+    } else {
+        format!(
+            "κ is above 1 in {above} and below 1 in {below} of {n} seeds (sign test p = {p:.2}): no systematic bias"
+        )
+    }
+}
+
+/// The binomial coefficient C(n, k), as a float.
+fn binomial(n: usize, k: usize) -> f64 {
+    (0..k).fold(1.0, |c, i| c * (n - i) as f64 / (i + 1) as f64)
+}
+
+/// One cell in the dtype `T`: the measured ratios against the law's, and the diagnosis.
+fn measure<T: gradlab::scalar::Scalar>(
+    ctx: T::Ctx,
+    family: Family,
+    dt: DType,
+    seed: u64,
+    n: usize,
+    epochs: usize,
+    lr: &str,
+) -> Result<Vec<Row>> {
+    let (sum, lr) = (family == Family::Sum, Decimal::parse("lr", lr)?);
+    let input_grad = if sum { InputGrad::Reset } else { InputGrad::Accumulate };
+    let cfg = TrainConfig { epochs, lr: lr.clone(), input_grad, reduction: Reduction::Mean };
+    let (tr, _) = prepare::<T>(&Problem::generate(n, 4, 2, seed)?, ctx, &cfg);
+    let mut pass = Pass::<T>::new(n, 4, 2, ctx);
+    pass.run(tr.x.view(), tr.weight.view(), &tr.bias, &tr.t, None); // the summed loss's gradient
+    let analytic = if sum { &pass.grad_x } else { &tr.grad_x }.map(|v| v.to_f64());
+    let setup = Setup::central(&tr, Reduction::Mean, Wrt::Input);
+    let num = numeric_grad(&setup, &Decimal::parse("step", eps(dt))?, false).grad.map(|v| v.to_f64());
+    let prec = Prec::new(256)?;
+    let (e, ratio) = (epochs as f64, analytic.iter().zip(&num).map(|(a, b)| a / b).collect::<Vec<f64>>());
+    let law = gradlab::truth::accumulation_law(&tr, Reduction::Mean, Wrt::Input, epochs, lr.to_f64(), prec);
+    let truth = gradlab::truth::truth_grad(&tr, Reduction::Mean, Wrt::Input, prec);
+    let law: Vec<f64> = if sum { vec![n as f64; ratio.len()] } else { law.into_iter().collect() };
+    let err: Vec<f64> = ratio.iter().zip(&law).map(|(r, p)| ((r - p) / r).abs()).collect();
+    // The error on the departure from E: predicted departure p - E against measured r - E.
+    let dep_err: Vec<f64> = ratio.iter().zip(&law).map(|(r, p)| ((r - p) / (r - e)).abs()).collect();
+    // The least-squares slope of the measured departures r/E - 1 on the law's, over elements.
+    let slope = slope_through_origin(ratio.iter().zip(&law).map(|(r, p)| (p / e - 1.0, r / e - 1.0)));
+    let d = diagnose_trained(&tr, Wrt::Input, &analytic, Reduction::Mean)?;
+    let bits = dt.bits();
+    Ok(vec![Row {
+        family,
+        dtype: dt,
+        seed,
+        n,
+        epochs,
+        lr,
+        relerr_mean: compare(&num, &analytic, bits, bits).mean,
+        numeric_vs_truth: compare_to_truth(&num, &truth, bits, 256).mean,
+        ratio_median: median(&ratio),
+        law_ratio_median: median(&law),
+        law_error_median: median(&err),
+        law_error_max: err.iter().copied().fold(0.0, f64::max),
+        law_departure_error_median: if sum { f64::NAN } else { median(&dep_err) },
+        law_slope: if sum { f64::NAN } else { slope },
+        ratio_spread: (quantile(&ratio, 0.9) - quantile(&ratio, 0.1)) / median(&ratio).abs(),
+        diagnosed: d.causes.first().copied().unwrap_or(Cause::Unexplained),
+        diagnosed_steps: d.accumulation.map(|a| a.steps),
+        diagnosed_lr: d.accumulation.map(|a| a.learning_rate),
+    }])
+}
+
 gradlab::experiment_main!(SumVsMean);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bias_is_named_only_when_the_signs_agree() {
+        let all = vec![1.002; 20];
+        assert_eq!(
+            bias_sentence(&all),
+            "κ is above 1 in 20 of 20 seeds (a sign test gives p = 1.9e-6): the law understates the departure \
+             systematically, a bias of the first-order law on this problem family, not noise"
+        );
+        let mixed: Vec<f64> = (0..20).map(|i| if i % 2 == 0 { 1.001 } else { 0.999 }).collect();
+        assert_eq!(
+            bias_sentence(&mixed),
+            "κ is above 1 in 10 and below 1 in 10 of 20 seeds (sign test p = 1.00): no systematic bias"
+        );
+        assert!(
+            bias_sentence(&[0.99; 20]).contains("below 1 in 20 of 20 seeds")
+                && bias_sentence(&[0.99; 20]).contains("overstates")
+        );
+    }
+
+    #[test]
+    fn f32_is_named_apart_only_where_it_is() {
+        let close = [(1e-2, 0.01, 0.015), (1e-1, 0.04, 0.04)];
+        assert_eq!(apart_sentence(&close), "f32's median departure error is within a factor 2 of f64's in all 2 bins");
+        let apart = [(1e-4, 1e-4, 0.6), (1e-3, 4e-4, 0.09), (1e-1, 0.04, 0.04)];
+        assert_eq!(
+            apart_sentence(&apart),
+            "f32's median departure error is more than twice f64's in 2 bins (lr (E − 1) ≈ 1.00e-4 and 1.00e-3) and \
+             within a factor 2 of it in the other 1"
+        );
+    }
+
+    #[test]
+    fn the_growth_sentence_follows_the_slope() {
+        assert!(growth_sentence(0.97).starts_with("close to 1"));
+        assert!(growth_sentence(1.9).starts_with("not the 1"));
+    }
+}

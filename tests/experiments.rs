@@ -99,11 +99,18 @@ fn quick_experiments_show_their_key_numbers_and_are_thread_independent() {
         assert_eq!(r["diagnosed"], "sum_instead_of_mean");
     }
     let small: Vec<_> = svm.iter().filter(|r| r["family"] == "accumulate" && r["lr"] == "1e-3").collect();
-    assert!(small.len() >= 4);
+    assert!(small.iter().filter(|r| r["dtype"] == "f64").count() >= 4);
+    assert!(small.iter().filter(|r| r["dtype"] == "f32").count() >= 4, "f32 rows beside f64");
     for r in small {
         let e = num(r, "epochs");
         assert!((num(r, "relerr_mean") - (1.0 - 1.0 / e)).abs() < 0.01, "E={e}: {}", r["relerr_mean"]);
-        assert!(num(r, "law_error_median") < 1e-4 && (num(r, "law_slope") - 1.0).abs() < 0.01, "E={e}: {r:?}");
+        // In f64 the law predicts the departure from E to a fraction of a percent here; in f32
+        // the numeric gradient's own error (~1e-4) is a visible part of a departure of ~1e-4.
+        let (law, slope) = if r["dtype"] == "f64" { (1e-4, 0.01) } else { (1e-3, 0.2) };
+        assert!(num(r, "law_error_median") < law && (num(r, "law_slope") - 1.0).abs() < slope, "E={e}: {r:?}");
+        if r["dtype"] == "f64" {
+            assert!(num(r, "law_departure_error_median") < 0.01, "E={e}: {r:?}");
+        }
         assert!(num(r, "ratio_median") > e, "E={e}: the drift raises the ratio above E here");
         assert_eq!((r["diagnosed"].as_str(), num(r, "diagnosed_steps")), ("accumulated_over_steps", e));
         assert!((num(r, "diagnosed_lr") / 1e-3 - 1.0).abs() < 0.05, "E={e}: {}", r["diagnosed_lr"]);

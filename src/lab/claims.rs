@@ -58,17 +58,69 @@ pub fn and_list(items: &[String]) -> String {
 ///   seeds 2 and 5 (9.6x and 11x), f64 central at seed 2 (5.9x).", the groups in order of their
 ///   worst ratio. A ratio that is not a number (a NaN or infinite error) counts as beyond.
 pub fn within_sentence(what: &str, cases: &[Ratio], bound: f64) -> String {
+    let words =
+        Words { bound: times(bound), below: "better", worst: "at worst", beyond: format!("beyond {}", times(bound)) };
+    within_by(what, cases, &words, |r| r.is_finite() && r <= bound, |r| r)
+}
+
+/// [`within_sentence`] for a ratio that may err either way (a prediction over a measurement):
+/// within means 1/`bound` <= ratio <= `bound`:
+/// - "... is within a factor 1.5 either way in all 20 cases (below 1 in 8; furthest from 1: 1.4x).";
+/// - "... is within a factor 1.5 either way in 18 of 20 cases (below 1 in 8); outside: bf16 central5
+///   at seeds 2 and 5 (4.2x and 0.31x).", the groups in order of their ratio furthest from 1.
+pub fn within_factor_sentence(what: &str, cases: &[Ratio], bound: f64) -> String {
+    let words = Words {
+        bound: format!("a factor {bound} either way"),
+        below: "below 1",
+        worst: "furthest from 1:",
+        beyond: "outside".into(),
+    };
+    within_by(what, cases, &words, |r| r.is_finite() && r <= bound && r >= 1.0 / bound, |r| r.max(1.0 / r))
+}
+
+/// The words of a within-sentence.
+struct Words {
+    /// "3x", "a factor 1.5 either way".
+    bound: String,
+    /// What a ratio under 1 is called.
+    below: &'static str,
+    /// What precedes the worst ratio when every case is within.
+    worst: &'static str,
+    /// What precedes the cases outside.
+    beyond: String,
+}
+
+/// The sentence of [`within_sentence`]: `within` says whether a ratio is within the bound,
+/// `distance` how far from agreement it is (the worst and the order of the groups outside).
+fn within_by(
+    what: &str,
+    cases: &[Ratio],
+    w: &Words,
+    within: impl Fn(f64) -> bool,
+    distance: impl Fn(f64) -> f64,
+) -> String {
     let n = cases.len();
     if n == 0 {
         return format!("{what}: no cases.");
     }
-    let within = |r: f64| r.is_finite() && r <= bound;
     let ok = cases.iter().filter(|c| within(c.ratio)).count();
     let better = cases.iter().filter(|c| c.ratio < 1.0).count();
-    let b = times(bound);
+    let (b, below) = (&w.bound, w.below);
+    let worst = |v: &mut dyn Iterator<Item = f64>| {
+        v.map(|r| (if r.is_nan() { f64::INFINITY } else { distance(r) }, r)).fold(
+            (f64::NEG_INFINITY, f64::NAN),
+            |a, x| {
+                if x.0 > a.0 {
+                    x
+                } else {
+                    a
+                }
+            },
+        )
+    };
     if ok == n {
-        let worst = cases.iter().map(|c| c.ratio).fold(f64::NEG_INFINITY, f64::max);
-        return format!("{what} is within {b} in all {n} cases (better in {better}; at worst {}).", times(worst));
+        let (_, r) = worst(&mut cases.iter().map(|c| c.ratio));
+        return format!("{what} is within {b} in all {n} cases ({below} in {better}; {} {}).", w.worst, times(r));
     }
     // The cases beyond the bound, grouped by configuration in order of first appearance, then
     // sorted by each group's worst ratio (not-a-number first).
@@ -79,8 +131,7 @@ pub fn within_sentence(what: &str, cases: &[Ratio], bound: f64) -> String {
             None => groups.push((&c.group, vec![c])),
         }
     }
-    let key =
-        |v: &[&Ratio]| v.iter().map(|c| if c.ratio.is_nan() { f64::INFINITY } else { c.ratio }).fold(0.0, f64::max);
+    let key = |v: &[&Ratio]| worst(&mut v.iter().map(|c| c.ratio)).0;
     groups.sort_by(|a, b| key(&b.1).total_cmp(&key(&a.1)));
     let parts: Vec<String> = groups
         .iter()
@@ -91,7 +142,7 @@ pub fn within_sentence(what: &str, cases: &[Ratio], bound: f64) -> String {
             format!("{g} at {s} {} ({})", and_list(&seeds), and_list(&rs))
         })
         .collect();
-    let mut s = format!("{what} is within {b} in {ok} of {n} cases (better in {better}); beyond {b}: ");
+    let mut s = format!("{what} is within {b} in {ok} of {n} cases ({below} in {better}); {}: ", w.beyond);
     let _ = write!(s, "{}.", parts.join(", "));
     s
 }
@@ -127,6 +178,21 @@ mod tests {
             within_sentence("auto", &cases, 3.0),
             "auto is within 3x in 2 of 6 cases (better in 2); beyond 3x: f64 central5 at seed 3 (NaN), \
              f32 central at seeds 2 and 5 (9.6x and 11x), f64 central at seed 2 (5.9x)."
+        );
+    }
+
+    #[test]
+    fn a_factor_either_way_names_the_cases_outside_furthest_first() {
+        let inside = [case("f16 central", 1, 0.8), case("f16 central", 2, 1.4), case("bf16 central", 1, 1.1)];
+        assert_eq!(
+            within_factor_sentence("the expected error", &inside, 1.5),
+            "the expected error is within a factor 1.5 either way in all 3 cases (below 1 in 1; furthest from 1: 1.4x)."
+        );
+        let outside = [case("f16 central", 1, 0.3), case("bf16 central5", 2, 4.19), case("bf16 central5", 5, 2.9)];
+        assert_eq!(
+            within_factor_sentence("the expected error", &outside, 1.5),
+            "the expected error is within a factor 1.5 either way in 0 of 3 cases (below 1 in 1); outside: bf16 \
+             central5 at seeds 2 and 5 (4.2x and 2.9x), f16 central at seed 1 (0.30x)."
         );
     }
 

@@ -14,6 +14,7 @@ pub mod interrupt;
 pub mod output;
 pub mod provenance;
 pub mod shard;
+pub mod source_digest;
 
 pub use interrupt::{request_stop, stop_requested};
 pub use output::Output;
@@ -148,7 +149,7 @@ impl<E: Experiment> Runnable for E {
 /// Creates `<out>/<name>/` (and `out`) and removes temporaries a killed run left there.
 fn prepare_dir(name: &str, out: &Path) -> Result<PathBuf> {
     let dir = out.join(name);
-    provenance::git_commit(out);
+    provenance::commit(out);
     crate::atomic::ensure_dir(out)?;
     crate::atomic::ensure_dir(&dir)?;
     crate::atomic::remove_stale_temporaries(&dir);
@@ -252,7 +253,7 @@ fn finish<E: Experiment>(
         "description": exp.description(),
         "command": opts.command,
         "quick": opts.quick,
-        "git_commit": provenance::git_commit(&opts.out),
+        "source": provenance::source(),
         "gradlab_version": env!("CARGO_PKG_VERSION"),
         "dependencies": provenance::dependency_versions(),
         "mpfr_version": provenance::mpfr_version(),
@@ -262,8 +263,13 @@ fn finish<E: Experiment>(
         "wall_seconds": (seconds * 1000.0).round() / 1000.0,
         "files": out.written,
     });
-    if let (Some(m), serde_json::Value::Object(extra)) = (meta.as_object_mut(), extra_meta) {
-        m.extend(extra);
+    if let Some(m) = meta.as_object_mut() {
+        if let Some((key, commit)) = provenance::commit(&opts.out) {
+            m.insert(key.into(), commit.into());
+        }
+        if let serde_json::Value::Object(extra) = extra_meta {
+            m.extend(extra);
+        }
     }
     let meta_text = serde_json::to_string_pretty(&meta).unwrap_or_default() + "\n";
     out.file("meta.json", meta_text.as_bytes())?;

@@ -1,18 +1,25 @@
-//! Provenance recorded beside every result: the git commit, the versions of gradlab, its numeric
+//! Provenance recorded beside every result: the digest of the source, the git commit it is (or
+//! is based on), the versions of gradlab, its numeric
 //! dependencies and MPFR, the command, the thread count and the wall time (meta.json).
 
 use std::path::Path;
 
-/// The git commit of the working directory (with `-dirty` when tracked files outside the results
-/// folder `out` have changes), or `unknown`. Determined once per process, before the first result
-/// is written, so that a run's own output does not mark it dirty.
-pub fn git_commit(out: &Path) -> String {
-    static COMMIT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    COMMIT.get_or_init(|| git_commit_now(out)).clone()
+/// The digest of the source this binary was built from ([`super::source_digest`]): the same
+/// bytes give the same digest, so a committed result carries it truthfully.
+pub fn source() -> &'static str {
+    env!("GRADLAB_SOURCE")
 }
 
-/// The commit, dirty when tracked files outside the results folder `out` have changes.
-fn git_commit_now(out: &Path) -> String {
+/// Where the source stands in git, determined once per process (before the first result is
+/// written): `("git_commit", HEAD)` when no file under the source paths differs from HEAD,
+/// `("based_on", HEAD)` when some does (uncommitted changes on top of HEAD), `None` outside a
+/// git checkout. Never a "dirty" commit id: a dirty tree is named by its `source` digest.
+pub fn commit(_out: &Path) -> Option<(&'static str, String)> {
+    static COMMIT: std::sync::OnceLock<Option<(&'static str, String)>> = std::sync::OnceLock::new();
+    COMMIT.get_or_init(commit_now).clone()
+}
+
+fn commit_now() -> Option<(&'static str, String)> {
     let run = |args: &[&str]| {
         std::process::Command::new("git")
             .args(args)
@@ -21,23 +28,12 @@ fn git_commit_now(out: &Path) -> String {
             .filter(|o| o.status.success())
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
     };
-    match run(&["rev-parse", "HEAD"]) {
-        Some(c) if !c.is_empty() => {
-            // Rewritten results (a new wall time in meta.json) do not make the code dirty.
-            let exclude = format!(":(exclude){}", out.display());
-            let mut args = vec!["status", "--porcelain", "--untracked-files=no"];
-            if out.is_relative() {
-                args.extend(["--", ".", exclude.as_str()]);
-            }
-            let dirty = run(&args).is_some_and(|s| !s.is_empty());
-            if dirty {
-                format!("{c}-dirty")
-            } else {
-                c
-            }
-        }
-        _ => "unknown".into(),
-    }
+    let head = run(&["rev-parse", "HEAD"]).filter(|c| !c.is_empty())?;
+    // Untracked files count: a new module under src/ is compiled before it is committed.
+    let mut args = vec!["status", "--porcelain", "--untracked-files=all", "--"];
+    args.extend(super::source_digest::SOURCE_PATHS);
+    let clean = run(&args)?.is_empty();
+    Some((if clean { "git_commit" } else { "based_on" }, head))
 }
 
 /// The MPFR library version linked in.

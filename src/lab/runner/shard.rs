@@ -87,8 +87,8 @@ pub struct ShardMeta {
     pub end_cell: usize,
     /// Rows written.
     pub rows: usize,
-    /// The commit of the code that ran it.
-    pub git_commit: String,
+    /// The digest of the source that ran it ([`super::provenance::source`]).
+    pub source: String,
     /// gradlab's version.
     pub gradlab_version: String,
     /// The command line.
@@ -124,7 +124,7 @@ pub(super) fn write(
         first_cell: range.start,
         end_cell: range.end,
         rows,
-        git_commit: super::provenance::git_commit(&opts.out),
+        source: super::provenance::source().to_string(),
         gradlab_version: env!("CARGO_PKG_VERSION").to_string(),
         command: opts.command.clone(),
         wall_seconds: (seconds * 1000.0).round() / 1000.0,
@@ -203,19 +203,19 @@ pub fn merge(dirs: &[PathBuf], opts: &RunOptions, experiments: &[Box<dyn Runnabl
             let s = |q: bool| if q { "--quick".to_string() } else { "full settings".to_string() };
             return Err(differ("settings", path, s(first.quick), s(m.quick)));
         }
-        if m.git_commit != first.git_commit {
-            return Err(differ("commit", path, first.git_commit.clone(), m.git_commit.clone()));
+        if m.source != first.source {
+            return Err(differ("source", path, first.source.clone(), m.source.clone()));
         }
         if (m.shards, m.cells) != (first.shards, first.cells) {
             let s = |m: &ShardMeta| format!("{} shards of {} cells", m.shards, m.cells);
             return Err(differ("a split into", path, s(first), s(m)));
         }
     }
-    let here = super::provenance::git_commit(&opts.out);
-    if first.git_commit != here {
+    let here = super::provenance::source();
+    if first.source != here {
         return Err(Error::Shard(format!(
-            "the shards were made at commit {} but this gradlab is at {here}; merge with the code that ran them",
-            first.git_commit
+            "the shards were made by source {} but this gradlab was built from {here}; merge with the code that ran them",
+            first.source
         )));
     }
     let Some(exp) = experiments.iter().find(|e| e.name() == first.experiment) else {
