@@ -175,6 +175,7 @@ impl gradlab::lab::runner::Experiment for ErrorModelExperiment {
             "dtype | scheme | seeds | bound: step ratio | bound: error ratio | expected: step ratio | expected: error ratio | expected error outside 1.5x",
             table,
         ));
+        out.block("finding", &finding(bound_low, &cases, 1.5))?;
         let sigma =
             Spread::of(&rows.iter().map(|r| r.sigma_loss / gradlab::regimes::ulp(r.dtype, 0.75)).collect::<Vec<_>>());
         widest.sort_by(|a, b| b.0.total_cmp(&a.0));
@@ -221,8 +222,51 @@ fn flat_at_optima(optima: &[(f64, usize)]) -> String {
 
 gradlab::experiment_main!(ErrorModelExperiment);
 
+/// The report's key finding on the error model, written from the numbers: whether the bound is
+/// above every measured minimal error (smallest ratio `bound_low`), and in how many seed-by-seed
+/// `cases` the expected minimal error is within a factor `factor` of the measured one (the
+/// furthest case named when some are outside).
+fn finding(bound_low: f64, cases: &[Ratio], factor: f64) -> String {
+    let bound = if bound_low > 1.0 {
+        format!("overestimates the minimal error in every case (by a factor {bound_low:.2} at least)")
+    } else {
+        format!("is not always above the minimal error (smallest ratio {bound_low:.2})")
+    };
+    let within = cases.iter().filter(|c| c.ratio.is_finite() && c.ratio <= factor && c.ratio >= 1.0 / factor).count();
+    let worst = cases
+        .iter()
+        .filter(|c| c.ratio.is_finite() && c.ratio > 0.0)
+        .max_by(|a, b| a.ratio.max(1.0 / a.ratio).total_cmp(&b.ratio.max(1.0 / b.ratio)));
+    let expected = match worst {
+        Some(w) if within < cases.len() => format!(
+            "is within a factor {factor} of it in {within} of {} seed-by-seed cases (furthest: {} at seed {}, {})",
+            cases.len(),
+            w.group,
+            w.seed,
+            gradlab::lab::claims::times(w.ratio)
+        ),
+        _ => format!("is within a factor {factor} of it in all {} seed-by-seed cases", cases.len()),
+    };
+    format!(
+        "- The bound T h^p + R u/h {bound}; the expected error, built from the truncation, the dtype's own steps and \
+         the loss's rounding noise measured on the same loss, {expected} (`gradlab run error_model`).\n"
+    )
+}
+
 #[cfg(test)]
 mod tests {
+    /// The finding says "every case" only when every case is within, and names the furthest.
+    #[test]
+    fn finding_counts_the_cases_outside() {
+        let case = |seed, ratio| gradlab::lab::claims::Ratio { group: "bf16 central5".into(), seed, ratio };
+        let s = super::finding(1.62, &[case(1, 1.1), case(2, 0.9)], 1.5);
+        assert!(s.contains("overestimates the minimal error in every case (by a factor 1.62 at least)"), "{s}");
+        assert!(s.contains("within a factor 1.5 of it in all 2 seed-by-seed cases"), "{s}");
+        let s = super::finding(0.8, &[case(1, 1.1), case(2, 3.4), case(3, 0.2)], 1.5);
+        assert!(s.contains("is not always above the minimal error (smallest ratio 0.80)"), "{s}");
+        assert!(s.contains("in 1 of 3 seed-by-seed cases (furthest: bf16 central5 at seed 3, 0.20x)"), "{s}");
+    }
+
     use super::*;
 
     #[test]

@@ -5,7 +5,7 @@
 //! SGD step back, a mean of micro-batch means: each must match the gradient within rounding),
 //! then the first-order accumulation over SGD steps, then `unexplained`.
 
-use super::exact::Exact;
+use super::exact::{Exact, F64_PASS_MAX_BITS};
 use super::microbatch::{common_partitions, lstsq, partitions, weights_of};
 use super::power::{z_elements, Fit, Scale};
 use super::{Accumulation, Analysis, Cause, Finding};
@@ -374,7 +374,11 @@ fn params_after_step(a: &Analysis) -> Option<(Explained, bool)> {
     for _ in 0..PARAMS_AFTER_STEP_ITERATIONS {
         let wp = &ex.w + &(&vw * lr);
         let bp: Vec<f64> = ex.b.iter().zip(&vb).map(|(b, v)| b + lr * v).collect();
-        let back = Exact::at(ex.x.clone(), wp, bp, ex.t.clone());
+        let back = if a.settings().dtype.bits() <= F64_PASS_MAX_BITS {
+            Exact::at_f64(ex.x.clone(), wp, bp, ex.t.clone())
+        } else {
+            Exact::at(ex.x.clone(), wp, bp, ex.t.clone())
+        };
         // For a gradient of at most 40 bits an f64 pass is exact enough (its rounding is below
         // 2^-13 of the tolerance) and half the cost of the double-double one.
         let model: Vec<Array2<f64>> = if a.settings().dtype.bits() <= 40 {

@@ -155,6 +155,11 @@ kernel! {
     }
 }
 
+/// The largest gradient precision (significand bits) for which searches over parameters use
+/// [`Exact::at_f64`]: its error (about 784 u_f64 relative at MNIST's d) is below 2^-20 of a
+/// 30-bit gradient's rounding unit.
+pub const F64_PASS_MAX_BITS: u32 = 30;
+
 /// The linear model's exact forward pass at one set of parameters, and what the gradients of any
 /// per-sample weighting of its loss need.
 #[derive(Clone, Debug)]
@@ -195,6 +200,37 @@ impl Exact {
     /// The exact forward pass with inputs `x` (n x d), weight `w` (k x d), bias `b` and targets.
     pub fn at(x: Array2<f64>, w: Array2<f64>, b: Vec<f64>, t: Vec<usize>) -> Self {
         Self::at_watched(x, w, b, t, &Watch::unwatched()).unwrap_or_else(|_| unreachable!("never stopped"))
+    }
+
+    /// The forward pass in f64 arithmetic instead of double-double logits and an MPFR softmax:
+    /// for the searches over parameters of a gradient of at most [`F64_PASS_MAX_BITS`] bits
+    /// (the SGD step back of `params_after_step`). The logits carry an error of about d u_f64
+    /// |x| |W|; each residual is formed without cancellation (the target's p - 1 as minus the
+    /// other classes' probabilities), so its relative error is a few u_f64 beyond the logits'.
+    /// `z.lo` and `residual.lo` are 0.
+    pub fn at_f64(x: Array2<f64>, w: Array2<f64>, b: Vec<f64>, t: Vec<usize>) -> Self {
+        let (x, w) = (x.as_standard_layout().into_owned(), w.as_standard_layout().into_owned());
+        let (n, k) = (x.nrows(), w.nrows());
+        let zf = f64_logits(x.view(), w.view(), &b);
+        let mut residual = DdMatrix::zeros((n, k));
+        let mut p = Array2::zeros((n, k));
+        let mut ln_s = vec![0.0; n];
+        let mut e = vec![0.0; k];
+        for j in 0..n {
+            let m = zf.row(j).iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            for (c, ec) in e.iter_mut().enumerate() {
+                *ec = (zf[[j, c]] - m).exp();
+            }
+            let s: f64 = e.iter().sum();
+            let others: f64 = e.iter().enumerate().filter(|&(c, _)| c != t[j]).map(|(_, v)| v).sum();
+            for (c, &ec) in e.iter().enumerate() {
+                p[[j, c]] = ec / s;
+                residual.hi[[j, c]] = if c == t[j] { -(others / s) } else { ec / s };
+            }
+            ln_s[j] = s.ln();
+        }
+        let z = from_parts((n, k), zf.into_raw_vec_and_offset().0, vec![0.0; n * k]);
+        Exact { x, w, b, t, z, residual, p, ln_s }
     }
 
     fn at_watched(x: Array2<f64>, w: Array2<f64>, b: Vec<f64>, t: Vec<usize>, watch: &Watch) -> crate::Result<Self> {
@@ -567,6 +603,36 @@ mod tests {
                     let rel = diff.to_f64().abs() / scale.max(1e-300);
                     assert!(rel < 2f64.powi(-95), "{wrt} {ix:?} n={n}: {rel:e}");
                 }
+            }
+        }
+    }
+
+    /// The f64 pass's gradients are within 2^-40 of the exact pass's, relative to the largest
+    /// element, at MNIST's width and with probabilities near 1 (residuals far below 1, where
+    /// p - 1 formed directly would cancel): far inside a 30-bit gradient's rounding unit.
+    #[test]
+    fn the_f64_pass_is_exact_enough_for_30_bit_gradients() {
+        for (n, d, k, seed, stretch) in [(50, 784, 10, 1, 1.0), (40, 16, 3, 2, 40.0)] {
+            let mut p = Problem::generate(n, d, k, seed).unwrap();
+            p.weight.mapv_inplace(|v| v * stretch);
+            let (x, w, b, t) = (p.x.clone(), p.weight.clone(), p.bias.to_vec(), p.t.clone());
+            let (exact, fast) = (Exact::at(x.clone(), w.clone(), b.clone(), t.clone()), Exact::at_f64(x, w, b, t));
+            let tiny = exact.residual.hi.iter().map(|r| r.abs()).fold(1.0f64, f64::min);
+            // The stretched problem does reach residuals where p - 1 would lose digits.
+            assert!(stretch == 1.0 || tiny < 1e-6, "smallest residual {tiny:e}");
+            // The exact pass's residual p - 1 is formed at SOFTMAX_BITS, so it is exact to
+            // 2^-SOFTMAX_BITS absolute (not relative) where p is near 1.
+            for (ix, r) in exact.residual.hi.indexed_iter() {
+                let allowed = 1e-12 * r.abs() + 2f64.powi(-(SOFTMAX_BITS as i32) + 1);
+                let diff = (r - fast.residual.hi[ix]).abs();
+                assert!(diff < allowed, "residual {ix:?}: {r:e} against {:e}", fast.residual.hi[ix]);
+            }
+            let mean = vec![1.0 / n as f64; n];
+            for wrt in [Wrt::Input, Wrt::Weight, Wrt::Bias] {
+                let (want, got) = (exact.f64_grad(wrt, &mean), fast.f64_grad(wrt, &mean));
+                let scale = want.iter().map(|v| v.abs()).fold(0.0f64, f64::max);
+                let worst = want.iter().zip(&got).map(|(a, b)| (a - b).abs()).fold(0.0f64, f64::max) / scale;
+                assert!(worst < 2f64.powi(-40), "{wrt} n={n} d={d}: {worst:e} (smallest residual {tiny:e})");
             }
         }
     }

@@ -134,6 +134,18 @@ pub fn fill(
     depth: usize,
     mut source: impl FnMut(&str) -> std::result::Result<String, String>,
 ) -> std::result::Result<String, String> {
+    fill_as_is(text, |src| source(src).map(|m| relink(&m, depth)))
+}
+
+/// `text` with every block's lines replaced by its source's Markdown as it is (no relinking):
+/// for results/REPORT.md, whose links already hold from the results folder.
+///
+/// # Errors
+/// A message for a malformed marker or a source that cannot be read.
+pub fn fill_as_is(
+    text: &str,
+    mut source: impl FnMut(&str) -> std::result::Result<String, String>,
+) -> std::result::Result<String, String> {
     let lines: Vec<&str> = text.lines().collect();
     let mut out = String::with_capacity(text.len());
     let mut next = 0;
@@ -142,7 +154,7 @@ pub fn fill(
             out.push_str(l);
             out.push('\n');
         }
-        let body = relink(&source(&b.source)?, depth);
+        let body = source(&b.source)?;
         out.push_str(body.trim_end_matches('\n'));
         out.push('\n');
         next = b.end;
