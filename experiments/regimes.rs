@@ -98,16 +98,15 @@ impl Experiment for Regimes {
         for dt in dtypes {
             let mine: Vec<&Row> = rows.iter().filter(|r| r.dtype == dt).collect();
             exact &= mine.iter().all(|r| r.input_dead == r.predicted_dead);
-            let curve =
-                |y: &dyn Fn(&Row) -> f64| median_band(mine.iter().map(|r| (&r.eps, y(r) / r.elements as f64))).0;
-            let (flat, flat_pred, dead) =
-                (curve(&|r| r.loss_flat as f64), curve(&|r| r.predicted_flat), curve(&|r| r.input_dead as f64));
+            let curve = |y: &dyn Fn(&Row) -> f64| median_band(mine.iter().map(|r| (&r.eps, y(r) / r.elements as f64)));
+            let ((flat, flat_band), flat_pred, (dead, dead_band)) =
+                (curve(&|r| r.loss_flat as f64), curve(&|r| r.predicted_flat).0, curve(&|r| r.input_dead as f64));
             let half = |c: &[(f64, f64)]| step_or_none(first_reaching(c, 0.5));
             table.push(vec![dt.to_string(), half(&flat), half(&flat_pred), half(&dead)]);
-            flat_fig.series.push(line(&dt.to_string(), dtype_color(dt), flat));
+            flat_fig.series.push(line(&dt.to_string(), dtype_color(dt), flat).with_band(flat_band));
             flat_fig.series.push(dashed("", dtype_color(dt), flat_pred));
-            dead_fig.series.push(points(&dt.to_string(), dtype_color(dt), dead));
-            dead_fig.series.push(dashed("", dtype_color(dt), curve(&|r| r.predicted_dead as f64)));
+            dead_fig.series.push(points(&dt.to_string(), dtype_color(dt), dead).with_band(dead_band));
+            dead_fig.series.push(dashed("", dtype_color(dt), curve(&|r| r.predicted_dead as f64).0));
         }
         s.push_str(&md_table("dtype | half flat from eps | (predicted) | half dead from eps", table));
         s.push_str(&format!(
@@ -117,8 +116,11 @@ impl Experiment for Regimes {
         for (fig, stem) in [(&mut flat_fig, "regimes_flat"), (&mut dead_fig, "regimes_dead")] {
             fig.y_log = false;
             fig.legend_pos = LegendPos::Auto;
-            fig.caption =
-                Some("solid or points: measured (median over seeds); dashed: predicted from the dtype's ulps".into());
+            fig.caption = Some(
+                "solid or points: measured (median over seeds; band: min-max over seeds); dashed: predicted from the \
+                 dtype's ulps (median)"
+                    .into(),
+            );
             s.push_str(&out.figure_md(stem, fig)?);
         }
         Ok(s)
