@@ -108,8 +108,9 @@ pub enum LegendPos {
     Left,
     /// The middle of the right side.
     Right,
-    /// The place that covers the fewest data (deterministic; ties go to
-    /// upper right, upper left, lower left, lower right, left, right in that order).
+    /// The corner that covers the fewest data, or the middle of the left or right side when
+    /// that covers none and every corner covers some (deterministic; ties go to upper right,
+    /// upper left, lower left, lower right, left, right in that order).
     #[default]
     Auto,
 }

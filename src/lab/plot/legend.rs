@@ -165,9 +165,9 @@ fn data_samples(prep: &Prepared, bottom: f64, map: impl Fn((f64, f64)) -> Pixel)
     out
 }
 
-/// The place for `fig`'s legend: its own, or for [`LegendPos::Auto`] the corner (or, when
-/// every corner covers data, the middle of the left or right side) whose box covers the least
-/// data. Decided on the PNG's geometry, so both files agree.
+/// The place for `fig`'s legend: its own, or for [`LegendPos::Auto`] the corner whose box covers
+/// the least data, or, when every corner covers some, the middle of the left or right side if it
+/// covers none. Decided on the PNG's geometry, so both files agree.
 fn choose(
     fig: &Figure,
     prep: &Prepared,
@@ -196,7 +196,9 @@ fn choose(
             .filter(|&&(sx, sy, _)| sx >= x - m && sx <= x + w + m && sy >= y - m && sy <= y + h + m)
             .map(|&(_, _, weight)| weight)
             .sum();
-        if score < best.0 {
+        // The middle of a side only when it covers nothing: it sits over the data a corner keeps clear of.
+        let side = matches!(pos, LegendPos::Left | LegendPos::Right);
+        if score < best.0 && (!side || score == 0) {
             best = (score, pos);
         }
     }
