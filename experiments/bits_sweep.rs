@@ -8,7 +8,7 @@
 use gradlab::check::{check_dtype, CheckConfig};
 use gradlab::error::Result;
 use gradlab::lab::grid::log_grid_from;
-use gradlab::lab::plot::{Figure, LegendPos, BLUE, DARK_GREY, VERMILLION};
+use gradlab::lab::plot::{scheme_color, Figure, LegendPos, DARK_GREY};
 use gradlab::lab::report::{md_table, sci6};
 use gradlab::lab::runner::{Experiment, Output};
 use gradlab::lab::series::{dashed, line};
@@ -98,14 +98,18 @@ impl Experiment for BitsSweep {
             Figure::new("Best achievable error vs MPFR precision", "significand bits", "best mean relative error");
         let mut step_fig = Figure::new("Optimal step vs MPFR precision", "significand bits", "optimal step eps");
         let mut fits = Vec::new();
-        for (scheme, color) in SCHEMES.into_iter().zip([VERMILLION, BLUE]) {
+        // Per figure: the theory lines, drawn over the data with one legend entry.
+        let (mut err_theory, mut step_theory): (Vec<(Scheme, f64, Vec<(f64, f64)>)>, Vec<_>) = (Vec::new(), Vec::new());
+        for scheme in SCHEMES {
+            let color = scheme_color(scheme);
             let mine: Vec<&Row> = rows.iter().filter(|r| r.scheme == scheme).collect();
             let errs: Vec<(f64, f64)> = mine.iter().map(|r| (r.bits as f64, r.best_error)).collect();
             let steps: Vec<(f64, f64)> = mine.iter().map(|r| (r.bits as f64, r.opt_step)).collect();
             let (te, ts) = theory_slopes(scheme);
-            for (quantity, pts, theory, fig) in
-                [("best_error", errs, te, &mut err_fig), ("opt_step", steps, ts, &mut step_fig)]
-            {
+            for (quantity, pts, theory, fig, lines) in [
+                ("best_error", errs, te, &mut err_fig, &mut err_theory),
+                ("opt_step", steps, ts, &mut step_fig, &mut step_theory),
+            ] {
                 let logs: Vec<(f64, f64)> = pts.iter().filter(|p| p.1 > 0.0).map(|p| (p.0, p.1.log2())).collect();
                 let (slope, icpt) = fit_line(&logs);
                 let dev = (slope - theory).abs() / theory.abs();
@@ -121,7 +125,14 @@ impl Experiment for BitsSweep {
                 let mx = logs.iter().map(|p| p.0).sum::<f64>() / logs.len().max(1) as f64;
                 let my = slope * mx + icpt;
                 let theory_line = [8.0, 128.0].iter().map(|&b| (b, 2f64.powf(my + theory * (b - mx)))).collect();
-                fig.series.push(dashed(&format!("{scheme} theory slope {theory:.3}"), DARK_GREY, theory_line));
+                lines.push((scheme, theory, theory_line));
+            }
+        }
+        for (fig, lines) in [(&mut err_fig, &err_theory), (&mut step_fig, &step_theory)] {
+            let slopes: Vec<String> = lines.iter().map(|(s, t, _)| format!("{t:.3} {s}")).collect();
+            for (i, (_, _, pts)) in lines.iter().enumerate() {
+                let label = if i == 0 { format!("theory, slopes {}", slopes.join(", ")) } else { String::new() };
+                fig.series.push(dashed(&label, DARK_GREY, pts.clone()));
             }
         }
         s.push_str(&md_table(

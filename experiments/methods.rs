@@ -206,7 +206,8 @@ impl Experiment for Methods {
         out.block("auto_summary", &auto.summary)?;
         let auto_table = out.block("auto_vs_best", &auto.table)?;
         tables.push_str(&format!("\n{auto_table}"));
-        let vars = vars![n, tables, figures];
+        let ridders = RiddersFailures::of(rows).sentences();
+        let vars = vars![n, tables, ridders, figures];
         fill(include_str!("methods.md"), &vars)
     }
 }
@@ -301,7 +302,225 @@ fn auto_vs_best(quick: bool, rows: &[Row]) -> AutoVsBest {
     AutoVsBest { table, summary }
 }
 
+/// A seed's error is a failure when it exceeds the median over the seeds by this factor.
+const FAILURE_FACTOR: f64 = 100.0;
+/// A jump between neighbouring initial steps is named when it spans at least this many decades.
+const JUMP_DECADES: f64 = 3.0;
+
+/// One seed where Ridders' error at its best step (the smallest median over the seeds) is more
+/// than [`FAILURE_FACTOR`] times that median.
+#[derive(Debug, Clone, PartialEq)]
+struct Failure {
+    model: ModelKind,
+    dtype: DType,
+    seed: u64,
+    step: f64,
+    error: f64,
+    median: f64,
+}
+
+/// The largest change of Ridders' error between neighbouring initial steps of one seed's grid.
+#[derive(Debug, Clone, PartialEq)]
+struct Jump {
+    model: ModelKind,
+    dtype: DType,
+    seed: u64,
+    /// The two neighbouring steps and their errors.
+    from: (f64, f64),
+    to: (f64, f64),
+}
+
+impl Jump {
+    fn decades(&self) -> f64 {
+        (self.from.1 / self.to.1).log10().abs()
+    }
+}
+
+/// Where Ridders' extrapolation fails, read from the rows: the seeds far above the median at
+/// the best step, and per model the largest jump between neighbouring initial steps.
+#[derive(Debug, Default)]
+struct RiddersFailures {
+    failures: Vec<Failure>,
+    jumps: Vec<Jump>,
+}
+
+impl RiddersFailures {
+    fn of(rows: &[Row]) -> Self {
+        let ridders: Vec<&Row> = rows.iter().filter(|r| r.method == Scheme::Ridders && !r.auto_step).collect();
+        let mut out = RiddersFailures::default();
+        let mut models: Vec<ModelKind> = Vec::new();
+        for r in &ridders {
+            if !models.contains(&r.model) {
+                models.push(r.model);
+            }
+        }
+        for m in models {
+            let mine: Vec<&&Row> = ridders.iter().filter(|r| r.model == m).collect();
+            let mut dts: Vec<DType> = Vec::new();
+            for r in &mine {
+                if !dts.contains(&r.dtype) {
+                    dts.push(r.dtype);
+                }
+            }
+            let mut largest: Option<Jump> = None;
+            for dt in dts {
+                let cell: Vec<&&&Row> = mine.iter().filter(|r| r.dtype == dt).collect();
+                let step = |r: &Row| r.eps.as_ref().map_or(f64::NAN, Decimal::to_f64);
+                // The best step: the smallest median over the seeds (steps in grid order).
+                let mut best: Option<(f64, f64)> = None;
+                let mut steps: Vec<f64> = Vec::new();
+                for r in &cell {
+                    let h = step(r);
+                    if !steps.contains(&h) {
+                        steps.push(h);
+                    }
+                }
+                for &h in &steps {
+                    let errs: Vec<f64> = cell
+                        .iter()
+                        .filter(|r| step(r) == h && r.num_vs_truth.is_finite())
+                        .map(|r| r.num_vs_truth)
+                        .collect();
+                    let med = median(&errs);
+                    if med.is_finite() && best.is_none_or(|b| med < b.1) {
+                        best = Some((h, med));
+                    }
+                }
+                if let Some((h, med)) = best {
+                    for r in cell.iter().filter(|r| step(r) == h && !(r.num_vs_truth <= FAILURE_FACTOR * med)) {
+                        let (seed, error) = (r.seed, r.num_vs_truth);
+                        out.failures.push(Failure { model: m, dtype: dt, seed, step: h, error, median: med });
+                    }
+                }
+                let mut seeds: Vec<u64> = cell.iter().map(|r| r.seed).collect();
+                seeds.sort_unstable();
+                seeds.dedup();
+                for seed in seeds {
+                    let curve: Vec<(f64, f64)> = cell
+                        .iter()
+                        .filter(|r| r.seed == seed && r.num_vs_truth > 0.0 && r.num_vs_truth.is_finite())
+                        .map(|r| (step(r), r.num_vs_truth))
+                        .collect();
+                    for w in curve.windows(2) {
+                        let j = Jump { model: m, dtype: dt, seed, from: w[0], to: w[1] };
+                        if largest.as_ref().is_none_or(|l| j.decades() > l.decades()) {
+                            largest = Some(j);
+                        }
+                    }
+                }
+            }
+            out.jumps.extend(largest);
+        }
+        out
+    }
+
+    /// The section's paragraph on Ridders, each sentence chosen by the rows.
+    fn sentences(&self) -> String {
+        let failures = if self.failures.is_empty() {
+            format!(
+                "**Where Ridders fails.** At its best step (the smallest median over the seeds), Ridders' error is \
+                 within {FAILURE_FACTOR:.0}x of that median on every seed, for every model and dtype."
+            )
+        } else {
+            let items: Vec<String> = self
+                .failures
+                .iter()
+                .map(|f| {
+                    format!(
+                        "{} {} seed {} ({:.1e} against a median of {:.1e}, {} at step {:.2e})",
+                        f.model,
+                        f.dtype,
+                        f.seed,
+                        f.error,
+                        f.median,
+                        claims::times(f.error / f.median),
+                        f.step
+                    )
+                })
+                .collect();
+            format!(
+                "**Where Ridders fails.** At its best step (the smallest median over the seeds), Ridders' error is more \
+                 than {FAILURE_FACTOR:.0}x that median on {} of the seeds: {} (the tables' max column).",
+                self.failures.len(),
+                claims::and_list(&items)
+            )
+        };
+        let big: Vec<&Jump> = self.jumps.iter().filter(|j| j.decades() >= JUMP_DECADES).collect();
+        let describe = |j: &Jump| {
+            format!(
+                "{:.1} decades on the {} model ({}, seed {}: {:.1e} at step {:.2e}, {:.1e} at {:.2e})",
+                j.decades(),
+                j.model,
+                j.dtype,
+                j.seed,
+                j.from.1,
+                j.from.0,
+                j.to.1,
+                j.to.0
+            )
+        };
+        let jumps = if self.jumps.is_empty() {
+            String::new()
+        } else if big.len() == self.jumps.len() {
+            format!(
+                " Its error is not a smooth function of the initial step: between neighbouring steps of one seed's grid \
+                 (a factor 10^(1/4) apart) it changes by up to {}.",
+                claims::and_list(&big.iter().map(|j| describe(j)).collect::<Vec<_>>())
+            )
+        } else {
+            let all: Vec<String> = self.jumps.iter().map(describe).collect();
+            let small = self.jumps.len() - big.len();
+            format!(
+                " Between neighbouring steps of one seed's grid (a factor 10^(1/4) apart) its error changes by less \
+                 than {JUMP_DECADES:.0} decades on {small} of {} models; the largest changes: {}.",
+                self.jumps.len(),
+                claims::and_list(&all)
+            )
+        };
+        format!("{failures}{jumps}\n")
+    }
+}
+
 /// How far from the best grid step `--eps auto` is meant to stay (issue #12's target).
 const AUTO_BOUND: f64 = 3.0;
 
 gradlab::experiment_main!(Methods);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(model: ModelKind, dtype: DType, seed: u64, eps: &str, err: f64) -> Row {
+        Row {
+            model,
+            dtype,
+            method: Scheme::Ridders,
+            auto_step: false,
+            seed,
+            eps: Decimal::parse("step", eps).ok(),
+            num_vs_truth: err,
+            anal_vs_truth: 0.0,
+            status: Status::Ok,
+        }
+    }
+
+    /// A seed 1000x above the median at the best step is named, with the largest jump; smooth
+    /// curves on every seed give the other sentences.
+    #[test]
+    fn ridders_failures_follow_the_rows() {
+        let (m, dt) = (ModelKind::Linear, DType::F64);
+        let mut rows = Vec::new();
+        for seed in 1..=3 {
+            rows.push(row(m, dt, seed, "1e0", if seed == 1 { 1e-9 } else { 1e-10 }));
+            rows.push(row(m, dt, seed, "1e-1", if seed == 2 { 1e-9 } else { 1e-12 }));
+        }
+        let s = RiddersFailures::of(&rows).sentences();
+        assert!(s.contains("more than 100x that median on 1 of the seeds: linear f64 seed 2 (1.0e-9 against a median of 1.0e-12, 1000x at step 1.00e-1)"), "{s}");
+        assert!(s.contains("it changes by up to 3.0 decades on the linear model (f64, seed 1: 1.0e-9 at step 1.00e0, 1.0e-12 at 1.00e-1)"), "{s}");
+        let smooth: Vec<Row> =
+            (1..=3).flat_map(|seed| [row(m, dt, seed, "1e0", 1e-10), row(m, dt, seed, "1e-1", 1e-11)]).collect();
+        let s = RiddersFailures::of(&smooth).sentences();
+        assert!(s.contains("within 100x of that median on every seed"), "{s}");
+        assert!(s.contains("changes by less than 3 decades on 1 of 1 models"), "{s}");
+    }
+}

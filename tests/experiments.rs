@@ -121,10 +121,19 @@ fn quick_experiments_show_their_key_numbers_and_are_thread_independent() {
     let mb = records(&out.join("microbatch/microbatch.csv"));
     for r in mb.iter().filter(|r| r["batch"].is_empty()) {
         if r["level"] == "0" || r["variant"] != "mean_of_means" {
-            assert_eq!(r["diagnosed"], "", "{r:?}");
+            assert_eq!((r["diagnosed"].as_str(), r["verdict"].as_str()), ("", "correct"), "{r:?}");
             assert!(num(r, "relerr_truth") < 1e-12, "{r:?}");
         } else {
             assert_eq!((r["diagnosed"].as_str(), r["same_weights"].as_str()), ("mean_of_microbatch_means", "true"));
+            assert_eq!(r["verdict"], "wrong", "{r:?}");
+            // The search diagnose used: row ratios for x.grad, least squares for W.grad (72 >= 64
+            // independent numbers), the common partitions for b.grad (3 numbers).
+            let search = match r["wrt"].as_str() {
+                "input" => "row_ratios",
+                "weight" => "least_squares",
+                _ => "common_partitions",
+            };
+            assert_eq!(r["sizes_search"], search, "{r:?}");
             assert!(num(r, "relerr_truth") > 0.05, "{r:?}");
         }
     }

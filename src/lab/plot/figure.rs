@@ -104,8 +104,13 @@ pub enum LegendPos {
     LowerRight,
     /// The middle of the plot area (for data that fill every corner and leave the middle free).
     Center,
-    /// The corner that covers the fewest data (deterministic; ties go to
-    /// upper right, upper left, lower left, lower right in that order).
+    /// The middle of the left side.
+    Left,
+    /// The middle of the right side.
+    Right,
+    /// The corner that covers the fewest data, or the middle of the left or right side when
+    /// that covers none and every corner covers some (deterministic; ties go to upper right,
+    /// upper left, lower left, lower right, left, right in that order).
     #[default]
     Auto,
 }

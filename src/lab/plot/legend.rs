@@ -32,12 +32,17 @@ use super::figure::{Figure, LegendPos, LineStyle};
 use super::font::{baseline_offset, style, CAP};
 use super::layout::Layout;
 use super::marks::{diamond, marker, Shape};
+use super::overlap;
 use super::palette::{
     BAND_ALPHA, LEGEND_BAND_HALF, LEGEND_BORDER, LEGEND_DASH, LEGEND_FILL, LEGEND_GAP, LEGEND_INK, LEGEND_INSET,
-    LEGEND_PAD, LEGEND_PX, LEGEND_SAMPLE, LINE_PX,
+    LEGEND_PAD, LEGEND_PX, LEGEND_SAMPLE, LINE_PX, MARKER_R,
 };
 use super::stroke::{line, Pixel};
 use super::supersample::{px, Backend, SS};
+
+/// A point is hidden under a later series' marker when their centres are closer than this
+/// fraction of the marker radius (then most of it is covered).
+const HIDDEN_WITHIN: f64 = 0.75;
 
 /// The chart the data is drawn on.
 pub(super) type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<WithKeyPoints<AxisCoord>, WithKeyPoints<AxisCoord>>>;
@@ -119,6 +124,8 @@ fn corner(pos: LegendPos, w: i32, h: i32, plot: (i32, i32)) -> (i32, i32) {
         LegendPos::LowerLeft => (xl, yb),
         LegendPos::LowerRight => (xr, yb),
         LegendPos::Center => ((plot.0 - w) / 2, (plot.1 - h) / 2),
+        LegendPos::Left => (xl, (plot.1 - h) / 2),
+        LegendPos::Right => (xr, (plot.1 - h) / 2),
         LegendPos::UpperRight | LegendPos::Auto => (xr, yt),
     }
 }
@@ -158,8 +165,9 @@ fn data_samples(prep: &Prepared, bottom: f64, map: impl Fn((f64, f64)) -> Pixel)
     out
 }
 
-/// The corner for `fig`'s legend: its own, or for [`LegendPos::Auto`] the one whose
-/// box covers the least data. Decided on the PNG's geometry, so both files agree.
+/// The place for `fig`'s legend: its own, or for [`LegendPos::Auto`] the corner whose box covers
+/// the least data, or, when every corner covers some, the middle of the left or right side if it
+/// covers none. Decided on the PNG's geometry, so both files agree.
 fn choose(
     fig: &Figure,
     prep: &Prepared,
@@ -173,7 +181,14 @@ fn choose(
     let samples = data_samples(prep, f64::from(plot.1), map);
     let m = 8.0 * f64::from(SS);
     let mut best = (u64::MAX, LegendPos::UpperRight);
-    for pos in [LegendPos::UpperRight, LegendPos::UpperLeft, LegendPos::LowerLeft, LegendPos::LowerRight] {
+    for pos in [
+        LegendPos::UpperRight,
+        LegendPos::UpperLeft,
+        LegendPos::LowerLeft,
+        LegendPos::LowerRight,
+        LegendPos::Left,
+        LegendPos::Right,
+    ] {
         let (x, y) = corner(pos, g.w, g.h, plot);
         let (x, y, w, h) = (f64::from(x), f64::from(y), f64::from(g.w), f64::from(g.h));
         let score: u64 = samples
@@ -181,7 +196,9 @@ fn choose(
             .filter(|&&(sx, sy, _)| sx >= x - m && sx <= x + w + m && sy >= y - m && sy <= y + h + m)
             .map(|&(_, _, weight)| weight)
             .sum();
-        if score < best.0 {
+        // The middle of a side only when it covers nothing: it sits over the data a corner keeps clear of.
+        let side = matches!(pos, LegendPos::Left | LegendPos::Right);
+        if score < best.0 && (!side || score == 0) {
             best = (score, pos);
         }
     }
@@ -274,20 +291,31 @@ pub(super) fn draw<'a, DB: DrawingBackend + 'a>(
     lay: &Layout,
     backend: Backend,
 ) -> Result<(), String> {
-    let rows = entries(fig);
+    let mut rows = entries(fig);
     if rows.is_empty() {
         return Ok(());
+    }
+    let map = |p: (f64, f64)| {
+        let (x, y) = chart.backend_coord(&p);
+        let (x0, y0) = chart.plotting_area().get_base_pixel();
+        (x - x0, y - y0)
+    };
+    // A series hidden (in whole or in part) under a later one says so in its label.
+    let at = |p: (f64, f64)| {
+        let (x, y) = map(p);
+        (f64::from(x), f64::from(y))
+    };
+    let hidden = overlap::notes(fig, prep, at, HIDDEN_WITHIN * MARKER_R * f64::from(SS));
+    for (entry, label) in &mut rows {
+        if let Entry::Series(i) = *entry {
+            label.push_str(&hidden[i]);
+        }
     }
     let labels: Vec<&str> = rows.iter().map(|(_, l)| l.as_str()).collect();
     let (pw, ph) = chart.plotting_area().dim_in_pixel();
     // The plot area reaches one pixel past the frame (see `render::plot_rect`).
     let plot = (pw as i32 - 1, ph as i32 - 1);
     let size = font_px(&labels, plot);
-    let map = |p: (f64, f64)| {
-        let (x, y) = chart.backend_coord(&p);
-        let (x0, y0) = chart.plotting_area().get_base_pixel();
-        (x - x0, y - y0)
-    };
     let pos = choose(fig, prep, geometry(&labels, size, Backend::Bitmap), plot, map);
     let g = geometry(&labels, size, backend);
     let (x, y) = corner(pos, g.w, g.h, plot);

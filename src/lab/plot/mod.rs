@@ -21,7 +21,7 @@
 //! * By hand, each module's documentation saying why plotters could not do it:
 //!   `axes` (which ticks, and their labels), `layout` (the sizes of title, label areas
 //!   and caption), `frame` (inward ticks on four sides), `legend` (the automatic
-//!   corner), `marks` (marker glyphs, composed of plotters elements), `stroke` (thick
+//!   corner), `overlap` (series hidden under later ones, named in the legend), `marks` (marker glyphs, composed of plotters elements), `stroke` (thick
 //!   lines in the PNG), `supersample` (anti-aliasing).
 //!
 //! # Determinism
@@ -43,6 +43,7 @@ mod frame;
 mod layout;
 mod legend;
 mod marks;
+mod overlap;
 mod palette;
 mod render;
 mod stroke;
