@@ -187,7 +187,7 @@ impl Experiment for Formats {
         let pure = |dt: DType| dt.storage().is_none();
         let mixed = |dt: DType| dt.storage().is_some() || dt == DType::F32;
         let all = |_: DType| true;
-        let figs: [(Scheme, &str, bool, &dyn Fn(DType) -> bool); 4] = [
+        let figs: [(Scheme, &str, bool, Keep); 4] = [
             (Scheme::Central, "formats_central", true, &all),
             (Scheme::Central5, "formats_central5", true, &all),
             (Scheme::Central, "formats_zero", false, &pure),
@@ -265,6 +265,9 @@ impl Experiment for Formats {
         ))
     }
 }
+
+/// Which dtypes a figure draws.
+type Keep<'a> = &'a dyn Fn(DType) -> bool;
 
 /// Whether a check at a dtype's and scheme's best step tells a correct gradient from twice it.
 #[derive(Clone, Copy, Debug)]
