@@ -13,7 +13,7 @@ use gradlab::lab::runner::{Experiment, Output};
 use gradlab::lab::series::line;
 use gradlab::lab::spread::{group_by, median_band, Spread};
 use gradlab::method::Scheme;
-use gradlab::metrics::best_step;
+use gradlab::metrics::{best_step, compare};
 use gradlab::policy::{truth_prec, usable_steps};
 use gradlab::problem::Problem;
 use gradlab::scalar::DType;
@@ -59,6 +59,9 @@ pub struct Row {
     loss_flat: usize,
     dead_zone: usize,
     nonfinite: usize,
+    /// The mean relative error of numeric against twice the analytic gradient (a wrong gradient
+    /// a check must reject), the same measure as `relerr_mean`.
+    relerr_doubled: f64,
     status: Status,
 }
 
@@ -76,11 +79,24 @@ impl Experiment for Formats {
         dtypes(quick).into_iter().flat_map(per_dtype).collect()
     }
     fn run_cell(&self, &(dt, scheme, seed, quick): &Self::Cell) -> Result<Vec<Row>> {
-        let cfg = CheckConfig { truth: Some(truth_prec(&[dt])), ..CheckConfig::seed(scheme, steps(dt, quick)) };
-        let rows = check_dtype(&Problem::generate(10, 4, 2, seed)?, dt, &cfg)?.rows;
-        Ok(rows
+        let cfg = CheckConfig {
+            truth: Some(truth_prec(&[dt])),
+            keep_grads: true,
+            ..CheckConfig::seed(scheme, steps(dt, quick))
+        };
+        let check = check_dtype(&Problem::generate(10, 4, 2, seed)?, dt, &cfg)?;
+        let doubled: Vec<f64> = match &check.grads {
+            Some(g) => {
+                let twice = g.analytic.mapv(|v| 2.0 * v);
+                g.numeric.iter().map(|num| compare(num, &twice, 53, 53).mean).collect()
+            }
+            None => Vec::new(),
+        };
+        Ok(check
+            .rows
             .into_iter()
-            .map(|r| Row {
+            .enumerate()
+            .map(|(i, r)| Row {
                 dtype: dt,
                 scheme,
                 seed,
@@ -91,6 +107,7 @@ impl Experiment for Formats {
                 loss_flat: r.loss_flat,
                 dead_zone: r.dead_zone,
                 nonfinite: r.nonfinite,
+                relerr_doubled: doubled.get(i).copied().unwrap_or(f64::NAN),
                 status: r.status,
             })
             .collect())
@@ -103,7 +120,7 @@ impl Experiment for Formats {
         let mine = |dt: DType, sc: Scheme| rows.iter().filter(move |r| r.dtype == dt && r.scheme == sc);
         let spread = |rs: &[&Row], f: fn(&Row) -> f64| Spread::of(&rs.iter().map(|r| f(r)).collect::<Vec<f64>>());
         let dts = dtypes(quick);
-        let (mut table, mut bests) = (Vec::new(), Vec::new());
+        let (mut table, mut bests, mut advice) = (Vec::new(), Vec::new(), Vec::new());
         for (&dt, sc) in dts.iter().flat_map(|dt| SCHEMES.iter().map(move |&sc| (dt, sc))) {
             let (med, _) = median_band(mine(dt, sc).map(|r| (&r.eps, r.relerr_mean)));
             let grid: Vec<&Decimal> = mine(dt, sc).map(|r| &r.eps).take(med.len()).collect();
@@ -111,6 +128,8 @@ impl Experiment for Formats {
             let here: Vec<&Row> = mine(dt, sc).filter(|r| r.eps.value() == best.step.value()).collect();
             let rel = spread(&here, |r| r.relerr_mean);
             let anal = spread(&here, |r| r.anal_vs_truth).median;
+            let doubled = spread(&here, |r| r.relerr_doubled);
+            advice.push(Advice { dtype: dt, scheme: sc, correct_max: rel.max, doubled_min: doubled.min, anal });
             bests.push(BestOf {
                 dtype: dt,
                 scheme: sc,
@@ -126,6 +145,12 @@ impl Experiment for Formats {
                 best_step_label(&best),
                 format!("{:.2e} ({:.2e} to {:.2e})", rel.median, rel.min, rel.max),
                 format!("{anal:.2e}"),
+                format!(
+                    "{} ({:.2e} to {:.2e})",
+                    if rel.max < doubled.min { "yes" } else { "no" },
+                    doubled.min,
+                    doubled.max
+                ),
                 format!("{:.0}", spread(&here, |r| r.loss_flat as f64).median),
                 format!("{:.0}", spread(&here, |r| r.dead_zone as f64).median),
             ]);
@@ -157,11 +182,18 @@ impl Experiment for Formats {
             }),
         );
         let (n, mut figures) = (seeds(quick).len(), String::new());
-        for (sc, stem, log) in [
-            (Scheme::Central, "formats_central", true),
-            (Scheme::Central5, "formats_central5", true),
-            (Scheme::Central, "formats_zero", false),
-        ] {
+        // The zero counts in two figures, pure formats and mixed ones (f32 in both as the
+        // reference): eleven curves fill every corner of one figure, so no legend would miss data.
+        let pure = |dt: DType| dt.storage().is_none();
+        let mixed = |dt: DType| dt.storage().is_some() || dt == DType::F32;
+        let all = |_: DType| true;
+        let figs: [(Scheme, &str, bool, Keep); 4] = [
+            (Scheme::Central, "formats_central", true, &all),
+            (Scheme::Central5, "formats_central5", true, &all),
+            (Scheme::Central, "formats_zero", false, &pure),
+            (Scheme::Central, "formats_zero_mixed", false, &mixed),
+        ];
+        for (sc, stem, log, keep) in figs {
             let (title, y) = if log {
                 (
                     format!("Checking a correct gradient in each format, {sc} differences"),
@@ -169,13 +201,16 @@ impl Experiment for Formats {
                 )
             } else {
                 (
-                    "Elements whose numeric gradient is 0: loss flat or input dead (central)".into(),
+                    format!(
+                        "Elements whose numeric gradient is 0: loss flat or input dead (central, {})",
+                        if stem.ends_with("mixed") { "S+f32 and f32" } else { "pure formats" }
+                    ),
                     "flat-loss + dead-input elements (of 40)",
                 )
             };
             let mut fig = Figure::new(title, "step eps", y);
             let mut drawn: Vec<(DType, Vec<(f64, f64)>)> = Vec::new();
-            for &dt in &dts {
+            for &dt in dts.iter().filter(|&&dt| keep(dt)) {
                 let value = |r: &Row| if log { r.relerr_mean } else { (r.loss_flat + r.dead_zone) as f64 };
                 let (med, band) = median_band(mine(dt, sc).map(|r| (&r.eps, value(r))));
                 // A median equal to an earlier one's (or within 1 % of it) at 3/4 of the steps or
@@ -203,8 +238,12 @@ impl Experiment for Formats {
             ));
             figures.push_str(&out.figure_md(stem, &fig)?);
         }
-        let t =
-            md_table("computed in X | loss in Y | scheme | step Z | relerr W | analytic vs truth | flat | dead", table);
+        let t = md_table(
+            "computed in X | loss in Y | scheme | step Z | relerr W | analytic vs truth | tells it from 2x \
+                 (relerr of 2x analytic) | flat | dead",
+            table,
+        );
+        let advice = advice_sentence(&advice);
         let zones = mixed_zones(&zones);
         let gains = mixed_gains(&bests);
         let twins = [("tf32", "f16"), ("tf32+f32", "f16+f32")]
@@ -217,12 +256,113 @@ impl Experiment for Formats {
             include_str!("formats.md"),
             seeds = n,
             table = t,
+            advice = advice,
             zones = zones,
             gains = gains,
             twins = twins,
             regimes = regimes,
             figures = figures
         ))
+    }
+}
+
+/// Which dtypes a figure draws.
+type Keep<'a> = &'a dyn Fn(DType) -> bool;
+
+/// Whether a check at a dtype's and scheme's best step tells a correct gradient from twice it.
+#[derive(Clone, Copy, Debug)]
+struct Advice {
+    dtype: DType,
+    scheme: Scheme,
+    /// The correct gradient's relerr in its worst seed.
+    correct_max: f64,
+    /// Twice the analytic gradient's relerr in its best seed.
+    doubled_min: f64,
+    /// The analytic gradient's error against the truth (median over seeds).
+    anal: f64,
+}
+
+impl Advice {
+    /// Every seed's correct gradient below every seed's doubled one: a threshold between them
+    /// passes the one and rejects the other.
+    fn separates(&self) -> bool {
+        self.correct_max < self.doubled_min
+    }
+}
+
+/// The advice, kept or withdrawn per dtype from the rows: where the best step's check tells a
+/// correct gradient from twice it in every seed, the table's step and relerr are usable; where it
+/// does not, the advice is withdrawn for that dtype with the numbers, and what the data offer
+/// instead: the dtype's mixed S+f32 version when its check separates, else the widest dtype whose
+/// check does.
+fn advice_sentence(rows: &[Advice]) -> String {
+    let kept: Vec<String> = dtypes_where(rows, true);
+    let failed: Vec<&Advice> = rows.iter().filter(|a| !a.separates()).collect();
+    if failed.is_empty() {
+        return format!(
+            "In every format and scheme here ({}), the check at step Z tells a correct gradient from twice it in \
+             every seed (the worst seed's relerr W is below the best seed's relerr of twice the analytic \
+             gradient): flag relerr above W's worst seed.",
+            kept.join(", ")
+        );
+    }
+    let mut by_dtype: Vec<DType> = failed.iter().map(|a| a.dtype).collect();
+    by_dtype.dedup();
+    let parts: Vec<String> = by_dtype
+        .iter()
+        .map(|&dt| {
+            let mine: Vec<&&Advice> = failed.iter().filter(|a| a.dtype == dt).collect();
+            let worst = mine.iter().map(|a| a.correct_max).fold(f64::NAN, f64::max);
+            let twice = mine.iter().map(|a| a.doubled_min).fold(f64::NAN, f64::min);
+            let schemes: Vec<String> = mine.iter().map(|a| a.scheme.to_string()).collect();
+            let instead = instead_of(rows, dt);
+            format!(
+                "{dt} ({}): a correct gradient's relerr reaches {worst:.2} in some seed, twice it gets {twice:.2} in \
+                 another, and the analytic gradient itself is {:.0} % off the truth; {instead}",
+                schemes.join(", "),
+                100.0 * mine[0].anal
+            )
+        })
+        .collect();
+    let kept = if kept.is_empty() {
+        "No format's check here tells a correct gradient from twice it in every seed.".to_string()
+    } else {
+        format!(
+            "The advice holds in {}: there the worst seed's relerr W is below the best seed's relerr of twice the \
+             analytic gradient, so a threshold between them passes a correct gradient and rejects a doubled one.",
+            kept.join(", ")
+        )
+    };
+    format!(
+        "{kept} It is withdrawn where no threshold on relerr separates the two on this problem: {}.",
+        parts.join("; ")
+    )
+}
+
+/// The dtypes (in row order, once) whose every scheme separates (`true`) or not.
+fn dtypes_where(rows: &[Advice], separates: bool) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for a in rows {
+        let all = rows.iter().filter(|b| b.dtype == a.dtype).all(|b| b.separates() == separates);
+        if all && !out.contains(&a.dtype.to_string()) {
+            out.push(a.dtype.to_string());
+        }
+    }
+    out
+}
+
+/// What to do instead of checking in `dt`: its S+f32 version when every scheme of it separates,
+/// else the widest dtype (most bits) whose every scheme does, else recompute at a higher
+/// precision than any here.
+fn instead_of(rows: &[Advice], dt: DType) -> String {
+    let separates = |d: DType| rows.iter().filter(|a| a.dtype == d).all(Advice::separates);
+    if let Some(m) = mixed_of(dt, rows, |a| a.dtype).map(|a| a.dtype).find(|&d| separates(d)) {
+        return format!("compute the gradient in {m} and check it there");
+    }
+    let widest = rows.iter().map(|a| a.dtype).filter(|&d| separates(d)).max_by_key(|d| d.bits());
+    match widest {
+        Some(w) => format!("recompute the gradient in {w} and check it there"),
+        None => "no dtype here can check it".to_string(),
     }
 }
 
@@ -573,6 +713,35 @@ gradlab::experiment_main!(Formats);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn advice(dt: &str, correct_max: f64, doubled_min: f64) -> Advice {
+        Advice { dtype: DType::parse(dt).unwrap(), scheme: Scheme::Central, correct_max, doubled_min, anal: 0.2 }
+    }
+
+    /// The advice is kept where the check separates a correct gradient from twice it, withdrawn
+    /// where it does not, with the mixed version offered when it separates and else the widest
+    /// dtype that does.
+    #[test]
+    fn the_advice_follows_the_separation() {
+        let all = advice_sentence(&[advice("bf16", 0.26, 0.4), advice("f32", 1e-4, 0.5)]);
+        assert!(all.starts_with("In every format and scheme here (bf16, f32), the check"), "{all}");
+        let rows = [advice("e4m3", 0.45, 0.40), advice("e4m3+f32", 0.3, 0.45), advice("f32", 1e-4, 0.5)];
+        let s = advice_sentence(&rows);
+        assert!(s.starts_with("The advice holds in e4m3+f32, f32:"), "{s}");
+        assert!(
+            s.ends_with(
+                "e4m3 (central): a correct gradient's relerr reaches 0.45 in some seed, twice it gets 0.40 in another, \
+                 and the analytic gradient itself is 20 % off the truth; compute the gradient in e4m3+f32 and check it \
+                 there."
+            ),
+            "{s}"
+        );
+        let rows = [advice("e4m3", 0.45, 0.40), advice("e4m3+f32", 0.45, 0.40), advice("f32", 1e-4, 0.5)];
+        assert!(advice_sentence(&rows).contains("recompute the gradient in f32 and check it there"));
+        let none = advice_sentence(&[advice("e4m3", 0.45, 0.40)]);
+        assert!(none.starts_with("No format's check here tells"), "{none}");
+        assert!(none.contains("no dtype here can check it"), "{none}");
+    }
 
     fn best(dt: &str, scheme: Scheme, step: f64, relerr: f64, anal: f64) -> BestOf {
         BestOf { dtype: DType::parse(dt).unwrap(), scheme, step, edge: false, relerr, anal }

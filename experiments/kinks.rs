@@ -50,6 +50,14 @@ pub struct Row {
     /// Elements whose truth is 0 (the check's truth, its rounding residues cleared), left out of
     /// both means.
     truth_zero: usize,
+    /// The same mean over every element: the check without the rule.
+    relerr_all: f64,
+    /// The user's rule, flagged elements recomputed: each crossing element at the largest grid
+    /// step below this one at which it crosses no kink, the others at this step; the mean over
+    /// every element so computed (the unresolved left out).
+    relerr_retried: f64,
+    /// Crossing elements that cross at every smaller grid step too (no step to recompute at).
+    unresolved: usize,
     status: Status,
 }
 
@@ -88,33 +96,31 @@ impl Experiment for Kinks {
             let Some(grads) = check.grads else { continue };
             let Some(truth) = grads.truth else { continue };
             let reach = if method == Scheme::Central5 { 2.0 } else { 1.0 };
-            for (r, num) in check.rows.into_iter().zip(grads.numeric) {
-                let h = reach * r.eps.to_f64();
-                // The ordinary relative error; elements whose truth is 0 (the check's truth, its
-                // rounding residues cleared) have none (counted).
-                let rel = |(v, t): (&f64, &f64)| relerr_to_truth(v, t, 53, 53);
-                let errs: Vec<(f64, Option<f64>)> =
-                    dist.iter().copied().zip(num.iter().zip(truth.iter()).map(rel)).collect();
-                let truth_zero = errs.iter().filter(|p| p.1.is_none()).count();
-                let errs = errs.into_iter().filter_map(|(d, e)| Some((d, e?)));
-                let (cross, smooth): (Vec<_>, Vec<_>) = errs.partition(|p| p.0 < h);
-                let mean = |v: &[(f64, f64)]| {
-                    if v.is_empty() {
-                        f64::NAN
-                    } else {
-                        v.iter().map(|p| p.1).sum::<f64>() / v.len() as f64
-                    }
-                };
+            // Per step (largest first), each element's ordinary relative error; elements whose
+            // truth is 0 (the check's truth, its rounding residues cleared) have none (counted).
+            let rel = |(v, t): (&f64, &f64)| relerr_to_truth(v, t, 53, 53);
+            let per_step: Vec<(f64, Vec<Option<f64>>)> = check
+                .rows
+                .iter()
+                .zip(&grads.numeric)
+                .map(|(r, num)| (reach * r.eps.to_f64(), num.iter().zip(truth.iter()).map(rel).collect()))
+                .collect();
+            let dist: Vec<f64> = dist.iter().copied().collect();
+            for (k, (r, (h, errs))) in check.rows.iter().zip(&per_step).enumerate() {
+                let m = measure(&dist, *h, errs, &per_step[k + 1..]);
                 out.push(Row {
                     dtype: dt,
                     method,
                     seed,
-                    eps: r.eps,
+                    eps: r.eps.clone(),
                     elements: dist.len(),
-                    crossing: dist.iter().filter(|&&d| d < h).count(),
-                    relerr_crossing: mean(&cross),
-                    relerr_smooth: mean(&smooth),
-                    truth_zero,
+                    crossing: m.crossing,
+                    relerr_crossing: m.crossing_err,
+                    relerr_smooth: m.smooth_err,
+                    truth_zero: m.truth_zero,
+                    relerr_all: m.all_err,
+                    relerr_retried: m.retried_err,
+                    unresolved: m.unresolved,
                     status: r.status,
                 });
             }
@@ -146,8 +152,10 @@ impl Experiment for Kinks {
             let (smooth, _) = median_band(of(DType::F64, m).map(|r| (&r.eps, r.relerr_smooth)));
             let (crossing, _) =
                 median_band(of(DType::F64, m).filter(|r| r.crossing > 0).map(|r| (&r.eps, r.relerr_crossing)));
-            err.series.push(line(&format!("{m}, smooth"), c, smooth));
-            err.series.push(dashed(&format!("{m}, crossing"), c, crossing));
+            // One legend entry per method (the title says which style is which): half the
+            // legend, so a corner free of data can hold it.
+            err.series.push(line(&m.to_string(), c, smooth));
+            err.series.push(dashed("", c, crossing));
         }
         figures.push_str(&out.figure_md("kinks_error", &err)?);
         let (mut table, mut summary) = (Vec::new(), Vec::new());
@@ -184,14 +192,25 @@ impl Experiment for Kinks {
         let [h32, p32, s32, e32, r32] = pick((DType::F32, Scheme::Central));
         let [h64, p64, s64, e64, r64] = pick((DType::F64, Scheme::Central));
         let [_, _, _, ex, rx] = pick((DType::F64, Scheme::Complex));
-        let rule = format!(
+        let truth_rule = format!(
             "Central differences at the step best for smooth elements let {p32:.0} % of the elements cross a kink in \
              f32 (h = {h32:.2e}) and {p64:.0} % in f64 (h = {h64:.2e}); a crossing element's error is {r32:.0e} (f32) \
-             and {r64:.0e} (f64) times a smooth one's. Take the best step at which no element crosses instead: median \
-             {s32:.2e} in f32 (error {e32:.1e}) and {s64:.2e} in f64 (error {e64:.1e}). The complex step is not \
-             affected (crossing over smooth error {rx:.1}): it reaches {ex:.1e} in f64, perturbing only the imaginary \
-             part."
+             and {r64:.0e} (f64) times a smooth one's. The best step at which no element crosses is median {s32:.2e} \
+             in f32 (error {e32:.1e}) and {s64:.2e} in f64 (error {e64:.1e}), but both steps are chosen by the error \
+             against the truth, which a user does not have. The complex step is not affected (crossing over smooth \
+             error {rx:.1}): it reaches {ex:.1e} in f64, perturbing only the imaginary part."
         );
+        let rules: Vec<RuleSummary> = dtypes()
+            .into_iter()
+            .flat_map(|dt| RULE_METHODS.map(|m| (dt, m)))
+            .filter_map(|(dt, m)| RuleSummary::of(dt, m, &of(dt, m).collect::<Vec<_>>()))
+            .collect();
+        let rule_table = md_table(
+            "dtype | method | step h = u^(1/(p+1)) on the grid | flagged: median (max) | seeds with a flag | \
+             error, every element | error, flagged left out | error, flagged recomputed | not recomputable",
+            rules.iter().map(RuleSummary::cells),
+        );
+        let rule = rule_sentence(&rules);
         let table = md_table(
             "dtype | method | best step (smooth elements) | their error | elements crossing there | \
              best step with no crossing (median over seeds) | error there: median (min to max) | \
@@ -199,8 +218,166 @@ impl Experiment for Kinks {
             table,
         );
         let zeros = zeros_note(rows.iter().map(|r| r.truth_zero).max().unwrap_or(0));
-        let vars = vars![n, table, figures, rule, zeros];
+        let vars = vars![n, table, figures, truth_rule, rule_table, rule, zeros];
         fill(include_str!("kinks.md"), &vars)
+    }
+}
+
+/// The methods the user's rule is measured for: those whose error the kinks change.
+const RULE_METHODS: [Scheme; 3] = [Scheme::Forward, Scheme::Central, Scheme::Central5];
+
+/// The textbook step of `method` in `dt`, u^(1/(p+1)) for a difference of order p (the step that
+/// balances truncation h^p against rounding u / h when f and its derivatives are of order 1): what
+/// a user picks without the truth.
+fn textbook_step(dt: DType, method: Scheme) -> f64 {
+    let p = match method {
+        Scheme::Forward | Scheme::Backward => 1.0,
+        Scheme::Central5 => 4.0,
+        _ => 2.0,
+    };
+    dt.unit_roundoff().powf(1.0 / (p + 1.0))
+}
+
+/// The user's rule at the textbook step (the grid step nearest it), over seeds.
+#[derive(Debug, Clone)]
+struct RuleSummary {
+    dtype: DType,
+    method: Scheme,
+    step: f64,
+    /// Percent of elements flagged.
+    flagged: Spread,
+    seeds_flagged: usize,
+    seeds: usize,
+    all: Spread,
+    skipped: Spread,
+    retried: Spread,
+    unresolved: usize,
+}
+
+impl RuleSummary {
+    /// From one dtype's and method's rows (every seed and step); `None` without rows.
+    fn of(dtype: DType, method: Scheme, rows: &[&Row]) -> Option<RuleSummary> {
+        let t = textbook_step(dtype, method).ln();
+        let step =
+            rows.iter().map(|r| r.eps.to_f64()).min_by(|a, b| (a.ln() - t).abs().total_cmp(&(b.ln() - t).abs()))?;
+        let at: Vec<&&Row> = rows.iter().filter(|r| r.eps.to_f64() == step).collect();
+        let spread =
+            |f: &dyn Fn(&Row) -> f64| Spread::of(&at.iter().map(|r| f(r)).filter(|v| !v.is_nan()).collect::<Vec<_>>());
+        Some(RuleSummary {
+            dtype,
+            method,
+            step,
+            flagged: spread(&|r| 100.0 * r.crossing as f64 / r.elements as f64),
+            seeds_flagged: at.iter().filter(|r| r.crossing > 0).count(),
+            seeds: at.len(),
+            all: spread(&|r| r.relerr_all),
+            skipped: spread(&|r| r.relerr_smooth),
+            retried: spread(&|r| r.relerr_retried),
+            unresolved: at.iter().map(|r| r.unresolved).sum(),
+        })
+    }
+
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.dtype.to_string(),
+            self.method.to_string(),
+            format!("{:.2e}", self.step),
+            format!("{:.1} % ({:.1} %)", self.flagged.median, self.flagged.max),
+            format!("{} of {}", self.seeds_flagged, self.seeds),
+            self.all.sci_range_label(1),
+            self.skipped.sci_range_label(1),
+            self.retried.sci_range_label(1),
+            self.unresolved.to_string(),
+        ]
+    }
+}
+
+/// What the rule buys, per dtype and method, from the summaries: nothing flagged; or the worst
+/// seed's error with and without the flagged elements, and what recomputing them costs and gives
+/// when leaving them out helps (at least halves the worst seed's error), or that it does not.
+fn rule_sentence(rules: &[RuleSummary]) -> String {
+    let parts: Vec<String> = rules
+        .iter()
+        .map(|r| {
+            let head = format!("{} {} at h = {:.2e}", r.dtype, r.method, r.step);
+            if r.seeds_flagged == 0 {
+                return format!(
+                    "{head} flags no element in any seed: the rule costs nothing and changes nothing \
+                    (worst seed's error {:.1e})",
+                    r.all.max
+                );
+            }
+            let (med, max) = (r.flagged.median, r.flagged.max);
+            if r.skipped.max <= r.all.max / 2.0 {
+                format!(
+                    "{head} flags elements in {} of {} seeds; leaving them out ({med:.1} % of the elements unchecked \
+                     in the median seed, at most {max:.1} %) lowers the worst seed's error from {:.1e} to {:.1e}, \
+                     and recomputing them instead at the largest grid step at which they cross nothing ({med:.1} % \
+                     more differences, at most {max:.1} %) gives {:.1e} with every element kept",
+                    r.seeds_flagged, r.seeds, r.all.max, r.skipped.max, r.retried.max
+                )
+            } else {
+                format!(
+                    "{head} flags elements in {} of {} seeds ({med:.1} % of the elements in the median seed, at most \
+                     {max:.1} %), but the worst seed's error is {:.1e} with them and {:.1e} without: at this step the \
+                     crossing elements are not what limits the error",
+                    r.seeds_flagged, r.seeds, r.all.max, r.skipped.max
+                )
+            }
+        })
+        .collect();
+    parts.join("; ") + "."
+}
+
+/// What one step of one method gives, split by the user's rule.
+#[derive(Debug, PartialEq)]
+struct Measured {
+    crossing: usize,
+    truth_zero: usize,
+    crossing_err: f64,
+    smooth_err: f64,
+    all_err: f64,
+    retried_err: f64,
+    unresolved: usize,
+}
+
+/// The mean of the finite values, NaN for none.
+fn mean(v: &[f64]) -> f64 {
+    if v.is_empty() {
+        f64::NAN
+    } else {
+        v.iter().sum::<f64>() / v.len() as f64
+    }
+}
+
+/// The rule at one step of reach `h`: an element is flagged when some kink lies within the
+/// reach (`dist` < `h`: a pre-activation changes sign between stencil points, which the user sees
+/// in the forward passes); `errs` its errors at this step, `smaller` the smaller steps (reach,
+/// errors), largest first, where a flagged element is recomputed at the first it does not cross.
+fn measure(dist: &[f64], h: f64, errs: &[Option<f64>], smaller: &[(f64, Vec<Option<f64>>)]) -> Measured {
+    let (mut cross, mut smooth, mut retried, mut unresolved) = (Vec::new(), Vec::new(), Vec::new(), 0);
+    for (i, (&d, e)) in dist.iter().zip(errs).enumerate() {
+        let Some(e) = *e else { continue };
+        if d >= h {
+            smooth.push(e);
+            retried.push(e);
+            continue;
+        }
+        cross.push(e);
+        match smaller.iter().find(|(h2, _)| d >= *h2).and_then(|(_, e2)| e2[i]) {
+            Some(e2) => retried.push(e2),
+            None => unresolved += 1,
+        }
+    }
+    let all: Vec<f64> = cross.iter().chain(&smooth).copied().collect();
+    Measured {
+        crossing: dist.iter().filter(|&&d| d < h).count(),
+        truth_zero: errs.iter().filter(|e| e.is_none()).count(),
+        crossing_err: mean(&cross),
+        smooth_err: mean(&smooth),
+        all_err: mean(&all),
+        retried_err: mean(&retried),
+        unresolved,
     }
 }
 
@@ -217,7 +394,48 @@ gradlab::experiment_main!(Kinks);
 
 #[cfg(test)]
 mod tests {
-    use super::zeros_note;
+    use super::*;
+
+    fn summary(flagged: f64, seeds_flagged: usize, all: f64, skipped: f64) -> RuleSummary {
+        let sp = |v: f64| Spread { min: v, median: v, max: v };
+        RuleSummary {
+            dtype: DType::F32,
+            method: Scheme::Central,
+            step: 3.16e-3,
+            flagged: sp(flagged),
+            seeds_flagged,
+            seeds: 10,
+            all: sp(all),
+            skipped: sp(skipped),
+            retried: sp(skipped),
+            unresolved: 0,
+        }
+    }
+
+    /// Each of the rule's three sentences appears when the summary calls for it.
+    #[test]
+    fn the_rule_sentence_follows_the_data() {
+        let none = rule_sentence(&[summary(0.0, 0, 1e-3, 1e-3)]);
+        assert!(none.contains("flags no element in any seed"), "{none}");
+        let helps = rule_sentence(&[summary(5.0, 3, 1e-1, 1e-3)]);
+        assert!(helps.contains("leaving them out lowers the worst seed's error from 1.0e-1 to 1.0e-3"), "{helps}");
+        let idle = rule_sentence(&[summary(5.0, 3, 1e-3, 0.9e-3)]);
+        assert!(idle.contains("the crossing elements are not what limits the error"), "{idle}");
+    }
+
+    /// Flagged elements are recomputed at the first smaller step they do not cross, or counted
+    /// when there is none; truth-zero elements count apart.
+    #[test]
+    fn the_rule_flags_and_recomputes() {
+        let dist = [1.0, 0.05, 0.001, 0.5];
+        let errs = [Some(1e-6), Some(1e-1), Some(2e-1), None];
+        let smaller = vec![(0.01, vec![Some(2e-6), Some(3e-6), Some(9e-1), None])];
+        let m = measure(&dist, 0.1, &errs, &smaller);
+        assert_eq!((m.crossing, m.truth_zero, m.unresolved), (2, 1, 1));
+        assert_eq!(m.smooth_err, 1e-6);
+        assert_eq!(m.crossing_err, (1e-1 + 2e-1) / 2.0);
+        assert_eq!(m.retried_err, (1e-6 + 3e-6) / 2.0);
+    }
 
     /// The note says there are none only when no check has one.
     #[test]

@@ -33,6 +33,9 @@ pub struct Row {
     pub estimate: String,
     /// |estimate - f'(1.5)| / f'(1.5), against the exact value.
     pub relerr: f64,
+    /// Whether the estimate is f'(1.5) rounded to nearest in the dtype: the closest value it
+    /// can hold.
+    pub rounded_truth: bool,
 }
 
 /// The methods, in the figure's order.
@@ -43,13 +46,17 @@ fn dtypes(quick: bool) -> Vec<DType> {
     DType::parse_list(if quick { "f16,f64,mpfr:113" } else { "f16,bf16,f32,f64,mpfr:113,mpfr:256" }).unwrap_or_default()
 }
 
-fn estimate<T: Scalar>(ctx: T::Ctx, method: Scheme, h: &Decimal, truth: &Float) -> (String, f64) {
+/// The estimate with every digit, its error against `truth`, and whether it is `truth` rounded to
+/// nearest in the dtype (f'(1.5) is a normal number in every dtype here, so rounding to the
+/// dtype's precision is rounding into the dtype).
+fn estimate<T: Scalar>(ctx: T::Ctx, method: Scheme, h: &Decimal, truth: &Float) -> (String, f64, bool) {
     let bits = T::dtype(ctx).bits();
     let x = T::from_rational(&Rational::from(X0), ctx);
     let v = derivative(&Martins, method, &x, h).value.to_float(bits);
     let p = truth.prec();
     let err = Float::with_val(p, &v.to_float(p) - truth).abs() / truth;
-    (if v.is_finite() { full_digits(&v) } else { v.to_string() }, Float::with_val(53, err).to_f64())
+    let rounded = v.is_finite() && v == Float::with_val(bits, truth);
+    (if v.is_finite() { full_digits(&v) } else { v.to_string() }, Float::with_val(53, err).to_f64(), rounded)
 }
 
 impl Experiment for MartinsExperiment {
@@ -71,8 +78,9 @@ impl Experiment for MartinsExperiment {
                 if method.has_step() { steps.iter().map(Some).collect() } else { vec![None] };
             for h in hs {
                 let step = h.cloned().unwrap_or_else(gradlab::check::no_step);
-                let (estimate, relerr) = gradlab::with_dtype!(dt, |T, ctx| estimate::<T>(ctx, method, &step, &truth));
-                rows.push(Row { dtype: dt, method, h: h.cloned(), estimate, relerr });
+                let (estimate, relerr, rounded_truth) =
+                    gradlab::with_dtype!(dt, |T, ctx| estimate::<T>(ctx, method, &step, &truth));
+                rows.push(Row { dtype: dt, method, h: h.cloned(), estimate, relerr, rounded_truth });
             }
         }
         Ok(rows)
@@ -88,21 +96,33 @@ impl Experiment for MartinsExperiment {
              numbers' error in units of u.\n\n",
         );
         let of = |dt: DType, m: Scheme| rows.iter().filter(move |r| r.dtype == dt && r.method == m);
-        let best = |dt: DType, m: Scheme| {
-            of(dt, m).min_by(|a, b| a.relerr.total_cmp(&b.relerr)).map_or("-".to_string(), |r| {
-                format!("{} at {}", sci6(r.relerr), r.h.as_ref().map_or("-".into(), |h| h.to_string()))
-            })
-        };
+        let cells: Vec<(DType, Vec<Best>)> = dtypes(quick)
+            .into_iter()
+            .map(|dt| (dt, METHODS[..5].iter().filter_map(|&m| Best::of(&of(dt, m).collect::<Vec<_>>())).collect()))
+            .collect();
         s.push_str(&md_table(
             "dtype | forward | central | central5 | ridders | complex (best) | complex within 2u, h <= sqrt(u) | dual (u)",
-            dtypes(quick).into_iter().map(|dt| {
+            cells.iter().map(|(dt, bests)| {
                 let mut row = vec![dt.to_string()];
-                row.extend(METHODS[..5].iter().map(|&m| best(dt, m)));
-                row.push(small_steps(of(dt, Scheme::Complex).collect(), dt));
-                row.push(of(dt, Scheme::Dual).next().map_or("-".into(), |r| format!("{:.2}", r.relerr / dt.unit_roundoff())));
+                row.extend(METHODS[..5].iter().map(|&m| bests.iter().find(|b| b.method == m).map_or("-".into(), Best::cell)));
+                row.push(small_steps(of(*dt, Scheme::Complex).collect(), *dt));
+                row.push(of(*dt, Scheme::Dual).next().map_or("-".into(), |r| format!("{:.2}", r.relerr / dt.unit_roundoff())));
                 row
             }),
         ));
+        s.push_str(&format!("\n{}\n", edge_sentence(&cells)));
+        let counts: Vec<Rounded> = dtypes(quick)
+            .into_iter()
+            .map(|dt| Rounded {
+                dtype: dt,
+                relerr: rounded_relerr(dt),
+                by_method: METHODS
+                    .iter()
+                    .map(|&m| (m, of(dt, m).filter(|r| r.rounded_truth).count(), of(dt, m).count()))
+                    .collect(),
+            })
+            .collect();
+        s.push_str(&format!("\n{}\n", rounded_sentence(&counts)));
         let stays: Vec<Stays> = rows
             .iter()
             .filter(|r| r.method.is_stencil())
@@ -219,6 +239,134 @@ fn stays_sentence(rows: &[Stays]) -> String {
     s
 }
 
+/// One method's smallest error in one dtype, and where it sits.
+struct Best {
+    method: Scheme,
+    relerr: f64,
+    /// The step, "-" for none.
+    h: String,
+    /// `Some(first)` when the step is at an end of the steps with a finite error: the largest
+    /// (`true`) or the smallest (`false`); the minimum may lie beyond it.
+    edge: Option<bool>,
+    /// Whether the estimate there is f'(1.5) rounded to the dtype.
+    rounded_truth: bool,
+    dtype: DType,
+}
+
+impl Best {
+    /// The smallest error among `rows` (one dtype and method, steps in decreasing order), the
+    /// first such step on ties; `None` when no error is finite.
+    fn of(rows: &[&Row]) -> Option<Best> {
+        let finite: Vec<&&Row> = rows.iter().filter(|r| r.relerr.is_finite()).collect();
+        let (i, r) = finite.iter().enumerate().min_by(|a, b| a.1.relerr.total_cmp(&b.1.relerr).then(a.0.cmp(&b.0)))?;
+        let stepped = r.h.is_some() && finite.len() > 1;
+        let edge = if !stepped {
+            None
+        } else if i == 0 {
+            Some(true)
+        } else if i + 1 == finite.len() {
+            Some(false)
+        } else {
+            None
+        };
+        Some(Best {
+            method: r.method,
+            relerr: r.relerr,
+            h: r.h.as_ref().map_or("-".into(), |h| h.to_string()),
+            edge,
+            rounded_truth: r.rounded_truth,
+            dtype: r.dtype,
+        })
+    }
+
+    /// The table's cell: the error and step, then f'(1.5) rounded to the dtype when it is that
+    /// (nothing in the dtype is closer, wherever the step), else the edge it sits on (a bound).
+    fn cell(&self) -> String {
+        let note = match (self.rounded_truth, self.edge) {
+            (true, _) => format!(" (f'(1.5) rounded to {})", self.dtype),
+            (false, Some(true)) => " (largest finite step: a bound)".into(),
+            (false, Some(false)) => " (smallest step: a bound)".into(),
+            (false, None) => String::new(),
+        };
+        format!("{} at {}{note}", sci6(self.relerr), self.h)
+    }
+}
+
+/// How many of the table's minima sit on an edge of the steps (bounds, not optima), and how many
+/// of those are f'(1.5) rounded to the dtype (nothing closer exists, so the edge does not matter).
+fn edge_sentence(cells: &[(DType, Vec<Best>)]) -> String {
+    let all: Vec<&Best> = cells.iter().flat_map(|c| &c.1).filter(|b| b.h != "-").collect();
+    let edge: Vec<&&Best> = all.iter().filter(|b| b.edge.is_some()).collect();
+    let rounded = edge.iter().filter(|b| b.rounded_truth).count();
+    if edge.is_empty() {
+        return format!(
+            "Every one of the {} minima above lies inside the steps tried, with a larger error on either side.",
+            all.len()
+        );
+    }
+    let first = edge.iter().filter(|b| b.edge == Some(true)).count();
+    let ends: Vec<String> =
+        [(first, "at the largest, the first finite point"), (edge.len() - first, "at the smallest")]
+            .iter()
+            .filter(|e| e.0 > 0)
+            .map(|e| format!("{} {}", e.0, e.1))
+            .collect();
+    let mut s = format!(
+        "{} of the {} minima above sit on an edge of the steps with a finite error ({}): the error might fall \
+         further beyond it, so the step and error there are a bound, not an optimum (marked)",
+        edge.len(),
+        all.len(),
+        ends.join(", ")
+    );
+    if rounded > 0 {
+        s.push_str(&format!(
+            ", except {rounded} that {} f'(1.5) rounded to the dtype, which no step can improve on",
+            if rounded == 1 { "is" } else { "are" }
+        ));
+    }
+    s.push('.');
+    s
+}
+
+/// One dtype's count of estimates equal to f'(1.5) rounded to it, by method (equal, all rows).
+struct Rounded {
+    dtype: DType,
+    /// The error of f'(1.5) rounded to the dtype.
+    relerr: f64,
+    by_method: Vec<(Scheme, usize, usize)>,
+}
+
+/// The error of f'(1.5) rounded to nearest in `dt`.
+fn rounded_relerr(dt: DType) -> f64 {
+    let Ok(p) = Prec::new(dt.bits() + 128) else { return f64::NAN };
+    let truth = true_derivative_at_x0(p);
+    let r = Float::with_val(dt.bits(), &truth);
+    Float::with_val(53, (Float::with_val(p.bits(), &r) - &truth).abs() / &truth).to_f64()
+}
+
+/// Where estimates equal f'(1.5) rounded to their dtype, per hardware-width dtype with any: the
+/// count by method; when none does anywhere, that.
+fn rounded_sentence(counts: &[Rounded]) -> String {
+    let parts: Vec<String> = counts
+        .iter()
+        .filter(|c| c.by_method.iter().any(|m| m.1 > 0))
+        .map(|c| {
+            let (eq, all) = c.by_method.iter().fold((0, 0), |a, m| (a.0 + m.1, a.1 + m.2));
+            let methods: Vec<String> =
+                c.by_method.iter().filter(|m| m.1 > 0).map(|m| format!("{} {} of {}", m.0, m.1, m.2)).collect();
+            format!("in {} {eq} of {all} rows ({}; error {})", c.dtype, methods.join(", "), sci6(c.relerr))
+        })
+        .collect();
+    if parts.is_empty() {
+        return "No estimate in any dtype is f'(1.5) rounded to that dtype.".into();
+    }
+    format!(
+        "Estimates that are f'(1.5) rounded to their dtype, the closest value the dtype holds (no method or step can \
+         do better there): {}.",
+        parts.join("; ")
+    )
+}
+
 /// The complex step at the steps h <= sqrt(u), where its truncation error h^2 f'''/(6 f') is
 /// below u: how many are within 2 u, and the largest error in units of u.
 fn small_steps(rows: Vec<&Row>, dt: DType) -> String {
@@ -260,5 +408,54 @@ mod tests {
             ),
             "{s}"
         );
+    }
+
+    fn mrow(h: Option<&str>, relerr: f64, rounded_truth: bool) -> Row {
+        Row {
+            dtype: DType::BF16,
+            method: Scheme::Central,
+            h: h.map(|h| Decimal::parse("step", h).unwrap()),
+            estimate: String::new(),
+            relerr,
+            rounded_truth,
+        }
+    }
+
+    /// A minimum at the first finite step or the last is a bound; inside, or f'(1.5) rounded, it
+    /// is not; the sentence counts them, and says none when none is.
+    #[test]
+    fn edge_minima_are_marked_as_bounds() {
+        let rows = [mrow(Some("1"), f64::NAN, false), mrow(Some("1e-1"), 1e-3, false), mrow(Some("1e-2"), 1e-2, false)];
+        let b = Best::of(&rows.iter().collect::<Vec<_>>()).unwrap();
+        assert_eq!(b.edge, Some(true));
+        assert_eq!(b.cell(), "1.000000e-03 at 1e-1 (largest finite step: a bound)");
+        let inside = [mrow(Some("1"), 1e-2, false), mrow(Some("1e-1"), 1e-3, false), mrow(Some("1e-2"), 1e-2, false)];
+        let c = Best::of(&inside.iter().collect::<Vec<_>>()).unwrap();
+        assert_eq!(c.edge, None);
+        let last = [mrow(Some("1"), 1e-2, false), mrow(Some("1e-1"), 1e-3, true)];
+        let d = Best::of(&last.iter().collect::<Vec<_>>()).unwrap();
+        assert_eq!(d.edge, Some(false));
+        assert_eq!(d.cell(), "1.000000e-03 at 1e-1 (f'(1.5) rounded to bf16)");
+        let s = edge_sentence(&[(DType::BF16, vec![b, d])]);
+        assert!(
+            s.starts_with("2 of the 2 minima above sit on an edge of the steps with a finite error (1 at the largest"),
+            "{s}"
+        );
+        assert!(s.ends_with("except 1 that is f'(1.5) rounded to the dtype, which no step can improve on."), "{s}");
+        assert!(edge_sentence(&[(DType::BF16, vec![c])]).starts_with("Every one of the 1 minima above lies inside"));
+    }
+
+    /// The rounded-truth sentence lists the dtypes with such rows, or says there are none.
+    #[test]
+    fn the_rounded_truth_sentence_follows_the_counts() {
+        let some = Rounded {
+            dtype: DType::BF16,
+            relerr: rounded_relerr(DType::BF16),
+            by_method: vec![(Scheme::Central, 3, 40), (Scheme::Forward, 0, 40)],
+        };
+        let s = rounded_sentence(&[some]);
+        assert!(s.ends_with("in bf16 3 of 80 rows (central 3 of 40; error 2.238132e-03)."), "{s}");
+        let none = Rounded { dtype: DType::BF16, relerr: 0.0, by_method: vec![(Scheme::Central, 0, 40)] };
+        assert_eq!(rounded_sentence(&[none]), "No estimate in any dtype is f'(1.5) rounded to that dtype.");
     }
 }
