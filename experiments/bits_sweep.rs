@@ -52,6 +52,9 @@ pub fn theory_slopes(scheme: Scheme) -> (f64, f64) {
     (-p / (p + 1.0), -1.0 / (p + 1.0))
 }
 
+/// A theory line of a figure: its scheme, its slope and its points.
+type TheoryLine = (Scheme, f64, Vec<(f64, f64)>);
+
 impl Experiment for BitsSweep {
     /// Bits, scheme, and whether the grid is the quick one.
     type Cell = (u32, Scheme, bool);
@@ -99,7 +102,7 @@ impl Experiment for BitsSweep {
         let mut step_fig = Figure::new("Optimal step vs MPFR precision", "significand bits", "optimal step eps");
         let mut fits = Vec::new();
         // Per figure: the theory lines, drawn over the data with one legend entry.
-        let (mut err_theory, mut step_theory): (Vec<(Scheme, f64, Vec<(f64, f64)>)>, Vec<_>) = (Vec::new(), Vec::new());
+        let (mut err_theory, mut step_theory): (Vec<TheoryLine>, Vec<_>) = (Vec::new(), Vec::new());
         for scheme in SCHEMES {
             let color = scheme_color(scheme);
             let mine: Vec<&Row> = rows.iter().filter(|r| r.scheme == scheme).collect();

@@ -176,8 +176,14 @@ impl gradlab::lab::runner::Experiment for ErrorModelExperiment {
             table,
         ));
         out.block("finding", &finding(bound_low, &cases, 1.5))?;
-        let sigma =
-            Spread::of(&rows.iter().map(|r| r.sigma_loss / gradlab::regimes::ulp(r.dtype, 0.75)).collect::<Vec<_>>());
+        // σ_L in ulps, once per (dtype, scheme, seed): each row of a case repeats it.
+        let sigmas: Vec<(String, f64)> = rows
+            .iter()
+            .map(|r| (format!("{} seed {}", r.dtype, r.seed), r.sigma_loss / gradlab::regimes::ulp(r.dtype, 0.75)))
+            .collect::<std::collections::BTreeMap<String, f64>>()
+            .into_iter()
+            .collect();
+        let sigma = Spread::of(&sigmas.iter().map(|s| s.1).collect::<Vec<_>>());
         widest.sort_by(|a, b| b.0.total_cmp(&a.0));
         let widest: Vec<String> = widest.iter().take(2).map(|(_, w)| w.clone()).collect();
         let at_widest: Vec<(f64, usize)> =
@@ -187,14 +193,15 @@ impl gradlab::lab::runner::Experiment for ErrorModelExperiment {
              ratio is {bound_low:.2}): it takes every rounding at its worst, so it bounds the error, it does not predict it. \
              Seed by seed, {} Its spread over seeds (max over min) is widest for {}: {} The loss's rounding noise σ_L is \
              {:.2} to {:.2} ulp of a loss near 0.75 (median {:.2}), against 0.29 ulp for the last rounding alone (uniform \
-             within half an ulp): every rounding on the perturbed sample's way to the total reaches the loss.\n",
+             within half an ulp): {}.\n",
             if bound_low > 1.0 { "above" } else { "not always above" },
             within_factor_sentence("the expected minimal error", &cases, 1.5),
             and_list(&widest),
             flat_at_optima(&at_widest),
             sigma.min,
             sigma.max,
-            sigma.median
+            sigma.median,
+            sigma_sentence(&sigmas)
         ));
         if !notes.is_empty() {
             s.push_str(&format!("\nMinima on the edge of the grid (bounds, not optima): {}.\n", notes.join("; ")));
@@ -221,6 +228,28 @@ fn flat_at_optima(optima: &[(f64, usize)]) -> String {
 }
 
 gradlab::experiment_main!(ErrorModelExperiment);
+
+/// The rounding noise of the last rounding alone, in ulps: uniform within half an ulp, 1/√12.
+const LAST_ROUNDING_ULPS: f64 = 0.288_675_134_594_812_9;
+
+/// What σ_L says about the roundings that reach the loss, from the numbers: above the last
+/// rounding's noise in every case (the earlier roundings reach the loss), or the cases below.
+fn sigma_sentence(sigmas: &[(String, f64)]) -> String {
+    let below: Vec<&(String, f64)> = sigmas.iter().filter(|s| s.1 < LAST_ROUNDING_ULPS).collect();
+    if below.is_empty() {
+        "above it in every case, so every rounding on the perturbed sample's way to the total reaches the loss".into()
+    } else {
+        let mut names: Vec<String> = below.iter().map(|s| format!("{} ({:.3})", s.0, s.1)).collect();
+        names.dedup();
+        format!(
+            "above it in {} of {} cases, so the earlier roundings mostly reach the loss; below it in {}, where the \
+             measured noise is less than the last rounding's alone (σ_L is estimated from a finite sample)",
+            sigmas.len() - below.len(),
+            sigmas.len(),
+            gradlab::lab::claims::and_list(&names)
+        )
+    }
+}
 
 /// The report's key finding on the error model, written from the numbers: whether the bound is
 /// above every measured minimal error (smallest ratio `bound_low`), and in how many seed-by-seed
@@ -255,6 +284,15 @@ fn finding(bound_low: f64, cases: &[Ratio], factor: f64) -> String {
 
 #[cfg(test)]
 mod tests {
+    /// σ_L's sentence says every rounding reaches the loss only when no case is below 1/√12.
+    #[test]
+    fn sigma_sentence_names_the_cases_below_the_last_rounding() {
+        let s = super::sigma_sentence(&[("f32 seed 1".into(), 0.5), ("bf16 seed 2".into(), 0.4)]);
+        assert!(s.contains("above it in every case"), "{s}");
+        let s = super::sigma_sentence(&[("f32 seed 1".into(), 0.5), ("bf16 seed 2".into(), 0.274)]);
+        assert!(s.contains("above it in 1 of 2 cases") && s.contains("below it in bf16 seed 2 (0.274)"), "{s}");
+    }
+
     /// The finding says "every case" only when every case is within, and names the furthest.
     #[test]
     fn finding_counts_the_cases_outside() {

@@ -133,8 +133,9 @@ impl Experiment for MartinsExperiment {
             })
             .collect();
         s.push_str(&format!(
-            "\nAs in the paper's figure, the differences' error falls with the step until rounding takes over (forward at \
-             about sqrt(u), central at u^(2/3), five-point at u^(4/5)) and {}; the complex step \
+            "\nAs in the paper's figure, the differences' error falls with the step until rounding takes over (at steps near \
+             u^(1/2) for forward, u^(1/3) for central and u^(1/5) for five-point differences, where the errors are \
+             about u^(1/2), u^(2/3) and u^(4/5)) and {}; the complex step \
              has no subtraction, so its error falls as h^2 and then stays within a few u (the roundings of the imaginary part \
              through sin, cos, the cubes, the square root, exp and the quotient, whose parts are each rounded once; the \
              largest per dtype in the table) down to the smallest step, as long as the imaginary parts stay normal numbers: in the hardware \

@@ -182,20 +182,20 @@ impl Experiment for Methods {
             let complex = method == Scheme::Complex;
             let (x, y) =
                 if complex { ("h / sqrt(u)", "error / u") } else { ("h / u^(1/(p+1))", "error / u^(p/(p+1))") };
-            let mut fig =
-                Figure::new(format!("{method}: the error curves of every dtype collapse (linear model)"), x, y);
+            let mut fig = Figure::new(String::new(), x, y);
+            let mut scaled: Vec<(DType, Vec<(f64, f64)>)> = Vec::new();
             for dt in dtypes(quick, ModelKind::Linear) {
                 let u = dt.unit_roundoff();
                 // The complex step's rounding does not grow as h shrinks: error / u against h / sqrt(u).
                 let (xs, ys) =
                     if complex { (u.sqrt(), u) } else { (u.powf(1.0 / (order + 1.0)), u.powf(order / (order + 1.0))) };
                 let (med, _) = curve(ModelKind::Linear, dt, method);
-                fig.series.push(line(
-                    &dt.to_string(),
-                    dtype_color(dt),
-                    med.iter().map(|p| (p.0 / xs, p.1 / ys)).filter(|p| (1e-4..=1e4).contains(&p.0)).collect(),
-                ));
+                let pts: Vec<(f64, f64)> =
+                    med.iter().map(|p| (p.0 / xs, p.1 / ys)).filter(|p| (1e-4..=1e4).contains(&p.0)).collect();
+                fig.series.push(line(&dt.to_string(), dtype_color(dt), pts.clone()));
+                scaled.push((dt, pts));
             }
+            fig.title = format!("{method}: {} (linear model)", claims::collapse_phrase(&scaled));
             fig.caption = Some(format!(
                 "order p = {order}, u the dtype's unit roundoff; median over {n} seeds; x within 1e-4 to 1e4"
             ));
@@ -387,7 +387,10 @@ impl RiddersFailures {
                     }
                 }
                 if let Some((h, med)) = best {
-                    for r in cell.iter().filter(|r| step(r) == h && !(r.num_vs_truth <= FAILURE_FACTOR * med)) {
+                    for r in cell
+                        .iter()
+                        .filter(|r| step(r) == h && (r.num_vs_truth > FAILURE_FACTOR * med || r.num_vs_truth.is_nan()))
+                    {
                         let (seed, error) = (r.seed, r.num_vs_truth);
                         out.failures.push(Failure { model: m, dtype: dt, seed, step: h, error, median: med });
                     }
@@ -488,6 +491,7 @@ gradlab::experiment_main!(Methods);
 
 #[cfg(test)]
 mod tests {
+
     use super::*;
 
     fn row(model: ModelKind, dtype: DType, seed: u64, eps: &str, err: f64) -> Row {

@@ -283,7 +283,7 @@ impl Experiment for Microbatch {
         let x_spread = seed_spread_sentence(x_spread);
         let zeros = zeros_note(whole.iter().map(|r| r.truth_zero).sum());
         let further = spread.sentence();
-        let unequal_mm: Vec<&Row> = whole.iter().copied().filter(|r| mm(&r) && r.level > 0).collect();
+        let unequal_mm: Vec<&Row> = whole.iter().copied().filter(|r| mm(r) && r.level > 0).collect();
         let searches = search_sentence(
             &unequal_mm.iter().map(|r| (r.wrt, r.sizes_search, r.same_weights == Some(true))).collect::<Vec<_>>(),
         );
@@ -373,7 +373,7 @@ fn equal_sentence(verdicts: &[Verdict]) -> String {
 fn seed_spread_sentence(relative_spread: f64) -> String {
     if relative_spread <= 1e-9 {
         format!(
-            "x.grad's relerr is the same on every seed at each size (relative spread at most {relative_spread:.0e}): it \
+            "x.grad's relerr is the same on every seed at each size (relative spread at most {relative_spread:.1e}): it \
              depends only on the sizes."
         )
     } else {
@@ -489,7 +489,7 @@ impl SpreadFacts {
                 self.b_max, self.b_cells
             )
         };
-        format!("{first}{flips}.")
+        format!("{first}{flips} (micro-batches accumulated; the data-parallel rows are in the table).")
     }
 }
 

@@ -139,7 +139,8 @@ impl Experiment for PrecisionSweep {
                 |what: &str| format!("Finite-difference error vs step, {scheme} differences (order {p}), {what}");
             let y_label = "mean relative error of the numeric gradient vs MPFR truth";
             let mut hw = Figure::new(title("hardware formats"), "step eps", y_label);
-            let mut collapse = Figure::new(title("all dtypes collapsed"), "h / u^(1/(p+1))", "error / u^(p/(p+1))");
+            let mut collapse = Figure::new(String::new(), "h / u^(1/(p+1))", "error / u^(p/(p+1))");
+            let mut scaled = Vec::new();
             for dt in dtypes(quick) {
                 let mine = || rows.iter().filter(|r| r.dtype == dt && r.scheme == scheme);
                 let (med, band) = median_band(mine().map(|r| (&r.eps, r.num_vs_truth)));
@@ -149,7 +150,8 @@ impl Experiment for PrecisionSweep {
                 // Near the optimum (a window of 12 decades of the scaled step), where the scaling applies.
                 let near: Vec<(f64, f64)> =
                     med.iter().map(|&(h, e)| (h / sx, e / sy)).filter(|p| (1e-6..=1e6).contains(&p.0)).collect();
-                collapse.series.push(line(&dt.to_string(), dtype_color(dt), near));
+                collapse.series.push(line(&dt.to_string(), dtype_color(dt), near.clone()));
+                scaled.push((dt, near));
                 if !matches!(dt, DType::Mpfr(_)) {
                     hw.series.push(line(&dt.to_string(), dtype_color(dt), med).with_band(band));
                     // A relative error above 1 means a gradient lost, which the model does not describe.
@@ -160,6 +162,7 @@ impl Experiment for PrecisionSweep {
             hw.caption = Some(
                 "solid: measured, median over seeds; band: min-max over seeds; dashed: expected error (below 1)".into(),
             );
+            collapse.title = title(&gradlab::lab::claims::collapse_phrase(&scaled));
             collapse.legend_pos = LegendPos::Auto;
             collapse.caption =
                 Some("u = 2^-p of each dtype, p its order; medians over seeds; 12 decades around the optimum".into());

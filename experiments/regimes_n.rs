@@ -193,8 +193,7 @@ impl Experiment for RegimesN {
             let mut hidden = true;
             for (&n, color) in sizes.iter().zip([BLUE, VERMILLION, GREEN, ORANGE]) {
                 let pts = seeds.iter().flat_map(|&sd| curve(dt, Reduction::Mean, n, sd, flat));
-                let name =
-                    if seeds.len() > 1 { format!("n = {n} (median, band: min-max)") } else { format!("n = {n}") };
+                let name = format!("n = {n}");
                 fig.series.push(median_with_range(line, &name, color, pts));
                 let sum = curve(dt, Reduction::Sum, n, 1, flat);
                 if sum != curve(dt, Reduction::Mean, n, 1, flat) {
@@ -238,10 +237,13 @@ impl Experiment for RegimesN {
             }
             fig.y_log = false;
             fig.legend_pos = LegendPos::Auto;
+            let spread = if seeds.len() > 1 { "median over the seeds, band: min-max; " } else { "" };
             fig.caption = Some(if hidden {
-                "The sum's curves (seed 1) are not drawn: they equal the mean's at seed 1 at every step.".into()
+                format!(
+                    "{spread}the sum's curves (seed 1) are not drawn: they equal the mean's at seed 1 at every step"
+                )
             } else {
-                "dashed: the sum (seed 1), where it differs from the mean".into()
+                format!("{spread}dashed: the sum (seed 1), where it differs from the mean")
             });
             s.push_str(&out.figure_md(&format!("regimes_n_{dt}"), &fig)?);
         }
@@ -266,7 +268,7 @@ impl Experiment for RegimesN {
         let (first, last) = (sizes[0], sizes[sizes.len() - 1]);
         out.block("finding", &finding(slope, (&f32_range(first), first), (&f32_range(last), last), fit.len(), same))?;
         s.push_str(&format!(
-            "\nThe flat-loss zone moves up with n: in f32 from {} at n = {first} to {} at n = {last} (over the seeds; a \
+            "\nThe flat-loss zone moves up with n: in f32 from {} (n = {first}) up to {} (n = {last}) (over the seeds; a \
              least-squares log-log slope of {slope:.2} in n over all {} f32 points). It is the aggregation over n \
              samples that moves it, not the averaging: at seed 1 the sum reduction's boundary is {} the mean's, since \
              the sum multiplies L by n where the mean divides g by n, and ulp(L) / |g| is the same either way.\n\n",
@@ -325,7 +327,10 @@ mod tests {
     #[test]
     fn finding_follows_the_slope() {
         let s = super::finding(0.9, ("1e-4", 10), ("1e-1", 10000), 12, true);
-        assert!(s.contains("zone grows with the number of samples in the loss, for the sum and the mean alike (seed 1)"), "{s}");
+        assert!(
+            s.contains("zone grows with the number of samples in the loss, for the sum and the mean alike (seed 1)"),
+            "{s}"
+        );
         assert!(s.contains("from a step of 1e-4 at n = 10 and of 1e-1 at n = 10000 (over the seeds; a least-squares log-log slope of 0.90"), "{s}");
         let s = super::finding(0.02, ("1e-4", 10), ("1e-4", 10000), 12, false);
         assert!(s.contains("does not grow with") && s.contains("not always at one step"), "{s}");

@@ -2,6 +2,7 @@
 //! says "within 3x in every case" only when every case is, and names the cases that are not
 //! otherwise. Each rule has a test that builds the data for each of its sentences.
 
+use crate::scalar::DType;
 use std::fmt::Write as _;
 
 /// One case of a comparison: a method's error divided by a reference's error on the same case
@@ -145,6 +146,69 @@ fn within_by(
     let mut s = format!("{what} is within {b} in {ok} of {n} cases ({below} in {better}); {}: ", w.beyond);
     let _ = write!(s, "{}.", parts.join(", "));
     s
+}
+
+/// How far (a factor either way) a dtype's scaled error curve may stray from f64's and still be
+/// said to collapse onto it.
+pub const COLLAPSE_FACTOR: f64 = 3.0;
+
+/// Whether `curve` stays within [`COLLAPSE_FACTOR`] of `reference` wherever both are drawn (the
+/// reference interpolated linearly in log-log between its points; at least 3 shared points).
+pub fn collapses(curve: &[(f64, f64)], reference: &[(f64, f64)]) -> bool {
+    let mut r: Vec<(f64, f64)> =
+        reference.iter().filter(|p| p.0 > 0.0 && p.1 > 0.0).map(|p| (p.0.ln(), p.1.ln())).collect();
+    r.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut shared = 0;
+    for &(x, y) in curve.iter().filter(|p| p.0 > 0.0 && p.1 > 0.0) {
+        let (lx, ly) = (x.ln(), y.ln());
+        let Some(i) = r.windows(2).position(|w| w[0].0 <= lx && lx <= w[1].0) else { continue };
+        let (a, b) = (r[i], r[i + 1]);
+        let at = if b.0 > a.0 { a.1 + (b.1 - a.1) * (lx - a.0) / (b.0 - a.0) } else { a.1 };
+        if (ly - at).abs() > COLLAPSE_FACTOR.ln() {
+            return false;
+        }
+        shared += 1;
+    }
+    shared >= 3
+}
+
+/// What a collapse figure shows, from its curves (dtype, scaled points): "the error curves of
+/// every dtype collapse" when each stays within [`COLLAPSE_FACTOR`] of f64's, else which do and
+/// which do not.
+pub fn collapse_phrase(scaled: &[(DType, Vec<(f64, f64)>)]) -> String {
+    let Some((_, reference)) = scaled.iter().find(|(dt, _)| *dt == DType::F64) else {
+        return "each dtype's scaled error curve".into();
+    };
+    let (on, off): (Vec<_>, Vec<_>) =
+        scaled.iter().filter(|(dt, _)| *dt != DType::F64).partition(|(_, c)| collapses(c, reference));
+    let names = |v: &[&(DType, Vec<(f64, f64)>)]| and_list(&v.iter().map(|(dt, _)| dt.to_string()).collect::<Vec<_>>());
+    if off.is_empty() {
+        "the error curves of every dtype collapse".into()
+    } else if on.is_empty() {
+        "no dtype's curve collapses onto f64's".into()
+    } else {
+        format!("the curves of {} collapse onto f64's, those of {} do not", names(&on), names(&off))
+    }
+}
+
+#[cfg(test)]
+mod collapse_tests {
+    use super::collapse_phrase;
+    use crate::scalar::DType;
+
+    /// The phrase says "every dtype collapse" only when each curve is within the factor of f64's.
+    #[test]
+    fn collapse_phrases_follow_the_curves() {
+        let f64c: Vec<(f64, f64)> = (0..9).map(|i| (10f64.powi(i - 4), 10f64.powi((i - 4).abs()))).collect();
+        let near: Vec<(f64, f64)> = f64c.iter().map(|p| (p.0 * 1.3, p.1 * 2.0)).collect();
+        let far: Vec<(f64, f64)> = f64c.iter().map(|p| (p.0, if p.0 < 1.0 { p.1 / 50.0 } else { p.1 })).collect();
+        let (f32_, bf16) = (DType::parse("f32").unwrap(), DType::parse("bf16").unwrap());
+        let t = collapse_phrase(&[(f32_, near.clone()), (DType::F64, f64c.clone())]);
+        assert_eq!(t, "the error curves of every dtype collapse");
+        let t = collapse_phrase(&[(bf16, far.clone()), (f32_, near), (DType::F64, f64c.clone())]);
+        assert_eq!(t, "the curves of f32 collapse onto f64's, those of bf16 do not");
+        assert_eq!(collapse_phrase(&[(bf16, far), (DType::F64, f64c)]), "no dtype's curve collapses onto f64's");
+    }
 }
 
 #[cfg(test)]

@@ -108,9 +108,12 @@ pub enum LegendPos {
     Left,
     /// The middle of the right side.
     Right,
-    /// The corner that covers the fewest data, or the middle of the left or right side when
-    /// that covers none and every corner covers some (deterministic; ties go to upper right,
-    /// upper left, lower left, lower right, left, right in that order).
+    /// Along the top edge, `i` eighths of the free width from the left (1 to 7).
+    Top(u8),
+    /// The corner that covers the fewest data, or, when every corner covers some, the first
+    /// place that covers none among the middle of the left or right side and seven places along
+    /// the top edge, from left to right (deterministic; ties between corners go to upper right,
+    /// upper left, lower left, lower right in that order).
     #[default]
     Auto,
 }

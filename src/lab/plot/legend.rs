@@ -126,6 +126,7 @@ fn corner(pos: LegendPos, w: i32, h: i32, plot: (i32, i32)) -> (i32, i32) {
         LegendPos::Center => ((plot.0 - w) / 2, (plot.1 - h) / 2),
         LegendPos::Left => (xl, (plot.1 - h) / 2),
         LegendPos::Right => (xr, (plot.1 - h) / 2),
+        LegendPos::Top(i) => (xl + (xr - xl) * i32::from(i.min(8)) / 8, yt),
         LegendPos::UpperRight | LegendPos::Auto => (xr, yt),
     }
 }
@@ -166,8 +167,8 @@ fn data_samples(prep: &Prepared, bottom: f64, map: impl Fn((f64, f64)) -> Pixel)
 }
 
 /// The place for `fig`'s legend: its own, or for [`LegendPos::Auto`] the corner whose box covers
-/// the least data, or, when every corner covers some, the middle of the left or right side if it
-/// covers none. Decided on the PNG's geometry, so both files agree.
+/// the least data, or, when every corner covers some, the first of the middle of the left or
+/// right side and seven places along the top edge that covers none. Decided on the PNG's geometry, so both files agree.
 fn choose(
     fig: &Figure,
     prep: &Prepared,
@@ -181,14 +182,17 @@ fn choose(
     let samples = data_samples(prep, f64::from(plot.1), map);
     let m = 8.0 * f64::from(SS);
     let mut best = (u64::MAX, LegendPos::UpperRight);
-    for pos in [
+    let places = [
         LegendPos::UpperRight,
         LegendPos::UpperLeft,
         LegendPos::LowerLeft,
         LegendPos::LowerRight,
         LegendPos::Left,
         LegendPos::Right,
-    ] {
+    ]
+    .into_iter()
+    .chain((1..8).map(LegendPos::Top));
+    for pos in places {
         let (x, y) = corner(pos, g.w, g.h, plot);
         let (x, y, w, h) = (f64::from(x), f64::from(y), f64::from(g.w), f64::from(g.h));
         let score: u64 = samples
@@ -196,8 +200,9 @@ fn choose(
             .filter(|&&(sx, sy, _)| sx >= x - m && sx <= x + w + m && sy >= y - m && sy <= y + h + m)
             .map(|&(_, _, weight)| weight)
             .sum();
-        // The middle of a side only when it covers nothing: it sits over the data a corner keeps clear of.
-        let side = matches!(pos, LegendPos::Left | LegendPos::Right);
+        // A place other than a corner only when it covers nothing: it sits over the data a
+        // corner keeps clear of.
+        let side = matches!(pos, LegendPos::Left | LegendPos::Right | LegendPos::Top(_));
         if score < best.0 && (!side || score == 0) {
             best = (score, pos);
         }

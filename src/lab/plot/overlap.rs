@@ -36,7 +36,8 @@ pub(super) fn notes(fig: &Figure, prep: &Prepared, at: impl Fn((f64, f64)) -> (f
             by.sort_unstable();
             let names: Vec<String> = by
                 .iter()
-                .map(|&j| fig.series[j].label.trim())
+                // A hider's own note (" (= f16 at 33 of 33 steps)") is left out: the legend stays short.
+                .map(|&j| fig.series[j].label.split(" (").next().unwrap_or_default().trim())
                 .map(|l| if l.is_empty() { "an unlabelled series".to_string() } else { l.to_string() })
                 .collect();
             let complete = hidden == px[i].len();

@@ -137,6 +137,32 @@ fn legend_avoids_the_data() {
 }
 
 #[test]
+fn legend_goes_along_the_top_when_corners_and_sides_are_taken() {
+    // Zigzags over the whole height near the left and right ends of the data, a line along the
+    // bottom, and labels long enough that a box in any corner or side reaches a zigzag (the axis
+    // pads the data by a decade each side): the top middle is the only free place.
+    let mut fig = Figure::new("legend", "x", "y");
+    fig.y_log = false;
+    let zigzag = |from: f64, to: f64| -> Vec<(f64, f64)> {
+        (0..=30).map(|i| (10f64.powf(from + (to - from) * f64::from(i) / 30.0), f64::from(i % 2))).collect()
+    };
+    fig.series.push(Series::new("the left zigzag, with a label long enough", BLACK, zigzag(0.0, 0.5)));
+    fig.series.push(Series::new("the right zigzag, with a label long enough", BLACK, zigzag(3.5, 4.0)));
+    fig.series.push(Series::new("floor", BLACK, (0..=40).map(|i| (10f64.powf(f64::from(i) / 10.0), 0.0)).collect()));
+    let (_, svg, _) = render_to_bytes(&fig).unwrap();
+    let lay = layout::layout(&fig, &prepare(&fig));
+    let rect = svg.lines().find(|l| l.starts_with("<rect") && l.contains("opacity=\"0.88\"")).expect("legend box");
+    let attr = |name: &str| -> f64 {
+        let at = rect.find(&format!(" {name}=\"")).unwrap() + name.len() + 3;
+        rect[at..].split('"').next().unwrap().parse::<f64>().unwrap() / 3.0
+    };
+    let (x, y, w) = (attr("x"), attr("y"), attr("width"));
+    assert!((y - lay.top - 14.0).abs() < 2.0, "at the top: {y}");
+    // Not in a corner: between the zigzags.
+    assert!(x > lay.left + 30.0 && x + w < lay.right - 30.0, "along the top, not a corner: {x} .. {}", x + w);
+}
+
+#[test]
 fn counts_dropped_points() {
     let mut fig = Figure::new("t", "x", "y");
     let pts = vec![(1.0, 1.0), (1e-1, 0.0), (1e-2, f64::NAN), (1e-3, -1.0), (1e-4, 1e-3), (1e-5, 1e-2)];
