@@ -262,7 +262,10 @@ fn quick_experiments_show_their_key_numbers_and_are_thread_independent() {
     // 1e-300 and central differences no better than 1e-11 anywhere; dual's h is empty; every
     // f64 estimate has 17 significant digits.
     let mar = records(&out.join("martins/martins.csv"));
-    assert_eq!(csv(&out.join("martins/martins.csv")).0, ["dtype", "method", "h", "estimate", "relerr", "rounded_truth"]);
+    assert_eq!(
+        csv(&out.join("martins/martins.csv")).0,
+        ["dtype", "method", "h", "estimate", "relerr", "rounded_truth"]
+    );
     let u64_ = f64::EPSILON / 2.0;
     let complex: Vec<_> =
         mar.iter().filter(|r| r["dtype"] == "f64" && r["method"] == "complex" && num(r, "h") <= 1e-8).collect();
