@@ -317,6 +317,22 @@ struct Failure {
     step: f64,
     error: f64,
     median: f64,
+    /// Central and five-point differences' errors on the same seed at the same step, where both
+    /// were measured: when the five-point error is no smaller than the central one (within
+    /// [`KINK_AGREEMENT`]) the error does not shrink with the stencil's order, so it is not
+    /// truncation: the seed's stencils cross a kink there.
+    stencils: Option<(f64, f64)>,
+}
+
+/// A five-point error above (1 - this) times the central one is "no smaller".
+const KINK_AGREEMENT: f64 = 0.1;
+
+impl Failure {
+    /// Whether the failure belongs to the function (a kink) rather than to the extrapolation.
+    fn at_a_kink(&self) -> bool {
+        self.stencils
+            .is_some_and(|(c, c5)| c.is_finite() && c5.is_finite() && c > 0.0 && c5 >= (1.0 - KINK_AGREEMENT) * c)
+    }
 }
 
 /// The largest change of Ridders' error between neighbouring initial steps of one seed's grid.
@@ -392,7 +408,20 @@ impl RiddersFailures {
                         .filter(|r| step(r) == h && (r.num_vs_truth > FAILURE_FACTOR * med || r.num_vs_truth.is_nan()))
                     {
                         let (seed, error) = (r.seed, r.num_vs_truth);
-                        out.failures.push(Failure { model: m, dtype: dt, seed, step: h, error, median: med });
+                        let at = |method: Scheme| {
+                            rows.iter()
+                                .find(|q| {
+                                    q.method == method
+                                        && !q.auto_step
+                                        && q.model == m
+                                        && q.dtype == dt
+                                        && q.seed == seed
+                                        && q.eps.as_ref().is_some_and(|e| e.to_f64() == h)
+                                })
+                                .map(|q| q.num_vs_truth)
+                        };
+                        let stencils = at(Scheme::Central).zip(at(Scheme::Central5));
+                        out.failures.push(Failure { model: m, dtype: dt, seed, step: h, error, median: med, stencils });
                     }
                 }
                 let mut seeds: Vec<u64> = cell.iter().map(|r| r.seed).collect();
@@ -419,14 +448,14 @@ impl RiddersFailures {
 
     /// The section's paragraph on Ridders, each sentence chosen by the rows.
     fn sentences(&self) -> String {
-        let failures = if self.failures.is_empty() {
+        let (kinks, own): (Vec<&Failure>, Vec<&Failure>) = self.failures.iter().partition(|f| f.at_a_kink());
+        let failures = if own.is_empty() {
             format!(
                 "**Where Ridders fails.** At its best step (the smallest median over the seeds), Ridders' error is \
                  within {FAILURE_FACTOR:.0}x of that median on every seed, for every model and dtype."
             )
         } else {
-            let items: Vec<String> = self
-                .failures
+            let items: Vec<String> = own
                 .iter()
                 .map(|f| {
                     format!(
@@ -444,8 +473,28 @@ impl RiddersFailures {
             format!(
                 "**Where Ridders fails.** At its best step (the smallest median over the seeds), Ridders' error is more \
                  than {FAILURE_FACTOR:.0}x that median on {} of the seeds: {} (the tables' max column).",
-                self.failures.len(),
+                own.len(),
                 claims::and_list(&items)
+            )
+        };
+        let failures = if kinks.is_empty() {
+            failures
+        } else {
+            let items: Vec<String> = kinks
+                .iter()
+                .map(|f| {
+                    let (c, c5) = f.stencils.unwrap_or((f64::NAN, f64::NAN));
+                    format!(
+                        "{} {} seed {} (Ridders {:.1e}, central {c:.1e}, five-point {c5:.1e} at step {:.2e})",
+                        f.model, f.dtype, f.seed, f.error, f.step
+                    )
+                })
+                .collect();
+            format!(
+                "{failures} Not Ridders' doing, though also more than {FAILURE_FACTOR:.0}x the median: {}, where \
+                 five-point differences are no better than central ones (an error that does not shrink with the \
+                 stencil's order is not truncation: the seed's stencils cross a kink at that step).",
+                claims::and_list(&items),
             )
         };
         let big: Vec<&Jump> = self.jumps.iter().filter(|j| j.decades() >= JUMP_DECADES).collect();
@@ -513,11 +562,17 @@ mod tests {
     #[test]
     fn ridders_failures_follow_the_rows() {
         let (m, dt) = (ModelKind::Linear, DType::F64);
-        let mut rows = Vec::new();
-        for seed in 1..=3 {
-            rows.push(row(m, dt, seed, "1e0", if seed == 1 { 1e-9 } else { 1e-10 }));
-            rows.push(row(m, dt, seed, "1e-1", if seed == 2 { 1e-9 } else { 1e-12 }));
-        }
+        let base = || -> Vec<Row> {
+            (1..=3)
+                .flat_map(|seed| {
+                    [
+                        row(m, dt, seed, "1e0", if seed == 1 { 1e-9 } else { 1e-10 }),
+                        row(m, dt, seed, "1e-1", if seed == 2 { 1e-9 } else { 1e-12 }),
+                    ]
+                })
+                .collect()
+        };
+        let rows = base();
         let s = RiddersFailures::of(&rows).sentences();
         assert!(s.contains("more than 100x that median on 1 of the seeds: linear f64 seed 2 (1.0e-9 against a median of 1.0e-12, 1000x at step 1.00e-1)"), "{s}");
         assert!(s.contains("it changes by up to 3.0 decades on the linear model (f64, seed 1: 1.0e-9 at step 1.00e0, 1.0e-12 at 1.00e-1)"), "{s}");
@@ -526,5 +581,20 @@ mod tests {
         let s = RiddersFailures::of(&smooth).sentences();
         assert!(s.contains("within 100x of that median on every seed"), "{s}");
         assert!(s.contains("changes by less than 3 decades on 1 of 1 models"), "{s}");
+        // Central and five-point differences as far off as each other at that seed and step: a
+        // kink, not Ridders; differing by the stencils' orders: still Ridders' failure.
+        let stencil = |method, err| Row { method, ..row(m, dt, 2, "1e-1", err) };
+        let mut kink = base();
+        kink.extend([stencil(Scheme::Central, 4.43e-3), stencil(Scheme::Central5, 4.41e-3)]);
+        let s = RiddersFailures::of(&kink).sentences();
+        assert!(s.contains("within 100x of that median on every seed"), "{s}");
+        assert!(s.contains("Not Ridders' doing, though also more than 100x the median: linear f64 seed 2 (Ridders 1.0e-9, central 4.4e-3, five-point 4.4e-3"), "{s}");
+        let mut truncation = base();
+        truncation.extend([stencil(Scheme::Central, 1e-3), stencil(Scheme::Central5, 1e-5)]);
+        let s = RiddersFailures::of(&truncation).sentences();
+        assert!(
+            s.contains("more than 100x that median on 1 of the seeds: linear f64 seed 2") && !s.contains("Not Ridders"),
+            "{s}"
+        );
     }
 }
