@@ -160,7 +160,16 @@ impl Experiment for SeedRepro {
         fig.series.push(dashed("fraction of elements: dead input", BLUE, curve(acc, |r| r.dead_zone as f64 / 40.0)));
         fig.y_log = false;
         fig.legend_pos = LegendPos::LowerRight;
-        fig.caption = Some("eps >= 1e-4: plateau at 0.9; then L(x + eps) and L(x - eps) round to one value (flat loss) about two decades before x + eps == x (dead input).".into());
+        // The largest step with some element flat, and with some element dead.
+        let first = |count: fn(&CheckRow) -> usize| {
+            of(acc).filter(|r| count(r) > 0).map(|r| r.eps.to_f64()).fold(f64::NAN, f64::max)
+        };
+        let (flat_from, dead_from) = (first(|r| r.loss_flat), first(|r| r.dead_zone));
+        fig.caption = Some(format!(
+            "eps >= 1e-4: plateau at 0.9; then L(x + eps) and L(x - eps) round to one value (flat loss, from eps = \
+             {flat_from:.2e}) {:.2} decades before x + eps == x (dead input, from {dead_from:.2e})",
+            (flat_from / dead_from).log10()
+        ));
         s.push_str(&out.figure_md("seed_repro_regimes", &fig)?);
 
         // The bug's plateau beside the fix's V, with the published points and the bound's lines.
