@@ -261,20 +261,20 @@ fn finding(bound_low: f64, cases: &[Ratio], factor: f64) -> String {
     } else {
         format!("is not always above the minimal error (smallest ratio {bound_low:.2})")
     };
-    let within = cases.iter().filter(|c| c.ratio.is_finite() && c.ratio <= factor && c.ratio >= 1.0 / factor).count();
-    let worst = cases
-        .iter()
-        .filter(|c| c.ratio.is_finite() && c.ratio > 0.0)
-        .max_by(|a, b| a.ratio.max(1.0 / a.ratio).total_cmp(&b.ratio.max(1.0 / b.ratio)));
+    let (within, total) = gradlab::lab::claims::within_factor_count(cases, factor);
+    // The case furthest from 1 either way, a ratio that is not a number first.
+    let worst = cases.iter().max_by(|a, b| {
+        let d = gradlab::lab::claims::factor_distance;
+        d(a.ratio).total_cmp(&d(b.ratio))
+    });
     let expected = match worst {
-        Some(w) if within < cases.len() => format!(
-            "is within a factor {factor} of it in {within} of {} seed-by-seed cases (furthest: {} at seed {}, {})",
-            cases.len(),
+        Some(w) if within < total => format!(
+            "is within a factor {factor} of it in {within} of {total} seed-by-seed cases (furthest: {} at seed {}, {})",
             w.group,
             w.seed,
             gradlab::lab::claims::times(w.ratio)
         ),
-        _ => format!("is within a factor {factor} of it in all {} seed-by-seed cases", cases.len()),
+        _ => format!("is within a factor {factor} of it in all {total} seed-by-seed cases"),
     };
     format!(
         "- The bound T h^p + R u/h {bound}; the expected error, built from the truncation, the dtype's own steps and \
@@ -303,6 +303,9 @@ mod tests {
         let s = super::finding(0.8, &[case(1, 1.1), case(2, 3.4), case(3, 0.2)], 1.5);
         assert!(s.contains("is not always above the minimal error (smallest ratio 0.80)"), "{s}");
         assert!(s.contains("in 1 of 3 seed-by-seed cases (furthest: bf16 central5 at seed 3, 0.20x)"), "{s}");
+        // A case whose ratio is not a number is outside, and named furthest.
+        let s = super::finding(1.62, &[case(1, 1.1), case(2, f64::NAN)], 1.5);
+        assert!(s.contains("in 1 of 2 seed-by-seed cases (furthest: bf16 central5 at seed 2, NaN)"), "{s}");
     }
 
     use super::*;

@@ -76,7 +76,29 @@ pub fn within_factor_sentence(what: &str, cases: &[Ratio], bound: f64) -> String
         worst: "furthest from 1:",
         beyond: "outside".into(),
     };
-    within_by(what, cases, &words, |r| r.is_finite() && r <= bound && r >= 1.0 / bound, |r| r.max(1.0 / r))
+    within_by(what, cases, &words, |r| within_factor(r, bound), factor_distance)
+}
+
+/// Whether `ratio` is within a factor `bound` of 1 either way (1/`bound` <= ratio <= `bound`); a
+/// ratio that is not a finite number is not.
+pub fn within_factor(ratio: f64, bound: f64) -> bool {
+    ratio.is_finite() && ratio <= bound && ratio >= 1.0 / bound
+}
+
+/// How far `ratio` is from 1 either way (`max(r, 1/r)`), infinite for a ratio that is not a
+/// number, so that it ranks furthest.
+pub fn factor_distance(ratio: f64) -> f64 {
+    if ratio.is_nan() {
+        f64::INFINITY
+    } else {
+        ratio.max(1.0 / ratio)
+    }
+}
+
+/// How many of `cases` are within a factor `bound` either way ([`within_factor`]: a NaN or
+/// infinite ratio counts as outside), and how many there are: `(inside, total)`.
+pub fn within_factor_count(cases: &[Ratio], bound: f64) -> (usize, usize) {
+    (cases.iter().filter(|c| within_factor(c.ratio, bound)).count(), cases.len())
 }
 
 /// The words of a within-sentence.
@@ -258,6 +280,17 @@ mod tests {
             "the expected error is within a factor 1.5 either way in 0 of 3 cases (below 1 in 1); outside: bf16 \
              central5 at seeds 2 and 5 (4.2x and 2.9x), f16 central at seed 1 (0.30x)."
         );
+    }
+
+    /// A NaN or infinite ratio counts as outside, whichever side of the bound.
+    #[test]
+    fn the_factor_count_puts_nan_outside() {
+        let cases = [case("f32", 1, 1.2), case("f32", 2, f64::NAN), case("f32", 3, f64::INFINITY), case("f32", 4, 0.7)];
+        assert_eq!(within_factor_count(&cases, 1.5), (2, 4));
+        assert_eq!(within_factor_count(&cases[..1], 1.1), (0, 1));
+        assert_eq!(within_factor_count(&[], 1.5), (0, 0));
+        assert!(factor_distance(f64::NAN) > factor_distance(1e300));
+        assert_eq!(factor_distance(0.25), 4.0);
     }
 
     #[test]
