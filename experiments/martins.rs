@@ -101,7 +101,7 @@ impl Experiment for MartinsExperiment {
             .map(|dt| (dt, METHODS[..5].iter().filter_map(|&m| Best::of(&of(dt, m).collect::<Vec<_>>())).collect()))
             .collect();
         s.push_str(&md_table(
-            "dtype | forward | central | central5 | ridders | complex (best) | complex within 2u, h <= sqrt(u) | dual (u)",
+            "dtype | forward | central | central5 | ridders | complex (best) | complex within 2u, h <= sqrt(u), h f'(1.5) normal | dual (u)",
             cells.iter().map(|(dt, bests)| {
                 let mut row = vec![dt.to_string()];
                 row.extend(METHODS[..5].iter().map(|&m| bests.iter().find(|b| b.method == m).map_or("-".into(), Best::cell)));
@@ -123,6 +123,25 @@ impl Experiment for MartinsExperiment {
             })
             .collect();
         s.push_str(&format!("\n{}\n", rounded_sentence(&counts)));
+        let worst = dtypes(quick)
+            .into_iter()
+            .flat_map(|dt| SmallSteps::of(&of(dt, Scheme::Complex).collect::<Vec<_>>(), dt).normal)
+            .fold(0.0, f64::max);
+        // The hardware formats' smallest normal numbers, formats sharing one grouped, and whether
+        // the smallest grid step keeps h f'(1.5) above it.
+        let mut normals: Vec<(Vec<String>, f64, bool)> = Vec::new();
+        for dt in DType::parse_list("f16,bf16,f32,f64").unwrap_or_default() {
+            let Some(m) = min_normal(dt) else { continue };
+            let smallest = of(dt, Scheme::Complex).filter_map(|r| r.h.as_ref().map(Decimal::to_f64)).fold(f64::INFINITY, f64::min);
+            let beyond = smallest.is_finite() && smallest * derivative_f64().abs() >= m;
+            match normals.iter_mut().find(|g| g.1 == m) {
+                Some(g) => {
+                    g.0.push(dt.to_string());
+                    g.2 &= beyond;
+                }
+                None => normals.push((vec![dt.to_string()], m, beyond)),
+            }
+        }
         let stays: Vec<Stays> = rows
             .iter()
             .filter(|r| r.method.is_stencil())
@@ -135,13 +154,9 @@ impl Experiment for MartinsExperiment {
         s.push_str(&format!(
             "\nAs in the paper's figure, the differences' error falls with the step until rounding takes over (at steps near \
              u^(1/2) for forward, u^(1/3) for central and u^(1/5) for five-point differences, where the errors are \
-             about u^(1/2), u^(2/3) and u^(4/5)) and {}; the complex step \
-             has no subtraction, so its error falls as h^2 and then stays within a few u (the roundings of the imaginary part \
-             through sin, cos, the cubes, the square root, exp and the quotient, whose parts are each rounded once; the \
-             largest per dtype in the table) down to the smallest step, as long as the imaginary parts stay normal numbers: in the hardware \
-             formats they become subnormal once h f'(x) is below the smallest normal number (6e-5 in f16, 1.2e-38 in bf16 \
-             and f32, 2.2e-308 in f64, beyond the grid) and lose bits. Dual numbers need no step at all.\n\n",
-            stays_sentence(&stays)
+             about u^(1/2), u^(2/3) and u^(4/5)) and {}; {}. Dual numbers need no step at all.\n\n",
+            stays_sentence(&stays),
+            complex_sentence(worst, &normals)
         ));
         // Per dtype, the steps down to where every method has settled; f64 also over every step.
         let zoom = |dt: DType| 10f64.powi(-(20.0f64.max(0.36 * dt.bits() as f64 + 5.0)) as i32);
@@ -371,11 +386,81 @@ fn rounded_sentence(counts: &[Rounded]) -> String {
 /// The complex step at the steps h <= sqrt(u), where its truncation error h^2 f'''/(6 f') is
 /// below u: how many are within 2 u, and the largest error in units of u.
 fn small_steps(rows: Vec<&Row>, dt: DType) -> String {
-    let u = dt.unit_roundoff();
-    let errs: Vec<f64> =
-        rows.iter().filter(|r| r.h.as_ref().is_some_and(|h| h.to_f64() <= u.sqrt())).map(|r| r.relerr / u).collect();
-    let within = errs.iter().filter(|&&e| e <= 2.0).count();
-    format!("{within} of {}, max {:.2} u", errs.len(), errs.iter().copied().fold(0.0, f64::max))
+    let s = SmallSteps::of(&rows, dt);
+    let below = if s.below.is_empty() {
+        String::new()
+    } else {
+        format!(" ({} more below the normal range, max {:.2} u)", s.below.len(), max_of(&s.below))
+    };
+    format!("{} of {}, max {:.2} u{below}", s.within_2u(), s.normal.len(), max_of(&s.normal))
+}
+
+/// The largest of `v`, 0 for none.
+fn max_of(v: &[f64]) -> f64 {
+    v.iter().copied().fold(0.0, f64::max)
+}
+
+/// The smallest positive normal number of `dt`, or `None` (MPFR: no limit within reach here).
+fn min_normal(dt: DType) -> Option<f64> {
+    dt.normal_exp_min().map(|e| 2f64.powi(e))
+}
+
+/// f'(1.5) in f64, for the normal-range test of a step.
+fn derivative_f64() -> f64 {
+    Prec::new(64).map_or(f64::NAN, |p| true_derivative_at_x0(p).to_f64())
+}
+
+/// The complex step's errors (in units of u) at steps h <= sqrt(u), split by whether h f'(1.5),
+/// the imaginary part's size, is a normal number of the dtype (`normal`) or below the normal
+/// range (`below`), where the imaginary part loses bits.
+struct SmallSteps {
+    normal: Vec<f64>,
+    below: Vec<f64>,
+}
+
+impl SmallSteps {
+    fn of(rows: &[&Row], dt: DType) -> SmallSteps {
+        let (u, d) = (dt.unit_roundoff(), derivative_f64().abs());
+        let (mut normal, mut below) = (Vec::new(), Vec::new());
+        for r in rows {
+            let Some(h) = r.h.as_ref().map(Decimal::to_f64).filter(|h| *h <= u.sqrt()) else { continue };
+            let e = r.relerr / u;
+            if min_normal(dt).is_none_or(|m| h * d >= m) {
+                normal.push(e);
+            } else {
+                below.push(e);
+            }
+        }
+        SmallSteps { normal, below }
+    }
+
+    fn within_2u(&self) -> usize {
+        self.normal.iter().filter(|&&e| e <= 2.0).count()
+    }
+}
+
+/// The complex step's sentence on its small steps: within how many u it stays over every dtype's
+/// normal-range steps h <= sqrt(u) (`worst` the largest error there in u), then where the
+/// imaginary part turns subnormal, each hardware format's smallest normal number (`normals`:
+/// dtype names sharing one value, the value, and whether every grid step keeps h f'(1.5) above
+/// it).
+fn complex_sentence(worst: f64, normals: &[(Vec<String>, f64, bool)]) -> String {
+    let list: Vec<String> = normals
+        .iter()
+        .map(|(names, v, beyond)| {
+            let names = gradlab::lab::claims::and_list(names);
+            format!("{v:.1e} in {names}{}", if *beyond { ", beyond the grid" } else { "" })
+        })
+        .collect();
+    format!(
+        "the complex step has no subtraction, so its error falls as h^2 and then stays within {worst:.1} u (the \
+         largest over the steps h <= sqrt(u) of every dtype at which h f'(x) is a normal number, the steps below the \
+         normal range left out; the roundings of the imaginary part through sin, cos, the cubes, the square root, exp \
+         and the quotient, whose parts are each rounded once; the largest per dtype in the table) down to the smallest \
+         step, as long as the imaginary parts stay normal numbers: in the hardware formats they become subnormal once \
+         h f'(x) is below the smallest normal number ({}) and lose bits",
+        list.join(", ")
+    )
 }
 
 gradlab::experiment_main!(MartinsExperiment);
@@ -386,6 +471,37 @@ mod tests {
 
     fn row(method: Scheme, relerr: f64, all: bool, plus: bool) -> Stays {
         Stays { dtype: DType::F64, method, h: "1e-16".into(), relerr, all, plus }
+    }
+
+    fn complex_row(dtype: DType, h: &str, relerr: f64) -> Row {
+        let h = Some(Decimal::parse("step", h).unwrap());
+        Row { dtype, method: Scheme::Complex, h, estimate: String::new(), relerr, rounded_truth: false }
+    }
+
+    /// The complex step's small steps are split at the normal range: an error at a step whose
+    /// h f'(1.5) is subnormal does not count towards "within N u".
+    #[test]
+    fn small_steps_leave_out_the_subnormal_range() {
+        let u = DType::F16.unit_roundoff();
+        let rows = [
+            complex_row(DType::F16, "1e-1", 50.0 * u), // above sqrt(u): not a small step
+            complex_row(DType::F16, "1e-3", 0.6 * u),
+            complex_row(DType::F16, "1e-4", 3.3 * u),
+            complex_row(DType::F16, "1e-7", 225.0 * u), // h f' below 2^-14
+        ];
+        let s = SmallSteps::of(&rows.iter().collect::<Vec<_>>(), DType::F16);
+        assert_eq!(s.normal.len(), 2);
+        assert_eq!(s.below.len(), 1);
+        assert_eq!(
+            small_steps(rows.iter().collect(), DType::F16),
+            "1 of 2, max 3.30 u (1 more below the normal range, max 225.00 u)"
+        );
+        let sentence = complex_sentence(
+            3.3,
+            &[(vec!["f16".into()], 2f64.powi(-14), false), (vec!["f64".into()], 2f64.powi(-1022), true)],
+        );
+        assert!(sentence.contains("stays within 3.3 u"), "{sentence}");
+        assert!(sentence.contains("(6.1e-5 in f16, 2.2e-308 in f64, beyond the grid)"), "{sentence}");
     }
 
     /// Each sentence appears when the rows call for it.
