@@ -300,9 +300,16 @@ impl Experiment for Microbatch {
             .filter_map(|r| Some((format!("{} {} {} {}", r.scenario, r.sizes, r.wrt, r.variant), r.verdict?)))
             .collect();
         let fixes = fixes_sentence(&fixes);
+        // The problem as the text names it, from the values used.
+        let (samples, features, classes, parts, per_part) = (N, D, CLASSES, K, N / K);
+        let (eps, truth_bits) = (EPS, gradlab::policy::TRUTH_BITS);
+        let most = N / (K * sizes(Scenario::Accumulation, LEVELS - 1).iter().copied().min().unwrap_or(1).max(1));
         fill(
             include_str!("microbatch.md"),
-            &vars![seeds, table, equal, plateau, x_spread, further, searches, coarsened, fixes, zeros],
+            &vars![
+                seeds, table, equal, plateau, x_spread, further, searches, coarsened, fixes, zeros, samples, features,
+                classes, parts, per_part, eps, truth_bits, most
+            ],
         )
     }
 }
@@ -311,6 +318,10 @@ impl Experiment for Microbatch {
 /// floored at the check's own `resolution` (reached at c = 1, where the fixes sit).
 fn plateau_figure(batches: &[&Row], seeds: u64, resolution: f64) -> Figure {
     let theory_of = |c: f64| ((c - 1.0).abs() / c.max(1.0)).max(resolution);
+    let mut levels: Vec<usize> = batches.iter().map(|r| r.level).collect();
+    levels.sort_unstable();
+    levels.dedup();
+    let patterns = levels.len();
     // A log grid from 10^-0.2 to 10^1.2, with c = 1 and points ever closer to it on both sides.
     let mut cs: Vec<f64> = (0..=100).map(|i| 10f64.powf(-0.2 + 1.4 * f64::from(i) / 100.0)).collect();
     cs.extend((1..=16).flat_map(|j| [1.0 - 10f64.powf(-f64::from(j) / 2.0), 1.0 + 10f64.powf(-f64::from(j) / 2.0)]));
@@ -324,7 +335,7 @@ fn plateau_figure(batches: &[&Row], seeds: u64, resolution: f64) -> Figure {
             .with(dashed(&label, DARK_GREY, theory))
             .with_legend(LegendPos::LowerRight)
             .with_caption(format!(
-            "Accumulation, {seeds} seeds, 6 size patterns; one point per micro-batch. The fixes (at 1, fix_sum under \
+            "Accumulation, {seeds} seeds, {patterns} size patterns; one point per micro-batch. The fixes (at 1, fix_sum under \
              fix_weighted) sit at the check's own resolution, the median of their points."
         ));
     for (v, color) in [(Combine::MeanOfMeans, VERMILLION), (Combine::FixSum, BLUE), (Combine::FixWeighted, GREEN)] {
