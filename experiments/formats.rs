@@ -16,7 +16,7 @@ use gradlab::method::Scheme;
 use gradlab::metrics::{best_step, compare};
 use gradlab::policy::{truth_prec, usable_steps};
 use gradlab::problem::Problem;
-use gradlab::scalar::DType;
+use gradlab::scalar::{DType, Scalar};
 use serde::{Deserialize, Serialize};
 
 /// The experiment.
@@ -151,8 +151,8 @@ impl Experiment for Formats {
                     doubled.min,
                     doubled.max
                 ),
-                format!("{:.0}", spread(&here, |r| r.loss_flat as f64).median),
-                format!("{:.0}", spread(&here, |r| r.dead_zone as f64).median),
+                count_median(spread(&here, |r| r.loss_flat as f64).median),
+                count_median(spread(&here, |r| r.dead_zone as f64).median),
             ]);
         }
         let mut zones = Vec::new();
@@ -249,7 +249,13 @@ impl Experiment for Formats {
         let twins = [("tf32", "f16"), ("tf32+f32", "f16+f32")]
             .map(|(a, b)| Twins::of(rows, DType::parse(a).ok()?, DType::parse(b).ok()?));
         let twins = match twins {
-            [Some(pure), mixed] => twins_sentence(&pure, mixed.as_ref()),
+            [Some(pure), mixed] => {
+                let ranges = seeds(quick)
+                    .into_iter()
+                    .map(|sd| value_range(pure.wide, sd).map(|(lo, hi)| (sd, lo, hi)))
+                    .collect::<Result<Vec<_>>>()?;
+                twins_sentence(&pure, mixed.as_ref(), &ranges)
+            }
             _ => String::new(),
         };
         Ok(format!(
@@ -264,6 +270,40 @@ impl Experiment for Formats {
             figures = figures
         ))
     }
+}
+
+/// A median count of elements: whole, or with its half when the median of an even number of
+/// seeds falls between two counts (the project's median: the mean of the two middle values), so
+/// 2.5 is not printed as 2.
+fn count_median(m: f64) -> String {
+    if m.fract() == 0.0 {
+        format!("{m:.0}")
+    } else {
+        format!("{m:.1}")
+    }
+}
+
+/// The smallest nonzero and the largest magnitude among the values of `dt`'s trained state for
+/// problem `seed` and its last backward pass: inputs, weights, bias, logits, y.grad, each term
+/// y.grad_ik W_jk of x.grad, x.grad, W.grad and b.grad.
+fn value_range(dt: DType, seed: u64) -> Result<(f64, f64)> {
+    let p = Problem::generate(10, 4, 2, seed)?;
+    let train = gradlab::train::TrainConfig::seed(gradlab::train::InputGrad::Reset);
+    Ok(gradlab::with_dtype!(dt, |T, ctx| {
+        let (tr, _) = gradlab::check::prepare::<T>(&p, ctx, &train);
+        let mut v: Vec<f64> = Vec::new();
+        for a in [&tr.x, &tr.weight, &tr.logits, &tr.grad_logits, &tr.grad_x, &tr.grad_weight] {
+            v.extend(a.iter().map(|x| x.to_f64()));
+        }
+        v.extend(tr.bias.iter().chain(&tr.grad_bias).map(|x| x.to_f64()));
+        for g in tr.grad_logits.rows() {
+            for w in tr.weight.rows() {
+                v.extend(g.iter().zip(w.iter()).map(|(a, b)| a.to_f64() * b.to_f64()));
+            }
+        }
+        let mags = v.iter().map(|x| x.abs()).filter(|x| *x > 0.0);
+        mags.fold((f64::INFINITY, 0.0), |(lo, hi), x| (lo.min(x), hi.max(x)))
+    }))
 }
 
 /// Which dtypes a figure draws.
@@ -638,8 +678,11 @@ impl Twins {
 /// Whether tf32 gives f16's rows, written from the counts: all, most or few of them identical,
 /// why (the same significand and one rounding per operation; tf32's exponent range contains
 /// f16's, so they part only where a value leaves f16's normal range), and which seeds part. With
-/// `mixed`, the count for the mixed pair too.
-fn twins_sentence(t: &Twins, mixed: Option<&Twins>) -> String {
+/// `mixed`, the count for the mixed pair too. `ranges`, per seed, the smallest nonzero and the
+/// largest magnitude of the wide dtype's values ([`value_range`]): the range explanation is
+/// written only for the seeds where some value lies outside the narrow dtype's normal range, and
+/// a seed whose rows differ with every value inside it is named as not explained by range.
+fn twins_sentence(t: &Twins, mixed: Option<&Twins>, ranges: &[(u64, f64, f64)]) -> String {
     let (w, nw) = (t.wide, t.narrow);
     let lead = if t.same == t.total {
         format!("{w} equals {nw} on this problem: all {} of its rows are identical to {nw}'s", t.total)
@@ -694,14 +737,62 @@ fn twins_sentence(t: &Twins, mixed: Option<&Twins>) -> String {
             nw.normal_exp_min().unwrap_or(0)
         )
     };
+    let lo = nw.normal_exp_min().map_or(0.0, |e| 2f64.powi(e));
+    let hi = nw.max_finite().unwrap_or(f64::INFINITY);
+    let outside = |sd: u64| {
+        ranges.iter().find(|r| r.0 == sd).and_then(|&(_, small, large)| {
+            if small < lo {
+                Some(format!("a value of {small:.1e}, below {nw}'s smallest normal {lo:.1e}"))
+            } else if large > hi {
+                Some(format!("a value of {large:.1e}, above {nw}'s largest {hi:.1e}"))
+            } else {
+                None
+            }
+        })
+    };
+    let agreeing_outside =
+        ranges.iter().filter(|r| !t.parted.iter().any(|p| p.0 == r.0) && outside(r.0).is_some()).count();
+    let agreeing = ranges.iter().filter(|r| !t.parted.iter().any(|p| p.0 == r.0)).count();
     let rest = if t.parted.is_empty() {
         format!("; on this problem {nw}'s narrower range changes nothing.")
     } else if w.bits() == nw.bits() && wider {
-        format!(
-            ". The rows that differ are in {}, where some value leaves that range ({nw} rounds it to its subnormal \
-             spacing or overflows, {w} does not).",
-            seeds(t)
-        )
+        let (found, unexplained): (Vec<&(u64, usize)>, Vec<&(u64, usize)>) =
+            t.parted.iter().partition(|(sd, _)| outside(*sd).is_some());
+        let named = |v: &[&(u64, usize)], with_value: bool| -> String {
+            let items: Vec<String> = v
+                .iter()
+                .map(|(sd, k)| {
+                    let value = if with_value { outside(*sd).map_or(String::new(), |o| format!(": {o}")) } else { String::new() };
+                    format!("seed {sd} ({k} rows{value})")
+                })
+                .collect();
+            gradlab::lab::claims::and_list(&items)
+        };
+        let also = if agreeing_outside > 0 {
+            format!(
+                " A value leaves that range in {agreeing_outside} of the {agreeing} seeds whose rows agree too: \
+                 leaving it does not always change the rows."
+            )
+        } else {
+            String::new()
+        };
+        let mut r = String::new();
+        if !found.is_empty() {
+            r.push_str(&format!(
+                ". The rows that differ are in {}, where a value of {w}'s trained state or last backward pass leaves \
+                 that range ({nw} would round it to its subnormal spacing or overflow, {w} does not)",
+                named(&found, true)
+            ));
+        }
+        if !unexplained.is_empty() {
+            r.push_str(&format!(
+                ". In {} every value of {w}'s trained state and last backward pass lies within {nw}'s normal range, \
+                 yet the rows differ: range does not explain it there (a value computed during training or in a \
+                 perturbed loss, not looked at here, may leave it)",
+                named(&unexplained, false)
+            ));
+        }
+        r + "." + &also
     } else {
         ".".to_string()
     };
@@ -853,10 +944,18 @@ mod tests {
         Twins { wide: DType::parse("tf32").unwrap(), narrow: DType::F16, same, total, parted }
     }
 
+    /// A median between two counts keeps its half.
+    #[test]
+    fn count_medians_keep_their_half() {
+        assert_eq!(count_median(2.0), "2");
+        assert_eq!(count_median(2.5), "2.5");
+        assert_eq!(count_median(0.5), "0.5");
+    }
+
     /// All, most or few rows identical: each sentence where the counts call for it.
     #[test]
     fn the_tf32_sentence_follows_the_counts() {
-        let s = twins_sentence(&twins(660, 660, vec![]), None);
+        let s = twins_sentence(&twins(660, 660, vec![]), None, &[]);
         assert!(
             s.starts_with("tf32 equals f16 on this problem: all 660 of its rows are identical to f16's in every"),
             "{s}"
@@ -870,18 +969,34 @@ mod tests {
             narrow: DType::parse("f16+f32").unwrap(),
             ..twins(590, 660, vec![(2, 70)])
         };
-        let s = twins_sentence(&twins(594, 660, vec![(2, 66)]), Some(&m));
+        let ranges = [(1, 1e-3, 0.5), (2, 3.2e-5, 0.5), (3, 2e-3, 0.4)];
+        let s = twins_sentence(&twins(594, 660, vec![(2, 66)]), Some(&m), &ranges);
         assert!(s.starts_with("tf32 equals f16 on most of this problem: 594 of its 660 rows are identical"), "{s}");
         assert!(
             s.contains("(and 590 of the 660 rows of tf32+f32 to f16+f32's, differing in seed 2 (70 rows))."),
             "{s}"
         );
-        assert!(s.ends_with("The rows that differ are in seed 2 (66 rows), where some value leaves that range (f16 rounds it to its subnormal spacing or overflows, tf32 does not)."), "{s}");
-        let s = twins_sentence(&twins(100, 660, vec![(1, 60), (2, 500)]), None);
+        assert!(
+            s.ends_with(
+                "The rows that differ are in seed 2 (66 rows: a value of 3.2e-5, below f16's smallest normal 6.1e-5), \
+                 where a value of tf32's trained state or last backward pass leaves that range (f16 would round it to \
+                 its subnormal spacing or overflow, tf32 does not)."
+            ),
+            "{s}"
+        );
+        // A seed whose rows differ with every value inside f16's range is not explained by range;
+        // a value outside it in a seed whose rows agree is said to be not enough.
+        let ranges = [(1, 1e-3, 0.5), (2, 2e-3, 0.5), (3, 2e-5, 0.4)];
+        let s = twins_sentence(&twins(594, 660, vec![(2, 66)]), None, &ranges);
+        assert!(s.contains("In seed 2 (66 rows) every value of tf32's trained state"), "{s}");
+        assert!(s.contains("range does not explain it there"), "{s}");
+        assert!(!s.contains("The rows that differ are in"), "{s}");
+        assert!(s.ends_with("A value leaves that range in 1 of the 2 seeds whose rows agree too: leaving it does not always change the rows."), "{s}");
+        let s = twins_sentence(&twins(100, 660, vec![(1, 60), (2, 500)]), None, &[]);
         assert!(s.starts_with("tf32 differs from f16 on most of this problem: only 100 of its 660 rows"), "{s}");
-        assert!(s.contains("in seeds 1 (60 rows), 2 (500 rows)"), "{s}");
+        assert!(s.contains("In seed 1 (60 rows) and seed 2 (500 rows) every value"), "{s}");
         // Not the same precision: no claim that only the range parts them.
-        let s = twins_sentence(&Twins { wide: DType::BF16, ..twins(10, 660, vec![(1, 650)]) }, None);
+        let s = twins_sentence(&Twins { wide: DType::BF16, ..twins(10, 660, vec![(1, 650)]) }, None, &[]);
         assert!(
             s.ends_with("The two differ in more than range (8 and 11 significant bits, normal from 2^-126 and 2^-14)."),
             "{s}"
