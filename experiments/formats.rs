@@ -675,6 +675,9 @@ impl Twins {
     }
 }
 
+/// A seed whose rows differ, and how many of its rows do.
+type Parted = (u64, usize);
+
 /// Whether tf32 gives f16's rows, written from the counts: all, most or few of them identical,
 /// why (the same significand and one rounding per operation; tf32's exponent range contains
 /// f16's, so they part only where a value leaves f16's normal range), and which seeds part. With
@@ -756,13 +759,17 @@ fn twins_sentence(t: &Twins, mixed: Option<&Twins>, ranges: &[(u64, f64, f64)]) 
     let rest = if t.parted.is_empty() {
         format!("; on this problem {nw}'s narrower range changes nothing.")
     } else if w.bits() == nw.bits() && wider {
-        let (found, unexplained): (Vec<&(u64, usize)>, Vec<&(u64, usize)>) =
+        let (found, unexplained): (Vec<&Parted>, Vec<&Parted>) =
             t.parted.iter().partition(|(sd, _)| outside(*sd).is_some());
-        let named = |v: &[&(u64, usize)], with_value: bool| -> String {
+        let named = |v: &[&Parted], with_value: bool| -> String {
             let items: Vec<String> = v
                 .iter()
                 .map(|(sd, k)| {
-                    let value = if with_value { outside(*sd).map_or(String::new(), |o| format!(": {o}")) } else { String::new() };
+                    let value = if with_value {
+                        outside(*sd).map_or(String::new(), |o| format!(": {o}"))
+                    } else {
+                        String::new()
+                    };
                     format!("seed {sd} ({k} rows{value})")
                 })
                 .collect();

@@ -34,7 +34,10 @@ fn training() -> TrainConfig {
 fn setup_label() -> String {
     let (n, d, k) = SIZE;
     let t = training();
-    format!("H = {DEFAULT_HIDDEN} relu units, trained like the seed: n = {n}, d = {d}, k = {k}, E = {}, lr = {}", t.epochs, t.lr)
+    format!(
+        "H = {DEFAULT_HIDDEN} relu units, trained like the seed: n = {n}, d = {d}, k = {k}, E = {}, lr = {}",
+        t.epochs, t.lr
+    )
 }
 
 fn seeds(quick: bool) -> Vec<u64> {
@@ -265,7 +268,11 @@ fn clean_label(step: f64, found: usize, without: &[u64]) -> String {
         format!("{step} ({found} seeds)")
     } else {
         let list: Vec<String> = without.iter().map(u64::to_string).collect();
-        format!("{step} ({found} seeds; none in seed{} {}: every step crosses)", if list.len() == 1 { "" } else { "s" }, list.join(", "))
+        format!(
+            "{step} ({found} seeds; none in seed{} {}: every step crosses)",
+            if list.len() == 1 { "" } else { "s" },
+            list.join(", ")
+        )
     }
 }
 
@@ -420,7 +427,8 @@ fn rule_sentence(rules: &[RuleSummary]) -> String {
                  element kept",
                 r.retried.max
             );
-            let worst = format!("the worst seed's error is {:.1e} with them and {:.1e} without", r.all.max, r.skipped.max);
+            let worst =
+                format!("the worst seed's error is {:.1e} with them and {:.1e} without", r.all.max, r.skipped.max);
             if helped == 0 {
                 format!(
                     "{head} flags elements in {} of {} seeds ({med:.1} % of the elements in the median seed, at most \

@@ -132,7 +132,8 @@ impl Experiment for MartinsExperiment {
         let mut normals: Vec<(Vec<String>, f64, bool)> = Vec::new();
         for dt in DType::parse_list("f16,bf16,f32,f64").unwrap_or_default() {
             let Some(m) = min_normal(dt) else { continue };
-            let smallest = of(dt, Scheme::Complex).filter_map(|r| r.h.as_ref().map(Decimal::to_f64)).fold(f64::INFINITY, f64::min);
+            let smallest =
+                of(dt, Scheme::Complex).filter_map(|r| r.h.as_ref().map(Decimal::to_f64)).fold(f64::INFINITY, f64::min);
             let beyond = smallest.is_finite() && smallest * derivative_f64().abs() >= m;
             match normals.iter_mut().find(|g| g.1 == m) {
                 Some(g) => {
