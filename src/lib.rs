@@ -62,15 +62,37 @@
 //! `cargo run --release -- run all` regenerates results/ (CSVs, figures, results/REPORT.md);
 //! `gradlab run NAME` or `cargo run --release --bin NAME` runs one experiment
 //! (`gradlab list` lists them).
+//!
+//! # Layers
+//!
+//! The modules bottom to top; each uses only modules listed before it (tests/layers.rs checks
+//! every `use crate::`, and that no files inside a module import each other in a cycle):
+//!
+//! 1. `error`, `exact`, `text_serde`, `watch`, `atomic`, `gmp_pool`: errors, exact decimals and
+//!    rationals, the text form of enums, the watch a long check reports to, atomics, MPFR's
+//!    scratch pool.
+//! 2. `scalar`: the dtypes, each operation rounded to the dtype, and the `Num` lift (complex and
+//!    dual numbers over any dtype).
+//! 3. `sum`: the pairwise sums every reduction uses.
+//! 4. `policy`, `npy`, `problem`, `cost`, `metrics`, `method`: defaults and limits, .npy files,
+//!    the generated problems, the per-operation cost units the kernels count, error measures, the
+//!    stencils (schemes, Ridders, a function of one variable).
+//! 5. `objective`: the models (the linear layer, the MLP, Martins' function), their forward and
+//!    backward passes and losses.
+//! 6. `train`, `truth`: training like the seed, the objectives at a trained state, the MPFR truth.
+//! 7. `numeric`: numeric gradients (the fast and naive paths, the engines of every method, the
+//!    regime of each element).
+//! 8. `check`, `budget`, `regimes`, `theory`, `diagnose`: a check's configuration, rows and run;
+//!    its memory and work; where each regime begins; the error model; `gradlab diagnose`.
+//! 9. `lab`, `experiments`: the experiment runner, figures, report and command line (feature
+//!    `lab`), and the experiments that run on it.
 // Lets the experiment scripts say `gradlab::...` both as modules of this library and as binaries.
 extern crate self as gradlab;
-
-#[doc(hidden)]
-pub mod text_serde;
 
 pub mod atomic;
 pub mod budget;
 pub mod check;
+pub mod cost;
 pub mod diagnose;
 pub mod error;
 pub mod exact;
@@ -85,6 +107,8 @@ pub mod problem;
 pub mod regimes;
 pub mod scalar;
 pub mod sum;
+#[doc(hidden)]
+pub mod text_serde;
 pub mod theory;
 pub mod train;
 pub mod truth;

@@ -2,8 +2,9 @@
 //! every thread) stays below `budget::check_memory`'s estimate, and the estimate is not wildly
 //! above it either, for hardware and MPFR dtypes, both wrt, on one thread and on two.
 
-use gradlab::budget::{check_memory, diagnose_memory, Shape};
+use gradlab::budget::{check_memory, diagnose_memory};
 use gradlab::check::{check_dtype, CheckConfig};
+use gradlab::cost::Shape;
 use gradlab::exact::{parse_list, Decimal};
 use gradlab::method::Scheme;
 use gradlab::objective::{Reduction, Wrt};

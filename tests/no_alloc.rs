@@ -19,12 +19,12 @@
 use gradlab::check::prepare;
 use gradlab::exact::Decimal;
 use gradlab::method::Scheme;
+use gradlab::numeric::Regime;
 use gradlab::numeric::{naive, numeric_grad, Evaluator, Setup, StepPlan};
 use gradlab::objective::cross_entropy::{row_loss, RowScratch};
 use gradlab::objective::linear::row_logits;
 use gradlab::objective::{Reduction, Wrt};
 use gradlab::problem::Problem;
-use gradlab::regimes::Regime;
 use gradlab::scalar::{DType, Scalar};
 use gradlab::train::{InputGrad, TrainConfig};
 use ndarray::ArrayView1;
@@ -511,7 +511,7 @@ fn the_naive_path_is_seen_allocating() {
 /// row has 8 or 64 elements (input: n = 16 rows; weight: k = 3 rows), f64, one thread.
 #[test]
 fn complex_step_and_dual_numbers_allocate_per_row_not_per_element() {
-    use gradlab::method::exotic::method_grads_watched;
+    use gradlab::numeric::exotic::method_grads_watched;
     use gradlab::watch::Watch;
     let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
     for (scheme, h) in [(Scheme::Complex, "1e-20"), (Scheme::Complex, "1e-3"), (Scheme::Dual, "1e-3")] {
