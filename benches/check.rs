@@ -36,12 +36,13 @@
 //! `target/peer-problems/{seed_10x4_k2,256x64_k10}` for `benches/peers/peer_timing.py`.
 
 use criterion::{BatchSize, BenchmarkId, Criterion, SamplingMode};
-use gradlab::check::{check_dtype, prepare, CheckConfig, SEED_STEPS};
+use gradlab::check::{check_dtype, prepare, CheckConfig};
 use gradlab::exact::{parse_list, Decimal};
-use gradlab::method::exotic::method_grads_watched;
 use gradlab::method::Scheme;
+use gradlab::numeric::exotic::method_grads_watched;
 use gradlab::numeric::{naive, numeric_grad, Evaluator, Setup};
 use gradlab::objective::Wrt;
+use gradlab::policy::SEED_STEPS;
 use gradlab::problem::Problem;
 use gradlab::scalar::{DType, Scalar};
 use gradlab::train::{InputGrad, TrainConfig};
@@ -148,7 +149,7 @@ fn naive_vs_fast(c: &mut Criterion) {
                     b.iter_batched_ref(
                         || (ev.worker(), vec![T::zero(ctx); SUBSET_ROWS * d], vec![T::zero(ctx); SUBSET_ROWS * d]),
                         |(w, g, e)| {
-                            let mut flat = gradlab::regimes::Regime::Finite;
+                            let mut flat = gradlab::numeric::Regime::Finite;
                             for j in 0..SUBSET_ROWS {
                                 if naive {
                                     for i in 0..d {

@@ -14,11 +14,12 @@
 //! (the median of N): generating the problem, starting and stopping the thread pool and the
 //! progress bar, and the check itself with and without its MPFR truth.
 
-use gradlab::check::{check_dtype, CheckConfig, SEED_STEPS};
+use gradlab::check::{check_dtype, CheckConfig};
 use gradlab::exact::parse_list;
 use gradlab::lab::progress::WorkBar;
 use gradlab::method::Scheme;
 use gradlab::objective::Reduction;
+use gradlab::policy::SEED_STEPS;
 use gradlab::problem::Problem;
 use gradlab::scalar::{DType, Prec};
 use gradlab::train::TrainConfig;

@@ -17,11 +17,12 @@
 //! N times, as the `seed_table_f32` benchmark. `rows DTYPE N`: N rows of the 256 x 64, k = 10
 //! central check (h = 1e-3) on one thread, as the `naive_vs_fast` benchmark's fast path.
 
-use gradlab::check::{check_dtype, prepare, CheckConfig, SEED_STEPS};
+use gradlab::check::{check_dtype, prepare, CheckConfig};
 use gradlab::exact::{parse_list, Decimal};
 use gradlab::method::Scheme;
 use gradlab::numeric::{numeric_grad, Evaluator, Setup};
 use gradlab::objective::Wrt;
+use gradlab::policy::SEED_STEPS;
 use gradlab::problem::Problem;
 use gradlab::scalar::{DType, Scalar};
 use gradlab::train::{InputGrad, TrainConfig};
@@ -59,7 +60,7 @@ fn rows(dtype: DType, n: u32) {
         let ev = Evaluator::new(&setup, std::slice::from_ref(&h));
         let mut w = ev.worker();
         let (mut g, mut e, mut f) =
-            (vec![T::zero(ctx); 64], vec![T::zero(ctx); 64], vec![gradlab::regimes::Regime::Finite; 64]);
+            (vec![T::zero(ctx); 64], vec![T::zero(ctx); 64], vec![gradlab::numeric::Regime::Finite; 64]);
         let t = Instant::now();
         let mut sink = 0.0;
         for j in 0..n as usize {

@@ -6,10 +6,11 @@ use gradlab::check::{check_model_watched, CheckConfig, Status};
 use gradlab::lab::grid::log_grid_from;
 use gradlab::lab::prelude::*;
 use gradlab::metrics::relerr_to_truth;
-use gradlab::objective::mlp::{self, Activation, MlpParams, MlpSpec, DEFAULT_HIDDEN};
+use gradlab::objective::mlp::{Activation, MlpParams, MlpSpec, DEFAULT_HIDDEN};
 use gradlab::objective::Model;
 use gradlab::policy::{truth_prec, usable_steps};
 use gradlab::scalar::Scalar;
+use gradlab::train::mlp;
 use gradlab::watch::Watch;
 use ndarray::Array2;
 

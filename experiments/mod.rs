@@ -20,13 +20,17 @@ pub mod seed_dtypes;
 pub mod seed_repro;
 pub mod sum_vs_mean;
 
-use gradlab::lab::runner::Runnable;
+use gradlab::lab::runner::{Registry, Runnable};
 
 /// REPORT.md's methods section: the protocol every experiment follows, and the key findings.
 pub const PROTOCOL: &str = include_str!("protocol.md");
 
 /// REPORT.md's references.
 pub const REFERENCES: &str = include_str!("references.md");
+
+/// The registry the `gradlab` binary and each experiment's own binary pass to the lab: every
+/// experiment, the protocol and the references.
+pub const REGISTRY: Registry = Registry { all, protocol: PROTOCOL, references: REFERENCES };
 
 /// Every experiment, in report order.
 pub fn all() -> Vec<Box<dyn Runnable>> {

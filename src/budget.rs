@@ -14,48 +14,11 @@
 //! from a cheap stage or dtype to an expensive one.
 
 use crate::check::CheckConfig;
+use crate::cost::{loss_grad_row_ops, mul, pass_ops, sgd_step_ops, sum, to_u64, Shape};
 use crate::error::{Error, Result};
-use crate::method::Stencil;
+use crate::numeric::cost::{numeric_row_ops, perturbed};
 use crate::objective::Wrt;
-use crate::problem::Problem;
 use crate::scalar::DType;
-
-/// The size of a problem: n samples, d features, k classes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Shape {
-    /// Samples.
-    pub n: usize,
-    /// Input features.
-    pub d: usize,
-    /// Classes.
-    pub k: usize,
-}
-
-impl Shape {
-    /// The shape of `problem`.
-    pub fn of(problem: &Problem) -> Self {
-        Shape { n: problem.n(), d: problem.d(), k: problem.k() }
-    }
-}
-
-impl std::fmt::Display for Shape {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "n={} d={} k={}", self.n, self.d, self.k)
-    }
-}
-
-/// Saturating arithmetic on byte and unit counts: nothing here can overflow.
-fn mul(factors: &[u128]) -> u128 {
-    factors.iter().fold(1u128, |a, &b| a.saturating_mul(b))
-}
-
-fn sum(terms: &[u128]) -> u128 {
-    terms.iter().fold(0u128, |a, &b| a.saturating_add(b))
-}
-
-fn to_u64(v: u128) -> u64 {
-    u64::try_from(v).unwrap_or(u64::MAX)
-}
 
 /// Bytes of one MPFR value besides its significand: rug's `Float` (precision, sign, exponent
 /// and limb pointer: 32 bytes on 64-bit targets) plus the allocator's header and rounding of
@@ -88,17 +51,6 @@ fn workers(rows_times_cols: u128, threads: usize) -> u128 {
         1
     } else {
         threads as u128
-    }
-}
-
-/// The rows and columns of the tensor a check perturbs: n x d for the input, k x d for the
-/// weight, 1 x k for the bias, n x k for the logits.
-fn perturbed(shape: Shape, wrt: Wrt) -> (u128, u128) {
-    match wrt {
-        Wrt::Input => (shape.n as u128, shape.d as u128),
-        Wrt::Weight | Wrt::HiddenWeight => (shape.k as u128, shape.d as u128),
-        Wrt::Bias | Wrt::HiddenBias => (1, shape.k as u128),
-        Wrt::Logits => (shape.n as u128, shape.k as u128),
     }
 }
 
@@ -374,138 +326,6 @@ pub fn parse_size(text: &str) -> Result<u64> {
         return Err(bad());
     }
     Ok(bytes as u64)
-}
-
-/// Operations of some part of a check: arithmetic (`+ - * /`, comparisons, copies) and
-/// transcendental (`exp`, `ln`), which cost very differently in each dtype ([`Ops::units`]).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Ops {
-    /// Arithmetic operations.
-    pub arith: u128,
-    /// Exponentials and logarithms.
-    pub trans: u128,
-}
-
-impl Ops {
-    /// `arith` arithmetic and `trans` transcendental operations.
-    pub fn new(arith: u128, trans: u128) -> Self {
-        Ops { arith, trans }
-    }
-
-    /// `factor` times these operations (saturating).
-    pub fn times(self, factor: u128) -> Self {
-        Ops { arith: mul(&[self.arith, factor]), trans: mul(&[self.trans, factor]) }
-    }
-
-    /// These operations and `other`'s (saturating).
-    pub fn plus(self, other: Ops) -> Self {
-        Ops { arith: sum(&[self.arith, other.arith]), trans: sum(&[self.trans, other.trans]) }
-    }
-
-    /// The units of work of these operations in `dtype`: each weighted by its relative cost
-    /// ([`op_costs`]; an f32 addition is 1).
-    pub fn units(self, dtype: DType) -> u64 {
-        let (a, t) = op_costs(dtype);
-        to_u64(sum(&[mul(&[self.arith, a]), mul(&[self.trans, t])]))
-    }
-}
-
-/// The relative costs (arithmetic, transcendental) of one operation in `dtype`, an f32 addition
-/// in a training loop being 1; for progress estimates only, fitted roughly to runs of
-/// `gradlab check` on this machine at n = d = 1000, k = 10: an f32 or f64 epoch runs at about
-/// 3e9 units a second, and so do the numeric gradient and the MPFR stages with these weights
-/// (within a factor 2). f16 and bf16 convert to f32 and back around each operation; an `exp`
-/// (CORE-MATH) costs about 40 f32 additions; an emulated format rounds each f64 result with a
-/// few integer operations; MPFR arithmetic costs about 50 + p/2, its `exp`
-/// and `ln` about 900 at 53 bits and below (the double-double path) and 40p above. A progress
-/// bar's rate corrects the rest as it goes.
-pub fn op_costs(dtype: DType) -> (u128, u128) {
-    match dtype {
-        DType::F16 | DType::BF16 => (3, 60),
-        DType::F32 => (1, 40),
-        DType::F64 => (1, 50),
-        DType::Ieee(_) => (4, 60),
-        // C's arithmetic, and a rounding into S at a few storage points.
-        DType::Mixed { compute, .. } => {
-            let (a, t) = op_costs(compute.dtype());
-            (a + 1, t)
-        }
-        DType::Mpfr(p) => {
-            let p = u128::from(p.bits());
-            (50 + p / 2, if p <= 53 { 900 } else { 40 * p })
-        }
-    }
-}
-
-/// `ops` in context `ctx`'s dtype, in units of work ([`Ops::units`]).
-pub fn units<T: crate::scalar::Scalar>(ctx: T::Ctx, ops: Ops) -> u64 {
-    ops.units(T::dtype(ctx))
-}
-
-/// Operations of one sample's forward pass: d k products and sums.
-pub fn forward_row_ops(d: usize, k: usize) -> Ops {
-    Ops::new(mul(&[2, d as u128, k as u128]), 0)
-}
-
-/// Operations of one sample's loss gradient: k exponentials, their sum, quotients and scalings.
-pub fn loss_grad_row_ops(k: usize) -> Ops {
-    Ops::new(mul(&[4, k as u128]), k as u128)
-}
-
-/// Operations of one sample's backward pass: 2 d k products and sums (dx and dW).
-pub fn backward_row_ops(d: usize, k: usize) -> Ops {
-    Ops::new(mul(&[4, d as u128, k as u128]), 0)
-}
-
-/// Operations of one SGD step: a product and a difference per weight and bias.
-pub fn sgd_step_ops(d: usize, k: usize) -> Ops {
-    Ops::new(mul(&[2, k as u128, sum(&[d as u128, 1])]), 0)
-}
-
-/// Operations of one whole forward and backward pass over n samples.
-pub fn pass_ops(shape: Shape) -> Ops {
-    let row =
-        forward_row_ops(shape.d, shape.k).plus(loss_grad_row_ops(shape.k)).plus(backward_row_ops(shape.d, shape.k));
-    row.times(shape.n as u128)
-}
-
-/// ceil(log2 x) + 1: the additions along one path of a pairwise tree of x leaves, plus one.
-fn tree_path(x: usize) -> u128 {
-    u128::from(usize::BITS - x.saturating_sub(1).leading_zeros()) + 1
-}
-
-/// Operations of one row of a numeric gradient (every step, every element of the row) with
-/// `stencil`, `steps` steps, perturbing `wrt`, by the naive or the fast path.
-pub fn numeric_row_ops(shape: Shape, stencil: &Stencil, steps: usize, wrt: Wrt, naive: bool) -> Ops {
-    let (n, d, k) = (shape.n as u128, shape.d as u128, shape.k as u128);
-    let points = stencil.offsets.iter().filter(|&&o| o != 0).count() as u128;
-    let cols = perturbed(shape, wrt).1;
-    // One sample's loss: its max, k exponentials, their sum, one logarithm.
-    let loss = Ops::new(mul(&[3, k]), sum(&[k, 1]));
-    let per_eval = match (naive, wrt) {
-        // From scratch: every sample's logits and loss, and the pairwise sum.
-        (true, Wrt::Input) => loss.plus(Ops::new(mul(&[2, d, k]), 0)).times(n),
-        (true, Wrt::Logits) => loss.plus(Ops::new(1, 0)).times(n),
-        // One path of each class's product tree, the sample's loss, one path of the loss tree.
-        (false, Wrt::Input) => {
-            loss.plus(Ops::new(sum(&[mul(&[k, sum(&[tree_path(shape.d), 2])]), tree_path(shape.n)]), 0))
-        }
-        (true, Wrt::Weight | Wrt::Bias | Wrt::HiddenWeight | Wrt::HiddenBias) => {
-            loss.plus(Ops::new(mul(&[2, d, k]), 0)).times(n)
-        }
-        (false, Wrt::Logits) => loss.plus(Ops::new(tree_path(shape.n), 0)),
-        // Every sample's class-c logit along one tree path and its loss, then the n losses summed.
-        (false, Wrt::Weight | Wrt::HiddenWeight) => loss.plus(Ops::new(sum(&[tree_path(shape.d), 3]), 0)).times(n),
-        // Every sample's class-c logit (one addition) and its loss, then the n losses summed.
-        (false, Wrt::Bias | Wrt::HiddenBias) => loss.plus(Ops::new(2, 0)).times(n),
-    };
-    let load = match (wrt, naive) {
-        (Wrt::Input, false) => Ops::new(mul(&[2, k, d]), 0),
-        // The loaded class's n product trees.
-        (Wrt::Weight, false) => Ops::new(mul(&[2, n, d]), 0),
-        _ => Ops::default(),
-    };
-    load.plus(per_eval.plus(Ops::new(4, 0)).times(mul(&[steps as u128, cols, points])))
 }
 
 /// One stage of a check and the units of work it takes.

@@ -3,22 +3,22 @@
 
 use crate::error::{Error, Result};
 use crate::exact::Decimal;
-use crate::method::exotic::{method_grads_watched, MethodGrad};
-use crate::method::{generic, Scheme};
+use crate::method::Scheme;
 use crate::metrics::{compare_to_truth, compare_with_ratio, TruthSummary};
+use crate::numeric::exotic::{method_grads_watched, MethodGrad};
+use crate::numeric::generic;
 use crate::numeric::Setup;
-use crate::objective::mlp::{self, MlpObjective, MlpParams, MlpSpec};
+use crate::objective::mlp::{MlpParams, MlpSpec};
 use crate::objective::{Model, Objective, Wrt};
 use crate::problem::Problem;
 use crate::scalar::{DType, Prec, Scalar};
+use crate::train::mlp::{self, MlpObjective};
 use crate::train::{train_watched, InputGrad, TrainConfig, Trained};
+use crate::truth::mlp as mlp_truth;
 use crate::watch::Watch;
 use ndarray::Array2;
 use rug::Float;
 use serde::{Deserialize, Serialize};
-
-/// The seed's step grid, one step per decade from 1e0 down to 1e-8 (`gradlab check`'s default).
-pub const SEED_STEPS: &str = "1e0,1e-1,1e-2,1e-3,1e-4,1e-5,1e-6,1e-7,1e-8";
 
 /// Settings of one check.
 #[derive(Clone, Debug)]
@@ -188,7 +188,7 @@ pub struct CheckRow {
     /// Elements where numeric and analytic were both 0.
     pub zero_over_zero: usize,
     /// Elements whose input no stencil point moved: v + o_k h == v at every point
-    /// ([`crate::regimes::Regime::InputDead`]; the numeric gradient is exactly 0).
+    /// ([`crate::numeric::Regime::InputDead`]; the numeric gradient is exactly 0).
     pub dead_zone: usize,
     /// Mean ordinary relative error |numeric - truth| / |truth| over the elements whose truth is
     /// not 0 ([`crate::metrics::compare_to_truth`]: no cap, unlike the relerr columns); NaN
@@ -206,7 +206,7 @@ pub struct CheckRow {
     /// `ok`, or `nonfinite` when some value overflowed or was NaN.
     pub status: Status,
     /// Elements whose input moved but whose perturbed losses were all the same value
-    /// ([`crate::regimes::Regime::LossFlat`]: the numeric gradient is exactly 0, every stencil
+    /// ([`crate::numeric::Regime::LossFlat`]: the numeric gradient is exactly 0, every stencil
     /// subtracting paired points before weighting them).
     pub loss_flat: usize,
     /// Ridders only: the mean over elements of its error estimate relative to its value,
@@ -351,7 +351,7 @@ pub fn check_dtype_watched(problem: &Problem, dtype: DType, cfg: &CheckConfig, w
 
 /// [`check_dtype_watched`] for any model: the linear model's check, or the MLP's (its layers
 /// drawn from its spec's seed, trained on the problem's x and t; every scheme by the
-/// per-element engine [`crate::method::generic`]). The rows are the same kind for every model.
+/// per-element engine [`crate::numeric::generic`]). The rows are the same kind for every model.
 ///
 /// # Errors
 /// As [`check_dtype_watched`], and [`Error::Value`] for a wrt the model does not have.
@@ -438,7 +438,7 @@ fn check_typed<T: Scalar>(problem: &Problem, ctx: T::Ctx, cfg: &CheckConfig, wat
 }
 
 /// The MLP's check in dtype `T`: its layers drawn from the spec's seed, trained on the problem's
-/// x and t, every scheme by the per-element engine ([`crate::method::generic`]).
+/// x and t, every scheme by the per-element engine ([`crate::numeric::generic`]).
 fn check_mlp_typed<T: Scalar>(
     problem: &Problem,
     ctx: T::Ctx,
@@ -452,13 +452,13 @@ fn check_mlp_typed<T: Scalar>(
     let tr = mlp::train_watched(&x, &problem.t, &init, spec.act, &cfg.train, ctx, watch)?;
     let obj = MlpObjective::new(&tr, cfg.train.reduction, cfg.wrt);
     let anal = obj.analytic().to_owned();
-    let truth = truth_of(cfg, |p| mlp::truth_grad_watched(&tr, cfg.train.reduction, cfg.wrt, p, watch))?;
+    let truth = truth_of(cfg, |p| mlp_truth::truth_grad_watched(&tr, cfg.train.reduction, cfg.wrt, p, watch))?;
     let (grads, steps) = objective_grads(&obj, cfg, watch)?;
     rows_of(T::dtype(ctx), cfg, Gradients { anal, truth, grads, steps, rounded }, watch)
         .map(|r| DTypeCheck { training: tr.nonfinite, ..r })
 }
 
-/// The gradients of `obj` by the configured scheme and steps ([`crate::method::generic`]), and
+/// The gradients of `obj` by the configured scheme and steps ([`crate::numeric::generic`]), and
 /// the step of each (for `--eps auto`, the median of the steps chosen).
 ///
 /// # Errors

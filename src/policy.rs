@@ -104,7 +104,10 @@ pub fn usable_steps(steps: &[Decimal], dtype: DType) -> Vec<Decimal> {
     steps.iter().filter(|h| check_step(h, dtype).is_ok()).cloned().collect()
 }
 
-/// `gradlab check`'s default steps in `dtype`: the steps of [`crate::check::SEED_STEPS`] that
+/// The seed's step grid, one step per decade from 1e0 down to 1e-8 (`gradlab check`'s default).
+pub const SEED_STEPS: &str = "1e0,1e-1,1e-2,1e-3,1e-4,1e-5,1e-6,1e-7,1e-8";
+
+/// `gradlab check`'s default steps in `dtype`: the steps of [`SEED_STEPS`] that
 /// `dtype` can use, in order, and those it leaves out with why ([`step_refusal`]).
 ///
 /// The grid is the seed's in every dtype, less what the dtype cannot write down (f16 leaves out
@@ -113,8 +116,8 @@ pub fn usable_steps(steps: &[Decimal], dtype: DType) -> Vec<Decimal> {
 /// zones show where the seed's grid meets them, and nothing is invented that the seed never
 /// tried. Steps typed with `--eps` are never left out: a step a dtype cannot use is an error.
 pub fn default_steps(dtype: DType) -> (Vec<Decimal>, Vec<(Decimal, StepRefusal)>) {
-    let grid = crate::exact::parse_list("step", crate::check::SEED_STEPS)
-        .unwrap_or_else(|_| unreachable!("SEED_STEPS is a valid list"));
+    let grid =
+        crate::exact::parse_list("step", SEED_STEPS).unwrap_or_else(|_| unreachable!("SEED_STEPS is a valid list"));
     let (mut usable, mut left_out) = (Vec::new(), Vec::new());
     for h in grid {
         match step_refusal(&h, dtype) {

@@ -29,30 +29,6 @@ use crate::scalar::{DType, Scalar};
 use crate::train::TrainConfig;
 use crate::truth::truth_grad;
 
-crate::named_enum! {
-    /// What happened to one element of a numeric gradient at one step.
-    pub enum Regime("regime") {
-        /// x + o_k h == x at every stencil point: the input did not move.
-        InputDead = "input_dead",
-        /// Some point moved x but every stencil point's loss was the same value.
-        LossFlat = "loss_flat",
-        /// The loss moved: the quotient measures something.
-        Finite = "finite",
-    }
-}
-
-impl Regime {
-    /// The regime of an element whose input no stencil point moved (`input_dead`), and whose
-    /// losses were (not) all equal.
-    pub fn of(input_dead: bool, loss_flat: bool) -> Self {
-        match (input_dead, loss_flat) {
-            (true, _) => Regime::InputDead,
-            (false, true) => Regime::LossFlat,
-            (false, false) => Regime::Finite,
-        }
-    }
-}
-
 /// The spacing of the binade of |v| in `dtype` (2^(e - p + 1) for 2^e <= |v| < 2^(e+1)),
 /// floored at the subnormal spacing of hardware formats; for v = 0 the smallest positive value.
 /// Exact in f64 for every format of at most 53 bits whose values fit in f64.
@@ -104,7 +80,7 @@ pub fn predicts_input_dead(dtype: DType, x: f64, h: f64) -> bool {
     (x / (2.0 * u)).fract() == 0.0
 }
 
-/// Whether no point of `stencil` moves x in `dtype` ([`Regime::InputDead`]): x + o_k h rounds
+/// Whether no point of `stencil` moves x in `dtype` ([`crate::numeric::Regime::InputDead`]): x + o_k h rounds
 /// back to x for every offset o_k, h already rounded into the dtype. Round to nearest, ties to
 /// even, is symmetric, so x + o h for o < 0 stays where (-x) + |o| h does; |o| h is exact (|o| is
 /// 1 or 2 for the stencils, barring overflow).

@@ -8,7 +8,7 @@
 //! operations, bit-identical to summing from scratch: that is the fast path of
 //! [`crate::numeric`].
 
-use crate::method::Num;
+use crate::scalar::num::Num;
 use crate::scalar::Scalar;
 
 /// Sums `v` pairwise in place: the sum ends in `v[0]`, the rest is overwritten. Allocates

@@ -2,18 +2,21 @@
 //! every thread) stays below `budget::check_memory`'s estimate, and the estimate is not wildly
 //! above it either, for hardware and MPFR dtypes, both wrt, on one thread and on two.
 
-use gradlab::budget::{check_memory, diagnose_memory, Shape};
+use gradlab::budget::{check_memory, diagnose_memory};
 use gradlab::check::{check_dtype, CheckConfig};
+use gradlab::cost::Shape;
 use gradlab::exact::{parse_list, Decimal};
 use gradlab::method::Scheme;
 use gradlab::objective::{Reduction, Wrt};
 use gradlab::problem::Problem;
 use gradlab::scalar::{DType, Prec};
 use gradlab::train::{InputGrad, TrainConfig};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::ffi::c_void;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, Once, OnceLock};
+use std::sync::Mutex;
+
+mod common;
+
+use common::heap::{self, Heap, Observed, Observer};
 
 /// Bytes allocated now, and the most allocated at once since the last reset (both heaps).
 static CURRENT: AtomicUsize = AtomicUsize::new(0);
@@ -28,80 +31,28 @@ fn shrink(bytes: usize) {
     CURRENT.fetch_sub(bytes, Ordering::Relaxed);
 }
 
-struct TrackingAlloc;
+/// Tracks the bytes in use on both heaps and their peak.
+struct Tracker;
 
-// SAFETY: every call is forwarded unchanged to `System`; only counters are updated.
-unsafe impl GlobalAlloc for TrackingAlloc {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        grow(layout.size());
-        System.alloc(layout)
+impl Observer for Tracker {
+    fn alloc(_heap: Heap, bytes: usize) {
+        grow(bytes);
     }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        grow(layout.size());
-        System.alloc_zeroed(layout)
+    fn realloc(_heap: Heap, old: usize, new: usize) {
+        grow(new);
+        shrink(old);
     }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        grow(new_size);
-        shrink(layout.size());
-        System.realloc(ptr, layout, new_size)
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        shrink(layout.size());
-        System.dealloc(ptr, layout)
+    fn free(_heap: Heap, bytes: usize) {
+        shrink(bytes);
     }
 }
 
 #[global_allocator]
-static GLOBAL: TrackingAlloc = TrackingAlloc;
-
-type AllocFn = Option<unsafe extern "C" fn(size: usize) -> *mut c_void>;
-type ReallocFn = Option<unsafe extern "C" fn(ptr: *mut c_void, old_size: usize, new_size: usize) -> *mut c_void>;
-type FreeFn = Option<unsafe extern "C" fn(ptr: *mut c_void, size: usize)>;
-
-extern "C" {
-    #[link_name = "__gmp_get_memory_functions"]
-    fn gmp_get_memory_functions(alloc: *mut AllocFn, realloc: *mut ReallocFn, free: *mut FreeFn);
-    #[link_name = "__gmp_set_memory_functions"]
-    fn gmp_set_memory_functions(alloc: AllocFn, realloc: ReallocFn, free: FreeFn);
-}
-
-static GMP_ORIGINAL: OnceLock<(AllocFn, ReallocFn, FreeFn)> = OnceLock::new();
-
-fn gmp_original() -> &'static (AllocFn, ReallocFn, FreeFn) {
-    GMP_ORIGINAL.get().unwrap_or_else(|| unreachable!("GMP hooks are installed before any GMP call"))
-}
-
-unsafe extern "C" fn gmp_alloc(size: usize) -> *mut c_void {
-    grow(size);
-    gmp_original().0.map_or_else(|| std::process::abort(), |f| f(size))
-}
-
-unsafe extern "C" fn gmp_realloc(ptr: *mut c_void, old_size: usize, new_size: usize) -> *mut c_void {
-    grow(new_size);
-    shrink(old_size);
-    gmp_original().1.map_or_else(|| std::process::abort(), |f| f(ptr, old_size, new_size))
-}
-
-unsafe extern "C" fn gmp_free(ptr: *mut c_void, size: usize) {
-    shrink(size);
-    gmp_original().2.map_or_else(|| std::process::abort(), |f| f(ptr, size))
-}
-
-static INSTALL: Once = Once::new();
+static GLOBAL: Observed<Tracker> = Observed::new();
 
 /// Installs the tracking GMP memory functions before any GMP call of this test binary.
 fn install_gmp_hooks() {
-    INSTALL.call_once(|| {
-        let (mut a, mut r, mut f): (AllocFn, ReallocFn, FreeFn) = (None, None, None);
-        // SAFETY: GMP writes three function pointers, then the wrappers (which forward to them)
-        // replace them; no other thread uses GMP yet.
-        unsafe {
-            gmp_get_memory_functions(&mut a, &mut r, &mut f);
-            assert!(a.is_some() && r.is_some() && f.is_some());
-            let _ = GMP_ORIGINAL.set((a, r, f));
-            gmp_set_memory_functions(Some(gmp_alloc), Some(gmp_realloc), Some(gmp_free));
-        }
-    });
+    heap::install_gmp::<Tracker>();
 }
 
 /// Serialises the tests (the counters are global: any allocation of another test, even its

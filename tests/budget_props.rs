@@ -3,8 +3,9 @@
 //! any n, d, k, epochs, MPFR precision, step count and thread count with one sentence, without
 //! overflowing.
 
-use gradlab::budget::{check_fits, check_work, MemoryLimit, Shape};
+use gradlab::budget::{check_fits, check_work, MemoryLimit};
 use gradlab::check::CheckConfig;
+use gradlab::cost::Shape;
 use gradlab::exact::Decimal;
 use gradlab::method::Scheme;
 use gradlab::objective::{Reduction, Wrt};

@@ -7,7 +7,15 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 fn options(out: &Path, threads: Option<usize>, shard: Option<Shard>) -> RunOptions {
-    RunOptions { out: out.to_path_buf(), quick: true, threads, command: "test".into(), progress: false, shard }
+    RunOptions {
+        out: out.to_path_buf(),
+        quick: true,
+        threads,
+        command: "test".into(),
+        progress: false,
+        shard,
+        registry: gradlab::experiments::REGISTRY,
+    }
 }
 
 fn run_all(out: &Path, threads: usize) {

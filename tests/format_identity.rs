@@ -66,7 +66,7 @@ fn ieee_formats_equal_the_hardware_ones_row_for_row() {
         ];
         // f16's smallest subnormal is 6e-8: its grid stops at 1e-7.
         let steps =
-            if hw == DType::F16 { "1e0,1e-1,1e-2,1e-3,1e-4,1e-5,1e-6,1e-7" } else { gradlab::check::SEED_STEPS };
+            if hw == DType::F16 { "1e0,1e-1,1e-2,1e-3,1e-4,1e-5,1e-6,1e-7" } else { gradlab::policy::SEED_STEPS };
         for scheme in Scheme::ALL {
             for &wrt in Wrt::LINEAR {
                 for &input_grad in InputGrad::ALL {

@@ -90,7 +90,7 @@ fn f32_is_mpfr24_and_f64_is_mpfr53_for_every_scheme_wrt_mode_and_reduction() {
         for &wrt in Wrt::LINEAR {
             for &input_grad in InputGrad::ALL {
                 for &reduction in Reduction::ALL {
-                    let cfg = config(scheme, wrt, input_grad, reduction, gradlab::check::SEED_STEPS);
+                    let cfg = config(scheme, wrt, input_grad, reduction, gradlab::policy::SEED_STEPS);
                     for (p, problem) in problems.iter().enumerate() {
                         for (hw, mp) in pairs {
                             let a = check_dtype(problem, hw, &cfg).unwrap();

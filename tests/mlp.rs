@@ -1,5 +1,5 @@
 //! The one-hidden-layer MLP (src/objective/mlp.rs) and the objective abstraction
-//! (src/objective/mod.rs, src/method/generic.rs):
+//! (src/objective/mod.rs, src/numeric/generic.rs):
 //!
 //! - its analytic gradients (tanh and relu, every tensor, x.grad reset and accumulated) against
 //!   an independent numpy/mpmath reference (`tests/fixtures/make_mlp_reference.py`, 100 digits):
@@ -15,14 +15,18 @@ mod common;
 use common::{config, default_problem};
 use gradlab::check::{check_model_watched, prepare, CheckConfig, CheckRow};
 use gradlab::exact::{parse_list, Decimal};
-use gradlab::method::{exotic, generic, Scheme};
+use gradlab::method::Scheme;
 use gradlab::numeric::auto::auto_step;
 use gradlab::numeric::Setup;
+use gradlab::numeric::{exotic, generic};
 use gradlab::objective::martins::{MartinsAt, X0};
-use gradlab::objective::mlp::{self, Activation, MlpObjective, MlpParams, MlpSpec};
-use gradlab::objective::{LinearObjective, Model, Objective, Reduction, Wrt};
+use gradlab::objective::mlp::{Activation, MlpParams, MlpSpec};
+use gradlab::objective::{Model, Objective, Reduction, Wrt};
 use gradlab::scalar::{DType, Prec, Scalar};
+use gradlab::train::mlp::{self, MlpObjective};
+use gradlab::train::LinearObjective;
 use gradlab::train::{InputGrad, TrainConfig};
+use gradlab::truth::mlp as mlp_truth;
 use gradlab::watch::Watch;
 use ndarray::Array2;
 use rug::Float;
@@ -132,9 +136,14 @@ fn truth_matches_the_reference() {
         .unwrap();
     // The truth is of the f64 state, so it differs from the exact-arithmetic reference by about
     // the f64 analytic gradient's own error.
-    let g =
-        mlp::truth_grad_watched(&tr, Reduction::Mean, Wrt::HiddenWeight, Prec::new(512).unwrap(), &Watch::unwatched())
-            .unwrap();
+    let g = mlp_truth::truth_grad_watched(
+        &tr,
+        Reduction::Mean,
+        Wrt::HiddenWeight,
+        Prec::new(512).unwrap(),
+        &Watch::unwatched(),
+    )
+    .unwrap();
     let e = max_relerr(g.view(), &reference("tanh_grad_w1.txt", H, D));
     assert!(e <= 1e-13, "{e:e}");
 }

@@ -19,25 +19,25 @@
 use gradlab::check::prepare;
 use gradlab::exact::Decimal;
 use gradlab::method::Scheme;
+use gradlab::numeric::Regime;
 use gradlab::numeric::{naive, numeric_grad, Evaluator, Setup, StepPlan};
 use gradlab::objective::cross_entropy::{row_loss, RowScratch};
 use gradlab::objective::linear::row_logits;
 use gradlab::objective::{Reduction, Wrt};
 use gradlab::problem::Problem;
-use gradlab::regimes::Regime;
 use gradlab::scalar::{DType, Scalar};
 use gradlab::train::{InputGrad, TrainConfig};
 use ndarray::ArrayView1;
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::ffi::c_void;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, Once, OnceLock};
+use std::sync::{Mutex, Once};
+
+mod common;
+
+use common::heap::{self, Heap, Observed, Observer};
 
 // ---------------------------------------------------------------------------------------------
-// Rust heap.
-
-struct CountingAlloc;
+// Both heaps, counted per thread (tests/common/heap.rs).
 
 /// Rust allocations and reallocations made by threads with counting switched on.
 static RUST_ALLOCS: AtomicUsize = AtomicUsize::new(0);
@@ -53,99 +53,34 @@ fn counting() -> bool {
     COUNTING.try_with(Cell::get).unwrap_or(false)
 }
 
-// SAFETY: every call is forwarded unchanged to `System`; only a counter is updated.
-unsafe impl GlobalAlloc for CountingAlloc {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+/// Counts allocations and reallocations (not frees) of threads with counting switched on.
+struct Counter;
+
+impl Observer for Counter {
+    fn alloc(heap: Heap, _bytes: usize) {
         if counting() {
-            RUST_ALLOCS.fetch_add(1, Ordering::Relaxed);
+            match heap {
+                Heap::Rust => RUST_ALLOCS.fetch_add(1, Ordering::Relaxed),
+                Heap::Gmp => GMP_ALLOCS.fetch_add(1, Ordering::Relaxed),
+            };
         }
-        System.alloc(layout)
     }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        if counting() {
-            RUST_ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        System.alloc_zeroed(layout)
+    fn realloc(heap: Heap, _old: usize, new: usize) {
+        Self::alloc(heap, new);
     }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if counting() {
-            RUST_ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        System.realloc(ptr, layout, new_size)
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        System.dealloc(ptr, layout)
-    }
+    fn free(_heap: Heap, _bytes: usize) {}
 }
 
 #[global_allocator]
-static GLOBAL: CountingAlloc = CountingAlloc;
-
-// ---------------------------------------------------------------------------------------------
-// GMP/MPFR heap (the bundled GMP that rug links, via gmp-mpfr-sys).
-
-type AllocFn = Option<unsafe extern "C" fn(size: usize) -> *mut c_void>;
-type ReallocFn = Option<unsafe extern "C" fn(ptr: *mut c_void, old_size: usize, new_size: usize) -> *mut c_void>;
-type FreeFn = Option<unsafe extern "C" fn(ptr: *mut c_void, size: usize)>;
-
-extern "C" {
-    #[link_name = "__gmp_get_memory_functions"]
-    fn gmp_get_memory_functions(alloc: *mut AllocFn, realloc: *mut ReallocFn, free: *mut FreeFn);
-    #[link_name = "__gmp_set_memory_functions"]
-    fn gmp_set_memory_functions(alloc: AllocFn, realloc: ReallocFn, free: FreeFn);
-}
-
-/// GMP's memory functions before the counting ones were installed.
-static GMP_ORIGINAL: OnceLock<(AllocFn, ReallocFn, FreeFn)> = OnceLock::new();
-
-fn gmp_original() -> &'static (AllocFn, ReallocFn, FreeFn) {
-    GMP_ORIGINAL.get().unwrap_or_else(|| unreachable!("GMP hooks are installed before any GMP call"))
-}
-
-unsafe extern "C" fn gmp_alloc(size: usize) -> *mut c_void {
-    if counting() {
-        GMP_ALLOCS.fetch_add(1, Ordering::Relaxed);
-    }
-    match gmp_original().0 {
-        Some(f) => f(size),
-        None => std::process::abort(),
-    }
-}
-
-unsafe extern "C" fn gmp_realloc(ptr: *mut c_void, old_size: usize, new_size: usize) -> *mut c_void {
-    if counting() {
-        GMP_ALLOCS.fetch_add(1, Ordering::Relaxed);
-    }
-    match gmp_original().1 {
-        Some(f) => f(ptr, old_size, new_size),
-        None => std::process::abort(),
-    }
-}
-
-unsafe extern "C" fn gmp_free(ptr: *mut c_void, size: usize) {
-    match gmp_original().2 {
-        Some(f) => f(ptr, size),
-        None => std::process::abort(),
-    }
-}
+static GLOBAL: Observed<Counter> = Observed::new();
 
 static INSTALL: Once = Once::new();
 
-/// Installs the counting GMP memory functions. Every test calls this before touching GMP, and
-/// `Once` makes the others wait, so no GMP allocation races with the switch. The wrappers
-/// forward to the original functions, so blocks allocated before and after are interchangeable.
+/// Installs the counting GMP memory functions, then gradlab's pool on top of them: only the
+/// pool's misses reach (and are counted by) them.
 fn install_gmp_hooks() {
     INSTALL.call_once(|| {
-        let (mut a, mut r, mut f): (AllocFn, ReallocFn, FreeFn) = (None, None, None);
-        // SAFETY: GMP writes three function pointers; then the wrappers (which forward to them)
-        // replace them. No other thread uses GMP yet (see above).
-        unsafe {
-            gmp_get_memory_functions(&mut a, &mut r, &mut f);
-            assert!(a.is_some() && r.is_some() && f.is_some(), "GMP returned no memory functions");
-            let _ = GMP_ORIGINAL.set((a, r, f));
-            gmp_set_memory_functions(Some(gmp_alloc), Some(gmp_realloc), Some(gmp_free));
-        }
-        // The pool sits on top of the counting hooks: only its misses reach (and are counted by) them.
+        heap::install_gmp::<Counter>();
         gradlab::gmp_pool::install();
     });
 }
@@ -511,7 +446,7 @@ fn the_naive_path_is_seen_allocating() {
 /// row has 8 or 64 elements (input: n = 16 rows; weight: k = 3 rows), f64, one thread.
 #[test]
 fn complex_step_and_dual_numbers_allocate_per_row_not_per_element() {
-    use gradlab::method::exotic::method_grads_watched;
+    use gradlab::numeric::exotic::method_grads_watched;
     use gradlab::watch::Watch;
     let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
     for (scheme, h) in [(Scheme::Complex, "1e-20"), (Scheme::Complex, "1e-3"), (Scheme::Dual, "1e-3")] {

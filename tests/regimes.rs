@@ -4,10 +4,11 @@
 use gradlab::check::prepare;
 use gradlab::exact::Decimal;
 use gradlab::method::Scheme;
+use gradlab::numeric::Regime;
 use gradlab::numeric::{numeric_grad, Setup};
 use gradlab::objective::{Reduction, Wrt};
 use gradlab::problem::Problem;
-use gradlab::regimes::{predicts_input_dead, Regime};
+use gradlab::regimes::predicts_input_dead;
 use gradlab::scalar::Scalar;
 use gradlab::train::{InputGrad, TrainConfig};
 use ndarray::{array, Array1};

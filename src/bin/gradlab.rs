@@ -1,7 +1,7 @@
 //! The `gradlab` command line (see `gradlab --help`).
 fn main() -> std::process::ExitCode {
     keep_freed_memory();
-    gradlab::lab::cli::main()
+    gradlab::lab::cli::main(gradlab::experiments::REGISTRY)
 }
 
 /// Keeps freed blocks of up to 32 MiB in the heap instead of returning them to the system:

@@ -5,14 +5,9 @@
 //! ([`univariate`]), on the linear model's gradient ([`exotic`], with the complex step's and
 //! dual numbers' fast path in `ad_fast`) and on any [`crate::objective::Objective`] ([`generic`]).
 
-mod ad_fast;
-pub mod exotic;
-pub mod generic;
-pub mod num;
 pub mod ridders;
 pub mod stencil;
 pub mod univariate;
 
-pub use num::{Complex, Dual, Num, Seeded};
 pub use stencil::{quotient, Combination, Difference, Scheme, Stencil, StepConsts};
 pub use univariate::{derivative, Estimate, Univariate};

@@ -199,7 +199,7 @@ impl Scheme {
     /// Im f(x + ih) / h (order 2, truncation h^2 f'''/6), dual numbers' one evaluation at x
     /// (order 0: no truncation), Ridders' building block, the central stencil. The numeric
     /// engine ([`crate::numeric`]) evaluates stencils only; `check` sends the other schemes to
-    /// [`crate::method::exotic`].
+    /// [`crate::numeric::exotic`].
     pub fn stencil(self) -> Stencil {
         match self {
             Scheme::Complex => Stencil {

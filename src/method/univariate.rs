@@ -1,10 +1,10 @@
 //! Every method on a real function of one variable written once over [`Num`]: the stencils,
 //! the complex step, dual numbers and Ridders, in any Scalar type.
 
-use super::num::{Complex, Dual, Num, Seeded};
 use super::ridders;
 use super::Scheme;
 use crate::exact::Decimal;
+use crate::scalar::num::{Complex, Dual, Num, Seeded};
 use crate::scalar::Scalar;
 
 /// A real function of one variable that can be evaluated in any [`Num`] type (real, complex,

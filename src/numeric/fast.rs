@@ -34,11 +34,11 @@
 //! effective step; the sample losses, the loss tree and the quotient stay in C.
 
 use super::plan::StepPlan;
+use super::Regime;
 use super::{effective_step, Setup};
 use crate::exact::Decimal;
 use crate::objective::cross_entropy::{reduce, row_loss, row_losses, RowScratch};
 use crate::objective::Wrt;
-use crate::regimes::Regime;
 use crate::scalar::Scalar;
 use crate::sum::{pairwise_reduce, PairwiseTree};
 

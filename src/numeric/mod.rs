@@ -10,19 +10,24 @@
 //! place, and the temporaries MPFR's `exp` and `log` allocate internally are recycled by
 //! [`crate::gmp_pool`] (installed by the gradlab binaries; tests/no_alloc.rs counts both heaps).
 
+mod ad_fast;
 pub mod auto;
+pub mod cost;
+pub mod exotic;
 pub mod fast;
+pub mod generic;
 pub mod naive;
 pub mod plan;
+mod regime;
 
 pub use fast::{Evaluator, LoadedRow, RowWorker};
 pub use plan::StepPlan;
+pub use regime::Regime;
 
 use crate::error::Result;
 use crate::exact::Decimal;
 use crate::method::Stencil;
 use crate::objective::{Reduction, Wrt};
-use crate::regimes::Regime;
 use crate::scalar::Scalar;
 use crate::train::Trained;
 use crate::watch::Watch;
@@ -134,7 +139,7 @@ pub fn numeric_grads<T: Scalar>(setup: &Setup<T>, steps: &[Decimal], naive: bool
 }
 
 /// [`numeric_grads`], checking `watch` before every row and advancing it by
-/// [`crate::budget::numeric_row_ops`] (times the dtype's cost) after each. Once the watch is
+/// [`crate::numeric::cost::numeric_row_ops`] (times the dtype's cost) after each. Once the watch is
 /// stopped, the rows not yet started are skipped.
 ///
 /// # Errors
@@ -143,7 +148,7 @@ pub fn numeric_grads<T: Scalar>(setup: &Setup<T>, steps: &[Decimal], naive: bool
 /// # Panics
 /// When `setup.stencil` is the cost pattern of a scheme that is not a stencil (complex step,
 /// dual numbers, Ridders: [`crate::method::Scheme::is_stencil`]); those are evaluated by
-/// [`crate::method::exotic`], and evaluating their pattern here would give wrong numbers.
+/// [`crate::numeric::exotic`], and evaluating their pattern here would give wrong numbers.
 pub fn numeric_grads_watched<T: Scalar>(
     setup: &Setup<T>,
     steps: &[Decimal],
@@ -152,7 +157,7 @@ pub fn numeric_grads_watched<T: Scalar>(
 ) -> Result<Vec<NumericGrad<T>>> {
     assert!(
         setup.stencil.scheme.is_stencil(),
-        "{} is not a finite-difference stencil: use gradlab::method::exotic for it",
+        "{} is not a finite-difference stencil: use gradlab::numeric::exotic for it",
         setup.stencil.scheme
     );
     if steps.is_empty() {
@@ -194,9 +199,9 @@ fn run<T: Scalar>(
     let per_element = if matches!(setup.wrt, Wrt::Weight | Wrt::Bias) { setup.trained.n() } else { 1 };
     let zero = T::zero(setup.trained.ctx);
     let tr = setup.trained;
-    let shape = crate::budget::Shape { n: tr.n(), d: tr.x.ncols(), k: tr.logits.ncols() };
-    let row_ops = crate::budget::numeric_row_ops(shape, &setup.stencil, outputs, setup.wrt, naive);
-    let row_units = crate::budget::units::<T>(tr.ctx, row_ops);
+    let shape = crate::cost::Shape { n: tr.n(), d: tr.x.ncols(), k: tr.logits.ncols() };
+    let row_ops = crate::numeric::cost::numeric_row_ops(shape, &setup.stencil, outputs, setup.wrt, naive);
+    let row_units = crate::cost::units::<T>(tr.ctx, row_ops);
     let stopped = |j: usize| move || format!("row {} of {rows} of the numeric gradient", j + 1);
     // One row at a time, every step on it: the row and its product trees are loaded once.
     // `dst` holds, per step, the row's slots of the gradient, the effective steps and the

@@ -5,7 +5,7 @@
 use super::effective_step;
 use super::fast::Evaluator;
 use super::fast::{all_equal, same};
-use crate::regimes::Regime;
+use super::Regime;
 use crate::scalar::Scalar;
 
 /// Element (j, i) at step `s` of the plan: the numeric gradient into `grad`, the effective step

@@ -7,7 +7,7 @@
 //! multiplies it by 1/n rounded once into the dtype ([`reduce`]).
 
 use crate::error::Result;
-use crate::method::Num;
+use crate::scalar::num::Num;
 use crate::scalar::Scalar;
 use crate::sum::{pairwise_num, pairwise_sum};
 use crate::watch::Watch;
@@ -201,7 +201,7 @@ pub fn logits_grad_into<T: Scalar>(z: ArrayView2<T>, t: &[usize], scale: Option<
 }
 
 /// [`logits_grad_into`], checking `watch` before each sample and advancing it by
-/// [`crate::budget::loss_grad_row_ops`] (times the dtype's cost) after each.
+/// [`crate::cost::loss_grad_row_ops`] (times the dtype's cost) after each.
 ///
 /// # Errors
 /// [`crate::Error::Interrupted`] when the watch was stopped.
@@ -214,7 +214,7 @@ pub fn logits_grad_into_watched<T: Scalar>(
     watch: &Watch,
 ) -> Result<()> {
     let mut ws = RowScratch::new(ctx);
-    let units = crate::budget::units::<T>(ctx, crate::budget::loss_grad_row_ops(z.ncols()));
+    let units = crate::cost::units::<T>(ctx, crate::cost::loss_grad_row_ops(z.ncols()));
     let mut row = Vec::new(); // a copy of a row, only for non-contiguous logits
     for (j, ((zj, &target), mut o)) in z.rows().into_iter().zip(t).zip(out.rows_mut()).enumerate() {
         watch.checkpoint(|| format!("sample {} of {} of the loss gradient", j + 1, z.nrows()))?;

@@ -14,7 +14,7 @@
 //! ([`Scalar::store`]), as a tensor core's matrix product stores its output.
 
 use crate::error::Result;
-use crate::method::Num;
+use crate::scalar::num::Num;
 use crate::scalar::Scalar;
 use crate::sum::{pairwise_num, pairwise_reduce};
 use crate::watch::Watch;
@@ -53,7 +53,7 @@ pub fn logits_into<T: Scalar>(x: ArrayView2<T>, w: ArrayView2<T>, b: &[T], out: 
 }
 
 /// [`logits_into`], checking `watch` before each sample and advancing it by
-/// [`crate::budget::forward_row_ops`] (times the dtype's cost) after each.
+/// [`crate::cost::forward_row_ops`] (times the dtype's cost) after each.
 ///
 /// # Errors
 /// [`crate::Error::Interrupted`] when the watch was stopped.
@@ -66,9 +66,8 @@ pub fn logits_into_watched<T: Scalar>(
     watch: &Watch,
 ) -> Result<()> {
     // The bias gives the context (with no class there is no work to count).
-    let units = b
-        .first()
-        .map_or(0, |v| crate::budget::units::<T>(v.ctx(), crate::budget::forward_row_ops(x.ncols(), w.nrows())));
+    let units =
+        b.first().map_or(0, |v| crate::cost::units::<T>(v.ctx(), crate::cost::forward_row_ops(x.ncols(), w.nrows())));
     for (j, (xj, mut row)) in x.rows().into_iter().zip(out.rows_mut()).enumerate() {
         watch.checkpoint(|| format!("sample {} of {} of the forward pass", j + 1, x.nrows()))?;
         // Rows of a standard-layout array are contiguous.
@@ -134,7 +133,7 @@ pub fn backward_into<T: Scalar>(
 }
 
 /// [`backward_into`], checking `watch` before each sample and advancing it by
-/// [`crate::budget::backward_row_ops`] (times the dtype's cost) after each.
+/// [`crate::cost::backward_row_ops`] (times the dtype's cost) after each.
 ///
 /// # Errors
 /// [`crate::Error::Interrupted`] when the watch was stopped.
@@ -158,7 +157,7 @@ pub fn backward_into_watched<T: Scalar>(
     let gx = gx.as_slice_mut().expect("gradient buffers are standard layout");
     let gw = gw.as_slice_mut().expect("gradient buffers are standard layout");
     let mut tmp = T::zero(ctx);
-    let units = crate::budget::units::<T>(ctx, crate::budget::backward_row_ops(d, k));
+    let units = crate::cost::units::<T>(ctx, crate::cost::backward_row_ops(d, k));
     for j in 0..n {
         watch.checkpoint(|| format!("sample {} of {n} of the backward pass", j + 1))?;
         let g = &gz[j * k..(j + 1) * k];

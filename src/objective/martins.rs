@@ -3,8 +3,9 @@
 //! compares every method on. Written once over [`Num`], so the same code gives f, its complex
 //! step and its dual-number derivative in every dtype.
 
-use crate::method::{Num, Univariate};
+use crate::method::Univariate;
 use crate::objective::Objective;
+use crate::scalar::num::Num;
 use crate::scalar::{Prec, Scalar};
 use ndarray::{Array2, ArrayView2};
 use rug::Float;

@@ -1,5 +1,6 @@
 //! A one-hidden-layer MLP with the seed's softmax cross-entropy: forward and backward side by
-//! side, its initialisation, training like the seed, its truth and its [`Objective`].
+//! side and its initialisation (its training and [`Objective`] are in [`crate::train::mlp`], its
+//! truth in [`crate::truth::mlp`]).
 //!
 //! Forward: pre = x W1^T + b1 (n x H), h = act(pre), logits = h W2^T + b2 (n x k), then the
 //! same cross-entropy and reduction as the linear model ([`super::cross_entropy`]). Both layers
@@ -24,16 +25,13 @@
 //! ([`representable_everywhere`]). The problem supplies x and t; its linear weight and bias are
 //! not used.
 
-use super::cross_entropy::{logits_grad_into, logits_grad_into_watched, total_loss_num};
-use super::{linear, Objective, Reduction, Wrt};
+use super::cross_entropy::logits_grad_into;
+use super::{linear, Wrt};
 use crate::error::Result;
-use crate::method::Num;
 use crate::problem::{representable_everywhere, SplitMix64};
-use crate::scalar::{Prec, Scalar};
-use crate::train::{all_finite, InputGrad, NonFinite, TrainConfig};
-use crate::watch::Watch;
+use crate::scalar::num::Num;
+use crate::scalar::Scalar;
 use ndarray::{Array2, ArrayView2, Zip};
-use rug::Float;
 use std::cmp::Ordering;
 
 crate::named_enum! {
@@ -243,121 +241,6 @@ impl<T: Scalar> MlpPass<T> {
     }
 }
 
-/// The MLP after training, all in the dtype.
-#[derive(Clone, Debug)]
-pub struct MlpTrained<T: Scalar> {
-    /// The precision context.
-    pub ctx: T::Ctx,
-    /// The activation.
-    pub act: Activation,
-    /// Inputs.
-    pub x: Array2<T>,
-    /// Targets.
-    pub t: Vec<usize>,
-    /// The final parameters (after E - 1 steps).
-    pub params: MlpParams<T>,
-    /// The logits of the last forward pass.
-    pub logits: Array2<T>,
-    /// x.grad, reset or accumulated over epochs.
-    pub grad_x: Array2<T>,
-    /// The last epoch's logits gradient.
-    pub grad_logits: Array2<T>,
-    /// The last epoch's parameter gradients (at the final parameters).
-    pub grads: MlpParams<T>,
-    /// Where training first gave a value that is not finite, if it did (as the linear model's
-    /// [`crate::train::Trained::nonfinite`]).
-    pub nonfinite: Option<NonFinite>,
-}
-
-impl<T: Scalar> MlpTrained<T> {
-    /// The number of samples n.
-    pub fn n(&self) -> usize {
-        self.x.nrows()
-    }
-
-    /// For each input element (j, i), the largest perturbation that changes the sign of no
-    /// hidden pre-activation of sample j: min over units u of |a_ju| / |W1_ui|, since a_ju is
-    /// linear in x_ji with slope W1_ui (infinite when no unit depends on the element). Computed in
-    /// f64 from the state's values (exact conversions; the sum rounded in f64): for relu, the
-    /// steps at which a finite difference of the element stays on one branch of every unit.
-    pub fn kink_distance(&self) -> Array2<f64> {
-        let p = self.params.map(Scalar::to_f64);
-        let x = self.x.map(Scalar::to_f64);
-        Array2::from_shape_fn(x.dim(), |(j, i)| {
-            (0..p.hidden())
-                .map(|u| {
-                    let a: f64 = x.row(j).iter().zip(p.w1.row(u)).map(|(a, b)| a * b).sum::<f64>() + p.b1[u];
-                    a.abs() / p.w1[[u, i]].abs()
-                })
-                .fold(f64::INFINITY, f64::min)
-        })
-    }
-}
-
-/// Trains the MLP like the seed's loop ([`crate::train::train`]): per epoch one forward and
-/// backward pass, x.grad reset or accumulated, and an SGD step p = p - lr * dp (product then
-/// difference, each rounded) on W1, b1, W2, b2 except after the last epoch; E = 0 makes one pass
-/// at the initial parameters. The watch is checked before every epoch.
-///
-/// # Errors
-/// [`crate::Error::Interrupted`] naming the epoch, when the watch was stopped.
-#[allow(clippy::too_many_arguments)]
-pub fn train_watched<T: Scalar>(
-    x: &Array2<T>,
-    t: &[usize],
-    init: &MlpParams<T>,
-    act: Activation,
-    cfg: &TrainConfig,
-    ctx: T::Ctx,
-    watch: &Watch,
-) -> Result<MlpTrained<T>> {
-    let lr = T::from_rational(cfg.lr.value(), ctx);
-    let scale = cfg.reduction.scale::<T>(x.nrows(), ctx);
-    let mut p = init.clone();
-    let (n, d, k) = (x.nrows(), x.ncols(), p.w2.nrows());
-    let mut pass = MlpPass::new(n, d, p.hidden(), k, ctx);
-    let mut grad_x = Array2::from_elem((n, d), T::zero(ctx));
-    let mut tmp = T::zero(ctx);
-    let epochs = cfg.epochs.max(1);
-    let mut nonfinite = None;
-    let finite = |p: &MlpParams<T>| all_finite(&p.w1) && all_finite(&p.b1) && all_finite(&p.w2) && all_finite(&p.b2);
-    let mut step = |v: &mut T, g: &T| {
-        tmp.set_mul(&lr, g);
-        v.sub_assign(&tmp);
-    };
-    for epoch in 0..epochs {
-        watch.checkpoint(|| format!("training epoch {} of {epochs}", epoch + 1))?;
-        pass.run(x.view(), &p, act, t, scale.as_ref());
-        if epoch > 0 && cfg.input_grad == InputGrad::Accumulate {
-            grad_x.zip_mut_with(&pass.grad_x, |a, g| a.add_assign(g));
-        } else {
-            grad_x.zip_mut_with(&pass.grad_x, |a, g| a.set(g));
-        }
-        let pass_finite = || all_finite(&pass.logits) && finite(&pass.grads) && all_finite(&grad_x);
-        nonfinite = NonFinite::first(nonfinite, pass_finite, epoch, cfg.epochs, false);
-        if epoch + 1 < cfg.epochs {
-            let g = &pass.grads;
-            p.w1.zip_mut_with(&g.w1, &mut step);
-            p.b1.iter_mut().zip(&g.b1).for_each(|(v, g)| step(v, g));
-            p.w2.zip_mut_with(&g.w2, &mut step);
-            p.b2.iter_mut().zip(&g.b2).for_each(|(v, g)| step(v, g));
-            nonfinite = NonFinite::first(nonfinite, || finite(&p), epoch, cfg.epochs, true);
-        }
-    }
-    Ok(MlpTrained {
-        ctx,
-        act,
-        x: x.clone(),
-        t: t.to_vec(),
-        params: p,
-        logits: pass.logits,
-        grad_x,
-        grad_logits: pass.grad_logits,
-        grads: pass.grads,
-        nonfinite,
-    })
-}
-
 /// A vector as a 1 x len view.
 fn as_row<T>(v: &[T]) -> ArrayView2<'_, T> {
     ArrayView2::from_shape((1, v.len()), v).unwrap_or_else(|_| unreachable!("1 x len holds len values"))
@@ -365,7 +248,7 @@ fn as_row<T>(v: &[T]) -> ArrayView2<'_, T> {
 
 /// The tensor `wrt` names in a state of the MLP (x, its parameters, or the logits); the biases
 /// as one row.
-fn pick<'a, T>(wrt: Wrt, x: &'a Array2<T>, p: &'a MlpParams<T>, logits: &'a Array2<T>) -> ArrayView2<'a, T> {
+pub fn pick<'a, T>(wrt: Wrt, x: &'a Array2<T>, p: &'a MlpParams<T>, logits: &'a Array2<T>) -> ArrayView2<'a, T> {
     match wrt {
         Wrt::Input => x.view(),
         Wrt::Weight => p.w2.view(),
@@ -373,81 +256,6 @@ fn pick<'a, T>(wrt: Wrt, x: &'a Array2<T>, p: &'a MlpParams<T>, logits: &'a Arra
         Wrt::HiddenWeight => p.w1.view(),
         Wrt::HiddenBias => as_row(&p.b1),
         Wrt::Logits => logits.view(),
-    }
-}
-
-/// The true gradient with respect to `wrt` of the MLP's reduced loss at the trained state, in
-/// MPFR at `prec` (the state converted exactly; the biases as one row): the backward pass above
-/// at `prec`, or for the logits the loss gradient of the dtype's own final logits.
-///
-/// # Errors
-/// [`crate::Error::Interrupted`] when the watch was stopped.
-pub fn truth_grad_watched<T: Scalar>(
-    tr: &MlpTrained<T>,
-    reduction: Reduction,
-    wrt: Wrt,
-    prec: Prec,
-    watch: &Watch,
-) -> Result<Array2<Float>> {
-    let bits = prec.bits();
-    let up = |v: &T| v.to_float(bits);
-    let scale = reduction.scale::<Float>(tr.n(), prec);
-    watch.checkpoint(|| "the truth".to_string())?;
-    if wrt == Wrt::Logits {
-        let z = tr.logits.map(up);
-        let mut out = Array2::from_elem(z.dim(), Float::new(bits));
-        logits_grad_into_watched(z.view(), &tr.t, scale.as_ref(), prec, &mut out, watch)?;
-        return Ok(out);
-    }
-    let (x, p) = (tr.x.map(up), tr.params.map(up));
-    let mut pass = MlpPass::new(x.nrows(), x.ncols(), p.hidden(), p.w2.nrows(), prec);
-    pass.run(x.view(), &p, tr.act, &tr.t, scale.as_ref());
-    Ok(pick(wrt, &pass.grad_x, &pass.grads, &pass.grad_logits).to_owned())
-}
-
-/// The MLP's reduced loss as an [`Objective`] of one of its tensors (`wrt`), every sample
-/// evaluated from scratch in the number type, with the operations of the forward pass above.
-#[derive(Clone, Debug)]
-pub struct MlpObjective<'a, T: Scalar> {
-    tr: &'a MlpTrained<T>,
-    wrt: Wrt,
-    scale: Option<T>,
-}
-
-impl<'a, T: Scalar> MlpObjective<'a, T> {
-    /// The objective of `tr`'s loss under `reduction` with respect to `wrt`.
-    pub fn new(tr: &'a MlpTrained<T>, reduction: Reduction, wrt: Wrt) -> Self {
-        MlpObjective { tr, wrt, scale: reduction.scale::<T>(tr.n(), tr.ctx) }
-    }
-}
-
-impl<T: Scalar> Objective<T> for MlpObjective<'_, T> {
-    fn tensor(&self) -> ArrayView2<'_, T> {
-        pick(self.wrt, &self.tr.x, &self.tr.params, &self.tr.logits)
-    }
-
-    fn value<N: Num<Real = T>>(&self, v: ArrayView2<N>) -> N {
-        let tr = self.tr;
-        if self.wrt == Wrt::Logits {
-            return total_loss_num(v, &tr.t, self.scale.as_ref());
-        }
-        let lift = |a: &Array2<T>| a.map(|x| N::real(x.clone()));
-        let lift_v = |a: &[T]| a.iter().map(|x| N::real(x.clone())).collect::<Vec<N>>();
-        let p = &tr.params;
-        let own = |w: Wrt| (self.wrt == w).then(|| v.to_owned());
-        let x = own(Wrt::Input).unwrap_or_else(|| lift(&tr.x));
-        let w1 = own(Wrt::HiddenWeight).unwrap_or_else(|| lift(&p.w1));
-        let w2 = own(Wrt::Weight).unwrap_or_else(|| lift(&p.w2));
-        let b1 = if self.wrt == Wrt::HiddenBias { v.row(0).to_vec() } else { lift_v(&p.b1) };
-        let b2 = if self.wrt == Wrt::Bias { v.row(0).to_vec() } else { lift_v(&p.b2) };
-        let pre = linear::logits_num(x.view(), w1.view(), &b1);
-        let h = pre.map(|v| tr.act.apply_num(v));
-        let z = linear::logits_num(h.view(), w2.view(), &b2);
-        total_loss_num(z.view(), &tr.t, self.scale.as_ref())
-    }
-
-    fn analytic(&self) -> ArrayView2<'_, T> {
-        pick(self.wrt, &self.tr.grad_x, &self.tr.grads, &self.tr.grad_logits)
     }
 }
 
@@ -470,7 +278,7 @@ mod tests {
     /// relu: the whole number where the real part is > 0, else 0; derivative 0 at 0.
     #[test]
     fn relu_convention() {
-        use crate::method::Dual;
+        use crate::scalar::num::Dual;
         let r = Activation::Relu;
         assert_eq!(r.apply_num(&Dual::new(0.5f64, 1.0)), Dual::new(0.5, 1.0));
         assert_eq!(r.apply_num(&Dual::new(0.0f64, 1.0)), Dual::new(0.0, 0.0));

@@ -4,9 +4,9 @@
 //!
 //! [`Objective`] is what every scheme needs from a model, generic over the number type: the
 //! tensor a gradient is taken of, the reduced loss with that tensor replaced (in any [`Num`]:
-//! real, complex or dual), and the analytic gradient. [`crate::method::generic`] runs every
+//! real, complex or dual), and the analytic gradient. [`crate::numeric::generic`] runs every
 //! scheme per element over any Objective; the linear model keeps its own fast path
-//! ([`crate::numeric`], [`crate::method::exotic`]) and implements the trait too
+//! ([`crate::numeric`], [`crate::numeric::exotic`]) and implements the trait too
 //! ([`LinearObjective`], which tests/objective.rs checks against that path bit for bit).
 //! Adding an objective is one file implementing [`Objective`] (its training and truth beside
 //! it) and a line in [`ModelKind`] (with its arm in [`crate::check::check_model_watched`]).
@@ -25,11 +25,10 @@ pub mod mlp;
 pub use cross_entropy::Reduction;
 
 use crate::error::Error;
-use crate::method::Num;
+use crate::scalar::num::Num;
 
 use crate::error::Result;
 use crate::scalar::Scalar;
-use crate::train::Trained;
 use crate::watch::Watch;
 use ndarray::{Array2, ArrayView2};
 
@@ -146,7 +145,7 @@ impl Model {
 }
 
 /// A differentiable function of one tensor, generic over the number type: what every scheme
-/// needs from a model ([`crate::method::generic`]). The tensor is 2-D (a vector as one row, a
+/// needs from a model ([`crate::numeric::generic`]). The tensor is 2-D (a vector as one row, a
 /// scalar as 1 x 1).
 pub trait Objective<T: Scalar>: Sync {
     /// The tensor a gradient is taken of, at its current value.
@@ -163,101 +162,10 @@ pub trait Objective<T: Scalar>: Sync {
     }
 }
 
-/// The linear model's loss as an [`Objective`]: the gradient with respect to `wrt` (input,
-/// weight, bias or logits) of the reduced loss of a trained state, every sample evaluated from
-/// scratch in the number type (the order of operations of [`Wrt::loss_with`]).
-#[derive(Clone, Debug)]
-pub struct LinearObjective<'a, T: Scalar> {
-    tr: &'a Trained<T>,
-    wrt: Wrt,
-    scale: Option<T>,
-}
-
-impl<'a, T: Scalar> LinearObjective<'a, T> {
-    /// The objective of `tr`'s loss under `reduction` with respect to `wrt`.
-    ///
-    /// # Errors
-    /// [`Error::Value`] for a wrt the linear model does not have.
-    pub fn new(tr: &'a Trained<T>, reduction: Reduction, wrt: Wrt) -> crate::error::Result<Self> {
-        Model::Linear.check_wrt(wrt)?;
-        Ok(LinearObjective { tr, wrt, scale: reduction.scale::<T>(tr.n(), tr.ctx) })
-    }
-}
-
-impl<T: Scalar> Objective<T> for LinearObjective<'_, T> {
-    fn tensor(&self) -> ArrayView2<'_, T> {
-        self.wrt.tensor(self.tr)
-    }
-    fn value<N: Num<Real = T>>(&self, v: ArrayView2<N>) -> N {
-        let tr = self.tr;
-        let lift = |a: ArrayView2<T>| a.map(|x| N::real(x.clone()));
-        let lift_v = |a: &[T]| a.iter().map(|x| N::real(x.clone())).collect::<Vec<N>>();
-        let z = match self.wrt {
-            Wrt::Logits => v.to_owned(),
-            Wrt::Input => linear::logits_num(v, lift(tr.weight.view()).view(), &lift_v(&tr.bias)),
-            Wrt::Weight => linear::logits_num(lift(tr.x.view()).view(), v, &lift_v(&tr.bias)),
-            _ => linear::logits_num(lift(tr.x.view()).view(), lift(tr.weight.view()).view(), &v.row(0).to_vec()),
-        };
-        cross_entropy::total_loss_num(z.view(), &tr.t, self.scale.as_ref())
-    }
-    fn analytic(&self) -> ArrayView2<'_, T> {
-        self.wrt.analytic(self.tr)
-    }
-}
-
 impl Wrt {
     /// The linear model's tensors: input, weight, bias, logits (every wrt but the hidden
     /// layer's, which only the MLP has).
     pub const LINEAR: &'static [Wrt] = &[Wrt::Input, Wrt::Weight, Wrt::Bias, Wrt::Logits];
-
-    /// The tensor the gradient is taken with respect to (the values a numeric gradient
-    /// perturbs), in a trained state, as a 2-D view: the bias is its one row (1 x k).
-    ///
-    /// # Panics
-    /// For the hidden layer's tensors, which the linear model does not have (checks refuse them
-    /// first: [`Model::check_wrt`]).
-    pub fn tensor<T: Scalar>(self, tr: &Trained<T>) -> ArrayView2<'_, T> {
-        match self {
-            Wrt::Input => tr.x.view(),
-            Wrt::Weight => tr.weight.view(),
-            Wrt::Bias => as_row(&tr.bias),
-            Wrt::Logits => tr.logits.view(),
-            Wrt::HiddenWeight | Wrt::HiddenBias => no_hidden_layer(),
-        }
-    }
-
-    /// The reduced loss of the trained model with this tensor replaced by `v` (every sample
-    /// evaluated from scratch, as a user's code would): for the input, weight and bias, the
-    /// logits are recomputed with `v` in its place; for the logits, `v` is the logits.
-    ///
-    /// # Panics
-    /// For the hidden layer's tensors, as [`Wrt::tensor`].
-    pub fn loss_with<T: Scalar>(self, tr: &Trained<T>, v: ArrayView2<T>, scale: Option<&T>) -> T {
-        let z = match self {
-            Wrt::Input => linear::logits(v, tr.weight.view(), &tr.bias, tr.ctx),
-            Wrt::Weight => linear::logits(tr.x.view(), v, &tr.bias, tr.ctx),
-            Wrt::Bias => linear::logits(tr.x.view(), tr.weight.view(), &v.row(0).to_vec(), tr.ctx),
-            Wrt::Logits => return cross_entropy::total_loss(v, &tr.t, scale, tr.ctx),
-            Wrt::HiddenWeight | Wrt::HiddenBias => no_hidden_layer(),
-        };
-        cross_entropy::total_loss(z.view(), &tr.t, scale, tr.ctx)
-    }
-
-    /// The analytic gradient a user reads after training, in the shape of [`Wrt::tensor`]:
-    /// x.grad (reset or accumulated over epochs), the last epoch's W.grad and b.grad (taken at the
-    /// final parameters; the optimizer zeroes them every epoch), or the last epoch's y.grad.
-    ///
-    /// # Panics
-    /// For the hidden layer's tensors, as [`Wrt::tensor`].
-    pub fn analytic<T: Scalar>(self, tr: &Trained<T>) -> ArrayView2<'_, T> {
-        match self {
-            Wrt::Input => tr.grad_x.view(),
-            Wrt::Weight => tr.grad_weight.view(),
-            Wrt::Bias => as_row(&tr.grad_bias),
-            Wrt::Logits => tr.grad_logits.view(),
-            Wrt::HiddenWeight | Wrt::HiddenBias => no_hidden_layer(),
-        }
-    }
 
     /// Whether a tensor of this kind is 1-D in PyTorch (a bias), though held here as one row.
     pub fn is_vector(self) -> bool {
@@ -282,12 +190,12 @@ impl Wrt {
 
 /// The linear model's answer for a hidden layer's tensor: none (a caller's bug, refused by
 /// [`Model::check_wrt`] before any check starts).
-fn no_hidden_layer() -> ! {
+pub(crate) fn no_hidden_layer() -> ! {
     panic!("the linear model has no hidden layer (Model::check_wrt refuses hidden-weight and hidden-bias)")
 }
 
 /// A vector as a 1 x len view.
-fn as_row<T>(v: &[T]) -> ArrayView2<'_, T> {
+pub(crate) fn as_row<T>(v: &[T]) -> ArrayView2<'_, T> {
     ArrayView2::from_shape((1, v.len()), v).unwrap_or_else(|_| unreachable!("1 x len holds len values"))
 }
 
@@ -332,7 +240,7 @@ impl<T: Scalar> Pass<T> {
     }
 
     /// [`Pass::run`], checking `watch` before every sample of each phase and advancing it by
-    /// [`crate::budget::pass_ops`] (times the dtype's cost) over the pass.
+    /// [`crate::cost::pass_ops`] (times the dtype's cost) over the pass.
     ///
     /// # Errors
     /// [`crate::Error::Interrupted`] when the watch was stopped; the buffers then hold a partial

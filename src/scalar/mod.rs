@@ -45,6 +45,7 @@ pub mod mixed;
 mod mpfr;
 mod mpfr_exp;
 mod mpfr_ln;
+pub mod num;
 mod prim;
 
 use crate::error::{Error, Result};

@@ -112,7 +112,7 @@ impl Hardware for f64 {
     }
     #[inline(always)]
     fn ln_cr(self) -> Self {
-        log_f64(self)
+        half_math::log_f64(self)
     }
     #[inline(always)]
     fn cr(self, f: &Fun) -> Self {
@@ -193,22 +193,6 @@ macro_rules! half_hardware {
 
 half_hardware!(f16, DType::F16);
 half_hardware!(bf16, DType::BF16);
-
-/// ln x correctly rounded to f64 (CORE-MATH). Near 1, CORE-MATH's `log` takes its slow
-/// accurate path (about 150 ns instead of 5 for |x - 1| below 1e-4, as for a softmax whose sum
-/// is 1 plus tiny terms), so there ln x is computed as log1p(x - 1): x - 1 is exact for x in
-/// [1/2, 2] (Sterbenz), so this is the same real number, correctly rounded by CORE-MATH's
-/// `log1p`, hence the same bits, in 3 to 4 ns.
-#[inline]
-pub(super) fn log_f64(x: f64) -> f64 {
-    const NEAR_ONE: f64 = 1.0 / 32.0;
-    let t = x - 1.0;
-    if t.abs() < NEAR_ONE {
-        core_math::log1p(t)
-    } else {
-        core_math::log(x)
-    }
-}
 
 /// num / den correctly rounded to f64, when both are integers of at most 53 bits (IEEE division
 /// of two exact operands rounds once).

@@ -1,6 +1,8 @@
 //! Shared helpers for the integration tests.
 #![allow(dead_code)]
 
+pub mod heap;
+
 use gradlab::check::{check_dtype, CheckConfig, CheckRow, DTypeCheck};
 use gradlab::exact::{parse_list, Decimal};
 use gradlab::method::Scheme;

@@ -3,8 +3,9 @@
 //! gradients saved on request.
 
 use super::{dim, epochs, hidden_width, parse_dtypes, parse_lr, parse_steps, parse_wrts, seed, truth_bits};
-use crate::budget::{self, Shape};
+use crate::budget;
 use crate::check::{check_model_watched, CheckConfig, CheckRow, DTypeCheck, Status};
+use crate::cost::Shape;
 use crate::error::{Error, Result};
 use crate::exact::Decimal;
 use crate::lab::progress::WorkBar;
@@ -166,7 +167,7 @@ pub(super) fn run_check(a: CheckArgs) -> anyhow::Result<()> {
         steps_of.insert(dt, steps);
     }
     let all_steps = a.eps.clone().unwrap_or_else(|| {
-        crate::exact::parse_list("step", crate::check::SEED_STEPS).unwrap_or_else(|_| unreachable!("a valid list"))
+        crate::exact::parse_list("step", crate::policy::SEED_STEPS).unwrap_or_else(|_| unreachable!("a valid list"))
     });
     let cfg = CheckConfig {
         train: TrainConfig { epochs: a.epochs, lr: a.lr.clone(), input_grad: a.input_grad, reduction: a.reduction },

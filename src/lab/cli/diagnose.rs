@@ -4,7 +4,8 @@
 
 use super::check::interrupted;
 use super::parse_dtypes;
-use crate::budget::{self, Shape, Stage};
+use crate::budget::{self, Stage};
+use crate::cost::Shape;
 use crate::diagnose::{diagnose_watched, Diagnosis, Given, Settings, Verdict};
 use crate::error::Error;
 use crate::lab::progress::WorkBar;

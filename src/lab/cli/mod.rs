@@ -8,8 +8,9 @@ mod notes;
 mod run;
 
 use crate::exact::{parse_list, Decimal};
+use crate::lab::runner::Registry;
 use crate::scalar::{DType, Prec};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::process::ExitCode;
 
 /// Numerical precision in gradient checking: finite differences across f16, bf16, f32, f64 and
@@ -216,9 +217,12 @@ fn finish(result: anyhow::Result<()>) -> ExitCode {
 }
 
 /// The `gradlab` binary: parses the command line and runs it.
-pub fn main() -> ExitCode {
+pub fn main(registry: Registry) -> ExitCode {
     crate::gmp_pool::install();
-    let cli = Cli::parse();
+    let command = Cli::command().mut_subcommand("run", |c| {
+        c.mut_arg("name", |a| a.value_parser(move |s: &str| run::experiment_name(registry, s)))
+    });
+    let cli = Cli::from_arg_matches(&command.get_matches()).unwrap_or_else(|e| e.exit());
     if let Command::Check(a) = &cli.command {
         if let Some(msg) = check::usage_error(a) {
             eprintln!("error: {msg}");
@@ -234,10 +238,10 @@ pub fn main() -> ExitCode {
     finish(match cli.command {
         Command::Diagnose(_) => unreachable!("handled above"),
         Command::Check(a) => check::run_check(a),
-        Command::Run(r) => run::run(r),
-        Command::Merge(m) => run::merge(m),
+        Command::Run(r) => run::run(r, registry),
+        Command::Merge(m) => run::merge(m, registry),
         Command::List => {
-            for e in crate::experiments::all() {
+            for e in (registry.all)() {
                 println!("{:<16} {}", e.name(), e.description());
             }
             Ok(())
@@ -253,13 +257,13 @@ macro_rules! experiment_main {
         /// This experiment alone, as its own binary: `cargo run --release --bin NAME -- [OPTIONS]`
         /// (`--help` lists the options: --out, --quick, --threads, --shard).
         pub fn main() -> std::process::ExitCode {
-            $crate::lab::cli::experiment_main(&$exp)
+            $crate::lab::cli::experiment_main(&$exp, $crate::experiments::REGISTRY)
         }
     };
 }
 
 /// An experiment binary (experiments/NAME.rs): `NAME [--out DIR] [--quick] [--threads N] [--shard K/N]`.
-pub fn experiment_main(exp: &dyn crate::lab::runner::Runnable) -> ExitCode {
+pub fn experiment_main(exp: &dyn crate::lab::runner::Runnable, registry: Registry) -> ExitCode {
     crate::gmp_pool::install();
-    finish(run::run_one(exp))
+    finish(run::run_one(exp, registry))
 }

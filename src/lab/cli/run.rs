@@ -1,6 +1,6 @@
 //! `gradlab run NAME|all [--shard K/N]` and `gradlab merge DIR... --out DIR`.
 
-use crate::lab::runner::{self, RunOptions, Runnable, Shard};
+use crate::lab::runner::{self, Registry, RunOptions, Runnable, Shard};
 use clap::{Args, Parser};
 use std::path::PathBuf;
 
@@ -25,7 +25,7 @@ pub(super) struct RunFlags {
 }
 
 impl RunFlags {
-    fn options(&self) -> RunOptions {
+    fn options(&self, registry: Registry) -> RunOptions {
         RunOptions {
             out: self.out.clone(),
             quick: self.quick,
@@ -33,6 +33,7 @@ impl RunFlags {
             command: std::env::args().collect::<Vec<_>>().join(" "),
             progress: true,
             shard: self.shard,
+            registry,
         }
     }
 }
@@ -40,7 +41,6 @@ impl RunFlags {
 #[derive(Args, Debug)]
 pub(super) struct RunArgs {
     /// Experiment name (see `gradlab list`) or `all` (every experiment except the timing one, `scaling`).
-    #[arg(value_parser = experiment_name)]
     name: String,
     #[command(flatten)]
     flags: RunFlags,
@@ -79,8 +79,10 @@ fn shard(s: &str) -> Result<Shard, String> {
     Shard::parse(&format!("{k}/{n}")).map_err(|e| e.to_string())
 }
 
-fn experiment_name(s: &str) -> Result<String, String> {
-    let names: Vec<&str> = crate::experiments::all().iter().map(|e| e.name()).collect();
+/// `gradlab run NAME`'s check of NAME against the registry's experiments (clap's value parser
+/// of the run subcommand's name, set at run time by [`super::main`]).
+pub(super) fn experiment_name(registry: Registry, s: &str) -> Result<String, String> {
+    let names: Vec<&str> = (registry.all)().iter().map(|e| e.name()).collect();
     if s == "all" || names.contains(&s) {
         Ok(s.to_string())
     } else {
@@ -89,8 +91,8 @@ fn experiment_name(s: &str) -> Result<String, String> {
 }
 
 /// Runs `gradlab run`.
-pub(super) fn run(r: RunArgs) -> anyhow::Result<()> {
-    let all = crate::experiments::all();
+pub(super) fn run(r: RunArgs, registry: Registry) -> anyhow::Result<()> {
+    let all = (registry.all)();
     let chosen: Vec<&dyn Runnable> = all
         .iter()
         .map(|e| e.as_ref())
@@ -99,22 +101,22 @@ pub(super) fn run(r: RunArgs) -> anyhow::Result<()> {
     if r.flags.shard.is_some() && chosen.len() != 1 {
         anyhow::bail!("invalid experiment \"all\" with --shard: expected one experiment name, since shards are merged per experiment");
     }
-    run_experiments(&chosen, &r.flags)
+    run_experiments(&chosen, &r.flags, registry)
 }
 
 /// An experiment binary's command line, run.
-pub(super) fn run_one(exp: &dyn Runnable) -> anyhow::Result<()> {
+pub(super) fn run_one(exp: &dyn Runnable, registry: Registry) -> anyhow::Result<()> {
     #[derive(Parser, Debug)]
     struct One {
         #[command(flatten)]
         flags: RunFlags,
     }
     let one = One::parse_from(std::iter::once(exp.name().to_string()).chain(std::env::args().skip(1)));
-    run_experiments(&[exp], &one.flags)
+    run_experiments(&[exp], &one.flags, registry)
 }
 
-fn run_experiments(exps: &[&dyn Runnable], flags: &RunFlags) -> anyhow::Result<()> {
-    let opts = flags.options();
+fn run_experiments(exps: &[&dyn Runnable], flags: &RunFlags, registry: Registry) -> anyhow::Result<()> {
+    let opts = flags.options(registry);
     // Ctrl-C asks the runner to stop at the next cell.
     runner::interrupt::install_handler();
     let start = std::time::Instant::now();
@@ -157,7 +159,7 @@ fn run_experiments(exps: &[&dyn Runnable], flags: &RunFlags) -> anyhow::Result<(
 }
 
 /// Runs `gradlab merge`.
-pub(super) fn merge(m: MergeArgs) -> anyhow::Result<()> {
+pub(super) fn merge(m: MergeArgs, registry: Registry) -> anyhow::Result<()> {
     let opts = RunOptions {
         out: m.out.clone(),
         quick: false,
@@ -165,8 +167,9 @@ pub(super) fn merge(m: MergeArgs) -> anyhow::Result<()> {
         command: std::env::args().collect::<Vec<_>>().join(" "),
         progress: false,
         shard: None,
+        registry,
     };
-    let s = runner::shard::merge(&m.dirs, &opts, &crate::experiments::all())?;
+    let s = runner::shard::merge(&m.dirs, &opts, &(registry.all)())?;
     eprintln!("{:>16}: {} rows merged, {} files in {}", s.name, s.rows, s.files.len(), opts.out.join(s.name).display());
     Ok(())
 }

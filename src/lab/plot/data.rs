@@ -4,24 +4,7 @@
 //! Values stay in data units (plotters' log-scale coordinates map them); only the
 //! extent is kept in axis units (decades on a log axis), for the axis ranges.
 
-use super::figure::{Figure, PlotStats};
-
-/// Whether `v` can be drawn on an axis: finite, and positive on a log axis.
-pub(super) fn shown(v: f64, log: bool) -> bool {
-    v.is_finite() && !(log && v <= 0.0)
-}
-
-/// `v` in axis units: `log10(v)` on a log axis, `v` on a linear one; `None` when it
-/// cannot be shown.
-pub(super) fn to_axis(v: f64, log: bool) -> Option<f64> {
-    if !shown(v, log) {
-        None
-    } else if log {
-        Some(v.log10())
-    } else {
-        Some(v)
-    }
-}
+use super::figure::{to_axis, Figure, PlotStats};
 
 /// One band sample in data units; `lo == None` means "down to the bottom of the plot".
 pub(super) type BandPoint = (f64, Option<f64>, f64);

@@ -5,8 +5,6 @@
 
 use plotters::style::RGBColor;
 
-use super::data::shown;
-
 /// How a series' line is stroked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LineStyle {
@@ -201,4 +199,21 @@ pub struct PlotStats {
     /// Band triples and [`Marker`]s not shown, for the same reasons (a band `lo <= 0`
     /// on a log axis is still shown, reaching the bottom of the plot).
     pub dropped_other: usize,
+}
+
+/// Whether `v` can be drawn on an axis: finite, and positive on a log axis.
+pub(super) fn shown(v: f64, log: bool) -> bool {
+    v.is_finite() && !(log && v <= 0.0)
+}
+
+/// `v` in axis units: `log10(v)` on a log axis, `v` on a linear one; `None` when it
+/// cannot be shown.
+pub(super) fn to_axis(v: f64, log: bool) -> Option<f64> {
+    if !shown(v, log) {
+        None
+    } else if log {
+        Some(v.log10())
+    } else {
+        Some(v)
+    }
 }

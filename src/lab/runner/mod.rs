@@ -65,6 +65,18 @@ pub trait Experiment: Sync {
     fn finish(&self, quick: bool, rows: &[Self::Row], out: &mut Output) -> Result<String>;
 }
 
+/// The experiments a lab runs and REPORT.md's fixed sections: what the binaries pass in (the
+/// experiments sit above the lab, which names none of them).
+#[derive(Clone, Copy, Debug)]
+pub struct Registry {
+    /// Every experiment, in report order.
+    pub all: fn() -> Vec<Box<dyn Runnable>>,
+    /// REPORT.md's methods section: the protocol and the key findings.
+    pub protocol: &'static str,
+    /// REPORT.md's references.
+    pub references: &'static str,
+}
+
 /// How to run experiments.
 #[derive(Clone, Debug)]
 pub struct RunOptions {
@@ -80,6 +92,8 @@ pub struct RunOptions {
     pub progress: bool,
     /// Run only this slice of the cells and write only its rows ([`shard`]).
     pub shard: Option<Shard>,
+    /// Every experiment and the report's fixed sections (REPORT.md is rebuilt from all of them).
+    pub registry: Registry,
 }
 
 /// What one run produced.
@@ -273,12 +287,9 @@ fn finish<E: Experiment>(
     }
     let meta_text = serde_json::to_string_pretty(&meta).unwrap_or_default() + "\n";
     out.file("meta.json", meta_text.as_bytes())?;
-    crate::lab::report::write_report(
-        &opts.out,
-        &crate::experiments::all(),
-        crate::experiments::PROTOCOL,
-        crate::experiments::REFERENCES,
-    )?;
+    let experiments = (opts.registry.all)();
+    let names: Vec<(&str, &str)> = experiments.iter().map(|e| (e.name(), e.description())).collect();
+    crate::lab::report::write_report(&opts.out, &names, opts.registry.protocol, opts.registry.references)?;
     if !opts.quick {
         // The README's and docs pages' blocks beside a folder named results (quick grids never
         // reach them).

@@ -17,16 +17,16 @@
 //! `--naive` every sample's loss from scratch; the two agree bit for bit (tested).
 
 use super::ad_fast::{element_loss, Buffers, Lifted};
-use super::num::{Complex, Dual, Seeded};
-use super::ridders;
-use super::Scheme;
+use super::Regime;
 use crate::error::Result;
 use crate::exact::Decimal;
+use crate::method::ridders;
+use crate::method::Scheme;
 use crate::numeric::{numeric_grads_watched, NumericGrad, Setup};
 use crate::objective::cross_entropy::row_loss_num;
 use crate::objective::linear::row_logits_num;
 use crate::objective::Wrt;
-use crate::regimes::Regime;
+use crate::scalar::num::{Complex, Dual, Seeded};
 use crate::scalar::Scalar;
 use crate::sum::pairwise_num;
 use crate::watch::Watch;

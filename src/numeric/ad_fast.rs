@@ -16,9 +16,9 @@
 //! for the hardware types: the logits and losses live in [`Buffers`] reused from element to
 //! element.
 
-use super::num::Num;
 use crate::objective::cross_entropy::row_loss_num as sample_loss;
 use crate::objective::Wrt;
+use crate::scalar::num::Num;
 use crate::sum::pairwise_num as pairwise;
 use ndarray::Array2;
 

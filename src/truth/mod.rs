@@ -15,6 +15,8 @@
 //! (how much each epoch's gradient differs from the last one's), and [`weighted_grads`], the
 //! gradients of a loss that weights each sample by its own factor (a mean of micro-batch means).
 
+pub mod mlp;
+
 use crate::error::Result;
 use crate::objective::cross_entropy::{logits_grad_into, logits_grad_into_watched};
 use crate::objective::{linear, Pass, Reduction, Wrt};
@@ -68,7 +70,7 @@ pub fn truth_grad<T: Scalar>(tr: &Trained<T>, reduction: Reduction, wrt: Wrt, pr
 }
 
 /// [`truth_grad`], checking `watch` before every sample of its pass and advancing it by the
-/// pass's work ([`crate::budget::pass_ops`] for the input, the loss gradient's for the logits,
+/// pass's work ([`crate::cost::pass_ops`] for the input, the loss gradient's for the logits,
 /// at MPFR's cost for `prec`).
 ///
 /// # Errors

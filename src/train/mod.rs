@@ -2,6 +2,11 @@
 //! (the correct check) or accumulated over all epochs (what PyTorch does when only the
 //! optimizer's parameters are zeroed, as in the seed).
 
+pub mod mlp;
+mod objective;
+
+pub use objective::LinearObjective;
+
 use crate::error::Result;
 use crate::exact::Decimal;
 use crate::objective::{Pass, Reduction};
@@ -168,7 +173,7 @@ pub fn train<T: Scalar>(data: &Cast<T>, t: &[usize], cfg: &TrainConfig, ctx: T::
 }
 
 /// [`train`], checking `watch` before every epoch and every sample of each pass, and advancing
-/// it by the work done ([`crate::budget::pass_ops`] per epoch, [`crate::budget::sgd_step_ops`]
+/// it by the work done ([`crate::cost::pass_ops`] per epoch, [`crate::cost::sgd_step_ops`]
 /// per SGD step, times the dtype's cost).
 ///
 /// # Errors
@@ -195,7 +200,7 @@ pub fn train_watched<T: Scalar>(
     let mut nonfinite = None;
     let epochs = cfg.epochs.max(1);
     let place = |epoch: usize| move || format!("training epoch {} of {epochs}", epoch + 1);
-    let sgd_units = crate::budget::units::<T>(ctx, crate::budget::sgd_step_ops(d, k));
+    let sgd_units = crate::cost::units::<T>(ctx, crate::cost::sgd_step_ops(d, k));
     for epoch in 0..epochs {
         watch.checkpoint(place(epoch))?;
         w_s.zip_mut_with(&w, |s, m| {

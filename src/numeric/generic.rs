@@ -2,7 +2,7 @@
 //! `--eps auto`), the complex step, dual numbers and Ridders. This is how the MLP (and any
 //! objective without a fast path of its own) is checked; the linear model keeps its own engine
 //! ([`crate::numeric`], [`super::exotic`]), with which this one agrees bit for bit on the
-//! linear model's [`crate::objective::LinearObjective`] (tests/objective.rs).
+//! linear model's [`crate::train::LinearObjective`] (tests/objective.rs).
 //!
 //! Each perturbed value is the objective's whole function evaluated from scratch
 //! ([`Objective::value`]), with the same roundings as the numeric engine: the step rounded once
@@ -14,15 +14,15 @@
 //! what the objective's own evaluation does.
 
 use super::exotic::{tableau, MethodGrad};
-use super::num::{Complex, Dual, Seeded};
-use super::{ridders, Scheme, Stencil};
+use super::Regime;
 use crate::error::Result;
 use crate::exact::Decimal;
+use crate::method::{ridders, Scheme, Stencil};
 use crate::numeric::auto::{estimation_stencil, estimation_step, model_step};
 use crate::numeric::fast::{all_equal, same};
 use crate::numeric::{effective_step, NumericGrad, StepPlan};
 use crate::objective::Objective;
-use crate::regimes::Regime;
+use crate::scalar::num::{Complex, Dual, Seeded};
 use crate::scalar::Scalar;
 use crate::watch::Watch;
 use ndarray::Array2;

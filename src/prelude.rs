@@ -1,0 +1,11 @@
+//! What a check needs, in one `use gradlab::prelude::*;`: a problem, a dtype, a configuration
+//! and the check that gives its rows.
+
+pub use crate::check::{check_dtype, CheckConfig, CheckRow};
+pub use crate::error::{Error, Result};
+pub use crate::exact::{parse_list, Decimal};
+pub use crate::method::Scheme;
+pub use crate::objective::{Reduction, Wrt};
+pub use crate::problem::Problem;
+pub use crate::scalar::{DType, Prec, Scalar};
+pub use crate::train::{InputGrad, TrainConfig};
