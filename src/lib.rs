@@ -115,6 +115,10 @@ pub mod prelude;
 pub mod regimes;
 pub mod theory;
 
+// Layer 9.
+#[cfg(feature = "lab")]
+#[path = "../experiments/mod.rs"]
+pub mod experiments;
 #[cfg(feature = "lab")]
 pub mod lab;
 
