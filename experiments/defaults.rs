@@ -41,7 +41,12 @@ pub struct Row {
 const DEFAULTS: [&str; 3] = ["1e-6", "1e-5", "1e-3"];
 
 fn dtypes(quick: bool) -> Vec<DType> {
-    DType::parse_list(if quick { "f32,f64" } else { "f16,bf16,f32,f64,mpfr:113" }).unwrap_or_default()
+    use DType::*;
+    if quick {
+        vec![F32, F64]
+    } else {
+        vec![F16, BF16, F32, F64, MPFR_113]
+    }
 }
 
 impl Experiment for Defaults {

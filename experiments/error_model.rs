@@ -27,8 +27,12 @@ pub struct ErrorModelExperiment;
 const SCHEMES: [Scheme; 2] = [Scheme::Central, Scheme::Central5];
 
 fn dtypes(quick: bool) -> Vec<DType> {
-    let names = if quick { "f32,f64" } else { "f16,bf16,f32,f64,mpfr:113" };
-    DType::parse_list(names).unwrap_or_else(|_| unreachable!("valid dtype literals"))
+    use DType::*;
+    if quick {
+        vec![F32, F64]
+    } else {
+        vec![F16, BF16, F32, F64, MPFR_113]
+    }
 }
 
 /// Steps from 10^top over `decades` decades at 4 per decade, wide enough on both sides of every

@@ -25,9 +25,12 @@ pub struct Formats;
 const SCHEMES: [Scheme; 2] = [Scheme::Central, Scheme::Central5];
 
 fn dtypes(quick: bool) -> Vec<DType> {
-    let (quick_list, full) =
-        ("e4m3,e4m3+f32,bf16,bf16+f32,f32", "e4m3,e4m3+f32,e5m2,e5m2+f32,bf16,bf16+f32,f16,f16+f32,tf32,tf32+f32,f32");
-    DType::parse_list(if quick { quick_list } else { full }).unwrap_or_default()
+    use DType::*;
+    if quick {
+        vec![E4M3, E4M3_F32, BF16, BF16_F32, F32]
+    } else {
+        vec![E4M3, E4M3_F32, E5M2, E5M2_F32, BF16, BF16_F32, F16, F16_F32, TF32, TF32_F32, F32]
+    }
 }
 
 fn seeds(quick: bool) -> Vec<u64> {
@@ -246,8 +249,7 @@ impl Experiment for Formats {
         let advice = advice_sentence(&advice);
         let zones = mixed_zones(&zones);
         let gains = mixed_gains(&bests);
-        let twins = [("tf32", "f16"), ("tf32+f32", "f16+f32")]
-            .map(|(a, b)| Twins::of(rows, DType::parse(a).ok()?, DType::parse(b).ok()?));
+        let twins = [(DType::TF32, DType::F16), (DType::TF32_F32, DType::F16_F32)].map(|(a, b)| Twins::of(rows, a, b));
         let twins = match twins {
             [Some(pure), mixed] => {
                 let ranges = seeds(quick)

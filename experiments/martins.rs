@@ -43,7 +43,12 @@ const METHODS: [Scheme; 6] =
     [Scheme::Forward, Scheme::Central, Scheme::Central5, Scheme::Ridders, Scheme::Complex, Scheme::Dual];
 
 fn dtypes(quick: bool) -> Vec<DType> {
-    DType::parse_list(if quick { "f16,f64,mpfr:113" } else { "f16,bf16,f32,f64,mpfr:113,mpfr:256" }).unwrap_or_default()
+    use DType::*;
+    if quick {
+        vec![F16, F64, MPFR_113]
+    } else {
+        vec![F16, BF16, F32, F64, MPFR_113, MPFR_256]
+    }
 }
 
 /// The estimate with every digit, its error against `truth`, and whether it is `truth` rounded to
@@ -130,7 +135,7 @@ impl Experiment for MartinsExperiment {
         // The hardware formats' smallest normal numbers, formats sharing one grouped, and whether
         // the smallest grid step keeps h f'(1.5) above it.
         let mut normals: Vec<(Vec<String>, f64, bool)> = Vec::new();
-        for dt in DType::parse_list("f16,bf16,f32,f64").unwrap_or_default() {
+        for dt in [DType::F16, DType::BF16, DType::F32, DType::F64] {
             let Some(m) = min_normal(dt) else { continue };
             let smallest =
                 of(dt, Scheme::Complex).filter_map(|r| r.h.as_ref().map(Decimal::to_f64)).fold(f64::INFINITY, f64::min);

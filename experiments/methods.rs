@@ -23,9 +23,12 @@ const STEPPED: [Scheme; 5] = [Scheme::Forward, Scheme::Central, Scheme::Central5
 /// The dtypes of a model's cells: MPFR for the linear model only (the MLPs, without a fast path,
 /// would take minutes there, Ridders most).
 fn dtypes(quick: bool, model: ModelKind) -> Vec<DType> {
-    let mpfr = if model == ModelKind::Linear { ",mpfr:113" } else { "" };
-    DType::parse_list(&if quick { "bf16,f64".to_string() } else { format!("f16,bf16,f32,f64{mpfr}") })
-        .unwrap_or_default()
+    use DType::*;
+    match (quick, model) {
+        (true, _) => vec![BF16, F64],
+        (false, ModelKind::Linear) => vec![F16, BF16, F32, F64, MPFR_113],
+        (false, _) => vec![F16, BF16, F32, F64],
+    }
 }
 
 fn seeds(quick: bool) -> Vec<u64> {

@@ -24,8 +24,12 @@ pub struct PrecisionSweep;
 const SCHEMES: [Scheme; 3] = [Scheme::Forward, Scheme::Central, Scheme::Central5];
 
 fn dtypes(quick: bool) -> Vec<DType> {
-    let names = if quick { "f16,f32,f64" } else { "f16,bf16,f32,f64,mpfr:113,mpfr:256" };
-    DType::parse_list(names).unwrap_or_else(|_| unreachable!("valid dtype literals"))
+    use DType::*;
+    if quick {
+        vec![F16, F32, F64]
+    } else {
+        vec![F16, BF16, F32, F64, MPFR_113, MPFR_256]
+    }
 }
 
 fn seeds(quick: bool) -> Vec<u64> {

@@ -22,7 +22,12 @@ use gradlab::train::{InputGrad, TrainConfig};
 pub struct SeedDtypes;
 
 fn dtypes(quick: bool) -> Vec<DType> {
-    DType::parse_list(if quick { "f32,f64" } else { "f16,bf16,f32,f64,mpfr:128" }).unwrap_or_default()
+    use DType::*;
+    if quick {
+        vec![F32, F64]
+    } else {
+        vec![F16, BF16, F32, F64, MPFR_128]
+    }
 }
 
 /// A dtype's grid, 4 steps per decade, wide enough to hold the reset check's optimum inside it

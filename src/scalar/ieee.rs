@@ -85,6 +85,12 @@ pub const MAN_BITS_MIN: u32 = 1;
 pub const MAN_BITS_MAX: u32 = 52;
 
 impl Format {
+    /// ieee:5:10, the format of f16 (the storage of the mixed dtype `f16+C`).
+    pub const F16: Format = Format { exp_bits: 5, man_bits: 10, finite_only: false };
+    /// ieee:8:7, the format of bf16.
+    pub const BF16: Format = Format { exp_bits: 8, man_bits: 7, finite_only: false };
+    /// ieee:8:23, the format of f32.
+    pub const F32: Format = Format { exp_bits: 8, man_bits: 23, finite_only: false };
     /// NVIDIA's TensorFloat-32, ieee:8:10: f32's range with f16's precision.
     pub const TF32: Format = Format { exp_bits: 8, man_bits: 10, finite_only: false };
     /// OCP FP8 E5M2, ieee:5:2 (with infinities).

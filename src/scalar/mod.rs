@@ -89,6 +89,14 @@ impl Prec {
     pub fn bits(self) -> u32 {
         self.0
     }
+
+    /// A precision written in the code: `Prec::of(113)`. Out of range it panics, which in a
+    /// `const` (as [`DType::MPFR_113`]) is a compile error; for a precision from input, use
+    /// [`Prec::new`].
+    pub const fn of(bits: u32) -> Self {
+        assert!(bits >= Self::MIN && bits <= Self::MAX, "an MPFR precision outside Prec::MIN..=Prec::MAX");
+        Prec(bits)
+    }
 }
 
 /// A float type chosen at run time by name: `f16`, `bf16`, `f32`, `f64`, `mpfr:<bits>`, an
@@ -120,6 +128,29 @@ pub enum DType {
 }
 
 impl DType {
+    /// `mpfr:113`, binary128's precision.
+    pub const MPFR_113: DType = DType::Mpfr(Prec::of(113));
+    /// `mpfr:128`.
+    pub const MPFR_128: DType = DType::Mpfr(Prec::of(128));
+    /// `mpfr:256`, the default truth's precision.
+    pub const MPFR_256: DType = DType::Mpfr(Prec::of(256));
+    /// `tf32`, emulated ([`Format::TF32`]).
+    pub const TF32: DType = DType::Ieee(Format::TF32);
+    /// `e5m2`, emulated ([`Format::E5M2`]).
+    pub const E5M2: DType = DType::Ieee(Format::E5M2);
+    /// `e4m3`, emulated ([`Format::E4M3`]).
+    pub const E4M3: DType = DType::Ieee(Format::E4M3);
+    /// `f16+f32`: stored in f16, computed in f32, like autocast.
+    pub const F16_F32: DType = DType::Mixed { storage: Format::F16, compute: Compute::F32 };
+    /// `bf16+f32`.
+    pub const BF16_F32: DType = DType::Mixed { storage: Format::BF16, compute: Compute::F32 };
+    /// `tf32+f32`.
+    pub const TF32_F32: DType = DType::Mixed { storage: Format::TF32, compute: Compute::F32 };
+    /// `e5m2+f32`.
+    pub const E5M2_F32: DType = DType::Mixed { storage: Format::E5M2, compute: Compute::F32 };
+    /// `e4m3+f32`.
+    pub const E4M3_F32: DType = DType::Mixed { storage: Format::E4M3, compute: Compute::F32 };
+
     /// The widest MPFR dtype, `mpfr:65536`: beyond it a single number (8 KiB) is larger than
     /// any check here can use, and its truth needs twice as many bits ([`Prec::MAX`]).
     pub const MPFR_MAX_BITS: u32 = 65_536;
@@ -645,4 +676,33 @@ macro_rules! with_dtype {
             }
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each named dtype is the one its name parses to, and prints back as that name.
+    #[test]
+    fn named_dtypes_are_their_names() {
+        let named = [
+            (DType::MPFR_113, "mpfr:113"),
+            (DType::MPFR_128, "mpfr:128"),
+            (DType::MPFR_256, "mpfr:256"),
+            (DType::TF32, "tf32"),
+            (DType::E5M2, "e5m2"),
+            (DType::E4M3, "e4m3"),
+            (DType::F16_F32, "f16+f32"),
+            (DType::BF16_F32, "bf16+f32"),
+            (DType::TF32_F32, "tf32+f32"),
+            (DType::E5M2_F32, "e5m2+f32"),
+            (DType::E4M3_F32, "e4m3+f32"),
+        ];
+        for (dt, name) in named {
+            assert_eq!(DType::parse(name).unwrap(), dt, "{name}");
+            assert_eq!(dt.to_string(), name);
+        }
+        assert_eq!(DType::Ieee(Format::F16).to_string(), DType::parse("ieee:5:10").unwrap().to_string());
+        assert_eq!(Prec::of(53), Prec::new(53).unwrap());
+    }
 }
