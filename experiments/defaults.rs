@@ -41,11 +41,10 @@ pub struct Row {
 const DEFAULTS: [&str; 3] = ["1e-6", "1e-5", "1e-3"];
 
 fn dtypes(quick: bool) -> Vec<DType> {
-    use DType::*;
     if quick {
-        vec![F32, F64]
+        vec![DType::F32, DType::F64]
     } else {
-        vec![F16, BF16, F32, F64, MPFR_113]
+        vec![DType::F16, DType::BF16, DType::F32, DType::F64, DType::MPFR_113]
     }
 }
 

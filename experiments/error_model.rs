@@ -27,11 +27,10 @@ pub struct ErrorModelExperiment;
 const SCHEMES: [Scheme; 2] = [Scheme::Central, Scheme::Central5];
 
 fn dtypes(quick: bool) -> Vec<DType> {
-    use DType::*;
     if quick {
-        vec![F32, F64]
+        vec![DType::F32, DType::F64]
     } else {
-        vec![F16, BF16, F32, F64, MPFR_113]
+        vec![DType::F16, DType::BF16, DType::F32, DType::F64, DType::MPFR_113]
     }
 }
 

@@ -25,11 +25,22 @@ pub struct Formats;
 const SCHEMES: [Scheme; 2] = [Scheme::Central, Scheme::Central5];
 
 fn dtypes(quick: bool) -> Vec<DType> {
-    use DType::*;
     if quick {
-        vec![E4M3, E4M3_F32, BF16, BF16_F32, F32]
+        vec![DType::E4M3, DType::E4M3_F32, DType::BF16, DType::BF16_F32, DType::F32]
     } else {
-        vec![E4M3, E4M3_F32, E5M2, E5M2_F32, BF16, BF16_F32, F16, F16_F32, TF32, TF32_F32, F32]
+        vec![
+            DType::E4M3,
+            DType::E4M3_F32,
+            DType::E5M2,
+            DType::E5M2_F32,
+            DType::BF16,
+            DType::BF16_F32,
+            DType::F16,
+            DType::F16_F32,
+            DType::TF32,
+            DType::TF32_F32,
+            DType::F32,
+        ]
     }
 }
 

@@ -23,11 +23,10 @@ const STEPPED: [Scheme; 5] = [Scheme::Forward, Scheme::Central, Scheme::Central5
 /// The dtypes of a model's cells: MPFR for the linear model only (the MLPs, without a fast path,
 /// would take minutes there, Ridders most).
 fn dtypes(quick: bool, model: ModelKind) -> Vec<DType> {
-    use DType::*;
     match (quick, model) {
-        (true, _) => vec![BF16, F64],
-        (false, ModelKind::Linear) => vec![F16, BF16, F32, F64, MPFR_113],
-        (false, _) => vec![F16, BF16, F32, F64],
+        (true, _) => vec![DType::BF16, DType::F64],
+        (false, ModelKind::Linear) => vec![DType::F16, DType::BF16, DType::F32, DType::F64, DType::MPFR_113],
+        (false, _) => vec![DType::F16, DType::BF16, DType::F32, DType::F64],
     }
 }
 

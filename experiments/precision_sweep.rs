@@ -24,11 +24,10 @@ pub struct PrecisionSweep;
 const SCHEMES: [Scheme; 3] = [Scheme::Forward, Scheme::Central, Scheme::Central5];
 
 fn dtypes(quick: bool) -> Vec<DType> {
-    use DType::*;
     if quick {
-        vec![F16, F32, F64]
+        vec![DType::F16, DType::F32, DType::F64]
     } else {
-        vec![F16, BF16, F32, F64, MPFR_113, MPFR_256]
+        vec![DType::F16, DType::BF16, DType::F32, DType::F64, DType::MPFR_113, DType::MPFR_256]
     }
 }
 

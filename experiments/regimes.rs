@@ -53,8 +53,11 @@ impl Experiment for Regimes {
     const DESCRIPTION: &'static str = "where numeric gradients die in each dtype: flat loss and dead input against \
          the step, predicted from the dtype's ulps";
     fn cells(&self, quick: bool) -> Vec<Self::Cell> {
-        use DType::*;
-        let all = if quick { vec![F32, F64] } else { vec![F16, BF16, F32, F64, MPFR_113] };
+        let all = if quick {
+            vec![DType::F32, DType::F64]
+        } else {
+            vec![DType::F16, DType::BF16, DType::F32, DType::F64, DType::MPFR_113]
+        };
         let seeds = if quick { 1..=1 } else { 1..=5 };
         all.into_iter().flat_map(|d| seeds.clone().map(move |s| (d, s))).collect()
     }

@@ -22,11 +22,10 @@ use gradlab::train::{InputGrad, TrainConfig};
 pub struct SeedDtypes;
 
 fn dtypes(quick: bool) -> Vec<DType> {
-    use DType::*;
     if quick {
-        vec![F32, F64]
+        vec![DType::F32, DType::F64]
     } else {
-        vec![F16, BF16, F32, F64, MPFR_128]
+        vec![DType::F16, DType::BF16, DType::F32, DType::F64, DType::MPFR_128]
     }
 }
 
