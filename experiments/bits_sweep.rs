@@ -8,7 +8,7 @@
 use gradlab::check::{check_dtype, CheckConfig};
 use gradlab::error::Result;
 use gradlab::lab::grid::log_grid_from;
-use gradlab::lab::plot::{scheme_color, Figure, LegendPos, DARK_GREY};
+use gradlab::lab::plot::{scheme_ink, Figure, LegendPos, DARK_GREY};
 use gradlab::lab::report::{md_table, sci6};
 use gradlab::lab::runner::{Experiment, Output};
 use gradlab::lab::series::{dashed, line};
@@ -104,7 +104,7 @@ impl Experiment for BitsSweep {
         // Per figure: the theory lines, drawn over the data with one legend entry.
         let (mut err_theory, mut step_theory): (Vec<TheoryLine>, Vec<_>) = (Vec::new(), Vec::new());
         for scheme in SCHEMES {
-            let color = scheme_color(scheme);
+            let ink = scheme_ink(scheme);
             let mine: Vec<&Row> = rows.iter().filter(|r| r.scheme == scheme).collect();
             let errs: Vec<(f64, f64)> = mine.iter().map(|r| (r.bits as f64, r.best_error)).collect();
             let steps: Vec<(f64, f64)> = mine.iter().map(|r| (r.bits as f64, r.opt_step)).collect();
@@ -123,7 +123,7 @@ impl Experiment for BitsSweep {
                     theory_slope: theory,
                     relative_deviation: dev,
                 });
-                fig.series.push(line(&format!("{scheme} (fitted slope {slope:.3})"), color, pts));
+                fig.series.push(line(&format!("{scheme} (fitted slope {slope:.3})"), ink, pts));
                 // Theory's slope through the fit's centre.
                 let mx = logs.iter().map(|p| p.0).sum::<f64>() / logs.len().max(1) as f64;
                 let my = slope * mx + icpt;

@@ -7,7 +7,7 @@ use gradlab::error::Result;
 use gradlab::exact::Decimal;
 use gradlab::lab::claims::{and_list, within_factor_sentence, Ratio};
 use gradlab::lab::grid::log_grid_from;
-use gradlab::lab::plot::{dtype_color, Figure, LegendPos, DARK_GREY, LIGHT_GREY};
+use gradlab::lab::plot::{dtype_ink, dtype_shape, Figure, Ink, LegendPos, DARK_GREY, LIGHT_GREY};
 use gradlab::lab::report::md_table;
 use gradlab::lab::series::{dashed, points};
 use gradlab::lab::spread::Spread;
@@ -160,10 +160,11 @@ impl gradlab::lab::runner::Experiment for ErrorModelExperiment {
                 bound_low = ratios.iter().map(|r| r[1]).fold(bound_low, f64::min);
                 let x = dt.bits() as f64;
                 let bound_label = if i == 0 { "bound (grey)" } else { "" };
-                fig.series.push(points(bound_label, LIGHT_GREY, ratios.iter().map(|r| (x, r[1])).collect()));
+                let grey = Ink { color: LIGHT_GREY, shape: dtype_shape(dt), hollow: false };
+                fig.series.push(points(bound_label, grey, ratios.iter().map(|r| (x, r[1])).collect()));
                 fig.series.push(points(
                     &format!("{dt}, expected"),
-                    dtype_color(dt),
+                    dtype_ink(dt),
                     ratios.iter().map(|r| (x, r[3])).collect(),
                 ));
             }

@@ -7,7 +7,7 @@ use gradlab::check::{check_dtype, CheckConfig, Status};
 use gradlab::error::Result;
 use gradlab::exact::{format_sci, Decimal};
 use gradlab::lab::grid::log_grid_from;
-use gradlab::lab::plot::{dtype_color, Figure, LegendPos};
+use gradlab::lab::plot::{dtype_ink, Figure, LegendPos};
 use gradlab::lab::report::{best_step_label, md_table, step_or_none};
 use gradlab::lab::runner::{Experiment, Output};
 use gradlab::lab::series::line;
@@ -228,7 +228,7 @@ impl Experiment for Formats {
                 let value = |r: &Row| if log { r.relerr_mean } else { (r.loss_flat + r.dead_zone) as f64 };
                 let (med, band) = median_band(mine(dt, sc).map(|r| (&r.eps, value(r))));
                 // A median equal to an earlier one's (or within 1 % of it) at 3/4 of the steps or
-                // more is dashed and says so, as the earlier curve hides under it.
+                // more says so, as the earlier curve hides under it.
                 let near = |d: &[(f64, f64)], tol: f64| {
                     d.iter().zip(&med).filter(|(a, b)| a.0 == b.0 && (a.1 - b.1).abs() <= tol * b.1.abs()).count()
                 };
@@ -239,16 +239,17 @@ impl Experiment for Formats {
                     .map(|(e, k)| format!("= {e} at {k}"))
                     .or_else(|| best(0.01).filter(enough).map(|(e, k)| format!("within 1 % of {e} at {k}")));
                 let label = twin.as_ref().map_or(dt.to_string(), |t| format!("{dt} ({t} of {} steps)", med.len()));
-                let curve = line(&label, dtype_color(dt), med.clone());
-                let curve = if twin.is_some() || dt.storage().is_some() { curve.dashed() } else { curve };
+                // A mixed dtype S+f32: S's colour and shape, hollow.
+                let curve = line(&label, dtype_ink(dt), med.clone());
                 fig.series.push(if log { curve.with_band(band) } else { curve });
                 drawn.push((dt, med));
             }
             fig.y_log = log;
-            fig.legend_pos = LegendPos::Auto;
+            // The zero-count figures' long labels cover data wherever they go inside the frame.
+            fig.legend_pos = if log { LegendPos::Auto } else { LegendPos::Below };
             let what = if log { "; band: min-max over seeds" } else { " of loss_flat + dead_zone" };
             fig.caption = Some(format!(
-                "median over {n} seeds{what}; dashed: S+f32 (S's colour), or a median equal to (or within 1 % of) an earlier one's at the steps said"
+                "median over {n} seeds{what}; hollow markers: S+f32 (S's colour and shape); a label says where a median equals (or is within 1 % of) an earlier one's"
             ));
             figures.push_str(&out.figure_md(stem, &fig)?);
         }

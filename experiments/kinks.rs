@@ -157,28 +157,27 @@ impl Experiment for Kinks {
         let (med, band) = median_band(of(DType::F64, Scheme::Central).map(|r| (&r.eps, frac(r))));
         let (med5, _) = median_band(of(DType::F64, Scheme::Central5).map(|r| (&r.eps, frac(r))));
         let mut fig = Figure::new("Input elements whose central difference crosses a relu kink", "step h", "fraction")
-            .with(line("central, +-h (f64)", BLUE, med).with_band(band))
-            .with(dashed("five-point, +-2h (f64)", GREEN, med5))
+            .with(line("central, +-h (f64)", scheme_ink(Scheme::Central), med).with_band(band))
+            .with(line("five-point, +-2h (f64)", scheme_ink(Scheme::Central5), med5))
             .with_caption(format!(
                 "median over {n} seeds, band: min-max; mlp-relu, H = {DEFAULT_HIDDEN}, n = {}, d = {}",
                 SIZE.0, SIZE.1
             ));
         fig.y_log = false;
         let mut figures = out.figure_md("kinks_fraction", &fig)?;
-        let title = "Error on elements that cross a kink (dashed) and on the others (solid), f64";
+        let title = "Error on elements that cross a kink (hollow markers) and on the others (filled), f64";
         let mut err = Figure::new(title, "step h", "mean relative error vs truth").with_caption(format!(
-            "solid: median over all {n} seeds; dashed: median over the seeds with a crossing element at that step"
+            "filled: median over all {n} seeds; hollow: median over the seeds with a crossing element at that step"
         ));
-        for (m, c) in
-            [(Scheme::Forward, ORANGE), (Scheme::Central, BLUE), (Scheme::Central5, GREEN), (Scheme::Complex, BLACK)]
-        {
+        for m in [Scheme::Forward, Scheme::Central, Scheme::Central5, Scheme::Complex] {
+            let c = scheme_ink(m);
             let (smooth, _) = median_band(of(DType::F64, m).map(|r| (&r.eps, r.relerr_smooth)));
             let (crossing, _) =
                 median_band(of(DType::F64, m).filter(|r| r.crossing > 0).map(|r| (&r.eps, r.relerr_crossing)));
             // One legend entry per method (the title says which style is which): half the
             // legend, so a corner free of data can hold it.
             err.series.push(line(&m.to_string(), c, smooth));
-            err.series.push(dashed("", c, crossing));
+            err.series.push(line("", c.hollow(), crossing));
         }
         figures.push_str(&out.figure_md("kinks_error", &err)?);
         let (mut table, mut summary) = (Vec::new(), Vec::new());

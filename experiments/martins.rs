@@ -7,9 +7,10 @@ use gradlab::check::full_digits;
 use gradlab::error::Result;
 use gradlab::exact::Decimal;
 use gradlab::lab::grid::decades;
-use gradlab::lab::plot::{scheme_color, Figure, LegendPos, Series};
+use gradlab::lab::plot::{scheme_ink, Figure, LegendPos};
 use gradlab::lab::report::{md_table, sci6};
 use gradlab::lab::runner::{Experiment, Output};
+use gradlab::lab::series::line;
 use gradlab::method::{derivative, Scheme};
 use gradlab::objective::martins::{true_derivative_at_x0, Martins, X0};
 use gradlab::policy::usable_steps;
@@ -189,13 +190,12 @@ impl Experiment for MartinsExperiment {
                         })
                         .collect(),
                 };
-                let series = Series::new(m.name(), scheme_color(m), pts);
-                fig.series.push(if m == Scheme::Dual { series.dashed() } else { series });
+                fig.series.push(line(m.name(), scheme_ink(m), pts));
             }
             // Every step: the error-1 lines fill the top corners and the complex step the bottom ones.
             fig.legend_pos = if suffix.is_empty() { LegendPos::Auto } else { LegendPos::Center };
             fig.caption = Some(format!(
-                "Errors below u/16 = {} drawn at u/16; NaN (f at 1.5 + h or 1.5 + 2h with sin^3 + cos^3 < 0) not drawn; dual: no step (dashed). {}",
+                "Errors below u/16 = {} drawn at u/16; NaN (f at 1.5 + h or 1.5 + 2h with sin^3 + cos^3 < 0) not drawn; dual: no step (a flat line). {}",
                 sci6(dt.unit_roundoff() / 16.0),
                 if dt == DType::F64 { "Cf. Martins et al. 2003, Fig. 1." } else { "" }
             ));

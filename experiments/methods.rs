@@ -155,7 +155,7 @@ impl Experiment for Methods {
                         // The regular grid only (the complex step's 1e-20 .. 1e-300 stay in the table).
                         let med = med.into_iter().filter(|p| p.0 >= 1e-20).collect();
                         let band = band.into_iter().filter(|p| p.0 >= 1e-20).collect();
-                        fig.series.push(line(&method.to_string(), scheme_color(method), med).with_band(band));
+                        fig.series.push(line(&method.to_string(), scheme_ink(method), med).with_band(band));
                     }
                 }
                 for (method, auto) in [(Scheme::Central, true), (Scheme::Central5, true), (Scheme::Dual, false)] {
@@ -194,7 +194,7 @@ impl Experiment for Methods {
                 let (med, _) = curve(ModelKind::Linear, dt, method);
                 let pts: Vec<(f64, f64)> =
                     med.iter().map(|p| (p.0 / xs, p.1 / ys)).filter(|p| (1e-4..=1e4).contains(&p.0)).collect();
-                fig.series.push(line(&dt.to_string(), dtype_color(dt), pts.clone()));
+                fig.series.push(line(&dt.to_string(), dtype_ink(dt), pts.clone()));
                 scaled.push((dt, pts));
             }
             fig.title = format!("{method}: {} (linear model)", claims::collapse_phrase(&scaled));

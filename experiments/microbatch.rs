@@ -237,18 +237,19 @@ impl Experiment for Microbatch {
         let (title, y) =
             ("Mean of micro-batch means against the true mean gradient", "mean relative error against the truth");
         let mut fig = Figure::new(title, "largest micro-batch weight N / (K n_b)", y)
-            .with_legend(LegendPos::LowerRight)
+            .with_legend(LegendPos::Below)
             .with_caption(format!("Median and range over {seeds} seeds."));
-        for (sc, w, color) in [
-            (Scenario::Accumulation, Wrt::Input, ORANGE),
-            (Scenario::Accumulation, Wrt::Weight, VERMILLION),
-            (Scenario::Accumulation, Wrt::Bias, BLACK),
-            (Scenario::DataParallel, Wrt::Weight, BLUE),
-            (Scenario::DataParallel, Wrt::Bias, GREEN),
-        ] {
+        let cells = [
+            (Scenario::Accumulation, Wrt::Input),
+            (Scenario::Accumulation, Wrt::Weight),
+            (Scenario::Accumulation, Wrt::Bias),
+            (Scenario::DataParallel, Wrt::Weight),
+            (Scenario::DataParallel, Wrt::Bias),
+        ];
+        for (k, (sc, w)) in cells.into_iter().enumerate() {
             let sel = whole.iter().filter(|r| mm(r) && r.scenario == sc && r.wrt == w && r.level > 0);
             let pts = sel.map(|r| (largest(r), r.relerr_truth));
-            fig.series.push(median_with_range(line, &format!("{sc}, {w}"), color, pts));
+            fig.series.push(median_with_range(|m| line(&format!("{sc}, {w}"), category_ink(k, DType::F64), m), pts));
         }
         out.figure("microbatch_imbalance", &fig)?;
         let equal: Vec<Verdict> = whole.iter().filter(|r| r.level == 0).filter_map(|r| r.verdict).collect();
@@ -338,9 +339,9 @@ fn plateau_figure(batches: &[&Row], seeds: u64, resolution: f64) -> Figure {
             "Accumulation, {seeds} seeds, {patterns} size patterns; one point per micro-batch. The fixes (at 1, fix_sum under \
              fix_weighted) sit at the check's own resolution, the median of their points."
         ));
-    for (v, color) in [(Combine::MeanOfMeans, VERMILLION), (Combine::FixSum, BLUE), (Combine::FixWeighted, GREEN)] {
+    for (k, v) in [Combine::MeanOfMeans, Combine::FixSum, Combine::FixWeighted].into_iter().enumerate() {
         let pts = batches.iter().filter(|r| r.variant == v).map(|r| (r.factor, r.relerr_check)).collect();
-        fig.series.push(points(v.name(), color, pts));
+        fig.series.push(points(v.name(), category_ink(k, DType::F64), pts));
     }
     fig
 }

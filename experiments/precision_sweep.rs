@@ -6,7 +6,7 @@ use gradlab::check::{check_dtype, prepare, CheckConfig, Status};
 use gradlab::error::Result;
 use gradlab::exact::Decimal;
 use gradlab::lab::grid::log_grid_from;
-use gradlab::lab::plot::{dtype_color, Figure, LegendPos};
+use gradlab::lab::plot::{dtype_color, dtype_ink, Figure, LegendPos};
 use gradlab::lab::runner::{Experiment, Output};
 use gradlab::lab::series::{dashed, line};
 use gradlab::lab::spread::median_band;
@@ -153,10 +153,10 @@ impl Experiment for PrecisionSweep {
                 // Near the optimum (a window of 12 decades of the scaled step), where the scaling applies.
                 let near: Vec<(f64, f64)> =
                     med.iter().map(|&(h, e)| (h / sx, e / sy)).filter(|p| (1e-6..=1e6).contains(&p.0)).collect();
-                collapse.series.push(line(&dt.to_string(), dtype_color(dt), near.clone()));
+                collapse.series.push(line(&dt.to_string(), dtype_ink(dt), near.clone()));
                 scaled.push((dt, near));
                 if !matches!(dt, DType::Mpfr(_)) {
-                    hw.series.push(line(&dt.to_string(), dtype_color(dt), med).with_band(band));
+                    hw.series.push(line(&dt.to_string(), dtype_ink(dt), med).with_band(band));
                     // A relative error above 1 means a gradient lost, which the model does not describe.
                     hw.series.push(dashed("", dtype_color(dt), expected.into_iter().filter(|p| p.1 <= 1.0).collect()));
                 }

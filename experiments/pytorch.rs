@@ -12,7 +12,7 @@ use gradlab::lab::peers::{
     additivity, parting, path_spread, paths, pytorch, settings_that_change, torch_meta, write_pytorch, Additivity,
     PartingRow, PathRow, RowSpread, Setting, TorchMeta, TorchRow, INGREDIENTS,
 };
-use gradlab::lab::plot::{dtype_color, Figure, LegendPos};
+use gradlab::lab::plot::{dtype_ink, Figure, LegendPos};
 use gradlab::lab::report::{md_table, sci6};
 use gradlab::lab::runner::{Experiment, Output};
 use gradlab::lab::series::{line, points};
@@ -108,13 +108,13 @@ impl Experiment for Pytorch {
             let mine = rows.iter().filter(|r| r.dtype == dt && r.input_grad == InputGrad::Reset);
             fig.series.push(line(
                 &format!("gradlab {dt}"),
-                dtype_color(dt),
+                dtype_ink(dt),
                 mine.map(|r| (r.eps.to_f64(), r.relerr_mean)).collect(),
             ));
             let theirs = torch.iter().filter(|t| t.dtype == dt.name() && t.variant == "reset");
             fig.series.push(points(
                 &format!("PyTorch {dt}"),
-                dtype_color(dt),
+                dtype_ink(dt).hollow(),
                 theirs.map(|t| (t.eps.to_f64(), t.relerr_mean)).collect(),
             ));
         }

@@ -6,7 +6,7 @@
 use gradlab::error::Result;
 use gradlab::exact::Decimal;
 use gradlab::lab::grid::log_grid_from;
-use gradlab::lab::plot::{dtype_color, Figure, LegendPos};
+use gradlab::lab::plot::{dtype_color, dtype_ink, Figure, LegendPos};
 use gradlab::lab::report::{md_table, step_or_none};
 use gradlab::lab::runner::{Experiment, Output};
 use gradlab::lab::series::{dashed, line, points};
@@ -107,9 +107,9 @@ impl Experiment for Regimes {
                 (curve(&|r| r.loss_flat as f64), curve(&|r| r.predicted_flat).0, curve(&|r| r.input_dead as f64));
             let half = |c: &[(f64, f64)]| step_or_none(first_reaching(c, 0.5));
             table.push(vec![dt.to_string(), half(&flat), half(&flat_pred), half(&dead)]);
-            flat_fig.series.push(line(&dt.to_string(), dtype_color(dt), flat).with_band(flat_band));
+            flat_fig.series.push(line(&dt.to_string(), dtype_ink(dt), flat).with_band(flat_band));
             flat_fig.series.push(dashed("", dtype_color(dt), flat_pred));
-            dead_fig.series.push(points(&dt.to_string(), dtype_color(dt), dead).with_band(dead_band));
+            dead_fig.series.push(points(&dt.to_string(), dtype_ink(dt), dead).with_band(dead_band));
             dead_fig.series.push(dashed("", dtype_color(dt), curve(&|r| r.predicted_dead as f64).0));
         }
         s.push_str(&md_table("dtype | half flat from eps | (predicted) | half dead from eps", table));

@@ -8,7 +8,7 @@ use gradlab::error::Result;
 use gradlab::exact::{format_sci, Decimal};
 use gradlab::lab::claims::and_list;
 use gradlab::lab::grid::log_grid_from;
-use gradlab::lab::plot::{Figure, LegendPos, BLUE, GREEN, ORANGE, VERMILLION};
+use gradlab::lab::plot::{category_ink, Figure, LegendPos};
 use gradlab::lab::report::{md_table, step_or_none};
 use gradlab::lab::runner::{Experiment, Output};
 use gradlab::lab::series::{line, median_with_range};
@@ -244,14 +244,15 @@ impl Experiment for RegimesN {
                 "fraction of elements",
             );
             let mut hidden = true;
-            for (&n, color) in sizes.iter().zip([BLUE, VERMILLION, GREEN, ORANGE]) {
+            for (k, &n) in sizes.iter().enumerate() {
+                let ink = category_ink(k, dt);
                 let pts = seeds.iter().flat_map(|&sd| curve(dt, Reduction::Mean, n, sd, flat));
                 let name = format!("n = {n}");
-                fig.series.push(median_with_range(line, &name, color, pts));
+                fig.series.push(median_with_range(|m| line(&name, ink, m), pts));
                 let sum = curve(dt, Reduction::Sum, n, 1, flat);
                 if sum != curve(dt, Reduction::Mean, n, 1, flat) {
                     hidden = false;
-                    fig.series.push(line(&format!("n = {n}, sum (seed 1)"), color, sum).dashed());
+                    fig.series.push(line(&format!("n = {n}, sum (seed 1)"), ink.hollow(), sum));
                 }
                 for &sd in &seeds {
                     let (m, p) = (half(dt, Reduction::Mean, n, sd, flat), half(dt, Reduction::Mean, n, sd, pred));
@@ -296,7 +297,7 @@ impl Experiment for RegimesN {
                     "{spread}the sum's curves (seed 1) are not drawn: they equal the mean's at seed 1 at every step"
                 )
             } else {
-                format!("{spread}dashed: the sum (seed 1), where it differs from the mean")
+                format!("{spread}hollow markers: the sum (seed 1), where it differs from the mean")
             });
             s.push_str(&out.figure_md(&format!("regimes_n_{dt}"), &fig)?);
         }

@@ -8,7 +8,7 @@
 use gradlab::check::prepare;
 use gradlab::error::Result;
 use gradlab::exact::Decimal;
-use gradlab::lab::plot::{Figure, LegendPos, BLUE, VERMILLION};
+use gradlab::lab::plot::{category_ink, Figure, LegendPos};
 use gradlab::lab::report::md_table;
 use gradlab::lab::runner::{Experiment, Output};
 use gradlab::lab::series::{dashed, line};
@@ -17,6 +17,7 @@ use gradlab::metrics::fit_line;
 use gradlab::numeric::{numeric_grad, Setup};
 use gradlab::objective::{Reduction, Wrt};
 use gradlab::problem::Problem;
+use gradlab::scalar::DType;
 use gradlab::train::{InputGrad, TrainConfig};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
@@ -178,7 +179,8 @@ impl Experiment for Scaling {
                 "seconds per full central check",
             );
             let mut fast: Vec<(f64, f64)> = Vec::new();
-            for (path, theory, color) in [("fast", 1.0, BLUE), ("naive", 2.0, VERMILLION)] {
+            for (k, (path, theory)) in [("fast", 1.0), ("naive", 2.0)].into_iter().enumerate() {
+                let ink = category_ink(k, DType::F64);
                 let size = |r: &Row| if sweep == "n" { r.n } else { r.d } as f64;
                 let mine: Vec<&Row> = rows.iter().filter(|r| r.sweep == sweep && r.path == path).collect();
                 let pts: Vec<(f64, f64)> = mine.iter().map(|r| (size(r), r.seconds)).collect();
@@ -211,8 +213,8 @@ impl Experiment for Scaling {
                     ratio,
                 ]);
                 let fit: Vec<(f64, f64)> = pts.iter().map(|p| (p.0, (icpt + slope * p.0.ln()).exp())).collect();
-                fig.series.push(line(&format!("{path} path (median, band: min-max)"), color, pts).with_band(band));
-                fig.series.push(dashed(&format!("{path}: fitted exponent {slope:.2}"), color, fit));
+                fig.series.push(line(&format!("{path} path (median, band: min-max)"), ink, pts).with_band(band));
+                fig.series.push(dashed(&format!("{path}: fitted exponent {slope:.2}"), ink.color, fit));
             }
             fig.legend_pos = LegendPos::Auto;
             out.figure(&format!("scaling_{sweep}"), &fig)?;

@@ -7,7 +7,7 @@ use gradlab::error::Result;
 use gradlab::exact::{format_sci, Decimal};
 use gradlab::lab::claims::and_list;
 use gradlab::lab::grid::{decades, log_grid, log_grid_from};
-use gradlab::lab::plot::{dtype_color, Figure, LegendPos};
+use gradlab::lab::plot::{dtype_ink, Figure, LegendPos};
 use gradlab::lab::report::{md_table, sci6};
 use gradlab::lab::runner::{Experiment, Output};
 use gradlab::lab::series::line;
@@ -117,7 +117,7 @@ impl Experiment for SeedDtypes {
             for dt in dtypes(quick) {
                 fig.series.push(line(
                     &dt.to_string(),
-                    dtype_color(dt),
+                    dtype_ink(dt),
                     of(dt, g).map(|r| (r.eps.to_f64(), r.relerr_mean)).collect(),
                 ));
             }

@@ -8,11 +8,11 @@ use gradlab::exact::Decimal;
 use gradlab::lab::grid::log_grid;
 use gradlab::lab::peers::{published, pytorch, torch_version};
 use gradlab::lab::plot::{
-    dtype_color, Figure, LegendPos, ALERT_RED, BLACK, BLUE, DARK_GREY, GREEN, LIGHT_GREY, MEDIUM_GREY, ORANGE,
+    category_ink, dtype_color, dtype_ink, Figure, LegendPos, BLACK, DARK_GREY, LIGHT_GREY, MEDIUM_GREY,
 };
 use gradlab::lab::report::{md_table, sci6};
 use gradlab::lab::runner::{Experiment, Output};
-use gradlab::lab::series::{dashed, line, points};
+use gradlab::lab::series::{dashed, line, points, reference};
 use gradlab::method::Scheme;
 use gradlab::objective::Wrt;
 use gradlab::policy::truth_prec;
@@ -137,29 +137,33 @@ impl Experiment for SeedRepro {
         let plateau = of(acc).filter(|r| r.eps.to_f64() >= 1e-4).map(|r| (r.eps.to_f64(), 0.9)).collect();
         fig.series.push(line(
             "gradlab, f32: mean relative error",
-            dtype_color(DType::F32),
+            dtype_ink(DType::F32),
             curve(acc, |r| r.relerr_mean),
         ));
         // Over the curve, which sits on it.
         fig.series.push(dashed("plateau 1 - 1/E = 0.9", DARK_GREY, plateau));
-        fig.series.push(points("published (Cross Validated 491171)", BLACK, published_points("input_accumulated")));
+        fig.series.push(reference("published (Cross Validated 491171)", BLACK, published_points("input_accumulated")));
         fig.series.push(points(
             "PyTorch on gradlab's problem",
-            MEDIUM_GREY,
+            dtype_ink(DType::F32).hollow(),
             torch
                 .iter()
                 .filter(|t| t.dtype == "f32" && t.variant == "accumulate")
                 .map(|t| (t.eps.to_f64(), t.relerr_mean))
                 .collect(),
         ));
-        fig.series.push(dashed(
+        fig.series.push(line(
             "fraction of elements: flat loss",
-            ALERT_RED,
+            category_ink(3, DType::F32),
             curve(acc, |r| r.loss_flat as f64 / 40.0),
         ));
-        fig.series.push(dashed("fraction of elements: dead input", BLUE, curve(acc, |r| r.dead_zone as f64 / 40.0)));
+        fig.series.push(line(
+            "fraction of elements: dead input",
+            category_ink(4, DType::F32),
+            curve(acc, |r| r.dead_zone as f64 / 40.0),
+        ));
         fig.y_log = false;
-        fig.legend_pos = LegendPos::LowerRight;
+        fig.legend_pos = LegendPos::Below;
         // The largest step with some element flat, and with some element dead.
         let first = |count: fn(&CheckRow) -> usize| {
             of(acc).filter(|r| count(r) > 0).map(|r| r.eps.to_f64()).fold(f64::NAN, f64::max)
@@ -179,11 +183,15 @@ impl Experiment for SeedRepro {
             "mean relative error (numeric vs analytic)",
         );
         let fixed = curve(reset, |r| r.relerr_mean);
-        fig.series.push(line("accumulated x.grad (the seed's bug)", GREEN, curve(acc, |r| r.relerr_mean)));
-        fig.series.push(line("x.grad reset (the fix)", BLUE, fixed.clone()));
-        fig.series.push(line("logits (y.grad)", ORANGE, curve(logits, |r| r.relerr_mean)));
-        fig.series.push(points("published, accumulated", BLACK, published_points("input_accumulated")));
-        fig.series.push(points("published, logits", MEDIUM_GREY, published_points("logits")));
+        fig.series.push(line(
+            "accumulated x.grad (the seed's bug)",
+            category_ink(0, DType::F32),
+            curve(acc, |r| r.relerr_mean),
+        ));
+        fig.series.push(line("x.grad reset (the fix)", category_ink(1, DType::F32), fixed.clone()));
+        fig.series.push(line("logits (y.grad)", category_ink(2, DType::F32), curve(logits, |r| r.relerr_mean)));
+        fig.series.push(reference("published, accumulated", BLACK, published_points("input_accumulated")));
+        fig.series.push(reference("published, logits", MEDIUM_GREY, published_points("logits")));
         let bound = bound_model(
             &Problem::generate(N, D, 2, 1)?,
             &TrainConfig::seed(InputGrad::Reset),
@@ -198,7 +206,7 @@ impl Experiment for SeedRepro {
         ));
         fig.series.push(dashed(
             "rounding bound R u/h (f32)",
-            BLUE,
+            dtype_color(DType::F32),
             fixed.iter().map(|&(h, _)| (h, bound.rounding(h, u))).filter(|p| p.1 <= 1.0).collect(),
         ));
         fig.legend_pos = LegendPos::LowerLeft;

@@ -159,29 +159,43 @@ impl Experiment for SumVsMean {
             .with(dashed("measured = law", DARK_GREY, vec![(1e-7, 1e-7), (10.0, 10.0)]))
             .with_legend(LegendPos::UpperLeft)
             .with_caption(format!(
-                "f64; one point per (seed, E, lr), {seeds} seeds, medians over 40 elements. Green points off the line: \
+                "f64; one point per (seed, E, lr), {seeds} seeds, medians over 40 elements. Violet points off the line: \
                  per-element ratios spread by 30 % or more, so the medians pick different elements."
             ));
-        let groups = [(0.0, 0.035, BLUE), (0.035, 0.35, GREEN), (0.35, f64::INFINITY, VERMILLION)];
+        let groups = [(0.0, 0.035), (0.035, 0.35), (0.35, f64::INFINITY)];
         let labels = ["lr (E - 1) <= 0.03", "0.03 < lr (E - 1) <= 0.3", "lr (E - 1) > 0.3"];
         let xy = |r: &&Row| (dep(r, r.law_ratio_median), dep(r, r.ratio_median));
-        for (label, (lo, hi, color)) in labels.into_iter().zip(groups) {
-            fig.series.push(points(label, color, acc.iter().filter(|r| (lo..hi).contains(&time(r))).map(xy).collect()));
+        for (k, (label, (lo, hi))) in labels.into_iter().zip(groups).enumerate() {
+            fig.series.push(points(
+                label,
+                category_ink(k, DType::F64),
+                acc.iter().filter(|r| (lo..hi).contains(&time(r))).map(xy).collect(),
+            ));
         }
         out.figure("sum_vs_mean", &fig)?;
         let e10: Vec<&&Row> = acc.iter().filter(|r| r.epochs == 10).collect();
         let by_lr = |y: fn(&Row) -> f64| e10.iter().map(move |r| (r.lr.to_f64(), dep(r, y(r))));
         let title = "x.grad accumulated over E = 10 epochs: ratio to the truth against the learning rate";
         let fig = Figure::new(title, "learning rate", "|ratio / E - 1|")
-            .with(median_with_range(line, "measured (median and range over seeds)", ORANGE, by_lr(|r| r.ratio_median)))
-            .with(median_with_range(dashed, "law (median and range over seeds)", BLACK, by_lr(|r| r.law_ratio_median)))
+            .with(median_with_range(
+                |m| line("measured (median and range over seeds)", dtype_ink(DType::F64), m),
+                by_lr(|r| r.ratio_median),
+            ))
+            .with(median_with_range(
+                |m| dashed("law (median and range over seeds)", BLACK, m),
+                by_lr(|r| r.law_ratio_median),
+            ))
             .with_caption(format!(
                 "f64, {seeds} seeds; each point the median over the 40 elements of one problem's ratio."
             ));
         out.figure("sum_vs_mean_lr", &fig)?;
         let title = "Where the first-order law stops holding";
         let fig = Figure::new(title, "lr (E - 1)", "median per-element relative error of the law")
-            .with(points("one (seed, E, lr)", BLUE, acc.iter().map(|r| (time(r), r.law_error_median)).collect()))
+            .with(points(
+                "one (seed, E, lr)",
+                dtype_ink(DType::F64),
+                acc.iter().map(|r| (time(r), r.law_error_median)).collect(),
+            ))
             .with(dashed("1 %", DARK_GREY, vec![(1e-4, 0.01), (200.0, 0.01)]));
         out.figure("sum_vs_mean_holds", &fig)?;
         let (cells, cells32, (c1, c3)) = (acc.len(), acc32.len(), (q1.round(), q3.round()));

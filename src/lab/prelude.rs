@@ -6,12 +6,12 @@
 pub use crate::error::Result;
 pub use crate::exact::Decimal;
 pub use crate::lab::plot::{
-    dtype_color, scheme_color, Figure, LegendPos, ALERT_RED, BLACK, BLUE, DARK_GREY, DIM_GREY, GREEN, LIGHT_GREY,
-    MEDIUM_GREY, ORANGE, REFERENCE_GREY, VERMILLION,
+    category_ink, dtype_color, dtype_ink, scheme_color, scheme_ink, Figure, Ink, LegendPos, ALERT_RED, BLACK,
+    DARK_GREY, DIM_GREY, LIGHT_GREY, MEDIUM_GREY, REFERENCE_GREY,
 };
 pub use crate::lab::report::{count_of, md_table};
 pub use crate::lab::runner::{Experiment, Output};
-pub use crate::lab::series::{dashed, line, median_with_range, points};
+pub use crate::lab::series::{dashed, line, median_with_range, points, reference};
 pub use crate::lab::spread::{group_by, median_band, median_band_at, values, Spread};
 pub use crate::lab::template::fill;
 pub use crate::method::Scheme;

@@ -1,34 +1,41 @@
-//! The three kinds of series the experiments draw: measured curves, theory lines, reference
-//! points. Colours come from [`crate::lab::plot::dtype_color`] for a dtype and from the named
-//! colours of [`crate::lab::plot`] otherwise; and a median curve over seeds with its range.
+//! The kinds of series the experiments draw, each with its fixed style (the encoding is written
+//! in [`crate::lab::plot`]'s palette): measured curves ([`line`], [`points`]), theory lines
+//! ([`dashed`]), published reference points ([`reference`]); and a median curve over seeds with
+//! its range. A measured series takes an [`Ink`] ([`crate::lab::plot::dtype_ink`],
+//! [`crate::lab::plot::scheme_ink`] or [`crate::lab::plot::category_ink`]), which fixes its colour
+//! and marker from what it is.
 
-use crate::lab::plot::Series;
+use crate::lab::plot::{Ink, Series};
 use crate::lab::spread::median_band_at;
 use plotters::style::RGBColor;
 
-/// A measured curve: solid line with markers.
-pub fn line(label: &str, color: RGBColor, points: Vec<(f64, f64)>) -> Series {
-    Series::new(label, color, points).with_markers(true)
+/// A measured curve: solid line with the ink's markers.
+pub fn line(label: &str, ink: Ink, points: Vec<(f64, f64)>) -> Series {
+    Series::data(label, ink, points)
 }
 
-/// A theory or reference line: dashed, no markers.
+/// A theory line (a prediction, a bound, a fit): dashed, no markers.
 pub fn dashed(label: &str, color: RGBColor, points: Vec<(f64, f64)>) -> Series {
-    Series::new(label, color, points).dashed()
+    Series::theory(label, color, points)
 }
 
-/// Reference data points (markers, no line).
-pub fn points(label: &str, color: RGBColor, points: Vec<(f64, f64)>) -> Series {
-    Series::scatter(label, color, points)
+/// Measured points (the ink's markers, no line).
+pub fn points(label: &str, ink: Ink, points: Vec<(f64, f64)>) -> Series {
+    Series::scatter(label, ink, points)
+}
+
+/// Published reference points (a plus, no line), in black or a grey.
+pub fn reference(label: &str, color: RGBColor, points: Vec<(f64, f64)>) -> Series {
+    Series::reference(label, color, points)
 }
 
 /// A curve through the median of `(x, y)` measurements at each x (grouped as
-/// [`median_band_at`] does), drawn by `kind` ([`line`] or [`dashed`]) over their min–max band.
+/// [`median_band_at`] does), drawn by `make` (for example `|m| line(label, ink, m)`) over their
+/// min–max band.
 pub fn median_with_range(
-    kind: fn(&str, RGBColor, Vec<(f64, f64)>) -> Series,
-    label: &str,
-    color: RGBColor,
+    make: impl FnOnce(Vec<(f64, f64)>) -> Series,
     points: impl IntoIterator<Item = (f64, f64)>,
 ) -> Series {
     let (median, band) = median_band_at(points);
-    kind(label, color, median).with_band(band)
+    make(median).with_band(band)
 }

@@ -159,6 +159,12 @@ pub(super) fn range(extent: Option<(f64, f64)>, log: bool) -> (f64, f64) {
             // decade gets one more decade, so that curves saturating at e.g. 1e0 do
             // not merge with the frame; a single value gets at least one each side.
             let pad = (0.01 * (b - a)).max(0.01);
+            if b - a < 2.0 {
+                // Data within two decades: pad to 1, 2 or 5 × 10^k, so that data ending at 16
+                // does not get an axis running to 100.
+                let lo = nice(a - pad, false).clamp(DECADES.0, DECADES.1 - 1.0);
+                return (lo, nice(b + pad, true).clamp(lo + 2f64.log10() - 1e-12, DECADES.1));
+            }
             let lo = (a - pad).floor().clamp(DECADES.0, DECADES.1 - 1.0);
             (lo, (b + pad).ceil().clamp(lo + 1.0, DECADES.1))
         }
@@ -175,6 +181,40 @@ pub(super) fn range(extent: Option<(f64, f64)>, log: bool) -> (f64, f64) {
     }
 }
 
+/// The nearest 1, 2 or 5 × 10^k (in decades) at or below `v` (or at or above it when `up`).
+fn nice(v: f64, up: bool) -> f64 {
+    let n = v.floor();
+    let steps = [0.0, 2f64.log10(), 5f64.log10(), 1.0];
+    let f = v - n;
+    let pick = if up {
+        steps.iter().copied().find(|&s| s >= f - 1e-9).unwrap_or(1.0)
+    } else {
+        steps.iter().copied().rev().find(|&s| s <= f + 1e-9).unwrap_or(0.0)
+    };
+    n + pick
+}
+
+/// Ticks at 1, 2 and 5 × 10^k (labelled `2e0`, `5e0`, `1e1`) with minor ticks at the other
+/// digits, for a log axis spanning under three decades.
+fn fine_log_ticks(lo: f64, hi: f64) -> Axis {
+    let inside = |at: f64| at >= lo - 1e-9 && at <= hi + 1e-9;
+    let (mut major, mut minor) = (Vec::new(), Vec::new());
+    for n in lo.floor() as i64..=hi.ceil() as i64 {
+        for m in 1..=9 {
+            let at = n as f64 + f64::from(m).log10();
+            if !inside(at) {
+                continue;
+            }
+            if matches!(m, 1 | 2 | 5) {
+                major.push(Tick { at, label: Some(format!("{m}e{n}")) });
+            } else {
+                minor.push(at);
+            }
+        }
+    }
+    Axis { log: true, lo, hi, major, minor }
+}
+
 /// Label of the decade 10^n.
 pub(super) fn decade_label(n: i64) -> String {
     format!("1e{n}")
@@ -183,6 +223,9 @@ pub(super) fn decade_label(n: i64) -> String {
 /// Log-axis ticks for `lo..hi` decades on a `length`-pixel axis. `label_extent`
 /// gives the space (px along the axis) a label needs, including the gap.
 fn log_ticks(lo: f64, hi: f64, length: f64, label_extent: impl Fn(&str) -> f64) -> Axis {
+    if hi - lo < 3.0 {
+        return fine_log_ticks(lo, hi);
+    }
     let (first, last) = (lo.round() as i64, hi.round() as i64);
     let span = (last - first).max(1);
     let per_decade = length / span as f64;
@@ -311,10 +354,22 @@ mod tests {
     #[test]
     fn log_ranges_pad_to_decades_and_stay_in_f64() {
         assert_eq!(range(Some((-8.0, 0.0)), true), (-9.0, 1.0));
-        assert_eq!(range(Some((-3.5, -3.5)), true), (-4.0, -3.0));
-        assert_eq!(range(Some((-323.3, -323.3)), true), (-323.0, -322.0));
+        // Within two decades: 1, 2 or 5 × 10^k (data from 1.2 to 16: 1 to 20).
+        let (lo, hi) = range(Some((1.2f64.log10(), 16f64.log10())), true);
+        assert_eq!((lo, 10f64.powf(hi).round()), (0.0, 20.0));
+        let (lo, hi) = range(Some((-3.5, -3.5)), true);
+        assert!((lo - (-4.0 + 2f64.log10())).abs() < 1e-12 && (hi - (-4.0 + 5f64.log10())).abs() < 1e-12);
+        assert_eq!(range(Some((-323.3, -323.3)), true).0, -323.0);
         assert_eq!(range(Some((300.0, 308.2)), true), (299.0, 308.0));
         assert_eq!(range(None, false), (0.0, 1.0));
+    }
+
+    #[test]
+    fn narrow_log_axes_label_one_two_five() {
+        let axis = Axis::new(Some((1.2f64.log10(), 16f64.log10())), true, 1300.0, |_| 40.0);
+        assert_eq!(axis.values(TickKind::Labelled), vec![1.0, 2.0, 5.0, 10.0, 20.0]);
+        assert_eq!(axis.label_at(20.0), "2e1");
+        assert_eq!(axis.values(TickKind::Minor).len(), 6, "3, 4, 6, 7, 8, 9");
     }
 
     #[test]

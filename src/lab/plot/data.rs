@@ -134,7 +134,7 @@ mod tests {
     fn dropped_points_break_runs_and_are_counted() {
         let mut fig = Figure::new("t", "x", "y");
         let pts = vec![(1.0, 1.0), (1e-1, 0.0), (1e-2, f64::NAN), (1e-3, -1.0), (1e-4, 1e-3), (1e-5, 1e-2)];
-        fig.series.push(Series::new("s", REFERENCE_GREY, pts).with_band(vec![(1.0, 0.0, 2.0), (1.0, 1.0, f64::NAN)]));
+        fig.series.push(Series::line("s", REFERENCE_GREY, pts).with_band(vec![(1.0, 0.0, 2.0), (1.0, 1.0, f64::NAN)]));
         fig.markers.push(Marker { x: 0.0, y: 1.0, label: None, color: REFERENCE_GREY });
         assert_eq!(fig.count_dropped(), 3);
         let prep = prepare(&fig);
@@ -152,7 +152,7 @@ mod tests {
     fn linear_axis_keeps_zero_and_negative() {
         let mut fig = Figure::new("t", "x", "y");
         fig.y_log = false;
-        fig.series.push(Series::new("s", REFERENCE_GREY, vec![(1.0, 0.0), (2.0, -1.0), (0.0, 1.0)]));
+        fig.series.push(Series::line("s", REFERENCE_GREY, vec![(1.0, 0.0), (2.0, -1.0), (0.0, 1.0)]));
         let prep = prepare(&fig);
         assert_eq!(prep.stats.dropped, 1);
         assert_eq!(prep.y_extent, Some((-1.0, 0.0)));

@@ -5,6 +5,8 @@
 
 use plotters::style::RGBColor;
 
+use super::palette::{Ink, Shape, REFERENCE_SHAPE};
+
 /// How a series' line is stroked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LineStyle {
@@ -13,54 +15,65 @@ pub enum LineStyle {
     Solid,
     /// A dashed line (theory, reference slopes).
     Dashed,
-    /// No line: markers only (drawn whatever [`Series::markers`] says), for
-    /// scattered reference data.
+    /// No line: markers only, for scattered points.
     MarkersOnly,
 }
 
-/// One curve of a figure.
+/// One curve of a figure. Its line style and marker are fixed by the constructor that says what
+/// it is: [`Series::data`] (measured: solid, marked), [`Series::line`] (measured, a dense line
+/// without markers), [`Series::scatter`] (measured points without a line), [`Series::theory`]
+/// (a prediction, bound or fit: dashed, no markers) and [`Series::reference`] (published points:
+/// a plus, no line). There is no way to dash measured data.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Series {
     /// Legend text; an empty label keeps the series out of the legend.
     pub label: String,
-    /// Line, marker and band colour; use [`super::dtype_color`] for a colour fixed per
-    /// dtype.
+    /// Line, marker and band colour.
     pub color: RGBColor,
     /// `(x, y)` data points, drawn in the given order. Points that cannot be shown
     /// are skipped and break the line.
     pub points: Vec<(f64, f64)>,
-    /// Solid, dashed or no line.
-    pub style: LineStyle,
-    /// Draw a marker symbol at every shown point. Series with markers (or
-    /// [`LineStyle::MarkersOnly`]) get the shapes circle, square, triangle, inverted
-    /// triangle in turn, in series order.
-    pub markers: bool,
+    style: LineStyle,
+    shape: Option<Shape>,
+    hollow: bool,
     /// Optional min–max band as `(x, lo, hi)` triples, drawn translucent under the
     /// line. On a log y axis a `lo <= 0` is drawn down to the bottom of the plot.
     pub band: Option<Vec<(f64, f64, f64)>>,
 }
 
 impl Series {
-    /// A solid series without markers or band.
-    pub fn new(label: impl Into<String>, color: RGBColor, points: Vec<(f64, f64)>) -> Self {
-        Series { label: label.into(), color, points, style: LineStyle::Solid, markers: false, band: None }
+    fn of(label: impl Into<String>, color: RGBColor, points: Vec<(f64, f64)>, style: LineStyle) -> Self {
+        Series { label: label.into(), color, points, style, shape: None, hollow: false, band: None }
     }
 
-    /// The same series drawn dashed.
-    pub fn dashed(mut self) -> Self {
-        self.style = LineStyle::Dashed;
-        self
+    /// Measured data: a solid line with the ink's marker at every point.
+    pub fn data(label: impl Into<String>, ink: Ink, points: Vec<(f64, f64)>) -> Self {
+        Series { shape: Some(ink.shape), hollow: ink.hollow, ..Series::of(label, ink.color, points, LineStyle::Solid) }
     }
 
-    /// Markers only, no line: scattered reference data.
-    pub fn scatter(label: impl Into<String>, color: RGBColor, points: Vec<(f64, f64)>) -> Self {
-        Series { style: LineStyle::MarkersOnly, markers: true, ..Series::new(label, color, points) }
+    /// Measured data drawn as a solid line without markers (a dense curve, or a test's line).
+    pub fn line(label: impl Into<String>, color: RGBColor, points: Vec<(f64, f64)>) -> Self {
+        Series::of(label, color, points, LineStyle::Solid)
     }
 
-    /// The same series with (`true`) or without markers.
-    pub fn with_markers(mut self, markers: bool) -> Self {
-        self.markers = markers;
-        self
+    /// Measured points without a line, with the ink's marker.
+    pub fn scatter(label: impl Into<String>, ink: Ink, points: Vec<(f64, f64)>) -> Self {
+        Series {
+            shape: Some(ink.shape),
+            hollow: ink.hollow,
+            ..Series::of(label, ink.color, points, LineStyle::MarkersOnly)
+        }
+    }
+
+    /// Theory (a prediction, a bound, a fitted law): dashed, no markers.
+    pub fn theory(label: impl Into<String>, color: RGBColor, points: Vec<(f64, f64)>) -> Self {
+        Series::of(label, color, points, LineStyle::Dashed)
+    }
+
+    /// Published reference points: a plus ([`super::REFERENCE_SHAPE`]) at each, no line; black
+    /// or a grey.
+    pub fn reference(label: impl Into<String>, color: RGBColor, points: Vec<(f64, f64)>) -> Self {
+        Series { shape: Some(REFERENCE_SHAPE), ..Series::of(label, color, points, LineStyle::MarkersOnly) }
     }
 
     /// The same series with a min–max band of `(x, lo, hi)` triples.
@@ -69,9 +82,24 @@ impl Series {
         self
     }
 
+    /// Solid, dashed or no line.
+    pub fn style(&self) -> LineStyle {
+        self.style
+    }
+
+    /// The marker shape, if the series draws markers.
+    pub fn shape(&self) -> Option<Shape> {
+        self.shape
+    }
+
+    /// Whether its markers are hollow.
+    pub fn hollow(&self) -> bool {
+        self.hollow
+    }
+
     /// Whether the series draws a marker symbol at its points.
     pub(super) fn has_markers(&self) -> bool {
-        self.markers || self.style == LineStyle::MarkersOnly
+        self.shape.is_some()
     }
 }
 
@@ -89,7 +117,7 @@ pub struct Marker {
     pub color: RGBColor,
 }
 
-/// Where the legend goes inside the plot area.
+/// Where the legend goes: inside the plot area, or [`LegendPos::Below`] it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LegendPos {
     /// Top-left corner.
@@ -108,10 +136,13 @@ pub enum LegendPos {
     Right,
     /// Along the top edge, `i` eighths of the free width from the left (1 to 7).
     Top(u8),
-    /// The corner that covers the fewest data, or, when every corner covers some, the first
-    /// place that covers none among the middle of the left or right side and seven places along
-    /// the top edge, from left to right (deterministic; ties between corners go to upper right,
-    /// upper left, lower left, lower right in that order).
+    /// Outside the frame: under the x axis title, centred on the plot, which is made shorter to
+    /// leave it the room (for long labels that would cover data anywhere inside).
+    Below,
+    /// The place that covers the fewest data (lines, markers, and bands over their whole area):
+    /// the corners, then the middle of the left or right side and seven places along the top
+    /// edge from left to right, a later place taken only when it covers less than every earlier
+    /// one (deterministic; ties go to upper right, upper left, lower left, lower right).
     #[default]
     Auto,
 }

@@ -1,5 +1,4 @@
-//! Page layout: where the title, plot, axis titles and caption go, and which marker
-//! shape each series gets.
+//! Page layout: where the title, plot, axis titles and caption go.
 //!
 //! plotters' `ChartBuilder` takes margins and label-area sizes but does not derive
 //! them from the text they must hold, and its caption is centred over the whole canvas
@@ -13,7 +12,6 @@ use super::axes::{decade_label, range, Axis};
 use super::data::Prepared;
 use super::figure::Figure;
 use super::font::{fit, text_width, ASC, CAP, DESC};
-use super::marks::{Shape, SHAPES};
 use super::palette::{CAPTION_INK, CAPTION_PX, LABEL_PX, TICK_LABEL_GAP, TICK_PX, TITLE_INK, TITLE_PX};
 use super::{HEIGHT, WIDTH};
 
@@ -45,8 +43,8 @@ pub(super) struct Layout {
     pub axis_title_px: f64,
     /// Left edge of the space the layout leaves for the y axis title.
     pub margin_left: f64,
-    /// Marker shape of each series, if it has markers.
-    pub shapes: Vec<Option<Shape>>,
+    /// Top of the legend box when it goes [`super::LegendPos::Below`] the plot.
+    pub legend_below: Option<f64>,
 }
 
 /// The caption under the plot: the figure's own, else a note on points not shown;
@@ -76,8 +74,9 @@ fn centre_within(centre: f64, width: f64, lo: f64, hi: f64) -> f64 {
     }
 }
 
-/// Lays out `fig`.
-pub(super) fn layout(fig: &Figure, prep: &Prepared) -> Layout {
+/// Lays out `fig`, leaving `legend_below` final pixels for a legend below the plot (the
+/// legend's height, [`super::legend::height_below`]; `None` for a legend inside it).
+pub(super) fn layout(fig: &Figure, prep: &Prepared, legend_below: Option<f64>) -> Layout {
     let w = f64::from(WIDTH);
     let h = f64::from(HEIGHT);
 
@@ -97,6 +96,13 @@ pub(super) fn layout(fig: &Figure, prep: &Prepared) -> Layout {
         let baseline = (cursor - DESC * px).round();
         cursor = baseline - ASC * px - 14.0;
         TextLine { text, x: w / 2.0, baseline, px, color: CAPTION_INK }
+    });
+    // A legend below the plot: between the x-axis title and the caption.
+    let legend_below = legend_below.map(|h| {
+        cursor -= h;
+        let top = cursor.round();
+        cursor -= 10.0;
+        top
     });
     let axis_title_px = fit(&fig.x_label, LABEL_PX, w - 40.0).min(fit(&fig.y_label, LABEL_PX, h - 40.0));
     let x_title_at = (!fig.x_label.trim().is_empty()).then(|| {
@@ -137,19 +143,6 @@ pub(super) fn layout(fig: &Figure, prep: &Prepared) -> Layout {
         t.x = centre_within((left + right) / 2.0, text_width(&t.text, t.px), 20.0, w - 20.0);
     }
 
-    let mut next_shape = 0;
-    let shapes = fig
-        .series
-        .iter()
-        .map(|s| {
-            s.has_markers().then(|| {
-                let shape = SHAPES[next_shape % SHAPES.len()];
-                next_shape += 1;
-                shape
-            })
-        })
-        .collect();
-
     Layout {
         left,
         top,
@@ -163,7 +156,7 @@ pub(super) fn layout(fig: &Figure, prep: &Prepared) -> Layout {
         y_title: y_title_at.map(|b| (fig.y_label.clone(), b)),
         axis_title_px,
         margin_left,
-        shapes,
+        legend_below,
     }
 }
 
@@ -178,19 +171,16 @@ mod tests {
     fn plot_area_leaves_room_for_text() {
         ensure_font().unwrap();
         let mut fig = Figure::new("title", "x", "y");
-        fig.series.push(Series::new("s", REFERENCE_GREY, vec![(1e-8, 1e-3), (1.0, 1.0)]).with_markers(true));
-        fig.series.push(Series::new("t", REFERENCE_GREY, vec![(1e-8, 1e-3)]));
-        fig.series.push(Series::scatter("u", REFERENCE_GREY, vec![(1e-8, 1e-3)]));
+        fig.series.push(Series::line("s", REFERENCE_GREY, vec![(1e-8, 1e-3), (1.0, 1.0)]));
         let prep = prepare(&fig);
-        let lay = layout(&fig, &prep);
+        let lay = super::super::lay_out(&fig, &prep);
         assert!(lay.top > 40.0 && lay.bottom < f64::from(HEIGHT) - 60.0, "{} {}", lay.top, lay.bottom);
         assert!(lay.left > 60.0 && lay.right < f64::from(WIDTH) - 14.0, "{} {}", lay.left, lay.right);
-        assert_eq!(lay.shapes, vec![Some(SHAPES[0]), None, Some(SHAPES[1])]);
         assert!(lay.caption.is_none());
         assert_eq!(lay.x.lo, -9.0);
 
         let empty = Figure::new("", "", "");
-        let lay = layout(&empty, &prepare(&empty));
+        let lay = super::super::lay_out(&empty, &prepare(&empty));
         assert_eq!(lay.caption.unwrap().text, "no finite points");
         assert!(lay.title.is_none() && lay.x_title.is_none() && lay.y_title.is_none());
     }

@@ -16,7 +16,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use plotters::chart::{ChartContext, SeriesLabelPosition};
+use plotters::chart::{ChartBuilder, ChartContext, SeriesLabelPosition};
 use plotters::coord::cartesian::Cartesian2d;
 use plotters::coord::combinators::WithKeyPoints;
 use plotters::coord::Shift;
@@ -31,14 +31,16 @@ use super::data::Prepared;
 use super::figure::{Figure, LegendPos, LineStyle};
 use super::font::{baseline_offset, style, CAP};
 use super::layout::Layout;
-use super::marks::{diamond, marker, Shape};
+use super::marks::{diamond, marker};
 use super::overlap;
+use super::palette::Shape;
 use super::palette::{
     BAND_ALPHA, LEGEND_BAND_HALF, LEGEND_BORDER, LEGEND_DASH, LEGEND_FILL, LEGEND_GAP, LEGEND_INK, LEGEND_INSET,
-    LEGEND_PAD, LEGEND_PX, LEGEND_SAMPLE, LINE_PX, MARKER_R,
+    LEGEND_PAD, LEGEND_PX, LEGEND_SAMPLE, LINE_PX, MARKER_R, THEORY_PX,
 };
 use super::stroke::{line, Pixel};
 use super::supersample::{px, Backend, SS};
+use super::{HEIGHT, WIDTH};
 
 /// A point is hidden under a later series' marker when their centres are closer than this
 /// fraction of the marker radius (then most of it is covered).
@@ -114,7 +116,19 @@ fn font_px(labels: &[&str], plot: (i32, i32)) -> f64 {
     }
 }
 
-/// Top-left corner (relative to the plot area) of a `w`×`h` box at `pos`.
+/// Height in final pixels of the legend box when `fig` puts it [`LegendPos::Below`] the plot
+/// (`None` when it does not, or has no rows). Its rows are known before the plot is laid out, and
+/// the overlap notes only lengthen them, so the layout can leave this room first.
+pub(super) fn height_below(fig: &Figure) -> Option<f64> {
+    let rows = entries(fig);
+    if fig.legend_pos != LegendPos::Below || rows.is_empty() {
+        return None;
+    }
+    let labels: Vec<&str> = rows.iter().map(|(_, l)| l.as_str()).collect();
+    Some(f64::from(geometry(&labels, LEGEND_PX, Backend::Bitmap).h) / f64::from(SS))
+}
+
+/// Top-left corner (relative to the plot area) of a `w`×`h` box at `pos` inside the plot.
 fn corner(pos: LegendPos, w: i32, h: i32, plot: (i32, i32)) -> (i32, i32) {
     let inset = px(LEGEND_INSET);
     let (xl, xr) = (inset, plot.0 - inset - w);
@@ -127,12 +141,14 @@ fn corner(pos: LegendPos, w: i32, h: i32, plot: (i32, i32)) -> (i32, i32) {
         LegendPos::Left => (xl, (plot.1 - h) / 2),
         LegendPos::Right => (xr, (plot.1 - h) / 2),
         LegendPos::Top(i) => (xl + (xr - xl) * i32::from(i.min(8)) / 8, yt),
-        LegendPos::UpperRight | LegendPos::Auto => (xr, yt),
+        // Placed by `draw`, which knows the layout.
+        LegendPos::UpperRight | LegendPos::Auto | LegendPos::Below => (xr, yt),
     }
 }
 
 /// Pixels (relative to the plot area) covered by data, with weights: lines and
-/// markers 4, band area 1, highlighted markers 8.
+/// markers 4, band area 1 (sampled over the whole band polygon, not only at its data columns),
+/// highlighted markers 8.
 fn data_samples(prep: &Prepared, bottom: f64, map: impl Fn((f64, f64)) -> Pixel) -> Vec<(f64, f64, u64)> {
     let at = |p: (f64, f64)| {
         let (x, y) = map(p);
@@ -152,12 +168,32 @@ fn data_samples(prep: &Prepared, bottom: f64, map: impl Fn((f64, f64)) -> Pixel)
             }));
         }
     }
-    for &(x, lo, hi) in prep.bands.iter().flatten().flatten() {
-        let (sx, y0) = at((x, hi));
-        let y1 = lo.map_or(bottom, |v| at((x, v)).1);
+    // A band covers the whole polygon between its samples: a grid over it, every 8 final pixels.
+    let grid = 8.0 * f64::from(SS);
+    let column = |out: &mut Vec<(f64, f64, u64)>, sx: f64, y0: f64, y1: f64| {
         let (y0, y1) = (y0.min(y1), y0.max(y1));
-        let n = ((y1 - y0) / (8.0 * f64::from(SS))).ceil().min(1000.0) as usize;
+        let n = ((y1 - y0) / grid).ceil().min(1000.0) as usize;
         out.extend((0..=n).map(|i| (sx, y0 + (y1 - y0) * i as f64 / n.max(1) as f64, 1)));
+    };
+    for run in prep.bands.iter().flatten() {
+        let cols: Vec<(f64, f64, f64)> = run
+            .iter()
+            .map(|&(x, lo, hi)| {
+                let (sx, y0) = at((x, hi));
+                (sx, y0, lo.map_or(bottom, |v| at((x, v)).1))
+            })
+            .collect();
+        if let Some(&(sx, y0, y1)) = cols.last() {
+            column(&mut out, sx, y0, y1);
+        }
+        for pair in cols.windows(2) {
+            let (a, b) = (pair[0], pair[1]);
+            let n = ((b.0 - a.0).abs() / grid).ceil().min(1000.0) as usize;
+            for i in 0..n.max(1) {
+                let t = i as f64 / n.max(1) as f64;
+                column(&mut out, a.0 + (b.0 - a.0) * t, a.1 + (b.1 - a.1) * t, a.2 + (b.2 - a.2) * t);
+            }
+        }
     }
     out.extend(prep.markers.iter().flatten().map(|&p| {
         let (x, y) = at(p);
@@ -166,9 +202,10 @@ fn data_samples(prep: &Prepared, bottom: f64, map: impl Fn((f64, f64)) -> Pixel)
     out
 }
 
-/// The place for `fig`'s legend: its own, or for [`LegendPos::Auto`] the corner whose box covers
-/// the least data, or, when every corner covers some, the first of the middle of the left or
-/// right side and seven places along the top edge that covers none. Decided on the PNG's geometry, so both files agree.
+/// The place for `fig`'s legend: its own, or for [`LegendPos::Auto`] the place whose box covers
+/// the least data (bands count over their whole area), the four corners first, then the middle
+/// of the left or right side and seven places along the top edge, a place taken only when it
+/// covers less than every earlier one. Decided on the PNG's geometry, so both files agree.
 fn choose(
     fig: &Figure,
     prep: &Prepared,
@@ -200,10 +237,9 @@ fn choose(
             .filter(|&&(sx, sy, _)| sx >= x - m && sx <= x + w + m && sy >= y - m && sy <= y + h + m)
             .map(|&(_, _, weight)| weight)
             .sum();
-        // A place other than a corner only when it covers nothing: it sits over the data a
-        // corner keeps clear of.
-        let side = matches!(pos, LegendPos::Left | LegendPos::Right | LegendPos::Top(_));
-        if score < best.0 && (!side || score == 0) {
+        // A place other than a corner only when it covers less than every corner (a corner
+        // wins ties): it sits over the data a corner keeps clear of.
+        if score < best.0 {
             best = (score, pos);
         }
     }
@@ -219,24 +255,26 @@ struct Sample {
     style: Option<LineStyle>,
     band: bool,
     shape: Option<Shape>,
+    hollow: bool,
     /// Font scale (legend font / [`LEGEND_PX`]).
     k: f64,
     backend: Backend,
 }
 
 impl Sample {
-    fn new(fig: &Figure, lay: &Layout, entry: Entry, k: f64, backend: Backend) -> Sample {
+    fn new(fig: &Figure, entry: Entry, k: f64, backend: Backend) -> Sample {
         match entry {
             Entry::Marker(i) => {
-                Sample { color: fig.markers[i].color, style: None, band: false, shape: None, k, backend }
+                Sample { color: fig.markers[i].color, style: None, band: false, shape: None, hollow: false, k, backend }
             }
             Entry::Series(i) => {
                 let s = &fig.series[i];
                 Sample {
                     color: s.color,
-                    style: Some(s.style),
+                    style: Some(s.style()),
                     band: s.band.is_some(),
-                    shape: lay.shapes[i],
+                    shape: s.shape(),
+                    hollow: s.hollow(),
                     k,
                     backend,
                 }
@@ -266,7 +304,7 @@ impl Sample {
         };
         if style != LineStyle::MarkersOnly {
             let ends = [(x0 + inset, at.1), (x1 - inset, at.1)];
-            let width = px(LINE_PX);
+            let width = px(if style == LineStyle::Dashed { THEORY_PX } else { LINE_PX });
             let pen = ink.stroke_width(width as u32);
             match (self.backend, dash) {
                 (Backend::Svg, None) => area.draw(&PathElement::new(ends.to_vec(), pen)).map_err(err)?,
@@ -281,7 +319,7 @@ impl Sample {
             }
         }
         match self.shape {
-            Some(shape) => marker(area, mid, shape, self.color),
+            Some(shape) => marker(area, mid, shape, self.color, self.hollow),
             None => Ok(()),
         }
     }
@@ -290,6 +328,7 @@ impl Sample {
 /// Draws the legend of `fig` on `chart` (nothing when no series or marker has a
 /// label).
 pub(super) fn draw<'a, DB: DrawingBackend + 'a>(
+    root: &DrawingArea<DB, Shift>,
     chart: &mut Chart<'a, DB>,
     fig: &Figure,
     prep: &Prepared,
@@ -320,10 +359,45 @@ pub(super) fn draw<'a, DB: DrawingBackend + 'a>(
     let (pw, ph) = chart.plotting_area().dim_in_pixel();
     // The plot area reaches one pixel past the frame (see `render::plot_rect`).
     let plot = (pw as i32 - 1, ph as i32 - 1);
-    let size = font_px(&labels, plot);
+    let below = lay.legend_below.filter(|_| fig.legend_pos == LegendPos::Below);
+    let size = match below {
+        // Below the plot the whole canvas width is free.
+        Some(_) => font_px(&labels, ((WIDTH * SS) as i32, plot.1.max((HEIGHT * SS) as i32))),
+        None => font_px(&labels, plot),
+    };
     let pos = choose(fig, prep, geometry(&labels, size, Backend::Bitmap), plot, map);
     let g = geometry(&labels, size, backend);
-    let (x, y) = corner(pos, g.w, g.h, plot);
+    let rows: Vec<(Sample, String)> =
+        rows.into_iter().map(|(entry, label)| (Sample::new(fig, entry, size / LEGEND_PX, backend), label)).collect();
+    match below {
+        // Below the frame: on a chart of its own (plotters clips the box to the chart's area),
+        // a strip of the canvas' width, the box centred on the plot and kept on the canvas.
+        Some(top) => {
+            let (w, h) = ((WIDTH * SS) as i32, (HEIGHT * SS) as i32);
+            let top = px(top);
+            let mut strip = ChartBuilder::on(root)
+                .margin_top(top)
+                .margin_bottom((h - top - g.h - 2).max(0))
+                .build_cartesian_2d(lay.x.coord(), lay.y.coord())
+                .map_err(err)?;
+            let centre = px((lay.left + lay.right) / 2.0) - g.w / 2;
+            let x = centre.clamp(px(LEGEND_INSET), (w - g.w - px(LEGEND_INSET)).max(px(LEGEND_INSET)));
+            emit(&mut strip, rows, g, size, (x, 0), backend)
+        }
+        None => emit(chart, rows, g, size, corner(pos, g.w, g.h, plot), backend),
+    }
+}
+
+/// Draws the legend `rows` with plotters' series labels on `chart`, the box's top-left corner at
+/// `(x, y)` relative to its plotting area.
+fn emit<'b, DB: DrawingBackend + 'b>(
+    chart: &mut Chart<'b, DB>,
+    rows: Vec<(Sample, String)>,
+    g: Geometry,
+    size: f64,
+    (x, y): Pixel,
+    backend: Backend,
+) -> Result<(), String> {
     // plotters centres a sample on the text's box; move it to the middle of the digits.
     let font = style(size, LEGEND_INK, backend);
     let box_h = f64::from(font.font.box_size("1").map_or(0, |(_, h)| h));
@@ -331,10 +405,8 @@ pub(super) fn draw<'a, DB: DrawingBackend + 'a>(
     let dy = dy.round() as i32;
     // plotters lays out the rows and hands each sample closure its position; the
     // closures note it, and the samples are drawn there afterwards.
-    let k = size / LEGEND_PX;
     let spots: Rc<RefCell<Vec<(Sample, Pixel)>>> = Rc::default();
-    for (entry, label) in rows {
-        let sample = Sample::new(fig, lay, entry, k, backend);
+    for (sample, label) in rows {
         let spots = Rc::clone(&spots);
         chart.draw_series(std::iter::empty::<EmptyElement<(f64, f64), DB>>()).map_err(err)?.label(label).legend(
             move |(sx, sy)| {

@@ -5,7 +5,9 @@
 //! translucent min–max band), special [`Marker`] symbols (for example the predicted
 //! optimal step) and a one-line caption. [`render_to_bytes`] draws it as a
 //! 1600×1000 PNG and an SVG with the same layout; [`render`](fn@render) writes both files
-//! atomically. Colours: [`dtype_color`] per dtype, [`scheme_color`] per method, named greys for references.
+//! atomically. Colours, shapes and line styles follow one encoding, written in `palette`'s
+//! documentation: colour = dtype, methods in colours no dtype has, shapes from meaning, solid =
+//! measured, dashed = theory.
 //!
 //! Axes are logarithmic by default with ticks at whole decades only, labelled
 //! `1e-8`, `1e0`, …; the axis range is the finite data range padded outward to whole
@@ -15,7 +17,7 @@
 //!
 //! # Modules
 //! * The description: `figure` ([`Figure`], [`Series`], …), `data` (what of it can
-//!   be shown), `palette` (colours and sizes).
+//!   be shown), `palette` (the encoding: colours, shapes, and sizes).
 //! * The drawing, with plotters: `render` (`ChartBuilder`, log-scale coordinates,
 //!   mesh, series, series labels), `font` (the embedded font for plotters' text).
 //! * By hand, each module's documentation saying why plotters could not do it:
@@ -48,6 +50,11 @@ mod palette;
 mod render;
 mod stroke;
 mod supersample;
+/// The layout of `fig`, with room for its legend when the legend goes below the plot.
+fn lay_out(fig: &Figure, prep: &data::Prepared) -> layout::Layout {
+    layout::layout(fig, prep, legend::height_below(fig))
+}
+
 #[cfg(test)]
 mod tests;
 
@@ -57,9 +64,11 @@ use plotters::backend::SVGBackend;
 use plotters::drawing::IntoDrawingArea;
 
 pub use figure::{Figure, LegendPos, LineStyle, Marker, PlotStats, Series};
+pub use palette::Shape;
 pub use palette::{
-    dtype_color, scheme_color, ALERT_RED, BLACK, BLUE, DARK_GREY, DIM_GREY, GREEN, LIGHT_GREY, MEDIUM_GREY, ORANGE,
-    REFERENCE_GREY, VERMILLION,
+    category_ink, dtype_color, dtype_ink, dtype_shape, scheme_color, scheme_ink, scheme_shape, Ink, ALERT_RED, BLACK,
+    BLUE, CATEGORY, DARK_GREY, DIM_GREY, GREEN, LIGHT_GREY, MEDIUM_GREY, ORANGE, REFERENCE_GREY, REFERENCE_SHAPE,
+    VERMILLION,
 };
 
 use supersample::{Backend, SS};
@@ -79,7 +88,7 @@ pub const HEIGHT: u32 = 1000;
 pub fn render_to_bytes(fig: &Figure) -> Result<(Vec<u8>, String, PlotStats), String> {
     font::ensure_font()?;
     let prep = data::prepare(fig);
-    let lay = layout::layout(fig, &prep);
+    let lay = lay_out(fig, &prep);
     let png = supersample::render_png(|root| render::draw(root, fig, &prep, &lay, Backend::Bitmap))?;
     let mut svg = String::new();
     {

@@ -63,14 +63,20 @@ fn note(hidden: usize, total: usize, by: &[String]) -> String {
 mod tests {
     use super::super::data::prepare;
     use super::super::figure::{Figure, Series};
-    use super::super::palette::{BLUE, GREEN};
+    use super::super::palette::Shape;
+    use super::super::palette::{Ink, BLUE, GREEN};
     use super::notes;
 
     /// A series under a later one is named in full, in part, or not at all.
     #[test]
     fn hidden_points_are_counted_against_later_markers() {
-        let a = Series::new("a", BLUE, vec![(1.0, 1.0), (2.0, 2.0), (3.0, 3.0)]).with_markers(true);
-        let b = Series::new("b", GREEN, vec![(1.0, 1.0), (2.0, 2.0)]).with_markers(true);
+        let a = Series::data(
+            "a",
+            Ink { color: BLUE, shape: Shape::Circle, hollow: false },
+            vec![(1.0, 1.0), (2.0, 2.0), (3.0, 3.0)],
+        );
+        let b =
+            Series::data("b", Ink { color: GREEN, shape: Shape::Circle, hollow: false }, vec![(1.0, 1.0), (2.0, 2.0)]);
         let fig = Figure::new("t", "x", "y").with(a.clone()).with(b.clone());
         let prep = prepare(&fig);
         let at = |p: (f64, f64)| (p.0 * 100.0, p.1 * 100.0);
@@ -79,11 +85,15 @@ mod tests {
         let fig = Figure::new("t", "x", "y").with(b.clone()).with(a.clone());
         assert_eq!(notes(&fig, &prepare(&fig), at, 5.0), vec![" (under a)".to_string(), String::new()]);
         // A line without markers partly under a: its line still shows.
-        let line = Series::new("l", BLUE, vec![(1.0, 1.0), (2.5, 2.5)]);
+        let line = Series::line("l", BLUE, vec![(1.0, 1.0), (2.5, 2.5)]);
         let fig = Figure::new("t", "x", "y").with(line).with(a.clone());
         assert_eq!(notes(&fig, &prepare(&fig), at, 5.0), vec![String::new(), String::new()]);
         // Far apart: nothing.
-        let fig = Figure::new("t", "x", "y").with(a).with(Series::new("c", GREEN, vec![(9.0, 9.0)]).with_markers(true));
+        let fig = Figure::new("t", "x", "y").with(a).with(Series::data(
+            "c",
+            Ink { color: GREEN, shape: Shape::Circle, hollow: false },
+            vec![(9.0, 9.0)],
+        ));
         assert_eq!(notes(&fig, &prepare(&fig), at, 5.0), vec![String::new(), String::new()]);
     }
 }

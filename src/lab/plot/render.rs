@@ -27,7 +27,9 @@ use super::font::{baseline_offset, style, CAP};
 use super::layout::Layout;
 use super::legend::{self, Chart};
 use super::marks::{diamond, marker};
-use super::palette::{AXIS_INK, BAND_ALPHA, DASH, GRID_INK, HAIRLINE_PX, LINE_PX, TICK_LABEL_GAP, TICK_PX, WHITE};
+use super::palette::{
+    AXIS_INK, BAND_ALPHA, DASH, GRID_INK, HAIRLINE_PX, LINE_PX, THEORY_PX, TICK_LABEL_GAP, TICK_PX, WHITE,
+};
 use super::supersample::{px, px_u32, Backend, Snapped, SS};
 use super::{frame, stroke, HEIGHT, WIDTH};
 
@@ -123,7 +125,17 @@ fn data_chart<'a, DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, lay: &Layou
         .map_err(err)
 }
 
-/// Bands, then lines (and isolated points of series without markers).
+/// Which lines a call of [`lines`] draws.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    /// Bands, then the lines of measured series (drawn under the markers).
+    Data,
+    /// The dashed theory lines, drawn last, over the markers, and thinner: a prediction through
+    /// the data stays visible and leaves the markers readable.
+    Theory,
+}
+
+/// Bands and data lines (and isolated points of series without markers), or theory lines.
 fn lines<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     chart: &mut Chart<'_, DB>,
@@ -131,17 +143,24 @@ fn lines<DB: DrawingBackend>(
     prep: &Prepared,
     lay: &Layout,
     backend: Backend,
+    pass: Pass,
 ) -> Result<(), String> {
     let bottom = lay.y.value(lay.y.lo);
-    for (s, bands) in fig.series.iter().zip(&prep.bands) {
+    let bands = if pass == Pass::Data { prep.bands.as_slice() } else { &[] };
+    for (s, bands) in fig.series.iter().zip(bands) {
         for run in bands.iter().filter(|r| r.len() >= 2) {
             let mut pts: Vec<(f64, f64)> = run.iter().map(|&(x, _, hi)| (x, hi)).collect();
             pts.extend(run.iter().rev().map(|&(x, lo, _)| (x, lo.unwrap_or(bottom))));
             chart.draw_series(std::iter::once(Polygon::new(pts, s.color.mix(BAND_ALPHA).filled()))).map_err(err)?;
         }
     }
-    let width = px(LINE_PX);
-    for ((s, runs), shape) in fig.series.iter().zip(&prep.runs).zip(&lay.shapes) {
+    for (s, runs) in fig.series.iter().zip(&prep.runs) {
+        let theory = s.style() == LineStyle::Dashed;
+        if theory != (pass == Pass::Theory) {
+            continue;
+        }
+        let width = px(if theory { THEORY_PX } else { LINE_PX });
+        let shape = s.shape();
         let ink = RGBAColor(s.color.0, s.color.1, s.color.2, 1.0);
         let pen = ink.stroke_width(width as u32);
         for run in runs {
@@ -151,8 +170,8 @@ fn lines<DB: DrawingBackend>(
                 chart.draw_series(std::iter::once(dot)).map_err(err)?;
                 continue;
             }
-            let dash = (s.style == LineStyle::Dashed).then_some((px(DASH.0), px(DASH.1)));
-            match (s.style, backend) {
+            let dash = (s.style() == LineStyle::Dashed).then_some((px(DASH.0), px(DASH.1)));
+            match (s.style(), backend) {
                 // A single point with a marker needs no line under it.
                 (LineStyle::MarkersOnly, _) => {}
                 _ if run.len() < 2 => {}
@@ -181,13 +200,12 @@ fn markers<DB: DrawingBackend>(
     chart: &Chart<'_, DB>,
     fig: &Figure,
     prep: &Prepared,
-    lay: &Layout,
     backend: Backend,
 ) -> Result<(), String> {
-    for ((s, runs), shape) in fig.series.iter().zip(&prep.runs).zip(&lay.shapes) {
-        if let Some(shape) = *shape {
+    for (s, runs) in fig.series.iter().zip(&prep.runs) {
+        if let Some(shape) = s.shape() {
             for p in runs.iter().flatten() {
-                marker(root, chart.backend_coord(p), shape, s.color)?;
+                marker(root, chart.backend_coord(p), shape, s.color, s.hollow())?;
             }
         }
     }
@@ -214,11 +232,12 @@ pub(super) fn draw<DB: DrawingBackend>(
     texts(root, lay, backend)?;
     mesh(root, lay, backend)?;
     let mut chart = data_chart(root, lay)?;
-    lines(root, &mut chart, fig, prep, lay, backend)?;
+    lines(root, &mut chart, fig, prep, lay, backend, Pass::Data)?;
     // Frame and ticks over the line ends that touch them, markers over the frame so
     // that points at the ends of an axis stay whole.
     let (xlo, ylo) = (lay.x.value(lay.x.lo), lay.y.value(lay.y.lo));
     frame::draw(root, lay, |v| chart.backend_coord(&(v, ylo)).0, |v| chart.backend_coord(&(xlo, v)).1)?;
-    markers(root, &chart, fig, prep, lay, backend)?;
-    legend::draw(&mut chart, fig, prep, lay, backend)
+    markers(root, &chart, fig, prep, backend)?;
+    lines(root, &mut chart, fig, prep, lay, backend, Pass::Theory)?;
+    legend::draw(root, &mut chart, fig, prep, lay, backend)
 }

@@ -20,10 +20,8 @@ fn v_curve(scale: f64, noise: f64) -> Vec<(f64, f64)> {
 
 fn sample_figure() -> Figure {
     let mut fig = Figure::new("central difference, f(x) = exp(x)", "step h", "abs. error");
-    fig.series
-        .push(Series::new("f32", dtype_color(DType::parse("f32").unwrap()), v_curve(0.2, 1e-8)).with_markers(true));
-    fig.series
-        .push(Series::new("f64", dtype_color(DType::parse("f64").unwrap()), v_curve(0.2, 1e-16)).with_markers(true));
+    fig.series.push(Series::data("f32", dtype_ink(DType::parse("f32").unwrap()), v_curve(0.2, 1e-8)));
+    fig.series.push(Series::data("f64", dtype_ink(DType::parse("f64").unwrap()), v_curve(0.2, 1e-16)));
     fig.markers.push(Marker {
         x: 1e-5,
         y: 1e-11,
@@ -73,10 +71,10 @@ fn frame_and_grid_lines_are_crisp() {
     // Only two markers in opposite corners: a column between two x decades crosses
     // nothing but the frame and the y grid.
     let mut fig = Figure::new("crisp", "x", "y");
-    fig.series.push(Series::scatter("", BLACK, vec![(1e-6, 1e-6), (1.0, 1.0)]));
+    fig.series.push(Series::reference("", BLACK, vec![(1e-6, 1e-6), (1.0, 1.0)]));
     let (png, _, _) = render_to_bytes(&fig).unwrap();
     let px = decode(&png);
-    let lay = layout::layout(&fig, &prepare(&fig));
+    let lay = super::lay_out(&fig, &prepare(&fig));
     let (lo, hi) = (lay.y.lo, lay.y.hi);
     let x = (lay.left + (lay.right - lay.left) / (lay.x.hi - lay.x.lo) / 2.0) as usize;
     let column: Vec<[u8; 3]> = (0..HEIGHT as usize).map(|y| px[y * WIDTH as usize + x]).collect();
@@ -101,6 +99,18 @@ fn frame_and_grid_lines_are_crisp() {
     }
 }
 
+/// The legend box of a rendered SVG (the one rectangle filled 88 % white), as
+/// `(x0, y0, x1, y1)` in final pixels.
+fn legend_box(svg: &str) -> (f64, f64, f64, f64) {
+    let rect = svg.lines().find(|l| l.starts_with("<rect") && l.contains("opacity=\"0.88\"")).expect("legend box");
+    let attr = |name: &str| -> f64 {
+        let at = rect.find(&format!(" {name}=\"")).unwrap() + name.len() + 3;
+        rect[at..].split('"').next().unwrap().parse::<f64>().unwrap() / 3.0
+    };
+    let (x, y) = (attr("x"), attr("y"));
+    (x, y, x + attr("width"), y + attr("height"))
+}
+
 #[test]
 fn legend_avoids_the_data() {
     // A zigzag over the whole height of the right part and a point at the lower
@@ -110,18 +120,12 @@ fn legend_avoids_the_data() {
         let x = 10f64.powf(-1.0 + 1.95 * f64::from(i) / 40.0);
         (x, if i % 2 == 0 { 1e-3 } else { 0.9 })
     });
-    fig.series.push(Series::new("zigzag", BLACK, zigzag.collect()));
-    fig.series.push(Series::new("", BLACK, vec![(1e-4, 1e-3)]));
+    fig.series.push(Series::line("zigzag", BLACK, zigzag.collect()));
+    fig.series.push(Series::line("", BLACK, vec![(1e-4, 1e-3)]));
     fig.markers.push(Marker { x: 3e-1, y: 0.5, label: Some("a marker".into()), color: ALERT_RED });
     let (_, svg, _) = render_to_bytes(&fig).unwrap();
-    let lay = layout::layout(&fig, &prepare(&fig));
-    // The legend box is the one rectangle filled 88 % white; its corner in final px.
-    let rect = svg.lines().find(|l| l.starts_with("<rect") && l.contains("opacity=\"0.88\"")).expect("legend box");
-    let attr = |name: &str| -> f64 {
-        let at = rect.find(&format!(" {name}=\"")).unwrap() + name.len() + 3;
-        rect[at..].split('"').next().unwrap().parse::<f64>().unwrap() / 3.0
-    };
-    let (x, y) = (attr("x"), attr("y"));
+    let lay = super::lay_out(&fig, &prepare(&fig));
+    let (x, y, _, _) = legend_box(&svg);
     assert!((x - lay.left - 14.0).abs() < 2.0 && (y - lay.top - 14.0).abs() < 2.0, "upper left: {x} {y}");
     let texts: Vec<&str> = svg.split("<text").skip(1).map(|t| t.split('\n').nth(1).unwrap_or("")).collect();
     assert!(texts.contains(&"zigzag") && texts.contains(&"a marker"), "{texts:?}");
@@ -130,10 +134,8 @@ fn legend_avoids_the_data() {
     // Placed by hand, it stays where it is put.
     fig.legend_pos = LegendPos::LowerRight;
     let (_, svg, _) = render_to_bytes(&fig).unwrap();
-    let rect = svg.lines().find(|l| l.starts_with("<rect") && l.contains("opacity=\"0.88\"")).unwrap();
-    let at = rect.find(" x=\"").unwrap() + 4;
-    let x: f64 = rect[at..].split('"').next().unwrap().parse().unwrap();
-    assert!(x / 3.0 > (lay.left + lay.right) / 2.0, "lower right: {x}");
+    let (x, _, _, _) = legend_box(&svg);
+    assert!(x > (lay.left + lay.right) / 2.0, "lower right: {x}");
 }
 
 #[test]
@@ -146,27 +148,103 @@ fn legend_goes_along_the_top_when_corners_and_sides_are_taken() {
     let zigzag = |from: f64, to: f64| -> Vec<(f64, f64)> {
         (0..=30).map(|i| (10f64.powf(from + (to - from) * f64::from(i) / 30.0), f64::from(i % 2))).collect()
     };
-    fig.series.push(Series::new("the left zigzag, with a label long enough", BLACK, zigzag(0.0, 0.5)));
-    fig.series.push(Series::new("the right zigzag, with a label long enough", BLACK, zigzag(3.5, 4.0)));
-    fig.series.push(Series::new("floor", BLACK, (0..=40).map(|i| (10f64.powf(f64::from(i) / 10.0), 0.0)).collect()));
+    fig.series.push(Series::line("the left zigzag, with a label long enough", BLACK, zigzag(0.0, 0.5)));
+    fig.series.push(Series::line("the right zigzag, with a label long enough", BLACK, zigzag(3.5, 4.0)));
+    fig.series.push(Series::line("floor", BLACK, (0..=40).map(|i| (10f64.powf(f64::from(i) / 10.0), 0.0)).collect()));
     let (_, svg, _) = render_to_bytes(&fig).unwrap();
-    let lay = layout::layout(&fig, &prepare(&fig));
-    let rect = svg.lines().find(|l| l.starts_with("<rect") && l.contains("opacity=\"0.88\"")).expect("legend box");
-    let attr = |name: &str| -> f64 {
-        let at = rect.find(&format!(" {name}=\"")).unwrap() + name.len() + 3;
-        rect[at..].split('"').next().unwrap().parse::<f64>().unwrap() / 3.0
-    };
-    let (x, y, w) = (attr("x"), attr("y"), attr("width"));
+    let lay = super::lay_out(&fig, &prepare(&fig));
+    let (x, y, x1, _) = legend_box(&svg);
+    let w = x1 - x;
     assert!((y - lay.top - 14.0).abs() < 2.0, "at the top: {y}");
     // Not in a corner: between the zigzags.
     assert!(x > lay.left + 30.0 && x + w < lay.right - 30.0, "along the top, not a corner: {x} .. {}", x + w);
 }
 
 #[test]
+fn legend_below_stays_outside_the_frame() {
+    // Long labels over data that fill the plot: below the x axis, the box does not meet the frame.
+    let mut fig = Figure::new("legend below", "x", "y");
+    fig.y_log = false;
+    for k in 0..6 {
+        let pts = (0..=40).map(|i| (10f64.powf(f64::from(i) / 10.0), f64::from((i + k) % 7))).collect();
+        fig.series.push(Series::data(
+            format!("series {k}, with a label long enough to cover data anywhere"),
+            dtype_ink(DType::F32),
+            pts,
+        ));
+    }
+    fig.legend_pos = LegendPos::Below;
+    let (_, svg, _) = render_to_bytes(&fig).unwrap();
+    let lay = super::lay_out(&fig, &prepare(&fig));
+    let (x0, y0, x1, y1) = legend_box(&svg);
+    assert!(y0 > lay.bottom + 30.0, "below the frame and its tick labels: {y0} vs {}", lay.bottom);
+    assert!(y1 < f64::from(HEIGHT) && x0 >= 0.0 && x1 <= f64::from(WIDTH), "{x0} {y0} {x1} {y1}");
+    let below = lay.legend_below.unwrap();
+    assert!((y0 - below).abs() < 2.0, "where the layout left room: {y0} vs {below}");
+    let texts: Vec<&str> = svg.split("<text").skip(1).map(|t| t.split('\n').nth(1).unwrap_or("")).collect();
+    assert!(texts.iter().any(|t| t.starts_with("series 5")), "{texts:?}");
+}
+
+#[test]
+fn legend_counts_a_band_over_its_whole_area() {
+    // A band spanning the upper right between two data columns far apart, and a line in the
+    // upper left: the upper right corner's box lies on the band between its columns only.
+    let mut fig = Figure::new("band", "x", "y");
+    fig.y_log = false;
+    let band = vec![(1e-1, 0.0, 1.0), (1e3, 0.0, 1.0)];
+    fig.series.push(Series::line("band", BLACK, vec![(1e-1, 0.0), (1e3, 0.0)]).with_band(band));
+    fig.series.push(Series::line("line", BLACK, vec![(1e-4, 1.0), (1e-3, 0.9)]));
+    let (_, svg, _) = render_to_bytes(&fig).unwrap();
+    let lay = super::lay_out(&fig, &prepare(&fig));
+    let (x0, _, _, _) = legend_box(&svg);
+    // Not over the band: to the left of x = 1e-1 (on the left half of the plot).
+    assert!(x0 < (lay.left + lay.right) / 2.0, "left of the band: {x0}");
+}
+
+/// Theory is dashed and measured data solid, whatever the caller does: the constructors fix it.
+#[test]
+fn theory_is_dashed_and_data_is_not() {
+    let pts = vec![(1.0, 1.0), (10.0, 10.0)];
+    assert_eq!(Series::theory("t", REFERENCE_GREY, pts.clone()).style(), LineStyle::Dashed);
+    assert_eq!(Series::theory("t", REFERENCE_GREY, pts.clone()).shape(), None);
+    for s in [
+        Series::data("d", dtype_ink(DType::F32), pts.clone()),
+        Series::line("d", REFERENCE_GREY, pts.clone()),
+        Series::scatter("d", dtype_ink(DType::F32).hollow(), pts.clone()),
+        Series::reference("r", BLACK, pts.clone()),
+    ] {
+        assert_ne!(s.style(), LineStyle::Dashed, "{}", s.label);
+    }
+    assert_eq!(Series::reference("r", BLACK, pts).shape(), Some(REFERENCE_SHAPE));
+}
+
+/// A dtype's markers are the same glyph whatever its place in the figure: f16's are triangles
+/// (three-point polygons in its colour) first or last.
+#[test]
+fn a_dtype_keeps_its_shape_in_any_order() {
+    let f16 = Series::data("f16", dtype_ink(DType::F16), v_curve(0.2, 1e-3));
+    let f64 = Series::data("f64", dtype_ink(DType::F64), v_curve(0.2, 1e-16));
+    let color = dtype_color(DType::F16);
+    let fill = format!("fill=\"#{:02X}{:02X}{:02X}\"", color.0, color.1, color.2);
+    for order in [[f16.clone(), f64.clone()], [f64, f16]] {
+        let mut fig = Figure::new("order", "x", "y");
+        fig.series.extend(order);
+        let (_, svg, _) = render_to_bytes(&fig).unwrap();
+        let glyphs: Vec<usize> = svg
+            .lines()
+            .filter(|l| l.starts_with("<polygon") && l.contains(&fill) && !l.contains("opacity=\"0.2\""))
+            .map(|l| l.split("points=\"").nth(1).unwrap().split('"').next().unwrap().split(' ').count())
+            .collect();
+        // Three vertices, the first repeated to close the path.
+        assert!(!glyphs.is_empty() && glyphs.iter().all(|&n| n == 4), "{glyphs:?}");
+    }
+}
+
+#[test]
 fn counts_dropped_points() {
     let mut fig = Figure::new("t", "x", "y");
     let pts = vec![(1.0, 1.0), (1e-1, 0.0), (1e-2, f64::NAN), (1e-3, -1.0), (1e-4, 1e-3), (1e-5, 1e-2)];
-    fig.series.push(Series::new("s", dtype_color(DType::parse("f32").unwrap()), pts));
+    fig.series.push(Series::line("s", dtype_color(DType::parse("f32").unwrap()), pts));
     assert_eq!(fig.count_dropped(), 3);
     let (_, _, stats) = render_to_bytes(&fig).unwrap();
     assert_eq!(stats.dropped, 3);
@@ -182,7 +260,7 @@ fn linear_y_keeps_zero_and_negative() {
     let mut fig = Figure::new("t", "factor", "plateau");
     fig.y_log = false;
     let pts = vec![(1e-3, 0.0), (1e-2, 0.5), (1e-1, 1.0), (1.0, -0.1), (0.0, 0.5), (1e1, f64::INFINITY)];
-    fig.series.push(Series::new("s", dtype_color(DType::parse("f64").unwrap()), pts).with_markers(true));
+    fig.series.push(Series::data("s", dtype_ink(DType::parse("f64").unwrap()), pts));
     let (png, _, stats) = render_to_bytes(&fig).unwrap();
     assert_eq!(stats.dropped, 2);
     assert_eq!(png_size(&png), (1600, 1000));
@@ -191,18 +269,16 @@ fn linear_y_keeps_zero_and_negative() {
 #[test]
 fn all_dropped_and_empty_figures_render() {
     let mut fig = Figure::new("nothing to see", "x", "y");
-    fig.series.push(Series::new(
+    fig.series.push(Series::line(
         "bad",
         dtype_color(DType::parse("f16").unwrap()),
         vec![(0.0, 1.0), (f64::NAN, 1.0), (1.0, -1.0)],
     ));
-    fig.series.push(
-        Series::new("empty", dtype_color(DType::parse("bf16").unwrap()), vec![]).dashed().with_band(vec![(
-            f64::NAN,
-            1.0,
-            2.0,
-        )]),
-    );
+    fig.series.push(Series::theory("empty", dtype_color(DType::parse("bf16").unwrap()), vec![]).with_band(vec![(
+        f64::NAN,
+        1.0,
+        2.0,
+    )]));
     fig.markers.push(Marker { x: -1.0, y: 1.0, label: Some("m".into()), color: REFERENCE_GREY });
     let (png, svg, stats) = render_to_bytes(&fig).unwrap();
     assert_eq!(stats.dropped, 3);
@@ -218,9 +294,9 @@ fn all_dropped_and_empty_figures_render() {
 #[test]
 fn single_point_and_huge_span_render() {
     let mut fig = Figure::new("one point", "x", "y");
-    fig.series.push(Series::new("one", dtype_color(DType::parse("f64").unwrap()), vec![(1e-3, 1e-3)]));
+    fig.series.push(Series::line("one", dtype_color(DType::parse("f64").unwrap()), vec![(1e-3, 1e-3)]));
     render_to_bytes(&fig).unwrap();
-    fig.series.push(Series::new(
+    fig.series.push(Series::line(
         "wide",
         dtype_color(DType::parse("mpfr:256").unwrap()),
         vec![(1e-300, 1e-300), (1e300, 1e300)],
@@ -234,16 +310,18 @@ fn extreme_inputs_do_not_panic() {
     let mut fig = Figure::new(long.clone(), long.clone(), long.clone());
     fig.caption = Some(long.clone());
     fig.y_log = false;
-    fig.series.push(Series::new(
+    fig.series.push(Series::line(
         "huge",
         dtype_color(DType::parse("f32").unwrap()),
         vec![(1e-3, -1.7e308), (1.0, 1.7e308)],
     ));
-    fig.series.push(
-        Series::new("tiny", dtype_color(DType::parse("f64").unwrap()), vec![(1e-3, 5e-324), (1.0, 1e-323)]).dashed(),
-    );
+    fig.series.push(Series::theory(
+        "tiny",
+        dtype_color(DType::parse("f64").unwrap()),
+        vec![(1e-3, 5e-324), (1.0, 1e-323)],
+    ));
     for k in 0..40 {
-        fig.series.push(Series::scatter(
+        fig.series.push(Series::reference(
             format!("{k} {long}"),
             dtype_color(DType::parse("f16").unwrap()),
             vec![(1e-2, 0.5)],
@@ -273,18 +351,16 @@ fn demo_figure() -> Figure {
     let mut bf16 = curve(3.9e-3);
     bf16[30].1 = 0.0;
     bf16[31].1 = f64::NAN;
-    fig.series.push(Series::new("bf16", dtype_color(DType::parse("bf16").unwrap()), bf16).with_markers(true));
-    fig.series.push(Series::new("f16", dtype_color(DType::parse("f16").unwrap()), curve(4.9e-4)).with_markers(true));
+    fig.series.push(Series::data("bf16", dtype_ink(DType::parse("bf16").unwrap()), bf16));
+    fig.series.push(Series::data("f16", dtype_ink(DType::parse("f16").unwrap()), curve(4.9e-4)));
     let f32c = curve(6e-8);
     let band = f32c.iter().map(|&(h, y)| (h, y * 0.35, (y * 2.2).min(1.0))).collect();
-    fig.series
-        .push(Series::new("f32", dtype_color(DType::parse("f32").unwrap()), f32c).with_markers(true).with_band(band));
-    fig.series.push(Series::new("f64", dtype_color(DType::parse("f64").unwrap()), curve(eps64)).with_markers(true));
+    fig.series.push(Series::data("f32", dtype_ink(DType::parse("f32").unwrap()), f32c).with_band(band));
+    fig.series.push(Series::data("f64", dtype_ink(DType::parse("f64").unwrap()), curve(eps64)));
     let trunc = xs.iter().filter(|&&h| h >= 1e-7).map(|&h| (h, c * h * h)).collect();
-    fig.series.push(Series::new("truncation C h\u{b2}", REFERENCE_GREY, trunc).dashed());
+    fig.series.push(Series::theory("truncation C h\u{b2}", REFERENCE_GREY, trunc));
     let round = xs.iter().filter(|&&h| h <= 1e-3).map(|&h| (h, eps64 / h)).collect();
-    fig.series
-        .push(Series::new("rounding \u{3b5}(f64) / h", dtype_color(DType::parse("f64").unwrap()), round).dashed());
+    fig.series.push(Series::theory("rounding \u{3b5}(f64) / h", dtype_color(DType::parse("f64").unwrap()), round));
     let h32 = (6e-8_f64 / (2.0 * c)).cbrt();
     let h64 = (eps64 / (2.0 * c)).cbrt();
     fig.markers.push(Marker {
@@ -314,10 +390,9 @@ fn demo() {
     let mut fig = Figure::new("Plateau of accumulated gradients vs scale factor", "factor c", "plateau 1 \u{2212} 1/c");
     fig.y_log = false;
     let cs: Vec<f64> = (0..=20).map(|i| 10f64.powf(f64::from(i) / 5.0)).collect();
-    fig.series
-        .push(Series::new("1 \u{2212} 1/c", REFERENCE_GREY, cs.iter().map(|&c| (c, 1.0 - 1.0 / c)).collect()).dashed());
+    fig.series.push(Series::theory("1 \u{2212} 1/c", REFERENCE_GREY, cs.iter().map(|&c| (c, 1.0 - 1.0 / c)).collect()));
     let meas = cs.iter().step_by(2).map(|&c| (c, (1.0 - 1.0 / c) * 1.01)).collect();
-    fig.series.push(Series::new("measured", dtype_color(DType::parse("f64").unwrap()), meas).with_markers(true));
+    fig.series.push(Series::data("measured", dtype_ink(DType::parse("f64").unwrap()), meas));
     fig.legend_pos = LegendPos::LowerRight;
     render(&fig, Path::new("/tmp/plot_demo_linear.png"), Path::new("/tmp/plot_demo_linear.svg")).unwrap();
 
@@ -328,17 +403,18 @@ fn demo() {
         let eps = 10f64.powi(-3 - 3 * k as i32);
         let reset = xs.iter().map(|&h| (h, (0.3 * h * h + eps / h).min(1.0))).collect();
         let acc = xs.iter().map(|&h| (h, (0.9 + 0.3 * h * h + eps / h).min(1.0))).collect();
-        fig.series.push(
-            Series::new(format!("{name} reset"), dtype_color(DType::parse(name).unwrap()), reset).with_markers(true),
-        );
-        fig.series
-            .push(Series::new(format!("{name} accumulated"), dtype_color(DType::parse(name).unwrap()), acc).dashed());
+        fig.series.push(Series::data(format!("{name} reset"), dtype_ink(DType::parse(name).unwrap()), reset));
+        fig.series.push(Series::theory(format!("{name} accumulated"), dtype_color(DType::parse(name).unwrap()), acc));
     }
     let published = vec![(1e-2, 0.9), (1e-4, 0.93), (1e-6, 0.5), (1e-8, 1.0)];
-    fig.series.push(Series::scatter("published", RGBColor(0, 0, 0), published));
+    fig.series.push(Series::reference("published", RGBColor(0, 0, 0), published));
     render(&fig, Path::new("/tmp/plot_demo_many.png"), Path::new("/tmp/plot_demo_many.svg")).unwrap();
 
     let mut fig = Figure::new("All points dropped", "step h", "error");
-    fig.series.push(Series::new("f16", dtype_color(DType::parse("f16").unwrap()), vec![(1e-3, 0.0), (1e-4, f64::NAN)]));
+    fig.series.push(Series::line(
+        "f16",
+        dtype_color(DType::parse("f16").unwrap()),
+        vec![(1e-3, 0.0), (1e-4, f64::NAN)],
+    ));
     render(&fig, Path::new("/tmp/plot_demo_empty.png"), Path::new("/tmp/plot_demo_empty.svg")).unwrap();
 }
