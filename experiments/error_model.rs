@@ -171,7 +171,7 @@ impl gradlab::lab::runner::Experiment for ErrorModelExperiment {
             for (label, y) in [("perfect agreement", 1.0), ("", 1.5), ("", 1.0 / 1.5)] {
                 fig.series.push(dashed(label, DARK_GREY, vec![(6.0, y), (150.0, y)]));
             }
-            fig.legend_pos = LegendPos::Auto;
+            fig.legend_pos = LegendPos::Below;
             fig.caption = Some("dashed: agreement, and a factor 1.5 either way".into());
             figures.push_str(&out.figure_md(&format!("error_model_{scheme}"), &fig)?);
         }

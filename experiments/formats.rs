@@ -245,8 +245,8 @@ impl Experiment for Formats {
                 drawn.push((dt, med));
             }
             fig.y_log = log;
-            // The zero-count figures' long labels cover data wherever they go inside the frame.
-            fig.legend_pos = if log { LegendPos::Auto } else { LegendPos::Below };
+            // Eleven curves with long labels: inside the frame the legend covers data wherever it goes.
+            fig.legend_pos = LegendPos::Below;
             let what = if log { "; band: min-max over seeds" } else { " of loss_flat + dead_zone" };
             fig.caption = Some(format!(
                 "median over {n} seeds{what}; hollow markers: S+f32 (S's colour and shape); a label says where a median equals (or is within 1 % of) an earlier one's"

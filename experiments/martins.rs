@@ -193,9 +193,15 @@ impl Experiment for MartinsExperiment {
                 fig.series.push(line(m.name(), scheme_ink(m), pts));
             }
             // Every step: the error-1 lines fill the top corners and the complex step the bottom ones.
-            fig.legend_pos = if suffix.is_empty() { LegendPos::Auto } else { LegendPos::Center };
+            fig.legend_pos = if suffix.is_empty() { LegendPos::Below } else { LegendPos::Center };
+            let cut = of(dt, Scheme::Central).filter(|r| !shown(r)).count();
+            let steps_note = if cut > 0 {
+                format!("steps >= {smallest:.0e} ({cut} smaller ones in the table); ")
+            } else {
+                String::new()
+            };
             fig.caption = Some(format!(
-                "Errors below u/16 = {} drawn at u/16; NaN (f at 1.5 + h or 1.5 + 2h with sin^3 + cos^3 < 0) not drawn; dual: no step (a flat line). {}",
+                "{steps_note}Errors below u/16 = {} drawn at u/16; NaN (f at 1.5 + h or 1.5 + 2h with sin^3 + cos^3 < 0) not drawn; dual: no step (a flat line). {}",
                 sci6(dt.unit_roundoff() / 16.0),
                 if dt == DType::F64 { "Cf. Martins et al. 2003, Fig. 1." } else { "" }
             ));

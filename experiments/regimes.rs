@@ -119,7 +119,7 @@ impl Experiment for Regimes {
         ));
         for (fig, stem) in [(&mut flat_fig, "regimes_flat"), (&mut dead_fig, "regimes_dead")] {
             fig.y_log = false;
-            fig.legend_pos = LegendPos::Auto;
+            fig.legend_pos = LegendPos::Below;
             fig.caption = Some(
                 "solid or points: measured (median over seeds; band: min-max over seeds); dashed: predicted from the \
                  dtype's ulps (median)"

@@ -182,7 +182,7 @@ impl Experiment for SumVsMean {
                 by_lr(|r| r.ratio_median),
             ))
             .with(median_with_range(
-                |m| dashed("law (median and range over seeds)", BLACK, m),
+                |m| dashed("law (median and range over seeds)", DARK_GREY, m),
                 by_lr(|r| r.law_ratio_median),
             ))
             .with_caption(format!(

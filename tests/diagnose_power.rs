@@ -219,3 +219,16 @@ fn a_few_bias_elements_name_the_microbatch_partition_not_a_step_back() {
         assert_eq!(d.microbatch_sizes.as_deref(), Some(&sizes[..]), "seed {seed}");
     }
 }
+
+/// bf16's summed-loss gradients at n = 512 (PyTorch, reduction='sum'): the factor n is named
+/// `sum_instead_of_mean` alone, not a nearby whole number (486 and 516 fit within bf16's rounding
+/// too) with `accumulated_over_steps`.
+#[test]
+fn a_bf16_sum_reduction_is_the_sum_not_a_nearby_whole_factor() {
+    let p = Problem::load(&fixture("bf16_n512_sum")).unwrap();
+    for wrt in [Wrt::Weight, Wrt::Bias] {
+        let d = diag(&p, wrt, &grad("bf16_n512_sum", wrt), DType::BF16);
+        assert_eq!(d.verdict, Verdict::Wrong, "{wrt}");
+        assert_eq!(d.causes, [Cause::SumInsteadOfMean], "{wrt}: {:?}", d.findings);
+    }
+}

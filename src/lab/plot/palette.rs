@@ -5,7 +5,7 @@
 //!   palette, plus Tol's colours for the rarer formats), the same in every figure.
 //! * **Methods and other categories of one dtype take colours no dtype has.** A figure comparing
 //!   differentiation methods colours each by [`scheme_color`], from [`CATEGORY`]: seven colours
-//!   (magenta, violet, lime, brown, deep pink, dark green, lavender) each at least 30 CIELAB units
+//!   (magenta, violet, lime, brown, dark green, deep pink, lavender) each at least 30 CIELAB units
 //!   from every dtype colour and every grey, so a method is never read as a dtype (central is not
 //!   f64's blue). A figure comparing other categories of one dtype (sizes n, tensors, code paths)
 //!   takes [`CATEGORY`] colours in the order of its own list, read from its legend; its markers
@@ -178,7 +178,8 @@ pub fn dtype_ink(dt: DType) -> Ink {
 }
 
 /// Colours for categories that are not dtypes (methods; sizes, tensors or code paths of one
-/// dtype): magenta, violet, lime, brown, deep pink, dark green, lavender. Each is at least 30
+/// dtype): magenta, violet, lime, brown, dark green, deep pink, lavender (deep pink after dark
+/// green: beside magenta it reads as one colour, so a figure's first five never pair them). Each is at least 30
 /// CIELAB units from every dtype colour and every grey of the palette (a test checks it), so none
 /// reads as a dtype.
 pub const CATEGORY: [RGBColor; 7] = [
@@ -186,14 +187,15 @@ pub const CATEGORY: [RGBColor; 7] = [
     RGBColor(0x66, 0x33, 0xFF),
     RGBColor(0x4D, 0xB3, 0x00),
     RGBColor(0x77, 0x44, 0x11),
-    RGBColor(0xFF, 0x14, 0x93),
     RGBColor(0x1A, 0x5E, 0x1A),
+    RGBColor(0xFF, 0x14, 0x93),
     RGBColor(0xA0, 0xA0, 0xFF),
 ];
 
 /// The colour of a differentiation method, from [`CATEGORY`] (never a dtype's): forward
-/// magenta, central violet, five-point lime, Ridders brown, complex step deep pink, backward dark
-/// green, dual numbers lavender.
+/// magenta, central violet, five-point lime, Ridders brown, complex step dark green (not deep
+/// pink: beside forward's magenta it read as one colour), backward deep pink, dual numbers
+/// lavender.
 pub fn scheme_color(m: Scheme) -> RGBColor {
     CATEGORY[match m {
         Scheme::Forward => 0,
