@@ -106,13 +106,35 @@ pub fn miss_sentence(dtype: DType, cells: &[TopSum]) -> String {
     let follows = cells.iter().all(|c| if c.odd { c.ratio >= 1.0 } else { c.ratio <= 1.0 });
     let odd: Vec<&TopSum> = cells.iter().filter(|c| c.odd && c.ratio > 1.0).collect();
     let even: Vec<&TopSum> = cells.iter().filter(|c| !c.odd && c.ratio < 1.0).collect();
+    let name = |c: &TopSum| format!("n = {}, seed {}", c.n, c.seed);
+    // Odd totals that do not miss at all, though a tie would move them: evidence against the rule.
+    let odd_exact = cells.iter().filter(|c| c.odd && c.ratio == 1.0).count();
+    let odd_note = match odd_exact {
+        0 => String::new(),
+        1 => "; 1 cell with an odd last bit does not miss at all, though a tie would move it".to_string(),
+        k => format!("; {k} cells with an odd last bit do not miss at all, though a tie would move them"),
+    };
     if below != cells.len() || !follows || odd.is_empty() || even.is_empty() {
+        let against: Vec<&TopSum> =
+            cells.iter().filter(|c| if c.odd { c.ratio < 1.0 } else { c.ratio > 1.0 }).collect();
+        let misses = cells.iter().filter(|c| c.ratio != 1.0).count();
+        let against_names = and_list(&against.iter().map(|c| name(c)).collect::<Vec<_>>());
+        let against_part = match against.len() {
+            0 => String::new(),
+            k => format!(" and {k} against it ({against_names})"),
+        };
+        let binades = if below == cells.len() {
+            String::new()
+        } else {
+            format!("; the halves sit one binade below the total in {below} of {} cells", cells.len())
+        };
         return head
-            + "The misses are unexplained: neither the halves' binades nor the total's last bit predicts their \
-               direction in this dtype.";
+            + &format!(
+                "The misses are unexplained: {} of {misses} lie in the direction the total's last bit would give{against_part}{odd_note}{binades}.",
+                misses - against.len()
+            );
     }
     let miss = |c: &TopSum| c.ratio.max(1.0 / c.ratio);
-    let name = |c: &TopSum| format!("n = {}, seed {}", c.n, c.seed);
     let beyond: Vec<String> = odd
         .iter()
         .chain(&even)
@@ -148,7 +170,7 @@ pub fn miss_sentence(dtype: DType, cells: &[TopSum]) -> String {
     }
     head + &format!(
         "Every miss lies in the direction the total's last bit would give ({mechanism}), but this rests on {} odd and \
-         {} even cells that miss: {}; not established.",
+         {} even cells that miss: {}{odd_note}; not established.",
         odd.len(),
         even.len(),
         and_list(&why)
@@ -409,8 +431,10 @@ mod tests {
         let follows = [cell(true, 1.78), at(cell(true, 1.78), 100, 2), cell(false, 0.56), cell(false, 0.32)];
         let s = miss_sentence(DType::F32, &follows);
         assert!(s.contains("follows the total's last bit (2 odd and 2 even cells miss"), "{s}");
-        let against = [cell(true, 10.0), cell(false, 1.78), cell(false, 0.56)];
-        assert!(miss_sentence(DType::F32, &against).contains("unexplained"));
+        let against = [cell(true, 10.0), at(cell(false, 1.78), 10, 3), cell(false, 0.56), cell(true, 1.0)];
+        let s = miss_sentence(DType::F32, &against);
+        assert!(s.contains("unexplained: 2 of 3 lie in the direction the total's last bit would give and 1 against it (n = 10, seed 3)"), "{s}");
+        assert!(s.contains("1 cell with an odd last bit does not miss at all"), "{s}");
         let mut apart = follows;
         apart[1].halves_below = false;
         assert!(miss_sentence(DType::F32, &apart).contains("unexplained"));
