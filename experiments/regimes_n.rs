@@ -103,7 +103,9 @@ pub fn miss_sentence(dtype: DType, cells: &[TopSum]) -> String {
          last addition is exact (two values of one binade sum to the next binade with at most a tie to round). ",
         cells.len()
     );
-    let follows = cells.iter().all(|c| if c.odd { c.ratio >= 1.0 } else { c.ratio <= 1.0 });
+    // The cells that do not miss in the direction the total's last bit gives (a NaN ratio among them).
+    let against: Vec<&TopSum> =
+        cells.iter().filter(|c| !(if c.odd { c.ratio >= 1.0 } else { c.ratio <= 1.0 })).collect();
     let odd: Vec<&TopSum> = cells.iter().filter(|c| c.odd && c.ratio > 1.0).collect();
     let even: Vec<&TopSum> = cells.iter().filter(|c| !c.odd && c.ratio < 1.0).collect();
     let name = |c: &TopSum| format!("n = {}, seed {}", c.n, c.seed);
@@ -114,9 +116,7 @@ pub fn miss_sentence(dtype: DType, cells: &[TopSum]) -> String {
         1 => "; 1 cell with an odd last bit does not miss at all, though a tie would move it".to_string(),
         k => format!("; {k} cells with an odd last bit do not miss at all, though a tie would move them"),
     };
-    if below != cells.len() || !follows || odd.is_empty() || even.is_empty() {
-        let against: Vec<&TopSum> =
-            cells.iter().filter(|c| if c.odd { c.ratio < 1.0 } else { c.ratio > 1.0 }).collect();
+    if below != cells.len() || !against.is_empty() || odd.is_empty() || even.is_empty() {
         let misses = cells.iter().filter(|c| c.ratio != 1.0).count();
         let against_names = and_list(&against.iter().map(|c| name(c)).collect::<Vec<_>>());
         let against_part = match against.len() {

@@ -272,9 +272,10 @@ fn smallest_visible_lr(a: &Analysis, c: f64) -> f64 {
     2.0 / (c * (c - 1.0) * per_lr)
 }
 
-/// The whole factors next to `c` that fit within rounding too: (lowest, highest), both `c` when
-/// neither neighbour fits.
-fn fitting_neighbours(a: &Analysis, c: f64) -> (f64, f64) {
+/// The whole factors next to `c` that fit within rounding too: (lowest, highest, whether the
+/// search stopped at its limit of [`crate::policy::FACTOR_TOLERANCE`] times `c` on either side);
+/// `lo == hi == c` when neither neighbour fits (the factor is resolved).
+fn fitting_neighbours(a: &Analysis, c: f64) -> (f64, f64, bool) {
     let limit = (crate::policy::FACTOR_TOLERANCE * c).ceil();
     let (mut lo, mut hi) = (c, c);
     while lo - 1.0 >= 1.0 && c - lo < limit && a.fit_scaled(lo - 1.0).holds() {
@@ -283,7 +284,7 @@ fn fitting_neighbours(a: &Analysis, c: f64) -> (f64, f64) {
     while hi - c < limit && a.fit_scaled(hi + 1.0).holds() {
         hi += 1.0;
     }
-    (lo, hi)
+    (lo, hi, c - lo >= limit || hi - c >= limit)
 }
 
 /// A factor that fits within rounding: n (a sum where the mean was meant), another whole number,
@@ -294,8 +295,8 @@ fn exact_scale(a: &Analysis, scale: &Scale, c_ls: f64, factor: f64, mean: bool) 
     // factors near it fit too (bf16 at n = 512 fits 486 to 538 in W.grad).
     let sum = (mean && n >= 2.0 && a.fit_scaled(n).holds()).then_some(n);
     // Another whole number only when it is resolved: its neighbours do not fit.
-    let whole = whole_factor(c_ls)
-        .filter(|&c| Some(c) != sum && !a.fit_scaled(c - 1.0).holds() && !a.fit_scaled(c + 1.0).holds());
+    let whole =
+        whole_factor(c_ls).filter(|&c| Some(c) != sum && matches!(fitting_neighbours(a, c), (lo, hi, _) if lo == hi));
     let mut tries: Vec<f64> = sum.into_iter().chain(whole).collect();
     if !mean && ((c_ls * n) - 1.0).abs() < crate::policy::FACTOR_TOLERANCE {
         tries.push(1.0 / n);
@@ -310,16 +311,10 @@ fn exact_scale(a: &Analysis, scale: &Scale, c_ls: f64, factor: f64, mean: bool) 
             cause: Cause::SumInsteadOfMean,
             evidence: vec![
                 match fitting_neighbours(a, n) {
-                    (lo, hi) if lo < n || hi > n => format!(
+                    (lo, hi, clipped) if lo < n || hi > n => format!(
                         "the gradient is n = {n} times the truth {within}; so are whole factors from {lo} to {hi}{}, \
                          which rounding in this dtype cannot tell apart, and n is the one a summed loss gives.",
-                        if n - lo >= (crate::policy::FACTOR_TOLERANCE * n).ceil()
-                            || hi - n >= (crate::policy::FACTOR_TOLERANCE * n).ceil()
-                        {
-                            " (the search stops there)"
-                        } else {
-                            ""
-                        }
+                        if clipped { " (the search stops there)" } else { "" }
                     ),
                     _ => format!("the gradient is exactly n = {n} times the truth {within}."),
                 },
