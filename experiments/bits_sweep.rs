@@ -7,15 +7,15 @@
 
 use gradlab::check::{check_dtype, CheckConfig};
 use gradlab::error::Result;
-use gradlab::lab::grid::log_grid_from;
-use gradlab::lab::plot::{scheme_ink, Figure, LegendPos, DARK_GREY};
-use gradlab::lab::report::{md_table, sci6};
-use gradlab::lab::runner::{Experiment, Output};
-use gradlab::lab::series::{dashed, line};
 use gradlab::method::Scheme;
 use gradlab::metrics::{best_step, fit_line};
 use gradlab::problem::Problem;
 use gradlab::scalar::{DType, Prec};
+use gradlab_lab::grid::log_grid_from;
+use gradlab_lab::plot::{scheme_ink, Figure, LegendPos, DARK_GREY};
+use gradlab_lab::report::{md_table, sci6};
+use gradlab_lab::runner::{Experiment, Output};
+use gradlab_lab::series::{dashed, line};
 use serde::{Deserialize, Serialize};
 
 /// The experiment.
@@ -177,4 +177,4 @@ impl Experiment for BitsSweep {
     }
 }
 
-gradlab::experiment_main!(BitsSweep);
+gradlab_lab::experiment_main!(BitsSweep);

@@ -5,16 +5,16 @@
 use gradlab::check::{check_dtype, CheckConfig};
 use gradlab::error::Result;
 use gradlab::exact::Decimal;
-use gradlab::lab::claims::and_list;
-use gradlab::lab::grid::log_grid_from;
-use gradlab::lab::report::{best_step_label, md_table};
-use gradlab::lab::runner::{Experiment, Output};
-use gradlab::lab::spread::{median_band, Spread};
 use gradlab::method::Scheme;
 use gradlab::metrics::best_step;
 use gradlab::policy::{truth_prec, usable_steps};
 use gradlab::problem::Problem;
 use gradlab::scalar::DType;
+use gradlab_lab::claims::and_list;
+use gradlab_lab::grid::log_grid_from;
+use gradlab_lab::report::{best_step_label, md_table};
+use gradlab_lab::runner::{Experiment, Output};
+use gradlab_lab::spread::{median_band, Spread};
 use serde::{Deserialize, Serialize};
 
 /// The experiment.
@@ -183,7 +183,7 @@ fn zone_sentence(eps: &str, at: &[Zone]) -> String {
     format!("at {eps}: {}.", parts.join("; "))
 }
 
-gradlab::experiment_main!(Defaults);
+gradlab_lab::experiment_main!(Defaults);
 
 #[cfg(test)]
 mod tests {

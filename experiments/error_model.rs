@@ -5,12 +5,6 @@
 use gradlab::check::{check_dtype, prepare, CheckConfig};
 use gradlab::error::Result;
 use gradlab::exact::Decimal;
-use gradlab::lab::claims::{and_list, within_factor_sentence, Ratio};
-use gradlab::lab::grid::log_grid_from;
-use gradlab::lab::plot::{dtype_ink, dtype_shape, Figure, Ink, LegendPos, DARK_GREY, LIGHT_GREY};
-use gradlab::lab::report::md_table;
-use gradlab::lab::series::{dashed, points};
-use gradlab::lab::spread::Spread;
 use gradlab::method::Scheme;
 use gradlab::metrics::best_step;
 use gradlab::objective::Wrt;
@@ -19,6 +13,12 @@ use gradlab::problem::Problem;
 use gradlab::scalar::DType;
 use gradlab::theory::{bound_model, ExpectedModel};
 use gradlab::train::{InputGrad, TrainConfig};
+use gradlab_lab::claims::{and_list, within_factor_sentence, Ratio};
+use gradlab_lab::grid::log_grid_from;
+use gradlab_lab::plot::{dtype_ink, dtype_shape, Figure, Ink, LegendPos, DARK_GREY, LIGHT_GREY};
+use gradlab_lab::report::md_table;
+use gradlab_lab::series::{dashed, points};
+use gradlab_lab::spread::Spread;
 use serde::{Deserialize, Serialize};
 
 /// The experiment.
@@ -61,7 +61,7 @@ pub struct Row {
     loss_flat: usize,
 }
 
-impl gradlab::lab::runner::Experiment for ErrorModelExperiment {
+impl gradlab_lab::runner::Experiment for ErrorModelExperiment {
     type Cell = (DType, Scheme, u64);
     type Row = Row;
 
@@ -102,7 +102,7 @@ impl gradlab::lab::runner::Experiment for ErrorModelExperiment {
         })
     }
 
-    fn finish(&self, quick: bool, rows: &[Row], out: &mut gradlab::lab::runner::Output) -> Result<String> {
+    fn finish(&self, quick: bool, rows: &[Row], out: &mut gradlab_lab::runner::Output) -> Result<String> {
         let mut s = String::from(
             "Correct gradients (x.grad reset; n = 10, d = 4, k = 2, E = 10, lr = 1e-3), one problem per seed. For every \
              seed, the optimum of the measured error of the numeric input gradient against the MPFR truth (a grid of 4 steps \
@@ -231,7 +231,7 @@ fn flat_at_optima(optima: &[(f64, usize)]) -> String {
     }
 }
 
-gradlab::experiment_main!(ErrorModelExperiment);
+gradlab_lab::experiment_main!(ErrorModelExperiment);
 
 /// The rounding noise of the last rounding alone, in ulps: uniform within half an ulp, 1/√12.
 const LAST_ROUNDING_ULPS: f64 = 0.288_675_134_594_812_9;
@@ -250,7 +250,7 @@ fn sigma_sentence(sigmas: &[(String, f64)]) -> String {
              measured noise is less than the last rounding's alone (σ_L is estimated from a finite sample)",
             sigmas.len() - below.len(),
             sigmas.len(),
-            gradlab::lab::claims::and_list(&names)
+            gradlab_lab::claims::and_list(&names)
         )
     }
 }
@@ -265,10 +265,10 @@ fn finding(bound_low: f64, cases: &[Ratio], factor: f64) -> String {
     } else {
         format!("is not always above the minimal error (smallest ratio {bound_low:.2})")
     };
-    let (within, total) = gradlab::lab::claims::within_factor_count(cases, factor);
+    let (within, total) = gradlab_lab::claims::within_factor_count(cases, factor);
     // The case furthest from 1 either way, a ratio that is not a number first.
     let worst = cases.iter().max_by(|a, b| {
-        let d = gradlab::lab::claims::factor_distance;
+        let d = gradlab_lab::claims::factor_distance;
         d(a.ratio).total_cmp(&d(b.ratio))
     });
     let expected = match worst {
@@ -276,7 +276,7 @@ fn finding(bound_low: f64, cases: &[Ratio], factor: f64) -> String {
             "is within a factor {factor} of it in {within} of {total} seed-by-seed cases (furthest: {} at seed {}, {})",
             w.group,
             w.seed,
-            gradlab::lab::claims::times(w.ratio)
+            gradlab_lab::claims::times(w.ratio)
         ),
         _ => format!("is within a factor {factor} of it in all {total} seed-by-seed cases"),
     };
@@ -300,7 +300,7 @@ mod tests {
     /// The finding says "every case" only when every case is within, and names the furthest.
     #[test]
     fn finding_counts_the_cases_outside() {
-        let case = |seed, ratio| gradlab::lab::claims::Ratio { group: "bf16 central5".into(), seed, ratio };
+        let case = |seed, ratio| gradlab_lab::claims::Ratio { group: "bf16 central5".into(), seed, ratio };
         let s = super::finding(1.62, &[case(1, 1.1), case(2, 0.9)], 1.5);
         assert!(s.contains("overestimates the minimal error in every case (by a factor 1.62 at least)"), "{s}");
         assert!(s.contains("within a factor 1.5 of it in all 2 seed-by-seed cases"), "{s}");

@@ -6,17 +6,17 @@
 use gradlab::check::{check_dtype, CheckConfig, Status};
 use gradlab::error::Result;
 use gradlab::exact::{format_sci, Decimal};
-use gradlab::lab::grid::log_grid_from;
-use gradlab::lab::plot::{dtype_ink, Figure, LegendPos};
-use gradlab::lab::report::{best_step_label, md_table, step_or_none};
-use gradlab::lab::runner::{Experiment, Output};
-use gradlab::lab::series::line;
-use gradlab::lab::spread::{group_by, median_band, Spread};
 use gradlab::method::Scheme;
 use gradlab::metrics::{best_step, compare};
 use gradlab::policy::{truth_prec, usable_steps};
 use gradlab::problem::Problem;
 use gradlab::scalar::{DType, Scalar};
+use gradlab_lab::grid::log_grid_from;
+use gradlab_lab::plot::{dtype_ink, Figure, LegendPos};
+use gradlab_lab::report::{best_step_label, md_table, step_or_none};
+use gradlab_lab::runner::{Experiment, Output};
+use gradlab_lab::series::line;
+use gradlab_lab::spread::{group_by, median_band, Spread};
 use serde::{Deserialize, Serialize};
 
 /// The experiment.
@@ -787,7 +787,7 @@ fn twins_sentence(t: &Twins, mixed: Option<&Twins>, ranges: &[(u64, f64, f64)]) 
                     format!("seed {sd} ({k} rows{value})")
                 })
                 .collect();
-            gradlab::lab::claims::and_list(&items)
+            gradlab_lab::claims::and_list(&items)
         };
         let also = if agreeing_outside > 0 {
             format!(
@@ -820,7 +820,7 @@ fn twins_sentence(t: &Twins, mixed: Option<&Twins>, ranges: &[(u64, f64, f64)]) 
     format!("{lead} in every column but the dtype{mixed}.{why}{rest}")
 }
 
-gradlab::experiment_main!(Formats);
+gradlab_lab::experiment_main!(Formats);
 
 #[cfg(test)]
 mod tests {

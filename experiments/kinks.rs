@@ -3,8 +3,6 @@
 //! elements and on the others, against the step, in f32 and f64 over seeds.
 
 use gradlab::check::{check_model_watched, CheckConfig, Status};
-use gradlab::lab::grid::log_grid_from;
-use gradlab::lab::prelude::*;
 use gradlab::metrics::relerr_to_truth;
 use gradlab::objective::mlp::{Activation, MlpParams, MlpSpec, DEFAULT_HIDDEN};
 use gradlab::objective::Model;
@@ -12,6 +10,8 @@ use gradlab::policy::{truth_prec, usable_steps};
 use gradlab::scalar::Scalar;
 use gradlab::train::mlp;
 use gradlab::watch::Watch;
+use gradlab_lab::grid::log_grid_from;
+use gradlab_lab::prelude::*;
 use ndarray::Array2;
 
 /// The experiment.
@@ -519,7 +519,7 @@ fn zeros_note(most: usize) -> String {
     }
 }
 
-gradlab::experiment_main!(Kinks);
+gradlab_lab::experiment_main!(Kinks);
 
 #[cfg(test)]
 mod tests {

@@ -6,15 +6,15 @@
 use gradlab::check::full_digits;
 use gradlab::error::Result;
 use gradlab::exact::Decimal;
-use gradlab::lab::grid::decades;
-use gradlab::lab::plot::{scheme_ink, Figure, LegendPos};
-use gradlab::lab::report::{md_table, sci6};
-use gradlab::lab::runner::{Experiment, Output};
-use gradlab::lab::series::line;
 use gradlab::method::{derivative, Scheme};
 use gradlab::objective::martins::{true_derivative_at_x0, Martins, X0};
 use gradlab::policy::usable_steps;
 use gradlab::scalar::{DType, Prec, Scalar};
+use gradlab_lab::grid::decades;
+use gradlab_lab::plot::{scheme_ink, Figure, LegendPos};
+use gradlab_lab::report::{md_table, sci6};
+use gradlab_lab::runner::{Experiment, Output};
+use gradlab_lab::series::line;
 use rug::{Float, Rational};
 use serde::{Deserialize, Serialize};
 
@@ -459,7 +459,7 @@ fn complex_sentence(worst: f64, normals: &[(Vec<String>, f64, bool)]) -> String 
     let list: Vec<String> = normals
         .iter()
         .map(|(names, v, beyond)| {
-            let names = gradlab::lab::claims::and_list(names);
+            let names = gradlab_lab::claims::and_list(names);
             format!("{v:.1e} in {names}{}", if *beyond { ", beyond the grid" } else { "" })
         })
         .collect();
@@ -474,7 +474,7 @@ fn complex_sentence(worst: f64, normals: &[(Vec<String>, f64, bool)]) -> String 
     )
 }
 
-gradlab::experiment_main!(MartinsExperiment);
+gradlab_lab::experiment_main!(MartinsExperiment);
 
 #[cfg(test)]
 mod tests {

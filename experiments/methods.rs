@@ -4,15 +4,15 @@
 //! and each method's error curve collapsed across dtypes by its own scaling.
 
 use gradlab::check::{check_model_watched, CheckConfig, Status};
-use gradlab::lab::claims;
-use gradlab::lab::grid::log_grid_from;
-use gradlab::lab::prelude::*;
-use gradlab::lab::report::best_step_label;
 use gradlab::metrics::best_step;
 use gradlab::numeric::auto::auto_step;
 use gradlab::objective::{Model, ModelKind};
 use gradlab::policy::{truth_prec, usable_steps};
 use gradlab::watch::Watch;
+use gradlab_lab::claims;
+use gradlab_lab::grid::log_grid_from;
+use gradlab_lab::prelude::*;
+use gradlab_lab::report::best_step_label;
 
 /// The experiment.
 pub struct Methods;
@@ -538,7 +538,7 @@ impl RiddersFailures {
 /// How far from the best grid step `--eps auto` is meant to stay (issue #12's target).
 const AUTO_BOUND: f64 = 3.0;
 
-gradlab::experiment_main!(Methods);
+gradlab_lab::experiment_main!(Methods);
 
 #[cfg(test)]
 mod tests {

@@ -9,11 +9,11 @@
 use gradlab::check::prepare;
 use gradlab::diagnose::microbatch::{blocks, combined_grad, same_weights, Combine};
 use gradlab::diagnose::{Cause, Reference, Verdict};
-use gradlab::lab::claims;
-use gradlab::lab::prelude::*;
 use gradlab::metrics::{compare, compare_to_truth, ratio_median};
 use gradlab::numeric::{numeric_grad, Setup};
 use gradlab::objective::{Reduction, Wrt};
+use gradlab_lab::claims;
+use gradlab_lab::prelude::*;
 use ndarray::s;
 
 /// The experiment.
@@ -514,7 +514,7 @@ fn zeros_note(total: usize) -> String {
     }
 }
 
-gradlab::experiment_main!(Microbatch);
+gradlab_lab::experiment_main!(Microbatch);
 
 #[cfg(test)]
 mod tests {

@@ -1,4 +1,4 @@
-//! The experiments, one file each: a script on the lab API ([`gradlab::lab`]) that declares its
+//! The experiments, one file each: a script on the lab API ([`gradlab_lab`]) that declares its
 //! cells, computes its rows, draws its figures and writes its report section. Each file is also
 //! its own binary (`cargo run --release --bin NAME`); [`all`] is the one registry that `gradlab
 //! list`, `gradlab run NAME|all` and REPORT.md's order read.
@@ -20,7 +20,7 @@ pub mod seed_dtypes;
 pub mod seed_repro;
 pub mod sum_vs_mean;
 
-use gradlab::lab::runner::{Registry, Runnable};
+use gradlab_lab::runner::{Registry, Runnable};
 
 /// REPORT.md's methods section: the protocol every experiment follows, and the key findings.
 pub const PROTOCOL: &str = include_str!("protocol.md");

@@ -5,17 +5,17 @@
 use gradlab::check::{check_dtype, prepare, CheckConfig, Status};
 use gradlab::error::Result;
 use gradlab::exact::Decimal;
-use gradlab::lab::grid::log_grid_from;
-use gradlab::lab::plot::{dtype_color, dtype_ink, Figure, LegendPos};
-use gradlab::lab::runner::{Experiment, Output};
-use gradlab::lab::series::{dashed, line};
-use gradlab::lab::spread::median_band;
 use gradlab::method::Scheme;
 use gradlab::objective::Wrt;
 use gradlab::problem::Problem;
 use gradlab::scalar::DType;
 use gradlab::theory::ExpectedModel;
 use gradlab::train::{InputGrad, TrainConfig};
+use gradlab_lab::grid::log_grid_from;
+use gradlab_lab::plot::{dtype_color, dtype_ink, Figure, LegendPos};
+use gradlab_lab::runner::{Experiment, Output};
+use gradlab_lab::series::{dashed, line};
+use gradlab_lab::spread::median_band;
 use serde::{Deserialize, Serialize};
 
 /// The experiment.
@@ -165,7 +165,7 @@ impl Experiment for PrecisionSweep {
             hw.caption = Some(
                 "solid: measured, median over seeds; band: min-max over seeds; dashed: expected error (below 1)".into(),
             );
-            collapse.title = title(&gradlab::lab::claims::collapse_phrase(&scaled));
+            collapse.title = title(&gradlab_lab::claims::collapse_phrase(&scaled));
             collapse.legend_pos = LegendPos::Auto;
             collapse.caption =
                 Some("u = 2^-p of each dtype, p its order; medians over seeds; 12 decades around the optimum".into());
@@ -176,4 +176,4 @@ impl Experiment for PrecisionSweep {
     }
 }
 
-gradlab::experiment_main!(PrecisionSweep);
+gradlab_lab::experiment_main!(PrecisionSweep);

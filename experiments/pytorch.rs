@@ -8,18 +8,18 @@
 use gradlab::check::{check_dtype, CheckConfig, CheckRow};
 use gradlab::error::Result;
 use gradlab::exact::parse_list;
-use gradlab::lab::peers::{
-    additivity, parting, path_spread, paths, pytorch, settings_that_change, torch_meta, write_pytorch, Additivity,
-    PartingRow, PathRow, RowSpread, Setting, TorchMeta, TorchRow, INGREDIENTS,
-};
-use gradlab::lab::plot::{dtype_ink, Figure, LegendPos};
-use gradlab::lab::report::{md_table, sci6};
-use gradlab::lab::runner::{Experiment, Output};
-use gradlab::lab::series::{line, points};
 use gradlab::method::Scheme;
 use gradlab::problem::Problem;
 use gradlab::scalar::DType;
 use gradlab::train::{InputGrad, TrainConfig};
+use gradlab_lab::peers::{
+    additivity, parting, path_spread, paths, pytorch, settings_that_change, torch_meta, write_pytorch, Additivity,
+    PartingRow, PathRow, RowSpread, Setting, TorchMeta, TorchRow, INGREDIENTS,
+};
+use gradlab_lab::plot::{dtype_ink, Figure, LegendPos};
+use gradlab_lab::report::{md_table, sci6};
+use gradlab_lab::runner::{Experiment, Output};
+use gradlab_lab::series::{line, points};
 use std::collections::BTreeSet;
 
 /// The experiment.
@@ -495,7 +495,7 @@ fn parting_text(add: &Additivity, part: &[PartingRow]) -> String {
     s
 }
 
-gradlab::experiment_main!(Pytorch);
+gradlab_lab::experiment_main!(Pytorch);
 
 #[cfg(test)]
 mod tests {
@@ -618,7 +618,7 @@ mod tests {
             rows.push(path_row(m, a, 1, "1e-6", if avx2 { 0.9 } else { 0.8 }, if avx2 { 29 } else { 19 }));
         }
         let mut meta = TorchMeta::default();
-        meta.settings_tried.push(gradlab::lab::peers::SettingTried {
+        meta.settings_tried.push(gradlab_lab::peers::SettingTried {
             setting: "mkl_cbwr=AVX512".into(),
             offered: false,
             reported: "MKL reports CNR:AUTO".into(),
@@ -646,7 +646,7 @@ mod tests {
         for (d, g, e, r, z) in rows {
             text.push_str(&format!("{d},central,input,{g},{e},{r},{r},{r},0,0,NaN,NaN,1,0,0,ok,{z},,\n"));
         }
-        gradlab::lab::runner::output::from_csv(text.as_bytes()).unwrap()
+        gradlab_lab::runner::output::from_csv(text.as_bytes()).unwrap()
     }
 
     fn torch_rows(rows: &[(&str, &str, &str, f64, usize)]) -> Vec<TorchRow> {

@@ -5,17 +5,17 @@
 
 use gradlab::error::Result;
 use gradlab::exact::Decimal;
-use gradlab::lab::grid::log_grid_from;
-use gradlab::lab::plot::{dtype_color, dtype_ink, Figure, LegendPos};
-use gradlab::lab::report::{md_table, step_or_none};
-use gradlab::lab::runner::{Experiment, Output};
-use gradlab::lab::series::{dashed, line, points};
-use gradlab::lab::spread::{first_reaching, median_band};
 use gradlab::policy::usable_steps;
 use gradlab::problem::Problem;
 use gradlab::regimes::measure;
 use gradlab::scalar::DType;
 use gradlab::train::{InputGrad, TrainConfig};
+use gradlab_lab::grid::log_grid_from;
+use gradlab_lab::plot::{dtype_color, dtype_ink, Figure, LegendPos};
+use gradlab_lab::report::{md_table, step_or_none};
+use gradlab_lab::runner::{Experiment, Output};
+use gradlab_lab::series::{dashed, line, points};
+use gradlab_lab::spread::{first_reaching, median_band};
 use serde::{Deserialize, Serialize};
 
 /// The experiment.
@@ -131,4 +131,4 @@ impl Experiment for Regimes {
     }
 }
 
-gradlab::experiment_main!(Regimes);
+gradlab_lab::experiment_main!(Regimes);

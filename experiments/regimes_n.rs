@@ -6,13 +6,6 @@
 use gradlab::check::prepare;
 use gradlab::error::Result;
 use gradlab::exact::{format_sci, Decimal};
-use gradlab::lab::claims::and_list;
-use gradlab::lab::grid::log_grid_from;
-use gradlab::lab::plot::{category_ink, Figure, LegendPos};
-use gradlab::lab::report::{md_table, step_or_none};
-use gradlab::lab::runner::{Experiment, Output};
-use gradlab::lab::series::{line, median_with_range};
-use gradlab::lab::spread::first_reaching;
 use gradlab::metrics::fit_line;
 use gradlab::objective::cross_entropy::row_losses;
 use gradlab::objective::{linear, Reduction};
@@ -22,6 +15,13 @@ use gradlab::regimes::{measure, ulp};
 use gradlab::scalar::{DType, Scalar};
 use gradlab::sum::pairwise_sum;
 use gradlab::train::{InputGrad, TrainConfig};
+use gradlab_lab::claims::and_list;
+use gradlab_lab::grid::log_grid_from;
+use gradlab_lab::plot::{category_ink, Figure, LegendPos};
+use gradlab_lab::report::{md_table, step_or_none};
+use gradlab_lab::runner::{Experiment, Output};
+use gradlab_lab::series::{line, median_with_range};
+use gradlab_lab::spread::first_reaching;
 use serde::{Deserialize, Serialize};
 
 /// The experiment.
@@ -459,4 +459,4 @@ mod tests {
     }
 }
 
-gradlab::experiment_main!(RegimesN);
+gradlab_lab::experiment_main!(RegimesN);

@@ -8,10 +8,6 @@
 use gradlab::check::prepare;
 use gradlab::error::Result;
 use gradlab::exact::Decimal;
-use gradlab::lab::plot::{category_ink, Figure, LegendPos};
-use gradlab::lab::report::md_table;
-use gradlab::lab::runner::{Experiment, Output};
-use gradlab::lab::series::{dashed, line};
 use gradlab::method::Scheme;
 use gradlab::metrics::fit_line;
 use gradlab::numeric::{numeric_grad, Setup};
@@ -19,6 +15,10 @@ use gradlab::objective::{Reduction, Wrt};
 use gradlab::problem::Problem;
 use gradlab::scalar::DType;
 use gradlab::train::{InputGrad, TrainConfig};
+use gradlab_lab::plot::{category_ink, Figure, LegendPos};
+use gradlab_lab::report::md_table;
+use gradlab_lab::runner::{Experiment, Output};
+use gradlab_lab::series::{dashed, line};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
@@ -265,4 +265,4 @@ mod tests {
     }
 }
 
-gradlab::experiment_main!(Scaling);
+gradlab_lab::experiment_main!(Scaling);

@@ -5,18 +5,18 @@
 use gradlab::check::{check_dtype, CheckConfig, CheckRow, Status};
 use gradlab::error::Result;
 use gradlab::exact::{format_sci, Decimal};
-use gradlab::lab::claims::and_list;
-use gradlab::lab::grid::{decades, log_grid, log_grid_from};
-use gradlab::lab::plot::{dtype_ink, Figure, LegendPos};
-use gradlab::lab::report::{md_table, sci6};
-use gradlab::lab::runner::{Experiment, Output};
-use gradlab::lab::series::line;
 use gradlab::method::Scheme;
 use gradlab::metrics::best_step;
 use gradlab::policy::{truth_prec, usable_steps};
 use gradlab::problem::Problem;
 use gradlab::scalar::DType;
 use gradlab::train::{InputGrad, TrainConfig};
+use gradlab_lab::claims::and_list;
+use gradlab_lab::grid::{decades, log_grid, log_grid_from};
+use gradlab_lab::plot::{dtype_ink, Figure, LegendPos};
+use gradlab_lab::report::{md_table, sci6};
+use gradlab_lab::runner::{Experiment, Output};
+use gradlab_lab::series::line;
 
 /// The experiment.
 pub struct SeedDtypes;
@@ -199,7 +199,7 @@ fn window_sentence(windows: &[Window]) -> String {
     }
 }
 
-gradlab::experiment_main!(SeedDtypes);
+gradlab_lab::experiment_main!(SeedDtypes);
 
 #[cfg(test)]
 mod tests {

@@ -5,14 +5,6 @@
 use gradlab::check::{check_dtype, CheckConfig, CheckRow, Status};
 use gradlab::error::Result;
 use gradlab::exact::Decimal;
-use gradlab::lab::grid::log_grid;
-use gradlab::lab::peers::{published, pytorch, torch_version};
-use gradlab::lab::plot::{
-    category_ink, dtype_color, dtype_ink, Figure, LegendPos, BLACK, DARK_GREY, LIGHT_GREY, MEDIUM_GREY,
-};
-use gradlab::lab::report::{md_table, sci6};
-use gradlab::lab::runner::{Experiment, Output};
-use gradlab::lab::series::{dashed, line, points, reference};
 use gradlab::method::Scheme;
 use gradlab::objective::Wrt;
 use gradlab::policy::truth_prec;
@@ -20,6 +12,14 @@ use gradlab::problem::Problem;
 use gradlab::scalar::DType;
 use gradlab::theory::bound_model;
 use gradlab::train::{InputGrad, TrainConfig};
+use gradlab_lab::grid::log_grid;
+use gradlab_lab::peers::{published, pytorch, torch_version};
+use gradlab_lab::plot::{
+    category_ink, dtype_color, dtype_ink, Figure, LegendPos, BLACK, DARK_GREY, LIGHT_GREY, MEDIUM_GREY,
+};
+use gradlab_lab::report::{md_table, sci6};
+use gradlab_lab::runner::{Experiment, Output};
+use gradlab_lab::series::{dashed, line, points, reference};
 
 /// The experiment.
 pub struct SeedRepro;
@@ -313,7 +313,7 @@ impl Blame {
     }
 }
 
-gradlab::experiment_main!(SeedRepro);
+gradlab_lab::experiment_main!(SeedRepro);
 
 #[cfg(test)]
 mod tests {

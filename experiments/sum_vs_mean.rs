@@ -9,12 +9,12 @@
 
 use gradlab::check::prepare;
 use gradlab::diagnose::{diagnose_trained, Cause};
-use gradlab::lab::claims::and_list;
-use gradlab::lab::prelude::*;
 use gradlab::metrics::{compare, compare_to_truth, fit_line, slope_through_origin};
 use gradlab::numeric::{numeric_grad, Setup};
 use gradlab::objective::{Pass, Reduction, Wrt};
 use gradlab::scalar::Prec;
+use gradlab_lab::claims::and_list;
+use gradlab_lab::prelude::*;
 
 /// The experiment.
 pub struct SumVsMean;
@@ -324,7 +324,7 @@ fn measure<T: gradlab::scalar::Scalar>(
     }])
 }
 
-gradlab::experiment_main!(SumVsMean);
+gradlab_lab::experiment_main!(SumVsMean);
 
 #[cfg(test)]
 mod tests {

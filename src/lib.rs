@@ -68,11 +68,11 @@
 //! 8. `check`, `budget`, `regimes`, `theory`, `diagnose`, `prelude`: a check's configuration, rows
 //!    and run; its memory and work; where each regime begins; the error model; `gradlab diagnose`;
 //!    what a check needs in one `use`.
-//! 9. `lab`, `experiments`: the experiment runner, figures, report and command line (feature
-//!    `lab`), and the experiments that run on it.
+//!
+//! Above the core, in crates of their own: `gradlab-plot` (crates/plot, the figures) and
+//! `gradlab-lab` (crates/lab: the experiment runner, report, command line and experiments/),
+//! so the core builds without plotters, clap, indicatif, ctrlc and png.
 #![warn(missing_docs)]
-// Lets the experiment scripts say `gradlab::...` both as modules of this library and as binaries.
-extern crate self as gradlab;
 
 // Layer 1.
 pub mod atomic;
@@ -114,12 +114,5 @@ pub mod diagnose;
 pub mod prelude;
 pub mod regimes;
 pub mod theory;
-
-// Layer 9.
-#[cfg(feature = "lab")]
-#[path = "../experiments/mod.rs"]
-pub mod experiments;
-#[cfg(feature = "lab")]
-pub mod lab;
 
 pub use error::{Error, Result};

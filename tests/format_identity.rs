@@ -19,7 +19,7 @@ fn config(scheme: Scheme, wrt: Wrt, input_grad: InputGrad, reduction: Reduction,
 }
 
 /// The check's CSV rows as `gradlab check --format csv` writes them (serde through the csv
-/// crate, as `write_csv` in src/lab/cli/check.rs), without the header and with the dtype
+/// crate, as `write_csv` in crates/lab/src/cli/check.rs), without the header and with the dtype
 /// column (the first) cut off.
 fn csv_rows(r: &DTypeCheck) -> Vec<String> {
     let mut out = Vec::new();

@@ -1,7 +1,9 @@
-//! The layer check: every `use crate::` (and `gradlab::`, `super::`) in src/ and experiments/
-//! points down.
+//! The layer check: every `use crate::` (and `gradlab::`, `super::`) in each crate of the
+//! workspace points down: the core (src/), the plotting crate (crates/plot/src/) and the lab
+//! (crates/lab/src/ with experiments/ as its module `experiments`). Between crates, cargo itself
+//! keeps the direction (core, then plot, then lab: a dependency cycle does not build).
 //!
-//! lib.rs's module doc lists the crate's top-level modules bottom to top under "# Layers"; a
+//! Each crate's lib.rs module doc lists its top-level modules bottom to top under "# Layers"; a
 //! module may name only modules listed before it. Inside any module, its files (siblings under
 //! one parent) must not import each other in a cycle. The check reads the source text: comments,
 //! strings and macro bodies' `$crate::` paths are skipped. It runs in `cargo test` (hence in
@@ -16,8 +18,9 @@ struct SourceFile {
     text: String,
 }
 
-/// Every .rs file of src/ (except the binaries) and experiments/, with its module path.
-fn read_tree(root: &Path) -> Vec<SourceFile> {
+/// Every .rs file of the folders `dirs` (each with the module path it is mounted at), except
+/// the binaries under src/bin, with its module path.
+fn read_tree(root: &Path, dirs: &[Mount]) -> Vec<SourceFile> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
         let mut entries: Vec<PathBuf> =
             std::fs::read_dir(dir).expect("readable source dir").map(|e| e.expect("dir entry").path()).collect();
@@ -31,7 +34,7 @@ fn read_tree(root: &Path) -> Vec<SourceFile> {
         }
     }
     let mut files = Vec::new();
-    for (dir, prefix) in [("src", None), ("experiments", Some("experiments"))] {
+    for &(dir, prefix) in dirs {
         let mut paths = Vec::new();
         walk(&root.join(dir), &mut paths);
         for p in paths {
@@ -164,7 +167,9 @@ fn paths(code: &str) -> Vec<Vec<String>> {
             i += 1;
         }
         let word: String = b[start..i].iter().collect();
-        if !matches!(word.as_str(), "crate" | "gradlab" | "super" | "self") || b.get(i) != Some(&':') {
+        if !matches!(word.as_str(), "crate" | "gradlab" | "gradlab_plot" | "gradlab_lab" | "super" | "self")
+            || b.get(i) != Some(&':')
+        {
             continue;
         }
         // A path that starts with a root keyword: read it, groups included.
@@ -240,16 +245,18 @@ fn path_tail(b: &[char], mut i: usize) -> (Vec<Vec<String>>, usize) {
     }
 }
 
-/// What the crate declares and where: its modules, its exported macros' modules, and the
-/// crate-root re-exports (`pub use error::{Error, Result}`).
+/// What the crate declares and where: its name as its own files say it (`gradlab`,
+/// `gradlab_lab`), its modules, its exported macros' modules, and the crate-root re-exports
+/// (`pub use error::{Error, Result}`).
 struct Crate {
+    own: &'static str,
     modules: BTreeSet<Vec<String>>,
     macros: BTreeMap<String, Vec<String>>,
     root_items: BTreeMap<String, Vec<String>>,
 }
 
 impl Crate {
-    fn new(files: &[SourceFile]) -> Self {
+    fn new(own: &'static str, files: &[SourceFile]) -> Self {
         let modules = files.iter().map(|f| f.module.clone()).collect();
         let mut macros = BTreeMap::new();
         let mut root_items = BTreeMap::new();
@@ -268,7 +275,7 @@ impl Crate {
                 }
             }
         }
-        Crate { modules, macros, root_items }
+        Crate { own, modules, macros, root_items }
     }
 
     /// The module a path from `from` names: the longest prefix of its resolved segments that
@@ -278,7 +285,8 @@ impl Crate {
         let mut base: Vec<String>;
         let mut rest = &path[1..];
         match path[0].as_str() {
-            "crate" | "gradlab" => base = Vec::new(),
+            "crate" => base = Vec::new(),
+            name if name == self.own => base = Vec::new(),
             "self" | "super" => {
                 // `self` is the file's own module; `super` (any number of times) its parent.
                 base = from.to_vec();
@@ -336,8 +344,8 @@ fn declared_order(lib_rs: &str) -> Vec<String> {
 
 /// Every violation in `files`: an import of a top-level module not below the importer in
 /// `order`, a top-level module missing from `order`, and every cycle among sibling files.
-fn violations(files: &[SourceFile], order: &[String]) -> Vec<String> {
-    let krate = Crate::new(files);
+fn violations(own: &'static str, files: &[SourceFile], order: &[String]) -> Vec<String> {
+    let krate = Crate::new(own, files);
     let mut problems = Vec::new();
     let rank = |m: &str| order.iter().position(|o| o == m);
     for top in krate.modules.iter().filter(|m| m.len() == 1) {
@@ -446,18 +454,36 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn tree_and_order() -> (Vec<SourceFile>, Vec<String>) {
-    let files = read_tree(&root());
-    let lib = &files.iter().find(|f| f.module.is_empty()).expect("src/lib.rs").text;
+/// A source folder (relative to the workspace root) and the module it is mounted at.
+type Mount = (&'static str, Option<&'static str>);
+
+/// The workspace's crates: the name their own files use, and their source folders (relative
+/// to the workspace root) with the module each is mounted at.
+const CRATES: [(&str, &[Mount]); 3] = [
+    ("gradlab", &[("src", None)]),
+    ("gradlab_plot", &[("crates/plot/src", None)]),
+    ("gradlab_lab", &[("crates/lab/src", None), ("experiments", Some("experiments"))]),
+];
+
+fn tree_and_order_of(dirs: &[Mount]) -> (Vec<SourceFile>, Vec<String>) {
+    let files = read_tree(&root(), dirs);
+    let lib = &files.iter().find(|f| f.module.is_empty()).expect("a lib.rs").text;
     let order = declared_order(lib);
     (files, order)
 }
 
+fn tree_and_order() -> (Vec<SourceFile>, Vec<String>) {
+    tree_and_order_of(CRATES[0].1)
+}
+
 #[test]
 fn every_import_points_down() {
-    let (files, order) = tree_and_order();
-    assert!(order.len() >= 10, "lib.rs declares its layers under # Layers: {order:?}");
-    let problems = violations(&files, &order);
+    let mut problems = Vec::new();
+    for (own, dirs) in CRATES {
+        let (files, order) = tree_and_order_of(dirs);
+        assert!(order.len() >= 4, "{own}'s lib.rs declares its layers under # Layers: {order:?}");
+        problems.extend(violations(own, &files, &order).into_iter().map(|p| format!("{own}: {p}")));
+    }
     assert!(problems.is_empty(), "{} layer violations:\n{}", problems.len(), problems.join("\n"));
 }
 
@@ -466,7 +492,7 @@ fn a_planted_upward_import_fails() {
     let (mut files, order) = tree_and_order();
     let scalar = files.iter_mut().find(|f| f.module == ["scalar"]).expect("src/scalar/mod.rs");
     scalar.text.push_str("\nuse crate::check::CheckConfig;\n");
-    let problems = violations(&files, &order);
+    let problems = violations("gradlab", &files, &order);
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert!(problems[0].contains("scalar uses `crate::check::CheckConfig` (check)"), "{}", problems[0]);
 }
@@ -480,7 +506,7 @@ fn a_planted_group_import_and_a_sibling_cycle_fail() {
     fast.text.push_str("\nfn planted() { super::auto::x(); }\n");
     let auto = files.iter_mut().find(|f| f.module == ["numeric", "auto"]).expect("src/numeric/auto.rs");
     auto.text.push_str("\nuse super::fast::Evaluator;\n");
-    let problems = violations(&files, &order);
+    let problems = violations("gradlab", &files, &order);
     assert!(problems.iter().any(|p| p.starts_with("exact uses `crate::train::self`")), "{problems:?}");
     assert!(problems.iter().any(|p| p == "cycle among the files of numeric: auto -> fast"), "{problems:?}");
     assert_eq!(problems.len(), 2, "{problems:?}");
@@ -496,4 +522,16 @@ fn comments_strings_and_macro_bodies_are_not_imports() {
     let found = paths("use crate::{a::{b, c::D}, e};");
     let want = [vec!["crate", "a", "b"], vec!["crate", "a", "c", "D"], vec!["crate", "e"]];
     assert_eq!(found, want.map(|p| p.iter().map(|s| s.to_string()).collect::<Vec<_>>()));
+}
+
+#[test]
+fn a_planted_upward_import_in_the_lab_fails() {
+    let (mut files, order) = tree_and_order_of(CRATES[2].1);
+    let template = files.iter_mut().find(|f| f.module == ["template"]).expect("crates/lab/src/template.rs");
+    template.text.push_str("\nuse gradlab_lab::runner::Output;\nuse gradlab::check::CheckConfig;\n");
+    let problems = violations("gradlab_lab", &files, &order);
+    assert_eq!(
+        problems,
+        ["template uses `gradlab_lab::runner::Output` (runner), which is not below `template` in lib.rs's # Layers"]
+    );
 }

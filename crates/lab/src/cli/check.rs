@@ -1,0 +1,566 @@
+//! `gradlab check`: the seed's protocol on a generated or loaded problem, printed as the
+//! seed-style table (with a plain-words diagnosis under each dtype) or as CSV, with the
+//! gradients saved on request.
+
+use super::{dim, epochs, hidden_width, parse_dtypes, parse_lr, parse_steps, parse_wrts, seed, truth_bits};
+use crate::progress::WorkBar;
+use crate::report::sci6;
+use crate::runner::interrupt;
+use anyhow::Context;
+use clap::Args;
+use gradlab::budget;
+use gradlab::check::{check_model_watched, CheckConfig, CheckRow, DTypeCheck, Status};
+use gradlab::cost::Shape;
+use gradlab::error::{Error, Result};
+use gradlab::exact::Decimal;
+use gradlab::method::Scheme;
+use gradlab::metrics::best_step;
+use gradlab::objective::{Model, ModelKind, Reduction, Wrt};
+use gradlab::policy::{analytic_is_wrong, whole_factor};
+use gradlab::problem::Problem;
+use gradlab::scalar::{DType, Prec};
+use gradlab::train::{InputGrad, TrainConfig};
+use gradlab::watch::Watch;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+#[derive(Args, Debug)]
+pub(super) struct CheckArgs {
+    /// Load the problem from a folder with x.npy, t.npy, weight.npy and bias.npy instead of generating it.
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// Number of samples of the generated problem.
+    #[arg(long, default_value_t = 10, allow_hyphen_values = true, value_parser = dim("sample", "samples", 1))]
+    n: usize,
+    /// Number of input features of the generated problem.
+    #[arg(long, default_value_t = 4, allow_hyphen_values = true, value_parser = dim("feature", "features", 1))]
+    d: usize,
+    /// Number of classes of the generated problem.
+    #[arg(long, default_value_t = 2, allow_hyphen_values = true, value_parser = dim("class", "classes", 2))]
+    k: usize,
+    /// Seed of the generated problem (the default, 1, is a typical problem; see docs/check.md for seed 0).
+    #[arg(long, default_value_t = 1, allow_hyphen_values = true, value_parser = seed)]
+    seed: u64,
+    /// Comma-separated dtypes: f16, bf16, f32, f64, tf32 (f32's range with f16's 10-bit mantissa),
+    /// e5m2 and e4m3 (FP8), ieee:E:M (any IEEE-style binary format with E = 2..11 exponent and
+    /// M = 1..52 mantissa bits, e.g. ieee:5:10 = f16), mpfr:<bits> (MPFR at 2..65536 bits), and
+    /// mixed S+C (values stored in S, computed in C = f32 or f64, e.g. bf16+f32).
+    #[arg(long, default_value = "f32", value_parser = parse_dtypes)]
+    dtype: std::vec::Vec<DType>,
+    /// Epochs of SGD before the check (0 checks the initial parameters).
+    #[arg(long, default_value_t = 10, allow_hyphen_values = true, value_parser = epochs)]
+    epochs: usize,
+    /// SGD learning rate (an exact decimal, rounded once into each dtype).
+    #[arg(long, default_value = "1e-3", allow_hyphen_values = true, value_parser = parse_lr)]
+    lr: Decimal,
+    /// What happens to x.grad between epochs: reset (correct) or accumulate (the seed's bug).
+    #[arg(long, default_value = "reset", value_parser = |s: &str| InputGrad::parse(s))]
+    input_grad: InputGrad,
+    /// Loss reduction: mean (PyTorch's default) or sum.
+    #[arg(long, default_value = "mean", value_parser = |s: &str| Reduction::parse(s))]
+    reduction: Reduction,
+    /// Differentiation scheme: forward, backward, central, central5 (finite differences), complex
+    /// (complex step), dual (forward mode, no step) or ridders (extrapolation from each step,
+    /// with an error estimate).
+    #[arg(long, default_value = "central", value_parser = |s: &str| Scheme::parse(s))]
+    scheme: Scheme,
+    /// Comma-separated steps h (exact decimals), or `auto`: a step per element from an error
+    /// model estimated from function values (the CSV's eps is the chosen steps' median).
+    /// Default: the seed's 1e0,1e-1,...,1e-8, less the steps a dtype rounds to 0 or overflows
+    /// (f16 leaves out 1e-8, e4m3 1e-4 to 1e-8; a note says which); a step given here that a
+    /// dtype cannot hold is an error.
+    #[arg(long, allow_hyphen_values = true, value_parser = parse_steps)]
+    eps: Option<std::vec::Vec<Decimal>>,
+    /// The model: linear (the seed's), mlp-tanh or mlp-relu (one hidden layer of --hidden units,
+    /// drawn from --seed; trained like the seed, the same loss).
+    #[arg(long, default_value = "linear", value_parser = |s: &str| ModelKind::parse(s))]
+    model: ModelKind,
+    /// The MLP's hidden width H (default 8; not with --model linear).
+    #[arg(long, value_name = "H", allow_hyphen_values = true, value_parser = hidden_width)]
+    hidden: Option<usize>,
+    /// Comma-separated tensors to differentiate with respect to: input (x), weight (W), bias (b),
+    /// logits, and for the MLP hidden-weight (W1) and hidden-bias (b1) (weight and bias are then
+    /// its output layer's); one block of rows each.
+    #[arg(long, default_value = "input", value_parser = parse_wrts)]
+    wrt: std::vec::Vec<Wrt>,
+    /// Precision of the MPFR ground truth in bits; must exceed every dtype's. Default: 256, or
+    /// twice the widest dtype's precision when that is 256 bits or more.
+    #[arg(long, allow_hyphen_values = true, value_parser = truth_bits)]
+    truth_bits: Option<u32>,
+    /// Skip the ground truth (for timing the check alone, or very large problems).
+    #[arg(long)]
+    no_truth: bool,
+    /// Evaluate every perturbed loss from scratch (the reference path; bit-identical, slower).
+    #[arg(long)]
+    naive: bool,
+    /// Output format: table or csv (to stdout).
+    #[arg(long, default_value = "table", value_parser = ["table", "csv"])]
+    format: String,
+    /// Write analytic, truth and numeric gradients as .npy (and MPFR digits as .txt) into DIR.
+    #[arg(long, value_name = "DIR")]
+    save_grads: Option<PathBuf>,
+    /// Worker threads (default: all cores; at most 4 per core). Results do not depend on it.
+    #[arg(long, allow_hyphen_values = true, value_parser = super::threads)]
+    threads: Option<usize>,
+    /// Refuse checks estimated to need more memory than SIZE (e.g. 2G, 512M, 1.5GiB; powers of
+    /// 1024). Default: the memory available (MemAvailable), never more than memory and swap.
+    #[arg(long, value_name = "SIZE", value_parser = super::memory_size)]
+    max_memory: Option<u64>,
+}
+
+/// A command line that contradicts itself (exit status 2): `--hidden` with `--model linear` or out
+/// of range, a `--wrt` the model does not have, a mixed dtype with the complex step or dual
+/// numbers, or `--eps auto` with a scheme that is not a finite-difference stencil.
+pub(super) fn usage_error(a: &CheckArgs) -> Option<String> {
+    // A hidden width with the linear model or out of range, or a wrt the model does not have.
+    let model = Model::new(a.model, a.hidden, a.seed).and_then(|m| a.wrt.iter().try_for_each(|&w| m.check_wrt(w)));
+    if let Err(e) = model {
+        return Some(e.to_string());
+    }
+    if let Some(e) = gradlab::check::mixed_scheme_error(a.scheme, &a.dtype) {
+        return Some(e.to_string());
+    }
+    if let Some(dt) = a.dtype.iter().find(|d| d.storage().is_some()).filter(|_| a.model != ModelKind::Linear) {
+        return Some(format!(
+            "invalid --dtype {dt} with --model {}: mixed precision stores where the linear model stores, \
+             so it needs --model linear",
+            a.model
+        ));
+    }
+    (a.eps.as_deref().is_some_and(gradlab::numeric::auto::is_auto) && !a.scheme.is_stencil()).then(|| {
+        format!(
+            "--eps auto chooses a step for a finite-difference stencil from its error model, so it needs --scheme \
+             forward, backward, central or central5, not {}",
+            a.scheme
+        )
+    })
+}
+
+/// Runs `gradlab check`: settings and memory are checked before anything large is allocated,
+/// a progress bar follows long checks, and Ctrl-C stops the check within a second with exit
+/// status 130 and nothing written.
+pub(super) fn run_check(a: CheckArgs) -> anyhow::Result<()> {
+    // First, so that Ctrl-C during loading or generating a large problem stops too.
+    interrupt::install_handler_with_deadline("gradlab check");
+    let truth = match (a.no_truth, a.truth_bits) {
+        (true, _) => None,
+        (false, Some(bits)) => Some(Prec::new(bits)?),
+        (false, None) => Some(gradlab::policy::truth_prec(&a.dtype)),
+    };
+    let model = Model::new(a.model, a.hidden, a.seed)?;
+    for &wrt in &a.wrt {
+        model.check_wrt(wrt)?;
+    }
+    // Each dtype's steps: those typed, or the default grid less what the dtype cannot hold (with
+    // a note saying which). The memory budget is reckoned with the whole grid (an upper bound).
+    let mut steps_of = std::collections::HashMap::new();
+    let mut notes_of: std::collections::HashMap<DType, Vec<String>> = std::collections::HashMap::new();
+    for &dt in &a.dtype {
+        let steps = match &a.eps {
+            Some(steps) => steps.clone(),
+            None => {
+                let (usable, left_out) = gradlab::policy::default_steps(dt);
+                notes_of.insert(dt, super::notes::left_out_steps(dt, &left_out).into_iter().collect());
+                usable
+            }
+        };
+        steps_of.insert(dt, steps);
+    }
+    let all_steps = a.eps.clone().unwrap_or_else(|| {
+        gradlab::exact::parse_list("step", gradlab::policy::SEED_STEPS).unwrap_or_else(|_| unreachable!("a valid list"))
+    });
+    let cfg = CheckConfig {
+        train: TrainConfig { epochs: a.epochs, lr: a.lr.clone(), input_grad: a.input_grad, reduction: a.reduction },
+        scheme: a.scheme,
+        steps: all_steps,
+        wrt: a.wrt[0],
+        truth,
+        naive: a.naive,
+        keep_grads: a.save_grads.is_some(),
+    };
+    let threads = a.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let limit = budget::memory_limit(a.max_memory, budget::MemInfo::read());
+    // The budget knows the linear model; an MLP is estimated as a linear model with max(k, H)
+    // classes (its tensors are at most that large).
+    let widen = |shape: Shape| match model {
+        Model::Linear => shape,
+        Model::Mlp(s) => Shape { k: shape.k.max(s.hidden), ..shape },
+    };
+    let fits = |shape: Shape| -> Result<()> {
+        let shape = widen(shape);
+        a.wrt.iter().try_for_each(|&wrt| {
+            budget::check_fits(shape, &a.dtype, &CheckConfig { wrt, ..cfg.clone() }, threads, &limit).map(drop)
+        })
+    };
+    // A generated problem is checked against the memory limit before it exists; a loaded one
+    // (which already fits, being loaded) before the check allocates anything.
+    let cfg_for = |wrt: Wrt, dt: DType| CheckConfig { wrt, steps: steps_of[&dt].clone(), ..cfg.clone() };
+    let validate = || a.dtype.iter().try_for_each(|&dt| cfg_for(a.wrt[0], dt).validate_for(&[dt]));
+    let problem = match &a.data {
+        Some(dir) => {
+            let p = Problem::load(dir)?;
+            validate()?;
+            fits(Shape::of(&p))?;
+            p
+        }
+        None => {
+            validate()?;
+            fits(Shape { n: a.n, d: a.d, k: a.k })?;
+            Problem::generate(a.n, a.d, a.k, a.seed)?
+        }
+    };
+    if let Some(dir) = &a.save_grads {
+        gradlab::atomic::ensure_dir(dir)?;
+    }
+    let watch = interrupt::watch();
+    let shape = widen(Shape::of(&problem));
+    // One block per wrt, each with every dtype.
+    let jobs: Vec<(Wrt, DType)> = a.wrt.iter().flat_map(|&wrt| a.dtype.iter().map(move |&dt| (wrt, dt))).collect();
+    let stages = jobs.iter().flat_map(|&(wrt, dt)| budget::check_work(shape, dt, &cfg_for(wrt, dt))).collect();
+    let bar = WorkBar::start(&watch, stages);
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().context("cannot start the thread pool")?;
+    let results: gradlab::Result<Vec<(Wrt, DType, DTypeCheck)>> = pool.install(|| {
+        jobs.iter()
+            .map(|&(wrt, dt)| check_model_watched(&problem, dt, &cfg_for(wrt, dt), model, &watch).map(|r| (wrt, dt, r)))
+            .collect()
+    });
+    bar.finish();
+    let results = match results {
+        Err(Error::Interrupted(at)) => interrupted(&format!("{at}; nothing was written")),
+        other => other?,
+    };
+    if let Some(dir) = &a.save_grads {
+        // File names carry the wrt only when several are checked (one wrt keeps the short names).
+        let several = a.wrt.len() > 1;
+        let mut written = Vec::new();
+        for (wrt, dt, r) in &results {
+            let label = match several {
+                true => format!("{wrt}_{}", dt.label()),
+                false => dt.label(),
+            };
+            match write_grads(dir, &label, *wrt, &cfg_for(*wrt, *dt).row_steps(), r, &watch, &mut written) {
+                Err(Error::Interrupted(_)) => interrupted(&format!(
+                    "stopped while saving gradients; the files written before are complete: [{}]",
+                    written.join(", ")
+                )),
+                other => other?,
+            }
+        }
+    }
+    // Notes and warnings: each once per dtype (left-out steps, training) or per block (auto), on
+    // stderr and in the table under the dtype's heading.
+    let size = (problem.n(), problem.d(), problem.k());
+    let mut notes = Vec::with_capacity(results.len());
+    let mut said = std::collections::HashSet::new();
+    for (wrt, dt, r) in &results {
+        let mut lines = Vec::new();
+        if said.insert(*dt) {
+            lines.extend(notes_of.get(dt).into_iter().flatten().cloned());
+            let rows_nonfinite = r.rows.iter().any(|row| row.status != Status::Ok);
+            lines.extend(r.training.map(|at| super::notes::nonfinite_training(*dt, at, rows_nonfinite)));
+        }
+        lines.extend(super::notes::auto_flat(*dt, r, super::notes::elements(model, *wrt, size)));
+        for line in &lines {
+            eprintln!("{line}");
+        }
+        notes.push(lines);
+    }
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if a.format == "csv" {
+        write_csv(&mut out, results.iter().flat_map(|(_, _, r)| r.rows.iter()))?;
+    } else {
+        let wrts: Vec<&str> = a.wrt.iter().map(|w| w.name()).collect();
+        let setup = format!(
+            "n={} d={} k={}{} E={} lr={} reduction={} input-grad={} scheme={} wrt={} truth={}",
+            problem.n(),
+            problem.d(),
+            problem.k(),
+            match model {
+                Model::Linear => String::new(),
+                Model::Mlp(s) => format!(" model={} H={}", model.name(), s.hidden),
+            },
+            a.epochs,
+            a.lr,
+            a.reduction,
+            a.input_grad,
+            a.scheme,
+            wrts.join(","),
+            truth.map_or("none".to_string(), |p| format!("mpfr:{}", p.bits()))
+        );
+        use std::io::Write;
+        write!(out, "{}", format_table(&setup, &results, &notes))?;
+    }
+    Ok(())
+}
+
+/// Says where the check stopped after Ctrl-C and exits with status 130.
+pub(super) fn interrupted(what: &str) -> ! {
+    eprintln!("interrupted: {what}");
+    std::process::exit(i32::from(interrupt::EXIT_INTERRUPTED))
+}
+
+/// Writes rows as CSV with a header (shortest round-trip floats).
+///
+/// # Errors
+/// [`Error::Write`] when the writer fails.
+pub fn write_csv<'a, W: std::io::Write>(w: W, rows: impl IntoIterator<Item = &'a CheckRow>) -> Result<()> {
+    let mut wr = csv::Writer::from_writer(w);
+    let werr = |e: csv::Error| Error::Write { path: "<csv>".into(), reason: e.to_string() };
+    for r in rows {
+        wr.serialize(r).map_err(werr)?;
+    }
+    wr.flush().map_err(|e| Error::Write { path: "<csv>".into(), reason: e.to_string() })
+}
+
+/// The mean ordinary relative error against the truth from which no step counts as working: a
+/// gradient of zeros has exactly 1, so a step at 1 or above is no closer to the truth than none.
+pub const NO_STEP_WORKED: f64 = 1.0;
+
+/// A one-paragraph diagnosis of one dtype's rows: is the analytic gradient wrong, and by what
+/// factor; where is the numeric gradient best, or that no step worked (mean relerr against the
+/// truth at least [`NO_STEP_WORKED`] at every step); which steps are in the dead zone.
+pub fn diagnose(dtype: DType, rows: &[CheckRow]) -> String {
+    let mut out = String::new();
+    let u = dtype.unit_roundoff();
+    let anal = rows.first().map_or(f64::NAN, |r| r.anal_vs_truth);
+    let best = best_step(rows.iter().map(|r| (&r.eps, r.num_vs_truth)));
+    let ratio_at_best = best.as_ref().and_then(|b| rows.iter().find(|r| r.eps == b.step)).map(|r| r.ratio_median);
+    if anal.is_finite() {
+        // A correct analytic gradient in the dtype is accurate to a modest multiple of u.
+        let underflow = rows.first().map_or(0, |r| r.anal_underflow);
+        let wrong = analytic_is_wrong(anal, dtype);
+        if wrong && underflow > 0 {
+            let _ = writeln!(
+                out,
+                "analytic gradient differs from the truth by {} on average, but {underflow} of its elements are 0 where the \
+                 true value underflows {dtype} (below its smallest normal number): an underflow of a saturated softmax, \
+                 not a bug in the gradient.",
+                sci6(anal)
+            );
+        } else if wrong {
+            let _ = write!(out, "analytic gradient is WRONG: it differs from the truth by {} on average", sci6(anal));
+            // The ratio at the step where the numeric gradient is most accurate names the factor.
+            if let Some(r) = ratio_at_best.filter(|r| r.is_finite()) {
+                match whole_factor(r) {
+                    Some(c) => {
+                        let _ = writeln!(out, "; analytic/numeric = {r:.3}, about {c}: a gradient summed over {c} epochs or samples instead of averaged?");
+                    }
+                    None => {
+                        let _ = write!(out, "; analytic/numeric = {r:.4}");
+                    }
+                }
+            }
+            if !out.ends_with('\n') {
+                out.push_str(".\n");
+            }
+        } else {
+            let _ =
+                writeln!(out, "analytic gradient agrees with the truth (mean relerr {}, u = {}).", sci6(anal), sci6(u));
+        }
+    }
+    if let Some(r) = rows.first().filter(|r| !r.scheme.has_step()) {
+        let _ = writeln!(out, "dual numbers (no step): mean relerr against the truth {}.", sci6(r.num_vs_truth));
+    } else if let Some(r) = rows.first().filter(|r| r.auto_step) {
+        let _ = writeln!(
+            out,
+            "eps auto: a step per element from the error model, median {} (the CSV's eps); mean relerr against the \
+             truth {}.",
+            sci6(r.eps.to_f64()),
+            sci6(r.num_vs_truth)
+        );
+    } else if let Some(b) = best.as_ref().filter(|b| b.value < NO_STEP_WORKED) {
+        let edge = match b.edge {
+            Some(e) => format!("; the {}, so the optimum may lie beyond it", e.note()),
+            None => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "numeric gradient closest to the truth at eps = {} (mean relerr {}{edge}).",
+            b.step,
+            sci6(b.value)
+        );
+    } else if let Some(b) = best {
+        let _ = writeln!(
+            out,
+            "no step worked: at every step the numeric gradient is off the truth by at least the truth's own size on \
+             average (mean relerr against the truth >= 1; the smallest, {} at eps = {}, is no better than a \
+             gradient of zeros).",
+            sci6(b.value),
+            b.step
+        );
+    } else if rows.iter().any(|r| r.truth_zero.is_some()) {
+        let _ =
+            writeln!(out, "no step worked: the numeric gradient's error against the truth is not finite at any step.");
+    }
+    if let Some(z) = rows.first().and_then(|r| r.truth_zero).filter(|&z| z > 0) {
+        let _ = writeln!(
+            out,
+            "{z} {} a true gradient of exactly 0, left out of num_vs_truth and anal_vs_truth (a relative error \
+             against 0 is undefined).",
+            if z == 1 { "element has" } else { "elements have" }
+        );
+    }
+    let at = |count: fn(&CheckRow) -> usize| -> Vec<String> {
+        let plural = |c: usize| if c == 1 { "element" } else { "elements" };
+        rows.iter().filter(|r| count(r) > 0).map(|r| format!("{} ({} {})", r.eps, count(r), plural(count(r)))).collect()
+    };
+    let (flat, dead) = (at(|r| r.loss_flat), at(|r| r.dead_zone));
+    let bounds: Vec<f64> = rows.iter().filter_map(|r| r.est_bounds).collect();
+    if !bounds.is_empty() {
+        let lo = bounds.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = bounds.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let share = if format!("{lo:.3}") == format!("{hi:.3}") {
+            format!("{:.1}% of the elements at every step", 100.0 * lo)
+        } else {
+            format!("{:.1}% to {:.1}% of the elements, depending on the step", 100.0 * lo, 100.0 * hi)
+        };
+        let _ = writeln!(out, "Ridders' error estimate bounds the true error for {share}.");
+    }
+    if !flat.is_empty() {
+        let _ = writeln!(
+            out,
+            "loss flat (x moved but every perturbed loss rounded to the same value, so the numeric gradient is 0) at \
+             eps = {}.",
+            flat.join(", ")
+        );
+    }
+    if !dead.is_empty() {
+        let _ = writeln!(out, "input dead (x + eps == x at every stencil point) at eps = {}.", dead.join(", "));
+    }
+    out
+}
+
+/// The seed-style table for every dtype, with a diagnosis under each; when several wrts are
+/// checked, each block of dtypes is headed by its wrt. `notes` holds each result's note lines
+/// ([`super::notes`]), printed under its heading.
+pub fn format_table(setup: &str, results: &[(Wrt, DType, DTypeCheck)], notes: &[Vec<String>]) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "gradlab check: {setup}");
+    let several = results.iter().any(|(w, _, _)| *w != results[0].0);
+    let mut last = None;
+    for ((wrt, dt, r), lines) in results.iter().zip(notes) {
+        if several && last != Some(*wrt) {
+            let _ = writeln!(s, "\n== wrt = {wrt} ==");
+            last = Some(*wrt);
+        }
+        let _ = writeln!(
+            s,
+            "\n{dt} (p = {} bits, u = {}){}",
+            dt.bits(),
+            sci6(dt.unit_roundoff()),
+            if r.rounded > 0 { format!(", {} problem values rounded into {dt}", r.rounded) } else { String::new() }
+        );
+        for line in lines {
+            let _ = writeln!(s, "{line}");
+        }
+        // Ridders' rows add its mean relative error estimate and how often it bounds the error.
+        let est = r.rows.iter().any(|row| row.est_error.is_some());
+        let _ = writeln!(
+            s,
+            "{:<8} {:>13} {:>13} {:>13} {:>13} {:>13} {:>11} {:>5} {:>5}{}",
+            "eps",
+            "relerr_mean",
+            "relerr_med",
+            "relerr_max",
+            "num_vs_truth",
+            "anal_vs_truth",
+            "ratio_med",
+            "dead",
+            "flat",
+            if est { format!(" {:>13} {:>7}", "est_error", "bounds") } else { String::new() }
+        );
+        for row in &r.rows {
+            let _ = writeln!(
+                s,
+                "{:<8} {:>13} {:>13} {:>13} {:>13} {:>13} {:>11} {:>5} {:>5}{}{}",
+                if row.auto_step {
+                    "auto".to_string()
+                } else if row.scheme.has_step() {
+                    row.eps.label()
+                } else {
+                    "none".to_string()
+                },
+                sci6(row.relerr_mean),
+                sci6(row.relerr_median),
+                sci6(row.relerr_max),
+                sci6(row.num_vs_truth),
+                sci6(row.anal_vs_truth),
+                format!("{:.4}", row.ratio_median),
+                row.dead_zone,
+                row.loss_flat,
+                match (est, row.est_error) {
+                    (false, _) => String::new(),
+                    (true, e) => format!(
+                        " {:>13} {:>7}",
+                        e.map_or("-".to_string(), sci6),
+                        row.est_bounds.map_or("-".to_string(), |b| format!("{:.1}%", 100.0 * b))
+                    ),
+                },
+                if row.status != Status::Ok {
+                    format!("  {} ({} non-finite)", row.status, row.nonfinite)
+                } else {
+                    String::new()
+                }
+            );
+        }
+        s.push_str(&diagnose(*dt, &r.rows));
+    }
+    s
+}
+
+/// Writes one file at the given path.
+type FileWriter<'a> = Box<dyn Fn(&Path) -> Result<()> + 'a>;
+
+/// Writes `analytic_<label>.npy`, `truth_<label>.npy`, `numeric_<label>_<eps>.npy` (float64, `<eps>`
+/// spelled as in the CSV's `eps` column) and,
+/// for MPFR dtypes, `analytic_<label>.txt` and `truth_<label>.txt` with every significant digit,
+/// each file atomically, none once `watch` is stopped. `<label>` is the dtype's label, prefixed
+/// by the wrt when several are checked (`analytic_weight_f64.npy`). Each array has the tensor's
+/// shape, the bias's 1-D. Adds the name of each file written to `written`.
+///
+/// # Errors
+/// [`Error::Write`] when a file cannot be written; [`Error::Interrupted`] when the watch was
+/// stopped before a file (the files written before it are complete).
+pub fn write_grads(
+    dir: &Path,
+    label: &str,
+    wrt: Wrt,
+    steps: &[Decimal],
+    r: &DTypeCheck,
+    watch: &Watch,
+    written: &mut Vec<String>,
+) -> Result<()> {
+    let Some(g) = &r.grads else { return Ok(()) };
+    let vector = wrt.is_vector();
+    let save = move |p: &Path, a: &ndarray::Array2<f64>| match vector {
+        true => gradlab::npy::write(p, &a.row(0)),
+        false => gradlab::npy::write(p, a),
+    };
+    let mut files: Vec<(String, FileWriter<'_>)> = Vec::new();
+    files.push((format!("analytic_{label}.npy"), Box::new(move |p| save(p, &g.analytic))));
+    if let Some(t) = &g.truth {
+        files.push((format!("truth_{label}.npy"), Box::new(move |p| save(p, t))));
+    }
+    for (h, num) in steps.iter().zip(&g.numeric) {
+        files.push((format!("numeric_{label}_{}.npy", h.text()), Box::new(move |p| save(p, num))));
+    }
+    for (name, text) in [("analytic", &g.analytic_text), ("truth", &g.truth_text)] {
+        if let Some(lines) = text {
+            files.push((
+                format!("{name}_{label}.txt"),
+                Box::new(move |p| {
+                    let mut body = lines.join("\n");
+                    body.push('\n');
+                    gradlab::atomic::write(p, body.as_bytes())
+                }),
+            ));
+        }
+    }
+    for (name, write) in files {
+        watch.checkpoint(|| format!("saving {name}"))?;
+        write(&dir.join(&name))?;
+        written.push(name);
+    }
+    Ok(())
+}

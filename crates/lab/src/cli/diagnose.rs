@@ -1,0 +1,226 @@
+//! `gradlab diagnose`: a user's own gradient against the exact one ([`gradlab::diagnose`]),
+//! printed as text or as one JSON object. Exit 0 when it is correct, 3 when it is wrong, 1 or 2
+//! for bad input.
+
+use super::check::interrupted;
+use super::parse_dtypes;
+use crate::progress::WorkBar;
+use crate::report::sci6;
+use crate::runner::interrupt;
+use clap::Args;
+use gradlab::budget::{self, Stage};
+use gradlab::cost::Shape;
+use gradlab::diagnose::{diagnose_watched, Diagnosis, Given, Settings, Verdict};
+use gradlab::error::Error;
+use gradlab::objective::{Reduction, Wrt};
+use gradlab::problem::Problem;
+use gradlab::scalar::DType;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// The exit code of a gradient found wrong.
+pub const EXIT_WRONG: u8 = 3;
+
+/// The exit code of a gradient within rounding whose dtype could hide a named mistake.
+pub const EXIT_INCONCLUSIVE: u8 = 4;
+
+#[derive(Args, Debug)]
+pub(super) struct DiagnoseArgs {
+    /// Folder with x.npy, t.npy, weight.npy and bias.npy: the inputs, targets and the parameters at
+    /// which the gradient was taken.
+    #[arg(long, value_name = "DIR")]
+    data: PathBuf,
+    /// The gradient as a float32 or float64 .npy of the tensor's shape (x.grad.numpy() saved with
+    /// numpy); comma-separated, one per --wrt.
+    #[arg(long, value_name = "FILE", value_delimiter = ',', required = true)]
+    grad: Vec<PathBuf>,
+    /// What the gradient is taken with respect to: input, weight or bias (comma-separated, one per
+    /// --grad file).
+    #[arg(long, default_value = "input", value_parser = parse_diagnose_wrts)]
+    wrt: std::vec::Vec<Wrt>,
+    /// The loss meant: mean (PyTorch's default) or sum over all samples.
+    #[arg(long, default_value = "mean", value_parser = |s: &str| Reduction::parse(s))]
+    reduction: Reduction,
+    /// The dtype the gradient was computed in (default: the gradient file's type, the narrowest
+    /// when several files are given): f16, bf16, f32, f64, tf32, e5m2 and e4m3 (FP8), ieee:E:M
+    /// (E = 2..11 exponent and M = 1..52 mantissa bits), mpfr:<bits> (2..65536), or mixed S+C
+    /// (stored in S, computed in C = f32 or f64, e.g. bf16+f32).
+    #[arg(long, value_parser = parse_one_dtype)]
+    dtype: Option<DType>,
+    /// The dtype the gradient's sums (matrix products, reductions) were accumulated in (default:
+    /// f32 for 16-bit and 8-bit dtypes, as PyTorch, oneDNN and cuBLAS do; C for S+C; else the
+    /// dtype itself). Code that sums in the narrow dtype itself: --accumulate bf16.
+    #[arg(long, value_parser = parse_one_dtype)]
+    accumulate: Option<DType>,
+    /// Output format: text or json (one object).
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    format: String,
+    /// Refuse diagnoses estimated to need more memory than SIZE (e.g. 2G, 512M; powers of 1024).
+    /// Default: the memory available (MemAvailable), never more than memory and swap.
+    #[arg(long, value_name = "SIZE", value_parser = super::memory_size)]
+    max_memory: Option<u64>,
+}
+
+fn parse_one_dtype(s: &str) -> Result<DType, String> {
+    match parse_dtypes(s)?.as_slice() {
+        [one] => Ok(*one),
+        _ => Err("expected one dtype such as f32".into()),
+    }
+}
+
+fn parse_diagnose_wrts(s: &str) -> Result<Vec<Wrt>, String> {
+    let v = super::parse_wrts(s)?;
+    match v.iter().find(|w| !matches!(w, Wrt::Input | Wrt::Weight | Wrt::Bias)) {
+        Some(Wrt::Logits) => {
+            Err("logits is not a tensor a user's code has .grad for; expected input, weight or bias".into())
+        }
+        Some(w) => Err(format!("diagnose takes the linear model, which has no {w}; expected input, weight or bias")),
+        None => Ok(v),
+    }
+}
+
+/// Runs `gradlab diagnose`: the exit code says correct (0), wrong (3) or inconclusive (4). The memory is checked
+/// before the exact model is built, a progress bar follows a long exact pass, and Ctrl-C stops
+/// it within a second with exit status 130.
+pub(super) fn run_diagnose(a: DiagnoseArgs) -> anyhow::Result<ExitCode> {
+    interrupt::install_handler_with_deadline("gradlab diagnose");
+    if a.grad.len() != a.wrt.len() {
+        // A usage error: the command line contradicts itself.
+        eprintln!(
+            "error: {} gradient files were given for {} --wrt tensors ({}); expected one file per tensor, in the same \
+             order",
+            a.grad.len(),
+            a.wrt.len(),
+            a.wrt.iter().map(|w| w.name()).collect::<Vec<_>>().join(",")
+        );
+        return Ok(ExitCode::from(2));
+    }
+    let problem = Problem::load(&a.data)?;
+    let mut given = Vec::with_capacity(a.grad.len());
+    for (path, &wrt) in a.grad.iter().zip(&a.wrt) {
+        let (grad, file) = gradlab::npy::read_float_typed(path)?;
+        given.push(Given { wrt, grad, file, name: path.display().to_string() });
+    }
+    let dtype = a.dtype.unwrap_or_else(|| {
+        given.iter().map(|g| g.file).min_by_key(|d| d.bits()).unwrap_or_else(|| unreachable!("one file at least"))
+    });
+    let accumulate = a.accumulate.unwrap_or_else(|| gradlab::diagnose::default_accumulation(dtype));
+    let settings = Settings { reduction: a.reduction, dtype, accumulate };
+    let limit = budget::memory_limit(a.max_memory, budget::MemInfo::read());
+    let shape = Shape::of(&problem);
+    budget::diagnose_fits(shape, &a.wrt, &limit)?;
+    let watch = interrupt::watch();
+    let stages = vec![Stage { label: "the exact model".into(), units: 1 }];
+    let bar = WorkBar::start(&watch, stages);
+    let d = diagnose_watched(&problem, &given, &settings, &watch);
+    bar.finish();
+    let d = match d {
+        Err(Error::Interrupted(at)) => interrupted(&format!("{at}; gradlab diagnose printed nothing")),
+        other => other?,
+    };
+    let text = if a.format == "json" {
+        serde_json::to_string_pretty(&d)? + "\n"
+    } else {
+        format_text(&problem, &a.wrt, &settings, &d)
+    };
+    print!("{text}");
+    Ok(match d.verdict {
+        Verdict::Correct => ExitCode::SUCCESS,
+        Verdict::Wrong => ExitCode::from(EXIT_WRONG),
+        Verdict::Inconclusive => ExitCode::from(EXIT_INCONCLUSIVE),
+    })
+}
+
+/// The diagnosis as text: the setup, the verdict, each cause with its evidence, the worst elements.
+pub fn format_text(problem: &Problem, wrts: &[Wrt], s: &Settings, d: &Diagnosis) -> String {
+    let mut out = String::new();
+    let names: Vec<&str> = wrts.iter().map(|w| w.name()).collect();
+    let _ = writeln!(
+        out,
+        "gradlab diagnose: wrt={} n={} d={} k={} reduction={} dtype={} (u = {}) accumulate={} truth=exact",
+        names.join(","),
+        problem.n(),
+        problem.d(),
+        problem.k(),
+        s.reduction,
+        s.dtype,
+        sci6(s.dtype.unit_roundoff()),
+        s.accumulate,
+    );
+    let within = format!(
+        "{} within the rounding of a correct {} computation (the largest at {:.3} of its tolerance, the elements \
+         together at {:.3} of theirs); mean relative error {}",
+        if d.elements == 1 { "The element lies".to_string() } else { format!("All {} elements lie", d.elements) },
+        s.dtype,
+        d.largest_excess,
+        d.pooled,
+        sci6(d.relerr)
+    );
+    let _ = match d.verdict {
+        Verdict::Correct => writeln!(out, "verdict: correct. {within}."),
+        Verdict::Inconclusive => {
+            writeln!(out, "verdict: inconclusive. {within}, but {}", d.reason.as_deref().unwrap_or(""))
+        }
+        Verdict::Wrong if d.outside > 0 => writeln!(
+            out,
+            "verdict: WRONG. {} of the {} elements lie outside what rounding in {} explains (up to {} times their \
+             tolerance); mean relative error {}, median given/truth {:.6}.",
+            d.outside,
+            d.elements,
+            s.dtype,
+            sci6(d.largest_excess),
+            sci6(d.relerr),
+            d.factor
+        ),
+        Verdict::Wrong => writeln!(
+            out,
+            "verdict: WRONG. Every element lies within its tolerance, but together they depart from the truth more \
+             than rounding in {} explains (sum of squares at {:.3} of its limit, factor {:.9} where rounding stays \
+             within {}); mean relative error {}.",
+            s.dtype,
+            d.pooled,
+            d.factor,
+            sci6(d.scale_resolution / 2.0),
+            sci6(d.relerr)
+        ),
+    };
+    if d.verdict != Verdict::Wrong {
+        let seen: Vec<String> = d.power.iter().map(|p| format!("{} ({})", p.what, sci3(p.distance))).collect();
+        let _ = writeln!(
+            out,
+            "  - any factor outside [1 - {tau}, 1 + {tau}] would have shown; in standard errors from the truth: {}; {} \
+             tell a mistake from rounding.",
+            seen.join(", "),
+            2.0 * gradlab::policy::Z_TEST,
+            tau = sci3(d.scale_resolution),
+        );
+    }
+    for (i, f) in d.findings.iter().enumerate() {
+        let _ = writeln!(out, "\ncause {}: {}", i + 1, f.cause);
+        for e in &f.evidence {
+            let _ = writeln!(out, "  - {e}");
+        }
+    }
+    if !d.worst.is_empty() && d.verdict == Verdict::Wrong {
+        let _ = writeln!(out, "\nworst elements (furthest from the truth in units of their tolerance):");
+        let _ = writeln!(out, "  {:<16} {:>14} {:>14} {:>14}", "index", "given", "truth", "|diff|/tol");
+        for e in &d.worst {
+            let at = match e.wrt {
+                Some(w) => format!("{w}{:?}", e.index),
+                None => format!("{:?}", e.index),
+            };
+            let _ = writeln!(out, "  {at:<16} {:>14} {:>14} {:>14}", sci6(e.given), sci6(e.truth), sci6(e.excess));
+        }
+    }
+    out
+}
+
+/// Three significant digits, in scientific notation below 1e-3 or from 1e4 up.
+fn sci3(x: f64) -> String {
+    if x != 0.0 && (x.abs() < 1e-3 || x.abs() >= 1e4) {
+        format!("{x:.2e}")
+    } else {
+        format!("{x:.3}")
+    }
+}

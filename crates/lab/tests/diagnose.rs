@@ -1,0 +1,447 @@
+//! `gradlab diagnose` on gradients made by PyTorch itself (tests/fixtures/diagnose, made by
+//! make_fixtures.py there): the named cause, its factor or micro-batch sizes, and the exit code;
+//! bad input; and the rounding bound on gradlab's own correct gradients in every dtype.
+
+use gradlab::check::prepare;
+use gradlab::diagnose::{diagnose, Cause, Given, Settings, Verdict};
+use gradlab::exact::Decimal;
+use gradlab::objective::{Reduction, Wrt};
+use gradlab::problem::Problem;
+use gradlab::scalar::{DType, Scalar};
+use gradlab::train::{InputGrad, TrainConfig};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn gradlab(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gradlab")).args(args).output().unwrap()
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/diagnose").join(name)
+}
+
+/// Runs `diagnose --format json` on a fixture's gradients; returns the exit code and the object.
+fn run(name: &str, wrts: &[&str]) -> (i32, Value) {
+    let dir = fixture(name);
+    let files: Vec<String> = wrts
+        .iter()
+        .map(|w| dir.join(format!("{}_grad.npy", if *w == "input" { "x" } else { w })).display().to_string())
+        .collect();
+    let out = gradlab(&[
+        "diagnose",
+        "--data",
+        dir.to_str().unwrap(),
+        "--grad",
+        &files.join(","),
+        "--wrt",
+        &wrts.join(","),
+        "--format",
+        "json",
+    ]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let v: Value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{name} {wrts:?}: {e}: {text} {}", String::from_utf8_lossy(&out.stderr)));
+    (out.status.code().unwrap(), v)
+}
+
+fn causes(v: &Value) -> Vec<&str> {
+    v["causes"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect()
+}
+
+fn sizes(v: &Value) -> Vec<u64> {
+    v["microbatch_sizes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no sizes: {v}"))
+        .iter()
+        .map(|s| s.as_u64().unwrap())
+        .collect()
+}
+
+#[test]
+fn json_has_exactly_the_documented_fields() {
+    let (_, v) = run("microbatch_input", &["input"]);
+    let mut keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+    keys.sort();
+    assert_eq!(keys, ["causes", "factor", "microbatch_sizes", "relerr", "scale_resolution", "verdict", "worst"]);
+    let w = &v["worst"][0];
+    assert!(w["index"].as_array().unwrap().len() == 2 && w["given"].is_f64() && w["truth"].is_f64(), "{w}");
+    assert_eq!(v["worst"].as_array().unwrap().len(), 10);
+    // Printed in the documented order.
+    let dir = fixture("microbatch_input");
+    let out = gradlab(&[
+        "diagnose",
+        "--data",
+        dir.to_str().unwrap(),
+        "--grad",
+        dir.join("x_grad.npy").to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let at: Vec<usize> = ["verdict", "causes", "factor", "relerr", "scale_resolution", "microbatch_sizes", "worst"]
+        .iter()
+        .map(|k| text.find(&format!("\"{k}\"")).unwrap())
+        .collect();
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "{text}");
+    // Without that cause there is no microbatch_sizes field.
+    let (_, v) = run("correct_f32", &["bias"]);
+    let mut keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+    keys.sort();
+    assert_eq!(keys, ["causes", "factor", "relerr", "scale_resolution", "verdict", "worst"]);
+    assert_eq!(v["worst"][0]["index"].as_array().unwrap().len(), 1, "the bias is 1-D");
+}
+
+#[test]
+fn correct_pytorch_gradients_pass_in_float32_and_float64() {
+    for name in ["correct_f32", "correct_f64"] {
+        for wrts in [&["input"][..], &["weight"], &["bias"], &["input", "weight", "bias"]] {
+            let (code, v) = run(name, wrts);
+            assert_eq!((code, v["verdict"].as_str()), (0, Some("correct")), "{name} {wrts:?}: {v}");
+            assert!(causes(&v).is_empty());
+            assert!((v["factor"].as_f64().unwrap() - 1.0).abs() < 1e-5, "{name} {wrts:?}: {v}");
+        }
+    }
+}
+
+#[test]
+fn the_seeds_accumulated_input_gradient_is_named_with_its_steps_and_learning_rate() {
+    let (code, v) = run("seed_accumulate", &["input"]);
+    assert_eq!(code, 3);
+    // n = E = 10: both causes, the accumulation first (the factor is not exactly 10: drift).
+    assert_eq!(causes(&v), ["accumulated_over_steps", "sum_instead_of_mean"]);
+    let f = v["factor"].as_f64().unwrap();
+    assert!(f > 10.0 && f < 10.1, "factor {f}");
+    let dir = fixture("seed_accumulate");
+    let out =
+        gradlab(&["diagnose", "--data", dir.to_str().unwrap(), "--grad", dir.join("x_grad.npy").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("near the whole number 10"), "{text}");
+    // The estimated learning rate is the seed's 1e-3 (the fixture's SGD used lr = 1e-3).
+    let lr: f64 = text.split("estimated learning rate: ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+    assert!((lr / 1e-3 - 1.0).abs() < 0.05, "lr {lr}");
+}
+
+#[test]
+fn a_sum_reduction_is_named_with_its_factor_n() {
+    for wrts in [&["input"][..], &["weight"], &["bias"], &["weight", "bias"]] {
+        let (code, v) = run("sum_reduction", wrts);
+        assert_eq!(code, 3, "{wrts:?}");
+        // The sum alone: an exact n is not also called an accumulation over n steps.
+        assert_eq!(causes(&v), ["sum_instead_of_mean"], "{wrts:?}: {v}");
+        assert!((v["factor"].as_f64().unwrap() - 12.0).abs() < 1e-4, "{wrts:?}: {v}");
+    }
+}
+
+#[test]
+fn micro_batch_sizes_are_recovered_in_sample_order() {
+    let cases: [(&str, &[&str], &[u64]); 9] = [
+        ("microbatch_input", &["input"], &[8, 8, 8, 6]),
+        // (k - 1)(d + 1) = 10 < 30: not identifiable, found among the common partitions.
+        ("microbatch_input", &["weight", "bias"], &[8, 8, 8, 6]),
+        ("microbatch_weight", &["input"], &[7, 4, 9]),
+        // (k - 1) d = 24 >= 20: identifiable by least squares from W.grad alone.
+        ("microbatch_weight", &["weight"], &[7, 4, 9]),
+        ("microbatch_weight", &["weight", "bias"], &[7, 4, 9]),
+        ("microbatch_weight", &["input", "weight", "bias"], &[7, 4, 9]),
+        ("ddp_ranks", &["weight"], &[8, 8, 5]),
+        ("ddp_ranks", &["bias"], &[8, 8, 5]),
+        ("ddp_ranks", &["weight", "bias"], &[8, 8, 5]),
+    ];
+    for (name, wrts, want) in cases {
+        let (code, v) = run(name, wrts);
+        assert_eq!(code, 3, "{name} {wrts:?}");
+        assert_eq!(causes(&v), ["mean_of_microbatch_means"], "{name} {wrts:?}: {v}");
+        assert_eq!(sizes(&v), want, "{name} {wrts:?}");
+    }
+    // Three bias values for 20 samples and sizes outside the common partitions: not identifiable,
+    // said so, and not guessed.
+    let (code, v) = run("microbatch_weight", &["bias"]);
+    assert_eq!((code, causes(&v)), (3, vec!["unexplained"]));
+    let dir = fixture("microbatch_weight");
+    let out = gradlab(&[
+        "diagnose",
+        "--data",
+        dir.to_str().unwrap(),
+        "--grad",
+        dir.join("bias_grad.npy").to_str().unwrap(),
+        "--wrt",
+        "bias",
+    ]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("not identifiable"));
+}
+
+/// With `--reduction sum` the truth is the summed loss's gradient: a correct mean gradient is then
+/// 1/n of it, a plain factor; and the sum fixture is correct.
+#[test]
+fn the_reduction_meant_sets_the_truth() {
+    let dir = fixture("correct_f32");
+    let args = |name: &str, dir: &Path| {
+        vec![
+            "diagnose".to_string(),
+            "--data".into(),
+            dir.display().to_string(),
+            "--grad".into(),
+            dir.join(name).display().to_string(),
+            "--reduction".into(),
+            "sum".into(),
+            "--format".into(),
+            "json".into(),
+        ]
+    };
+    let out = Command::new(env!("CARGO_BIN_EXE_gradlab")).args(args("x_grad.npy", &dir)).output().unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((out.status.code(), causes(&v)), (Some(3), vec!["scaled"]), "{v}");
+    assert!((v["factor"].as_f64().unwrap() * 64.0 - 1.0).abs() < 1e-5, "{v}");
+    let dir = fixture("sum_reduction");
+    let out = Command::new(env!("CARGO_BIN_EXE_gradlab")).args(args("weight_grad.npy", &dir)).output().unwrap();
+    let mut a = args("weight_grad.npy", &dir);
+    a.extend(["--wrt".to_string(), "weight".to_string()]);
+    let out_w = Command::new(env!("CARGO_BIN_EXE_gradlab")).args(a).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "a weight gradient given as the input's shape is refused");
+    let v: Value = serde_json::from_slice(&out_w.stdout).unwrap();
+    assert_eq!((out_w.status.code(), v["verdict"].as_str()), (Some(0), Some("correct")), "{v}");
+}
+
+#[test]
+fn a_sign_error_is_named() {
+    for wrts in [&["input"][..], &["weight"]] {
+        let (code, v) = run("wrong_sign", wrts);
+        assert_eq!((code, causes(&v)), (3, vec!["wrong_sign"]), "{wrts:?}");
+        assert!((v["factor"].as_f64().unwrap() + 1.0).abs() < 1e-7, "{v}");
+        assert!((v["relerr"].as_f64().unwrap() - 2.0).abs() < 1e-6, "{v}");
+    }
+}
+
+/// Every bad input: one sentence on stderr, nothing on stdout, exit 1 (or 2 for usage).
+#[test]
+fn bad_input_is_one_sentence_and_exit_1_or_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = |s: &str| tmp.path().join(s).display().to_string();
+    let good = fixture("correct_f32");
+    let data = good.to_str().unwrap();
+    let xg = good.join("x_grad.npy").display().to_string();
+    let x = gradlab::npy::read_float2(&good.join("x_grad.npy")).unwrap();
+    let mut nan = x.clone();
+    nan[[3, 2]] = f64::NAN;
+    gradlab::npy::write(Path::new(&p("nan.npy")), &nan).unwrap();
+    let mut inf = x.clone();
+    inf[[0, 1]] = f64::NEG_INFINITY;
+    gradlab::npy::write(Path::new(&p("inf.npy")), &inf).unwrap();
+    gradlab::npy::write(Path::new(&p("ints.npy")), &ndarray::Array2::<i64>::zeros((64, 16))).unwrap();
+    // A float16 array, as `x.grad.half().numpy()` would save it.
+    let mut f16 = b"\x93NUMPY\x01\x00".to_vec();
+    let mut header = "{'descr': '<f2', 'fortran_order': False, 'shape': (64, 16), }".to_string();
+    header.push_str(&" ".repeat((64 - (10 + header.len() + 1) % 64) % 64));
+    header.push('\n');
+    f16.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    f16.extend_from_slice(header.as_bytes());
+    f16.extend_from_slice(&[0u8; 64 * 16 * 2]);
+    std::fs::write(p("half.npy"), f16).unwrap();
+    // A data folder whose weight does not match x.
+    let bad_data = p("bad_data");
+    let mut prob = Problem::load(&good).unwrap();
+    prob.weight = ndarray::Array2::zeros((5, 7));
+    std::fs::create_dir(&bad_data).unwrap();
+    let t: ndarray::Array1<i64> = prob.t.iter().map(|&c| c as i64).collect();
+    gradlab::npy::write(Path::new(&bad_data).join("x.npy").as_path(), &prob.x).unwrap();
+    gradlab::npy::write(Path::new(&bad_data).join("t.npy").as_path(), &t).unwrap();
+    gradlab::npy::write(Path::new(&bad_data).join("weight.npy").as_path(), &prob.weight).unwrap();
+    gradlab::npy::write(Path::new(&bad_data).join("bias.npy").as_path(), &prob.bias).unwrap();
+    let other = fixture("sum_reduction");
+    let (nan_f, inf_f, ints_f, half_f, missing_f) =
+        (p("nan.npy"), p("inf.npy"), p("ints.npy"), p("half.npy"), p("missing.npy"));
+    let wg = good.join("weight_grad.npy").display().to_string();
+    let cases: Vec<(Vec<&str>, i32, &str)> = vec![
+        (vec!["--grad", &wg], 1, "has shape [5, 16]; expected [64, 16], the shape of x"),
+        (vec!["--grad", &xg, "--wrt", "bias"], 1, "has shape [64, 16]; expected [5], the shape of bias.npy"),
+        (vec!["--grad", &nan_f], 1, "contains NaN at [3, 2]; expected finite numbers only"),
+        (vec!["--grad", &inf_f], 1, "contains -inf at [0, 1]"),
+        (vec!["--grad", &ints_f], 1, "it holds integers (<i8); expected float32 or float64"),
+        (vec!["--grad", &half_f], 1, "it holds float16 values; expected float32 or float64"),
+        (vec!["--grad", &missing_f], 1, "missing.npy: no such file"),
+        (vec!["--grad", &xg, "--wrt", "input,weight"], 2, "1 gradient files were given for 2 --wrt tensors"),
+        (vec!["--grad", &xg, "--wrt", "logits"], 2, "logits is not a tensor a user's code has .grad for"),
+        (vec!["--grad", &xg, "--wrt", "input,input"], 2, "input is listed twice"),
+        (vec!["--grad", &xg, "--dtype", "f8"], 2, "\"f8\""),
+        (vec!["--grad", &xg, "--format", "xml"], 2, "'xml'"),
+        (vec!["--grad", &xg, "--reduction", "median"], 2, "\"median\""),
+        (vec!["--grad", &xg, "--max-memory", "64K"], 1, "a diagnosis of n=64 d=16 k=5 would need about"),
+        (vec!["--grad", &xg, "--max-memory", "lots"], 2, "'lots'"),
+    ];
+    for (extra, code, needle) in cases {
+        let mut args = vec!["diagnose", "--data", data];
+        args.extend(&extra);
+        let out = gradlab(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{extra:?}: {err}");
+        assert!(err.contains(needle), "{extra:?}: {err:?} should mention {needle:?}");
+        assert!(err.starts_with("error: ") && !err.contains("panicked"), "{extra:?}: {err}");
+        if code == 1 {
+            assert_eq!(err.trim_end().lines().count(), 1, "{extra:?}: one sentence expected, got {err:?}");
+        }
+        assert!(out.stdout.is_empty(), "{extra:?} wrote to stdout");
+    }
+    // Data folders that do not match: the gradient of another problem, a broken folder, none.
+    for (dir, needle) in [
+        (other.to_str().unwrap(), "has shape [64, 16]; expected [12, 5]"),
+        (bad_data.as_str(), "weight has 7 columns but x has 16"),
+        ("/nonexistent/gradlab-data", "no such folder"),
+    ] {
+        let out = gradlab(&["diagnose", "--data", dir, "--grad", &xg]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{dir}: {err}");
+        assert!(err.contains(needle) && err.trim_end().lines().count() == 1, "{dir}: {err}");
+        assert!(out.stdout.is_empty());
+    }
+}
+
+/// The largest excess (|given - truth| / tolerance) of gradlab's own gradients of `p` in dtype
+/// `T` at the given parameters, for every wrt at once; the verdict must never be `wrong`, and in
+/// f32 and f64 it must be `correct`.
+fn own_excess<T: Scalar>(p: &Problem, ctx: T::Ctx, reduction: Reduction) -> f64 {
+    let cfg =
+        TrainConfig { epochs: 0, lr: Decimal::parse("lr", "0").unwrap(), input_grad: InputGrad::Reset, reduction };
+    let (tr, _) = prepare::<T>(p, ctx, &cfg);
+    let dtype = T::dtype(ctx);
+    let given: Vec<Given> = [Wrt::Input, Wrt::Weight, Wrt::Bias]
+        .iter()
+        .map(|&wrt| {
+            let a = wrt.analytic(&tr).map(|v| v.to_f64());
+            let grad = if wrt.is_vector() { a.row(0).to_owned().into_dyn() } else { a.into_dyn() };
+            Given { wrt, grad, file: DType::F64, name: format!("{wrt}") }
+        })
+        .collect();
+    let d = diagnose(p, &given, &Settings { reduction, dtype, accumulate: dtype }).unwrap();
+    assert_ne!(d.verdict, Verdict::Wrong, "{dtype} {reduction}: {:?} {:?}", d.causes, d.worst.first());
+    if dtype.bits() >= 24 {
+        assert_eq!(d.verdict, Verdict::Correct, "{dtype} {reduction}: {:?}", d.reason);
+    }
+    d.largest_excess
+}
+
+/// The tolerance holds for gradlab's own correct gradients (a different summation order from
+/// PyTorch's) in every dtype, over many problems, and it is not vacuous: the worst element uses a
+/// visible part of it, and one element off by a relative 1e-4 in f32 (or 1e-12 in f64) fails.
+#[test]
+fn the_tolerance_holds_and_is_not_vacuous() {
+    let mut worst = [0.0f64; 4];
+    for seed in 0..12u64 {
+        for (n, d, k) in [(10, 4, 2), (37, 9, 5), (128, 3, 10)] {
+            let p = Problem::generate(n, d, k, seed).unwrap();
+            for reduction in [Reduction::Mean, Reduction::Sum] {
+                worst[0] = worst[0].max(own_excess::<half::f16>(&p, (), reduction));
+                worst[1] = worst[1].max(own_excess::<half::bf16>(&p, (), reduction));
+                worst[2] = worst[2].max(own_excess::<f32>(&p, (), reduction));
+                worst[3] = worst[3].max(own_excess::<f64>(&p, (), reduction));
+            }
+        }
+    }
+    eprintln!(
+        "largest excess over 72 problems: f16 {:.3}, bf16 {:.3}, f32 {:.3}, f64 {:.3}",
+        worst[0], worst[1], worst[2], worst[3]
+    );
+    for (w, dt) in worst.iter().zip(["f16", "bf16", "f32", "f64"]) {
+        assert!(*w <= 0.5 && *w > 1e-2, "{dt}: the worst correct element uses {w} of its tolerance");
+    }
+    // Sensitivity: a small relative error on one element is wrong, and named first.
+    for (file, dtype, rel) in [("correct_f32", DType::F32, 1e-4), ("correct_f64", DType::F64, 1e-12)] {
+        let p = Problem::load(&fixture(file)).unwrap();
+        let g = gradlab::npy::read_float2(&fixture(file).join("weight_grad.npy")).unwrap();
+        let mut bumped = g.clone();
+        bumped[[1, 3]] *= 1.0 + rel;
+        let s = Settings::new(Reduction::Mean, dtype);
+        let given = |a: ndarray::Array2<f64>| {
+            vec![Given { wrt: Wrt::Weight, grad: a.into_dyn(), file: dtype, name: "g".into() }]
+        };
+        assert_eq!(diagnose(&p, &given(g), &s).unwrap().verdict, Verdict::Correct, "{file}");
+        let d = diagnose(&p, &given(bumped), &s).unwrap();
+        assert_eq!((d.verdict, d.outside), (Verdict::Wrong, 1), "{file}: a relative {rel} on one element");
+        assert_eq!(d.worst[0].index, [1, 3]);
+        assert_eq!(d.causes, [Cause::Unexplained]);
+        assert!(
+            d.findings[0].evidence.iter().any(|e| e.contains("the departure sits in 1 element")),
+            "{:?}",
+            d.findings
+        );
+    }
+}
+
+/// gradlab's own accumulated x.grad (f32, the seed's protocol) over several seeds, numbers of
+/// epochs and learning rates: named `accumulated_over_steps`, with the number of epochs and the
+/// learning rate recovered (and, when E = n, `sum_instead_of_mean` second).
+#[test]
+fn accumulation_is_named_with_its_steps_across_problems() {
+    for seed in 1..6u64 {
+        for (epochs, lr) in [(10, "1e-3"), (4, "1e-2"), (25, "1e-3")] {
+            let p = Problem::generate(10, 4, 2, seed).unwrap();
+            let cfg = TrainConfig {
+                epochs,
+                lr: Decimal::parse("lr", lr).unwrap(),
+                input_grad: InputGrad::Accumulate,
+                reduction: Reduction::Mean,
+            };
+            let (tr, _) = prepare::<f32>(&p, (), &cfg);
+            // The data folder holds the final parameters; the gradient is x.grad.
+            let fin = Problem {
+                x: p.x.clone(),
+                t: p.t.clone(),
+                weight: tr.weight.mapv(|v| v as f64),
+                bias: tr.bias.iter().map(|&v| v as f64).collect(),
+            };
+            let given = vec![Given {
+                wrt: Wrt::Input,
+                grad: tr.grad_x.mapv(|v| v as f64).into_dyn(),
+                file: DType::F32,
+                name: "x.grad".into(),
+            }];
+            let s = Settings::new(Reduction::Mean, DType::F32);
+            let d = diagnose(&fin, &given, &s).unwrap();
+            let label = format!("seed {seed} E={epochs} lr={lr}");
+            assert_eq!(d.causes[0], Cause::AccumulatedOverSteps, "{label}: {:?}", d.findings);
+            assert_eq!(d.causes.len(), if epochs == 10 { 2 } else { 1 }, "{label}: {:?}", d.causes);
+            let text = d.findings[0].evidence.join(" ");
+            assert!(text.contains(&format!("whole number {epochs}")), "{label}: {text}");
+            let est: f64 =
+                text.split("estimated learning rate: ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+            let want: f64 = lr.parse().unwrap();
+            assert!((est / want - 1.0).abs() < 0.1, "{label}: estimated lr {est}");
+        }
+    }
+}
+
+/// Ctrl-C (SIGINT) during a long exact pass stops `gradlab diagnose` with exit 130 within about
+/// a second, one line on stderr, nothing on stdout.
+#[test]
+fn ctrl_c_stops_a_long_diagnosis() {
+    let tmp = tempfile::tempdir().unwrap();
+    // 100000 samples: a million exponentials at 128 bits in the exact softmax, over a second.
+    let p = Problem::generate(100_000, 64, 10, 1).unwrap();
+    let t: ndarray::Array1<i64> = p.t.iter().map(|&c| c as i64).collect();
+    let dir = tmp.path();
+    gradlab::npy::write(&dir.join("x.npy"), &p.x.mapv(|v| v as f32)).unwrap();
+    gradlab::npy::write(&dir.join("t.npy"), &t).unwrap();
+    gradlab::npy::write(&dir.join("weight.npy"), &p.weight).unwrap();
+    gradlab::npy::write(&dir.join("bias.npy"), &p.bias).unwrap();
+    gradlab::npy::write(&dir.join("grad.npy"), &ndarray::Array1::<f64>::zeros(10)).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_gradlab"))
+        .args(["diagnose", "--data", dir.to_str().unwrap(), "--wrt", "bias", "--grad"])
+        .arg(dir.join("grad.npy"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    let sent = std::time::Instant::now();
+    // SAFETY: plain kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    let waited = sent.elapsed();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(waited < std::time::Duration::from_secs(3), "took {waited:?} to stop");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.starts_with("interrupted: "), "{err}");
+    assert!(out.stdout.is_empty(), "printed a diagnosis: {}", String::from_utf8_lossy(&out.stdout));
+}
