@@ -122,6 +122,26 @@ impl<'de> serde::Deserialize<'de> for Decimal {
     }
 }
 
+/// `x` as `8.996676e-01` (six digits, two-digit exponent, like C's `%e`).
+pub fn sci6(x: f64) -> String {
+    if !x.is_finite() {
+        return format!("{x}");
+    }
+    let s = format!("{x:.6e}");
+    let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
+    let e: i32 = e.parse().unwrap_or(0);
+    format!("{m}e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs())
+}
+
+/// Three significant digits, in scientific notation below 1e-3 or from 1e4 up.
+pub fn sci3(x: f64) -> String {
+    if x != 0.0 && (x.abs() < 1e-3 || x.abs() >= 1e4) {
+        format!("{x:.2e}")
+    } else {
+        format!("{x:.3}")
+    }
+}
+
 /// Formats like Python's `f"{x:.0e}"` when the mantissa is a whole number (`1e-05`), otherwise
 /// with the shortest mantissa that round-trips (`2.5e-03`).
 pub fn format_sci(x: f64) -> String {

@@ -65,8 +65,9 @@
 //! 6. `train`, `truth`: training like the seed, the objectives at a trained state, the MPFR truth.
 //! 7. `numeric`: numeric gradients (the fast and naive paths, the engines of every method, the
 //!    regime of each element).
-//! 8. `check`, `budget`, `regimes`, `theory`, `diagnose`, `prelude`: a check's configuration, rows
-//!    and run; its memory and work; where each regime begins; the error model; `gradlab diagnose`;
+//! 8. `check`, `budget`, `regimes`, `theory`, `summary`, `diagnose`, `prelude`: a check's
+//!    configuration, rows and run; its memory and work; where each regime begins; the error model;
+//!    the sentences under a check's table; `gradlab diagnose` (its text too, `diagnose::text`);
 //!    what a check needs in one `use`.
 //!
 //! Above the core, in crates of their own: `gradlab-plot` (crates/plot, the figures) and
@@ -113,6 +114,7 @@ pub mod check;
 pub mod diagnose;
 pub mod prelude;
 pub mod regimes;
+pub mod summary;
 pub mod theory;
 
 pub use error::{Error, Result};

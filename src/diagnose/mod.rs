@@ -37,6 +37,7 @@ mod causes;
 pub mod exact;
 pub mod microbatch;
 pub mod power;
+pub mod text;
 pub mod tolerance;
 
 use crate::error::{Error, Result};

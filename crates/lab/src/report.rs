@@ -5,16 +5,8 @@ use gradlab::error::Result;
 use std::fmt::Write as _;
 use std::path::Path;
 
-/// `x` as `8.996676e-01` (six digits, two-digit exponent, like C's `%e`).
-pub fn sci6(x: f64) -> String {
-    if !x.is_finite() {
-        return format!("{x}");
-    }
-    let s = format!("{x:.6e}");
-    let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
-    let e: i32 = e.parse().unwrap_or(0);
-    format!("{m}e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs())
-}
+/// `x` as `8.996676e-01` (the core's [`gradlab::exact::sci6`]).
+pub use gradlab::exact::sci6;
 
 /// A best step for a table: `1e-02`, or `1e+00 (largest step tried: a bound, not an optimum)`
 /// when it sits on an edge of its grid.

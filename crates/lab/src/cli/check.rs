@@ -14,9 +14,7 @@ use gradlab::cost::Shape;
 use gradlab::error::{Error, Result};
 use gradlab::exact::Decimal;
 use gradlab::method::Scheme;
-use gradlab::metrics::best_step;
 use gradlab::objective::{Model, ModelKind, Reduction, Wrt};
-use gradlab::policy::{analytic_is_wrong, whole_factor};
 use gradlab::problem::Problem;
 use gradlab::scalar::{DType, Prec};
 use gradlab::train::{InputGrad, TrainConfig};
@@ -313,124 +311,6 @@ pub fn write_csv<'a, W: std::io::Write>(w: W, rows: impl IntoIterator<Item = &'a
     wr.flush().map_err(|e| Error::Write { path: "<csv>".into(), reason: e.to_string() })
 }
 
-/// The mean ordinary relative error against the truth from which no step counts as working: a
-/// gradient of zeros has exactly 1, so a step at 1 or above is no closer to the truth than none.
-pub const NO_STEP_WORKED: f64 = 1.0;
-
-/// A one-paragraph diagnosis of one dtype's rows: is the analytic gradient wrong, and by what
-/// factor; where is the numeric gradient best, or that no step worked (mean relerr against the
-/// truth at least [`NO_STEP_WORKED`] at every step); which steps are in the dead zone.
-pub fn diagnose(dtype: DType, rows: &[CheckRow]) -> String {
-    let mut out = String::new();
-    let u = dtype.unit_roundoff();
-    let anal = rows.first().map_or(f64::NAN, |r| r.anal_vs_truth);
-    let best = best_step(rows.iter().map(|r| (&r.eps, r.num_vs_truth)));
-    let ratio_at_best = best.as_ref().and_then(|b| rows.iter().find(|r| r.eps == b.step)).map(|r| r.ratio_median);
-    if anal.is_finite() {
-        // A correct analytic gradient in the dtype is accurate to a modest multiple of u.
-        let underflow = rows.first().map_or(0, |r| r.anal_underflow);
-        let wrong = analytic_is_wrong(anal, dtype);
-        if wrong && underflow > 0 {
-            let _ = writeln!(
-                out,
-                "analytic gradient differs from the truth by {} on average, but {underflow} of its elements are 0 where the \
-                 true value underflows {dtype} (below its smallest normal number): an underflow of a saturated softmax, \
-                 not a bug in the gradient.",
-                sci6(anal)
-            );
-        } else if wrong {
-            let _ = write!(out, "analytic gradient is WRONG: it differs from the truth by {} on average", sci6(anal));
-            // The ratio at the step where the numeric gradient is most accurate names the factor.
-            if let Some(r) = ratio_at_best.filter(|r| r.is_finite()) {
-                match whole_factor(r) {
-                    Some(c) => {
-                        let _ = writeln!(out, "; analytic/numeric = {r:.3}, about {c}: a gradient summed over {c} epochs or samples instead of averaged?");
-                    }
-                    None => {
-                        let _ = write!(out, "; analytic/numeric = {r:.4}");
-                    }
-                }
-            }
-            if !out.ends_with('\n') {
-                out.push_str(".\n");
-            }
-        } else {
-            let _ =
-                writeln!(out, "analytic gradient agrees with the truth (mean relerr {}, u = {}).", sci6(anal), sci6(u));
-        }
-    }
-    if let Some(r) = rows.first().filter(|r| !r.scheme.has_step()) {
-        let _ = writeln!(out, "dual numbers (no step): mean relerr against the truth {}.", sci6(r.num_vs_truth));
-    } else if let Some(r) = rows.first().filter(|r| r.auto_step) {
-        let _ = writeln!(
-            out,
-            "eps auto: a step per element from the error model, median {} (the CSV's eps); mean relerr against the \
-             truth {}.",
-            sci6(r.eps.to_f64()),
-            sci6(r.num_vs_truth)
-        );
-    } else if let Some(b) = best.as_ref().filter(|b| b.value < NO_STEP_WORKED) {
-        let edge = match b.edge {
-            Some(e) => format!("; the {}, so the optimum may lie beyond it", e.note()),
-            None => String::new(),
-        };
-        let _ = writeln!(
-            out,
-            "numeric gradient closest to the truth at eps = {} (mean relerr {}{edge}).",
-            b.step,
-            sci6(b.value)
-        );
-    } else if let Some(b) = best {
-        let _ = writeln!(
-            out,
-            "no step worked: at every step the numeric gradient is off the truth by at least the truth's own size on \
-             average (mean relerr against the truth >= 1; the smallest, {} at eps = {}, is no better than a \
-             gradient of zeros).",
-            sci6(b.value),
-            b.step
-        );
-    } else if rows.iter().any(|r| r.truth_zero.is_some()) {
-        let _ =
-            writeln!(out, "no step worked: the numeric gradient's error against the truth is not finite at any step.");
-    }
-    if let Some(z) = rows.first().and_then(|r| r.truth_zero).filter(|&z| z > 0) {
-        let _ = writeln!(
-            out,
-            "{z} {} a true gradient of exactly 0, left out of num_vs_truth and anal_vs_truth (a relative error \
-             against 0 is undefined).",
-            if z == 1 { "element has" } else { "elements have" }
-        );
-    }
-    let at = |count: fn(&CheckRow) -> usize| -> Vec<String> {
-        let plural = |c: usize| if c == 1 { "element" } else { "elements" };
-        rows.iter().filter(|r| count(r) > 0).map(|r| format!("{} ({} {})", r.eps, count(r), plural(count(r)))).collect()
-    };
-    let (flat, dead) = (at(|r| r.loss_flat), at(|r| r.dead_zone));
-    let bounds: Vec<f64> = rows.iter().filter_map(|r| r.est_bounds).collect();
-    if !bounds.is_empty() {
-        let lo = bounds.iter().copied().fold(f64::INFINITY, f64::min);
-        let hi = bounds.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let share = if format!("{lo:.3}") == format!("{hi:.3}") {
-            format!("{:.1}% of the elements at every step", 100.0 * lo)
-        } else {
-            format!("{:.1}% to {:.1}% of the elements, depending on the step", 100.0 * lo, 100.0 * hi)
-        };
-        let _ = writeln!(out, "Ridders' error estimate bounds the true error for {share}.");
-    }
-    if !flat.is_empty() {
-        let _ = writeln!(
-            out,
-            "loss flat (x moved but every perturbed loss rounded to the same value, so the numeric gradient is 0) at \
-             eps = {}.",
-            flat.join(", ")
-        );
-    }
-    if !dead.is_empty() {
-        let _ = writeln!(out, "input dead (x + eps == x at every stencil point) at eps = {}.", dead.join(", "));
-    }
-    out
-}
-
 /// The seed-style table for every dtype, with a diagnosis under each; when several wrts are
 /// checked, each block of dtypes is headed by its wrt. `notes` holds each result's note lines
 /// ([`super::notes`]), printed under its heading.
@@ -504,7 +384,7 @@ pub fn format_table(setup: &str, results: &[(Wrt, DType, DTypeCheck)], notes: &[
                 }
             );
         }
-        s.push_str(&diagnose(*dt, &r.rows));
+        s.push_str(&gradlab::summary::paragraph(*dt, &r.rows));
     }
     s
 }
