@@ -65,10 +65,14 @@
 //! 6. `train`, `truth`: training like the seed, the objectives at a trained state, the MPFR truth.
 //! 7. `numeric`: numeric gradients (the fast and naive paths, the engines of every method, the
 //!    regime of each element).
-//! 8. `check`, `budget`, `regimes`, `theory`, `diagnose`, `prelude`: a check's configuration, rows
-//!    and run; its memory and work; where each regime begins; the error model; `gradlab diagnose`;
-//!    what a check needs in one `use`.
-//! 9. `lab`, `experiments`: the experiment runner, figures, report and command line (feature
+//! 8. `model`: the extension point, the [`model::Model`] trait (its tensors, its state at a dtype,
+//!    its loss over any `Num`, its backward over any `Scalar`, optional training and fast path),
+//!    and the linear model, the MLP and Martins' function implementing it.
+//! 9. `check`, `budget`, `regimes`, `theory`, `diagnose`, `prelude`: a check's configuration, rows
+//!    and run (one generic check over any model, [`check::check_model`]); its memory and work;
+//!    where each regime begins; the error model; `gradlab diagnose`; what a check needs in one
+//!    `use`.
+//! 10. `lab`, `experiments`: the experiment runner, figures, report and command line (feature
 //!    `lab`), and the experiments that run on it.
 #![warn(missing_docs)]
 // Lets the experiment scripts say `gradlab::...` both as modules of this library and as binaries.
@@ -108,6 +112,9 @@ pub mod truth;
 pub mod numeric;
 
 // Layer 8.
+pub mod model;
+
+// Layer 9.
 pub mod budget;
 pub mod check;
 pub mod diagnose;
@@ -115,7 +122,7 @@ pub mod prelude;
 pub mod regimes;
 pub mod theory;
 
-// Layer 9.
+// Layer 10.
 #[cfg(feature = "lab")]
 #[path = "../experiments/mod.rs"]
 pub mod experiments;
