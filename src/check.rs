@@ -420,7 +420,7 @@ fn check_model_typed<M: ModelTrait, T: Scalar>(
     let (grads, steps) = match crate::model::numeric(model, &state, which, anal.view(), &req, watch)? {
         Numeric::Fixed(grads) => (grads, cfg.row_steps()),
         Numeric::Auto(numeric, chosen) => {
-            (vec![MethodGrad { numeric, est_error: None }], vec![crate::numeric::auto::median_step(&chosen)])
+            (vec![MethodGrad { numeric: *numeric, est_error: None }], vec![crate::numeric::auto::median_step(&chosen)])
         }
     };
     rows_of(T::dtype(ctx), cfg, which.name(), Gradients { anal, truth, grads, steps, rounded }, watch)

@@ -73,7 +73,7 @@
 //!    where each regime begins; the error model; `gradlab diagnose`; what a check needs in one
 //!    `use`.
 //! 10. `lab`, `experiments`: the experiment runner, figures, report and command line (feature
-//!    `lab`), and the experiments that run on it.
+//!     `lab`), and the experiments that run on it.
 #![warn(missing_docs)]
 // Lets the experiment scripts say `gradlab::...` both as modules of this library and as binaries.
 extern crate self as gradlab;

@@ -195,7 +195,7 @@ impl Model for LinearModel<'_> {
         let setup =
             Setup { trained: state, reduction: self.reduction, stencil: req.scheme.stencil(), wrt: which.wrt() };
         Some(if req.auto {
-            auto_grad_watched(&setup, req.naive, watch).map(|(g, steps)| Numeric::Auto(g, steps))
+            auto_grad_watched(&setup, req.naive, watch).map(|(g, steps)| Numeric::Auto(Box::new(g), steps))
         } else {
             method_grads_watched(&setup, req.scheme, req.steps, req.naive, watch).map(Numeric::Fixed)
         })

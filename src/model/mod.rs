@@ -168,7 +168,7 @@ pub enum Numeric<T> {
     /// One per configured step.
     Fixed(Vec<MethodGrad<T>>),
     /// `--eps auto`: the gradient and the steps chosen.
-    Auto(NumericGrad<T>, Vec<T>),
+    Auto(Box<NumericGrad<T>>, Vec<T>),
 }
 
 /// The numeric gradients of `which` at `state`: the model's fast path, or the per-element engine.
@@ -189,7 +189,7 @@ pub fn numeric<'a, M: Model, T: Scalar>(
     let at = At { model, state, which, analytic };
     if req.auto {
         let (grad, steps) = crate::numeric::generic::auto_grad(&at, req.scheme.stencil(), watch)?;
-        Ok(Numeric::Auto(grad, steps))
+        Ok(Numeric::Auto(Box::new(grad), steps))
     } else {
         Ok(Numeric::Fixed(crate::numeric::generic::method_grads(&at, req.scheme, req.steps, watch)?))
     }
