@@ -57,7 +57,7 @@ impl Experiment for SeedRepro {
     }
 
     fn finish(&self, _quick: bool, rows: &[CheckRow], out: &mut Output) -> Result<String> {
-        let of = |(g, w): (InputGrad, Wrt)| rows.iter().filter(move |r| r.input_grad == g && r.wrt == w);
+        let of = |(g, w): (InputGrad, Wrt)| rows.iter().filter(move |r| r.input_grad == g && r.wrt == w.name());
         let [acc, reset, logits] = CHECKS;
         let at = |c, eps: &Decimal| of(c).find(|r| r.eps.value() == eps.value());
         let y = |c, eps: &Decimal, f: fn(&CheckRow) -> f64| at(c, eps).map_or(f64::NAN, f);

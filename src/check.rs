@@ -1,20 +1,19 @@
-//! The seed's protocol for one dtype: cast, train, analytic gradient, numeric gradient for each
-//! step, truth, metrics. [`check_dtype`] is what `gradlab check` and the experiments call.
+//! The seed's protocol for one dtype, written once over any model ([`check_model`]): the state in
+//! the dtype, training, analytic gradient, truth, numeric gradient for each step, metrics.
+//! [`check_dtype`] (the linear model) and [`check_model_watched`] (the registry's models) are
+//! what `gradlab check` and the experiments call.
 
 use crate::error::{Error, Result};
 use crate::exact::Decimal;
 use crate::method::Scheme;
 use crate::metrics::{compare_to_truth, compare_with_ratio, TruthSummary};
-use crate::numeric::exotic::{method_grads_watched, MethodGrad};
+use crate::model::{LinearModel, LinearTensor, MlpModel, MlpTensor, Model as ModelTrait, Numeric, Request, TensorKind};
+use crate::numeric::exotic::MethodGrad;
 use crate::numeric::generic;
-use crate::numeric::Setup;
-use crate::objective::mlp::{MlpParams, MlpSpec};
 use crate::objective::{Model, Objective, Wrt};
 use crate::problem::Problem;
 use crate::scalar::{DType, Prec, Scalar};
-use crate::train::mlp::{self, MlpObjective};
 use crate::train::{train_watched, InputGrad, TrainConfig, Trained};
-use crate::truth::mlp as mlp_truth;
 use crate::watch::Watch;
 use ndarray::Array2;
 use rug::Float;
@@ -172,8 +171,9 @@ pub struct CheckRow {
     pub dtype: DType,
     /// The scheme.
     pub scheme: Scheme,
-    /// What the gradient is taken with respect to.
-    pub wrt: Wrt,
+    /// What the gradient is taken with respect to: the name of the model's tensor
+    /// ([`crate::model::TensorKind::name`]; for the linear model and the MLP, a [`Wrt`]'s name).
+    pub wrt: String,
     /// What happened to x.grad between epochs.
     pub input_grad: InputGrad,
     /// The step, exact, as given; 0 for dual numbers, which take none (an empty CSV field).
@@ -335,23 +335,22 @@ pub fn check_dtype(problem: &Problem, dtype: DType, cfg: &CheckConfig) -> Result
 }
 
 /// [`check_dtype`] under a [`Watch`]: stops at the next epoch, sample or row once the watch is
-/// stopped, and advances it by the units of [`crate::budget::check_work`] as it goes.
+/// stopped, and advances it by the units of [`crate::budget::check_work`] as it goes. The
+/// linear model's [`check_model`] for `cfg.wrt`.
 ///
 /// # Errors
 /// [`Error::Value`] when the truth is not more precise than the dtype; [`Error::Interrupted`],
 /// saying where the check stopped, when the watch was stopped.
 pub fn check_dtype_watched(problem: &Problem, dtype: DType, cfg: &CheckConfig, watch: &Watch) -> Result<DTypeCheck> {
     Model::Linear.check_wrt(cfg.wrt)?;
-    cfg.validate_for(&[dtype])?;
-    crate::with_dtype!(dtype, |T, ctx| check_typed::<T>(problem, ctx, cfg, watch)).map_err(|e| match e {
-        Error::Interrupted(at) => Error::Interrupted(format!("the {dtype} check stopped at {at}")),
-        other => other,
-    })
+    let which = LinearTensor::of(cfg.wrt).unwrap_or_else(|| unreachable!("checked by check_wrt"));
+    check_model(&LinearModel { problem, reduction: cfg.train.reduction }, which, dtype, cfg, watch)
 }
 
-/// [`check_dtype_watched`] for any model: the linear model's check, or the MLP's (its layers
-/// drawn from its spec's seed, trained on the problem's x and t; every scheme by the
-/// per-element engine [`crate::numeric::generic`]). The rows are the same kind for every model.
+/// [`check_dtype_watched`] for any model of the registry ([`crate::objective::ModelKind`]): the
+/// linear model's check, or the MLP's (its layers drawn from its spec's seed, trained on the
+/// problem's x and t; every scheme by the per-element engine [`crate::numeric::generic`]), both by
+/// [`check_model`]. The rows are the same kind for every model.
 ///
 /// # Errors
 /// As [`check_dtype_watched`], and [`Error::Value`] for a wrt the model does not have.
@@ -374,11 +373,58 @@ pub fn check_model_watched(
             "a dtype without +C (mixed precision stores where the linear model stores, and only the linear model has those points)",
         ));
     }
+    check_model(&MlpModel { problem, spec, reduction: cfg.train.reduction }, MlpTensor::of(cfg.wrt), dtype, cfg, watch)
+}
+
+/// The check of any [`ModelTrait`] in one dtype, the same for every model: the state in the
+/// dtype, training ([`ModelTrait::train`], with `cfg.train`), the analytic gradient, the truth
+/// (the model's backward over MPFR at `cfg.truth`, [`crate::model::truth`], its residues of an
+/// exact 0 cleared by [`crate::truth::clear_residues`]), the numeric gradients (the model's fast
+/// path or the per-element engine, [`crate::model::numeric`]) and the rows. `which` is the tensor
+/// (`cfg.wrt` is not read; the rows' `wrt` is `which`'s name).
+///
+/// # Errors
+/// [`Error::Value`] for a tensor the model does not list, a step or truth precision the dtype
+/// refuses ([`CheckConfig::validate_for`]); [`Error::Interrupted`], saying where the check
+/// stopped, when the watch was stopped.
+pub fn check_model<M: ModelTrait>(
+    model: &M,
+    which: M::Tensor,
+    dtype: DType,
+    cfg: &CheckConfig,
+    watch: &Watch,
+) -> Result<DTypeCheck> {
+    if !model.tensors().contains(&which) {
+        let names: Vec<&str> = model.tensors().iter().map(|w| w.name()).collect();
+        return Err(Error::value("--wrt", which.name(), format!("one of {}", names.join(", "))));
+    }
     cfg.validate_for(&[dtype])?;
-    crate::with_dtype!(dtype, |T, ctx| check_mlp_typed::<T>(problem, ctx, cfg, &spec, watch)).map_err(|e| match e {
+    crate::with_dtype!(dtype, |T, ctx| check_model_typed::<M, T>(model, which, ctx, cfg, watch)).map_err(|e| match e {
         Error::Interrupted(at) => Error::Interrupted(format!("the {dtype} check stopped at {at}")),
         other => other,
     })
+}
+
+fn check_model_typed<M: ModelTrait, T: Scalar>(
+    model: &M,
+    which: M::Tensor,
+    ctx: T::Ctx,
+    cfg: &CheckConfig,
+    watch: &Watch,
+) -> Result<DTypeCheck> {
+    let (state, rounded) = model.state::<T>(ctx);
+    let state = model.train(state, &cfg.train, watch)?;
+    let anal = model.analytic(&state, which, watch)?;
+    let truth = truth_of(cfg, |p| crate::model::truth(model, &state, which, p, watch))?;
+    let req = Request { scheme: cfg.scheme, steps: &cfg.steps, auto: cfg.is_auto(), naive: cfg.naive };
+    let (grads, steps) = match crate::model::numeric(model, &state, which, anal.view(), &req, watch)? {
+        Numeric::Fixed(grads) => (grads, cfg.row_steps()),
+        Numeric::Auto(numeric, chosen) => {
+            (vec![MethodGrad { numeric: *numeric, est_error: None }], vec![crate::numeric::auto::median_step(&chosen)])
+        }
+    };
+    rows_of(T::dtype(ctx), cfg, which.name(), Gradients { anal, truth, grads, steps, rounded }, watch)
+        .map(|r| DTypeCheck { training: model.nonfinite(&state), ..r })
 }
 
 /// The trained state of `problem` in dtype `T`, and how many values were rounded.
@@ -422,42 +468,6 @@ fn truth_of(cfg: &CheckConfig, grad: impl Fn(Prec) -> Result<Array2<Float>>) -> 
     }
 }
 
-fn check_typed<T: Scalar>(problem: &Problem, ctx: T::Ctx, cfg: &CheckConfig, watch: &Watch) -> Result<DTypeCheck> {
-    let (tr, rounded) = prepare_watched::<T>(problem, ctx, &cfg.train, watch)?;
-    let anal = cfg.wrt.analytic(&tr).to_owned();
-    let truth = truth_of(cfg, |p| crate::truth::truth_grad_watched(&tr, cfg.train.reduction, cfg.wrt, p, watch))?;
-    let setup = Setup { trained: &tr, reduction: cfg.train.reduction, stencil: cfg.scheme.stencil(), wrt: cfg.wrt };
-    let (grads, steps) = if cfg.is_auto() {
-        let (numeric, chosen) = crate::numeric::auto::auto_grad_watched(&setup, cfg.naive, watch)?;
-        (vec![MethodGrad { numeric, est_error: None }], vec![crate::numeric::auto::median_step(&chosen)])
-    } else {
-        (method_grads_watched(&setup, cfg.scheme, &cfg.steps, cfg.naive, watch)?, cfg.row_steps())
-    };
-    rows_of(T::dtype(ctx), cfg, Gradients { anal, truth, grads, steps, rounded }, watch)
-        .map(|r| DTypeCheck { training: tr.nonfinite, ..r })
-}
-
-/// The MLP's check in dtype `T`: its layers drawn from the spec's seed, trained on the problem's
-/// x and t, every scheme by the per-element engine ([`crate::numeric::generic`]).
-fn check_mlp_typed<T: Scalar>(
-    problem: &Problem,
-    ctx: T::Ctx,
-    cfg: &CheckConfig,
-    spec: &MlpSpec,
-    watch: &Watch,
-) -> Result<DTypeCheck> {
-    let x = problem.x.map(|v| T::from_f64(*v, ctx));
-    let rounded = x.iter().zip(problem.x.iter()).filter(|(a, b)| a.to_f64() != **b).count();
-    let init = MlpParams::generate(problem.d(), problem.k(), spec.hidden, spec.seed).cast::<T>(ctx);
-    let tr = mlp::train_watched(&x, &problem.t, &init, spec.act, &cfg.train, ctx, watch)?;
-    let obj = MlpObjective::new(&tr, cfg.train.reduction, cfg.wrt);
-    let anal = obj.analytic().to_owned();
-    let truth = truth_of(cfg, |p| mlp_truth::truth_grad_watched(&tr, cfg.train.reduction, cfg.wrt, p, watch))?;
-    let (grads, steps) = objective_grads(&obj, cfg, watch)?;
-    rows_of(T::dtype(ctx), cfg, Gradients { anal, truth, grads, steps, rounded }, watch)
-        .map(|r| DTypeCheck { training: tr.nonfinite, ..r })
-}
-
 /// The gradients of `obj` by the configured scheme and steps ([`crate::numeric::generic`]), and
 /// the step of each (for `--eps auto`, the median of the steps chosen).
 ///
@@ -488,7 +498,13 @@ struct Gradients<T> {
 
 /// The rows, summaries and kept gradients of a check from its gradients (the same for every
 /// model).
-fn rows_of<T: Scalar>(dtype: DType, cfg: &CheckConfig, g: Gradients<T>, watch: &Watch) -> Result<DTypeCheck> {
+fn rows_of<T: Scalar>(
+    dtype: DType,
+    cfg: &CheckConfig,
+    wrt: &str,
+    g: Gradients<T>,
+    watch: &Watch,
+) -> Result<DTypeCheck> {
     // The bits that hold every value exactly (a mixed dtype's numeric gradients are C values).
     let bits = dtype.value_bits();
     let Gradients { anal, truth, grads, steps, rounded } = g;
@@ -512,7 +528,7 @@ fn rows_of<T: Scalar>(dtype: DType, cfg: &CheckConfig, g: Gradients<T>, watch: &
         rows.push(CheckRow {
             dtype,
             scheme: cfg.scheme,
-            wrt: cfg.wrt,
+            wrt: wrt.to_string(),
             input_grad: cfg.train.input_grad,
             eps: h.clone(),
             relerr_mean: s.mean,

@@ -65,10 +65,13 @@
 //! 6. `train`, `truth`: training like the seed, the objectives at a trained state, the MPFR truth.
 //! 7. `numeric`: numeric gradients (the fast and naive paths, the engines of every method, the
 //!    regime of each element).
-//! 8. `check`, `budget`, `regimes`, `theory`, `summary`, `diagnose`, `prelude`: a check's
-//!    configuration, rows and run; its memory and work; where each regime begins; the error model;
-//!    the sentences under a check's table; `gradlab diagnose` (its text too, `diagnose::text`);
-//!    what a check needs in one `use`.
+//! 8. `model`: the extension point, the [`model::Model`] trait (its tensors, its state at a dtype,
+//!    its loss over any `Num`, its backward over any `Scalar`, optional training and fast path),
+//!    and the linear model, the MLP and Martins' function implementing it.
+//! 9. `check`, `budget`, `regimes`, `theory`, `summary`, `diagnose`, `prelude`: a check's
+//!    configuration, rows and run (one generic check over any model, [`check::check_model`]); its
+//!    memory and work; where each regime begins; the error model; the sentences under a check's
+//!    table; `gradlab diagnose` (its text too, `diagnose::text`); what a check needs in one `use`.
 //!
 //! Above the core, in crates of their own: `gradlab-plot` (crates/plot, the figures) and
 //! `gradlab-lab` (crates/lab: the experiment runner, report, command line and experiments/),
@@ -109,6 +112,9 @@ pub mod truth;
 pub mod numeric;
 
 // Layer 8.
+pub mod model;
+
+// Layer 9.
 pub mod budget;
 pub mod check;
 pub mod diagnose;

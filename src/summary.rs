@@ -143,7 +143,7 @@ mod tests {
         CheckRow {
             dtype: DType::F32,
             scheme: Scheme::Central,
-            wrt: Wrt::Input,
+            wrt: Wrt::Input.to_string(),
             input_grad: InputGrad::Reset,
             eps: Decimal::parse("eps", eps).unwrap(),
             relerr_mean: 0.0,

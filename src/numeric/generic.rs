@@ -132,6 +132,8 @@ fn stencil_grads<T: Scalar, O: Objective<T>>(
                         perturbed[[j, i]].set(v);
                     } else {
                         perturbed[[j, i]].set_add(v, shift);
+                        // A stored value (rounded to S for a mixed dtype; a no-op otherwise).
+                        perturbed[[j, i]].store();
                         moved |= !same(&perturbed[[j, i]], v);
                     }
                     values.push(obj.value::<T>(perturbed.view()));

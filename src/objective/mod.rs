@@ -8,8 +8,10 @@
 //! scheme per element over any Objective; the linear model keeps its own fast path
 //! ([`crate::numeric`], [`crate::numeric::exotic`]) and implements the trait too
 //! ([`LinearObjective`], which tests/objective.rs checks against that path bit for bit).
-//! Adding an objective is one file implementing [`Objective`] (its training and truth beside
-//! it) and a line in [`ModelKind`] (with its arm in [`crate::check::check_model_watched`]).
+//! A model a check runs on is a [`crate::model::Model`] (its state, training, backward and
+//! truth written once for every model); adding one is a file under src/model/ (or a user's own
+//! crate, as examples/own_model.rs), and for `gradlab check --model` a line in [`ModelKind`] with
+//! its arm in [`crate::check::check_model_watched`].
 //!
 //! [`linear`] holds the layer's forward (logits) and backward (gradients of x, W and b) side by
 //! side; [`cross_entropy`] the per-sample loss and its gradient side by side, and the reduced

@@ -1,0 +1,203 @@
+//! The seed's model as a [`Model`]: a linear layer with softmax cross-entropy on a problem's
+//! data, trained like the seed ([`crate::train::train_watched`]), its analytic gradient what a
+//! user reads after training ([`Wrt::analytic`]), its backward [`Pass`], and its fast engine
+//! ([`crate::numeric`], [`crate::numeric::exotic`], [`crate::numeric::auto`]) as the fast path.
+
+use super::{Model, Numeric, Request, TensorKind};
+use crate::error::Result;
+use crate::numeric::auto::auto_grad_watched;
+use crate::numeric::exotic::method_grads_watched;
+use crate::numeric::Setup;
+use crate::objective::cross_entropy::logits_grad_into_watched;
+use crate::objective::{Objective, Pass, Reduction, Wrt};
+use crate::problem::{Cast, Problem};
+use crate::scalar::num::Num;
+use crate::scalar::{Prec, Scalar};
+use crate::train::{train_watched, LinearObjective, NonFinite, TrainConfig, Trained};
+use crate::watch::Watch;
+use ndarray::{Array1, Array2, ArrayView2};
+use rug::Float;
+
+crate::named_enum! {
+    /// The linear model's tensors.
+    pub enum LinearTensor("--wrt") {
+        /// The inputs x (n x d).
+        Input = "input",
+        /// The weight W (k x d), at the final parameters.
+        Weight = "weight",
+        /// The bias b (k), at the final parameters, as a 1 x k row.
+        Bias = "bias",
+        /// The logits (n x k) of the final forward pass.
+        Logits = "logits",
+    }
+}
+
+impl TensorKind for LinearTensor {
+    fn name(self) -> &'static str {
+        LinearTensor::name(self)
+    }
+}
+
+impl LinearTensor {
+    /// The tensor `wrt` names, `None` for the MLP's hidden layer.
+    pub fn of(wrt: Wrt) -> Option<Self> {
+        Self::parse(wrt.name()).ok()
+    }
+
+    /// The same tensor as a [`Wrt`] (what the fast engine and the truth's helpers take).
+    pub fn wrt(self) -> Wrt {
+        match self {
+            LinearTensor::Input => Wrt::Input,
+            LinearTensor::Weight => Wrt::Weight,
+            LinearTensor::Bias => Wrt::Bias,
+            LinearTensor::Logits => Wrt::Logits,
+        }
+    }
+}
+
+/// The seed's linear model on a problem, its loss reduced by `reduction`.
+#[derive(Clone, Copy, Debug)]
+pub struct LinearModel<'a> {
+    /// The problem: inputs, targets and initial parameters.
+    pub problem: &'a Problem,
+    /// The loss reduction.
+    pub reduction: Reduction,
+}
+
+/// An empty array (what a state holds before training gives it gradients).
+fn empty<T>() -> Array2<T> {
+    Array2::from_shape_vec((0, 0), Vec::new()).unwrap_or_else(|_| unreachable!("0 x 0 holds nothing"))
+}
+
+impl Model for LinearModel<'_> {
+    type Tensor = LinearTensor;
+    /// Before training: the cast inputs and parameters (no gradients, no logits).
+    type State<T: Scalar> = Trained<T>;
+
+    fn tensors(&self) -> &[LinearTensor] {
+        LinearTensor::ALL
+    }
+
+    fn state<T: Scalar>(&self, ctx: T::Ctx) -> (Trained<T>, usize) {
+        let Cast { x, weight, bias, rounded } = self.problem.cast::<T>(ctx);
+        let state = Trained {
+            ctx,
+            x,
+            t: self.problem.t.clone(),
+            weight,
+            bias: bias.to_vec(),
+            grad_x: empty(),
+            grad_logits: empty(),
+            grad_weight: empty(),
+            grad_bias: Vec::new(),
+            logits: empty(),
+            nonfinite: None,
+        };
+        (state, rounded)
+    }
+
+    /// The seed's loop ([`crate::train::train_watched`]).
+    fn train<T: Scalar>(&self, state: Trained<T>, cfg: &TrainConfig, watch: &Watch) -> Result<Trained<T>> {
+        let Trained { ctx, x, t, weight, bias, .. } = state;
+        let cast = Cast { x, weight, bias: Array1::from(bias), rounded: 0 };
+        train_watched(&cast, &t, cfg, ctx, watch)
+    }
+
+    fn nonfinite<T: Scalar>(&self, state: &Trained<T>) -> Option<NonFinite> {
+        state.nonfinite
+    }
+
+    fn tensor<'s, T: Scalar>(&self, state: &'s Trained<T>, which: LinearTensor) -> ArrayView2<'s, T> {
+        which.wrt().tensor(state)
+    }
+
+    fn loss<T: Scalar, N: Num<Real = T>>(&self, state: &Trained<T>, which: LinearTensor, v: ArrayView2<N>) -> N {
+        LinearObjective::new(state, self.reduction, which.wrt())
+            .unwrap_or_else(|_| unreachable!("a linear tensor"))
+            .value(v)
+    }
+
+    /// For the logits, the loss gradient at the state's logits; else one forward and backward
+    /// [`Pass`] at its inputs and parameters.
+    fn backward<T: Scalar>(&self, state: &Trained<T>, which: LinearTensor, watch: &Watch) -> Result<Array2<T>> {
+        let ctx = state.ctx;
+        let scale = self.reduction.scale::<T>(state.t.len(), ctx);
+        if which == LinearTensor::Logits {
+            let z = &state.logits;
+            let mut out = Array2::from_elem(z.dim(), T::zero(ctx));
+            logits_grad_into_watched(z.view(), &state.t, scale.as_ref(), ctx, &mut out, watch)?;
+            return Ok(out);
+        }
+        let (x, w) = (&state.x, &state.weight);
+        let mut pass = Pass::new(x.nrows(), x.ncols(), w.nrows(), ctx);
+        pass.run_watched(x.view(), w.view(), &state.bias, &state.t, scale.as_ref(), watch)?;
+        Ok(match which {
+            LinearTensor::Input => pass.grad_x,
+            LinearTensor::Weight => pass.grad_weight,
+            LinearTensor::Bias => super::row(pass.grad_bias),
+            LinearTensor::Logits => unreachable!("returned above"),
+        })
+    }
+
+    /// The logits alone for the logits' truth, else the inputs and parameters; row by row, so that
+    /// a stop is noticed during large conversions.
+    fn to_mpfr<T: Scalar>(
+        &self,
+        state: &Trained<T>,
+        which: LinearTensor,
+        prec: Prec,
+        watch: &Watch,
+    ) -> Result<Trained<Float>> {
+        let bits = prec.bits();
+        let up = |a: &Array2<T>| -> Result<Array2<Float>> {
+            let mut v = Vec::with_capacity(a.len());
+            for (j, row) in a.rows().into_iter().enumerate() {
+                watch.checkpoint(|| format!("the truth, converting row {} of {}", j + 1, a.nrows()))?;
+                v.extend(row.iter().map(|x| x.to_float(bits)));
+            }
+            Ok(Array2::from_shape_vec(a.dim(), v).unwrap_or_else(|_| unreachable!("one value per element")))
+        };
+        let logits = which == LinearTensor::Logits;
+        let (x, weight, bias, logits) = if logits {
+            (empty(), empty(), Vec::new(), up(&state.logits)?)
+        } else {
+            (up(&state.x)?, up(&state.weight)?, state.bias.iter().map(|v| v.to_float(bits)).collect(), empty())
+        };
+        Ok(Trained {
+            ctx: prec,
+            x,
+            t: state.t.clone(),
+            weight,
+            bias,
+            grad_x: empty(),
+            grad_logits: empty(),
+            grad_weight: empty(),
+            grad_bias: Vec::new(),
+            logits,
+            nonfinite: state.nonfinite,
+        })
+    }
+
+    /// What a user reads after training: x.grad (reset or accumulated), W.grad, b.grad, y.grad.
+    fn analytic<T: Scalar>(&self, state: &Trained<T>, which: LinearTensor, _watch: &Watch) -> Result<Array2<T>> {
+        Ok(which.wrt().analytic(state).to_owned())
+    }
+
+    /// The fast engine: the row cache of [`crate::numeric::fast`], [`crate::numeric::exotic`] for
+    /// the complex step, dual numbers and Ridders, [`crate::numeric::auto`] for `--eps auto`.
+    fn fast_grads<T: Scalar>(
+        &self,
+        state: &Trained<T>,
+        which: LinearTensor,
+        req: &Request<'_>,
+        watch: &Watch,
+    ) -> Option<Result<Numeric<T>>> {
+        let setup =
+            Setup { trained: state, reduction: self.reduction, stencil: req.scheme.stencil(), wrt: which.wrt() };
+        Some(if req.auto {
+            auto_grad_watched(&setup, req.naive, watch).map(|(g, steps)| Numeric::Auto(Box::new(g), steps))
+        } else {
+            method_grads_watched(&setup, req.scheme, req.steps, req.naive, watch).map(Numeric::Fixed)
+        })
+    }
+}
