@@ -2,6 +2,8 @@
 #![allow(dead_code)]
 
 pub mod heap;
+pub mod npy;
+pub mod reference;
 
 use gradlab::check::{check_dtype, CheckConfig, CheckRow, DTypeCheck};
 use gradlab::exact::{parse_list, Decimal};
