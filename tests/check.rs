@@ -101,8 +101,8 @@ fn rows_carry_the_configured_steps_in_order() {
             assert_eq!(got, steps, "{dt} {scheme}");
             for row in &r {
                 assert_eq!(
-                    (row.dtype, row.scheme, row.wrt, row.input_grad),
-                    (DType::parse(dt).unwrap(), scheme, Wrt::Weight, mode),
+                    (row.dtype, row.scheme, row.wrt.as_str(), row.input_grad),
+                    (DType::parse(dt).unwrap(), scheme, "weight", mode),
                     "{dt} {scheme}"
                 );
             }
