@@ -378,7 +378,7 @@ pub fn check_model_watched(
 
 /// The check of any [`ModelTrait`] in one dtype, the same for every model: the state in the
 /// dtype, training ([`ModelTrait::train`], with `cfg.train`), the analytic gradient, the truth
-/// (the model's backward over MPFR at `cfg.truth`, [`crate::model::truth`], its residues of an
+/// (the model's MPFR truth at `cfg.truth`, [`crate::model::truth`], its residues of an
 /// exact 0 cleared by [`crate::truth::clear_residues`]), the numeric gradients (the model's fast
 /// path or the per-element engine, [`crate::model::numeric`]) and the rows. `which` is the tensor
 /// (`cfg.wrt` is not read; the rows' `wrt` is `which`'s name).

@@ -141,6 +141,18 @@ impl Model for LinearModel<'_> {
 
     /// The logits alone for the logits' truth, else the inputs and parameters; row by row, so that
     /// a stop is noticed during large conversions.
+    /// The backward over MPFR (checked against an independent mpmath reference in tests/), one
+    /// pass for the whole tensor.
+    fn truth<T: Scalar>(
+        &self,
+        state: &Trained<T>,
+        which: LinearTensor,
+        prec: Prec,
+        watch: &Watch,
+    ) -> Result<Array2<Float>> {
+        super::backward_truth(self, state, which, prec, watch)
+    }
+
     fn to_mpfr<T: Scalar>(
         &self,
         state: &Trained<T>,
