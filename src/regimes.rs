@@ -55,7 +55,7 @@ fn exponent(v: f64) -> i32 {
 }
 
 /// The distance from x to the next value of `dtype` above it (toward +infinity).
-pub fn gap_up(dtype: DType, x: f64) -> f64 {
+pub(crate) fn gap_up(dtype: DType, x: f64) -> f64 {
     let u = ulp(dtype, x);
     // Going up from a negative power of two enters the binade below, whose spacing is half
     // (unless that binade is subnormal, where the spacing stays the floor).

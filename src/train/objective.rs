@@ -22,7 +22,7 @@ impl<'a, T: Scalar> LinearObjective<'a, T> {
     /// The objective of `tr`'s loss under `reduction` with respect to `wrt`.
     ///
     /// # Errors
-    /// [`Error::Value`] for a wrt the linear model does not have.
+    /// [`crate::Error::Value`] for a wrt the linear model does not have.
     pub fn new(tr: &'a Trained<T>, reduction: Reduction, wrt: Wrt) -> crate::error::Result<Self> {
         Model::Linear.check_wrt(wrt)?;
         Ok(LinearObjective { tr, wrt, scale: reduction.scale::<T>(tr.n(), tr.ctx) })
