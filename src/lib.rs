@@ -16,7 +16,7 @@
 //! let cfg = CheckConfig {
 //!     train: TrainConfig::seed(InputGrad::Accumulate), // x.grad summed over the 10 epochs
 //!     truth: Some(Prec::new(256)?),
-//!     ..CheckConfig::seed(Scheme::Central, parse_list("step", "1e-2,1e-8")?)
+//!     ..CheckConfig::seed(Scheme::Central, Steps::parse("1e-2,1e-8")?)
 //! };
 //! let rows = check_dtype(&problem, DType::F32, &cfg)?.rows;
 //! assert!((rows[0].relerr_mean - 0.9).abs() < 0.01); // the plateau

@@ -236,7 +236,7 @@ fn check_of_weight_and_bias_agrees_with_reference() {
         let cfg = CheckConfig {
             train: config(epochs, InputGrad::Accumulate),
             scheme: Scheme::Central,
-            steps: gradlab::exact::parse_list("step", "1e-5").unwrap(),
+            steps: gradlab::method::Steps::parse("1e-5").unwrap(),
             wrt,
             truth: Some(Prec::new(256).unwrap()),
             naive: false,

@@ -7,7 +7,9 @@
 
 pub mod ridders;
 pub mod stencil;
+pub mod steps;
 pub mod univariate;
 
 pub use stencil::{quotient, Combination, Difference, Scheme, Stencil, StepConsts};
-pub use univariate::{derivative, Estimate, Univariate};
+pub use steps::{RowStep, StepGrid, Steps};
+pub use univariate::{derivative, dual_derivative, Estimate, Univariate};
