@@ -59,7 +59,7 @@
 //! 3. `sum`: the pairwise sums every reduction uses.
 //! 4. `policy`, `npy`, `problem`, `cost`, `metrics`, `method`: defaults and limits, .npy files,
 //!    the generated problems, the per-operation cost units the kernels count, error measures, the
-//!    stencils (schemes, Ridders, a function of one variable).
+//!    stencils (schemes, the steps of a check and of a row, Ridders, a function of one variable).
 //! 5. `objective`: the models (the linear layer, the MLP, Martins' function), their forward and
 //!    backward passes and losses.
 //! 6. `train`, `truth`: training like the seed, the objectives at a trained state, the MPFR truth.

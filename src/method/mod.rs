@@ -1,7 +1,8 @@
 //! Differentiation methods: the finite-difference stencils as weighted differences of paired
 //! points, the step constants rounded once into a dtype, and the one quotient that turns function
 //! values into a derivative ([`stencil`]); the number types of the complex step and of forward mode ([`num`]);
-//! Ridders' extrapolation ([`ridders`]); every method on a function of one variable
+//! Ridders' extrapolation ([`ridders`]); the steps a check asks for and a row was taken at
+//! ([`steps`]); every method on a function of one variable
 //! ([`univariate`]), on the linear model's gradient ([`exotic`], with the complex step's and
 //! dual numbers' fast path in `ad_fast`) and on any [`crate::objective::Objective`] ([`generic`]).
 
