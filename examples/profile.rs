@@ -18,8 +18,9 @@
 //! central check (h = 1e-3) on one thread, as the `naive_vs_fast` benchmark's fast path.
 
 use gradlab::check::{check_dtype, prepare, CheckConfig};
-use gradlab::exact::{parse_list, Decimal};
+use gradlab::exact::Decimal;
 use gradlab::method::Scheme;
+use gradlab::method::Steps;
 use gradlab::numeric::{numeric_grad, Evaluator, Setup};
 use gradlab::objective::Wrt;
 use gradlab::policy::SEED_STEPS;
@@ -34,7 +35,7 @@ fn seed(n: u32) {
     let cfg = CheckConfig {
         train: TrainConfig::seed(InputGrad::Accumulate),
         scheme: Scheme::Central,
-        steps: parse_list("step", SEED_STEPS).expect("literal"),
+        steps: Steps::parse(SEED_STEPS).expect("literal"),
         wrt: Wrt::Input,
         truth: None,
         naive: false,

@@ -109,7 +109,7 @@ impl Experiment for Kinks {
             let cfg = CheckConfig {
                 truth: Some(truth_prec(&[dt])),
                 keep_grads: true,
-                ..CheckConfig::seed(method, steps(dt, quick))
+                ..CheckConfig::seed(method, Steps::grid(steps(dt, quick))?)
             };
             let check = check_model_watched(&problem, dt, &cfg, model, &Watch::unwatched())?;
             let Some(grads) = check.grads else { continue };
@@ -125,13 +125,13 @@ impl Experiment for Kinks {
                 .map(|(r, num)| (reach * r.eps.to_f64(), num.iter().zip(truth.iter()).map(rel).collect()))
                 .collect();
             let dist: Vec<f64> = dist.iter().copied().collect();
-            for (k, (r, (h, errs))) in check.rows.iter().zip(&per_step).enumerate() {
+            for (k, ((r, eps), (h, errs))) in check.rows.iter().zip(cfg.steps.fixed()).zip(&per_step).enumerate() {
                 let m = measure(&dist, *h, errs, &per_step[k + 1..]);
                 out.push(Row {
                     dtype: dt,
                     method,
                     seed,
-                    eps: r.eps.clone(),
+                    eps: eps.clone(),
                     elements: dist.len(),
                     crossing: m.crossing,
                     relerr_crossing: m.crossing_err,

@@ -127,7 +127,10 @@ pub fn kept_memory(shape: Shape, dtype: DType, cfg: &CheckConfig) -> u64 {
     }
     let (rows, cols) = perturbed(shape, cfg.wrt);
     let m = mul(&[rows, cols]);
-    let arrays = mul(&[8, m, sum(&[cfg.steps.len() as u128, 2])]);
+    // One numeric gradient per fixed step (dual numbers are reckoned at their ignored grid), one
+    // for `--eps auto`.
+    let numerics = if cfg.steps.is_auto() { 1 } else { cfg.steps.fixed().len() };
+    let arrays = mul(&[8, m, sum(&[numerics as u128, 2])]);
     let text = match dtype {
         DType::Mpfr(p) => mul(&[2, m, sum(&[u128::from(p.bits()) * 3 / 10, 2 + 24 + 16])]),
         _ => 0,

@@ -4,8 +4,7 @@
 //! what `gradlab check` and the experiments call.
 
 use crate::error::{Error, Result};
-use crate::exact::Decimal;
-use crate::method::Scheme;
+use crate::method::{RowStep, Scheme, Steps};
 use crate::metrics::{compare_to_truth, compare_with_ratio, TruthSummary};
 use crate::model::{LinearModel, LinearTensor, MlpModel, MlpTensor, Model as ModelTrait, Numeric, Request, TensorKind};
 use crate::numeric::exotic::MethodGrad;
@@ -26,9 +25,9 @@ pub struct CheckConfig {
     pub train: TrainConfig,
     /// Finite-difference scheme.
     pub scheme: Scheme,
-    /// Steps h, exact; or the one step [`crate::numeric::auto::auto_step`] for `--eps auto` (a
-    /// step per element from an error model, [`crate::numeric::auto`]).
-    pub steps: Vec<Decimal>,
+    /// Steps h: a grid of exact decimals, `--eps auto` (a step per element from an error model,
+    /// [`crate::numeric::auto`]) or none (dual numbers ignore the steps whatever they are).
+    pub steps: Steps,
     /// What the gradient is taken with respect to: input, weight, bias or logits.
     pub wrt: Wrt,
     /// Truth precision; `None` skips the truth.
@@ -45,34 +44,30 @@ impl CheckConfig {
     /// time, so that memory holds ten), one for dual numbers, three for `--eps auto`.
     pub fn engine_steps(&self) -> usize {
         match self.scheme {
-            Scheme::Ridders => self.steps.len().max(1) * crate::method::ridders::NTAB,
+            Scheme::Ridders => self.steps.fixed().len().max(1) * crate::method::ridders::NTAB,
             s if !s.has_step() => 1,
             // `--eps auto`: the estimation pass (up to 6 points) and the stencil's pass (up to 4)
             // cost about 3 steps' work; in memory, the per-element steps and their constants
             // ((2 + points) values each) and the estimate fit in the outputs of 3 steps.
-            _ if self.is_auto() => 3,
-            _ => self.steps.len(),
+            _ if self.steps.is_auto() => 3,
+            _ => self.steps.fixed().len(),
         }
     }
 
-    /// Whether the step is `--eps auto` ([`crate::numeric::auto`]).
-    pub fn is_auto(&self) -> bool {
-        crate::numeric::auto::is_auto(&self.steps)
-    }
-
-    /// The steps of the rows a check gives: the configured steps, or one [`no_step`] for dual
-    /// numbers.
-    pub fn row_steps(&self) -> Vec<Decimal> {
+    /// The steps of the rows a check at fixed steps gives: one per step of the grid, or one
+    /// [`RowStep::None`] for dual numbers (`--eps auto`'s one row has the median of the steps it
+    /// chose, known after the check).
+    pub fn row_steps(&self) -> Vec<RowStep> {
         if self.scheme.has_step() {
-            self.steps.clone()
+            self.steps.fixed().iter().cloned().map(RowStep::Fixed).collect()
         } else {
-            vec![no_step()]
+            vec![RowStep::None]
         }
     }
 
     /// The seed's check of the input gradient (x.grad reset, [`TrainConfig::seed`]) by `scheme` at
     /// `steps`, without a truth; set the other fields with struct update syntax.
-    pub fn seed(scheme: Scheme, steps: Vec<Decimal>) -> Self {
+    pub fn seed(scheme: Scheme, steps: Steps) -> Self {
         CheckConfig {
             train: TrainConfig::seed(InputGrad::Reset),
             scheme,
@@ -101,28 +96,27 @@ impl CheckConfig {
             // Dual numbers take no step: the step list is ignored.
             return Ok(());
         }
-        if self.steps.is_empty() {
-            return Err(Error::value("step list", "", "at least one step"));
-        }
-        if self.steps.iter().any(|h| h.text() == crate::numeric::auto::AUTO) {
-            if self.steps.len() > 1 {
-                return Err(Error::value("step list", "auto,...", "auto alone or a list of numbers, not both"));
+        match &self.steps {
+            Steps::None => Err(Error::value(
+                "step list",
+                crate::method::steps::NONE,
+                format!("at least one step for {} (only dual numbers take none)", self.scheme.name()),
+            )),
+            Steps::Auto if !self.scheme.is_stencil() => Err(Error::value(
+                "scheme with --eps auto",
+                self.scheme.name(),
+                "forward, backward, central or central5 (the schemes whose error model auto uses)",
+            )),
+            Steps::Auto => Ok(()),
+            Steps::Grid(grid) => {
+                for h in grid.steps() {
+                    for &dt in dtypes {
+                        crate::policy::check_step(h, dt)?;
+                    }
+                }
+                Ok(())
             }
-            if !self.scheme.is_stencil() {
-                return Err(Error::value(
-                    "scheme with --eps auto",
-                    self.scheme.name(),
-                    "forward, backward, central or central5 (the schemes whose error model auto uses)",
-                ));
-            }
-            return Ok(());
         }
-        for h in &self.steps {
-            for &dt in dtypes {
-                crate::policy::check_step(h, dt)?;
-            }
-        }
-        Ok(())
     }
 }
 
@@ -176,9 +170,10 @@ pub struct CheckRow {
     pub wrt: String,
     /// What happened to x.grad between epochs.
     pub input_grad: InputGrad,
-    /// The step, exact, as given; 0 for dual numbers, which take none (an empty CSV field).
-    #[serde(serialize_with = "step_out", deserialize_with = "step_in")]
-    pub eps: Decimal,
+    /// The step, exact, as given; `--eps auto`'s median chosen step; or none for dual numbers
+    /// (an empty CSV field). The CSV holds the decimal only: auto's median reads back as a fixed
+    /// step.
+    pub eps: RowStep,
     /// Mean elementwise relative error, numeric vs analytic.
     pub relerr_mean: f64,
     /// Median of the same.
@@ -223,34 +218,6 @@ pub struct CheckRow {
     /// that the columns before it keep their places.
     #[serde(default)]
     pub truth_zero: Option<usize>,
-    /// Whether the step was `--eps auto`: then `eps` is the median of the steps chosen per
-    /// element. Not a CSV column (the CSV's `eps` holds the median).
-    #[serde(skip)]
-    pub auto_step: bool,
-}
-
-/// The step of dual numbers, which take none: 0, written as an empty CSV field.
-pub fn no_step() -> Decimal {
-    Decimal::from_rational("0", rug::Rational::new())
-}
-
-/// Writes a step, 0 (dual numbers' [`no_step`]) as an empty field.
-fn step_out<S: serde::Serializer>(h: &Decimal, s: S) -> std::result::Result<S::Ok, S::Error> {
-    if h.value().is_zero() {
-        s.serialize_str("")
-    } else {
-        s.collect_str(h)
-    }
-}
-
-/// Reads a step, an empty field as [`no_step`].
-fn step_in<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Decimal, D::Error> {
-    let text = String::deserialize(d)?;
-    if text.trim().is_empty() {
-        Ok(no_step())
-    } else {
-        Decimal::parse("step", &text).map_err(serde::de::Error::custom)
-    }
 }
 
 /// Gradients kept for `--save-grads`, as f64 arrays and (for MPFR) full-precision text.
@@ -416,11 +383,12 @@ fn check_model_typed<M: ModelTrait, T: Scalar>(
     let state = model.train(state, &cfg.train, watch)?;
     let anal = model.analytic(&state, which, watch)?;
     let truth = truth_of(cfg, |p| crate::model::truth(model, &state, which, p, watch))?;
-    let req = Request { scheme: cfg.scheme, steps: &cfg.steps, auto: cfg.is_auto(), naive: cfg.naive };
+    let req = Request { scheme: cfg.scheme, steps: &cfg.steps, naive: cfg.naive };
     let (grads, steps) = match crate::model::numeric(model, &state, which, anal.view(), &req, watch)? {
         Numeric::Fixed(grads) => (grads, cfg.row_steps()),
         Numeric::Auto(numeric, chosen) => {
-            (vec![MethodGrad { numeric: *numeric, est_error: None }], vec![crate::numeric::auto::median_step(&chosen)])
+            let median = RowStep::AutoMedian(crate::numeric::auto::median_step(&chosen));
+            (vec![MethodGrad { numeric: *numeric, est_error: None }], vec![median])
         }
     };
     rows_of(T::dtype(ctx), cfg, which.name(), Gradients { anal, truth, grads, steps, rounded }, watch)
@@ -477,12 +445,13 @@ pub fn objective_grads<T: Scalar, O: Objective<T>>(
     obj: &O,
     cfg: &CheckConfig,
     watch: &Watch,
-) -> Result<(Vec<MethodGrad<T>>, Vec<Decimal>)> {
-    if cfg.is_auto() {
+) -> Result<(Vec<MethodGrad<T>>, Vec<RowStep>)> {
+    if cfg.steps.is_auto() {
         let (numeric, chosen) = generic::auto_grad(obj, cfg.scheme.stencil(), watch)?;
-        Ok((vec![MethodGrad { numeric, est_error: None }], vec![crate::numeric::auto::median_step(&chosen)]))
+        let median = RowStep::AutoMedian(crate::numeric::auto::median_step(&chosen));
+        Ok((vec![MethodGrad { numeric, est_error: None }], vec![median]))
     } else {
-        Ok((generic::method_grads(obj, cfg.scheme, &cfg.steps, watch)?, cfg.row_steps()))
+        Ok((generic::method_grads(obj, cfg.scheme, cfg.steps.fixed(), watch)?, cfg.row_steps()))
     }
 }
 
@@ -492,7 +461,7 @@ struct Gradients<T> {
     anal: Array2<T>,
     truth: Option<(Array2<Float>, u32)>,
     grads: Vec<MethodGrad<T>>,
-    steps: Vec<Decimal>,
+    steps: Vec<RowStep>,
     rounded: usize,
 }
 
@@ -521,7 +490,9 @@ fn rows_of<T: Scalar>(
     let mut vs_truth = Vec::with_capacity(steps.len());
     let mut numerics = Vec::new();
     for (h, MethodGrad { numeric: num, est_error }) in steps.iter().zip(grads) {
-        watch.checkpoint(|| format!("the comparisons of step {h}"))?;
+        watch.checkpoint(|| {
+            format!("the comparisons of step {}", h.decimal().map_or_else(|| h.label(), ToString::to_string))
+        })?;
         let est = est_error.map(|e| estimate_summary(&num.grad, &e, truth.as_ref().map(|(t, _)| t), bits));
         let (s, ratio) = compare_with_ratio(&num.grad, anal, bits, bits);
         let nt = truth.as_ref().map(|(t, tb)| compare_to_truth(&num.grad, t, bits, *tb));
@@ -546,7 +517,6 @@ fn rows_of<T: Scalar>(
             est_error: est.map(|e| e.0),
             est_bounds: est.and_then(|e| e.1),
             truth_zero: anal_vs_truth.map(|s| s.truth_zero),
-            auto_step: cfg.is_auto(),
         });
         vs_truth.push(nt);
         if cfg.keep_grads {

@@ -16,7 +16,7 @@
 //! let cfg = CheckConfig {
 //!     train: TrainConfig::seed(InputGrad::Accumulate), // x.grad summed over the 10 epochs
 //!     truth: Some(Prec::new(256)?),
-//!     ..CheckConfig::seed(Scheme::Central, parse_list("step", "1e-2,1e-8")?)
+//!     ..CheckConfig::seed(Scheme::Central, Steps::parse("1e-2,1e-8")?)
 //! };
 //! let rows = check_dtype(&problem, DType::F32, &cfg)?.rows;
 //! assert!((rows[0].relerr_mean - 0.9).abs() < 0.01); // the plateau
@@ -60,7 +60,7 @@
 //! 3. [`sum`]: the pairwise sums every reduction uses.
 //! 4. [`policy`], [`npy`], [`problem`], [`cost`], [`metrics`], [`method`]: defaults and limits,
 //!    .npy files, the generated problems, the per-operation cost units the kernels count, error measures, the
-//!    stencils (schemes, Ridders, a function of one variable).
+//!    stencils (schemes, the steps of a check and of a row, Ridders, a function of one variable).
 //! 5. [`objective`]: the models (the linear layer, the MLP, Martins' function), their forward and
 //!    backward passes and losses.
 //! 6. [`train`], [`truth`]: training like the seed, the objectives at a trained state, the MPFR truth.

@@ -153,7 +153,7 @@ pub fn measure(problem: &Problem, dtype: DType, train: &TrainConfig, steps: &[De
     let cfg = CheckConfig {
         train: train.clone(),
         scheme: Scheme::Central,
-        steps: steps.to_vec(),
+        steps: crate::method::Steps::grid(steps.to_vec())?,
         wrt: Wrt::Input,
         truth: None,
         naive: false,
@@ -169,8 +169,9 @@ pub fn measure(problem: &Problem, dtype: DType, train: &TrainConfig, steps: &[De
         let mean_of = (train.reduction == Reduction::Mean).then_some(tr.n());
         measured
             .into_iter()
-            .map(|r| {
-                let h = T::from_rational(r.eps.value(), ctx).to_f64();
+            .zip(steps)
+            .map(|(r, eps)| {
+                let h = T::from_rational(eps.value(), ctx).to_f64();
                 let moving = || {
                     tr.x.iter().zip(g.iter()).filter(|(x, _)| !predicts_stencil_dead(dtype, &stencil, x.to_f64(), h))
                 };
@@ -183,7 +184,7 @@ pub fn measure(problem: &Problem, dtype: DType, train: &TrainConfig, steps: &[De
                         .map(|(_, g)| flat_probability_reduced(dtype, &stencil, loss, g.to_f64(), h, mean_of))
                         .sum(),
                     relerr_median: r.relerr_median,
-                    eps: r.eps,
+                    eps: eps.clone(),
                 }
             })
             .collect()

@@ -5,8 +5,9 @@
 use gradlab::budget::{check_memory, diagnose_memory};
 use gradlab::check::{check_dtype, CheckConfig};
 use gradlab::cost::Shape;
-use gradlab::exact::{parse_list, Decimal};
+use gradlab::exact::Decimal;
 use gradlab::method::Scheme;
+use gradlab::method::Steps;
 use gradlab::objective::{Reduction, Wrt};
 use gradlab::problem::Problem;
 use gradlab::scalar::{DType, Prec};
@@ -81,7 +82,7 @@ fn config(wrt: Wrt, truth: Option<Prec>) -> CheckConfig {
             reduction: Reduction::Mean,
         },
         scheme: Scheme::Central5,
-        steps: parse_list("step", "1e-1,1e-2,1e-3").unwrap(),
+        steps: Steps::parse("1e-1,1e-2,1e-3").unwrap(),
         wrt,
         truth,
         naive: false,

@@ -16,7 +16,6 @@ use common::{config, default_problem};
 use gradlab::check::{check_model_watched, prepare, CheckConfig, CheckRow};
 use gradlab::exact::{parse_list, Decimal};
 use gradlab::method::Scheme;
-use gradlab::numeric::auto::auto_step;
 use gradlab::numeric::Setup;
 use gradlab::numeric::{exotic, generic};
 use gradlab::objective::martins::{MartinsAt, X0};
@@ -236,8 +235,11 @@ fn auto_is_within_3x_of_the_best_grid_step_on_mlp_tanh() {
         for dt in ["f32", "f64"] {
             let fixed = mlp_rows(mlp_tanh(), dt, &cfg(scheme, &grid, Wrt::Input));
             let best = fixed.iter().min_by(|a, b| a.num_vs_truth.total_cmp(&b.num_vs_truth)).unwrap();
-            let auto =
-                mlp_rows(mlp_tanh(), dt, &CheckConfig { steps: vec![auto_step()], ..cfg(scheme, "1", Wrt::Input) });
+            let auto = mlp_rows(
+                mlp_tanh(),
+                dt,
+                &CheckConfig { steps: gradlab::method::Steps::Auto, ..cfg(scheme, "1", Wrt::Input) },
+            );
             let a = &auto[0];
             let ratio = a.num_vs_truth / best.num_vs_truth;
             eprintln!(
@@ -340,7 +342,7 @@ fn every_scheme_in_every_dtype_and_independent_of_threads() {
                 };
                 let mut cfgs = vec![cfg(scheme, eps, Wrt::HiddenWeight)];
                 if scheme.is_stencil() {
-                    cfgs.push(CheckConfig { steps: vec![auto_step()], ..cfg(scheme, "1", Wrt::Input) });
+                    cfgs.push(CheckConfig { steps: gradlab::method::Steps::Auto, ..cfg(scheme, "1", Wrt::Input) });
                 }
                 for c in cfgs {
                     let a = one.install(|| mlp_rows(model, dt, &c));

@@ -65,7 +65,7 @@ fn f32_dead_zone_at_1e_minus_8() {
     let (tr, _) = prepare::<f32>(&p, (), &cfg.train);
     let setup =
         Setup { trained: &tr, reduction: cfg.train.reduction, stencil: Scheme::Central.stencil(), wrt: Wrt::Input };
-    let num = numeric_grad(&setup, &cfg.steps[0], false);
+    let num = numeric_grad(&setup, &cfg.steps.fixed()[0], false);
     let mut big = 0;
     for ((x, g), e) in tr.x.iter().zip(num.grad.iter()).zip(num.effective_step.iter()) {
         if x.abs() >= 1.0 {

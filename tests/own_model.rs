@@ -7,8 +7,8 @@
 mod own_model;
 
 use gradlab::check::{check_model, CheckConfig, CheckRow};
-use gradlab::exact::parse_list;
 use gradlab::method::Scheme;
+use gradlab::method::Steps;
 use gradlab::model::{backward_truth, truth, Model};
 use gradlab::scalar::{DType, Prec};
 use gradlab::watch::Watch;
@@ -24,7 +24,7 @@ fn reference() -> Vec<Float> {
 fn rows(model: &LogReg, dtype: &str, steps: &str) -> Vec<CheckRow> {
     let cfg = CheckConfig {
         truth: Some(Prec::new(256).unwrap()),
-        ..CheckConfig::seed(Scheme::Central, parse_list("step", steps).unwrap())
+        ..CheckConfig::seed(Scheme::Central, Steps::parse(steps).unwrap())
     };
     check_model(model, Weight, DType::parse(dtype).unwrap(), &cfg, &Watch::unwatched()).unwrap().rows
 }

@@ -4,7 +4,7 @@
 //! and validated for a check (the memory estimate saturates, never overflows).
 #![no_main]
 use gradlab::check::CheckConfig;
-use gradlab::method::Scheme;
+use gradlab::method::{Scheme, Steps};
 use gradlab::objective::{Reduction, Wrt};
 use gradlab::scalar::DType;
 use libfuzzer_sys::fuzz_target;
@@ -19,7 +19,7 @@ fuzz_target!(|data: &[u8]| {
             }
             let truth = gradlab::policy::truth_prec(&list);
             assert!(list.iter().all(|d| d.bits() < truth.bits()), "{list:?}: truth {} bits", truth.bits());
-            let steps = gradlab::exact::parse_list("step", gradlab::check::SEED_STEPS).unwrap();
+            let steps = Steps::parse(gradlab::policy::SEED_STEPS).unwrap();
             let cfg = CheckConfig::seed(Scheme::Central, steps);
             if let Err(e) = cfg.validate_for(&list) {
                 assert!(!e.to_string().contains('\n'), "{e}");
@@ -32,10 +32,10 @@ fuzz_target!(|data: &[u8]| {
     if let Err(e) = DType::parse(s) {
         assert!(!e.to_string().contains('\n'), "{e}");
     }
-    if let Ok(list) = gradlab::exact::parse_list("step", s) {
-        for d in list {
-            let _ = d.text();
-        }
+    match Steps::parse(s) {
+        // A parsed step list writes the text that parses back to it.
+        Ok(steps) => assert_eq!(Steps::parse(&steps.to_string()).ok(), Some(steps.clone()), "{steps}"),
+        Err(e) => assert!(!e.to_string().contains('\n'), "{e}"),
     }
     let _ = (Scheme::parse(s), Reduction::parse(s), Wrt::parse(s), gradlab::train::InputGrad::parse(s));
 });

@@ -206,10 +206,10 @@ impl Model for LinearModel<'_> {
     ) -> Option<Result<Numeric<T>>> {
         let setup =
             Setup { trained: state, reduction: self.reduction, stencil: req.scheme.stencil(), wrt: which.wrt() };
-        Some(if req.auto {
+        Some(if req.steps.is_auto() {
             auto_grad_watched(&setup, req.naive, watch).map(|(g, steps)| Numeric::Auto(Box::new(g), steps))
         } else {
-            method_grads_watched(&setup, req.scheme, req.steps, req.naive, watch).map(Numeric::Fixed)
+            method_grads_watched(&setup, req.scheme, req.steps.fixed(), req.naive, watch).map(Numeric::Fixed)
         })
     }
 }

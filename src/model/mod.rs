@@ -45,8 +45,7 @@ pub use martins::{MartinsModel, MartinsTensor};
 pub use mlp::{MlpModel, MlpTensor};
 
 use crate::error::Result;
-use crate::exact::Decimal;
-use crate::method::Scheme;
+use crate::method::{Scheme, Steps};
 use crate::numeric::exotic::MethodGrad;
 use crate::numeric::NumericGrad;
 use crate::objective::Objective;
@@ -181,10 +180,9 @@ pub trait Model: Sync {
 pub struct Request<'a> {
     /// The scheme.
     pub scheme: Scheme,
-    /// The steps (ignored by dual numbers and `--eps auto`).
-    pub steps: &'a [Decimal],
-    /// `--eps auto`: a step per element ([`crate::numeric::auto`]) with the scheme's stencil.
-    pub auto: bool,
+    /// The steps: a grid, or `--eps auto` (a step per element, [`crate::numeric::auto`], with
+    /// the scheme's stencil); dual numbers ignore them.
+    pub steps: &'a Steps,
     /// Evaluate every perturbed loss from scratch (a fast path's switch; identical results).
     pub naive: bool,
 }
@@ -215,11 +213,11 @@ pub fn numeric<'a, M: Model, T: Scalar>(
         return fast;
     }
     let at = At { model, state, which, analytic };
-    if req.auto {
+    if req.steps.is_auto() {
         let (grad, steps) = crate::numeric::generic::auto_grad(&at, req.scheme.stencil(), watch)?;
         Ok(Numeric::Auto(Box::new(grad), steps))
     } else {
-        Ok(Numeric::Fixed(crate::numeric::generic::method_grads(&at, req.scheme, req.steps, watch)?))
+        Ok(Numeric::Fixed(crate::numeric::generic::method_grads(&at, req.scheme, req.steps.fixed(), watch)?))
     }
 }
 

@@ -48,20 +48,6 @@ use crate::scalar::Scalar;
 use crate::watch::Watch;
 use rug::Rational;
 
-/// The text of the automatic step (`--eps auto`).
-pub const AUTO: &str = "auto";
-
-/// The step list's stand-in for `--eps auto`: a [`Decimal`] whose text is `auto` (its value, 1,
-/// is never used as a step).
-pub fn auto_step() -> Decimal {
-    Decimal::from_rational(AUTO, Rational::from(1))
-}
-
-/// Whether a step list is `--eps auto`.
-pub fn is_auto(steps: &[Decimal]) -> bool {
-    steps.len() == 1 && steps[0].text() == AUTO
-}
-
 /// The stencil estimating f^(p+1) for `scheme`'s order p (its `order` field is the derivative's
 /// order m = p + 1; its `trunc_const` and `noise_gain` are unused). `None` for the schemes that
 /// are not stencils.

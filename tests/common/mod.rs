@@ -6,8 +6,9 @@ pub mod npy;
 pub mod reference;
 
 use gradlab::check::{check_dtype, CheckConfig, CheckRow, DTypeCheck};
-use gradlab::exact::{parse_list, Decimal};
+use gradlab::exact::Decimal;
 use gradlab::method::Scheme;
+use gradlab::method::Steps;
 use gradlab::objective::Reduction;
 use gradlab::objective::Wrt;
 use gradlab::problem::Problem;
@@ -32,7 +33,7 @@ pub fn config(epochs: usize, mode: InputGrad, scheme: Scheme, eps: &str, truth: 
             reduction: Reduction::Mean,
         },
         scheme,
-        steps: parse_list("step", eps).unwrap(),
+        steps: Steps::parse(eps).unwrap(),
         wrt: Wrt::Input,
         truth: truth.map(|b| Prec::new(b).unwrap()),
         naive: false,
@@ -58,7 +59,7 @@ pub fn identity_config(
     CheckConfig {
         train: TrainConfig { epochs: 10, lr: Decimal::parse("lr", "1e-2").unwrap(), input_grad, reduction },
         scheme,
-        steps: parse_list("step", steps).unwrap(),
+        steps: Steps::parse(steps).unwrap(),
         wrt,
         truth: Some(Prec::new(truth_bits).unwrap()),
         naive: false,

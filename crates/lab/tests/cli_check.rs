@@ -133,6 +133,10 @@ fn complex_dual_and_ridders_from_the_command_line() {
     let rows: Vec<&str> = text.lines().skip(1).collect();
     assert_eq!(rows.len(), 2, "one row per dtype: {text}");
     assert!(rows[0].starts_with("f32,dual,input,reset,,"), "{text}");
+    // `--eps none` says what dual numbers take: the same CSV.
+    let none = gradlab(&["check", "--dtype", "f32,f64", "--scheme", "dual", "--eps", "none", "--format", "csv"]);
+    assert!(none.status.success(), "{}", String::from_utf8_lossy(&none.stderr));
+    assert_eq!(String::from_utf8(none.stdout).unwrap(), text);
 
     let out = gradlab(&["check", "--dtype", "f64", "--scheme", "ridders", "--eps", "1,1e-1"]);
     let text = String::from_utf8(out.stdout).unwrap();
@@ -201,6 +205,9 @@ fn bad_input_is_one_sentence_and_a_nonzero_exit() {
         (&["check", "--wrt", "input,"][..], 2, "expected a comma-separated list"),
         (&["check", "--scheme", "complexx"][..], 2, "\"complexx\""),
         (&["check", "--eps", "auto,1e-3"][..], 2, "auto alone or a list of steps"),
+        (&["check", "--eps", "1e-3,none"][..], 2, "none alone or a list of steps"),
+        (&["check", "--eps", "none"][..], 2, "--eps none gives no step, which only --scheme dual takes"),
+        (&["check", "--eps", "none", "--scheme", "complex"][..], 2, "so complex needs steps"),
         (&["check", "--eps", "auto", "--scheme", "ridders"][..], 2, "not ridders"),
         (&["check", "--eps", "auto", "--scheme", "dual"][..], 2, "not dual"),
         (&["check", "--eps", "auto", "--scheme", "complex"][..], 2, "not complex"),

@@ -4,7 +4,7 @@
 
 use gradlab::check::{check_dtype, prepare, CheckConfig, CheckRow};
 use gradlab::exact::{parse_list, Decimal};
-use gradlab::method::Scheme;
+use gradlab::method::{RowStep, Scheme, Steps};
 use gradlab::numeric::exotic::method_grads_watched;
 use gradlab::numeric::Setup;
 use gradlab::objective::Wrt;
@@ -21,7 +21,11 @@ fn problem() -> Problem {
 }
 
 fn check(dt: DType, scheme: Scheme, steps: Vec<Decimal>, wrt: Wrt) -> Vec<CheckRow> {
-    let cfg = CheckConfig { truth: Some(Prec::new(512).unwrap()), wrt, ..CheckConfig::seed(scheme, steps) };
+    let cfg = CheckConfig {
+        truth: Some(Prec::new(512).unwrap()),
+        wrt,
+        ..CheckConfig::seed(scheme, Steps::grid(steps).unwrap())
+    };
     check_dtype(&problem(), dt, &cfg).unwrap().rows
 }
 
@@ -58,7 +62,7 @@ fn dual_numbers_are_within_4u() {
         for wrt in [Wrt::Input, Wrt::Weight, Wrt::Bias, Wrt::Logits] {
             let rows = check(dt, Scheme::Dual, decades(1, 3), wrt);
             assert_eq!(rows.len(), 1, "dual numbers take no step");
-            assert!(rows[0].eps.value().is_zero());
+            assert_eq!(rows[0].eps, RowStep::None);
             let u = dt.unit_roundoff();
             assert!(
                 rows[0].num_vs_truth <= 4.0 * u,
@@ -94,7 +98,7 @@ fn ridders_reaches_1e_13_in_f64() {
 /// bounded 30 % to 53 % of the elements on the default problem in f64 (docs/numbers.md).
 #[test]
 fn ridders_estimate_bounds_the_error() {
-    let steps = parse_list("step", "5e-1,1e-1,1e-2,1e-3").unwrap();
+    let steps = Steps::parse("5e-1,1e-1,1e-2,1e-3").unwrap();
     for p in [problem(), Problem::generate(32, 8, 3, 2).unwrap()] {
         for dt in [DType::F32, DType::F64] {
             for wrt in [Wrt::Input, Wrt::Weight, Wrt::Bias, Wrt::Logits] {
@@ -110,7 +114,7 @@ fn ridders_estimate_bounds_the_error() {
             }
         }
     }
-    let (tr, _) = prepare::<f64>(&problem(), (), &CheckConfig::seed(Scheme::Ridders, vec![]).train);
+    let (tr, _) = prepare::<f64>(&problem(), (), &CheckConfig::seed(Scheme::Ridders, Steps::None).train);
     let setup = Setup {
         trained: &tr,
         reduction: gradlab::objective::Reduction::Mean,
@@ -118,7 +122,7 @@ fn ridders_estimate_bounds_the_error() {
         wrt: Wrt::Input,
     };
     let truth = truth_grad(&tr, setup.reduction, Wrt::Input, Prec::new(256).unwrap());
-    for g in method_grads_watched(&setup, Scheme::Ridders, &steps, false, &Watch::unwatched()).unwrap() {
+    for g in method_grads_watched(&setup, Scheme::Ridders, steps.fixed(), false, &Watch::unwatched()).unwrap() {
         let est = g.est_error.as_ref().unwrap();
         let mut ratios: Vec<f64> = g
             .numeric
@@ -149,7 +153,7 @@ fn fast_path_equals_from_scratch() {
     ] {
         for scheme in [Scheme::Complex, Scheme::Dual] {
             for wrt in [Wrt::Input, Wrt::Weight, Wrt::Bias, Wrt::Logits] {
-                let steps = parse_list("step", steps).unwrap();
+                let steps = Steps::parse(steps).unwrap();
                 let cfg = CheckConfig { wrt, ..CheckConfig::seed(scheme, steps) };
                 let fast = check_dtype(&p, dt, &CheckConfig { keep_grads: true, ..cfg.clone() }).unwrap();
                 let naive = check_dtype(&p, dt, &CheckConfig { keep_grads: true, naive: true, ..cfg }).unwrap();
@@ -193,9 +197,9 @@ fn csv_round_trip() {
 #[test]
 #[should_panic(expected = "complex is not a finite-difference stencil")]
 fn the_stencil_engine_refuses_a_scheme_that_is_not_a_stencil() {
-    let cfg = CheckConfig::seed(Scheme::Central, parse_list("step", "1e-3").unwrap());
+    let cfg = CheckConfig::seed(Scheme::Central, Steps::parse("1e-3").unwrap());
     let (tr, _) = prepare::<f64>(&problem(), (), &cfg.train);
     let setup =
         Setup { trained: &tr, reduction: cfg.train.reduction, stencil: Scheme::Complex.stencil(), wrt: Wrt::Input };
-    let _ = gradlab::numeric::numeric_grads(&setup, &cfg.steps, false);
+    let _ = gradlab::numeric::numeric_grads(&setup, cfg.steps.fixed(), false);
 }

@@ -13,7 +13,7 @@ use gradlab::check::{check_model_watched, CheckConfig, CheckRow, DTypeCheck, Sta
 use gradlab::cost::Shape;
 use gradlab::error::{Error, Result};
 use gradlab::exact::Decimal;
-use gradlab::method::Scheme;
+use gradlab::method::{RowStep, Scheme, Steps};
 use gradlab::objective::{Model, ModelKind, Reduction, Wrt};
 use gradlab::problem::Problem;
 use gradlab::scalar::{DType, Prec};
@@ -63,12 +63,13 @@ pub(super) struct CheckArgs {
     #[arg(long, default_value = "central", value_parser = |s: &str| Scheme::parse(s))]
     scheme: Scheme,
     /// Comma-separated steps h (exact decimals), or `auto`: a step per element from an error
-    /// model estimated from function values (the CSV's eps is the chosen steps' median).
+    /// model estimated from function values (the CSV's eps is the chosen steps' median), or
+    /// `none` (only with --scheme dual, which takes no step and ignores --eps).
     /// Default: the seed's 1e0,1e-1,...,1e-8, less the steps a dtype rounds to 0 or overflows
     /// (f16 leaves out 1e-8, e4m3 1e-4 to 1e-8; a note says which); a step given here that a
     /// dtype cannot hold is an error.
     #[arg(long, allow_hyphen_values = true, value_parser = parse_steps)]
-    eps: Option<std::vec::Vec<Decimal>>,
+    eps: Option<Steps>,
     /// The model: linear (the seed's), mlp-tanh or mlp-relu (one hidden layer of --hidden units,
     /// drawn from --seed; trained like the seed, the same loss).
     #[arg(long, default_value = "linear", value_parser = |s: &str| ModelKind::parse(s))]
@@ -108,7 +109,8 @@ pub(super) struct CheckArgs {
 
 /// A command line that contradicts itself (exit status 2): `--hidden` with `--model linear` or out
 /// of range, a `--wrt` the model does not have, a mixed dtype with the complex step or dual
-/// numbers, or `--eps auto` with a scheme that is not a finite-difference stencil.
+/// numbers, `--eps auto` with a scheme that is not a finite-difference stencil, or `--eps none` with
+/// a scheme that takes a step.
 pub(super) fn usage_error(a: &CheckArgs) -> Option<String> {
     // A hidden width with the linear model or out of range, or a wrt the model does not have.
     let model = Model::new(a.model, a.hidden, a.seed).and_then(|m| a.wrt.iter().try_for_each(|&w| m.check_wrt(w)));
@@ -125,7 +127,13 @@ pub(super) fn usage_error(a: &CheckArgs) -> Option<String> {
             a.model
         ));
     }
-    (a.eps.as_deref().is_some_and(gradlab::numeric::auto::is_auto) && !a.scheme.is_stencil()).then(|| {
+    if a.eps == Some(Steps::None) && a.scheme.has_step() {
+        return Some(format!(
+            "--eps none gives no step, which only --scheme dual takes, so {} needs steps (such as 1e-3,1e-4) or auto",
+            a.scheme
+        ));
+    }
+    (a.eps == Some(Steps::Auto) && !a.scheme.is_stencil()).then(|| {
         format!(
             "--eps auto chooses a step for a finite-difference stencil from its error model, so it needs --scheme \
              forward, backward, central or central5, not {}",
@@ -159,14 +167,15 @@ pub(super) fn run_check(a: CheckArgs) -> anyhow::Result<()> {
             None => {
                 let (usable, left_out) = gradlab::policy::default_steps(dt);
                 notes_of.insert(dt, super::notes::left_out_steps(dt, &left_out).into_iter().collect());
-                usable
+                Steps::grid(usable)?
             }
         };
         steps_of.insert(dt, steps);
     }
-    let all_steps = a.eps.clone().unwrap_or_else(|| {
-        gradlab::exact::parse_list("step", gradlab::policy::SEED_STEPS).unwrap_or_else(|_| unreachable!("a valid list"))
-    });
+    let all_steps = a
+        .eps
+        .clone()
+        .unwrap_or_else(|| Steps::parse(gradlab::policy::SEED_STEPS).unwrap_or_else(|_| unreachable!("a valid list")));
     let cfg = CheckConfig {
         train: TrainConfig { epochs: a.epochs, lr: a.lr.clone(), input_grad: a.input_grad, reduction: a.reduction },
         scheme: a.scheme,
@@ -236,7 +245,7 @@ pub(super) fn run_check(a: CheckArgs) -> anyhow::Result<()> {
                 true => format!("{wrt}_{}", dt.label()),
                 false => dt.label(),
             };
-            match write_grads(dir, &label, *wrt, &cfg_for(*wrt, *dt).row_steps(), r, &watch, &mut written) {
+            match write_grads(dir, &label, *wrt, r, &watch, &mut written) {
                 Err(Error::Interrupted(_)) => interrupted(&format!(
                     "stopped while saving gradients; the files written before are complete: [{}]",
                     written.join(", ")
@@ -354,13 +363,7 @@ pub fn format_table(setup: &str, results: &[(Wrt, DType, DTypeCheck)], notes: &[
             let _ = writeln!(
                 s,
                 "{:<8} {:>13} {:>13} {:>13} {:>13} {:>13} {:>11} {:>5} {:>5}{}{}",
-                if row.auto_step {
-                    "auto".to_string()
-                } else if row.scheme.has_step() {
-                    row.eps.label()
-                } else {
-                    "none".to_string()
-                },
+                row.eps.label(),
                 sci6(row.relerr_mean),
                 sci6(row.relerr_median),
                 sci6(row.relerr_max),
@@ -406,7 +409,6 @@ pub fn write_grads(
     dir: &Path,
     label: &str,
     wrt: Wrt,
-    steps: &[Decimal],
     r: &DTypeCheck,
     watch: &Watch,
     written: &mut Vec<String>,
@@ -422,8 +424,14 @@ pub fn write_grads(
     if let Some(t) = &g.truth {
         files.push((format!("truth_{label}.npy"), Box::new(move |p| save(p, t))));
     }
-    for (h, num) in steps.iter().zip(&g.numeric) {
-        files.push((format!("numeric_{label}_{}.npy", h.text()), Box::new(move |p| save(p, num))));
+    for (row, num) in r.rows.iter().zip(&g.numeric) {
+        // Dual numbers' one file keeps the name it has always had, `_0`.
+        let eps = match &row.eps {
+            RowStep::Fixed(h) => h.text(),
+            RowStep::AutoMedian(_) => gradlab::method::steps::AUTO,
+            RowStep::None => "0",
+        };
+        files.push((format!("numeric_{label}_{eps}.npy"), Box::new(move |p| save(p, num))));
     }
     for (name, text) in [("analytic", &g.analytic_text), ("truth", &g.truth_text)] {
         if let Some(lines) = text {
