@@ -136,7 +136,7 @@ pub enum RowStep {
     /// A step of the grid.
     Fixed(Decimal),
     /// `--eps auto`: the median of the steps chosen per element
-    /// ([`crate::numeric::auto::median_step`]).
+    /// (`numeric::auto::median_step`).
     AutoMedian(Decimal),
     /// No step (dual numbers).
     None,
