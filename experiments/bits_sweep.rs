@@ -9,6 +9,7 @@ use gradlab::check::{check_dtype, CheckConfig};
 use gradlab::error::Result;
 use gradlab::method::Scheme;
 use gradlab::metrics::{best_step, fit_line};
+use gradlab::model::LinearTensor;
 use gradlab::problem::Problem;
 use gradlab::scalar::{DType, Prec};
 use gradlab_lab::grid::log_grid_from;
@@ -74,7 +75,7 @@ impl Experiment for BitsSweep {
         let steps = if quick { log_grid_from(1, 25, 4) } else { log_grid_from(1, 31, 8) };
         let cfg =
             CheckConfig { truth: Some(gradlab::policy::truth_prec(&[dt])), ..CheckConfig::seed(scheme, steps.clone()) };
-        let res = check_dtype(&problem, dt, &cfg)?;
+        let res = check_dtype(&problem, LinearTensor::Input, dt, &cfg)?;
         let best = best_step(res.rows.iter().map(|r| (&r.eps, r.num_vs_truth)));
         let (opt_step, best_error) = best.as_ref().map_or((f64::NAN, f64::NAN), |b| (b.step.to_f64(), b.value));
         let opt_step_edge = best.and_then(|b| b.edge).map_or(String::new(), |e| e.note().to_string());

@@ -7,6 +7,7 @@ use gradlab::error::Result;
 use gradlab::exact::Decimal;
 use gradlab::method::Scheme;
 use gradlab::metrics::best_step;
+use gradlab::model::LinearTensor;
 use gradlab::policy::{truth_prec, usable_steps};
 use gradlab::problem::Problem;
 use gradlab::scalar::DType;
@@ -65,7 +66,7 @@ impl Experiment for Defaults {
         let cfg = CheckConfig { truth: Some(truth_prec(&[dt])), ..CheckConfig::seed(Scheme::Central, steps) };
         let problem = Problem::generate(10, 4, 2, seed)?;
         let elements = problem.x.len();
-        Ok(check_dtype(&problem, dt, &cfg)?
+        Ok(check_dtype(&problem, LinearTensor::Input, dt, &cfg)?
             .rows
             .into_iter()
             .map(|r| Row {

@@ -1,7 +1,7 @@
 //! The model trait (src/model/): Martins' function on the generic check against its closed-form
 //! derivative, and the linear model's fast path giving the generic engine's bits.
 
-use gradlab::check::{check_model, objective_grads, CheckConfig};
+use gradlab::check::{check_model, objective_grads, CheckConfig, Checked};
 use gradlab::exact::parse_list;
 use gradlab::method::Scheme;
 use gradlab::model::{At, LinearModel, LinearTensor, MartinsModel, MartinsTensor, Model};
@@ -29,11 +29,23 @@ fn martins_on_the_generic_check() {
         truth: Some(p),
         ..CheckConfig::seed(scheme, parse_list("step", steps).unwrap())
     };
-    let dual = check_model(&m, MartinsTensor::X, DType::F64, &cfg(Scheme::Dual, "1"), &Watch::unwatched()).unwrap();
+    let dual = check_model(
+        &m,
+        MartinsTensor::X,
+        &Checked::new(cfg(Scheme::Dual, "1"), DType::F64).unwrap(),
+        &Watch::unwatched(),
+    )
+    .unwrap();
     let r = &dual.rows[0];
     assert!(r.relerr_mean < 1e-15 && r.num_vs_truth < 1e-15 && r.anal_vs_truth < 1e-15, "{r:?}");
     assert_eq!(r.wrt, "x");
-    let c = check_model(&m, MartinsTensor::X, DType::F64, &cfg(Scheme::Central, "1e-5"), &Watch::unwatched()).unwrap();
+    let c = check_model(
+        &m,
+        MartinsTensor::X,
+        &Checked::new(cfg(Scheme::Central, "1e-5"), DType::F64).unwrap(),
+        &Watch::unwatched(),
+    )
+    .unwrap();
     assert!(c.rows[0].num_vs_truth > 1e-13 && c.rows[0].num_vs_truth < 1e-8, "{:?}", c.rows[0]);
 }
 

@@ -6,7 +6,7 @@
 #[path = "../examples/own_model.rs"]
 mod own_model;
 
-use gradlab::check::{check_model, CheckConfig, CheckRow};
+use gradlab::check::{check_model, CheckConfig, CheckRow, Checked};
 use gradlab::exact::parse_list;
 use gradlab::method::Scheme;
 use gradlab::model::{truth, Model};
@@ -26,7 +26,9 @@ fn rows(model: &LogReg, dtype: &str, steps: &str) -> Vec<CheckRow> {
         truth: Some(Prec::new(256).unwrap()),
         ..CheckConfig::seed(Scheme::Central, parse_list("step", steps).unwrap())
     };
-    check_model(model, Weight, DType::parse(dtype).unwrap(), &cfg, &Watch::unwatched()).unwrap().rows
+    check_model(model, Weight, &Checked::new(cfg, DType::parse(dtype).unwrap()).unwrap(), &Watch::unwatched())
+        .unwrap()
+        .rows
 }
 
 /// The backward in f64 is the reference to a few ulps, and the truth (the same backward over

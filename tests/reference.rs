@@ -13,7 +13,8 @@
 
 use gradlab::check::prepare;
 use gradlab::exact::Decimal;
-use gradlab::objective::{Reduction, Wrt};
+use gradlab::model::LinearTensor;
+use gradlab::objective::Reduction;
 use gradlab::problem::Problem;
 use gradlab::scalar::{Prec, Scalar};
 use gradlab::train::{InputGrad, TrainConfig, Trained};
@@ -134,14 +135,14 @@ fn check_all<T: Scalar>(name: &str, ctx: T::Ctx, tol: f64) -> f64 {
     worst = worst.max(assert_close(&format!("{name} grad_logits accumulate E=10"), &acc.grad_logits, &r.logits, tol));
     // W.grad and b.grad are the last epoch's in both modes (only x.grad accumulates).
     for (mode, tr) in [("reset", &reset), ("accumulate", &acc)] {
-        let (w, b) = (Wrt::Weight.analytic(tr).to_owned(), Wrt::Bias.analytic(tr).to_owned());
+        let (w, b) = (LinearTensor::Weight.analytic(tr).to_owned(), LinearTensor::Bias.analytic(tr).to_owned());
         worst = worst.max(assert_close(&format!("{name} grad_weight {mode} E=10"), &w, &r.weight, tol));
         worst = worst.max(assert_close(&format!("{name} grad_bias {mode} E=10"), &b, &r.bias, tol));
     }
     for mode in [InputGrad::Reset, InputGrad::Accumulate] {
         let e0 = train::<T>(&p, ctx, 0, mode);
         worst = worst.max(assert_close(&format!("{name} grad_x {mode} E=0"), &e0.grad_x, &r.e0, tol));
-        let (w, b) = (Wrt::Weight.analytic(&e0).to_owned(), Wrt::Bias.analytic(&e0).to_owned());
+        let (w, b) = (LinearTensor::Weight.analytic(&e0).to_owned(), LinearTensor::Bias.analytic(&e0).to_owned());
         worst = worst.max(assert_close(&format!("{name} grad_weight {mode} E=0"), &w, &r.weight_e0, tol));
         worst = worst.max(assert_close(&format!("{name} grad_bias {mode} E=0"), &b, &r.bias_e0, tol));
     }
@@ -213,7 +214,9 @@ fn truth_of_weight_and_bias_matches_reference() {
     let r = refs();
     let tr = train::<f64>(&p, (), 0, InputGrad::Reset);
     let prec = Prec::new(256).unwrap();
-    for (wrt, want) in [(Wrt::Weight, &r.weight_e0), (Wrt::Bias, &r.bias_e0), (Wrt::Input, &r.e0)] {
+    for (wrt, want) in
+        [(LinearTensor::Weight, &r.weight_e0), (LinearTensor::Bias, &r.bias_e0), (LinearTensor::Input, &r.e0)]
+    {
         let t = gradlab::truth::truth_grad(&tr, Reduction::Mean, wrt, prec);
         assert_close(&format!("truth {wrt} E=0"), &t, want, 1e-50);
     }
@@ -228,21 +231,20 @@ fn check_of_weight_and_bias_agrees_with_reference() {
     let p = problem();
     let r = refs();
     for (epochs, wrt, want, truth) in [
-        (10, Wrt::Weight, &r.weight, None),
-        (10, Wrt::Bias, &r.bias, None),
-        (0, Wrt::Weight, &r.weight_e0, Some(&r.weight_e0)),
-        (0, Wrt::Bias, &r.bias_e0, Some(&r.bias_e0)),
+        (10, LinearTensor::Weight, &r.weight, None),
+        (10, LinearTensor::Bias, &r.bias, None),
+        (0, LinearTensor::Weight, &r.weight_e0, Some(&r.weight_e0)),
+        (0, LinearTensor::Bias, &r.bias_e0, Some(&r.bias_e0)),
     ] {
         let cfg = CheckConfig {
             train: config(epochs, InputGrad::Accumulate),
             scheme: Scheme::Central,
             steps: gradlab::exact::parse_list("step", "1e-5").unwrap(),
-            wrt,
             truth: Some(Prec::new(256).unwrap()),
             naive: false,
             keep_grads: true,
         };
-        let res = check_dtype(&p, gradlab::scalar::DType::F64, &cfg).unwrap();
+        let res = check_dtype(&p, wrt, gradlab::scalar::DType::F64, &cfg).unwrap();
         let g = res.grads.unwrap();
         assert_close(&format!("check {wrt} E={epochs} analytic"), &g.analytic, want, 1e-14);
         if let Some(t) = truth {
@@ -264,7 +266,9 @@ fn diagnose_agrees_with_reference() {
     let p = problem();
     let r = refs();
     let s = Settings::new(Reduction::Mean, DType::F64);
-    for (wrt, want) in [(Wrt::Input, &r.e0), (Wrt::Weight, &r.weight_e0), (Wrt::Bias, &r.bias_e0)] {
+    for (wrt, want) in
+        [(LinearTensor::Input, &r.e0), (LinearTensor::Weight, &r.weight_e0), (LinearTensor::Bias, &r.bias_e0)]
+    {
         let as_given = |scale: f64| {
             let a = want.map(|v| v.to_f64() * scale);
             let grad = if wrt.is_vector() { a.row(0).to_owned().into_dyn() } else { a.into_dyn() };

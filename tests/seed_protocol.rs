@@ -4,8 +4,8 @@ mod common;
 use common::*;
 use gradlab::check::prepare;
 use gradlab::method::Scheme;
+use gradlab::model::LinearTensor;
 use gradlab::numeric::{numeric_grad, Setup};
-use gradlab::objective::Wrt;
 use gradlab::scalar::Scalar;
 use gradlab::train::InputGrad;
 
@@ -76,8 +76,12 @@ fn f32_dead_zone_at_1e_minus_8() {
     let p = default_problem();
     let cfg = config(10, InputGrad::Reset, Scheme::Central, "1e-8", None);
     let (tr, _) = prepare::<f32>(&p, (), &cfg.train);
-    let setup =
-        Setup { trained: &tr, reduction: cfg.train.reduction, stencil: Scheme::Central.stencil(), wrt: Wrt::Input };
+    let setup = Setup {
+        trained: &tr,
+        reduction: cfg.train.reduction,
+        stencil: Scheme::Central.stencil(),
+        wrt: LinearTensor::Input,
+    };
     let num = numeric_grad(&setup, &cfg.steps[0], false);
     let mut big = 0;
     for ((x, g), e) in tr.x.iter().zip(num.grad.iter()).zip(num.effective_step.iter()) {
@@ -106,15 +110,14 @@ fn epochs_zero_checks_the_given_parameters() {
 fn fast_and_naive_paths_are_bit_identical() {
     let p = gradlab::problem::Problem::generate(7, 3, 3, 5).unwrap();
     for scheme in Scheme::ALL {
-        for &wrt in Wrt::LINEAR {
+        for &wrt in LinearTensor::ALL {
             for dt in ["f16", "bf16", "f32", "f64", "mpfr:53", "mpfr:200"] {
                 let mut cfg = config(3, InputGrad::Reset, scheme, "1e-1,1e-3,1e-7", None);
-                cfg.wrt = wrt;
                 cfg.keep_grads = true;
                 let dtype = gradlab::scalar::DType::parse(dt).unwrap();
-                let fast = gradlab::check::check_dtype(&p, dtype, &cfg).unwrap();
+                let fast = gradlab::check::check_dtype(&p, wrt, dtype, &cfg).unwrap();
                 cfg.naive = true;
-                let naive = gradlab::check::check_dtype(&p, dtype, &cfg).unwrap();
+                let naive = gradlab::check::check_dtype(&p, wrt, dtype, &cfg).unwrap();
                 let (f, n) = (fast.grads.unwrap(), naive.grads.unwrap());
                 for (a, b) in f.numeric.iter().zip(&n.numeric) {
                     let same = a.iter().zip(b.iter()).all(|(x, y)| x.to_bits() == y.to_bits());
@@ -132,17 +135,21 @@ fn parallel_rows_match_one_thread_and_the_naive_path() {
     use gradlab::numeric::SEQUENTIAL_BELOW;
     let p = gradlab::problem::Problem::generate(64, 20, 3, 9).unwrap();
     const { assert!(64 * 20 >= SEQUENTIAL_BELOW, "this test must exercise the parallel path") };
-    let mut cfg = config(2, InputGrad::Reset, Scheme::Central5, "1e-3", None);
+    let cfg = config(2, InputGrad::Reset, Scheme::Central5, "1e-3", None);
     // The weight's 60 elements each evaluate all 64 samples: the parallel path too.
-    for (dt, wrt) in [("f32", Wrt::Input), ("mpfr:80", Wrt::Input), ("f32", Wrt::Weight), ("f64", Wrt::Bias)] {
-        cfg.wrt = wrt;
+    for (dt, wrt) in [
+        ("f32", LinearTensor::Input),
+        ("mpfr:80", LinearTensor::Input),
+        ("f32", LinearTensor::Weight),
+        ("f64", LinearTensor::Bias),
+    ] {
         let dtype = gradlab::scalar::DType::parse(dt).unwrap();
         let grads = |threads: usize, naive: bool| {
             let mut c = cfg.clone();
             c.keep_grads = true;
             c.naive = naive;
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-            pool.install(|| gradlab::check::check_dtype(&p, dtype, &c).unwrap().grads.unwrap().numeric[0].clone())
+            pool.install(|| gradlab::check::check_dtype(&p, wrt, dtype, &c).unwrap().grads.unwrap().numeric[0].clone())
         };
         let (one, two, naive) = (grads(1, false), grads(2, false), grads(2, true));
         let bits = |a: &ndarray::Array2<f64>| a.iter().map(|v| v.to_bits()).collect::<Vec<_>>();

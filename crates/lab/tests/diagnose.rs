@@ -5,7 +5,8 @@
 use gradlab::check::prepare;
 use gradlab::diagnose::{diagnose, Cause, Given, Settings, Verdict};
 use gradlab::exact::Decimal;
-use gradlab::objective::{Reduction, Wrt};
+use gradlab::model::LinearTensor;
+use gradlab::objective::Reduction;
 use gradlab::problem::Problem;
 use gradlab::scalar::{DType, Scalar};
 use gradlab::train::{InputGrad, TrainConfig};
@@ -305,7 +306,7 @@ fn own_excess<T: Scalar>(p: &Problem, ctx: T::Ctx, reduction: Reduction) -> f64 
         TrainConfig { epochs: 0, lr: Decimal::parse("lr", "0").unwrap(), input_grad: InputGrad::Reset, reduction };
     let (tr, _) = prepare::<T>(p, ctx, &cfg);
     let dtype = T::dtype(ctx);
-    let given: Vec<Given> = [Wrt::Input, Wrt::Weight, Wrt::Bias]
+    let given: Vec<Given> = [LinearTensor::Input, LinearTensor::Weight, LinearTensor::Bias]
         .iter()
         .map(|&wrt| {
             let a = wrt.analytic(&tr).map(|v| v.to_f64());
@@ -353,7 +354,7 @@ fn the_tolerance_holds_and_is_not_vacuous() {
         bumped[[1, 3]] *= 1.0 + rel;
         let s = Settings::new(Reduction::Mean, dtype);
         let given = |a: ndarray::Array2<f64>| {
-            vec![Given { wrt: Wrt::Weight, grad: a.into_dyn(), file: dtype, name: "g".into() }]
+            vec![Given { wrt: LinearTensor::Weight, grad: a.into_dyn(), file: dtype, name: "g".into() }]
         };
         assert_eq!(diagnose(&p, &given(g), &s).unwrap().verdict, Verdict::Correct, "{file}");
         let d = diagnose(&p, &given(bumped), &s).unwrap();
@@ -391,7 +392,7 @@ fn accumulation_is_named_with_its_steps_across_problems() {
                 bias: tr.bias.iter().map(|&v| v as f64).collect(),
             };
             let given = vec![Given {
-                wrt: Wrt::Input,
+                wrt: LinearTensor::Input,
                 grad: tr.grad_x.mapv(|v| v as f64).into_dyn(),
                 file: DType::F32,
                 name: "x.grad".into(),
