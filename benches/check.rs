@@ -37,8 +37,8 @@
 
 use criterion::{BatchSize, BenchmarkId, Criterion, SamplingMode};
 use gradlab::check::{check_dtype, prepare, CheckConfig};
-use gradlab::exact::{parse_list, Decimal};
-use gradlab::method::Scheme;
+use gradlab::exact::Decimal;
+use gradlab::method::{Scheme, Steps};
 use gradlab::model::LinearTensor;
 use gradlab::numeric::exotic::method_grads_watched;
 use gradlab::numeric::{naive, numeric_grad, Evaluator, Setup};
@@ -183,7 +183,7 @@ fn seed_table_f32(c: &mut Criterion) {
     let cfg = CheckConfig {
         train: TrainConfig::seed(InputGrad::Accumulate),
         scheme: Scheme::Central,
-        steps: parse_list("step", SEED_STEPS).expect("literal"),
+        steps: Steps::parse(SEED_STEPS).expect("literal"),
         truth: None,
         naive: false,
         keep_grads: false,

@@ -88,7 +88,7 @@ fn main() -> Result<()> {
     println!("{:<9} {:>6} {:>9} {:>12} {:>13}", "dtype", "step", "relerr", "num-vs-truth", "anal-vs-truth");
     for dt in ["f32", "f64", "bf16+f32", "mpfr:128"] {
         let (dt, steps) = (DType::parse(dt)?, parse_list("step", "1e-1,1e-3,1e-6")?);
-        let steps = steps.into_iter().filter(|h| gradlab::policy::check_step(h, dt).is_ok()).collect();
+        let steps = Steps::grid(steps.into_iter().filter(|h| gradlab::policy::check_step(h, dt).is_ok()).collect())?;
         let cfg = CheckConfig { truth: Some(Prec::new(256)?), ..CheckConfig::seed(Scheme::Central, steps) };
         for r in check_model(&LogReg(2), Weight, &Checked::new(cfg, dt)?, &Watch::unwatched())?.rows {
             let (h, e, n, a) = (r.eps, r.relerr_mean, r.num_vs_truth, r.anal_vs_truth);

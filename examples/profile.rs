@@ -18,8 +18,8 @@
 //! central check (h = 1e-3) on one thread, as the `naive_vs_fast` benchmark's fast path.
 
 use gradlab::check::{check_dtype, prepare, CheckConfig};
-use gradlab::exact::{parse_list, Decimal};
-use gradlab::method::Scheme;
+use gradlab::exact::Decimal;
+use gradlab::method::{Scheme, Steps};
 use gradlab::model::LinearTensor;
 use gradlab::numeric::{numeric_grad, Evaluator, Setup};
 use gradlab::policy::SEED_STEPS;
@@ -34,7 +34,7 @@ fn seed(n: u32) {
     let cfg = CheckConfig {
         train: TrainConfig::seed(InputGrad::Accumulate),
         scheme: Scheme::Central,
-        steps: parse_list("step", SEED_STEPS).expect("literal"),
+        steps: Steps::parse(SEED_STEPS).expect("literal"),
         truth: None,
         naive: false,
         keep_grads: false,

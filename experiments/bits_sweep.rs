@@ -7,7 +7,7 @@
 
 use gradlab::check::{check_dtype, CheckConfig};
 use gradlab::error::Result;
-use gradlab::method::Scheme;
+use gradlab::method::{Scheme, Steps};
 use gradlab::metrics::{best_step, fit_line};
 use gradlab::model::LinearTensor;
 use gradlab::problem::Problem;
@@ -73,10 +73,12 @@ impl Experiment for BitsSweep {
         let problem = Problem::generate(10, 4, 2, 1)?;
         // From 10 down: at 8 to 10 bits the central optimum lies above 1.
         let steps = if quick { log_grid_from(1, 25, 4) } else { log_grid_from(1, 31, 8) };
-        let cfg =
-            CheckConfig { truth: Some(gradlab::policy::truth_prec(&[dt])), ..CheckConfig::seed(scheme, steps.clone()) };
+        let cfg = CheckConfig {
+            truth: Some(gradlab::policy::truth_prec(&[dt])),
+            ..CheckConfig::seed(scheme, Steps::grid(steps.clone())?)
+        };
         let res = check_dtype(&problem, LinearTensor::Input, dt, &cfg)?;
-        let best = best_step(res.rows.iter().map(|r| (&r.eps, r.num_vs_truth)));
+        let best = best_step(steps.iter().zip(&res.rows).map(|(h, r)| (h, r.num_vs_truth)));
         let (opt_step, best_error) = best.as_ref().map_or((f64::NAN, f64::NAN), |b| (b.step.to_f64(), b.value));
         let opt_step_edge = best.and_then(|b| b.edge).map_or(String::new(), |e| e.note().to_string());
         Ok(vec![Row {

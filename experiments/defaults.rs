@@ -5,7 +5,7 @@
 use gradlab::check::{check_dtype, CheckConfig};
 use gradlab::error::Result;
 use gradlab::exact::Decimal;
-use gradlab::method::Scheme;
+use gradlab::method::{Scheme, Steps};
 use gradlab::metrics::best_step;
 use gradlab::model::LinearTensor;
 use gradlab::policy::{truth_prec, usable_steps};
@@ -63,16 +63,18 @@ impl Experiment for Defaults {
     fn run_cell(&self, &(dt, seed): &Self::Cell) -> Result<Vec<Row>> {
         // 4 steps per decade from 100 down to 1e-20: every dtype's optimum and the defaults on it.
         let steps = usable_steps(&log_grid_from(2, 22, 4), dt);
-        let cfg = CheckConfig { truth: Some(truth_prec(&[dt])), ..CheckConfig::seed(Scheme::Central, steps) };
+        let cfg =
+            CheckConfig { truth: Some(truth_prec(&[dt])), ..CheckConfig::seed(Scheme::Central, Steps::grid(steps)?) };
         let problem = Problem::generate(10, 4, 2, seed)?;
         let elements = problem.x.len();
         Ok(check_dtype(&problem, LinearTensor::Input, dt, &cfg)?
             .rows
             .into_iter()
-            .map(|r| Row {
+            .zip(cfg.steps.fixed())
+            .map(|(r, h)| Row {
                 dtype: dt,
                 seed,
-                eps: r.eps,
+                eps: h.clone(),
                 relerr_mean: r.relerr_mean,
                 relerr_median: r.relerr_median,
                 relerr_max: r.relerr_max,

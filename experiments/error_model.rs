@@ -5,7 +5,7 @@
 use gradlab::check::{check_dtype, prepare, CheckConfig};
 use gradlab::error::Result;
 use gradlab::exact::Decimal;
-use gradlab::method::Scheme;
+use gradlab::method::{Scheme, Steps};
 use gradlab::metrics::best_step;
 use gradlab::model::LinearTensor;
 use gradlab::policy::truth_prec;
@@ -79,7 +79,7 @@ impl gradlab_lab::runner::Experiment for ErrorModelExperiment {
         let truth = truth_prec(&[dt]);
         let steps = gradlab::policy::usable_steps(&grid(dt), dt);
         let bound = bound_model(&problem, &train, scheme, LinearTensor::Input);
-        let cfg = CheckConfig { truth: Some(truth), ..CheckConfig::seed(scheme, steps) };
+        let cfg = CheckConfig { truth: Some(truth), ..CheckConfig::seed(scheme, Steps::grid(steps)?) };
         let measured = check_dtype(&problem, LinearTensor::Input, dt, &cfg)?.rows;
         let u = dt.unit_roundoff();
         gradlab::with_dtype!(dt, |T, ctx| {
@@ -87,13 +87,14 @@ impl gradlab_lab::runner::Experiment for ErrorModelExperiment {
             let model = ExpectedModel::new(&tr, train.reduction, scheme.stencil(), LinearTensor::Input, truth);
             Ok(measured
                 .into_iter()
-                .map(|r| Row {
+                .zip(cfg.steps.fixed())
+                .map(|(r, h)| Row {
                     dtype: dt,
                     scheme,
                     seed,
-                    bound: bound.predict(r.eps.to_f64(), u),
-                    expected: model.predict(&tr, LinearTensor::Input, &r.eps),
-                    eps: r.eps,
+                    bound: bound.predict(h.to_f64(), u),
+                    expected: model.predict(&tr, LinearTensor::Input, h),
+                    eps: h.clone(),
                     measured: r.num_vs_truth,
                     sigma_loss: model.sigma_loss,
                     loss_flat: r.loss_flat,

@@ -6,7 +6,7 @@
 use gradlab::check::{check_dtype, CheckConfig, Status};
 use gradlab::error::Result;
 use gradlab::exact::{format_sci, Decimal};
-use gradlab::method::Scheme;
+use gradlab::method::{Scheme, Steps};
 use gradlab::metrics::{best_step, compare};
 use gradlab::model::LinearTensor;
 use gradlab::policy::{truth_prec, usable_steps};
@@ -97,7 +97,7 @@ impl Experiment for Formats {
         let cfg = CheckConfig {
             truth: Some(truth_prec(&[dt])),
             keep_grads: true,
-            ..CheckConfig::seed(scheme, steps(dt, quick))
+            ..CheckConfig::seed(scheme, Steps::grid(steps(dt, quick))?)
         };
         let check = check_dtype(&Problem::generate(10, 4, 2, seed)?, LinearTensor::Input, dt, &cfg)?;
         let doubled: Vec<f64> = match &check.grads {
@@ -110,12 +110,13 @@ impl Experiment for Formats {
         Ok(check
             .rows
             .into_iter()
+            .zip(cfg.steps.fixed())
             .enumerate()
-            .map(|(i, r)| Row {
+            .map(|(i, (r, h))| Row {
                 dtype: dt,
                 scheme,
                 seed,
-                eps: r.eps,
+                eps: h.clone(),
                 relerr_mean: r.relerr_mean,
                 num_vs_truth: r.num_vs_truth,
                 anal_vs_truth: r.anal_vs_truth,

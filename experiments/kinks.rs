@@ -109,10 +109,11 @@ impl Experiment for Kinks {
             let cfg = CheckConfig {
                 truth: Some(truth_prec(&[dt])),
                 keep_grads: true,
-                ..CheckConfig::seed(method, steps(dt, quick))
+                ..CheckConfig::seed(method, Steps::grid(steps(dt, quick))?)
             };
             let model = MlpModel { problem: &problem, spec, reduction: cfg.train.reduction };
-            let check = check_model(&model, MlpTensor::Input, &Checked::new(cfg, dt)?, &Watch::unwatched())?;
+            let checked = Checked::new(cfg, dt)?;
+            let check = check_model(&model, MlpTensor::Input, &checked, &Watch::unwatched())?;
             let Some(grads) = check.grads else { continue };
             let Some(truth) = grads.truth else { continue };
             let reach = if method == Scheme::Central5 { 2.0 } else { 1.0 };
@@ -126,13 +127,15 @@ impl Experiment for Kinks {
                 .map(|(r, num)| (reach * r.eps.to_f64(), num.iter().zip(truth.iter()).map(rel).collect()))
                 .collect();
             let dist: Vec<f64> = dist.iter().copied().collect();
-            for (k, (r, (h, errs))) in check.rows.iter().zip(&per_step).enumerate() {
+            for (k, ((r, eps), (h, errs))) in
+                check.rows.iter().zip(checked.cfg().steps.fixed()).zip(&per_step).enumerate()
+            {
                 let m = measure(&dist, *h, errs, &per_step[k + 1..]);
                 out.push(Row {
                     dtype: dt,
                     method,
                     seed,
-                    eps: r.eps.clone(),
+                    eps: eps.clone(),
                     elements: dist.len(),
                     crossing: m.crossing,
                     relerr_crossing: m.crossing_err,

@@ -6,7 +6,7 @@
 use gradlab::check::full_digits;
 use gradlab::error::Result;
 use gradlab::exact::Decimal;
-use gradlab::method::{derivative, Scheme};
+use gradlab::method::{derivative, dual_derivative, Scheme};
 use gradlab::objective::martins::{true_derivative_at_x0, Martins, X0};
 use gradlab::policy::usable_steps;
 use gradlab::scalar::{DType, Prec, Scalar};
@@ -53,11 +53,16 @@ fn dtypes(quick: bool) -> Vec<DType> {
 
 /// The estimate with every digit, its error against `truth`, and whether it is `truth` rounded to
 /// nearest in the dtype (f'(1.5) is a normal number in every dtype here, so rounding to the
-/// dtype's precision is rounding into the dtype).
-fn estimate<T: Scalar>(ctx: T::Ctx, method: Scheme, h: &Decimal, truth: &Float) -> (String, f64, bool) {
+/// dtype's precision is rounding into the dtype). `h` is the step, `None` for dual numbers
+/// (which take none).
+fn estimate<T: Scalar>(ctx: T::Ctx, method: Scheme, h: Option<&Decimal>, truth: &Float) -> (String, f64, bool) {
     let bits = T::dtype(ctx).bits();
     let x = T::from_rational(&Rational::from(X0), ctx);
-    let v = derivative(&Martins, method, &x, h).value.to_float(bits);
+    let v = match h {
+        Some(h) => derivative(&Martins, method, &x, h),
+        None => dual_derivative(&Martins, &x),
+    };
+    let v = v.value.to_float(bits);
     let p = truth.prec();
     let err = Float::with_val(p, &v.to_float(p) - truth).abs() / truth;
     let rounded = v.is_finite() && v == Float::with_val(bits, truth);
@@ -82,9 +87,8 @@ impl Experiment for MartinsExperiment {
             let hs: Vec<Option<&Decimal>> =
                 if method.has_step() { steps.iter().map(Some).collect() } else { vec![None] };
             for h in hs {
-                let step = h.cloned().unwrap_or_else(gradlab::check::no_step);
                 let (estimate, relerr, rounded_truth) =
-                    gradlab::with_dtype!(dt, |T, ctx| estimate::<T>(ctx, method, &step, &truth));
+                    gradlab::with_dtype!(dt, |T, ctx| estimate::<T>(ctx, method, h, &truth));
                 rows.push(Row { dtype: dt, method, h: h.cloned(), estimate, relerr, rounded_truth });
             }
         }

@@ -6,7 +6,6 @@
 use gradlab::check::{check_model, CheckConfig, Checked, Status};
 use gradlab::metrics::best_step;
 use gradlab::model::{LinearModel, LinearTensor, MlpModel, MlpTensor};
-use gradlab::numeric::auto::auto_step;
 use gradlab::plan::{Model, ModelKind};
 use gradlab::policy::{truth_prec, usable_steps};
 use gradlab::watch::Watch;
@@ -90,12 +89,11 @@ impl Experiment for Methods {
     }
     fn run_cell(&self, &(model, dt, seed, quick): &Self::Cell) -> Result<Vec<Row>> {
         let (problem, net) = (Problem::generate(10, 4, 2, seed)?, Model::new(model, None, seed)?);
-        let mut runs: Vec<(Scheme, Vec<Decimal>)> = STEPPED.iter().map(|&m| (m, steps(dt, quick))).collect();
-        runs.extend([
-            (Scheme::Dual, vec![]),
-            (Scheme::Central, vec![auto_step()]),
-            (Scheme::Central5, vec![auto_step()]),
-        ]);
+        let mut runs = Vec::new();
+        for m in STEPPED {
+            runs.push((m, Steps::grid(steps(dt, quick))?));
+        }
+        runs.extend([(Scheme::Dual, Steps::None), (Scheme::Central, Steps::Auto), (Scheme::Central5, Steps::Auto)]);
         let mut out = Vec::new();
         for (method, grid) in runs {
             let cfg = CheckConfig { truth: Some(truth_prec(&[dt])), ..CheckConfig::seed(method, grid) };
@@ -114,9 +112,9 @@ impl Experiment for Methods {
                     model,
                     dtype: dt,
                     method,
-                    auto_step: r.auto_step,
+                    auto_step: r.eps.is_auto(),
                     seed,
-                    eps: method.has_step().then_some(r.eps),
+                    eps: r.eps.decimal().cloned(),
                     num_vs_truth: r.num_vs_truth,
                     anal_vs_truth: r.anal_vs_truth,
                     status: r.status,

@@ -5,7 +5,7 @@
 use gradlab::check::{check_dtype, prepare, CheckConfig, Status};
 use gradlab::error::Result;
 use gradlab::exact::Decimal;
-use gradlab::method::Scheme;
+use gradlab::method::{Scheme, Steps};
 use gradlab::model::LinearTensor;
 use gradlab::problem::Problem;
 use gradlab::scalar::DType;
@@ -97,20 +97,21 @@ impl Experiment for PrecisionSweep {
         let problem = Problem::generate(10, 4, 2, seed)?;
         let train = TrainConfig::seed(InputGrad::Reset);
         let truth = gradlab::policy::truth_prec(&[dt]);
-        let cfg = CheckConfig { truth: Some(truth), ..CheckConfig::seed(scheme, grid_for(dt, quick)) };
+        let cfg = CheckConfig { truth: Some(truth), ..CheckConfig::seed(scheme, Steps::grid(grid_for(dt, quick))?) };
         let rows = check_dtype(&problem, LinearTensor::Input, dt, &cfg)?.rows;
         gradlab::with_dtype!(dt, |T, ctx| {
             let (tr, _) = prepare::<T>(&problem, ctx, &train);
             let model = ExpectedModel::new(&tr, train.reduction, scheme.stencil(), LinearTensor::Input, truth);
             Ok(rows
                 .into_iter()
-                .map(|r| Row {
+                .zip(cfg.steps.fixed())
+                .map(|(r, h)| Row {
                     dtype: dt,
                     scheme,
                     seed,
-                    eps_value: r.eps.to_f64(),
-                    expected: model.predict(&tr, LinearTensor::Input, &r.eps),
-                    eps: r.eps,
+                    eps_value: h.to_f64(),
+                    expected: model.predict(&tr, LinearTensor::Input, h),
+                    eps: h.clone(),
                     num_vs_truth: r.num_vs_truth,
                     relerr_mean: r.relerr_mean,
                     anal_vs_truth: r.anal_vs_truth,

@@ -7,8 +7,7 @@
 
 use gradlab::check::{check_dtype, CheckConfig, CheckRow};
 use gradlab::error::Result;
-use gradlab::exact::parse_list;
-use gradlab::method::Scheme;
+use gradlab::method::{Scheme, Steps};
 use gradlab::model::LinearTensor;
 use gradlab::problem::Problem;
 use gradlab::scalar::DType;
@@ -49,7 +48,7 @@ impl Experiment for Pytorch {
     fn run_cell(&self, &(dt, input_grad): &Self::Cell) -> Result<Vec<CheckRow>> {
         let cfg = CheckConfig {
             train: TrainConfig::seed(input_grad),
-            ..CheckConfig::seed(Scheme::Central, parse_list("step", STEPS)?)
+            ..CheckConfig::seed(Scheme::Central, Steps::parse(STEPS)?)
         };
         Ok(check_dtype(&Problem::generate(10, 4, 2, 1)?, LinearTensor::Input, dt, &cfg)?.rows)
     }
@@ -71,11 +70,13 @@ impl Experiment for Pytorch {
         );
         let table = rows.iter().map(|r| {
             let t = torch.iter().find(|t| {
-                t.dtype == r.dtype.name() && t.variant == r.input_grad.name() && t.eps.value() == r.eps.value()
+                t.dtype == r.dtype.name()
+                    && t.variant == r.input_grad.name()
+                    && r.eps.decimal().is_some_and(|h| h.value() == t.eps.value())
             });
             let sp = spread
                 .iter()
-                .find(|p| p.dtype == r.dtype.name() && p.variant == r.input_grad.name() && p.eps == r.eps.text());
+                .find(|p| p.dtype == r.dtype.name() && p.variant == r.input_grad.name() && p.eps == r.eps.to_string());
             vec![
                 r.dtype.to_string(),
                 r.input_grad.to_string(),
@@ -332,9 +333,11 @@ fn paths_text(meta: &TorchMeta, rows: &[PathRow], spread: &[RowSpread]) -> Strin
 /// PyTorch against gradlab: on the plateau, around the f64 optimum, and the f32 zero counts.
 fn agreement_text(rows: &[CheckRow], torch: &[TorchRow]) -> String {
     let find = |r: &CheckRow| {
-        torch
-            .iter()
-            .find(|t| t.dtype == r.dtype.name() && t.variant == r.input_grad.name() && t.eps.value() == r.eps.value())
+        torch.iter().find(|t| {
+            t.dtype == r.dtype.name()
+                && t.variant == r.input_grad.name()
+                && r.eps.decimal().is_some_and(|h| h.value() == t.eps.value())
+        })
     };
     let plateau_level = 1.0 - 1.0 / EPOCHS;
     let plateau: Vec<(&CheckRow, &TorchRow)> = rows

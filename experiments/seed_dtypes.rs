@@ -5,7 +5,7 @@
 use gradlab::check::{check_dtype, CheckConfig, CheckRow, Status};
 use gradlab::error::Result;
 use gradlab::exact::{format_sci, Decimal};
-use gradlab::method::Scheme;
+use gradlab::method::{Scheme, Steps};
 use gradlab::metrics::best_step;
 use gradlab::model::LinearTensor;
 use gradlab::policy::{truth_prec, usable_steps};
@@ -57,7 +57,7 @@ impl Experiment for SeedDtypes {
         let cfg = CheckConfig {
             train: TrainConfig::seed(input_grad),
             truth: Some(truth_prec(&[dt])),
-            ..CheckConfig::seed(Scheme::Central, steps(dt, quick))
+            ..CheckConfig::seed(Scheme::Central, Steps::grid(steps(dt, quick))?)
         };
         Ok(check_dtype(&Problem::generate(10, 4, 2, 1)?, LinearTensor::Input, dt, &cfg)?.rows)
     }
@@ -87,7 +87,7 @@ impl Experiment for SeedDtypes {
         s.push_str(&md_table(
             "dtype | plateau (accumulated) | steps: clean / partly collapsed / collapsed | best reset relerr | at eps | first flat loss | first dead input",
             dtypes(quick).into_iter().zip(&windows).map(|(dt, w)| {
-                let best = best_step(of(dt, InputGrad::Reset).map(|r| (&r.eps, r.relerr_mean)));
+                let best = best_step(of(dt, InputGrad::Reset).filter_map(|r| Some((r.eps.decimal()?, r.relerr_mean))));
                 let first = |f: fn(&CheckRow) -> usize| {
                     of(dt, InputGrad::Reset).find(|r| f(r) > 0).map_or("none on the grid".into(), |r| r.eps.to_string())
                 };

@@ -5,7 +5,7 @@
 use gradlab::check::{check_dtype, CheckConfig, CheckRow, Status};
 use gradlab::error::Result;
 use gradlab::exact::Decimal;
-use gradlab::method::Scheme;
+use gradlab::method::{Scheme, Steps};
 use gradlab::model::LinearTensor;
 use gradlab::policy::truth_prec;
 use gradlab::problem::Problem;
@@ -50,7 +50,7 @@ impl Experiment for SeedRepro {
         let cfg = CheckConfig {
             train: TrainConfig::seed(input_grad),
             truth: Some(truth_prec(&[DType::F32])),
-            ..CheckConfig::seed(Scheme::Central, log_grid(10, 4))
+            ..CheckConfig::seed(Scheme::Central, Steps::grid(log_grid(10, 4))?)
         };
         Ok(check_dtype(&Problem::generate(N, D, 2, 1)?, wrt, DType::F32, &cfg)?.rows)
     }
@@ -62,7 +62,7 @@ impl Experiment for SeedRepro {
         let of =
             |(g, w): (InputGrad, LinearTensor)| rows.iter().filter(move |r| r.input_grad == g && r.wrt == w.name());
         let [acc, reset, logits] = CHECKS;
-        let at = |c, eps: &Decimal| of(c).find(|r| r.eps.value() == eps.value());
+        let at = |c, eps: &Decimal| of(c).find(|r| r.eps.decimal().is_some_and(|h| h.value() == eps.value()));
         let y = |c, eps: &Decimal, f: fn(&CheckRow) -> f64| at(c, eps).map_or(f64::NAN, f);
         let curve = |c, f: fn(&CheckRow) -> f64| -> Vec<(f64, f64)> { of(c).map(|r| (r.eps.to_f64(), f(r))).collect() };
         let torch = pytorch();

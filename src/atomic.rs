@@ -78,7 +78,7 @@ mod linux {
     use std::path::Path;
 
     /// `None` when O_TMPFILE is unavailable here (then the caller falls back to a named file).
-    pub fn write_unnamed(dir: &Path, tmp: &Path, path: &Path, bytes: &[u8]) -> Option<std::io::Result<()>> {
+    pub(crate) fn write_unnamed(dir: &Path, tmp: &Path, path: &Path, bytes: &[u8]) -> Option<std::io::Result<()>> {
         let cdir = CString::new(dir.as_os_str().as_bytes()).ok()?;
         // SAFETY: cdir is a valid NUL-terminated path; the returned descriptor is owned below.
         let fd = unsafe { libc::open(cdir.as_ptr(), libc::O_TMPFILE | libc::O_WRONLY | libc::O_CLOEXEC, 0o644) };

@@ -6,8 +6,8 @@
 //! (see [`dtype_memory`] for the list), so a size that cannot fit is refused with one sentence
 //! instead of aborting in the allocator. Every product saturates, so no size overflows.
 //!
-//! Work is counted in *units*: the operations of the check's model ([`Ops`]: arithmetic, and
-//! `exp`/`ln`) weighted by their relative cost in the dtype ([`op_costs`], an f32 addition = 1).
+//! Work is counted in *units*: the operations of the check's model ([`crate::cost::Ops`]: arithmetic, and
+//! `exp`/`ln`) weighted by their relative cost in the dtype ([`crate::cost::op_costs`], an f32 addition = 1).
 //! The core advances its watch by exactly these units as it goes (per sample of a pass, per SGD
 //! step, per row of a numeric gradient), so a progress bar over [`check_work`]'s total ends at
 //! 100 %; the weights keep its estimate of the time left roughly right when a check moves on
@@ -127,7 +127,10 @@ pub fn kept_memory(shape: Shape, wrt: LinearTensor, dtype: DType, cfg: &CheckCon
     }
     let (rows, cols) = perturbed(shape, wrt);
     let m = mul(&[rows, cols]);
-    let arrays = mul(&[8, m, sum(&[cfg.steps.len() as u128, 2])]);
+    // One numeric gradient per fixed step (dual numbers are reckoned at their ignored grid), one
+    // for `--eps auto`.
+    let numerics = if cfg.steps.is_auto() { 1 } else { cfg.steps.fixed().len() };
+    let arrays = mul(&[8, m, sum(&[numerics as u128, 2])]);
     let text = match dtype {
         DType::Mpfr(p) => mul(&[2, m, sum(&[u128::from(p.bits()) * 3 / 10, 2 + 24 + 16])]),
         _ => 0,
@@ -279,7 +282,7 @@ pub fn diagnose_fits(shape: Shape, wrts: &[LinearTensor], limit: &MemoryLimit) -
 
 /// A byte count in binary units, e.g. `512 B`, `1.5 KiB`, `72.8 TiB` (3 significant digits;
 /// `u64::MAX` bytes, the saturated count, reads "16.0 EiB").
-pub fn format_bytes(bytes: u64) -> String {
+pub(crate) fn format_bytes(bytes: u64) -> String {
     const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
     let mut v = bytes as f64;
     let mut u = 0;
@@ -334,7 +337,7 @@ pub fn parse_size(text: &str) -> Result<u64> {
 pub struct Stage {
     /// What the stage does, e.g. "f32 training".
     pub label: String,
-    /// Its units of work ([`Ops::units`]).
+    /// Its units of work ([`crate::cost::Ops::units`]).
     pub units: u64,
 }
 

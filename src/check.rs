@@ -5,8 +5,7 @@
 //! call, [`crate::plan`] what `gradlab check` calls (the one validation of its choices).
 
 use crate::error::{Error, Result};
-use crate::exact::Decimal;
-use crate::method::Scheme;
+use crate::method::{RowStep, Scheme, Steps};
 use crate::metrics::{compare_to_truth, compare_with_ratio, TruthSummary};
 use crate::model::{LinearModel, LinearTensor, Model as ModelTrait, Numeric, Request, TensorKind};
 use crate::numeric::exotic::MethodGrad;
@@ -27,9 +26,9 @@ pub struct CheckConfig {
     pub train: TrainConfig,
     /// Finite-difference scheme.
     pub scheme: Scheme,
-    /// Steps h, exact; or the one step [`crate::numeric::auto::auto_step`] for `--eps auto` (a
-    /// step per element from an error model, [`crate::numeric::auto`]).
-    pub steps: Vec<Decimal>,
+    /// Steps h: a grid of exact decimals, `--eps auto` (a step per element from an error model,
+    /// [`crate::numeric::auto`]) or none (dual numbers ignore the steps whatever they are).
+    pub steps: Steps,
     /// Truth precision; `None` skips the truth.
     pub truth: Option<Prec>,
     /// Evaluate perturbed losses from scratch instead of by the fast path (identical results).
@@ -44,34 +43,30 @@ impl CheckConfig {
     /// time, so that memory holds ten), one for dual numbers, three for `--eps auto`.
     pub fn engine_steps(&self) -> usize {
         match self.scheme {
-            Scheme::Ridders => self.steps.len().max(1) * crate::method::ridders::NTAB,
+            Scheme::Ridders => self.steps.fixed().len().max(1) * crate::method::ridders::NTAB,
             s if !s.has_step() => 1,
             // `--eps auto`: the estimation pass (up to 6 points) and the stencil's pass (up to 4)
             // cost about 3 steps' work; in memory, the per-element steps and their constants
             // ((2 + points) values each) and the estimate fit in the outputs of 3 steps.
-            _ if self.is_auto() => 3,
-            _ => self.steps.len(),
+            _ if self.steps.is_auto() => 3,
+            _ => self.steps.fixed().len(),
         }
     }
 
-    /// Whether the step is `--eps auto` ([`crate::numeric::auto`]).
-    pub fn is_auto(&self) -> bool {
-        crate::numeric::auto::is_auto(&self.steps)
-    }
-
-    /// The steps of the rows a check gives: the configured steps, or one [`no_step`] for dual
-    /// numbers.
-    pub fn row_steps(&self) -> Vec<Decimal> {
+    /// The steps of the rows a check at fixed steps gives: one per step of the grid, or one
+    /// [`RowStep::None`] for dual numbers (`--eps auto`'s one row has the median of the steps it
+    /// chose, known after the check).
+    pub fn row_steps(&self) -> Vec<RowStep> {
         if self.scheme.has_step() {
-            self.steps.clone()
+            self.steps.fixed().iter().cloned().map(RowStep::Fixed).collect()
         } else {
-            vec![no_step()]
+            vec![RowStep::None]
         }
     }
 
     /// The seed's check (x.grad reset, [`TrainConfig::seed`]) by `scheme` at
     /// `steps`, without a truth; set the other fields with struct update syntax.
-    pub fn seed(scheme: Scheme, steps: Vec<Decimal>) -> Self {
+    pub fn seed(scheme: Scheme, steps: Steps) -> Self {
         CheckConfig {
             train: TrainConfig::seed(InputGrad::Reset),
             scheme,
@@ -93,14 +88,15 @@ pub struct Checked {
 
 impl Checked {
     /// Checks the settings that depend on the dtype: a scheme the dtype can run
-    /// ([`scheme_error`]), `auto` with a stencil ([`auto_error`]), at least one step and every
-    /// step usable in the dtype ([`crate::policy::check_step`]), a truth more precise than the
-    /// dtype ([`crate::policy::check_truth_prec`]). [`crate::plan::plan`] calls it for each
-    /// dtype of a command line.
+    /// ([`scheme_error`]), `auto` with a stencil ([`auto_error`]), a step for a scheme that takes
+    /// one ([`none_error`]), every step of a grid usable in the dtype
+    /// ([`crate::policy::check_step`]), a truth more precise than the dtype
+    /// ([`crate::policy::check_truth_prec`]). [`crate::plan::plan`] calls it for each dtype of a
+    /// command line.
     ///
     /// # Errors
-    /// [`Error::Usage`] for a scheme the dtype cannot run; [`Error::Value`] naming the first
-    /// bad step or the truth precision.
+    /// [`Error::Usage`] for a scheme the dtype or the steps cannot run; [`Error::Value`] naming
+    /// the first bad step or the truth precision.
     pub fn new(cfg: CheckConfig, dtype: DType) -> Result<Self> {
         if let Some(e) = scheme_error(cfg.scheme, &[dtype]) {
             return Err(e);
@@ -112,20 +108,18 @@ impl Checked {
             // Dual numbers take no step: the step list is ignored.
             return Ok(Checked { cfg, dtype });
         }
-        if cfg.steps.is_empty() {
-            return Err(Error::value("step list", "", "at least one step"));
-        }
-        if cfg.steps.iter().any(|h| h.text() == crate::numeric::auto::AUTO) {
-            if cfg.steps.len() > 1 {
-                return Err(Error::value("step list", "auto,...", "auto alone or a list of numbers, not both"));
+        match &cfg.steps {
+            Steps::None => return Err(none_error(cfg.scheme)),
+            Steps::Auto => {
+                if let Some(e) = auto_error(cfg.scheme) {
+                    return Err(e);
+                }
             }
-            if let Some(e) = auto_error(cfg.scheme) {
-                return Err(e);
+            Steps::Grid(grid) => {
+                for h in grid.steps() {
+                    crate::policy::check_step(h, dtype)?;
+                }
             }
-            return Ok(Checked { cfg, dtype });
-        }
-        for h in &cfg.steps {
-            crate::policy::check_step(h, dtype)?;
         }
         Ok(Checked { cfg, dtype })
     }
@@ -170,6 +164,14 @@ pub fn auto_error(scheme: Scheme) -> Option<Error> {
     })
 }
 
+/// `--eps none` gives no step, which only dual numbers take: with a scheme that takes a step it is
+/// refused.
+pub fn none_error(scheme: Scheme) -> Error {
+    Error::Usage(format!(
+        "--eps none gives no step, which only --scheme dual takes, so {scheme} needs steps (such as 1e-3,1e-4) or auto"
+    ))
+}
+
 crate::named_enum! {
     /// Whether every value of a row was finite.
     pub enum Status("status") {
@@ -203,9 +205,10 @@ pub struct CheckRow {
     pub wrt: String,
     /// What happened to x.grad between epochs.
     pub input_grad: InputGrad,
-    /// The step, exact, as given; 0 for dual numbers, which take none (an empty CSV field).
-    #[serde(serialize_with = "step_out", deserialize_with = "step_in")]
-    pub eps: Decimal,
+    /// The step, exact, as given; `--eps auto`'s median chosen step; or none for dual numbers
+    /// (an empty CSV field). The CSV holds the decimal only: auto's median reads back as a fixed
+    /// step.
+    pub eps: RowStep,
     /// Mean elementwise relative error, numeric vs analytic.
     pub relerr_mean: f64,
     /// Median of the same.
@@ -250,34 +253,6 @@ pub struct CheckRow {
     /// that the columns before it keep their places.
     #[serde(default)]
     pub truth_zero: Option<usize>,
-    /// Whether the step was `--eps auto`: then `eps` is the median of the steps chosen per
-    /// element. Not a CSV column (the CSV's `eps` holds the median).
-    #[serde(skip)]
-    pub auto_step: bool,
-}
-
-/// The step of dual numbers, which take none: 0, written as an empty CSV field.
-pub fn no_step() -> Decimal {
-    Decimal::from_rational("0", rug::Rational::new())
-}
-
-/// Writes a step, 0 (dual numbers' [`no_step`]) as an empty field.
-fn step_out<S: serde::Serializer>(h: &Decimal, s: S) -> std::result::Result<S::Ok, S::Error> {
-    if h.value().is_zero() {
-        s.serialize_str("")
-    } else {
-        s.collect_str(h)
-    }
-}
-
-/// Reads a step, an empty field as [`no_step`].
-fn step_in<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Decimal, D::Error> {
-    let text = String::deserialize(d)?;
-    if text.trim().is_empty() {
-        Ok(no_step())
-    } else {
-        Decimal::parse("step", &text).map_err(serde::de::Error::custom)
-    }
 }
 
 /// Gradients kept for `--save-grads`, as f64 arrays and (for MPFR) full-precision text.
@@ -409,11 +384,12 @@ fn check_model_typed<M: ModelTrait, T: Scalar>(
     let state = model.train(state, &cfg.train, watch)?;
     let anal = model.analytic(&state, which, watch)?;
     let truth = truth_of(cfg, |p| crate::model::truth(model, &state, which, p, watch))?;
-    let req = Request { scheme: cfg.scheme, steps: &cfg.steps, auto: cfg.is_auto(), naive: cfg.naive };
+    let req = Request { scheme: cfg.scheme, steps: &cfg.steps, naive: cfg.naive };
     let (grads, steps) = match crate::model::numeric(model, &state, which, anal.view(), &req, watch)? {
         Numeric::Fixed(grads) => (grads, cfg.row_steps()),
         Numeric::Auto(numeric, chosen) => {
-            (vec![MethodGrad { numeric: *numeric, est_error: None }], vec![crate::numeric::auto::median_step(&chosen)])
+            let median = RowStep::AutoMedian(crate::numeric::auto::median_step(&chosen));
+            (vec![MethodGrad { numeric: *numeric, est_error: None }], vec![median])
         }
     };
     rows_of(T::dtype(ctx), cfg, which.name(), Gradients { anal, truth, grads, steps, rounded }, watch)
@@ -470,12 +446,13 @@ pub fn objective_grads<T: Scalar, O: Objective<T>>(
     obj: &O,
     cfg: &CheckConfig,
     watch: &Watch,
-) -> Result<(Vec<MethodGrad<T>>, Vec<Decimal>)> {
-    if cfg.is_auto() {
+) -> Result<(Vec<MethodGrad<T>>, Vec<RowStep>)> {
+    if cfg.steps.is_auto() {
         let (numeric, chosen) = generic::auto_grad(obj, cfg.scheme.stencil(), watch)?;
-        Ok((vec![MethodGrad { numeric, est_error: None }], vec![crate::numeric::auto::median_step(&chosen)]))
+        let median = RowStep::AutoMedian(crate::numeric::auto::median_step(&chosen));
+        Ok((vec![MethodGrad { numeric, est_error: None }], vec![median]))
     } else {
-        Ok((generic::method_grads(obj, cfg.scheme, &cfg.steps, watch)?, cfg.row_steps()))
+        Ok((generic::method_grads(obj, cfg.scheme, cfg.steps.fixed(), watch)?, cfg.row_steps()))
     }
 }
 
@@ -485,7 +462,7 @@ struct Gradients<T> {
     anal: Array2<T>,
     truth: Option<(Array2<Float>, u32)>,
     grads: Vec<MethodGrad<T>>,
-    steps: Vec<Decimal>,
+    steps: Vec<RowStep>,
     rounded: usize,
 }
 
@@ -514,7 +491,9 @@ fn rows_of<T: Scalar>(
     let mut vs_truth = Vec::with_capacity(steps.len());
     let mut numerics = Vec::new();
     for (h, MethodGrad { numeric: num, est_error }) in steps.iter().zip(grads) {
-        watch.checkpoint(|| format!("the comparisons of step {h}"))?;
+        watch.checkpoint(|| {
+            format!("the comparisons of step {}", h.decimal().map_or_else(|| h.label(), ToString::to_string))
+        })?;
         let est = est_error.map(|e| estimate_summary(&num.grad, &e, truth.as_ref().map(|(t, _)| t), bits));
         let (s, ratio) = compare_with_ratio(&num.grad, anal, bits, bits);
         let nt = truth.as_ref().map(|(t, tb)| compare_to_truth(&num.grad, t, bits, *tb));
@@ -539,7 +518,6 @@ fn rows_of<T: Scalar>(
             est_error: est.map(|e| e.0),
             est_bounds: est.and_then(|e| e.1),
             truth_zero: anal_vs_truth.map(|s| s.truth_zero),
-            auto_step: cfg.is_auto(),
         });
         vs_truth.push(nt);
         if cfg.keep_grads {

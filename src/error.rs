@@ -7,8 +7,8 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A dtype name that is not one of f16, bf16, f32, f64, tf32, e5m2, e4m3, ieee:<E>:<M> or
-    /// mpfr:<bits>.
+    /// A dtype name that is not one of f16, bf16, f32, f64, tf32, e5m2, e4m3, `ieee:<E>:<M>` or
+    /// `mpfr:<bits>`.
     #[error("invalid dtype {value:?}: expected one of f16, bf16, f32, f64, tf32, e5m2, e4m3, ieee:<E>:<M> (E from 2 to 11 exponent bits, M from 1 to 52 mantissa bits) or mpfr:<bits> with bits from {min} to {max}{detail}")]
     DType {
         /// The text the user gave.

@@ -134,7 +134,7 @@ pub fn sci6(x: f64) -> String {
 }
 
 /// Three significant digits, in scientific notation below 1e-3 or from 1e4 up.
-pub fn sci3(x: f64) -> String {
+pub(crate) fn sci3(x: f64) -> String {
     if x != 0.0 && (x.abs() < 1e-3 || x.abs() >= 1e4) {
         format!("{x:.2e}")
     } else {

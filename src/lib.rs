@@ -16,7 +16,7 @@
 //! let cfg = CheckConfig {
 //!     train: TrainConfig::seed(InputGrad::Accumulate), // x.grad summed over the 10 epochs
 //!     truth: Some(Prec::new(256)?),
-//!     ..CheckConfig::seed(Scheme::Central, parse_list("step", "1e-2,1e-8")?)
+//!     ..CheckConfig::seed(Scheme::Central, Steps::parse("1e-2,1e-8")?)
 //! };
 //! let rows = check_dtype(&problem, LinearTensor::Input, DType::F32, &cfg)?.rows;
 //! assert!((rows[0].relerr_mean - 0.9).abs() < 0.01); // the plateau
@@ -48,30 +48,32 @@
 //!
 //! # Layers
 //!
-//! The modules bottom to top; each uses only modules listed before it (tests/layers.rs checks
-//! every `use crate::`, and that no files inside a module import each other in a cycle):
+//! The modules bottom to top (rustdoc's module list below is alphabetical; this is their order);
+//! each uses only modules listed before it (tests/layers.rs checks every `use crate::`, and that no
+//! files inside a module import each other in a cycle):
 //!
-//! 1. `error`, `exact`, `text_serde`, `watch`, `atomic`, `gmp_pool`: errors, exact decimals and
-//!    rationals, the text form of enums, the watch a long check reports to, atomics, MPFR's
+//! 1. [`error`], [`exact`], `text_serde`, [`watch`], [`atomic`], [`gmp_pool`]: errors, exact
+//!    decimals and rationals, the text form of enums, the watch a long check reports to, atomics, MPFR's
 //!    scratch pool.
-//! 2. `scalar`: the dtypes, each operation rounded to the dtype, and the `Num` lift (complex and
+//! 2. [`scalar`]: the dtypes, each operation rounded to the dtype, and the `Num` lift (complex and
 //!    dual numbers over any dtype).
-//! 3. `sum`: the pairwise sums every reduction uses.
-//! 4. `policy`, `npy`, `problem`, `cost`, `metrics`, `method`: defaults and limits, .npy files,
-//!    the generated problems, the per-operation cost units the kernels count, error measures, the
-//!    stencils (schemes, Ridders, a function of one variable).
-//! 5. `objective`: the models (the linear layer, the MLP, Martins' function), their forward and
+//! 3. [`sum`]: the pairwise sums every reduction uses.
+//! 4. [`policy`], [`npy`], [`problem`], [`cost`], [`metrics`], [`method`]: defaults and limits,
+//!    .npy files, the generated problems, the per-operation cost units the kernels count, error measures, the
+//!    stencils (schemes, the steps of a check and of a row, Ridders, a function of one variable).
+//! 5. [`objective`]: the models (the linear layer, the MLP, Martins' function), their forward and
 //!    backward passes and losses.
-//! 6. `train`, `truth`: training like the seed, the objectives at a trained state, the MPFR truth.
-//! 7. `numeric`: numeric gradients (the fast and naive paths, the engines of every method, the
+//! 6. [`train`], [`truth`]: training like the seed, the objectives at a trained state, the MPFR truth.
+//! 7. [`numeric`]: numeric gradients (the fast and naive paths, the engines of every method, the
 //!    regime of each element).
-//! 8. `model`: the extension point, the [`model::Model`] trait (its tensors, its state at a dtype,
+//! 8. [`model`]: the extension point, the [`model::Model`] trait (its tensors, its state at a dtype,
 //!    its loss over any `Num`, its backward over any `Scalar`, optional training and fast path),
 //!    and the linear model, the MLP and Martins' function implementing it.
-//! 9. `check`, `budget`, `plan`, `regimes`, `theory`, `summary`, `diagnose`, `prelude`: a
-//!    check's configuration, rows and run (one generic check over any model on a configuration
+//! 9. [`check`], [`budget`], [`plan`], [`regimes`], [`theory`], [`summary`], [`diagnose`], [`prelude`]:
+//!    a check's configuration, rows and run (one generic check over any model on a configuration
 //!    checked for its dtype, [`check::check_model`]); its memory and work; the one validation of
-//!    `gradlab check`'s choices and the registry of its models ([`plan::plan`]); where each regime begins; the error model; the sentences under a check's
+//!    `gradlab check`'s choices and the registry of its models ([`plan::plan`]); where each regime
+//!    begins; the error model; the sentences under a check's
 //!    table; `gradlab diagnose` (its text too, `diagnose::text`); what a check needs in one `use`.
 //!
 //! Above the core, in crates of their own: `gradlab-plot` (crates/plot, the figures) and

@@ -169,18 +169,6 @@ impl Buf {
     }
 }
 
-/// Elementwise relative errors of two equally shaped arrays, in row-major order.
-pub fn relerrs<A: Scalar, B: Scalar>(a: &Array2<A>, b: &Array2<B>, bits_a: u32, bits_b: u32) -> (Vec<f64>, usize) {
-    let mut zz = 0;
-    let mut v = Vec::with_capacity(a.len());
-    for_each_pair(a, b, |x, y| {
-        let (r, z) = relerr(x, y, bits_a, bits_b);
-        zz += z as usize;
-        v.push(r);
-    });
-    (v, zz)
-}
-
 /// Elementwise relative errors of `a` against `b`, summarised.
 pub fn compare<A: Scalar, B: Scalar>(a: &Array2<A>, b: &Array2<B>, bits_a: u32, bits_b: u32) -> Summary {
     let mut zz = 0;
@@ -267,7 +255,7 @@ fn middle(sorted: &[f64]) -> f64 {
 /// one pass over the elements (what every row of a check reports). The ratio is infinite when
 /// every numeric value is 0 and some analytic one is not (a numeric gradient that died), and NaN
 /// when there is no ratio at all.
-pub fn compare_with_ratio<A: Scalar, B: Scalar>(
+pub(crate) fn compare_with_ratio<A: Scalar, B: Scalar>(
     numeric: &Array2<A>,
     analytic: &Array2<B>,
     bits_a: u32,

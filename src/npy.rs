@@ -180,7 +180,7 @@ pub fn decode_float(bytes: &[u8]) -> std::result::Result<ArrayD<f64>, String> {
 ///
 /// # Errors
 /// A one-clause reason when the bytes are not a non-empty int32/int64 .npy file.
-pub fn decode_int(bytes: &[u8]) -> std::result::Result<ArrayD<i64>, String> {
+pub(crate) fn decode_int(bytes: &[u8]) -> std::result::Result<ArrayD<i64>, String> {
     decode::<i64, i32, false>(bytes).map(|(a, _)| a)
 }
 

@@ -8,10 +8,11 @@
 //! returns, and validates nothing again: a model's tensor is its own type, and a
 //! [`Checked`] configuration was checked against its dtype.
 
-use crate::check::{auto_error, check_model, scheme_error, CheckConfig, Checked, DTypeCheck};
+use crate::check::{auto_error, check_model, none_error, scheme_error, CheckConfig, Checked, DTypeCheck};
 use crate::cost::Shape;
 use crate::error::{Error, Result};
 use crate::exact::Decimal;
+use crate::method::Steps;
 use crate::model::{LinearModel, LinearTensor, MlpModel, MlpTensor, TensorKind};
 use crate::objective::mlp;
 use crate::problem::Problem;
@@ -138,7 +139,7 @@ pub struct Choices<'a> {
     pub dtypes: &'a [DType],
     /// The steps typed (`--eps`), or `None` for each dtype's default steps
     /// ([`crate::policy::default_steps`]).
-    pub steps: Option<&'a [Decimal]>,
+    pub steps: Option<&'a Steps>,
     /// The rest of the settings (scheme, truth, training, ...); its `steps` are not read.
     pub cfg: &'a CheckConfig,
 }
@@ -155,8 +156,9 @@ pub struct Plan {
 
 /// The one validation of a check's choices, in the order the command line's errors are said:
 /// the model and its hidden width ([`Model::new`]), each tensor the model has, the scheme against
-/// the dtypes ([`scheme_error`]: the complex step and dual numbers with a mixed dtype, `auto`
-/// with a scheme that is not a stencil), a mixed dtype with a model other than the linear one;
+/// the dtypes ([`scheme_error`]: the complex step and dual numbers with a mixed dtype), the steps
+/// against the scheme (`auto` with a scheme that is not a stencil, [`auto_error`]; `none` with a
+/// scheme that takes a step, [`none_error`]), a mixed dtype with a model other than the linear one;
 /// then each dtype's configuration ([`Checked::new`]: its steps and the truth's precision).
 ///
 /// # Errors
@@ -181,15 +183,24 @@ pub fn plan(c: &Choices<'_>) -> Result<Plan> {
             model.name()
         )));
     }
-    if let Some(e) = c.steps.filter(|s| crate::numeric::auto::is_auto(s)).and_then(|_| auto_error(c.cfg.scheme)) {
-        return Err(e);
+    match c.steps {
+        Some(Steps::Auto) => {
+            if let Some(e) = auto_error(c.cfg.scheme) {
+                return Err(e);
+            }
+        }
+        Some(Steps::None) if c.cfg.scheme.has_step() => return Err(none_error(c.cfg.scheme)),
+        _ => {}
     }
     let mut checked = Vec::with_capacity(c.dtypes.len());
     let mut left_out = Vec::with_capacity(c.dtypes.len());
     for &dt in c.dtypes {
         let (steps, out) = match c.steps {
-            Some(steps) => (steps.to_vec(), Vec::new()),
-            None => crate::policy::default_steps(dt),
+            Some(steps) => (steps.clone(), Vec::new()),
+            None => {
+                let (usable, out) = crate::policy::default_steps(dt);
+                (Steps::grid(usable)?, out)
+            }
         };
         checked.push(Checked::new(CheckConfig { steps, ..c.cfg.clone() }, dt)?);
         left_out.push(out);

@@ -163,11 +163,11 @@ pub const WRONG_ANALYTIC_ULPS: f64 = 1e3;
 /// The floor under u in [`WRONG_ANALYTIC_ULPS`] for very wide dtypes, so that a truth of finite
 /// precision never calls a correct gradient wrong: 1000 * 1e-30 = 1e-27, far above the truth's
 /// own rounding at 256 bits and far below any bug.
-pub const WRONG_ANALYTIC_FLOOR_U: f64 = 1e-30;
+pub(crate) const WRONG_ANALYTIC_FLOOR_U: f64 = 1e-30;
 
 /// Whether an analytic gradient with mean relative error `anal_vs_truth` against the truth is
 /// wrong in `dtype` ([`WRONG_ANALYTIC_ULPS`]).
-pub fn analytic_is_wrong(anal_vs_truth: f64, dtype: DType) -> bool {
+pub(crate) fn analytic_is_wrong(anal_vs_truth: f64, dtype: DType) -> bool {
     anal_vs_truth > WRONG_ANALYTIC_ULPS * dtype.unit_roundoff().max(WRONG_ANALYTIC_FLOOR_U)
 }
 
@@ -177,7 +177,7 @@ pub fn analytic_is_wrong(anal_vs_truth: f64, dtype: DType) -> bool {
 pub const FACTOR_TOLERANCE: f64 = 0.05;
 
 /// The whole factor a ratio names ([`FACTOR_TOLERANCE`]), if any.
-pub fn whole_factor(ratio: f64) -> Option<f64> {
+pub(crate) fn whole_factor(ratio: f64) -> Option<f64> {
     let c = ratio.round();
     (ratio.is_finite() && c >= 2.0 && (ratio - c).abs() < FACTOR_TOLERANCE * c).then_some(c)
 }
@@ -219,7 +219,7 @@ pub const SCALE_FLOOR_ULPS: f64 = 4.0;
 /// first-order law leaves under 1 % at the seed's lr = 1e-3 and E = 10 (sum_vs_mean measures it
 /// across seeds, E and lr); a quarter admits a visible second-order term while rejecting
 /// departures the drift does not predict (a reweighting, a wrong element).
-pub const DRIFT_UNEXPLAINED_MAX: f64 = 0.25;
+pub(crate) const DRIFT_UNEXPLAINED_MAX: f64 = 0.25;
 
 /// Micro-batch sizes recovered from per-sample weights w_j = 1/(K n_b) must make K n_b within
 /// this of a whole number for every sample. The weights come from exact truths and the user's
@@ -227,7 +227,7 @@ pub const DRIFT_UNEXPLAINED_MAX: f64 = 0.25;
 /// error (1e-6 in f32 at K n_b = 1000, 1e-3 at 1e6 samples); 0.1 accepts that and rejects a
 /// size halfway between two whole numbers. The sizes are then confirmed by recomputing the
 /// mean of micro-batch means exactly and comparing it with the gradient within rounding.
-pub const MICROBATCH_WHOLE_TOLERANCE: f64 = 0.1;
+pub(crate) const MICROBATCH_WHOLE_TOLERANCE: f64 = 0.1;
 
 /// Least squares for per-sample weights (from weight and bias gradients) treats a column as
 /// dependent on the others when its pivot falls below this fraction of the largest: beyond
@@ -249,7 +249,7 @@ pub const MICROBATCH_MAX_VALUES: usize = 8_000_000;
 /// The most floating-point operations (given elements x samples^2) the least squares for
 /// per-sample weights may take: 4e9, about two seconds. Beyond it the weights are not solved
 /// for, and the diagnosis says why.
-pub const MICROBATCH_MAX_FLOPS: f64 = 4e9;
+pub(crate) const MICROBATCH_MAX_FLOPS: f64 = 4e9;
 
 #[cfg(test)]
 mod tests {

@@ -4,7 +4,7 @@
 pub use crate::check::{check_dtype, CheckConfig, CheckRow};
 pub use crate::error::{Error, Result};
 pub use crate::exact::{parse_list, Decimal};
-pub use crate::method::Scheme;
+pub use crate::method::{Scheme, Steps};
 pub use crate::model::LinearTensor;
 pub use crate::objective::Reduction;
 pub use crate::problem::Problem;

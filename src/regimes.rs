@@ -55,7 +55,7 @@ fn exponent(v: f64) -> i32 {
 }
 
 /// The distance from x to the next value of `dtype` above it (toward +infinity).
-pub fn gap_up(dtype: DType, x: f64) -> f64 {
+pub(crate) fn gap_up(dtype: DType, x: f64) -> f64 {
     let u = ulp(dtype, x);
     // Going up from a negative power of two enters the binade below, whose spacing is half
     // (unless that binade is subnormal, where the spacing stays the floor).
@@ -153,7 +153,7 @@ pub fn measure(problem: &Problem, dtype: DType, train: &TrainConfig, steps: &[De
     let cfg = CheckConfig {
         train: train.clone(),
         scheme: Scheme::Central,
-        steps: steps.to_vec(),
+        steps: crate::method::Steps::grid(steps.to_vec())?,
         truth: None,
         naive: false,
         keep_grads: false,
@@ -168,8 +168,9 @@ pub fn measure(problem: &Problem, dtype: DType, train: &TrainConfig, steps: &[De
         let mean_of = (train.reduction == Reduction::Mean).then_some(tr.n());
         measured
             .into_iter()
-            .map(|r| {
-                let h = T::from_rational(r.eps.value(), ctx).to_f64();
+            .zip(steps)
+            .map(|(r, eps)| {
+                let h = T::from_rational(eps.value(), ctx).to_f64();
                 let moving = || {
                     tr.x.iter().zip(g.iter()).filter(|(x, _)| !predicts_stencil_dead(dtype, &stencil, x.to_f64(), h))
                 };
@@ -182,7 +183,7 @@ pub fn measure(problem: &Problem, dtype: DType, train: &TrainConfig, steps: &[De
                         .map(|(_, g)| flat_probability_reduced(dtype, &stencil, loss, g.to_f64(), h, mean_of))
                         .sum(),
                     relerr_median: r.relerr_median,
-                    eps: r.eps,
+                    eps: eps.clone(),
                 }
             })
             .collect()

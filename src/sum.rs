@@ -47,7 +47,7 @@ pub fn pairwise_sum<T: Scalar>(v: &[T]) -> T {
 /// The pairwise sum of at least one number of any [`Num`] type (real, complex, dual), by the
 /// same tree as [`pairwise_reduce`]: the first half, then the second, then their sum. For a real
 /// Scalar type it gives the same bits as [`pairwise_sum`].
-pub fn pairwise_num<N: Num>(v: &[N]) -> N {
+pub(crate) fn pairwise_num<N: Num>(v: &[N]) -> N {
     match v {
         [a] => a.clone(),
         _ => {
@@ -95,7 +95,7 @@ impl<T: Scalar> PairwiseTree<T> {
     }
 
     /// Rebuilds the tree over new leaves of the same count; allocates nothing.
-    pub fn rebuild(&mut self, leaves: &[T]) {
+    pub(crate) fn rebuild(&mut self, leaves: &[T]) {
         debug_assert_eq!(leaves.len(), self.n);
         Self::build(&mut self.nodes, leaves, 1, 0, self.n);
     }

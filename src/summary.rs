@@ -6,6 +6,7 @@
 
 use crate::check::CheckRow;
 use crate::exact::sci6;
+use crate::method::RowStep;
 use crate::metrics::best_step;
 use crate::policy::{analytic_is_wrong, whole_factor};
 use crate::scalar::DType;
@@ -22,8 +23,13 @@ pub fn paragraph(dtype: DType, rows: &[CheckRow]) -> String {
     let mut out = String::new();
     let u = dtype.unit_roundoff();
     let anal = rows.first().map_or(f64::NAN, |r| r.anal_vs_truth);
-    let best = best_step(rows.iter().map(|r| (&r.eps, r.num_vs_truth)));
-    let ratio_at_best = best.as_ref().and_then(|b| rows.iter().find(|r| r.eps == b.step)).map(|r| r.ratio_median);
+    let best = best_step(rows.iter().filter_map(|r| Some((r.eps.decimal()?, r.num_vs_truth))));
+    // The row where the numeric gradient is most accurate (the first such), whatever its step.
+    let ratio_at_best = rows
+        .iter()
+        .filter(|r| r.num_vs_truth.is_finite())
+        .min_by(|a, b| a.num_vs_truth.total_cmp(&b.num_vs_truth))
+        .map(|r| r.ratio_median);
     if anal.is_finite() {
         // A correct analytic gradient in the dtype is accurate to a modest multiple of u.
         let underflow = rows.first().map_or(0, |r| r.anal_underflow);
@@ -57,14 +63,17 @@ pub fn paragraph(dtype: DType, rows: &[CheckRow]) -> String {
                 writeln!(out, "analytic gradient agrees with the truth (mean relerr {}, u = {}).", sci6(anal), sci6(u));
         }
     }
-    if let Some(r) = rows.first().filter(|r| !r.scheme.has_step()) {
+    if let Some(r) = rows.first().filter(|r| r.eps == RowStep::None) {
         let _ = writeln!(out, "dual numbers (no step): mean relerr against the truth {}.", sci6(r.num_vs_truth));
-    } else if let Some(r) = rows.first().filter(|r| r.auto_step) {
+    } else if let Some((r, median)) = rows.first().and_then(|r| match &r.eps {
+        RowStep::AutoMedian(h) => Some((r, h)),
+        _ => None,
+    }) {
         let _ = writeln!(
             out,
             "eps auto: a step per element from the error model, median {} (the CSV's eps); mean relerr against the \
              truth {}.",
-            sci6(r.eps.to_f64()),
+            sci6(median.to_f64()),
             sci6(r.num_vs_truth)
         );
     } else if let Some(b) = best.as_ref().filter(|b| b.value < NO_STEP_WORKED) {
@@ -145,7 +154,7 @@ mod tests {
             scheme: Scheme::Central,
             wrt: LinearTensor::Input.to_string(),
             input_grad: InputGrad::Reset,
-            eps: Decimal::parse("eps", eps).unwrap(),
+            eps: RowStep::Fixed(Decimal::parse("eps", eps).unwrap()),
             relerr_mean: 0.0,
             relerr_median: 0.0,
             relerr_max: 0.0,
@@ -161,7 +170,6 @@ mod tests {
             est_error: None,
             est_bounds: None,
             truth_zero: Some(0),
-            auto_step: false,
         }
     }
 

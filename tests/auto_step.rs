@@ -5,9 +5,8 @@ mod common;
 
 use common::{config, default_problem, rows};
 use gradlab::check::{check_dtype, CheckConfig};
-use gradlab::method::Scheme;
+use gradlab::method::{Scheme, Steps};
 use gradlab::model::LinearTensor;
-use gradlab::numeric::auto::auto_step;
 use gradlab::scalar::DType;
 use gradlab::train::InputGrad;
 
@@ -19,7 +18,7 @@ fn grid() -> String {
 /// The default problem's check (n=10 d=4 k=2 seed 1, 10 epochs, lr 1e-3, x.grad reset) with
 /// the truth in mpfr:256.
 fn auto_config(scheme: Scheme) -> CheckConfig {
-    CheckConfig { steps: vec![auto_step()], ..config(10, InputGrad::Reset, scheme, "1", Some(256)) }
+    CheckConfig { steps: Steps::Auto, ..config(10, InputGrad::Reset, scheme, "1", Some(256)) }
 }
 
 /// Issue #12's target: with `--eps auto` the mean relative error against the truth is within 3x
@@ -38,7 +37,7 @@ fn auto_is_within_3x_of_the_best_grid_step() {
             let auto = rows(&p, dt, &auto_config(scheme));
             assert_eq!(auto.len(), 1);
             let a = &auto[0];
-            assert!(a.auto_step);
+            assert!(a.eps.is_auto());
             let ratio = a.num_vs_truth / best.num_vs_truth;
             eprintln!(
                 "{dt} {scheme}: auto {:e} (median step {}) vs best {:e} at {} -> ratio {ratio:.3}",
@@ -97,7 +96,8 @@ fn auto_works_for_every_stencil_wrt_and_dtype() {
     assert!(bad.is_empty(), "{bad:#?}");
 }
 
-/// Auto goes with a stencil only, and alone.
+/// Auto goes with a stencil only, and alone (a step list cannot hold auto and steps); a stencil
+/// refuses no step.
 #[test]
 fn auto_is_refused_with_other_schemes_and_steps() {
     let p = default_problem();
@@ -106,8 +106,9 @@ fn auto_is_refused_with_other_schemes_and_steps() {
         let err = check_dtype(&p, LinearTensor::Input, f64_, &auto_config(scheme)).unwrap_err().to_string();
         assert!(err.contains("forward, backward, central or central5"), "{err}");
     }
-    let mut cfg = auto_config(Scheme::Central);
-    cfg.steps.push(gradlab::exact::Decimal::parse("step", "1e-3").unwrap());
-    let err = check_dtype(&p, LinearTensor::Input, f64_, &cfg).unwrap_err().to_string();
+    let err = Steps::parse("auto,1e-3").unwrap_err().to_string();
     assert!(err.contains("auto alone"), "{err}");
+    let none = CheckConfig { steps: Steps::None, ..auto_config(Scheme::Central) };
+    let err = check_dtype(&p, LinearTensor::Input, f64_, &none).unwrap_err().to_string();
+    assert!(err.contains("--eps none gives no step") && err.contains("so central needs steps"), "{err}");
 }

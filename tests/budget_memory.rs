@@ -5,8 +5,8 @@
 use gradlab::budget::{check_memory, diagnose_memory};
 use gradlab::check::{check_dtype, CheckConfig};
 use gradlab::cost::Shape;
-use gradlab::exact::{parse_list, Decimal};
-use gradlab::method::Scheme;
+use gradlab::exact::Decimal;
+use gradlab::method::{Scheme, Steps};
 use gradlab::model::LinearTensor;
 use gradlab::objective::Reduction;
 use gradlab::problem::Problem;
@@ -82,7 +82,7 @@ fn config(truth: Option<Prec>) -> CheckConfig {
             reduction: Reduction::Mean,
         },
         scheme: Scheme::Central5,
-        steps: parse_list("step", "1e-1,1e-2,1e-3").unwrap(),
+        steps: Steps::parse("1e-1,1e-2,1e-3").unwrap(),
         truth,
         naive: false,
         keep_grads: true,

@@ -7,7 +7,7 @@ use gradlab::budget::{check_fits, check_work, MemoryLimit};
 use gradlab::check::CheckConfig;
 use gradlab::cost::Shape;
 use gradlab::exact::Decimal;
-use gradlab::method::Scheme;
+use gradlab::method::{Scheme, Steps};
 use gradlab::model::LinearTensor;
 use gradlab::objective::Reduction;
 use gradlab::scalar::{DType, Prec};
@@ -52,7 +52,7 @@ proptest! {
         let cfg = CheckConfig {
             train: TrainConfig { epochs, lr: Decimal::parse("lr", "1e-3").unwrap(), input_grad: InputGrad::Reset, reduction: Reduction::Mean },
             scheme: Scheme::ALL[scheme],
-            steps: (0..steps).map(|_| Decimal::parse("step", "1e-3").unwrap()).collect(),
+            steps: Steps::grid((0..steps).map(|_| Decimal::parse("step", "1e-3").unwrap()).collect()).unwrap(),
             truth: truth.then(|| gradlab::policy::truth_prec(&dtypes)),
             naive,
             keep_grads,
@@ -85,7 +85,7 @@ proptest! {
         let cfg = CheckConfig {
             train: TrainConfig::seed(InputGrad::Reset),
             scheme: Scheme::Central,
-            steps: vec![Decimal::parse("step", "1e-3").unwrap()],
+            steps: Steps::parse("1e-3").unwrap(),
             truth: Some(gradlab::policy::truth_prec(&[dt])),
             naive: false,
             keep_grads: false,

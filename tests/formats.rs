@@ -104,7 +104,7 @@ fn fp8_overflow_is_reported_nonfinite() {
     use gradlab::method::Scheme;
     use gradlab::model::LinearTensor;
     use gradlab::problem::Problem;
-    let cfg = CheckConfig::seed(Scheme::Central, gradlab::exact::parse_list("step", "1e0,1e-1").unwrap());
+    let cfg = CheckConfig::seed(Scheme::Central, gradlab::method::Steps::parse("1e0,1e-1").unwrap());
     for name in ["e4m3", "e5m2"] {
         let dt = DType::parse(name).unwrap();
         let plain = Problem::generate(10, 4, 2, 1).unwrap();

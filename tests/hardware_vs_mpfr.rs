@@ -48,7 +48,6 @@ fn differences(a: &CheckRow, b: &CheckRow) -> Vec<&'static str> {
         est_error,
         est_bounds,
         truth_zero,
-        auto_step,
     } = a;
     let mut diff = Vec::new();
     let mut exact = |name, equal: bool| {
@@ -62,7 +61,6 @@ fn differences(a: &CheckRow, b: &CheckRow) -> Vec<&'static str> {
     exact("eps", *eps == b.eps);
     exact("est_error", est_error.map(f64::to_bits) == b.est_error.map(f64::to_bits));
     exact("est_bounds", *est_bounds == b.est_bounds);
-    exact("auto_step", *auto_step == b.auto_step);
     exact("relerr_mean", same(*relerr_mean, b.relerr_mean));
     exact("relerr_median", same(*relerr_median, b.relerr_median));
     exact("relerr_max", same(*relerr_max, b.relerr_max));

@@ -17,7 +17,6 @@ use gradlab::check::{check_model, prepare, CheckConfig, CheckRow, Checked};
 use gradlab::exact::{parse_list, Decimal};
 use gradlab::method::Scheme;
 use gradlab::model::{LinearTensor, MlpModel, MlpTensor};
-use gradlab::numeric::auto::auto_step;
 use gradlab::numeric::Setup;
 use gradlab::numeric::{exotic, generic};
 use gradlab::objective::martins::{MartinsAt, X0};
@@ -242,7 +241,10 @@ fn auto_is_within_3x_of_the_best_grid_step_on_mlp_tanh() {
             let auto = mlp_rows(
                 mlp_tanh(),
                 dt,
-                &(MlpTensor::Input, CheckConfig { steps: vec![auto_step()], ..cfg(scheme, "1", MlpTensor::Input).1 }),
+                &(
+                    MlpTensor::Input,
+                    CheckConfig { steps: gradlab::method::Steps::Auto, ..cfg(scheme, "1", MlpTensor::Input).1 },
+                ),
             );
             let a = &auto[0];
             let ratio = a.num_vs_truth / best.num_vs_truth;
@@ -348,7 +350,7 @@ fn every_scheme_in_every_dtype_and_independent_of_threads() {
                 if scheme.is_stencil() {
                     cfgs.push((
                         MlpTensor::Input,
-                        CheckConfig { steps: vec![auto_step()], ..cfg(scheme, "1", MlpTensor::Input).1 },
+                        CheckConfig { steps: gradlab::method::Steps::Auto, ..cfg(scheme, "1", MlpTensor::Input).1 },
                     ));
                 }
                 for c in cfgs {

@@ -2,8 +2,7 @@
 //! derivative, and the linear model's fast path giving the generic engine's bits.
 
 use gradlab::check::{check_model, objective_grads, CheckConfig, Checked};
-use gradlab::exact::parse_list;
-use gradlab::method::Scheme;
+use gradlab::method::{Scheme, Steps};
 use gradlab::model::{At, LinearModel, LinearTensor, MartinsModel, MartinsTensor, Model};
 use gradlab::objective::martins::true_derivative_at_x0;
 use gradlab::objective::Reduction;
@@ -25,10 +24,8 @@ fn martins_on_the_generic_check() {
     let want = true_derivative_at_x0(p);
     let err = rug::Float::with_val(256, &t[[0, 0]] - &want).abs() / &want;
     assert!(err.to_f64() < 2f64.powi(-200), "{err}");
-    let cfg = |scheme, steps: &str| CheckConfig {
-        truth: Some(p),
-        ..CheckConfig::seed(scheme, parse_list("step", steps).unwrap())
-    };
+    let cfg =
+        |scheme, steps: &str| CheckConfig { truth: Some(p), ..CheckConfig::seed(scheme, Steps::parse(steps).unwrap()) };
     let dual = check_model(
         &m,
         MartinsTensor::X,
@@ -59,8 +56,8 @@ fn linear_fast_path_is_the_generic_engines_bits() {
     let state = model.train(state, &TrainConfig::seed(InputGrad::Reset), &Watch::unwatched()).unwrap();
     for which in [LinearTensor::Input, LinearTensor::Weight, LinearTensor::Bias, LinearTensor::Logits] {
         for scheme in [Scheme::Central, Scheme::Central5, Scheme::Ridders, Scheme::Complex, Scheme::Dual] {
-            let cfg = CheckConfig { ..CheckConfig::seed(scheme, parse_list("step", "1e-2,1e-3").unwrap()) };
-            let req = gradlab::model::Request { scheme, steps: &cfg.steps, auto: false, naive: false };
+            let cfg = CheckConfig { ..CheckConfig::seed(scheme, Steps::parse("1e-2,1e-3").unwrap()) };
+            let req = gradlab::model::Request { scheme, steps: &cfg.steps, naive: false };
             let anal = model.analytic(&state, which, &Watch::unwatched()).unwrap();
             let Some(Ok(gradlab::model::Numeric::Fixed(fast))) =
                 model.fast_grads(&state, which, &req, &Watch::unwatched())

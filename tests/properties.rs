@@ -3,7 +3,7 @@
 
 use gradlab::check::{check_dtype, CheckConfig};
 use gradlab::exact::{parse_list, Decimal};
-use gradlab::method::Scheme;
+use gradlab::method::{Scheme, Steps};
 use gradlab::metrics::relerr;
 use gradlab::model::LinearTensor;
 use gradlab::objective::Reduction;
@@ -117,7 +117,7 @@ proptest! {
             },
             scheme: Scheme::ALL[scheme],
             // `auto`: a step per element from the error model (an extra pass of the engine).
-            steps: if step == "auto" { vec![gradlab::numeric::auto::auto_step()] } else { parse_list("step", step).unwrap() },
+            steps: Steps::parse(step).unwrap(),
             truth: None,
             naive: false,
             keep_grads: true,

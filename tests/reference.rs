@@ -9,8 +9,12 @@
 //! Our code rounds every operation in the dtype, so f64 must agree with the reference to within
 //! a few ulps (elementwise relative error <= 1e-14) and MPFR at 256 bits to within 1e-50.
 //! All comparisons are carried out in MPFR at 256 bits, so the reference is not rounded to f64
-//! before comparing.
+//! before comparing (tests/common/reference.rs reads the fixture; the truth's, the check's and
+//! the diagnosis's agreement with it are in tests/truth.rs, tests/check.rs and tests/diagnose.rs).
 
+mod common;
+
+use common::reference::{assert_close, fixtures, max_relerr, problem, refs, D, K, N};
 use gradlab::check::prepare;
 use gradlab::exact::Decimal;
 use gradlab::model::LinearTensor;
@@ -18,102 +22,10 @@ use gradlab::objective::Reduction;
 use gradlab::problem::Problem;
 use gradlab::scalar::{Prec, Scalar};
 use gradlab::train::{InputGrad, TrainConfig, Trained};
-use ndarray::Array2;
 use rug::Float;
-use std::path::{Path, PathBuf};
-
-/// Precision used to parse the reference and to compute the differences.
-const CMP_BITS: u32 = 256;
-const N: usize = 10;
-const D: usize = 4;
-const K: usize = 2;
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("fixtures")
-}
-
-fn problem() -> Problem {
-    Problem::load(&fixtures().join("ref_f64")).expect("load tests/fixtures/ref_f64")
-}
-
-/// A 60-digit reference file (one value per line, row-major) parsed at 256 bits.
-fn reference(name: &str, rows: usize, cols: usize) -> Array2<Float> {
-    let path = fixtures().join("ref_f64").join(name);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    let vals: Vec<Float> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(|l| Float::with_val(CMP_BITS, Float::parse(l).unwrap_or_else(|e| panic!("{name}: bad number {l:?}: {e}"))))
-        .collect();
-    assert_eq!(vals.len(), rows * cols, "{name}: expected {rows} x {cols} values");
-    assert!(vals.iter().all(|v| v.is_finite() && !v.is_zero()), "{name}: expected finite, nonzero values");
-    Array2::from_shape_vec((rows, cols), vals).unwrap()
-}
 
 fn config(epochs: usize, input_grad: InputGrad) -> TrainConfig {
     TrainConfig { epochs, lr: Decimal::parse("lr", "1e-3").unwrap(), input_grad, reduction: Reduction::Mean }
-}
-
-/// Elementwise |a - r| / |r| computed at 256 bits, as (max, index of the max).
-///
-/// Every reference value here is nonzero and none is tiny compared with its neighbours
-/// (checked by `reference`), so a purely elementwise relative error is used; no fallback to an
-/// absolute tolerance is needed.
-fn max_relerr<T: Scalar>(got: &Array2<T>, want: &Array2<Float>) -> (Float, (usize, usize)) {
-    assert_eq!(got.dim(), want.dim(), "shape");
-    let mut worst = Float::new(CMP_BITS);
-    let mut at = (0, 0);
-    for ((idx, a), r) in got.indexed_iter().zip(want.iter()) {
-        let a = a.to_float(CMP_BITS);
-        let e = Float::with_val(CMP_BITS, &a - r).abs() / r.clone().abs();
-        assert!(e.is_finite(), "element {idx:?}: got {a}, reference {r}");
-        if e > worst {
-            worst = e;
-            at = idx;
-        }
-    }
-    (worst, at)
-}
-
-/// Asserts every element agrees within `tol` relative, and returns the max relative error.
-fn assert_close<T: Scalar>(what: &str, got: &Array2<T>, want: &Array2<Float>, tol: f64) -> f64 {
-    let (e, at) = max_relerr(got, want);
-    let got_at = got[at].to_float(CMP_BITS);
-    eprintln!("{what}: max relative error {:.3e} at {at:?}", e.to_f64());
-    assert!(
-        e <= tol,
-        "{what}: element {at:?} = {got_at} differs from the reference {} by {:.3e} relative (tolerance {tol:e})",
-        want[at],
-        e.to_f64()
-    );
-    e.to_f64()
-}
-
-struct Refs {
-    reset: Array2<Float>,
-    accumulate: Array2<Float>,
-    e0: Array2<Float>,
-    logits: Array2<Float>,
-    /// W.grad and b.grad after E = 10 epochs (the last epoch's, at the final parameters).
-    weight: Array2<Float>,
-    bias: Array2<Float>,
-    /// The weight and bias gradients at the initial parameters (E = 0).
-    weight_e0: Array2<Float>,
-    bias_e0: Array2<Float>,
-}
-
-fn refs() -> Refs {
-    Refs {
-        reset: reference("grad_x_reset_E10.txt", N, D),
-        accumulate: reference("grad_x_accumulate_E10.txt", N, D),
-        e0: reference("grad_x_E0.txt", N, D),
-        logits: reference("grad_logits_E10.txt", N, K),
-        weight: reference("grad_weight_E10.txt", K, D),
-        bias: reference("grad_bias_E10.txt", 1, K),
-        weight_e0: reference("grad_weight_E0.txt", K, D),
-        bias_e0: reference("grad_bias_E0.txt", 1, K),
-    }
 }
 
 fn train<T: Scalar>(p: &Problem, ctx: T::Ctx, epochs: usize, mode: InputGrad) -> Trained<T> {
@@ -204,88 +116,4 @@ fn f32_is_close_but_not_f64_accurate() {
     let tr64 = train::<f64>(&p, (), 10, InputGrad::Reset);
     let (e64, _) = max_relerr(&tr64.grad_x, &r.reset);
     assert!(e64.to_f64() > 1e-50, "f64 cannot be exact to 1e-50; got {}", e64.to_f64());
-}
-
-/// The truth (MPFR at 256 bits) of the weight and bias gradients at the fixture's parameters
-/// is the reference's exact gradient, to the reference's 60 digits.
-#[test]
-fn truth_of_weight_and_bias_matches_reference() {
-    let p = problem();
-    let r = refs();
-    let tr = train::<f64>(&p, (), 0, InputGrad::Reset);
-    let prec = Prec::new(256).unwrap();
-    for (wrt, want) in
-        [(LinearTensor::Weight, &r.weight_e0), (LinearTensor::Bias, &r.bias_e0), (LinearTensor::Input, &r.e0)]
-    {
-        let t = gradlab::truth::truth_grad(&tr, Reduction::Mean, wrt, prec);
-        assert_close(&format!("truth {wrt} E=0"), &t, want, 1e-50);
-    }
-}
-
-/// `check_dtype` with `--wrt weight` and `bias`: its analytic gradient (f64, after E = 10
-/// epochs) and its truth (at the given parameters, E = 0) agree with the reference.
-#[test]
-fn check_of_weight_and_bias_agrees_with_reference() {
-    use gradlab::check::{check_dtype, CheckConfig};
-    use gradlab::method::Scheme;
-    let p = problem();
-    let r = refs();
-    for (epochs, wrt, want, truth) in [
-        (10, LinearTensor::Weight, &r.weight, None),
-        (10, LinearTensor::Bias, &r.bias, None),
-        (0, LinearTensor::Weight, &r.weight_e0, Some(&r.weight_e0)),
-        (0, LinearTensor::Bias, &r.bias_e0, Some(&r.bias_e0)),
-    ] {
-        let cfg = CheckConfig {
-            train: config(epochs, InputGrad::Accumulate),
-            scheme: Scheme::Central,
-            steps: gradlab::exact::parse_list("step", "1e-5").unwrap(),
-            truth: Some(Prec::new(256).unwrap()),
-            naive: false,
-            keep_grads: true,
-        };
-        let res = check_dtype(&p, wrt, gradlab::scalar::DType::F64, &cfg).unwrap();
-        let g = res.grads.unwrap();
-        assert_close(&format!("check {wrt} E={epochs} analytic"), &g.analytic, want, 1e-14);
-        if let Some(t) = truth {
-            // The saved truth is rounded to f64: within half an ulp of the reference.
-            assert_close(&format!("check {wrt} E={epochs} truth"), &g.truth.unwrap(), t, 1.2e-16);
-        }
-        // The numeric gradient of the weight and bias agrees with the analytic one at 1e-5.
-        assert!(res.rows[0].relerr_mean < 1e-8, "{wrt} E={epochs}: relerr {}", res.rows[0].relerr_mean);
-    }
-}
-
-/// `diagnose` agrees with the reference: its exact truth is the reference's (to f64's
-/// rounding), the reference's own gradients rounded to f64 are correct, and ten times them is a
-/// sum where the mean was meant (n = 10).
-#[test]
-fn diagnose_agrees_with_reference() {
-    use gradlab::diagnose::{diagnose, Cause, Given, Settings, Verdict};
-    use gradlab::scalar::DType;
-    let p = problem();
-    let r = refs();
-    let s = Settings::new(Reduction::Mean, DType::F64);
-    for (wrt, want) in
-        [(LinearTensor::Input, &r.e0), (LinearTensor::Weight, &r.weight_e0), (LinearTensor::Bias, &r.bias_e0)]
-    {
-        let as_given = |scale: f64| {
-            let a = want.map(|v| v.to_f64() * scale);
-            let grad = if wrt.is_vector() { a.row(0).to_owned().into_dyn() } else { a.into_dyn() };
-            vec![Given { wrt, grad, file: DType::F64, name: format!("reference {wrt}") }]
-        };
-        let d = diagnose(&p, &as_given(1.0), &s).unwrap();
-        assert_eq!(d.verdict, Verdict::Correct, "{wrt}: {:?}", d.findings);
-        assert!(d.relerr < 1e-16, "{wrt}: relerr {}", d.relerr);
-        for e in &d.worst {
-            let ix = if wrt.is_vector() { (0, e.index[0]) } else { (e.index[0], e.index[1]) };
-            let reference = want[ix].to_f64();
-            assert_eq!(e.truth, reference, "{wrt} {ix:?}: diagnose's truth vs the reference rounded to f64");
-            assert_eq!(e.given, reference);
-        }
-        let d = diagnose(&p, &as_given(10.0), &s).unwrap();
-        assert_eq!(d.verdict, Verdict::Wrong);
-        assert_eq!(d.causes[0], Cause::SumInsteadOfMean, "{wrt}: {:?}", d.findings);
-        assert!((d.factor - 10.0).abs() < 1e-14, "{wrt}: factor {}", d.factor);
-    }
 }

@@ -4,9 +4,9 @@
 //! and validated for a check (the memory estimate saturates, never overflows).
 #![no_main]
 use gradlab::check::CheckConfig;
-use gradlab::method::Scheme;
-use gradlab::objective::Reduction;
+use gradlab::method::{Scheme, Steps};
 use gradlab::model::LinearTensor;
+use gradlab::objective::Reduction;
 use gradlab::scalar::DType;
 use libfuzzer_sys::fuzz_target;
 
@@ -20,7 +20,7 @@ fuzz_target!(|data: &[u8]| {
             }
             let truth = gradlab::policy::truth_prec(&list);
             assert!(list.iter().all(|d| d.bits() < truth.bits()), "{list:?}: truth {} bits", truth.bits());
-            let steps = gradlab::exact::parse_list("step", gradlab::check::SEED_STEPS).unwrap();
+            let steps = Steps::parse(gradlab::policy::SEED_STEPS).unwrap();
             let cfg = CheckConfig::seed(Scheme::Central, steps);
             for &dt in &list {
                 if let Err(e) = gradlab::check::Checked::new(cfg.clone(), dt) {
@@ -28,17 +28,17 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
             let shape = gradlab::budget::Shape { n: usize::MAX, d: usize::MAX, k: usize::MAX };
-            let _ = gradlab::budget::check_memory(shape, gradlab::model::LinearTensor::Input, &list, &cfg, usize::MAX);
+            let _ = gradlab::budget::check_memory(shape, LinearTensor::Input, &list, &cfg, usize::MAX);
         }
         Err(e) => assert!(!e.to_string().contains('\n'), "{e}"),
     }
     if let Err(e) = DType::parse(s) {
         assert!(!e.to_string().contains('\n'), "{e}");
     }
-    if let Ok(list) = gradlab::exact::parse_list("step", s) {
-        for d in list {
-            let _ = d.text();
-        }
+    match Steps::parse(s) {
+        // A parsed step list writes the text that parses back to it.
+        Ok(steps) => assert_eq!(Steps::parse(&steps.to_string()).ok(), Some(steps.clone()), "{steps}"),
+        Err(e) => assert!(!e.to_string().contains('\n'), "{e}"),
     }
     let _ = (Scheme::parse(s), Reduction::parse(s), LinearTensor::parse(s), gradlab::train::InputGrad::parse(s));
 });

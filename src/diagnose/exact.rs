@@ -36,7 +36,7 @@ pub const SOFTMAX_BITS: u32 = 128;
 /// each) stay in cache while every sample's row streams past.
 const COLUMN_BLOCK: usize = 64;
 
-/// A matrix of double-doubles: the exact value of element e is approximately hi[e] + lo[e], with
+/// A matrix of double-doubles: the exact value of element e is approximately `hi[e] + lo[e]`, with
 /// |lo| <= ulp(hi) / 2 (so hi is the value rounded to f64).
 #[derive(Clone, Debug, PartialEq)]
 pub struct DdMatrix {
@@ -193,7 +193,7 @@ impl Exact {
     ///
     /// # Errors
     /// [`crate::Error::Interrupted`] when the watch was stopped.
-    pub fn new_watched(problem: &Problem, watch: &Watch) -> crate::Result<Self> {
+    pub(crate) fn new_watched(problem: &Problem, watch: &Watch) -> crate::Result<Self> {
         Self::at_watched(problem.x.clone(), problem.weight.clone(), problem.bias.to_vec(), problem.t.clone(), watch)
     }
 
@@ -314,7 +314,7 @@ impl Exact {
 
     /// The `wrt` gradient of sum_j weights_j loss_j in f64 (for directions and fits, where f64 is
     /// plenty).
-    pub fn f64_grad(&self, wrt: LinearTensor, weights: &[f64]) -> Array2<f64> {
+    pub(crate) fn f64_grad(&self, wrt: LinearTensor, weights: &[f64]) -> Array2<f64> {
         let (n, k) = (self.n(), self.k());
         let g = Array2::from_shape_fn((n, k), |(j, c)| weights[j] * self.residual.hi[[j, c]]);
         match wrt {
@@ -327,7 +327,13 @@ impl Exact {
     /// The derivative, in f64, of the `wrt` gradient of sum_j weights_j loss_j along the
     /// parameter direction (dw, db): d/de g(W + e dw, b + e db) at e = 0 (a Hessian-vector
     /// product, by the chain rule through the softmax).
-    pub fn directional(&self, wrt: LinearTensor, weights: &[f64], dw: ArrayView2<f64>, db: &[f64]) -> Array2<f64> {
+    pub(crate) fn directional(
+        &self,
+        wrt: LinearTensor,
+        weights: &[f64],
+        dw: ArrayView2<f64>,
+        db: &[f64],
+    ) -> Array2<f64> {
         let (n, k) = (self.n(), self.k());
         let dz = f64_logits(self.x.view(), dw, db);
         let mut dg = Array2::zeros((n, k));
@@ -497,7 +503,7 @@ fn from_parts(shape: (usize, usize), hi: Vec<f64>, lo: Vec<f64>) -> DdMatrix {
 }
 
 /// z = x w^T + b in f64 (n x k), in a fixed order (no BLAS: the same bits on every machine).
-pub fn f64_logits(x: ArrayView2<f64>, w: ArrayView2<f64>, b: &[f64]) -> Array2<f64> {
+pub(crate) fn f64_logits(x: ArrayView2<f64>, w: ArrayView2<f64>, b: &[f64]) -> Array2<f64> {
     let (n, k) = (x.nrows(), w.nrows());
     let wt = w.t().as_standard_layout().into_owned();
     let mut out = Array2::zeros((n, k));
@@ -514,7 +520,7 @@ pub fn f64_logits(x: ArrayView2<f64>, w: ArrayView2<f64>, b: &[f64]) -> Array2<f
 }
 
 /// G w (n x d) in f64 for G n x k and w k x d.
-pub fn f64_input_grad(g: ArrayView2<f64>, w: ArrayView2<f64>) -> Array2<f64> {
+pub(crate) fn f64_input_grad(g: ArrayView2<f64>, w: ArrayView2<f64>) -> Array2<f64> {
     let (n, d) = (g.nrows(), w.ncols());
     let w = w.as_standard_layout().into_owned();
     let mut out = Array2::zeros((n, d));
@@ -530,7 +536,7 @@ pub fn f64_input_grad(g: ArrayView2<f64>, w: ArrayView2<f64>) -> Array2<f64> {
 }
 
 /// G^T x (k x d) in f64 for G n x k and x n x d.
-pub fn f64_weight_grad(g: ArrayView2<f64>, x: ArrayView2<f64>) -> Array2<f64> {
+pub(crate) fn f64_weight_grad(g: ArrayView2<f64>, x: ArrayView2<f64>) -> Array2<f64> {
     let (n, k, d) = (g.nrows(), g.ncols(), x.ncols());
     let x = x.as_standard_layout();
     let blocks: Vec<(usize, usize)> = (0..d).step_by(COLUMN_BLOCK).map(|a| (a, (a + COLUMN_BLOCK).min(d))).collect();
@@ -567,7 +573,7 @@ pub fn f64_weight_grad(g: ArrayView2<f64>, x: ArrayView2<f64>) -> Array2<f64> {
 }
 
 /// sum_j G_j (1 x k) in f64.
-pub fn f64_bias_grad(g: ArrayView2<f64>) -> Array2<f64> {
+pub(crate) fn f64_bias_grad(g: ArrayView2<f64>) -> Array2<f64> {
     let k = g.ncols();
     Array2::from_shape_fn((1, k), |(_, c)| g.column(c).sum())
 }

@@ -102,13 +102,13 @@ pub fn blocks(sizes: &[usize]) -> Vec<std::ops::Range<usize>> {
 }
 
 /// The per-sample weights 1/(K n_b) of micro-batches of the given sizes, in sample order.
-pub fn weights_of(sizes: &[usize]) -> Vec<f64> {
+pub(crate) fn weights_of(sizes: &[usize]) -> Vec<f64> {
     let k = sizes.len() as f64;
     sizes.iter().flat_map(|&nb| std::iter::repeat_n(1.0 / (k * nb as f64), nb)).collect()
 }
 
 /// The micro-batch sizes (in sample order) whose weights 1/(K n_b) are `w`, up to
-/// [`MAX_PARTITIONS`] of them, smallest K first; empty when none fits (a weight that is not
+/// `MAX_PARTITIONS` of them, smallest K first; empty when none fits (a weight that is not
 /// positive, no K making every K n_b whole, or runs that do not split into whole micro-batches).
 pub fn partitions(w: &[f64]) -> Vec<Vec<usize>> {
     let n = w.len();
@@ -156,7 +156,7 @@ pub fn partitions(w: &[f64]) -> Vec<Vec<usize>> {
 
 /// The partitions of n samples tried when per-sample weights cannot be identified: K
 /// micro-batches of m samples and a shorter last one (1 <= r < m), and n split as evenly as
-/// possible over K micro-batches, the larger ones first (K up to [`MAX_RANKS`]). Partitions of
+/// possible over K micro-batches, the larger ones first (K up to `MAX_RANKS`). Partitions of
 /// equal sizes (which give exactly the mean) are left out.
 pub fn common_partitions(n: usize) -> Vec<Vec<usize>> {
     let mut out: Vec<Vec<usize>> = Vec::new();

@@ -18,7 +18,7 @@
 //! (the negation, twice the gradient, the other reduction, a mean of unequal micro-batch means):
 //! when the dtype's rounding at this size hides one of them, `inconclusive`, with what to do.
 //!
-//! **Causes** of a wrong gradient G ([`causes`]), tried in order, each with its evidence:
+//! **Causes** of a wrong gradient G (`causes`), tried in order, each with its evidence:
 //!
 //! - `dtype_mismatch`: every value is a number of a narrower dtype, within whose rounding G fits.
 //! - `wrong_sign`: G = -g (g the truth).
@@ -138,7 +138,7 @@ pub struct Element {
     /// The tensor, when several were given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub wrt: Option<LinearTensor>,
-    /// The index in the tensor ([j, i] for x, [c, i] for W, [c] for b).
+    /// The index in the tensor (`[j, i]` for x, `[c, i]` for W, `[c]` for b).
     pub index: Vec<usize>,
     /// The given value.
     pub given: f64,
@@ -429,7 +429,7 @@ impl Reference {
     ///
     /// # Errors
     /// [`Error::Interrupted`] when the watch was stopped.
-    pub fn new_watched(problem: &Problem, settings: Settings, watch: &Watch) -> Result<Self> {
+    pub(crate) fn new_watched(problem: &Problem, settings: Settings, watch: &Watch) -> Result<Self> {
         watch.checkpoint(|| "the exact model".to_string())?;
         let ex = Exact::new_watched(problem, watch)?;
         watch.checkpoint(|| "the exact model".to_string())?;

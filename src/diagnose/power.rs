@@ -97,7 +97,7 @@ impl Tally {
 
     /// How the data stands against c times the truth: a - t = (c - 1) t, so D = |c - 1| sqrt(tt)
     /// and T = sign(c - 1) sum d t / sigma^2 / sqrt(tt).
-    pub fn scale_alternative(&self, c: f64) -> Alternative {
+    pub(crate) fn scale_alternative(&self, c: f64) -> Alternative {
         let root = self.tt.sqrt();
         let dt = self.gt - self.tt;
         let distance = (c - 1.0).abs() * root;

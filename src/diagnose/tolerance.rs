@@ -26,7 +26,7 @@
 //!   eta half the storage dtype's subnormal spacing (a value that underflows);
 //! - backward, each a sum of m terms accumulated in u_a: input [j, i] (m = k):
 //!   sum_c (e_G w_ci)^2 plus k u_a^2 (sum_c |G w_ci|)^2; weight [c, i] (m = n):
-//!   sum_j (e_G x_ji)^2 plus n u_a^2 (sum_j |G x_ji|)^2; bias [c] (m = n): sum_j e_G^2 plus
+//!   sum_j (e_G x_ji)^2 plus n u_a^2 (sum_j |G x_ji|)^2; bias `[c]` (m = n): sum_j e_G^2 plus
 //!   n u_a^2 (sum_j |G|)^2;
 //! - the result stored in the dtype, then in the gradient file's own type: (u_s t)^2 + eta^2 +
 //!   (u_file t)^2.

@@ -3,7 +3,7 @@
 //!
 //! From the initial step h, the central difference is taken at the steps h_i = h / c^i
 //! (c = 1.4, i = 0, 1, ...) and each new one is extrapolated towards step 0 by Neville's
-//! tableau, a[j][i] = (a[j-1][i] c^(2j) - a[j-1][i-1]) / (c^(2j) - 1). The answer is the tableau
+//! tableau, `a[j][i] = (a[j-1][i] c^(2j) - a[j-1][i-1]) / (c^(2j) - 1)`. The answer is the tableau
 //! entry whose larger difference from its two parents is smallest; that difference is the error
 //! estimate. The iteration stops after [`NTAB`] columns, or when the diagonal moves by at least
 //! [`SAFE`] times the best error (rounding has taken over).

@@ -25,6 +25,14 @@ pub struct Estimate<T> {
     pub evaluations: usize,
 }
 
+/// f'(x) by dual numbers, which take no step: the dual part of f(x + epsilon), every operation
+/// rounded in `T`.
+pub fn dual_derivative<T: Scalar, F: Univariate>(f: &F, x: &T) -> Estimate<T> {
+    let one = T::from_int(1, x.ctx());
+    let y = f.eval(&Dual::seed(x, &one));
+    Estimate { value: Dual::derivative(&y, &one), error: None, evaluations: 1 }
+}
+
 /// f'(x) by `scheme` with step `h` (ignored by dual numbers; Ridders' initial step), `h` rounded
 /// once into `T` and every operation rounded in `T`: a stencil's quotient
 /// ([`super::Stencil::apply`]), Im f(x + ih) / h (one division by the same h), the dual part of
@@ -38,11 +46,7 @@ pub fn derivative<T: Scalar, F: Univariate>(f: &F, scheme: Scheme, x: &T, h: &De
             let y = f.eval(&Complex::seed(x, &h_t));
             Estimate { value: Complex::derivative(&y, &h_t), error: None, evaluations: 1 }
         }
-        Scheme::Dual => {
-            let one = T::from_int(1, ctx);
-            let y = f.eval(&Dual::seed(x, &one));
-            Estimate { value: Dual::derivative(&y, &one), error: None, evaluations: 1 }
-        }
+        Scheme::Dual => dual_derivative(f, x),
         Scheme::Ridders => {
             let central = Scheme::Central.stencil();
             let steps = ridders::steps(h);

@@ -109,6 +109,18 @@ impl Model for LinearModel<'_> {
 
     /// The logits alone for the logits' truth, else the inputs and parameters; row by row, so that
     /// a stop is noticed during large conversions.
+    /// The backward over MPFR (checked against an independent mpmath reference in tests/), one
+    /// pass for the whole tensor.
+    fn truth<T: Scalar>(
+        &self,
+        state: &Trained<T>,
+        which: LinearTensor,
+        prec: Prec,
+        watch: &Watch,
+    ) -> Result<Array2<Float>> {
+        super::backward_truth(self, state, which, prec, watch)
+    }
+
     fn to_mpfr<T: Scalar>(
         &self,
         state: &Trained<T>,
@@ -161,10 +173,10 @@ impl Model for LinearModel<'_> {
         watch: &Watch,
     ) -> Option<Result<Numeric<T>>> {
         let setup = Setup { trained: state, reduction: self.reduction, stencil: req.scheme.stencil(), wrt: which };
-        Some(if req.auto {
+        Some(if req.steps.is_auto() {
             auto_grad_watched(&setup, req.naive, watch).map(|(g, steps)| Numeric::Auto(Box::new(g), steps))
         } else {
-            method_grads_watched(&setup, req.scheme, req.steps, req.naive, watch).map(Numeric::Fixed)
+            method_grads_watched(&setup, req.scheme, req.steps.fixed(), req.naive, watch).map(Numeric::Fixed)
         })
     }
 }

@@ -78,6 +78,18 @@ impl Model for MartinsModel {
         Ok(Array2::from_elem((1, 1), Num::mul(&f, &Num::sub(&int(1), &inner))))
     }
 
+    /// The backward over MPFR (checked against an independent mpmath reference in tests/), one
+    /// pass for the whole tensor.
+    fn truth<T: Scalar>(
+        &self,
+        state: &Array2<T>,
+        which: MartinsTensor,
+        prec: Prec,
+        watch: &Watch,
+    ) -> Result<Array2<Float>> {
+        super::backward_truth(self, state, which, prec, watch)
+    }
+
     fn to_mpfr<T: Scalar>(&self, state: &Array2<T>, _: MartinsTensor, prec: Prec, _: &Watch) -> Result<Array2<Float>> {
         Ok(state.map(|v| v.to_float(prec.bits())))
     }

@@ -124,6 +124,18 @@ impl Model for MlpModel<'_> {
     }
 
     /// The logits alone for the logits' truth, else x and the parameters.
+    /// The backward over MPFR (checked against an independent mpmath reference in tests/), one
+    /// pass for the whole tensor.
+    fn truth<T: Scalar>(
+        &self,
+        state: &MlpTrained<T>,
+        which: MlpTensor,
+        prec: Prec,
+        watch: &Watch,
+    ) -> Result<Array2<Float>> {
+        super::backward_truth(self, state, which, prec, watch)
+    }
+
     fn to_mpfr<T: Scalar>(
         &self,
         s: &MlpTrained<T>,

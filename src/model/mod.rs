@@ -8,9 +8,14 @@
 //!   stencils, Ridders (real numbers), the complex step ([`crate::scalar::num::Complex`]) and
 //!   dual numbers ([`crate::scalar::num::Dual`]) all run on it through the per-element engine
 //!   [`crate::numeric::generic`] ([`At`] is the model at a state as an [`Objective`]).
-//! - **The truth is the backward over MPFR.** [`Model::backward`] is generic over [`Scalar`];
-//!   [`truth`] converts the state exactly into MPFR at the truth's precision
-//!   ([`Model::to_mpfr`]) and runs the same backward over [`rug::Float`].
+//! - **The truth is the same pass over MPFR.** [`truth`] converts the state exactly into MPFR at
+//!   the truth's precision ([`Model::to_mpfr`]) and, by default ([`dual_truth`]), differentiates
+//!   the forward pass [`Model::loss`] over [`rug::Float`] by dual numbers: it reads no backward,
+//!   so a wrong backward formula shows as the analytic gradient against the truth. A model whose
+//!   backward is checked against an independent reference may run that backward over
+//!   [`rug::Float`] instead ([`backward_truth`], one pass for the whole tensor): the linear model,
+//!   the MLP and Martins' function do (tests/reference.rs, tests/mlp.rs, tests/martins.rs check
+//!   those against mpmath).
 //! - **Hooks with defaults.** [`Model::train`] (default: no training), [`Model::analytic`]
 //!   (default: the backward in the dtype; the linear model and the MLP give what a user reads
 //!   after training, x.grad possibly accumulated), [`Model::fast_grads`] (default: none, the
@@ -40,8 +45,7 @@ pub use martins::{MartinsModel, MartinsTensor};
 pub use mlp::{MlpModel, MlpTensor};
 
 use crate::error::Result;
-use crate::exact::Decimal;
-use crate::method::Scheme;
+use crate::method::{Scheme, Steps};
 use crate::numeric::exotic::MethodGrad;
 use crate::numeric::NumericGrad;
 use crate::objective::Objective;
@@ -124,6 +128,29 @@ pub trait Model: Sync {
         watch: &Watch,
     ) -> Result<Self::State<Float>>;
 
+    /// The MPFR truth of `which` at `prec` bits. By default the forward pass ([`Model::loss`])
+    /// differentiated by dual numbers over MPFR at the state converted exactly
+    /// ([`dual_truth`]): one forward pass per element, and independent of the model's backward,
+    /// so a wrong backward formula shows as the analytic gradient against the truth. A model whose
+    /// backward is checked against an independent reference may give that backward over MPFR
+    /// instead ([`backward_truth`]: one pass for the whole tensor), as the linear model, the MLP
+    /// and Martins' function do.
+    ///
+    /// # Errors
+    /// [`crate::Error::Interrupted`] when the watch was stopped.
+    fn truth<T: Scalar>(
+        &self,
+        state: &Self::State<T>,
+        which: Self::Tensor,
+        prec: Prec,
+        watch: &Watch,
+    ) -> Result<Array2<Float>>
+    where
+        Self: Sized,
+    {
+        dual_truth(self, state, which, prec, watch)
+    }
+
     /// The analytic gradient the check tests: by default the backward in the dtype
     /// ([`Model::backward`]); a model that trains gives what a user reads after training.
     ///
@@ -153,10 +180,9 @@ pub trait Model: Sync {
 pub struct Request<'a> {
     /// The scheme.
     pub scheme: Scheme,
-    /// The steps (ignored by dual numbers and `--eps auto`).
-    pub steps: &'a [Decimal],
-    /// `--eps auto`: a step per element ([`crate::numeric::auto`]) with the scheme's stencil.
-    pub auto: bool,
+    /// The steps: a grid, or `--eps auto` (a step per element, [`crate::numeric::auto`], with
+    /// the scheme's stencil); dual numbers ignore them.
+    pub steps: &'a Steps,
     /// Evaluate every perturbed loss from scratch (a fast path's switch; identical results).
     pub naive: bool,
 }
@@ -187,15 +213,15 @@ pub fn numeric<'a, M: Model, T: Scalar>(
         return fast;
     }
     let at = At { model, state, which, analytic };
-    if req.auto {
+    if req.steps.is_auto() {
         let (grad, steps) = crate::numeric::generic::auto_grad(&at, req.scheme.stencil(), watch)?;
         Ok(Numeric::Auto(Box::new(grad), steps))
     } else {
-        Ok(Numeric::Fixed(crate::numeric::generic::method_grads(&at, req.scheme, req.steps, watch)?))
+        Ok(Numeric::Fixed(crate::numeric::generic::method_grads(&at, req.scheme, req.steps.fixed(), watch)?))
     }
 }
 
-/// The truth: the model's backward over MPFR at `prec`, at the state converted exactly.
+/// The truth of `which` at `prec` bits, as the model gives it ([`Model::truth`]).
 ///
 /// # Errors
 /// [`crate::Error::Interrupted`] when the watch was stopped.
@@ -206,8 +232,44 @@ pub fn truth<M: Model, T: Scalar>(
     prec: Prec,
     watch: &Watch,
 ) -> Result<Array2<Float>> {
+    model.truth(state, which, prec, watch)
+}
+
+/// The truth by the model's backward over MPFR at `prec`, at the state converted exactly.
+///
+/// # Errors
+/// [`crate::Error::Interrupted`] when the watch was stopped.
+pub fn backward_truth<M: Model, T: Scalar>(
+    model: &M,
+    state: &M::State<T>,
+    which: M::Tensor,
+    prec: Prec,
+    watch: &Watch,
+) -> Result<Array2<Float>> {
     let up = model.to_mpfr(state, which, prec, watch)?;
     model.backward::<Float>(&up, which, watch)
+}
+
+/// The truth by dual numbers over MPFR: the forward pass ([`Model::loss`]) at the state
+/// converted exactly, each element's derivative the dual part of one pass with that element
+/// seeded, every operation rounded to `prec` bits. It reads no backward.
+///
+/// # Errors
+/// [`crate::Error::Interrupted`] when the watch was stopped.
+pub fn dual_truth<M: Model, T: Scalar>(
+    model: &M,
+    state: &M::State<T>,
+    which: M::Tensor,
+    prec: Prec,
+    watch: &Watch,
+) -> Result<Array2<Float>> {
+    let up = model.to_mpfr(state, which, prec, watch)?;
+    let shape = model.tensor(&up, which).dim();
+    let none = Array2::from_elem(shape, Float::new(prec.bits()));
+    let at = At { model, state: &up, which, analytic: none.view() };
+    let grads = crate::numeric::generic::method_grads(&at, Scheme::Dual, &[], watch)?;
+    let grad = grads.into_iter().next().map(|g| g.numeric.grad);
+    Ok(grad.unwrap_or_else(|| unreachable!("dual numbers give one gradient")))
 }
 
 /// A model at a state, as an [`Objective`] of one of its tensors (what the per-element engine

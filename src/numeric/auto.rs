@@ -48,20 +48,6 @@ use crate::scalar::Scalar;
 use crate::watch::Watch;
 use rug::Rational;
 
-/// The text of the automatic step (`--eps auto`).
-pub const AUTO: &str = "auto";
-
-/// The step list's stand-in for `--eps auto`: a [`Decimal`] whose text is `auto` (its value, 1,
-/// is never used as a step).
-pub fn auto_step() -> Decimal {
-    Decimal::from_rational(AUTO, Rational::from(1))
-}
-
-/// Whether a step list is `--eps auto`.
-pub fn is_auto(steps: &[Decimal]) -> bool {
-    steps.len() == 1 && steps[0].text() == AUTO
-}
-
 /// The stencil estimating f^(p+1) for `scheme`'s order p (its `order` field is the derivative's
 /// order m = p + 1; its `trunc_const` and `noise_gain` are unused). `None` for the schemes that
 /// are not stencils.
@@ -102,7 +88,7 @@ pub fn estimation_step(u: f64, m: u32) -> Decimal {
 /// The step h* = (G u |L| / (p C |d|))^(1/(p+1)) of the module's error model, in f64, for a
 /// stencil of order p, an estimated |f^(p+1)| `d` and a loss magnitude `loss` (see the module
 /// documentation for the fallbacks).
-pub fn model_step(stencil: &Stencil, u: f64, loss: f64, d: f64) -> f64 {
+pub(crate) fn model_step(stencil: &Stencil, u: f64, loss: f64, d: f64) -> f64 {
     let loss = if loss.is_finite() && loss > 0.0 { loss } else { 1.0 };
     let d = if d.is_finite() && d > 0.0 { d } else { loss };
     let p = f64::from(stencil.order);
@@ -140,7 +126,7 @@ pub fn auto_grad_watched<T: Scalar>(setup: &Setup<T>, naive: bool, watch: &Watch
 /// The lower median of `steps` (an element's actual step) as an exact decimal, its text the
 /// shortest decimal that rounds to it in f64. Steps of MPFR dtypes wider than f64 are rounded to
 /// f64 first.
-pub fn median_step<T: Scalar>(steps: &[T]) -> Decimal {
+pub(crate) fn median_step<T: Scalar>(steps: &[T]) -> Decimal {
     let mut v: Vec<f64> = steps.iter().map(Scalar::to_f64).collect();
     v.sort_by(f64::total_cmp);
     let m = v.get(v.len().saturating_sub(1) / 2).copied().unwrap_or(1.0);

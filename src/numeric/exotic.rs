@@ -10,10 +10,10 @@
 //!   derivative is the dual part of L. One evaluation per element, no step.
 //! - **ridders**: the central differences at h / 1.4^i for i < 10 by the numeric engine (its
 //!   fast path, bit-identical to from scratch), then per element Ridders' tableau
-//!   ([`super::ridders::extrapolate`]), whose error estimate is kept per element.
+//!   ([`crate::method::ridders::extrapolate`]), whose error estimate is kept per element.
 //!
 //! The complex step and dual numbers evaluate each element by the fast path of
-//! [`super::ad_fast`] (the trained logits plus what the seeded element reaches), or with
+//! `ad_fast` (the trained logits plus what the seeded element reaches), or with
 //! `--naive` every sample's loss from scratch; the two agree bit for bit (tested).
 
 use super::ad_fast::{element_loss, Buffers, Lifted};

@@ -12,8 +12,8 @@
 //!   product tree gives the new logit along one path (O(log d)), every sample's loss is
 //!   recomputed (O(k), the other k - 1 logits unchanged) and the n new losses are summed
 //!   pairwise (O(n), all leaves changed): O(n (log d + k)) instead of O(n d k).
-//! - **bias** b[c]: every sample's class-c logit is its product sum (kept from the unperturbed
-//!   forward pass) plus the new b[c]: O(n k).
+//! - **bias** `b[c]`: every sample's class-c logit is its product sum (kept from the unperturbed
+//!   forward pass) plus the new `b[c]`: O(n k).
 //! - **logits** z[j, c]: one sample's loss and one path of the loss tree.
 //!
 //! Memory beyond the trained state (values of the dtype): input, per worker, k trees over d

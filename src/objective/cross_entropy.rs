@@ -90,7 +90,13 @@ pub fn row_loss<T: Scalar>(z: &[T], target: usize, ws: &mut RowScratch<T>, out: 
 
 /// Backward: one sample's loss gradient with respect to its logits, (softmax(z) - onehot(t))
 /// times the reduction's factor, into `out`.
-pub fn row_loss_grad<T: Scalar>(z: &[T], target: usize, scale: Option<&T>, ws: &mut RowScratch<T>, out: &mut [T]) {
+pub(crate) fn row_loss_grad<T: Scalar>(
+    z: &[T],
+    target: usize,
+    scale: Option<&T>,
+    ws: &mut RowScratch<T>,
+    out: &mut [T],
+) {
     row_max(z, &mut ws.m);
     for (v, o) in z.iter().zip(out.iter_mut()) {
         exp_shifted(v, &ws.m, &ws.one, o);
@@ -150,7 +156,7 @@ pub fn total_loss<T: Scalar>(z: ArrayView2<T>, t: &[usize], scale: Option<&T>, c
 /// does not depend on the shift, and the shifted largest logit is exactly 0 as in the real
 /// code), s = sum of exp(z_c - m) in class order, loss = ln s - (z_t - m). The same bits as
 /// [`row_loss`] for a real Scalar type.
-pub fn row_loss_num<N: Num>(z: &[N], target: usize) -> N {
+pub(crate) fn row_loss_num<N: Num>(z: &[N], target: usize) -> N {
     let mut m = &z[0];
     for v in &z[1..] {
         if v.cmp_re(m) == Some(Ordering::Greater) {
@@ -166,7 +172,7 @@ pub fn row_loss_num<N: Num>(z: &[N], target: usize) -> N {
 
 /// The reduced loss of an n x k logits array in any [`Num`] type, as [`total_loss`]: the
 /// pairwise sum of the per-sample losses times the reduction's factor (real, `scale`).
-pub fn total_loss_num<N: Num>(z: ArrayView2<N>, t: &[usize], scale: Option<&N::Real>) -> N {
+pub(crate) fn total_loss_num<N: Num>(z: ArrayView2<N>, t: &[usize], scale: Option<&N::Real>) -> N {
     let mut row = Vec::with_capacity(z.ncols());
     let losses: Vec<N> = z
         .rows()
@@ -185,13 +191,6 @@ pub fn total_loss_num<N: Num>(z: ArrayView2<N>, t: &[usize], scale: Option<&N::R
     }
 }
 
-/// Backward for every sample: [`logits_grad_into`] into a new n x k array.
-pub fn logits_grad<T: Scalar>(z: ArrayView2<T>, t: &[usize], scale: Option<&T>, ctx: T::Ctx) -> Array2<T> {
-    let mut out = Array2::from_elem(z.dim(), T::zero(ctx));
-    logits_grad_into(z, t, scale, ctx, &mut out);
-    out
-}
-
 /// Backward for every sample: the gradient of the reduced loss with respect to the n x k logits,
 /// into a standard-layout array of the same shape.
 pub fn logits_grad_into<T: Scalar>(z: ArrayView2<T>, t: &[usize], scale: Option<&T>, ctx: T::Ctx, out: &mut Array2<T>) {
@@ -205,7 +204,7 @@ pub fn logits_grad_into<T: Scalar>(z: ArrayView2<T>, t: &[usize], scale: Option<
 ///
 /// # Errors
 /// [`crate::Error::Interrupted`] when the watch was stopped.
-pub fn logits_grad_into_watched<T: Scalar>(
+pub(crate) fn logits_grad_into_watched<T: Scalar>(
     z: ArrayView2<T>,
     t: &[usize],
     scale: Option<&T>,

@@ -1,7 +1,7 @@
 //! The linear layer logits = x W^T + b: forward and backward side by side.
 //!
 //! Forward: each logit is the pairwise (tree) sum ([`crate::sum`]) of its d products
-//! x[i] * w[c, i], then + b[c], every product and sum rounded to the dtype (no fused
+//! `x[i] * w[c, i]`, then `+ b[c]`, every product and sum rounded to the dtype (no fused
 //! multiply-add). Pairwise summation has an error bound growing with log d rather than d, and it
 //! lets the numeric gradient update a logit after one input changes in O(log d) operations while
 //! staying bit-identical to summing from scratch ([`crate::numeric`]).
@@ -57,7 +57,7 @@ pub fn logits_into<T: Scalar>(x: ArrayView2<T>, w: ArrayView2<T>, b: &[T], out: 
 ///
 /// # Errors
 /// [`crate::Error::Interrupted`] when the watch was stopped.
-pub fn logits_into_watched<T: Scalar>(
+pub(crate) fn logits_into_watched<T: Scalar>(
     x: ArrayView2<T>,
     w: ArrayView2<T>,
     b: &[T],
@@ -103,7 +103,7 @@ pub fn row_logits_num<N: Num>(x: &[N], w: ArrayView2<N>, b: &[N]) -> Vec<N> {
 }
 
 /// Forward in any [`Num`] type: the n x k logits of every sample ([`row_logits_num`]).
-pub fn logits_num<N: Num>(x: ArrayView2<N>, w: ArrayView2<N>, b: &[N]) -> Array2<N> {
+pub(crate) fn logits_num<N: Num>(x: ArrayView2<N>, w: ArrayView2<N>, b: &[N]) -> Array2<N> {
     let (n, k) = (x.nrows(), w.nrows());
     let mut row = Vec::with_capacity(x.ncols());
     let mut out = Vec::with_capacity(n * k);
@@ -138,7 +138,7 @@ pub fn backward_into<T: Scalar>(
 /// # Errors
 /// [`crate::Error::Interrupted`] when the watch was stopped.
 #[allow(clippy::too_many_arguments)]
-pub fn backward_into_watched<T: Scalar>(
+pub(crate) fn backward_into_watched<T: Scalar>(
     gz: ArrayView2<T>,
     x: ArrayView2<T>,
     w: ArrayView2<T>,

@@ -1,5 +1,5 @@
 //! A one-hidden-layer MLP with the seed's softmax cross-entropy: forward and backward side by
-//! side and its initialisation (its training and [`Objective`] are in [`crate::train::mlp`], its
+//! side and its initialisation (its training and [`super::Objective`] are in [`crate::train::mlp`], its
 //! truth in [`crate::truth::mlp`]).
 //!
 //! Forward: pre = x W1^T + b1 (n x H), h = act(pre), logits = h W2^T + b2 (n x k), then the
@@ -106,7 +106,7 @@ impl Activation {
 
     /// act(v) in any [`Num`] type: tanh, or relu on the real part (the whole number where
     /// Re v > 0, else 0).
-    pub fn apply_num<N: Num>(self, v: &N) -> N {
+    pub(crate) fn apply_num<N: Num>(self, v: &N) -> N {
         match self {
             Activation::Tanh => v.tanh(),
             Activation::Relu => {

@@ -7,7 +7,7 @@
 //! real, complex or dual), and the analytic gradient. [`crate::numeric::generic`] runs every
 //! scheme per element over any Objective; the linear model keeps its own fast path
 //! ([`crate::numeric`], [`crate::numeric::exotic`]) and implements the trait too
-//! ([`LinearObjective`], which tests/objective.rs checks against that path bit for bit).
+//! ([`crate::train::LinearObjective`], which tests/objective.rs checks against that path bit for bit).
 //! A model a check runs on is a [`crate::model::Model`] (its state, training, backward and
 //! truth written once for every model); adding one is a file under src/model/ (or a user's own
 //! crate, as examples/own_model.rs), and for `gradlab check --model` a line in
@@ -135,7 +135,7 @@ impl<T: Scalar> Pass<T> {
     /// # Errors
     /// [`crate::Error::Interrupted`] when the watch was stopped; the buffers then hold a partial
     /// pass.
-    pub fn run_watched(
+    pub(crate) fn run_watched(
         &mut self,
         x: ArrayView2<T>,
         w: ArrayView2<T>,

@@ -142,7 +142,7 @@ pub(super) mod test_support {
     /// Runs `fast` (a fast path with the given error bound) on x, or `mpfr` when it declines, and
     /// asserts the same bits (sign of zero included, NaN as NaN) as `mpfr` alone; returns whether
     /// the fast path was taken.
-    pub fn assert_same(
+    pub(crate) fn assert_same(
         name: &str,
         x: &Float,
         err_bits: u32,

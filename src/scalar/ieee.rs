@@ -55,7 +55,7 @@
 //! finite value becomes +-infinity (NaN for e4m3, which has no infinity). No operation
 //! allocates: the MPFR fallback of `exp` and `ln` uses a per-thread scratch value (but MPFR's
 //! `exp` and `log` themselves may allocate temporaries on that rare path, see
-//! [`Spec::mpfr_unary`]).
+//! `Spec::mpfr_unary`).
 
 use super::half_math::{Unary, EXP, LN};
 use super::{DType, Scalar};
@@ -76,13 +76,13 @@ pub struct Format {
 }
 
 /// Fewest exponent bits accepted.
-pub const EXP_BITS_MIN: u32 = 2;
+pub(crate) const EXP_BITS_MIN: u32 = 2;
 /// Most exponent bits accepted (f64's: the values must be f64 numbers).
-pub const EXP_BITS_MAX: u32 = 11;
+pub(crate) const EXP_BITS_MAX: u32 = 11;
 /// Fewest stored mantissa bits accepted.
-pub const MAN_BITS_MIN: u32 = 1;
+pub(crate) const MAN_BITS_MIN: u32 = 1;
 /// Most stored mantissa bits accepted (f64's).
-pub const MAN_BITS_MAX: u32 = 52;
+pub(crate) const MAN_BITS_MAX: u32 = 52;
 
 impl Format {
     /// ieee:5:10, the format of f16 (the storage of the mixed dtype `f16+C`).

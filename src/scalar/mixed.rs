@@ -64,7 +64,7 @@ impl Compute {
 
 /// The canonical name of a storage format: `f16`, `bf16` and `f32` for ieee:5:10, ieee:8:7 and
 /// ieee:8:23, else the format's own name (`tf32`, `e4m3`, `ieee:6:9`).
-pub fn storage_name(f: Format) -> String {
+pub(crate) fn storage_name(f: Format) -> String {
     match (f.exp_bits(), f.man_bits(), f.has_infinity()) {
         (5, 10, true) => "f16".into(),
         (8, 7, true) => "bf16".into(),

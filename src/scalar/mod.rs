@@ -570,7 +570,7 @@ pub trait Scalar: Clone + fmt::Debug + Send + Sync + 'static {
 /// function such as `Float::sin_round`, returning its ternary value) is evaluated at the dtype's
 /// precision from the exact value of `x`; for a dtype with a bounded exponent range the result is
 /// then brought into that range from the ternary value (subnormals without a second rounding,
-/// overflow to infinity, as [`finish_hardware`]) before [`Scalar::from_float`] takes it, exactly.
+/// overflow to infinity, as `finish_hardware`) before [`Scalar::from_float`] takes it, exactly.
 /// The default of the trait's transcendental functions, so that a new `Scalar` type has them
 /// correctly rounded without writing any.
 pub fn mpfr_unary<S: Scalar>(x: &mut S, f: fn(&mut Float, Round) -> Ordering) {

@@ -138,7 +138,7 @@ impl ExpectedModel {
 }
 
 /// E|μ + s Z| for a standard normal Z: s sqrt(2/π) exp(-μ²/(2 s²)) + |μ| erf(|μ| / (s sqrt 2)).
-pub fn folded_normal_mean(mu: f64, s: f64) -> f64 {
+pub(crate) fn folded_normal_mean(mu: f64, s: f64) -> f64 {
     if s <= 0.0 {
         return mu.abs();
     }

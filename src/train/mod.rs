@@ -89,7 +89,7 @@ impl NonFinite {
 }
 
 /// Whether every value is finite.
-pub fn all_finite<'a, T: Scalar + 'a>(values: impl IntoIterator<Item = &'a T>) -> bool {
+pub(crate) fn all_finite<'a, T: Scalar + 'a>(values: impl IntoIterator<Item = &'a T>) -> bool {
     values.into_iter().all(Scalar::is_finite)
 }
 
@@ -149,7 +149,7 @@ impl<T: Scalar> Trained<T> {
 
     /// The inputs, targets and final parameters as a problem (values as f64: exact for every
     /// dtype of at most 53 bits), as a user would save them after training.
-    pub fn final_problem(&self) -> crate::problem::Problem {
+    pub(crate) fn final_problem(&self) -> crate::problem::Problem {
         crate::problem::Problem {
             x: self.x.map(|v| v.to_f64()),
             t: self.t.clone(),

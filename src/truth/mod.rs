@@ -214,7 +214,7 @@ pub fn accumulation_law<T: Scalar>(
     Array2::from_shape_fn(g.dim(), |ix| e * (1.0 + lr * (e - 1.0) * (d[ix].to_f64() / (2.0 * g[ix].to_f64()))))
 }
 
-/// The exact gradients (x, W, b; the bias as a 1 x k row) of the loss sum_j weights[j] loss_j
+/// The exact gradients (x, W, b; the bias as a 1 x k row) of the loss `sum_j weights[j] loss_j`
 /// at the trained state's inputs and parameters, in MPFR at `prec`: each sample's logits
 /// gradient softmax - onehot times its own weight, then backpropagated. Weights 1/n give the
 /// mean; weights 1/(K n_b) for the samples of micro-batch b give a mean of K micro-batch means.

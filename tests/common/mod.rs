@@ -2,10 +2,12 @@
 #![allow(dead_code)]
 
 pub mod heap;
+pub mod npy;
+pub mod reference;
 
 use gradlab::check::{check_dtype, CheckConfig, CheckRow, DTypeCheck};
-use gradlab::exact::{parse_list, Decimal};
-use gradlab::method::Scheme;
+use gradlab::exact::Decimal;
+use gradlab::method::{Scheme, Steps};
 use gradlab::model::LinearTensor;
 use gradlab::objective::Reduction;
 use gradlab::problem::Problem;
@@ -30,7 +32,7 @@ pub fn config(epochs: usize, mode: InputGrad, scheme: Scheme, eps: &str, truth: 
             reduction: Reduction::Mean,
         },
         scheme,
-        steps: parse_list("step", eps).unwrap(),
+        steps: Steps::parse(eps).unwrap(),
         truth: truth.map(|b| Prec::new(b).unwrap()),
         naive: false,
         keep_grads: false,
@@ -54,7 +56,7 @@ pub fn identity_config(
     CheckConfig {
         train: TrainConfig { epochs: 10, lr: Decimal::parse("lr", "1e-2").unwrap(), input_grad, reduction },
         scheme,
-        steps: parse_list("step", steps).unwrap(),
+        steps: Steps::parse(steps).unwrap(),
         truth: Some(Prec::new(truth_bits).unwrap()),
         naive: false,
         keep_grads: true,

@@ -15,8 +15,7 @@
 //! progress bar, and the check itself with and without its MPFR truth.
 
 use gradlab::check::{check_dtype, CheckConfig};
-use gradlab::exact::parse_list;
-use gradlab::method::Scheme;
+use gradlab::method::{Scheme, Steps};
 use gradlab::model::LinearTensor;
 use gradlab::objective::Reduction;
 use gradlab::policy::SEED_STEPS;
@@ -62,7 +61,7 @@ fn diagnose_fixture(dir: &Path) -> PathBuf {
     let cfg = CheckConfig {
         train: TrainConfig::untrained(Reduction::Mean),
         keep_grads: true,
-        ..CheckConfig::seed(Scheme::Central, parse_list("step", "1e-3").expect("a literal"))
+        ..CheckConfig::seed(Scheme::Central, Steps::parse("1e-3").expect("a literal"))
     };
     let r = check_dtype(&p, LinearTensor::Input, DType::F64, &cfg).expect("the check runs");
     let grad = dir.join("x_grad.npy");
@@ -113,7 +112,7 @@ fn main() -> ExitCode {
     }
 
     let problem = Problem::generate(10, 4, 2, 1).expect("a valid size");
-    let cfg = CheckConfig::seed(Scheme::Central, parse_list("step", SEED_STEPS).expect("a literal"));
+    let cfg = CheckConfig::seed(Scheme::Central, Steps::parse(SEED_STEPS).expect("a literal"));
     let truth = CheckConfig { truth: Some(Prec::new(256).expect("in range")), ..cfg.clone() };
     let threads = std::thread::available_parallelism().map_or(1, |c| c.get());
     let pieces: Vec<(&str, f64)> = vec![

@@ -15,7 +15,7 @@ pub use crate::template::fill;
 pub use crate::{md_row, vars};
 pub use gradlab::error::Result;
 pub use gradlab::exact::Decimal;
-pub use gradlab::method::Scheme;
+pub use gradlab::method::{Scheme, Steps};
 pub use gradlab::metrics::{median, quantile};
 pub use gradlab::problem::Problem;
 pub use gradlab::scalar::DType;

@@ -1,6 +1,9 @@
 //! `gradlab check` as a user runs it: CSV output, saved gradients, and errors for bad input.
 
-use std::path::Path;
+#[path = "../../../tests/common/mod.rs"]
+mod common;
+
+use common::npy;
 use std::process::Command;
 
 fn gradlab(args: &[&str]) -> std::process::Output {
@@ -21,10 +24,6 @@ fn csv_has_the_documented_columns_and_one_row_per_dtype_and_eps() {
     assert_eq!(rows.len(), 6);
     assert!(rows[0].starts_with("f32,central,input,reset,1e-1,"), "{}", rows[0]);
     assert!(rows[5].starts_with("f64,central,input,reset,1e-3,"), "{}", rows[5]);
-}
-
-fn read_f64_npy(path: &Path) -> Vec<f64> {
-    gradlab::npy::read_float2(path).unwrap().iter().copied().collect()
 }
 
 #[test]
@@ -49,8 +48,8 @@ fn saved_gradients_reproduce_the_csv_and_keep_every_mpfr_digit() {
         assert!(dir.path().join(name).exists(), "{name} missing");
     }
     // The CSV's relerr_mean for f64 at 1e-3 is recomputed from the saved arrays.
-    let a = read_f64_npy(&dir.path().join("analytic_f64.npy"));
-    let n = read_f64_npy(&dir.path().join("numeric_f64_1e-3.npy"));
+    let a = npy::read_f64(&dir.path().join("analytic_f64.npy"));
+    let n = npy::read_f64(&dir.path().join("numeric_f64_1e-3.npy"));
     assert_eq!(a.len(), 40);
     let mean: f64 = a.iter().zip(&n).map(|(a, n)| (a - n).abs() / a.abs().max(n.abs())).sum::<f64>() / 40.0;
     let row = csv.lines().find(|l| l.starts_with("f64,central,input,reset,1e-3,")).unwrap();
@@ -59,7 +58,7 @@ fn saved_gradients_reproduce_the_csv_and_keep_every_mpfr_digit() {
     // The MPFR text keeps more than f64 can: 40 lines, each rounding to the .npy value, and at
     // least one differing from its f64 rounding.
     let text = std::fs::read_to_string(dir.path().join("analytic_mpfr113.txt")).unwrap();
-    let npy = read_f64_npy(&dir.path().join("analytic_mpfr113.npy"));
+    let npy = npy::read_f64(&dir.path().join("analytic_mpfr113.npy"));
     let vals: Vec<rug::Float> =
         text.lines().map(|l| rug::Float::with_val(113, rug::Float::parse(l).unwrap())).collect();
     assert_eq!(vals.len(), 40);
@@ -134,6 +133,10 @@ fn complex_dual_and_ridders_from_the_command_line() {
     let rows: Vec<&str> = text.lines().skip(1).collect();
     assert_eq!(rows.len(), 2, "one row per dtype: {text}");
     assert!(rows[0].starts_with("f32,dual,input,reset,,"), "{text}");
+    // `--eps none` says what dual numbers take: the same CSV.
+    let none = gradlab(&["check", "--dtype", "f32,f64", "--scheme", "dual", "--eps", "none", "--format", "csv"]);
+    assert!(none.status.success(), "{}", String::from_utf8_lossy(&none.stderr));
+    assert_eq!(String::from_utf8(none.stdout).unwrap(), text);
 
     let out = gradlab(&["check", "--dtype", "f64", "--scheme", "ridders", "--eps", "1,1e-1"]);
     let text = String::from_utf8(out.stdout).unwrap();
@@ -202,6 +205,9 @@ fn bad_input_is_one_sentence_and_a_nonzero_exit() {
         (&["check", "--wrt", "input,"][..], 2, "expected a comma-separated list"),
         (&["check", "--scheme", "complexx"][..], 2, "\"complexx\""),
         (&["check", "--eps", "auto,1e-3"][..], 2, "auto alone or a list of steps"),
+        (&["check", "--eps", "1e-3,none"][..], 2, "none alone or a list of steps"),
+        (&["check", "--eps", "none"][..], 2, "--eps none gives no step, which only --scheme dual takes"),
+        (&["check", "--eps", "none", "--scheme", "complex"][..], 2, "so complex needs steps"),
         (&["check", "--eps", "auto", "--scheme", "ridders"][..], 2, "not ridders"),
         (&["check", "--eps", "auto", "--scheme", "dual"][..], 2, "not dual"),
         (&["check", "--eps", "auto", "--scheme", "complex"][..], 2, "not complex"),
@@ -302,7 +308,7 @@ fn mixed_dtypes_run_every_stencil_scheme_and_wrt() {
         assert!(csv.lines().skip(1).all(|l| l.contains(",ok,")), "{csv}");
         assert!(dir.path().join("analytic_weight_bf16+f32.npy").exists());
         // The analytic gradient handed back is stored in bf16.
-        for v in read_f64_npy(&dir.path().join("analytic_input_bf16+f32.npy")) {
+        for v in npy::read_f64(&dir.path().join("analytic_input_bf16+f32.npy")) {
             assert_eq!(f64::from(half::bf16::from_f64(v).to_f32()), v);
         }
     }

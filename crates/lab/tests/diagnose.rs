@@ -1,15 +1,12 @@
 //! `gradlab diagnose` on gradients made by PyTorch itself (tests/fixtures/diagnose, made by
 //! make_fixtures.py there): the named cause, its factor or micro-batch sizes, and the exit code;
-//! bad input; and the rounding bound on gradlab's own correct gradients in every dtype.
+//! bad input; an interrupted diagnosis. (The core's diagnosis, its tolerance on gradlab's own
+//! correct gradients in every dtype included: tests/diagnose.rs at the top level.)
 
-use gradlab::check::prepare;
-use gradlab::diagnose::{diagnose, Cause, Given, Settings, Verdict};
-use gradlab::exact::Decimal;
-use gradlab::model::LinearTensor;
-use gradlab::objective::Reduction;
+#[path = "../../../tests/common/mod.rs"]
+mod common;
+
 use gradlab::problem::Problem;
-use gradlab::scalar::{DType, Scalar};
-use gradlab::train::{InputGrad, TrainConfig};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -232,14 +229,7 @@ fn bad_input_is_one_sentence_and_exit_1_or_2() {
     gradlab::npy::write(Path::new(&p("inf.npy")), &inf).unwrap();
     gradlab::npy::write(Path::new(&p("ints.npy")), &ndarray::Array2::<i64>::zeros((64, 16))).unwrap();
     // A float16 array, as `x.grad.half().numpy()` would save it.
-    let mut f16 = b"\x93NUMPY\x01\x00".to_vec();
-    let mut header = "{'descr': '<f2', 'fortran_order': False, 'shape': (64, 16), }".to_string();
-    header.push_str(&" ".repeat((64 - (10 + header.len() + 1) % 64) % 64));
-    header.push('\n');
-    f16.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    f16.extend_from_slice(header.as_bytes());
-    f16.extend_from_slice(&[0u8; 64 * 16 * 2]);
-    std::fs::write(p("half.npy"), f16).unwrap();
+    common::npy::write_raw(Path::new(&p("half.npy")), "<f2", false, "(64, 16)", &[0u8; 64 * 16 * 2]);
     // A data folder whose weight does not match x.
     let bad_data = p("bad_data");
     let mut prob = Problem::load(&good).unwrap();
@@ -295,120 +285,6 @@ fn bad_input_is_one_sentence_and_exit_1_or_2() {
         assert_eq!(out.status.code(), Some(1), "{dir}: {err}");
         assert!(err.contains(needle) && err.trim_end().lines().count() == 1, "{dir}: {err}");
         assert!(out.stdout.is_empty());
-    }
-}
-
-/// The largest excess (|given - truth| / tolerance) of gradlab's own gradients of `p` in dtype
-/// `T` at the given parameters, for every wrt at once; the verdict must never be `wrong`, and in
-/// f32 and f64 it must be `correct`.
-fn own_excess<T: Scalar>(p: &Problem, ctx: T::Ctx, reduction: Reduction) -> f64 {
-    let cfg =
-        TrainConfig { epochs: 0, lr: Decimal::parse("lr", "0").unwrap(), input_grad: InputGrad::Reset, reduction };
-    let (tr, _) = prepare::<T>(p, ctx, &cfg);
-    let dtype = T::dtype(ctx);
-    let given: Vec<Given> = [LinearTensor::Input, LinearTensor::Weight, LinearTensor::Bias]
-        .iter()
-        .map(|&wrt| {
-            let a = wrt.analytic(&tr).map(|v| v.to_f64());
-            let grad = if wrt.is_vector() { a.row(0).to_owned().into_dyn() } else { a.into_dyn() };
-            Given { wrt, grad, file: DType::F64, name: format!("{wrt}") }
-        })
-        .collect();
-    let d = diagnose(p, &given, &Settings { reduction, dtype, accumulate: dtype }).unwrap();
-    assert_ne!(d.verdict, Verdict::Wrong, "{dtype} {reduction}: {:?} {:?}", d.causes, d.worst.first());
-    if dtype.bits() >= 24 {
-        assert_eq!(d.verdict, Verdict::Correct, "{dtype} {reduction}: {:?}", d.reason);
-    }
-    d.largest_excess
-}
-
-/// The tolerance holds for gradlab's own correct gradients (a different summation order from
-/// PyTorch's) in every dtype, over many problems, and it is not vacuous: the worst element uses a
-/// visible part of it, and one element off by a relative 1e-4 in f32 (or 1e-12 in f64) fails.
-#[test]
-fn the_tolerance_holds_and_is_not_vacuous() {
-    let mut worst = [0.0f64; 4];
-    for seed in 0..12u64 {
-        for (n, d, k) in [(10, 4, 2), (37, 9, 5), (128, 3, 10)] {
-            let p = Problem::generate(n, d, k, seed).unwrap();
-            for reduction in [Reduction::Mean, Reduction::Sum] {
-                worst[0] = worst[0].max(own_excess::<half::f16>(&p, (), reduction));
-                worst[1] = worst[1].max(own_excess::<half::bf16>(&p, (), reduction));
-                worst[2] = worst[2].max(own_excess::<f32>(&p, (), reduction));
-                worst[3] = worst[3].max(own_excess::<f64>(&p, (), reduction));
-            }
-        }
-    }
-    eprintln!(
-        "largest excess over 72 problems: f16 {:.3}, bf16 {:.3}, f32 {:.3}, f64 {:.3}",
-        worst[0], worst[1], worst[2], worst[3]
-    );
-    for (w, dt) in worst.iter().zip(["f16", "bf16", "f32", "f64"]) {
-        assert!(*w <= 0.5 && *w > 1e-2, "{dt}: the worst correct element uses {w} of its tolerance");
-    }
-    // Sensitivity: a small relative error on one element is wrong, and named first.
-    for (file, dtype, rel) in [("correct_f32", DType::F32, 1e-4), ("correct_f64", DType::F64, 1e-12)] {
-        let p = Problem::load(&fixture(file)).unwrap();
-        let g = gradlab::npy::read_float2(&fixture(file).join("weight_grad.npy")).unwrap();
-        let mut bumped = g.clone();
-        bumped[[1, 3]] *= 1.0 + rel;
-        let s = Settings::new(Reduction::Mean, dtype);
-        let given = |a: ndarray::Array2<f64>| {
-            vec![Given { wrt: LinearTensor::Weight, grad: a.into_dyn(), file: dtype, name: "g".into() }]
-        };
-        assert_eq!(diagnose(&p, &given(g), &s).unwrap().verdict, Verdict::Correct, "{file}");
-        let d = diagnose(&p, &given(bumped), &s).unwrap();
-        assert_eq!((d.verdict, d.outside), (Verdict::Wrong, 1), "{file}: a relative {rel} on one element");
-        assert_eq!(d.worst[0].index, [1, 3]);
-        assert_eq!(d.causes, [Cause::Unexplained]);
-        assert!(
-            d.findings[0].evidence.iter().any(|e| e.contains("the departure sits in 1 element")),
-            "{:?}",
-            d.findings
-        );
-    }
-}
-
-/// gradlab's own accumulated x.grad (f32, the seed's protocol) over several seeds, numbers of
-/// epochs and learning rates: named `accumulated_over_steps`, with the number of epochs and the
-/// learning rate recovered (and, when E = n, `sum_instead_of_mean` second).
-#[test]
-fn accumulation_is_named_with_its_steps_across_problems() {
-    for seed in 1..6u64 {
-        for (epochs, lr) in [(10, "1e-3"), (4, "1e-2"), (25, "1e-3")] {
-            let p = Problem::generate(10, 4, 2, seed).unwrap();
-            let cfg = TrainConfig {
-                epochs,
-                lr: Decimal::parse("lr", lr).unwrap(),
-                input_grad: InputGrad::Accumulate,
-                reduction: Reduction::Mean,
-            };
-            let (tr, _) = prepare::<f32>(&p, (), &cfg);
-            // The data folder holds the final parameters; the gradient is x.grad.
-            let fin = Problem {
-                x: p.x.clone(),
-                t: p.t.clone(),
-                weight: tr.weight.mapv(|v| v as f64),
-                bias: tr.bias.iter().map(|&v| v as f64).collect(),
-            };
-            let given = vec![Given {
-                wrt: LinearTensor::Input,
-                grad: tr.grad_x.mapv(|v| v as f64).into_dyn(),
-                file: DType::F32,
-                name: "x.grad".into(),
-            }];
-            let s = Settings::new(Reduction::Mean, DType::F32);
-            let d = diagnose(&fin, &given, &s).unwrap();
-            let label = format!("seed {seed} E={epochs} lr={lr}");
-            assert_eq!(d.causes[0], Cause::AccumulatedOverSteps, "{label}: {:?}", d.findings);
-            assert_eq!(d.causes.len(), if epochs == 10 { 2 } else { 1 }, "{label}: {:?}", d.causes);
-            let text = d.findings[0].evidence.join(" ");
-            assert!(text.contains(&format!("whole number {epochs}")), "{label}: {text}");
-            let est: f64 =
-                text.split("estimated learning rate: ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
-            let want: f64 = lr.parse().unwrap();
-            assert!((est / want - 1.0).abs() < 0.1, "{label}: estimated lr {est}");
-        }
     }
 }
 

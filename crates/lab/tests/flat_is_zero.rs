@@ -7,7 +7,7 @@ mod common;
 
 use gradlab::check::{check_dtype, check_model, CheckConfig, Checked};
 use gradlab::exact::{parse_list, Decimal};
-use gradlab::method::Scheme;
+use gradlab::method::{Scheme, Steps};
 use gradlab::model::LinearTensor;
 use gradlab::model::{MlpModel, MlpTensor};
 use gradlab::objective::mlp::{Activation, MlpSpec, DEFAULT_HIDDEN};
@@ -34,7 +34,7 @@ fn all_flat_or_dead(label: &str, r: &gradlab::check::DTypeCheck) -> Vec<(String,
         .iter()
         .zip(&g.numeric)
         .filter(|(row, _)| row.dead_zone + row.loss_flat == elements)
-        .map(|(row, num)| (row.eps.text().to_string(), num.iter().copied().collect()))
+        .map(|(row, num)| (row.eps.to_string(), num.iter().copied().collect()))
         .collect();
     assert!(!chosen.is_empty(), "{label}: no step has every element flat or dead: {:?}", r.rows);
     chosen
@@ -60,7 +60,7 @@ fn flat_or_dead_elements_give_exactly_zero() {
             for (wrt, naive) in engines {
                 let dt = DType::parse(name).unwrap();
                 let cfg = CheckConfig {
-                    steps: usable_steps(&grid(), dt),
+                    steps: Steps::grid(usable_steps(&grid(), dt)).unwrap(),
                     keep_grads: true,
                     naive,
                     ..common::config(10, InputGrad::Reset, scheme, "1e-1", Some(256))
@@ -85,7 +85,7 @@ fn the_mlp_flat_or_dead_elements_give_exactly_zero() {
         for name in ["bf16", "f16", "e4m3"] {
             let dt = DType::parse(name).unwrap();
             let cfg = CheckConfig {
-                steps: usable_steps(&grid(), dt),
+                steps: Steps::grid(usable_steps(&grid(), dt)).unwrap(),
                 keep_grads: true,
                 ..common::config(10, InputGrad::Reset, scheme, "1e-1", Some(256))
             };

@@ -4,7 +4,7 @@
 
 use gradlab::check::{check_dtype, prepare, CheckConfig, CheckRow};
 use gradlab::exact::{parse_list, Decimal};
-use gradlab::method::Scheme;
+use gradlab::method::{RowStep, Scheme, Steps};
 use gradlab::model::LinearTensor;
 use gradlab::numeric::exotic::method_grads_watched;
 use gradlab::numeric::Setup;
@@ -21,7 +21,8 @@ fn problem() -> Problem {
 }
 
 fn check(dt: DType, scheme: Scheme, steps: Vec<Decimal>, wrt: LinearTensor) -> Vec<CheckRow> {
-    let cfg = CheckConfig { truth: Some(Prec::new(512).unwrap()), ..CheckConfig::seed(scheme, steps) };
+    let cfg =
+        CheckConfig { truth: Some(Prec::new(512).unwrap()), ..CheckConfig::seed(scheme, Steps::grid(steps).unwrap()) };
     check_dtype(&problem(), wrt, dt, &cfg).unwrap().rows
 }
 
@@ -58,7 +59,7 @@ fn dual_numbers_are_within_4u() {
         for wrt in [LinearTensor::Input, LinearTensor::Weight, LinearTensor::Bias, LinearTensor::Logits] {
             let rows = check(dt, Scheme::Dual, decades(1, 3), wrt);
             assert_eq!(rows.len(), 1, "dual numbers take no step");
-            assert!(rows[0].eps.value().is_zero());
+            assert_eq!(rows[0].eps, RowStep::None);
             let u = dt.unit_roundoff();
             assert!(
                 rows[0].num_vs_truth <= 4.0 * u,
@@ -94,7 +95,7 @@ fn ridders_reaches_1e_13_in_f64() {
 /// bounded 30 % to 53 % of the elements on the default problem in f64 (docs/numbers.md).
 #[test]
 fn ridders_estimate_bounds_the_error() {
-    let steps = parse_list("step", "5e-1,1e-1,1e-2,1e-3").unwrap();
+    let steps = Steps::parse("5e-1,1e-1,1e-2,1e-3").unwrap();
     for p in [problem(), Problem::generate(32, 8, 3, 2).unwrap()] {
         for dt in [DType::F32, DType::F64] {
             for wrt in [LinearTensor::Input, LinearTensor::Weight, LinearTensor::Bias, LinearTensor::Logits] {
@@ -109,7 +110,7 @@ fn ridders_estimate_bounds_the_error() {
             }
         }
     }
-    let (tr, _) = prepare::<f64>(&problem(), (), &CheckConfig::seed(Scheme::Ridders, vec![]).train);
+    let (tr, _) = prepare::<f64>(&problem(), (), &CheckConfig::seed(Scheme::Ridders, Steps::None).train);
     let setup = Setup {
         trained: &tr,
         reduction: gradlab::objective::Reduction::Mean,
@@ -117,7 +118,7 @@ fn ridders_estimate_bounds_the_error() {
         wrt: LinearTensor::Input,
     };
     let truth = truth_grad(&tr, setup.reduction, LinearTensor::Input, Prec::new(256).unwrap());
-    for g in method_grads_watched(&setup, Scheme::Ridders, &steps, false, &Watch::unwatched()).unwrap() {
+    for g in method_grads_watched(&setup, Scheme::Ridders, steps.fixed(), false, &Watch::unwatched()).unwrap() {
         let est = g.est_error.as_ref().unwrap();
         let mut ratios: Vec<f64> = g
             .numeric
@@ -148,7 +149,7 @@ fn fast_path_equals_from_scratch() {
     ] {
         for scheme in [Scheme::Complex, Scheme::Dual] {
             for wrt in [LinearTensor::Input, LinearTensor::Weight, LinearTensor::Bias, LinearTensor::Logits] {
-                let steps = parse_list("step", steps).unwrap();
+                let steps = Steps::parse(steps).unwrap();
                 let cfg = CheckConfig::seed(scheme, steps);
                 let fast = check_dtype(&p, wrt, dt, &CheckConfig { keep_grads: true, ..cfg.clone() }).unwrap();
                 let naive = check_dtype(&p, wrt, dt, &CheckConfig { keep_grads: true, naive: true, ..cfg }).unwrap();
@@ -192,7 +193,7 @@ fn csv_round_trip() {
 #[test]
 #[should_panic(expected = "complex is not a finite-difference stencil")]
 fn the_stencil_engine_refuses_a_scheme_that_is_not_a_stencil() {
-    let cfg = CheckConfig::seed(Scheme::Central, parse_list("step", "1e-3").unwrap());
+    let cfg = CheckConfig::seed(Scheme::Central, Steps::parse("1e-3").unwrap());
     let (tr, _) = prepare::<f64>(&problem(), (), &cfg.train);
     let setup = Setup {
         trained: &tr,
@@ -200,5 +201,5 @@ fn the_stencil_engine_refuses_a_scheme_that_is_not_a_stencil() {
         stencil: Scheme::Complex.stencil(),
         wrt: LinearTensor::Input,
     };
-    let _ = gradlab::numeric::numeric_grads(&setup, &cfg.steps, false);
+    let _ = gradlab::numeric::numeric_grads(&setup, cfg.steps.fixed(), false);
 }

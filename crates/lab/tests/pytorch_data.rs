@@ -4,8 +4,7 @@
 //! code path, and the numpy emulation's `gradlab` rows are gradlab's own table.
 
 use gradlab::check::{check_dtype, CheckConfig};
-use gradlab::exact::parse_list;
-use gradlab::method::Scheme;
+use gradlab::method::{Scheme, Steps};
 use gradlab::model::LinearTensor;
 use gradlab::problem::Problem;
 use gradlab::scalar::DType;
@@ -104,14 +103,14 @@ fn the_tables_agree_with_each_other() {
 fn the_emulations_gradlab_rows_are_gradlabs_own_table() {
     let cfg = CheckConfig {
         train: TrainConfig::seed(InputGrad::Accumulate),
-        ..CheckConfig::seed(Scheme::Central, parse_list("step", "1e0,1e-1,1e-2,1e-3,1e-4,1e-5,1e-6,1e-7,1e-8").unwrap())
+        ..CheckConfig::seed(Scheme::Central, Steps::parse("1e0,1e-1,1e-2,1e-3,1e-4,1e-5,1e-6,1e-7,1e-8").unwrap())
     };
     let mine =
         check_dtype(&Problem::generate(10, 4, 2, 1).unwrap(), LinearTensor::Input, DType::F32, &cfg).unwrap().rows;
     let rows = parting();
     assert_eq!(mine.len(), 9);
     for r in &mine {
-        let e = at(&rows, "gradlab", r.eps.text());
+        let e = at(&rows, "gradlab", &r.eps.to_string());
         // The emulation's relerr is averaged in float32, gradlab's in f64.
         assert!((e.relerr_mean - r.relerr_mean).abs() <= 1e-6 * r.relerr_mean.abs().max(1.0), "at {}", r.eps);
         assert_eq!(e.numeric_zero, r.loss_flat + r.dead_zone, "at {}", r.eps);

@@ -1,6 +1,10 @@
 //! Bad input: one sentence naming the value, a non-zero exit, no panic, no output file.
 //! Non-finite numbers: recorded as data. Interrupted and killed runs: no partial files.
 
+#[path = "../../../tests/common/mod.rs"]
+mod common;
+
+use common::npy;
 use gradlab::problem::Problem;
 use ndarray::{Array1, Array2};
 use std::path::{Path, PathBuf};
@@ -15,25 +19,6 @@ fn good_problem(dir: &Path) -> Problem {
     let p = Problem::generate(6, 3, 2, 3).unwrap();
     p.save(dir).unwrap();
     p
-}
-
-/// A .npy file with an arbitrary descriptor, shape and raw data.
-fn raw_npy(path: &Path, descr: &str, fortran: bool, shape: &str, data: &[u8]) {
-    let mut header = format!(
-        "{{'descr': '{descr}', 'fortran_order': {}, 'shape': {shape}, }}",
-        if fortran { "True" } else { "False" }
-    );
-    header.push_str(&" ".repeat((64 - (10 + header.len() + 1) % 64) % 64));
-    header.push('\n');
-    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
-    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    bytes.extend_from_slice(header.as_bytes());
-    bytes.extend_from_slice(data);
-    std::fs::write(path, bytes).unwrap();
-}
-
-fn f64_bytes(v: &[f64]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
 /// Runs `check --data DIR --save-grads OUT` and asserts a clean failure that names `needle`.
@@ -89,12 +74,12 @@ fn every_bad_data_folder_is_a_clear_error() {
             &format!("x contains {name}"),
         );
     }
-    assert_data_error("float16", |d| raw_npy(&x_path(d), "<f2", false, "(6, 3)", &[0u8; 36]), "float16");
-    assert_data_error("complex", |d| raw_npy(&x_path(d), "<c16", false, "(6, 3)", &[0u8; 288]), "complex");
-    assert_data_error("strings", |d| raw_npy(&x_path(d), "<U5", false, "(6, 3)", &[0u8; 360]), "strings");
+    assert_data_error("float16", |d| npy::write_raw(&x_path(d), "<f2", false, "(6, 3)", &[0u8; 36]), "float16");
+    assert_data_error("complex", |d| npy::write_raw(&x_path(d), "<c16", false, "(6, 3)", &[0u8; 288]), "complex");
+    assert_data_error("strings", |d| npy::write_raw(&x_path(d), "<U5", false, "(6, 3)", &[0u8; 360]), "strings");
     assert_data_error(
         "truncated",
-        |d| raw_npy(&x_path(d), "<f8", false, "(6, 3)", &f64_bytes(&[1.0; 10])),
+        |d| npy::write_raw(&x_path(d), "<f8", false, "(6, 3)", &npy::f64_bytes(&[1.0; 10])),
         "truncated",
     );
     assert_data_error(
@@ -104,7 +89,7 @@ fn every_bad_data_folder_is_a_clear_error() {
     );
     assert_data_error(
         "1-D x",
-        |d| raw_npy(&x_path(d), "<f8", false, "(18,)", &f64_bytes(&[1.0; 18])),
+        |d| npy::write_raw(&x_path(d), "<f8", false, "(18,)", &npy::f64_bytes(&[1.0; 18])),
         "expected a 2-D array",
     );
     // A missing folder.
@@ -125,7 +110,7 @@ fn fortran_order_and_float32_load_to_the_same_problem() {
         .flat_map(|i| (0..6).map(move |j| (i, j)))
         .flat_map(|(i, j)| (p.x[[j, i]] as f32).to_le_bytes())
         .collect();
-    raw_npy(&f_dir.join("x.npy"), "<f4", true, "(6, 3)", &cols);
+    npy::write_raw(&f_dir.join("x.npy"), "<f4", true, "(6, 3)", &cols);
     assert_eq!(Problem::load(&f_dir).unwrap(), p);
     let run =
         |d: &PathBuf| gradlab(&["check", "--data", d.to_str().unwrap(), "--dtype", "f64", "--format", "csv"]).stdout;

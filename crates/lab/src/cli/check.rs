@@ -13,7 +13,7 @@ use gradlab::check::{CheckConfig, CheckRow, DTypeCheck, Status};
 use gradlab::cost::Shape;
 use gradlab::error::{Error, Result};
 use gradlab::exact::Decimal;
-use gradlab::method::Scheme;
+use gradlab::method::{RowStep, Scheme, Steps};
 use gradlab::objective::Reduction;
 use gradlab::plan::{plan, Choices, Model, ModelKind, Plan};
 use gradlab::problem::Problem;
@@ -64,12 +64,13 @@ pub(super) struct CheckArgs {
     #[arg(long, default_value = "central", value_parser = |s: &str| Scheme::parse(s))]
     scheme: Scheme,
     /// Comma-separated steps h (exact decimals), or `auto`: a step per element from an error
-    /// model estimated from function values (the CSV's eps is the chosen steps' median).
+    /// model estimated from function values (the CSV's eps is the chosen steps' median), or
+    /// `none` (only with --scheme dual, which takes no step and ignores --eps).
     /// Default: the seed's 1e0,1e-1,...,1e-8, less the steps a dtype rounds to 0 or overflows
     /// (f16 leaves out 1e-8, e4m3 1e-4 to 1e-8; a note says which); a step given here that a
     /// dtype cannot hold is an error.
     #[arg(long, allow_hyphen_values = true, value_parser = parse_steps)]
-    eps: Option<std::vec::Vec<Decimal>>,
+    eps: Option<Steps>,
     /// The model: linear (the seed's), mlp-tanh or mlp-relu (one hidden layer of --hidden units,
     /// drawn from --seed; trained like the seed, the same loss).
     #[arg(long, default_value = "linear", value_parser = |s: &str| ModelKind::parse(s))]
@@ -111,8 +112,8 @@ pub(super) struct CheckArgs {
 /// line that contradicts itself is an [`Error::Usage`] (exit status 2: `--hidden` with `--model
 /// linear` or out of range, a `--wrt` the model does not have, a mixed dtype with the complex
 /// step, dual numbers or a model other than the linear one, `--eps auto` with a scheme that is not
-/// a finite-difference stencil), a step or truth precision a dtype refuses an [`Error::Value`]
-/// (exit status 1).
+/// a finite-difference stencil, `--eps none` with a scheme that takes a step), a step or truth
+/// precision a dtype refuses an [`Error::Value`] (exit status 1).
 pub(super) fn plan_of(a: &CheckArgs) -> Result<Plan> {
     let truth = match (a.no_truth, a.truth_bits) {
         (true, _) => None,
@@ -122,7 +123,7 @@ pub(super) fn plan_of(a: &CheckArgs) -> Result<Plan> {
     let cfg = CheckConfig {
         train: TrainConfig { epochs: a.epochs, lr: a.lr.clone(), input_grad: a.input_grad, reduction: a.reduction },
         scheme: a.scheme,
-        steps: Vec::new(),
+        steps: Steps::None,
         truth,
         naive: a.naive,
         keep_grads: a.save_grads.is_some(),
@@ -133,7 +134,7 @@ pub(super) fn plan_of(a: &CheckArgs) -> Result<Plan> {
         seed: a.seed,
         wrts: &a.wrt,
         dtypes: &a.dtype,
-        steps: a.eps.as_deref(),
+        steps: a.eps.as_ref(),
         cfg: &cfg,
     };
     plan(&choices)
@@ -149,9 +150,10 @@ pub(super) fn run_check(a: CheckArgs, plan: Plan) -> anyhow::Result<()> {
     let checked = plan.checked();
     let truth = checked[0].cfg().truth;
     // The memory budget is reckoned with the whole grid of steps (an upper bound).
-    let all_steps = a.eps.clone().unwrap_or_else(|| {
-        gradlab::exact::parse_list("step", gradlab::policy::SEED_STEPS).unwrap_or_else(|_| unreachable!("a valid list"))
-    });
+    let all_steps = a
+        .eps
+        .clone()
+        .unwrap_or_else(|| Steps::parse(gradlab::policy::SEED_STEPS).unwrap_or_else(|_| unreachable!("a valid list")));
     let cfg = CheckConfig { steps: all_steps, ..checked[0].cfg().clone() };
     let threads = a.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let limit = budget::memory_limit(a.max_memory, budget::MemInfo::read());
@@ -206,13 +208,12 @@ pub(super) fn run_check(a: CheckArgs, plan: Plan) -> anyhow::Result<()> {
         // File names carry the wrt only when several are checked (one wrt keeps the short names).
         let several = a.wrt.len() > 1;
         let mut written = Vec::new();
-        for (&(i, j), (wrt, dt, r)) in jobs.iter().zip(&results) {
+        for (&(i, _), (wrt, dt, r)) in jobs.iter().zip(&results) {
             let label = match several {
                 true => format!("{wrt}_{}", dt.label()),
                 false => dt.label(),
             };
-            let (vector, steps) = (plan.is_vector(i), checked[j].cfg().row_steps());
-            match write_grads(dir, &label, vector, &steps, r, &watch, &mut written) {
+            match write_grads(dir, &label, plan.is_vector(i), r, &watch, &mut written) {
                 Err(Error::Interrupted(_)) => interrupted(&format!(
                     "stopped while saving gradients; the files written before are complete: [{}]",
                     written.join(", ")
@@ -330,13 +331,7 @@ pub fn format_table(setup: &str, results: &[(&str, DType, DTypeCheck)], notes: &
             let _ = writeln!(
                 s,
                 "{:<8} {:>13} {:>13} {:>13} {:>13} {:>13} {:>11} {:>5} {:>5}{}{}",
-                if row.auto_step {
-                    "auto".to_string()
-                } else if row.scheme.has_step() {
-                    row.eps.label()
-                } else {
-                    "none".to_string()
-                },
+                row.eps.label(),
                 sci6(row.relerr_mean),
                 sci6(row.relerr_median),
                 sci6(row.relerr_max),
@@ -382,7 +377,6 @@ pub fn write_grads(
     dir: &Path,
     label: &str,
     vector: bool,
-    steps: &[Decimal],
     r: &DTypeCheck,
     watch: &Watch,
     written: &mut Vec<String>,
@@ -397,8 +391,14 @@ pub fn write_grads(
     if let Some(t) = &g.truth {
         files.push((format!("truth_{label}.npy"), Box::new(move |p| save(p, t))));
     }
-    for (h, num) in steps.iter().zip(&g.numeric) {
-        files.push((format!("numeric_{label}_{}.npy", h.text()), Box::new(move |p| save(p, num))));
+    for (row, num) in r.rows.iter().zip(&g.numeric) {
+        // Dual numbers' one file keeps the name it has always had, `_0`.
+        let eps = match &row.eps {
+            RowStep::Fixed(h) => h.text(),
+            RowStep::AutoMedian(_) => gradlab::method::steps::AUTO,
+            RowStep::None => "0",
+        };
+        files.push((format!("numeric_{label}_{eps}.npy"), Box::new(move |p| save(p, num))));
     }
     for (name, text) in [("analytic", &g.analytic_text), ("truth", &g.truth_text)] {
         if let Some(lines) = text {

@@ -9,7 +9,8 @@ mod run;
 
 use crate::runner::Registry;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
-use gradlab::exact::{parse_list, Decimal};
+use gradlab::exact::Decimal;
+use gradlab::method::Steps;
 use gradlab::scalar::{DType, Prec};
 use std::process::ExitCode;
 
@@ -166,18 +167,9 @@ fn parse_dtypes(s: &str) -> Result<Vec<DType>, String> {
     DType::parse_list(s).map_err(|e| e.to_string())
 }
 
-fn parse_steps(s: &str) -> Result<Vec<Decimal>, String> {
-    if s.split(',').any(|h| h.trim() == gradlab::numeric::auto::AUTO) {
-        return match s.trim() {
-            gradlab::numeric::auto::AUTO => Ok(vec![gradlab::numeric::auto::auto_step()]),
-            _ => Err(format!("expected either auto alone or a list of steps, not both in {s:?}")),
-        };
-    }
-    let v = parse_list("step", s).map_err(|e| e.to_string())?;
-    match v.iter().find(|h| h.value().cmp0() != std::cmp::Ordering::Greater) {
-        Some(h) => Err(format!("invalid step {:?}: expected a positive number", h.text())),
-        None => Ok(v),
-    }
+/// `--eps`: a grid of positive decimals, `auto` or `none` ([`Steps::parse`]).
+fn parse_steps(s: &str) -> Result<Steps, String> {
+    Steps::parse(s).map_err(|e| e.to_string())
 }
 
 /// A comma-separated list of distinct tensor names, each one some model of the registry has

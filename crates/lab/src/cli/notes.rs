@@ -76,7 +76,7 @@ pub const AUTO_FLAT_MAJORITY: f64 = 0.5;
 /// == x), so that most of the numeric gradient is 0; `None` otherwise. `elements` is the
 /// number of elements checked.
 pub fn auto_flat(dtype: DType, r: &DTypeCheck, elements: usize) -> Option<String> {
-    let row = r.rows.iter().find(|row| row.auto_step)?;
+    let row = r.rows.iter().find(|row| row.eps.is_auto())?;
     let unchanged = row.loss_flat + row.dead_zone;
     (elements > 0 && unchanged as f64 > AUTO_FLAT_MAJORITY * elements as f64).then(|| {
         format!(
