@@ -38,11 +38,10 @@
 use criterion::{BatchSize, BenchmarkId, Criterion, SamplingMode};
 use gradlab::check::{check_dtype, prepare, CheckConfig};
 use gradlab::exact::Decimal;
-use gradlab::method::Scheme;
-use gradlab::method::Steps;
+use gradlab::method::{Scheme, Steps};
+use gradlab::model::LinearTensor;
 use gradlab::numeric::exotic::method_grads_watched;
 use gradlab::numeric::{naive, numeric_grad, Evaluator, Setup};
-use gradlab::objective::Wrt;
 use gradlab::policy::SEED_STEPS;
 use gradlab::problem::Problem;
 use gradlab::scalar::{DType, Scalar};
@@ -77,7 +76,7 @@ fn bench_check(
     dtype: DType,
     naive: bool,
 ) {
-    bench_wrt_check(group, id, problem, dtype, Wrt::Input, naive)
+    bench_wrt_check(group, id, problem, dtype, LinearTensor::Input, naive)
 }
 
 /// Benchmarks one full central check of every element of the `wrt` gradient.
@@ -86,7 +85,7 @@ fn bench_wrt_check(
     id: BenchmarkId,
     problem: &Problem,
     dtype: DType,
-    wrt: Wrt,
+    wrt: LinearTensor,
     naive: bool,
 ) {
     let h = Decimal::parse("step", STEP).expect("literal");
@@ -140,8 +139,12 @@ fn naive_vs_fast(c: &mut Criterion) {
         let dt = DType::parse(name).expect("dtype literal");
         gradlab::with_dtype!(dt, |T, ctx| {
             let (tr, _) = prepare::<T>(&mid, ctx, &cfg);
-            let setup =
-                Setup { trained: &tr, reduction: cfg.reduction, stencil: Scheme::Central.stencil(), wrt: Wrt::Input };
+            let setup = Setup {
+                trained: &tr,
+                reduction: cfg.reduction,
+                stencil: Scheme::Central.stencil(),
+                wrt: LinearTensor::Input,
+            };
             let d = tr.x.ncols();
             let ev = Evaluator::new(&setup, std::slice::from_ref(&h));
             for naive in [true, false] {
@@ -181,13 +184,14 @@ fn seed_table_f32(c: &mut Criterion) {
         train: TrainConfig::seed(InputGrad::Accumulate),
         scheme: Scheme::Central,
         steps: Steps::parse(SEED_STEPS).expect("literal"),
-        wrt: Wrt::Input,
         truth: None,
         naive: false,
         keep_grads: false,
     };
     c.bench_function("seed_table_f32", |b| {
-        b.iter_with_large_drop(|| check_dtype(black_box(&p), DType::F32, &cfg).expect("valid config"))
+        b.iter_with_large_drop(|| {
+            check_dtype(black_box(&p), LinearTensor::Input, DType::F32, &cfg).expect("valid config")
+        })
     });
 }
 
@@ -195,10 +199,10 @@ fn wrt_check(c: &mut Criterion) {
     let mut group = c.benchmark_group(format!("central_wrt_check_{}_f64", MID_SIZE.0));
     group.sample_size(10).sampling_mode(SamplingMode::Flat);
     let mid = problem(MID_SIZE);
-    for wrt in [Wrt::Input, Wrt::Weight, Wrt::Bias] {
+    for wrt in [LinearTensor::Input, LinearTensor::Weight, LinearTensor::Bias] {
         bench_wrt_check(&mut group, BenchmarkId::new("fast", wrt), &mid, DType::F64, wrt, false);
     }
-    for wrt in [Wrt::Weight, Wrt::Bias] {
+    for wrt in [LinearTensor::Weight, LinearTensor::Bias] {
         bench_wrt_check(&mut group, BenchmarkId::new("naive", wrt), &mid, DType::F64, wrt, true);
     }
     group.finish();
@@ -217,7 +221,7 @@ fn methods(c: &mut Criterion) {
     // The complex step's usual step (Martins et al.): its imaginary parts are so small that
     // cos and sin need no call.
     let tiny = vec![Decimal::parse("step", "1e-20").expect("literal")];
-    for wrt in [Wrt::Input, Wrt::Weight] {
+    for wrt in [LinearTensor::Input, LinearTensor::Weight] {
         let setup = Setup { trained: &tr, reduction: cfg.reduction, stencil: Scheme::Central.stencil(), wrt };
         let runs = [
             (Scheme::Central, "central", &steps),

@@ -15,7 +15,8 @@
 
 use gradlab::check::prepare;
 use gradlab::diagnose::microbatch::{combined_grads, Combine};
-use gradlab::objective::{Reduction, Wrt};
+use gradlab::model::LinearTensor;
+use gradlab::objective::Reduction;
 use gradlab::problem::Problem;
 use gradlab::train::TrainConfig;
 use ndarray::Array2;
@@ -86,9 +87,11 @@ fn main() {
     gradlab::npy::write(&stepped.join("bias.npy"), &b_after).expect("writes");
     let sizes = [1100, 1000, 1000, 996];
     let mm = combined_grads(&p, &sizes, Combine::MeanOfMeans);
-    let mut cases: Vec<(String, Wrt, PathBuf, PathBuf)> = Vec::new();
-    for (wrt, g, name) in [(Wrt::Input, &x, "x"), (Wrt::Weight, &w, "weight"), (Wrt::Bias, &b, "bias")] {
-        let vector = wrt == Wrt::Bias;
+    let mut cases: Vec<(String, LinearTensor, PathBuf, PathBuf)> = Vec::new();
+    for (wrt, g, name) in
+        [(LinearTensor::Input, &x, "x"), (LinearTensor::Weight, &w, "weight"), (LinearTensor::Bias, &b, "bias")]
+    {
+        let vector = wrt == LinearTensor::Bias;
         let mut one = g.clone();
         let at = (0, g.ncols() / 2);
         one[at] *= 1.01;
@@ -101,7 +104,11 @@ fn main() {
             ("bf16 saved as f32", g.mapv(|v| half::bf16::from_f64(v).to_f64())),
             (
                 "micro-batch means",
-                mm[[Wrt::Input, Wrt::Weight, Wrt::Bias].iter().position(|&v| v == wrt).expect("one of three")].clone(),
+                mm[[LinearTensor::Input, LinearTensor::Weight, LinearTensor::Bias]
+                    .iter()
+                    .position(|&v| v == wrt)
+                    .expect("one of three")]
+                .clone(),
             ),
             ("saved after a step", g.clone()),
         ] {

@@ -4,7 +4,7 @@
 //! Mixed `S+C` (bf16+f32): the state is stored rounded to S, every operation computed in C.
 use gradlab::model::{Model, TensorKind};
 use gradlab::prelude::*;
-use gradlab::{check::check_model, scalar::num::Num, watch::Watch};
+use gradlab::{check::check_model, check::Checked, scalar::num::Num, watch::Watch};
 use ndarray::{Array2, ArrayView2};
 
 /// The one tensor a gradient is taken of here: the weight (1 x d).
@@ -90,7 +90,7 @@ fn main() -> Result<()> {
         let (dt, steps) = (DType::parse(dt)?, parse_list("step", "1e-1,1e-3,1e-6")?);
         let steps = Steps::grid(steps.into_iter().filter(|h| gradlab::policy::check_step(h, dt).is_ok()).collect())?;
         let cfg = CheckConfig { truth: Some(Prec::new(256)?), ..CheckConfig::seed(Scheme::Central, steps) };
-        for r in check_model(&LogReg(2), Weight, dt, &cfg, &Watch::unwatched())?.rows {
+        for r in check_model(&LogReg(2), Weight, &Checked::new(cfg, dt)?, &Watch::unwatched())?.rows {
             let (h, e, n, a) = (r.eps, r.relerr_mean, r.num_vs_truth, r.anal_vs_truth);
             println!("{:<9} {h:>6} {e:>9.2e} {n:>12.2e} {a:>13.2e}", dt.to_string());
         }

@@ -19,10 +19,9 @@
 
 use gradlab::check::{check_dtype, prepare, CheckConfig};
 use gradlab::exact::Decimal;
-use gradlab::method::Scheme;
-use gradlab::method::Steps;
+use gradlab::method::{Scheme, Steps};
+use gradlab::model::LinearTensor;
 use gradlab::numeric::{numeric_grad, Evaluator, Setup};
-use gradlab::objective::Wrt;
 use gradlab::policy::SEED_STEPS;
 use gradlab::problem::Problem;
 use gradlab::scalar::{DType, Scalar};
@@ -36,7 +35,6 @@ fn seed(n: u32) {
         train: TrainConfig::seed(InputGrad::Accumulate),
         scheme: Scheme::Central,
         steps: Steps::parse(SEED_STEPS).expect("literal"),
-        wrt: Wrt::Input,
         truth: None,
         naive: false,
         keep_grads: false,
@@ -44,7 +42,9 @@ fn seed(n: u32) {
     let t = Instant::now();
     let mut sink = 0.0;
     for _ in 0..n {
-        sink += check_dtype(std::hint::black_box(&p), DType::F32, &cfg).expect("valid config").rows[3].relerr_mean;
+        sink +=
+            check_dtype(std::hint::black_box(&p), LinearTensor::Input, DType::F32, &cfg).expect("valid config").rows[3]
+                .relerr_mean;
     }
     println!("{:?} per table ({sink})", t.elapsed() / n);
 }
@@ -56,8 +56,12 @@ fn rows(dtype: DType, n: u32) {
     let h = Decimal::parse("step", "1e-3").expect("literal");
     gradlab::with_dtype!(dtype, |T, ctx| {
         let (tr, _) = prepare::<T>(&p, ctx, &cfg);
-        let setup =
-            Setup { trained: &tr, reduction: cfg.reduction, stencil: Scheme::Central.stencil(), wrt: Wrt::Input };
+        let setup = Setup {
+            trained: &tr,
+            reduction: cfg.reduction,
+            stencil: Scheme::Central.stencil(),
+            wrt: LinearTensor::Input,
+        };
         let ev = Evaluator::new(&setup, std::slice::from_ref(&h));
         let mut w = ev.worker();
         let (mut g, mut e, mut f) =
@@ -89,7 +93,8 @@ fn checks(n: u32, dtypes: &[DType]) {
                 let (tr, _) = prepare::<T>(&p, ctx, &cfg);
                 let reduction = cfg.reduction;
                 Box::new(move || {
-                    let setup = Setup { trained: &tr, reduction, stencil: Scheme::Central.stencil(), wrt: Wrt::Input };
+                    let setup =
+                        Setup { trained: &tr, reduction, stencil: Scheme::Central.stencil(), wrt: LinearTensor::Input };
                     let t = Instant::now();
                     std::hint::black_box(numeric_grad::<T>(std::hint::black_box(&setup), &h, false));
                     t.elapsed().as_secs_f64() * 1e3

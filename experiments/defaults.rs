@@ -7,6 +7,7 @@ use gradlab::error::Result;
 use gradlab::exact::Decimal;
 use gradlab::method::{Scheme, Steps};
 use gradlab::metrics::best_step;
+use gradlab::model::LinearTensor;
 use gradlab::policy::{truth_prec, usable_steps};
 use gradlab::problem::Problem;
 use gradlab::scalar::DType;
@@ -66,7 +67,7 @@ impl Experiment for Defaults {
             CheckConfig { truth: Some(truth_prec(&[dt])), ..CheckConfig::seed(Scheme::Central, Steps::grid(steps)?) };
         let problem = Problem::generate(10, 4, 2, seed)?;
         let elements = problem.x.len();
-        Ok(check_dtype(&problem, dt, &cfg)?
+        Ok(check_dtype(&problem, LinearTensor::Input, dt, &cfg)?
             .rows
             .into_iter()
             .zip(cfg.steps.fixed())

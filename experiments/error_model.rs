@@ -7,7 +7,7 @@ use gradlab::error::Result;
 use gradlab::exact::Decimal;
 use gradlab::method::{Scheme, Steps};
 use gradlab::metrics::best_step;
-use gradlab::objective::Wrt;
+use gradlab::model::LinearTensor;
 use gradlab::policy::truth_prec;
 use gradlab::problem::Problem;
 use gradlab::scalar::DType;
@@ -78,13 +78,13 @@ impl gradlab_lab::runner::Experiment for ErrorModelExperiment {
         let train = TrainConfig::seed(InputGrad::Reset);
         let truth = truth_prec(&[dt]);
         let steps = gradlab::policy::usable_steps(&grid(dt), dt);
-        let bound = bound_model(&problem, &train, scheme, Wrt::Input);
+        let bound = bound_model(&problem, &train, scheme, LinearTensor::Input);
         let cfg = CheckConfig { truth: Some(truth), ..CheckConfig::seed(scheme, Steps::grid(steps)?) };
-        let measured = check_dtype(&problem, dt, &cfg)?.rows;
+        let measured = check_dtype(&problem, LinearTensor::Input, dt, &cfg)?.rows;
         let u = dt.unit_roundoff();
         gradlab::with_dtype!(dt, |T, ctx| {
             let (tr, _) = prepare::<T>(&problem, ctx, &train);
-            let model = ExpectedModel::new(&tr, train.reduction, scheme.stencil(), Wrt::Input, truth);
+            let model = ExpectedModel::new(&tr, train.reduction, scheme.stencil(), LinearTensor::Input, truth);
             Ok(measured
                 .into_iter()
                 .zip(cfg.steps.fixed())
@@ -93,7 +93,7 @@ impl gradlab_lab::runner::Experiment for ErrorModelExperiment {
                     scheme,
                     seed,
                     bound: bound.predict(h.to_f64(), u),
-                    expected: model.predict(&tr, Wrt::Input, h),
+                    expected: model.predict(&tr, LinearTensor::Input, h),
                     eps: h.clone(),
                     measured: r.num_vs_truth,
                     sigma_loss: model.sigma_loss,

@@ -8,6 +8,7 @@ use gradlab::error::Result;
 use gradlab::exact::{format_sci, Decimal};
 use gradlab::method::{Scheme, Steps};
 use gradlab::metrics::{best_step, compare};
+use gradlab::model::LinearTensor;
 use gradlab::policy::{truth_prec, usable_steps};
 use gradlab::problem::Problem;
 use gradlab::scalar::{DType, Scalar};
@@ -98,7 +99,7 @@ impl Experiment for Formats {
             keep_grads: true,
             ..CheckConfig::seed(scheme, Steps::grid(steps(dt, quick))?)
         };
-        let check = check_dtype(&Problem::generate(10, 4, 2, seed)?, dt, &cfg)?;
+        let check = check_dtype(&Problem::generate(10, 4, 2, seed)?, LinearTensor::Input, dt, &cfg)?;
         let doubled: Vec<f64> = match &check.grads {
             Some(g) => {
                 let twice = g.analytic.mapv(|v| 2.0 * v);

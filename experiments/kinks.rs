@@ -2,10 +2,10 @@
 //! perturbation moves a hidden pre-activation across 0, and each method's error on those
 //! elements and on the others, against the step, in f32 and f64 over seeds.
 
-use gradlab::check::{check_model_watched, CheckConfig, Status};
+use gradlab::check::{check_model, CheckConfig, Checked, Status};
 use gradlab::metrics::relerr_to_truth;
+use gradlab::model::{MlpModel, MlpTensor};
 use gradlab::objective::mlp::{Activation, MlpParams, MlpSpec, DEFAULT_HIDDEN};
-use gradlab::objective::Model;
 use gradlab::policy::{truth_prec, usable_steps};
 use gradlab::scalar::Scalar;
 use gradlab::train::mlp;
@@ -103,7 +103,7 @@ impl Experiment for Kinks {
         let problem = Problem::generate(SIZE.0, SIZE.1, SIZE.2, seed)?;
         let train = training();
         let dist = gradlab::with_dtype!(dt, |T, ctx| kink_distance::<T>(&problem, ctx, &train, seed))?;
-        let model = Model::Mlp(MlpSpec { act: Activation::Relu, hidden: DEFAULT_HIDDEN, seed });
+        let spec = MlpSpec { act: Activation::Relu, hidden: DEFAULT_HIDDEN, seed };
         let mut out = Vec::new();
         for method in METHODS {
             let cfg = CheckConfig {
@@ -111,7 +111,9 @@ impl Experiment for Kinks {
                 keep_grads: true,
                 ..CheckConfig::seed(method, Steps::grid(steps(dt, quick))?)
             };
-            let check = check_model_watched(&problem, dt, &cfg, model, &Watch::unwatched())?;
+            let model = MlpModel { problem: &problem, spec, reduction: cfg.train.reduction };
+            let checked = Checked::new(cfg, dt)?;
+            let check = check_model(&model, MlpTensor::Input, &checked, &Watch::unwatched())?;
             let Some(grads) = check.grads else { continue };
             let Some(truth) = grads.truth else { continue };
             let reach = if method == Scheme::Central5 { 2.0 } else { 1.0 };
@@ -125,7 +127,9 @@ impl Experiment for Kinks {
                 .map(|(r, num)| (reach * r.eps.to_f64(), num.iter().zip(truth.iter()).map(rel).collect()))
                 .collect();
             let dist: Vec<f64> = dist.iter().copied().collect();
-            for (k, ((r, eps), (h, errs))) in check.rows.iter().zip(cfg.steps.fixed()).zip(&per_step).enumerate() {
+            for (k, ((r, eps), (h, errs))) in
+                check.rows.iter().zip(checked.cfg().steps.fixed()).zip(&per_step).enumerate()
+            {
                 let m = measure(&dist, *h, errs, &per_step[k + 1..]);
                 out.push(Row {
                     dtype: dt,

@@ -3,9 +3,10 @@
 //! numbers against the MPFR truth, over seeds; the best error, the step it needs and the cost;
 //! and each method's error curve collapsed across dtypes by its own scaling.
 
-use gradlab::check::{check_model_watched, CheckConfig, Status};
+use gradlab::check::{check_model, CheckConfig, Checked, Status};
 use gradlab::metrics::best_step;
-use gradlab::objective::{Model, ModelKind};
+use gradlab::model::{LinearModel, LinearTensor, MlpModel, MlpTensor};
+use gradlab::plan::{Model, ModelKind};
 use gradlab::policy::{truth_prec, usable_steps};
 use gradlab::watch::Watch;
 use gradlab_lab::claims;
@@ -96,7 +97,17 @@ impl Experiment for Methods {
         let mut out = Vec::new();
         for (method, grid) in runs {
             let cfg = CheckConfig { truth: Some(truth_prec(&[dt])), ..CheckConfig::seed(method, grid) };
-            for r in check_model_watched(&problem, dt, &cfg, net, &Watch::unwatched())?.rows {
+            let (reduction, watch) = (cfg.train.reduction, Watch::unwatched());
+            let checked = Checked::new(cfg, dt)?;
+            let check = match net {
+                Model::Linear => {
+                    check_model(&LinearModel { problem: &problem, reduction }, LinearTensor::Input, &checked, &watch)?
+                }
+                Model::Mlp(spec) => {
+                    check_model(&MlpModel { problem: &problem, spec, reduction }, MlpTensor::Input, &checked, &watch)?
+                }
+            };
+            for r in check.rows {
                 out.push(Row {
                     model,
                     dtype: dt,

@@ -10,8 +10,9 @@ use gradlab::check::prepare;
 use gradlab::diagnose::microbatch::{blocks, combined_grad, same_weights, Combine};
 use gradlab::diagnose::{Cause, Reference, Verdict};
 use gradlab::metrics::{compare, compare_to_truth, ratio_median};
+use gradlab::model::LinearTensor;
 use gradlab::numeric::{numeric_grad, Setup};
-use gradlab::objective::{Reduction, Wrt};
+use gradlab::objective::Reduction;
 use gradlab_lab::claims;
 use gradlab_lab::prelude::*;
 use ndarray::s;
@@ -97,7 +98,7 @@ pub struct Row {
     level: usize,
     sizes: String,
     seed: u64,
-    wrt: Wrt,
+    wrt: LinearTensor,
     variant: Combine,
     batch: Option<usize>,
     factor: f64,
@@ -138,14 +139,16 @@ impl Experiment for Microbatch {
         let (tr, _) = prepare::<f64>(&p, (), &TrainConfig::untrained(MEAN)); // the check at the given parameters
         let (sz, reference) = (sizes(scenario, level), Reference::of_trained(&tr, MEAN));
         let text = |v: &[usize]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>().join("-");
-        let wrts = if scenario == Scenario::Accumulation { &Wrt::LINEAR[..3] } else { &Wrt::LINEAR[1..3] };
+        let wrts = if scenario == Scenario::Accumulation { &LinearTensor::ALL[..3] } else { &LinearTensor::ALL[1..3] };
         let mut rows = Vec::new();
         for &wrt in wrts {
             let num = numeric_grad(&Setup::central(&tr, MEAN, wrt), &Decimal::parse("step", EPS)?, false).grad;
             let truth = reference.truth(wrt);
             // The whole gradient, then x.grad's rows of each micro-batch (a check shows one plateau per micro-batch).
             let mut parts = vec![(None, 0..truth.nrows())];
-            parts.extend(blocks(&sz).into_iter().enumerate().filter(|_| wrt == Wrt::Input).map(|(b, r)| (Some(b), r)));
+            parts.extend(
+                blocks(&sz).into_iter().enumerate().filter(|_| wrt == LinearTensor::Input).map(|(b, r)| (Some(b), r)),
+            );
             for &variant in Combine::ALL {
                 let g = combined_grad(&p, &sz, variant, wrt);
                 let d = reference.diagnose_one(wrt, &g)?;
@@ -194,7 +197,7 @@ impl Experiment for Microbatch {
             "scenario | sizes | largest N/(K n_b) | relerr x.grad | relerr W.grad | relerr b.grad | verdicts: mean of \
              means | sizes recovered from x.grad, W.grad, b.grad (printed as) | verdicts: the two fixes",
             group_by(whole.iter().copied(), |r| (r.scenario, r.level)).iter().map(|((sc, level), v)| {
-                let rel = |w: Wrt| {
+                let rel = |w: LinearTensor| {
                     let e: Vec<f64> = v.iter().filter(|r| mm(r) && r.wrt == w).map(|r| r.relerr_truth).collect();
                     if e.is_empty() {
                         "-".to_string()
@@ -207,7 +210,7 @@ impl Experiment for Microbatch {
                 let recovered = if *level == 0 {
                     "(equal sizes)".to_string()
                 } else {
-                    let per_tensor: Vec<String> = Wrt::LINEAR[..3]
+                    let per_tensor: Vec<String> = LinearTensor::ALL[..3]
                         .iter()
                         .map(|&w| {
                             let bad: Vec<&&Row> = v.iter().filter(|r| mm(r) && r.wrt == w).collect();
@@ -224,8 +227,8 @@ impl Experiment for Microbatch {
                     said.dedup();
                     format!("{} (as {})", per_tensor.join(", "), said.join(", "))
                 };
-                md_row!["{}" sc, "{}" v[0].sizes, "{:.3}" largest(v[0]), "{}" rel(Wrt::Input), "{}" rel(Wrt::Weight),
-                    "{}" rel(Wrt::Bias), "{}" verdicts(true), "{}" recovered, "{}" verdicts(false)]
+                md_row!["{}" sc, "{}" v[0].sizes, "{:.3}" largest(v[0]), "{}" rel(LinearTensor::Input), "{}" rel(LinearTensor::Weight),
+                    "{}" rel(LinearTensor::Bias), "{}" verdicts(true), "{}" recovered, "{}" verdicts(false)]
             }),
         );
         let batches: Vec<&Row> = rows.iter().filter(|r| r.batch.is_some()).collect();
@@ -240,11 +243,11 @@ impl Experiment for Microbatch {
             .with_legend(LegendPos::Below)
             .with_caption(format!("Median and range over {seeds} seeds."));
         let cells = [
-            (Scenario::Accumulation, Wrt::Input),
-            (Scenario::Accumulation, Wrt::Weight),
-            (Scenario::Accumulation, Wrt::Bias),
-            (Scenario::DataParallel, Wrt::Weight),
-            (Scenario::DataParallel, Wrt::Bias),
+            (Scenario::Accumulation, LinearTensor::Input),
+            (Scenario::Accumulation, LinearTensor::Weight),
+            (Scenario::Accumulation, LinearTensor::Bias),
+            (Scenario::DataParallel, LinearTensor::Weight),
+            (Scenario::DataParallel, LinearTensor::Bias),
         ];
         for (k, (sc, w)) in cells.into_iter().enumerate() {
             let sel = whole.iter().filter(|r| mm(r) && r.scenario == sc && r.wrt == w && r.level > 0);
@@ -256,25 +259,25 @@ impl Experiment for Microbatch {
         let equal = equal_sentence(&equal);
         let dev = batches.iter().filter(|r| mm(r)).map(|r| (r.relerr_check - plateau_of(r.factor)).abs());
         let plateau = dev.fold(0.0, f64::max);
-        let unequal = |w: Wrt| -> Vec<&Row> {
+        let unequal = |w: LinearTensor| -> Vec<&Row> {
             whole
                 .iter()
                 .copied()
                 .filter(|r| mm(r) && r.level > 0 && r.wrt == w && r.scenario == Scenario::Accumulation)
                 .collect()
         };
-        let med = |w: Wrt| median(&values(&unequal(w), |r| r.relerr_truth));
-        let bias = unequal(Wrt::Bias);
+        let med = |w: LinearTensor| median(&values(&unequal(w), |r| r.relerr_truth));
+        let bias = unequal(LinearTensor::Bias);
         let spread = SpreadFacts {
-            x: med(Wrt::Input),
-            w: med(Wrt::Weight),
-            b: med(Wrt::Bias),
+            x: med(LinearTensor::Input),
+            w: med(LinearTensor::Weight),
+            b: med(LinearTensor::Bias),
             b_max: values(&bias, |r| r.relerr_truth).into_iter().fold(0.0, f64::max),
             b_flipped: bias.iter().filter(|r| r.sign_flips > 0).count(),
             b_cells: bias.len(),
         };
         // x.grad's relerr over the seeds at each size: the largest spread relative to its median.
-        let x_spread = group_by(unequal(Wrt::Input), |r| r.level)
+        let x_spread = group_by(unequal(LinearTensor::Input), |r| r.level)
             .iter()
             .map(|(_, v)| {
                 let s = Spread::of(&values(v, |r| r.relerr_truth));
@@ -398,16 +401,16 @@ fn seed_spread_sentence(relative_spread: f64) -> String {
 
 /// How `diagnose` found the sizes of each tensor's gradients: per tensor and search, how many
 /// gradients it recovered (`(tensor, search, recovered)` per mean-of-means gradient with unequal sizes).
-fn search_sentence(items: &[(Wrt, Option<Search>, bool)]) -> String {
+fn search_sentence(items: &[(LinearTensor, Option<Search>, bool)]) -> String {
     let mut parts = Vec::new();
-    for &w in &Wrt::LINEAR[..3] {
-        let mine: Vec<&(Wrt, Option<Search>, bool)> = items.iter().filter(|i| i.0 == w).collect();
+    for &w in &LinearTensor::ALL[..3] {
+        let mine: Vec<&(LinearTensor, Option<Search>, bool)> = items.iter().filter(|i| i.0 == w).collect();
         if mine.is_empty() {
             continue;
         }
         let mut by: Vec<String> = Vec::new();
         for search in Search::ALL.iter().map(|&s| Some(s)).chain([None]) {
-            let of: Vec<&&(Wrt, Option<Search>, bool)> = mine.iter().filter(|i| i.1 == search).collect();
+            let of: Vec<&&(LinearTensor, Option<Search>, bool)> = mine.iter().filter(|i| i.1 == search).collect();
             if of.is_empty() {
                 continue;
             }
@@ -418,8 +421,8 @@ fn search_sentence(items: &[(Wrt, Option<Search>, bool)]) -> String {
             });
         }
         let name = match w {
-            Wrt::Input => "x.grad",
-            Wrt::Weight => "W.grad",
+            LinearTensor::Input => "x.grad",
+            LinearTensor::Weight => "W.grad",
             _ => "b.grad",
         };
         parts.push(format!("from {name}, {}", by.join("; ")));
@@ -541,9 +544,9 @@ mod tests {
         assert!(seed_spread_sentence(1e-15).contains("the same on every seed"));
         assert!(seed_spread_sentence(0.3).contains("varies over the seeds"));
         let s = search_sentence(&[
-            (Wrt::Input, Some(Search::RowRatios), true),
-            (Wrt::Bias, Some(Search::CommonPartitions), true),
-            (Wrt::Bias, None, false),
+            (LinearTensor::Input, Some(Search::RowRatios), true),
+            (LinearTensor::Bias, Some(Search::CommonPartitions), true),
+            (LinearTensor::Bias, None, false),
         ]);
         assert!(s.contains("from x.grad, 1 of 1 recovered by each sample's weight from its own row"), "{s}");
         assert!(s.contains("from b.grad, 1 of 1 recovered by testing the common partitions"), "{s}");

@@ -6,7 +6,7 @@ use gradlab::check::{check_dtype, prepare, CheckConfig, Status};
 use gradlab::error::Result;
 use gradlab::exact::Decimal;
 use gradlab::method::{Scheme, Steps};
-use gradlab::objective::Wrt;
+use gradlab::model::LinearTensor;
 use gradlab::problem::Problem;
 use gradlab::scalar::DType;
 use gradlab::theory::ExpectedModel;
@@ -98,10 +98,10 @@ impl Experiment for PrecisionSweep {
         let train = TrainConfig::seed(InputGrad::Reset);
         let truth = gradlab::policy::truth_prec(&[dt]);
         let cfg = CheckConfig { truth: Some(truth), ..CheckConfig::seed(scheme, Steps::grid(grid_for(dt, quick))?) };
-        let rows = check_dtype(&problem, dt, &cfg)?.rows;
+        let rows = check_dtype(&problem, LinearTensor::Input, dt, &cfg)?.rows;
         gradlab::with_dtype!(dt, |T, ctx| {
             let (tr, _) = prepare::<T>(&problem, ctx, &train);
-            let model = ExpectedModel::new(&tr, train.reduction, scheme.stencil(), Wrt::Input, truth);
+            let model = ExpectedModel::new(&tr, train.reduction, scheme.stencil(), LinearTensor::Input, truth);
             Ok(rows
                 .into_iter()
                 .zip(cfg.steps.fixed())
@@ -110,7 +110,7 @@ impl Experiment for PrecisionSweep {
                     scheme,
                     seed,
                     eps_value: h.to_f64(),
-                    expected: model.predict(&tr, Wrt::Input, h),
+                    expected: model.predict(&tr, LinearTensor::Input, h),
                     eps: h.clone(),
                     num_vs_truth: r.num_vs_truth,
                     relerr_mean: r.relerr_mean,

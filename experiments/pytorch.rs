@@ -8,6 +8,7 @@
 use gradlab::check::{check_dtype, CheckConfig, CheckRow};
 use gradlab::error::Result;
 use gradlab::method::{Scheme, Steps};
+use gradlab::model::LinearTensor;
 use gradlab::problem::Problem;
 use gradlab::scalar::DType;
 use gradlab::train::{InputGrad, TrainConfig};
@@ -49,7 +50,7 @@ impl Experiment for Pytorch {
             train: TrainConfig::seed(input_grad),
             ..CheckConfig::seed(Scheme::Central, Steps::parse(STEPS)?)
         };
-        Ok(check_dtype(&Problem::generate(10, 4, 2, 1)?, dt, &cfg)?.rows)
+        Ok(check_dtype(&Problem::generate(10, 4, 2, 1)?, LinearTensor::Input, dt, &cfg)?.rows)
     }
 
     fn finish(&self, _quick: bool, rows: &[CheckRow], out: &mut Output) -> Result<String> {

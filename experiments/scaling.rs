@@ -10,8 +10,9 @@ use gradlab::error::Result;
 use gradlab::exact::Decimal;
 use gradlab::method::Scheme;
 use gradlab::metrics::fit_line;
+use gradlab::model::LinearTensor;
 use gradlab::numeric::{numeric_grad, Setup};
-use gradlab::objective::{Reduction, Wrt};
+use gradlab::objective::Reduction;
 use gradlab::problem::Problem;
 use gradlab::scalar::DType;
 use gradlab::train::{InputGrad, TrainConfig};
@@ -121,8 +122,12 @@ impl Experiment for Scaling {
             reduction: Reduction::Mean,
         };
         let (tr, _) = prepare::<f64>(&problem, (), &cfg);
-        let setup =
-            Setup { trained: &tr, reduction: cfg.reduction, stencil: Scheme::Central.stencil(), wrt: Wrt::Input };
+        let setup = Setup {
+            trained: &tr,
+            reduction: cfg.reduction,
+            stencil: Scheme::Central.stencil(),
+            wrt: LinearTensor::Input,
+        };
         let h = Decimal::parse("step", "1e-5")?;
         let naive = path == "naive";
         let load = load_average();

@@ -7,6 +7,7 @@ use gradlab::error::Result;
 use gradlab::exact::{format_sci, Decimal};
 use gradlab::method::{Scheme, Steps};
 use gradlab::metrics::best_step;
+use gradlab::model::LinearTensor;
 use gradlab::policy::{truth_prec, usable_steps};
 use gradlab::problem::Problem;
 use gradlab::scalar::DType;
@@ -58,7 +59,7 @@ impl Experiment for SeedDtypes {
             truth: Some(truth_prec(&[dt])),
             ..CheckConfig::seed(Scheme::Central, Steps::grid(steps(dt, quick))?)
         };
-        Ok(check_dtype(&Problem::generate(10, 4, 2, 1)?, dt, &cfg)?.rows)
+        Ok(check_dtype(&Problem::generate(10, 4, 2, 1)?, LinearTensor::Input, dt, &cfg)?.rows)
     }
     fn row_is_nonfinite(&self, row: &CheckRow) -> bool {
         row.status != Status::Ok

@@ -6,7 +6,7 @@ use gradlab::check::{check_dtype, CheckConfig, CheckRow, Status};
 use gradlab::error::Result;
 use gradlab::exact::Decimal;
 use gradlab::method::{Scheme, Steps};
-use gradlab::objective::Wrt;
+use gradlab::model::LinearTensor;
 use gradlab::policy::truth_prec;
 use gradlab::problem::Problem;
 use gradlab::scalar::DType;
@@ -30,11 +30,14 @@ const N: usize = 10;
 const D: usize = 4;
 
 /// The seed's three checks: x.grad accumulated (the bug), reset (the fix), and the logits.
-const CHECKS: [(InputGrad, Wrt); 3] =
-    [(InputGrad::Accumulate, Wrt::Input), (InputGrad::Reset, Wrt::Input), (InputGrad::Reset, Wrt::Logits)];
+const CHECKS: [(InputGrad, LinearTensor); 3] = [
+    (InputGrad::Accumulate, LinearTensor::Input),
+    (InputGrad::Reset, LinearTensor::Input),
+    (InputGrad::Reset, LinearTensor::Logits),
+];
 
 impl Experiment for SeedRepro {
-    type Cell = (InputGrad, Wrt);
+    type Cell = (InputGrad, LinearTensor);
     type Row = CheckRow;
 
     const NAME: &'static str = "seed_repro";
@@ -46,18 +49,18 @@ impl Experiment for SeedRepro {
     fn run_cell(&self, &(input_grad, wrt): &Self::Cell) -> Result<Vec<CheckRow>> {
         let cfg = CheckConfig {
             train: TrainConfig::seed(input_grad),
-            wrt,
             truth: Some(truth_prec(&[DType::F32])),
             ..CheckConfig::seed(Scheme::Central, Steps::grid(log_grid(10, 4))?)
         };
-        Ok(check_dtype(&Problem::generate(N, D, 2, 1)?, DType::F32, &cfg)?.rows)
+        Ok(check_dtype(&Problem::generate(N, D, 2, 1)?, wrt, DType::F32, &cfg)?.rows)
     }
     fn row_is_nonfinite(&self, row: &CheckRow) -> bool {
         row.status != Status::Ok
     }
 
     fn finish(&self, _quick: bool, rows: &[CheckRow], out: &mut Output) -> Result<String> {
-        let of = |(g, w): (InputGrad, Wrt)| rows.iter().filter(move |r| r.input_grad == g && r.wrt == w.name());
+        let of =
+            |(g, w): (InputGrad, LinearTensor)| rows.iter().filter(move |r| r.input_grad == g && r.wrt == w.name());
         let [acc, reset, logits] = CHECKS;
         let at = |c, eps: &Decimal| of(c).find(|r| r.eps.decimal().is_some_and(|h| h.value() == eps.value()));
         let y = |c, eps: &Decimal, f: fn(&CheckRow) -> f64| at(c, eps).map_or(f64::NAN, f);
@@ -196,7 +199,7 @@ impl Experiment for SeedRepro {
             &Problem::generate(N, D, 2, 1)?,
             &TrainConfig::seed(InputGrad::Reset),
             Scheme::Central,
-            Wrt::Input,
+            LinearTensor::Input,
         );
         let u = DType::F32.unit_roundoff();
         fig.series.push(dashed(

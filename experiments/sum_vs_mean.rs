@@ -10,8 +10,9 @@
 use gradlab::check::prepare;
 use gradlab::diagnose::{diagnose_trained, Cause};
 use gradlab::metrics::{compare, compare_to_truth, fit_line, slope_through_origin};
+use gradlab::model::LinearTensor;
 use gradlab::numeric::{numeric_grad, Setup};
-use gradlab::objective::{Pass, Reduction, Wrt};
+use gradlab::objective::{Pass, Reduction};
 use gradlab::scalar::Prec;
 use gradlab_lab::claims::and_list;
 use gradlab_lab::prelude::*;
@@ -288,19 +289,19 @@ fn measure<T: gradlab::scalar::Scalar>(
     let mut pass = Pass::<T>::new(n, 4, 2, ctx);
     pass.run(tr.x.view(), tr.weight.view(), &tr.bias, &tr.t, None); // the summed loss's gradient
     let analytic = if sum { &pass.grad_x } else { &tr.grad_x }.map(|v| v.to_f64());
-    let setup = Setup::central(&tr, Reduction::Mean, Wrt::Input);
+    let setup = Setup::central(&tr, Reduction::Mean, LinearTensor::Input);
     let num = numeric_grad(&setup, &Decimal::parse("step", eps(dt))?, false).grad.map(|v| v.to_f64());
     let prec = Prec::new(256)?;
     let (e, ratio) = (epochs as f64, analytic.iter().zip(&num).map(|(a, b)| a / b).collect::<Vec<f64>>());
-    let law = gradlab::truth::accumulation_law(&tr, Reduction::Mean, Wrt::Input, epochs, lr.to_f64(), prec);
-    let truth = gradlab::truth::truth_grad(&tr, Reduction::Mean, Wrt::Input, prec);
+    let law = gradlab::truth::accumulation_law(&tr, Reduction::Mean, LinearTensor::Input, epochs, lr.to_f64(), prec);
+    let truth = gradlab::truth::truth_grad(&tr, Reduction::Mean, LinearTensor::Input, prec);
     let law: Vec<f64> = if sum { vec![n as f64; ratio.len()] } else { law.into_iter().collect() };
     let err: Vec<f64> = ratio.iter().zip(&law).map(|(r, p)| ((r - p) / r).abs()).collect();
     // The error on the departure from E: predicted departure p - E against measured r - E.
     let dep_err: Vec<f64> = ratio.iter().zip(&law).map(|(r, p)| ((r - p) / (r - e)).abs()).collect();
     // The least-squares slope of the measured departures r/E - 1 on the law's, over elements.
     let slope = slope_through_origin(ratio.iter().zip(&law).map(|(r, p)| (p / e - 1.0, r / e - 1.0)));
-    let d = diagnose_trained(&tr, Wrt::Input, &analytic, Reduction::Mean)?;
+    let d = diagnose_trained(&tr, LinearTensor::Input, &analytic, Reduction::Mean)?;
     let bits = dt.bits();
     Ok(vec![Row {
         family,

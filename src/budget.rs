@@ -17,7 +17,7 @@ use crate::check::CheckConfig;
 use crate::cost::{loss_grad_row_ops, mul, pass_ops, sgd_step_ops, sum, to_u64, Shape};
 use crate::error::{Error, Result};
 use crate::numeric::cost::{numeric_row_ops, perturbed};
-use crate::objective::Wrt;
+use crate::objective::LinearTensor;
 use crate::scalar::DType;
 
 /// Bytes of one MPFR value besides its significand: rug's `Float` (precision, sign, exponent
@@ -69,10 +69,10 @@ fn workers(rows_times_cols: u128, threads: usize) -> u128 {
 ///   (d P (3 + k) values), and per step the gradient, the effective steps, the flags and the
 ///   regimes: S m (2v + 2) bytes, twice over while rows computed in parallel are gathered;
 /// - the metrics' buffers: 2m f64.
-pub fn dtype_memory(shape: Shape, dtype: DType, cfg: &CheckConfig, threads: usize) -> u64 {
+pub fn dtype_memory(shape: Shape, wrt: LinearTensor, dtype: DType, cfg: &CheckConfig, threads: usize) -> u64 {
     let (n, d, k) = (shape.n as u128, shape.d as u128, shape.k as u128);
     let v = u128::from(value_bytes(dtype));
-    let (rows, cols) = perturbed(shape, cfg.wrt);
+    let (rows, cols) = perturbed(shape, wrt);
     let m = mul(&[rows, cols]);
     let problem = sum(&[mul(&[8, sum(&[mul(&[n, d]), mul(&[k, d]), k, n])])]);
     let pass = |v: u128| mul(&[v, sum(&[mul(&[2, n, k]), mul(&[n, d]), mul(&[k, d]), k, d])]);
@@ -82,11 +82,11 @@ pub fn dtype_memory(shape: Shape, dtype: DType, cfg: &CheckConfig, threads: usiz
         None => (0, 0),
         Some(p) => {
             let t = u128::from(value_bytes(DType::Mpfr(p)));
-            let work = match cfg.wrt {
-                Wrt::Input | Wrt::Weight | Wrt::Bias | Wrt::HiddenWeight | Wrt::HiddenBias => {
+            let work = match wrt {
+                LinearTensor::Input | LinearTensor::Weight | LinearTensor::Bias => {
                     sum(&[mul(&[t, sum(&[mul(&[n, d]), mul(&[k, d]), k])]), pass(t)])
                 }
-                Wrt::Logits => mul(&[t, 2, n, k]),
+                LinearTensor::Logits => mul(&[t, 2, n, k]),
             };
             (work, mul(&[t, m]))
         }
@@ -94,23 +94,23 @@ pub fn dtype_memory(shape: Shape, dtype: DType, cfg: &CheckConfig, threads: usiz
     let points = cfg.scheme.stencil().offsets.len() as u128;
     let steps = cfg.engine_steps() as u128;
     let evaluator = sum(&[mul(&[v, sum(&[mul(&[4, n]), mul(&[k, d]), points])]), mul(&[8, n])]);
-    let worker = match cfg.wrt {
-        Wrt::Input => sum(&[
+    let worker = match wrt {
+        LinearTensor::Input => sum(&[
             mul(&[v, k, 4, d]),
             mul(&[8, k, d]),
             mul(&[v, d, points, sum(&[3, k])]),
             mul(&[v, sum(&[mul(&[2, d]), k, points, 8])]),
         ]),
         // n product trees over d leaves for the loaded class, the working logits and losses.
-        Wrt::Weight | Wrt::HiddenWeight => sum(&[
+        LinearTensor::Weight => sum(&[
             mul(&[n, sum(&[mul(&[v, 4, d]), mul(&[8, d])])]),
             mul(&[v, sum(&[mul(&[n, k]), n, mul(&[2, k]), points, 8])]),
         ]),
-        Wrt::Bias | Wrt::HiddenBias => mul(&[v, sum(&[mul(&[n, k]), n, mul(&[2, k]), points, 8])]),
-        Wrt::Logits => mul(&[v, sum(&[mul(&[2, k]), points, 8])]),
+        LinearTensor::Bias => mul(&[v, sum(&[mul(&[n, k]), n, mul(&[2, k]), points, 8])]),
+        LinearTensor::Logits => mul(&[v, sum(&[mul(&[2, k]), points, 8])]),
     };
     // The bias's product sums, shared by the workers.
-    let shared = if cfg.wrt == Wrt::Bias { mul(&[v, n, k]) } else { 0 };
+    let shared = if wrt == LinearTensor::Bias { mul(&[v, n, k]) } else { 0 };
     let outputs = mul(&[2, steps, m, sum(&[mul(&[2, v]), 2])]);
     let numeric = sum(&[evaluator, shared, mul(&[workers(m, threads), worker]), outputs, mul(&[2, 8, m])]);
     let after_training = sum(&[trained, truth_kept, truth_work.max(numeric)]);
@@ -121,11 +121,11 @@ pub fn dtype_memory(shape: Shape, dtype: DType, cfg: &CheckConfig, threads: usiz
 /// `cfg.keep_grads`): the analytic gradient, the truth and every step's numeric gradient as f64
 /// (m values each), and for MPFR every significant digit of the analytic gradient and the truth
 /// as text (about p log10(2) + 2 characters in a 24-byte `String` each).
-pub fn kept_memory(shape: Shape, dtype: DType, cfg: &CheckConfig) -> u64 {
+pub fn kept_memory(shape: Shape, wrt: LinearTensor, dtype: DType, cfg: &CheckConfig) -> u64 {
     if !cfg.keep_grads {
         return 0;
     }
-    let (rows, cols) = perturbed(shape, cfg.wrt);
+    let (rows, cols) = perturbed(shape, wrt);
     let m = mul(&[rows, cols]);
     // One numeric gradient per fixed step (dual numbers are reckoned at their ignored grid), one
     // for `--eps auto`.
@@ -140,9 +140,9 @@ pub fn kept_memory(shape: Shape, dtype: DType, cfg: &CheckConfig) -> u64 {
 
 /// The bytes a check of `dtypes` needs at its peak: the dtypes run one after another, so the
 /// largest [`dtype_memory`], plus the gradients every dtype keeps ([`kept_memory`]).
-pub fn check_memory(shape: Shape, dtypes: &[DType], cfg: &CheckConfig, threads: usize) -> u64 {
-    let peak = dtypes.iter().map(|&dt| dtype_memory(shape, dt, cfg, threads)).max().unwrap_or(0);
-    dtypes.iter().fold(peak, |a, &dt| a.saturating_add(kept_memory(shape, dt, cfg)))
+pub fn check_memory(shape: Shape, wrt: LinearTensor, dtypes: &[DType], cfg: &CheckConfig, threads: usize) -> u64 {
+    let peak = dtypes.iter().map(|&dt| dtype_memory(shape, wrt, dt, cfg, threads)).max().unwrap_or(0);
+    dtypes.iter().fold(peak, |a, &dt| a.saturating_add(kept_memory(shape, wrt, dt, cfg)))
 }
 
 /// How much memory a check may use, and where that figure came from.
@@ -217,12 +217,13 @@ pub fn memory_limit(max_memory: Option<u64>, info: MemInfo) -> MemoryLimit {
 /// [`Error::Memory`] naming the size and the memory it would need.
 pub fn check_fits(
     shape: Shape,
+    wrt: LinearTensor,
     dtypes: &[DType],
     cfg: &CheckConfig,
     threads: usize,
     limit: &MemoryLimit,
 ) -> Result<u64> {
-    let need = check_memory(shape, dtypes, cfg, threads);
+    let need = check_memory(shape, wrt, dtypes, cfg, threads);
     if need > limit.bytes {
         let names: Vec<String> = dtypes.iter().map(|d| d.name()).collect();
         return Err(Error::Memory {
@@ -247,14 +248,14 @@ pub fn check_fits(
 /// - the causes: a second exact pass (the parameters one SGD step back), and the per-sample
 ///   contribution matrix of the micro-batch cause with its QR copy or prefix sums (2 m n values,
 ///   built only up to [`crate::policy::MICROBATCH_MAX_VALUES`]) when no input gradient is given.
-pub fn diagnose_memory(shape: Shape, wrts: &[Wrt]) -> u64 {
+pub fn diagnose_memory(shape: Shape, wrts: &[LinearTensor]) -> u64 {
     let (n, d, k) = (shape.n as u128, shape.d as u128, shape.k as u128);
     let data = sum(&[mul(&[n, d]), mul(&[k, d]), k]);
     let exact = sum(&[mul(&[3, n, d]), mul(&[3, k, d]), mul(&[8, n, k]), n]);
-    let weight = if wrts.contains(&Wrt::Weight) { mul(&[2, n, d]) } else { 0 };
+    let weight = if wrts.contains(&LinearTensor::Weight) { mul(&[2, n, d]) } else { 0 };
     let rounding = sum(&[mul(&[n, k]), weight]);
     let m = sum(&wrts.iter().map(|&w| mul(&[perturbed(shape, w).0, perturbed(shape, w).1])).collect::<Vec<_>>());
-    let contributions = if wrts.contains(&Wrt::Input) {
+    let contributions = if wrts.contains(&LinearTensor::Input) {
         0
     } else {
         mul(&[2, mul(&[m, n]).min(crate::policy::MICROBATCH_MAX_VALUES as u128)])
@@ -267,7 +268,7 @@ pub fn diagnose_memory(shape: Shape, wrts: &[Wrt]) -> u64 {
 ///
 /// # Errors
 /// [`Error::Memory`] naming the size and the memory it would need.
-pub fn diagnose_fits(shape: Shape, wrts: &[Wrt], limit: &MemoryLimit) -> Result<u64> {
+pub fn diagnose_fits(shape: Shape, wrts: &[LinearTensor], limit: &MemoryLimit) -> Result<u64> {
     let need = diagnose_memory(shape, wrts);
     if need > limit.bytes {
         return Err(Error::Memory {
@@ -343,20 +344,20 @@ pub struct Stage {
 /// The stages of checking one dtype, in the order they run (training, truth, numeric
 /// gradient), with their units of work: what [`crate::check::check_dtype_watched`] advances its
 /// watch by.
-pub fn check_work(shape: Shape, dtype: DType, cfg: &CheckConfig) -> Vec<Stage> {
+pub fn check_work(shape: Shape, wrt: LinearTensor, dtype: DType, cfg: &CheckConfig) -> Vec<Stage> {
     // One pass per epoch (one with no training) and an SGD step between epochs.
     let passes = pass_ops(shape).times(cfg.train.epochs.max(1) as u128);
     let steps = sgd_step_ops(shape.d, shape.k).times(cfg.train.epochs.saturating_sub(1) as u128);
     let mut stages = vec![Stage { label: format!("{dtype} training"), units: passes.plus(steps).units(dtype) }];
     if let Some(p) = cfg.truth {
-        let ops = match cfg.wrt {
-            Wrt::Input | Wrt::Weight | Wrt::Bias | Wrt::HiddenWeight | Wrt::HiddenBias => pass_ops(shape),
-            Wrt::Logits => loss_grad_row_ops(shape.k).times(shape.n as u128),
+        let ops = match wrt {
+            LinearTensor::Input | LinearTensor::Weight | LinearTensor::Bias => pass_ops(shape),
+            LinearTensor::Logits => loss_grad_row_ops(shape.k).times(shape.n as u128),
         };
         stages.push(Stage { label: format!("{dtype} truth"), units: ops.units(DType::Mpfr(p)) });
     }
-    let rows = perturbed(shape, cfg.wrt).0;
-    let row = numeric_row_ops(shape, &cfg.scheme.stencil(), cfg.engine_steps(), cfg.wrt, cfg.naive);
+    let rows = perturbed(shape, wrt).0;
+    let row = numeric_row_ops(shape, &cfg.scheme.stencil(), cfg.engine_steps(), wrt, cfg.naive);
     // Each row's units are counted as the computation counts them, then summed.
     let numeric = mul(&[rows, u128::from(row.units(dtype))]);
     stages.push(Stage { label: format!("{dtype} numeric gradient"), units: to_u64(numeric) });

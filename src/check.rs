@@ -1,15 +1,16 @@
 //! The seed's protocol for one dtype, written once over any model ([`check_model`]): the state in
 //! the dtype, training, analytic gradient, truth, numeric gradient for each step, metrics.
-//! [`check_dtype`] (the linear model) and [`check_model_watched`] (the registry's models) are
-//! what `gradlab check` and the experiments call.
+//! [`check_model`] takes a configuration checked against its dtype ([`Checked`]);
+//! [`check_dtype`] (the linear model, checking its configuration first) is what the experiments
+//! call, [`crate::plan`] what `gradlab check` calls (the one validation of its choices).
 
 use crate::error::{Error, Result};
 use crate::method::{RowStep, Scheme, Steps};
 use crate::metrics::{compare_to_truth, compare_with_ratio, TruthSummary};
-use crate::model::{LinearModel, LinearTensor, MlpModel, MlpTensor, Model as ModelTrait, Numeric, Request, TensorKind};
+use crate::model::{LinearModel, LinearTensor, Model as ModelTrait, Numeric, Request, TensorKind};
 use crate::numeric::exotic::MethodGrad;
 use crate::numeric::generic;
-use crate::objective::{Model, Objective, Wrt};
+use crate::objective::Objective;
 use crate::problem::Problem;
 use crate::scalar::{DType, Prec, Scalar};
 use crate::train::{train_watched, InputGrad, TrainConfig, Trained};
@@ -28,8 +29,6 @@ pub struct CheckConfig {
     /// Steps h: a grid of exact decimals, `--eps auto` (a step per element from an error model,
     /// [`crate::numeric::auto`]) or none (dual numbers ignore the steps whatever they are).
     pub steps: Steps,
-    /// What the gradient is taken with respect to: input, weight, bias or logits.
-    pub wrt: Wrt,
     /// Truth precision; `None` skips the truth.
     pub truth: Option<Prec>,
     /// Evaluate perturbed losses from scratch instead of by the fast path (identical results).
@@ -65,76 +64,112 @@ impl CheckConfig {
         }
     }
 
-    /// The seed's check of the input gradient (x.grad reset, [`TrainConfig::seed`]) by `scheme` at
+    /// The seed's check (x.grad reset, [`TrainConfig::seed`]) by `scheme` at
     /// `steps`, without a truth; set the other fields with struct update syntax.
     pub fn seed(scheme: Scheme, steps: Steps) -> Self {
         CheckConfig {
             train: TrainConfig::seed(InputGrad::Reset),
             scheme,
             steps,
-            wrt: Wrt::Input,
             truth: None,
             naive: false,
             keep_grads: false,
         }
     }
+}
 
-    /// Checks settings that depend on the dtypes: every step usable in every dtype
-    /// ([`crate::policy::check_step`]) and a truth more precise than every dtype
-    /// ([`crate::policy::check_truth_prec`]).
+/// A [`CheckConfig`] checked against its dtype ([`Checked::new`]): what [`check_model`] takes,
+/// and trusts.
+#[derive(Clone, Debug)]
+pub struct Checked {
+    cfg: CheckConfig,
+    dtype: DType,
+}
+
+impl Checked {
+    /// Checks the settings that depend on the dtype: a scheme the dtype can run
+    /// ([`scheme_error`]), `auto` with a stencil ([`auto_error`]), a step for a scheme that takes
+    /// one ([`none_error`]), every step of a grid usable in the dtype
+    /// ([`crate::policy::check_step`]), a truth more precise than the dtype
+    /// ([`crate::policy::check_truth_prec`]). [`crate::plan::plan`] calls it for each dtype of a
+    /// command line.
     ///
     /// # Errors
-    /// [`Error::Value`] naming the first bad step or the truth precision.
-    pub fn validate_for(&self, dtypes: &[DType]) -> Result<()> {
-        if let Some(e) = mixed_scheme_error(self.scheme, dtypes) {
+    /// [`Error::Usage`] for a scheme the dtype or the steps cannot run; [`Error::Value`] naming
+    /// the first bad step or the truth precision.
+    pub fn new(cfg: CheckConfig, dtype: DType) -> Result<Self> {
+        if let Some(e) = scheme_error(cfg.scheme, &[dtype]) {
             return Err(e);
         }
-        if let Some(t) = self.truth {
-            crate::policy::check_truth_prec(t, dtypes)?;
+        if let Some(t) = cfg.truth {
+            crate::policy::check_truth_prec(t, &[dtype])?;
         }
-        if !self.scheme.has_step() {
+        if !cfg.scheme.has_step() {
             // Dual numbers take no step: the step list is ignored.
-            return Ok(());
+            return Ok(Checked { cfg, dtype });
         }
-        match &self.steps {
-            Steps::None => Err(Error::value(
-                "step list",
-                crate::method::steps::NONE,
-                format!("at least one step for {} (only dual numbers take none)", self.scheme.name()),
-            )),
-            Steps::Auto if !self.scheme.is_stencil() => Err(Error::value(
-                "scheme with --eps auto",
-                self.scheme.name(),
-                "forward, backward, central or central5 (the schemes whose error model auto uses)",
-            )),
-            Steps::Auto => Ok(()),
+        match &cfg.steps {
+            Steps::None => return Err(none_error(cfg.scheme)),
+            Steps::Auto => {
+                if let Some(e) = auto_error(cfg.scheme) {
+                    return Err(e);
+                }
+            }
             Steps::Grid(grid) => {
                 for h in grid.steps() {
-                    for &dt in dtypes {
-                        crate::policy::check_step(h, dt)?;
-                    }
+                    crate::policy::check_step(h, dtype)?;
                 }
-                Ok(())
             }
         }
+        Ok(Checked { cfg, dtype })
+    }
+
+    /// The configuration.
+    pub fn cfg(&self) -> &CheckConfig {
+        &self.cfg
+    }
+
+    /// The dtype it was checked for.
+    pub fn dtype(&self) -> DType {
+        self.dtype
     }
 }
 
 /// The complex step and dual numbers evaluate the model in `Complex<T>` and `Dual<T>`, which do
 /// not round to a mixed dtype's storage format: with a mixed dtype they are refused (`None` when
 /// `scheme` and `dtypes` go together).
-pub fn mixed_scheme_error(scheme: Scheme, dtypes: &[DType]) -> Option<Error> {
+pub fn scheme_error(scheme: Scheme, dtypes: &[DType]) -> Option<Error> {
     let mixed = dtypes.iter().find(|d| d.storage().is_some())?;
     matches!(scheme, Scheme::Complex | Scheme::Dual).then(|| {
-        Error::value(
+        let e = Error::value(
             "scheme for a mixed dtype",
             scheme.name(),
             format!(
                 "forward, backward, central, central5 or ridders with {mixed} (the complex step and dual numbers \
                  do not round to the storage format)"
             ),
-        )
+        );
+        Error::Usage(e.to_string())
     })
+}
+
+/// `auto` (a step per element, [`crate::numeric::auto`]) takes its error model from a
+/// finite-difference stencil: with another scheme it is refused (`None` for a stencil).
+pub fn auto_error(scheme: Scheme) -> Option<Error> {
+    (!scheme.is_stencil()).then(|| {
+        Error::Usage(format!(
+            "--eps auto chooses a step for a finite-difference stencil from its error model, so it needs --scheme \
+             forward, backward, central or central5, not {scheme}"
+        ))
+    })
+}
+
+/// `--eps none` gives no step, which only dual numbers take: with a scheme that takes a step it is
+/// refused.
+pub fn none_error(scheme: Scheme) -> Error {
+    Error::Usage(format!(
+        "--eps none gives no step, which only --scheme dual takes, so {scheme} needs steps (such as 1e-3,1e-4) or auto"
+    ))
 }
 
 crate::named_enum! {
@@ -166,7 +201,7 @@ pub struct CheckRow {
     /// The scheme.
     pub scheme: Scheme,
     /// What the gradient is taken with respect to: the name of the model's tensor
-    /// ([`crate::model::TensorKind::name`]; for the linear model and the MLP, a [`Wrt`]'s name).
+    /// ([`crate::model::TensorKind::name`]).
     pub wrt: String,
     /// What happened to x.grad between epochs.
     pub input_grad: InputGrad,
@@ -293,79 +328,45 @@ pub fn full_digits(v: &Float) -> String {
     v.to_string_radix(10, None)
 }
 
-/// Runs the check for one dtype on `problem`.
+/// Runs the check of the linear model's tensor `which` for one dtype on `problem`.
 ///
 /// # Errors
-/// [`Error::Value`] when the truth is not more precise than the dtype.
-pub fn check_dtype(problem: &Problem, dtype: DType, cfg: &CheckConfig) -> Result<DTypeCheck> {
-    check_dtype_watched(problem, dtype, cfg, &Watch::unwatched())
+/// As [`check_dtype_watched`].
+pub fn check_dtype(problem: &Problem, which: LinearTensor, dtype: DType, cfg: &CheckConfig) -> Result<DTypeCheck> {
+    check_dtype_watched(problem, which, dtype, cfg, &Watch::unwatched())
 }
 
 /// [`check_dtype`] under a [`Watch`]: stops at the next epoch, sample or row once the watch is
 /// stopped, and advances it by the units of [`crate::budget::check_work`] as it goes. The
-/// linear model's [`check_model`] for `cfg.wrt`.
+/// linear model's [`check_model`], its configuration checked first ([`Checked::new`]).
 ///
 /// # Errors
-/// [`Error::Value`] when the truth is not more precise than the dtype; [`Error::Interrupted`],
-/// saying where the check stopped, when the watch was stopped.
-pub fn check_dtype_watched(problem: &Problem, dtype: DType, cfg: &CheckConfig, watch: &Watch) -> Result<DTypeCheck> {
-    Model::Linear.check_wrt(cfg.wrt)?;
-    let which = LinearTensor::of(cfg.wrt).unwrap_or_else(|| unreachable!("checked by check_wrt"));
-    check_model(&LinearModel { problem, reduction: cfg.train.reduction }, which, dtype, cfg, watch)
-}
-
-/// [`check_dtype_watched`] for any model of the registry ([`crate::objective::ModelKind`]): the
-/// linear model's check, or the MLP's (its layers drawn from its spec's seed, trained on the
-/// problem's x and t; every scheme by the per-element engine [`crate::numeric::generic`]), both by
-/// [`check_model`]. The rows are the same kind for every model.
-///
-/// # Errors
-/// As [`check_dtype_watched`], and [`Error::Value`] for a wrt the model does not have.
-pub fn check_model_watched(
+/// What [`Checked::new`] refuses (a step or truth precision the dtype refuses, a scheme it
+/// cannot run); [`Error::Interrupted`], saying where the check stopped, when the watch was
+/// stopped.
+pub fn check_dtype_watched(
     problem: &Problem,
+    which: LinearTensor,
     dtype: DType,
     cfg: &CheckConfig,
-    model: Model,
     watch: &Watch,
 ) -> Result<DTypeCheck> {
-    let spec = match model {
-        Model::Linear => return check_dtype_watched(problem, dtype, cfg, watch),
-        Model::Mlp(spec) => spec,
-    };
-    model.check_wrt(cfg.wrt)?;
-    if dtype.storage().is_some() {
-        return Err(Error::value(
-            "dtype for an MLP",
-            dtype.to_string(),
-            "a dtype without +C (mixed precision stores where the linear model stores, and only the linear model has those points)",
-        ));
-    }
-    check_model(&MlpModel { problem, spec, reduction: cfg.train.reduction }, MlpTensor::of(cfg.wrt), dtype, cfg, watch)
+    let checked = Checked::new(cfg.clone(), dtype)?;
+    check_model(&LinearModel { problem, reduction: cfg.train.reduction }, which, &checked, watch)
 }
 
-/// The check of any [`ModelTrait`] in one dtype, the same for every model: the state in the
-/// dtype, training ([`ModelTrait::train`], with `cfg.train`), the analytic gradient, the truth
-/// (the model's MPFR truth at `cfg.truth`, [`crate::model::truth`], its residues of an
-/// exact 0 cleared by [`crate::truth::clear_residues`]), the numeric gradients (the model's fast
-/// path or the per-element engine, [`crate::model::numeric`]) and the rows. `which` is the tensor
-/// (`cfg.wrt` is not read; the rows' `wrt` is `which`'s name).
+/// The check of any [`ModelTrait`] in the dtype of `checked`, the same for every model: the
+/// state in the dtype, training ([`ModelTrait::train`], with the configuration's `train`), the
+/// analytic gradient, the truth (the model's backward over MPFR at its `truth`,
+/// [`crate::model::truth`], its residues of an exact 0 cleared by
+/// [`crate::truth::clear_residues`]), the numeric gradients (the model's fast path or the
+/// per-element engine, [`crate::model::numeric`]) and the rows (their `wrt` is `which`'s name).
+/// Nothing is validated here: `checked` was ([`Checked::new`], [`crate::plan::plan`]).
 ///
 /// # Errors
-/// [`Error::Value`] for a tensor the model does not list, a step or truth precision the dtype
-/// refuses ([`CheckConfig::validate_for`]); [`Error::Interrupted`], saying where the check
-/// stopped, when the watch was stopped.
-pub fn check_model<M: ModelTrait>(
-    model: &M,
-    which: M::Tensor,
-    dtype: DType,
-    cfg: &CheckConfig,
-    watch: &Watch,
-) -> Result<DTypeCheck> {
-    if !model.tensors().contains(&which) {
-        let names: Vec<&str> = model.tensors().iter().map(|w| w.name()).collect();
-        return Err(Error::value("--wrt", which.name(), format!("one of {}", names.join(", "))));
-    }
-    cfg.validate_for(&[dtype])?;
+/// [`Error::Interrupted`], saying where the check stopped, when the watch was stopped.
+pub fn check_model<M: ModelTrait>(model: &M, which: M::Tensor, checked: &Checked, watch: &Watch) -> Result<DTypeCheck> {
+    let (cfg, dtype) = (checked.cfg(), checked.dtype());
     crate::with_dtype!(dtype, |T, ctx| check_model_typed::<M, T>(model, which, ctx, cfg, watch)).map_err(|e| match e {
         Error::Interrupted(at) => Error::Interrupted(format!("the {dtype} check stopped at {at}")),
         other => other,

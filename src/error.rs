@@ -30,6 +30,10 @@ pub enum Error {
         /// What would have been accepted.
         expected: String,
     },
+    /// Choices that contradict each other (a model without the tensor asked for, a scheme a dtype
+    /// cannot run, ...), in one sentence: a usage error (`gradlab check` exits with status 2).
+    #[error("{0}")]
+    Usage(String),
     /// A problem (data folder or generated) whose shapes or contents are inconsistent.
     #[error("invalid problem data: {0}")]
     Problem(String),

@@ -18,7 +18,7 @@
 //!     truth: Some(Prec::new(256)?),
 //!     ..CheckConfig::seed(Scheme::Central, Steps::parse("1e-2,1e-8")?)
 //! };
-//! let rows = check_dtype(&problem, DType::F32, &cfg)?.rows;
+//! let rows = check_dtype(&problem, LinearTensor::Input, DType::F32, &cfg)?.rows;
 //! assert!((rows[0].relerr_mean - 0.9).abs() < 0.01); // the plateau
 //! assert!((rows[0].ratio_median - 10.0).abs() < 0.5); // analytic / numeric names the factor
 //! assert!((rows[0].anal_vs_truth - 9.0).abs() < 0.1); // the analytic side is the wrong one
@@ -69,9 +69,11 @@
 //! 8. [`model`]: the extension point, the [`model::Model`] trait (its tensors, its state at a dtype,
 //!    its loss over any `Num`, its backward over any `Scalar`, optional training and fast path),
 //!    and the linear model, the MLP and Martins' function implementing it.
-//! 9. [`check`], [`budget`], [`regimes`], [`theory`], [`summary`], [`diagnose`], [`prelude`]: a
-//!    check's configuration, rows and run (one generic check over any model, [`check::check_model`]); its
-//!    memory and work; where each regime begins; the error model; the sentences under a check's
+//! 9. [`check`], [`budget`], [`plan`], [`regimes`], [`theory`], [`summary`], [`diagnose`], [`prelude`]:
+//!    a check's configuration, rows and run (one generic check over any model on a configuration
+//!    checked for its dtype, [`check::check_model`]); its memory and work; the one validation of
+//!    `gradlab check`'s choices and the registry of its models ([`plan::plan`]); where each regime
+//!    begins; the error model; the sentences under a check's
 //!    table; `gradlab diagnose` (its text too, `diagnose::text`); what a check needs in one `use`.
 //!
 //! Above the core, in crates of their own: `gradlab-plot` (crates/plot, the figures) and
@@ -119,6 +121,7 @@ pub mod model;
 pub mod budget;
 pub mod check;
 pub mod diagnose;
+pub mod plan;
 pub mod prelude;
 pub mod regimes;
 pub mod summary;

@@ -22,7 +22,7 @@
 use crate::check::{check_dtype, prepare, CheckConfig};
 use crate::exact::Decimal;
 use crate::method::{Scheme, Stencil};
-use crate::objective::{Reduction, Wrt};
+use crate::objective::{LinearTensor, Reduction};
 use crate::policy::truth_prec;
 use crate::problem::Problem;
 use crate::scalar::{DType, Scalar};
@@ -154,18 +154,17 @@ pub fn measure(problem: &Problem, dtype: DType, train: &TrainConfig, steps: &[De
         train: train.clone(),
         scheme: Scheme::Central,
         steps: crate::method::Steps::grid(steps.to_vec())?,
-        wrt: Wrt::Input,
         truth: None,
         naive: false,
         keep_grads: false,
     };
-    let measured = check_dtype(problem, dtype, &cfg)?.rows;
+    let measured = check_dtype(problem, LinearTensor::Input, dtype, &cfg)?.rows;
     let stencil = Scheme::Central.stencil();
     Ok(crate::with_dtype!(dtype, |T, ctx| {
         let (tr, _) = prepare::<T>(problem, ctx, train);
-        let g = truth_grad(&tr, train.reduction, Wrt::Input, truth_prec(&[dtype]));
+        let g = truth_grad(&tr, train.reduction, LinearTensor::Input, truth_prec(&[dtype]));
         let scale = train.reduction.scale::<T>(tr.n(), ctx);
-        let loss = Wrt::Input.loss_with(&tr, tr.x.view(), scale.as_ref()).to_f64();
+        let loss = LinearTensor::Input.loss_with(&tr, tr.x.view(), scale.as_ref()).to_f64();
         let mean_of = (train.reduction == Reduction::Mean).then_some(tr.n());
         measured
             .into_iter()

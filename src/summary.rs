@@ -144,7 +144,7 @@ mod tests {
     use crate::check::Status;
     use crate::exact::Decimal;
     use crate::method::Scheme;
-    use crate::objective::Wrt;
+    use crate::objective::LinearTensor;
     use crate::train::InputGrad;
 
     /// A row at step `eps` with the given errors (everything else as a clean check).
@@ -152,7 +152,7 @@ mod tests {
         CheckRow {
             dtype: DType::F32,
             scheme: Scheme::Central,
-            wrt: Wrt::Input.to_string(),
+            wrt: LinearTensor::Input.to_string(),
             input_grad: InputGrad::Reset,
             eps: RowStep::Fixed(Decimal::parse("eps", eps).unwrap()),
             relerr_mean: 0.0,

@@ -6,7 +6,7 @@ mod common;
 use common::{config, default_problem, rows};
 use gradlab::check::{check_dtype, CheckConfig};
 use gradlab::method::{Scheme, Steps};
-use gradlab::objective::Wrt;
+use gradlab::model::LinearTensor;
 use gradlab::scalar::DType;
 use gradlab::train::InputGrad;
 
@@ -62,12 +62,12 @@ fn auto_works_for_every_stencil_wrt_and_dtype() {
     let p = default_problem();
     let mut bad = Vec::new();
     for scheme in Scheme::ALL {
-        for &wrt in Wrt::LINEAR.iter() {
+        for &wrt in LinearTensor::ALL.iter() {
             for dt in ["f16", "bf16", "f32", "f64", "mpfr:100"] {
                 let dtype = DType::parse(dt).unwrap();
-                let cfg = CheckConfig { wrt, keep_grads: true, ..auto_config(scheme) };
-                let fast = check_dtype(&p, dtype, &cfg).unwrap();
-                let naive = check_dtype(&p, dtype, &CheckConfig { naive: true, ..cfg.clone() }).unwrap();
+                let cfg = CheckConfig { keep_grads: true, ..auto_config(scheme) };
+                let fast = check_dtype(&p, wrt, dtype, &cfg).unwrap();
+                let naive = check_dtype(&p, wrt, dtype, &CheckConfig { naive: true, ..cfg.clone() }).unwrap();
                 assert_eq!(fast.rows, naive.rows, "{dt} {scheme} {wrt}");
                 let (gf, gn) = (fast.grads.unwrap(), naive.grads.unwrap());
                 for (a, b) in gf.numeric[0].iter().zip(gn.numeric[0].iter()) {
@@ -76,7 +76,7 @@ fn auto_works_for_every_stencil_wrt_and_dtype() {
                 let seed = rows(
                     &p,
                     dt,
-                    &CheckConfig { wrt, ..config(10, InputGrad::Reset, scheme, "1e0,1e-1,1e-2,1e-3,1e-4", Some(256)) },
+                    &CheckConfig { ..config(10, InputGrad::Reset, scheme, "1e0,1e-1,1e-2,1e-3,1e-4", Some(256)) },
                 );
                 let worst = seed.iter().map(|r| r.num_vs_truth).fold(0.0, f64::max);
                 let a = &fast.rows[0];
@@ -103,12 +103,12 @@ fn auto_is_refused_with_other_schemes_and_steps() {
     let p = default_problem();
     let f64_ = DType::parse("f64").unwrap();
     for scheme in [Scheme::Complex, Scheme::Ridders] {
-        let err = check_dtype(&p, f64_, &auto_config(scheme)).unwrap_err().to_string();
+        let err = check_dtype(&p, LinearTensor::Input, f64_, &auto_config(scheme)).unwrap_err().to_string();
         assert!(err.contains("forward, backward, central or central5"), "{err}");
     }
     let err = Steps::parse("auto,1e-3").unwrap_err().to_string();
     assert!(err.contains("auto alone"), "{err}");
     let none = CheckConfig { steps: Steps::None, ..auto_config(Scheme::Central) };
-    let err = check_dtype(&p, f64_, &none).unwrap_err().to_string();
-    assert!(err.contains("at least one step for central"), "{err}");
+    let err = check_dtype(&p, LinearTensor::Input, f64_, &none).unwrap_err().to_string();
+    assert!(err.contains("--eps none gives no step") && err.contains("so central needs steps"), "{err}");
 }

@@ -6,9 +6,9 @@ use gradlab::budget::{check_memory, diagnose_memory};
 use gradlab::check::{check_dtype, CheckConfig};
 use gradlab::cost::Shape;
 use gradlab::exact::Decimal;
-use gradlab::method::Scheme;
-use gradlab::method::Steps;
-use gradlab::objective::{Reduction, Wrt};
+use gradlab::method::{Scheme, Steps};
+use gradlab::model::LinearTensor;
+use gradlab::objective::Reduction;
 use gradlab::problem::Problem;
 use gradlab::scalar::{DType, Prec};
 use gradlab::train::{InputGrad, TrainConfig};
@@ -73,7 +73,7 @@ fn peak_during(f: impl FnOnce()) -> usize {
     PEAK.load(Ordering::SeqCst) - start
 }
 
-fn config(wrt: Wrt, truth: Option<Prec>) -> CheckConfig {
+fn config(truth: Option<Prec>) -> CheckConfig {
     CheckConfig {
         train: TrainConfig {
             epochs: 3,
@@ -83,7 +83,6 @@ fn config(wrt: Wrt, truth: Option<Prec>) -> CheckConfig {
         },
         scheme: Scheme::Central5,
         steps: Steps::parse("1e-1,1e-2,1e-3").unwrap(),
-        wrt,
         truth,
         naive: false,
         keep_grads: true,
@@ -99,13 +98,13 @@ fn a_checks_peak_memory_is_within_its_estimate() {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
         for dtype in ["f16", "f64", "mpfr:113"] {
             let dtype = DType::parse(dtype).unwrap();
-            for wrt in [Wrt::Input, Wrt::Logits] {
-                let cfg = config(wrt, Some(Prec::new(256).unwrap()));
-                let estimate = check_memory(shape, &[dtype], &cfg, threads) as usize;
+            for wrt in [LinearTensor::Input, LinearTensor::Logits] {
+                let cfg = config(Some(Prec::new(256).unwrap()));
+                let estimate = check_memory(shape, wrt, &[dtype], &cfg, threads) as usize;
                 let peak = peak_during(|| {
                     pool.install(|| {
                         let p = Problem::generate(shape.n, shape.d, shape.k, 1).unwrap();
-                        std::hint::black_box(check_dtype(&p, dtype, &cfg).unwrap());
+                        std::hint::black_box(check_dtype(&p, wrt, dtype, &cfg).unwrap());
                     })
                 });
                 let case = format!("{dtype} {wrt} on {threads} threads: peak {peak} B, estimate {estimate} B");
@@ -126,14 +125,15 @@ fn a_diagnosis_peak_memory_is_within_its_estimate() {
     // A wrong gradient that no cause explains (the truth with every other element negated):
     // every cause is tested.
     let settings = gradlab::diagnose::Settings::new(Reduction::Mean, DType::F64);
-    for wrts in [vec![Wrt::Input], vec![Wrt::Weight], vec![Wrt::Weight, Wrt::Bias]] {
+    for wrts in [vec![LinearTensor::Input], vec![LinearTensor::Weight], vec![LinearTensor::Weight, LinearTensor::Bias]]
+    {
         let reference = gradlab::diagnose::Reference::new(&p, settings);
         let given: Vec<gradlab::diagnose::Given> = wrts
             .iter()
             .map(|&wrt| {
                 let mut g = reference.truth(wrt);
                 g.iter_mut().enumerate().filter(|(i, _)| i % 2 == 1).for_each(|(_, v)| *v = -*v);
-                let grad = if wrt == Wrt::Bias { g.row(0).to_owned().into_dyn() } else { g.into_dyn() };
+                let grad = if wrt == LinearTensor::Bias { g.row(0).to_owned().into_dyn() } else { g.into_dyn() };
                 gradlab::diagnose::Given { wrt, grad, file: DType::F64, name: format!("{wrt}") }
             })
             .collect();

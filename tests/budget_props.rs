@@ -8,7 +8,8 @@ use gradlab::check::CheckConfig;
 use gradlab::cost::Shape;
 use gradlab::exact::Decimal;
 use gradlab::method::{Scheme, Steps};
-use gradlab::objective::{Reduction, Wrt};
+use gradlab::model::LinearTensor;
+use gradlab::objective::Reduction;
 use gradlab::scalar::{DType, Prec};
 use gradlab::train::{InputGrad, TrainConfig};
 use gradlab::Error;
@@ -47,17 +48,17 @@ proptest! {
         limit in prop_oneof![1u64..(1 << 40), any::<u64>().prop_map(|v| v.max(1))],
     ) {
         let shape = Shape { n, d, k };
+        let wrt = if logits { LinearTensor::Logits } else { LinearTensor::Input };
         let cfg = CheckConfig {
             train: TrainConfig { epochs, lr: Decimal::parse("lr", "1e-3").unwrap(), input_grad: InputGrad::Reset, reduction: Reduction::Mean },
             scheme: Scheme::ALL[scheme],
             steps: Steps::grid((0..steps).map(|_| Decimal::parse("step", "1e-3").unwrap()).collect()).unwrap(),
-            wrt: if logits { Wrt::Logits } else { Wrt::Input },
             truth: truth.then(|| gradlab::policy::truth_prec(&dtypes)),
             naive,
             keep_grads,
         };
         let limit = MemoryLimit { bytes: limit, source: "a test".into() };
-        match check_fits(shape, &dtypes, &cfg, threads, &limit) {
+        match check_fits(shape, wrt, &dtypes, &cfg, threads, &limit) {
             Ok(need) => prop_assert!(need <= limit.bytes),
             Err(e) => {
                 prop_assert!(matches!(e, Error::Memory { .. }), "{e}");
@@ -67,7 +68,7 @@ proptest! {
             }
         }
         for &dt in &dtypes {
-            let stages = check_work(shape, dt, &cfg);
+            let stages = check_work(shape, wrt, dt, &cfg);
             prop_assert_eq!(stages.len(), if truth { 3 } else { 2 });
             prop_assert!(stages.iter().all(|s| s.units > 0), "{stages:?}");
         }
@@ -85,12 +86,11 @@ proptest! {
             train: TrainConfig::seed(InputGrad::Reset),
             scheme: Scheme::Central,
             steps: Steps::parse("1e-3").unwrap(),
-            wrt: Wrt::Input,
             truth: Some(gradlab::policy::truth_prec(&[dt])),
             naive: false,
             keep_grads: false,
         };
-        let need = |n, d, k| gradlab::budget::check_memory(Shape { n, d, k }, &[dt], &cfg, 2);
+        let need = |n, d, k| gradlab::budget::check_memory(Shape { n, d, k }, LinearTensor::Input, &[dt], &cfg, 2);
         let base = need(n, d, k);
         prop_assert!(need(n + 1, d, k) >= base && need(n, d + 1, k) >= base && need(n, d, k + 1) >= base);
     }

@@ -9,9 +9,9 @@
 mod common;
 use common::reference::{assert_close, problem, refs};
 use common::*;
-use gradlab::check::{check_dtype, CheckConfig};
+use gradlab::check::{check_dtype, CheckConfig, Checked};
 use gradlab::method::Scheme;
-use gradlab::objective::Wrt;
+use gradlab::model::LinearTensor;
 use gradlab::scalar::{DType, Prec};
 use gradlab::train::InputGrad;
 
@@ -94,9 +94,8 @@ fn rows_carry_the_configured_steps_in_order() {
     let steps = ["1e-1", "3e-4", "1e-2", "0.005"];
     for dt in ["f32", "mpfr:64", "bf16+f32"] {
         for (scheme, mode) in [(Scheme::Central, InputGrad::Reset), (Scheme::Forward, InputGrad::Accumulate)] {
-            let mut cfg = config(3, mode, scheme, &steps.join(","), None);
-            cfg.wrt = Wrt::Weight;
-            let r = rows(&p, dt, &cfg);
+            let cfg = config(3, mode, scheme, &steps.join(","), None);
+            let r = check_dtype(&p, LinearTensor::Weight, DType::parse(dt).unwrap(), &cfg).unwrap().rows;
             let got: Vec<&str> = r.iter().map(|r| r.eps.decimal().expect("a fixed step").text()).collect();
             assert_eq!(got, steps, "{dt} {scheme}");
             for row in &r {
@@ -118,18 +117,23 @@ fn rows_carry_the_configured_steps_in_order() {
 #[test]
 fn only_the_input_gradient_accumulates() {
     let p = default_problem();
-    for (wrt, factor) in [(Wrt::Input, 10.0), (Wrt::Weight, 1.0), (Wrt::Bias, 1.0), (Wrt::Logits, 1.0)] {
-        let mut cfg = config(10, InputGrad::Accumulate, Scheme::Central, "1e-3", None);
-        cfg.wrt = wrt;
-        let r = &rows(&p, "f64", &cfg)[0];
+    for (wrt, factor) in [
+        (LinearTensor::Input, 10.0),
+        (LinearTensor::Weight, 1.0),
+        (LinearTensor::Bias, 1.0),
+        (LinearTensor::Logits, 1.0),
+    ] {
+        let cfg = config(10, InputGrad::Accumulate, Scheme::Central, "1e-3", None);
+        let r = &check_dtype(&p, wrt, DType::F64, &cfg).unwrap().rows[0];
         assert!((r.ratio_median - factor).abs() < 0.05 * factor, "{wrt}: ratio {} not about {factor}", r.ratio_median);
     }
 }
 
-/// `validate_for` refuses a truth that is not more precise than every dtype checked, in one
-/// sentence naming the precision and the widest dtype, and accepts one bit more.
+/// `Checked::new` refuses a truth that is not more precise than the dtype checked (for several
+/// dtypes: the widest), in one sentence naming the precision and the dtype, and accepts one bit
+/// more.
 #[test]
-fn validate_for_refuses_a_truth_not_more_precise_than_the_dtype() {
+fn checked_refuses_a_truth_not_more_precise_than_the_dtype() {
     let cfg = |bits: u32| CheckConfig {
         truth: Some(Prec::new(bits).unwrap()),
         ..config(10, InputGrad::Reset, Scheme::Central, "1e-3", None)
@@ -142,13 +146,16 @@ fn validate_for_refuses_a_truth_not_more_precise_than_the_dtype() {
         (dt(&["bf16+f32"]), "bf16+f32", 24),
     ] {
         for b in [bits, bits / 2] {
-            let e = cfg(b).validate_for(&dtypes).expect_err("a truth no more precise than the dtype");
+            let e = dtypes
+                .iter()
+                .find_map(|&d| Checked::new(cfg(b), d).err())
+                .expect("a truth no more precise than the dtype");
             let text = e.to_string();
             assert!(text.contains("--truth-bits") && text.contains(&format!("\"{b}\"")), "{text}");
             assert!(text.contains(&format!("({widest}, {bits} bits)")), "{text}");
             assert_eq!(text.lines().count(), 1, "one sentence: {text}");
         }
-        assert!(cfg(bits + 1).validate_for(&dtypes).is_ok(), "{widest}: {} bits", bits + 1);
+        assert!(dtypes.iter().all(|&d| Checked::new(cfg(bits + 1), d).is_ok()), "{widest}: {} bits", bits + 1);
     }
 }
 
@@ -159,17 +166,16 @@ fn check_of_weight_and_bias_agrees_with_reference() {
     let p = problem();
     let r = refs();
     for (epochs, wrt, want, truth) in [
-        (10, Wrt::Weight, &r.weight, None),
-        (10, Wrt::Bias, &r.bias, None),
-        (0, Wrt::Weight, &r.weight_e0, Some(&r.weight_e0)),
-        (0, Wrt::Bias, &r.bias_e0, Some(&r.bias_e0)),
+        (10, LinearTensor::Weight, &r.weight, None),
+        (10, LinearTensor::Bias, &r.bias, None),
+        (0, LinearTensor::Weight, &r.weight_e0, Some(&r.weight_e0)),
+        (0, LinearTensor::Bias, &r.bias_e0, Some(&r.bias_e0)),
     ] {
         let cfg = CheckConfig {
-            wrt,
             keep_grads: true,
             ..config(epochs, InputGrad::Accumulate, Scheme::Central, "1e-5", Some(256))
         };
-        let res = check_dtype(&p, DType::F64, &cfg).unwrap();
+        let res = check_dtype(&p, wrt, DType::F64, &cfg).unwrap();
         let g = res.grads.unwrap();
         assert_close(&format!("check {wrt} E={epochs} analytic"), &g.analytic, want, 1e-14);
         if let Some(t) = truth {

@@ -12,7 +12,8 @@ use common::reference::{problem, refs};
 use gradlab::check::prepare;
 use gradlab::diagnose::{diagnose, diagnose_trained, Cause, Given, Reference, Settings, Verdict};
 use gradlab::exact::Decimal;
-use gradlab::objective::{Reduction, Wrt};
+use gradlab::model::LinearTensor;
+use gradlab::objective::Reduction;
 use gradlab::problem::Problem;
 use gradlab::scalar::Scalar;
 use gradlab::scalar::{DType, Prec};
@@ -34,7 +35,9 @@ fn diagnose_agrees_with_reference() {
     let p = problem();
     let r = refs();
     let s = Settings::new(Reduction::Mean, DType::F64);
-    for (wrt, want) in [(Wrt::Input, &r.e0), (Wrt::Weight, &r.weight_e0), (Wrt::Bias, &r.bias_e0)] {
+    for (wrt, want) in
+        [(LinearTensor::Input, &r.e0), (LinearTensor::Weight, &r.weight_e0), (LinearTensor::Bias, &r.bias_e0)]
+    {
         let as_given = |scale: f64| {
             let a = want.map(|v| v.to_f64() * scale);
             let grad = if wrt.is_vector() { a.row(0).to_owned().into_dyn() } else { a.into_dyn() };
@@ -64,7 +67,7 @@ fn the_exact_truth_is_the_mpfr_truth_rounded_to_f64() {
     for reduction in [Reduction::Mean, Reduction::Sum] {
         let (tr, _) = prepare::<f64>(&p, (), &TrainConfig::untrained(reduction));
         let r = Reference::new(&p, Settings::new(reduction, DType::F64));
-        for wrt in [Wrt::Input, Wrt::Weight, Wrt::Bias] {
+        for wrt in [LinearTensor::Input, LinearTensor::Weight, LinearTensor::Bias] {
             let want = truth_grad(&tr, reduction, wrt, Prec::new(256).unwrap()).mapv(|v| v.to_f64());
             assert_eq!(r.truth(wrt), want, "{reduction} {wrt}");
         }
@@ -78,12 +81,12 @@ fn a_trained_states_gradients_are_told_correct_or_named() {
     let p = default_problem();
     let (tr, _) = prepare::<f32>(&p, (), &TrainConfig::seed(InputGrad::Reset));
     let g = tr.grad_weight.mapv(f64::from);
-    let d = diagnose_trained(&tr, Wrt::Weight, &g, Reduction::Mean).unwrap();
+    let d = diagnose_trained(&tr, LinearTensor::Weight, &g, Reduction::Mean).unwrap();
     assert_eq!(d.verdict, Verdict::Correct, "{:?}", d.findings);
-    let d = diagnose_trained(&tr, Wrt::Weight, &g.mapv(|v| -v), Reduction::Mean).unwrap();
+    let d = diagnose_trained(&tr, LinearTensor::Weight, &g.mapv(|v| -v), Reduction::Mean).unwrap();
     assert_eq!((d.verdict, d.causes.first()), (Verdict::Wrong, Some(&Cause::WrongSign)), "{:?}", d.findings);
     let (acc, _) = prepare::<f32>(&p, (), &TrainConfig::seed(InputGrad::Accumulate));
-    let d = diagnose_trained(&acc, Wrt::Input, &acc.grad_x.mapv(f64::from), Reduction::Mean).unwrap();
+    let d = diagnose_trained(&acc, LinearTensor::Input, &acc.grad_x.mapv(f64::from), Reduction::Mean).unwrap();
     assert_eq!(d.verdict, Verdict::Wrong, "{:?}", d.findings);
     assert!((d.factor - 10.0).abs() < 0.5, "factor {}", d.factor);
 }
@@ -94,13 +97,13 @@ fn a_trained_states_gradients_are_told_correct_or_named() {
 fn a_wrong_shape_or_a_nan_is_refused_in_one_sentence() {
     let p = default_problem();
     let r = Reference::new(&p, Settings::new(Reduction::Mean, DType::F32));
-    let e = r.diagnose_one(Wrt::Weight, &Array2::zeros((4, 2))).expect_err("a transposed weight gradient");
+    let e = r.diagnose_one(LinearTensor::Weight, &Array2::zeros((4, 2))).expect_err("a transposed weight gradient");
     let text = e.to_string();
     assert!(text.contains("has shape [4, 2]") && text.contains("expected [2, 4]"), "{text}");
     assert_eq!(text.lines().count(), 1, "{text}");
-    let mut g = r.truth(Wrt::Input);
+    let mut g = r.truth(LinearTensor::Input);
     g[[3, 1]] = f64::NAN;
-    let text = r.diagnose_one(Wrt::Input, &g).expect_err("a NaN").to_string();
+    let text = r.diagnose_one(LinearTensor::Input, &g).expect_err("a NaN").to_string();
     assert!(text.contains("contains NaN at [3, 1]"), "{text}");
     assert_eq!(text.lines().count(), 1, "{text}");
 }
@@ -113,7 +116,7 @@ fn own_excess<T: Scalar>(p: &Problem, ctx: T::Ctx, reduction: Reduction) -> f64 
         TrainConfig { epochs: 0, lr: Decimal::parse("lr", "0").unwrap(), input_grad: InputGrad::Reset, reduction };
     let (tr, _) = prepare::<T>(p, ctx, &cfg);
     let dtype = T::dtype(ctx);
-    let given: Vec<Given> = [Wrt::Input, Wrt::Weight, Wrt::Bias]
+    let given: Vec<Given> = [LinearTensor::Input, LinearTensor::Weight, LinearTensor::Bias]
         .iter()
         .map(|&wrt| {
             let a = wrt.analytic(&tr).map(|v| v.to_f64());
@@ -161,7 +164,7 @@ fn the_tolerance_holds_and_is_not_vacuous() {
         bumped[[1, 3]] *= 1.0 + rel;
         let s = Settings::new(Reduction::Mean, dtype);
         let given = |a: ndarray::Array2<f64>| {
-            vec![Given { wrt: Wrt::Weight, grad: a.into_dyn(), file: dtype, name: "g".into() }]
+            vec![Given { wrt: LinearTensor::Weight, grad: a.into_dyn(), file: dtype, name: "g".into() }]
         };
         assert_eq!(diagnose(&p, &given(g), &s).unwrap().verdict, Verdict::Correct, "{file}");
         let d = diagnose(&p, &given(bumped), &s).unwrap();
@@ -199,7 +202,7 @@ fn accumulation_is_named_with_its_steps_across_problems() {
                 bias: tr.bias.iter().map(|&v| v as f64).collect(),
             };
             let given = vec![Given {
-                wrt: Wrt::Input,
+                wrt: LinearTensor::Input,
                 grad: tr.grad_x.mapv(|v| v as f64).into_dyn(),
                 file: DType::F32,
                 name: "x.grad".into(),

@@ -6,7 +6,8 @@
 use gradlab::diagnose::calibration::{fixture_ratios, own_ratios};
 use gradlab::diagnose::power::z_elements;
 use gradlab::diagnose::{diagnose, Cause, Diagnosis, Given, Settings, Verdict};
-use gradlab::objective::{Reduction, Wrt};
+use gradlab::model::LinearTensor;
+use gradlab::objective::Reduction;
 use gradlab::policy::TOLERANCE_SIGMA;
 use gradlab::problem::Problem;
 use gradlab::scalar::{DType, Scalar};
@@ -18,9 +19,9 @@ fn fixture(name: &str) -> PathBuf {
 }
 
 /// A fixture's `wrt` gradient (the bias as a 1 x k row).
-fn grad(name: &str, wrt: Wrt) -> Array2<f64> {
-    let file = fixture(name).join(format!("{}_grad.npy", if wrt == Wrt::Input { "x" } else { wrt.name() }));
-    if wrt == Wrt::Bias {
+fn grad(name: &str, wrt: LinearTensor) -> Array2<f64> {
+    let file = fixture(name).join(format!("{}_grad.npy", if wrt == LinearTensor::Input { "x" } else { wrt.name() }));
+    if wrt == LinearTensor::Bias {
         let g = gradlab::npy::read_float1(&file).unwrap();
         let k = g.len();
         g.into_shape_with_order((1, k)).unwrap()
@@ -31,12 +32,12 @@ fn grad(name: &str, wrt: Wrt) -> Array2<f64> {
 
 /// The diagnosis of `g` (a `wrt` gradient of `p`'s mean loss saved as float32) computed in `dtype`
 /// as frameworks compute it (sums accumulated in f32 for narrower dtypes).
-fn diag(p: &Problem, wrt: Wrt, g: &Array2<f64>, dtype: DType) -> Diagnosis {
+fn diag(p: &Problem, wrt: LinearTensor, g: &Array2<f64>, dtype: DType) -> Diagnosis {
     diag_with(p, wrt, g, Settings::new(Reduction::Mean, dtype))
 }
 
-fn diag_with(p: &Problem, wrt: Wrt, g: &Array2<f64>, settings: Settings) -> Diagnosis {
-    let grad = if wrt == Wrt::Bias { g.row(0).to_owned().into_dyn() } else { g.clone().into_dyn() };
+fn diag_with(p: &Problem, wrt: LinearTensor, g: &Array2<f64>, settings: Settings) -> Diagnosis {
+    let grad = if wrt == LinearTensor::Bias { g.row(0).to_owned().into_dyn() } else { g.clone().into_dyn() };
     let given = [Given { wrt, grad, file: DType::F32, name: format!("{wrt}") }];
     diagnose(p, &given, &settings).unwrap()
 }
@@ -67,7 +68,7 @@ fn pytorch_correct_gradients_are_never_wrong_and_correct_in_float32() {
         for (dtype_name, dtype) in [("float32", DType::F32), ("bfloat16", DType::BF16), ("float16", DType::F16)] {
             let name = format!("calibration/{dtype_name}_n{n}");
             let p = Problem::load(&fixture(&name)).unwrap();
-            for wrt in [Wrt::Input, Wrt::Weight, Wrt::Bias] {
+            for wrt in [LinearTensor::Input, LinearTensor::Weight, LinearTensor::Bias] {
                 let d = diag(&p, wrt, &grad(&name, wrt), dtype);
                 assert_ne!(d.verdict, Verdict::Wrong, "{name} {wrt}: {:?} {:?}", d.findings, d.worst.first());
                 if dtype == DType::F32 {
@@ -85,21 +86,21 @@ fn pytorch_correct_gradients_are_never_wrong_and_correct_in_float32() {
 #[test]
 fn bf16_at_n512_tells_a_negated_or_tripled_weight_gradient() {
     let p = Problem::load(&fixture("bf16_n512")).unwrap();
-    let g = grad("bf16_n512", Wrt::Weight);
+    let g = grad("bf16_n512", LinearTensor::Weight);
     assert_eq!(g.len(), 48);
-    let d = diag(&p, Wrt::Weight, &g, DType::BF16);
+    let d = diag(&p, LinearTensor::Weight, &g, DType::BF16);
     assert_eq!(d.verdict, Verdict::Correct, "{:?}", d.reason);
-    let d = diag(&p, Wrt::Weight, &g.mapv(|v| -v), DType::BF16);
+    let d = diag(&p, LinearTensor::Weight, &g.mapv(|v| -v), DType::BF16);
     assert_eq!((d.verdict, d.causes.first()), (Verdict::Wrong, Some(&Cause::WrongSign)), "{:?}", d.findings);
-    let d = diag(&p, Wrt::Weight, &g.mapv(|v| 3.0 * v), DType::BF16);
+    let d = diag(&p, LinearTensor::Weight, &g.mapv(|v| 3.0 * v), DType::BF16);
     assert_eq!((d.verdict, d.causes.first()), (Verdict::Wrong, Some(&Cause::Scaled)), "{:?}", d.findings);
     assert!((d.factor - 3.0).abs() < 0.05, "factor {}", d.factor);
     // x.grad of the same run (1536 elements): correct too.
-    let d = diag(&p, Wrt::Input, &grad("bf16_n512", Wrt::Input), DType::BF16);
+    let d = diag(&p, LinearTensor::Input, &grad("bf16_n512", LinearTensor::Input), DType::BF16);
     assert_eq!(d.verdict, Verdict::Correct, "input: {:?}", d.reason);
     // b.grad has 3 elements: bf16's rounding at n = 512 cannot tell it from twice it, so the
     // verdict has no power to say correct; it is inconclusive, says why and what to do.
-    let d = diag(&p, Wrt::Bias, &grad("bf16_n512", Wrt::Bias), DType::BF16);
+    let d = diag(&p, LinearTensor::Bias, &grad("bf16_n512", LinearTensor::Bias), DType::BF16);
     assert_eq!(d.verdict, Verdict::Inconclusive, "bias: {:?}", d.reason);
     let reason = d.reason.unwrap_or_default();
     assert!(reason.contains("twice") && reason.contains("recompute this gradient in f32"), "{reason}");
@@ -111,21 +112,24 @@ fn bf16_at_n512_tells_a_negated_or_tripled_weight_gradient() {
 #[test]
 fn mnist_sized_float32_weight_gradients_are_told_apart() {
     let p = Problem::load(&fixture("mnist_f32")).unwrap();
-    let g = grad("mnist_f32", Wrt::Weight);
-    let d = diag(&p, Wrt::Weight, &g, DType::F32);
+    let g = grad("mnist_f32", LinearTensor::Weight);
+    let d = diag(&p, LinearTensor::Weight, &g, DType::F32);
     assert_eq!(d.verdict, Verdict::Correct, "{:?}", d.reason);
     assert!(d.scale_resolution < 1e-5, "resolution {}", d.scale_resolution);
     let scaled = g.mapv(|v| (v * (1.0 + 1e-4)) as f32 as f64);
-    let d = diag(&p, Wrt::Weight, &scaled, DType::F32);
+    let d = diag(&p, LinearTensor::Weight, &scaled, DType::F32);
     assert_eq!((d.verdict, d.causes.first()), (Verdict::Wrong, Some(&Cause::Scaled)), "{:?}", d.findings);
     assert!((d.factor - (1.0 + 1e-4)).abs() < 2e-6, "factor {}", d.factor);
     let mut one = g.clone();
     one[[3, 400]] = (one[[3, 400]] * 1.01) as f32 as f64;
-    let d = diag(&p, Wrt::Weight, &one, DType::F32);
+    let d = diag(&p, LinearTensor::Weight, &one, DType::F32);
     assert_eq!((d.verdict, d.outside), (Verdict::Wrong, 1), "{:?}", d.findings);
     assert_eq!(d.worst[0].index, [3, 400]);
     // The bias gradient of the same run.
-    assert_eq!(diag(&p, Wrt::Bias, &grad("mnist_f32", Wrt::Bias), DType::F32).verdict, Verdict::Correct);
+    assert_eq!(
+        diag(&p, LinearTensor::Bias, &grad("mnist_f32", LinearTensor::Bias), DType::F32).verdict,
+        Verdict::Correct
+    );
 }
 
 /// In FP8 at n = 48 the rounding can swallow a sign: an all-zero, negated or 100 times W.grad is
@@ -137,16 +141,16 @@ fn fp8_weight_gradients_are_never_correct_when_they_are_wrong() {
         let own = gradlab::with_dtype!(dtype, |T, ctx| {
             let cfg = gradlab::train::TrainConfig::untrained(Reduction::Mean);
             let (tr, _) = gradlab::check::prepare::<T>(&p, ctx, &cfg);
-            Wrt::Weight.analytic(&tr).map(|v| v.to_f64())
+            LinearTensor::Weight.analytic(&tr).map(|v| v.to_f64())
         });
         // gradlab's own gradient rounds every operation, sums included, to the dtype.
         let pure = Settings { reduction: Reduction::Mean, dtype, accumulate: dtype };
-        let d = diag_with(&p, Wrt::Weight, &own, pure);
+        let d = diag_with(&p, LinearTensor::Weight, &own, pure);
         assert_ne!(d.verdict, Verdict::Wrong, "{dtype} own: {:?}", d.findings);
         for (what, g) in [("zero", own.mapv(|_| 0.0)), ("negated", -&own), ("100x", &own * 100.0)] {
-            let d = diag_with(&p, Wrt::Weight, &g, pure);
+            let d = diag_with(&p, LinearTensor::Weight, &g, pure);
             assert_ne!(d.verdict, Verdict::Correct, "{dtype} {what}");
-            let d = diag(&p, Wrt::Weight, &g, dtype);
+            let d = diag(&p, LinearTensor::Weight, &g, dtype);
             assert_ne!(d.verdict, Verdict::Correct, "{dtype} {what}");
             eprintln!("{dtype} {what}: {} {:?}", d.verdict, d.reason.as_deref().or(d.causes.first().map(|c| c.name())));
         }
@@ -158,12 +162,17 @@ fn fp8_weight_gradients_are_never_correct_when_they_are_wrong() {
 #[test]
 fn parameters_saved_after_the_step_are_named_with_the_learning_rate() {
     let p = Problem::load(&fixture("params_after_step")).unwrap();
-    for wrts in [&[Wrt::Input][..], &[Wrt::Weight, Wrt::Bias], &[Wrt::Weight], &[Wrt::Bias]] {
+    for wrts in [
+        &[LinearTensor::Input][..],
+        &[LinearTensor::Weight, LinearTensor::Bias],
+        &[LinearTensor::Weight],
+        &[LinearTensor::Bias],
+    ] {
         let given: Vec<Given> = wrts
             .iter()
             .map(|&wrt| {
                 let g = grad("params_after_step", wrt);
-                let g = if wrt == Wrt::Bias { g.row(0).to_owned().into_dyn() } else { g.into_dyn() };
+                let g = if wrt == LinearTensor::Bias { g.row(0).to_owned().into_dyn() } else { g.into_dyn() };
                 Given { wrt, grad: g, file: DType::F32, name: format!("{wrt}") }
             })
             .collect();
@@ -186,7 +195,7 @@ fn parameters_saved_after_the_step_are_named_with_the_learning_rate() {
 #[test]
 fn a_bf16_gradient_saved_as_float32_is_named_dtype_mismatch() {
     let p = Problem::load(&fixture("dtype_mismatch")).unwrap();
-    for wrt in [Wrt::Input, Wrt::Weight] {
+    for wrt in [LinearTensor::Input, LinearTensor::Weight] {
         let g = grad("dtype_mismatch", wrt);
         let d = diag(&p, wrt, &g, DType::F32);
         assert_eq!(
@@ -201,7 +210,10 @@ fn a_bf16_gradient_saved_as_float32_is_named_dtype_mismatch() {
     }
     // A float32 gradient is not a bf16 one: the correct fixture is correct as float32.
     let p = Problem::load(&fixture("correct_f32")).unwrap();
-    assert_eq!(diag(&p, Wrt::Input, &grad("correct_f32", Wrt::Input), DType::F32).verdict, Verdict::Correct);
+    assert_eq!(
+        diag(&p, LinearTensor::Input, &grad("correct_f32", LinearTensor::Input), DType::F32).verdict,
+        Verdict::Correct
+    );
 }
 
 /// A 4-class b.grad (3 independent numbers) of a mean of micro-batch means: the exact partition
@@ -212,8 +224,8 @@ fn a_few_bias_elements_name_the_microbatch_partition_not_a_step_back() {
     use gradlab::diagnose::microbatch::{combined_grad, Combine};
     for (sizes, seed) in [([17, 17, 17, 13], 3), ([21, 21, 21, 1], 11), ([21, 21, 21, 1], 16)] {
         let p = Problem::generate(64, 24, 4, seed).unwrap();
-        let g = combined_grad(&p, &sizes, Combine::MeanOfMeans, Wrt::Bias);
-        let d = diag(&p, Wrt::Bias, &g, DType::F64);
+        let g = combined_grad(&p, &sizes, Combine::MeanOfMeans, LinearTensor::Bias);
+        let d = diag(&p, LinearTensor::Bias, &g, DType::F64);
         assert_eq!(d.verdict, Verdict::Wrong);
         assert_eq!(d.causes.first(), Some(&Cause::MeanOfMicrobatchMeans), "seed {seed}: {:?}", d.findings);
         assert_eq!(d.microbatch_sizes.as_deref(), Some(&sizes[..]), "seed {seed}");
@@ -226,7 +238,7 @@ fn a_few_bias_elements_name_the_microbatch_partition_not_a_step_back() {
 #[test]
 fn a_bf16_sum_reduction_is_the_sum_not_a_nearby_whole_factor() {
     let p = Problem::load(&fixture("bf16_n512_sum")).unwrap();
-    for wrt in [Wrt::Weight, Wrt::Bias] {
+    for wrt in [LinearTensor::Weight, LinearTensor::Bias] {
         let d = diag(&p, wrt, &grad("bf16_n512_sum", wrt), DType::BF16);
         assert_eq!(d.verdict, Verdict::Wrong, "{wrt}");
         assert_eq!(d.causes, [Cause::SumInsteadOfMean], "{wrt}: {:?}", d.findings);

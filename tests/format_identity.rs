@@ -9,13 +9,14 @@ mod common;
 
 use gradlab::check::{check_dtype, CheckConfig, DTypeCheck};
 use gradlab::method::Scheme;
-use gradlab::objective::{Reduction, Wrt};
+use gradlab::model::LinearTensor;
+use gradlab::objective::Reduction;
 use gradlab::problem::Problem;
 use gradlab::scalar::DType;
 use gradlab::train::InputGrad;
 
-fn config(scheme: Scheme, wrt: Wrt, input_grad: InputGrad, reduction: Reduction, steps: &str) -> CheckConfig {
-    common::identity_config(scheme, wrt, input_grad, reduction, steps, 128)
+fn config(scheme: Scheme, input_grad: InputGrad, reduction: Reduction, steps: &str) -> CheckConfig {
+    common::identity_config(scheme, input_grad, reduction, steps, 128)
 }
 
 /// The check's CSV rows as `gradlab check --format csv` writes them (serde through the csv
@@ -68,13 +69,13 @@ fn ieee_formats_equal_the_hardware_ones_row_for_row() {
         let steps =
             if hw == DType::F16 { "1e0,1e-1,1e-2,1e-3,1e-4,1e-5,1e-6,1e-7" } else { gradlab::policy::SEED_STEPS };
         for scheme in Scheme::ALL {
-            for &wrt in Wrt::LINEAR {
+            for &wrt in LinearTensor::ALL {
                 for &input_grad in InputGrad::ALL {
                     for &reduction in Reduction::ALL {
-                        let cfg = config(scheme, wrt, input_grad, reduction, steps);
+                        let cfg = config(scheme, input_grad, reduction, steps);
                         for (i, p) in problems.iter().enumerate() {
-                            let a = check_dtype(p, hw, &cfg).unwrap();
-                            let b = check_dtype(p, emu, &cfg).unwrap();
+                            let a = check_dtype(p, wrt, hw, &cfg).unwrap();
+                            let b = check_dtype(p, wrt, emu, &cfg).unwrap();
                             let case = format!("{hw} vs {emu}, {scheme:?} {wrt} {input_grad} {reduction}, problem {i}");
                             let (ra, rb) = (csv_rows(&a), csv_rows(&b));
                             assert_eq!(ra.len(), cfg.steps.fixed().len(), "{case}");

@@ -102,16 +102,17 @@ fn bad_format_names_get_one_sentence() {
 fn fp8_overflow_is_reported_nonfinite() {
     use gradlab::check::{check_dtype, CheckConfig, Status};
     use gradlab::method::Scheme;
+    use gradlab::model::LinearTensor;
     use gradlab::problem::Problem;
     let cfg = CheckConfig::seed(Scheme::Central, gradlab::method::Steps::parse("1e0,1e-1").unwrap());
     for name in ["e4m3", "e5m2"] {
         let dt = DType::parse(name).unwrap();
         let plain = Problem::generate(10, 4, 2, 1).unwrap();
-        let rows = check_dtype(&plain, dt, &cfg).unwrap().rows;
+        let rows = check_dtype(&plain, LinearTensor::Input, dt, &cfg).unwrap().rows;
         assert!(rows.iter().all(|r| r.status == Status::Ok && r.relerr_mean.is_finite()), "{name}");
         let mut big = plain.clone();
         big.x.mapv_inplace(|v| v * 1e5);
-        let rows = check_dtype(&big, dt, &cfg).unwrap().rows;
+        let rows = check_dtype(&big, LinearTensor::Input, dt, &cfg).unwrap().rows;
         assert!(
             rows.iter().all(|r| r.status == Status::Nonfinite && r.nonfinite > 0 && r.relerr_mean.is_nan()),
             "{name}"

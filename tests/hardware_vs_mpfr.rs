@@ -9,13 +9,14 @@ mod common;
 
 use gradlab::check::{check_dtype, CheckConfig, CheckRow, DTypeCheck};
 use gradlab::method::Scheme;
-use gradlab::objective::{Reduction, Wrt};
+use gradlab::model::LinearTensor;
+use gradlab::objective::Reduction;
 use gradlab::problem::Problem;
 use gradlab::scalar::DType;
 use gradlab::train::InputGrad;
 
-fn config(scheme: Scheme, wrt: Wrt, input_grad: InputGrad, reduction: Reduction, steps: &str) -> CheckConfig {
-    common::identity_config(scheme, wrt, input_grad, reduction, steps, 256)
+fn config(scheme: Scheme, input_grad: InputGrad, reduction: Reduction, steps: &str) -> CheckConfig {
+    common::identity_config(scheme, input_grad, reduction, steps, 256)
 }
 
 /// Whether two f64 fields are the same number: equal bits, or both NaN.
@@ -85,14 +86,14 @@ fn f32_is_mpfr24_and_f64_is_mpfr53_for_every_scheme_wrt_mode_and_reduction() {
     let pairs = [(DType::F32, DType::parse("mpfr:24").unwrap()), (DType::F64, DType::parse("mpfr:53").unwrap())];
     let mut compared = 0;
     for scheme in Scheme::ALL {
-        for &wrt in Wrt::LINEAR {
+        for &wrt in LinearTensor::ALL {
             for &input_grad in InputGrad::ALL {
                 for &reduction in Reduction::ALL {
-                    let cfg = config(scheme, wrt, input_grad, reduction, gradlab::policy::SEED_STEPS);
+                    let cfg = config(scheme, input_grad, reduction, gradlab::policy::SEED_STEPS);
                     for (p, problem) in problems.iter().enumerate() {
                         for (hw, mp) in pairs {
-                            let a = check_dtype(problem, hw, &cfg).unwrap();
-                            let b = check_dtype(problem, mp, &cfg).unwrap();
+                            let a = check_dtype(problem, wrt, hw, &cfg).unwrap();
+                            let b = check_dtype(problem, wrt, mp, &cfg).unwrap();
                             let case = format!("{hw} vs {mp}, {scheme:?} {wrt} {input_grad} {reduction}, problem {p}");
                             assert_eq!(a.rows.len(), b.rows.len(), "{case}");
                             for (ra, rb) in a.rows.iter().zip(&b.rows) {
@@ -111,7 +112,7 @@ fn f32_is_mpfr24_and_f64_is_mpfr53_for_every_scheme_wrt_mode_and_reduction() {
             }
         }
     }
-    assert_eq!(compared, Scheme::ALL.len() * Wrt::LINEAR.len() * 2 * 2 * 4 * 2 * 9);
+    assert_eq!(compared, Scheme::ALL.len() * LinearTensor::ALL.len() * 2 * 2 * 4 * 2 * 9);
 }
 
 /// A problem whose logits spread over about +-`scale` (x scaled by `scale`; weights within
@@ -127,11 +128,13 @@ fn scaled(scale: f64) -> Problem {
 /// beyond f32::MAX overflow to infinity in f32 but stay finite in mpfr:24.
 #[test]
 fn subnormal_and_overflowing_results_are_where_hardware_and_mpfr_differ() {
-    let cfg = config(Scheme::Central, Wrt::Input, InputGrad::Reset, Reduction::Mean, "1e-2");
+    let cfg = config(Scheme::Central, InputGrad::Reset, Reduction::Mean, "1e-2");
     for (scale, hw, mp) in [(300.0, DType::F32, "mpfr:24"), (3000.0, DType::F64, "mpfr:53")] {
         let problem = scaled(scale);
-        let (a, b) =
-            (check_dtype(&problem, hw, &cfg).unwrap(), check_dtype(&problem, DType::parse(mp).unwrap(), &cfg).unwrap());
+        let (a, b) = (
+            check_dtype(&problem, LinearTensor::Input, hw, &cfg).unwrap(),
+            check_dtype(&problem, LinearTensor::Input, DType::parse(mp).unwrap(), &cfg).unwrap(),
+        );
         // The analytic gradient underflows to exact zeros in the hardware type only (counted in
         // anal_underflow, which is 0 for MPFR), and its error against the truth differs.
         assert!(a.rows[0].anal_underflow > 0 && b.rows[0].anal_underflow == 0, "{hw} vs {mp}");
@@ -144,15 +147,17 @@ fn subnormal_and_overflowing_results_are_where_hardware_and_mpfr_differ() {
         }
         // The same problem scaled down to ordinary logits gives identical rows again.
         let small = scaled(1.0);
-        let (a, b) =
-            (check_dtype(&small, hw, &cfg).unwrap(), check_dtype(&small, DType::parse(mp).unwrap(), &cfg).unwrap());
+        let (a, b) = (
+            check_dtype(&small, LinearTensor::Input, hw, &cfg).unwrap(),
+            check_dtype(&small, LinearTensor::Input, DType::parse(mp).unwrap(), &cfg).unwrap(),
+        );
         assert!(differences(&a.rows[0], &b.rows[0]).is_empty(), "{hw} vs {mp}");
     }
     // Overflow: inputs near 1e38 make f32's logit sums infinite; mpfr:24 keeps them finite.
     let problem = scaled(1e38);
     let (a, b) = (
-        check_dtype(&problem, DType::F32, &cfg).unwrap(),
-        check_dtype(&problem, DType::parse("mpfr:24").unwrap(), &cfg).unwrap(),
+        check_dtype(&problem, LinearTensor::Input, DType::F32, &cfg).unwrap(),
+        check_dtype(&problem, LinearTensor::Input, DType::parse("mpfr:24").unwrap(), &cfg).unwrap(),
     );
     assert!(a.rows[0].nonfinite > 0, "{:?}", a.rows[0]);
     assert_eq!(b.rows[0].nonfinite, 0, "{:?}", b.rows[0]);

@@ -7,9 +7,10 @@ mod common;
 use gradlab::check::{check_dtype, CheckConfig};
 use gradlab::exact::Decimal;
 use gradlab::method::Scheme;
+use gradlab::model::LinearTensor;
 use gradlab::numeric::{numeric_grad, Setup};
 use gradlab::objective::cross_entropy::total_loss;
-use gradlab::objective::{Reduction, Wrt};
+use gradlab::objective::Reduction;
 use gradlab::problem::Problem;
 use gradlab::scalar::{DType, Format, Mixed, Scalar};
 use gradlab::train::{train, InputGrad, TrainConfig, Trained};
@@ -119,7 +120,12 @@ fn every_stored_value_is_a_value_of_s() {
     assert!(differ > 0, "bf16+f32 and bf16 should differ somewhere");
     // Every perturbed value and the effective step are stored: a numeric gradient's effective
     // steps are bf16 values.
-    let setup = Setup { trained: &tr, reduction: Reduction::Mean, stencil: Scheme::Central.stencil(), wrt: Wrt::Input };
+    let setup = Setup {
+        trained: &tr,
+        reduction: Reduction::Mean,
+        stencil: Scheme::Central.stencil(),
+        wrt: LinearTensor::Input,
+    };
     let num = numeric_grad(&setup, &Decimal::parse("step", "3e-3").unwrap(), false);
     assert!(num.effective_step.iter().all(|v| is_bf16(v.to_f64())));
     assert!(num.effective_step.iter().any(|v| v.to_f64() != 3e-3f32 as f64));
@@ -202,7 +208,12 @@ fn agrees_with_python<T: Scalar>(name: &str, ctx: T::Ctx) {
     for (key, v) in got {
         assert_eq!(bits(&v), bits(&want[key]), "{name} {key}: {v:?} vs {:?}", want[key]);
     }
-    let setup = Setup { trained: &tr, reduction: Reduction::Mean, stencil: Scheme::Central.stencil(), wrt: Wrt::Input };
+    let setup = Setup {
+        trained: &tr,
+        reduction: Reduction::Mean,
+        stencil: Scheme::Central.stencil(),
+        wrt: LinearTensor::Input,
+    };
     for naive in [false, true] {
         let num = numeric_grad(&setup, &Decimal::parse("step", "0.125").unwrap(), naive);
         assert_eq!(bits(&flat(&num.grad)), bits(&want["numeric_input"]), "{name} numeric (naive: {naive})");
@@ -221,15 +232,14 @@ fn every_stencil_scheme_and_wrt_runs_and_fast_equals_naive() {
     for dt in ["bf16+f32", "e4m3+f32", "f16+f32", "f32+f64"] {
         let dt = DType::parse(dt).unwrap();
         for scheme in [Scheme::Forward, Scheme::Backward, Scheme::Central, Scheme::Central5, Scheme::Ridders] {
-            for &wrt in Wrt::LINEAR {
+            for &wrt in LinearTensor::ALL {
                 let mut cfg = CheckConfig {
-                    wrt,
                     keep_grads: true,
                     ..common::config(3, InputGrad::Accumulate, scheme, "1,1e-1,1e-2", Some(256))
                 };
-                let fast = check_dtype(&p, dt, &cfg).unwrap();
+                let fast = check_dtype(&p, wrt, dt, &cfg).unwrap();
                 cfg.naive = true;
-                let naive = check_dtype(&p, dt, &cfg).unwrap();
+                let naive = check_dtype(&p, wrt, dt, &cfg).unwrap();
                 assert_eq!(common::gradient_bits(&fast), common::gradient_bits(&naive), "{dt} {scheme} {wrt}");
                 assert!(fast.rows.iter().all(|r| r.anal_vs_truth.is_finite()), "{dt} {scheme} {wrt}");
             }
@@ -242,8 +252,8 @@ fn complex_step_and_dual_numbers_are_refused_for_mixed_dtypes() {
     let p = common::default_problem();
     for scheme in [Scheme::Complex, Scheme::Dual] {
         let cfg = common::config(10, InputGrad::Reset, scheme, "1e-3", Some(256));
-        let e = check_dtype(&p, DType::parse("bf16+f32").unwrap(), &cfg).unwrap_err().to_string();
+        let e = check_dtype(&p, LinearTensor::Input, DType::parse("bf16+f32").unwrap(), &cfg).unwrap_err().to_string();
         assert!(e.contains("bf16+f32") && e.contains("storage format"), "{e}");
-        assert!(check_dtype(&p, DType::BF16, &cfg).is_ok());
+        assert!(check_dtype(&p, LinearTensor::Input, DType::BF16, &cfg).is_ok());
     }
 }

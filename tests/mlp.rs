@@ -13,14 +13,15 @@
 mod common;
 
 use common::{config, default_problem};
-use gradlab::check::{check_model_watched, prepare, CheckConfig, CheckRow};
+use gradlab::check::{check_model, prepare, CheckConfig, CheckRow, Checked};
 use gradlab::exact::{parse_list, Decimal};
 use gradlab::method::Scheme;
+use gradlab::model::{LinearTensor, MlpModel, MlpTensor};
 use gradlab::numeric::Setup;
 use gradlab::numeric::{exotic, generic};
 use gradlab::objective::martins::{MartinsAt, X0};
 use gradlab::objective::mlp::{Activation, MlpParams, MlpSpec};
-use gradlab::objective::{Model, Objective, Reduction, Wrt};
+use gradlab::objective::{Objective, Reduction};
 use gradlab::scalar::{DType, Prec, Scalar};
 use gradlab::train::mlp::{self, MlpObjective};
 use gradlab::train::LinearObjective;
@@ -97,11 +98,11 @@ fn reference_errors<T: Scalar>(ctx: T::Ctx) -> Vec<(String, f64)> {
                 continue;
             }
             for (wrt, file, rows, cols) in [
-                (Wrt::Logits, "grad_logits", N, K),
-                (Wrt::HiddenWeight, "grad_w1", H, D),
-                (Wrt::HiddenBias, "grad_b1", 1, H),
-                (Wrt::Weight, "grad_w2", K, H),
-                (Wrt::Bias, "grad_b2", 1, K),
+                (MlpTensor::Logits, "grad_logits", N, K),
+                (MlpTensor::HiddenWeight, "grad_w1", H, D),
+                (MlpTensor::HiddenBias, "grad_b1", 1, H),
+                (MlpTensor::Weight, "grad_w2", K, H),
+                (MlpTensor::Bias, "grad_b2", 1, K),
             ] {
                 let obj = MlpObjective::new(&tr, Reduction::Mean, wrt);
                 let e = max_relerr(obj.analytic(), &reference(&format!("{name}_{file}.txt"), rows, cols));
@@ -138,7 +139,7 @@ fn truth_matches_the_reference() {
     let g = mlp_truth::truth_grad_watched(
         &tr,
         Reduction::Mean,
-        Wrt::HiddenWeight,
+        MlpTensor::HiddenWeight,
         Prec::new(512).unwrap(),
         &Watch::unwatched(),
     )
@@ -153,16 +154,18 @@ fn fails(v: f64, bar: f64) -> bool {
 }
 
 /// The MLP on the default problem (n=10, d=4, k=2, seed 1), hidden width 8.
-fn mlp_tanh() -> Model {
-    Model::Mlp(MlpSpec { act: Activation::Tanh, hidden: 8, seed: 1 })
+fn mlp_tanh() -> MlpSpec {
+    MlpSpec { act: Activation::Tanh, hidden: 8, seed: 1 }
 }
 
-fn mlp_rows(model: Model, dtype: &str, cfg: &CheckConfig) -> Vec<CheckRow> {
-    check_model_watched(&default_problem(), DType::parse(dtype).unwrap(), cfg, model, &Watch::unwatched()).unwrap().rows
+fn mlp_rows(spec: MlpSpec, dtype: &str, (wrt, cfg): &(MlpTensor, CheckConfig)) -> Vec<CheckRow> {
+    let (problem, dt) = (default_problem(), DType::parse(dtype).unwrap());
+    let model = MlpModel { problem: &problem, spec, reduction: cfg.train.reduction };
+    check_model(&model, *wrt, &Checked::new(cfg.clone(), dt).unwrap(), &Watch::unwatched()).unwrap().rows
 }
 
-fn cfg(scheme: Scheme, eps: &str, wrt: Wrt) -> CheckConfig {
-    CheckConfig { wrt, ..config(10, InputGrad::Reset, scheme, eps, Some(512)) }
+fn cfg(scheme: Scheme, eps: &str, wrt: MlpTensor) -> (MlpTensor, CheckConfig) {
+    (wrt, config(10, InputGrad::Reset, scheme, eps, Some(512)))
 }
 
 /// The complex step on mlp-tanh at tiny steps reaches f64's own accuracy against the truth for
@@ -171,7 +174,7 @@ fn cfg(scheme: Scheme, eps: &str, wrt: Wrt) -> CheckConfig {
 #[test]
 fn every_scheme_on_the_mlp_against_the_truth() {
     let mut bad = Vec::new();
-    for &wrt in Wrt::ALL {
+    for &wrt in MlpTensor::ALL {
         for r in mlp_rows(mlp_tanh(), "f64", &cfg(Scheme::Complex, "1e-20,1e-100", wrt)) {
             eprintln!("mlp-tanh f64 complex {wrt} h={}: {:.3e}", r.eps, r.num_vs_truth);
             if fails(r.num_vs_truth, 2e-15) {
@@ -202,9 +205,9 @@ fn every_scheme_on_the_mlp_against_the_truth() {
             bad.push(format!("ridders {wrt}: {:e}", r.num_vs_truth));
         }
     }
-    let relu = Model::Mlp(MlpSpec { act: Activation::Relu, hidden: 8, seed: 1 });
+    let relu = MlpSpec { act: Activation::Relu, hidden: 8, seed: 1 };
     for scheme in Scheme::EVERY {
-        for &wrt in Wrt::ALL {
+        for &wrt in MlpTensor::ALL {
             let eps = if scheme == Scheme::Complex { "1e-20" } else { "1e-6" };
             for r in mlp_rows(relu, "f64", &cfg(scheme, eps, wrt)) {
                 // First-order stencils at h = 1e-6 keep about h of truncation error.
@@ -233,12 +236,15 @@ fn auto_is_within_3x_of_the_best_grid_step_on_mlp_tanh() {
     let mut bad = Vec::new();
     for scheme in [Scheme::Central, Scheme::Central5] {
         for dt in ["f32", "f64"] {
-            let fixed = mlp_rows(mlp_tanh(), dt, &cfg(scheme, &grid, Wrt::Input));
+            let fixed = mlp_rows(mlp_tanh(), dt, &cfg(scheme, &grid, MlpTensor::Input));
             let best = fixed.iter().min_by(|a, b| a.num_vs_truth.total_cmp(&b.num_vs_truth)).unwrap();
             let auto = mlp_rows(
                 mlp_tanh(),
                 dt,
-                &CheckConfig { steps: gradlab::method::Steps::Auto, ..cfg(scheme, "1", Wrt::Input) },
+                &(
+                    MlpTensor::Input,
+                    CheckConfig { steps: gradlab::method::Steps::Auto, ..cfg(scheme, "1", MlpTensor::Input).1 },
+                ),
             );
             let a = &auto[0];
             let ratio = a.num_vs_truth / best.num_vs_truth;
@@ -264,8 +270,8 @@ fn generic_engine_equals_the_linear_engine() {
         let c = config(10, InputGrad::Reset, Scheme::Central, "1", None);
         let (tr, _) = prepare::<T>(&p, ctx, &c.train);
         let w = Watch::unwatched();
-        for &wrt in Wrt::LINEAR {
-            let obj = LinearObjective::new(&tr, Reduction::Mean, wrt).unwrap();
+        for &wrt in LinearTensor::ALL {
+            let obj = LinearObjective::new(&tr, Reduction::Mean, wrt);
             assert_eq!(obj.analytic(), wrt.analytic(&tr));
             for scheme in Scheme::EVERY {
                 let steps =
@@ -319,7 +325,7 @@ fn mlp_value_is_the_forward_pass_loss() {
     for act in [Activation::Tanh, Activation::Relu] {
         let tr = mlp::train_watched(&x, &t, &init, act, &train_cfg(InputGrad::Reset), (), &Watch::unwatched()).unwrap();
         let z = gradlab::objective::cross_entropy::total_loss(tr.logits.view(), &t, Some(&0.1), ());
-        for &wrt in Wrt::ALL {
+        for &wrt in MlpTensor::ALL {
             let obj = MlpObjective::new(&tr, Reduction::Mean, wrt);
             assert_eq!(obj.value::<f64>(obj.tensor()), z, "{act} {wrt}");
         }
@@ -333,16 +339,19 @@ fn every_scheme_in_every_dtype_and_independent_of_threads() {
     let pool = |n: usize| rayon::ThreadPoolBuilder::new().num_threads(n).build().unwrap();
     let (one, four) = (pool(1), pool(4));
     for act in [Activation::Tanh, Activation::Relu] {
-        let model = Model::Mlp(MlpSpec { act, hidden: 3, seed: 2 });
+        let model = MlpSpec { act, hidden: 3, seed: 2 };
         for dt in ["f16", "bf16", "f32", "f64", "mpfr:100", "tf32", "e5m2"] {
             for scheme in Scheme::EVERY {
                 let eps = match scheme {
                     Scheme::Complex => "1e-2",
                     _ => "1e-1",
                 };
-                let mut cfgs = vec![cfg(scheme, eps, Wrt::HiddenWeight)];
+                let mut cfgs = vec![cfg(scheme, eps, MlpTensor::HiddenWeight)];
                 if scheme.is_stencil() {
-                    cfgs.push(CheckConfig { steps: gradlab::method::Steps::Auto, ..cfg(scheme, "1", Wrt::Input) });
+                    cfgs.push((
+                        MlpTensor::Input,
+                        CheckConfig { steps: gradlab::method::Steps::Auto, ..cfg(scheme, "1", MlpTensor::Input).1 },
+                    ));
                 }
                 for c in cfgs {
                     let a = one.install(|| mlp_rows(model, dt, &c));

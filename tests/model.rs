@@ -1,9 +1,8 @@
 //! The model trait (src/model/): Martins' function on the generic check against its closed-form
 //! derivative, and the linear model's fast path giving the generic engine's bits.
 
-use gradlab::check::{check_model, objective_grads, CheckConfig};
-use gradlab::method::Scheme;
-use gradlab::method::Steps;
+use gradlab::check::{check_model, objective_grads, CheckConfig, Checked};
+use gradlab::method::{Scheme, Steps};
 use gradlab::model::{At, LinearModel, LinearTensor, MartinsModel, MartinsTensor, Model};
 use gradlab::objective::martins::true_derivative_at_x0;
 use gradlab::objective::Reduction;
@@ -27,11 +26,23 @@ fn martins_on_the_generic_check() {
     assert!(err.to_f64() < 2f64.powi(-200), "{err}");
     let cfg =
         |scheme, steps: &str| CheckConfig { truth: Some(p), ..CheckConfig::seed(scheme, Steps::parse(steps).unwrap()) };
-    let dual = check_model(&m, MartinsTensor::X, DType::F64, &cfg(Scheme::Dual, "1"), &Watch::unwatched()).unwrap();
+    let dual = check_model(
+        &m,
+        MartinsTensor::X,
+        &Checked::new(cfg(Scheme::Dual, "1"), DType::F64).unwrap(),
+        &Watch::unwatched(),
+    )
+    .unwrap();
     let r = &dual.rows[0];
     assert!(r.relerr_mean < 1e-15 && r.num_vs_truth < 1e-15 && r.anal_vs_truth < 1e-15, "{r:?}");
     assert_eq!(r.wrt, "x");
-    let c = check_model(&m, MartinsTensor::X, DType::F64, &cfg(Scheme::Central, "1e-5"), &Watch::unwatched()).unwrap();
+    let c = check_model(
+        &m,
+        MartinsTensor::X,
+        &Checked::new(cfg(Scheme::Central, "1e-5"), DType::F64).unwrap(),
+        &Watch::unwatched(),
+    )
+    .unwrap();
     assert!(c.rows[0].num_vs_truth > 1e-13 && c.rows[0].num_vs_truth < 1e-8, "{:?}", c.rows[0]);
 }
 

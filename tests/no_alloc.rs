@@ -19,11 +19,12 @@
 use gradlab::check::prepare;
 use gradlab::exact::Decimal;
 use gradlab::method::Scheme;
+use gradlab::model::LinearTensor;
 use gradlab::numeric::Regime;
 use gradlab::numeric::{naive, numeric_grad, Evaluator, Setup, StepPlan};
 use gradlab::objective::cross_entropy::{row_loss, RowScratch};
 use gradlab::objective::linear::row_logits;
-use gradlab::objective::{Reduction, Wrt};
+use gradlab::objective::Reduction;
 use gradlab::problem::Problem;
 use gradlab::scalar::{DType, Scalar};
 use gradlab::train::{InputGrad, TrainConfig};
@@ -208,7 +209,7 @@ fn replay_allocs<T: Scalar>(setup: &Setup<T>, h: &Decimal, rows: usize, cols: us
     let mut ws = RowScratch::new(ctx);
     // For the weight: the whole perturbed weight of each (row, element, point).
     let weights: Vec<ndarray::Array2<T>> = match setup.wrt {
-        Wrt::Weight => perturbed
+        LinearTensor::Weight => perturbed
             .iter()
             .map(|(c, row)| {
                 let mut w = tr.weight.clone();
@@ -221,14 +222,14 @@ fn replay_allocs<T: Scalar>(setup: &Setup<T>, h: &Decimal, rows: usize, cols: us
     let mut run = || {
         for (p, (j, row)) in perturbed.iter().enumerate() {
             match setup.wrt {
-                Wrt::Input => {
+                LinearTensor::Input => {
                     row_logits(ArrayView1::from(&row[..]), tr.weight.view(), &tr.bias, &mut z, &mut scratch);
                     row_loss(&z, tr.t[*j], &mut ws, &mut out);
                 }
-                Wrt::Logits => row_loss(row, tr.t[*j], &mut ws, &mut out),
-                Wrt::Weight | Wrt::Bias => {
+                LinearTensor::Logits => row_loss(row, tr.t[*j], &mut ws, &mut out),
+                LinearTensor::Weight | LinearTensor::Bias => {
                     let (w, b) = match setup.wrt {
-                        Wrt::Weight => (weights[p].view(), &tr.bias[..]),
+                        LinearTensor::Weight => (weights[p].view(), &tr.bias[..]),
                         _ => (tr.weight.view(), &row[..]),
                     };
                     for (s, xs) in tr.x.rows().into_iter().enumerate() {
@@ -236,7 +237,6 @@ fn replay_allocs<T: Scalar>(setup: &Setup<T>, h: &Decimal, rows: usize, cols: us
                         row_loss(&z, tr.t[s], &mut ws, &mut out);
                     }
                 }
-                Wrt::HiddenWeight | Wrt::HiddenBias => unreachable!("the linear model's tensors only"),
             }
         }
     };
@@ -250,7 +250,7 @@ fn replay_allocs<T: Scalar>(setup: &Setup<T>, h: &Decimal, rows: usize, cols: us
 
 /// Measures one (dtype, scheme, wrt) case and checks that the numbers are real gradients.
 /// Returns the GMP/MPFR allocations per element call (all inside MPFR's exp and log).
-fn case<T: Scalar>(ctx: T::Ctx, scheme: Scheme, wrt: Wrt, expect: Expect) -> f64 {
+fn case<T: Scalar>(ctx: T::Ctx, scheme: Scheme, wrt: LinearTensor, expect: Expect) -> f64 {
     let label = format!("{} {} {}", T::dtype(ctx), scheme, wrt);
     let p = Problem::generate(SIZE.0, SIZE.1, SIZE.2, 7).unwrap();
     let (tr, _) = prepare::<T>(&p, ctx, &train_config());
@@ -353,7 +353,7 @@ fn dtype_cases(dtype: &str, expect: Expect) {
     install_gmp_hooks();
     let dt = DType::parse(dtype).unwrap();
     for scheme in [Scheme::Central, Scheme::Central5] {
-        for &wrt in Wrt::LINEAR {
+        for &wrt in LinearTensor::ALL {
             let per_call = gradlab::with_dtype!(dt, |T, ctx| case::<T>(ctx, scheme, wrt, expect));
             // Shown with --nocapture: what MPFR's exp/log allocate internally per element.
             eprintln!("{dtype} {scheme} {wrt}: 0 Rust allocations, {per_call:.2} GMP heap allocations per element");
@@ -424,8 +424,12 @@ fn the_naive_path_is_seen_allocating() {
     fn naive_allocs<T: Scalar>(ctx: T::Ctx) -> (usize, usize) {
         let p = Problem::generate(SIZE.0, SIZE.1, SIZE.2, 7).unwrap();
         let (tr, _) = prepare::<T>(&p, ctx, &train_config());
-        let setup =
-            Setup { trained: &tr, reduction: Reduction::Mean, stencil: Scheme::Central.stencil(), wrt: Wrt::Input };
+        let setup = Setup {
+            trained: &tr,
+            reduction: Reduction::Mean,
+            stencil: Scheme::Central.stencil(),
+            wrt: LinearTensor::Input,
+        };
         let h = Decimal::parse("step", "1e-3").unwrap();
         let ev = Evaluator::new(&setup, std::slice::from_ref(&h));
         let (mut g, mut e, mut f) = (T::zero(ctx), T::zero(ctx), Regime::Finite);
@@ -450,7 +454,7 @@ fn complex_step_and_dual_numbers_allocate_per_row_not_per_element() {
     use gradlab::watch::Watch;
     let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
     for (scheme, h) in [(Scheme::Complex, "1e-20"), (Scheme::Complex, "1e-3"), (Scheme::Dual, "1e-3")] {
-        for wrt in [Wrt::Input, Wrt::Weight] {
+        for wrt in [LinearTensor::Input, LinearTensor::Weight] {
             let counts: Vec<(usize, usize)> = [8, 64]
                 .iter()
                 .map(|&d| {

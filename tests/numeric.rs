@@ -10,8 +10,9 @@ use common::*;
 use gradlab::check::prepare;
 use gradlab::exact::Decimal;
 use gradlab::method::Scheme;
+use gradlab::model::LinearTensor;
 use gradlab::numeric::{numeric_grad, Setup};
-use gradlab::objective::{Reduction, Wrt};
+use gradlab::objective::Reduction;
 use gradlab::scalar::{Prec, Scalar};
 use gradlab::train::InputGrad;
 use gradlab::truth::truth_grad;
@@ -31,13 +32,14 @@ fn truncation_error_follows_the_stencils_order_at_large_steps() {
     let p = default_problem();
     let cfg = config(10, InputGrad::Reset, Scheme::Central, "1e-1", None);
     let (tr, _) = prepare::<f64>(&p, (), &cfg.train);
-    let truth = truth_grad(&tr, Reduction::Mean, Wrt::Input, Prec::new(256).unwrap());
+    let truth = truth_grad(&tr, Reduction::Mean, LinearTensor::Input, Prec::new(256).unwrap());
     for (scheme, order, steps) in [
         (Scheme::Forward, 1, ["1e-1", "5e-2", "2.5e-2"]),
         (Scheme::Central, 2, ["2e-1", "1e-1", "5e-2"]),
         (Scheme::Central5, 4, ["4e-1", "2e-1", "1e-1"]),
     ] {
-        let setup = Setup { trained: &tr, reduction: Reduction::Mean, stencil: scheme.stencil(), wrt: Wrt::Input };
+        let setup =
+            Setup { trained: &tr, reduction: Reduction::Mean, stencil: scheme.stencil(), wrt: LinearTensor::Input };
         let err: Vec<f64> = steps
             .iter()
             .map(|h| error_norm(&numeric_grad(&setup, &Decimal::parse("step", h).unwrap(), false).grad, &truth))
@@ -63,8 +65,12 @@ fn f32_dead_zone_at_1e_minus_8() {
     let p = default_problem();
     let cfg = config(10, InputGrad::Reset, Scheme::Central, "1e-8", None);
     let (tr, _) = prepare::<f32>(&p, (), &cfg.train);
-    let setup =
-        Setup { trained: &tr, reduction: cfg.train.reduction, stencil: Scheme::Central.stencil(), wrt: Wrt::Input };
+    let setup = Setup {
+        trained: &tr,
+        reduction: cfg.train.reduction,
+        stencil: Scheme::Central.stencil(),
+        wrt: LinearTensor::Input,
+    };
     let num = numeric_grad(&setup, &cfg.steps.fixed()[0], false);
     let mut big = 0;
     for ((x, g), e) in tr.x.iter().zip(num.grad.iter()).zip(num.effective_step.iter()) {
@@ -84,15 +90,14 @@ fn f32_dead_zone_at_1e_minus_8() {
 fn fast_and_naive_paths_are_bit_identical() {
     let p = gradlab::problem::Problem::generate(7, 3, 3, 5).unwrap();
     for scheme in Scheme::ALL {
-        for &wrt in Wrt::LINEAR {
+        for &wrt in LinearTensor::ALL {
             for dt in ["f16", "bf16", "f32", "f64", "mpfr:53", "mpfr:200"] {
                 let mut cfg = config(3, InputGrad::Reset, scheme, "1e-1,1e-3,1e-7", None);
-                cfg.wrt = wrt;
                 cfg.keep_grads = true;
                 let dtype = gradlab::scalar::DType::parse(dt).unwrap();
-                let fast = gradlab::check::check_dtype(&p, dtype, &cfg).unwrap();
+                let fast = gradlab::check::check_dtype(&p, wrt, dtype, &cfg).unwrap();
                 cfg.naive = true;
-                let naive = gradlab::check::check_dtype(&p, dtype, &cfg).unwrap();
+                let naive = gradlab::check::check_dtype(&p, wrt, dtype, &cfg).unwrap();
                 let (f, n) = (fast.grads.unwrap(), naive.grads.unwrap());
                 for (a, b) in f.numeric.iter().zip(&n.numeric) {
                     let same = a.iter().zip(b.iter()).all(|(x, y)| x.to_bits() == y.to_bits());
@@ -110,17 +115,21 @@ fn parallel_rows_match_one_thread_and_the_naive_path() {
     use gradlab::numeric::SEQUENTIAL_BELOW;
     let p = gradlab::problem::Problem::generate(64, 20, 3, 9).unwrap();
     const { assert!(64 * 20 >= SEQUENTIAL_BELOW, "this test must exercise the parallel path") };
-    let mut cfg = config(2, InputGrad::Reset, Scheme::Central5, "1e-3", None);
+    let cfg = config(2, InputGrad::Reset, Scheme::Central5, "1e-3", None);
     // The weight's 60 elements each evaluate all 64 samples: the parallel path too.
-    for (dt, wrt) in [("f32", Wrt::Input), ("mpfr:80", Wrt::Input), ("f32", Wrt::Weight), ("f64", Wrt::Bias)] {
-        cfg.wrt = wrt;
+    for (dt, wrt) in [
+        ("f32", LinearTensor::Input),
+        ("mpfr:80", LinearTensor::Input),
+        ("f32", LinearTensor::Weight),
+        ("f64", LinearTensor::Bias),
+    ] {
         let dtype = gradlab::scalar::DType::parse(dt).unwrap();
         let grads = |threads: usize, naive: bool| {
             let mut c = cfg.clone();
             c.keep_grads = true;
             c.naive = naive;
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-            pool.install(|| gradlab::check::check_dtype(&p, dtype, &c).unwrap().grads.unwrap().numeric[0].clone())
+            pool.install(|| gradlab::check::check_dtype(&p, wrt, dtype, &c).unwrap().grads.unwrap().numeric[0].clone())
         };
         let (one, two, naive) = (grads(1, false), grads(2, false), grads(2, true));
         let bits = |a: &ndarray::Array2<f64>| a.iter().map(|v| v.to_bits()).collect::<Vec<_>>();

@@ -8,8 +8,9 @@
 mod common;
 use common::default_problem;
 use gradlab::check::prepare;
+use gradlab::model::{LinearTensor, MlpTensor};
 use gradlab::objective::mlp::{Activation, MlpParams};
-use gradlab::objective::{Objective, Reduction, Wrt};
+use gradlab::objective::{Objective, Reduction};
 use gradlab::scalar::num::Dual;
 use gradlab::scalar::{Prec, Scalar};
 use gradlab::train::mlp::{self, MlpObjective};
@@ -48,15 +49,15 @@ fn the_linear_models_backward_pass_is_its_forward_passs_derivative() {
         let reset = TrainConfig { reduction, ..TrainConfig::seed(InputGrad::Reset) };
         let (t64, _) = prepare::<f64>(&p, (), &reset);
         let (t256, _) = prepare::<Float>(&p, Prec::new(256).unwrap(), &reset);
-        for &wrt in Wrt::LINEAR {
-            let e = dual_vs_analytic(&LinearObjective::new(&t64, reduction, wrt).unwrap());
+        for &wrt in LinearTensor::ALL {
+            let e = dual_vs_analytic(&LinearObjective::new(&t64, reduction, wrt));
             assert!(e < 1e-14, "f64 {wrt} {reduction}: {e:e}");
-            let e = dual_vs_analytic(&LinearObjective::new(&t256, reduction, wrt).unwrap());
+            let e = dual_vs_analytic(&LinearObjective::new(&t256, reduction, wrt));
             assert!(e < 1e-72, "mpfr:256 {wrt} {reduction}: {e:e}");
         }
     }
     let (acc, _) = prepare::<f64>(&p, (), &TrainConfig::seed(InputGrad::Accumulate));
-    let e = dual_vs_analytic(&LinearObjective::new(&acc, Reduction::Mean, Wrt::Input).unwrap());
+    let e = dual_vs_analytic(&LinearObjective::new(&acc, Reduction::Mean, LinearTensor::Input));
     // Relative to the largest accumulated element: |10 g - g| / |10 g| = 0.9.
     assert!(e > 0.5, "the accumulated x.grad is about 10 times the derivative, yet the comparison gave {e:e}");
 }
@@ -74,7 +75,7 @@ fn the_mlps_backward_pass_is_its_forward_passs_derivative_hidden_layer_included(
         let prec = Prec::new(200).unwrap();
         let x = p.x.mapv(|v| Float::with_val(200, v));
         let t200 = mlp::train_watched(&x, &p.t, &init.cast::<Float>(prec), act, &cfg, prec, &w).unwrap();
-        for &wrt in Wrt::ALL {
+        for &wrt in MlpTensor::ALL {
             let e = dual_vs_analytic(&MlpObjective::new(&t64, Reduction::Mean, wrt));
             assert!(e < 1e-14, "f64 {act} {wrt}: {e:e}");
             let e = dual_vs_analytic(&MlpObjective::new(&t200, Reduction::Mean, wrt));

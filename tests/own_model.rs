@@ -6,9 +6,8 @@
 #[path = "../examples/own_model.rs"]
 mod own_model;
 
-use gradlab::check::{check_model, CheckConfig, CheckRow};
-use gradlab::method::Scheme;
-use gradlab::method::Steps;
+use gradlab::check::{check_model, CheckConfig, CheckRow, Checked};
+use gradlab::method::{Scheme, Steps};
 use gradlab::model::{backward_truth, truth, Model};
 use gradlab::scalar::{DType, Prec};
 use gradlab::watch::Watch;
@@ -26,7 +25,9 @@ fn rows(model: &LogReg, dtype: &str, steps: &str) -> Vec<CheckRow> {
         truth: Some(Prec::new(256).unwrap()),
         ..CheckConfig::seed(Scheme::Central, Steps::parse(steps).unwrap())
     };
-    check_model(model, Weight, DType::parse(dtype).unwrap(), &cfg, &Watch::unwatched()).unwrap().rows
+    check_model(model, Weight, &Checked::new(cfg, DType::parse(dtype).unwrap()).unwrap(), &Watch::unwatched())
+        .unwrap()
+        .rows
 }
 
 /// The backward in f64 is the reference to a few ulps, and the truth (the loss differentiated by

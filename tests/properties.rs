@@ -5,8 +5,8 @@ use gradlab::check::{check_dtype, CheckConfig};
 use gradlab::exact::{parse_list, Decimal};
 use gradlab::method::{Scheme, Steps};
 use gradlab::metrics::relerr;
+use gradlab::model::LinearTensor;
 use gradlab::objective::Reduction;
-use gradlab::objective::Wrt;
 use gradlab::problem::Problem;
 use gradlab::scalar::{DType, Prec, Scalar};
 use gradlab::train::{InputGrad, TrainConfig};
@@ -118,15 +118,15 @@ proptest! {
             scheme: Scheme::ALL[scheme],
             // `auto`: a step per element from the error model (an extra pass of the engine).
             steps: Steps::parse(step).unwrap(),
-            wrt: Wrt::LINEAR[wrt],
             truth: None,
             naive: false,
             keep_grads: true,
         };
-        prop_assume!(cfg.validate_for(&[dt]).is_ok());
-        let fast = check_dtype(&p, dt, &cfg).unwrap();
+        prop_assume!(gradlab::check::Checked::new(cfg.clone(), dt).is_ok());
+        let wrt = LinearTensor::ALL[wrt];
+        let fast = check_dtype(&p, wrt, dt, &cfg).unwrap();
         cfg.naive = true;
-        let naive = check_dtype(&p, dt, &cfg).unwrap();
+        let naive = check_dtype(&p, wrt, dt, &cfg).unwrap();
         let (fast_rows, naive_rows) = (&fast.rows, &naive.rows);
         for (a, b) in fast.grads.unwrap().numeric[0].iter().zip(naive.grads.unwrap().numeric[0].iter()) {
             prop_assert!(a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()), "{a} vs {b}");

@@ -17,7 +17,8 @@ mod common;
 use common::reference::{assert_close, fixtures, max_relerr, problem, refs, D, K, N};
 use gradlab::check::prepare;
 use gradlab::exact::Decimal;
-use gradlab::objective::{Reduction, Wrt};
+use gradlab::model::LinearTensor;
+use gradlab::objective::Reduction;
 use gradlab::problem::Problem;
 use gradlab::scalar::{Prec, Scalar};
 use gradlab::train::{InputGrad, TrainConfig, Trained};
@@ -46,14 +47,14 @@ fn check_all<T: Scalar>(name: &str, ctx: T::Ctx, tol: f64) -> f64 {
     worst = worst.max(assert_close(&format!("{name} grad_logits accumulate E=10"), &acc.grad_logits, &r.logits, tol));
     // W.grad and b.grad are the last epoch's in both modes (only x.grad accumulates).
     for (mode, tr) in [("reset", &reset), ("accumulate", &acc)] {
-        let (w, b) = (Wrt::Weight.analytic(tr).to_owned(), Wrt::Bias.analytic(tr).to_owned());
+        let (w, b) = (LinearTensor::Weight.analytic(tr).to_owned(), LinearTensor::Bias.analytic(tr).to_owned());
         worst = worst.max(assert_close(&format!("{name} grad_weight {mode} E=10"), &w, &r.weight, tol));
         worst = worst.max(assert_close(&format!("{name} grad_bias {mode} E=10"), &b, &r.bias, tol));
     }
     for mode in [InputGrad::Reset, InputGrad::Accumulate] {
         let e0 = train::<T>(&p, ctx, 0, mode);
         worst = worst.max(assert_close(&format!("{name} grad_x {mode} E=0"), &e0.grad_x, &r.e0, tol));
-        let (w, b) = (Wrt::Weight.analytic(&e0).to_owned(), Wrt::Bias.analytic(&e0).to_owned());
+        let (w, b) = (LinearTensor::Weight.analytic(&e0).to_owned(), LinearTensor::Bias.analytic(&e0).to_owned());
         worst = worst.max(assert_close(&format!("{name} grad_weight {mode} E=0"), &w, &r.weight_e0, tol));
         worst = worst.max(assert_close(&format!("{name} grad_bias {mode} E=0"), &b, &r.bias_e0, tol));
     }

@@ -4,9 +4,10 @@
 use gradlab::check::prepare;
 use gradlab::exact::Decimal;
 use gradlab::method::Scheme;
+use gradlab::model::LinearTensor;
 use gradlab::numeric::Regime;
 use gradlab::numeric::{numeric_grad, Setup};
-use gradlab::objective::{Reduction, Wrt};
+use gradlab::objective::Reduction;
 use gradlab::problem::Problem;
 use gradlab::regimes::predicts_input_dead;
 use gradlab::scalar::Scalar;
@@ -21,7 +22,7 @@ fn regimes_of(
 ) -> (ndarray::Array2<Regime>, ndarray::Array2<f32>, ndarray::Array2<f32>) {
     let cfg = TrainConfig { epochs: 0, ..TrainConfig::seed(InputGrad::Reset) };
     let (tr, _) = prepare::<f32>(p, (), &cfg);
-    let setup = Setup { trained: &tr, reduction: Reduction::Mean, stencil: scheme.stencil(), wrt: Wrt::Input };
+    let setup = Setup { trained: &tr, reduction: Reduction::Mean, stencil: scheme.stencil(), wrt: LinearTensor::Input };
     let num = numeric_grad(&setup, &Decimal::parse("step", h).unwrap(), false);
     (num.regime, num.grad, num.effective_step)
 }
@@ -79,13 +80,13 @@ fn the_flat_loss_boundary_is_where_the_model_puts_it() {
         let cfg = TrainConfig::seed(InputGrad::Reset);
         let (tr, _) = prepare::<f32>(&p, (), &cfg);
         let st = Scheme::Central.stencil();
-        let g = gradlab::truth::truth_grad(&tr, Reduction::Mean, Wrt::Input, Prec::new(256).unwrap());
+        let g = gradlab::truth::truth_grad(&tr, Reduction::Mean, LinearTensor::Input, Prec::new(256).unwrap());
         let scale = Reduction::Mean.scale::<f32>(10, ());
-        let loss = Wrt::Input.loss_with(&tr, tr.x.view(), scale.as_ref()) as f64;
+        let loss = LinearTensor::Input.loss_with(&tr, tr.x.view(), scale.as_ref()) as f64;
         // The model judges the total before the mean's 1/n: S = n L, dS/dx = n g.
         let bounds: Vec<f64> =
             g.iter().map(|g| flat_boundary(DType::F32, &st, 10.0 * loss, 10.0 * g.to_f64())).collect();
-        let setup = Setup { trained: &tr, reduction: Reduction::Mean, stencil: st, wrt: Wrt::Input };
+        let setup = Setup { trained: &tr, reduction: Reduction::Mean, stencil: st, wrt: LinearTensor::Input };
         for (factor, want_flat) in [(8.0, false), (1.0 / 8.0, true)] {
             let mut agree = 0;
             for (e, &b) in bounds.iter().enumerate() {

@@ -6,7 +6,8 @@
 mod common;
 use common::reference::{assert_close, problem, refs};
 use gradlab::check::prepare;
-use gradlab::objective::{Reduction, Wrt};
+use gradlab::model::LinearTensor;
+use gradlab::objective::Reduction;
 use gradlab::problem::Problem;
 use gradlab::scalar::{Prec, Scalar};
 use gradlab::train::{InputGrad, TrainConfig, Trained};
@@ -22,7 +23,9 @@ fn truth_of_weight_and_bias_matches_reference() {
     let r = refs();
     let (tr, _) = prepare::<f64>(&p, (), &TrainConfig::untrained(Reduction::Mean));
     let prec = Prec::new(256).unwrap();
-    for (wrt, want) in [(Wrt::Weight, &r.weight_e0), (Wrt::Bias, &r.bias_e0), (Wrt::Input, &r.e0)] {
+    for (wrt, want) in
+        [(LinearTensor::Weight, &r.weight_e0), (LinearTensor::Bias, &r.bias_e0), (LinearTensor::Input, &r.e0)]
+    {
         let t = truth_grad(&tr, Reduction::Mean, wrt, prec);
         assert_close(&format!("truth {wrt} E=0"), &t, want, 1e-50);
     }
@@ -64,7 +67,7 @@ fn raising_the_precision_moves_the_truth_by_less_than_2_pow_minus_200() {
         assert!(!e.is_zero(), "{name}: the 256-bit truth is the 512-bit one: the precision was not applied");
     };
     let (t32, t64) = (trained::<f32>(&p, ()), trained::<f64>(&p, ()));
-    for &wrt in Wrt::LINEAR {
+    for &wrt in LinearTensor::ALL {
         for reduction in [Reduction::Mean, Reduction::Sum] {
             check(
                 &format!("f32 {wrt} {reduction}"),
@@ -89,7 +92,7 @@ fn the_truth_of_a_sum_is_n_times_the_means() {
     for n in [16usize, 10] {
         let p = gradlab::problem::Problem::generate(n, 4, 3, 2).unwrap();
         let tr = trained::<f64>(&p, ());
-        for &wrt in Wrt::LINEAR {
+        for &wrt in LinearTensor::ALL {
             let sum = truth_grad(&tr, Reduction::Sum, wrt, prec);
             let n_mean = truth_grad(&tr, Reduction::Mean, wrt, prec).mapv(|v| v * n as u32);
             if n.is_power_of_two() {

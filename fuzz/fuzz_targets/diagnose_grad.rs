@@ -3,7 +3,8 @@
 //! factor or a named reason) or a one-line error, never a panic, an abort or a hang.
 #![no_main]
 use gradlab::diagnose::{Given, Reference, Settings};
-use gradlab::objective::{Reduction, Wrt};
+use gradlab::objective::Reduction;
+use gradlab::model::LinearTensor;
 use gradlab::problem::Problem;
 use gradlab::scalar::DType;
 use libfuzzer_sys::fuzz_target;
@@ -20,7 +21,7 @@ fn reference() -> &'static Reference {
 
 fuzz_target!(|data: &[u8]| {
     let Some((&which, bytes)) = data.split_first() else { return };
-    let wrt = [Wrt::Input, Wrt::Weight, Wrt::Bias][usize::from(which) % 3];
+    let wrt = [LinearTensor::Input, LinearTensor::Weight, LinearTensor::Bias][usize::from(which) % 3];
     let grad = match gradlab::npy::decode_float(bytes) {
         Ok(g) => g,
         Err(e) => {

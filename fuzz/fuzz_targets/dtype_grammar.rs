@@ -5,7 +5,8 @@
 #![no_main]
 use gradlab::check::CheckConfig;
 use gradlab::method::{Scheme, Steps};
-use gradlab::objective::{Reduction, Wrt};
+use gradlab::model::LinearTensor;
+use gradlab::objective::Reduction;
 use gradlab::scalar::DType;
 use libfuzzer_sys::fuzz_target;
 
@@ -21,11 +22,13 @@ fuzz_target!(|data: &[u8]| {
             assert!(list.iter().all(|d| d.bits() < truth.bits()), "{list:?}: truth {} bits", truth.bits());
             let steps = Steps::parse(gradlab::policy::SEED_STEPS).unwrap();
             let cfg = CheckConfig::seed(Scheme::Central, steps);
-            if let Err(e) = cfg.validate_for(&list) {
-                assert!(!e.to_string().contains('\n'), "{e}");
+            for &dt in &list {
+                if let Err(e) = gradlab::check::Checked::new(cfg.clone(), dt) {
+                    assert!(!e.to_string().contains('\n'), "{e}");
+                }
             }
             let shape = gradlab::budget::Shape { n: usize::MAX, d: usize::MAX, k: usize::MAX };
-            let _ = gradlab::budget::check_memory(shape, &list, &cfg, usize::MAX);
+            let _ = gradlab::budget::check_memory(shape, LinearTensor::Input, &list, &cfg, usize::MAX);
         }
         Err(e) => assert!(!e.to_string().contains('\n'), "{e}"),
     }
@@ -37,5 +40,5 @@ fuzz_target!(|data: &[u8]| {
         Ok(steps) => assert_eq!(Steps::parse(&steps.to_string()).ok(), Some(steps.clone()), "{steps}"),
         Err(e) => assert!(!e.to_string().contains('\n'), "{e}"),
     }
-    let _ = (Scheme::parse(s), Reduction::parse(s), Wrt::parse(s), gradlab::train::InputGrad::parse(s));
+    let _ = (Scheme::parse(s), Reduction::parse(s), LinearTensor::parse(s), gradlab::train::InputGrad::parse(s));
 });

@@ -6,7 +6,7 @@
 use super::exact::Exact;
 use super::tolerance::Rounding;
 use crate::error::Result;
-use crate::objective::{Reduction, Wrt};
+use crate::objective::{LinearTensor, Reduction};
 use crate::problem::Problem;
 use crate::scalar::DType;
 use ndarray::Array2;
@@ -18,7 +18,7 @@ pub struct Ratios {
     /// Where the gradient came from.
     pub name: String,
     /// The tensor.
-    pub wrt: Wrt,
+    pub wrt: LinearTensor,
     /// How many elements.
     pub elements: usize,
     /// The root mean square of |given - truth| / s.
@@ -66,7 +66,7 @@ pub fn fixtures(root: &Path) -> Result<Vec<(String, std::path::PathBuf, DType)>>
 pub fn ratios(
     name: &str,
     problem: &Problem,
-    wrt: Wrt,
+    wrt: LinearTensor,
     given: &Array2<f64>,
     (dtype, accumulate): (DType, DType),
     file: DType,
@@ -95,13 +95,17 @@ pub fn fixture_ratios(root: &Path) -> Result<Vec<Ratios>> {
     let mut out = Vec::new();
     for (name, dir, dtype) in fixtures(root)? {
         let problem = Problem::load(&dir)?;
-        for wrt in [Wrt::Input, Wrt::Weight, Wrt::Bias] {
-            let file = dir.join(format!("{}_grad.npy", if wrt == Wrt::Input { "x" } else { wrt.name() }));
+        for wrt in [LinearTensor::Input, LinearTensor::Weight, LinearTensor::Bias] {
+            let file = dir.join(format!("{}_grad.npy", if wrt == LinearTensor::Input { "x" } else { wrt.name() }));
             if !file.exists() {
                 continue;
             }
             let (g, file_dtype) = crate::npy::read_float_typed(&file)?;
-            let g = if wrt == Wrt::Bias { g.into_shape_with_order((1, problem.k())) } else { g.into_dimensionality() };
+            let g = if wrt == LinearTensor::Bias {
+                g.into_shape_with_order((1, problem.k()))
+            } else {
+                g.into_dimensionality()
+            };
             let g = g.map_err(|e| crate::Error::Problem(format!("{}: {e}", file.display())))?;
             let accumulate = super::default_accumulation(dtype);
             out.push(ratios(&name, &problem, wrt, &g, (dtype, accumulate), file_dtype));
@@ -116,7 +120,7 @@ pub fn fixture_ratios(root: &Path) -> Result<Vec<Ratios>> {
 pub fn own_ratios() -> Vec<Ratios> {
     let mut out: Vec<Ratios> = Vec::new();
     for dtype in [DType::F16, DType::BF16, DType::F32, DType::F64] {
-        for wrt in [Wrt::Input, Wrt::Weight, Wrt::Bias] {
+        for wrt in [LinearTensor::Input, LinearTensor::Weight, LinearTensor::Bias] {
             let mut worst = Ratios { name: format!("gradlab {dtype}"), wrt, elements: 0, rms: 0.0, max: 0.0 };
             for seed in 0..12u64 {
                 for (n, d, k) in [(10, 4, 2), (37, 9, 5), (128, 3, 10)] {

@@ -9,7 +9,7 @@ use super::exact::{Exact, F64_PASS_MAX_BITS};
 use super::microbatch::{common_partitions, lstsq, partitions, weights_of};
 use super::power::{z_elements, Fit, Scale};
 use super::{Accumulation, Analysis, Cause, Finding};
-use crate::objective::{Reduction, Wrt};
+use crate::objective::{LinearTensor, Reduction};
 use crate::policy::{whole_factor, DRIFT_UNEXPLAINED_MAX};
 use crate::scalar::dd::Dd;
 use crate::scalar::DType;
@@ -249,7 +249,7 @@ fn directional(a: &Analysis, ex: &Exact, dw: &Array2<f64>, db: &[f64]) -> Vec<Ar
 /// The parameter gradients (W, b as a vector) of the meant loss at `ex`, in f64: directions.
 fn param_grads(a: &Analysis, ex: &Exact) -> (Array2<f64>, Vec<f64>) {
     let w = vec![a.omega; a.n()];
-    (ex.f64_grad(Wrt::Weight, &w), ex.f64_grad(Wrt::Bias, &w).row(0).to_vec())
+    (ex.f64_grad(LinearTensor::Weight, &w), ex.f64_grad(LinearTensor::Bias, &w).row(0).to_vec())
 }
 
 /// The drift of every given part along SGD: the derivative of the gradient along the exact
@@ -368,10 +368,10 @@ fn exact_scale(a: &Analysis, scale: &Scale, c_ls: f64, factor: f64, mean: bool) 
 /// Returns the explanation and whether that exact match holds within rounding.
 fn params_after_step(a: &Analysis) -> Option<(Explained, bool)> {
     let ex = &a.r.ex;
-    let given_of = |wrt: Wrt| a.parts.iter().find(|p| p.wrt == wrt).map(|p| p.given.clone());
+    let given_of = |wrt: LinearTensor| a.parts.iter().find(|p| p.wrt == wrt).map(|p| p.given.clone());
     let (truth_w, truth_b) = param_grads(a, ex);
-    let vw = given_of(Wrt::Weight).unwrap_or(truth_w);
-    let mut vb = given_of(Wrt::Bias).map_or(truth_b, |b| b.row(0).to_vec());
+    let vw = given_of(LinearTensor::Weight).unwrap_or(truth_w);
+    let mut vb = given_of(LinearTensor::Bias).map_or(truth_b, |b| b.row(0).to_vec());
     let mut vw = vw;
     let j = directional(a, ex, &vw, &vb);
     let sigma: Vec<&Array2<f64>> = a.parts.iter().map(|p| &p.sigma).collect();
@@ -394,8 +394,8 @@ fn params_after_step(a: &Analysis) -> Option<(Explained, bool)> {
     if lr0.is_nan() || lr0 <= 0.0 || unexplained > DRIFT_UNEXPLAINED_MAX {
         return None;
     }
-    let fixed_w = a.parts.iter().any(|p| p.wrt == Wrt::Weight);
-    let fixed_b = a.parts.iter().any(|p| p.wrt == Wrt::Bias);
+    let fixed_w = a.parts.iter().any(|p| p.wrt == LinearTensor::Weight);
+    let fixed_b = a.parts.iter().any(|p| p.wrt == LinearTensor::Bias);
     let sigmas: Vec<Array2<f64>> = a.parts.iter().map(|p| p.sigma.clone()).collect();
     let (mut lr, mut exact_fit) = (lr0, None);
     for _ in 0..PARAMS_AFTER_STEP_ITERATIONS {
@@ -502,7 +502,7 @@ fn accumulation(a: &Analysis, c_ls: f64, g: &[f64], t: &[f64], mean: bool) -> Op
     }
     let lr = 2.0 * a_fit / (c * (c - 1.0));
     let lr_acc = 6.0 * a_fit / (c * (c - 1.0) * (2.0 * c - 1.0));
-    let params = a.parts.iter().any(|p| p.wrt != Wrt::Input);
+    let params = a.parts.iter().any(|p| p.wrt != LinearTensor::Input);
     let mut evidence = vec![
         format!(
             "the ratio to the truth is near the whole number {c} but not exactly it (least squares {c_ls:.6}): the \
@@ -551,7 +551,7 @@ fn accumulation(a: &Analysis, c_ls: f64, g: &[f64], t: &[f64], mean: bool) -> Op
 /// The per-sample weights from the given gradients, how they were found, or why they cannot be.
 fn sample_weights(a: &Analysis) -> Result<(Vec<f64>, String), String> {
     let n = a.n();
-    if let Some(p) = a.parts.iter().find(|p| p.wrt == Wrt::Input) {
+    if let Some(p) = a.parts.iter().find(|p| p.wrt == LinearTensor::Input) {
         let w = p
             .given
             .rows()
@@ -611,8 +611,8 @@ fn contributions(a: &Analysis) -> Array2<f64> {
         for (row, col) in p.given.indexed_iter().map(|(ix, _)| ix) {
             for j in 0..a.n() {
                 m[[r, j]] = match p.wrt {
-                    Wrt::Weight => ex.residual.hi[[j, row]] * ex.x[[j, col]],
-                    Wrt::Bias => ex.residual.hi[[j, col]],
+                    LinearTensor::Weight => ex.residual.hi[[j, row]] * ex.x[[j, col]],
+                    LinearTensor::Bias => ex.residual.hi[[j, col]],
                     _ => unreachable!("the input is handled row by row"),
                 };
             }

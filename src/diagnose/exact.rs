@@ -19,7 +19,7 @@
 //! The f64 companions (probabilities, residuals, the drift of a gradient along a parameter
 //! direction) feed the tolerance and the fits of the causes, where f64 is plenty.
 
-use crate::objective::Wrt;
+use crate::objective::LinearTensor;
 use crate::problem::Problem;
 use crate::scalar::dd::{dd_add, dd_mul, fast_two_sum, split, to_dd, Dd};
 use crate::watch::Watch;
@@ -302,24 +302,24 @@ impl Exact {
     ///
     /// # Panics
     /// For a `wrt` other than input, weight or bias, or a weight count other than n.
-    pub(crate) fn grad(&self, wrt: Wrt, weights: &[Dd]) -> DdMatrix {
+    pub(crate) fn grad(&self, wrt: LinearTensor, weights: &[Dd]) -> DdMatrix {
         let g = self.logits_grad(weights);
         match wrt {
-            Wrt::Input => input_grad(&g, &self.w),
-            Wrt::Weight => weight_grad(&g, &self.x),
-            Wrt::Bias => bias_grad(&g),
+            LinearTensor::Input => input_grad(&g, &self.w),
+            LinearTensor::Weight => weight_grad(&g, &self.x),
+            LinearTensor::Bias => bias_grad(&g),
             other => panic!("the linear model's diagnosis takes input, weight and bias gradients, not {other}"),
         }
     }
 
     /// The `wrt` gradient of sum_j weights_j loss_j in f64 (for directions and fits, where f64 is
     /// plenty).
-    pub(crate) fn f64_grad(&self, wrt: Wrt, weights: &[f64]) -> Array2<f64> {
+    pub(crate) fn f64_grad(&self, wrt: LinearTensor, weights: &[f64]) -> Array2<f64> {
         let (n, k) = (self.n(), self.k());
         let g = Array2::from_shape_fn((n, k), |(j, c)| weights[j] * self.residual.hi[[j, c]]);
         match wrt {
-            Wrt::Input => f64_input_grad(g.view(), self.w.view()),
-            Wrt::Weight => f64_weight_grad(g.view(), self.x.view()),
+            LinearTensor::Input => f64_input_grad(g.view(), self.w.view()),
+            LinearTensor::Weight => f64_weight_grad(g.view(), self.x.view()),
             _ => f64_bias_grad(g.view()),
         }
     }
@@ -327,7 +327,13 @@ impl Exact {
     /// The derivative, in f64, of the `wrt` gradient of sum_j weights_j loss_j along the
     /// parameter direction (dw, db): d/de g(W + e dw, b + e db) at e = 0 (a Hessian-vector
     /// product, by the chain rule through the softmax).
-    pub(crate) fn directional(&self, wrt: Wrt, weights: &[f64], dw: ArrayView2<f64>, db: &[f64]) -> Array2<f64> {
+    pub(crate) fn directional(
+        &self,
+        wrt: LinearTensor,
+        weights: &[f64],
+        dw: ArrayView2<f64>,
+        db: &[f64],
+    ) -> Array2<f64> {
         let (n, k) = (self.n(), self.k());
         let dz = f64_logits(self.x.view(), dw, db);
         let mut dg = Array2::zeros((n, k));
@@ -338,13 +344,13 @@ impl Exact {
             }
         }
         match wrt {
-            Wrt::Input => {
+            LinearTensor::Input => {
                 let g = Array2::from_shape_fn((n, k), |(j, c)| weights[j] * self.residual.hi[[j, c]]);
                 let mut out = f64_input_grad(dg.view(), self.w.view());
                 out += &f64_input_grad(g.view(), dw);
                 out
             }
-            Wrt::Weight => f64_weight_grad(dg.view(), self.x.view()),
+            LinearTensor::Weight => f64_weight_grad(dg.view(), self.x.view()),
             _ => f64_bias_grad(dg.view()),
         }
     }
@@ -594,7 +600,7 @@ mod tests {
             let (tr, _) = crate::check::prepare::<f64>(&p, (), &TrainConfig::untrained(Reduction::Mean));
             let tr = tr.to_mpfr(prec);
             let mean = vec![ratio_dd(1, n as i64); n];
-            for wrt in [Wrt::Input, Wrt::Weight, Wrt::Bias] {
+            for wrt in [LinearTensor::Input, LinearTensor::Weight, LinearTensor::Bias] {
                 let want = crate::truth::truth_grad(&tr, Reduction::Mean, wrt, prec);
                 let got = ex.grad(wrt, &mean);
                 let scale = ex.f64_grad(wrt, &vec![1.0 / n as f64; n]).mapv(f64::abs).fold(0.0f64, |a, &b| a.max(b));
@@ -628,7 +634,7 @@ mod tests {
                 assert!(diff < allowed, "residual {ix:?}: {r:e} against {:e}", fast.residual.hi[ix]);
             }
             let mean = vec![1.0 / n as f64; n];
-            for wrt in [Wrt::Input, Wrt::Weight, Wrt::Bias] {
+            for wrt in [LinearTensor::Input, LinearTensor::Weight, LinearTensor::Bias] {
                 let (want, got) = (exact.f64_grad(wrt, &mean), fast.f64_grad(wrt, &mean));
                 let scale = want.iter().map(|v| v.abs()).fold(0.0f64, f64::max);
                 let worst = want.iter().zip(&got).map(|(a, b)| (a - b).abs()).fold(0.0f64, f64::max) / scale;

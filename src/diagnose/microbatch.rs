@@ -23,7 +23,7 @@
 //! sample alike, as do [38, 26] (K = 2) and [19, 19, 13, 13] (K = 4). The smallest K is reported
 //! first, with the refinements that also fit.
 
-use crate::objective::{Pass, Wrt};
+use crate::objective::{LinearTensor, Pass};
 use crate::policy::{LSTSQ_RANK_TOLERANCE, MICROBATCH_WHOLE_TOLERANCE};
 use crate::problem::Problem;
 use ndarray::{s, Array2};
@@ -76,11 +76,11 @@ pub fn combined_grads(problem: &Problem, sizes: &[usize], combine: Combine) -> [
 }
 
 /// [`combined_grads`]' gradient with respect to `wrt` (x, W, or b for any other).
-pub fn combined_grad(problem: &Problem, sizes: &[usize], combine: Combine, wrt: Wrt) -> Array2<f64> {
+pub fn combined_grad(problem: &Problem, sizes: &[usize], combine: Combine, wrt: LinearTensor) -> Array2<f64> {
     let [gx, gw, gb] = combined_grads(problem, sizes, combine);
     match wrt {
-        Wrt::Input => gx,
-        Wrt::Weight => gw,
+        LinearTensor::Input => gx,
+        LinearTensor::Weight => gw,
         _ => gb,
     }
 }

@@ -41,7 +41,7 @@ pub mod text;
 pub mod tolerance;
 
 use crate::error::{Error, Result};
-use crate::objective::{Reduction, Wrt};
+use crate::objective::{LinearTensor, Reduction};
 use crate::problem::Problem;
 use crate::scalar::dd::Dd;
 use crate::scalar::DType;
@@ -92,7 +92,7 @@ crate::named_enum! {
 #[derive(Clone, Debug)]
 pub struct Given {
     /// Input, weight or bias.
-    pub wrt: Wrt,
+    pub wrt: LinearTensor,
     /// The values, as read.
     pub grad: ArrayD<f64>,
     /// The file's float type (f32 or f64).
@@ -137,7 +137,7 @@ pub fn default_accumulation(dtype: DType) -> DType {
 pub struct Element {
     /// The tensor, when several were given.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub wrt: Option<Wrt>,
+    pub wrt: Option<LinearTensor>,
     /// The index in the tensor (`[j, i]` for x, `[c, i]` for W, `[c]` for b).
     pub index: Vec<usize>,
     /// The given value.
@@ -243,7 +243,7 @@ fn flat(a: &Array2<f64>) -> &[f64] {
 
 /// One given tensor with its truth and standard deviations.
 struct Part {
-    wrt: Wrt,
+    wrt: LinearTensor,
     given: Array2<f64>,
     truth: DdMatrix,
     sigma: Array2<f64>,
@@ -369,7 +369,7 @@ impl Analysis<'_> {
 /// of its tensor's shape, every value finite.
 fn validate((n, d, k): (usize, usize, usize), given: &[Given]) -> Result<()> {
     for (i, g) in given.iter().enumerate() {
-        if !matches!(g.wrt, Wrt::Input | Wrt::Weight | Wrt::Bias) {
+        if !matches!(g.wrt, LinearTensor::Input | LinearTensor::Weight | LinearTensor::Bias) {
             return Err(Error::value(
                 "--wrt",
                 g.wrt.name(),
@@ -382,8 +382,8 @@ fn validate((n, d, k): (usize, usize, usize), given: &[Given]) -> Result<()> {
         let want = g.wrt.shape(n, d, k);
         if g.grad.shape() != want.as_slice() {
             let of = match g.wrt {
-                Wrt::Input => "x",
-                Wrt::Weight => "weight.npy",
+                LinearTensor::Input => "x",
+                LinearTensor::Weight => "weight.npy",
                 _ => "bias.npy",
             };
             return Err(Error::Problem(format!(
@@ -454,7 +454,7 @@ impl Reference {
     }
 
     /// The exact `wrt` gradient of the loss meant (the bias as a 1 x k row), rounded to f64.
-    pub fn truth(&self, wrt: Wrt) -> Array2<f64> {
+    pub fn truth(&self, wrt: LinearTensor) -> Array2<f64> {
         self.ex.grad(wrt, &vec![self.omega(); self.ex.n()]).hi
     }
 
@@ -462,7 +462,7 @@ impl Reference {
     ///
     /// # Errors
     /// As [`Reference::diagnose`].
-    pub fn diagnose_one(&self, wrt: Wrt, grad: &Array2<f64>) -> Result<Diagnosis> {
+    pub fn diagnose_one(&self, wrt: LinearTensor, grad: &Array2<f64>) -> Result<Diagnosis> {
         let grad = if wrt.is_vector() { grad.row(0).to_owned().into_dyn() } else { grad.clone().into_dyn() };
         self.diagnose(&[Given { wrt, grad, file: DType::F64, name: format!("the {wrt} gradient") }])
     }
@@ -485,7 +485,7 @@ impl Reference {
 /// As [`Reference::diagnose`].
 pub fn diagnose_trained<T: crate::scalar::Scalar>(
     tr: &Trained<T>,
-    wrt: Wrt,
+    wrt: LinearTensor,
     grad: &Array2<f64>,
     reduction: Reduction,
 ) -> Result<Diagnosis> {

@@ -4,12 +4,12 @@
 
 use super::{Diagnosis, Settings, Verdict};
 use crate::exact::{sci3, sci6};
-use crate::objective::Wrt;
+use crate::objective::LinearTensor;
 use crate::problem::Problem;
 use std::fmt::Write as _;
 
 /// The diagnosis as text: the setup, the verdict, each cause with its evidence, the worst elements.
-pub fn format_text(problem: &Problem, wrts: &[Wrt], s: &Settings, d: &Diagnosis) -> String {
+pub fn format_text(problem: &Problem, wrts: &[LinearTensor], s: &Settings, d: &Diagnosis) -> String {
     let mut out = String::new();
     let names: Vec<&str> = wrts.iter().map(|w| w.name()).collect();
     let _ = writeln!(

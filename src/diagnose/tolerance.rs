@@ -40,7 +40,7 @@
 //! times its scale (but for eta, which is negligible wherever it matters).
 
 use super::exact::{f64_bias_grad, f64_input_grad, f64_logits, f64_weight_grad, Exact};
-use crate::objective::Wrt;
+use crate::objective::LinearTensor;
 use crate::scalar::DType;
 use ndarray::Array2;
 
@@ -81,7 +81,7 @@ impl Rounding {
     pub fn scale(
         &self,
         ex: &Exact,
-        wrt: Wrt,
+        wrt: LinearTensor,
         weights: &[f64],
         storage: DType,
         accumulate: DType,
@@ -117,16 +117,16 @@ impl Rounding {
         }
         let abs_g = g.mapv(f64::abs);
         let (m, spread, sums) = match wrt {
-            Wrt::Input => {
+            LinearTensor::Input => {
                 let w2 = ex.w.mapv(|v| v * v);
                 let aw = ex.w.mapv(f64::abs);
                 (k, f64_input_grad(eg2.view(), w2.view()), f64_input_grad(abs_g.view(), aw.view()))
             }
-            Wrt::Weight => {
+            LinearTensor::Weight => {
                 let (ax, x2) = self.abs_x.get_or_init(|| (ex.x.mapv(f64::abs), ex.x.mapv(|v| v * v)));
                 (n, f64_weight_grad(eg2.view(), x2.view()), f64_weight_grad(abs_g.view(), ax.view()))
             }
-            Wrt::Bias => (n, f64_bias_grad(eg2.view()), f64_bias_grad(abs_g.view())),
+            LinearTensor::Bias => (n, f64_bias_grad(eg2.view()), f64_bias_grad(abs_g.view())),
             other => panic!("the linear model's diagnosis takes input, weight and bias gradients, not {other}"),
         };
         let uf = file.unit_roundoff();

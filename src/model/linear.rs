@@ -1,6 +1,6 @@
 //! The seed's model as a [`Model`]: a linear layer with softmax cross-entropy on a problem's
 //! data, trained like the seed ([`crate::train::train_watched`]), its analytic gradient what a
-//! user reads after training ([`Wrt::analytic`]), its backward [`Pass`], and its fast engine
+//! user reads after training ([`LinearTensor::analytic`]), its backward [`Pass`], and its fast engine
 //! ([`crate::numeric`], [`crate::numeric::exotic`], [`crate::numeric::auto`]) as the fast path.
 
 use super::{Model, Numeric, Request, TensorKind};
@@ -9,7 +9,8 @@ use crate::numeric::auto::auto_grad_watched;
 use crate::numeric::exotic::method_grads_watched;
 use crate::numeric::Setup;
 use crate::objective::cross_entropy::logits_grad_into_watched;
-use crate::objective::{Objective, Pass, Reduction, Wrt};
+pub use crate::objective::LinearTensor;
+use crate::objective::{Objective, Pass, Reduction};
 use crate::problem::{Cast, Problem};
 use crate::scalar::num::Num;
 use crate::scalar::{Prec, Scalar};
@@ -18,40 +19,9 @@ use crate::watch::Watch;
 use ndarray::{Array1, Array2, ArrayView2};
 use rug::Float;
 
-crate::named_enum! {
-    /// The linear model's tensors.
-    pub enum LinearTensor("--wrt") {
-        /// The inputs x (n x d).
-        Input = "input",
-        /// The weight W (k x d), at the final parameters.
-        Weight = "weight",
-        /// The bias b (k), at the final parameters, as a 1 x k row.
-        Bias = "bias",
-        /// The logits (n x k) of the final forward pass.
-        Logits = "logits",
-    }
-}
-
 impl TensorKind for LinearTensor {
     fn name(self) -> &'static str {
         LinearTensor::name(self)
-    }
-}
-
-impl LinearTensor {
-    /// The tensor `wrt` names, `None` for the MLP's hidden layer.
-    pub fn of(wrt: Wrt) -> Option<Self> {
-        Self::parse(wrt.name()).ok()
-    }
-
-    /// The same tensor as a [`Wrt`] (what the fast engine and the truth's helpers take).
-    pub fn wrt(self) -> Wrt {
-        match self {
-            LinearTensor::Input => Wrt::Input,
-            LinearTensor::Weight => Wrt::Weight,
-            LinearTensor::Bias => Wrt::Bias,
-            LinearTensor::Logits => Wrt::Logits,
-        }
     }
 }
 
@@ -108,13 +78,11 @@ impl Model for LinearModel<'_> {
     }
 
     fn tensor<'s, T: Scalar>(&self, state: &'s Trained<T>, which: LinearTensor) -> ArrayView2<'s, T> {
-        which.wrt().tensor(state)
+        which.tensor(state)
     }
 
     fn loss<T: Scalar, N: Num<Real = T>>(&self, state: &Trained<T>, which: LinearTensor, v: ArrayView2<N>) -> N {
-        LinearObjective::new(state, self.reduction, which.wrt())
-            .unwrap_or_else(|_| unreachable!("a linear tensor"))
-            .value(v)
+        LinearObjective::new(state, self.reduction, which).value(v)
     }
 
     /// For the logits, the loss gradient at the state's logits; else one forward and backward
@@ -192,7 +160,7 @@ impl Model for LinearModel<'_> {
 
     /// What a user reads after training: x.grad (reset or accumulated), W.grad, b.grad, y.grad.
     fn analytic<T: Scalar>(&self, state: &Trained<T>, which: LinearTensor, _watch: &Watch) -> Result<Array2<T>> {
-        Ok(which.wrt().analytic(state).to_owned())
+        Ok(which.analytic(state).to_owned())
     }
 
     /// The fast engine: the row cache of [`crate::numeric::fast`], [`crate::numeric::exotic`] for
@@ -204,8 +172,7 @@ impl Model for LinearModel<'_> {
         req: &Request<'_>,
         watch: &Watch,
     ) -> Option<Result<Numeric<T>>> {
-        let setup =
-            Setup { trained: state, reduction: self.reduction, stencil: req.scheme.stencil(), wrt: which.wrt() };
+        let setup = Setup { trained: state, reduction: self.reduction, stencil: req.scheme.stencil(), wrt: which };
         Some(if req.steps.is_auto() {
             auto_grad_watched(&setup, req.naive, watch).map(|(g, steps)| Numeric::Auto(Box::new(g), steps))
         } else {

@@ -6,8 +6,9 @@
 use super::{Model, TensorKind};
 use crate::error::Result;
 use crate::objective::cross_entropy::logits_grad_into_watched;
+pub use crate::objective::mlp::MlpTensor;
 use crate::objective::mlp::{pick, MlpParams, MlpPass, MlpSpec};
-use crate::objective::{Objective, Reduction, Wrt};
+use crate::objective::{Objective, Reduction};
 use crate::problem::Problem;
 use crate::scalar::num::Num;
 use crate::scalar::{Prec, Scalar};
@@ -17,39 +18,9 @@ use crate::watch::Watch;
 use ndarray::{Array2, ArrayView2};
 use rug::Float;
 
-crate::named_enum! {
-    /// The MLP's tensors.
-    pub enum MlpTensor("--wrt") {
-        /// The inputs x (n x d).
-        Input = "input",
-        /// The output layer's weight W2 (k x H).
-        Weight = "weight",
-        /// The output layer's bias b2 (k), as one row.
-        Bias = "bias",
-        /// The logits (n x k) of the final forward pass.
-        Logits = "logits",
-        /// The hidden layer's weight W1 (H x d).
-        HiddenWeight = "hidden-weight",
-        /// The hidden layer's bias b1 (H), as one row.
-        HiddenBias = "hidden-bias",
-    }
-}
-
 impl TensorKind for MlpTensor {
     fn name(self) -> &'static str {
         MlpTensor::name(self)
-    }
-}
-
-impl MlpTensor {
-    /// The tensor `wrt` names (every wrt is one of the MLP's).
-    pub fn of(wrt: Wrt) -> Self {
-        Self::parse(wrt.name()).unwrap_or_else(|_| unreachable!("the MLP has every wrt"))
-    }
-
-    /// The same tensor as a [`Wrt`].
-    pub fn wrt(self) -> Wrt {
-        Wrt::parse(self.name()).unwrap_or_else(|_| unreachable!("every MLP tensor is a wrt"))
     }
 }
 
@@ -130,11 +101,11 @@ impl Model for MlpModel<'_> {
     }
 
     fn tensor<'s, T: Scalar>(&self, s: &'s MlpTrained<T>, which: MlpTensor) -> ArrayView2<'s, T> {
-        pick(which.wrt(), &s.x, &s.params, &s.logits)
+        pick(which, &s.x, &s.params, &s.logits)
     }
 
     fn loss<T: Scalar, N: Num<Real = T>>(&self, s: &MlpTrained<T>, which: MlpTensor, v: ArrayView2<N>) -> N {
-        MlpObjective::new(s, self.reduction, which.wrt()).value(v)
+        MlpObjective::new(s, self.reduction, which).value(v)
     }
 
     /// For the logits, the loss gradient at the state's logits; else one [`MlpPass`].
@@ -149,7 +120,7 @@ impl Model for MlpModel<'_> {
         let p = &s.params;
         let mut pass = MlpPass::new(s.x.nrows(), s.x.ncols(), p.hidden(), p.w2.nrows(), ctx);
         pass.run(s.x.view(), p, s.act, &s.t, scale.as_ref());
-        Ok(pick(which.wrt(), &pass.grad_x, &pass.grads, &pass.grad_logits).to_owned())
+        Ok(pick(which, &pass.grad_x, &pass.grads, &pass.grad_logits).to_owned())
     }
 
     /// The logits alone for the logits' truth, else x and the parameters.
@@ -184,6 +155,6 @@ impl Model for MlpModel<'_> {
     /// What a user reads after training: x.grad (reset or accumulated) and the last epoch's
     /// parameter and logits gradients.
     fn analytic<T: Scalar>(&self, s: &MlpTrained<T>, which: MlpTensor, _watch: &Watch) -> Result<Array2<T>> {
-        Ok(pick(which.wrt(), &s.grad_x, &s.grads, &s.grad_logits).to_owned())
+        Ok(pick(which, &s.grad_x, &s.grads, &s.grad_logits).to_owned())
     }
 }

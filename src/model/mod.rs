@@ -27,14 +27,14 @@
 //! arithmetic), the model's code marks its own storage points with [`Scalar::store`] (the linear
 //! model's are listed in [`crate::scalar::mixed`]), and the numeric engines store every perturbed
 //! value v + o h and effective step in S. The complex step and dual numbers are refused with a
-//! mixed dtype ([`crate::check::mixed_scheme_error`]).
+//! mixed dtype ([`crate::check::scheme_error`]).
 //!
 //! The models here: [`linear`] (the seed's linear layer, its tensor type [`LinearTensor`] and its
 //! fast engine), [`mlp`] (the one-hidden-layer MLP, [`MlpTensor`]), [`martins`] (Martins'
 //! function of one input x, [`MartinsTensor`]). Adding a model is one file implementing
 //! [`Model`] (examples/own_model.rs is one, checked without any registry); for `gradlab check
-//! --model` it takes one registry line more: a name in [`crate::objective::ModelKind`] and its
-//! arm in [`crate::check::check_model_watched`].
+//! --model` it takes one registry line more: a name in [`crate::plan::ModelKind`] and its
+//! arms in [`crate::plan`].
 
 pub mod linear;
 pub mod martins;

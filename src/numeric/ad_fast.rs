@@ -17,7 +17,7 @@
 //! element.
 
 use crate::objective::cross_entropy::row_loss_num as sample_loss;
-use crate::objective::Wrt;
+use crate::objective::LinearTensor;
 use crate::scalar::num::Num;
 use crate::sum::pairwise_num as pairwise;
 use ndarray::Array2;
@@ -52,7 +52,7 @@ impl<N: Num> Buffers<N> {
 pub(super) fn element_loss<N: Num>(
     lifted: &Lifted<N>,
     t: &[usize],
-    wrt: Wrt,
+    wrt: LinearTensor,
     (j, i): (usize, usize),
     s: &N,
     buf: &mut Buffers<N>,
@@ -64,29 +64,28 @@ pub(super) fn element_loss<N: Num>(
         }
     };
     match wrt {
-        Wrt::Input => {
+        LinearTensor::Input => {
             let delta = s.sub(&x[[j, i]]);
             for (c, dst) in buf.logits.iter_mut().enumerate() {
                 *dst = z[[j, c]].add(&delta.mul(&w[[c, i]]));
             }
             sample_loss(&buf.logits, t[j])
         }
-        Wrt::Logits => {
+        LinearTensor::Logits => {
             load(&mut buf.logits, j);
             buf.logits[i].clone_from(s);
             sample_loss(&buf.logits, t[j])
         }
-        Wrt::Weight | Wrt::Bias => {
+        LinearTensor::Weight | LinearTensor::Bias => {
             // The weight's element (j, i) is class j's; the bias's (0, i) is class i's.
-            let (c, delta) = if wrt == Wrt::Weight { (j, s.sub(&w[[j, i]])) } else { (i, s.sub(&b[i])) };
+            let (c, delta) = if wrt == LinearTensor::Weight { (j, s.sub(&w[[j, i]])) } else { (i, s.sub(&b[i])) };
             for q in 0..x.nrows() {
                 load(&mut buf.logits, q);
-                let moved = if wrt == Wrt::Weight { delta.mul(&x[[q, i]]) } else { delta.clone() };
+                let moved = if wrt == LinearTensor::Weight { delta.mul(&x[[q, i]]) } else { delta.clone() };
                 buf.logits[c] = buf.logits[c].add(&moved);
                 buf.losses[q] = sample_loss(&buf.logits, t[q]);
             }
             pairwise(&buf.losses)
         }
-        Wrt::HiddenWeight | Wrt::HiddenBias => unreachable!("the linear model has no hidden layer"),
     }
 }

@@ -25,7 +25,7 @@ use crate::method::Scheme;
 use crate::numeric::{numeric_grads_watched, NumericGrad, Setup};
 use crate::objective::cross_entropy::row_loss_num;
 use crate::objective::linear::row_logits_num;
-use crate::objective::Wrt;
+use crate::objective::LinearTensor;
 use crate::scalar::num::{Complex, Dual, Seeded};
 use crate::scalar::Scalar;
 use crate::sum::pairwise_num;
@@ -164,7 +164,7 @@ fn ad_grad<T: Scalar, N: Seeded<Real = T>>(
     let from_scratch = |j: usize, i: usize| -> T {
         let s = N::seed(&base[[j, i]], h);
         match setup.wrt {
-            Wrt::Input => {
+            LinearTensor::Input => {
                 let mut row: Vec<N> = x.row(j).to_vec();
                 row[i] = s;
                 all(&|q| {
@@ -175,22 +175,21 @@ fn ad_grad<T: Scalar, N: Seeded<Real = T>>(
                     }
                 })
             }
-            Wrt::Logits => {
+            LinearTensor::Logits => {
                 let mut row: Vec<N> = z.row(j).to_vec();
                 row[i] = s;
                 all(&|q| if q == j { row_loss_num(&row, tr.t[q]) } else { row_loss_num(&z.row(q).to_vec(), tr.t[q]) })
             }
-            Wrt::Weight => {
+            LinearTensor::Weight => {
                 let mut wp = w.clone();
                 wp[[j, i]] = s;
                 all(&|q| row_loss_num(&row_logits_num(&x.row(q).to_vec(), wp.view(), b), tr.t[q]))
             }
-            Wrt::Bias => {
+            LinearTensor::Bias => {
                 let mut bp = b.clone();
                 bp[i] = s;
                 all(&|q| row_loss_num(&row_logits_num(&x.row(q).to_vec(), w.view(), &bp), tr.t[q]))
             }
-            Wrt::HiddenWeight | Wrt::HiddenBias => unreachable!("Wrt::tensor refuses the hidden layer's tensors"),
         }
     };
     let zero = N::real(T::zero(ctx));

@@ -38,7 +38,7 @@ use super::Regime;
 use super::{effective_step, Setup};
 use crate::exact::Decimal;
 use crate::objective::cross_entropy::{reduce, row_loss, row_losses, RowScratch};
-use crate::objective::Wrt;
+use crate::objective::LinearTensor;
 use crate::scalar::Scalar;
 use crate::sum::{pairwise_reduce, PairwiseTree};
 
@@ -54,7 +54,7 @@ pub struct Evaluator<'a, T: Scalar> {
     losses: PairwiseTree<T>,
     base_total: T,
     weight_t: Vec<T>,
-    /// `Wrt::Bias` only: the pairwise sum of x[j, i] w[c, i] over i, at j * k + c.
+    /// `LinearTensor::Bias` only: the pairwise sum of x[j, i] w[c, i] over i, at j * k + c.
     product_sums: Vec<T>,
 }
 
@@ -79,7 +79,7 @@ impl<'a, T: Scalar> Evaluator<'a, T> {
             losses,
             base_total,
             weight_t: tr.weight.t().iter().cloned().collect(),
-            product_sums: if setup.wrt == Wrt::Bias { product_sums(tr) } else { Vec::new() },
+            product_sums: if setup.wrt == LinearTensor::Bias { product_sums(tr) } else { Vec::new() },
         }
     }
 
@@ -94,7 +94,7 @@ impl<'a, T: Scalar> Evaluator<'a, T> {
     }
 }
 
-/// The stage buffers of [`LoadedRow::fill`] for `Wrt::Input`, one slot per (element, stencil
+/// The stage buffers of [`LoadedRow::fill`] for `LinearTensor::Input`, one slot per (element, stencil
 /// point) of a row: the perturbed input, its k logits, its sample loss, its reduced loss; and per
 /// element whether some point moved the input.
 #[derive(Clone, Debug)]
@@ -109,15 +109,15 @@ struct Stages<T> {
 /// How the perturbed value of a loaded row becomes the perturbed logits.
 #[derive(Clone, Debug)]
 enum RowModel<T> {
-    /// `Wrt::Input`: per class, the pairwise tree of the loaded row's products x[i] w[c, i].
+    /// `LinearTensor::Input`: per class, the pairwise tree of the loaded row's products x[i] w[c, i].
     Input { products: Vec<PairwiseTree<T>>, stages: Stages<T> },
-    /// `Wrt::Weight`, with class c's row of W loaded: per sample j, the pairwise tree of its
+    /// `LinearTensor::Weight`, with class c's row of W loaded: per sample j, the pairwise tree of its
     /// products x[j, i] w[c, i]; a working copy of the n x k logits (row-major; one class-c logit
     /// changed while a sample's loss is evaluated, then restored) and the n sample losses.
     Weight { products: Vec<PairwiseTree<T>>, logits: Vec<T>, losses: Vec<T> },
-    /// `Wrt::Bias`: the working logits and sample losses, as for the weight.
+    /// `LinearTensor::Bias`: the working logits and sample losses, as for the weight.
     Bias { logits: Vec<T>, losses: Vec<T> },
-    /// `Wrt::Logits`: the row is the logits.
+    /// `LinearTensor::Logits`: the row is the logits.
     Logits,
 }
 
@@ -148,7 +148,7 @@ impl<'e, 'a, T: Scalar> RowWorker<'e, 'a, T> {
         let zero = T::zero(ctx);
         let (d, k, points) = (tr.x.ncols(), tr.logits.ncols(), ev.plan.stencil().offsets.len());
         let model = match ev.setup.wrt {
-            Wrt::Input => {
+            LinearTensor::Input => {
                 let slots = d * points;
                 RowModel::Input {
                     products: (0..k).map(|_| PairwiseTree::new(&vec![zero.clone(); d])).collect(),
@@ -161,16 +161,15 @@ impl<'e, 'a, T: Scalar> RowWorker<'e, 'a, T> {
                     },
                 }
             }
-            Wrt::Weight => RowModel::Weight {
+            LinearTensor::Weight => RowModel::Weight {
                 products: (0..tr.n()).map(|_| PairwiseTree::new(&vec![zero.clone(); d])).collect(),
                 logits: tr.logits.iter().cloned().collect(),
                 losses: vec![zero.clone(); tr.n()],
             },
-            Wrt::Bias => {
+            LinearTensor::Bias => {
                 RowModel::Bias { logits: tr.logits.iter().cloned().collect(), losses: vec![zero.clone(); tr.n()] }
             }
-            Wrt::Logits => RowModel::Logits,
-            Wrt::HiddenWeight | Wrt::HiddenBias => unreachable!("the linear model has no hidden layer"),
+            LinearTensor::Logits => RowModel::Logits,
         };
         RowWorker {
             ev,
@@ -296,7 +295,7 @@ impl<T: Scalar> LoadedRow<'_, '_, '_, T> {
 
     /// Every element of the row at step `s` into `grad`, `eff` and `regime` (one value per column).
     ///
-    /// For `Wrt::Input` this runs in stages over the whole row (all perturbed inputs and logits,
+    /// For `LinearTensor::Input` this runs in stages over the whole row (all perturbed inputs and logits,
     /// then all sample losses, then all totals, then the quotients) rather than element by
     /// element: every evaluation does exactly the operations of [`LoadedRow::element`], in the
     /// same order, so the results are the same bits; the stages only give the processor

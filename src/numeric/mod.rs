@@ -27,7 +27,7 @@ pub use regime::Regime;
 use crate::error::Result;
 use crate::exact::Decimal;
 use crate::method::Stencil;
-use crate::objective::{Reduction, Wrt};
+use crate::objective::{LinearTensor, Reduction};
 use crate::scalar::Scalar;
 use crate::train::Trained;
 use crate::watch::Watch;
@@ -63,12 +63,12 @@ pub struct Setup<'a, T: Scalar> {
     /// The stencil.
     pub stencil: Stencil,
     /// What is perturbed.
-    pub wrt: Wrt,
+    pub wrt: LinearTensor,
 }
 
 impl<'a, T: Scalar> Setup<'a, T> {
     /// Central differences (the check's default scheme) of `trained`'s loss with respect to `wrt`.
-    pub fn central(trained: &'a Trained<T>, reduction: Reduction, wrt: Wrt) -> Self {
+    pub fn central(trained: &'a Trained<T>, reduction: Reduction, wrt: LinearTensor) -> Self {
         Setup { trained, reduction, stencil: crate::method::Scheme::Central.stencil(), wrt }
     }
 }
@@ -196,7 +196,8 @@ fn run<T: Scalar>(
 ) -> Result<Vec<NumericGrad<T>>> {
     let (rows, cols) = setup.wrt.tensor(setup.trained).dim();
     // A weight or bias element re-evaluates every sample's loss, an input or logits element one.
-    let per_element = if matches!(setup.wrt, Wrt::Weight | Wrt::Bias) { setup.trained.n() } else { 1 };
+    let per_element =
+        if matches!(setup.wrt, LinearTensor::Weight | LinearTensor::Bias) { setup.trained.n() } else { 1 };
     let zero = T::zero(setup.trained.ctx);
     let tr = setup.trained;
     let shape = crate::cost::Shape { n: tr.n(), d: tr.x.ncols(), k: tr.logits.ncols() };

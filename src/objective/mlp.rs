@@ -26,7 +26,7 @@
 //! not used.
 
 use super::cross_entropy::logits_grad_into;
-use super::{linear, Wrt};
+use super::linear;
 use crate::error::Result;
 use crate::problem::{representable_everywhere, SplitMix64};
 use crate::scalar::num::Num;
@@ -41,6 +41,31 @@ crate::named_enum! {
         Tanh = "tanh",
         /// max(0, v), with derivative 0 at v = 0.
         Relu = "relu",
+    }
+}
+
+crate::named_enum! {
+    /// The MLP's tensors: what a gradient of it is taken with respect to.
+    pub enum MlpTensor("--wrt") {
+        /// The inputs x (n x d).
+        Input = "input",
+        /// The output layer's weight W2 (k x H).
+        Weight = "weight",
+        /// The output layer's bias b2 (k), as one row.
+        Bias = "bias",
+        /// The logits (n x k) of the final forward pass.
+        Logits = "logits",
+        /// The hidden layer's weight W1 (H x d).
+        HiddenWeight = "hidden-weight",
+        /// The hidden layer's bias b1 (H), as one row.
+        HiddenBias = "hidden-bias",
+    }
+}
+
+impl MlpTensor {
+    /// Whether the tensor is 1-D in PyTorch (a bias), though held here as one row.
+    pub fn is_vector(self) -> bool {
+        matches!(self, MlpTensor::Bias | MlpTensor::HiddenBias)
     }
 }
 
@@ -248,14 +273,14 @@ fn as_row<T>(v: &[T]) -> ArrayView2<'_, T> {
 
 /// The tensor `wrt` names in a state of the MLP (x, its parameters, or the logits); the biases
 /// as one row.
-pub fn pick<'a, T>(wrt: Wrt, x: &'a Array2<T>, p: &'a MlpParams<T>, logits: &'a Array2<T>) -> ArrayView2<'a, T> {
+pub fn pick<'a, T>(wrt: MlpTensor, x: &'a Array2<T>, p: &'a MlpParams<T>, logits: &'a Array2<T>) -> ArrayView2<'a, T> {
     match wrt {
-        Wrt::Input => x.view(),
-        Wrt::Weight => p.w2.view(),
-        Wrt::Bias => as_row(&p.b2),
-        Wrt::HiddenWeight => p.w1.view(),
-        Wrt::HiddenBias => as_row(&p.b1),
-        Wrt::Logits => logits.view(),
+        MlpTensor::Input => x.view(),
+        MlpTensor::Weight => p.w2.view(),
+        MlpTensor::Bias => as_row(&p.b2),
+        MlpTensor::HiddenWeight => p.w1.view(),
+        MlpTensor::HiddenBias => as_row(&p.b1),
+        MlpTensor::Logits => logits.view(),
     }
 }
 

@@ -10,14 +10,15 @@
 //! ([`crate::train::LinearObjective`], which tests/objective.rs checks against that path bit for bit).
 //! A model a check runs on is a [`crate::model::Model`] (its state, training, backward and
 //! truth written once for every model); adding one is a file under src/model/ (or a user's own
-//! crate, as examples/own_model.rs), and for `gradlab check --model` a line in [`ModelKind`] with
-//! its arm in [`crate::check::check_model_watched`].
+//! crate, as examples/own_model.rs), and for `gradlab check --model` a line in
+//! [`crate::plan::ModelKind`] with its arm in [`crate::plan`].
 //!
 //! [`linear`] holds the layer's forward (logits) and backward (gradients of x, W and b) side by
 //! side; [`cross_entropy`] the per-sample loss and its gradient side by side, and the reduced
 //! total. [`Pass`] is one forward and backward pass of the whole model, the step training
-//! repeats and the truth takes once in MPFR. [`Wrt`] names what a gradient is taken with
-//! respect to (input, weight, bias or logits) and knows where that tensor and its gradient live.
+//! repeats and the truth takes once in MPFR. [`LinearTensor`] names what a gradient of the
+//! linear model is taken with respect to (input, weight, bias or logits); the MLP's are
+//! [`mlp::MlpTensor`].
 
 pub mod cross_entropy;
 pub mod linear;
@@ -26,7 +27,6 @@ pub mod mlp;
 
 pub use cross_entropy::Reduction;
 
-use crate::error::Error;
 use crate::scalar::num::Num;
 
 use crate::error::Result;
@@ -35,114 +35,16 @@ use crate::watch::Watch;
 use ndarray::{Array2, ArrayView2};
 
 crate::named_enum! {
-    /// What a gradient is taken with respect to.
-    pub enum Wrt("--wrt") {
+    /// The linear model's tensors: what a gradient of it is taken with respect to.
+    pub enum LinearTensor("--wrt") {
         /// The inputs x (n x d).
         Input = "input",
-        /// The layer's weight W (k x d), at the final parameters; for the MLP its output layer's
-        /// W2 (k x H).
+        /// The weight W (k x d), at the final parameters.
         Weight = "weight",
-        /// The layer's bias b (k), at the final parameters; held as a 1 x k row. For the MLP its
-        /// output layer's b2.
+        /// The bias b (k), at the final parameters, as a 1 x k row.
         Bias = "bias",
-        /// The logits (n x k) of the final forward pass, as in the seed's second check.
+        /// The logits (n x k) of the final forward pass.
         Logits = "logits",
-        /// The MLP only: its hidden layer's weight W1 (H x d).
-        HiddenWeight = "hidden-weight",
-        /// The MLP only: its hidden layer's bias b1 (H), held as a 1 x H row.
-        HiddenBias = "hidden-bias",
-    }
-}
-
-crate::named_enum! {
-    /// The model a check differentiates (`--model`): the registry of objectives that train
-    /// like the seed.
-    pub enum ModelKind("--model") {
-        /// The seed's linear layer with softmax cross-entropy.
-        Linear = "linear",
-        /// A one-hidden-layer MLP with tanh ([`mlp`]).
-        MlpTanh = "mlp-tanh",
-        /// A one-hidden-layer MLP with relu ([`mlp`]).
-        MlpRelu = "mlp-relu",
-    }
-}
-
-/// A model with its settings: the linear layer, or an MLP of a hidden width whose layers are
-/// drawn from a seed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Model {
-    /// The seed's linear model (the problem's weight and bias).
-    Linear,
-    /// The MLP ([`mlp::MlpSpec`]).
-    Mlp(mlp::MlpSpec),
-}
-
-impl Model {
-    /// The model of `kind`; `hidden` (the MLP's width, [`mlp::DEFAULT_HIDDEN`] when `None`) and
-    /// `seed` (its layers' draw) are for the MLP only.
-    ///
-    /// # Errors
-    /// [`Error::Value`] for a hidden width given with the linear model, or one of 0 or above
-    /// [`mlp::MAX_HIDDEN`].
-    pub fn new(kind: ModelKind, hidden: Option<usize>, seed: u64) -> crate::error::Result<Self> {
-        let act = match kind {
-            ModelKind::Linear => {
-                return match hidden {
-                    Some(h) => Err(Error::value(
-                        "--hidden",
-                        h.to_string(),
-                        "no hidden width with --model linear (it has no hidden layer; use mlp-tanh or mlp-relu)",
-                    )),
-                    None => Ok(Model::Linear),
-                }
-            }
-            ModelKind::MlpTanh => mlp::Activation::Tanh,
-            ModelKind::MlpRelu => mlp::Activation::Relu,
-        };
-        let hidden = hidden.unwrap_or(mlp::DEFAULT_HIDDEN);
-        if hidden == 0 || hidden > mlp::MAX_HIDDEN {
-            return Err(Error::value(
-                "--hidden",
-                hidden.to_string(),
-                format!("a hidden width from 1 to {}", mlp::MAX_HIDDEN),
-            ));
-        }
-        Ok(Model::Mlp(mlp::MlpSpec { act, hidden, seed }))
-    }
-
-    /// The tensors a gradient can be taken of with this model.
-    pub fn wrts(self) -> &'static [Wrt] {
-        match self {
-            Model::Linear => Wrt::LINEAR,
-            Model::Mlp(_) => Wrt::ALL,
-        }
-    }
-
-    /// The model's name as `--model` takes it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Model::Linear => ModelKind::Linear.name(),
-            Model::Mlp(s) => match s.act {
-                mlp::Activation::Tanh => ModelKind::MlpTanh.name(),
-                mlp::Activation::Relu => ModelKind::MlpRelu.name(),
-            },
-        }
-    }
-
-    /// Checks that `wrt` exists for this model.
-    ///
-    /// # Errors
-    /// [`Error::Value`] naming the wrt and the model's choices.
-    pub fn check_wrt(self, wrt: Wrt) -> crate::error::Result<()> {
-        if self.wrts().contains(&wrt) {
-            return Ok(());
-        }
-        let names: Vec<&str> = self.wrts().iter().map(|w| w.name()).collect();
-        Err(Error::value(
-            "--wrt",
-            wrt.name(),
-            format!("one of {} (what --model {} has)", names.join(", "), self.name()),
-        ))
     }
 }
 
@@ -164,36 +66,22 @@ pub trait Objective<T: Scalar>: Sync {
     }
 }
 
-impl Wrt {
-    /// The linear model's tensors: input, weight, bias, logits (every wrt but the hidden
-    /// layer's, which only the MLP has).
-    pub const LINEAR: &'static [Wrt] = &[Wrt::Input, Wrt::Weight, Wrt::Bias, Wrt::Logits];
-
-    /// Whether a tensor of this kind is 1-D in PyTorch (a bias), though held here as one row.
+impl LinearTensor {
+    /// Whether the tensor is 1-D in PyTorch (the bias), though held here as one row.
     pub fn is_vector(self) -> bool {
-        matches!(self, Wrt::Bias | Wrt::HiddenBias)
+        self == LinearTensor::Bias
     }
 
     /// The tensor's shape as PyTorch gives it, for a problem of n samples, d features and k
-    /// classes: `[n, d]`, `[k, d]`, `[k]` or `[n, k]` (the linear model's tensors).
-    ///
-    /// # Panics
-    /// For the hidden layer's tensors (their shape depends on the hidden width).
+    /// classes: `[n, d]`, `[k, d]`, `[k]` or `[n, k]`.
     pub fn shape(self, n: usize, d: usize, k: usize) -> Vec<usize> {
         match self {
-            Wrt::Input => vec![n, d],
-            Wrt::Weight => vec![k, d],
-            Wrt::Bias => vec![k],
-            Wrt::Logits => vec![n, k],
-            Wrt::HiddenWeight | Wrt::HiddenBias => no_hidden_layer(),
+            LinearTensor::Input => vec![n, d],
+            LinearTensor::Weight => vec![k, d],
+            LinearTensor::Bias => vec![k],
+            LinearTensor::Logits => vec![n, k],
         }
     }
-}
-
-/// The linear model's answer for a hidden layer's tensor: none (a caller's bug, refused by
-/// [`Model::check_wrt`] before any check starts).
-pub(crate) fn no_hidden_layer() -> ! {
-    panic!("the linear model has no hidden layer (Model::check_wrt refuses hidden-weight and hidden-bias)")
 }
 
 /// A vector as a 1 x len view.

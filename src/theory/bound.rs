@@ -19,7 +19,7 @@ use crate::exact::Decimal;
 use crate::method::Scheme;
 use crate::numeric::{numeric_grad, Setup};
 use crate::objective::cross_entropy::total_loss;
-use crate::objective::Wrt;
+use crate::objective::LinearTensor;
 use crate::problem::Problem;
 use crate::scalar::Prec;
 use crate::train::TrainConfig;
@@ -69,7 +69,7 @@ impl BoundModel {
 pub const TRUNCATION_PROBE_STEP: &str = "1e-2";
 
 /// Builds the bound of `problem` trained with `cfg`, for `scheme` and `wrt`.
-pub fn bound_model(problem: &Problem, cfg: &TrainConfig, scheme: Scheme, wrt: Wrt) -> BoundModel {
+pub fn bound_model(problem: &Problem, cfg: &TrainConfig, scheme: Scheme, wrt: LinearTensor) -> BoundModel {
     // Truncation is a property of the function: measure it where rounding is negligible.
     let prec = Prec::new(crate::policy::TRUTH_BITS).unwrap_or_else(|_| unreachable!("the truth's bits are in range"));
     let (tr, _) = prepare::<Float>(problem, prec, cfg);

@@ -30,7 +30,7 @@
 use crate::exact::Decimal;
 use crate::method::{Stencil, StepConsts};
 use crate::numeric::{numeric_grad, Setup};
-use crate::objective::{Reduction, Wrt};
+use crate::objective::{LinearTensor, Reduction};
 use crate::scalar::{Prec, Scalar};
 use crate::train::Trained;
 use crate::truth::truth_grad;
@@ -45,7 +45,7 @@ pub const NOISE_PROBE_STEPS: [&str; 2] = ["1e-1", "-1e-1"];
 /// every element perturbed by each of [`NOISE_PROBE_STEPS`], of (computed - exact) minus its
 /// mean. The exact loss is evaluated in MPFR at `truth` bits at the very same perturbed inputs
 /// (the dtype's values, converted exactly).
-pub fn loss_noise<T: Scalar>(tr: &Trained<T>, reduction: Reduction, wrt: Wrt, truth: Prec) -> f64 {
+pub fn loss_noise<T: Scalar>(tr: &Trained<T>, reduction: Reduction, wrt: LinearTensor, truth: Prec) -> f64 {
     let bits = truth.bits();
     let exact = tr.to_mpfr(truth);
     let scale = reduction.scale::<T>(tr.n(), tr.ctx);
@@ -84,7 +84,13 @@ pub struct ExpectedModel {
 impl ExpectedModel {
     /// The model of `tr` (a dtype's trained state): truth and truncation in MPFR at `truth` bits,
     /// σ_L from [`loss_noise`].
-    pub fn new<T: Scalar>(tr: &Trained<T>, reduction: Reduction, stencil: Stencil, wrt: Wrt, truth: Prec) -> Self {
+    pub fn new<T: Scalar>(
+        tr: &Trained<T>,
+        reduction: Reduction,
+        stencil: Stencil,
+        wrt: LinearTensor,
+        truth: Prec,
+    ) -> Self {
         let g = truth_grad(tr, reduction, wrt, truth);
         let exact = tr.to_mpfr(truth);
         let h0 = Decimal::parse("step", super::TRUNCATION_PROBE_STEP).unwrap_or_else(|_| unreachable!("a literal"));
@@ -100,7 +106,7 @@ impl ExpectedModel {
 
     /// The predicted mean relative error at step `h` (rounded into the dtype of `tr`, the state
     /// the model was built from), over the elements with a nonzero true gradient.
-    pub fn predict<T: Scalar>(&self, tr: &Trained<T>, wrt: Wrt, h: &Decimal) -> f64 {
+    pub fn predict<T: Scalar>(&self, tr: &Trained<T>, wrt: LinearTensor, h: &Decimal) -> f64 {
         let bits = self.truth.bits();
         let consts = StepConsts::new(&self.stencil, T::from_rational(h.value(), tr.ctx));
         let denom = consts.denom_h.to_f64();

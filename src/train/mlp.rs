@@ -4,8 +4,8 @@
 use super::{all_finite, InputGrad, NonFinite, TrainConfig};
 use crate::error::Result;
 use crate::objective::cross_entropy::total_loss_num;
-use crate::objective::mlp::{pick, Activation, MlpParams, MlpPass};
-use crate::objective::{linear, Objective, Reduction, Wrt};
+use crate::objective::mlp::{pick, Activation, MlpParams, MlpPass, MlpTensor};
+use crate::objective::{linear, Objective, Reduction};
 use crate::scalar::num::Num;
 use crate::scalar::Scalar;
 use crate::watch::Watch;
@@ -131,13 +131,13 @@ pub fn train_watched<T: Scalar>(
 #[derive(Clone, Debug)]
 pub struct MlpObjective<'a, T: Scalar> {
     tr: &'a MlpTrained<T>,
-    wrt: Wrt,
+    wrt: MlpTensor,
     scale: Option<T>,
 }
 
 impl<'a, T: Scalar> MlpObjective<'a, T> {
     /// The objective of `tr`'s loss under `reduction` with respect to `wrt`.
-    pub fn new(tr: &'a MlpTrained<T>, reduction: Reduction, wrt: Wrt) -> Self {
+    pub fn new(tr: &'a MlpTrained<T>, reduction: Reduction, wrt: MlpTensor) -> Self {
         MlpObjective { tr, wrt, scale: reduction.scale::<T>(tr.n(), tr.ctx) }
     }
 }
@@ -149,18 +149,18 @@ impl<T: Scalar> Objective<T> for MlpObjective<'_, T> {
 
     fn value<N: Num<Real = T>>(&self, v: ArrayView2<N>) -> N {
         let tr = self.tr;
-        if self.wrt == Wrt::Logits {
+        if self.wrt == MlpTensor::Logits {
             return total_loss_num(v, &tr.t, self.scale.as_ref());
         }
         let lift = |a: &Array2<T>| a.map(|x| N::real(x.clone()));
         let lift_v = |a: &[T]| a.iter().map(|x| N::real(x.clone())).collect::<Vec<N>>();
         let p = &tr.params;
-        let own = |w: Wrt| (self.wrt == w).then(|| v.to_owned());
-        let x = own(Wrt::Input).unwrap_or_else(|| lift(&tr.x));
-        let w1 = own(Wrt::HiddenWeight).unwrap_or_else(|| lift(&p.w1));
-        let w2 = own(Wrt::Weight).unwrap_or_else(|| lift(&p.w2));
-        let b1 = if self.wrt == Wrt::HiddenBias { v.row(0).to_vec() } else { lift_v(&p.b1) };
-        let b2 = if self.wrt == Wrt::Bias { v.row(0).to_vec() } else { lift_v(&p.b2) };
+        let own = |w: MlpTensor| (self.wrt == w).then(|| v.to_owned());
+        let x = own(MlpTensor::Input).unwrap_or_else(|| lift(&tr.x));
+        let w1 = own(MlpTensor::HiddenWeight).unwrap_or_else(|| lift(&p.w1));
+        let w2 = own(MlpTensor::Weight).unwrap_or_else(|| lift(&p.w2));
+        let b1 = if self.wrt == MlpTensor::HiddenBias { v.row(0).to_vec() } else { lift_v(&p.b1) };
+        let b2 = if self.wrt == MlpTensor::Bias { v.row(0).to_vec() } else { lift_v(&p.b2) };
         let pre = linear::logits_num(x.view(), w1.view(), &b1);
         let h = pre.map(|v| tr.act.apply_num(v));
         let z = linear::logits_num(h.view(), w2.view(), &b2);

@@ -2,8 +2,9 @@
 
 use crate::error::Result;
 use crate::objective::cross_entropy::logits_grad_into_watched;
+use crate::objective::mlp::MlpTensor;
 use crate::objective::mlp::{pick, MlpPass};
-use crate::objective::{Reduction, Wrt};
+use crate::objective::Reduction;
 use crate::scalar::{Prec, Scalar};
 use crate::train::mlp::MlpTrained;
 use crate::watch::Watch;
@@ -19,7 +20,7 @@ use rug::Float;
 pub fn truth_grad_watched<T: Scalar>(
     tr: &MlpTrained<T>,
     reduction: Reduction,
-    wrt: Wrt,
+    wrt: MlpTensor,
     prec: Prec,
     watch: &Watch,
 ) -> Result<Array2<Float>> {
@@ -27,7 +28,7 @@ pub fn truth_grad_watched<T: Scalar>(
     let up = |v: &T| v.to_float(bits);
     let scale = reduction.scale::<Float>(tr.n(), prec);
     watch.checkpoint(|| "the truth".to_string())?;
-    if wrt == Wrt::Logits {
+    if wrt == MlpTensor::Logits {
         let z = tr.logits.map(up);
         let mut out = Array2::from_elem(z.dim(), Float::new(bits));
         logits_grad_into_watched(z.view(), &tr.t, scale.as_ref(), prec, &mut out, watch)?;

@@ -19,7 +19,7 @@ pub mod mlp;
 
 use crate::error::Result;
 use crate::objective::cross_entropy::{logits_grad_into, logits_grad_into_watched};
-use crate::objective::{linear, Pass, Reduction, Wrt};
+use crate::objective::{linear, LinearTensor, Pass, Reduction};
 use crate::scalar::{Prec, Scalar};
 use crate::train::Trained;
 use crate::watch::Watch;
@@ -33,13 +33,12 @@ fn params<T: Scalar>(tr: &Trained<T>, bits: u32) -> (Array2<Float>, Array2<Float
 }
 
 /// The `wrt` gradient out of a finished pass (the bias as a 1 x k row).
-fn pick(pass: Pass<Float>, wrt: Wrt) -> Array2<Float> {
+fn pick(pass: Pass<Float>, wrt: LinearTensor) -> Array2<Float> {
     match wrt {
-        Wrt::Input => pass.grad_x,
-        Wrt::Weight => pass.grad_weight,
-        Wrt::Bias => row(pass.grad_bias),
-        Wrt::Logits => pass.grad_logits,
-        Wrt::HiddenWeight | Wrt::HiddenBias => unreachable!("checked by Model::check_wrt before the truth"),
+        LinearTensor::Input => pass.grad_x,
+        LinearTensor::Weight => pass.grad_weight,
+        LinearTensor::Bias => row(pass.grad_bias),
+        LinearTensor::Logits => pass.grad_logits,
     }
 }
 
@@ -64,7 +63,7 @@ fn pass_at(
 
 /// The true gradient with respect to `wrt` of the reduced loss at the trained state, in MPFR
 /// at `prec` bits (the bias as a 1 x k row).
-pub fn truth_grad<T: Scalar>(tr: &Trained<T>, reduction: Reduction, wrt: Wrt, prec: Prec) -> Array2<Float> {
+pub fn truth_grad<T: Scalar>(tr: &Trained<T>, reduction: Reduction, wrt: LinearTensor, prec: Prec) -> Array2<Float> {
     // A new watch is never stopped.
     truth_grad_watched(tr, reduction, wrt, prec, &Watch::unwatched()).unwrap_or_else(|_| unreachable!("never stopped"))
 }
@@ -78,7 +77,7 @@ pub fn truth_grad<T: Scalar>(tr: &Trained<T>, reduction: Reduction, wrt: Wrt, pr
 pub fn truth_grad_watched<T: Scalar>(
     tr: &Trained<T>,
     reduction: Reduction,
-    wrt: Wrt,
+    wrt: LinearTensor,
     prec: Prec,
     watch: &Watch,
 ) -> Result<Array2<Float>> {
@@ -95,7 +94,7 @@ pub fn truth_grad_watched<T: Scalar>(
     let scale = reduction.scale::<Float>(tr.n(), prec);
     match wrt {
         // The loss as a function of the dtype's own final logits.
-        Wrt::Logits => {
+        LinearTensor::Logits => {
             let z = up(&tr.logits)?;
             let mut out = Array2::from_elem(z.dim(), Float::new(bits));
             logits_grad_into_watched(z.view(), &tr.t, scale.as_ref(), prec, &mut out, watch)?;
@@ -170,7 +169,7 @@ pub fn clear_residues(
 /// (the accumulation law, E g + lr E (E - 1) g' / 2). Computed by central differences of exact
 /// passes at theta +- e v with e = 2^-(prec / 3): truncation (e^2) and rounding (2^-prec / e) are
 /// both near 2^(-2 prec / 3) relative, far below anything compared with it.
-pub fn drift<T: Scalar>(tr: &Trained<T>, reduction: Reduction, wrt: Wrt, prec: Prec) -> Array2<Float> {
+pub fn drift<T: Scalar>(tr: &Trained<T>, reduction: Reduction, wrt: LinearTensor, prec: Prec) -> Array2<Float> {
     let bits = prec.bits();
     let scale = reduction.scale::<Float>(tr.n(), prec);
     let (x, w, b) = params(tr, bits);
@@ -204,7 +203,7 @@ pub fn drift<T: Scalar>(tr: &Trained<T>, reduction: Reduction, wrt: Wrt, prec: P
 pub fn accumulation_law<T: Scalar>(
     tr: &Trained<T>,
     reduction: Reduction,
-    wrt: Wrt,
+    wrt: LinearTensor,
     epochs: usize,
     lr: f64,
     prec: Prec,

@@ -7,10 +7,9 @@ pub mod reference;
 
 use gradlab::check::{check_dtype, CheckConfig, CheckRow, DTypeCheck};
 use gradlab::exact::Decimal;
-use gradlab::method::Scheme;
-use gradlab::method::Steps;
+use gradlab::method::{Scheme, Steps};
+use gradlab::model::LinearTensor;
 use gradlab::objective::Reduction;
-use gradlab::objective::Wrt;
 use gradlab::problem::Problem;
 use gradlab::scalar::{DType, Prec};
 use gradlab::train::{InputGrad, TrainConfig};
@@ -34,7 +33,6 @@ pub fn config(epochs: usize, mode: InputGrad, scheme: Scheme, eps: &str, truth: 
         },
         scheme,
         steps: Steps::parse(eps).unwrap(),
-        wrt: Wrt::Input,
         truth: truth.map(|b| Prec::new(b).unwrap()),
         naive: false,
         keep_grads: false,
@@ -43,14 +41,13 @@ pub fn config(epochs: usize, mode: InputGrad, scheme: Scheme, eps: &str, truth: 
 
 /// Rows of one dtype's check.
 pub fn rows(problem: &Problem, dtype: &str, cfg: &CheckConfig) -> Vec<CheckRow> {
-    check_dtype(problem, DType::parse(dtype).unwrap(), cfg).unwrap().rows
+    check_dtype(problem, LinearTensor::Input, DType::parse(dtype).unwrap(), cfg).unwrap().rows
 }
 
 /// A check of every element at `steps` after 10 epochs at lr = 1e-2, with the truth at
 /// `truth_bits` and the gradients kept (for comparing two dtypes' checks bit for bit).
 pub fn identity_config(
     scheme: Scheme,
-    wrt: Wrt,
     input_grad: InputGrad,
     reduction: Reduction,
     steps: &str,
@@ -60,7 +57,6 @@ pub fn identity_config(
         train: TrainConfig { epochs: 10, lr: Decimal::parse("lr", "1e-2").unwrap(), input_grad, reduction },
         scheme,
         steps: Steps::parse(steps).unwrap(),
-        wrt,
         truth: Some(Prec::new(truth_bits).unwrap()),
         naive: false,
         keep_grads: true,

@@ -5,10 +5,12 @@
 #[path = "../../../tests/common/mod.rs"]
 mod common;
 
-use gradlab::check::{check_dtype, check_model_watched, CheckConfig};
+use gradlab::check::{check_dtype, check_model, CheckConfig, Checked};
 use gradlab::exact::{parse_list, Decimal};
 use gradlab::method::{Scheme, Steps};
-use gradlab::objective::{Model, ModelKind, Wrt};
+use gradlab::model::LinearTensor;
+use gradlab::model::{MlpModel, MlpTensor};
+use gradlab::objective::mlp::{Activation, MlpSpec, DEFAULT_HIDDEN};
 use gradlab::policy::usable_steps;
 use gradlab::scalar::DType;
 use gradlab::train::InputGrad;
@@ -47,7 +49,12 @@ fn all_flat_or_dead(label: &str, r: &gradlab::check::DTypeCheck) -> Vec<(String,
 fn flat_or_dead_elements_give_exactly_zero() {
     let problem = common::default_problem();
     let dtypes = ["f16", "bf16", "e4m3", "f32", "mpfr:24", "e5m2", "tf32", "ieee:5:4", "bf16+f32", "f64"];
-    let engines = [(Wrt::Input, false), (Wrt::Input, true), (Wrt::Weight, false), (Wrt::Bias, false)];
+    let engines = [
+        (LinearTensor::Input, false),
+        (LinearTensor::Input, true),
+        (LinearTensor::Weight, false),
+        (LinearTensor::Bias, false),
+    ];
     for scheme in Scheme::ALL {
         for name in dtypes {
             for (wrt, naive) in engines {
@@ -55,12 +62,11 @@ fn flat_or_dead_elements_give_exactly_zero() {
                 let cfg = CheckConfig {
                     steps: Steps::grid(usable_steps(&grid(), dt)).unwrap(),
                     keep_grads: true,
-                    wrt,
                     naive,
                     ..common::config(10, InputGrad::Reset, scheme, "1e-1", Some(256))
                 };
                 let label = format!("{scheme} {name} {wrt}{}", if naive { " naive" } else { "" });
-                let r = check_dtype(&problem, dt, &cfg).unwrap();
+                let r = check_dtype(&problem, wrt, dt, &cfg).unwrap();
                 let chosen = all_flat_or_dead(&label, &r);
                 for (eps, num) in &chosen {
                     assert!(num.iter().all(|&v| v == 0.0), "{label} at {eps}: {num:?}");
@@ -74,7 +80,7 @@ fn flat_or_dead_elements_give_exactly_zero() {
 #[test]
 fn the_mlp_flat_or_dead_elements_give_exactly_zero() {
     let problem = common::default_problem();
-    let model = Model::new(ModelKind::MlpTanh, None, 1).unwrap();
+    let spec = MlpSpec { act: Activation::Tanh, hidden: DEFAULT_HIDDEN, seed: 1 };
     for scheme in Scheme::ALL {
         for name in ["bf16", "f16", "e4m3"] {
             let dt = DType::parse(name).unwrap();
@@ -83,7 +89,9 @@ fn the_mlp_flat_or_dead_elements_give_exactly_zero() {
                 keep_grads: true,
                 ..common::config(10, InputGrad::Reset, scheme, "1e-1", Some(256))
             };
-            let r = check_model_watched(&problem, dt, &cfg, model, &Watch::unwatched()).unwrap();
+            let model = MlpModel { problem: &problem, spec, reduction: cfg.train.reduction };
+            let r =
+                check_model(&model, MlpTensor::Input, &Checked::new(cfg, dt).unwrap(), &Watch::unwatched()).unwrap();
             for (eps, num) in all_flat_or_dead(&format!("mlp-tanh {scheme} {name}"), &r) {
                 assert!(num.iter().all(|&v| v == 0.0), "mlp-tanh {scheme} {name} at {eps}: {num:?}");
             }

@@ -5,9 +5,9 @@
 use gradlab::check::{check_dtype, prepare, CheckConfig, CheckRow};
 use gradlab::exact::{parse_list, Decimal};
 use gradlab::method::{RowStep, Scheme, Steps};
+use gradlab::model::LinearTensor;
 use gradlab::numeric::exotic::method_grads_watched;
 use gradlab::numeric::Setup;
-use gradlab::objective::Wrt;
 use gradlab::problem::Problem;
 use gradlab::scalar::{DType, Prec};
 use gradlab::truth::truth_grad;
@@ -20,20 +20,17 @@ fn problem() -> Problem {
     Problem::generate(10, 4, 2, 1).unwrap()
 }
 
-fn check(dt: DType, scheme: Scheme, steps: Vec<Decimal>, wrt: Wrt) -> Vec<CheckRow> {
-    let cfg = CheckConfig {
-        truth: Some(Prec::new(512).unwrap()),
-        wrt,
-        ..CheckConfig::seed(scheme, Steps::grid(steps).unwrap())
-    };
-    check_dtype(&problem(), dt, &cfg).unwrap().rows
+fn check(dt: DType, scheme: Scheme, steps: Vec<Decimal>, wrt: LinearTensor) -> Vec<CheckRow> {
+    let cfg =
+        CheckConfig { truth: Some(Prec::new(512).unwrap()), ..CheckConfig::seed(scheme, Steps::grid(steps).unwrap()) };
+    check_dtype(&problem(), wrt, dt, &cfg).unwrap().rows
 }
 
 /// Complex step, f64: num_vs_truth <= 1e-15 at every decade from 1e-8 down to 1e-300, for every
 /// tensor; mpfr:256 within 1e-70 from 1e-40 down.
 #[test]
 fn complex_step_is_exact_to_machine_precision_at_tiny_steps() {
-    for wrt in [Wrt::Input, Wrt::Weight, Wrt::Bias, Wrt::Logits] {
+    for wrt in [LinearTensor::Input, LinearTensor::Weight, LinearTensor::Bias, LinearTensor::Logits] {
         let rows = check(DType::F64, Scheme::Complex, decades(8, 300), wrt);
         assert_eq!(rows.len(), 293);
         for r in &rows {
@@ -45,12 +42,12 @@ fn complex_step_is_exact_to_machine_precision_at_tiny_steps() {
         DType::parse("mpfr:256").unwrap(),
         Scheme::Complex,
         parse_list("step", "1e-40,1e-100,1e-300").unwrap(),
-        Wrt::Input,
+        LinearTensor::Input,
     ) {
         assert!(r.num_vs_truth <= 1e-70, "mpfr:256 at {}: {:e}", r.eps, r.num_vs_truth);
     }
     // At a large step the complex step has a truncation error: the check can fail.
-    let big = check(DType::F64, Scheme::Complex, parse_list("step", "1e-1").unwrap(), Wrt::Input);
+    let big = check(DType::F64, Scheme::Complex, parse_list("step", "1e-1").unwrap(), LinearTensor::Input);
     assert!(big[0].num_vs_truth > 1e-8);
 }
 
@@ -59,7 +56,7 @@ fn complex_step_is_exact_to_machine_precision_at_tiny_steps() {
 #[test]
 fn dual_numbers_are_within_4u() {
     for dt in DType::parse_list("f16,bf16,f32,f64,mpfr:113").unwrap() {
-        for wrt in [Wrt::Input, Wrt::Weight, Wrt::Bias, Wrt::Logits] {
+        for wrt in [LinearTensor::Input, LinearTensor::Weight, LinearTensor::Bias, LinearTensor::Logits] {
             let rows = check(dt, Scheme::Dual, decades(1, 3), wrt);
             assert_eq!(rows.len(), 1, "dual numbers take no step");
             assert_eq!(rows[0].eps, RowStep::None);
@@ -78,14 +75,14 @@ fn dual_numbers_are_within_4u() {
 /// error estimate is reported (est_error, est_bounds) only for Ridders.
 #[test]
 fn ridders_reaches_1e_13_in_f64() {
-    let rows = check(DType::F64, Scheme::Ridders, log_grid_from(0, 3, 4), Wrt::Input);
+    let rows = check(DType::F64, Scheme::Ridders, log_grid_from(0, 3, 4), LinearTensor::Input);
     let best = rows.iter().map(|r| r.num_vs_truth).fold(f64::INFINITY, f64::min);
     assert!(best <= 1e-13, "best {best:e}");
     for r in &rows {
         assert!(r.est_error.is_some_and(|e| e > 0.0 && e < 1e-6), "{r:?}");
         assert!(r.est_bounds.is_some_and(|b| (0.0..=1.0).contains(&b)));
     }
-    let central = check(DType::F64, Scheme::Central, log_grid_from(0, 3, 4), Wrt::Input);
+    let central = check(DType::F64, Scheme::Central, log_grid_from(0, 3, 4), LinearTensor::Input);
     assert!(central.iter().all(|r| r.est_error.is_none() && r.est_bounds.is_none()));
     assert!(central.iter().map(|r| r.num_vs_truth).fold(f64::INFINITY, f64::min) > 1e2 * best);
 }
@@ -101,13 +98,12 @@ fn ridders_estimate_bounds_the_error() {
     let steps = Steps::parse("5e-1,1e-1,1e-2,1e-3").unwrap();
     for p in [problem(), Problem::generate(32, 8, 3, 2).unwrap()] {
         for dt in [DType::F32, DType::F64] {
-            for wrt in [Wrt::Input, Wrt::Weight, Wrt::Bias, Wrt::Logits] {
+            for wrt in [LinearTensor::Input, LinearTensor::Weight, LinearTensor::Bias, LinearTensor::Logits] {
                 let cfg = CheckConfig {
                     truth: Some(Prec::new(256).unwrap()),
-                    wrt,
                     ..CheckConfig::seed(Scheme::Ridders, steps.clone())
                 };
-                for r in check_dtype(&p, dt, &cfg).unwrap().rows {
+                for r in check_dtype(&p, wrt, dt, &cfg).unwrap().rows {
                     let b = r.est_bounds.unwrap();
                     assert!(b >= 0.95, "{dt} {wrt} h0 = {}: the estimate bounds {b}", r.eps);
                 }
@@ -119,9 +115,9 @@ fn ridders_estimate_bounds_the_error() {
         trained: &tr,
         reduction: gradlab::objective::Reduction::Mean,
         stencil: Scheme::Central.stencil(),
-        wrt: Wrt::Input,
+        wrt: LinearTensor::Input,
     };
-    let truth = truth_grad(&tr, setup.reduction, Wrt::Input, Prec::new(256).unwrap());
+    let truth = truth_grad(&tr, setup.reduction, LinearTensor::Input, Prec::new(256).unwrap());
     for g in method_grads_watched(&setup, Scheme::Ridders, steps.fixed(), false, &Watch::unwatched()).unwrap() {
         let est = g.est_error.as_ref().unwrap();
         let mut ratios: Vec<f64> = g
@@ -152,11 +148,11 @@ fn fast_path_equals_from_scratch() {
         (problem(), DType::parse("mpfr:80").unwrap(), "1e-3,1e-30"),
     ] {
         for scheme in [Scheme::Complex, Scheme::Dual] {
-            for wrt in [Wrt::Input, Wrt::Weight, Wrt::Bias, Wrt::Logits] {
+            for wrt in [LinearTensor::Input, LinearTensor::Weight, LinearTensor::Bias, LinearTensor::Logits] {
                 let steps = Steps::parse(steps).unwrap();
-                let cfg = CheckConfig { wrt, ..CheckConfig::seed(scheme, steps) };
-                let fast = check_dtype(&p, dt, &CheckConfig { keep_grads: true, ..cfg.clone() }).unwrap();
-                let naive = check_dtype(&p, dt, &CheckConfig { keep_grads: true, naive: true, ..cfg }).unwrap();
+                let cfg = CheckConfig::seed(scheme, steps);
+                let fast = check_dtype(&p, wrt, dt, &CheckConfig { keep_grads: true, ..cfg.clone() }).unwrap();
+                let naive = check_dtype(&p, wrt, dt, &CheckConfig { keep_grads: true, naive: true, ..cfg }).unwrap();
                 let (a, b) = (fast.grads.unwrap().numeric, naive.grads.unwrap().numeric);
                 assert!(
                     a.iter().zip(&b).all(|(x, y)| x.iter().zip(y.iter()).all(|(p, q)| p.to_bits() == q.to_bits())),
@@ -174,9 +170,9 @@ fn fast_path_equals_from_scratch() {
 /// columns are filled, the others' empty.
 #[test]
 fn csv_round_trip() {
-    let mut rows = check(DType::F64, Scheme::Dual, decades(1, 2), Wrt::Input);
-    rows.extend(check(DType::F64, Scheme::Ridders, decades(1, 2), Wrt::Input));
-    rows.extend(check(DType::F64, Scheme::Complex, decades(1, 2), Wrt::Input));
+    let mut rows = check(DType::F64, Scheme::Dual, decades(1, 2), LinearTensor::Input);
+    rows.extend(check(DType::F64, Scheme::Ridders, decades(1, 2), LinearTensor::Input));
+    rows.extend(check(DType::F64, Scheme::Complex, decades(1, 2), LinearTensor::Input));
     let bytes = to_csv(&rows).unwrap();
     let text = String::from_utf8(bytes.clone()).unwrap();
     let header = text.lines().next().unwrap();
@@ -199,7 +195,11 @@ fn csv_round_trip() {
 fn the_stencil_engine_refuses_a_scheme_that_is_not_a_stencil() {
     let cfg = CheckConfig::seed(Scheme::Central, Steps::parse("1e-3").unwrap());
     let (tr, _) = prepare::<f64>(&problem(), (), &cfg.train);
-    let setup =
-        Setup { trained: &tr, reduction: cfg.train.reduction, stencil: Scheme::Complex.stencil(), wrt: Wrt::Input };
+    let setup = Setup {
+        trained: &tr,
+        reduction: cfg.train.reduction,
+        stencil: Scheme::Complex.stencil(),
+        wrt: LinearTensor::Input,
+    };
     let _ = gradlab::numeric::numeric_grads(&setup, cfg.steps.fixed(), false);
 }

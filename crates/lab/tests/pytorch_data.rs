@@ -4,8 +4,8 @@
 //! code path, and the numpy emulation's `gradlab` rows are gradlab's own table.
 
 use gradlab::check::{check_dtype, CheckConfig};
-use gradlab::method::Scheme;
-use gradlab::method::Steps;
+use gradlab::method::{Scheme, Steps};
+use gradlab::model::LinearTensor;
 use gradlab::problem::Problem;
 use gradlab::scalar::DType;
 use gradlab::train::{InputGrad, TrainConfig};
@@ -105,7 +105,8 @@ fn the_emulations_gradlab_rows_are_gradlabs_own_table() {
         train: TrainConfig::seed(InputGrad::Accumulate),
         ..CheckConfig::seed(Scheme::Central, Steps::parse("1e0,1e-1,1e-2,1e-3,1e-4,1e-5,1e-6,1e-7,1e-8").unwrap())
     };
-    let mine = check_dtype(&Problem::generate(10, 4, 2, 1).unwrap(), DType::F32, &cfg).unwrap().rows;
+    let mine =
+        check_dtype(&Problem::generate(10, 4, 2, 1).unwrap(), LinearTensor::Input, DType::F32, &cfg).unwrap().rows;
     let rows = parting();
     assert_eq!(mine.len(), 9);
     for r in &mine {

@@ -9,12 +9,13 @@ use crate::runner::interrupt;
 use anyhow::Context;
 use clap::Args;
 use gradlab::budget;
-use gradlab::check::{check_model_watched, CheckConfig, CheckRow, DTypeCheck, Status};
+use gradlab::check::{CheckConfig, CheckRow, DTypeCheck, Status};
 use gradlab::cost::Shape;
 use gradlab::error::{Error, Result};
 use gradlab::exact::Decimal;
 use gradlab::method::{RowStep, Scheme, Steps};
-use gradlab::objective::{Model, ModelKind, Reduction, Wrt};
+use gradlab::objective::Reduction;
+use gradlab::plan::{plan, Choices, Model, ModelKind, Plan};
 use gradlab::problem::Problem;
 use gradlab::scalar::{DType, Prec};
 use gradlab::train::{InputGrad, TrainConfig};
@@ -81,7 +82,7 @@ pub(super) struct CheckArgs {
     /// logits, and for the MLP hidden-weight (W1) and hidden-bias (b1) (weight and bias are then
     /// its output layer's); one block of rows each.
     #[arg(long, default_value = "input", value_parser = parse_wrts)]
-    wrt: std::vec::Vec<Wrt>,
+    wrt: std::vec::Vec<String>,
     /// Precision of the MPFR ground truth in bits; must exceed every dtype's. Default: 256, or
     /// twice the widest dtype's precision when that is 256 bits or more.
     #[arg(long, allow_hyphen_values = true, value_parser = truth_bits)]
@@ -107,111 +108,70 @@ pub(super) struct CheckArgs {
     max_memory: Option<u64>,
 }
 
-/// A command line that contradicts itself (exit status 2): `--hidden` with `--model linear` or out
-/// of range, a `--wrt` the model does not have, a mixed dtype with the complex step or dual
-/// numbers, `--eps auto` with a scheme that is not a finite-difference stencil, or `--eps none` with
-/// a scheme that takes a step.
-pub(super) fn usage_error(a: &CheckArgs) -> Option<String> {
-    // A hidden width with the linear model or out of range, or a wrt the model does not have.
-    let model = Model::new(a.model, a.hidden, a.seed).and_then(|m| a.wrt.iter().try_for_each(|&w| m.check_wrt(w)));
-    if let Err(e) = model {
-        return Some(e.to_string());
-    }
-    if let Some(e) = gradlab::check::mixed_scheme_error(a.scheme, &a.dtype) {
-        return Some(e.to_string());
-    }
-    if let Some(dt) = a.dtype.iter().find(|d| d.storage().is_some()).filter(|_| a.model != ModelKind::Linear) {
-        return Some(format!(
-            "invalid --dtype {dt} with --model {}: mixed precision stores where the linear model stores, \
-             so it needs --model linear",
-            a.model
-        ));
-    }
-    if a.eps == Some(Steps::None) && a.scheme.has_step() {
-        return Some(format!(
-            "--eps none gives no step, which only --scheme dual takes, so {} needs steps (such as 1e-3,1e-4) or auto",
-            a.scheme
-        ));
-    }
-    (a.eps == Some(Steps::Auto) && !a.scheme.is_stencil()).then(|| {
-        format!(
-            "--eps auto chooses a step for a finite-difference stencil from its error model, so it needs --scheme \
-             forward, backward, central or central5, not {}",
-            a.scheme
-        )
-    })
-}
-
-/// Runs `gradlab check`: settings and memory are checked before anything large is allocated,
-/// a progress bar follows long checks, and Ctrl-C stops the check within a second with exit
-/// status 130 and nothing written.
-pub(super) fn run_check(a: CheckArgs) -> anyhow::Result<()> {
-    // First, so that Ctrl-C during loading or generating a large problem stops too.
-    interrupt::install_handler_with_deadline("gradlab check");
+/// The command line's choices validated once, by the core ([`gradlab::plan::plan`]): a command
+/// line that contradicts itself is an [`Error::Usage`] (exit status 2: `--hidden` with `--model
+/// linear` or out of range, a `--wrt` the model does not have, a mixed dtype with the complex
+/// step, dual numbers or a model other than the linear one, `--eps auto` with a scheme that is not
+/// a finite-difference stencil, `--eps none` with a scheme that takes a step), a step or truth
+/// precision a dtype refuses an [`Error::Value`] (exit status 1).
+pub(super) fn plan_of(a: &CheckArgs) -> Result<Plan> {
     let truth = match (a.no_truth, a.truth_bits) {
         (true, _) => None,
         (false, Some(bits)) => Some(Prec::new(bits)?),
         (false, None) => Some(gradlab::policy::truth_prec(&a.dtype)),
     };
-    let model = Model::new(a.model, a.hidden, a.seed)?;
-    for &wrt in &a.wrt {
-        model.check_wrt(wrt)?;
-    }
-    // Each dtype's steps: those typed, or the default grid less what the dtype cannot hold (with
-    // a note saying which). The memory budget is reckoned with the whole grid (an upper bound).
-    let mut steps_of = std::collections::HashMap::new();
-    let mut notes_of: std::collections::HashMap<DType, Vec<String>> = std::collections::HashMap::new();
-    for &dt in &a.dtype {
-        let steps = match &a.eps {
-            Some(steps) => steps.clone(),
-            None => {
-                let (usable, left_out) = gradlab::policy::default_steps(dt);
-                notes_of.insert(dt, super::notes::left_out_steps(dt, &left_out).into_iter().collect());
-                Steps::grid(usable)?
-            }
-        };
-        steps_of.insert(dt, steps);
-    }
-    let all_steps = a
-        .eps
-        .clone()
-        .unwrap_or_else(|| Steps::parse(gradlab::policy::SEED_STEPS).unwrap_or_else(|_| unreachable!("a valid list")));
     let cfg = CheckConfig {
         train: TrainConfig { epochs: a.epochs, lr: a.lr.clone(), input_grad: a.input_grad, reduction: a.reduction },
         scheme: a.scheme,
-        steps: all_steps,
-        wrt: a.wrt[0],
+        steps: Steps::None,
         truth,
         naive: a.naive,
         keep_grads: a.save_grads.is_some(),
     };
+    let choices = Choices {
+        model: a.model,
+        hidden: a.hidden,
+        seed: a.seed,
+        wrts: &a.wrt,
+        dtypes: &a.dtype,
+        steps: a.eps.as_ref(),
+        cfg: &cfg,
+    };
+    plan(&choices)
+}
+
+/// Runs `gradlab check` on its validated `plan` ([`plan_of`]): memory is checked before anything
+/// large is allocated, a progress bar follows long checks, and Ctrl-C stops the check within a
+/// second with exit status 130 and nothing written.
+pub(super) fn run_check(a: CheckArgs, plan: Plan) -> anyhow::Result<()> {
+    // First, so that Ctrl-C during loading or generating a large problem stops too.
+    interrupt::install_handler_with_deadline("gradlab check");
+    let model = plan.model();
+    let checked = plan.checked();
+    let truth = checked[0].cfg().truth;
+    // The memory budget is reckoned with the whole grid of steps (an upper bound).
+    let all_steps = a
+        .eps
+        .clone()
+        .unwrap_or_else(|| Steps::parse(gradlab::policy::SEED_STEPS).unwrap_or_else(|_| unreachable!("a valid list")));
+    let cfg = CheckConfig { steps: all_steps, ..checked[0].cfg().clone() };
     let threads = a.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let limit = budget::memory_limit(a.max_memory, budget::MemInfo::read());
-    // The budget knows the linear model; an MLP is estimated as a linear model with max(k, H)
-    // classes (its tensors are at most that large).
-    let widen = |shape: Shape| match model {
-        Model::Linear => shape,
-        Model::Mlp(s) => Shape { k: shape.k.max(s.hidden), ..shape },
-    };
     let fits = |shape: Shape| -> Result<()> {
-        let shape = widen(shape);
-        a.wrt.iter().try_for_each(|&wrt| {
-            budget::check_fits(shape, &a.dtype, &CheckConfig { wrt, ..cfg.clone() }, threads, &limit).map(drop)
+        (0..plan.len()).try_for_each(|i| {
+            let (shape, like) = plan.budget(i, shape);
+            budget::check_fits(shape, like, &a.dtype, &cfg, threads, &limit).map(drop)
         })
     };
     // A generated problem is checked against the memory limit before it exists; a loaded one
     // (which already fits, being loaded) before the check allocates anything.
-    let cfg_for = |wrt: Wrt, dt: DType| CheckConfig { wrt, steps: steps_of[&dt].clone(), ..cfg.clone() };
-    let validate = || a.dtype.iter().try_for_each(|&dt| cfg_for(a.wrt[0], dt).validate_for(&[dt]));
     let problem = match &a.data {
         Some(dir) => {
             let p = Problem::load(dir)?;
-            validate()?;
             fits(Shape::of(&p))?;
             p
         }
         None => {
-            validate()?;
             fits(Shape { n: a.n, d: a.d, k: a.k })?;
             Problem::generate(a.n, a.d, a.k, a.seed)?
         }
@@ -220,15 +180,23 @@ pub(super) fn run_check(a: CheckArgs) -> anyhow::Result<()> {
         gradlab::atomic::ensure_dir(dir)?;
     }
     let watch = interrupt::watch();
-    let shape = widen(Shape::of(&problem));
-    // One block per wrt, each with every dtype.
-    let jobs: Vec<(Wrt, DType)> = a.wrt.iter().flat_map(|&wrt| a.dtype.iter().map(move |&dt| (wrt, dt))).collect();
-    let stages = jobs.iter().flat_map(|&(wrt, dt)| budget::check_work(shape, dt, &cfg_for(wrt, dt))).collect();
+    // One block per wrt (its index in the plan), each with every dtype (its index too).
+    let jobs: Vec<(usize, usize)> = (0..plan.len()).flat_map(|i| (0..checked.len()).map(move |j| (i, j))).collect();
+    let stages = jobs
+        .iter()
+        .flat_map(|&(i, j)| {
+            let (shape, like) = plan.budget(i, Shape::of(&problem));
+            budget::check_work(shape, like, checked[j].dtype(), checked[j].cfg())
+        })
+        .collect();
     let bar = WorkBar::start(&watch, stages);
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().context("cannot start the thread pool")?;
-    let results: gradlab::Result<Vec<(Wrt, DType, DTypeCheck)>> = pool.install(|| {
+    let results: gradlab::Result<Vec<(&str, DType, DTypeCheck)>> = pool.install(|| {
         jobs.iter()
-            .map(|&(wrt, dt)| check_model_watched(&problem, dt, &cfg_for(wrt, dt), model, &watch).map(|r| (wrt, dt, r)))
+            .map(|&(i, j)| {
+                let r = plan.run(&problem, i, &checked[j], &watch)?;
+                Ok((plan.name(i), checked[j].dtype(), r))
+            })
             .collect()
     });
     bar.finish();
@@ -240,12 +208,12 @@ pub(super) fn run_check(a: CheckArgs) -> anyhow::Result<()> {
         // File names carry the wrt only when several are checked (one wrt keeps the short names).
         let several = a.wrt.len() > 1;
         let mut written = Vec::new();
-        for (wrt, dt, r) in &results {
+        for (&(i, _), (wrt, dt, r)) in jobs.iter().zip(&results) {
             let label = match several {
                 true => format!("{wrt}_{}", dt.label()),
                 false => dt.label(),
             };
-            match write_grads(dir, &label, *wrt, r, &watch, &mut written) {
+            match write_grads(dir, &label, plan.is_vector(i), r, &watch, &mut written) {
                 Err(Error::Interrupted(_)) => interrupted(&format!(
                     "stopped while saving gradients; the files written before are complete: [{}]",
                     written.join(", ")
@@ -259,14 +227,14 @@ pub(super) fn run_check(a: CheckArgs) -> anyhow::Result<()> {
     let size = (problem.n(), problem.d(), problem.k());
     let mut notes = Vec::with_capacity(results.len());
     let mut said = std::collections::HashSet::new();
-    for (wrt, dt, r) in &results {
+    for (&(i, j), (_, dt, r)) in jobs.iter().zip(&results) {
         let mut lines = Vec::new();
         if said.insert(*dt) {
-            lines.extend(notes_of.get(dt).into_iter().flatten().cloned());
+            lines.extend(super::notes::left_out_steps(*dt, plan.left_out(j)));
             let rows_nonfinite = r.rows.iter().any(|row| row.status != Status::Ok);
             lines.extend(r.training.map(|at| super::notes::nonfinite_training(*dt, at, rows_nonfinite)));
         }
-        lines.extend(super::notes::auto_flat(*dt, r, super::notes::elements(model, *wrt, size)));
+        lines.extend(super::notes::auto_flat(*dt, r, plan.elements(i, size)));
         for line in &lines {
             eprintln!("{line}");
         }
@@ -277,7 +245,7 @@ pub(super) fn run_check(a: CheckArgs) -> anyhow::Result<()> {
     if a.format == "csv" {
         write_csv(&mut out, results.iter().flat_map(|(_, _, r)| r.rows.iter()))?;
     } else {
-        let wrts: Vec<&str> = a.wrt.iter().map(|w| w.name()).collect();
+        let wrts: Vec<&str> = (0..plan.len()).map(|i| plan.name(i)).collect();
         let setup = format!(
             "n={} d={} k={}{} E={} lr={} reduction={} input-grad={} scheme={} wrt={} truth={}",
             problem.n(),
@@ -323,7 +291,7 @@ pub fn write_csv<'a, W: std::io::Write>(w: W, rows: impl IntoIterator<Item = &'a
 /// The seed-style table for every dtype, with a diagnosis under each; when several wrts are
 /// checked, each block of dtypes is headed by its wrt. `notes` holds each result's note lines
 /// ([`super::notes`]), printed under its heading.
-pub fn format_table(setup: &str, results: &[(Wrt, DType, DTypeCheck)], notes: &[Vec<String>]) -> String {
+pub fn format_table(setup: &str, results: &[(&str, DType, DTypeCheck)], notes: &[Vec<String>]) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "gradlab check: {setup}");
     let several = results.iter().any(|(w, _, _)| *w != results[0].0);
@@ -400,7 +368,7 @@ type FileWriter<'a> = Box<dyn Fn(&Path) -> Result<()> + 'a>;
 /// for MPFR dtypes, `analytic_<label>.txt` and `truth_<label>.txt` with every significant digit,
 /// each file atomically, none once `watch` is stopped. `<label>` is the dtype's label, prefixed
 /// by the wrt when several are checked (`analytic_weight_f64.npy`). Each array has the tensor's
-/// shape, the bias's 1-D. Adds the name of each file written to `written`.
+/// shape (1-D when `vector`: a bias). Adds the name of each file written to `written`.
 ///
 /// # Errors
 /// [`Error::Write`] when a file cannot be written; [`Error::Interrupted`] when the watch was
@@ -408,13 +376,12 @@ type FileWriter<'a> = Box<dyn Fn(&Path) -> Result<()> + 'a>;
 pub fn write_grads(
     dir: &Path,
     label: &str,
-    wrt: Wrt,
+    vector: bool,
     r: &DTypeCheck,
     watch: &Watch,
     written: &mut Vec<String>,
 ) -> Result<()> {
     let Some(g) = &r.grads else { return Ok(()) };
-    let vector = wrt.is_vector();
     let save = move |p: &Path, a: &ndarray::Array2<f64>| match vector {
         true => gradlab::npy::write(p, &a.row(0)),
         false => gradlab::npy::write(p, a),

@@ -12,7 +12,7 @@ use gradlab::cost::Shape;
 use gradlab::diagnose::text::format_text;
 use gradlab::diagnose::{diagnose_watched, Given, Settings, Verdict};
 use gradlab::error::Error;
-use gradlab::objective::{Reduction, Wrt};
+use gradlab::objective::{LinearTensor, Reduction};
 use gradlab::problem::Problem;
 use gradlab::scalar::DType;
 use std::path::PathBuf;
@@ -37,7 +37,7 @@ pub(super) struct DiagnoseArgs {
     /// What the gradient is taken with respect to: input, weight or bias (comma-separated, one per
     /// --grad file).
     #[arg(long, default_value = "input", value_parser = parse_diagnose_wrts)]
-    wrt: std::vec::Vec<Wrt>,
+    wrt: std::vec::Vec<LinearTensor>,
     /// The loss meant: mean (PyTorch's default) or sum over all samples.
     #[arg(long, default_value = "mean", value_parser = |s: &str| Reduction::parse(s))]
     reduction: Reduction,
@@ -68,15 +68,22 @@ fn parse_one_dtype(s: &str) -> Result<DType, String> {
     }
 }
 
-fn parse_diagnose_wrts(s: &str) -> Result<Vec<Wrt>, String> {
-    let v = super::parse_wrts(s)?;
-    match v.iter().find(|w| !matches!(w, Wrt::Input | Wrt::Weight | Wrt::Bias)) {
-        Some(Wrt::Logits) => {
-            Err("logits is not a tensor a user's code has .grad for; expected input, weight or bias".into())
+fn parse_diagnose_wrts(s: &str) -> Result<Vec<LinearTensor>, String> {
+    let mut out = Vec::new();
+    for w in super::parse_wrts(s)? {
+        match LinearTensor::parse(&w) {
+            Ok(LinearTensor::Logits) => {
+                return Err("logits is not a tensor a user's code has .grad for; expected input, weight or bias".into())
+            }
+            Ok(t) => out.push(t),
+            Err(_) => {
+                return Err(format!(
+                    "diagnose takes the linear model, which has no {w}; expected input, weight or bias"
+                ))
+            }
         }
-        Some(w) => Err(format!("diagnose takes the linear model, which has no {w}; expected input, weight or bias")),
-        None => Ok(v),
     }
+    Ok(out)
 }
 
 /// Runs `gradlab diagnose`: the exit code says correct (0), wrong (3) or inconclusive (4). The memory is checked

@@ -172,20 +172,20 @@ fn parse_steps(s: &str) -> Result<Steps, String> {
     Steps::parse(s).map_err(|e| e.to_string())
 }
 
-/// A comma-separated list of distinct wrts (input, weight, bias, logits).
-fn parse_wrts(s: &str) -> Result<Vec<gradlab::objective::Wrt>, String> {
-    let mut out = Vec::new();
+/// A comma-separated list of distinct tensor names, each one some model of the registry has
+/// ([`gradlab::plan::tensor_name`]; whether the model chosen has it is for the core's validation).
+fn parse_wrts(s: &str) -> Result<Vec<String>, String> {
+    let names = gradlab::plan::tensor_names().join(", ");
+    let mut out: Vec<String> = Vec::new();
     for item in s.split(',').map(str::trim) {
         if item.is_empty() {
-            return Err(
-                "expected a comma-separated list such as input,weight (from input, weight, bias, logits, hidden-weight, hidden-bias)".into()
-            );
+            return Err(format!("expected a comma-separated list such as input,weight (from {names})"));
         }
-        let w = gradlab::objective::Wrt::parse(item).map_err(|e| e.to_string())?;
-        if out.contains(&w) {
-            return Err(format!("{w} is listed twice; expected each of input, weight, bias, logits, hidden-weight, hidden-bias at most once"));
+        let w = gradlab::plan::tensor_name(item).map_err(|e| e.to_string())?;
+        if out.iter().any(|o| o == w) {
+            return Err(format!("{w} is listed twice; expected each of {names} at most once"));
         }
-        out.push(w);
+        out.push(w.to_string());
     }
     Ok(out)
 }
@@ -215,11 +215,16 @@ pub fn main(registry: Registry) -> ExitCode {
         c.mut_arg("name", |a| a.value_parser(move |s: &str| run::experiment_name(registry, s)))
     });
     let cli = Cli::from_arg_matches(&command.get_matches()).unwrap_or_else(|e| e.exit());
-    if let Command::Check(a) = &cli.command {
-        if let Some(msg) = check::usage_error(a) {
-            eprintln!("error: {msg}");
-            return ExitCode::from(2);
-        }
+    if let Command::Check(a) = cli.command {
+        // One validation of the command line's choices, in the core: a usage error exits with
+        // status 2, a value a dtype refuses with 1.
+        return match check::plan_of(&a) {
+            Ok(plan) => finish(check::run_check(a, plan)),
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(if matches!(e, gradlab::Error::Usage(_)) { 2 } else { 1 })
+            }
+        };
     }
     if let Command::Diagnose(a) = cli.command {
         return diagnose::run_diagnose(a).unwrap_or_else(|e| {
@@ -229,7 +234,7 @@ pub fn main(registry: Registry) -> ExitCode {
     }
     finish(match cli.command {
         Command::Diagnose(_) => unreachable!("handled above"),
-        Command::Check(a) => check::run_check(a),
+        Command::Check(_) => unreachable!("handled above"),
         Command::Run(r) => run::run(r, registry),
         Command::Merge(m) => run::merge(m, registry),
         Command::List => {

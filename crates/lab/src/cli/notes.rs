@@ -5,7 +5,6 @@
 
 use gradlab::check::DTypeCheck;
 use gradlab::exact::Decimal;
-use gradlab::objective::{Model, Wrt};
 use gradlab::policy::StepRefusal;
 use gradlab::scalar::DType;
 use gradlab::train::NonFinite;
@@ -86,24 +85,6 @@ pub fn auto_flat(dtype: DType, r: &DTypeCheck, elements: usize) -> Option<String
             row.loss_flat, row.dead_zone
         )
     })
-}
-
-/// The number of elements of the tensor `wrt` of `model` for a problem of n samples, d
-/// features and k classes (the MLP's hidden layer has H units).
-pub fn elements(model: Model, wrt: Wrt, (n, d, k): (usize, usize, usize)) -> usize {
-    let h = match model {
-        Model::Linear => 0,
-        Model::Mlp(s) => s.hidden,
-    };
-    match (wrt, model) {
-        (Wrt::Input, _) => n * d,
-        (Wrt::Logits, _) => n * k,
-        (Wrt::Weight, Model::Linear) => k * d,
-        (Wrt::Weight, Model::Mlp(_)) => k * h,
-        (Wrt::Bias, _) => k,
-        (Wrt::HiddenWeight, _) => h * d,
-        (Wrt::HiddenBias, _) => h,
-    }
 }
 
 #[cfg(test)]
