@@ -40,7 +40,7 @@ use gradlab::check::{check_dtype, prepare, CheckConfig};
 use gradlab::exact::Decimal;
 use gradlab::method::{Scheme, Steps};
 use gradlab::model::LinearTensor;
-use gradlab::numeric::exotic::method_grads_watched;
+use gradlab::numeric::exotic::method_grads;
 use gradlab::numeric::{naive, numeric_grad, Evaluator, Setup};
 use gradlab::policy::SEED_STEPS;
 use gradlab::problem::Problem;
@@ -91,7 +91,7 @@ fn bench_wrt_check(
     let h = Decimal::parse("step", STEP).expect("literal");
     let cfg = TrainConfig::seed(InputGrad::Reset);
     gradlab::with_dtype!(dtype, |T, ctx| {
-        let (tr, _) = prepare::<T>(problem, ctx, &cfg);
+        let (tr, _) = prepare::<T>(problem, ctx, &cfg, &Watch::unwatched()).unwrap();
         let setup = Setup { trained: &tr, reduction: cfg.reduction, stencil: Scheme::Central.stencil(), wrt };
         group.bench_function(id, |b| b.iter_with_large_drop(|| numeric_grad::<T>(black_box(&setup), &h, naive)));
     });
@@ -138,7 +138,7 @@ fn naive_vs_fast(c: &mut Criterion) {
     for name in NAIVE_DTYPES {
         let dt = DType::parse(name).expect("dtype literal");
         gradlab::with_dtype!(dt, |T, ctx| {
-            let (tr, _) = prepare::<T>(&mid, ctx, &cfg);
+            let (tr, _) = prepare::<T>(&mid, ctx, &cfg, &Watch::unwatched()).unwrap();
             let setup = Setup {
                 trained: &tr,
                 reduction: cfg.reduction,
@@ -190,7 +190,8 @@ fn seed_table_f32(c: &mut Criterion) {
     };
     c.bench_function("seed_table_f32", |b| {
         b.iter_with_large_drop(|| {
-            check_dtype(black_box(&p), LinearTensor::Input, DType::F32, &cfg).expect("valid config")
+            check_dtype(black_box(&p), LinearTensor::Input, DType::F32, &cfg, &Watch::unwatched())
+                .expect("valid config")
         })
     });
 }
@@ -216,7 +217,7 @@ fn methods(c: &mut Criterion) {
     group.sample_size(10).sampling_mode(SamplingMode::Flat);
     let mid = problem(MID_SIZE);
     let cfg = TrainConfig::seed(InputGrad::Reset);
-    let (tr, _) = prepare::<f64>(&mid, (), &cfg);
+    let (tr, _) = prepare::<f64>(&mid, (), &cfg, &Watch::unwatched()).unwrap();
     let steps = vec![Decimal::parse("step", STEP).expect("literal")];
     // The complex step's usual step (Martins et al.): its imaginary parts are so small that
     // cos and sin need no call.
@@ -233,8 +234,7 @@ fn methods(c: &mut Criterion) {
         for (scheme, label, steps) in runs {
             group.bench_function(BenchmarkId::new(wrt.to_string(), label), |b| {
                 b.iter_with_large_drop(|| {
-                    method_grads_watched(black_box(&setup), scheme, steps, false, &Watch::unwatched())
-                        .expect("never stopped")
+                    method_grads(black_box(&setup), scheme, steps, false, &Watch::unwatched()).expect("never stopped")
                 })
             });
         }

@@ -19,6 +19,7 @@ use gradlab::model::LinearTensor;
 use gradlab::objective::Reduction;
 use gradlab::problem::Problem;
 use gradlab::train::TrainConfig;
+use gradlab::watch::Watch;
 use ndarray::Array2;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -67,7 +68,7 @@ fn main() {
         return;
     }
     let p = Problem::load(&data).expect("the fixture loads");
-    let (tr, _) = prepare::<f32>(&p, (), &TrainConfig::untrained(Reduction::Mean));
+    let (tr, _) = prepare::<f32>(&p, (), &TrainConfig::untrained(Reduction::Mean), &Watch::unwatched()).unwrap();
     let tmp = std::env::temp_dir().join(format!("gradlab-diagnose-timing-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).expect("temp dir");
     let read = |f: &str| gradlab::npy::read_float2(&data.join(f));

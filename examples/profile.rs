@@ -26,6 +26,7 @@ use gradlab::policy::SEED_STEPS;
 use gradlab::problem::Problem;
 use gradlab::scalar::{DType, Scalar};
 use gradlab::train::{InputGrad, TrainConfig};
+use gradlab::watch::Watch;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -42,9 +43,10 @@ fn seed(n: u32) {
     let t = Instant::now();
     let mut sink = 0.0;
     for _ in 0..n {
-        sink +=
-            check_dtype(std::hint::black_box(&p), LinearTensor::Input, DType::F32, &cfg).expect("valid config").rows[3]
-                .relerr_mean;
+        sink += check_dtype(std::hint::black_box(&p), LinearTensor::Input, DType::F32, &cfg, &Watch::unwatched())
+            .expect("valid config")
+            .rows[3]
+            .relerr_mean;
     }
     println!("{:?} per table ({sink})", t.elapsed() / n);
 }
@@ -55,7 +57,7 @@ fn rows(dtype: DType, n: u32) {
     let cfg = TrainConfig::seed(InputGrad::Reset);
     let h = Decimal::parse("step", "1e-3").expect("literal");
     gradlab::with_dtype!(dtype, |T, ctx| {
-        let (tr, _) = prepare::<T>(&p, ctx, &cfg);
+        let (tr, _) = prepare::<T>(&p, ctx, &cfg, &Watch::unwatched()).unwrap();
         let setup = Setup {
             trained: &tr,
             reduction: cfg.reduction,
@@ -90,7 +92,7 @@ fn checks(n: u32, dtypes: &[DType]) {
         .map(|&dt| {
             let h = h.clone();
             gradlab::with_dtype!(dt, |T, ctx| {
-                let (tr, _) = prepare::<T>(&p, ctx, &cfg);
+                let (tr, _) = prepare::<T>(&p, ctx, &cfg, &Watch::unwatched()).unwrap();
                 let reduction = cfg.reduction;
                 Box::new(move || {
                     let setup =

@@ -12,6 +12,7 @@ use gradlab::metrics::{best_step, fit_line};
 use gradlab::model::LinearTensor;
 use gradlab::problem::Problem;
 use gradlab::scalar::{DType, Prec};
+use gradlab::watch::Watch;
 use gradlab_lab::grid::log_grid_from;
 use gradlab_lab::plot::{scheme_ink, Figure, LegendPos, DARK_GREY};
 use gradlab_lab::report::{md_table, sci6};
@@ -77,7 +78,7 @@ impl Experiment for BitsSweep {
             truth: Some(gradlab::policy::truth_prec(&[dt])),
             ..CheckConfig::seed(scheme, Steps::grid(steps.clone())?)
         };
-        let res = check_dtype(&problem, LinearTensor::Input, dt, &cfg)?;
+        let res = check_dtype(&problem, LinearTensor::Input, dt, &cfg, &Watch::unwatched())?;
         let best = best_step(steps.iter().zip(&res.rows).map(|(h, r)| (h, r.num_vs_truth)));
         let (opt_step, best_error) = best.as_ref().map_or((f64::NAN, f64::NAN), |b| (b.step.to_f64(), b.value));
         let opt_step_edge = best.and_then(|b| b.edge).map_or(String::new(), |e| e.note().to_string());

@@ -11,6 +11,7 @@ use gradlab::model::LinearTensor;
 use gradlab::policy::{truth_prec, usable_steps};
 use gradlab::problem::Problem;
 use gradlab::scalar::DType;
+use gradlab::watch::Watch;
 use gradlab_lab::claims::and_list;
 use gradlab_lab::grid::log_grid_from;
 use gradlab_lab::report::{best_step_label, md_table};
@@ -67,7 +68,7 @@ impl Experiment for Defaults {
             CheckConfig { truth: Some(truth_prec(&[dt])), ..CheckConfig::seed(Scheme::Central, Steps::grid(steps)?) };
         let problem = Problem::generate(10, 4, 2, seed)?;
         let elements = problem.x.len();
-        Ok(check_dtype(&problem, LinearTensor::Input, dt, &cfg)?
+        Ok(check_dtype(&problem, LinearTensor::Input, dt, &cfg, &Watch::unwatched())?
             .rows
             .into_iter()
             .zip(cfg.steps.fixed())

@@ -13,6 +13,7 @@ use gradlab::problem::Problem;
 use gradlab::scalar::DType;
 use gradlab::theory::{bound_model, ExpectedModel};
 use gradlab::train::{InputGrad, TrainConfig};
+use gradlab::watch::Watch;
 use gradlab_lab::claims::{and_list, within_factor_sentence, Ratio};
 use gradlab_lab::grid::log_grid_from;
 use gradlab_lab::plot::{dtype_ink, dtype_shape, Figure, Ink, LegendPos, DARK_GREY, LIGHT_GREY};
@@ -80,10 +81,10 @@ impl gradlab_lab::runner::Experiment for ErrorModelExperiment {
         let steps = gradlab::policy::usable_steps(&grid(dt), dt);
         let bound = bound_model(&problem, &train, scheme, LinearTensor::Input);
         let cfg = CheckConfig { truth: Some(truth), ..CheckConfig::seed(scheme, Steps::grid(steps)?) };
-        let measured = check_dtype(&problem, LinearTensor::Input, dt, &cfg)?.rows;
+        let measured = check_dtype(&problem, LinearTensor::Input, dt, &cfg, &Watch::unwatched())?.rows;
         let u = dt.unit_roundoff();
         gradlab::with_dtype!(dt, |T, ctx| {
-            let (tr, _) = prepare::<T>(&problem, ctx, &train);
+            let (tr, _) = prepare::<T>(&problem, ctx, &train, &Watch::unwatched())?;
             let model = ExpectedModel::new(&tr, train.reduction, scheme.stencil(), LinearTensor::Input, truth);
             Ok(measured
                 .into_iter()

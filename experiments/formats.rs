@@ -12,6 +12,7 @@ use gradlab::model::LinearTensor;
 use gradlab::policy::{truth_prec, usable_steps};
 use gradlab::problem::Problem;
 use gradlab::scalar::{DType, Scalar};
+use gradlab::watch::Watch;
 use gradlab_lab::grid::log_grid_from;
 use gradlab_lab::plot::{dtype_ink, Figure, LegendPos};
 use gradlab_lab::report::{best_step_label, md_table, step_or_none};
@@ -99,7 +100,8 @@ impl Experiment for Formats {
             keep_grads: true,
             ..CheckConfig::seed(scheme, Steps::grid(steps(dt, quick))?)
         };
-        let check = check_dtype(&Problem::generate(10, 4, 2, seed)?, LinearTensor::Input, dt, &cfg)?;
+        let check =
+            check_dtype(&Problem::generate(10, 4, 2, seed)?, LinearTensor::Input, dt, &cfg, &Watch::unwatched())?;
         let doubled: Vec<f64> = match &check.grads {
             Some(g) => {
                 let twice = g.analytic.mapv(|v| 2.0 * v);
@@ -306,7 +308,7 @@ fn value_range(dt: DType, seed: u64) -> Result<(f64, f64)> {
     let p = Problem::generate(10, 4, 2, seed)?;
     let train = gradlab::train::TrainConfig::seed(gradlab::train::InputGrad::Reset);
     Ok(gradlab::with_dtype!(dt, |T, ctx| {
-        let (tr, _) = gradlab::check::prepare::<T>(&p, ctx, &train);
+        let (tr, _) = gradlab::check::prepare::<T>(&p, ctx, &train, &Watch::unwatched())?;
         let mut v: Vec<f64> = Vec::new();
         for a in [&tr.x, &tr.weight, &tr.logits, &tr.grad_logits, &tr.grad_x, &tr.grad_weight] {
             v.extend(a.iter().map(|x| x.to_f64()));

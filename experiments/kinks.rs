@@ -85,7 +85,7 @@ pub struct Row {
 fn kink_distance<T: Scalar>(problem: &Problem, ctx: T::Ctx, cfg: &TrainConfig, seed: u64) -> Result<Array2<f64>> {
     let x = problem.x.map(|v| T::from_f64(*v, ctx));
     let init = MlpParams::generate(problem.d(), problem.k(), DEFAULT_HIDDEN, seed).cast::<T>(ctx);
-    Ok(mlp::train_watched(&x, &problem.t, &init, Activation::Relu, cfg, ctx, &Watch::unwatched())?.kink_distance())
+    Ok(mlp::train(&x, &problem.t, &init, Activation::Relu, cfg, ctx, &Watch::unwatched())?.kink_distance())
 }
 
 impl Experiment for Kinks {

@@ -3,10 +3,9 @@
 //! numbers against the MPFR truth, over seeds; the best error, the step it needs and the cost;
 //! and each method's error curve collapsed across dtypes by its own scaling.
 
-use gradlab::check::{check_model, CheckConfig, Checked, Status};
+use gradlab::check::{CheckConfig, Checked, Status};
 use gradlab::metrics::best_step;
-use gradlab::model::{LinearModel, LinearTensor, MlpModel, MlpTensor};
-use gradlab::plan::{Model, ModelKind};
+use gradlab::plan::model_named;
 use gradlab::policy::{truth_prec, usable_steps};
 use gradlab::watch::Watch;
 use gradlab_lab::claims;
@@ -16,6 +15,19 @@ use gradlab_lab::report::best_step_label;
 
 /// The experiment.
 pub struct Methods;
+
+gradlab::named_enum! {
+    /// The models of the experiment, each a model of `gradlab check --model`'s registry by its
+    /// name ([`gradlab::plan::registry`]).
+    pub enum ModelKind("model") {
+        /// The seed's linear layer with softmax cross-entropy.
+        Linear = "linear",
+        /// A one-hidden-layer MLP with tanh.
+        MlpTanh = "mlp-tanh",
+        /// A one-hidden-layer MLP with relu.
+        MlpRelu = "mlp-relu",
+    }
+}
 
 /// The methods with a step, in the tables' order; dual numbers and `--eps auto` follow.
 const STEPPED: [Scheme; 5] = [Scheme::Forward, Scheme::Central, Scheme::Central5, Scheme::Ridders, Scheme::Complex];
@@ -88,7 +100,7 @@ impl Experiment for Methods {
         ModelKind::ALL.iter().flat_map(|&m| dtypes(quick, m).into_iter().flat_map(per_dtype(m))).collect()
     }
     fn run_cell(&self, &(model, dt, seed, quick): &Self::Cell) -> Result<Vec<Row>> {
-        let (problem, net) = (Problem::generate(10, 4, 2, seed)?, Model::new(model, None, seed)?);
+        let (problem, net) = (Problem::generate(10, 4, 2, seed)?, model_named(model.name())?.with(None, seed)?);
         let mut runs = Vec::new();
         for m in STEPPED {
             runs.push((m, Steps::grid(steps(dt, quick))?));
@@ -97,16 +109,7 @@ impl Experiment for Methods {
         let mut out = Vec::new();
         for (method, grid) in runs {
             let cfg = CheckConfig { truth: Some(truth_prec(&[dt])), ..CheckConfig::seed(method, grid) };
-            let (reduction, watch) = (cfg.train.reduction, Watch::unwatched());
-            let checked = Checked::new(cfg, dt)?;
-            let check = match net {
-                Model::Linear => {
-                    check_model(&LinearModel { problem: &problem, reduction }, LinearTensor::Input, &checked, &watch)?
-                }
-                Model::Mlp(spec) => {
-                    check_model(&MlpModel { problem: &problem, spec, reduction }, MlpTensor::Input, &checked, &watch)?
-                }
-            };
+            let check = net.check(&problem, "input", &Checked::new(cfg, dt)?, &Watch::unwatched())?;
             for r in check.rows {
                 out.push(Row {
                     model,

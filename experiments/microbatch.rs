@@ -13,6 +13,7 @@ use gradlab::metrics::{compare, compare_to_truth, ratio_median};
 use gradlab::model::LinearTensor;
 use gradlab::numeric::{numeric_grad, Setup};
 use gradlab::objective::Reduction;
+use gradlab::watch::Watch;
 use gradlab_lab::claims;
 use gradlab_lab::prelude::*;
 use ndarray::s;
@@ -136,7 +137,7 @@ impl Experiment for Microbatch {
     }
     fn run_cell(&self, &(scenario, level, seed): &Self::Cell) -> Result<Vec<Row>> {
         let p = Problem::generate(N, D, CLASSES, seed)?;
-        let (tr, _) = prepare::<f64>(&p, (), &TrainConfig::untrained(MEAN)); // the check at the given parameters
+        let (tr, _) = prepare::<f64>(&p, (), &TrainConfig::untrained(MEAN), &Watch::unwatched())?; // the check at the given parameters
         let (sz, reference) = (sizes(scenario, level), Reference::of_trained(&tr, MEAN));
         let text = |v: &[usize]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>().join("-");
         let wrts = if scenario == Scenario::Accumulation { &LinearTensor::ALL[..3] } else { &LinearTensor::ALL[1..3] };

@@ -11,6 +11,7 @@ use gradlab::problem::Problem;
 use gradlab::scalar::DType;
 use gradlab::theory::ExpectedModel;
 use gradlab::train::{InputGrad, TrainConfig};
+use gradlab::watch::Watch;
 use gradlab_lab::grid::log_grid_from;
 use gradlab_lab::plot::{dtype_color, dtype_ink, Figure, LegendPos};
 use gradlab_lab::runner::{Experiment, Output};
@@ -98,9 +99,9 @@ impl Experiment for PrecisionSweep {
         let train = TrainConfig::seed(InputGrad::Reset);
         let truth = gradlab::policy::truth_prec(&[dt]);
         let cfg = CheckConfig { truth: Some(truth), ..CheckConfig::seed(scheme, Steps::grid(grid_for(dt, quick))?) };
-        let rows = check_dtype(&problem, LinearTensor::Input, dt, &cfg)?.rows;
+        let rows = check_dtype(&problem, LinearTensor::Input, dt, &cfg, &Watch::unwatched())?.rows;
         gradlab::with_dtype!(dt, |T, ctx| {
-            let (tr, _) = prepare::<T>(&problem, ctx, &train);
+            let (tr, _) = prepare::<T>(&problem, ctx, &train, &Watch::unwatched())?;
             let model = ExpectedModel::new(&tr, train.reduction, scheme.stencil(), LinearTensor::Input, truth);
             Ok(rows
                 .into_iter()

@@ -12,6 +12,7 @@ use gradlab::model::LinearTensor;
 use gradlab::problem::Problem;
 use gradlab::scalar::DType;
 use gradlab::train::{InputGrad, TrainConfig};
+use gradlab::watch::Watch;
 use gradlab_lab::peers::{
     additivity, parting, path_spread, paths, pytorch, settings_that_change, torch_meta, write_pytorch, Additivity,
     PartingRow, PathRow, RowSpread, Setting, TorchMeta, TorchRow, INGREDIENTS,
@@ -50,7 +51,7 @@ impl Experiment for Pytorch {
             train: TrainConfig::seed(input_grad),
             ..CheckConfig::seed(Scheme::Central, Steps::parse(STEPS)?)
         };
-        Ok(check_dtype(&Problem::generate(10, 4, 2, 1)?, LinearTensor::Input, dt, &cfg)?.rows)
+        Ok(check_dtype(&Problem::generate(10, 4, 2, 1)?, LinearTensor::Input, dt, &cfg, &Watch::unwatched())?.rows)
     }
 
     fn finish(&self, _quick: bool, rows: &[CheckRow], out: &mut Output) -> Result<String> {

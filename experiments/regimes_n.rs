@@ -15,6 +15,7 @@ use gradlab::regimes::{measure, ulp};
 use gradlab::scalar::{DType, Scalar};
 use gradlab::sum::pairwise_sum;
 use gradlab::train::{InputGrad, TrainConfig};
+use gradlab::watch::Watch;
 use gradlab_lab::claims::and_list;
 use gradlab_lab::grid::log_grid_from;
 use gradlab_lab::plot::{category_ink, Figure, LegendPos};
@@ -204,7 +205,7 @@ impl Experiment for RegimesN {
         let steps = usable_steps(&log_grid_from(top, 11, 4), dt);
         let problem = Problem::generate(n, 4, 2, seed)?;
         let (half_lo, half_hi, total) = gradlab::with_dtype!(dt, |T, ctx| {
-            let (tr, _) = prepare::<T>(&problem, ctx, &train);
+            let (tr, _) = prepare::<T>(&problem, ctx, &train, &Watch::unwatched())?;
             let z = linear::logits(tr.x.view(), tr.weight.view(), &tr.bias, ctx);
             let l = row_losses(z.view(), &tr.t, ctx);
             let (a, b) = l.split_at(n / 2);

@@ -16,6 +16,7 @@ use gradlab::objective::Reduction;
 use gradlab::problem::Problem;
 use gradlab::scalar::DType;
 use gradlab::train::{InputGrad, TrainConfig};
+use gradlab::watch::Watch;
 use gradlab_lab::plot::{category_ink, Figure, LegendPos};
 use gradlab_lab::report::md_table;
 use gradlab_lab::runner::{Experiment, Output};
@@ -121,7 +122,7 @@ impl Experiment for Scaling {
             input_grad: InputGrad::Reset,
             reduction: Reduction::Mean,
         };
-        let (tr, _) = prepare::<f64>(&problem, (), &cfg);
+        let (tr, _) = prepare::<f64>(&problem, (), &cfg, &Watch::unwatched())?;
         let setup = Setup {
             trained: &tr,
             reduction: cfg.reduction,

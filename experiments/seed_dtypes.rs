@@ -12,6 +12,7 @@ use gradlab::policy::{truth_prec, usable_steps};
 use gradlab::problem::Problem;
 use gradlab::scalar::DType;
 use gradlab::train::{InputGrad, TrainConfig};
+use gradlab::watch::Watch;
 use gradlab_lab::claims::and_list;
 use gradlab_lab::grid::{decades, log_grid, log_grid_from};
 use gradlab_lab::plot::{dtype_ink, Figure, LegendPos};
@@ -59,7 +60,7 @@ impl Experiment for SeedDtypes {
             truth: Some(truth_prec(&[dt])),
             ..CheckConfig::seed(Scheme::Central, Steps::grid(steps(dt, quick))?)
         };
-        Ok(check_dtype(&Problem::generate(10, 4, 2, 1)?, LinearTensor::Input, dt, &cfg)?.rows)
+        Ok(check_dtype(&Problem::generate(10, 4, 2, 1)?, LinearTensor::Input, dt, &cfg, &Watch::unwatched())?.rows)
     }
     fn row_is_nonfinite(&self, row: &CheckRow) -> bool {
         row.status != Status::Ok

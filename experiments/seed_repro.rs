@@ -12,6 +12,7 @@ use gradlab::problem::Problem;
 use gradlab::scalar::DType;
 use gradlab::theory::bound_model;
 use gradlab::train::{InputGrad, TrainConfig};
+use gradlab::watch::Watch;
 use gradlab_lab::grid::log_grid;
 use gradlab_lab::peers::{published, pytorch, torch_version};
 use gradlab_lab::plot::{
@@ -52,7 +53,7 @@ impl Experiment for SeedRepro {
             truth: Some(truth_prec(&[DType::F32])),
             ..CheckConfig::seed(Scheme::Central, Steps::grid(log_grid(10, 4))?)
         };
-        Ok(check_dtype(&Problem::generate(N, D, 2, 1)?, wrt, DType::F32, &cfg)?.rows)
+        Ok(check_dtype(&Problem::generate(N, D, 2, 1)?, wrt, DType::F32, &cfg, &Watch::unwatched())?.rows)
     }
     fn row_is_nonfinite(&self, row: &CheckRow) -> bool {
         row.status != Status::Ok

@@ -14,6 +14,7 @@ use gradlab::model::LinearTensor;
 use gradlab::numeric::{numeric_grad, Setup};
 use gradlab::objective::{Pass, Reduction};
 use gradlab::scalar::Prec;
+use gradlab::watch::Watch;
 use gradlab_lab::claims::and_list;
 use gradlab_lab::prelude::*;
 
@@ -285,16 +286,16 @@ fn measure<T: gradlab::scalar::Scalar>(
     let (sum, lr) = (family == Family::Sum, Decimal::parse("lr", lr)?);
     let input_grad = if sum { InputGrad::Reset } else { InputGrad::Accumulate };
     let cfg = TrainConfig { epochs, lr: lr.clone(), input_grad, reduction: Reduction::Mean };
-    let (tr, _) = prepare::<T>(&Problem::generate(n, 4, 2, seed)?, ctx, &cfg);
+    let (tr, _) = prepare::<T>(&Problem::generate(n, 4, 2, seed)?, ctx, &cfg, &Watch::unwatched())?;
     let mut pass = Pass::<T>::new(n, 4, 2, ctx);
-    pass.run(tr.x.view(), tr.weight.view(), &tr.bias, &tr.t, None); // the summed loss's gradient
+    pass.run(tr.x.view(), tr.weight.view(), &tr.bias, &tr.t, None, &Watch::unwatched())?; // the summed loss's gradient
     let analytic = if sum { &pass.grad_x } else { &tr.grad_x }.map(|v| v.to_f64());
     let setup = Setup::central(&tr, Reduction::Mean, LinearTensor::Input);
     let num = numeric_grad(&setup, &Decimal::parse("step", eps(dt))?, false).grad.map(|v| v.to_f64());
     let prec = Prec::new(256)?;
     let (e, ratio) = (epochs as f64, analytic.iter().zip(&num).map(|(a, b)| a / b).collect::<Vec<f64>>());
     let law = gradlab::truth::accumulation_law(&tr, Reduction::Mean, LinearTensor::Input, epochs, lr.to_f64(), prec);
-    let truth = gradlab::truth::truth_grad(&tr, Reduction::Mean, LinearTensor::Input, prec);
+    let truth = gradlab::truth::truth_grad(&tr, Reduction::Mean, LinearTensor::Input, prec, &Watch::unwatched())?;
     let law: Vec<f64> = if sum { vec![n as f64; ratio.len()] } else { law.into_iter().collect() };
     let err: Vec<f64> = ratio.iter().zip(&law).map(|(r, p)| ((r - p) / r).abs()).collect();
     // The error on the departure from E: predicted departure p - E against measured r - E.

@@ -342,7 +342,7 @@ pub struct Stage {
 }
 
 /// The stages of checking one dtype, in the order they run (training, truth, numeric
-/// gradient), with their units of work: what [`crate::check::check_dtype_watched`] advances its
+/// gradient), with their units of work: what [`crate::check::check_dtype`] advances its
 /// watch by.
 pub fn check_work(shape: Shape, wrt: LinearTensor, dtype: DType, cfg: &CheckConfig) -> Vec<Stage> {
     // One pass per epoch (one with no training) and an SGD step between epochs.

@@ -13,7 +13,7 @@ use crate::numeric::generic;
 use crate::objective::Objective;
 use crate::problem::Problem;
 use crate::scalar::{DType, Prec, Scalar};
-use crate::train::{train_watched, InputGrad, TrainConfig, Trained};
+use crate::train::{train, InputGrad, TrainConfig, Trained};
 use crate::watch::Watch;
 use ndarray::Array2;
 use rug::Float;
@@ -328,23 +328,16 @@ pub fn full_digits(v: &Float) -> String {
     v.to_string_radix(10, None)
 }
 
-/// Runs the check of the linear model's tensor `which` for one dtype on `problem`.
-///
-/// # Errors
-/// As [`check_dtype_watched`].
-pub fn check_dtype(problem: &Problem, which: LinearTensor, dtype: DType, cfg: &CheckConfig) -> Result<DTypeCheck> {
-    check_dtype_watched(problem, which, dtype, cfg, &Watch::unwatched())
-}
-
-/// [`check_dtype`] under a [`Watch`]: stops at the next epoch, sample or row once the watch is
-/// stopped, and advances it by the units of [`crate::budget::check_work`] as it goes. The
+/// Runs the check of the linear model's tensor `which` for one dtype on `problem`, under a
+/// [`Watch`] ([`Watch::unwatched`] for none): it stops at the next epoch, sample or row once the
+/// watch is stopped, and advances it by the units of [`crate::budget::check_work`] as it goes. The
 /// linear model's [`check_model`], its configuration checked first ([`Checked::new`]).
 ///
 /// # Errors
 /// What [`Checked::new`] refuses (a step or truth precision the dtype refuses, a scheme it
 /// cannot run); [`Error::Interrupted`], saying where the check stopped, when the watch was
 /// stopped.
-pub fn check_dtype_watched(
+pub fn check_dtype(
     problem: &Problem,
     which: LinearTensor,
     dtype: DType,
@@ -396,24 +389,19 @@ fn check_model_typed<M: ModelTrait, T: Scalar>(
         .map(|r| DTypeCheck { training: model.nonfinite(&state), ..r })
 }
 
-/// The trained state of `problem` in dtype `T`, and how many values were rounded.
-pub fn prepare<T: Scalar>(problem: &Problem, ctx: T::Ctx, cfg: &TrainConfig) -> (Trained<T>, usize) {
-    // A new watch is never stopped.
-    prepare_watched(problem, ctx, cfg, &Watch::unwatched()).unwrap_or_else(|_| unreachable!("never stopped"))
-}
-
-/// [`prepare`] under a [`Watch`] ([`crate::train::train_watched`]).
+/// The trained state of `problem` in dtype `T`, and how many values were rounded, trained under
+/// `watch` ([`crate::train::train`]).
 ///
 /// # Errors
 /// [`Error::Interrupted`] when the watch was stopped.
-pub fn prepare_watched<T: Scalar>(
+pub fn prepare<T: Scalar>(
     problem: &Problem,
     ctx: T::Ctx,
     cfg: &TrainConfig,
     watch: &Watch,
 ) -> Result<(Trained<T>, usize)> {
     let cast = problem.cast::<T>(ctx);
-    Ok((train_watched(&cast, &problem.t, cfg, ctx, watch)?, cast.rounded))
+    Ok((train(&cast, &problem.t, cfg, ctx, watch)?, cast.rounded))
 }
 
 /// The truth by `grad` at the configured precision (with its bits), its residues of an exact 0

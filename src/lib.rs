@@ -18,7 +18,7 @@
 //!     truth: Some(Prec::new(256)?),
 //!     ..CheckConfig::seed(Scheme::Central, Steps::parse("1e-2,1e-8")?)
 //! };
-//! let rows = check_dtype(&problem, LinearTensor::Input, DType::F32, &cfg)?.rows;
+//! let rows = check_dtype(&problem, LinearTensor::Input, DType::F32, &cfg, &Watch::unwatched())?.rows;
 //! assert!((rows[0].relerr_mean - 0.9).abs() < 0.01); // the plateau
 //! assert!((rows[0].ratio_median - 10.0).abs() < 0.5); // analytic / numeric names the factor
 //! assert!((rows[0].anal_vs_truth - 9.0).abs() < 0.1); // the analytic side is the wrong one
@@ -37,7 +37,7 @@
 //! # Large and long checks
 //!
 //! [`budget`] estimates a check's memory and work before it starts ([`budget::check_fits`]
-//! refuses what does not fit); [`check::check_dtype_watched`] runs a check under a
+//! refuses what does not fit); [`check::check_dtype`] runs a check under a
 //! [`watch::Watch`] that another thread can stop and read progress from.
 //!
 //! # Reproducing the figures

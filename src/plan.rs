@@ -1,8 +1,8 @@
 //! One validation, at the edge: a check's raw choices (the model by name, its hidden width, the
 //! tensors by name, the dtypes, the scheme, the steps, the truth) become a [`Plan`] the core
 //! trusts, or the one sentence saying what is wrong ([`plan`]). The registry of the models
-//! `gradlab check --model` knows ([`ModelKind`]) lives here: adding one is its line in
-//! [`ModelKind`] and its arm in [`Model::new`], [`Plan::run`] and the match of [`Tensors`].
+//! `gradlab check --model` knows lives here ([`registry`]): a model's file implements
+//! [`Registered`], and its line in [`registry`] makes it a choice of `--model`.
 //!
 //! Every check function below takes what this module (or [`Checked::new`] for one dtype)
 //! returns, and validates nothing again: a model's tensor is its own type, and a
@@ -13,92 +13,152 @@ use crate::cost::Shape;
 use crate::error::{Error, Result};
 use crate::exact::Decimal;
 use crate::method::Steps;
-use crate::model::{LinearModel, LinearTensor, MlpModel, MlpTensor, TensorKind};
-use crate::objective::mlp;
+use crate::model::registry::{Options, Registered, Visit};
+use crate::model::{LinearModel, LinearTensor, MlpModel, Model as ModelTrait, TensorKind};
 use crate::problem::Problem;
 use crate::scalar::DType;
 use crate::watch::Watch;
 
-crate::named_enum! {
-    /// The model a check differentiates (`--model`): the registry of models that train like the
-    /// seed.
-    pub enum ModelKind("--model") {
-        /// The seed's linear layer with softmax cross-entropy.
-        Linear = "linear",
-        /// A one-hidden-layer MLP with tanh ([`mlp`]).
-        MlpTanh = "mlp-tanh",
-        /// A one-hidden-layer MLP with relu ([`mlp`]).
-        MlpRelu = "mlp-relu",
+/// The registry: every model `gradlab check --model` knows, a line each (a model with variants,
+/// the MLP, gives a name per variant).
+pub fn registry() -> Vec<Model> {
+    let mut models = Vec::new();
+    add::<LinearModel<'static>>(&mut models);
+    add::<MlpModel<'static>>(&mut models);
+    models
+}
+
+/// The names of [`registry`]'s models, in its order.
+pub fn model_names() -> Vec<&'static str> {
+    registry().iter().map(|m| m.name).collect()
+}
+
+/// The model of the registry named `name`, with no options yet.
+///
+/// # Errors
+/// [`Error::Value`] listing the names ([`model_names`]).
+pub fn model_named(name: &str) -> Result<Model> {
+    registry()
+        .into_iter()
+        .find(|m| m.name == name)
+        .ok_or_else(|| Error::value("--model", name, crate::text_serde::choices(&model_names())))
+}
+
+/// A model of the registry, by name, with the options the command line gave it; its tensors are
+/// indices into its tensor list.
+#[derive(Clone, Copy, Debug)]
+pub struct Model {
+    /// The name `--model` takes.
+    pub name: &'static str,
+    options: Options,
+    mixed: bool,
+    check: fn(&Options) -> Result<()>,
+    tensors: fn() -> Vec<(&'static str, bool)>,
+    elements: fn(&Options, usize, (usize, usize, usize)) -> usize,
+    budget: fn(&Options, usize, Shape) -> (Shape, LinearTensor),
+    header: fn(&Options) -> String,
+    run: fn(&Options, &Problem, usize, &Checked, &Watch) -> Result<DTypeCheck>,
+}
+
+impl PartialEq for Model {
+    fn eq(&self, other: &Self) -> bool {
+        (self.name, self.options) == (other.name, other.options)
     }
 }
 
-/// A model of the registry with its settings: the linear layer, or an MLP of a hidden width whose
-/// layers are drawn from a seed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Model {
-    /// The seed's linear model (the problem's weight and bias).
-    Linear,
-    /// The MLP ([`mlp::MlpSpec`]).
-    Mlp(mlp::MlpSpec),
+/// `R`'s names as models of the registry.
+fn add<R: Registered>(models: &mut Vec<Model>) {
+    for (variant, &name) in R::NAMES.iter().enumerate() {
+        models.push(Model {
+            name,
+            options: Options { variant, hidden: None, seed: 0 },
+            mixed: R::MIXED,
+            check: R::check,
+            tensors: || R::TENSORS.iter().map(|t| (t.name(), t.is_vector())).collect(),
+            elements: |o, i, ndk| R::elements(o, R::TENSORS[i], ndk),
+            budget: |o, i, shape| R::budget(o, R::TENSORS[i], shape),
+            header: R::header,
+            run: run::<R>,
+        });
+    }
+}
+
+/// Checks `R`'s `i`-th tensor on `problem` by [`check_model`].
+fn run<R: Registered>(
+    o: &Options,
+    problem: &Problem,
+    i: usize,
+    checked: &Checked,
+    watch: &Watch,
+) -> Result<DTypeCheck> {
+    /// The check as a computation over any model.
+    struct Check<'c> {
+        checked: &'c Checked,
+        watch: &'c Watch,
+    }
+    impl Visit for Check<'_> {
+        type Out = Result<DTypeCheck>;
+        fn visit<M: ModelTrait>(self, model: &M, tensor: M::Tensor) -> Self::Out {
+            check_model(model, tensor, self.checked, self.watch)
+        }
+    }
+    R::visit(o, problem, checked.cfg().train.reduction, R::TENSORS[i], Check { checked, watch })
 }
 
 impl Model {
-    /// The model of `kind`; `hidden` (the MLP's width, [`mlp::DEFAULT_HIDDEN`] when `None`) and
-    /// `seed` (its layers' draw) are for the MLP only.
+    /// The model with `hidden` (a hidden width, for a model that has one) and `seed` (its own
+    /// parameters' draw), checked.
     ///
     /// # Errors
-    /// [`Error::Value`] for a hidden width given with the linear model, or one of 0 or above
-    /// [`mlp::MAX_HIDDEN`].
-    pub fn new(kind: ModelKind, hidden: Option<usize>, seed: u64) -> Result<Self> {
-        let act = match kind {
-            ModelKind::Linear => {
-                return match hidden {
-                    Some(h) => Err(Error::value(
-                        "--hidden",
-                        h.to_string(),
-                        "no hidden width with --model linear (it has no hidden layer; use mlp-tanh or mlp-relu)",
-                    )),
-                    None => Ok(Model::Linear),
-                }
-            }
-            ModelKind::MlpTanh => mlp::Activation::Tanh,
-            ModelKind::MlpRelu => mlp::Activation::Relu,
-        };
-        let hidden = hidden.unwrap_or(mlp::DEFAULT_HIDDEN);
-        if hidden == 0 || hidden > mlp::MAX_HIDDEN {
-            return Err(Error::value(
-                "--hidden",
-                hidden.to_string(),
-                format!("a hidden width from 1 to {}", mlp::MAX_HIDDEN),
-            ));
-        }
-        Ok(Model::Mlp(mlp::MlpSpec { act, hidden, seed }))
-    }
-
-    /// The model's name as `--model` takes it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Model::Linear => ModelKind::Linear.name(),
-            Model::Mlp(s) => match s.act {
-                mlp::Activation::Tanh => ModelKind::MlpTanh.name(),
-                mlp::Activation::Relu => ModelKind::MlpRelu.name(),
-            },
-        }
+    /// [`Error::Value`] for an option the model does not take or out of range (a hidden width
+    /// with the linear model, one of 0 or above [`crate::objective::mlp::MAX_HIDDEN`]).
+    pub fn with(self, hidden: Option<usize>, seed: u64) -> Result<Self> {
+        let options = Options { hidden, seed, ..self.options };
+        (self.check)(&options)?;
+        Ok(Model { options, ..self })
     }
 
     /// The names of the model's tensors, as `--wrt` takes them.
-    pub fn tensor_names(self) -> Vec<&'static str> {
-        match self {
-            Model::Linear => LinearTensor::ALL.iter().map(|t| t.name()).collect(),
-            Model::Mlp(_) => MlpTensor::ALL.iter().map(|t| t.name()).collect(),
-        }
+    pub fn tensor_names(&self) -> Vec<&'static str> {
+        (self.tensors)().into_iter().map(|(n, _)| n).collect()
+    }
+
+    /// Whether a mixed dtype S+C can run on the model.
+    pub fn takes_mixed(&self) -> bool {
+        self.mixed
+    }
+
+    /// What a check's header says of the model (nothing for the linear model; the MLP's name and
+    /// hidden width).
+    pub fn header(&self) -> String {
+        (self.header)(&self.options)
+    }
+
+    /// Checks the model's tensor named `tensor` on `problem` (the model built on it) by
+    /// [`check_model`], with one dtype's checked configuration.
+    ///
+    /// # Errors
+    /// [`Error::Value`] for a tensor the model does not have; [`Error::Interrupted`] when the
+    /// watch was stopped.
+    pub fn check(&self, problem: &Problem, tensor: &str, checked: &Checked, watch: &Watch) -> Result<DTypeCheck> {
+        let names = self.tensor_names();
+        let i = names.iter().position(|n| *n == tensor).ok_or_else(|| {
+            Error::value("tensor", tensor, format!("one of {} (what model {} has)", names.join(", "), self.name))
+        })?;
+        (self.run)(&self.options, problem, i, checked, watch)
     }
 }
 
 /// Every tensor name some model of the registry has, in the order `--wrt`'s help lists them.
 pub fn tensor_names() -> Vec<&'static str> {
-    let mut names: Vec<&'static str> = LinearTensor::ALL.iter().map(|t| t.name()).collect();
-    names.extend(MlpTensor::ALL.iter().map(|t| t.name()).filter(|n| !names.contains(n)).collect::<Vec<_>>());
+    let mut names: Vec<&'static str> = Vec::new();
+    for m in registry() {
+        for n in m.tensor_names() {
+            if !names.contains(&n) {
+                names.push(n);
+            }
+        }
+    }
     names
 }
 
@@ -115,23 +175,14 @@ pub fn tensor_name(name: &str) -> Result<&'static str> {
         .ok_or_else(|| Error::value("--wrt", name, crate::text_serde::choices(&names)))
 }
 
-/// The model's tensors a plan checks, each model's in its own type.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Tensors {
-    /// The linear model's.
-    Linear(Vec<LinearTensor>),
-    /// The MLP's, with its settings.
-    Mlp(mlp::MlpSpec, Vec<MlpTensor>),
-}
-
 /// A check's raw choices, as the command line gives them.
 #[derive(Clone, Debug)]
 pub struct Choices<'a> {
-    /// The model (`--model`).
-    pub model: ModelKind,
-    /// The MLP's hidden width (`--hidden`), if given.
+    /// The model (`--model`, [`model_named`]).
+    pub model: Model,
+    /// The hidden width (`--hidden`), if given.
     pub hidden: Option<usize>,
-    /// The seed the MLP's layers are drawn from.
+    /// The seed a model's own parameters are drawn from (the MLP's layers).
     pub seed: u64,
     /// The tensors by name (`--wrt`), at least one.
     pub wrts: &'a [String],
@@ -149,16 +200,16 @@ pub struct Choices<'a> {
 #[derive(Clone, Debug)]
 pub struct Plan {
     model: Model,
-    tensors: Tensors,
+    tensors: Vec<usize>,
     checked: Vec<Checked>,
     left_out: Vec<Vec<(Decimal, crate::policy::StepRefusal)>>,
 }
 
 /// The one validation of a check's choices, in the order the command line's errors are said:
-/// the model and its hidden width ([`Model::new`]), each tensor the model has, the scheme against
-/// the dtypes ([`scheme_error`]: the complex step and dual numbers with a mixed dtype), the steps
-/// against the scheme (`auto` with a scheme that is not a stencil, [`auto_error`]; `none` with a
-/// scheme that takes a step, [`none_error`]), a mixed dtype with a model other than the linear one;
+/// the model's options ([`Model::with`]: the hidden width), each tensor the model has, the scheme
+/// against the dtypes ([`scheme_error`]: the complex step and dual numbers with a mixed dtype), the
+/// steps against the scheme (`auto` with a scheme that is not a stencil, [`auto_error`]; `none` with
+/// a scheme that takes a step, [`none_error`]), a mixed dtype with a model that does not take one;
 /// then each dtype's configuration ([`Checked::new`]: its steps and the truth's precision).
 ///
 /// # Errors
@@ -167,20 +218,17 @@ pub struct Plan {
 /// precision a dtype refuses.
 pub fn plan(c: &Choices<'_>) -> Result<Plan> {
     let usage = |e: Error| Error::Usage(e.to_string());
-    let model = Model::new(c.model, c.hidden, c.seed).map_err(usage)?;
-    // Each name's tensor in the model's own type, before anything else is said.
-    let tensors = match model {
-        Model::Linear => Tensors::Linear(tensors_of(LinearTensor::ALL, c.wrts, model)?),
-        Model::Mlp(spec) => Tensors::Mlp(spec, tensors_of(MlpTensor::ALL, c.wrts, model)?),
-    };
+    let model = c.model.with(c.hidden, c.seed).map_err(usage)?;
+    // Each name's tensor, before anything else is said.
+    let tensors = tensors_of(&model, c.wrts)?;
     if let Some(e) = scheme_error(c.cfg.scheme, c.dtypes) {
         return Err(e);
     }
-    if let Some(dt) = c.dtypes.iter().find(|d| d.storage().is_some()).filter(|_| model != Model::Linear) {
+    if let Some(dt) = c.dtypes.iter().find(|d| d.storage().is_some()).filter(|_| !model.takes_mixed()) {
         return Err(Error::Usage(format!(
             "invalid --dtype {dt} with --model {}: mixed precision stores where the linear model stores, so it \
              needs --model linear",
-            model.name()
+            model.name
         )));
     }
     match c.steps {
@@ -208,16 +256,16 @@ pub fn plan(c: &Choices<'_>) -> Result<Plan> {
     Ok(Plan { model, tensors, checked, left_out })
 }
 
-/// The tensors of `all` named by `wrts`, in their order.
+/// The indices of the model's tensors named by `wrts`, in their order.
 ///
 /// # Errors
 /// [`Error::Usage`] naming the first name `model` does not have, and its choices.
-fn tensors_of<T: TensorKind>(all: &[T], wrts: &[String], model: Model) -> Result<Vec<T>> {
+fn tensors_of(model: &Model, wrts: &[String]) -> Result<Vec<usize>> {
+    let names = model.tensor_names();
     wrts.iter()
         .map(|w| {
-            all.iter().copied().find(|t| t.name() == w.trim()).ok_or_else(|| {
-                let names: Vec<&str> = all.iter().map(|t| t.name()).collect();
-                let choices = format!("one of {} (what --model {} has)", names.join(", "), model.name());
+            names.iter().position(|n| *n == w.trim()).ok_or_else(|| {
+                let choices = format!("one of {} (what --model {} has)", names.join(", "), model.name);
                 Error::Usage(Error::value("--wrt", w.as_str(), choices).to_string())
             })
         })
@@ -226,26 +274,18 @@ fn tensors_of<T: TensorKind>(all: &[T], wrts: &[String], model: Model) -> Result
 
 impl Plan {
     /// The model.
-    pub fn model(&self) -> Model {
-        self.model
-    }
-
-    /// The tensors checked, in the model's own type.
-    pub fn tensors(&self) -> &Tensors {
-        &self.tensors
+    pub fn model(&self) -> &Model {
+        &self.model
     }
 
     /// How many tensors are checked.
     pub fn len(&self) -> usize {
-        match &self.tensors {
-            Tensors::Linear(v) => v.len(),
-            Tensors::Mlp(_, v) => v.len(),
-        }
+        self.tensors.len()
     }
 
     /// Whether no tensor is checked (never, for a plan of [`plan`]).
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.tensors.is_empty()
     }
 
     /// Each dtype's checked configuration, in the order of the choices' dtypes.
@@ -261,71 +301,88 @@ impl Plan {
 
     /// The name of the `i`-th tensor (as the rows' `wrt` carry it).
     pub fn name(&self, i: usize) -> &'static str {
-        match &self.tensors {
-            Tensors::Linear(v) => v[i].name(),
-            Tensors::Mlp(_, v) => v[i].name(),
-        }
+        (self.model.tensors)()[self.tensors[i]].0
     }
 
     /// Whether the `i`-th tensor is 1-D in PyTorch (a bias), though held as one row.
     pub fn is_vector(&self, i: usize) -> bool {
-        match &self.tensors {
-            Tensors::Linear(v) => v[i].is_vector(),
-            Tensors::Mlp(_, v) => v[i].is_vector(),
-        }
+        (self.model.tensors)()[self.tensors[i]].1
     }
 
     /// The number of elements of the `i`-th tensor for a problem of n samples, d features and k
     /// classes.
-    pub fn elements(&self, i: usize, (n, d, k): (usize, usize, usize)) -> usize {
-        match &self.tensors {
-            Tensors::Linear(v) => v[i].shape(n, d, k).iter().product(),
-            Tensors::Mlp(spec, v) => {
-                let h = spec.hidden;
-                match v[i] {
-                    MlpTensor::Input => n * d,
-                    MlpTensor::Logits => n * k,
-                    MlpTensor::Weight => k * h,
-                    MlpTensor::Bias => k,
-                    MlpTensor::HiddenWeight => h * d,
-                    MlpTensor::HiddenBias => h,
-                }
-            }
-        }
+    pub fn elements(&self, i: usize, n_d_k: (usize, usize, usize)) -> usize {
+        (self.model.elements)(&self.model.options, self.tensors[i], n_d_k)
     }
 
     /// What the memory and work estimates ([`crate::budget`], which know the linear model) take
-    /// for the `i`-th tensor on a problem of `shape`: the linear model's, or for the MLP a linear
-    /// model with max(k, H) classes (its tensors are at most that large), the hidden layer's
-    /// weight and bias estimated as the weight and bias.
+    /// for the `i`-th tensor on a problem of `shape` ([`Registered::budget`]).
     pub fn budget(&self, i: usize, shape: Shape) -> (Shape, LinearTensor) {
-        match &self.tensors {
-            Tensors::Linear(v) => (shape, v[i]),
-            Tensors::Mlp(spec, v) => {
-                let wide = Shape { k: shape.k.max(spec.hidden), ..shape };
-                let like = match v[i] {
-                    MlpTensor::Input => LinearTensor::Input,
-                    MlpTensor::Weight | MlpTensor::HiddenWeight => LinearTensor::Weight,
-                    MlpTensor::Bias | MlpTensor::HiddenBias => LinearTensor::Bias,
-                    MlpTensor::Logits => LinearTensor::Logits,
-                };
-                (wide, like)
-            }
-        }
+        (self.model.budget)(&self.model.options, self.tensors[i], shape)
     }
 
     /// Checks the `i`-th tensor on `problem` with one of the plan's configurations
-    /// ([`Plan::checked`]), by [`check_model`]: the linear model, or the MLP (its layers drawn
-    /// from its spec's seed, trained on the problem's x and t; every scheme by the per-element
-    /// engine [`crate::numeric::generic`]). The rows are the same kind for every model.
+    /// ([`Plan::checked`]), by [`check_model`] on the model built on the problem (the MLP's layers
+    /// drawn from its seed, trained on the problem's x and t). The rows are the same kind for
+    /// every model.
     ///
     /// # Errors
     /// [`Error::Interrupted`], saying where the check stopped, when the watch was stopped.
     pub fn run(&self, problem: &Problem, i: usize, checked: &Checked, watch: &Watch) -> Result<DTypeCheck> {
-        let reduction = checked.cfg().train.reduction;
-        match &self.tensors {
-            Tensors::Linear(v) => check_model(&LinearModel { problem, reduction }, v[i], checked, watch),
-            Tensors::Mlp(spec, v) => check_model(&MlpModel { problem, spec: *spec, reduction }, v[i], checked, watch),
+        (self.model.run)(&self.model.options, problem, self.tensors[i], checked, watch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_name_of_the_registry_is_found_and_a_wrong_one_lists_them() {
+        assert_eq!(model_names(), ["linear", "mlp-tanh", "mlp-relu"]);
+        for name in model_names() {
+            assert_eq!(model_named(name).unwrap().name, name);
         }
+        let e = model_named("mlp").unwrap_err().to_string();
+        assert!(e.contains("mlp") && e.contains("linear, mlp-tanh or mlp-relu"), "{e}");
+    }
+
+    #[test]
+    fn each_model_checks_its_own_options_and_says_what_it_is() {
+        let linear = model_named("linear").unwrap();
+        assert!(linear.with(Some(4), 1).unwrap_err().to_string().contains("no hidden width"));
+        assert_eq!(linear.with(None, 1).unwrap().header(), "");
+        assert!(linear.takes_mixed());
+        let relu = model_named("mlp-relu").unwrap();
+        assert!(relu.with(Some(0), 1).is_err());
+        assert_eq!(relu.with(Some(5), 1).unwrap().header(), " model=mlp-relu H=5");
+        assert!(!relu.takes_mixed());
+        assert!(relu.tensor_names().contains(&"hidden-weight"));
+        assert!(!linear.tensor_names().contains(&"hidden-weight"));
+        // The union, each name once, in the registry's order.
+        assert_eq!(tensor_names(), ["input", "weight", "bias", "logits", "hidden-weight", "hidden-bias"]);
+    }
+
+    #[test]
+    fn a_plan_knows_each_tensors_size_and_budget_through_its_model() {
+        let cfg = CheckConfig::seed(crate::method::Scheme::Central, Steps::parse("1e-3").unwrap());
+        let wrts = ["hidden-bias".to_string(), "weight".to_string()];
+        let c = Choices {
+            model: model_named("mlp-tanh").unwrap(),
+            hidden: Some(6),
+            seed: 1,
+            wrts: &wrts,
+            dtypes: &[DType::F64],
+            steps: None,
+            cfg: &cfg,
+        };
+        let p = plan(&c).unwrap();
+        assert_eq!((p.len(), p.name(0), p.name(1)), (2, "hidden-bias", "weight"));
+        assert!(p.is_vector(0) && !p.is_vector(1));
+        assert_eq!((p.elements(0, (10, 4, 3)), p.elements(1, (10, 4, 3))), (6, 18));
+        assert_eq!(p.budget(1, Shape { n: 10, d: 4, k: 3 }), (Shape { n: 10, d: 4, k: 6 }, LinearTensor::Weight));
+        let bad = ["hidden-bias".to_string()];
+        let e = plan(&Choices { model: model_named("linear").unwrap(), hidden: None, wrts: &bad, ..c }).unwrap_err();
+        assert!(matches!(e, Error::Usage(_)) && e.to_string().contains("what --model linear has"), "{e}");
     }
 }

@@ -10,3 +10,4 @@ pub use crate::objective::Reduction;
 pub use crate::problem::Problem;
 pub use crate::scalar::{DType, Prec, Scalar};
 pub use crate::train::{InputGrad, TrainConfig};
+pub use crate::watch::Watch;

@@ -28,6 +28,7 @@ use crate::problem::Problem;
 use crate::scalar::{DType, Scalar};
 use crate::train::TrainConfig;
 use crate::truth::truth_grad;
+use crate::watch::Watch;
 
 /// The spacing of the binade of |v| in `dtype` (2^(e - p + 1) for 2^e <= |v| < 2^(e+1)),
 /// floored at the subnormal spacing of hardware formats; for v = 0 the smallest positive value.
@@ -158,11 +159,12 @@ pub fn measure(problem: &Problem, dtype: DType, train: &TrainConfig, steps: &[De
         naive: false,
         keep_grads: false,
     };
-    let measured = check_dtype(problem, LinearTensor::Input, dtype, &cfg)?.rows;
+    let watch = Watch::unwatched();
+    let measured = check_dtype(problem, LinearTensor::Input, dtype, &cfg, &watch)?.rows;
     let stencil = Scheme::Central.stencil();
     Ok(crate::with_dtype!(dtype, |T, ctx| {
-        let (tr, _) = prepare::<T>(problem, ctx, train);
-        let g = truth_grad(&tr, train.reduction, LinearTensor::Input, truth_prec(&[dtype]));
+        let (tr, _) = prepare::<T>(problem, ctx, train, &watch)?;
+        let g = truth_grad(&tr, train.reduction, LinearTensor::Input, truth_prec(&[dtype]), &watch)?;
         let scale = train.reduction.scale::<T>(tr.n(), ctx);
         let loss = LinearTensor::Input.loss_with(&tr, tr.x.view(), scale.as_ref()).to_f64();
         let mean_of = (train.reduction == Reduction::Mean).then_some(tr.n());

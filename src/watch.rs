@@ -7,8 +7,8 @@
 //! SGD epoch, once per sample of a forward or backward pass, once per row of a numeric gradient,
 //! never per element, so the check costs one relaxed atomic load per row; work is counted once
 //! per row of a numeric gradient and once per 64 samples of a pass. Work is counted in the units
-//! of [`crate::budget`], which also says how many units a whole check takes. The functions
-//! without a watch argument run [`Watch::unwatched`], which costs nothing.
+//! of [`crate::budget`], which also says how many units a whole check takes. Each long
+//! computation takes one `&Watch` argument; [`Watch::unwatched`] is no watch and costs nothing.
 //!
 //! The core has no signal handling of its own: the lab connects Ctrl-C to a watch
 //! (`lab::runner::interrupt`), and a library user may call [`Watch::stop`] from anywhere.
@@ -113,6 +113,13 @@ impl Watch {
     pub fn done(&self) -> u64 {
         self.done.as_ref().map_or(0, |d| d.load(Ordering::Relaxed))
     }
+}
+
+/// The value of `f`, a computation whose only error is [`Error::Interrupted`], run under
+/// [`Watch::unwatched`], which is never stopped: for the pure functions of the core (a forward
+/// pass, an exact gradient) that call a watched kernel and have no error to report.
+pub(crate) fn unwatched<R>(f: impl FnOnce(&Watch) -> Result<R>) -> R {
+    f(&Watch::unwatched()).unwrap_or_else(|e| unreachable!("a computation under no watch failed: {e}"))
 }
 
 /// `e` with `place` put before where an interruption happened ("training epoch 3 of 10" before

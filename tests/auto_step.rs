@@ -9,6 +9,7 @@ use gradlab::method::{Scheme, Steps};
 use gradlab::model::LinearTensor;
 use gradlab::scalar::DType;
 use gradlab::train::InputGrad;
+use gradlab::watch::Watch;
 
 /// Four steps per decade, 1e0 down to 1e-10: 10^(-j/4) to five significant digits.
 fn grid() -> String {
@@ -66,8 +67,10 @@ fn auto_works_for_every_stencil_wrt_and_dtype() {
             for dt in ["f16", "bf16", "f32", "f64", "mpfr:100"] {
                 let dtype = DType::parse(dt).unwrap();
                 let cfg = CheckConfig { keep_grads: true, ..auto_config(scheme) };
-                let fast = check_dtype(&p, wrt, dtype, &cfg).unwrap();
-                let naive = check_dtype(&p, wrt, dtype, &CheckConfig { naive: true, ..cfg.clone() }).unwrap();
+                let fast = check_dtype(&p, wrt, dtype, &cfg, &Watch::unwatched()).unwrap();
+                let naive =
+                    check_dtype(&p, wrt, dtype, &CheckConfig { naive: true, ..cfg.clone() }, &Watch::unwatched())
+                        .unwrap();
                 assert_eq!(fast.rows, naive.rows, "{dt} {scheme} {wrt}");
                 let (gf, gn) = (fast.grads.unwrap(), naive.grads.unwrap());
                 for (a, b) in gf.numeric[0].iter().zip(gn.numeric[0].iter()) {
@@ -103,12 +106,14 @@ fn auto_is_refused_with_other_schemes_and_steps() {
     let p = default_problem();
     let f64_ = DType::parse("f64").unwrap();
     for scheme in [Scheme::Complex, Scheme::Ridders] {
-        let err = check_dtype(&p, LinearTensor::Input, f64_, &auto_config(scheme)).unwrap_err().to_string();
+        let err = check_dtype(&p, LinearTensor::Input, f64_, &auto_config(scheme), &Watch::unwatched())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("forward, backward, central or central5"), "{err}");
     }
     let err = Steps::parse("auto,1e-3").unwrap_err().to_string();
     assert!(err.contains("auto alone"), "{err}");
     let none = CheckConfig { steps: Steps::None, ..auto_config(Scheme::Central) };
-    let err = check_dtype(&p, LinearTensor::Input, f64_, &none).unwrap_err().to_string();
+    let err = check_dtype(&p, LinearTensor::Input, f64_, &none, &Watch::unwatched()).unwrap_err().to_string();
     assert!(err.contains("--eps none gives no step") && err.contains("so central needs steps"), "{err}");
 }

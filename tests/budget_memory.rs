@@ -18,6 +18,7 @@ use std::sync::Mutex;
 mod common;
 
 use common::heap::{self, Heap, Observed, Observer};
+use gradlab::watch::Watch;
 
 /// Bytes allocated now, and the most allocated at once since the last reset (both heaps).
 static CURRENT: AtomicUsize = AtomicUsize::new(0);
@@ -104,7 +105,7 @@ fn a_checks_peak_memory_is_within_its_estimate() {
                 let peak = peak_during(|| {
                     pool.install(|| {
                         let p = Problem::generate(shape.n, shape.d, shape.k, 1).unwrap();
-                        std::hint::black_box(check_dtype(&p, wrt, dtype, &cfg).unwrap());
+                        std::hint::black_box(check_dtype(&p, wrt, dtype, &cfg, &Watch::unwatched()).unwrap());
                     })
                 });
                 let case = format!("{dtype} {wrt} on {threads} threads: peak {peak} B, estimate {estimate} B");
@@ -127,7 +128,7 @@ fn a_diagnosis_peak_memory_is_within_its_estimate() {
     let settings = gradlab::diagnose::Settings::new(Reduction::Mean, DType::F64);
     for wrts in [vec![LinearTensor::Input], vec![LinearTensor::Weight], vec![LinearTensor::Weight, LinearTensor::Bias]]
     {
-        let reference = gradlab::diagnose::Reference::new(&p, settings);
+        let reference = gradlab::diagnose::Reference::new(&p, settings, &Watch::unwatched()).unwrap();
         let given: Vec<gradlab::diagnose::Given> = wrts
             .iter()
             .map(|&wrt| {
@@ -140,7 +141,7 @@ fn a_diagnosis_peak_memory_is_within_its_estimate() {
         drop(reference);
         let estimate = diagnose_memory(shape, &wrts) as usize;
         let peak = peak_during(|| {
-            let d = gradlab::diagnose::diagnose(&p, &given, &settings).unwrap();
+            let d = gradlab::diagnose::diagnose(&p, &given, &settings, &Watch::unwatched()).unwrap();
             assert_eq!(d.verdict, gradlab::diagnose::Verdict::Wrong);
             std::hint::black_box(d);
         });

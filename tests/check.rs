@@ -14,6 +14,7 @@ use gradlab::method::Scheme;
 use gradlab::model::LinearTensor;
 use gradlab::scalar::{DType, Prec};
 use gradlab::train::InputGrad;
+use gradlab::watch::Watch;
 
 #[test]
 fn accumulated_input_gradient_plateaus_at_one_minus_one_over_e() {
@@ -95,7 +96,9 @@ fn rows_carry_the_configured_steps_in_order() {
     for dt in ["f32", "mpfr:64", "bf16+f32"] {
         for (scheme, mode) in [(Scheme::Central, InputGrad::Reset), (Scheme::Forward, InputGrad::Accumulate)] {
             let cfg = config(3, mode, scheme, &steps.join(","), None);
-            let r = check_dtype(&p, LinearTensor::Weight, DType::parse(dt).unwrap(), &cfg).unwrap().rows;
+            let r = check_dtype(&p, LinearTensor::Weight, DType::parse(dt).unwrap(), &cfg, &Watch::unwatched())
+                .unwrap()
+                .rows;
             let got: Vec<&str> = r.iter().map(|r| r.eps.decimal().expect("a fixed step").text()).collect();
             assert_eq!(got, steps, "{dt} {scheme}");
             for row in &r {
@@ -124,7 +127,7 @@ fn only_the_input_gradient_accumulates() {
         (LinearTensor::Logits, 1.0),
     ] {
         let cfg = config(10, InputGrad::Accumulate, Scheme::Central, "1e-3", None);
-        let r = &check_dtype(&p, wrt, DType::F64, &cfg).unwrap().rows[0];
+        let r = &check_dtype(&p, wrt, DType::F64, &cfg, &Watch::unwatched()).unwrap().rows[0];
         assert!((r.ratio_median - factor).abs() < 0.05 * factor, "{wrt}: ratio {} not about {factor}", r.ratio_median);
     }
 }
@@ -175,7 +178,7 @@ fn check_of_weight_and_bias_agrees_with_reference() {
             keep_grads: true,
             ..config(epochs, InputGrad::Accumulate, Scheme::Central, "1e-5", Some(256))
         };
-        let res = check_dtype(&p, wrt, DType::F64, &cfg).unwrap();
+        let res = check_dtype(&p, wrt, DType::F64, &cfg, &Watch::unwatched()).unwrap();
         let g = res.grads.unwrap();
         assert_close(&format!("check {wrt} E={epochs} analytic"), &g.analytic, want, 1e-14);
         if let Some(t) = truth {

@@ -19,6 +19,7 @@ use gradlab::scalar::Scalar;
 use gradlab::scalar::{DType, Prec};
 use gradlab::train::{InputGrad, TrainConfig};
 use gradlab::truth::truth_grad;
+use gradlab::watch::Watch;
 use ndarray::Array2;
 use std::path::{Path, PathBuf};
 
@@ -43,7 +44,7 @@ fn diagnose_agrees_with_reference() {
             let grad = if wrt.is_vector() { a.row(0).to_owned().into_dyn() } else { a.into_dyn() };
             vec![Given { wrt, grad, file: DType::F64, name: format!("reference {wrt}") }]
         };
-        let d = diagnose(&p, &as_given(1.0), &s).unwrap();
+        let d = diagnose(&p, &as_given(1.0), &s, &Watch::unwatched()).unwrap();
         assert_eq!(d.verdict, Verdict::Correct, "{wrt}: {:?}", d.findings);
         assert!(d.relerr < 1e-16, "{wrt}: relerr {}", d.relerr);
         for e in &d.worst {
@@ -52,7 +53,7 @@ fn diagnose_agrees_with_reference() {
             assert_eq!(e.truth, reference, "{wrt} {ix:?}: diagnose's truth vs the reference rounded to f64");
             assert_eq!(e.given, reference);
         }
-        let d = diagnose(&p, &as_given(10.0), &s).unwrap();
+        let d = diagnose(&p, &as_given(10.0), &s, &Watch::unwatched()).unwrap();
         assert_eq!(d.verdict, Verdict::Wrong);
         assert_eq!(d.causes[0], Cause::SumInsteadOfMean, "{wrt}: {:?}", d.findings);
         assert!((d.factor - 10.0).abs() < 1e-14, "{wrt}: factor {}", d.factor);
@@ -65,10 +66,12 @@ fn diagnose_agrees_with_reference() {
 fn the_exact_truth_is_the_mpfr_truth_rounded_to_f64() {
     let p = Problem::generate(9, 5, 3, 8).unwrap();
     for reduction in [Reduction::Mean, Reduction::Sum] {
-        let (tr, _) = prepare::<f64>(&p, (), &TrainConfig::untrained(reduction));
-        let r = Reference::new(&p, Settings::new(reduction, DType::F64));
+        let (tr, _) = prepare::<f64>(&p, (), &TrainConfig::untrained(reduction), &Watch::unwatched()).unwrap();
+        let r = Reference::new(&p, Settings::new(reduction, DType::F64), &Watch::unwatched()).unwrap();
         for wrt in [LinearTensor::Input, LinearTensor::Weight, LinearTensor::Bias] {
-            let want = truth_grad(&tr, reduction, wrt, Prec::new(256).unwrap()).mapv(|v| v.to_f64());
+            let want = truth_grad(&tr, reduction, wrt, Prec::new(256).unwrap(), &Watch::unwatched())
+                .unwrap()
+                .mapv(|v| v.to_f64());
             assert_eq!(r.truth(wrt), want, "{reduction} {wrt}");
         }
     }
@@ -79,13 +82,13 @@ fn the_exact_truth_is_the_mpfr_truth_rounded_to_f64() {
 #[test]
 fn a_trained_states_gradients_are_told_correct_or_named() {
     let p = default_problem();
-    let (tr, _) = prepare::<f32>(&p, (), &TrainConfig::seed(InputGrad::Reset));
+    let (tr, _) = prepare::<f32>(&p, (), &TrainConfig::seed(InputGrad::Reset), &Watch::unwatched()).unwrap();
     let g = tr.grad_weight.mapv(f64::from);
     let d = diagnose_trained(&tr, LinearTensor::Weight, &g, Reduction::Mean).unwrap();
     assert_eq!(d.verdict, Verdict::Correct, "{:?}", d.findings);
     let d = diagnose_trained(&tr, LinearTensor::Weight, &g.mapv(|v| -v), Reduction::Mean).unwrap();
     assert_eq!((d.verdict, d.causes.first()), (Verdict::Wrong, Some(&Cause::WrongSign)), "{:?}", d.findings);
-    let (acc, _) = prepare::<f32>(&p, (), &TrainConfig::seed(InputGrad::Accumulate));
+    let (acc, _) = prepare::<f32>(&p, (), &TrainConfig::seed(InputGrad::Accumulate), &Watch::unwatched()).unwrap();
     let d = diagnose_trained(&acc, LinearTensor::Input, &acc.grad_x.mapv(f64::from), Reduction::Mean).unwrap();
     assert_eq!(d.verdict, Verdict::Wrong, "{:?}", d.findings);
     assert!((d.factor - 10.0).abs() < 0.5, "factor {}", d.factor);
@@ -96,7 +99,7 @@ fn a_trained_states_gradients_are_told_correct_or_named() {
 #[test]
 fn a_wrong_shape_or_a_nan_is_refused_in_one_sentence() {
     let p = default_problem();
-    let r = Reference::new(&p, Settings::new(Reduction::Mean, DType::F32));
+    let r = Reference::new(&p, Settings::new(Reduction::Mean, DType::F32), &Watch::unwatched()).unwrap();
     let e = r.diagnose_one(LinearTensor::Weight, &Array2::zeros((4, 2))).expect_err("a transposed weight gradient");
     let text = e.to_string();
     assert!(text.contains("has shape [4, 2]") && text.contains("expected [2, 4]"), "{text}");
@@ -114,7 +117,7 @@ fn a_wrong_shape_or_a_nan_is_refused_in_one_sentence() {
 fn own_excess<T: Scalar>(p: &Problem, ctx: T::Ctx, reduction: Reduction) -> f64 {
     let cfg =
         TrainConfig { epochs: 0, lr: Decimal::parse("lr", "0").unwrap(), input_grad: InputGrad::Reset, reduction };
-    let (tr, _) = prepare::<T>(p, ctx, &cfg);
+    let (tr, _) = prepare::<T>(p, ctx, &cfg, &Watch::unwatched()).unwrap();
     let dtype = T::dtype(ctx);
     let given: Vec<Given> = [LinearTensor::Input, LinearTensor::Weight, LinearTensor::Bias]
         .iter()
@@ -124,7 +127,7 @@ fn own_excess<T: Scalar>(p: &Problem, ctx: T::Ctx, reduction: Reduction) -> f64 
             Given { wrt, grad, file: DType::F64, name: format!("{wrt}") }
         })
         .collect();
-    let d = diagnose(p, &given, &Settings { reduction, dtype, accumulate: dtype }).unwrap();
+    let d = diagnose(p, &given, &Settings { reduction, dtype, accumulate: dtype }, &Watch::unwatched()).unwrap();
     assert_ne!(d.verdict, Verdict::Wrong, "{dtype} {reduction}: {:?} {:?}", d.causes, d.worst.first());
     if dtype.bits() >= 24 {
         assert_eq!(d.verdict, Verdict::Correct, "{dtype} {reduction}: {:?}", d.reason);
@@ -166,8 +169,8 @@ fn the_tolerance_holds_and_is_not_vacuous() {
         let given = |a: ndarray::Array2<f64>| {
             vec![Given { wrt: LinearTensor::Weight, grad: a.into_dyn(), file: dtype, name: "g".into() }]
         };
-        assert_eq!(diagnose(&p, &given(g), &s).unwrap().verdict, Verdict::Correct, "{file}");
-        let d = diagnose(&p, &given(bumped), &s).unwrap();
+        assert_eq!(diagnose(&p, &given(g), &s, &Watch::unwatched()).unwrap().verdict, Verdict::Correct, "{file}");
+        let d = diagnose(&p, &given(bumped), &s, &Watch::unwatched()).unwrap();
         assert_eq!((d.verdict, d.outside), (Verdict::Wrong, 1), "{file}: a relative {rel} on one element");
         assert_eq!(d.worst[0].index, [1, 3]);
         assert_eq!(d.causes, [Cause::Unexplained]);
@@ -193,7 +196,7 @@ fn accumulation_is_named_with_its_steps_across_problems() {
                 input_grad: InputGrad::Accumulate,
                 reduction: Reduction::Mean,
             };
-            let (tr, _) = prepare::<f32>(&p, (), &cfg);
+            let (tr, _) = prepare::<f32>(&p, (), &cfg, &Watch::unwatched()).unwrap();
             // The data folder holds the final parameters; the gradient is x.grad.
             let fin = Problem {
                 x: p.x.clone(),
@@ -208,7 +211,7 @@ fn accumulation_is_named_with_its_steps_across_problems() {
                 name: "x.grad".into(),
             }];
             let s = Settings::new(Reduction::Mean, DType::F32);
-            let d = diagnose(&fin, &given, &s).unwrap();
+            let d = diagnose(&fin, &given, &s, &Watch::unwatched()).unwrap();
             let label = format!("seed {seed} E={epochs} lr={lr}");
             assert_eq!(d.causes[0], Cause::AccumulatedOverSteps, "{label}: {:?}", d.findings);
             assert_eq!(d.causes.len(), if epochs == 10 { 2 } else { 1 }, "{label}: {:?}", d.causes);

@@ -11,6 +11,7 @@ use gradlab::objective::Reduction;
 use gradlab::policy::TOLERANCE_SIGMA;
 use gradlab::problem::Problem;
 use gradlab::scalar::{DType, Scalar};
+use gradlab::watch::Watch;
 use ndarray::Array2;
 use std::path::{Path, PathBuf};
 
@@ -39,7 +40,7 @@ fn diag(p: &Problem, wrt: LinearTensor, g: &Array2<f64>, dtype: DType) -> Diagno
 fn diag_with(p: &Problem, wrt: LinearTensor, g: &Array2<f64>, settings: Settings) -> Diagnosis {
     let grad = if wrt == LinearTensor::Bias { g.row(0).to_owned().into_dyn() } else { g.clone().into_dyn() };
     let given = [Given { wrt, grad, file: DType::F32, name: format!("{wrt}") }];
-    diagnose(p, &given, &settings).unwrap()
+    diagnose(p, &given, &settings, &Watch::unwatched()).unwrap()
 }
 
 /// Every committed correct gradient (PyTorch float32, bfloat16 and float16 at n from 10 to 4096,
@@ -140,7 +141,7 @@ fn fp8_weight_gradients_are_never_correct_when_they_are_wrong() {
     for dtype in [DType::parse("e4m3").unwrap(), DType::parse("e5m2").unwrap()] {
         let own = gradlab::with_dtype!(dtype, |T, ctx| {
             let cfg = gradlab::train::TrainConfig::untrained(Reduction::Mean);
-            let (tr, _) = gradlab::check::prepare::<T>(&p, ctx, &cfg);
+            let (tr, _) = gradlab::check::prepare::<T>(&p, ctx, &cfg, &Watch::unwatched()).unwrap();
             LinearTensor::Weight.analytic(&tr).map(|v| v.to_f64())
         });
         // gradlab's own gradient rounds every operation, sums included, to the dtype.
@@ -176,7 +177,7 @@ fn parameters_saved_after_the_step_are_named_with_the_learning_rate() {
                 Given { wrt, grad: g, file: DType::F32, name: format!("{wrt}") }
             })
             .collect();
-        let d = diagnose(&p, &given, &Settings::new(Reduction::Mean, DType::F32)).unwrap();
+        let d = diagnose(&p, &given, &Settings::new(Reduction::Mean, DType::F32), &Watch::unwatched()).unwrap();
         assert_eq!(
             (d.verdict, d.causes.first()),
             (Verdict::Wrong, Some(&Cause::ParamsAfterStep)),

@@ -14,6 +14,7 @@ use gradlab::objective::Reduction;
 use gradlab::problem::Problem;
 use gradlab::scalar::DType;
 use gradlab::train::InputGrad;
+use gradlab::watch::Watch;
 
 fn config(scheme: Scheme, input_grad: InputGrad, reduction: Reduction, steps: &str) -> CheckConfig {
     common::identity_config(scheme, input_grad, reduction, steps, 128)
@@ -74,8 +75,8 @@ fn ieee_formats_equal_the_hardware_ones_row_for_row() {
                     for &reduction in Reduction::ALL {
                         let cfg = config(scheme, input_grad, reduction, steps);
                         for (i, p) in problems.iter().enumerate() {
-                            let a = check_dtype(p, wrt, hw, &cfg).unwrap();
-                            let b = check_dtype(p, wrt, emu, &cfg).unwrap();
+                            let a = check_dtype(p, wrt, hw, &cfg, &Watch::unwatched()).unwrap();
+                            let b = check_dtype(p, wrt, emu, &cfg, &Watch::unwatched()).unwrap();
                             let case = format!("{hw} vs {emu}, {scheme:?} {wrt} {input_grad} {reduction}, problem {i}");
                             let (ra, rb) = (csv_rows(&a), csv_rows(&b));
                             assert_eq!(ra.len(), cfg.steps.fixed().len(), "{case}");

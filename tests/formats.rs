@@ -2,6 +2,7 @@
 //! against ml_dtypes' reference table, names that parse back, and bad names refused.
 
 use gradlab::scalar::{DType, Emulated, Format, Scalar};
+use gradlab::watch::Watch;
 use rug::{Float, Rational};
 
 /// tests/fixtures/formats/ml_dtypes_fp8.csv (made by make_ml_dtypes_table.py there): every
@@ -108,11 +109,11 @@ fn fp8_overflow_is_reported_nonfinite() {
     for name in ["e4m3", "e5m2"] {
         let dt = DType::parse(name).unwrap();
         let plain = Problem::generate(10, 4, 2, 1).unwrap();
-        let rows = check_dtype(&plain, LinearTensor::Input, dt, &cfg).unwrap().rows;
+        let rows = check_dtype(&plain, LinearTensor::Input, dt, &cfg, &Watch::unwatched()).unwrap().rows;
         assert!(rows.iter().all(|r| r.status == Status::Ok && r.relerr_mean.is_finite()), "{name}");
         let mut big = plain.clone();
         big.x.mapv_inplace(|v| v * 1e5);
-        let rows = check_dtype(&big, LinearTensor::Input, dt, &cfg).unwrap().rows;
+        let rows = check_dtype(&big, LinearTensor::Input, dt, &cfg, &Watch::unwatched()).unwrap().rows;
         assert!(
             rows.iter().all(|r| r.status == Status::Nonfinite && r.nonfinite > 0 && r.relerr_mean.is_nan()),
             "{name}"

@@ -14,6 +14,7 @@ use gradlab::objective::Reduction;
 use gradlab::problem::Problem;
 use gradlab::scalar::DType;
 use gradlab::train::InputGrad;
+use gradlab::watch::Watch;
 
 fn config(scheme: Scheme, input_grad: InputGrad, reduction: Reduction, steps: &str) -> CheckConfig {
     common::identity_config(scheme, input_grad, reduction, steps, 256)
@@ -92,8 +93,8 @@ fn f32_is_mpfr24_and_f64_is_mpfr53_for_every_scheme_wrt_mode_and_reduction() {
                     let cfg = config(scheme, input_grad, reduction, gradlab::policy::SEED_STEPS);
                     for (p, problem) in problems.iter().enumerate() {
                         for (hw, mp) in pairs {
-                            let a = check_dtype(problem, wrt, hw, &cfg).unwrap();
-                            let b = check_dtype(problem, wrt, mp, &cfg).unwrap();
+                            let a = check_dtype(problem, wrt, hw, &cfg, &Watch::unwatched()).unwrap();
+                            let b = check_dtype(problem, wrt, mp, &cfg, &Watch::unwatched()).unwrap();
                             let case = format!("{hw} vs {mp}, {scheme:?} {wrt} {input_grad} {reduction}, problem {p}");
                             assert_eq!(a.rows.len(), b.rows.len(), "{case}");
                             for (ra, rb) in a.rows.iter().zip(&b.rows) {
@@ -132,8 +133,8 @@ fn subnormal_and_overflowing_results_are_where_hardware_and_mpfr_differ() {
     for (scale, hw, mp) in [(300.0, DType::F32, "mpfr:24"), (3000.0, DType::F64, "mpfr:53")] {
         let problem = scaled(scale);
         let (a, b) = (
-            check_dtype(&problem, LinearTensor::Input, hw, &cfg).unwrap(),
-            check_dtype(&problem, LinearTensor::Input, DType::parse(mp).unwrap(), &cfg).unwrap(),
+            check_dtype(&problem, LinearTensor::Input, hw, &cfg, &Watch::unwatched()).unwrap(),
+            check_dtype(&problem, LinearTensor::Input, DType::parse(mp).unwrap(), &cfg, &Watch::unwatched()).unwrap(),
         );
         // The analytic gradient underflows to exact zeros in the hardware type only (counted in
         // anal_underflow, which is 0 for MPFR), and its error against the truth differs.
@@ -148,16 +149,17 @@ fn subnormal_and_overflowing_results_are_where_hardware_and_mpfr_differ() {
         // The same problem scaled down to ordinary logits gives identical rows again.
         let small = scaled(1.0);
         let (a, b) = (
-            check_dtype(&small, LinearTensor::Input, hw, &cfg).unwrap(),
-            check_dtype(&small, LinearTensor::Input, DType::parse(mp).unwrap(), &cfg).unwrap(),
+            check_dtype(&small, LinearTensor::Input, hw, &cfg, &Watch::unwatched()).unwrap(),
+            check_dtype(&small, LinearTensor::Input, DType::parse(mp).unwrap(), &cfg, &Watch::unwatched()).unwrap(),
         );
         assert!(differences(&a.rows[0], &b.rows[0]).is_empty(), "{hw} vs {mp}");
     }
     // Overflow: inputs near 1e38 make f32's logit sums infinite; mpfr:24 keeps them finite.
     let problem = scaled(1e38);
     let (a, b) = (
-        check_dtype(&problem, LinearTensor::Input, DType::F32, &cfg).unwrap(),
-        check_dtype(&problem, LinearTensor::Input, DType::parse("mpfr:24").unwrap(), &cfg).unwrap(),
+        check_dtype(&problem, LinearTensor::Input, DType::F32, &cfg, &Watch::unwatched()).unwrap(),
+        check_dtype(&problem, LinearTensor::Input, DType::parse("mpfr:24").unwrap(), &cfg, &Watch::unwatched())
+            .unwrap(),
     );
     assert!(a.rows[0].nonfinite > 0, "{:?}", a.rows[0]);
     assert_eq!(b.rows[0].nonfinite, 0, "{:?}", b.rows[0]);

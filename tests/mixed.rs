@@ -14,6 +14,7 @@ use gradlab::objective::Reduction;
 use gradlab::problem::Problem;
 use gradlab::scalar::{DType, Format, Mixed, Scalar};
 use gradlab::train::{train, InputGrad, TrainConfig, Trained};
+use gradlab::watch::Watch;
 use ndarray::{array, Array1, Array2};
 use std::collections::HashMap;
 use std::path::Path;
@@ -68,7 +69,7 @@ fn bad_mixed_names_get_one_sentence() {
 fn trained<T: Scalar>(p: &Problem, ctx: T::Ctx, epochs: usize, lr: &str, mode: InputGrad) -> Trained<T> {
     let cfg =
         TrainConfig { epochs, lr: Decimal::parse("lr", lr).unwrap(), input_grad: mode, reduction: Reduction::Mean };
-    train(&p.cast::<T>(ctx), &p.t, &cfg, ctx)
+    train(&p.cast::<T>(ctx), &p.t, &cfg, ctx, &Watch::unwatched()).unwrap()
 }
 
 fn bf16() -> &'static gradlab::scalar::ieee::Spec {
@@ -237,9 +238,9 @@ fn every_stencil_scheme_and_wrt_runs_and_fast_equals_naive() {
                     keep_grads: true,
                     ..common::config(3, InputGrad::Accumulate, scheme, "1,1e-1,1e-2", Some(256))
                 };
-                let fast = check_dtype(&p, wrt, dt, &cfg).unwrap();
+                let fast = check_dtype(&p, wrt, dt, &cfg, &Watch::unwatched()).unwrap();
                 cfg.naive = true;
-                let naive = check_dtype(&p, wrt, dt, &cfg).unwrap();
+                let naive = check_dtype(&p, wrt, dt, &cfg, &Watch::unwatched()).unwrap();
                 assert_eq!(common::gradient_bits(&fast), common::gradient_bits(&naive), "{dt} {scheme} {wrt}");
                 assert!(fast.rows.iter().all(|r| r.anal_vs_truth.is_finite()), "{dt} {scheme} {wrt}");
             }
@@ -252,8 +253,10 @@ fn complex_step_and_dual_numbers_are_refused_for_mixed_dtypes() {
     let p = common::default_problem();
     for scheme in [Scheme::Complex, Scheme::Dual] {
         let cfg = common::config(10, InputGrad::Reset, scheme, "1e-3", Some(256));
-        let e = check_dtype(&p, LinearTensor::Input, DType::parse("bf16+f32").unwrap(), &cfg).unwrap_err().to_string();
+        let e = check_dtype(&p, LinearTensor::Input, DType::parse("bf16+f32").unwrap(), &cfg, &Watch::unwatched())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("bf16+f32") && e.contains("storage format"), "{e}");
-        assert!(check_dtype(&p, LinearTensor::Input, DType::BF16, &cfg).is_ok());
+        assert!(check_dtype(&p, LinearTensor::Input, DType::BF16, &cfg, &Watch::unwatched()).is_ok());
     }
 }

@@ -90,8 +90,8 @@ fn reference_errors<T: Scalar>(ctx: T::Ctx) -> Vec<(String, f64)> {
     let mut out = Vec::new();
     for (act, name) in [(Activation::Tanh, "tanh"), (Activation::Relu, "relu")] {
         for (mode, mname) in [(InputGrad::Reset, "reset"), (InputGrad::Accumulate, "accumulate")] {
-            let tr = mlp::train_watched(&xt, &t, &init.cast::<T>(ctx), act, &train_cfg(mode), ctx, &Watch::unwatched())
-                .unwrap();
+            let tr =
+                mlp::train(&xt, &t, &init.cast::<T>(ctx), act, &train_cfg(mode), ctx, &Watch::unwatched()).unwrap();
             let e = max_relerr(tr.grad_x.view(), &reference(&format!("{name}_grad_x_{mname}.txt"), N, D));
             out.push((format!("{name} x.grad {mname}"), e));
             if mode == InputGrad::Accumulate {
@@ -132,11 +132,11 @@ fn analytic_gradients_match_the_reference() {
 #[test]
 fn truth_matches_the_reference() {
     let (x, t, init) = fixture();
-    let tr = mlp::train_watched(&x, &t, &init, Activation::Tanh, &train_cfg(InputGrad::Reset), (), &Watch::unwatched())
-        .unwrap();
+    let tr =
+        mlp::train(&x, &t, &init, Activation::Tanh, &train_cfg(InputGrad::Reset), (), &Watch::unwatched()).unwrap();
     // The truth is of the f64 state, so it differs from the exact-arithmetic reference by about
     // the f64 analytic gradient's own error.
-    let g = mlp_truth::truth_grad_watched(
+    let g = mlp_truth::truth_grad(
         &tr,
         Reduction::Mean,
         MlpTensor::HiddenWeight,
@@ -268,7 +268,7 @@ fn generic_engine_equals_the_linear_engine() {
     fn run<T: Scalar + PartialEq>(ctx: T::Ctx) {
         let p = default_problem();
         let c = config(10, InputGrad::Reset, Scheme::Central, "1", None);
-        let (tr, _) = prepare::<T>(&p, ctx, &c.train);
+        let (tr, _) = prepare::<T>(&p, ctx, &c.train, &Watch::unwatched()).unwrap();
         let w = Watch::unwatched();
         for &wrt in LinearTensor::ALL {
             let obj = LinearObjective::new(&tr, Reduction::Mean, wrt);
@@ -277,7 +277,7 @@ fn generic_engine_equals_the_linear_engine() {
                 let steps =
                     parse_list("step", if scheme == Scheme::Complex { "1e-20,1e-3" } else { "1e-1,1e-3" }).unwrap();
                 let setup = Setup { trained: &tr, reduction: Reduction::Mean, stencil: scheme.stencil(), wrt };
-                let want = exotic::method_grads_watched(&setup, scheme, &steps, false, &w).unwrap();
+                let want = exotic::method_grads(&setup, scheme, &steps, false, &w).unwrap();
                 let got = generic::method_grads(&obj, scheme, &steps, &w).unwrap();
                 assert_eq!(want.len(), got.len());
                 for (a, b) in want.iter().zip(&got) {
@@ -287,7 +287,7 @@ fn generic_engine_equals_the_linear_engine() {
                     assert_eq!(a.est_error, b.est_error, "{scheme} {wrt}");
                 }
                 if scheme.is_stencil() {
-                    let (want, ws) = gradlab::numeric::auto::auto_grad_watched(&setup, false, &w).unwrap();
+                    let (want, ws) = gradlab::numeric::auto::auto_grad(&setup, false, &w).unwrap();
                     let (got, gs) = generic::auto_grad(&obj, scheme.stencil(), &w).unwrap();
                     assert_eq!((want.grad, ws), (got.grad, gs), "auto {scheme} {wrt}");
                 }
@@ -323,7 +323,7 @@ fn martins_is_an_objective() {
 fn mlp_value_is_the_forward_pass_loss() {
     let (x, t, init) = fixture();
     for act in [Activation::Tanh, Activation::Relu] {
-        let tr = mlp::train_watched(&x, &t, &init, act, &train_cfg(InputGrad::Reset), (), &Watch::unwatched()).unwrap();
+        let tr = mlp::train(&x, &t, &init, act, &train_cfg(InputGrad::Reset), (), &Watch::unwatched()).unwrap();
         let z = gradlab::objective::cross_entropy::total_loss(tr.logits.view(), &t, Some(&0.1), ());
         for &wrt in MlpTensor::ALL {
             let obj = MlpObjective::new(&tr, Reduction::Mean, wrt);

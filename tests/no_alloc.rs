@@ -28,6 +28,7 @@ use gradlab::objective::Reduction;
 use gradlab::problem::Problem;
 use gradlab::scalar::{DType, Scalar};
 use gradlab::train::{InputGrad, TrainConfig};
+use gradlab::watch::Watch;
 use ndarray::ArrayView1;
 use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -253,7 +254,7 @@ fn replay_allocs<T: Scalar>(setup: &Setup<T>, h: &Decimal, rows: usize, cols: us
 fn case<T: Scalar>(ctx: T::Ctx, scheme: Scheme, wrt: LinearTensor, expect: Expect) -> f64 {
     let label = format!("{} {} {}", T::dtype(ctx), scheme, wrt);
     let p = Problem::generate(SIZE.0, SIZE.1, SIZE.2, 7).unwrap();
-    let (tr, _) = prepare::<T>(&p, ctx, &train_config());
+    let (tr, _) = prepare::<T>(&p, ctx, &train_config(), &Watch::unwatched()).unwrap();
     let setup = Setup { trained: &tr, reduction: Reduction::Mean, stencil: scheme.stencil(), wrt };
     let h = Decimal::parse("step", expect.h).unwrap();
     let (rows, cols) = wrt.tensor(&tr).dim();
@@ -423,7 +424,7 @@ fn the_naive_path_is_seen_allocating() {
     install_gmp_hooks();
     fn naive_allocs<T: Scalar>(ctx: T::Ctx) -> (usize, usize) {
         let p = Problem::generate(SIZE.0, SIZE.1, SIZE.2, 7).unwrap();
-        let (tr, _) = prepare::<T>(&p, ctx, &train_config());
+        let (tr, _) = prepare::<T>(&p, ctx, &train_config(), &Watch::unwatched()).unwrap();
         let setup = Setup {
             trained: &tr,
             reduction: Reduction::Mean,
@@ -450,7 +451,7 @@ fn the_naive_path_is_seen_allocating() {
 /// row has 8 or 64 elements (input: n = 16 rows; weight: k = 3 rows), f64, one thread.
 #[test]
 fn complex_step_and_dual_numbers_allocate_per_row_not_per_element() {
-    use gradlab::numeric::exotic::method_grads_watched;
+    use gradlab::numeric::exotic::method_grads;
     use gradlab::watch::Watch;
     let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
     for (scheme, h) in [(Scheme::Complex, "1e-20"), (Scheme::Complex, "1e-3"), (Scheme::Dual, "1e-3")] {
@@ -459,11 +460,11 @@ fn complex_step_and_dual_numbers_allocate_per_row_not_per_element() {
                 .iter()
                 .map(|&d| {
                     let p = Problem::generate(16, d, 3, 1).unwrap();
-                    let (tr, _) = prepare::<f64>(&p, (), &train_config());
+                    let (tr, _) = prepare::<f64>(&p, (), &train_config(), &Watch::unwatched()).unwrap();
                     let setup =
                         Setup { trained: &tr, reduction: Reduction::Mean, stencil: Scheme::Central.stencil(), wrt };
                     let steps = vec![Decimal::parse("step", h).unwrap()];
-                    let run = || method_grads_watched(&setup, scheme, &steps, false, &Watch::unwatched()).unwrap();
+                    let run = || method_grads(&setup, scheme, &steps, false, &Watch::unwatched()).unwrap();
                     drop(pool.install(run));
                     pool.install(|| count_allocs(|| drop(run())))
                 })

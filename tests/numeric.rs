@@ -16,6 +16,7 @@ use gradlab::objective::Reduction;
 use gradlab::scalar::{Prec, Scalar};
 use gradlab::train::InputGrad;
 use gradlab::truth::truth_grad;
+use gradlab::watch::Watch;
 use ndarray::Array2;
 use rug::Float;
 
@@ -31,8 +32,9 @@ fn error_norm(num: &Array2<f64>, truth: &Array2<Float>) -> f64 {
 fn truncation_error_follows_the_stencils_order_at_large_steps() {
     let p = default_problem();
     let cfg = config(10, InputGrad::Reset, Scheme::Central, "1e-1", None);
-    let (tr, _) = prepare::<f64>(&p, (), &cfg.train);
-    let truth = truth_grad(&tr, Reduction::Mean, LinearTensor::Input, Prec::new(256).unwrap());
+    let (tr, _) = prepare::<f64>(&p, (), &cfg.train, &Watch::unwatched()).unwrap();
+    let truth =
+        truth_grad(&tr, Reduction::Mean, LinearTensor::Input, Prec::new(256).unwrap(), &Watch::unwatched()).unwrap();
     for (scheme, order, steps) in [
         (Scheme::Forward, 1, ["1e-1", "5e-2", "2.5e-2"]),
         (Scheme::Central, 2, ["2e-1", "1e-1", "5e-2"]),
@@ -64,7 +66,7 @@ fn truncation_error_follows_the_stencils_order_at_large_steps() {
 fn f32_dead_zone_at_1e_minus_8() {
     let p = default_problem();
     let cfg = config(10, InputGrad::Reset, Scheme::Central, "1e-8", None);
-    let (tr, _) = prepare::<f32>(&p, (), &cfg.train);
+    let (tr, _) = prepare::<f32>(&p, (), &cfg.train, &Watch::unwatched()).unwrap();
     let setup = Setup {
         trained: &tr,
         reduction: cfg.train.reduction,
@@ -95,9 +97,9 @@ fn fast_and_naive_paths_are_bit_identical() {
                 let mut cfg = config(3, InputGrad::Reset, scheme, "1e-1,1e-3,1e-7", None);
                 cfg.keep_grads = true;
                 let dtype = gradlab::scalar::DType::parse(dt).unwrap();
-                let fast = gradlab::check::check_dtype(&p, wrt, dtype, &cfg).unwrap();
+                let fast = gradlab::check::check_dtype(&p, wrt, dtype, &cfg, &Watch::unwatched()).unwrap();
                 cfg.naive = true;
-                let naive = gradlab::check::check_dtype(&p, wrt, dtype, &cfg).unwrap();
+                let naive = gradlab::check::check_dtype(&p, wrt, dtype, &cfg, &Watch::unwatched()).unwrap();
                 let (f, n) = (fast.grads.unwrap(), naive.grads.unwrap());
                 for (a, b) in f.numeric.iter().zip(&n.numeric) {
                     let same = a.iter().zip(b.iter()).all(|(x, y)| x.to_bits() == y.to_bits());
@@ -129,7 +131,10 @@ fn parallel_rows_match_one_thread_and_the_naive_path() {
             c.keep_grads = true;
             c.naive = naive;
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-            pool.install(|| gradlab::check::check_dtype(&p, wrt, dtype, &c).unwrap().grads.unwrap().numeric[0].clone())
+            pool.install(|| {
+                gradlab::check::check_dtype(&p, wrt, dtype, &c, &Watch::unwatched()).unwrap().grads.unwrap().numeric[0]
+                    .clone()
+            })
         };
         let (one, two, naive) = (grads(1, false), grads(2, false), grads(2, true));
         let bits = |a: &ndarray::Array2<f64>| a.iter().map(|v| v.to_bits()).collect::<Vec<_>>();

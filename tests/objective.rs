@@ -47,8 +47,8 @@ fn the_linear_models_backward_pass_is_its_forward_passs_derivative() {
     for reduction in [Reduction::Mean, Reduction::Sum] {
         // The analytic gradients are the trained state's, of the loss it was trained on.
         let reset = TrainConfig { reduction, ..TrainConfig::seed(InputGrad::Reset) };
-        let (t64, _) = prepare::<f64>(&p, (), &reset);
-        let (t256, _) = prepare::<Float>(&p, Prec::new(256).unwrap(), &reset);
+        let (t64, _) = prepare::<f64>(&p, (), &reset, &Watch::unwatched()).unwrap();
+        let (t256, _) = prepare::<Float>(&p, Prec::new(256).unwrap(), &reset, &Watch::unwatched()).unwrap();
         for &wrt in LinearTensor::ALL {
             let e = dual_vs_analytic(&LinearObjective::new(&t64, reduction, wrt));
             assert!(e < 1e-14, "f64 {wrt} {reduction}: {e:e}");
@@ -56,7 +56,7 @@ fn the_linear_models_backward_pass_is_its_forward_passs_derivative() {
             assert!(e < 1e-72, "mpfr:256 {wrt} {reduction}: {e:e}");
         }
     }
-    let (acc, _) = prepare::<f64>(&p, (), &TrainConfig::seed(InputGrad::Accumulate));
+    let (acc, _) = prepare::<f64>(&p, (), &TrainConfig::seed(InputGrad::Accumulate), &Watch::unwatched()).unwrap();
     let e = dual_vs_analytic(&LinearObjective::new(&acc, Reduction::Mean, LinearTensor::Input));
     // Relative to the largest accumulated element: |10 g - g| / |10 g| = 0.9.
     assert!(e > 0.5, "the accumulated x.grad is about 10 times the derivative, yet the comparison gave {e:e}");
@@ -71,10 +71,10 @@ fn the_mlps_backward_pass_is_its_forward_passs_derivative_hidden_layer_included(
     let cfg = TrainConfig::seed(InputGrad::Reset);
     let w = Watch::unwatched();
     for act in [Activation::Tanh, Activation::Relu] {
-        let t64 = mlp::train_watched(&p.x, &p.t, &init, act, &cfg, (), &w).unwrap();
+        let t64 = mlp::train(&p.x, &p.t, &init, act, &cfg, (), &w).unwrap();
         let prec = Prec::new(200).unwrap();
         let x = p.x.mapv(|v| Float::with_val(200, v));
-        let t200 = mlp::train_watched(&x, &p.t, &init.cast::<Float>(prec), act, &cfg, prec, &w).unwrap();
+        let t200 = mlp::train(&x, &p.t, &init.cast::<Float>(prec), act, &cfg, prec, &w).unwrap();
         for &wrt in MlpTensor::ALL {
             let e = dual_vs_analytic(&MlpObjective::new(&t64, Reduction::Mean, wrt));
             assert!(e < 1e-14, "f64 {act} {wrt}: {e:e}");

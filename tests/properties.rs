@@ -10,6 +10,7 @@ use gradlab::objective::Reduction;
 use gradlab::problem::Problem;
 use gradlab::scalar::{DType, Prec, Scalar};
 use gradlab::train::{InputGrad, TrainConfig};
+use gradlab::watch::Watch;
 use proptest::prelude::*;
 use rug::{Float, Rational};
 
@@ -124,9 +125,9 @@ proptest! {
         };
         prop_assume!(gradlab::check::Checked::new(cfg.clone(), dt).is_ok());
         let wrt = LinearTensor::ALL[wrt];
-        let fast = check_dtype(&p, wrt, dt, &cfg).unwrap();
+        let fast = check_dtype(&p, wrt, dt, &cfg, &Watch::unwatched()).unwrap();
         cfg.naive = true;
-        let naive = check_dtype(&p, wrt, dt, &cfg).unwrap();
+        let naive = check_dtype(&p, wrt, dt, &cfg, &Watch::unwatched()).unwrap();
         let (fast_rows, naive_rows) = (&fast.rows, &naive.rows);
         for (a, b) in fast.grads.unwrap().numeric[0].iter().zip(naive.grads.unwrap().numeric[0].iter()) {
             prop_assert!(a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()), "{a} vs {b}");

@@ -22,6 +22,7 @@ use gradlab::objective::Reduction;
 use gradlab::problem::Problem;
 use gradlab::scalar::{Prec, Scalar};
 use gradlab::train::{InputGrad, TrainConfig, Trained};
+use gradlab::watch::Watch;
 use rug::Float;
 
 fn config(epochs: usize, input_grad: InputGrad) -> TrainConfig {
@@ -29,7 +30,7 @@ fn config(epochs: usize, input_grad: InputGrad) -> TrainConfig {
 }
 
 fn train<T: Scalar>(p: &Problem, ctx: T::Ctx, epochs: usize, mode: InputGrad) -> Trained<T> {
-    let (tr, rounded) = prepare::<T>(p, ctx, &config(epochs, mode));
+    let (tr, rounded) = prepare::<T>(p, ctx, &config(epochs, mode), &Watch::unwatched()).unwrap();
     assert_eq!(rounded, 0, "the fixture's values are exact in every dtype");
     tr
 }

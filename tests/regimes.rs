@@ -12,6 +12,7 @@ use gradlab::problem::Problem;
 use gradlab::regimes::predicts_input_dead;
 use gradlab::scalar::Scalar;
 use gradlab::train::{InputGrad, TrainConfig};
+use gradlab::watch::Watch;
 use ndarray::{array, Array1};
 
 /// The numeric gradient of a problem's loss at its given parameters (no training), in f32.
@@ -21,7 +22,7 @@ fn regimes_of(
     scheme: Scheme,
 ) -> (ndarray::Array2<Regime>, ndarray::Array2<f32>, ndarray::Array2<f32>) {
     let cfg = TrainConfig { epochs: 0, ..TrainConfig::seed(InputGrad::Reset) };
-    let (tr, _) = prepare::<f32>(p, (), &cfg);
+    let (tr, _) = prepare::<f32>(p, (), &cfg, &Watch::unwatched()).unwrap();
     let setup = Setup { trained: &tr, reduction: Reduction::Mean, stencil: scheme.stencil(), wrt: LinearTensor::Input };
     let num = numeric_grad(&setup, &Decimal::parse("step", h).unwrap(), false);
     (num.regime, num.grad, num.effective_step)
@@ -78,9 +79,16 @@ fn the_flat_loss_boundary_is_where_the_model_puts_it() {
     for seed in 1..=5 {
         let p = Problem::generate(10, 4, 2, seed).unwrap();
         let cfg = TrainConfig::seed(InputGrad::Reset);
-        let (tr, _) = prepare::<f32>(&p, (), &cfg);
+        let (tr, _) = prepare::<f32>(&p, (), &cfg, &Watch::unwatched()).unwrap();
         let st = Scheme::Central.stencil();
-        let g = gradlab::truth::truth_grad(&tr, Reduction::Mean, LinearTensor::Input, Prec::new(256).unwrap());
+        let g = gradlab::truth::truth_grad(
+            &tr,
+            Reduction::Mean,
+            LinearTensor::Input,
+            Prec::new(256).unwrap(),
+            &Watch::unwatched(),
+        )
+        .unwrap();
         let scale = Reduction::Mean.scale::<f32>(10, ());
         let loss = LinearTensor::Input.loss_with(&tr, tr.x.view(), scale.as_ref()) as f64;
         // The model judges the total before the mean's 1/n: S = n L, dS/dx = n g.

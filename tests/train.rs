@@ -12,6 +12,7 @@ use gradlab::objective::Reduction;
 use gradlab::problem::Problem;
 use gradlab::scalar::{Prec, Scalar};
 use gradlab::train::{InputGrad, TrainConfig, Trained};
+use gradlab::watch::Watch;
 use ndarray::{array, Array1, Array2};
 use rug::Float;
 
@@ -20,7 +21,7 @@ fn train_cfg(epochs: usize, lr: &str, input_grad: InputGrad) -> TrainConfig {
 }
 
 fn trained<T: Scalar>(p: &Problem, ctx: T::Ctx, cfg: &TrainConfig) -> Trained<T> {
-    prepare::<T>(p, ctx, cfg).0
+    prepare::<T>(p, ctx, cfg, &Watch::unwatched()).unwrap().0
 }
 
 /// Two samples, two features, two classes, every value exact in f64.

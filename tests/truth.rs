@@ -12,6 +12,7 @@ use gradlab::problem::Problem;
 use gradlab::scalar::{Prec, Scalar};
 use gradlab::train::{InputGrad, TrainConfig, Trained};
 use gradlab::truth::truth_grad;
+use gradlab::watch::Watch;
 use ndarray::Array2;
 use rug::Float;
 
@@ -21,19 +22,19 @@ use rug::Float;
 fn truth_of_weight_and_bias_matches_reference() {
     let p = problem();
     let r = refs();
-    let (tr, _) = prepare::<f64>(&p, (), &TrainConfig::untrained(Reduction::Mean));
+    let (tr, _) = prepare::<f64>(&p, (), &TrainConfig::untrained(Reduction::Mean), &Watch::unwatched()).unwrap();
     let prec = Prec::new(256).unwrap();
     for (wrt, want) in
         [(LinearTensor::Weight, &r.weight_e0), (LinearTensor::Bias, &r.bias_e0), (LinearTensor::Input, &r.e0)]
     {
-        let t = truth_grad(&tr, Reduction::Mean, wrt, prec);
+        let t = truth_grad(&tr, Reduction::Mean, wrt, prec, &Watch::unwatched()).unwrap();
         assert_close(&format!("truth {wrt} E=0"), &t, want, 1e-50);
     }
 }
 
 /// The seed's training (E = 10, lr = 1e-3, mean) of `p` in `T`.
 fn trained<T: Scalar>(p: &Problem, ctx: T::Ctx) -> Trained<T> {
-    prepare::<T>(p, ctx, &TrainConfig::seed(InputGrad::Reset)).0
+    prepare::<T>(p, ctx, &TrainConfig::seed(InputGrad::Reset), &Watch::unwatched()).unwrap().0
 }
 
 /// Largest elementwise |a - b| / |b| (0 where both are 0), computed at a's precision plus 64 bits.
@@ -71,13 +72,13 @@ fn raising_the_precision_moves_the_truth_by_less_than_2_pow_minus_200() {
         for reduction in [Reduction::Mean, Reduction::Sum] {
             check(
                 &format!("f32 {wrt} {reduction}"),
-                truth_grad(&t32, reduction, wrt, lo),
-                truth_grad(&t32, reduction, wrt, hi),
+                truth_grad(&t32, reduction, wrt, lo, &Watch::unwatched()).unwrap(),
+                truth_grad(&t32, reduction, wrt, hi, &Watch::unwatched()).unwrap(),
             );
             check(
                 &format!("f64 {wrt} {reduction}"),
-                truth_grad(&t64, reduction, wrt, lo),
-                truth_grad(&t64, reduction, wrt, hi),
+                truth_grad(&t64, reduction, wrt, lo, &Watch::unwatched()).unwrap(),
+                truth_grad(&t64, reduction, wrt, hi, &Watch::unwatched()).unwrap(),
             );
         }
     }
@@ -93,8 +94,9 @@ fn the_truth_of_a_sum_is_n_times_the_means() {
         let p = gradlab::problem::Problem::generate(n, 4, 3, 2).unwrap();
         let tr = trained::<f64>(&p, ());
         for &wrt in LinearTensor::ALL {
-            let sum = truth_grad(&tr, Reduction::Sum, wrt, prec);
-            let n_mean = truth_grad(&tr, Reduction::Mean, wrt, prec).mapv(|v| v * n as u32);
+            let sum = truth_grad(&tr, Reduction::Sum, wrt, prec, &Watch::unwatched()).unwrap();
+            let n_mean =
+                truth_grad(&tr, Reduction::Mean, wrt, prec, &Watch::unwatched()).unwrap().mapv(|v| v * n as u32);
             if n.is_power_of_two() {
                 assert_eq!(sum, n_mean, "n = {n} {wrt}: sum vs n x mean");
             } else {
@@ -102,7 +104,7 @@ fn the_truth_of_a_sum_is_n_times_the_means() {
                 assert!(e < Float::with_val(64, Float::i_exp(1, -250)), "n = {n} {wrt}: {:.3e}", e.to_f64());
             }
             // Not vacuous: the two reductions' truths differ by the factor n.
-            let mean = truth_grad(&tr, Reduction::Mean, wrt, prec);
+            let mean = truth_grad(&tr, Reduction::Mean, wrt, prec, &Watch::unwatched()).unwrap();
             assert!(max_rel(&mean, &sum) > 0.5, "n = {n} {wrt}: the mean's truth equals the sum's");
         }
     }

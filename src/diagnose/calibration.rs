@@ -71,7 +71,7 @@ pub fn ratios(
     (dtype, accumulate): (DType, DType),
     file: DType,
 ) -> Ratios {
-    let ex = Exact::new(problem);
+    let ex = crate::watch::unwatched(|watch| Exact::new(problem, watch));
     let n = problem.n();
     let w = vec![super::exact::ratio_dd(1, n as i64); n];
     let truth = ex.grad(wrt, &w);
@@ -127,7 +127,7 @@ pub fn own_ratios() -> Vec<Ratios> {
                     let p = Problem::generate(n, d, k, seed).unwrap_or_else(|_| unreachable!("valid sizes"));
                     let g = crate::with_dtype!(dtype, |T, ctx| {
                         let cfg = crate::train::TrainConfig::untrained(Reduction::Mean);
-                        let (tr, _) = crate::check::prepare::<T>(&p, ctx, &cfg);
+                        let (tr, _) = crate::watch::unwatched(|watch| crate::check::prepare::<T>(&p, ctx, &cfg, watch));
                         wrt.analytic(&tr).map(crate::scalar::Scalar::to_f64)
                     });
                     let r = ratios("", &p, wrt, &g, (dtype, dtype), DType::F64);

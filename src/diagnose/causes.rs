@@ -404,7 +404,7 @@ fn params_after_step(a: &Analysis) -> Option<(Explained, bool)> {
         let back = if a.settings().dtype.bits() <= F64_PASS_MAX_BITS {
             Exact::at_f64(ex.x.clone(), wp, bp, ex.t.clone())
         } else {
-            Exact::at(ex.x.clone(), wp, bp, ex.t.clone())
+            crate::watch::unwatched(|watch| Exact::at(ex.x.clone(), wp, bp, ex.t.clone(), watch))
         };
         // For a gradient of at most 40 bits an f64 pass is exact enough (its rounding is below
         // 2^-13 of the tolerance) and half the cost of the double-double one.

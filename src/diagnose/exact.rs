@@ -183,23 +183,13 @@ pub struct Exact {
 }
 
 impl Exact {
-    /// The exact forward pass of `problem` at its parameters.
-    pub fn new(problem: &Problem) -> Self {
-        // A new watch is never stopped.
-        Self::new_watched(problem, &Watch::unwatched()).unwrap_or_else(|_| unreachable!("never stopped"))
-    }
-
-    /// [`Exact::new`], stopping early when `watch` is stopped (checked before every sample).
+    /// The exact forward pass of `problem` at its parameters, stopping early when `watch` is
+    /// stopped (checked before every sample).
     ///
     /// # Errors
     /// [`crate::Error::Interrupted`] when the watch was stopped.
-    pub(crate) fn new_watched(problem: &Problem, watch: &Watch) -> crate::Result<Self> {
-        Self::at_watched(problem.x.clone(), problem.weight.clone(), problem.bias.to_vec(), problem.t.clone(), watch)
-    }
-
-    /// The exact forward pass with inputs `x` (n x d), weight `w` (k x d), bias `b` and targets.
-    pub fn at(x: Array2<f64>, w: Array2<f64>, b: Vec<f64>, t: Vec<usize>) -> Self {
-        Self::at_watched(x, w, b, t, &Watch::unwatched()).unwrap_or_else(|_| unreachable!("never stopped"))
+    pub fn new(problem: &Problem, watch: &Watch) -> crate::Result<Self> {
+        Self::at(problem.x.clone(), problem.weight.clone(), problem.bias.to_vec(), problem.t.clone(), watch)
     }
 
     /// The forward pass in f64 arithmetic instead of double-double logits and an MPFR softmax:
@@ -233,7 +223,9 @@ impl Exact {
         Exact { x, w, b, t, z, residual, p, ln_s }
     }
 
-    fn at_watched(x: Array2<f64>, w: Array2<f64>, b: Vec<f64>, t: Vec<usize>, watch: &Watch) -> crate::Result<Self> {
+    /// The exact forward pass with inputs `x` (n x d), weight `w` (k x d), bias `b` and targets,
+    /// the watch checked before every sample.
+    pub fn at(x: Array2<f64>, w: Array2<f64>, b: Vec<f64>, t: Vec<usize>, watch: &Watch) -> crate::Result<Self> {
         let (x, w) = (x.as_standard_layout().into_owned(), w.as_standard_layout().into_owned());
         let (n, k) = (x.nrows(), w.nrows());
         let z = logits(&x, &w, &b, watch);
@@ -596,12 +588,14 @@ mod tests {
             // Full-precision values and logits up to about 30: every product inexact in f64.
             p.x.iter_mut().enumerate().for_each(|(i, v)| *v = *v * 3.0 + (i as f64 * 0.618).sin() * 1e-3);
             p.weight.mapv_inplace(|v| v * 7.0 + 1e-9);
-            let ex = Exact::new(&p);
-            let (tr, _) = crate::check::prepare::<f64>(&p, (), &TrainConfig::untrained(Reduction::Mean));
+            let none = Watch::unwatched();
+            let ex = Exact::new(&p, &none).unwrap();
+            let (tr, _) =
+                crate::check::prepare::<f64>(&p, (), &TrainConfig::untrained(Reduction::Mean), &none).unwrap();
             let tr = tr.to_mpfr(prec);
             let mean = vec![ratio_dd(1, n as i64); n];
             for wrt in [LinearTensor::Input, LinearTensor::Weight, LinearTensor::Bias] {
-                let want = crate::truth::truth_grad(&tr, Reduction::Mean, wrt, prec);
+                let want = crate::truth::truth_grad(&tr, Reduction::Mean, wrt, prec, &none).unwrap();
                 let got = ex.grad(wrt, &mean);
                 let scale = ex.f64_grad(wrt, &vec![1.0 / n as f64; n]).mapv(f64::abs).fold(0.0f64, |a, &b| a.max(b));
                 for (ix, w) in want.indexed_iter() {
@@ -622,7 +616,10 @@ mod tests {
             let mut p = Problem::generate(n, d, k, seed).unwrap();
             p.weight.mapv_inplace(|v| v * stretch);
             let (x, w, b, t) = (p.x.clone(), p.weight.clone(), p.bias.to_vec(), p.t.clone());
-            let (exact, fast) = (Exact::at(x.clone(), w.clone(), b.clone(), t.clone()), Exact::at_f64(x, w, b, t));
+            let (exact, fast) = (
+                Exact::at(x.clone(), w.clone(), b.clone(), t.clone(), &Watch::unwatched()).unwrap(),
+                Exact::at_f64(x, w, b, t),
+            );
             let tiny = exact.residual.hi.iter().map(|r| r.abs()).fold(1.0f64, f64::min);
             // The stretched problem does reach residuals where p - 1 would lose digits.
             assert!(stretch == 1.0 || tiny < 1e-6, "smallest residual {tiny:e}");

@@ -66,7 +66,8 @@ pub fn combined_grads(problem: &Problem, sizes: &[usize], combine: Combine) -> [
             Combine::FixWeighted => (1.0 / nb as f64, nb as f64 / n as f64),
         };
         let mut pass = Pass::<f64>::new(nb, d, k, ());
-        pass.run(xs, problem.weight.view(), problem.bias.as_slice().unwrap_or(&[]), ts, Some(&scale));
+        let b = problem.bias.as_slice().unwrap_or(&[]);
+        crate::watch::unwatched(|watch| pass.run(xs, problem.weight.view(), b, ts, Some(&scale), watch));
         gx.slice_mut(s![start..start + nb, ..]).assign(&(pass.grad_x * post));
         gw += &(pass.grad_weight * post);
         gb.row_mut(0).iter_mut().zip(&pass.grad_bias).for_each(|(a, g)| *a += g * post);
@@ -230,12 +231,21 @@ pub fn lstsq(a: &Array2<f64>, b: &[f64]) -> Option<Vec<f64>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::watch::Watch;
 
     #[test]
     fn the_fixes_give_the_mean_gradient_and_the_mistake_reweights_each_micro_batch() {
         let p = Problem::generate(12, 3, 3, 1).unwrap();
         let mut full = Pass::<f64>::new(12, 3, 3, ());
-        full.run(p.x.view(), p.weight.view(), p.bias.as_slice().unwrap(), &p.t, Some(&(1.0 / 12.0)));
+        full.run(
+            p.x.view(),
+            p.weight.view(),
+            p.bias.as_slice().unwrap(),
+            &p.t,
+            Some(&(1.0 / 12.0)),
+            &Watch::unwatched(),
+        )
+        .unwrap();
         let close = |a: &Array2<f64>, b: &Array2<f64>, what: &str| {
             for (x, y) in a.iter().zip(b) {
                 assert!((x - y).abs() <= 1e-14 * y.abs().max(1e-3), "{what}: {x} vs {y}");

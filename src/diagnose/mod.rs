@@ -419,19 +419,14 @@ pub struct Reference {
 }
 
 impl Reference {
-    /// The exact model of `problem` at its parameters, for gradients of the loss `settings` names.
-    pub fn new(problem: &Problem, settings: Settings) -> Self {
-        // A new watch is never stopped.
-        Self::new_watched(problem, settings, &Watch::unwatched()).unwrap_or_else(|_| unreachable!("never stopped"))
-    }
-
-    /// [`Reference::new`] under a [`Watch`], checked before the exact pass starts.
+    /// The exact model of `problem` at its parameters, for gradients of the loss `settings` names;
+    /// the watch is checked before the exact pass starts.
     ///
     /// # Errors
     /// [`Error::Interrupted`] when the watch was stopped.
-    pub(crate) fn new_watched(problem: &Problem, settings: Settings, watch: &Watch) -> Result<Self> {
+    pub fn new(problem: &Problem, settings: Settings, watch: &Watch) -> Result<Self> {
         watch.checkpoint(|| "the exact model".to_string())?;
-        let ex = Exact::new_watched(problem, watch)?;
+        let ex = Exact::new(problem, watch)?;
         watch.checkpoint(|| "the exact model".to_string())?;
         let rounding = Rounding::new(&ex);
         Ok(Reference { settings, ex, rounding })
@@ -442,7 +437,9 @@ impl Reference {
     pub fn of_trained<T: crate::scalar::Scalar>(tr: &Trained<T>, reduction: Reduction) -> Self {
         let dtype = T::dtype(tr.ctx);
         // gradlab's own gradients round every operation, sums included, to the dtype.
-        Reference::new(&tr.final_problem(), Settings { reduction, dtype, accumulate: dtype })
+        crate::watch::unwatched(|watch| {
+            Reference::new(&tr.final_problem(), Settings { reduction, dtype, accumulate: dtype }, watch)
+        })
     }
 
     /// The meant per-sample factor, exact (1/n for the mean, 1 for the sum).
@@ -492,22 +489,16 @@ pub fn diagnose_trained<T: crate::scalar::Scalar>(
     Reference::of_trained(tr, reduction).diagnose_one(wrt, grad)
 }
 
-/// Diagnoses the given gradients of `problem`'s loss at its parameters.
+/// Diagnoses the given gradients of `problem`'s loss at its parameters, under a [`Watch`]
+/// ([`Watch::unwatched`] for none; checked between the exact passes).
 ///
 /// # Errors
 /// [`Error::Problem`] naming a gradient whose shape does not match the problem or that holds a
-/// non-finite value; [`Error::Value`] for a logits gradient or a tensor given twice.
-pub fn diagnose(problem: &Problem, given: &[Given], settings: &Settings) -> Result<Diagnosis> {
-    diagnose_watched(problem, given, settings, &Watch::unwatched())
-}
-
-/// [`diagnose`] under a [`Watch`] (checked between the exact passes).
-///
-/// # Errors
-/// As [`diagnose`], and [`Error::Interrupted`] when the watch was stopped.
-pub fn diagnose_watched(problem: &Problem, given: &[Given], settings: &Settings, watch: &Watch) -> Result<Diagnosis> {
+/// non-finite value; [`Error::Value`] for a logits gradient or a tensor given twice;
+/// [`Error::Interrupted`] when the watch was stopped.
+pub fn diagnose(problem: &Problem, given: &[Given], settings: &Settings, watch: &Watch) -> Result<Diagnosis> {
     validate((problem.n(), problem.d(), problem.k()), given)?;
-    let r = Reference::new_watched(problem, *settings, watch)?;
+    let r = Reference::new(problem, *settings, watch)?;
     watch.checkpoint(|| "the diagnosis".to_string())?;
     Ok(analyse(&r, given))
 }

@@ -1,20 +1,22 @@
 //! The seed's model as a [`Model`]: a linear layer with softmax cross-entropy on a problem's
-//! data, trained like the seed ([`crate::train::train_watched`]), its analytic gradient what a
+//! data, trained like the seed ([`crate::train::train`]), its analytic gradient what a
 //! user reads after training ([`LinearTensor::analytic`]), its backward [`Pass`], and its fast engine
 //! ([`crate::numeric`], [`crate::numeric::exotic`], [`crate::numeric::auto`]) as the fast path.
 
+use super::registry::{Options, Registered, Visit};
 use super::{Model, Numeric, Request, TensorKind};
+use crate::cost::Shape;
 use crate::error::Result;
-use crate::numeric::auto::auto_grad_watched;
-use crate::numeric::exotic::method_grads_watched;
+use crate::numeric::auto::auto_grad;
+use crate::numeric::exotic::method_grads;
 use crate::numeric::Setup;
-use crate::objective::cross_entropy::logits_grad_into_watched;
+use crate::objective::cross_entropy::logits_grad_into;
 pub use crate::objective::LinearTensor;
 use crate::objective::{Objective, Pass, Reduction};
 use crate::problem::{Cast, Problem};
 use crate::scalar::num::Num;
 use crate::scalar::{Prec, Scalar};
-use crate::train::{train_watched, LinearObjective, NonFinite, TrainConfig, Trained};
+use crate::train::{train, LinearObjective, NonFinite, TrainConfig, Trained};
 use crate::watch::Watch;
 use ndarray::{Array1, Array2, ArrayView2};
 use rug::Float;
@@ -22,6 +24,41 @@ use rug::Float;
 impl TensorKind for LinearTensor {
     fn name(self) -> &'static str {
         LinearTensor::name(self)
+    }
+
+    fn is_vector(self) -> bool {
+        LinearTensor::is_vector(self)
+    }
+}
+
+/// `--model linear`.
+impl Registered for LinearModel<'_> {
+    type Tensor = LinearTensor;
+    const NAMES: &'static [&'static str] = &["linear"];
+    const TENSORS: &'static [LinearTensor] = LinearTensor::ALL;
+    const MIXED: bool = true;
+
+    fn check(options: &Options) -> Result<()> {
+        match options.hidden {
+            Some(h) => Err(crate::Error::value(
+                "--hidden",
+                h.to_string(),
+                "no hidden width with --model linear (it has no hidden layer; use mlp-tanh or mlp-relu)",
+            )),
+            None => Ok(()),
+        }
+    }
+
+    fn elements(_: &Options, tensor: LinearTensor, (n, d, k): (usize, usize, usize)) -> usize {
+        tensor.shape(n, d, k).iter().product()
+    }
+
+    fn budget(_: &Options, tensor: LinearTensor, shape: Shape) -> (Shape, LinearTensor) {
+        (shape, tensor)
+    }
+
+    fn visit<V: Visit>(_: &Options, problem: &Problem, reduction: Reduction, tensor: LinearTensor, v: V) -> V::Out {
+        v.visit(&LinearModel { problem, reduction }, tensor)
     }
 }
 
@@ -66,11 +103,11 @@ impl Model for LinearModel<'_> {
         (state, rounded)
     }
 
-    /// The seed's loop ([`crate::train::train_watched`]).
+    /// The seed's loop ([`crate::train::train`]).
     fn train<T: Scalar>(&self, state: Trained<T>, cfg: &TrainConfig, watch: &Watch) -> Result<Trained<T>> {
         let Trained { ctx, x, t, weight, bias, .. } = state;
         let cast = Cast { x, weight, bias: Array1::from(bias), rounded: 0 };
-        train_watched(&cast, &t, cfg, ctx, watch)
+        train(&cast, &t, cfg, ctx, watch)
     }
 
     fn nonfinite<T: Scalar>(&self, state: &Trained<T>) -> Option<NonFinite> {
@@ -93,12 +130,12 @@ impl Model for LinearModel<'_> {
         if which == LinearTensor::Logits {
             let z = &state.logits;
             let mut out = Array2::from_elem(z.dim(), T::zero(ctx));
-            logits_grad_into_watched(z.view(), &state.t, scale.as_ref(), ctx, &mut out, watch)?;
+            logits_grad_into(z.view(), &state.t, scale.as_ref(), ctx, &mut out, watch)?;
             return Ok(out);
         }
         let (x, w) = (&state.x, &state.weight);
         let mut pass = Pass::new(x.nrows(), x.ncols(), w.nrows(), ctx);
-        pass.run_watched(x.view(), w.view(), &state.bias, &state.t, scale.as_ref(), watch)?;
+        pass.run(x.view(), w.view(), &state.bias, &state.t, scale.as_ref(), watch)?;
         Ok(match which {
             LinearTensor::Input => pass.grad_x,
             LinearTensor::Weight => pass.grad_weight,
@@ -129,14 +166,7 @@ impl Model for LinearModel<'_> {
         watch: &Watch,
     ) -> Result<Trained<Float>> {
         let bits = prec.bits();
-        let up = |a: &Array2<T>| -> Result<Array2<Float>> {
-            let mut v = Vec::with_capacity(a.len());
-            for (j, row) in a.rows().into_iter().enumerate() {
-                watch.checkpoint(|| format!("the truth, converting row {} of {}", j + 1, a.nrows()))?;
-                v.extend(row.iter().map(|x| x.to_float(bits)));
-            }
-            Ok(Array2::from_shape_vec(a.dim(), v).unwrap_or_else(|_| unreachable!("one value per element")))
-        };
+        let up = |a: &Array2<T>| crate::truth::to_mpfr(a, bits, watch);
         let logits = which == LinearTensor::Logits;
         let (x, weight, bias, logits) = if logits {
             (empty(), empty(), Vec::new(), up(&state.logits)?)
@@ -174,9 +204,9 @@ impl Model for LinearModel<'_> {
     ) -> Option<Result<Numeric<T>>> {
         let setup = Setup { trained: state, reduction: self.reduction, stencil: req.scheme.stencil(), wrt: which };
         Some(if req.steps.is_auto() {
-            auto_grad_watched(&setup, req.naive, watch).map(|(g, steps)| Numeric::Auto(Box::new(g), steps))
+            auto_grad(&setup, req.naive, watch).map(|(g, steps)| Numeric::Auto(Box::new(g), steps))
         } else {
-            method_grads_watched(&setup, req.scheme, req.steps.fixed(), req.naive, watch).map(Numeric::Fixed)
+            method_grads(&setup, req.scheme, req.steps.fixed(), req.naive, watch).map(Numeric::Fixed)
         })
     }
 }

@@ -1,18 +1,20 @@
 //! The one-hidden-layer MLP ([`crate::objective::mlp`]) as a [`Model`]: its layers drawn from its
 //! spec's seed, the problem's x and t as its data, trained by its own loop
-//! ([`crate::train::mlp::train_watched`]), its backward the [`MlpPass`], every numeric method by
+//! ([`crate::train::mlp::train`]), its backward the [`MlpPass`], every numeric method by
 //! the per-element engine (no fast path).
 
-use super::{Model, TensorKind};
+use super::registry::{Options, Registered, Visit};
+use super::{LinearTensor, Model, TensorKind};
+use crate::cost::Shape;
 use crate::error::Result;
-use crate::objective::cross_entropy::logits_grad_into_watched;
+use crate::objective::cross_entropy::logits_grad_into;
 pub use crate::objective::mlp::MlpTensor;
-use crate::objective::mlp::{pick, MlpParams, MlpPass, MlpSpec};
+use crate::objective::mlp::{pick, Activation, MlpParams, MlpPass, MlpSpec, DEFAULT_HIDDEN, MAX_HIDDEN};
 use crate::objective::{Objective, Reduction};
 use crate::problem::Problem;
 use crate::scalar::num::Num;
 use crate::scalar::{Prec, Scalar};
-use crate::train::mlp::{train_watched, MlpObjective, MlpTrained};
+use crate::train::mlp::{train, MlpObjective, MlpTrained};
 use crate::train::{NonFinite, TrainConfig};
 use crate::watch::Watch;
 use ndarray::{Array2, ArrayView2};
@@ -22,6 +24,70 @@ impl TensorKind for MlpTensor {
     fn name(self) -> &'static str {
         MlpTensor::name(self)
     }
+
+    fn is_vector(self) -> bool {
+        MlpTensor::is_vector(self)
+    }
+}
+
+/// `--model mlp-tanh` and `--model mlp-relu`, with `--hidden` ([`DEFAULT_HIDDEN`] when not given)
+/// and the problem's seed for its layers.
+impl Registered for MlpModel<'_> {
+    type Tensor = MlpTensor;
+    const NAMES: &'static [&'static str] = &["mlp-tanh", "mlp-relu"];
+    const TENSORS: &'static [MlpTensor] = MlpTensor::ALL;
+
+    fn check(options: &Options) -> Result<()> {
+        let hidden = spec(options).hidden;
+        if hidden == 0 || hidden > MAX_HIDDEN {
+            return Err(crate::Error::value(
+                "--hidden",
+                hidden.to_string(),
+                format!("a hidden width from 1 to {MAX_HIDDEN}"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn elements(options: &Options, tensor: MlpTensor, (n, d, k): (usize, usize, usize)) -> usize {
+        let h = spec(options).hidden;
+        match tensor {
+            MlpTensor::Input => n * d,
+            MlpTensor::Logits => n * k,
+            MlpTensor::Weight => k * h,
+            MlpTensor::Bias => k,
+            MlpTensor::HiddenWeight => h * d,
+            MlpTensor::HiddenBias => h,
+        }
+    }
+
+    /// A linear model with max(k, H) classes (the MLP's tensors are at most that large), the
+    /// hidden layer's weight and bias estimated as the weight and bias.
+    fn budget(options: &Options, tensor: MlpTensor, shape: Shape) -> (Shape, LinearTensor) {
+        let wide = Shape { k: shape.k.max(spec(options).hidden), ..shape };
+        let like = match tensor {
+            MlpTensor::Input => LinearTensor::Input,
+            MlpTensor::Weight | MlpTensor::HiddenWeight => LinearTensor::Weight,
+            MlpTensor::Bias | MlpTensor::HiddenBias => LinearTensor::Bias,
+            MlpTensor::Logits => LinearTensor::Logits,
+        };
+        (wide, like)
+    }
+
+    fn header(options: &Options) -> String {
+        format!(" model={} H={}", Self::NAMES[options.variant], spec(options).hidden)
+    }
+
+    fn visit<V: Visit>(options: &Options, problem: &Problem, reduction: Reduction, tensor: MlpTensor, v: V) -> V::Out {
+        v.visit(&MlpModel { problem, spec: spec(options), reduction }, tensor)
+    }
+}
+
+/// The MLP's settings from the registry's options: the activation of its variant
+/// ([`Registered::NAMES`]: tanh, then relu), the hidden width, the seed.
+fn spec(options: &Options) -> MlpSpec {
+    let act = if options.variant == 0 { Activation::Tanh } else { Activation::Relu };
+    MlpSpec { act, hidden: options.hidden.unwrap_or(DEFAULT_HIDDEN), seed: options.seed }
 }
 
 /// The MLP of `spec` on a problem's x and t, its loss reduced by `reduction`.
@@ -91,9 +157,9 @@ impl Model for MlpModel<'_> {
         (state, rounded)
     }
 
-    /// The MLP's loop ([`crate::train::mlp::train_watched`]).
+    /// The MLP's loop ([`crate::train::mlp::train`]).
     fn train<T: Scalar>(&self, s: MlpTrained<T>, cfg: &TrainConfig, watch: &Watch) -> Result<MlpTrained<T>> {
-        train_watched(&s.x, &s.t, &s.params, s.act, cfg, s.ctx, watch)
+        train(&s.x, &s.t, &s.params, s.act, cfg, s.ctx, watch)
     }
 
     fn nonfinite<T: Scalar>(&self, state: &MlpTrained<T>) -> Option<NonFinite> {
@@ -114,12 +180,12 @@ impl Model for MlpModel<'_> {
         let scale = self.reduction.scale::<T>(s.t.len(), ctx);
         if which == MlpTensor::Logits {
             let mut out = Array2::from_elem(s.logits.dim(), T::zero(ctx));
-            logits_grad_into_watched(s.logits.view(), &s.t, scale.as_ref(), ctx, &mut out, watch)?;
+            logits_grad_into(s.logits.view(), &s.t, scale.as_ref(), ctx, &mut out, watch)?;
             return Ok(out);
         }
         let p = &s.params;
         let mut pass = MlpPass::new(s.x.nrows(), s.x.ncols(), p.hidden(), p.w2.nrows(), ctx);
-        pass.run(s.x.view(), p, s.act, &s.t, scale.as_ref());
+        pass.run(s.x.view(), p, s.act, &s.t, scale.as_ref(), watch)?;
         Ok(pick(which, &pass.grad_x, &pass.grads, &pass.grad_logits).to_owned())
     }
 

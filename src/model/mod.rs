@@ -33,12 +33,13 @@
 //! fast engine), [`mlp`] (the one-hidden-layer MLP, [`MlpTensor`]), [`martins`] (Martins'
 //! function of one input x, [`MartinsTensor`]). Adding a model is one file implementing
 //! [`Model`] (examples/own_model.rs is one, checked without any registry); for `gradlab check
-//! --model` it takes one registry line more: a name in [`crate::plan::ModelKind`] and its
-//! arms in [`crate::plan`].
+//! --model` the same file implements [`registry::Registered`] (its names, options and tensor
+//! sizes) and one line in [`crate::plan::registry`] lists it.
 
 pub mod linear;
 pub mod martins;
 pub mod mlp;
+pub mod registry;
 
 pub use linear::{LinearModel, LinearTensor};
 pub use martins::{MartinsModel, MartinsTensor};
@@ -62,6 +63,11 @@ use std::fmt::Debug;
 pub trait TensorKind: Copy + Eq + Debug + Send + Sync + 'static {
     /// The tensor's name as rows and `--wrt` write it.
     fn name(self) -> &'static str;
+
+    /// Whether the tensor is 1-D in PyTorch (a bias), though held as one row (no by default).
+    fn is_vector(self) -> bool {
+        false
+    }
 }
 
 /// A differentiable model: its tensors, its state at a dtype, its loss (the forward pass over any

@@ -39,7 +39,7 @@
 //! its own adapted method. Here the stencil's exact leading constant and noise gain are used
 //! instead, so that the model is the one `error_model` tests.
 
-use super::{numeric_grads_watched, NumericGrad, Setup};
+use super::{numeric_grads, NumericGrad, Setup};
 use crate::error::Result;
 use crate::exact::Decimal;
 use crate::method::stencil::points;
@@ -102,7 +102,7 @@ pub(crate) fn model_step(stencil: &Stencil, u: f64, loss: f64, d: f64) -> f64 {
 ///
 /// # Errors
 /// [`crate::Error::Interrupted`] when the watch was stopped.
-pub fn auto_grad_watched<T: Scalar>(setup: &Setup<T>, naive: bool, watch: &Watch) -> Result<(NumericGrad<T>, Vec<T>)> {
+pub fn auto_grad<T: Scalar>(setup: &Setup<T>, naive: bool, watch: &Watch) -> Result<(NumericGrad<T>, Vec<T>)> {
     let tr = setup.trained;
     let ctx = tr.ctx;
     let stencil = setup.stencil;
@@ -111,7 +111,7 @@ pub fn auto_grad_watched<T: Scalar>(setup: &Setup<T>, naive: bool, watch: &Watch
     let u = T::dtype(ctx).unit_roundoff();
     let big_h = estimation_step(u, est_stencil.order);
     let est_setup = Setup { stencil: est_stencil, ..setup.clone() };
-    let est = numeric_grads_watched(&est_setup, std::slice::from_ref(&big_h), naive, watch)?
+    let est = numeric_grads(&est_setup, std::slice::from_ref(&big_h), naive, watch)?
         .pop()
         .unwrap_or_else(|| unreachable!("one step"));
     let scale = setup.reduction.scale::<T>(tr.n(), ctx);
@@ -119,7 +119,7 @@ pub fn auto_grad_watched<T: Scalar>(setup: &Setup<T>, naive: bool, watch: &Watch
     let h_pow = big_h.to_f64().powi(est_stencil.order as i32 - 1);
     let steps: Vec<T> =
         est.grad.iter().map(|q| T::from_f64(model_step(&stencil, u, loss, q.to_f64().abs() / h_pow), ctx)).collect();
-    let grad = super::per_element_grad_watched(setup, &steps, naive, watch)?;
+    let grad = super::per_element_grad(setup, &steps, naive, watch)?;
     Ok((grad, steps))
 }
 

@@ -22,7 +22,7 @@ use crate::error::Result;
 use crate::exact::Decimal;
 use crate::method::ridders;
 use crate::method::Scheme;
-use crate::numeric::{numeric_grads_watched, NumericGrad, Setup};
+use crate::numeric::{numeric_grads, NumericGrad, Setup};
 use crate::objective::cross_entropy::row_loss_num;
 use crate::objective::linear::row_logits_num;
 use crate::objective::LinearTensor;
@@ -49,7 +49,7 @@ pub struct MethodGrad<T> {
 ///
 /// # Errors
 /// [`crate::Error::Interrupted`] when the watch was stopped.
-pub fn method_grads_watched<T: Scalar>(
+pub fn method_grads<T: Scalar>(
     setup: &Setup<T>,
     scheme: Scheme,
     steps: &[Decimal],
@@ -72,7 +72,7 @@ pub fn method_grads_watched<T: Scalar>(
         Scheme::Ridders => ridders_grads(setup, steps, naive, watch),
         _ => {
             let st = Setup { stencil: scheme.stencil(), ..setup.clone() };
-            Ok(numeric_grads_watched(&st, steps, naive, watch)?
+            Ok(numeric_grads(&st, steps, naive, watch)?
                 .into_iter()
                 .map(|numeric| MethodGrad { numeric, est_error: None })
                 .collect())
@@ -98,7 +98,7 @@ fn ridders_grads<T: Scalar>(
         .iter()
         .map(|h| {
             let noise0 = ridders::rounding_bound(&loss, &T::from_rational(h.value(), tr.ctx));
-            Ok(tableau(&consts, &noise0, &numeric_grads_watched(&central, &ridders::steps(h), naive, watch)?))
+            Ok(tableau(&consts, &noise0, &numeric_grads(&central, &ridders::steps(h), naive, watch)?))
         })
         .collect()
 }

@@ -127,18 +127,15 @@ pub const SEQUENTIAL_BELOW: usize = 1024;
 
 /// The numeric gradient for step `h`, by the fast path or (with `naive`) from scratch.
 pub fn numeric_grad<T: Scalar>(setup: &Setup<T>, h: &Decimal, naive: bool) -> NumericGrad<T> {
-    numeric_grads(setup, std::slice::from_ref(h), naive).pop().unwrap_or_else(|| unreachable!("one step"))
+    crate::watch::unwatched(|watch| numeric_grads(setup, std::slice::from_ref(h), naive, watch))
+        .pop()
+        .unwrap_or_else(|| unreachable!("one step"))
 }
 
 /// The numeric gradients for several steps (one per step, in order), by the fast path or (with
 /// `naive`) from scratch. A small check runs on one worker; a large one spreads rows over the
-/// current rayon pool. The result does not depend on either.
-pub fn numeric_grads<T: Scalar>(setup: &Setup<T>, steps: &[Decimal], naive: bool) -> Vec<NumericGrad<T>> {
-    // A new watch is never stopped.
-    numeric_grads_watched(setup, steps, naive, &Watch::unwatched()).unwrap_or_else(|_| unreachable!("never stopped"))
-}
-
-/// [`numeric_grads`], checking `watch` before every row and advancing it by
+/// current rayon pool. The result does not depend on either. The watch is checked before every
+/// row and advanced by
 /// [`crate::numeric::cost::numeric_row_ops`] (times the dtype's cost) after each. Once the watch is
 /// stopped, the rows not yet started are skipped.
 ///
@@ -149,7 +146,7 @@ pub fn numeric_grads<T: Scalar>(setup: &Setup<T>, steps: &[Decimal], naive: bool
 /// When `setup.stencil` is the cost pattern of a scheme that is not a stencil (complex step,
 /// dual numbers, Ridders: [`crate::method::Scheme::is_stencil`]); those are evaluated by
 /// [`crate::numeric::exotic`], and evaluating their pattern here would give wrong numbers.
-pub fn numeric_grads_watched<T: Scalar>(
+pub fn numeric_grads<T: Scalar>(
     setup: &Setup<T>,
     steps: &[Decimal],
     naive: bool,
@@ -168,11 +165,11 @@ pub fn numeric_grads_watched<T: Scalar>(
 
 /// The numeric gradient of `setup` with a step per element, `steps[j * cols + i]` for element
 /// (j, i) (each already in the dtype), by the fast path or (with `naive`) from scratch, with
-/// identical results. The watch as in [`numeric_grads_watched`].
+/// identical results. The watch as in [`numeric_grads`].
 ///
 /// # Errors
 /// [`crate::Error::Interrupted`] naming a row that was not computed, when the watch was stopped.
-pub fn per_element_grad_watched<T: Scalar>(
+pub fn per_element_grad<T: Scalar>(
     setup: &Setup<T>,
     steps: &[T],
     naive: bool,
@@ -183,7 +180,7 @@ pub fn per_element_grad_watched<T: Scalar>(
     Ok(out.pop().unwrap_or_else(|| unreachable!("one gradient")))
 }
 
-/// The row loop of [`numeric_grads_watched`] and [`per_element_grad_watched`]: `outputs`
+/// The row loop of [`numeric_grads`] and [`per_element_grad`]: `outputs`
 /// gradients, one per step of the plan, or (with `own_steps`) one whose element (j, i) takes
 /// step j * cols + i of the plan.
 fn run<T: Scalar>(

@@ -192,19 +192,13 @@ pub(crate) fn total_loss_num<N: Num>(z: ArrayView2<N>, t: &[usize], scale: Optio
 }
 
 /// Backward for every sample: the gradient of the reduced loss with respect to the n x k logits,
-/// into a standard-layout array of the same shape.
-pub fn logits_grad_into<T: Scalar>(z: ArrayView2<T>, t: &[usize], scale: Option<&T>, ctx: T::Ctx, out: &mut Array2<T>) {
-    // A new watch is never stopped.
-    logits_grad_into_watched(z, t, scale, ctx, out, &Watch::unwatched())
-        .unwrap_or_else(|_| unreachable!("never stopped"));
-}
-
-/// [`logits_grad_into`], checking `watch` before each sample and advancing it by
+/// into a standard-layout array of the same shape. The watch is checked before each sample and
+/// advanced by
 /// [`crate::cost::loss_grad_row_ops`] (times the dtype's cost) after each.
 ///
 /// # Errors
 /// [`crate::Error::Interrupted`] when the watch was stopped.
-pub(crate) fn logits_grad_into_watched<T: Scalar>(
+pub fn logits_grad_into<T: Scalar>(
     z: ArrayView2<T>,
     t: &[usize],
     scale: Option<&T>,

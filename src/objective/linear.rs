@@ -46,18 +46,12 @@ pub fn row_logits<T: Scalar>(x_row: ArrayView1<T>, w: ArrayView2<T>, b: &[T], ou
 }
 
 /// Forward: the n x k logits of every sample into a standard-layout array; `scratch` holds at
-/// least d values.
-pub fn logits_into<T: Scalar>(x: ArrayView2<T>, w: ArrayView2<T>, b: &[T], out: &mut Array2<T>, scratch: &mut [T]) {
-    // A new watch is never stopped.
-    logits_into_watched(x, w, b, out, scratch, &Watch::unwatched()).unwrap_or_else(|_| unreachable!("never stopped"));
-}
-
-/// [`logits_into`], checking `watch` before each sample and advancing it by
+/// least d values. The watch is checked before each sample and advanced by
 /// [`crate::cost::forward_row_ops`] (times the dtype's cost) after each.
 ///
 /// # Errors
 /// [`crate::Error::Interrupted`] when the watch was stopped.
-pub(crate) fn logits_into_watched<T: Scalar>(
+pub fn logits_into<T: Scalar>(
     x: ArrayView2<T>,
     w: ArrayView2<T>,
     b: &[T],
@@ -82,7 +76,7 @@ pub(crate) fn logits_into_watched<T: Scalar>(
 pub fn logits<T: Scalar>(x: ArrayView2<T>, w: ArrayView2<T>, b: &[T], ctx: T::Ctx) -> Array2<T> {
     let mut out = Array2::from_elem((x.nrows(), w.nrows()), T::zero(ctx));
     let mut scratch = vec![T::zero(ctx); x.ncols()];
-    logits_into(x, w, b, &mut out, &mut scratch);
+    crate::watch::unwatched(|watch| logits_into(x, w, b, &mut out, &mut scratch, watch));
     out
 }
 
@@ -118,27 +112,13 @@ pub(crate) fn logits_num<N: Num>(x: ArrayView2<N>, w: ArrayView2<N>, b: &[N]) ->
 /// Backward: backpropagates a logits gradient gz (n x k) through the layer into existing n x d,
 /// k x d and k buffers: dL/dx = gz W (summed over c in order), dL/dW = gz^T x and dL/db = column
 /// sums of gz (summed over j in order); each sum is acc = first term, then acc += each next.
-pub fn backward_into<T: Scalar>(
-    gz: ArrayView2<T>,
-    x: ArrayView2<T>,
-    w: ArrayView2<T>,
-    ctx: T::Ctx,
-    gx: &mut Array2<T>,
-    gw: &mut Array2<T>,
-    gb: &mut [T],
-) {
-    // A new watch is never stopped.
-    backward_into_watched(gz, x, w, ctx, gx, gw, gb, &Watch::unwatched())
-        .unwrap_or_else(|_| unreachable!("never stopped"));
-}
-
-/// [`backward_into`], checking `watch` before each sample and advancing it by
+/// The watch is checked before each sample and advanced by
 /// [`crate::cost::backward_row_ops`] (times the dtype's cost) after each.
 ///
 /// # Errors
 /// [`crate::Error::Interrupted`] when the watch was stopped.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn backward_into_watched<T: Scalar>(
+pub fn backward_into<T: Scalar>(
     gz: ArrayView2<T>,
     x: ArrayView2<T>,
     w: ArrayView2<T>,

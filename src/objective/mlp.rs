@@ -31,6 +31,7 @@ use crate::error::Result;
 use crate::problem::{representable_everywhere, SplitMix64};
 use crate::scalar::num::Num;
 use crate::scalar::Scalar;
+use crate::watch::Watch;
 use ndarray::{Array2, ArrayView2, Zip};
 use std::cmp::Ordering;
 
@@ -239,13 +240,25 @@ impl<T: Scalar> MlpPass<T> {
     }
 
     /// Forward and backward at x and `p` with targets `t`, activation `act` and the
-    /// reduction's factor `scale`.
-    pub fn run(&mut self, x: ArrayView2<T>, p: &MlpParams<T>, act: Activation, t: &[usize], scale: Option<&T>) {
+    /// reduction's factor `scale`; the watch is checked before every sample of each layer's pass.
+    ///
+    /// # Errors
+    /// [`crate::Error::Interrupted`] when the watch was stopped; the buffers then hold a partial
+    /// pass.
+    pub fn run(
+        &mut self,
+        x: ArrayView2<T>,
+        p: &MlpParams<T>,
+        act: Activation,
+        t: &[usize],
+        scale: Option<&T>,
+        watch: &Watch,
+    ) -> Result<()> {
         let ctx = self.ctx;
-        linear::logits_into(x, p.w1.view(), &p.b1, &mut self.pre, &mut self.scratch);
+        linear::logits_into(x, p.w1.view(), &p.b1, &mut self.pre, &mut self.scratch, watch)?;
         Zip::from(&mut self.hidden).and(&self.pre).for_each(|h, v| act.apply(v, h));
-        linear::logits_into(self.hidden.view(), p.w2.view(), &p.b2, &mut self.logits, &mut self.scratch);
-        logits_grad_into(self.logits.view(), t, scale, ctx, &mut self.grad_logits);
+        linear::logits_into(self.hidden.view(), p.w2.view(), &p.b2, &mut self.logits, &mut self.scratch, watch)?;
+        logits_grad_into(self.logits.view(), t, scale, ctx, &mut self.grad_logits, watch)?;
         let g = &mut self.grads;
         linear::backward_into(
             self.grad_logits.view(),
@@ -255,14 +268,15 @@ impl<T: Scalar> MlpPass<T> {
             &mut self.grad_hidden,
             &mut g.w2,
             &mut g.b2,
-        );
+            watch,
+        )?;
         let (one, mut tmp) = (T::from_int(1, ctx), T::zero(ctx));
         Zip::from(&mut self.grad_pre)
             .and(&self.pre)
             .and(&self.hidden)
             .and(&self.grad_hidden)
             .for_each(|out, v, h, gh| act.backward(v, h, gh, &one, &mut tmp, out));
-        linear::backward_into(self.grad_pre.view(), x, p.w1.view(), ctx, &mut self.grad_x, &mut g.w1, &mut g.b1);
+        linear::backward_into(self.grad_pre.view(), x, p.w1.view(), ctx, &mut self.grad_x, &mut g.w1, &mut g.b1, watch)
     }
 }
 

@@ -11,7 +11,7 @@
 //! A model a check runs on is a [`crate::model::Model`] (its state, training, backward and
 //! truth written once for every model); adding one is a file under src/model/ (or a user's own
 //! crate, as examples/own_model.rs), and for `gradlab check --model` a line in
-//! [`crate::plan::ModelKind`] with its arm in [`crate::plan`].
+//! [`crate::plan::registry`].
 //!
 //! [`linear`] holds the layer's forward (logits) and backward (gradients of x, W and b) side by
 //! side; [`cross_entropy`] the per-sample loss and its gradient side by side, and the reduced
@@ -123,19 +123,13 @@ impl<T: Scalar> Pass<T> {
     }
 
     /// Forward and backward at (x, W, b) with targets `t` and the reduction's factor `scale`
-    /// ([`Reduction::scale`]).
-    pub fn run(&mut self, x: ArrayView2<T>, w: ArrayView2<T>, b: &[T], t: &[usize], scale: Option<&T>) {
-        // A new watch is never stopped.
-        self.run_watched(x, w, b, t, scale, &Watch::unwatched()).unwrap_or_else(|_| unreachable!("never stopped"));
-    }
-
-    /// [`Pass::run`], checking `watch` before every sample of each phase and advancing it by
+    /// ([`Reduction::scale`]). The watch is checked before every sample of each phase and advanced by
     /// [`crate::cost::pass_ops`] (times the dtype's cost) over the pass.
     ///
     /// # Errors
     /// [`crate::Error::Interrupted`] when the watch was stopped; the buffers then hold a partial
     /// pass.
-    pub(crate) fn run_watched(
+    pub fn run(
         &mut self,
         x: ArrayView2<T>,
         w: ArrayView2<T>,
@@ -144,9 +138,9 @@ impl<T: Scalar> Pass<T> {
         scale: Option<&T>,
         watch: &Watch,
     ) -> Result<()> {
-        linear::logits_into_watched(x, w, b, &mut self.logits, &mut self.scratch, watch)?;
-        cross_entropy::logits_grad_into_watched(self.logits.view(), t, scale, self.ctx, &mut self.grad_logits, watch)?;
-        linear::backward_into_watched(
+        linear::logits_into(x, w, b, &mut self.logits, &mut self.scratch, watch)?;
+        cross_entropy::logits_grad_into(self.logits.view(), t, scale, self.ctx, &mut self.grad_logits, watch)?;
+        linear::backward_into(
             self.grad_logits.view(),
             x,
             w,

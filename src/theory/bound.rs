@@ -72,7 +72,7 @@ pub const TRUNCATION_PROBE_STEP: &str = "1e-2";
 pub fn bound_model(problem: &Problem, cfg: &TrainConfig, scheme: Scheme, wrt: LinearTensor) -> BoundModel {
     // Truncation is a property of the function: measure it where rounding is negligible.
     let prec = Prec::new(crate::policy::TRUTH_BITS).unwrap_or_else(|_| unreachable!("the truth's bits are in range"));
-    let (tr, _) = prepare::<Float>(problem, prec, cfg);
+    let (tr, _) = crate::watch::unwatched(|watch| prepare::<Float>(problem, prec, cfg, watch));
     let h0 = Decimal::parse("step", TRUNCATION_PROBE_STEP).unwrap_or_else(|_| unreachable!("literal"));
     let stencil = scheme.stencil();
     let setup = Setup { trained: &tr, reduction: cfg.reduction, stencil, wrt };

@@ -91,7 +91,7 @@ impl ExpectedModel {
         wrt: LinearTensor,
         truth: Prec,
     ) -> Self {
-        let g = truth_grad(tr, reduction, wrt, truth);
+        let g = crate::watch::unwatched(|watch| truth_grad(tr, reduction, wrt, truth, watch));
         let exact = tr.to_mpfr(truth);
         let h0 = Decimal::parse("step", super::TRUNCATION_PROBE_STEP).unwrap_or_else(|_| unreachable!("a literal"));
         let num = numeric_grad(&Setup { trained: &exact, reduction, stencil, wrt }, &h0, false).grad;

@@ -1,4 +1,4 @@
-//! The MLP ([`crate::objective::mlp`]) trained like the seed ([`train_watched`]), its trained
+//! The MLP ([`crate::objective::mlp`]) trained like the seed ([`train`]), its trained
 //! state ([`MlpTrained`]) and its loss at that state as an [`Objective`] ([`MlpObjective`]).
 
 use super::{all_finite, InputGrad, NonFinite, TrainConfig};
@@ -8,7 +8,7 @@ use crate::objective::mlp::{pick, Activation, MlpParams, MlpPass, MlpTensor};
 use crate::objective::{linear, Objective, Reduction};
 use crate::scalar::num::Num;
 use crate::scalar::Scalar;
-use crate::watch::Watch;
+use crate::watch::{within, Watch};
 use ndarray::{Array2, ArrayView2};
 
 /// The MLP after training, all in the dtype.
@@ -70,7 +70,7 @@ impl<T: Scalar> MlpTrained<T> {
 /// # Errors
 /// [`crate::Error::Interrupted`] naming the epoch, when the watch was stopped.
 #[allow(clippy::too_many_arguments)]
-pub fn train_watched<T: Scalar>(
+pub fn train<T: Scalar>(
     x: &Array2<T>,
     t: &[usize],
     init: &MlpParams<T>,
@@ -95,7 +95,8 @@ pub fn train_watched<T: Scalar>(
     };
     for epoch in 0..epochs {
         watch.checkpoint(|| format!("training epoch {} of {epochs}", epoch + 1))?;
-        pass.run(x.view(), &p, act, t, scale.as_ref());
+        pass.run(x.view(), &p, act, t, scale.as_ref(), watch)
+            .map_err(|e| within(e, || format!("training epoch {} of {epochs}", epoch + 1)))?;
         if epoch > 0 && cfg.input_grad == InputGrad::Accumulate {
             grad_x.zip_mut_with(&pass.grad_x, |a, g| a.add_assign(g));
         } else {

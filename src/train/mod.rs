@@ -163,22 +163,18 @@ impl<T: Scalar> Trained<T> {
 /// accumulated, and an SGD step `w = w - lr * dw` (product then difference, each rounded) except
 /// after the last epoch. For a mixed dtype the step updates master weights in C and each
 /// forward pass uses them rounded to S; the final weight and bias are those rounded values.
-/// With E = 0 a single forward/backward at the given parameters gives the gradients. The weight and bias gradients kept are the last pass's, at the final parameters
-/// (what W.grad and b.grad hold after the seed's loop, which zeroes them every epoch). The first
-/// epoch whose pass or SGD step gives a value that is not finite is recorded
-/// ([`Trained::nonfinite`]); training goes on, as PyTorch's would.
-pub fn train<T: Scalar>(data: &Cast<T>, t: &[usize], cfg: &TrainConfig, ctx: T::Ctx) -> Trained<T> {
-    // A new watch is never stopped.
-    train_watched(data, t, cfg, ctx, &Watch::unwatched()).unwrap_or_else(|_| unreachable!("never stopped"))
-}
-
-/// [`train`], checking `watch` before every epoch and every sample of each pass, and advancing
-/// it by the work done ([`crate::cost::pass_ops`] per epoch, [`crate::cost::sgd_step_ops`]
+/// With E = 0 a single forward/backward at the given parameters gives the gradients. The weight
+/// and bias gradients kept are the last pass's, at the final parameters (what W.grad and b.grad
+/// hold after the seed's loop, which zeroes them every epoch). The first epoch whose pass or SGD
+/// step gives a value that is not finite is recorded ([`Trained::nonfinite`]); training goes on,
+/// as PyTorch's would.
+///
+/// The watch is checked before every epoch and every sample of each pass, and advanced by the work done ([`crate::cost::pass_ops`] per epoch, [`crate::cost::sgd_step_ops`]
 /// per SGD step, times the dtype's cost).
 ///
 /// # Errors
 /// [`crate::Error::Interrupted`] naming the epoch, when the watch was stopped.
-pub fn train_watched<T: Scalar>(
+pub fn train<T: Scalar>(
     data: &Cast<T>,
     t: &[usize],
     cfg: &TrainConfig,
@@ -211,7 +207,7 @@ pub fn train_watched<T: Scalar>(
             s.set(m);
             s.store();
         }
-        pass.run_watched(x, w_s.view(), &b_s, t, scale.as_ref(), watch).map_err(|e| within(e, place(epoch)))?;
+        pass.run(x, w_s.view(), &b_s, t, scale.as_ref(), watch).map_err(|e| within(e, place(epoch)))?;
         if epoch > 0 && cfg.input_grad == InputGrad::Accumulate {
             // x.grad is accumulated in x's dtype (its storage format).
             grad_x.zip_mut_with(&pass.grad_x, |a, g| {

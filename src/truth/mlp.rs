@@ -1,7 +1,7 @@
 //! The MLP's truth: its backward pass at the trained state, in MPFR.
 
 use crate::error::Result;
-use crate::objective::cross_entropy::logits_grad_into_watched;
+use crate::objective::cross_entropy::logits_grad_into;
 use crate::objective::mlp::MlpTensor;
 use crate::objective::mlp::{pick, MlpPass};
 use crate::objective::Reduction;
@@ -17,7 +17,7 @@ use rug::Float;
 ///
 /// # Errors
 /// [`crate::Error::Interrupted`] when the watch was stopped.
-pub fn truth_grad_watched<T: Scalar>(
+pub fn truth_grad<T: Scalar>(
     tr: &MlpTrained<T>,
     reduction: Reduction,
     wrt: MlpTensor,
@@ -31,11 +31,11 @@ pub fn truth_grad_watched<T: Scalar>(
     if wrt == MlpTensor::Logits {
         let z = tr.logits.map(up);
         let mut out = Array2::from_elem(z.dim(), Float::new(bits));
-        logits_grad_into_watched(z.view(), &tr.t, scale.as_ref(), prec, &mut out, watch)?;
+        logits_grad_into(z.view(), &tr.t, scale.as_ref(), prec, &mut out, watch)?;
         return Ok(out);
     }
     let (x, p) = (tr.x.map(up), tr.params.map(up));
     let mut pass = MlpPass::new(x.nrows(), x.ncols(), p.hidden(), p.w2.nrows(), prec);
-    pass.run(x.view(), &p, tr.act, &tr.t, scale.as_ref());
+    pass.run(x.view(), &p, tr.act, &tr.t, scale.as_ref(), watch)?;
     Ok(pick(wrt, &pass.grad_x, &pass.grads, &pass.grad_logits).to_owned())
 }

@@ -18,11 +18,11 @@
 pub mod mlp;
 
 use crate::error::Result;
-use crate::objective::cross_entropy::{logits_grad_into, logits_grad_into_watched};
+use crate::objective::cross_entropy::logits_grad_into;
 use crate::objective::{linear, LinearTensor, Pass, Reduction};
 use crate::scalar::{Prec, Scalar};
 use crate::train::Trained;
-use crate::watch::Watch;
+use crate::watch::{unwatched, Watch};
 use ndarray::{Array2, Axis};
 use rug::Float;
 
@@ -57,24 +57,32 @@ fn pass_at(
     prec: Prec,
 ) -> Pass<Float> {
     let mut pass = Pass::new(x.nrows(), x.ncols(), w.nrows(), prec);
-    pass.run(x.view(), w.view(), b, t, scale);
+    unwatched(|watch| pass.run(x.view(), w.view(), b, t, scale, watch));
     pass
 }
 
-/// The true gradient with respect to `wrt` of the reduced loss at the trained state, in MPFR
-/// at `prec` bits (the bias as a 1 x k row).
-pub fn truth_grad<T: Scalar>(tr: &Trained<T>, reduction: Reduction, wrt: LinearTensor, prec: Prec) -> Array2<Float> {
-    // A new watch is never stopped.
-    truth_grad_watched(tr, reduction, wrt, prec, &Watch::unwatched()).unwrap_or_else(|_| unreachable!("never stopped"))
+/// `a` converted exactly into MPFR at `bits`, row by row so that a stop is noticed during a
+/// large conversion.
+///
+/// # Errors
+/// [`crate::Error::Interrupted`] naming the row, when the watch was stopped.
+pub(crate) fn to_mpfr<T: Scalar>(a: &Array2<T>, bits: u32, watch: &Watch) -> Result<Array2<Float>> {
+    let mut v = Vec::with_capacity(a.len());
+    for (j, row) in a.rows().into_iter().enumerate() {
+        watch.checkpoint(|| format!("the truth, converting row {} of {}", j + 1, a.nrows()))?;
+        v.extend(row.iter().map(|x| x.to_float(bits)));
+    }
+    Ok(Array2::from_shape_vec(a.dim(), v).unwrap_or_else(|_| unreachable!("one value per element")))
 }
 
-/// [`truth_grad`], checking `watch` before every sample of its pass and advancing it by the
-/// pass's work ([`crate::cost::pass_ops`] for the input, the loss gradient's for the logits,
+/// The true gradient with respect to `wrt` of the reduced loss at the trained state, in MPFR
+/// at `prec` bits (the bias as a 1 x k row). The watch is checked before every sample of the
+/// pass and advanced by the pass's work ([`crate::cost::pass_ops`] for the input, the loss gradient's for the logits,
 /// at MPFR's cost for `prec`).
 ///
 /// # Errors
 /// [`crate::Error::Interrupted`] when the watch was stopped.
-pub fn truth_grad_watched<T: Scalar>(
+pub fn truth_grad<T: Scalar>(
     tr: &Trained<T>,
     reduction: Reduction,
     wrt: LinearTensor,
@@ -82,22 +90,14 @@ pub fn truth_grad_watched<T: Scalar>(
     watch: &Watch,
 ) -> Result<Array2<Float>> {
     let bits = prec.bits();
-    // Exact conversions into MPFR, row by row so that a stop is noticed during large ones.
-    let up = |a: &Array2<T>| -> Result<Array2<Float>> {
-        let mut v = Vec::with_capacity(a.len());
-        for (j, row) in a.rows().into_iter().enumerate() {
-            watch.checkpoint(|| format!("the truth, converting row {} of {}", j + 1, a.nrows()))?;
-            v.extend(row.iter().map(|x| x.to_float(bits)));
-        }
-        Ok(Array2::from_shape_vec(a.dim(), v).unwrap_or_else(|_| unreachable!("one value per element")))
-    };
+    let up = |a: &Array2<T>| to_mpfr(a, bits, watch);
     let scale = reduction.scale::<Float>(tr.n(), prec);
     match wrt {
         // The loss as a function of the dtype's own final logits.
         LinearTensor::Logits => {
             let z = up(&tr.logits)?;
             let mut out = Array2::from_elem(z.dim(), Float::new(bits));
-            logits_grad_into_watched(z.view(), &tr.t, scale.as_ref(), prec, &mut out, watch)?;
+            logits_grad_into(z.view(), &tr.t, scale.as_ref(), prec, &mut out, watch)?;
             Ok(out)
         }
         // The whole model, forward and backward, from the dtype's inputs and parameters.
@@ -105,7 +105,7 @@ pub fn truth_grad_watched<T: Scalar>(
             let (x, w) = (up(&tr.x)?, up(&tr.weight)?);
             let b: Vec<Float> = tr.bias.iter().map(|v| v.to_float(bits)).collect();
             let mut pass = Pass::new(x.nrows(), x.ncols(), w.nrows(), prec);
-            pass.run_watched(x.view(), w.view(), &b, &tr.t, scale.as_ref(), watch)?;
+            pass.run(x.view(), w.view(), &b, &tr.t, scale.as_ref(), watch)?;
             Ok(pick(pass, wrt))
         }
     }
@@ -208,7 +208,7 @@ pub fn accumulation_law<T: Scalar>(
     lr: f64,
     prec: Prec,
 ) -> Array2<f64> {
-    let g = truth_grad(tr, reduction, wrt, prec);
+    let g = unwatched(|watch| truth_grad(tr, reduction, wrt, prec, watch));
     let d = drift(tr, reduction, wrt, prec);
     let e = epochs as f64;
     Array2::from_shape_fn(g.dim(), |ix| e * (1.0 + lr * (e - 1.0) * (d[ix].to_f64() / (2.0 * g[ix].to_f64()))))
@@ -228,13 +228,13 @@ pub fn weighted_grads<T: Scalar>(tr: &Trained<T>, weights: &[Float], prec: Prec)
     let (n, d, k) = (x.nrows(), x.ncols(), w.nrows());
     let z = linear::logits(x.view(), w.view(), &b, prec);
     let mut gz = Array2::from_elem((n, k), Float::new(bits));
-    logits_grad_into(z.view(), &tr.t, None, prec, &mut gz);
+    unwatched(|watch| logits_grad_into(z.view(), &tr.t, None, prec, &mut gz, watch));
     for (mut r, wj) in gz.axis_iter_mut(Axis(0)).zip(weights) {
         r.iter_mut().for_each(|v| *v *= wj);
     }
     let (mut gx, mut gw) = (Array2::from_elem((n, d), Float::new(bits)), Array2::from_elem((k, d), Float::new(bits)));
     let mut gb = vec![Float::new(bits); k];
-    linear::backward_into(gz.view(), x.view(), w.view(), prec, &mut gx, &mut gw, &mut gb);
+    unwatched(|watch| linear::backward_into(gz.view(), x.view(), w.view(), prec, &mut gx, &mut gw, &mut gb, watch));
     [gx, gw, row(gb)]
 }
 

@@ -13,6 +13,7 @@ use gradlab::objective::Reduction;
 use gradlab::problem::Problem;
 use gradlab::scalar::{DType, Prec};
 use gradlab::train::{InputGrad, TrainConfig};
+use gradlab::watch::Watch;
 
 /// The seed's decade grid 1e0 ... 1e-8.
 pub const SEED_EPS: &str = "1e0,1e-1,1e-2,1e-3,1e-4,1e-5,1e-6,1e-7,1e-8";
@@ -41,7 +42,7 @@ pub fn config(epochs: usize, mode: InputGrad, scheme: Scheme, eps: &str, truth: 
 
 /// Rows of one dtype's check.
 pub fn rows(problem: &Problem, dtype: &str, cfg: &CheckConfig) -> Vec<CheckRow> {
-    check_dtype(problem, LinearTensor::Input, DType::parse(dtype).unwrap(), cfg).unwrap().rows
+    check_dtype(problem, LinearTensor::Input, DType::parse(dtype).unwrap(), cfg, &Watch::unwatched()).unwrap().rows
 }
 
 /// A check of every element at `steps` after 10 epochs at lr = 1e-2, with the truth at

@@ -63,7 +63,7 @@ fn diagnose_fixture(dir: &Path) -> PathBuf {
         keep_grads: true,
         ..CheckConfig::seed(Scheme::Central, Steps::parse("1e-3").expect("a literal"))
     };
-    let r = check_dtype(&p, LinearTensor::Input, DType::F64, &cfg).expect("the check runs");
+    let r = check_dtype(&p, LinearTensor::Input, DType::F64, &cfg, &Watch::unwatched()).expect("the check runs");
     let grad = dir.join("x_grad.npy");
     gradlab::npy::write(&grad, &r.grads.expect("kept").analytic).expect("a writable folder");
     grad
@@ -122,10 +122,13 @@ fn main() -> ExitCode {
             median_of(n, || drop(rayon::ThreadPoolBuilder::new().num_threads(threads).build())),
         ),
         ("start and finish the progress bar", median_of(n, || WorkBar::start(&Watch::new(), Vec::new()).finish())),
-        ("check, f32, no truth", median_of(n, || drop(check_dtype(&problem, LinearTensor::Input, DType::F32, &cfg)))),
+        (
+            "check, f32, no truth",
+            median_of(n, || drop(check_dtype(&problem, LinearTensor::Input, DType::F32, &cfg, &Watch::unwatched()))),
+        ),
         (
             "check, f32, mpfr:256 truth",
-            median_of(n, || drop(check_dtype(&problem, LinearTensor::Input, DType::F32, &truth))),
+            median_of(n, || drop(check_dtype(&problem, LinearTensor::Input, DType::F32, &truth, &Watch::unwatched()))),
         ),
     ];
     println!("\npieces of the default check in this process, median of {n} (ms)");

@@ -66,7 +66,7 @@ fn flat_or_dead_elements_give_exactly_zero() {
                     ..common::config(10, InputGrad::Reset, scheme, "1e-1", Some(256))
                 };
                 let label = format!("{scheme} {name} {wrt}{}", if naive { " naive" } else { "" });
-                let r = check_dtype(&problem, wrt, dt, &cfg).unwrap();
+                let r = check_dtype(&problem, wrt, dt, &cfg, &Watch::unwatched()).unwrap();
                 let chosen = all_flat_or_dead(&label, &r);
                 for (eps, num) in &chosen {
                     assert!(num.iter().all(|&v| v == 0.0), "{label} at {eps}: {num:?}");

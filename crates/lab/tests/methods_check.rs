@@ -6,7 +6,7 @@ use gradlab::check::{check_dtype, prepare, CheckConfig, CheckRow};
 use gradlab::exact::{parse_list, Decimal};
 use gradlab::method::{RowStep, Scheme, Steps};
 use gradlab::model::LinearTensor;
-use gradlab::numeric::exotic::method_grads_watched;
+use gradlab::numeric::exotic::method_grads;
 use gradlab::numeric::Setup;
 use gradlab::problem::Problem;
 use gradlab::scalar::{DType, Prec};
@@ -23,7 +23,7 @@ fn problem() -> Problem {
 fn check(dt: DType, scheme: Scheme, steps: Vec<Decimal>, wrt: LinearTensor) -> Vec<CheckRow> {
     let cfg =
         CheckConfig { truth: Some(Prec::new(512).unwrap()), ..CheckConfig::seed(scheme, Steps::grid(steps).unwrap()) };
-    check_dtype(&problem(), wrt, dt, &cfg).unwrap().rows
+    check_dtype(&problem(), wrt, dt, &cfg, &Watch::unwatched()).unwrap().rows
 }
 
 /// Complex step, f64: num_vs_truth <= 1e-15 at every decade from 1e-8 down to 1e-300, for every
@@ -103,22 +103,25 @@ fn ridders_estimate_bounds_the_error() {
                     truth: Some(Prec::new(256).unwrap()),
                     ..CheckConfig::seed(Scheme::Ridders, steps.clone())
                 };
-                for r in check_dtype(&p, wrt, dt, &cfg).unwrap().rows {
+                for r in check_dtype(&p, wrt, dt, &cfg, &Watch::unwatched()).unwrap().rows {
                     let b = r.est_bounds.unwrap();
                     assert!(b >= 0.95, "{dt} {wrt} h0 = {}: the estimate bounds {b}", r.eps);
                 }
             }
         }
     }
-    let (tr, _) = prepare::<f64>(&problem(), (), &CheckConfig::seed(Scheme::Ridders, Steps::None).train);
+    let (tr, _) =
+        prepare::<f64>(&problem(), (), &CheckConfig::seed(Scheme::Ridders, Steps::None).train, &Watch::unwatched())
+            .unwrap();
     let setup = Setup {
         trained: &tr,
         reduction: gradlab::objective::Reduction::Mean,
         stencil: Scheme::Central.stencil(),
         wrt: LinearTensor::Input,
     };
-    let truth = truth_grad(&tr, setup.reduction, LinearTensor::Input, Prec::new(256).unwrap());
-    for g in method_grads_watched(&setup, Scheme::Ridders, steps.fixed(), false, &Watch::unwatched()).unwrap() {
+    let truth =
+        truth_grad(&tr, setup.reduction, LinearTensor::Input, Prec::new(256).unwrap(), &Watch::unwatched()).unwrap();
+    for g in method_grads(&setup, Scheme::Ridders, steps.fixed(), false, &Watch::unwatched()).unwrap() {
         let est = g.est_error.as_ref().unwrap();
         let mut ratios: Vec<f64> = g
             .numeric
@@ -151,8 +154,17 @@ fn fast_path_equals_from_scratch() {
             for wrt in [LinearTensor::Input, LinearTensor::Weight, LinearTensor::Bias, LinearTensor::Logits] {
                 let steps = Steps::parse(steps).unwrap();
                 let cfg = CheckConfig::seed(scheme, steps);
-                let fast = check_dtype(&p, wrt, dt, &CheckConfig { keep_grads: true, ..cfg.clone() }).unwrap();
-                let naive = check_dtype(&p, wrt, dt, &CheckConfig { keep_grads: true, naive: true, ..cfg }).unwrap();
+                let fast =
+                    check_dtype(&p, wrt, dt, &CheckConfig { keep_grads: true, ..cfg.clone() }, &Watch::unwatched())
+                        .unwrap();
+                let naive = check_dtype(
+                    &p,
+                    wrt,
+                    dt,
+                    &CheckConfig { keep_grads: true, naive: true, ..cfg },
+                    &Watch::unwatched(),
+                )
+                .unwrap();
                 let (a, b) = (fast.grads.unwrap().numeric, naive.grads.unwrap().numeric);
                 assert!(
                     a.iter().zip(&b).all(|(x, y)| x.iter().zip(y.iter()).all(|(p, q)| p.to_bits() == q.to_bits())),
@@ -194,12 +206,12 @@ fn csv_round_trip() {
 #[should_panic(expected = "complex is not a finite-difference stencil")]
 fn the_stencil_engine_refuses_a_scheme_that_is_not_a_stencil() {
     let cfg = CheckConfig::seed(Scheme::Central, Steps::parse("1e-3").unwrap());
-    let (tr, _) = prepare::<f64>(&problem(), (), &cfg.train);
+    let (tr, _) = prepare::<f64>(&problem(), (), &cfg.train, &Watch::unwatched()).unwrap();
     let setup = Setup {
         trained: &tr,
         reduction: cfg.train.reduction,
         stencil: Scheme::Complex.stencil(),
         wrt: LinearTensor::Input,
     };
-    let _ = gradlab::numeric::numeric_grads(&setup, cfg.steps.fixed(), false);
+    let _ = gradlab::numeric::numeric_grads(&setup, cfg.steps.fixed(), false, &Watch::unwatched());
 }

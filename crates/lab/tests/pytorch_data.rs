@@ -9,6 +9,7 @@ use gradlab::model::LinearTensor;
 use gradlab::problem::Problem;
 use gradlab::scalar::DType;
 use gradlab::train::{InputGrad, TrainConfig};
+use gradlab::watch::Watch;
 use gradlab_lab::peers::{additivity, parting, paths, pytorch, torch_meta, PartingRow, INGREDIENTS};
 
 fn at<'a>(rows: &'a [PartingRow], variant: &str, eps: &str) -> &'a PartingRow {
@@ -105,8 +106,15 @@ fn the_emulations_gradlab_rows_are_gradlabs_own_table() {
         train: TrainConfig::seed(InputGrad::Accumulate),
         ..CheckConfig::seed(Scheme::Central, Steps::parse("1e0,1e-1,1e-2,1e-3,1e-4,1e-5,1e-6,1e-7,1e-8").unwrap())
     };
-    let mine =
-        check_dtype(&Problem::generate(10, 4, 2, 1).unwrap(), LinearTensor::Input, DType::F32, &cfg).unwrap().rows;
+    let mine = check_dtype(
+        &Problem::generate(10, 4, 2, 1).unwrap(),
+        LinearTensor::Input,
+        DType::F32,
+        &cfg,
+        &Watch::unwatched(),
+    )
+    .unwrap()
+    .rows;
     let rows = parting();
     assert_eq!(mine.len(), 9);
     for r in &mine {

@@ -15,7 +15,7 @@ use gradlab::error::{Error, Result};
 use gradlab::exact::Decimal;
 use gradlab::method::{RowStep, Scheme, Steps};
 use gradlab::objective::Reduction;
-use gradlab::plan::{plan, Choices, Model, ModelKind, Plan};
+use gradlab::plan::{model_named, plan, Choices, Model, Plan};
 use gradlab::problem::Problem;
 use gradlab::scalar::{DType, Prec};
 use gradlab::train::{InputGrad, TrainConfig};
@@ -73,8 +73,8 @@ pub(super) struct CheckArgs {
     eps: Option<Steps>,
     /// The model: linear (the seed's), mlp-tanh or mlp-relu (one hidden layer of --hidden units,
     /// drawn from --seed; trained like the seed, the same loss).
-    #[arg(long, default_value = "linear", value_parser = |s: &str| ModelKind::parse(s))]
-    model: ModelKind,
+    #[arg(long, default_value = "linear", value_parser = |s: &str| model_named(s))]
+    model: Model,
     /// The MLP's hidden width H (default 8; not with --model linear).
     #[arg(long, value_name = "H", allow_hyphen_values = true, value_parser = hidden_width)]
     hidden: Option<usize>,
@@ -251,10 +251,7 @@ pub(super) fn run_check(a: CheckArgs, plan: Plan) -> anyhow::Result<()> {
             problem.n(),
             problem.d(),
             problem.k(),
-            match model {
-                Model::Linear => String::new(),
-                Model::Mlp(s) => format!(" model={} H={}", model.name(), s.hidden),
-            },
+            model.header(),
             a.epochs,
             a.lr,
             a.reduction,

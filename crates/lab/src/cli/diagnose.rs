@@ -10,7 +10,7 @@ use clap::Args;
 use gradlab::budget::{self, Stage};
 use gradlab::cost::Shape;
 use gradlab::diagnose::text::format_text;
-use gradlab::diagnose::{diagnose_watched, Given, Settings, Verdict};
+use gradlab::diagnose::{diagnose, Given, Settings, Verdict};
 use gradlab::error::Error;
 use gradlab::objective::{LinearTensor, Reduction};
 use gradlab::problem::Problem;
@@ -119,7 +119,7 @@ pub(super) fn run_diagnose(a: DiagnoseArgs) -> anyhow::Result<ExitCode> {
     let watch = interrupt::watch();
     let stages = vec![Stage { label: "the exact model".into(), units: 1 }];
     let bar = WorkBar::start(&watch, stages);
-    let d = diagnose_watched(&problem, &given, &settings, &watch);
+    let d = diagnose(&problem, &given, &settings, &watch);
     bar.finish();
     let d = match d {
         Err(Error::Interrupted(at)) => interrupted(&format!("{at}; gradlab diagnose printed nothing")),

@@ -26,7 +26,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the seed's gradient check (linear layer + softmax cross-entropy, SGD) and print a table.
-    Check(check::CheckArgs),
+    Check(Box<check::CheckArgs>),
     /// Tell whether your own gradient (x.grad, W.grad or b.grad saved with numpy) is right, and if not, which mistake made it.
     Diagnose(diagnose::DiagnoseArgs),
     /// Run an experiment (or `all`), or one shard of it, and write its CSV, figures, meta.json and report section.
@@ -219,7 +219,7 @@ pub fn main(registry: Registry) -> ExitCode {
         // One validation of the command line's choices, in the core: a usage error exits with
         // status 2, a value a dtype refuses with 1.
         return match check::plan_of(&a) {
-            Ok(plan) => finish(check::run_check(a, plan)),
+            Ok(plan) => finish(check::run_check(*a, plan)),
             Err(e) => {
                 eprintln!("error: {e}");
                 ExitCode::from(if matches!(e, gradlab::Error::Usage(_)) { 2 } else { 1 })

@@ -8,7 +8,7 @@
 //! ```no_run
 //! use gradlab_lab::runner::interrupt;
 //! interrupt::install_handler_with_deadline("gradlab check");
-//! let watch = interrupt::watch(); // pass it to the core's *_watched functions
+//! let watch = interrupt::watch(); // pass &watch to the core
 //! // ... on Err(gradlab::Error::Interrupted(at)): say `at`, write nothing, exit with 130.
 //! ```
 
