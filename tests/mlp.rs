@@ -26,7 +26,6 @@ use gradlab::scalar::{DType, Prec, Scalar};
 use gradlab::train::mlp::{self, MlpObjective};
 use gradlab::train::LinearObjective;
 use gradlab::train::{InputGrad, TrainConfig};
-use gradlab::truth::mlp as mlp_truth;
 use gradlab::watch::Watch;
 use ndarray::Array2;
 use rug::Float;
@@ -128,7 +127,8 @@ fn analytic_gradients_match_the_reference() {
     }
 }
 
-/// The MLP's truth in MPFR equals the reference too (it is the same backward pass at 512 bits).
+/// The MLP's truth in MPFR ([`gradlab::model::backward_truth`]: its backward pass over MPFR, here
+/// at 512 bits) equals the reference too.
 #[test]
 fn truth_matches_the_reference() {
     let (x, t, init) = fixture();
@@ -136,9 +136,12 @@ fn truth_matches_the_reference() {
         mlp::train(&x, &t, &init, Activation::Tanh, &train_cfg(InputGrad::Reset), (), &Watch::unwatched()).unwrap();
     // The truth is of the f64 state, so it differs from the exact-arithmetic reference by about
     // the f64 analytic gradient's own error.
-    let g = mlp_truth::truth_grad(
+    // The model's problem and spec are not read by its truth, only its reduction.
+    let problem = default_problem();
+    let model = MlpModel { problem: &problem, spec: mlp_tanh(), reduction: Reduction::Mean };
+    let g = gradlab::model::backward_truth(
+        &model,
         &tr,
-        Reduction::Mean,
         MlpTensor::HiddenWeight,
         Prec::new(512).unwrap(),
         &Watch::unwatched(),

@@ -144,10 +144,8 @@ impl Model for LinearModel<'_> {
         })
     }
 
-    /// The logits alone for the logits' truth, else the inputs and parameters; row by row, so that
-    /// a stop is noticed during large conversions.
-    /// The backward over MPFR (checked against an independent mpmath reference in tests/), one
-    /// pass for the whole tensor.
+    /// The backward over MPFR ([`crate::truth::truth_grad`], checked against an independent
+    /// mpmath reference in tests/), one pass for the whole tensor.
     fn truth<T: Scalar>(
         &self,
         state: &Trained<T>,
@@ -155,9 +153,11 @@ impl Model for LinearModel<'_> {
         prec: Prec,
         watch: &Watch,
     ) -> Result<Array2<Float>> {
-        super::backward_truth(self, state, which, prec, watch)
+        crate::truth::truth_grad(state, self.reduction, which, prec, watch)
     }
 
+    /// The logits alone for the logits' truth, else the inputs and parameters; row by row, so that
+    /// a stop is noticed during large conversions.
     fn to_mpfr<T: Scalar>(
         &self,
         state: &Trained<T>,

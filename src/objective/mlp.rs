@@ -1,6 +1,6 @@
 //! A one-hidden-layer MLP with the seed's softmax cross-entropy: forward and backward side by
 //! side and its initialisation (its training and [`super::Objective`] are in [`crate::train::mlp`], its
-//! truth in [`crate::truth::mlp`]).
+//! truth by [`crate::model::backward_truth`]).
 //!
 //! Forward: pre = x W1^T + b1 (n x H), h = act(pre), logits = h W2^T + b2 (n x k), then the
 //! same cross-entropy and reduction as the linear model ([`super::cross_entropy`]). Both layers
