@@ -11,6 +11,7 @@ use gradlab::exact::Decimal;
 use gradlab::objective::Reduction;
 use gradlab::problem::Problem;
 use gradlab::scalar::{Prec, Scalar};
+use gradlab::train::sgd::{sgd, Backprop};
 use gradlab::train::{InputGrad, TrainConfig, Trained};
 use gradlab::watch::Watch;
 use ndarray::{array, Array1, Array2};
@@ -143,4 +144,60 @@ fn training_is_the_same_on_one_thread_and_two() {
     }
     run::<f64>("f64", &p, (), &cfg);
     run::<Float>("mpfr:80", &p, Prec::new(80).unwrap(), &cfg);
+}
+
+/// A model of one parameter tensor p whose loss is ||p||^2 / 2: its gradient is p itself, so
+/// SGD multiplies p by (1 - lr) each epoch (a product and a difference, each rounded), and its
+/// input gradient is a constant 3.
+struct Quadratic {
+    grads: Array2<f32>,
+    grad_x: Array2<f32>,
+}
+
+impl Backprop<f32> for Quadratic {
+    fn run(&mut self, params: &[Array2<f32>], watch: &Watch) -> gradlab::Result<()> {
+        watch.checkpoint(|| "the quadratic".into())?;
+        self.grads.assign(&params[0]);
+        Ok(())
+    }
+    fn param_grads(&self) -> Vec<ndarray::ArrayView2<'_, f32>> {
+        vec![self.grads.view()]
+    }
+    fn grad_x(&self) -> ndarray::ArrayView2<'_, f32> {
+        self.grad_x.view()
+    }
+    fn logits(&self) -> ndarray::ArrayView2<'_, f32> {
+        self.grads.view()
+    }
+}
+
+/// The one SGD loop on a model of its own: E epochs take E - 1 steps p <- p - lr p, each rounded
+/// in f32 as written; x.grad is the last pass's when reset and E times it when accumulated; a
+/// parameter that overflows is recorded at its step; a stopped watch names the epoch.
+#[test]
+fn the_sgd_loop_steps_every_parameter_and_keeps_x_grad_as_configured() {
+    let init = array![[1.5f32, -0.25], [3.0, 1e-3]];
+    for (epochs, mode) in [(1, InputGrad::Reset), (4, InputGrad::Reset), (4, InputGrad::Accumulate)] {
+        let mut q = Quadratic { grads: Array2::zeros((2, 2)), grad_x: Array2::from_elem((1, 3), 3.0) };
+        let cfg = train_cfg(epochs, "0.1", mode);
+        let out = sgd(&mut q, vec![init.clone()], &cfg, (), &Watch::unwatched()).unwrap();
+        let lr = 0.1f32;
+        let mut want = init.clone();
+        for _ in 1..epochs {
+            want.mapv_inplace(|p| p - lr * p);
+        }
+        assert_eq!(out.params[0], want, "{epochs} epochs");
+        let times = if mode == InputGrad::Accumulate { epochs as f32 } else { 1.0 };
+        assert_eq!(out.grad_x, Array2::from_elem((1, 3), 3.0 * times));
+        assert!(out.nonfinite.is_none());
+    }
+    let mut q = Quadratic { grads: Array2::zeros((1, 1)), grad_x: Array2::zeros((1, 1)) };
+    // lr = -1e38 makes the first step p + 1e38 p overflow f32 at p = 5.
+    let out = sgd(&mut q, vec![array![[5.0f32]]], &train_cfg(3, "-1e38", InputGrad::Reset), (), &Watch::unwatched());
+    let nf = out.unwrap().nonfinite.expect("the step overflows");
+    assert_eq!((nf.epoch, nf.in_step), (1, true));
+    let stopped = Watch::new();
+    stopped.stop();
+    let e = sgd(&mut q, vec![array![[5.0f32]]], &train_cfg(3, "0.1", InputGrad::Reset), (), &stopped).unwrap_err();
+    assert!(e.to_string().contains("training epoch 1 of 3"), "{e}");
 }

@@ -185,7 +185,7 @@ impl Model for MlpModel<'_> {
         }
         let p = &s.params;
         let mut pass = MlpPass::new(s.x.nrows(), s.x.ncols(), p.hidden(), p.w2.nrows(), ctx);
-        pass.run(s.x.view(), p, s.act, &s.t, scale.as_ref(), watch)?;
+        pass.run(s.x.view(), p.layers(), s.act, &s.t, scale.as_ref(), watch)?;
         Ok(pick(which, &pass.grad_x, &pass.grads, &pass.grad_logits).to_owned())
     }
 

@@ -153,6 +153,26 @@ pub struct MlpParams<T> {
     pub b2: Vec<T>,
 }
 
+/// The MLP's parameters borrowed, as a pass reads them.
+#[derive(Clone, Copy, Debug)]
+pub struct MlpLayers<'a, T> {
+    /// The hidden layer's weight, H x d.
+    pub w1: ArrayView2<'a, T>,
+    /// The hidden layer's bias, H.
+    pub b1: &'a [T],
+    /// The output layer's weight, k x H.
+    pub w2: ArrayView2<'a, T>,
+    /// The output layer's bias, k.
+    pub b2: &'a [T],
+}
+
+impl<T> MlpParams<T> {
+    /// The parameters borrowed.
+    pub fn layers(&self) -> MlpLayers<'_, T> {
+        MlpLayers { w1: self.w1.view(), b1: &self.b1, w2: self.w2.view(), b2: &self.b2 }
+    }
+}
+
 impl MlpParams<f64> {
     /// The initial parameters for d features, k classes and `hidden` units, drawn from `seed`
     /// (module documentation); every value exact in every dtype.
@@ -248,16 +268,16 @@ impl<T: Scalar> MlpPass<T> {
     pub fn run(
         &mut self,
         x: ArrayView2<T>,
-        p: &MlpParams<T>,
+        p: MlpLayers<'_, T>,
         act: Activation,
         t: &[usize],
         scale: Option<&T>,
         watch: &Watch,
     ) -> Result<()> {
         let ctx = self.ctx;
-        linear::logits_into(x, p.w1.view(), &p.b1, &mut self.pre, &mut self.scratch, watch)?;
+        linear::logits_into(x, p.w1, p.b1, &mut self.pre, &mut self.scratch, watch)?;
         Zip::from(&mut self.hidden).and(&self.pre).for_each(|h, v| act.apply(v, h));
-        linear::logits_into(self.hidden.view(), p.w2.view(), &p.b2, &mut self.logits, &mut self.scratch, watch)?;
+        linear::logits_into(self.hidden.view(), p.w2, p.b2, &mut self.logits, &mut self.scratch, watch)?;
         logits_grad_into(self.logits.view(), t, scale, ctx, &mut self.grad_logits, watch)?;
         let g = &mut self.grads;
         linear::backward_into(

@@ -1,14 +1,15 @@
 //! The MLP ([`crate::objective::mlp`]) trained like the seed ([`train`]), its trained
 //! state ([`MlpTrained`]) and its loss at that state as an [`Objective`] ([`MlpObjective`]).
 
-use super::{all_finite, InputGrad, NonFinite, TrainConfig};
+use super::sgd::{sgd, Backprop, Sgd};
+use super::{NonFinite, TrainConfig};
 use crate::error::Result;
 use crate::objective::cross_entropy::total_loss_num;
-use crate::objective::mlp::{pick, Activation, MlpParams, MlpPass, MlpTensor};
-use crate::objective::{linear, Objective, Reduction};
+use crate::objective::mlp::{pick, Activation, MlpLayers, MlpParams, MlpPass, MlpTensor};
+use crate::objective::{as_row, linear, Objective, Reduction};
 use crate::scalar::num::Num;
 use crate::scalar::Scalar;
-use crate::watch::{within, Watch};
+use crate::watch::Watch;
 use ndarray::{Array2, ArrayView2};
 
 /// The MLP after training, all in the dtype.
@@ -62,10 +63,11 @@ impl<T: Scalar> MlpTrained<T> {
     }
 }
 
-/// Trains the MLP like the seed's loop ([`crate::train::train`]): per epoch one forward and
-/// backward pass, x.grad reset or accumulated, and an SGD step p = p - lr * dp (product then
-/// difference, each rounded) on W1, b1, W2, b2 except after the last epoch; E = 0 makes one pass
-/// at the initial parameters. The watch is checked before every epoch.
+/// Trains the MLP like the seed's loop: the one SGD loop ([`crate::train::sgd`]) with the MLP's
+/// pass; per epoch one forward and backward pass, x.grad reset or accumulated, and an SGD step
+/// p = p - lr * dp (product then difference, each rounded) on W1, b1, W2, b2 except after the
+/// last epoch; E = 0 makes one pass at the initial parameters. The watch is checked before every
+/// epoch and every sample of each layer's pass.
 ///
 /// # Errors
 /// [`crate::Error::Interrupted`] naming the epoch, when the watch was stopped.
@@ -79,52 +81,62 @@ pub fn train<T: Scalar>(
     ctx: T::Ctx,
     watch: &Watch,
 ) -> Result<MlpTrained<T>> {
-    let lr = T::from_rational(cfg.lr.value(), ctx);
-    let scale = cfg.reduction.scale::<T>(x.nrows(), ctx);
-    let mut p = init.clone();
-    let (n, d, k) = (x.nrows(), x.ncols(), p.w2.nrows());
-    let mut pass = MlpPass::new(n, d, p.hidden(), k, ctx);
-    let mut grad_x = Array2::from_elem((n, d), T::zero(ctx));
-    let mut tmp = T::zero(ctx);
-    let epochs = cfg.epochs.max(1);
-    let mut nonfinite = None;
-    let finite = |p: &MlpParams<T>| all_finite(&p.w1) && all_finite(&p.b1) && all_finite(&p.w2) && all_finite(&p.b2);
-    let mut step = |v: &mut T, g: &T| {
-        tmp.set_mul(&lr, g);
-        v.sub_assign(&tmp);
+    let (n, d, k) = (x.nrows(), x.ncols(), init.w2.nrows());
+    let mut pass = MlpBackprop {
+        pass: MlpPass::new(n, d, init.hidden(), k, ctx),
+        x: x.view(),
+        t,
+        act,
+        scale: cfg.reduction.scale::<T>(n, ctx),
     };
-    for epoch in 0..epochs {
-        watch.checkpoint(|| format!("training epoch {} of {epochs}", epoch + 1))?;
-        pass.run(x.view(), &p, act, t, scale.as_ref(), watch)
-            .map_err(|e| within(e, || format!("training epoch {} of {epochs}", epoch + 1)))?;
-        if epoch > 0 && cfg.input_grad == InputGrad::Accumulate {
-            grad_x.zip_mut_with(&pass.grad_x, |a, g| a.add_assign(g));
-        } else {
-            grad_x.zip_mut_with(&pass.grad_x, |a, g| a.set(g));
-        }
-        let pass_finite = || all_finite(&pass.logits) && finite(&pass.grads) && all_finite(&grad_x);
-        nonfinite = NonFinite::first(nonfinite, pass_finite, epoch, cfg.epochs, false);
-        if epoch + 1 < cfg.epochs {
-            let g = &pass.grads;
-            p.w1.zip_mut_with(&g.w1, &mut step);
-            p.b1.iter_mut().zip(&g.b1).for_each(|(v, g)| step(v, g));
-            p.w2.zip_mut_with(&g.w2, &mut step);
-            p.b2.iter_mut().zip(&g.b2).for_each(|(v, g)| step(v, g));
-            nonfinite = NonFinite::first(nonfinite, || finite(&p), epoch, cfg.epochs, true);
-        }
-    }
+    let row = |v: &[T]| as_row(v).to_owned();
+    let params = vec![init.w1.clone(), row(&init.b1), init.w2.clone(), row(&init.b2)];
+    let Sgd { params, grad_x, nonfinite } = sgd(&mut pass, params, cfg, ctx, watch)?;
+    let [w1, b1, w2, b2]: [Array2<T>; 4] = params.try_into().unwrap_or_else(|_| unreachable!("four parameters"));
+    let vec = |a: Array2<T>| a.into_raw_vec_and_offset().0;
+    let pass = pass.pass;
     Ok(MlpTrained {
         ctx,
         act,
         x: x.clone(),
         t: t.to_vec(),
-        params: p,
+        params: MlpParams { w1, b1: vec(b1), w2, b2: vec(b2) },
         logits: pass.logits,
         grad_x,
         grad_logits: pass.grad_logits,
         grads: pass.grads,
         nonfinite,
     })
+}
+
+/// The MLP's pass as the SGD loop drives it: parameters W1, b1, W2, b2 (the biases as rows).
+struct MlpBackprop<'a, T: Scalar> {
+    pass: MlpPass<T>,
+    x: ArrayView2<'a, T>,
+    t: &'a [usize],
+    act: Activation,
+    scale: Option<T>,
+}
+
+impl<T: Scalar> Backprop<T> for MlpBackprop<'_, T> {
+    fn run(&mut self, params: &[Array2<T>], watch: &Watch) -> Result<()> {
+        let slice = |i: usize| params[i].as_slice().unwrap_or_else(|| unreachable!("a standard-layout row"));
+        let layers = MlpLayers { w1: params[0].view(), b1: slice(1), w2: params[2].view(), b2: slice(3) };
+        self.pass.run(self.x, layers, self.act, self.t, self.scale.as_ref(), watch)
+    }
+
+    fn param_grads(&self) -> Vec<ArrayView2<'_, T>> {
+        let g = &self.pass.grads;
+        vec![g.w1.view(), as_row(&g.b1), g.w2.view(), as_row(&g.b2)]
+    }
+
+    fn grad_x(&self) -> ArrayView2<'_, T> {
+        self.pass.grad_x.view()
+    }
+
+    fn logits(&self) -> ArrayView2<'_, T> {
+        self.pass.logits.view()
+    }
 }
 
 /// The MLP's reduced loss as an [`Objective`] of one of its tensors (`wrt`), every sample

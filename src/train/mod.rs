@@ -1,9 +1,12 @@
 //! Training like the seed: SGD for E epochs, with the input gradient either reset each epoch
 //! (the correct check) or accumulated over all epochs (what PyTorch does when only the
-//! optimizer's parameters are zeroed, as in the seed).
+//! optimizer's parameters are zeroed, as in the seed). Every model trains by the one loop in
+//! [`sgd`], given its forward and backward pass ([`sgd::Backprop`]): the linear model here
+//! ([`train`]), the MLP in [`mlp`].
 
 pub mod mlp;
 mod objective;
+pub mod sgd;
 
 pub use objective::LinearObjective;
 
@@ -12,8 +15,9 @@ use crate::exact::Decimal;
 use crate::objective::{Pass, Reduction};
 use crate::problem::Cast;
 use crate::scalar::Scalar;
-use crate::watch::{within, Watch};
-use ndarray::Array2;
+use crate::watch::Watch;
+use ndarray::{Array2, ArrayView2};
+use sgd::{sgd, Backprop, Sgd};
 
 crate::named_enum! {
     /// What happens to the input gradient x.grad between epochs.
@@ -88,6 +92,38 @@ impl NonFinite {
     }
 }
 
+/// The linear model's pass as the SGD loop drives it: parameters W and b (as one row).
+struct LinearBackprop<'a, T: Scalar> {
+    pass: Pass<T>,
+    x: ArrayView2<'a, T>,
+    t: &'a [usize],
+    scale: Option<T>,
+    step_units: u64,
+}
+
+impl<T: Scalar> Backprop<T> for LinearBackprop<'_, T> {
+    fn run(&mut self, params: &[Array2<T>], watch: &Watch) -> Result<()> {
+        let b = params[1].as_slice().unwrap_or_else(|| unreachable!("a standard-layout row"));
+        self.pass.run(self.x, params[0].view(), b, self.t, self.scale.as_ref(), watch)
+    }
+
+    fn param_grads(&self) -> Vec<ArrayView2<'_, T>> {
+        vec![self.pass.grad_weight.view(), crate::objective::as_row(&self.pass.grad_bias)]
+    }
+
+    fn grad_x(&self) -> ArrayView2<'_, T> {
+        self.pass.grad_x.view()
+    }
+
+    fn logits(&self) -> ArrayView2<'_, T> {
+        self.pass.logits.view()
+    }
+
+    fn step_units(&self) -> u64 {
+        self.step_units
+    }
+}
+
 /// Whether every value is finite.
 pub(crate) fn all_finite<'a, T: Scalar + 'a>(values: impl IntoIterator<Item = &'a T>) -> bool {
     values.into_iter().all(Scalar::is_finite)
@@ -159,7 +195,8 @@ impl<T: Scalar> Trained<T> {
     }
 }
 
-/// Trains like the seed's loop. Each epoch: one forward and backward [`Pass`], x.grad reset or
+/// Trains like the seed's loop: the one SGD loop ([`sgd::sgd`]) with the linear model's
+/// [`Pass`]. Each epoch: one forward and backward pass, x.grad reset or
 /// accumulated, and an SGD step `w = w - lr * dw` (product then difference, each rounded) except
 /// after the last epoch. For a mixed dtype the step updates master weights in C and each
 /// forward pass uses them rounded to S; the final weight and bias are those rounded values.
@@ -181,68 +218,25 @@ pub fn train<T: Scalar>(
     ctx: T::Ctx,
     watch: &Watch,
 ) -> Result<Trained<T>> {
-    let lr = T::from_rational(cfg.lr.value(), ctx);
-    let scale = cfg.reduction.scale::<T>(data.x.nrows(), ctx);
-    // Master weights (C values for a mixed dtype), and the stored copies the forward pass uses
-    // (rounded to S each epoch; for every other dtype `store` is a no-op and they are equal).
-    let mut w = data.weight.clone();
-    let mut b: Vec<T> = data.bias.to_vec();
-    let (mut w_s, mut b_s) = (w.clone(), b.clone());
     let x = data.x.view();
-    let (n, d, k) = (x.nrows(), x.ncols(), w.nrows());
-    let mut pass = Pass::new(n, d, k, ctx);
-    let mut grad_x = Array2::from_elem((n, d), T::zero(ctx));
-    let mut tmp = T::zero(ctx);
-    let mut nonfinite = None;
-    let epochs = cfg.epochs.max(1);
-    let place = |epoch: usize| move || format!("training epoch {} of {epochs}", epoch + 1);
-    let sgd_units = crate::cost::units::<T>(ctx, crate::cost::sgd_step_ops(d, k));
-    for epoch in 0..epochs {
-        watch.checkpoint(place(epoch))?;
-        w_s.zip_mut_with(&w, |s, m| {
-            s.set(m);
-            s.store();
-        });
-        for (s, m) in b_s.iter_mut().zip(&b) {
-            s.set(m);
-            s.store();
-        }
-        pass.run(x, w_s.view(), &b_s, t, scale.as_ref(), watch).map_err(|e| within(e, place(epoch)))?;
-        if epoch > 0 && cfg.input_grad == InputGrad::Accumulate {
-            // x.grad is accumulated in x's dtype (its storage format).
-            grad_x.zip_mut_with(&pass.grad_x, |a, g| {
-                a.add_assign(g);
-                a.store();
-            });
-        } else {
-            grad_x.zip_mut_with(&pass.grad_x, |a, g| a.set(g));
-        }
-        let pass_finite = || {
-            all_finite(&pass.logits)
-                && all_finite(&pass.grad_weight)
-                && all_finite(&pass.grad_bias)
-                && all_finite(&grad_x)
-        };
-        nonfinite = NonFinite::first(nonfinite, pass_finite, epoch, cfg.epochs, false);
-        if epoch + 1 < cfg.epochs {
-            w.zip_mut_with(&pass.grad_weight, |wv, g| {
-                tmp.set_mul(&lr, g);
-                wv.sub_assign(&tmp);
-            });
-            for (bv, g) in b.iter_mut().zip(&pass.grad_bias) {
-                tmp.set_mul(&lr, g);
-                bv.sub_assign(&tmp);
-            }
-            watch.advance(sgd_units);
-            nonfinite = NonFinite::first(nonfinite, || all_finite(&w) && all_finite(&b), epoch, cfg.epochs, true);
-        }
-    }
+    let (n, d, k) = (x.nrows(), x.ncols(), data.weight.nrows());
+    let bias = Array2::from_shape_vec((1, k), data.bias.to_vec()).unwrap_or_else(|_| unreachable!("1 x k holds k"));
+    let mut pass = LinearBackprop {
+        pass: Pass::new(n, d, k, ctx),
+        x,
+        t,
+        scale: cfg.reduction.scale::<T>(n, ctx),
+        step_units: crate::cost::units::<T>(ctx, crate::cost::sgd_step_ops(d, k)),
+    };
+    let Sgd { params, grad_x, nonfinite } = sgd(&mut pass, vec![data.weight.clone(), bias], cfg, ctx, watch)?;
+    let [weight, bias]: [Array2<T>; 2] = params.try_into().unwrap_or_else(|_| unreachable!("two parameters"));
+    let pass = pass.pass;
     Ok(Trained {
         ctx,
         x: data.x.clone(),
         t: t.to_vec(),
-        weight: w_s,
-        bias: b_s,
+        weight,
+        bias: bias.into_raw_vec_and_offset().0,
         grad_x,
         grad_logits: pass.grad_logits,
         grad_weight: pass.grad_weight,
