@@ -64,7 +64,7 @@
 //! 5. [`objective`]: the models (the linear layer, the MLP, Martins' function), their forward and
 //!    backward passes and losses.
 //! 6. [`train`], [`truth`]: training like the seed (one SGD loop for every model,
-//!    [`train::sgd`]), the objectives at a trained state, the MPFR truth.
+//!    [`train::sgd`](mod@train::sgd)), the objectives at a trained state, the MPFR truth.
 //! 7. [`numeric`]: numeric gradients (the fast and naive paths, the engines of every method, the
 //!    regime of each element).
 //! 8. [`model`]: the extension point, the [`model::Model`] trait (its tensors, its state at a dtype,

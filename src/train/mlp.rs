@@ -63,7 +63,7 @@ impl<T: Scalar> MlpTrained<T> {
     }
 }
 
-/// Trains the MLP like the seed's loop: the one SGD loop ([`crate::train::sgd`]) with the MLP's
+/// Trains the MLP like the seed's loop: the one SGD loop ([`crate::train::sgd`](mod@crate::train::sgd)) with the MLP's
 /// pass; per epoch one forward and backward pass, x.grad reset or accumulated, and an SGD step
 /// p = p - lr * dp (product then difference, each rounded) on W1, b1, W2, b2 except after the
 /// last epoch; E = 0 makes one pass at the initial parameters. The watch is checked before every

@@ -1,7 +1,7 @@
 //! Training like the seed: SGD for E epochs, with the input gradient either reset each epoch
 //! (the correct check) or accumulated over all epochs (what PyTorch does when only the
 //! optimizer's parameters are zeroed, as in the seed). Every model trains by the one loop in
-//! [`sgd`], given its forward and backward pass ([`sgd::Backprop`]): the linear model here
+//! [`sgd`](mod@sgd), given its forward and backward pass ([`sgd::Backprop`]): the linear model here
 //! ([`train`]), the MLP in [`mlp`].
 
 pub mod mlp;
