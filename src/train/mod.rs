@@ -4,6 +4,7 @@
 
 pub mod mlp;
 mod objective;
+pub mod tokens;
 
 pub use objective::LinearObjective;
 
