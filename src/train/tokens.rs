@@ -115,18 +115,17 @@ pub fn loop_grads<T: Scalar>(
         let mut acc: Option<(Array2<T>, Array2<T>)> = None;
         for mb in list.iter().filter(|m| m.rank == rank) {
             let rows = rows_of(&targets, t_len, mb.seqs.clone());
-            let mut scales = Vec::with_capacity(rows.len());
-            for &(_, seq, _) in &rows {
+            // The chain of factors, once per sequence (a micro-batch without tokens is still
+            // checked: its chain may divide by 0).
+            let mut per_seq = Vec::with_capacity(mb.seqs.len());
+            for seq in mb.seqs.clone() {
                 let mut g = T::from_int(1, ctx);
                 for f in variant.factors(&lengths, s, mb, seq)? {
                     g = apply(&g, f, ctx);
                 }
-                scales.push(g);
+                per_seq.push(g);
             }
-            // The chain of a micro-batch without tokens is still checked (it may divide by 0).
-            if rows.is_empty() {
-                variant.factors(&lengths, s, mb, mb.seqs.start)?;
-            }
+            let scales: Vec<T> = rows.iter().map(|&(_, seq, _)| per_seq[seq - mb.seqs.start].clone()).collect();
             let x_mb = select(cast.x.view(), &rows);
             let t_mb: Vec<usize> = rows.iter().map(|&(_, _, c)| c).collect();
             let g = weighted_pass(x_mb.view(), cast.weight.view(), &bias, &t_mb, Some(&scales), ctx, watch)?;
