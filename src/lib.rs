@@ -58,8 +58,9 @@
 //! 2. [`scalar`]: the dtypes, each operation rounded to the dtype, and the `Num` lift (complex and
 //!    dual numbers over any dtype).
 //! 3. [`sum`]: the pairwise sums every reduction uses.
-//! 4. [`policy`], [`npy`], [`problem`], [`cost`], [`metrics`], [`method`]: defaults and limits,
-//!    .npy files, the generated problems, the per-operation cost units the kernels count, error measures, the
+//! 4. [`policy`], [`npy`], [`problem`], [`tokens`], [`cost`], [`metrics`], [`method`]: defaults and limits,
+//!    .npy files, the generated problems, the token problems and the per-token weights of every
+//!    normalization of their loss, the per-operation cost units the kernels count, error measures, the
 //!    stencils (schemes, the steps of a check and of a row, Ridders, a function of one variable).
 //! 5. [`objective`]: the models (the linear layer, the MLP, Martins' function), their forward and
 //!    backward passes and losses.
@@ -104,6 +105,7 @@ pub mod metrics;
 pub mod npy;
 pub mod policy;
 pub mod problem;
+pub mod tokens;
 
 // Layer 5.
 pub mod objective;

@@ -240,6 +240,22 @@ pub fn read_int1(path: &Path) -> Result<ndarray::Array1<i64>> {
     read(path, decode_int)
 }
 
+/// Reads a 3-D float32/float64 array as f64 (a token problem's x, B x T x d).
+///
+/// # Errors
+/// [`Error::Read`] for a missing, corrupt or wrongly typed file or a shape that is not 3-D.
+pub fn read_float3(path: &Path) -> Result<ndarray::Array3<f64>> {
+    read(path, decode_float)
+}
+
+/// Reads a 2-D int32/int64 array as i64 (a token problem's targets, B x T).
+///
+/// # Errors
+/// [`Error::Read`] for a missing, corrupt or wrongly typed file or a shape that is not 2-D.
+pub fn read_int2(path: &Path) -> Result<ndarray::Array2<i64>> {
+    read(path, decode_int)
+}
+
 /// Writes `a` (such as f64 or i64 values) as a .npy file atomically: encoded in memory by
 /// ndarray-npy, then written by [`crate::atomic::write`].
 ///

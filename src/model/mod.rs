@@ -40,10 +40,12 @@ pub mod linear;
 pub mod martins;
 pub mod mlp;
 pub mod registry;
+pub mod tokens;
 
 pub use linear::{LinearModel, LinearTensor};
 pub use martins::{MartinsModel, MartinsTensor};
 pub use mlp::{MlpModel, MlpTensor};
+pub use tokens::{TokenModel, TokenTensor};
 
 use crate::error::Result;
 use crate::method::{Scheme, Steps};

@@ -24,6 +24,7 @@ pub mod cross_entropy;
 pub mod linear;
 pub mod martins;
 pub mod mlp;
+pub mod tokens;
 
 pub use cross_entropy::Reduction;
 

@@ -2,11 +2,13 @@
 //! (the correct check) or accumulated over all epochs (what PyTorch does when only the
 //! optimizer's parameters are zeroed, as in the seed). Every model trains by the one loop in
 //! [`sgd`](mod@sgd), given its forward and backward pass ([`sgd::Backprop`]): the linear model here
-//! ([`train`]), the MLP in [`mlp`].
+//! ([`train`]), the MLP in [`mlp`]. [`tokens`] holds one training step of the token model as
+//! frameworks write it (micro-batches, ranks and each normalization).
 
 pub mod mlp;
 mod objective;
 pub mod sgd;
+pub mod tokens;
 
 pub use objective::LinearObjective;
 
