@@ -35,6 +35,7 @@
 pub mod calibration;
 mod causes;
 pub mod exact;
+pub mod groups;
 pub mod microbatch;
 pub mod power;
 pub mod text;
