@@ -15,7 +15,6 @@
 //! (how much each epoch's gradient differs from the last one's), and [`weighted_grads`], the
 //! gradients of a loss that weights each sample by its own factor (a mean of micro-batch means).
 
-
 use crate::error::Result;
 use crate::objective::cross_entropy::logits_grad_into;
 use crate::objective::{linear, LinearTensor, Pass, Reduction};
