@@ -31,10 +31,16 @@
 //! - `accumulated_over_steps`: G summed over c SGD steps, c g + a g' to first order, where g' is
 //!   the gradient's derivative along SGD's direction (x.grad never zeroed, as in the seed).
 //! - `unexplained`: none of these; the worst elements say where to look.
+//!
+//! **Any model** ([`groups`]): given the gradients of the correct loss's groups (samples,
+//! sequences, micro-batches, ranks) at the same parameters, the weights the user's gradient gave
+//! each group are recovered by least squares and named against each pattern's weights
+//! (`gradlab diagnose --grad g.npy --groups G.npy`).
 
 pub mod calibration;
 mod causes;
 pub mod exact;
+pub mod groups;
 pub mod microbatch;
 pub mod power;
 pub mod text;

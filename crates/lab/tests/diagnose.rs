@@ -322,3 +322,94 @@ fn ctrl_c_stops_a_long_diagnosis() {
     assert!(err.starts_with("interrupted: "), "{err}");
     assert!(out.stdout.is_empty(), "printed a diagnosis: {}", String::from_utf8_lossy(&out.stdout));
 }
+
+/// Writes G (m groups of shape 4 x 50, a shared direction plus each group's own, f64) and
+/// g = sum_j w_j G_j (float32) to `dir`; returns their paths.
+fn write_groups(dir: &Path, w: &[f64]) -> (PathBuf, PathBuf) {
+    let m = w.len();
+    let mut state = 12345u64;
+    let mut next = || {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((state >> 11) as f64 / (1u64 << 53) as f64) - 0.5
+    };
+    let shared: Vec<f64> = (0..200).map(|_| next()).collect();
+    let g = ndarray::Array3::from_shape_fn((m, 4, 50), |(_, a, b)| 0.2 * shared[a * 50 + b] + next());
+    let y = ndarray::Array2::from_shape_fn((4, 50), |(a, b)| (0..m).map(|j| w[j] * g[[j, a, b]]).sum::<f64>() as f32);
+    let (gp, yp) = (dir.join("G.npy"), dir.join("g.npy"));
+    gradlab::npy::write(&gp, &g).unwrap();
+    gradlab::npy::write(&yp, &y).unwrap();
+    (gp, yp)
+}
+
+#[test]
+fn groups_name_a_mean_of_micro_batch_means_and_pass_the_correct_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let sizes = [3usize, 5, 8];
+    let w: Vec<f64> = sizes.iter().flat_map(|&nb| std::iter::repeat_n(1.0 / (3 * nb) as f64, nb)).collect();
+    let (gp, yp) = write_groups(dir.path(), &w);
+    let (g, y) = (gp.to_str().unwrap(), yp.to_str().unwrap());
+    let out = gradlab(&["diagnose", "--grad", y, "--groups", g, "--microbatches", "3,5,8", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(causes(&v), ["mean_of_microbatch_means"]);
+    assert_eq!(sizes_of(&v), [3, 5, 8]);
+    let order =
+        ["verdict", "causes", "factor", "relerr", "residual", "tolerance", "microbatch_sizes", "worst", "weights"];
+    let mut keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+    keys.sort();
+    let mut want = order.to_vec();
+    want.sort();
+    assert_eq!(keys, want);
+    // Printed in the documented order.
+    let text = String::from_utf8(out.stdout.clone()).unwrap();
+    let at: Vec<usize> = order.iter().map(|k| text.find(&format!("\"{k}\"")).unwrap()).collect();
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "{text}");
+    assert_eq!(v["weights"]["recovered"].as_array().unwrap().len(), 16);
+    // The correct weights, as text: exit 0.
+    let dir = tempfile::tempdir().unwrap();
+    let (gp, yp) = write_groups(dir.path(), &[1.0 / 16.0; 16]);
+    let out = gradlab(&[
+        "diagnose",
+        "--grad",
+        yp.to_str().unwrap(),
+        "--groups",
+        gp.to_str().unwrap(),
+        "--microbatches",
+        "3,5,8",
+    ]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("verdict: correct.") && text.contains("mean_of_microbatch_means ("), "{text}");
+}
+
+fn sizes_of(v: &Value) -> Vec<u64> {
+    sizes(v)
+}
+
+#[test]
+fn groups_bad_input_is_one_sentence_and_nothing_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (gp, yp) = write_groups(dir.path(), &[0.25; 4]);
+    let (g, y) = (gp.to_str().unwrap(), yp.to_str().unwrap());
+    let other = dir.path().join("other.npy");
+    gradlab::npy::write(&other, &ndarray::Array2::<f64>::zeros((4, 49))).unwrap();
+    let o = other.to_str().unwrap();
+    for (args, code, says) in [
+        (vec!["--grad", o, "--groups", g], 2, "expected (m, 4, 49)"),
+        (vec!["--grad", y, "--groups", g, "--counts", "1,2,3"], 2, "3 counts were given for 4 groups"),
+        (vec!["--grad", y, "--groups", g, "--microbatches", "2,3"], 2, "hold 5 groups in all"),
+        (vec!["--grad", y, "--groups", g, "--counts", "1,x,2,2"], 1, "not a whole number"),
+        (vec!["--grad", y, "--groups", g, "--data", "somewhere"], 2, "cannot be used with"),
+        (vec!["--grad", y, "--counts", "1,2"], 2, "--groups"),
+        (vec!["--grad", y, "--groups", y], 1, "expected float64"),
+    ] {
+        let mut all = vec!["diagnose"];
+        all.extend(args.iter().copied());
+        let out = gradlab(&all);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?}: printed {}", String::from_utf8_lossy(&out.stdout));
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}

@@ -1,6 +1,7 @@
-//! `gradlab diagnose`: a user's own gradient against the exact one ([`gradlab::diagnose`]),
-//! printed as text or as one JSON object. Exit 0 when it is correct, 3 when it is wrong, 1 or 2
-//! for bad input.
+//! `gradlab diagnose`: a user's own gradient against the exact one ([`gradlab::diagnose`]), or,
+//! with `--groups`, against its groups' gradients whatever the model
+//! ([`gradlab::diagnose::groups`]); printed as text or as one JSON object. Exit 0 when it is
+//! correct, 3 when it is wrong, 4 when inconclusive, 1 or 2 for bad input.
 
 use super::check::interrupted;
 use super::parse_dtypes;
@@ -9,6 +10,7 @@ use crate::runner::interrupt;
 use clap::Args;
 use gradlab::budget::{self, Stage};
 use gradlab::cost::Shape;
+use gradlab::diagnose::groups::{diagnose_groups, text::format_groups_text, Meant, Precision, Structure, Unit};
 use gradlab::diagnose::text::format_text;
 use gradlab::diagnose::{diagnose, Given, Settings, Verdict};
 use gradlab::error::Error;
@@ -27,20 +29,49 @@ pub const EXIT_INCONCLUSIVE: u8 = 4;
 #[derive(Args, Debug)]
 pub(super) struct DiagnoseArgs {
     /// Folder with x.npy, t.npy, weight.npy and bias.npy: the inputs, targets and the parameters at
-    /// which the gradient was taken.
-    #[arg(long, value_name = "DIR")]
-    data: PathBuf,
+    /// which the gradient was taken (the linear model; or --groups for any model).
+    #[arg(long, value_name = "DIR", required_unless_present = "groups", conflicts_with = "groups")]
+    data: Option<PathBuf>,
+    /// Any model: the gradients of the loss's groups (samples, sequences, micro-batches or ranks),
+    /// each of its summed loss at the same parameters, stacked on a first axis (m, ...) with the
+    /// rest of the shape --grad's, float64 .npy; the diagnosis recovers the weight each group got.
+    #[arg(long, value_name = "FILE")]
+    groups: Option<PathBuf>,
+    /// With --groups: the items (samples or counted tokens) of each group, comma-separated in
+    /// order (3,5,8) or an integer .npy of m values (default: 1 each).
+    #[arg(long, value_name = "LIST|FILE", requires = "groups")]
+    counts: Option<String>,
+    /// With --groups: how many consecutive groups each micro-batch of the optimizer step holds,
+    /// in order (2,3,3; adding up to the groups).
+    #[arg(long, value_name = "LIST", value_delimiter = ',', requires = "groups")]
+    microbatches: Option<Vec<usize>>,
+    /// With --groups: the configured gradient accumulation steps K (default: the micro-batches
+    /// given; more: the last, partial window). Without --microbatches each group is a micro-batch.
+    #[arg(long, value_name = "K", requires = "groups")]
+    accumulation: Option<usize>,
+    /// With --groups: R data-parallel ranks, each holding m / R consecutive groups.
+    #[arg(long, value_name = "R", requires = "groups")]
+    ranks: Option<usize>,
+    /// With --groups: what the counts count, samples or tokens (then the groups are sequences,
+    /// unless --microbatches gives each group its own micro-batch).
+    #[arg(long, value_parser = |s: &str| Unit::parse(s), requires = "groups")]
+    unit: Option<Unit>,
+    /// With --groups: the relative tolerance tau in place of the dtype's (for a model whose own
+    /// rounding is larger).
+    #[arg(long, value_name = "REL", requires = "groups")]
+    tolerance: Option<f64>,
     /// The gradient as a float32 or float64 .npy of the tensor's shape (x.grad.numpy() saved with
     /// numpy); comma-separated, one per --wrt.
     #[arg(long, value_name = "FILE", value_delimiter = ',', required = true)]
     grad: Vec<PathBuf>,
     /// What the gradient is taken with respect to: input, weight or bias (comma-separated, one per
     /// --grad file).
-    #[arg(long, default_value = "input", value_parser = parse_diagnose_wrts)]
+    #[arg(long, default_value = "input", value_parser = parse_diagnose_wrts, conflicts_with = "groups")]
     wrt: std::vec::Vec<LinearTensor>,
-    /// The loss meant: mean (PyTorch's default) or sum over all samples.
-    #[arg(long, default_value = "mean", value_parser = |s: &str| Reduction::parse(s))]
-    reduction: Reduction,
+    /// The loss meant: mean (PyTorch's default) or sum over all samples; with --groups also
+    /// sequence-mean (the mean over sequences of each one's token mean).
+    #[arg(long, default_value = "mean", value_parser = |s: &str| Meant::parse(s))]
+    reduction: Meant,
     /// The dtype the gradient was computed in (default: the gradient file's type, the narrowest
     /// when several files are given): f16, bf16, f32, f64, tf32, e5m2 and e4m3 (FP8), ieee:E:M
     /// (E = 2..11 exponent and M = 1..52 mantissa bits), mpfr:<bits> (2..65536), or mixed S+C
@@ -49,7 +80,9 @@ pub(super) struct DiagnoseArgs {
     dtype: Option<DType>,
     /// The dtype the gradient's sums (matrix products, reductions) were accumulated in (default:
     /// f32 for 16-bit and 8-bit dtypes, as PyTorch, oneDNN and cuBLAS do; C for S+C; else the
-    /// dtype itself). Code that sums in the narrow dtype itself: --accumulate bf16.
+    /// dtype itself). Code that sums in the narrow dtype itself: --accumulate bf16. With
+    /// --groups: the dtype the groups' gradients were summed in (default: C for S+C, else the
+    /// dtype: a bf16 .grad accumulates in bf16).
     #[arg(long, value_parser = parse_one_dtype)]
     accumulate: Option<DType>,
     /// Output format: text or json (one object).
@@ -91,6 +124,20 @@ fn parse_diagnose_wrts(s: &str) -> Result<Vec<LinearTensor>, String> {
 /// it within a second with exit status 130.
 pub(super) fn run_diagnose(a: DiagnoseArgs) -> anyhow::Result<ExitCode> {
     interrupt::install_handler_with_deadline("gradlab diagnose");
+    if a.groups.is_some() {
+        return run_groups(a);
+    }
+    let reduction = match a.reduction {
+        Meant::Mean => Reduction::Mean,
+        Meant::Sum => Reduction::Sum,
+        Meant::SequenceMean => {
+            eprintln!(
+                "error: --reduction sequence-mean needs --groups (the linear model's loss is a mean or a sum over \
+                 samples); expected mean or sum with --data"
+            );
+            return Ok(ExitCode::from(2));
+        }
+    };
     if a.grad.len() != a.wrt.len() {
         // A usage error: the command line contradicts itself.
         eprintln!(
@@ -102,7 +149,8 @@ pub(super) fn run_diagnose(a: DiagnoseArgs) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::from(2));
     }
-    let problem = Problem::load(&a.data)?;
+    let data = a.data.as_deref().unwrap_or_else(|| unreachable!("clap requires --data without --groups"));
+    let problem = Problem::load(data)?;
     let mut given = Vec::with_capacity(a.grad.len());
     for (path, &wrt) in a.grad.iter().zip(&a.wrt) {
         let (grad, file) = gradlab::npy::read_float_typed(path)?;
@@ -112,7 +160,7 @@ pub(super) fn run_diagnose(a: DiagnoseArgs) -> anyhow::Result<ExitCode> {
         given.iter().map(|g| g.file).min_by_key(|d| d.bits()).unwrap_or_else(|| unreachable!("one file at least"))
     });
     let accumulate = a.accumulate.unwrap_or_else(|| gradlab::diagnose::default_accumulation(dtype));
-    let settings = Settings { reduction: a.reduction, dtype, accumulate };
+    let settings = Settings { reduction, dtype, accumulate };
     let limit = budget::memory_limit(a.max_memory, budget::MemInfo::read());
     let shape = Shape::of(&problem);
     budget::diagnose_fits(shape, &a.wrt, &limit)?;
@@ -131,9 +179,123 @@ pub(super) fn run_diagnose(a: DiagnoseArgs) -> anyhow::Result<ExitCode> {
         format_text(&problem, &a.wrt, &settings, &d)
     };
     print!("{text}");
-    Ok(match d.verdict {
+    Ok(exit_of(d.verdict))
+}
+
+/// The exit code of a verdict: correct 0, wrong 3, inconclusive 4.
+fn exit_of(v: Verdict) -> ExitCode {
+    match v {
         Verdict::Correct => ExitCode::SUCCESS,
         Verdict::Wrong => ExitCode::from(EXIT_WRONG),
         Verdict::Inconclusive => ExitCode::from(EXIT_INCONCLUSIVE),
-    })
+    }
+}
+
+/// A usage error: one sentence on stderr, exit 2.
+fn usage(sentence: &str) -> anyhow::Result<ExitCode> {
+    eprintln!("error: {sentence}");
+    Ok(ExitCode::from(2))
+}
+
+/// The counts of `--counts`: a comma-separated list, or an integer .npy of one value per group.
+fn read_counts(text: &str) -> anyhow::Result<Vec<usize>> {
+    if text.ends_with(".npy") {
+        let v = gradlab::npy::read_int1(std::path::Path::new(text))?;
+        return v
+            .iter()
+            .map(|&c| {
+                usize::try_from(c).map_err(|_| {
+                    anyhow::anyhow!("{text} holds the count {c}; expected whole numbers of items, 1 or more")
+                })
+            })
+            .collect();
+    }
+    text.split(',')
+        .map(|c| {
+            c.trim().parse::<usize>().map_err(|_| {
+                anyhow::anyhow!(
+                    "invalid --counts {text:?}: {c:?} is not a whole number; expected item counts such as 3,5,8 or a \
+                     counts .npy file"
+                )
+            })
+        })
+        .collect()
+}
+
+/// `gradlab diagnose --grad g.npy --groups G.npy ...`: the model-agnostic diagnosis. Every file is
+/// read and checked before anything is printed.
+fn run_groups(a: DiagnoseArgs) -> anyhow::Result<ExitCode> {
+    let groups_path = a.groups.as_deref().unwrap_or_else(|| unreachable!("called with --groups"));
+    let [grad_path] = a.grad.as_slice() else {
+        return usage(&format!(
+            "{} gradient files were given with --groups; expected one (the gradient the groups make up)",
+            a.grad.len()
+        ));
+    };
+    let (grad, file) = gradlab::npy::read_float_typed(grad_path)?;
+    let limit = budget::memory_limit(a.max_memory, budget::MemInfo::read());
+    let bytes = std::fs::metadata(groups_path).map(|m| m.len()).unwrap_or(0);
+    // The file's bytes and the array, with the diagnosis's P-vectors beside them.
+    let need = 2 * bytes + 8 * 8 * grad.len() as u64;
+    if need > limit.bytes {
+        return Err(Error::Memory {
+            what: format!("a diagnosis against {} ({} bytes)", groups_path.display(), bytes),
+            need: format!("{need} bytes"),
+            limit: format!("{} bytes ({})", limit.bytes, limit.source),
+        }
+        .into());
+    }
+    let (groups, groups_file) = gradlab::npy::read_float_typed(groups_path)?;
+    if groups_file != DType::F64 {
+        anyhow::bail!(
+            "{} is float32; expected float64 (the groups' gradients computed in float64, whose rounding the diagnosis \
+             neglects)",
+            groups_path.display()
+        );
+    }
+    let shape = groups.shape().to_vec();
+    if shape.len() != grad.ndim() + 1 || shape[1..] != *grad.shape() {
+        return usage(&format!(
+            "{} has shape {shape:?}; expected (m, {}), the groups stacked on a first axis with the rest of {}'s shape \
+             {:?}",
+            groups_path.display(),
+            grad.shape().iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", "),
+            grad_path.display(),
+            grad.shape()
+        ));
+    }
+    let m = shape[0];
+    let counts = match &a.counts {
+        Some(text) => read_counts(text)?,
+        None => vec![1; m],
+    };
+    let structure = Structure {
+        counts,
+        unit: a.unit.unwrap_or(Unit::Samples),
+        reduction: a.reduction,
+        microbatches: a.microbatches.clone(),
+        accumulation: a.accumulation,
+        ranks: a.ranks,
+    };
+    let dtype = a.dtype.unwrap_or(file);
+    let mut precision = Precision::new(dtype);
+    if let Some(acc) = a.accumulate {
+        precision.accumulate = acc;
+    }
+    precision.tolerance = a.tolerance;
+    let p = grad.len();
+    let g: Vec<f64> = grad.iter().copied().collect();
+    drop(grad);
+    let groups = groups.into_shape_with_order((m, p)).map_err(|e| anyhow::anyhow!("{}: {e}", groups_path.display()))?;
+    let d = match diagnose_groups(&g, groups.view(), &structure, &precision) {
+        Err(Error::Usage(sentence)) => return usage(&sentence),
+        other => other?,
+    };
+    let text = if a.format == "json" {
+        serde_json::to_string_pretty(&d)? + "\n"
+    } else {
+        format_groups_text(&structure, &precision, &d)
+    };
+    print!("{text}");
+    Ok(exit_of(d.verdict))
 }
