@@ -8,7 +8,9 @@
 
 mod common;
 
-use gradlab::diagnose::groups::{diagnose_groups, GroupCause, GroupDiagnosis, Meant, Precision, Structure, Unit};
+use gradlab::diagnose::groups::{
+    diagnose_groups, GroupCause, GroupDiagnosis, Precision, Structure, TokenReduction, Unit,
+};
 use gradlab::diagnose::microbatch::{combined_grad, Combine};
 use gradlab::diagnose::{Cause, Reference, Settings, Verdict};
 use gradlab::objective::{LinearTensor, Pass, Reduction};
@@ -172,7 +174,7 @@ fn ranks_and_sequences_are_named() {
     let w_rank: Vec<f64> = (0..12).map(|j| 1.0 / (3.0 * rank_items[j / 4] as f64)).collect();
     let w_seq: Vec<f64> = counts.iter().map(|&c| 1.0 / (12.0 * c as f64)).collect();
     let w_tok: Vec<f64> = vec![1.0 / n as f64; 12];
-    let seq_meant = Structure { reduction: Meant::SequenceMean, ..tokens.clone() };
+    let seq_meant = Structure { reduction: TokenReduction::SequenceMean, ..tokens.clone() };
     for how in ROUNDINGS {
         let d = run(&g, &w_rank, &ranked, how);
         assert_eq!(d.causes.first(), Some(&GroupCause::RankMeanOfMeans), "{how:?}: {:#?}", d.findings);
@@ -377,7 +379,7 @@ fn bad_structures_are_refused_in_one_sentence() {
     assert!(err(Structure { microbatches: Some(vec![2, 2]), accumulation: Some(1), ..base.clone() })
         .contains("--accumulation 1 is fewer than the 2 micro-batches"));
     assert!(err(Structure { ranks: Some(3), ..base.clone() }).contains("do not split over 3 ranks"));
-    assert!(err(Structure { reduction: Meant::SequenceMean, ..base.clone() }).contains("--unit tokens"));
+    assert!(err(Structure { reduction: TokenReduction::SequenceMean, ..base.clone() }).contains("--unit tokens"));
     assert!(err(Structure::of_counts(vec![1, 0, 1, 1])).contains("group 1 has 0"));
     let short = diagnose_groups(&y[..49], g.view(), &base, &prec).unwrap_err().to_string();
     assert!(short.contains("holds 50 values; expected 49"), "{short}");

@@ -56,13 +56,16 @@ crate::named_enum! {
 }
 
 crate::named_enum! {
-    /// How a single batch's token losses are reduced (the token model's loss).
-    pub enum TokenReduction("token reduction") {
-        /// The mean over counted tokens (PyTorch's `CrossEntropyLoss(ignore_index=-100)`).
+    /// How a batch's losses are reduced: the token model's loss, and the loss a user meant in
+    /// the model-agnostic diagnosis ([`crate::diagnose::groups`], `--reduction`), whose items are
+    /// samples or counted tokens.
+    pub enum TokenReduction("--reduction") {
+        /// The mean over all items, counted tokens for tokens (PyTorch's
+        /// `CrossEntropyLoss(ignore_index=-100)`): weights 1/N.
         Mean = "mean",
-        /// The sum over counted tokens.
+        /// The sum over all items: weights 1.
         Sum = "sum",
-        /// The mean over sequences of each sequence's token mean.
+        /// The mean over sequences of each sequence's token mean: weights 1/(B L_s).
         SequenceMean = "sequence-mean",
     }
 }

@@ -40,6 +40,7 @@ pub mod text;
 use super::Verdict;
 use crate::error::{Error, Result};
 use crate::scalar::DType;
+pub use crate::tokens::weights::TokenReduction;
 use ndarray::ArrayView2;
 use serde::Serialize;
 use solve::{combine, norm, Solution};
@@ -90,18 +91,6 @@ crate::named_enum! {
 }
 
 crate::named_enum! {
-    /// The loss the user meant.
-    pub enum Meant("--reduction") {
-        /// The mean over all items (samples or counted tokens): weights 1/N.
-        Mean = "mean",
-        /// The sum over all items: weights 1.
-        Sum = "sum",
-        /// The mean over the m sequences of each sequence's token mean: weights 1/(m c_j).
-        SequenceMean = "sequence-mean",
-    }
-}
-
-crate::named_enum! {
     /// A recognised mistake of the weights (see the module docs and docs/diagnose.md).
     pub enum GroupCause("cause") {
         /// Weights 1: the summed loss where the mean was meant.
@@ -144,7 +133,7 @@ pub struct Structure {
     /// What the counts count.
     pub unit: Unit,
     /// The loss meant.
-    pub reduction: Meant,
+    pub reduction: TokenReduction,
     /// The number of consecutive groups in each micro-batch of the optimizer step, in order
     /// (adding up to m); `None`: one micro-batch per group when `accumulation` is given, else
     /// no micro-batches.
@@ -162,7 +151,7 @@ impl Structure {
         Structure {
             counts,
             unit: Unit::Samples,
-            reduction: Meant::Mean,
+            reduction: TokenReduction::Mean,
             microbatches: None,
             accumulation: None,
             ranks: None,
@@ -383,7 +372,7 @@ fn validate(g: &[f64], groups: ArrayView2<f64>, s: &Structure, p: &Precision) ->
             return Err(Error::value("tolerance", t.to_string(), "a relative tolerance above 0 and below 1"));
         }
     }
-    if s.reduction == Meant::SequenceMean && s.unit != Unit::Tokens {
+    if s.reduction == TokenReduction::SequenceMean && s.unit != Unit::Tokens {
         return Err(Error::Usage(
             "--reduction sequence-mean needs --unit tokens (the groups are sequences, the counts their tokens)".into(),
         ));
@@ -450,7 +439,7 @@ fn validate(g: &[f64], groups: ArrayView2<f64>, s: &Structure, p: &Precision) ->
     }
     let one_per_batch = mb.as_ref().is_some_and(|mb| mb.iter().all(|&v| v == 1));
     let sequences = s.unit == Unit::Tokens && !one_per_batch;
-    if s.reduction == Meant::SequenceMean && one_per_batch {
+    if s.reduction == TokenReduction::SequenceMean && one_per_batch {
         return Err(Error::Usage(
             "--reduction sequence-mean takes groups that are sequences, but --microbatches makes each group a \
              micro-batch"
@@ -466,16 +455,16 @@ fn patterns(s: &Structure, l: &Layout) -> (Pattern, Vec<Pattern>) {
     let m = l.counts.len() as u128;
     let each = |f: &dyn Fn(usize) -> u128| Rational::of((0..l.counts.len()).map(f).collect());
     let correct = match s.reduction {
-        Meant::Mean => each(&|_| l.n),
-        Meant::Sum => each(&|_| 1),
-        Meant::SequenceMean => each(&|j| m * l.counts[j]),
+        TokenReduction::Mean => each(&|_| l.n),
+        TokenReduction::Sum => each(&|_| 1),
+        TokenReduction::SequenceMean => each(&|j| m * l.counts[j]),
     };
     let mut out = Vec::new();
     let mut add = |cause: GroupCause, weights: Rational| out.push(Pattern { cause: Some(cause), weights });
-    if s.reduction != Meant::Sum {
+    if s.reduction != TokenReduction::Sum {
         add(GroupCause::SumInsteadOfMean, each(&|_| 1));
     }
-    if s.reduction != Meant::SequenceMean && !l.batch_items.is_empty() {
+    if s.reduction != TokenReduction::SequenceMean && !l.batch_items.is_empty() {
         let b = l.batch_items.len() as u128;
         let per_batch = |f: &dyn Fn(u128) -> u128| each(&|j| f(l.batch_items[l.batch_of[j]]));
         let mean_of_means = match s.unit {
@@ -491,14 +480,14 @@ fn patterns(s: &Structure, l: &Layout) -> (Pattern, Vec<Pattern>) {
             add(GroupCause::PartialWindow, per_batch(&|c| l.k * c));
         }
     }
-    if s.reduction != Meant::SequenceMean && l.rank_items.len() >= 2 {
+    if s.reduction != TokenReduction::SequenceMean && l.rank_items.len() >= 2 {
         let r = l.rank_items.len() as u128;
         add(GroupCause::RankMeanOfMeans, each(&|j| r * l.rank_items[l.rank_of[j]]));
     }
-    if l.sequences && s.reduction == Meant::Mean {
+    if l.sequences && s.reduction == TokenReduction::Mean {
         add(GroupCause::SequenceMeanInsteadOfTokenMean, each(&|j| m * l.counts[j]));
     }
-    if s.reduction == Meant::SequenceMean {
+    if s.reduction == TokenReduction::SequenceMean {
         add(GroupCause::TokenMeanInsteadOfSequenceMean, each(&|_| l.n));
     }
     (Pattern { cause: None, weights: correct }, out)
@@ -909,7 +898,7 @@ fn scale_finding(c: &Context, factor: f64, whole: Option<f64>, exact: bool) -> G
         return GroupFinding { cause: GroupCause::AccumulatedOverSteps, evidence: ev };
     }
     let mut ev = vec![how];
-    if c.s.reduction == Meant::Sum && c.l.n >= 2 && (factor * c.l.n as f64 - 1.0).abs() <= sign_tol {
+    if c.s.reduction == TokenReduction::Sum && c.l.n >= 2 && (factor * c.l.n as f64 - 1.0).abs() <= sign_tol {
         ev.push(format!("s = 1/N (N = {}): the mean where the sum was meant.", c.l.n));
     }
     let _ = c.p;

@@ -10,7 +10,9 @@ use crate::runner::interrupt;
 use clap::Args;
 use gradlab::budget::{self, Stage};
 use gradlab::cost::Shape;
-use gradlab::diagnose::groups::{diagnose_groups, text::format_groups_text, Meant, Precision, Structure, Unit};
+use gradlab::diagnose::groups::{
+    diagnose_groups, text::format_groups_text, Precision, Structure, TokenReduction, Unit,
+};
 use gradlab::diagnose::text::format_text;
 use gradlab::diagnose::{diagnose, Given, Settings, Verdict};
 use gradlab::error::Error;
@@ -70,8 +72,8 @@ pub(super) struct DiagnoseArgs {
     wrt: std::vec::Vec<LinearTensor>,
     /// The loss meant: mean (PyTorch's default) or sum over all samples; with --groups also
     /// sequence-mean (the mean over sequences of each one's token mean).
-    #[arg(long, default_value = "mean", value_parser = |s: &str| Meant::parse(s))]
-    reduction: Meant,
+    #[arg(long, default_value = "mean", value_parser = |s: &str| TokenReduction::parse(s))]
+    reduction: TokenReduction,
     /// The dtype the gradient was computed in (default: the gradient file's type, the narrowest
     /// when several files are given): f16, bf16, f32, f64, tf32, e5m2 and e4m3 (FP8), ieee:E:M
     /// (E = 2..11 exponent and M = 1..52 mantissa bits), mpfr:<bits> (2..65536), or mixed S+C
@@ -128,9 +130,9 @@ pub(super) fn run_diagnose(a: DiagnoseArgs) -> anyhow::Result<ExitCode> {
         return run_groups(a);
     }
     let reduction = match a.reduction {
-        Meant::Mean => Reduction::Mean,
-        Meant::Sum => Reduction::Sum,
-        Meant::SequenceMean => {
+        TokenReduction::Mean => Reduction::Mean,
+        TokenReduction::Sum => Reduction::Sum,
+        TokenReduction::SequenceMean => {
             eprintln!(
                 "error: --reduction sequence-mean needs --groups (the linear model's loss is a mean or a sum over \
                  samples); expected mean or sum with --data"
