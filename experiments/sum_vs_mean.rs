@@ -322,7 +322,7 @@ fn measure<T: gradlab::scalar::Scalar>(
         ratio_spread: (quantile(&ratio, 0.9) - quantile(&ratio, 0.1)) / median(&ratio).abs(),
         diagnosed: d.causes.first().copied().unwrap_or(Cause::Unexplained),
         diagnosed_steps: d.accumulation.map(|a| a.steps),
-        diagnosed_lr: d.accumulation.map(|a| a.learning_rate),
+        diagnosed_lr: d.accumulation.and_then(|a| a.learning_rate),
     }])
 }
 

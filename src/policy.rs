@@ -221,6 +221,12 @@ pub const SCALE_FLOOR_ULPS: f64 = 4.0;
 /// departures the drift does not predict (a reweighting, a wrong element).
 pub(crate) const DRIFT_UNEXPLAINED_MAX: f64 = 0.25;
 
+/// The largest relative misfit ||G - s g|| / ||G|| at which one whole factor s names an
+/// accumulation over steps that SGD's drift law does not describe (momentum, Adam, a large learning
+/// rate): "within a few percent". PyTorch's seed loop under Adam at lr 1e-3 over 5 epochs
+/// (tests/fixtures/diagnose/adam_accumulate) leaves 1.1 % (crates/lab/tests/diagnose.rs).
+pub(crate) const ONE_FACTOR_ACCUMULATION_MAX: f64 = 0.05;
+
 /// Micro-batch sizes recovered from per-sample weights w_j = 1/(K n_b) must make K n_b within
 /// this of a whole number for every sample. The weights come from exact truths and the user's
 /// rounded gradient, so K n_b is off by about its size times the gradient's relative rounding

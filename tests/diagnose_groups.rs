@@ -243,6 +243,27 @@ fn noise_beyond_the_tolerance_and_weights_without_structure_are_unexplained() {
     assert!((worst.ratio - 1.0).abs() > 0.25, "{worst:?}");
 }
 
+/// Five steps' gradients summed while the parameters moved: about 5 times the correct weights,
+/// each off by a few percent. Where the groups span every direction of the gradient (16 groups of
+/// 8 values), being in the span says nothing, and the one factor names the accumulation; where
+/// the weights are identifiable and the span is narrower (16 groups of 4000 values), weights
+/// without structure stay unexplained.
+#[test]
+fn a_drifted_accumulation_is_named_where_the_span_says_nothing() {
+    let counts = vec![1; 16];
+    let mut r = Rng(17);
+    let w: Vec<f64> = (0..16).map(|_| 5.0 / 16.0 * (1.0 + 0.03 * r.normal())).collect();
+    let s = Structure::of_counts(counts.clone());
+    let full = groups(&counts, 8, 21);
+    let d = run(&full, &w, &s, Rounding::F32);
+    assert_eq!(d.rank, 8, "{d:#?}");
+    assert_eq!(d.causes.first(), Some(&GroupCause::AccumulatedOverSteps), "{d:#?}");
+    let narrow = groups(&counts, 4000, 21);
+    let d = run(&narrow, &w, &s, Rounding::F32);
+    assert_eq!(d.rank, 16, "{d:#?}");
+    assert_eq!(d.causes, [GroupCause::Unexplained], "{d:#?}");
+}
+
 fn solve_norm(v: &[f64]) -> f64 {
     v.iter().map(|x| x * x).sum::<f64>().sqrt()
 }

@@ -6,7 +6,7 @@
 //! then the first-order accumulation over SGD steps, then `unexplained`.
 
 use super::exact::{Exact, F64_PASS_MAX_BITS};
-use super::microbatch::{common_partitions, lstsq, partitions, weights_of};
+use super::microbatch::{common_partitions, lstsq, partitions, sum_partition, sum_weights_of, weights_of};
 use super::power::{z_elements, Fit, Scale};
 use super::{Accumulation, Analysis, Cause, Finding};
 use crate::objective::{LinearTensor, Reduction};
@@ -122,13 +122,16 @@ pub(super) fn explain(a: &Analysis, scale: &Scale, fit: Fit, factor: f64, chosen
             if let Some((f, acc)) = accumulation(a, c_ls, &g, &t, mean) {
                 return Explained {
                     findings: f,
-                    learning_rate: Some(acc.learning_rate),
+                    learning_rate: acc.learning_rate,
                     accumulation: Some(acc),
                     ..Default::default()
                 };
             }
             if let Some(e) = step_back {
                 return e;
+            }
+            if let Some((f, acc)) = one_factor_accumulation(c_ls, &g, &t) {
+                return Explained { findings: vec![f], accumulation: Some(acc), ..Default::default() };
             }
             let mut evidence = vec![format!(
                 "no single factor fits: the best one, {c_ls:.6} (least squares; median ratio {factor:.6}), leaves {:.3} of \
@@ -526,6 +529,11 @@ fn accumulation(a: &Analysis, c_ls: f64, g: &[f64], t: &[f64], mean: bool) -> Op
              parameters with their own, zeroed, gradients)."
         ));
     }
+    evidence.push(
+        "under momentum the drift follows the same law with an effective learning rate (lr / (1 - momentum) for \
+         steady steps), so the estimate is the configured lr only for plain SGD."
+            .into(),
+    );
     evidence
         .push("fix: zero the gradient before every backward pass (x.grad = None, or optimizer.zero_grad()).".into());
     let mut out = vec![Finding { cause: Cause::AccumulatedOverSteps, evidence }];
@@ -545,7 +553,34 @@ fn accumulation(a: &Analysis, c_ls: f64, g: &[f64], t: &[f64], mean: bool) -> Op
             ],
         });
     }
-    Some((out, Accumulation { steps: c as usize, learning_rate: lr, unexplained: frac }))
+    Some((out, Accumulation { steps: c as usize, learning_rate: Some(lr), unexplained: frac }))
+}
+
+/// A gradient that one whole factor c >= 2 explains to within
+/// [`crate::policy::ONE_FACTOR_ACCUMULATION_MAX`] although SGD's drift law does not: c gradients
+/// summed at parameters that momentum, Adam or a learning rate beyond the law's range moved.
+/// The law does not cover these, so no learning rate is estimated.
+fn one_factor_accumulation(c_ls: f64, g: &[f64], t: &[f64]) -> Option<(Finding, Accumulation)> {
+    let c = whole_factor(c_ls)?;
+    let left: Vec<f64> = g.iter().zip(t).map(|(x, y)| x - c_ls * y).collect();
+    let rel = norm(&left) / norm(g);
+    if !(rel <= crate::policy::ONE_FACTOR_ACCUMULATION_MAX) {
+        return None;
+    }
+    let evidence = vec![
+        format!(
+            "one factor, {c_ls:.4} (least squares), explains the gradient to within {:.2} % (relative, L2): near the \
+             whole number {c}, the gradient is a sum of {c} gradients taken at parameters that moved between them.",
+            100.0 * rel
+        ),
+        "the way it departs from the truth does not follow plain SGD's drift (the first-order law with a learning \
+         rate, tried first): the parameters moved as momentum or Adam moves them, or with a learning rate beyond the \
+         law's range, which the law does not cover, so no learning rate is estimated."
+            .into(),
+        "fix: zero the gradient before every backward pass (x.grad = None, or optimizer.zero_grad()).".into(),
+    ];
+    let acc = Accumulation { steps: c as usize, learning_rate: None, unexplained: rel };
+    Some((Finding { cause: Cause::AccumulatedOverSteps, evidence }, acc))
 }
 
 /// The per-sample weights from the given gradients, how they were found, or why they cannot be.
@@ -623,8 +658,9 @@ fn contributions(a: &Analysis) -> Array2<f64> {
 }
 
 /// Candidate partitions for the non-identifiable case: the common ones whose f64 prediction
-/// (from prefix sums of the per-sample gradients) comes within [`SCREEN_TOLERANCES`], best first.
-fn screened(a: &Analysis) -> Vec<Vec<usize>> {
+/// (from prefix sums of the per-sample gradients) comes within [`SCREEN_TOLERANCES`], best first;
+/// their means averaged over K, or (`summed`) summed.
+fn screened(a: &Analysis, summed: bool) -> Vec<Vec<usize>> {
     let n = a.n();
     let rows: usize = a.parts.iter().map(|p| p.given.len()).sum();
     if rows.saturating_mul(n + 1) > crate::policy::MICROBATCH_MAX_VALUES {
@@ -643,7 +679,7 @@ fn screened(a: &Analysis) -> Vec<Vec<usize>> {
     let mut scored: Vec<(f64, Vec<usize>)> = common_partitions(n)
         .into_iter()
         .map(|sizes| {
-            let k = sizes.len() as f64;
+            let k = if summed { 1.0 } else { sizes.len() as f64 };
             let mut pred = vec![0.0; rows];
             let mut start = 0;
             for &nb in &sizes {
@@ -663,30 +699,44 @@ fn screened(a: &Analysis) -> Vec<Vec<usize>> {
     scored.into_iter().map(|(_, s)| s).take(3).collect()
 }
 
-/// The fit of the exact mean of micro-batch means of these sizes.
-fn microbatch_fit(a: &Analysis, sizes: &[usize]) -> Fit {
-    let k = sizes.len() as i64;
+/// The fit of the exact mean of micro-batch means of these sizes, or (`summed`) of their sum.
+fn microbatch_fit(a: &Analysis, sizes: &[usize], summed: bool) -> Fit {
+    let k = if summed { 1 } else { sizes.len() as i64 };
     let w: Vec<Dd> =
         sizes.iter().flat_map(|&nb| std::iter::repeat_n(super::exact::ratio_dd(1, k * nb as i64), nb)).collect();
     let model: Vec<Array2<f64>> = a.parts.iter().map(|p| a.r.ex.grad(p.wrt, &w).hi).collect();
-    let sigma = a.sigma_for(&weights_of(sizes), a.settings().dtype, &model);
+    let weights = if summed { sum_weights_of(sizes) } else { weights_of(sizes) };
+    let sigma = a.sigma_for(&weights, a.settings().dtype, &model);
     a.fit_to(&model, &sigma)
 }
 
-/// A mean of micro-batch means that matches the gradient within rounding, or a note on why the
-/// per-sample weights could not be found.
+/// A mean (or a sum) of micro-batch means that matches the gradient within rounding, or a note on
+/// why the per-sample weights could not be found.
 fn microbatch(a: &Analysis) -> Result<(Finding, Vec<usize>), Option<String>> {
     let n = a.n();
     if a.settings().reduction != Reduction::Mean {
         return Err(None);
     }
-    let (candidates, how, note) = match sample_weights(a) {
-        Ok((w, how)) => (partitions(&w), how, None),
-        Err(note) => (screened(a), String::new(), Some(note)),
+    // (sizes, summed): the means averaged over K, or summed (no division by K).
+    let (candidates, how, note): (Vec<(Vec<usize>, bool)>, _, _) = match sample_weights(a) {
+        Ok((w, how)) => {
+            let mut c: Vec<(Vec<usize>, bool)> = partitions(&w).into_iter().map(|s| (s, false)).collect();
+            c.extend(sum_partition(&w).map(|s| (s, true)));
+            (c, how, None)
+        }
+        Err(note) => {
+            let c = screened(a, false)
+                .into_iter()
+                .map(|s| (s, false))
+                .chain(screened(a, true).into_iter().map(|s| (s, true)));
+            (c.collect(), String::new(), Some(note))
+        }
     };
-    let uneven: Vec<Vec<usize>> = candidates.into_iter().filter(|s| s.iter().any(|&v| v != s[0])).collect();
-    for (i, sizes) in uneven.iter().enumerate() {
-        let f = microbatch_fit(a, sizes);
+    let uneven: Vec<(Vec<usize>, bool)> =
+        candidates.into_iter().filter(|(s, _)| s.iter().any(|&v| v != s[0])).collect();
+    for (i, (sizes, summed)) in uneven.iter().enumerate() {
+        let summed = *summed;
+        let f = microbatch_fit(a, sizes, summed);
         if !f.holds() {
             continue;
         }
@@ -694,8 +744,9 @@ fn microbatch(a: &Analysis) -> Result<(Finding, Vec<usize>), Option<String>> {
         let mut distinct: Vec<usize> = sizes.clone();
         distinct.sort_unstable();
         distinct.dedup();
+        let kk = if summed { 1 } else { k };
         let factors: Vec<String> =
-            distinct.iter().rev().map(|&nb| format!("{:.4} (n_b = {nb})", n as f64 / (k * nb) as f64)).collect();
+            distinct.iter().rev().map(|&nb| format!("{:.4} (n_b = {nb})", n as f64 / (kk * nb) as f64)).collect();
         let base = a.fit_scaled(1.0);
         let mut evidence = Vec::new();
         match &note {
@@ -708,29 +759,45 @@ fn microbatch(a: &Analysis) -> Result<(Finding, Vec<usize>), Option<String>> {
                  one): this one fits."
             )),
         }
+        let weight = if summed { "1/n_b" } else { "1/(K n_b)" };
         evidence.push(format!(
-            "micro-batch sizes in sample order: {sizes:?} (K = {k}, N = {n}): each sample is weighted 1/(K n_b) \
-             instead of 1/N, so the samples of a micro-batch of n_b count N/(K n_b) times: {}.",
+            "micro-batch sizes in sample order: {sizes:?} (K = {k}, N = {n}): each sample is weighted {weight} \
+             instead of 1/N, so the samples of a micro-batch of n_b count N/({}n_b) times: {}.",
+            if summed { "" } else { "K " },
             factors.join(", ")
         ));
+        let what = if summed { "sum" } else { "mean" };
         evidence.push(format!(
-            "the exact mean of these micro-batch means matches the gradient within rounding (largest deviation {:.2} \
+            "the exact {what} of these micro-batch means matches the gradient within rounding (largest deviation {:.2} \
              of the tolerance); the mean over all samples misses by up to {:.3e} tolerances.",
             f.largest, base.largest
         ));
-        let others: Vec<String> = uneven[i + 1..].iter().map(|s| format!("{s:?} (K = {})", s.len())).collect();
+        let others: Vec<String> = uneven[i + 1..]
+            .iter()
+            .filter(|(_, s)| *s == summed)
+            .map(|(s, _)| format!("{s:?} (K = {})", s.len()))
+            .collect();
         if !others.is_empty() {
             evidence.push(format!(
-                "the same weights come from {}: splitting every micro-batch evenly leaves 1/(K n_b) unchanged.",
+                "the same weights come from {}: splitting every micro-batch evenly leaves {weight} unchanged.",
                 others.join(", ")
             ));
         }
-        evidence.push(
-            "fix: sum each micro-batch's loss (reduction='sum') and divide the accumulated gradient by N, or weight \
-             each micro-batch's mean by n_b/N."
-                .into(),
-        );
-        return Ok((Finding { cause: Cause::MeanOfMicrobatchMeans, evidence }, sizes.clone()));
+        let (cause, fix) = if summed {
+            (
+                Cause::SumOfMicrobatchMeans,
+                "fix: divide each micro-batch's loss by the number of micro-batches K as well as by its size, or \
+                 better sum each micro-batch's loss (reduction='sum') and divide the accumulated gradient by N.",
+            )
+        } else {
+            (
+                Cause::MeanOfMicrobatchMeans,
+                "fix: sum each micro-batch's loss (reduction='sum') and divide the accumulated gradient by N, or \
+                 weight each micro-batch's mean by n_b/N.",
+            )
+        };
+        evidence.push(fix.into());
+        return Ok((Finding { cause, evidence }, sizes.clone()));
     }
     Err(note)
 }

@@ -108,6 +108,39 @@ pub(crate) fn weights_of(sizes: &[usize]) -> Vec<f64> {
     sizes.iter().flat_map(|&nb| std::iter::repeat_n(1.0 / (k * nb as f64), nb)).collect()
 }
 
+/// The per-sample weights 1/n_b of micro-batch means summed, not averaged (no division by K),
+/// in sample order.
+pub(crate) fn sum_weights_of(sizes: &[usize]) -> Vec<f64> {
+    sizes.iter().flat_map(|&nb| std::iter::repeat_n(1.0 / nb as f64, nb)).collect()
+}
+
+/// The micro-batch sizes (in sample order) whose summed means give the weights `w` = 1/n_b: every
+/// 1/w whole, runs of equal values splitting into whole micro-batches, at least two micro-batches
+/// of unequal sizes (equal ones give K times the mean, a plain factor). `None` otherwise.
+pub fn sum_partition(w: &[f64]) -> Option<Vec<usize>> {
+    if w.is_empty() || w.iter().any(|&v| !(v.is_finite() && v > 0.0)) {
+        return None;
+    }
+    let nb: Vec<usize> = w
+        .iter()
+        .map(|x| {
+            let s = 1.0 / x;
+            ((s - s.round()).abs() <= MICROBATCH_WHOLE_TOLERANCE && s.round() >= 1.0).then_some(s.round() as usize)
+        })
+        .collect::<Option<_>>()?;
+    let mut sizes = Vec::new();
+    let mut j = 0;
+    while j < nb.len() {
+        let run = nb[j..].iter().take_while(|&&s| s == nb[j]).count();
+        if run % nb[j] != 0 {
+            return None;
+        }
+        sizes.extend(std::iter::repeat_n(nb[j], run / nb[j]));
+        j += run;
+    }
+    (sizes.len() >= 2 && sizes.iter().any(|&v| v != sizes[0])).then_some(sizes)
+}
+
 /// The micro-batch sizes (in sample order) whose weights 1/(K n_b) are `w`, up to
 /// `MAX_PARTITIONS` of them, smallest K first; empty when none fits (a weight that is not
 /// positive, no K making every K n_b whole, or runs that do not split into whole micro-batches).
@@ -282,6 +315,11 @@ mod tests {
         // weights samples like [38, 26] with K = 2, which is found first.
         assert_eq!(partitions(&weights_of(&[19, 19, 13, 13]))[0], vec![38, 26]);
         // Rounding-sized noise is tolerated; weights that fit no partition are refused.
+        assert_eq!(sum_partition(&sum_weights_of(&[3, 5, 8])), Some(vec![3, 5, 8]));
+        assert_eq!(sum_partition(&sum_weights_of(&[4, 4, 2, 2])), Some(vec![4, 4, 2, 2]));
+        // Equal sizes are K times the mean (a factor), and 1/(K n_b) is not a sum of means.
+        assert_eq!(sum_partition(&sum_weights_of(&[4, 4])), None);
+        assert_eq!(sum_partition(&weights_of(&[3, 5, 8])), None);
         let noisy: Vec<f64> = weights_of(&[8, 8, 5]).iter().map(|w| w * (1.0 + 1e-7)).collect();
         assert_eq!(partitions(&noisy)[0], vec![8, 8, 5]);
         assert!(partitions(&[0.1, 0.2, 0.3]).is_empty());

@@ -44,6 +44,7 @@ pub mod groups;
 pub mod microbatch;
 pub mod power;
 pub mod text;
+pub mod tokens;
 pub mod tolerance;
 
 use crate::error::{Error, Result};
@@ -84,6 +85,8 @@ crate::named_enum! {
         AccumulatedOverSteps = "accumulated_over_steps",
         /// Micro-batch means averaged, with unequal micro-batch sizes.
         MeanOfMicrobatchMeans = "mean_of_microbatch_means",
+        /// Micro-batch means summed, not averaged over K: each sample weighted 1/n_b.
+        SumOfMicrobatchMeans = "sum_of_microbatch_means",
         /// The truth at the parameters one SGD step back: parameters saved after the step.
         ParamsAfterStep = "params_after_step",
         /// A plain factor.
@@ -171,9 +174,11 @@ pub struct Finding {
 pub struct Accumulation {
     /// The number of steps c.
     pub steps: usize,
-    /// The learning rate 2 a / (c (c - 1)).
-    pub learning_rate: f64,
-    /// ||G - c g - a g'|| / ||G - c g||.
+    /// The learning rate 2 a / (c (c - 1)); `None` when the drift does not follow SGD's law
+    /// (momentum, Adam, a learning rate beyond the law's range) and one factor named c.
+    pub learning_rate: Option<f64>,
+    /// ||G - c g - a g'|| / ||G - c g|| (the law), or ||G - s g|| / ||G|| for the least-squares
+    /// factor s (one factor).
     pub unexplained: f64,
 }
 

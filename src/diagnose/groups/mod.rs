@@ -16,8 +16,10 @@
 //! accumulated over the groups in the dtype A lies within tau ||g|| of sum_j w_j G_j, with
 //! tau = (F_S u_S + F_C u_C) a + Z u_A sqrt(sum_{k>=2} ||S_k||^2) / ||g|| + tau_0, with C the
 //! dtype the model computed in, a = max(1, sqrt(sum_j ||w_j G_j||^2) / ||g||) the cancellation
-//! of the groups' contributions and S_k their partial sums in order (F_S = [`STORAGE_ULPS`],
-//! F_C = [`COMPUTE_ULPS`], Z = [`ACCUMULATION_Z`], tau_0 = [`TOLERANCE_FLOOR`]).
+//! of the groups' contributions and S_k their partial sums in order: after every group, or, when
+//! micro-batches are given, after each micro-batch, where a loop adds to `.grad`
+//! ([`tolerance_at`]) (F_S = [`STORAGE_ULPS`], F_C = [`COMPUTE_ULPS`], Z = [`ACCUMULATION_Z`],
+//! tau_0 = [`TOLERANCE_FLOOR`]).
 //!
 //! **Patterns.** Each named mistake predicts weights w^p (all of the form 1/integer, compared
 //! exactly). A pattern fits when ||g - G^T w^p|| <= tau ||g||, computed as
@@ -30,8 +32,10 @@
 //!
 //! The verdict, tried in order: a named pattern fits (correct, or the mistakes closest first);
 //! else one factor s fits (`wrong_sign`, `accumulated_over_steps` for s near a whole E >= 2,
-//! `scaled`); else, with rho above tau, one factor within [`crate::policy::FACTOR_TOLERANCE`]
-//! near a whole E >= 2 is `accumulated_over_steps` (parameters moved between the steps);
+//! `scaled`); else, with rho above tau (or with weights that are not identifiable, or groups
+//! spanning every direction of the gradient, where being in the span says nothing), one factor
+//! within [`crate::policy::FACTOR_TOLERANCE`] near a whole E >= 2 is `accumulated_over_steps`
+//! (parameters moved between the steps);
 //! else `unexplained` with the best fit's residual.
 
 pub mod solve;
@@ -138,10 +142,12 @@ pub struct Structure {
     /// (adding up to m); `None`: one micro-batch per group when `accumulation` is given, else
     /// no micro-batches.
     pub microbatches: Option<Vec<usize>>,
-    /// K, the configured accumulation steps (default: the micro-batches given; more than them:
-    /// a partial last window).
+    /// K, the configured accumulation steps of a rank's window (default: the micro-batches of
+    /// the fullest window; more than a window holds: a partial window).
     pub accumulation: Option<usize>,
-    /// R data-parallel ranks holding m / R consecutive groups each.
+    /// R data-parallel ranks, their gradients averaged: with micro-batches, micro-batch i runs on
+    /// rank i mod R (as `tokens::weights::Structure`); without, each rank holds m / R
+    /// consecutive groups.
     pub ranks: Option<usize>,
 }
 
@@ -324,7 +330,12 @@ struct Layout {
     /// Micro-batch index of each group and the items of each micro-batch (empty when none).
     batch_of: Vec<usize>,
     batch_items: Vec<u128>,
+    /// M_r, the micro-batches of the rank each micro-batch runs on (R = 1: all of them).
+    batch_window: Vec<u128>,
+    /// K, the configured accumulation steps of a rank's window.
     k: u128,
+    /// R, the data-parallel ranks (1 when none).
+    r: u128,
     /// Rank index of each group and items of each rank (empty when no ranks).
     rank_of: Vec<usize>,
     rank_items: Vec<u128>,
@@ -385,6 +396,12 @@ fn validate(g: &[f64], groups: ArrayView2<f64>, s: &Structure, p: &Precision) ->
         (None, None) => None,
     };
     let (mut batch_of, mut batch_items, mut k) = (Vec::new(), Vec::new(), 1);
+    let mut batch_window: Vec<u128> = Vec::new();
+    let r = match s.ranks {
+        Some(0) => return Err(Error::value("--ranks", "0", "at least 1 rank")),
+        Some(r) => r,
+        None => 1,
+    };
     if let Some(mb) = &mb {
         if let Some(b) = mb.iter().position(|&v| v == 0) {
             return Err(Error::value(
@@ -400,29 +417,46 @@ fn validate(g: &[f64], groups: ArrayView2<f64>, s: &Structure, p: &Precision) ->
                  groups per micro-batch, in order)"
             )));
         }
+        if mb.len() < r {
+            return Err(Error::Usage(format!(
+                "{} micro-batches were given for {r} ranks; expected at least one micro-batch per rank (micro-batch i \
+                 runs on rank i mod R)",
+                mb.len()
+            )));
+        }
         for (b, &size) in mb.iter().enumerate() {
             let start = batch_of.len();
             batch_of.extend(std::iter::repeat_n(b, size));
             batch_items.push(counts[start..start + size].iter().sum());
         }
-        k = match s.accumulation {
-            None => mb.len() as u128,
-            Some(0) => return Err(Error::value("--accumulation", "0", "at least 1 accumulation step")),
-            Some(kk) if kk < mb.len() => {
-                return Err(Error::Usage(format!(
-                    "--accumulation {kk} is fewer than the {} micro-batches given; expected the micro-batches of one \
+        // Micro-batch i runs on rank i mod R: rank q's window holds M_q of them.
+        let windows: Vec<usize> = (0..r).map(|q| (q..mb.len()).step_by(r).count()).collect();
+        batch_window = (0..mb.len()).map(|b| windows[b % r] as u128).collect();
+        let most = windows.iter().copied().max().unwrap_or(1);
+        k =
+            match s.accumulation {
+                None => most as u128,
+                Some(0) => return Err(Error::value("--accumulation", "0", "at least 1 accumulation step")),
+                Some(kk) if kk < most => return Err(Error::Usage(format!(
+                    "--accumulation {kk} is fewer than the {most} micro-batches {}; expected the micro-batches of one \
                      optimizer step (at most K)",
-                    mb.len()
-                )))
-            }
-            Some(kk) => kk as u128,
-        };
+                    if r == 1 {
+                        "given".to_string()
+                    } else {
+                        format!("of a rank's window (micro-batch i on rank i mod {r})")
+                    }
+                ))),
+                Some(kk) => kk as u128,
+            };
     }
     let (mut rank_of, mut rank_items) = (Vec::new(), Vec::new());
-    if let Some(r) = s.ranks {
-        if r == 0 {
-            return Err(Error::value("--ranks", "0", "at least 1 rank"));
+    if let (Some(_), Some(_)) = (s.ranks, &mb) {
+        rank_of = batch_of.iter().map(|&b| b % r).collect();
+        rank_items = vec![0u128; r];
+        for (j, &q) in rank_of.iter().enumerate() {
+            rank_items[q] += counts[j];
         }
+    } else if s.ranks.is_some() {
         if m % r != 0 {
             return Err(Error::Usage(format!(
                 "{m} groups do not split over {r} ranks; expected a multiple of {r} groups (each rank holds m / R \
@@ -446,7 +480,7 @@ fn validate(g: &[f64], groups: ArrayView2<f64>, s: &Structure, p: &Precision) ->
                 .into(),
         ));
     }
-    Ok(Layout { counts, n, batch_of, batch_items, k, rank_of, rank_items, sequences })
+    Ok(Layout { counts, n, batch_of, batch_items, batch_window, k, r: r as u128, rank_of, rank_items, sequences })
 }
 
 /// The correct weights and every named mistake that applies to the structure, in the order
@@ -465,19 +499,21 @@ fn patterns(s: &Structure, l: &Layout) -> (Pattern, Vec<Pattern>) {
         add(GroupCause::SumInsteadOfMean, each(&|_| 1));
     }
     if s.reduction != TokenReduction::SequenceMean && !l.batch_items.is_empty() {
-        let b = l.batch_items.len() as u128;
-        let per_batch = |f: &dyn Fn(u128) -> u128| each(&|j| f(l.batch_items[l.batch_of[j]]));
+        // Micro-batch b's items c_b, and M_r, the window of the rank it runs on.
+        let per_batch =
+            |f: &dyn Fn(u128, u128) -> u128| each(&|j| f(l.batch_items[l.batch_of[j]], l.batch_window[l.batch_of[j]]));
         let mean_of_means = match s.unit {
             Unit::Samples => GroupCause::MeanOfMicrobatchMeans,
             Unit::Tokens => GroupCause::PerMicrobatchTokenMean,
         };
-        add(mean_of_means, per_batch(&|c| b * c));
-        add(GroupCause::SumOfMicrobatchMeans, per_batch(&|c| c));
+        let r = l.r;
+        add(mean_of_means, per_batch(&|c, mr| r * mr * c));
+        add(GroupCause::SumOfMicrobatchMeans, per_batch(&|c, _| r * c));
         if l.k >= 2 {
             add(GroupCause::DoubleNormalization, each(&|_| l.k * l.n));
         }
-        if l.k > b {
-            add(GroupCause::PartialWindow, per_batch(&|c| l.k * c));
+        if l.batch_window.iter().any(|&mr| l.k > mr) {
+            add(GroupCause::PartialWindow, per_batch(&|c, _| r * l.k * c));
         }
     }
     if s.reduction != TokenReduction::SequenceMean && l.rank_items.len() >= 2 {
@@ -496,9 +532,24 @@ fn patterns(s: &Structure, l: &Layout) -> (Pattern, Vec<Pattern>) {
 /// tau for the fit (module docs): the storage term F u_S max(1, sqrt(sum_j ||w_j G_j||^2) /
 /// ||g||) (each group's contribution carries its own rounding, of its own size, and where the
 /// contributions cancel those errors stay while the sum shrinks), the accumulation of the
-/// contributions w_j G_j in their order (partial sums S_k) in the dtype A, and the floor.
-/// `p.tolerance` replaces it.
+/// contributions w_j G_j in their order (partial sums S_k, one after each group) in the dtype A,
+/// and the floor. `p.tolerance` replaces it.
 pub fn tolerance(groups: ArrayView2<f64>, weights: &[f64], norm_g: f64, p: &Precision) -> f64 {
+    tolerance_at(groups, weights, norm_g, p, None)
+}
+
+/// [`tolerance`] with the contributions rounded to S and accumulated in A only at the groups
+/// `ends` (exclusive ends in group order, the last m): a training loop adds a micro-batch's
+/// gradient to `.grad` once, its groups summed inside the micro-batch's backward pass in the
+/// compute dtype, so the storage term's contributions and the partial sums are the
+/// micro-batches'. `None`: every group's.
+pub fn tolerance_at(
+    groups: ArrayView2<f64>,
+    weights: &[f64],
+    norm_g: f64,
+    p: &Precision,
+    ends: Option<&[usize]>,
+) -> f64 {
     if let Some(t) = p.tolerance {
         return t;
     }
@@ -506,16 +557,32 @@ pub fn tolerance(groups: ArrayView2<f64>, weights: &[f64], norm_g: f64, p: &Prec
         return TOLERANCE_FLOOR;
     }
     let mut partial = vec![0.0; groups.ncols()];
-    let (mut squares, mut parts) = (0.0, 0.0);
+    // The contribution rounded to S since the last addition: a group's, or a micro-batch's.
+    let mut block = vec![0.0; groups.ncols()];
+    let (mut squares, mut parts, mut added) = (0.0, 0.0, 0usize);
+    let mut next_end = ends.map(|e| e.iter().copied().peekable());
     for (k, (row, &w)) in groups.rows().into_iter().zip(weights).enumerate() {
-        let mut own = 0.0;
-        partial.iter_mut().zip(row).for_each(|(s, g)| {
+        partial.iter_mut().zip(block.iter_mut()).zip(row).for_each(|((s, b), g)| {
             *s += w * g;
-            own += (w * g) * (w * g);
+            *b += w * g;
         });
-        parts += own;
-        if k >= 1 {
-            squares += norm(&partial).powi(2);
+        let at_end = match next_end.as_mut() {
+            None => true,
+            Some(it) => {
+                let hit = it.peek() == Some(&(k + 1));
+                if hit {
+                    it.next();
+                }
+                hit
+            }
+        };
+        if at_end {
+            parts += norm(&block).powi(2);
+            block.iter_mut().for_each(|b| *b = 0.0);
+            if added >= 1 {
+                squares += norm(&partial).powi(2);
+            }
+            added += 1;
         }
     }
     let cancellation = (parts.sqrt() / norm_g).max(1.0);
@@ -599,7 +666,10 @@ fn analyse(
     let ng = sol.norm;
     // A rank-deficient fit cannot resolve directions below sol.resolution of the groups' sizes.
     let unresolved: f64 = w.iter().zip(&sol.group_norms).map(|(w, n)| w.abs() * n).sum::<f64>() * sol.resolution;
-    let tau = tolerance(groups, w, ng, p) + if ng > 0.0 { unresolved / ng } else { 0.0 };
+    // .grad is added to once per micro-batch when the groups are finer than micro-batches.
+    let ends: Option<Vec<usize>> =
+        (!l.batch_of.is_empty()).then(|| (1..=m).filter(|&e| e == m || l.batch_of[e] != l.batch_of[e - 1]).collect());
+    let tau = tolerance_at(groups, w, ng, p, ends.as_deref()) + if ng > 0.0 { unresolved / ng } else { 0.0 };
     let rho = if ng > 0.0 { sol.residual / ng } else { 0.0 };
     let in_span = rho <= tau;
     // A pattern fits when the gradient lies within tau of its gradient: the residual out of the
@@ -705,7 +775,13 @@ fn analyse(
         if within(scale_departure) {
             expected = Some(wc.iter().map(|v| v * factor).collect());
             findings.push(scale_finding(&ctx, factor, whole, true));
-        } else if !in_span && factor_left <= crate::policy::FACTOR_TOLERANCE && whole.is_some() {
+        } else if (!in_span || sol.rank < m || sol.rank >= g.len())
+            && factor_left <= crate::policy::FACTOR_TOLERANCE
+            && whole.is_some()
+        {
+            // Out of the span, or in a span that says nothing (the weights are not identifiable,
+            // or the groups span every direction of the gradient): one whole factor that leaves
+            // a few percent is an accumulation over steps whose parameters moved.
             findings.push(scale_finding(&ctx, factor, whole, false));
         } else {
             findings.push(unexplained(&ctx, factor, factor_left, worst.as_ref()));
@@ -757,6 +833,12 @@ fn is_microbatch(c: GroupCause) -> bool {
     )
 }
 
+/// M_r of each rank, in rank order (micro-batch i on rank i mod R).
+fn windows(l: &Layout) -> Vec<u128> {
+    let r = l.r as usize;
+    (0..r).map(|q| l.batch_window.get(q).copied().unwrap_or(0)).collect()
+}
+
 fn harmless_why(c: GroupCause) -> &'static str {
     match c {
         GroupCause::MeanOfMicrobatchMeans | GroupCause::PerMicrobatchTokenMean => {
@@ -801,22 +883,42 @@ fn pattern_evidence(c: &Context, cause: GroupCause, weights: &Rational, d: f64) 
     let b = c.l.batch_items.len();
     match cause {
         GroupCause::MeanOfMicrobatchMeans | GroupCause::PerMicrobatchTokenMean | GroupCause::PartialWindow => {
-            let k = if cause == GroupCause::PartialWindow { c.l.k } else { b as u128 };
-            let each: Vec<String> =
-                c.l.batch_items.iter().map(|&cb| format!("{:.4} (c_b = {cb})", c.l.n as f64 / (k * cb) as f64)).collect();
+            let partial = cause == GroupCause::PartialWindow;
+            // The divisor of c_b: R K (partial) or R M_r.
+            let div = |i: usize| c.l.r * if partial { c.l.k } else { c.l.batch_window[i] };
+            let each: Vec<String> = c
+                .l
+                .batch_items
+                .iter()
+                .enumerate()
+                .map(|(i, &cb)| format!("{:.4} (c_b = {cb})", c.l.n as f64 / (div(i) * cb) as f64))
+                .collect();
+            let (weight, k) = match (c.l.r, partial) {
+                (1, true) => ("1/(K c_b)".to_string(), format!("K = {} configured, {b} micro-batches run", c.l.k)),
+                (1, false) => ("1/(K c_b)".to_string(), format!("K = {b}")),
+                (r, true) => (
+                    "1/(R K c_b)".to_string(),
+                    format!("R = {r} ranks, K = {} configured, windows of {:?} micro-batches", c.l.k, windows(c.l)),
+                ),
+                (r, false) => (
+                    "1/(R M_r c_b)".to_string(),
+                    format!("R = {r} ranks, each averaging its M_r = {:?} micro-batches", windows(c.l)),
+                ),
+            };
             ev.push(format!(
-                "micro-batch sizes {:?} ({} in all, K = {k}{}): each item is weighted 1/(K c_b) instead of 1/N, so \
-                 the items of a micro-batch of c_b count N/(K c_b) times: {}.",
+                "micro-batch sizes {:?} ({} in all, {k}): each item is weighted {weight} instead of 1/N, so the items \
+                 of each micro-batch count this many times their correct weight: {}.",
                 c.l.batch_items,
                 c.l.n,
-                if cause == GroupCause::PartialWindow { format!(" configured, {b} micro-batches run") } else { String::new() },
                 each.join(", ")
             ));
         }
         GroupCause::SumOfMicrobatchMeans => ev.push(format!(
             "micro-batch sizes {:?} ({} in all, {b} micro-batches): each micro-batch's mean is added without \
-             dividing by K, so an item of a micro-batch of c_b counts N/c_b times.",
-            c.l.batch_items, c.l.n
+             dividing by K, so an item of a micro-batch of c_b counts {} times.",
+            c.l.batch_items,
+            c.l.n,
+            if c.l.r == 1 { "N/c_b".to_string() } else { format!("N/(R c_b) (the R = {} ranks averaged)", c.l.r) }
         )),
         GroupCause::DoubleNormalization => ev.push(format!(
             "every weight is 1/(K N) with K = {}: the global mean divided by the accumulation steps again, 1/{} of the \

@@ -14,11 +14,13 @@ use gradlab::diagnose::groups::{
     diagnose_groups, text::format_groups_text, Precision, Structure, TokenReduction, Unit,
 };
 use gradlab::diagnose::text::format_text;
+use gradlab::diagnose::tokens::{diagnose_tokens, TokenLoop, TOKEN_TENSORS};
 use gradlab::diagnose::{diagnose, Given, Settings, Verdict};
 use gradlab::error::Error;
 use gradlab::objective::{LinearTensor, Reduction};
 use gradlab::problem::Problem;
 use gradlab::scalar::DType;
+use gradlab::tokens::TokenProblem;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -32,8 +34,14 @@ pub const EXIT_INCONCLUSIVE: u8 = 4;
 pub(super) struct DiagnoseArgs {
     /// Folder with x.npy, t.npy, weight.npy and bias.npy: the inputs, targets and the parameters at
     /// which the gradient was taken (the linear model; or --groups for any model).
-    #[arg(long, value_name = "DIR", required_unless_present = "groups", conflicts_with = "groups")]
+    #[arg(long, value_name = "DIR", required_unless_present_any = ["groups", "tokens"], conflicts_with_all = ["groups", "tokens"])]
     data: Option<PathBuf>,
+    /// A token problem: a folder with x.npy (B x T x d), t.npy (B x T, int64, -100 ignored),
+    /// weight.npy (k x d) and bias.npy (k) of the linear head at which the gradient was taken;
+    /// the sequences are the groups, each counting its non-ignored tokens (--microbatches in
+    /// sequences).
+    #[arg(long, value_name = "DIR", conflicts_with = "groups")]
+    tokens: Option<PathBuf>,
     /// Any model: the gradients of the loss's groups (samples, sequences, micro-batches or ranks),
     /// each of its summed loss at the same parameters, stacked on a first axis (m, ...) with the
     /// rest of the shape --grad's, float64 .npy; the diagnosis recovers the weight each group got.
@@ -43,35 +51,37 @@ pub(super) struct DiagnoseArgs {
     /// order (3,5,8) or an integer .npy of m values (default: 1 each).
     #[arg(long, value_name = "LIST|FILE", requires = "groups")]
     counts: Option<String>,
-    /// With --groups: how many consecutive groups each micro-batch of the optimizer step holds,
-    /// in order (2,3,3; adding up to the groups).
-    #[arg(long, value_name = "LIST", value_delimiter = ',', requires = "groups")]
+    /// With --groups or --tokens: how many consecutive groups (sequences) each micro-batch of the
+    /// optimizer step holds, in order (2,3,3; adding up to the groups).
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
     microbatches: Option<Vec<usize>>,
-    /// With --groups: the configured gradient accumulation steps K (default: the micro-batches
-    /// given; more: the last, partial window). Without --microbatches each group is a micro-batch.
-    #[arg(long, value_name = "K", requires = "groups")]
+    /// With --groups or --tokens: the configured gradient accumulation steps K (default: the
+    /// micro-batches given; more: the last, partial window). Without --microbatches each group is
+    /// a micro-batch.
+    #[arg(long, value_name = "K")]
     accumulation: Option<usize>,
-    /// With --groups: R data-parallel ranks, each holding m / R consecutive groups.
-    #[arg(long, value_name = "R", requires = "groups")]
+    /// With --groups or --tokens: R data-parallel ranks (micro-batch i on rank i mod R).
+    #[arg(long, value_name = "R")]
     ranks: Option<usize>,
     /// With --groups: what the counts count, samples or tokens (then the groups are sequences,
     /// unless --microbatches gives each group its own micro-batch).
     #[arg(long, value_parser = |s: &str| Unit::parse(s), requires = "groups")]
     unit: Option<Unit>,
-    /// With --groups: the relative tolerance tau in place of the dtype's (for a model whose own
-    /// rounding is larger).
-    #[arg(long, value_name = "REL", requires = "groups")]
+    /// With --groups or --tokens: the relative tolerance tau in place of the dtype's (for a model
+    /// whose own rounding is larger).
+    #[arg(long, value_name = "REL")]
     tolerance: Option<f64>,
     /// The gradient as a float32 or float64 .npy of the tensor's shape (x.grad.numpy() saved with
     /// numpy); comma-separated, one per --wrt.
     #[arg(long, value_name = "FILE", value_delimiter = ',', required = true)]
     grad: Vec<PathBuf>,
     /// What the gradient is taken with respect to: input, weight or bias (comma-separated, one per
-    /// --grad file).
-    #[arg(long, default_value = "input", value_parser = parse_diagnose_wrts, conflicts_with = "groups")]
-    wrt: std::vec::Vec<LinearTensor>,
-    /// The loss meant: mean (PyTorch's default) or sum over all samples; with --groups also
-    /// sequence-mean (the mean over sequences of each one's token mean).
+    /// --grad file; default input, with --tokens weight,bias).
+    #[arg(long, value_parser = parse_diagnose_wrts, conflicts_with = "groups")]
+    wrt: Option<std::vec::Vec<LinearTensor>>,
+    /// The loss meant: mean (PyTorch's default: over samples, or over counted tokens with
+    /// --tokens) or sum; with --groups or --tokens also sequence-mean (the mean over sequences of
+    /// each one's token mean).
     #[arg(long, default_value = "mean", value_parser = |s: &str| TokenReduction::parse(s))]
     reduction: TokenReduction,
     /// The dtype the gradient was computed in (default: the gradient file's type, the narrowest
@@ -129,32 +139,49 @@ pub(super) fn run_diagnose(a: DiagnoseArgs) -> anyhow::Result<ExitCode> {
     if a.groups.is_some() {
         return run_groups(a);
     }
+    if a.tokens.is_some() {
+        return run_tokens(a);
+    }
+    for (flag, given) in [
+        ("--microbatches", a.microbatches.is_some()),
+        ("--accumulation", a.accumulation.is_some()),
+        ("--ranks", a.ranks.is_some()),
+        ("--tolerance", a.tolerance.is_some()),
+    ] {
+        if given {
+            return usage(&format!(
+                "{flag} describes the groups of --groups or --tokens; with --data the micro-batches are found from \
+                 the gradient itself"
+            ));
+        }
+    }
+    let wrts = a.wrt.clone().unwrap_or_else(|| vec![LinearTensor::Input]);
     let reduction = match a.reduction {
         TokenReduction::Mean => Reduction::Mean,
         TokenReduction::Sum => Reduction::Sum,
         TokenReduction::SequenceMean => {
             eprintln!(
-                "error: --reduction sequence-mean needs --groups (the linear model's loss is a mean or a sum over \
-                 samples); expected mean or sum with --data"
+                "error: --reduction sequence-mean needs --groups or --tokens (the linear model's loss is a mean or a \
+                 sum over samples); expected mean or sum with --data"
             );
             return Ok(ExitCode::from(2));
         }
     };
-    if a.grad.len() != a.wrt.len() {
+    if a.grad.len() != wrts.len() {
         // A usage error: the command line contradicts itself.
         eprintln!(
             "error: {} gradient files were given for {} --wrt tensors ({}); expected one file per tensor, in the same \
              order",
             a.grad.len(),
-            a.wrt.len(),
-            a.wrt.iter().map(|w| w.name()).collect::<Vec<_>>().join(",")
+            wrts.len(),
+            wrts.iter().map(|w| w.name()).collect::<Vec<_>>().join(",")
         );
         return Ok(ExitCode::from(2));
     }
-    let data = a.data.as_deref().unwrap_or_else(|| unreachable!("clap requires --data without --groups"));
+    let data = a.data.as_deref().unwrap_or_else(|| unreachable!("clap requires --data without --groups or --tokens"));
     let problem = Problem::load(data)?;
     let mut given = Vec::with_capacity(a.grad.len());
-    for (path, &wrt) in a.grad.iter().zip(&a.wrt) {
+    for (path, &wrt) in a.grad.iter().zip(&wrts) {
         let (grad, file) = gradlab::npy::read_float_typed(path)?;
         given.push(Given { wrt, grad, file, name: path.display().to_string() });
     }
@@ -165,7 +192,7 @@ pub(super) fn run_diagnose(a: DiagnoseArgs) -> anyhow::Result<ExitCode> {
     let settings = Settings { reduction, dtype, accumulate };
     let limit = budget::memory_limit(a.max_memory, budget::MemInfo::read());
     let shape = Shape::of(&problem);
-    budget::diagnose_fits(shape, &a.wrt, &limit)?;
+    budget::diagnose_fits(shape, &wrts, &limit)?;
     let watch = interrupt::watch();
     let stages = vec![Stage { label: "the exact model".into(), units: 1 }];
     let bar = WorkBar::start(&watch, stages);
@@ -178,7 +205,7 @@ pub(super) fn run_diagnose(a: DiagnoseArgs) -> anyhow::Result<ExitCode> {
     let text = if a.format == "json" {
         serde_json::to_string_pretty(&d)? + "\n"
     } else {
-        format_text(&problem, &a.wrt, &settings, &d)
+        format_text(&problem, &wrts, &settings, &d)
     };
     print!("{text}");
     Ok(exit_of(d.verdict))
@@ -290,6 +317,75 @@ fn run_groups(a: DiagnoseArgs) -> anyhow::Result<ExitCode> {
     drop(grad);
     let groups = groups.into_shape_with_order((m, p)).map_err(|e| anyhow::anyhow!("{}: {e}", groups_path.display()))?;
     let d = match diagnose_groups(&g, groups.view(), &structure, &precision) {
+        Err(Error::Usage(sentence)) => return usage(&sentence),
+        other => other?,
+    };
+    let text = if a.format == "json" {
+        serde_json::to_string_pretty(&d)? + "\n"
+    } else {
+        format_groups_text(&structure, &precision, &d)
+    };
+    print!("{text}");
+    Ok(exit_of(d.verdict))
+}
+
+/// `gradlab diagnose --tokens DIR --grad ...`: a token problem's head gradient against its
+/// sequences' gradients ([`gradlab::diagnose::tokens`]). Every file is read and checked before
+/// anything is printed.
+fn run_tokens(a: DiagnoseArgs) -> anyhow::Result<ExitCode> {
+    let dir = a.tokens.as_deref().unwrap_or_else(|| unreachable!("called with --tokens"));
+    let wrts = a.wrt.clone().unwrap_or_else(|| TOKEN_TENSORS.to_vec());
+    if a.grad.len() != wrts.len() {
+        return usage(&format!(
+            "{} gradient files were given for {} --wrt tensors ({}); expected one file per tensor, in the same order",
+            a.grad.len(),
+            wrts.len(),
+            wrts.iter().map(|w| w.name()).collect::<Vec<_>>().join(",")
+        ));
+    }
+    let problem = TokenProblem::load(dir)?;
+    let limit = budget::memory_limit(a.max_memory, budget::MemInfo::read());
+    // The problem in f64 and the B sequences' gradients of the head's (k d + k) values.
+    let (k, d) = (problem.k(), problem.d());
+    let need = 8 * (problem.x.len() + problem.b() * (k * d + k) * 2) as u64;
+    if need > limit.bytes {
+        return Err(Error::Memory {
+            what: format!("a diagnosis of the token problem in {}", dir.display()),
+            need: format!("{need} bytes"),
+            limit: format!("{} bytes ({})", limit.bytes, limit.source),
+        }
+        .into());
+    }
+    let mut g = Vec::new();
+    let mut files = Vec::new();
+    for (path, &wrt) in a.grad.iter().zip(&wrts) {
+        let (grad, file) = gradlab::npy::read_float_typed(path)?;
+        let want: Vec<usize> = if wrt == LinearTensor::Bias { vec![k] } else { vec![k, d] };
+        if wrt != LinearTensor::Input && grad.shape() != want.as_slice() {
+            return usage(&format!(
+                "{} has shape {:?}; expected {want:?}, the head's {wrt} for k = {k} classes and d = {d} features",
+                path.display(),
+                grad.shape()
+            ));
+        }
+        g.extend(grad.iter().copied());
+        files.push(file);
+    }
+    let dtype = a.dtype.unwrap_or_else(|| {
+        files.iter().copied().min_by_key(|d| d.bits()).unwrap_or_else(|| unreachable!("one file at least"))
+    });
+    let mut precision = Precision::new(dtype);
+    if let Some(acc) = a.accumulate {
+        precision.accumulate = acc;
+    }
+    precision.tolerance = a.tolerance;
+    let loop_ = TokenLoop {
+        reduction: a.reduction,
+        microbatches: a.microbatches.clone(),
+        accumulation: a.accumulation,
+        ranks: a.ranks,
+    };
+    let (structure, d) = match diagnose_tokens(&problem, &wrts, &g, &loop_, &precision) {
         Err(Error::Usage(sentence)) => return usage(&sentence),
         other => other?,
     };
