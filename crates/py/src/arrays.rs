@@ -5,13 +5,38 @@ use numpy::{PyArrayDescrMethods, PyReadonlyArray2, PyReadonlyArrayDyn, PyUntyped
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
-/// The user's gradient g as P float64 values (C order; a float32 array is widened exactly).
-pub fn gradient(g: &Bound<'_, PyAny>) -> PyResult<Vec<f64>> {
-    if let Ok(a) = g.extract::<PyReadonlyArrayDyn<'_, f64>>() {
-        return Ok(a.as_array().iter().copied().collect());
+/// The user's gradient g as P float64 values in C order: a C-contiguous float64 array is
+/// borrowed as it is, another float64 layout copied, a float32 array widened exactly.
+pub enum Gradient<'py> {
+    /// A C-contiguous float64 array, borrowed.
+    Borrowed(PyReadonlyArrayDyn<'py, f64>),
+    /// The values copied or widened.
+    Owned(Vec<f64>),
+}
+
+impl Gradient<'_> {
+    /// The P values.
+    pub fn values(&self) -> &[f64] {
+        match self {
+            Gradient::Borrowed(a) => a.as_slice().unwrap_or_else(|_| unreachable!("checked contiguous")),
+            Gradient::Owned(v) => v,
+        }
     }
-    if let Ok(a) = g.extract::<PyReadonlyArrayDyn<'_, f32>>() {
-        return Ok(a.as_array().iter().map(|&v| f64::from(v)).collect());
+}
+
+/// `g` as a [`Gradient`], or a `TypeError` for another dtype.
+pub fn gradient<'py>(g: &Bound<'py, PyAny>) -> PyResult<Gradient<'py>> {
+    if let Ok(a) = g.extract::<PyReadonlyArrayDyn<'py, f64>>() {
+        if a.as_slice().is_ok() {
+            return Ok(Gradient::Borrowed(a));
+        }
+        return Ok(Gradient::Owned(a.as_array().iter().copied().collect()));
+    }
+    if let Ok(a) = g.extract::<PyReadonlyArrayDyn<'py, f32>>() {
+        return Ok(Gradient::Owned(match a.as_slice() {
+            Ok(s) => s.iter().map(|&v| f64::from(v)).collect(),
+            Err(_) => a.as_array().iter().map(|&v| f64::from(v)).collect(),
+        }));
     }
     Err(PyTypeError::new_err(format!(
         "g is {}; expected a float64 or float32 numpy array (the gradient, any shape)",

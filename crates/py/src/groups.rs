@@ -52,7 +52,7 @@ pub fn diagnose_groups<'py>(
     let g = gradient(g)?;
     let groups = groups_array(groups)?;
     let (s, p) = settings(counts, unit, reduction, microbatches, accumulation, ranks, dtype, tolerance)?;
-    let d = run(py, &g, groups.as_array(), &s, &p)?;
+    let d = run(py, g.values(), groups.as_array(), &s, &p)?;
     let json = serde_json::to_string_pretty(&d).map_err(|e| PyValueError::new_err(e.to_string()))? + "\n";
     Ok((json, format_groups_text(&s, &p, &d)))
 }
@@ -85,7 +85,7 @@ pub fn time_diagnose_groups<'py>(
     let mut times = Vec::with_capacity(repeats.max(1));
     for _ in 0..repeats.max(1) {
         let start = Instant::now();
-        let d = run(py, &g, groups.as_array(), &s, &p)?;
+        let d = run(py, g.values(), groups.as_array(), &s, &p)?;
         let json = serde_json::to_string_pretty(&d).map_err(|e| PyValueError::new_err(e.to_string()))?;
         let text = format_groups_text(&s, &p, &d);
         std::hint::black_box((json, text));
