@@ -188,3 +188,15 @@ def test_concurrent_calls_agree():
     for t in threads:
         t.join()
     assert len(results) == 2 and results[0] == results[1] and results[0].causes[0] == "sum_of_microbatch_means"
+
+
+def test_the_cores_own_time_is_measured():
+    g = weighted(CASES["correct"][1])
+    seconds = gradlab._core.time_diagnose_groups(g, G, COUNTS, 3, microbatches=MICROBATCHES)
+    assert 0 < seconds < 10
+
+
+def test_every_public_function_has_a_docstring():
+    for f in [gradlab.diagnose_groups, gradlab.check, gradlab.sweep, gradlab.Diagnosis, gradlab.Diagnosis.to_json]:
+        assert f.__doc__ and len(f.__doc__) > 40, f
+    assert "diagnose_groups(g, groups, counts" in gradlab._core.diagnose_groups.__doc__
