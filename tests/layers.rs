@@ -1,6 +1,7 @@
 //! The layer check: every `use crate::` (and `gradlab::`, `super::`) in each crate of the
 //! workspace points down: the core (src/), the plotting crate (crates/plot/src/) and the lab
-//! (crates/lab/src/ with experiments/ as its module `experiments`). Between crates, cargo itself
+//! (crates/lab/src/ with experiments/ as its module `experiments`), and the Python module
+//! (crates/py/src/). Between crates, cargo itself
 //! keeps the direction (core, then plot, then lab: a dependency cycle does not build).
 //!
 //! Each crate's lib.rs module doc lists its top-level modules bottom to top under "# Layers"; a
@@ -459,10 +460,11 @@ type Mount = (&'static str, Option<&'static str>);
 
 /// The workspace's crates: the name their own files use, and their source folders (relative
 /// to the workspace root) with the module each is mounted at.
-const CRATES: [(&str, &[Mount]); 3] = [
+const CRATES: [(&str, &[Mount]); 4] = [
     ("gradlab", &[("src", None)]),
     ("gradlab_plot", &[("crates/plot/src", None)]),
     ("gradlab_lab", &[("crates/lab/src", None), ("experiments", Some("experiments"))]),
+    ("_core", &[("crates/py/src", None)]),
 ];
 
 fn tree_and_order_of(dirs: &[Mount]) -> (Vec<SourceFile>, Vec<String>) {
