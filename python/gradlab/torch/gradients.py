@@ -20,6 +20,7 @@ recomputation cannot replay.
 from __future__ import annotations
 
 import copy
+import warnings
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -158,7 +159,10 @@ def _per_sample(twin, loss, inputs, targets, layout, names, input_slots, out, in
         idx = torch.tensor(rows, dtype=torch.long)
         rest = tuple(x.index_select(0, idx) for x in inputs)
         diff = tuple(rest[k] for k in slots)
-        gw, gx = fn(wanted, diff, rest, targets.index_select(0, idx))
+        with warnings.catch_warnings():
+            # vmap's note that an op (attention's fused kernel) runs unbatched, one sample at a time
+            warnings.filterwarnings("ignore", message="There is a performance drop")
+            gw, gx = fn(wanted, diff, rest, targets.index_select(0, idx))
         for n in names:
             out[n][start : start + len(rows)] = gw[n].reshape(len(rows), -1).numpy()
         for s, (k, g) in enumerate(zip(slots, gx)):
