@@ -88,7 +88,9 @@ class Report:
         }
 
     def to_json(self, indent: Optional[int] = 2) -> str:
-        """:meth:`to_dict` as JSON text."""
+        """The report as JSON text (:meth:`to_dict`): the overall verdict and causes, then each
+        tensor's diagnosis with the command line's keys (``verdict``, ``causes``, ``factor``,
+        ``relerr``, ``weights``, ...)."""
         return json.dumps(self.to_dict(), indent=indent)
 
     def summary(self) -> str:
