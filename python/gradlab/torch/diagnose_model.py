@@ -137,6 +137,7 @@ def diagnose(
     tolerance: Optional[float] = None,
     ignore_index: int = -100,
     memory: int = MEMORY,
+    vmap: bool = True,
 ) -> Report:
     """Diagnoses the gradient a training loop left in ``model``: is it the gradient of the loss
     meant, and if not, which summing-versus-averaging mistake made it?
@@ -178,6 +179,11 @@ def diagnose(
         ignore_index: the target value that counts no item, when ``loss_fn`` does not carry one.
         memory: bytes the groups' gradients may take (default 256 MiB): samples as groups when
             they fit, else runs of samples, else micro-batches.
+        vmap: compute the samples' gradients with ``torch.func`` (``vmap(grad)``; a forward it
+            cannot batch falls back on one backward per sample). ``False``: one backward per
+            sample, which avoids the one-time import of ``torch._dynamo`` that ``torch.func.grad``
+            triggers (about 3 s on first use in a process) and is as fast for wide layers, but
+            10 to 20 times slower for small models (docs/python-torch.md).
 
     Returns:
         a :class:`~gradlab.torch.Report`: ``verdict`` (wrong if any tensor is, inconclusive if any
@@ -237,7 +243,7 @@ def diagnose(
     names = list(user)
     columns = sum(twin.get_parameter(nm).numel() for nm in names) + sum(xs[k].numel() for k in slots)
     layout = plan(items, sizes, columns, memory, unit)
-    G, G_in, method = group_gradients(twin, loss, xs64, targets64, layout, names, slots)
+    G, G_in, method = group_gradients(twin, loss, xs64, targets64, layout, names, slots, vmap=vmap)
 
     settings = dict(
         unit=unit,

@@ -79,6 +79,7 @@ def group_gradients(
     layout: Layout,
     names: Sequence[str],
     input_slots: Sequence[int],
+    vmap: bool = True,
 ) -> Tuple[Dict[str, np.ndarray], List[np.ndarray], str]:
     """The groups' gradients of the summed loss meant.
 
@@ -90,6 +91,7 @@ def group_gradients(
         layout: the groups.
         names: the parameters to differentiate (names in ``twin.named_parameters()``).
         input_slots: the positions in ``inputs`` whose gradient is diagnosed.
+        vmap: per-sample groups by ``torch.func`` (else one backward per sample).
 
     Returns:
         the parameters' (J, P_k) arrays by name, the inputs' (J, numel) arrays in
@@ -100,7 +102,9 @@ def group_gradients(
     out = {n: np.zeros((j, params[n].numel())) for n in names}
     ins = [np.zeros((j, inputs[k].numel())) for k in input_slots]
     method = "one backward per group"
-    if layout.per_sample:
+    if layout.per_sample and not vmap:
+        method = "one backward per sample"
+    elif layout.per_sample:
         try:
             _per_sample(twin, loss, inputs, targets, layout, names, input_slots, out, ins)
             return out, ins, "torch.func per-sample gradients (vmap)"
