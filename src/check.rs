@@ -255,6 +255,20 @@ pub struct CheckRow {
     pub truth_zero: Option<usize>,
 }
 
+/// Writes rows as CSV with a header (shortest round-trip floats): `gradlab check --format csv`'s
+/// output, and the columns of the Python `gradlab.check`'s rows.
+///
+/// # Errors
+/// [`Error::Write`] when the writer fails.
+pub fn write_csv<'a, W: std::io::Write>(w: W, rows: impl IntoIterator<Item = &'a CheckRow>) -> Result<()> {
+    let mut wr = csv::Writer::from_writer(w);
+    let werr = |e: csv::Error| Error::Write { path: "<csv>".into(), reason: e.to_string() };
+    for r in rows {
+        wr.serialize(r).map_err(werr)?;
+    }
+    wr.flush().map_err(|e| Error::Write { path: "<csv>".into(), reason: e.to_string() })
+}
+
 /// Gradients kept for `--save-grads`, as f64 arrays and (for MPFR) full-precision text.
 #[derive(Clone, Debug)]
 pub struct KeptGrads {

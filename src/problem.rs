@@ -187,7 +187,18 @@ impl Problem {
         let x = crate::npy::read_float2(&dir.join("x.npy"))?;
         let weight = crate::npy::read_float2(&dir.join("weight.npy"))?;
         let bias = crate::npy::read_float1(&dir.join("bias.npy"))?;
-        let t_raw = crate::npy::read_int1(&dir.join("t.npy"))?;
+        let t = crate::npy::read_int1(&dir.join("t.npy"))?;
+        Problem::from_arrays(x, &t.to_vec(), weight, bias)
+    }
+
+    /// The problem of the arrays x (n x d), t (n class indices), weight (k x d) and bias (k),
+    /// validated as [`Problem::load`] validates its files (each target a class, finite values,
+    /// matching sizes): the Python `gradlab.check`'s problem.
+    ///
+    /// # Errors
+    /// [`Error::Problem`] naming the first target that is not a class, or what
+    /// [`Problem::validate`] finds.
+    pub fn from_arrays(x: Array2<f64>, t_raw: &[i64], weight: Array2<f64>, bias: Array1<f64>) -> Result<Self> {
         let k = weight.nrows();
         let mut t = Vec::with_capacity(t_raw.len());
         for (j, &c) in t_raw.iter().enumerate() {

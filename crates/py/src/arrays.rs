@@ -49,3 +49,52 @@ pub fn groups_array<'py>(groups: &'py Bound<'py, PyAny>) -> PyResult<PyReadonlyA
         describe(groups)
     )))
 }
+
+/// A 2-D float array (float64, or float32 widened exactly) named `name` in the error.
+pub fn float2(name: &str, v: &Bound<'_, PyAny>) -> PyResult<ndarray::Array2<f64>> {
+    if let Ok(a) = v.extract::<numpy::PyReadonlyArray2<'_, f64>>() {
+        return Ok(a.as_array().to_owned());
+    }
+    if let Ok(a) = v.extract::<numpy::PyReadonlyArray2<'_, f32>>() {
+        return Ok(a.as_array().mapv(f64::from));
+    }
+    Err(wrong(name, "a 2-D float64 or float32 numpy array", 2, v))
+}
+
+/// A 1-D float array (float64, or float32 widened exactly) named `name` in the error.
+pub fn float1(name: &str, v: &Bound<'_, PyAny>) -> PyResult<ndarray::Array1<f64>> {
+    if let Ok(a) = v.extract::<numpy::PyReadonlyArray1<'_, f64>>() {
+        return Ok(a.as_array().to_owned());
+    }
+    if let Ok(a) = v.extract::<numpy::PyReadonlyArray1<'_, f32>>() {
+        return Ok(a.as_array().mapv(f64::from));
+    }
+    Err(wrong(name, "a 1-D float64 or float32 numpy array", 1, v))
+}
+
+/// A 1-D integer array (int64 or int32) named `name` in the error.
+pub fn int1(name: &str, v: &Bound<'_, PyAny>) -> PyResult<Vec<i64>> {
+    if let Ok(a) = v.extract::<numpy::PyReadonlyArray1<'_, i64>>() {
+        return Ok(a.as_array().to_vec());
+    }
+    if let Ok(a) = v.extract::<numpy::PyReadonlyArray1<'_, i32>>() {
+        return Ok(a.as_array().iter().map(|&c| i64::from(c)).collect());
+    }
+    Err(wrong(name, "a 1-D int64 or int32 numpy array of class indices", 1, v))
+}
+
+/// The error for `v` given as `name` where `expected` (an array of `dims` dimensions) was: a
+/// `ValueError` for an array of another number of dimensions, else a `TypeError` (the dtype).
+fn wrong(name: &str, expected: &str, dims: usize, v: &Bound<'_, PyAny>) -> PyErr {
+    match v.cast::<PyUntypedArray>() {
+        Ok(a) if a.ndim() == dims => {
+            PyTypeError::new_err(format!("{name} is a numpy array of dtype {}; expected {expected}", a.dtype()))
+        }
+        Ok(a) => PyValueError::new_err(format!(
+            "{name} is a numpy array of dtype {} and shape {:?}; expected {expected}",
+            a.dtype(),
+            a.shape()
+        )),
+        Err(_) => PyTypeError::new_err(format!("{name} is {}; expected {expected}", describe(v))),
+    }
+}

@@ -8,9 +8,11 @@
 //! 1. `errors`: the core's errors as Python exceptions.
 //! 2. `arrays`: numpy arrays in (the dtype and shape checked).
 //! 3. `settings`: the keyword arguments parsed by the core's parsers.
-//! 4. `groups`: `diagnose_groups`, the model-agnostic diagnosis.
+//! 4. `groups`, `check`: `diagnose_groups`, the model-agnostic diagnosis; `check`, the
+//!    finite-difference check of the built-in models.
 
 mod arrays;
+mod check;
 mod errors;
 mod groups;
 mod settings;
@@ -22,6 +24,7 @@ use pyo3::prelude::*;
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(groups::diagnose_groups, m)?)?;
     m.add_function(wrap_pyfunction!(groups::time_diagnose_groups, m)?)?;
+    m.add_function(wrap_pyfunction!(check::check, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

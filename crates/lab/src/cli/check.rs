@@ -9,7 +9,7 @@ use crate::runner::interrupt;
 use anyhow::Context;
 use clap::Args;
 use gradlab::budget;
-use gradlab::check::{CheckConfig, CheckRow, DTypeCheck, Status};
+use gradlab::check::{write_csv, CheckConfig, DTypeCheck, Status};
 use gradlab::cost::Shape;
 use gradlab::error::{Error, Result};
 use gradlab::exact::Decimal;
@@ -270,19 +270,6 @@ pub(super) fn run_check(a: CheckArgs, plan: Plan) -> anyhow::Result<()> {
 pub(super) fn interrupted(what: &str) -> ! {
     eprintln!("interrupted: {what}");
     std::process::exit(i32::from(interrupt::EXIT_INTERRUPTED))
-}
-
-/// Writes rows as CSV with a header (shortest round-trip floats).
-///
-/// # Errors
-/// [`Error::Write`] when the writer fails.
-pub fn write_csv<'a, W: std::io::Write>(w: W, rows: impl IntoIterator<Item = &'a CheckRow>) -> Result<()> {
-    let mut wr = csv::Writer::from_writer(w);
-    let werr = |e: csv::Error| Error::Write { path: "<csv>".into(), reason: e.to_string() };
-    for r in rows {
-        wr.serialize(r).map_err(werr)?;
-    }
-    wr.flush().map_err(|e| Error::Write { path: "<csv>".into(), reason: e.to_string() })
 }
 
 /// The seed-style table for every dtype, with a diagnosis under each; when several wrts are
