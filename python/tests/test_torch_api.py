@@ -132,15 +132,16 @@ def test_regression_loss_counts_elements():
 
 def test_memory_budget_picks_runs_then_microbatches():
     model, x, y, loss_fn = mlp_case()
-    run_loop(model, loss_fn, x, y, "mean_of_microbatch_means", [3, 5, 8])
-    p = sum(q.numel() for q in model.parameters())
+    x = run_loop(model, loss_fn, x, y, "mean_of_microbatch_means", [3, 5, 8], input_grad=True)
+    p = sum(q.numel() for q in model.parameters()) + x.numel()
     runs = gt.diagnose(model, loss_fn, x, y, microbatches=[3, 5, 8], memory=6 * p * 8)
     assert runs.groups["kind"] == "runs of up to 3 samples" and runs.groups["count"] == 6
     assert runs.groups["method"] == "one backward per group"
-    assert runs.causes == ["mean_of_microbatch_means"]
+    assert runs.causes == ["mean_of_microbatch_means"] and list(runs.inputs) == ["input"]
+    assert runs.cause_counts() == {"mean_of_microbatch_means": 7}
     whole = gt.diagnose(model, loss_fn, x, y, microbatches=[3, 5, 8], memory=3 * p * 8)
     assert whole.groups["kind"] == "micro-batches" and whole.groups["microbatches"] == [1, 1, 1]
-    assert whole.causes == ["mean_of_microbatch_means"]
+    assert whole.cause_counts() == {"mean_of_microbatch_means": 7}
     model, x, y, loss_fn = transformer_case()
     with pytest.raises(ValueError, match="more than memory=1000; expected a larger memory budget, or microbatches"):
         gt.diagnose(model, loss_fn, x, y, grads={"head.bias": torch.zeros(13)}, memory=1000)

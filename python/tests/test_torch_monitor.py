@@ -124,4 +124,22 @@ def test_monitor_arguments():
         gt.Monitor(model, nn.CrossEntropyLoss(), "sgd")
     monitor = gt.Monitor(model, nn.CrossEntropyLoss(), opt)
     monitor.close()
-    assert not model._forward_pre_hooks
+    assert all(not p._backward_hooks for p in model.parameters())
+    assert not opt._optimizer_step_pre_hooks and not opt._optimizer_step_post_hooks
+
+
+def test_an_evaluation_forward_after_the_step_is_no_forgotten_zero_grad():
+    # zero_grad at the top of the loop, and a forward with grad enabled after the step (the
+    # gradients are not zeroed yet then): no false alarm.
+    model, opt, monitor = setup(every=1)
+    data = batches(4)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        for x, y in data:
+            opt.zero_grad()
+            F.cross_entropy(model(x), y).backward()
+            monitor.observe(x, y)
+            opt.step()
+            F.cross_entropy(model(data[0][0]), data[0][1]).item()  # logging, grad enabled
+    assert gradient_warnings(record) == []
+    assert [r.verdict for _, r in monitor.reports] == ["correct"] * 4

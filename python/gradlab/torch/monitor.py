@@ -40,8 +40,9 @@ class Monitor:
     the step's micro-batches when they were (``microbatches`` = their sizes), or, when the
     gradients were *not* zeroed since the previous step, every batch since they were (the groups
     then stand for all of them: a gradient summed over E steps is E times their mean, named
-    ``accumulated_over_steps``). Whether they were zeroed is read at the first forward of the
-    model after a step (a forward pre-hook): every ``.grad`` None or zero. A step whose gradients
+    ``accumulated_over_steps``). Whether they were zeroed is read when the first gradient after a
+    step reaches a parameter (a tensor hook, before it is added to ``.grad``): every ``.grad`` None
+    or zero then (a forward outside the training step, an evaluation, does not count). A step whose gradients
     were not zeroed is checked whatever ``every`` says (the first such step only), so a forgotten
     ``zero_grad`` is caught at the second step.
 
@@ -90,8 +91,8 @@ class Monitor:
         self._forced = False  # a step whose gradients were not zeroed was checked already
         monitor = self
 
-        def before_forward(module, args):
-            monitor._on_forward()
+        def before_accumulate(grad):
+            monitor._on_backward()
 
         def before_step(opt, args, kwargs):
             monitor._on_step()
@@ -99,8 +100,8 @@ class Monitor:
         def after_step(opt, args, kwargs):
             monitor._after_step()
 
-        self._handles = [
-            model.register_forward_pre_hook(before_forward),
+        self._handles = [p.register_hook(before_accumulate) for p in model.parameters() if p.requires_grad]
+        self._handles += [
             optimizer.register_step_pre_hook(before_step),
             optimizer.register_step_post_hook(after_step),
         ]
@@ -131,8 +132,10 @@ class Monitor:
         """The last check's report (None before the first)."""
         return self.reports[-1][1] if self.reports else None
 
-    def _on_forward(self) -> None:
-        if self._busy or not self._pending or not torch.is_grad_enabled():
+    def _on_backward(self) -> None:
+        """At the first gradient reaching a parameter after a step (a tensor hook, called before
+        it is added to ``.grad``): were the gradients zeroed since the step?"""
+        if self._busy or not self._pending:
             return
         self._pending = False
         zeroed = all(p.grad is None or not bool(p.grad.any()) for p in self.model.parameters())
