@@ -224,3 +224,18 @@ def test_help_is_useful():
         assert word in doc
     for obj in (gt.Report, gt.Monitor, gt.Report.verdict, gt.Report.causes, gt.Report.to_json, gt.Monitor.observe):
         assert obj.__doc__ and len(obj.__doc__) > 30
+
+
+def test_tied_weights_are_one_parameter():
+    # An embedding shared with the head (as language models tie them): one parameter, whose
+    # gradient sums both uses, diagnosed once.
+    model, x, y, loss_fn = transformer_case()
+    model.head.weight = model.embed.weight
+    model.zero_grad()
+    loss_fn(model(x), y, reduction="sum").backward()
+    report = gt.diagnose(model, loss_fn, x, y)
+    assert "embed.weight" in report.parameters and "head.weight" not in report.diagnoses
+    assert report.cause_counts() == {"sum_instead_of_mean": len(report.parameters)}
+    model.zero_grad()
+    loss_fn(model(x), y).backward()
+    assert gt.diagnose(model, loss_fn, x, y).verdict == "correct"

@@ -121,7 +121,7 @@ def _per_group(twin, loss, inputs, targets, layout, names, input_slots, out, ins
     params = dict(twin.named_parameters())
     wrt = [params[n] for n in names]
     for row, members in enumerate(layout.groups):
-        idx = torch.tensor(members, dtype=torch.long)
+        idx = torch.tensor(members, dtype=torch.long, device=targets.device)
         xs = [x.index_select(0, idx) for x in inputs]
         for k in input_slots:
             xs[k] = xs[k].clone().requires_grad_(True)
@@ -129,11 +129,11 @@ def _per_group(twin, loss, inputs, targets, layout, names, input_slots, out, ins
         grads = torch.autograd.grad(value, wrt + [xs[k] for k in input_slots], allow_unused=True)
         for n, g in zip(names, grads):
             if g is not None:
-                out[n][row] = g.reshape(-1).numpy()
+                out[n][row] = g.reshape(-1).cpu().numpy()
         for s, (k, g) in enumerate(zip(input_slots, grads[len(names) :])):
             if g is not None:
                 block = ins[s][row].reshape(inputs[k].shape)
-                block[idx.numpy()] = g.numpy()
+                block[list(members)] = g.cpu().numpy()
 
 
 def _per_sample(twin, loss, inputs, targets, layout, names, input_slots, out, ins) -> None:
@@ -160,7 +160,7 @@ def _per_sample(twin, loss, inputs, targets, layout, names, input_slots, out, in
     fn = vmap(grad(one, argnums=(0, 1)), in_dims=(None, 0, 0, 0))
     for start in range(0, len(order), chunk):
         rows = order[start : start + chunk]
-        idx = torch.tensor(rows, dtype=torch.long)
+        idx = torch.tensor(rows, dtype=torch.long, device=targets.device)
         rest = tuple(x.index_select(0, idx) for x in inputs)
         diff = tuple(rest[k] for k in slots)
         with warnings.catch_warnings():
@@ -168,8 +168,8 @@ def _per_sample(twin, loss, inputs, targets, layout, names, input_slots, out, in
             warnings.filterwarnings("ignore", message="There is a performance drop")
             gw, gx = fn(wanted, diff, rest, targets.index_select(0, idx))
         for n in names:
-            out[n][start : start + len(rows)] = gw[n].reshape(len(rows), -1).numpy()
+            out[n][start : start + len(rows)] = gw[n].reshape(len(rows), -1).cpu().numpy()
         for s, (k, g) in enumerate(zip(slots, gx)):
             view = ins[s].reshape((len(layout.groups),) + tuple(inputs[k].shape))
             for r, i in enumerate(rows):
-                view[start + r, i] = g[r].numpy()
+                view[start + r, i] = g[r].cpu().numpy()
