@@ -33,7 +33,9 @@ CASES = {
     "a": dict(label="(a) 100k MLP, batch 256, torch.func", sizes=SMALL, micro=None, memory=None, vmap=True),
     "a-loop": dict(label="(a) 100k MLP, batch 256, vmap=False", sizes=SMALL, micro=None, memory=None, vmap=False),
     "b": dict(label="(b) 1M MLP, 8 micro-batches, default memory", sizes=LARGE, micro=MICRO, memory=None, vmap=True),
-    "b-mb": dict(label="(b) 1M MLP, 8 micro-batches, memory=64 MiB", sizes=LARGE, micro=MICRO, memory=1 << 26, vmap=True),
+    "b-mb": dict(
+        label="(b) 1M MLP, 8 micro-batches, memory=64 MiB", sizes=LARGE, micro=MICRO, memory=1 << 26, vmap=True
+    ),
 }
 BATCH = 256
 

@@ -187,9 +187,13 @@ def test_models_whose_gradient_is_no_sum_over_samples_are_refused():
 @pytest.mark.parametrize(
     "change,message",
     [
-        (dict(model=lambda x: x), "model is a function; expected a torch.nn.Module"),
-        (dict(inputs=[1, 2]), "inputs is a list; expected a tensor"),
-        (dict(targets=torch.zeros(5, dtype=torch.long)), "targets is a tensor of 5 samples; expected a batch-first tensor of the 16"),
+        (dict(model=lambda x: x), "model is of type function; expected a torch.nn.Module"),
+        (dict(inputs=[1, 2]), "inputs is of type list; expected a tensor"),
+        (
+            dict(targets=torch.zeros(5, dtype=torch.long)),
+            "targets is a tensor of 5 samples; expected a batch-first tensor of the 16",
+        ),
+        (dict(targets=3), "targets is of type int; expected a batch-first tensor"),
         (dict(microbatches=[3, 5]), r"microbatches \[3, 5\] hold 8 samples; expected 16"),
         (dict(microbatches=[3, 0, 13]), "microbatches is .*; expected the samples of each micro-batch"),
         (dict(reduction="avg"), "reduction is 'avg'; expected one of mean, sum, sequence-mean"),

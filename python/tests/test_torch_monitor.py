@@ -120,7 +120,7 @@ def test_monitor_arguments():
     opt = torch.optim.SGD(model.parameters(), lr=1e-3)
     with pytest.raises(ValueError, match="every is 0; expected a whole number of steps"):
         gt.Monitor(model, nn.CrossEntropyLoss(), opt, every=0)
-    with pytest.raises(ValueError, match="optimizer is a str"):
+    with pytest.raises(ValueError, match="optimizer is of type str"):
         gt.Monitor(model, nn.CrossEntropyLoss(), "sgd")
     monitor = gt.Monitor(model, nn.CrossEntropyLoss(), opt)
     monitor.close()

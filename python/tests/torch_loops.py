@@ -28,7 +28,9 @@ class MLP(nn.Module):
 
     def __init__(self, d_in=10, hidden=32, classes=4):
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(d_in, hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh(), nn.Linear(hidden, classes))
+        self.net = nn.Sequential(
+            nn.Linear(d_in, hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh(), nn.Linear(hidden, classes)
+        )
 
     def forward(self, x):
         return self.net(x)

@@ -34,11 +34,13 @@ def _inputs(inputs: Tensors) -> List[torch.Tensor]:
     xs = [inputs] if isinstance(inputs, torch.Tensor) else list(inputs) if isinstance(inputs, (list, tuple)) else None
     if not xs or not all(isinstance(x, torch.Tensor) for x in xs):
         raise ValueError(
-            f"inputs is a {type(inputs).__name__}; expected a tensor, or a tuple of tensors (the model's positional "
+            f"inputs is of type {type(inputs).__name__}; expected a tensor, or a tuple of tensors (the model's positional "
             "inputs), batch first"
         )
     if any(x.dim() == 0 for x in xs):
-        raise ValueError("inputs holds a 0-dimensional tensor; expected batch-first tensors (samples on the first axis)")
+        raise ValueError(
+            "inputs holds a 0-dimensional tensor; expected batch-first tensors (samples on the first axis)"
+        )
     n = xs[0].shape[0]
     for k, x in enumerate(xs):
         if x.shape[0] != n:
@@ -78,7 +80,10 @@ def _dtype_name(dtype, what: str) -> str:
         return DTYPES[dtype]
     if isinstance(dtype, str) and dtype in DTYPE_NAMES:
         return dtype
-    raise ValueError(f"dtype is {dtype!r}; expected None (read from the gradients), a torch dtype, or one of {', '.join(DTYPE_NAMES)}")
+    raise ValueError(
+        f"dtype is {dtype!r}; expected None (read from the gradients), a torch dtype, or one of "
+        f"{', '.join(DTYPE_NAMES)}"
+    )
 
 
 def _user_gradients(model: nn.Module, grads: Optional[Mapping]) -> tuple:
@@ -86,7 +91,7 @@ def _user_gradients(model: nn.Module, grads: Optional[Mapping]) -> tuple:
     params = dict(model.named_parameters())
     if grads is not None:
         if not isinstance(grads, Mapping):
-            raise ValueError(f"grads is a {type(grads).__name__}; expected a dict of parameter name to gradient")
+            raise ValueError(f"grads is of type {type(grads).__name__}; expected a dict of parameter name to gradient")
         unknown = [k for k in grads if k not in params]
         if unknown:
             raise ValueError(
@@ -111,7 +116,8 @@ def _user_gradients(model: nn.Module, grads: Optional[Mapping]) -> tuple:
                 continue
         if g.numel() != p.numel():
             raise ValueError(
-                f"the gradient of {name} holds {g.numel()} values; expected {p.numel()}, the parameter's {tuple(p.shape)}"
+                f"the gradient of {name} holds {g.numel()} values; expected {p.numel()}, the parameter's "
+                f"{tuple(p.shape)}"
             )
         found[name] = g.detach()
     return found, skipped
@@ -202,11 +208,14 @@ def diagnose(
         ('wrong', ['sum_instead_of_mean'])
     """
     if not isinstance(model, nn.Module):
-        raise ValueError(f"model is a {type(model).__name__}; expected a torch.nn.Module")
+        raise ValueError(f"model is of type {type(model).__name__}; expected a torch.nn.Module")
     xs = _inputs(inputs)
     n = xs[0].shape[0]
     if not isinstance(targets, torch.Tensor) or targets.dim() == 0 or targets.shape[0] != n:
-        what = f"a tensor of {targets.shape[0]} samples" if isinstance(targets, torch.Tensor) and targets.dim() else f"a {type(targets).__name__}"
+        if isinstance(targets, torch.Tensor) and targets.dim():
+            what = f"a tensor of {targets.shape[0]} samples"
+        else:
+            what = f"of type {type(targets).__name__}"
         raise ValueError(f"targets is {what}; expected a batch-first tensor of the {n} samples in inputs")
     if reduction not in REDUCTIONS:
         raise ValueError(f"reduction is {reduction!r}; expected one of {', '.join(REDUCTIONS)} (the loss meant)")

@@ -82,7 +82,7 @@ class MeantLoss:
             self._sum = functools.partial(loss_fn, reduction="sum")
             self._mean = functools.partial(loss_fn, reduction="mean")
         else:
-            raise ValueError(f"loss_fn is a {type(loss_fn).__name__}; expected an nn loss module or a function")
+            raise ValueError(f"loss_fn is of type {type(loss_fn).__name__}; expected an nn loss module or a function")
 
     def summed(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """The loss summed over the items of ``output`` and ``target`` (a group)."""

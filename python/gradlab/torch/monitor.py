@@ -69,15 +69,19 @@ class Monitor:
         steps: the optimizer steps seen.
     """
 
-    def __init__(self, model: nn.Module, loss_fn: Callable, optimizer: torch.optim.Optimizer, every: int = 1, **options):
+    def __init__(
+        self, model: nn.Module, loss_fn: Callable, optimizer: torch.optim.Optimizer, every: int = 1, **options
+    ):
         if not isinstance(model, nn.Module):
-            raise ValueError(f"model is a {type(model).__name__}; expected a torch.nn.Module")
+            raise ValueError(f"model is of type {type(model).__name__}; expected a torch.nn.Module")
         if not isinstance(optimizer, torch.optim.Optimizer):
-            raise ValueError(f"optimizer is a {type(optimizer).__name__}; expected a torch.optim.Optimizer")
+            raise ValueError(f"optimizer is of type {type(optimizer).__name__}; expected a torch.optim.Optimizer")
         if not isinstance(every, int) or every < 1:
             raise ValueError(f"every is {every!r}; expected a whole number of steps, 1 or more")
         if "microbatches" in options or "grads" in options:
-            raise ValueError("the monitor reads the micro-batches and gradients itself; expected no microbatches or grads")
+            raise ValueError(
+                "the monitor reads the micro-batches and gradients itself; expected no microbatches or grads"
+            )
         self.model, self.loss_fn, self.optimizer, self.every = model, loss_fn, optimizer, every
         self.options = options
         self.reports: List[Tuple[int, Report]] = []
@@ -163,7 +167,9 @@ class Monitor:
             report = diagnose(self.model, self.loss_fn, xs, ys, microbatches=micro, **self.options)
         except ValueError as e:
             self.warned = True
-            warnings.warn(f"gradlab.torch.Monitor cannot check this training loop and stops: {e}", GradientWarning, stacklevel=3)
+            warnings.warn(
+                f"gradlab.torch.Monitor cannot check this training loop and stops: {e}", GradientWarning, stacklevel=3
+            )
             return
         finally:
             self._busy = False
