@@ -189,7 +189,7 @@ def diagnose(
             cannot batch falls back on one backward per sample). ``False``: one backward per
             sample, which avoids the one-time import of ``torch._dynamo`` that ``torch.func.grad``
             triggers (about 3 s on first use in a process) and is as fast for wide layers, but
-            10 to 20 times slower for small models (docs/python-torch.md).
+            8 to 20 times slower for small models (docs/python-torch.md).
 
     Returns:
         a :class:`~gradlab.torch.Report`: ``verdict`` (wrong if any tensor is, inconclusive if any
