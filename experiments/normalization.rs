@@ -189,8 +189,7 @@ impl Experiment for Normalization {
                     let s = structure(v, k, r);
                     let ws = sequence_weights(&lens, &s, v)?;
                     let exact = weighted_sequence_sum(&per_seq, &ws, prec)?;
-                    let rel: Vec<f64> =
-                        ws.iter().map(|w| Rational::from(w * Rational::from(n as u64)).to_f64()).collect();
+                    let rel: Vec<f64> = ws.iter().map(|w| (w * Rational::from(n as u64)).to_f64()).collect();
                     let mut row = Row::base(Kind::Gradient, lengths, seed, k, r, v, n);
                     row.exact = Some(rel_l2_exact(&exact, &truth) as f32);
                     let errs: Vec<f64> = DTYPES
@@ -422,7 +421,7 @@ fn beyond_sentence(dt: DType, cases: &[(Variant, f64, f64)]) -> String {
         .iter()
         .filter_map(|&v| {
             let of: Vec<&(Variant, f64, f64)> = cases.iter().filter(|c| c.0 == v).collect();
-            let small: Vec<f64> = of.iter().filter(|c| !(c.1 > 1.0)).map(|c| c.2).collect();
+            let small: Vec<f64> = of.iter().filter(|c| c.1.is_nan() || c.1 <= 1.0).map(|c| c.2).collect();
             let dev = small.iter().copied().fold(0.0, f64::max);
             (!small.is_empty()).then(|| {
                 format!(
