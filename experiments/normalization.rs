@@ -546,7 +546,7 @@ mod tests {
             DType::BF16,
             &[(Variant::SequenceMean, 30.0, 0.5), (Variant::DoubleNormalization, 2.0, 0.5)],
         );
-        assert!(s.contains("larger than bf16's own rounding") && s.contains("by 2.0x at least"), "{s}");
+        assert!(s.contains("larger than bf16's own rounding") && s.contains("by 2x at least"), "{s}");
         let s = beyond_sentence(
             DType::BF16,
             &[(Variant::SequenceMean, 0.9, 0.004), (Variant::DoubleNormalization, 2.0, 0.5)],
