@@ -4,6 +4,7 @@
 //! list`, `gradlab run NAME|all` and REPORT.md's order read.
 
 pub mod bits_sweep;
+pub mod consequences;
 pub mod defaults;
 pub mod error_model;
 pub mod formats;
@@ -11,6 +12,7 @@ pub mod kinks;
 pub mod martins;
 pub mod methods;
 pub mod microbatch;
+pub mod normalization;
 pub mod precision_sweep;
 pub mod pytorch;
 pub mod regimes;
@@ -45,6 +47,8 @@ pub fn all() -> Vec<Box<dyn Runnable>> {
         Box::new(regimes_n::RegimesN),
         Box::new(sum_vs_mean::SumVsMean),
         Box::new(microbatch::Microbatch),
+        Box::new(normalization::Normalization),
+        Box::new(consequences::Consequences),
         Box::new(formats::Formats),
         Box::new(bits_sweep::BitsSweep),
         Box::new(martins::MartinsExperiment),

@@ -175,6 +175,12 @@ macro_rules! half_hardware {
                 // Exact: a value of the format is an f32 value.
                 <$t>::from_f32(v as f32)
             }
+            fn quick_from_f64(x: f64) -> Option<Self> {
+                // A value of the format comes back as it is (no rounding to do: generated data
+                // and scaled counts); any other takes the correctly rounded path.
+                let h = <$t>::from_f32(x as f32);
+                (h.to_f64() == x).then_some(h)
+            }
             #[inline(always)]
             fn exp_cr(self) -> Self {
                 Self::from_exact(half_math::apply(&half_math::EXP, self.to_f64(), Self::DTYPE))

@@ -39,7 +39,30 @@ pub struct StepGrads<T> {
 /// `v` multiplied or divided by a whole number, correctly rounded once into T (the upstream
 /// gradient computed at higher precision and rounded, as frameworks compute a scalar operation
 /// of a half-precision tensor; the count need not be representable in T).
+///
+/// When the count is a value of T (a whole number of at most T's significand bits), this is one
+/// multiplication or division of T by it: T's arithmetic rounds each operation's exact result
+/// correctly, so it is the same value, without the exact detour (the common case: R, K and the
+/// counts of f32 and wider dtypes).
 fn apply<T: Scalar>(v: &T, f: Factor, ctx: T::Ctx) -> T {
+    let (Factor::Mul(m) | Factor::Div(m)) = f;
+    if m == 1 {
+        return v.clone();
+    }
+    if m <= 1 << 53 {
+        let count = T::from_int(m as i64, ctx);
+        if count.to_f64() == m as f64 {
+            return match f {
+                Factor::Mul(_) => v.mul(&count),
+                Factor::Div(_) => v.div(&count),
+            };
+        }
+    }
+    apply_exact(v, f, ctx)
+}
+
+/// [`apply`] through the exact product or quotient, rounded once into T.
+fn apply_exact<T: Scalar>(v: &T, f: Factor, ctx: T::Ctx) -> T {
     let bits = T::dtype(ctx).bits().max(64);
     let exact = v.to_float(bits).to_rational().unwrap_or_else(|| unreachable!("a finite factor chain"));
     let r = match f {
@@ -218,4 +241,105 @@ pub fn exact_grads<T: Scalar>(
 ) -> Result<StepGrads<Float>> {
     let weights = token_weights(problem, s, variant)?;
     exact_weighted_grads::<T>(problem, &weights, ctx, prec, watch)
+}
+
+/// The exact gradient of each sequence's summed token loss (B entries, a sequence without counted
+/// tokens giving zeros), at `problem`'s values rounded into T, every operation in MPFR at `prec`
+/// bits: S_s = sum over the counted tokens j of sequence s of grad loss_j. Every variant's exact
+/// step gradient is sum_s w_s S_s with its sequence weights ([`crate::tokens::weights::sequence_weights`]),
+/// so a sweep over structures and variants needs one exact pass ([`weighted_sequence_sum`]).
+///
+/// # Errors
+/// [`crate::Error::Interrupted`] when the watch was stopped.
+pub fn exact_sequence_grads<T: Scalar>(
+    problem: &TokenProblem,
+    ctx: T::Ctx,
+    prec: Prec,
+    watch: &Watch,
+) -> Result<Vec<StepGrads<Float>>> {
+    let (b, t_len) = (problem.b(), problem.t_len());
+    let bits = prec.bits();
+    let cast = problem.cast::<T>(ctx);
+    let up = |a: &Array2<T>| a.map(|v| v.to_float(bits));
+    let (x, w) = (up(&cast.x), up(&cast.weight));
+    let bias: Vec<Float> = cast.bias.iter().map(|v| v.to_float(bits)).collect();
+    let targets = problem.targets();
+    (0..b)
+        .map(|s| {
+            let rows = rows_of(&targets, t_len, s..s + 1);
+            let x_tok = select(x.view(), &rows);
+            let t_tok: Vec<usize> = rows.iter().map(|&(_, _, c)| c).collect();
+            let g = weighted_pass(x_tok.view(), w.view(), &bias, &t_tok, None, prec, watch)?;
+            let mut x_grad = Array2::from_elem((b * t_len, x.ncols()), Float::new(bits));
+            for (j, &(r, _, _)) in rows.iter().enumerate() {
+                x_grad.row_mut(r).assign(&g.x.row(j));
+            }
+            Ok(StepGrads { x: x_grad, weight: g.weight, bias: row(g.bias) })
+        })
+        .collect()
+}
+
+/// sum_s w_s S_s of the parameters' gradients (W and b; x's left empty, 0 x 0) in MPFR at
+/// `prec` bits: a variant's exact step gradient from [`exact_sequence_grads`] and its exact
+/// sequence weights (one per sequence).
+///
+/// # Errors
+/// [`crate::Error::Value`] when the weights are not one per sequence.
+pub fn weighted_sequence_sum(
+    per_seq: &[StepGrads<Float>],
+    weights: &[Rational],
+    prec: Prec,
+) -> Result<StepGrads<Float>> {
+    if weights.len() != per_seq.len() || per_seq.is_empty() {
+        return Err(crate::Error::value(
+            "sequence weights",
+            weights.len().to_string(),
+            format!("{}, one per sequence", per_seq.len()),
+        ));
+    }
+    let bits = prec.bits();
+    let sum = |get: &dyn Fn(&StepGrads<Float>) -> &Array2<Float>| {
+        let mut acc = get(&per_seq[0]).map(|_| Float::new(bits));
+        for (g, w) in per_seq.iter().zip(weights) {
+            let wf = Float::with_val(bits, w);
+            acc.zip_mut_with(get(g), |a, v| *a += Float::with_val(bits, v * &wf));
+        }
+        acc
+    };
+    Ok(StepGrads {
+        x: Array2::from_elem((0, 0), Float::new(bits)),
+        weight: sum(&|g| &g.weight),
+        bias: sum(&|g| &g.bias),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::problem::SplitMix64;
+
+    /// The shortcut through T's own operation gives the exact rounding's bits, for counts that
+    /// are values of T and counts that are not, in every hardware width and a mixed dtype.
+    fn same_as_exact<T: Scalar>(ctx: T::Ctx) {
+        let mut rng = SplitMix64::new(7);
+        let counts = [2u64, 3, 4, 7, 8, 100, 255, 256, 257, 282, 1023, 4097, 65_537, (1 << 24) + 1, 1 << 40];
+        for _ in 0..400 {
+            let v = T::from_f64(rng.normal() * 2f64.powi(rng.below(16) as i32 - 8), ctx);
+            for &m in &counts {
+                for f in [Factor::Mul(m), Factor::Div(m)] {
+                    let (a, b) = (apply(&v, f, ctx), apply_exact(&v, f, ctx));
+                    assert_eq!(a.to_f64().to_bits(), b.to_f64().to_bits(), "{f:?} of {}", v.to_f64());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn applying_a_count_is_the_exact_rounding() {
+        same_as_exact::<f64>(());
+        same_as_exact::<f32>(());
+        same_as_exact::<half::bf16>(());
+        same_as_exact::<half::f16>(());
+        same_as_exact::<crate::scalar::Mixed<f32>>(crate::scalar::Format::BF16.spec());
+    }
 }

@@ -124,6 +124,64 @@ fn quick_experiments_show_their_key_numbers_and_are_thread_independent() {
         assert!((num(r, "diagnosed_lr") / 1e-3 - 1.0).abs() < 0.05, "E={e}: {}", r["diagnosed_lr"]);
     }
 
+    // normalization: at equal lengths the per-micro-batch token mean has exactly the correct
+    // weights and its loops give the correct loops' errors bit for bit; double normalization
+    // weights every token 1/(K N), so its exact error is 1 - 1/K; unequal lengths make the
+    // per-micro-batch mean wrong wherever there is more than one micro-batch.
+    let norm = records(&out.join("normalization/normalization.csv"));
+    let grads: Vec<_> = norm.iter().filter(|r| r["kind"] == "gradient").collect();
+    assert!(!grads.is_empty());
+    let correct_of = |r: &BTreeMap<String, String>| {
+        grads
+            .iter()
+            .find(|c| c["variant"] == "correct" && ["lengths", "seed", "k", "r"].iter().all(|k| c[*k] == r[*k]))
+            .unwrap_or_else(|| panic!("no correct row for {r:?}"))
+    };
+    for r in &grads {
+        let k = num(r, "k");
+        match (r["variant"].as_str(), r["lengths"].as_str()) {
+            ("per_microbatch_token_mean", "equal") => {
+                assert_eq!((r["weights_equal"].as_str(), num(r, "exact")), ("true", 0.0), "{r:?}");
+                let c = correct_of(r);
+                for dt in ["f32", "bf16", "bf16_f32"] {
+                    assert_eq!(r[dt], c[dt], "{dt} {r:?}");
+                }
+            }
+            ("per_microbatch_token_mean", _) if k * num(r, "r") > 1.0 => {
+                assert_eq!(r["weights_equal"], "false", "{r:?}");
+                assert!(num(r, "exact") > 1e-3, "{r:?}");
+            }
+            ("double_normalization", _) => {
+                assert_eq!((num(r, "weight_min"), num(r, "weight_max")), (1.0 / k, 1.0 / k), "{r:?}");
+                assert!((num(r, "exact") - (1.0 - 1.0 / k)).abs() <= 1e-6, "{r:?}");
+            }
+            ("correct", _) => {
+                assert_eq!((r["weights_equal"].as_str(), num(r, "exact")), ("true", 0.0), "{r:?}");
+                assert!(num(r, "f32") < 1e-5 && num(r, "bf16") < 0.1 && num(r, "f32") < num(r, "bf16"), "{r:?}");
+            }
+            _ => {}
+        }
+    }
+    // consequences: every run starts at the reference's parameters; correct f64 training is the
+    // reference; a 1/K-scaled step (double normalization) drifts further than f32's rounding.
+    let cons = records(&out.join("consequences/consequences.csv"));
+    let last = cons.iter().map(|r| num(r, "step")).fold(0.0, f64::max);
+    assert!(last > 0.0);
+    for r in &cons {
+        if r["step"] == "0" || (r["dtype"] == "f64" && r["variant"] == "correct") {
+            assert_eq!(num(r, "drift"), 0.0, "{r:?}");
+        }
+    }
+    let end = |dt: &str, v: &str| -> Vec<f64> {
+        cons.iter()
+            .filter(|r| num(r, "step") == last && r["dtype"] == dt && r["variant"] == v)
+            .map(|r| num(r, "drift"))
+            .collect()
+    };
+    let (double, own) = (end("f32", "double_normalization"), end("f32", "correct"));
+    assert_eq!(double.len(), own.len());
+    assert!(double.iter().zip(&own).all(|(d, o)| d > &(10.0 * o)), "{double:?} {own:?}");
+
     // microbatch: equal sizes and both fixes are correct; each micro-batch's rows of x.grad sit on
     // their own plateau |c - 1| / max(c, 1); diagnose recovers sizes that weight every sample right.
     let mb = records(&out.join("microbatch/microbatch.csv"));
