@@ -140,16 +140,19 @@ fn quick_experiments_show_their_key_numbers_and_are_thread_independent() {
     for r in &grads {
         let k = num(r, "k");
         match (r["variant"].as_str(), r["lengths"].as_str()) {
-            ("per_microbatch_token_mean", "equal") => {
-                assert_eq!((r["weights_equal"].as_str(), num(r, "exact")), ("true", 0.0), "{r:?}");
-                let c = correct_of(r);
-                for dt in ["f32", "bf16", "bf16_f32"] {
-                    assert_eq!(r[dt], c[dt], "{dt} {r:?}");
+            ("per_microbatch_token_mean", lengths) => {
+                // Exactly harmless exactly when the exact weights are the correct ones (always at
+                // equal lengths; by chance elsewhere, e.g. two ranks with equal token counts).
+                assert_eq!(r["weights_equal"] == "true", num(r, "exact") == 0.0, "{r:?}");
+                if lengths == "equal" {
+                    assert_eq!(r["weights_equal"], "true", "{r:?}");
                 }
-            }
-            ("per_microbatch_token_mean", _) if k * num(r, "r") > 1.0 => {
-                assert_eq!(r["weights_equal"], "false", "{r:?}");
-                assert!(num(r, "exact") > 1e-3, "{r:?}");
+                if r["weights_equal"] == "true" {
+                    let c = correct_of(r);
+                    for dt in ["f32", "bf16", "bf16_f32"] {
+                        assert_eq!(r[dt], c[dt], "{dt} {r:?}");
+                    }
+                }
             }
             ("double_normalization", _) => {
                 assert_eq!((num(r, "weight_min"), num(r, "weight_max")), (1.0 / k, 1.0 / k), "{r:?}");
@@ -162,6 +165,7 @@ fn quick_experiments_show_their_key_numbers_and_are_thread_independent() {
             _ => {}
         }
     }
+    assert!(grads.iter().any(|r| r["variant"] == "per_microbatch_token_mean" && num(r, "exact") > 0.1));
     // consequences: every run starts at the reference's parameters; correct f64 training is the
     // reference; a 1/K-scaled step (double normalization) drifts further than f32's rounding.
     let cons = records(&out.join("consequences/consequences.csv"));
