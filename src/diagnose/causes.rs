@@ -570,7 +570,8 @@ fn one_factor_accumulation(c_ls: f64, g: &[f64], t: &[f64]) -> Option<(Finding, 
     let evidence = vec![
         format!(
             "one factor, {c_ls:.4} (least squares), explains the gradient to within {:.2} % (relative, L2): near the \
-             whole number {c}, the gradient is a sum of {c} gradients taken at parameters that moved between them.",
+             whole number {c}, the gradient is a sum of about {c} gradients taken at parameters that moved between \
+             them (where they moved far, the factor gives the count only to within a few steps).",
             100.0 * rel
         ),
         "the way it departs from the truth does not follow plain SGD's drift (the first-order law with a learning \
