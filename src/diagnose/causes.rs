@@ -564,7 +564,7 @@ fn one_factor_accumulation(c_ls: f64, g: &[f64], t: &[f64]) -> Option<(Finding, 
     let c = whole_factor(c_ls)?;
     let left: Vec<f64> = g.iter().zip(t).map(|(x, y)| x - c_ls * y).collect();
     let rel = norm(&left) / norm(g);
-    if !(rel <= crate::policy::ONE_FACTOR_ACCUMULATION_MAX) {
+    if rel.is_nan() || rel > crate::policy::ONE_FACTOR_ACCUMULATION_MAX {
         return None;
     }
     let evidence = vec![

@@ -433,11 +433,11 @@ fn validate(g: &[f64], groups: ArrayView2<f64>, s: &Structure, p: &Precision) ->
         let windows: Vec<usize> = (0..r).map(|q| (q..mb.len()).step_by(r).count()).collect();
         batch_window = (0..mb.len()).map(|b| windows[b % r] as u128).collect();
         let most = windows.iter().copied().max().unwrap_or(1);
-        k =
-            match s.accumulation {
-                None => most as u128,
-                Some(0) => return Err(Error::value("--accumulation", "0", "at least 1 accumulation step")),
-                Some(kk) if kk < most => return Err(Error::Usage(format!(
+        k = match s.accumulation {
+            None => most as u128,
+            Some(0) => return Err(Error::value("--accumulation", "0", "at least 1 accumulation step")),
+            Some(kk) if kk < most => {
+                return Err(Error::Usage(format!(
                     "--accumulation {kk} is fewer than the {most} micro-batches {}; expected the micro-batches of one \
                      optimizer step (at most K)",
                     if r == 1 {
@@ -445,9 +445,10 @@ fn validate(g: &[f64], groups: ArrayView2<f64>, s: &Structure, p: &Precision) ->
                     } else {
                         format!("of a rank's window (micro-batch i on rank i mod {r})")
                     }
-                ))),
-                Some(kk) => kk as u128,
-            };
+                )))
+            }
+            Some(kk) => kk as u128,
+        };
     }
     let (mut rank_of, mut rank_items) = (Vec::new(), Vec::new());
     if let (Some(_), Some(_)) = (s.ranks, &mb) {
