@@ -11,7 +11,7 @@ use clap::Args;
 use gradlab::budget::{self, Stage};
 use gradlab::cost::Shape;
 use gradlab::diagnose::groups::{
-    diagnose_groups, text::format_groups_text, Precision, Structure, TokenReduction, Unit,
+    diagnose_groups, text::format_groups_text, GroupDiagnosis, Precision, Structure, TokenReduction, Unit,
 };
 use gradlab::diagnose::text::format_text;
 use gradlab::diagnose::tokens::{diagnose_tokens, TokenLoop, TOKEN_TENSORS};
@@ -167,16 +167,9 @@ pub(super) fn run_diagnose(a: DiagnoseArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
-    if a.grad.len() != wrts.len() {
+    if let Some(sentence) = files_against_wrts(&a.grad, &wrts) {
         // A usage error: the command line contradicts itself.
-        eprintln!(
-            "error: {} gradient files were given for {} --wrt tensors ({}); expected one file per tensor, in the same \
-             order",
-            a.grad.len(),
-            wrts.len(),
-            wrts.iter().map(|w| w.name()).collect::<Vec<_>>().join(",")
-        );
-        return Ok(ExitCode::from(2));
+        return usage(&sentence);
     }
     let data = a.data.as_deref().unwrap_or_else(|| unreachable!("clap requires --data without --groups or --tokens"));
     let problem = Problem::load(data)?;
@@ -218,6 +211,35 @@ fn exit_of(v: Verdict) -> ExitCode {
         Verdict::Wrong => ExitCode::from(EXIT_WRONG),
         Verdict::Inconclusive => ExitCode::from(EXIT_INCONCLUSIVE),
     }
+}
+
+/// The sentence for gradient files that do not pair one to one with the --wrt tensors.
+fn files_against_wrts(files: &[PathBuf], wrts: &[LinearTensor]) -> Option<String> {
+    (files.len() != wrts.len()).then(|| {
+        format!(
+            "{} gradient files were given for {} --wrt tensors ({}); expected one file per tensor, in the same order",
+            files.len(),
+            wrts.len(),
+            wrts.iter().map(|w| w.name()).collect::<Vec<_>>().join(",")
+        )
+    })
+}
+
+/// The precision of a --groups or --tokens diagnosis: `dtype` with --accumulate and --tolerance.
+fn groups_precision(a: &DiagnoseArgs, dtype: DType) -> Precision {
+    let mut precision = Precision::new(dtype);
+    if let Some(acc) = a.accumulate {
+        precision.accumulate = acc;
+    }
+    precision.tolerance = a.tolerance;
+    precision
+}
+
+/// Prints a --groups or --tokens diagnosis as text or JSON; the exit code of its verdict.
+fn print_groups(format: &str, s: &Structure, p: &Precision, d: &GroupDiagnosis) -> anyhow::Result<ExitCode> {
+    let text = if format == "json" { serde_json::to_string_pretty(d)? + "\n" } else { format_groups_text(s, p, d) };
+    print!("{text}");
+    Ok(exit_of(d.verdict))
 }
 
 /// A usage error: one sentence on stderr, exit 2.
@@ -306,12 +328,7 @@ fn run_groups(a: DiagnoseArgs) -> anyhow::Result<ExitCode> {
         accumulation: a.accumulation,
         ranks: a.ranks,
     };
-    let dtype = a.dtype.unwrap_or(file);
-    let mut precision = Precision::new(dtype);
-    if let Some(acc) = a.accumulate {
-        precision.accumulate = acc;
-    }
-    precision.tolerance = a.tolerance;
+    let precision = groups_precision(&a, a.dtype.unwrap_or(file));
     let p = grad.len();
     let g: Vec<f64> = grad.iter().copied().collect();
     drop(grad);
@@ -320,13 +337,7 @@ fn run_groups(a: DiagnoseArgs) -> anyhow::Result<ExitCode> {
         Err(Error::Usage(sentence)) => return usage(&sentence),
         other => other?,
     };
-    let text = if a.format == "json" {
-        serde_json::to_string_pretty(&d)? + "\n"
-    } else {
-        format_groups_text(&structure, &precision, &d)
-    };
-    print!("{text}");
-    Ok(exit_of(d.verdict))
+    print_groups(&a.format, &structure, &precision, &d)
 }
 
 /// `gradlab diagnose --tokens DIR --grad ...`: a token problem's head gradient against its
@@ -335,13 +346,8 @@ fn run_groups(a: DiagnoseArgs) -> anyhow::Result<ExitCode> {
 fn run_tokens(a: DiagnoseArgs) -> anyhow::Result<ExitCode> {
     let dir = a.tokens.as_deref().unwrap_or_else(|| unreachable!("called with --tokens"));
     let wrts = a.wrt.clone().unwrap_or_else(|| TOKEN_TENSORS.to_vec());
-    if a.grad.len() != wrts.len() {
-        return usage(&format!(
-            "{} gradient files were given for {} --wrt tensors ({}); expected one file per tensor, in the same order",
-            a.grad.len(),
-            wrts.len(),
-            wrts.iter().map(|w| w.name()).collect::<Vec<_>>().join(",")
-        ));
+    if let Some(sentence) = files_against_wrts(&a.grad, &wrts) {
+        return usage(&sentence);
     }
     let problem = TokenProblem::load(dir)?;
     let limit = budget::memory_limit(a.max_memory, budget::MemInfo::read());
@@ -374,11 +380,7 @@ fn run_tokens(a: DiagnoseArgs) -> anyhow::Result<ExitCode> {
     let dtype = a.dtype.unwrap_or_else(|| {
         files.iter().copied().min_by_key(|d| d.bits()).unwrap_or_else(|| unreachable!("one file at least"))
     });
-    let mut precision = Precision::new(dtype);
-    if let Some(acc) = a.accumulate {
-        precision.accumulate = acc;
-    }
-    precision.tolerance = a.tolerance;
+    let precision = groups_precision(&a, dtype);
     let loop_ = TokenLoop {
         reduction: a.reduction,
         microbatches: a.microbatches.clone(),
@@ -389,11 +391,5 @@ fn run_tokens(a: DiagnoseArgs) -> anyhow::Result<ExitCode> {
         Err(Error::Usage(sentence)) => return usage(&sentence),
         other => other?,
     };
-    let text = if a.format == "json" {
-        serde_json::to_string_pretty(&d)? + "\n"
-    } else {
-        format_groups_text(&structure, &precision, &d)
-    };
-    print!("{text}");
-    Ok(exit_of(d.verdict))
+    print_groups(&a.format, &structure, &precision, &d)
 }
