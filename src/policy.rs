@@ -221,6 +221,12 @@ pub const SCALE_FLOOR_ULPS: f64 = 4.0;
 /// departures the drift does not predict (a reweighting, a wrong element).
 pub(crate) const DRIFT_UNEXPLAINED_MAX: f64 = 0.25;
 
+/// The nonzero values a gradient needs before `dtype_mismatch` is named from them being numbers
+/// of a narrower dtype (groups diagnosis): a value of f32 is a bf16 number with probability
+/// 2^-16 by chance, so 8 such values happen by chance with probability below 2^-128, while a
+/// bias of 2 or 4 values is no evidence of the dtype it was computed in at all.
+pub(crate) const DTYPE_MISMATCH_MIN_VALUES: usize = 8;
+
 /// The largest relative misfit ||G - s g|| / ||G|| at which one whole factor s names an
 /// accumulation over steps that SGD's drift law does not describe (momentum, Adam, a large learning
 /// rate): "within a few percent". PyTorch's seed loop under Adam at lr 1e-3 over 5 epochs

@@ -73,7 +73,7 @@ def one(case: str, threads: int, repeats: int) -> dict:
         loss_fn(model(x), y).backward()
     before = peak_mb()
     core = [0.0]
-    inner = diagnose_model.diagnose_tensor
+    inner = diagnose_model.diagnose_blocks
 
     def timed(*args, **kw):
         t = time.perf_counter()
@@ -82,7 +82,7 @@ def one(case: str, threads: int, repeats: int) -> dict:
         finally:
             core[0] += time.perf_counter() - t
 
-    diagnose_model.diagnose_tensor = timed
+    diagnose_model.diagnose_blocks = timed
     kw = {"vmap": c["vmap"]} if c["memory"] is None else {"memory": c["memory"], "vmap": c["vmap"]}
     start = time.perf_counter()
     if c["vmap"]:

@@ -17,8 +17,10 @@ class Diagnosis:
     ``residual`` (the best fit's relative residual), ``tolerance`` (the dtype's relative
     tolerance), ``weights`` (a dict: ``recovered``, ``correct`` and, for a named pattern,
     ``expected``, one weight per group), and, None when they do not apply, ``reason`` (why
-    inconclusive), ``microbatch_sizes`` (items per micro-batch, for a micro-batch cause) and
-    ``worst`` (a dict: the group whose weight is furthest from the correct one).
+    inconclusive), ``microbatch_sizes`` (items per micro-batch, for a micro-batch cause),
+    ``worst`` (a dict: the group whose weight is furthest from the correct one),
+    ``learning_rate`` (the step back of ``params_after_step``) and ``dtype`` (the dtype the
+    gradient fits in, for ``dtype_mismatch``).
 
     ``str(d)`` is the command line's text, ``d.to_json()`` its JSON, ``d.to_dict()`` a dict.
     """
@@ -26,7 +28,7 @@ class Diagnosis:
     __slots__ = ("_data", "_json", "_text")
 
     #: Keys the JSON leaves out when they do not apply (their attribute is then None).
-    OPTIONAL = ("reason", "microbatch_sizes", "worst")
+    OPTIONAL = ("reason", "microbatch_sizes", "worst", "learning_rate", "dtype")
 
     def __init__(self, json_text, text):
         """Builds a diagnosis from the core's JSON (a string) and text."""

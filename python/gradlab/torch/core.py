@@ -1,16 +1,15 @@
-"""One tensor's diagnosis by the Rust core, as a :class:`gradlab.Diagnosis`
-(:func:`gradlab.diagnose_groups`, the binding of ``gradlab::diagnose::groups``)."""
+"""A model's tensors diagnosed by the Rust core together, as :class:`gradlab.Diagnosis` objects
+(``gradlab._core.diagnose_model``, the binding of ``gradlab::diagnose::groups::step_back``)."""
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
 
-def diagnose_tensor(
-    g: np.ndarray,
-    groups: np.ndarray,
+def diagnose_blocks(
+    blocks: Sequence[Tuple[str, np.ndarray, np.ndarray, str]],
     counts: Sequence[int],
     *,
     unit: str,
@@ -18,21 +17,23 @@ def diagnose_tensor(
     microbatches: Optional[Sequence[int]],
     accumulation: Optional[int],
     ranks: Optional[int],
-    dtype: str,
     tolerance: Optional[float],
-):
-    """The core's diagnosis of ``g`` (P values) against ``groups`` (J x P float64)."""
-    from gradlab import diagnose_groups
+    step_back=None,
+) -> List:
+    """The core's diagnosis of each ``(name, g, groups, dtype)`` block (``g``: P values,
+    ``groups``: J x P float64), with ``step_back`` (a :class:`~gradlab.torch.step_back.StepBack`)
+    for ``params_after_step``; one :class:`gradlab.Diagnosis` per block, in order."""
+    from gradlab import Diagnosis, _core
 
-    return diagnose_groups(
-        g,
-        groups,
-        counts,
+    done = _core.diagnose_model(
+        list(blocks),
+        list(counts),
         unit=unit,
         reduction=reduction,
-        microbatches=microbatches,
+        microbatches=None if microbatches is None else list(microbatches),
         accumulation=accumulation,
         ranks=ranks,
-        dtype=dtype,
         tolerance=tolerance,
+        step_back=step_back,
     )
+    return [Diagnosis(json_text, text) for json_text, text in done]

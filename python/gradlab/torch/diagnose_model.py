@@ -8,11 +8,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from .core import diagnose_tensor
+from .core import diagnose_blocks
 from .gradients import as_float64, check_separable, float64_copy, group_gradients
 from .layout import plan
 from .losses import MeantLoss
 from .report import Report
+from .step_back import StepBack
 
 #: The torch dtypes a gradient may be stored in, by the core's dtype name.
 DTYPES = {torch.float64: "f64", torch.float32: "f32", torch.bfloat16: "bf16", torch.float16: "f16"}
@@ -254,26 +255,26 @@ def diagnose(
     layout = plan(items, sizes, columns, memory, unit)
     G, G_in, method = group_gradients(twin, loss, xs64, targets64, layout, names, slots, vmap=vmap)
 
-    settings = dict(
+    blocks = [(name, _as_numpy(user[name]), G[name], fixed_dtype or _dtype_name(user[name].dtype, name)) for name in names]
+    blocks += [
+        (name, _as_numpy(xs[k].grad), Gk, fixed_dtype or _dtype_name(xs[k].grad.dtype, name))
+        for name, k, Gk in zip(input_names, slots, G_in)
+    ]
+    steps = {name: as_float64(user[name]) for name in names}
+    back = StepBack(twin, loss, xs64, targets64, layout, names, slots, steps)
+    done = diagnose_blocks(
+        blocks,
+        layout.counts,
         unit=unit,
         reduction=reduction,
         microbatches=layout.microbatches,
         accumulation=accumulation,
         ranks=ranks,
         tolerance=tolerance,
+        step_back=back,
     )
-    parameters = {}
-    for name in names:
-        g = user[name]
-        parameters[name] = diagnose_tensor(
-            _as_numpy(g), G[name], layout.counts, dtype=fixed_dtype or _dtype_name(g.dtype, name), **settings
-        )
-    inputs_done = {}
-    for name, k, Gk in zip(input_names, slots, G_in):
-        g = xs[k].grad
-        inputs_done[name] = diagnose_tensor(
-            _as_numpy(g), Gk, layout.counts, dtype=fixed_dtype or _dtype_name(g.dtype, name), **settings
-        )
+    parameters = dict(zip(names, done[: len(names)]))
+    inputs_done = dict(zip(input_names, done[len(names) :]))
     groups = {
         "kind": layout.kind,
         "count": len(layout.groups),

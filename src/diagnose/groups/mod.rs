@@ -39,6 +39,7 @@
 //! else `unexplained` with the best fit's residual.
 
 pub mod solve;
+pub mod step_back;
 pub mod text;
 
 use super::Verdict;
@@ -123,6 +124,12 @@ crate::named_enum! {
         AccumulatedOverSteps = "accumulated_over_steps",
         /// s times the correct weights for another factor s.
         Scaled = "scaled",
+        /// Every value is a number of a narrower dtype (bf16, f16), within whose rounding the
+        /// gradient fits: computed in it, judged by a wider one.
+        DtypeMismatch = "dtype_mismatch",
+        /// The gradient of the parameters one SGD step back: the model was stepped after the
+        /// backward pass (needs a caller that can evaluate the loss elsewhere: [`step_back`]).
+        ParamsAfterStep = "params_after_step",
         /// No pattern fits: the weights vary with no structure, or the gradient is not in the
         /// groups' span.
         Unexplained = "unexplained",
@@ -272,6 +279,12 @@ pub struct GroupDiagnosis {
     /// The group furthest from its correct weight (when the weights are identifiable).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub worst: Option<WorstGroup>,
+    /// The learning rate of the step back (`params_after_step`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub learning_rate: Option<f64>,
+    /// The dtype the gradient fits in (`dtype_mismatch`): the dtype to pass.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dtype: Option<DType>,
     /// The weights.
     pub weights: Weights,
     /// The causes with their evidence.
@@ -610,7 +623,117 @@ pub fn diagnose_groups(g: &[f64], groups: ArrayView2<f64>, s: &Structure, p: &Pr
     // Rows must be contiguous; a view in another layout is copied once.
     let groups = groups.as_standard_layout();
     let sol = solve::solve(g, groups.view());
-    Ok(analyse(g, groups.view(), s, p, &layout, &sol))
+    let d = analyse(g, groups.view(), s, p, &layout, &sol);
+    let mismatch = narrower_dtype(
+        g,
+        groups.view(),
+        s,
+        p,
+        (&layout, &sol, &d),
+        &[DType::BF16, DType::F16],
+        crate::policy::DTYPE_MISMATCH_MIN_VALUES,
+    );
+    Ok(mismatch.unwrap_or(d))
+}
+
+/// `dtype_mismatch` in the dtype `narrow` for a gradient whose diagnosis in `p` was `first`,
+/// however few its values: a model's other tensors showed the dtype
+/// ([`step_back::diagnose_model`]). `None` when `narrow` does not explain it.
+///
+/// # Errors
+/// As [`diagnose_groups`].
+pub(crate) fn mismatch_in(
+    g: &[f64],
+    groups: ArrayView2<f64>,
+    s: &Structure,
+    p: &Precision,
+    narrow: DType,
+    first: &GroupDiagnosis,
+) -> Result<Option<GroupDiagnosis>> {
+    let layout = validate(g, groups, s, p)?;
+    let groups = groups.as_standard_layout();
+    let sol = solve::solve(g, groups.view());
+    Ok(narrower_dtype(g, groups.view(), s, p, (&layout, &sol, first), &[narrow], 1))
+}
+
+/// Whether `v` is a number of the narrower dtype `d` (bf16 or f16).
+fn representable(v: f64, d: DType) -> bool {
+    match d {
+        DType::BF16 => half::bf16::from_f64(v).to_f64() == v,
+        DType::F16 => half::f16::from_f64(v).to_f64() == v,
+        _ => false,
+    }
+}
+
+/// An accumulation over steps named from one inexact factor (the parameters moved between the
+/// steps), not from weights that fit within rounding.
+fn drifted(d: &GroupDiagnosis) -> bool {
+    d.causes == [GroupCause::AccumulatedOverSteps] && d.weights.expected.is_none()
+}
+
+/// `dtype_mismatch`: a gradient that is unexplained, or [`drifted`], in the dtype it is
+/// judged by, every value of which is a number of a narrower dtype (bf16, then f16) and which that dtype's rounding
+/// explains: the diagnosis in the narrower dtype, with the mismatch named first. `None` when
+/// `first` (the diagnosis in `p`) explained the gradient, a tolerance was given, or no narrower dtype holds every value
+/// and explains it (neither unexplained nor drifted there). At least `min_values` nonzero values
+/// are needed ([`crate::policy::DTYPE_MISMATCH_MIN_VALUES`] alone): a few values of a wide dtype
+/// can be narrow numbers by chance.
+fn narrower_dtype(
+    g: &[f64],
+    groups: ArrayView2<f64>,
+    s: &Structure,
+    p: &Precision,
+    (l, sol, first): (&Layout, &Solution, &GroupDiagnosis),
+    candidates: &[DType],
+    min_values: usize,
+) -> Option<GroupDiagnosis> {
+    let nonzero = g.iter().filter(|v| **v != 0.0).count();
+    if p.tolerance.is_some() || nonzero < min_values {
+        return None;
+    }
+    // Only a gradient the told dtype cannot place exactly: unexplained, or an accumulation named
+    // from a drift (what a narrower dtype's rounding of a whole factor also looks like).
+    if !(first.causes == [GroupCause::Unexplained] || drifted(first)) {
+        return None;
+    }
+    for &narrow in candidates {
+        if narrow.bits() >= p.dtype.bits() || !g.iter().all(|&v| representable(v, narrow)) {
+            continue;
+        }
+        let q = Precision::new(narrow);
+        let mut d = analyse(g, groups, s, &q, l, sol);
+        if d.causes.contains(&GroupCause::Unexplained) || drifted(&d) {
+            continue;
+        }
+        let judged = match d.verdict {
+            Verdict::Correct => "it is the correct gradient".to_string(),
+            Verdict::Inconclusive => "it fits the correct weights (inconclusive there: see below)".to_string(),
+            Verdict::Wrong => {
+                format!("it is explained by {}", d.causes.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", "))
+            }
+        };
+        let mut evidence = vec![
+            format!(
+                "every one of the {} values is a {narrow} number: the gradient was computed in {narrow} and saved in a \
+                 wider type, but judged by {}'s rounding, which it does not meet (residual {}, tolerance {}).",
+                g.len(),
+                p.dtype,
+                crate::exact::sci3(first.residual),
+                crate::exact::sci3(first.tolerance)
+            ),
+            format!("within {narrow}'s rounding (tolerance {}) {judged}.", crate::exact::sci3(d.tolerance)),
+        ];
+        evidence.push(format!("fix: {}.", fix(GroupCause::DtypeMismatch)));
+        d.findings.insert(0, GroupFinding { cause: GroupCause::DtypeMismatch, evidence });
+        if let Some(reason) = d.reason.take() {
+            d.notes.push(format!("in {narrow}: {reason}"));
+        }
+        d.causes.insert(0, GroupCause::DtypeMismatch);
+        d.verdict = Verdict::Wrong;
+        d.dtype = Some(narrow);
+        return Some(d);
+    }
+    None
 }
 
 /// A cause's fix, in the framework's terms.
@@ -639,6 +762,14 @@ fn fix(cause: GroupCause) -> &'static str {
         GroupCause::WrongSign => "the loss, the gradient or the update has the wrong sign",
         GroupCause::AccumulatedOverSteps => "zero the gradients before every step (optimizer.zero_grad(), or x.grad = None)",
         GroupCause::Scaled => "look for the factor in the loss (a scale, a divisor) or in the gradient's post-processing",
+        GroupCause::DtypeMismatch => {
+            "pass the dtype the gradient was computed in (its values say which) and diagnose again, or compute the \
+             gradient in the dtype it is judged by"
+        }
+        GroupCause::ParamsAfterStep => {
+            "diagnose after the step's last backward pass and before optimizer.step() (the groups must be computed at \
+             the parameters the backward pass saw)"
+        }
         GroupCause::Unexplained => "",
     }
 }
@@ -799,6 +930,8 @@ fn analyse(
         reason,
         microbatch_sizes,
         worst,
+        learning_rate: None,
+        dtype: None,
         weights: Weights { recovered: w.clone(), correct: wc.clone(), expected },
         findings,
         power,
