@@ -233,6 +233,39 @@ pub(crate) const DTYPE_MISMATCH_MIN_VALUES: usize = 8;
 /// (tests/fixtures/diagnose/adam_accumulate) leaves 1.1 % (crates/lab/tests/diagnose.rs).
 pub(crate) const ONE_FACTOR_ACCUMULATION_MAX: f64 = 0.05;
 
+/// The exact SGD replay (`diagnose`'s count E and learning rate of an accumulation beyond the
+/// drift law's range) tries the counts within this many of the least-squares factor: the sum of
+/// E gradients along SGD is E times the truth to within the drift, which moved PyTorch's seed
+/// loop at lr 0.1 over 5 epochs to 5.43 (tests/fixtures/diagnose/sgd_large_lr); 3 either side
+/// covers that and keeps the work to 7 replays.
+pub(crate) const REPLAY_STEPS_AROUND: usize = 3;
+
+/// The largest count E the replay tries: each replay walks E - 1 steps back, and a loop that
+/// summed more epochs than this is left to the drift law and the one-factor count.
+pub(crate) const REPLAY_MAX_STEPS: usize = 64;
+
+/// The most fixed-point iterations of one step back of the replay (q = theta + lr grad L(q)):
+/// each gains a factor lr times the loss's curvature, so 200 reach f64's rounding for any
+/// contraction down to 0.84; a step back that has not converged then is not a contraction at
+/// this lr and the replay stops there.
+pub(crate) const REPLAY_FIXED_POINT_ITERATIONS: usize = 200;
+
+/// The most Gauss-Newton steps on the replay's learning rate: started from the first-order
+/// law's estimate, the one-parameter fit converges in a few (the test fixtures' converge well
+/// within this).
+pub(crate) const REPLAY_LR_ITERATIONS: usize = 20;
+
+/// The replay's work limit in multiply-adds, n d k per f64 forward pass of the linear model:
+/// 1e9. PyTorch's seed loops (n = 10) need 1 100 to 1 700 passes and n = 2000, d = 16, k = 5 at
+/// lr 0.5 over 4 epochs 1 330 (1 s on this 2-core machine under load) of the 6 250 this allows;
+/// an MNIST batch of 1000 (d = 784, k = 10) gets 127 passes, so the replay stops early rather
+/// than keep `diagnose` waiting minutes (the gradient is then left to the causes after it).
+pub(crate) const REPLAY_MAX_WORK: f64 = 1e9;
+
+/// How many of the screened counts (each at the law's learning rate) the replay refines: the
+/// best and the runner-up, whose fit the evidence reports to show the count is resolved.
+pub(crate) const REPLAY_REFINED: usize = 2;
+
 /// Micro-batch sizes recovered from per-sample weights w_j = 1/(K n_b) must make K n_b within
 /// this of a whole number for every sample. The weights come from exact truths and the user's
 /// rounded gradient, so K n_b is off by about its size times the gradient's relative rounding

@@ -3,7 +3,8 @@
 //! Order: a narrower dtype than the one given (the gradient is then not wrong at all, only judged
 //! by the wrong tolerance), then the exact models (a sign, a whole or plain factor, the truth one
 //! SGD step back, a mean of micro-batch means: each must match the gradient within rounding),
-//! then the first-order accumulation over SGD steps, then `unexplained`.
+//! then the first-order accumulation over SGD steps, beyond its range the exact replay of plain
+//! SGD, then one whole factor, then `unexplained`.
 
 use super::exact::{Exact, F64_PASS_MAX_BITS};
 use super::microbatch::{common_partitions, lstsq, partitions, sum_partition, sum_weights_of, weights_of};
@@ -127,6 +128,10 @@ pub(super) fn explain(a: &Analysis, scale: &Scale, fit: Fit, factor: f64, chosen
                     ..Default::default()
                 };
             }
+            // Beyond the law's range, plain SGD replayed exactly (every count near the factor).
+            if let Some(e) = sgd_replay(a, c_ls) {
+                return e;
+            }
             if let Some(e) = step_back {
                 return e;
             }
@@ -139,8 +144,9 @@ pub(super) fn explain(a: &Analysis, scale: &Scale, fit: Fit, factor: f64, chosen
                 residual_fraction(&g, &t, c_ls)
             )];
             evidence.push(
-                "no accumulation over SGD steps (a whole factor with the drift SGD predicts), no mean of micro-batch \
-                 means and no SGD step between the gradient and the saved parameters fits either."
+                "no accumulation over SGD steps (a whole factor with the drift SGD predicts, or plain SGD replayed \
+                 exactly), no mean of micro-batch means and no SGD step between the gradient and the saved parameters \
+                 fits either."
                     .into(),
             );
             if let Some(what) = chosen {
@@ -554,6 +560,72 @@ fn accumulation(a: &Analysis, c_ls: f64, g: &[f64], t: &[f64], mean: bool) -> Op
         });
     }
     Some((out, Accumulation { steps: c as usize, learning_rate: Some(lr), unexplained: frac }))
+}
+
+/// An accumulation over E steps of plain SGD that the exact replay ([`super::replay`]) matches
+/// within rounding: the count, the learning rate the replay found, and why the count is resolved.
+fn sgd_replay(a: &Analysis, c_ls: f64) -> Option<Explained> {
+    let r = super::replay::sgd_replay(a, c_ls)?;
+    let (e, lr) = (r.steps, r.lr);
+    let tensors: Vec<&str> = a
+        .parts
+        .iter()
+        .map(|p| match p.wrt {
+            LinearTensor::Input => "x.grad",
+            LinearTensor::Weight => "W.grad",
+            _ => "b.grad",
+        })
+        .collect();
+    let mut evidence = vec![
+        format!(
+            "an exact replay of plain SGD fits: {} is the sum of the gradients at {e} parameter points, the saved \
+             parameters and the {} before them, each one plain SGD step back (theta_{{e+1}} = theta_e - lr grad \
+             L(theta_e), lr = {lr:.4e}); the sum matches within the rounding of {e} summed gradients (largest \
+             deviation {:.2} of the tolerance).",
+            tensors.join(" and "),
+            e - 1,
+            r.fit.largest
+        ),
+        format!(
+            "learning rate {lr:.4e} from the exact replay (not the first-order law, which does not fit at this \
+             learning rate: the gradient departs from {e} times the truth by more than the drift's first order); \
+             the replay leaves {:.2e} of the departure from {e} g (relative, L2).",
+            r.unexplained
+        ),
+    ];
+    if let Some((e2, lr2, f2)) = r.runner_up {
+        evidence.push(if f2.holds() {
+            format!(
+                "{e2} steps at lr = {lr2:.4e} fit within rounding too (largest deviation {:.2} of the tolerance): \
+                 the count is {e} or {e2}, which this gradient cannot tell apart.",
+                f2.largest
+            )
+        } else {
+            format!(
+                "the count is resolved: the best other count tried, {e2} steps (at its best lr, {lr2:.4e}), misses by \
+                 up to {:.3e} tolerances.",
+                f2.largest
+            )
+        });
+    }
+    evidence.push(format!(
+        "the replay assumes plain SGD (no momentum, no weight decay) on the same data every epoch, the parameters \
+         stepped with each epoch's own gradient (their .grad zeroed before every backward pass){}.",
+        if tensors.len() > 1 || tensors[0] != "x.grad" {
+            "; W.grad and b.grad are replayed as sums over the same steps"
+        } else {
+            ""
+        }
+    ));
+    evidence
+        .push("fix: zero the gradient before every backward pass (x.grad = None, or optimizer.zero_grad()).".into());
+    let acc = Accumulation { steps: e, learning_rate: Some(lr), unexplained: r.unexplained };
+    Some(Explained {
+        findings: vec![Finding { cause: Cause::AccumulatedOverSteps, evidence }],
+        learning_rate: Some(lr),
+        accumulation: Some(acc),
+        ..Default::default()
+    })
 }
 
 /// A gradient that one whole factor c >= 2 explains to within

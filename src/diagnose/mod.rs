@@ -29,7 +29,9 @@
 //! - `mean_of_microbatch_means`: G = sum_j w_j P_j with w_j = 1/(K n_b) for the samples of
 //!   micro-batch b ([`microbatch`]).
 //! - `accumulated_over_steps`: G summed over c SGD steps, c g + a g' to first order, where g' is
-//!   the gradient's derivative along SGD's direction (x.grad never zeroed, as in the seed).
+//!   the gradient's derivative along SGD's direction (x.grad never zeroed, as in the seed); beyond
+//!   the law's range, plain SGD replayed exactly backwards from the saved parameters (`replay`);
+//!   else one whole factor within a few percent (momentum, Adam), without a learning rate.
 //! - `unexplained`: none of these; the worst elements say where to look.
 //!
 //! **Any model** ([`groups`]): given the gradients of the correct loss's groups (samples,
@@ -43,6 +45,7 @@ pub mod exact;
 pub mod groups;
 pub mod microbatch;
 pub mod power;
+mod replay;
 pub mod text;
 pub mod tokens;
 pub mod tolerance;
@@ -174,11 +177,11 @@ pub struct Finding {
 pub struct Accumulation {
     /// The number of steps c.
     pub steps: usize,
-    /// The learning rate 2 a / (c (c - 1)); `None` when the drift does not follow SGD's law
-    /// (momentum, Adam, a learning rate beyond the law's range) and one factor named c.
+    /// The learning rate 2 a / (c (c - 1)) (the law) or the one the exact replay of plain SGD
+    /// found; `None` when neither fits (momentum, Adam) and one factor named c.
     pub learning_rate: Option<f64>,
-    /// ||G - c g - a g'|| / ||G - c g|| (the law), or ||G - s g|| / ||G|| for the least-squares
-    /// factor s (one factor).
+    /// ||G - c g - a g'|| / ||G - c g|| (the law), ||G - S|| / ||G - c g|| for the replay's sum S,
+    /// or ||G - s g|| / ||G|| for the least-squares factor s (one factor).
     pub unexplained: f64,
 }
 

@@ -122,9 +122,9 @@ fn the_seeds_accumulated_input_gradient_is_named_with_its_steps_and_learning_rat
 }
 
 /// x.grad summed over 5 epochs under Adam: one factor explains it within a few percent, but the
-/// SGD drift law does not, so the count is named without a learning rate; under momentum the law
-/// fits with an effective learning rate, said so; plain SGD at lr 0.1 is beyond both and stays
-/// unexplained with the best factor (make_more.py).
+/// SGD drift law does not and neither does the exact SGD replay, so the count is named without a
+/// learning rate; under momentum the law fits with an effective learning rate, said so, and the
+/// replay (plain SGD only) does not fire (make_more.py).
 #[test]
 fn accumulation_under_adam_or_momentum_is_named_with_its_count() {
     let (code, v) = run("adam_accumulate", &["input"]);
@@ -136,11 +136,45 @@ fn accumulation_under_adam_or_momentum_is_named_with_its_count() {
     )
     .unwrap();
     assert!(text.contains("near the whole number 5") && text.contains("no learning rate is estimated"), "{text}");
-    assert!(!text.contains("estimated learning rate"), "{text}");
+    assert!(!text.contains("estimated learning rate") && !text.contains("exact replay"), "{text}");
+    assert!(v.get("learning_rate").is_none(), "{v}");
     let (code, v) = run("momentum_accumulate", &["input"]);
     assert_eq!((code, causes(&v)), (3, vec!["accumulated_over_steps"]), "{v}");
-    let (code, v) = run("sgd_large_lr", &["input"]);
-    assert_eq!((code, causes(&v)), (3, vec!["unexplained"]), "{v}");
+    let dir = fixture("momentum_accumulate");
+    let text = String::from_utf8(
+        gradlab(&["diagnose", "--data", dir.to_str().unwrap(), "--grad", dir.join("x_grad.npy").to_str().unwrap()])
+            .stdout,
+    )
+    .unwrap();
+    assert!(text.contains("effective learning rate") && !text.contains("exact replay"), "{text}");
+}
+
+/// Plain SGD beyond the drift law's range, PyTorch's loop (make_more.py: lr 0.1 over 5 epochs,
+/// lr 0.3 over 3, and n = 2000, d = 16, k = 5 at lr 0.5 over 4): the exact SGD replay names the
+/// count and the learning rate. Where it must not fire: the same loop's W.grad and b.grad,
+/// zeroed every epoch, are correct; given with the accumulated x.grad, the tensors disagree on
+/// the loop and no count is named.
+#[test]
+fn plain_sgd_beyond_the_law_is_replayed_with_its_count_and_rate() {
+    for (name, steps, lr) in [("sgd_large_lr", 5, 0.1), ("sgd_lr03_e3", 3, 0.3), ("sgd_n2000", 4, 0.5)] {
+        let (code, v) = run(name, &["input"]);
+        assert_eq!((code, causes(&v)), (3, vec!["accumulated_over_steps"]), "{name}: {v}");
+        let got = v["learning_rate"].as_f64().unwrap_or_else(|| panic!("{name}: no learning rate: {v}"));
+        assert!((got / lr - 1.0).abs() < 0.02, "{name}: lr {got}");
+        let dir = fixture(name);
+        let text = String::from_utf8(
+            gradlab(&["diagnose", "--data", dir.to_str().unwrap(), "--grad", dir.join("x_grad.npy").to_str().unwrap()])
+                .stdout,
+        )
+        .unwrap();
+        assert!(text.contains(&format!("the sum of the gradients at {steps} parameter points")), "{name}: {text}");
+        assert!(text.contains("from the exact replay") && text.contains("the count is resolved"), "{name}: {text}");
+    }
+    let (code, v) = run("sgd_n2000", &["weight", "bias"]);
+    assert_eq!((code, v["verdict"].as_str()), (0, Some("correct")), "{v}");
+    let (code, v) = run("sgd_n2000", &["input", "weight", "bias"]);
+    assert_eq!(code, 3, "{v}");
+    assert!(!causes(&v).contains(&"accumulated_over_steps"), "{v}");
 }
 
 /// Micro-batch means summed without dividing by K (sizes 3, 5, 8: weights 1/3, 1/5, 1/8) are
