@@ -51,6 +51,10 @@ pub fn model_named(name: &str) -> Result<Model> {
         .ok_or_else(|| Error::value("--model", name, crate::text_serde::choices(&model_names())))
 }
 
+/// A model's [`Registered::torch_shape`] for its `i`-th tensor on data of its own kind (`None`
+/// for data of the other kind).
+type TorchShape = fn(usize, Data<'_>, (usize, usize)) -> Option<Vec<usize>>;
+
 /// A model of the registry, by name, with the options the command line gave it; its tensors are
 /// indices into its tensor list.
 #[derive(Clone, Copy, Debug)]
@@ -66,7 +70,7 @@ pub struct Model {
     elements: fn(&Options, usize, (usize, usize, usize)) -> usize,
     budget: fn(&Options, usize, Shape) -> (Shape, LinearTensor),
     header: fn(&Options) -> String,
-    torch_shape: fn(usize, Data<'_>, (usize, usize)) -> Option<Vec<usize>>,
+    torch_shape: TorchShape,
     accepts: fn(&Options, Data<'_>) -> Result<()>,
     run: fn(&Options, Data<'_>, usize, &Checked, &Watch) -> Result<DTypeCheck>,
 }
