@@ -10,6 +10,7 @@
 
 use crate::problem::Problem;
 use crate::scalar::DType;
+use crate::tokens::TokenProblem;
 
 /// The size of a problem: n samples, d features, k classes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,6 +27,12 @@ impl Shape {
     /// The shape of `problem`.
     pub fn of(problem: &Problem) -> Self {
         Shape { n: problem.n(), d: problem.d(), k: problem.k() }
+    }
+
+    /// The linear shape of a token problem: n = B T positions (every position has an input row,
+    /// and at most that many tokens are counted), d features, k classes.
+    pub fn of_tokens(problem: &TokenProblem) -> Self {
+        Shape { n: problem.b().saturating_mul(problem.t_len()), d: problem.d(), k: problem.k() }
     }
 }
 

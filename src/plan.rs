@@ -1,8 +1,11 @@
 //! One validation, at the edge: a check's raw choices (the model by name, its hidden width, the
-//! tensors by name, the dtypes, the scheme, the steps, the truth) become a [`Plan`] the core
-//! trusts, or the one sentence saying what is wrong ([`plan`]). The registry of the models
-//! `gradlab check --model` knows lives here ([`registry`]): a model's file implements
-//! [`Registered`], and its line in [`registry`] makes it a choice of `--model`.
+//! loss's reduction, the tensors by name, the dtypes, the scheme, the steps, the truth, the
+//! training) become a [`Plan`] the core trusts, or the one sentence saying what is wrong
+//! ([`plan`], [`plan_with_reduction`]). The registry of the models `gradlab check --model` knows
+//! lives here ([`registry`]): a model's file implements [`Registered`], and its line in
+//! [`registry`] makes it a choice of `--model`. A plan runs on the [`Data`] its model is built on
+//! (samples, or token sequences for `--model tokens`); [`Plan::accepts`] says whether given data
+//! are, before anything runs.
 //!
 //! Every check function below takes what this module (or [`Checked::new`] for one dtype)
 //! returns, and validates nothing again: a model's tensor is its own type, and a
@@ -13,10 +16,13 @@ use crate::cost::Shape;
 use crate::error::{Error, Result};
 use crate::exact::Decimal;
 use crate::method::Steps;
-use crate::model::registry::{Options, Registered, Visit};
-use crate::model::{LinearModel, LinearTensor, MlpModel, Model as ModelTrait, TensorKind};
-use crate::problem::Problem;
+use crate::model::registry::{Data, DataKind, Options, Registered, Visit};
+use crate::model::{LinearModel, LinearTensor, MlpModel, Model as ModelTrait, TensorKind, TokenModel};
+use crate::objective::Reduction;
 use crate::scalar::DType;
+use crate::tokens::weights::TokenReduction;
+use crate::tokens::TokenProblem;
+use crate::train::InputGrad;
 use crate::watch::Watch;
 
 /// The registry: every model `gradlab check --model` knows, a line each (a model with variants,
@@ -25,6 +31,7 @@ pub fn registry() -> Vec<Model> {
     let mut models = Vec::new();
     add::<LinearModel<'static>>(&mut models);
     add::<MlpModel<'static>>(&mut models);
+    add::<TokenModel<'static>>(&mut models);
     models
 }
 
@@ -44,6 +51,10 @@ pub fn model_named(name: &str) -> Result<Model> {
         .ok_or_else(|| Error::value("--model", name, crate::text_serde::choices(&model_names())))
 }
 
+/// A model's [`Registered::torch_shape`] for its `i`-th tensor on data of its own kind (`None`
+/// for data of the other kind).
+type TorchShape = fn(usize, Data<'_>, (usize, usize)) -> Option<Vec<usize>>;
+
 /// A model of the registry, by name, with the options the command line gave it; its tensors are
 /// indices into its tensor list.
 #[derive(Clone, Copy, Debug)]
@@ -52,12 +63,16 @@ pub struct Model {
     pub name: &'static str,
     options: Options,
     mixed: bool,
+    trains: bool,
+    data: &'static str,
     check: fn(&Options) -> Result<()>,
     tensors: fn() -> Vec<(&'static str, bool)>,
     elements: fn(&Options, usize, (usize, usize, usize)) -> usize,
     budget: fn(&Options, usize, Shape) -> (Shape, LinearTensor),
     header: fn(&Options) -> String,
-    run: fn(&Options, &Problem, usize, &Checked, &Watch) -> Result<DTypeCheck>,
+    torch_shape: TorchShape,
+    accepts: fn(&Options, Data<'_>) -> Result<()>,
+    run: fn(&Options, Data<'_>, usize, &Checked, &Watch) -> Result<DTypeCheck>,
 }
 
 impl PartialEq for Model {
@@ -71,26 +86,50 @@ fn add<R: Registered>(models: &mut Vec<Model>) {
     for (variant, &name) in R::NAMES.iter().enumerate() {
         models.push(Model {
             name,
-            options: Options { variant, hidden: None, seed: 0 },
+            options: Options { variant, hidden: None, seed: 0, reduction: TokenReduction::Mean },
             mixed: R::MIXED,
+            trains: R::TRAINS,
+            data: R::Data::WHAT,
             check: R::check,
             tensors: || R::TENSORS.iter().map(|t| (t.name(), t.is_vector())).collect(),
             elements: |o, i, ndk| R::elements(o, R::TENSORS[i], ndk),
             budget: |o, i, shape| R::budget(o, R::TENSORS[i], shape),
             header: R::header,
+            torch_shape: |i, data, dim| R::Data::of(data).map(|d| R::torch_shape(R::TENSORS[i], d, dim)),
+            accepts: accepts::<R>,
             run: run::<R>,
         });
     }
 }
 
-/// Checks `R`'s `i`-th tensor on `problem` by [`check_model`].
-fn run<R: Registered>(
-    o: &Options,
-    problem: &Problem,
-    i: usize,
-    checked: &Checked,
-    watch: &Watch,
-) -> Result<DTypeCheck> {
+/// `data` as the kind `R` is built on.
+///
+/// # Errors
+/// [`Error::Usage`] for data of the other kind.
+fn data_of<'a, R: Registered>(o: &Options, data: Data<'a>) -> Result<&'a R::Data> {
+    R::Data::of(data).ok_or_else(|| {
+        Error::Usage(format!(
+            "--model {} is built on {}, and the data given are {}",
+            R::NAMES[o.variant],
+            R::Data::WHAT,
+            data.what()
+        ))
+    })
+}
+
+/// Whether `R` can be built on `data` with the options `o` ([`Plan::accepts`]).
+fn accepts<R: Registered>(o: &Options, data: Data<'_>) -> Result<()> {
+    /// Builds the model and does nothing with it.
+    struct Nothing;
+    impl Visit for Nothing {
+        type Out = ();
+        fn visit<M: ModelTrait>(self, _: &M, _: M::Tensor) {}
+    }
+    R::visit(o, data_of::<R>(o, data)?, R::TENSORS[0], Nothing)
+}
+
+/// Checks `R`'s `i`-th tensor on `data` by [`check_model`].
+fn run<R: Registered>(o: &Options, data: Data<'_>, i: usize, checked: &Checked, watch: &Watch) -> Result<DTypeCheck> {
     /// The check as a computation over any model.
     struct Check<'c> {
         checked: &'c Checked,
@@ -102,7 +141,7 @@ fn run<R: Registered>(
             check_model(model, tensor, self.checked, self.watch)
         }
     }
-    R::visit(o, problem, checked.cfg().train.reduction, R::TENSORS[i], Check { checked, watch })
+    R::visit(o, data_of::<R>(o, data)?, R::TENSORS[i], Check { checked, watch })?
 }
 
 impl Model {
@@ -111,9 +150,20 @@ impl Model {
     ///
     /// # Errors
     /// [`Error::Value`] for an option the model does not take or out of range (a hidden width
-    /// with the linear model, one of 0 or above [`crate::objective::mlp::MAX_HIDDEN`]).
+    /// with the linear model or the token model, one of 0 or above
+    /// [`crate::objective::mlp::MAX_HIDDEN`]).
     pub fn with(self, hidden: Option<usize>, seed: u64) -> Result<Self> {
         let options = Options { hidden, seed, ..self.options };
+        (self.check)(&options)?;
+        Ok(Model { options, ..self })
+    }
+
+    /// The model with its loss reduced by `reduction` (mean unless told), checked.
+    ///
+    /// # Errors
+    /// [`Error::Value`] for sequence-mean with a model of samples.
+    pub fn reduced_by(self, reduction: TokenReduction) -> Result<Self> {
+        let options = Options { reduction, ..self.options };
         (self.check)(&options)?;
         Ok(Model { options, ..self })
     }
@@ -128,24 +178,42 @@ impl Model {
         self.mixed
     }
 
+    /// Whether the model trains before the check ([`Registered::TRAINS`]).
+    pub fn trains(&self) -> bool {
+        self.trains
+    }
+
+    /// Whether the model is built on token sequences (a [`TokenProblem`]), not on samples.
+    pub fn on_tokens(&self) -> bool {
+        self.data == TokenProblem::WHAT
+    }
+
     /// What a check's header says of the model (nothing for the linear model; the MLP's name and
     /// hidden width).
     pub fn header(&self) -> String {
         (self.header)(&self.options)
     }
 
-    /// Checks the model's tensor named `tensor` on `problem` (the model built on it) by
-    /// [`check_model`], with one dtype's checked configuration.
+    /// Checks the model's tensor named `tensor` on `data` (the model built on it: a
+    /// [`crate::problem::Problem`] or a [`TokenProblem`]) by [`check_model`], with one dtype's
+    /// checked configuration.
     ///
     /// # Errors
-    /// [`Error::Value`] for a tensor the model does not have; [`Error::Interrupted`] when the
-    /// watch was stopped.
-    pub fn check(&self, problem: &Problem, tensor: &str, checked: &Checked, watch: &Watch) -> Result<DTypeCheck> {
+    /// [`Error::Value`] for a tensor the model does not have; [`Error::Usage`] for data the model
+    /// is not built on or refuses ([`Registered::visit`]); [`Error::Interrupted`] when the watch
+    /// was stopped.
+    pub fn check<'d>(
+        &self,
+        data: impl Into<Data<'d>>,
+        tensor: &str,
+        checked: &Checked,
+        watch: &Watch,
+    ) -> Result<DTypeCheck> {
         let names = self.tensor_names();
         let i = names.iter().position(|n| *n == tensor).ok_or_else(|| {
             Error::value("tensor", tensor, format!("one of {} (what model {} has)", names.join(", "), self.name))
         })?;
-        (self.run)(&self.options, problem, i, checked, watch)
+        (self.run)(&self.options, data.into(), i, checked, watch)
     }
 }
 
@@ -175,14 +243,16 @@ pub fn tensor_name(name: &str) -> Result<&'static str> {
         .ok_or_else(|| Error::value("--wrt", name, crate::text_serde::choices(&names)))
 }
 
-/// A check's raw choices, as the command line gives them.
+/// A check's raw choices, as the command line gives them (the loss's reduction is
+/// `cfg.train.reduction`, or [`plan_with_reduction`]'s for sequence-mean).
 #[derive(Clone, Debug)]
 pub struct Choices<'a> {
     /// The model (`--model`, [`model_named`]).
     pub model: Model,
     /// The hidden width (`--hidden`), if given.
     pub hidden: Option<usize>,
-    /// The seed a model's own parameters are drawn from (the MLP's layers).
+    /// The seed a model's own parameters are drawn from (the MLP's layers; the token model has
+    /// none).
     pub seed: u64,
     /// The tensors by name (`--wrt`), at least one.
     pub wrts: &'a [String],
@@ -205,31 +275,66 @@ pub struct Plan {
     left_out: Vec<Vec<(Decimal, crate::policy::StepRefusal)>>,
 }
 
-/// The one validation of a check's choices, in the order the command line's errors are said:
-/// the model's options ([`Model::with`]: the hidden width), each tensor the model has, the scheme
-/// against the dtypes ([`scheme_error`]: the complex step and dual numbers with a mixed dtype), the
-/// steps against the scheme (`auto` with a scheme that is not a stencil, [`auto_error`]; `none` with
-/// a scheme that takes a step, [`none_error`]), a mixed dtype with a model that does not take one;
-/// then each dtype's configuration ([`Checked::new`]: its steps and the truth's precision).
+/// The one validation of a check's choices, with the loss reduced by `c.cfg.train.reduction`
+/// ([`plan_with_reduction`]).
 ///
 /// # Errors
-/// [`Error::Usage`] for choices that contradict each other (a wrong `--hidden` or `--wrt`, a
-/// scheme or dtype the model or the dtypes cannot run); [`Error::Value`] for a step or a truth
-/// precision a dtype refuses.
+/// As [`plan_with_reduction`].
 pub fn plan(c: &Choices<'_>) -> Result<Plan> {
+    let reduction = match c.cfg.train.reduction {
+        Reduction::Mean => TokenReduction::Mean,
+        Reduction::Sum => TokenReduction::Sum,
+    };
+    plan_with_reduction(c, reduction)
+}
+
+/// The one validation of a check's choices, the loss reduced by `reduction` (mean, sum, or
+/// sequence-mean for the token model; it replaces `c.cfg.train.reduction`), in the order the
+/// command line's errors are said: the model's options ([`Model::with`]: the hidden width;
+/// [`Model::reduced_by`]: the reduction), each tensor the model has, the scheme against the dtypes ([`scheme_error`]: the
+/// complex step and dual numbers with a mixed dtype), a mixed dtype with a model that does not
+/// take one, training asked of a model that does not train (epochs, or x.grad accumulated over
+/// them), the steps against the scheme (`auto` with a scheme that is not a stencil,
+/// [`auto_error`]; `none` with a scheme that takes a step, [`none_error`]); then each dtype's
+/// configuration ([`Checked::new`]: its steps and the truth's precision).
+///
+/// # Errors
+/// [`Error::Usage`] for choices that contradict each other (a wrong `--hidden`, `--reduction` or
+/// `--wrt`, a scheme or dtype the model or the dtypes cannot run, `--epochs` above 0 with the
+/// token model); [`Error::Value`] for a step or a truth precision a dtype refuses.
+pub fn plan_with_reduction(c: &Choices<'_>, reduction: TokenReduction) -> Result<Plan> {
     let usage = |e: Error| Error::Usage(e.to_string());
-    let model = c.model.with(c.hidden, c.seed).map_err(usage)?;
+    let model = c.model.with(c.hidden, c.seed).and_then(|m| m.reduced_by(reduction)).map_err(usage)?;
     // Each name's tensor, before anything else is said.
     let tensors = tensors_of(&model, c.wrts)?;
     if let Some(e) = scheme_error(c.cfg.scheme, c.dtypes) {
         return Err(e);
     }
     if let Some(dt) = c.dtypes.iter().find(|d| d.storage().is_some()).filter(|_| !model.takes_mixed()) {
+        let mixed: Vec<&str> = registry().iter().filter(|m| m.takes_mixed()).map(|m| m.name).collect();
         return Err(Error::Usage(format!(
             "invalid --dtype {dt} with --model {}: mixed precision stores where the linear model stores, so it \
-             needs --model linear",
-            model.name
+             needs --model {}",
+            model.name,
+            crate::text_serde::choices(&mixed)
         )));
+    }
+    if !model.trains() {
+        let train = &c.cfg.train;
+        if train.epochs > 0 {
+            return Err(Error::Usage(format!(
+                "invalid --epochs {} with --model {}: the model does not train (it is checked at the parameters \
+                 given), so it takes --epochs 0",
+                train.epochs, model.name
+            )));
+        }
+        if train.input_grad == InputGrad::Accumulate {
+            return Err(Error::Usage(format!(
+                "invalid --input-grad accumulate with --model {}: x.grad accumulates over epochs of training, and \
+                 the model does not train",
+                model.name
+            )));
+        }
     }
     match c.steps {
         Some(Steps::Auto) => {
@@ -250,7 +355,11 @@ pub fn plan(c: &Choices<'_>) -> Result<Plan> {
                 (Steps::grid(usable)?, out)
             }
         };
-        checked.push(Checked::new(CheckConfig { steps, ..c.cfg.clone() }, dt)?);
+        // The training's reduction is the loss's for a model of samples (the token model does not
+        // train).
+        let train_reduction = model.options.sample_reduction(model.name).unwrap_or(c.cfg.train.reduction);
+        let train = crate::train::TrainConfig { reduction: train_reduction, ..c.cfg.train.clone() };
+        checked.push(Checked::new(CheckConfig { steps, train, ..c.cfg.clone() }, dt)?);
         left_out.push(out);
     }
     Ok(Plan { model, tensors, checked, left_out })
@@ -309,27 +418,48 @@ impl Plan {
         (self.model.tensors)()[self.tensors[i]].1
     }
 
-    /// The number of elements of the `i`-th tensor for a problem of n samples, d features and k
-    /// classes.
+    /// The number of elements of the `i`-th tensor for data of n samples (or positions), d
+    /// features and k classes ([`Data::shape`]).
     pub fn elements(&self, i: usize, n_d_k: (usize, usize, usize)) -> usize {
         (self.model.elements)(&self.model.options, self.tensors[i], n_d_k)
     }
 
     /// What the memory and work estimates ([`crate::budget`], which know the linear model) take
-    /// for the `i`-th tensor on a problem of `shape` ([`Registered::budget`]).
+    /// for the `i`-th tensor on data of `shape` ([`Data::shape`], [`Registered::budget`]).
     pub fn budget(&self, i: usize, shape: Shape) -> (Shape, LinearTensor) {
         (self.model.budget)(&self.model.options, self.tensors[i], shape)
     }
 
-    /// Checks the `i`-th tensor on `problem` with one of the plan's configurations
-    /// ([`Plan::checked`]), by [`check_model`] on the model built on the problem (the MLP's layers
-    /// drawn from its seed, trained on the problem's x and t). The rows are the same kind for
-    /// every model.
+    /// The shape PyTorch gives the `i`-th tensor on `data` ([`Registered::torch_shape`]: a bias
+    /// 1-D, the token model's x B x T x d), for its 2-D gradient of `dim` = (rows, columns).
+    pub fn torch_shape<'d>(&self, i: usize, data: impl Into<Data<'d>>, dim: (usize, usize)) -> Vec<usize> {
+        let vector = self.is_vector(i);
+        (self.model.torch_shape)(self.tensors[i], data.into(), dim).unwrap_or_else(|| match vector {
+            true => vec![dim.1],
+            false => vec![dim.0, dim.1],
+        })
+    }
+
+    /// Whether the plan's model can be built on `data` (a [`crate::problem::Problem`] or a
+    /// [`TokenProblem`]), asked once the data are loaded and before anything runs.
     ///
     /// # Errors
-    /// [`Error::Interrupted`], saying where the check stopped, when the watch was stopped.
-    pub fn run(&self, problem: &Problem, i: usize, checked: &Checked, watch: &Watch) -> Result<DTypeCheck> {
-        (self.model.run)(&self.model.options, problem, self.tensors[i], checked, watch)
+    /// [`Error::Usage`] for data of the other kind, or data the model refuses with its options
+    /// (sequence-mean with a sequence that has no counted token).
+    pub fn accepts<'d>(&self, data: impl Into<Data<'d>>) -> Result<()> {
+        (self.model.accepts)(&self.model.options, data.into())
+    }
+
+    /// Checks the `i`-th tensor on `data` (a [`crate::problem::Problem`], or a [`TokenProblem`]
+    /// for the token model) with one of the plan's configurations ([`Plan::checked`]), by
+    /// [`check_model`] on the model built on the data (the MLP's layers drawn from its seed,
+    /// trained on the problem's x and t). The rows are the same kind for every model.
+    ///
+    /// # Errors
+    /// [`Error::Usage`] as [`Plan::accepts`]; [`Error::Interrupted`], saying where the check
+    /// stopped, when the watch was stopped.
+    pub fn run<'d>(&self, data: impl Into<Data<'d>>, i: usize, checked: &Checked, watch: &Watch) -> Result<DTypeCheck> {
+        (self.model.run)(&self.model.options, data.into(), self.tensors[i], checked, watch)
     }
 }
 
@@ -339,12 +469,12 @@ mod tests {
 
     #[test]
     fn every_name_of_the_registry_is_found_and_a_wrong_one_lists_them() {
-        assert_eq!(model_names(), ["linear", "mlp-tanh", "mlp-relu"]);
+        assert_eq!(model_names(), ["linear", "mlp-tanh", "mlp-relu", "tokens"]);
         for name in model_names() {
             assert_eq!(model_named(name).unwrap().name, name);
         }
         let e = model_named("mlp").unwrap_err().to_string();
-        assert!(e.contains("mlp") && e.contains("linear, mlp-tanh or mlp-relu"), "{e}");
+        assert!(e.contains("mlp") && e.contains("linear, mlp-tanh, mlp-relu or tokens"), "{e}");
     }
 
     #[test]

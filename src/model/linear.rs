@@ -36,7 +36,9 @@ impl Registered for LinearModel<'_> {
     type Tensor = LinearTensor;
     const NAMES: &'static [&'static str] = &["linear"];
     const TENSORS: &'static [LinearTensor] = LinearTensor::ALL;
+    type Data = Problem;
     const MIXED: bool = true;
+    const TRAINS: bool = true;
 
     fn check(options: &Options) -> Result<()> {
         match options.hidden {
@@ -45,7 +47,7 @@ impl Registered for LinearModel<'_> {
                 h.to_string(),
                 "no hidden width with --model linear (it has no hidden layer; use mlp-tanh or mlp-relu)",
             )),
-            None => Ok(()),
+            None => options.sample_reduction("linear").map(drop),
         }
     }
 
@@ -57,8 +59,9 @@ impl Registered for LinearModel<'_> {
         (shape, tensor)
     }
 
-    fn visit<V: Visit>(_: &Options, problem: &Problem, reduction: Reduction, tensor: LinearTensor, v: V) -> V::Out {
-        v.visit(&LinearModel { problem, reduction }, tensor)
+    fn visit<V: Visit>(options: &Options, problem: &Problem, tensor: LinearTensor, v: V) -> Result<V::Out> {
+        let reduction = options.sample_reduction("linear")?;
+        Ok(v.visit(&LinearModel { problem, reduction }, tensor))
     }
 }
 

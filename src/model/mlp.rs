@@ -36,8 +36,11 @@ impl Registered for MlpModel<'_> {
     type Tensor = MlpTensor;
     const NAMES: &'static [&'static str] = &["mlp-tanh", "mlp-relu"];
     const TENSORS: &'static [MlpTensor] = MlpTensor::ALL;
+    type Data = Problem;
+    const TRAINS: bool = true;
 
     fn check(options: &Options) -> Result<()> {
+        options.sample_reduction(Self::NAMES[options.variant])?;
         let hidden = spec(options).hidden;
         if hidden == 0 || hidden > MAX_HIDDEN {
             return Err(crate::Error::value(
@@ -78,8 +81,9 @@ impl Registered for MlpModel<'_> {
         format!(" model={} H={}", Self::NAMES[options.variant], spec(options).hidden)
     }
 
-    fn visit<V: Visit>(options: &Options, problem: &Problem, reduction: Reduction, tensor: MlpTensor, v: V) -> V::Out {
-        v.visit(&MlpModel { problem, spec: spec(options), reduction }, tensor)
+    fn visit<V: Visit>(options: &Options, problem: &Problem, tensor: MlpTensor, v: V) -> Result<V::Out> {
+        let reduction = options.sample_reduction(Self::NAMES[options.variant])?;
+        Ok(v.visit(&MlpModel { problem, spec: spec(options), reduction }, tensor))
     }
 }
 

@@ -31,10 +31,11 @@
 //!
 //! The models here: [`linear`] (the seed's linear layer, its tensor type [`LinearTensor`] and its
 //! fast engine), [`mlp`] (the one-hidden-layer MLP, [`MlpTensor`]), [`martins`] (Martins'
-//! function of one input x, [`MartinsTensor`]). Adding a model is one file implementing
-//! [`Model`] (examples/own_model.rs is one, checked without any registry); for `gradlab check
-//! --model` the same file implements [`registry::Registered`] (its names, options and tensor
-//! sizes) and one line in [`crate::plan::registry`] lists it.
+//! function of one input x, [`MartinsTensor`]), [`tokens`] (a linear head on token sequences,
+//! [`TokenTensor`], built on a [`crate::tokens::TokenProblem`]). Adding a model is one file
+//! implementing [`Model`] (examples/own_model.rs is one, checked without any registry); for
+//! `gradlab check --model` the same file implements [`registry::Registered`] (its names, options,
+//! data and tensor sizes) and one line in [`crate::plan::registry`] lists it.
 
 pub mod linear;
 pub mod martins;

@@ -17,12 +17,15 @@
 //! weight k x d, the bias 1 x k. Mixed dtypes S+C store where the linear model does (the
 //! logits, the loss gradient, the parameter and input gradients). The model does not train.
 //!
-//! Not in `gradlab check --model`'s registry: [`super::registry::Registered::visit`] builds a
-//! model on a [`crate::problem::Problem`] (n samples with a target each); a token model needs a
-//! [`TokenProblem`] (B x T positions, ignored targets), so the command line needs its own data
-//! path (`--tokens DIR` or a generated `--lengths` problem) before it can list this model.
+//! In `gradlab check`'s registry as `--model tokens` ([`Registered`], built on a
+//! [`TokenProblem`]: `gradlab check --tokens DIR` loads one, `--model tokens --sequences B
+//! --positions T --lengths equal|uniform|long-tailed` generates one), with `--reduction
+//! mean|sum|sequence-mean`; it does not train, so the plan refuses epochs of training for it
+//! (docs/check.md, "Token sequences").
 
-use super::{Model, TensorKind};
+use super::registry::{Options, Registered, Visit};
+use super::{LinearTensor, Model, TensorKind};
+use crate::cost::Shape;
 use crate::error::{Error, Result};
 use crate::objective::tokens::{sum_num, token_losses_num, weighted_pass};
 use crate::scalar::num::Num;
@@ -52,6 +55,64 @@ impl TensorKind for TokenTensor {
 
     fn is_vector(self) -> bool {
         self == TokenTensor::Bias
+    }
+}
+
+/// `--model tokens`: the linear head on a loaded (`--tokens DIR`) or generated token problem,
+/// with the reduction `--reduction` gives.
+impl Registered for TokenModel<'_> {
+    type Tensor = TokenTensor;
+    type Data = TokenProblem;
+    const NAMES: &'static [&'static str] = &["tokens"];
+    const TENSORS: &'static [TokenTensor] = TokenTensor::ALL;
+    const MIXED: bool = true;
+
+    fn check(options: &Options) -> Result<()> {
+        match options.hidden {
+            Some(h) => Err(Error::value(
+                "--hidden",
+                h.to_string(),
+                "no hidden width with --model tokens (a linear head, no hidden layer)",
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// With n the B T positions ([`crate::cost::Shape::of_tokens`]): x is n x d.
+    fn elements(_: &Options, tensor: TokenTensor, (n, d, k): (usize, usize, usize)) -> usize {
+        match tensor {
+            TokenTensor::Input => n * d,
+            TokenTensor::Weight => k * d,
+            TokenTensor::Bias => k,
+        }
+    }
+
+    /// The linear model on the B T positions as samples: its tensors are as large, and it
+    /// evaluates at least as many losses (only the counted tokens are evaluated here).
+    fn budget(_: &Options, tensor: TokenTensor, shape: Shape) -> (Shape, LinearTensor) {
+        let like = match tensor {
+            TokenTensor::Input => LinearTensor::Input,
+            TokenTensor::Weight => LinearTensor::Weight,
+            TokenTensor::Bias => LinearTensor::Bias,
+        };
+        (shape, like)
+    }
+
+    fn header(_: &Options) -> String {
+        " model=tokens".to_string()
+    }
+
+    /// x's gradient as PyTorch's x.grad: B x T x d.
+    fn torch_shape(tensor: TokenTensor, p: &TokenProblem, (rows, cols): (usize, usize)) -> Vec<usize> {
+        match tensor {
+            TokenTensor::Input => vec![p.b(), p.t_len(), p.d()],
+            TokenTensor::Weight => vec![rows, cols],
+            TokenTensor::Bias => vec![cols],
+        }
+    }
+
+    fn visit<V: Visit>(options: &Options, problem: &TokenProblem, tensor: TokenTensor, v: V) -> Result<V::Out> {
+        Ok(v.visit(&TokenModel::new(problem, options.reduction)?, tensor))
     }
 }
 

@@ -1,6 +1,6 @@
-//! `gradlab check`: the seed's protocol on a generated or loaded problem, printed as the
-//! seed-style table (with a plain-words diagnosis under each dtype) or as CSV, with the
-//! gradients saved on request.
+//! `gradlab check`: the seed's protocol on a generated or loaded problem (samples, or token
+//! sequences for `--model tokens`), printed as the seed-style table (with a plain-words diagnosis
+//! under each dtype) or as CSV, with the gradients saved on request.
 
 use super::{dim, epochs, hidden_width, parse_dtypes, parse_lr, parse_steps, parse_wrts, seed, truth_bits};
 use crate::progress::WorkBar;
@@ -14,10 +14,13 @@ use gradlab::cost::Shape;
 use gradlab::error::{Error, Result};
 use gradlab::exact::Decimal;
 use gradlab::method::{RowStep, Scheme, Steps};
+use gradlab::model::registry::Data;
 use gradlab::objective::Reduction;
-use gradlab::plan::{model_named, plan, Choices, Model, Plan};
+use gradlab::plan::{model_named, plan_with_reduction, Choices, Model, Plan};
 use gradlab::problem::Problem;
 use gradlab::scalar::{DType, Prec};
+use gradlab::tokens::weights::TokenReduction;
+use gradlab::tokens::{LengthDist, TokenProblem};
 use gradlab::train::{InputGrad, TrainConfig};
 use gradlab::watch::Watch;
 use std::fmt::Write as _;
@@ -28,9 +31,26 @@ pub(super) struct CheckArgs {
     /// Load the problem from a folder with x.npy, t.npy, weight.npy and bias.npy instead of generating it.
     #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
-    /// Number of samples of the generated problem.
-    #[arg(long, default_value_t = 10, allow_hyphen_values = true, value_parser = dim("sample", "samples", 1))]
-    n: usize,
+    /// Load token sequences from a folder with x.npy (B, T, d), t.npy (B, T; int64, -100 at
+    /// ignored positions), weight.npy (k, d) and bias.npy (k), and check the token model on them
+    /// (implies --model tokens; not with --data).
+    #[arg(long, value_name = "DIR")]
+    tokens: Option<PathBuf>,
+    /// Number of samples of the generated problem [default: 10] (not with --model tokens).
+    #[arg(long, allow_hyphen_values = true, value_parser = dim("sample", "samples", 1))]
+    n: Option<usize>,
+    /// Number of sequences B of the generated token problem [default: 4] (only with --model tokens).
+    #[arg(long, value_name = "B", allow_hyphen_values = true, value_parser = dim("sequence", "sequences", 1))]
+    sequences: Option<usize>,
+    /// Number of positions T per sequence of the generated token problem [default: 8] (only with
+    /// --model tokens).
+    #[arg(long, value_name = "T", allow_hyphen_values = true, value_parser = dim("position", "positions", 1))]
+    positions: Option<usize>,
+    /// How the generated token problem's sequence lengths (counted tokens, 1 to T; the rest is
+    /// padding, target -100) are drawn: equal (all T), uniform (1 to T) or long-tailed (P(L >= l)
+    /// = 1/l) [default: uniform] (only with --model tokens).
+    #[arg(long, value_name = "DIST", value_parser = |s: &str| LengthDist::parse(s))]
+    lengths: Option<LengthDist>,
     /// Number of input features of the generated problem.
     #[arg(long, default_value_t = 4, allow_hyphen_values = true, value_parser = dim("feature", "features", 1))]
     d: usize,
@@ -46,18 +66,21 @@ pub(super) struct CheckArgs {
     /// mixed S+C (values stored in S, computed in C = f32 or f64, e.g. bf16+f32).
     #[arg(long, default_value = "f32", value_parser = parse_dtypes)]
     dtype: std::vec::Vec<DType>,
-    /// Epochs of SGD before the check (0 checks the initial parameters).
-    #[arg(long, default_value_t = 10, allow_hyphen_values = true, value_parser = epochs)]
-    epochs: usize,
+    /// Epochs of SGD before the check (0 checks the initial parameters) [default: 10; 0 and only
+    /// 0 with --model tokens, which does not train].
+    #[arg(long, allow_hyphen_values = true, value_parser = epochs)]
+    epochs: Option<usize>,
     /// SGD learning rate (an exact decimal, rounded once into each dtype).
     #[arg(long, default_value = "1e-3", allow_hyphen_values = true, value_parser = parse_lr)]
     lr: Decimal,
-    /// What happens to x.grad between epochs: reset (correct) or accumulate (the seed's bug).
+    /// What happens to x.grad between epochs: reset (correct) or accumulate (the seed's bug; not
+    /// with --model tokens).
     #[arg(long, default_value = "reset", value_parser = |s: &str| InputGrad::parse(s))]
     input_grad: InputGrad,
-    /// Loss reduction: mean (PyTorch's default) or sum.
-    #[arg(long, default_value = "mean", value_parser = |s: &str| Reduction::parse(s))]
-    reduction: Reduction,
+    /// Loss reduction: mean (PyTorch's default; over the counted tokens for --model tokens), sum,
+    /// or sequence-mean (only with --model tokens: the mean over sequences of each one's token mean).
+    #[arg(long, default_value = "mean", value_parser = |s: &str| TokenReduction::parse(s))]
+    reduction: TokenReduction,
     /// Differentiation scheme: forward, backward, central, central5 (finite differences), complex
     /// (complex step), dual (forward mode, no step) or ridders (extrapolation from each step,
     /// with an error estimate).
@@ -72,15 +95,18 @@ pub(super) struct CheckArgs {
     #[arg(long, allow_hyphen_values = true, value_parser = parse_steps)]
     eps: Option<Steps>,
     /// The model: linear (the seed's), mlp-tanh or mlp-relu (one hidden layer of --hidden units,
-    /// drawn from --seed; trained like the seed, the same loss).
-    #[arg(long, default_value = "linear", value_parser = |s: &str| model_named(s))]
-    model: Model,
+    /// drawn from --seed; trained like the seed, the same loss), or tokens (a linear head on token
+    /// sequences, cross-entropy over the counted tokens; generated from --sequences,
+    /// --positions, --lengths, --d, --k and --seed, or loaded with --tokens) [default: linear,
+    /// tokens with --tokens].
+    #[arg(long, value_parser = |s: &str| model_named(s))]
+    model: Option<Model>,
     /// The MLP's hidden width H (default 8; not with --model linear).
     #[arg(long, value_name = "H", allow_hyphen_values = true, value_parser = hidden_width)]
     hidden: Option<usize>,
     /// Comma-separated tensors to differentiate with respect to: input (x), weight (W), bias (b),
-    /// logits, and for the MLP hidden-weight (W1) and hidden-bias (b1) (weight and bias are then
-    /// its output layer's); one block of rows each.
+    /// logits (not with --model tokens), and for the MLP hidden-weight (W1) and hidden-bias (b1)
+    /// (weight and bias are then its output layer's); one block of rows each.
     #[arg(long, default_value = "input", value_parser = parse_wrts)]
     wrt: std::vec::Vec<String>,
     /// Precision of the MPFR ground truth in bits; must exceed every dtype's. Default: 256, or
@@ -108,20 +134,122 @@ pub(super) struct CheckArgs {
     max_memory: Option<u64>,
 }
 
-/// The command line's choices validated once, by the core ([`gradlab::plan::plan`]): a command
-/// line that contradicts itself is an [`Error::Usage`] (exit status 2: `--hidden` with `--model
-/// linear` or out of range, a `--wrt` the model does not have, a mixed dtype with the complex
-/// step, dual numbers or a model other than the linear one, `--eps auto` with a scheme that is not
-/// a finite-difference stencil, `--eps none` with a scheme that takes a step), a step or truth
-/// precision a dtype refuses an [`Error::Value`] (exit status 1).
-pub(super) fn plan_of(a: &CheckArgs) -> Result<Plan> {
+/// The sizes of a generated token problem when none are given: B sequences, T positions.
+const DEFAULT_SEQUENCES: usize = 4;
+/// See [`DEFAULT_SEQUENCES`].
+const DEFAULT_POSITIONS: usize = 8;
+/// The samples of a generated problem when `--n` is not given.
+const DEFAULT_N: usize = 10;
+/// The epochs of a model that trains when `--epochs` is not given.
+const DEFAULT_EPOCHS: usize = 10;
+
+/// Where a check's data come from, decided from the options typed ([`source_of`]).
+#[derive(Clone, Debug)]
+pub(super) enum Source {
+    /// `--data DIR`: samples loaded.
+    LoadSamples(PathBuf),
+    /// Samples generated: n, d, k and the seed.
+    Samples { n: usize },
+    /// `--tokens DIR`: token sequences loaded.
+    LoadTokens(PathBuf),
+    /// Token sequences generated: B, T, the lengths' law (with --d, --k and the seed).
+    Tokens { b: usize, t: usize, lengths: LengthDist },
+}
+
+/// The model the options name: `--model`, or tokens for `--tokens DIR`, or linear.
+fn model_of(a: &CheckArgs) -> Result<Model> {
+    match (a.model, &a.tokens) {
+        (Some(m), _) => Ok(m),
+        (None, Some(_)) => model_named("tokens"),
+        (None, None) => model_named("linear"),
+    }
+}
+
+/// The data source the options give `model`, or the one sentence saying which options contradict
+/// each other ([`Error::Usage`]): `--tokens` with `--data`; `--tokens` or a generated token
+/// problem's sizes with a model of samples; `--data` or `--n` with the token model; the sizes of
+/// a generated token problem with a loaded one.
+fn source_of(a: &CheckArgs, model: &Model) -> Result<Source> {
+    let usage = |s: String| Err(Error::Usage(s));
+    let token_sizes: Vec<&str> = [
+        ("--sequences", a.sequences.is_some()),
+        ("--positions", a.positions.is_some()),
+        ("--lengths", a.lengths.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(name, given)| given.then_some(name))
+    .collect();
+    if a.tokens.is_some() && a.data.is_some() {
+        return usage(
+            "--tokens loads token sequences and --data loads samples; give one of them, not both".to_string(),
+        );
+    }
+    if !model.on_tokens() {
+        if a.tokens.is_some() {
+            return usage(format!(
+                "invalid --model {} with --tokens: token sequences are checked by --model tokens",
+                model.name
+            ));
+        }
+        if let Some(flag) = token_sizes.first() {
+            return usage(format!(
+                "{flag} describes generated token sequences, which only --model tokens checks (not --model {})",
+                model.name
+            ));
+        }
+        return Ok(match &a.data {
+            Some(dir) => Source::LoadSamples(dir.clone()),
+            None => Source::Samples { n: a.n.unwrap_or(DEFAULT_N) },
+        });
+    }
+    if a.data.is_some() {
+        return usage(
+            "--model tokens is built on token sequences: load them with --tokens DIR, not --data (which loads samples)"
+                .to_string(),
+        );
+    }
+    if a.n.is_some() {
+        return usage(
+            "--n counts samples; the token sequences of --model tokens are sized by --sequences and --positions"
+                .to_string(),
+        );
+    }
+    match &a.tokens {
+        Some(dir) => match token_sizes.first() {
+            Some(flag) => usage(format!(
+                "{flag} describes generated token sequences, and the ones loaded with --tokens have their own size"
+            )),
+            None => Ok(Source::LoadTokens(dir.clone())),
+        },
+        None => Ok(Source::Tokens {
+            b: a.sequences.unwrap_or(DEFAULT_SEQUENCES),
+            t: a.positions.unwrap_or(DEFAULT_POSITIONS),
+            lengths: a.lengths.unwrap_or(LengthDist::Uniform),
+        }),
+    }
+}
+
+/// The command line's choices validated once: the data's options here ([`source_of`]), the rest
+/// by the core ([`gradlab::plan::plan_with_reduction`]). A command line that contradicts itself
+/// is an [`Error::Usage`] (exit status 2: `--tokens` with `--data`, a model of samples with
+/// `--tokens` or a token problem's sizes, the token model with `--data` or `--n`, `--hidden` with
+/// `--model linear` or tokens or out of range, `--reduction sequence-mean` without the token model,
+/// `--epochs` above 0 or `--input-grad accumulate` with the token model, a `--wrt` the model does
+/// not have, a mixed dtype with the complex step, dual numbers or the MLP, `--eps auto` with a
+/// scheme that is not a finite-difference stencil, `--eps none` with a scheme that takes a step),
+/// a step or truth precision a dtype refuses an [`Error::Value`] (exit status 1).
+pub(super) fn plan_of(a: &CheckArgs) -> Result<(Plan, Source)> {
+    let model = model_of(a)?;
+    let source = source_of(a, &model)?;
     let truth = match (a.no_truth, a.truth_bits) {
         (true, _) => None,
         (false, Some(bits)) => Some(Prec::new(bits)?),
         (false, None) => Some(gradlab::policy::truth_prec(&a.dtype)),
     };
+    let epochs = a.epochs.unwrap_or(if model.trains() { DEFAULT_EPOCHS } else { 0 });
     let cfg = CheckConfig {
-        train: TrainConfig { epochs: a.epochs, lr: a.lr.clone(), input_grad: a.input_grad, reduction: a.reduction },
+        // The reduction is the plan's (plan_with_reduction sets the training's).
+        train: TrainConfig { epochs, lr: a.lr.clone(), input_grad: a.input_grad, reduction: Reduction::Mean },
         scheme: a.scheme,
         steps: Steps::None,
         truth,
@@ -129,7 +257,7 @@ pub(super) fn plan_of(a: &CheckArgs) -> Result<Plan> {
         keep_grads: a.save_grads.is_some(),
     };
     let choices = Choices {
-        model: a.model,
+        model,
         hidden: a.hidden,
         seed: a.seed,
         wrts: &a.wrt,
@@ -137,13 +265,31 @@ pub(super) fn plan_of(a: &CheckArgs) -> Result<Plan> {
         steps: a.eps.as_ref(),
         cfg: &cfg,
     };
-    plan(&choices)
+    Ok((plan_with_reduction(&choices, a.reduction)?, source))
+}
+
+/// A check's data, loaded or generated.
+enum Loaded {
+    /// Samples.
+    Samples(Problem),
+    /// Token sequences.
+    Tokens(TokenProblem),
+}
+
+impl Loaded {
+    /// The data as the plan runs on them.
+    fn data(&self) -> Data<'_> {
+        match self {
+            Loaded::Samples(p) => Data::Samples(p),
+            Loaded::Tokens(p) => Data::Tokens(p),
+        }
+    }
 }
 
 /// Runs `gradlab check` on its validated `plan` ([`plan_of`]): memory is checked before anything
 /// large is allocated, a progress bar follows long checks, and Ctrl-C stops the check within a
 /// second with exit status 130 and nothing written.
-pub(super) fn run_check(a: CheckArgs, plan: Plan) -> anyhow::Result<()> {
+pub(super) fn run_check(a: CheckArgs, plan: Plan, source: Source) -> anyhow::Result<()> {
     // First, so that Ctrl-C during loading or generating a large problem stops too.
     interrupt::install_handler_with_deadline("gradlab check");
     let model = plan.model();
@@ -164,18 +310,27 @@ pub(super) fn run_check(a: CheckArgs, plan: Plan) -> anyhow::Result<()> {
         })
     };
     // A generated problem is checked against the memory limit before it exists; a loaded one
-    // (which already fits, being loaded) before the check allocates anything.
-    let problem = match &a.data {
-        Some(dir) => {
-            let p = Problem::load(dir)?;
-            fits(Shape::of(&p))?;
-            p
+    // (which already fits, being loaded) before the check allocates anything. Token sequences are
+    // reckoned as B T samples ([`Shape::of_tokens`]).
+    let loaded = match &source {
+        Source::LoadSamples(dir) => Loaded::Samples(Problem::load(dir)?),
+        Source::Samples { n } => {
+            fits(Shape { n: *n, d: a.d, k: a.k })?;
+            Loaded::Samples(Problem::generate(*n, a.d, a.k, a.seed)?)
         }
-        None => {
-            fits(Shape { n: a.n, d: a.d, k: a.k })?;
-            Problem::generate(a.n, a.d, a.k, a.seed)?
+        Source::LoadTokens(dir) => Loaded::Tokens(TokenProblem::load(dir)?),
+        Source::Tokens { b, t, lengths } => {
+            fits(Shape { n: b.saturating_mul(*t), d: a.d, k: a.k })?;
+            Loaded::Tokens(TokenProblem::generate(*b, *t, a.d, a.k, *lengths, a.seed)?)
         }
     };
+    let data = loaded.data();
+    let shape = data.shape();
+    if matches!(source, Source::LoadSamples(_) | Source::LoadTokens(_)) {
+        fits(shape)?;
+    }
+    // The model built on the data (sequence-mean refuses a sequence without counted tokens).
+    plan.accepts(data)?;
     if let Some(dir) = &a.save_grads {
         gradlab::atomic::ensure_dir(dir)?;
     }
@@ -185,7 +340,7 @@ pub(super) fn run_check(a: CheckArgs, plan: Plan) -> anyhow::Result<()> {
     let stages = jobs
         .iter()
         .flat_map(|&(i, j)| {
-            let (shape, like) = plan.budget(i, Shape::of(&problem));
+            let (shape, like) = plan.budget(i, shape);
             budget::check_work(shape, like, checked[j].dtype(), checked[j].cfg())
         })
         .collect();
@@ -194,7 +349,7 @@ pub(super) fn run_check(a: CheckArgs, plan: Plan) -> anyhow::Result<()> {
     let results: gradlab::Result<Vec<(&str, DType, DTypeCheck)>> = pool.install(|| {
         jobs.iter()
             .map(|&(i, j)| {
-                let r = plan.run(&problem, i, &checked[j], &watch)?;
+                let r = plan.run(data, i, &checked[j], &watch)?;
                 Ok((plan.name(i), checked[j].dtype(), r))
             })
             .collect()
@@ -213,7 +368,8 @@ pub(super) fn run_check(a: CheckArgs, plan: Plan) -> anyhow::Result<()> {
                 true => format!("{wrt}_{}", dt.label()),
                 false => dt.label(),
             };
-            match write_grads(dir, &label, plan.is_vector(i), r, &watch, &mut written) {
+            let dim = r.grads.as_ref().map_or((0, 0), |g| g.analytic.dim());
+            match write_grads(dir, &label, &plan.torch_shape(i, data, dim), r, &watch, &mut written) {
                 Err(Error::Interrupted(_)) => interrupted(&format!(
                     "stopped while saving gradients; the files written before are complete: [{}]",
                     written.join(", ")
@@ -224,7 +380,7 @@ pub(super) fn run_check(a: CheckArgs, plan: Plan) -> anyhow::Result<()> {
     }
     // Notes and warnings: each once per dtype (left-out steps, training) or per block (auto), on
     // stderr and in the table under the dtype's heading.
-    let size = (problem.n(), problem.d(), problem.k());
+    let size = (shape.n, shape.d, shape.k);
     let mut notes = Vec::with_capacity(results.len());
     let mut said = std::collections::HashSet::new();
     for (&(i, j), (_, dt, r)) in jobs.iter().zip(&results) {
@@ -246,16 +402,38 @@ pub(super) fn run_check(a: CheckArgs, plan: Plan) -> anyhow::Result<()> {
         write_csv(&mut out, results.iter().flat_map(|(_, _, r)| r.rows.iter()))?;
     } else {
         let wrts: Vec<&str> = (0..plan.len()).map(|i| plan.name(i)).collect();
+        let training = checked[0].cfg().train.clone();
+        let data_setup = match &loaded {
+            Loaded::Samples(p) => format!(
+                "n={} d={} k={}{} E={} lr={}",
+                p.n(),
+                p.d(),
+                p.k(),
+                model.header(),
+                training.epochs,
+                training.lr
+            ),
+            Loaded::Tokens(p) => format!(
+                "B={} T={} d={} k={} tokens={}{}{}",
+                p.b(),
+                p.t_len(),
+                p.d(),
+                p.k(),
+                p.n_tokens(),
+                match &source {
+                    Source::Tokens { lengths, .. } => format!(" lengths={lengths}"),
+                    _ => String::new(),
+                },
+                model.header()
+            ),
+        };
+        let input_grad = match model.trains() {
+            true => format!(" input-grad={}", a.input_grad),
+            false => String::new(),
+        };
         let setup = format!(
-            "n={} d={} k={}{} E={} lr={} reduction={} input-grad={} scheme={} wrt={} truth={}",
-            problem.n(),
-            problem.d(),
-            problem.k(),
-            model.header(),
-            a.epochs,
-            a.lr,
+            "{data_setup} reduction={}{input_grad} scheme={} wrt={} truth={}",
             a.reduction,
-            a.input_grad,
             a.scheme,
             wrts.join(","),
             truth.map_or("none".to_string(), |p| format!("mpfr:{}", p.bits()))
@@ -351,8 +529,9 @@ type FileWriter<'a> = Box<dyn Fn(&Path) -> Result<()> + 'a>;
 /// spelled as in the CSV's `eps` column) and,
 /// for MPFR dtypes, `analytic_<label>.txt` and `truth_<label>.txt` with every significant digit,
 /// each file atomically, none once `watch` is stopped. `<label>` is the dtype's label, prefixed
-/// by the wrt when several are checked (`analytic_weight_f64.npy`). Each array has the tensor's
-/// shape (1-D when `vector`: a bias). Adds the name of each file written to `written`.
+/// by the wrt when several are checked (`analytic_weight_f64.npy`). Each array has `shape`, the
+/// tensor's shape in PyTorch ([`Plan::torch_shape`]: 1-D for a bias, B x T x d for the token
+/// model's x). Adds the name of each file written to `written`.
 ///
 /// # Errors
 /// [`Error::Write`] when a file cannot be written; [`Error::Interrupted`] when the watch was
@@ -360,15 +539,18 @@ type FileWriter<'a> = Box<dyn Fn(&Path) -> Result<()> + 'a>;
 pub fn write_grads(
     dir: &Path,
     label: &str,
-    vector: bool,
+    shape: &[usize],
     r: &DTypeCheck,
     watch: &Watch,
     written: &mut Vec<String>,
 ) -> Result<()> {
     let Some(g) = &r.grads else { return Ok(()) };
-    let save = move |p: &Path, a: &ndarray::Array2<f64>| match vector {
-        true => gradlab::npy::write(p, &a.row(0)),
-        false => gradlab::npy::write(p, a),
+    let save = move |p: &Path, a: &ndarray::Array2<f64>| {
+        let shaped = a.to_shape(ndarray::IxDyn(shape)).map_err(|e| Error::Write {
+            path: p.to_path_buf(),
+            reason: format!("a gradient of shape {:?} is not of shape {shape:?}: {e}", a.dim()),
+        })?;
+        gradlab::npy::write(p, &shaped)
     };
     let mut files: Vec<(String, FileWriter<'_>)> = Vec::new();
     files.push((format!("analytic_{label}.npy"), Box::new(move |p| save(p, &g.analytic))));

@@ -219,7 +219,7 @@ pub fn main(registry: Registry) -> ExitCode {
         // One validation of the command line's choices, in the core: a usage error exits with
         // status 2, a value a dtype refuses with 1.
         return match check::plan_of(&a) {
-            Ok(plan) => finish(check::run_check(*a, plan)),
+            Ok((plan, source)) => finish(check::run_check(*a, plan, source)),
             Err(e) => {
                 eprintln!("error: {e}");
                 ExitCode::from(if matches!(e, gradlab::Error::Usage(_)) { 2 } else { 1 })
