@@ -124,7 +124,16 @@ impl Experiment for SumVsMean {
         };
         let (d01, d03, d1) = (dep_at(&bins, -2), dep_at(&bins, -1), dep_at(&bins, 0));
         let (f01, f03, f1) = (dep_at(&bins32, -2), dep_at(&bins32, -1), dep_at(&bins32, 0));
-        let all_ok = t_of(bins.iter().take_while(|(_, v)| v.iter().all(named)).last());
+        let prefix = bins.iter().take_while(|(_, v)| v.iter().all(named)).count();
+        let all_ok = t_of(bins[..prefix].last());
+        let rest: Vec<&Row> = bins[prefix..].iter().flat_map(|b| b.1.iter().copied()).collect();
+        let how_many = |p: &dyn Fn(&&Row) -> bool| rest.iter().filter(|r| p(r)).count();
+        let beyond = beyond_sentence(
+            how_many(&named),
+            how_many(&|r| r.diagnosed == Cause::AccumulatedOverSteps && r.diagnosed_steps != Some(r.epochs)),
+            how_many(&|r| r.diagnosed == Cause::Unexplained),
+            rest.len(),
+        );
         let fit: Vec<(f64, f64)> =
             bins.iter().filter(|b| b.0 <= 0).map(|(k, v)| (*k as f64 / 2.0, median(&law_err(v)).log10())).collect();
         let slope = fit_line(&fit).0;
@@ -207,10 +216,31 @@ impl Experiment for SumVsMean {
         let nmax_lr = acc.iter().find(|r| r.numeric_vs_truth == nmax).map_or(String::new(), |r| r.lr.to_string());
         let vars = vars![
             cells, cells32, seeds, table, seed1, sums, d01, d03, d1, f01, f03, f1, f32_apart, n32, small_dep, all_ok,
-            c1, c3, q0001, slope, growth, kmed, kmin, kmax, bias, r01, q01, p01, s01, q1, q3, nmed, nmax, nmax_lr
+            beyond, c1, c3, q0001, slope, growth, kmed, kmin, kmax, bias, r01, q01, p01, s01, q1, q3, nmed, nmax,
+            nmax_lr
         ];
         fill(include_str!("sum_vs_mean.md"), &vars)
     }
+}
+
+/// What `diagnose` says beyond the bins where every f64 cell has the right E: of `cells`, `right`
+/// name the right count, `wrong` name `accumulated_over_steps` with another count, `unexplained`
+/// say so, the rest name another cause.
+fn beyond_sentence(right: usize, wrong: usize, unexplained: usize, cells: usize) -> String {
+    if cells == 0 {
+        return "no cell lies beyond".into();
+    }
+    let other = cells - right - wrong - unexplained;
+    let mut s = format!("beyond, of the {cells} f64 cells, {right} name the right E, {unexplained} say `unexplained`");
+    if other > 0 {
+        s += &format!(", {other} name another cause");
+    }
+    if wrong == 0 {
+        s += ", and none guesses a wrong count";
+    } else {
+        s += &format!(", and {wrong} name `accumulated_over_steps` with a wrong count");
+    }
+    s
 }
 
 /// What the log-log slope of the law's departure error against lr (E - 1) says: the neglected
@@ -360,6 +390,16 @@ mod tests {
             apart_sentence(&apart),
             "f32's median departure error is more than twice f64's in 2 bins (lr (E − 1) ≈ 1.00e-4 and 1.00e-3) and \
              within a factor 2 of it in the other 1"
+        );
+    }
+
+    #[test]
+    fn the_beyond_sentence_says_whether_a_count_is_wrong() {
+        assert!(beyond_sentence(3, 0, 2, 5).ends_with("and none guesses a wrong count"));
+        let s = beyond_sentence(3, 2, 1, 7);
+        assert!(
+            s.contains("1 name another cause") && s.contains("2 name `accumulated_over_steps` with a wrong count"),
+            "{s}"
         );
     }
 

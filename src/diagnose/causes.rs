@@ -120,7 +120,26 @@ pub(super) fn explain(a: &Analysis, scale: &Scale, fit: Fit, factor: f64, chosen
         Ok((f, sizes)) => Explained { findings: vec![f], sizes: Some(sizes), ..Default::default() },
         Err(note) => {
             let (g, t) = (a.flat(|p| &p.given), a.flat(|p| &p.truth.hi));
-            if let Some((f, acc)) = accumulation(a, c_ls, &g, &t, mean) {
+            if let Some((mut f, acc)) = accumulation(a, c_ls, &g, &t, mean) {
+                // The law's learning rate is first order: where it leaves more than a little of
+                // the departure, the exact replay gives the learning rate, or the estimate is
+                // said to be rough.
+                if acc.unexplained > crate::policy::LAW_FIRST_ORDER_MAX {
+                    if let Some(mut e) = sgd_replay(a, c_ls, Some(&acc)) {
+                        e.findings.extend(f.drain(1..));
+                        return e;
+                    }
+                    f[0].evidence.insert(
+                        3,
+                        format!(
+                            "the drift leaves {:.1} % of the departure, so this first-order learning rate is rough \
+                             (its error grows with what the law leaves), and the exact replay of plain SGD found no \
+                             match within rounding to confirm it (momentum or weight decay, or a replay whose steps \
+                             back amplify the loop's rounding).",
+                            100.0 * acc.unexplained
+                        ),
+                    );
+                }
                 return Explained {
                     findings: f,
                     learning_rate: acc.learning_rate,
@@ -129,7 +148,7 @@ pub(super) fn explain(a: &Analysis, scale: &Scale, fit: Fit, factor: f64, chosen
                 };
             }
             // Beyond the law's range, plain SGD replayed exactly (every count near the factor).
-            if let Some(e) = sgd_replay(a, c_ls) {
+            if let Some(e) = sgd_replay(a, c_ls, None) {
                 return e;
             }
             if let Some(e) = step_back {
@@ -564,7 +583,8 @@ fn accumulation(a: &Analysis, c_ls: f64, g: &[f64], t: &[f64], mean: bool) -> Op
 
 /// An accumulation over E steps of plain SGD that the exact replay ([`super::replay`]) matches
 /// within rounding: the count, the learning rate the replay found, and why the count is resolved.
-fn sgd_replay(a: &Analysis, c_ls: f64) -> Option<Explained> {
+/// `law`: the first-order law's accumulation, when it fitted too (its learning rate is refined).
+fn sgd_replay(a: &Analysis, c_ls: f64, law: Option<&Accumulation>) -> Option<Explained> {
     let r = super::replay::sgd_replay(a, c_ls)?;
     let (e, lr) = (r.steps, r.lr);
     let tensors: Vec<&str> = a
@@ -586,12 +606,23 @@ fn sgd_replay(a: &Analysis, c_ls: f64) -> Option<Explained> {
             e - 1,
             r.fit.largest
         ),
-        format!(
-            "learning rate {lr:.4e} from the exact replay (not the first-order law, which does not fit at this \
-             learning rate: the gradient departs from {e} times the truth by more than the drift's first order); \
-             the replay leaves {:.2e} of the departure from {e} g (relative, L2).",
-            r.unexplained
-        ),
+        match law {
+            None => format!(
+                "learning rate {lr:.4e} from the exact replay (not the first-order law, which does not fit at this \
+                 learning rate: the gradient departs from {e} times the truth by more than the drift's first order); \
+                 the replay leaves {:.2e} of the departure from {e} g (relative, L2).",
+                r.unexplained
+            ),
+            Some(l) => format!(
+                "learning rate {lr:.4e} from the exact replay; the first-order law fits too ({} steps, lr {:.3e}) but \
+                 leaves {:.1} % of the departure, so its learning rate is only first order; the replay leaves {:.2e} \
+                 of the departure from {e} g (relative, L2).",
+                l.steps,
+                l.learning_rate.unwrap_or(f64::NAN),
+                100.0 * l.unexplained,
+                r.unexplained
+            ),
+        },
     ];
     if let Some((e2, lr2, f2)) = r.runner_up {
         evidence.push(if f2.holds() {

@@ -221,6 +221,9 @@ pub struct Diagnosis {
     /// The learning rate a cause implies (`params_after_step`, `accumulated_over_steps`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub learning_rate: Option<f64>,
+    /// The number of steps summed (`accumulated_over_steps`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub steps: Option<usize>,
     /// The dtype the gradient agrees in (`dtype_mismatch`): the `--dtype` to pass.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dtype: Option<DType>,
@@ -663,6 +666,7 @@ fn analyse(r: &Reference, given: &[Given]) -> Diagnosis {
         reason,
         microbatch_sizes: sizes,
         learning_rate,
+        steps: accumulation.as_ref().map(|a| a.steps),
         dtype,
         worst,
         findings,

@@ -169,12 +169,46 @@ fn plain_sgd_beyond_the_law_is_replayed_with_its_count_and_rate() {
         .unwrap();
         assert!(text.contains(&format!("the sum of the gradients at {steps} parameter points")), "{name}: {text}");
         assert!(text.contains("from the exact replay") && text.contains("the count is resolved"), "{name}: {text}");
+        assert_eq!(v["steps"].as_u64(), Some(steps), "{name}: {v}");
     }
     let (code, v) = run("sgd_n2000", &["weight", "bias"]);
     assert_eq!((code, v["verdict"].as_str()), (0, Some("correct")), "{v}");
     let (code, v) = run("sgd_n2000", &["input", "weight", "bias"]);
     assert_eq!(code, 3, "{v}");
     assert!(!causes(&v).contains(&"accumulated_over_steps"), "{v}");
+}
+
+/// Where the first-order law fits but leaves more than 2 % of the departure, its learning rate is
+/// only first order (0.864 for the true 0.5 here): the exact replay gives it, and where no
+/// replay matches (weight decay) the estimate is said to be rough (make_more.py).
+#[test]
+fn a_rough_first_order_learning_rate_is_replayed_or_said_to_be_rough() {
+    let (code, v) = run("sgd_law_rough", &["input"]);
+    assert_eq!((code, causes(&v)), (3, vec!["accumulated_over_steps"]), "{v}");
+    assert_eq!(v["steps"].as_u64(), Some(12), "{v}");
+    let lr = v["learning_rate"].as_f64().unwrap();
+    assert!((lr / 0.5 - 1.0).abs() < 0.02, "lr {lr}");
+    let text = |name: &str| {
+        let dir = fixture(name);
+        String::from_utf8(
+            gradlab(&["diagnose", "--data", dir.to_str().unwrap(), "--grad", dir.join("x_grad.npy").to_str().unwrap()])
+                .stdout,
+        )
+        .unwrap()
+    };
+    let t = text("sgd_law_rough");
+    assert!(t.contains("the first-order law fits too (12 steps") && !t.contains("is rough"), "{t}");
+    let (code, v) = run("sgd_wd_law_rough", &["input"]);
+    assert_eq!((code, causes(&v)), (3, vec!["accumulated_over_steps"]), "{v}");
+    assert_eq!(v["steps"].as_u64(), Some(7), "{v}");
+    let t = text("sgd_wd_law_rough");
+    assert!(
+        t.contains("this first-order learning rate is rough") && !t.contains("exact replay of plain SGD fits"),
+        "{t}"
+    );
+    // The seed's loop, where the law leaves 0.15 %, keeps the law's estimate with no such sentence.
+    let t = text("seed_accumulate");
+    assert!(t.contains("estimated learning rate: 1.004e-3") && !t.contains("rough"), "{t}");
 }
 
 /// Micro-batch means summed without dividing by K (sizes 3, 5, 8: weights 1/3, 1/5, 1/8) are
