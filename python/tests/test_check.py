@@ -79,7 +79,7 @@ def test_sweep_covers_every_dtype_step_and_scheme():
     [
         ({"dtype": "f99"}, ValueError, 'invalid dtype "f99"'),
         ({"wrt": "hidden-weight"}, ValueError, "what --model linear has"),
-        ({"model": "mlp"}, ValueError, "linear, mlp-tanh or mlp-relu"),
+        ({"model": "mlp"}, ValueError, "linear, mlp-tanh, mlp-relu or tokens"),
         ({"hidden": 4}, ValueError, "no hidden width"),
         ({"scheme": "complex", "dtype": "bf16+f32"}, ValueError, "bf16+f32"),
         ({"eps": "auto", "scheme": "dual"}, ValueError, "--eps auto"),
