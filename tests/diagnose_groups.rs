@@ -7,6 +7,7 @@
 //! cases are named as the linear-model `diagnose` names them.
 
 mod common;
+use common::Rng;
 
 use gradlab::diagnose::groups::{
     diagnose_groups, GroupCause, GroupDiagnosis, Precision, Structure, TokenReduction, Unit,
@@ -19,22 +20,6 @@ use gradlab::scalar::DType;
 use gradlab::watch::Watch;
 use ndarray::{s, Array2};
 use std::path::Path;
-
-/// SplitMix64 normals (Box-Muller), reproducible.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn normal(&mut self) -> f64 {
-        let (a, b) = (self.next().max(1e-300), self.next());
-        (-2.0 * a.ln()).sqrt() * (std::f64::consts::TAU * b).cos()
-    }
-}
 
 /// Groups' gradients of summed losses as real ones look: c_j times a shared direction (of size
 /// `shared` per item) plus sqrt(c_j) times the items' own parts (independent, of size 1).

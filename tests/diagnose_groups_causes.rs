@@ -9,21 +9,8 @@ use gradlab::error::Result;
 use gradlab::scalar::DType;
 use ndarray::Array2;
 
-/// SplitMix64 uniforms and normals, reproducible.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn normal(&mut self) -> f64 {
-        let (a, b) = (self.next().max(1e-300), self.next());
-        (-2.0 * a.ln()).sqrt() * (std::f64::consts::TAU * b).cos()
-    }
-}
+mod common;
+use common::Rng;
 
 /// Logistic regression: sample j's loss log(1 + exp(-y_j a_j . theta)), y_j = +-1.
 struct Logistic {

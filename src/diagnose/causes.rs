@@ -219,21 +219,14 @@ fn residual_fraction(g: &[f64], t: &[f64], c: f64) -> f64 {
     norm(&r) / norm(&d)
 }
 
-/// Whether `v` is a value of the narrower dtype `d` (bf16 or f16).
-fn representable(v: f64, d: DType) -> bool {
-    match d {
-        DType::BF16 => half::bf16::from_f64(v).to_f64() == v,
-        DType::F16 => half::f16::from_f64(v).to_f64() == v,
-        _ => false,
-    }
-}
-
 /// A gradient computed in bf16 or f16 and saved in a wider file: every value is a value of the
 /// narrow dtype and fits the truth within its rounding.
 fn dtype_mismatch(a: &Analysis) -> Option<Explained> {
     let told = a.settings().dtype;
     for narrow in [DType::BF16, DType::F16] {
-        if narrow.bits() >= told.bits() || !a.parts.iter().all(|p| p.given.iter().all(|&v| representable(v, narrow))) {
+        if narrow.bits() >= told.bits()
+            || !a.parts.iter().all(|p| p.given.iter().all(|&v| super::representable(v, narrow)))
+        {
             continue;
         }
         let reference: Vec<Array2<f64>> = a.parts.iter().map(|p| p.truth.hi.clone()).collect();

@@ -698,3 +698,13 @@ fn inconclusive_reason(s: &Settings, hidden: &[&Power]) -> String {
         2.0 * crate::policy::Z_TEST
     )
 }
+
+/// Whether `v` is a number of the narrower dtype `d` (bf16 or f16; false for any other): the
+/// test of `dtype_mismatch`, in the linear and the groups diagnosis.
+pub(crate) fn representable(v: f64, d: DType) -> bool {
+    match d {
+        DType::BF16 => half::bf16::from_f64(v).to_f64() == v,
+        DType::F16 => half::f16::from_f64(v).to_f64() == v,
+        _ => false,
+    }
+}

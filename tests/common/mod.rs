@@ -92,3 +92,23 @@ pub fn mpfr_reference(x: f64, f: MpfrFn, dt: DType) -> f64 {
         v
     }
 }
+
+/// SplitMix64 uniforms in [0, 1) and normals (Box-Muller), reproducible from a seed.
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// The next uniform in [0, 1).
+    pub fn next(&mut self) -> f64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// The next standard normal.
+    pub fn normal(&mut self) -> f64 {
+        let (a, b) = (self.next().max(1e-300), self.next());
+        (-2.0 * a.ln()).sqrt() * (std::f64::consts::TAU * b).cos()
+    }
+}

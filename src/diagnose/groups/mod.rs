@@ -656,15 +656,6 @@ pub(crate) fn mismatch_in(
     Ok(narrower_dtype(g, groups.view(), s, p, (&layout, &sol, first), &[narrow], 1))
 }
 
-/// Whether `v` is a number of the narrower dtype `d` (bf16 or f16).
-fn representable(v: f64, d: DType) -> bool {
-    match d {
-        DType::BF16 => half::bf16::from_f64(v).to_f64() == v,
-        DType::F16 => half::f16::from_f64(v).to_f64() == v,
-        _ => false,
-    }
-}
-
 /// An accumulation over steps named from one inexact factor (the parameters moved between the
 /// steps), not from weights that fit within rounding.
 fn drifted(d: &GroupDiagnosis) -> bool {
@@ -697,7 +688,7 @@ fn narrower_dtype(
         return None;
     }
     for &narrow in candidates {
-        if narrow.bits() >= p.dtype.bits() || !g.iter().all(|&v| representable(v, narrow)) {
+        if narrow.bits() >= p.dtype.bits() || !g.iter().all(|&v| super::representable(v, narrow)) {
             continue;
         }
         let q = Precision::new(narrow);
