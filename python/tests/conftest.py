@@ -11,13 +11,13 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def gradlab_binary():
-    """The built ``gradlab`` binary: $GRADLAB_BIN, else target/{debug,release}/gradlab under
+    """The built ``gradlab`` binary: $GRADLAB_BIN, else target/{release,debug}/gradlab under
     $CARGO_TARGET_DIR or the repository; None when there is none."""
     given = os.environ.get("GRADLAB_BIN")
     if given:
         return pathlib.Path(given)
     target = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
-    for profile in ("debug", "release"):
+    for profile in ("release", "debug"):
         candidate = target / profile / "gradlab"
         if candidate.is_file():
             return candidate

@@ -11,7 +11,8 @@
 //! of a sequence's length, is far below the tolerance of an f32 or 16-bit gradient, and of the
 //! order of an f64 gradient's own, which the f64 tolerance covers.
 
-use super::groups::{diagnose_groups, GroupDiagnosis, Precision, Structure, Unit};
+use super::groups::along::Rounding;
+use super::groups::{diagnose_groups_with, GroupDiagnosis, Precision, Structure, Unit};
 use crate::error::{Error, Result};
 use crate::objective::LinearTensor;
 use crate::tokens::weights::TokenReduction;
@@ -146,6 +147,151 @@ pub fn diagnose_tokens(
         accumulation: loop_.accumulation,
         ranks: loop_.ranks,
     };
-    let d = diagnose_groups(g, groups.view(), &structure, precision)?;
+    let rounding = TokenRounding::new(problem, wrts);
+    let d = diagnose_groups_with(g, groups.view(), &structure, precision, Some(&rounding))?;
     Ok((structure, d))
+}
+
+/// The token head's own rounding along a direction ([`Rounding`]), as a framework computes a
+/// token's gradient in the storage dtype S with sums in the compute dtype C: the logits z stored
+/// in S (each off by up to u_S |z_c|, which moves p_c by up to p_c u_S (|z_c| + max_c |z_c|)),
+/// the log-probabilities stored in S (p_c off by up to p_c u_S |ln p_c|), the residual
+/// dz_c = p_c - [c = t] stored in S (u_S |dz_c|), and the products dz_c x_i summed over the
+/// tokens in C (up to u_C sqrt(N) of each token's part, N the counted tokens, for sums whose
+/// errors add in quadrature). Each token and class rounds on its own; projected on the
+/// direction, token j's class c contributes w_s e_c y_c, with e_c = |dz_c| + p_c (|z_c| + max_c
+/// |z_c| + |ln p_c|) and y_c the direction's part that multiplies dz_c (the weight row's dot
+/// product with x, plus the bias entry). The inputs and parameters are taken as exact (the
+/// problem's values, as loaded).
+pub struct TokenRounding<'a> {
+    problem: &'a TokenProblem,
+    wrts: &'a [LinearTensor],
+    /// Per sequence, its counted tokens' e_c (tokens x k, row-major), computed at first use.
+    bounds: std::sync::OnceLock<Vec<Vec<f64>>>,
+}
+
+impl<'a> TokenRounding<'a> {
+    /// The rounding model of `problem`'s head, for a gradient with respect to `wrts` (flattened
+    /// as [`sequence_grads`]).
+    pub fn new(problem: &'a TokenProblem, wrts: &'a [LinearTensor]) -> Self {
+        TokenRounding { problem, wrts, bounds: std::sync::OnceLock::new() }
+    }
+
+    /// Each sequence's counted tokens' e_c, in token order.
+    fn bounds(&self) -> &Vec<Vec<f64>> {
+        self.bounds.get_or_init(|| {
+            let pr = self.problem;
+            let k = pr.k();
+            (0..pr.b())
+                .into_par_iter()
+                .map(|s| {
+                    let mut out = Vec::new();
+                    let mut z = vec![0.0; k];
+                    for pos in 0..pr.t_len() {
+                        let Ok(class) = usize::try_from(pr.t[[s, pos]]) else { continue };
+                        let x: ArrayView1<f64> = pr.x.slice(ndarray::s![s, pos, ..]);
+                        for (c, zc) in z.iter_mut().enumerate() {
+                            *zc = pr.bias[c] + pr.weight.row(c).dot(&x);
+                        }
+                        let top = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                        let biggest = z.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+                        let sum: f64 = z.iter().map(|v| (v - top).exp()).sum();
+                        for (c, &zc) in z.iter().enumerate() {
+                            let ln_p = zc - top - sum.ln();
+                            let p = ln_p.exp();
+                            let dz = p - if c == class { 1.0 } else { 0.0 };
+                            out.push(dz.abs() + p * (zc.abs() + biggest + ln_p.abs()));
+                        }
+                    }
+                    out
+                })
+                .collect()
+        })
+    }
+}
+
+impl Rounding for TokenRounding<'_> {
+    fn along(&self, direction: &[f64], weights: &[f64], p: &Precision) -> f64 {
+        let pr = self.problem;
+        let (k, d) = (pr.k(), pr.d());
+        let bounds = self.bounds();
+        let tokens: usize = bounds.iter().map(|b| b.len() / k.max(1)).sum();
+        // Where each tensor's part of the direction starts.
+        let (mut weight_at, mut bias_at, mut at) = (None, None, 0);
+        for wrt in self.wrts {
+            if *wrt == LinearTensor::Weight {
+                weight_at = Some(at);
+                at += k * d;
+            } else {
+                bias_at = Some(at);
+                at += k;
+            }
+        }
+        let per_sequence: Vec<f64> = (0..pr.b())
+            .into_par_iter()
+            .map(|s| {
+                let e = &bounds[s];
+                let mut total = 0.0;
+                let mut j = 0;
+                for pos in 0..pr.t_len() {
+                    if pr.t[[s, pos]] < 0 {
+                        continue;
+                    }
+                    let x: ArrayView1<f64> = pr.x.slice(ndarray::s![s, pos, ..]);
+                    for c in 0..k {
+                        let mut y = bias_at.map_or(0.0, |b| direction[b + c]);
+                        if let Some(w) = weight_at {
+                            y += direction[w + c * d..w + (c + 1) * d]
+                                .iter()
+                                .zip(x.iter())
+                                .map(|(a, b)| a * b)
+                                .sum::<f64>();
+                        }
+                        total += (e[j * k + c] * y).powi(2);
+                    }
+                    j += 1;
+                }
+                weights[s] * weights[s] * total
+            })
+            .collect();
+        self.unit(tokens, p) * per_sequence.iter().sum::<f64>().sqrt()
+    }
+
+    fn total(&self, weights: &[f64], p: &Precision) -> f64 {
+        let pr = self.problem;
+        let k = pr.k();
+        let bounds = self.bounds();
+        let tokens: usize = bounds.iter().map(|b| b.len() / k.max(1)).sum();
+        let (with_weight, with_bias) =
+            (self.wrts.contains(&LinearTensor::Weight), self.wrts.contains(&LinearTensor::Bias));
+        // Token j's class c moves the weight's row c by e_c x (norm e_c ||x||) and the bias's
+        // entry c by e_c.
+        let per_sequence: Vec<f64> = (0..pr.b())
+            .into_par_iter()
+            .map(|s| {
+                let e = &bounds[s];
+                let mut total = 0.0;
+                let mut j = 0;
+                for pos in 0..pr.t_len() {
+                    if pr.t[[s, pos]] < 0 {
+                        continue;
+                    }
+                    let x: ArrayView1<f64> = pr.x.slice(ndarray::s![s, pos, ..]);
+                    let reach = if with_weight { x.dot(&x) } else { 0.0 } + if with_bias { 1.0 } else { 0.0 };
+                    total += e[j * k..(j + 1) * k].iter().map(|v| v * v).sum::<f64>() * reach;
+                    j += 1;
+                }
+                weights[s] * weights[s] * total
+            })
+            .collect();
+        self.unit(tokens, p) * per_sequence.iter().sum::<f64>().sqrt()
+    }
+}
+
+impl TokenRounding<'_> {
+    /// The roundings' unit: u_S for each stored value, and u_C sqrt(N) for the sums over the N
+    /// counted tokens.
+    fn unit(&self, tokens: usize, p: &Precision) -> f64 {
+        p.dtype.unit_roundoff() + p.compute.unit_roundoff() * (tokens as f64).sqrt()
+    }
 }

@@ -38,6 +38,7 @@
 //! (parameters moved between the steps);
 //! else `unexplained` with the best fit's residual.
 
+pub mod along;
 pub mod solve;
 pub mod step_back;
 pub mod text;
@@ -46,6 +47,7 @@ use super::Verdict;
 use crate::error::{Error, Result};
 use crate::scalar::DType;
 pub use crate::tokens::weights::TokenReduction;
+use along::{Outcome, Rounding};
 use ndarray::ArrayView2;
 use serde::Serialize;
 use solve::{combine, norm, Solution};
@@ -240,8 +242,11 @@ pub struct GroupPower {
     pub separation: f64,
     /// Its weights equal the correct ones exactly.
     pub harmless: bool,
-    /// separation > 2 tau.
+    /// separation > 2 tau, or (with a model's [`along::Rounding`]) more than 2 roundings along
+    /// its own direction.
     pub visible: bool,
+    /// The test along the mistake's direction, when a model gave its rounding and tau hid it.
+    pub along: Option<along::Along>,
 }
 
 /// A cause with its evidence, as sentences.
@@ -619,11 +624,27 @@ fn spread(groups: ArrayView2<f64>, v: &[f64]) -> f64 {
 /// them, fewer accumulation steps than micro-batches), [`Error::Value`] for a zero count or
 /// step, or a tolerance outside (0, 1).
 pub fn diagnose_groups(g: &[f64], groups: ArrayView2<f64>, s: &Structure, p: &Precision) -> Result<GroupDiagnosis> {
+    diagnose_groups_with(g, groups, s, p, None)
+}
+
+/// [`diagnose_groups`] for a model that knows how its items round: a mistake tau cannot tell
+/// from rounding is tested along its own direction against `rounding` ([`along`]), and named or
+/// ruled out there when the rounding along it is small enough.
+///
+/// # Errors
+/// As [`diagnose_groups`].
+pub fn diagnose_groups_with(
+    g: &[f64],
+    groups: ArrayView2<f64>,
+    s: &Structure,
+    p: &Precision,
+    rounding: Option<&dyn Rounding>,
+) -> Result<GroupDiagnosis> {
     let layout = validate(g, groups, s, p)?;
     // Rows must be contiguous; a view in another layout is copied once.
     let groups = groups.as_standard_layout();
     let sol = solve::solve(g, groups.view());
-    let d = analyse(g, groups.view(), s, p, &layout, &sol);
+    let d = analyse(g, groups.view(), s, p, &layout, &sol, rounding);
     let mismatch = narrower_dtype(
         g,
         groups.view(),
@@ -631,7 +652,7 @@ pub fn diagnose_groups(g: &[f64], groups: ArrayView2<f64>, s: &Structure, p: &Pr
         p,
         (&layout, &sol, &d),
         &[DType::BF16, DType::F16],
-        crate::policy::DTYPE_MISMATCH_MIN_VALUES,
+        (crate::policy::DTYPE_MISMATCH_MIN_VALUES, rounding),
     );
     Ok(mismatch.unwrap_or(d))
 }
@@ -653,7 +674,7 @@ pub(crate) fn mismatch_in(
     let layout = validate(g, groups, s, p)?;
     let groups = groups.as_standard_layout();
     let sol = solve::solve(g, groups.view());
-    Ok(narrower_dtype(g, groups.view(), s, p, (&layout, &sol, first), &[narrow], 1))
+    Ok(narrower_dtype(g, groups.view(), s, p, (&layout, &sol, first), &[narrow], (1, None)))
 }
 
 /// An accumulation over steps named from one inexact factor (the parameters moved between the
@@ -676,7 +697,7 @@ fn narrower_dtype(
     p: &Precision,
     (l, sol, first): (&Layout, &Solution, &GroupDiagnosis),
     candidates: &[DType],
-    min_values: usize,
+    (min_values, rounding): (usize, Option<&dyn Rounding>),
 ) -> Option<GroupDiagnosis> {
     let nonzero = g.iter().filter(|v| **v != 0.0).count();
     if p.tolerance.is_some() || nonzero < min_values {
@@ -692,7 +713,7 @@ fn narrower_dtype(
             continue;
         }
         let q = Precision::new(narrow);
-        let mut d = analyse(g, groups, s, &q, l, sol);
+        let mut d = analyse(g, groups, s, &q, l, sol, rounding);
         if d.causes.contains(&GroupCause::Unexplained) || drifted(&d) {
             continue;
         }
@@ -783,6 +804,7 @@ fn analyse(
     p: &Precision,
     l: &Layout,
     sol: &Solution,
+    rounding: Option<&dyn Rounding>,
 ) -> GroupDiagnosis {
     let m = l.counts.len();
     let w = &sol.weights;
@@ -792,7 +814,13 @@ fn analyse(
     // .grad is added to once per micro-batch when the groups are finer than micro-batches.
     let ends: Option<Vec<usize>> =
         (!l.batch_of.is_empty()).then(|| (1..=m).filter(|&e| e == m || l.batch_of[e] != l.batch_of[e - 1]).collect());
-    let tau = tolerance_at(groups, w, ng, p, ends.as_deref()) + if ng > 0.0 { unresolved / ng } else { 0.0 };
+    let mut tau = tolerance_at(groups, w, ng, p, ends.as_deref()) + if ng > 0.0 { unresolved / ng } else { 0.0 };
+    // A model that knows its rounding widens tau to it where it is larger (a token head whose
+    // confident predictions leave p - 1 to rounding), with the correct weights.
+    if let (Some(model), true, None) = (rounding, ng > 0.0, p.tolerance) {
+        let wc = patterns(s, l).0.weights.values();
+        tau = tau.max(along::ALONG_Z * model.total(&wc, p) / ng);
+    }
     let rho = if ng > 0.0 { sol.residual / ng } else { 0.0 };
     let in_span = rho <= tau;
     // A pattern fits when the gradient lies within tau of its gradient: the residual out of the
@@ -809,6 +837,8 @@ fn analyse(
     let mut power = Vec::new();
     let mut fitting: Vec<(f64, &Pattern)> = Vec::new();
     let mut seen: Vec<&Rational> = vec![&correct.weights];
+    // The mistakes tested along their directions, for the consistency of a name.
+    let mut tested: Vec<(GroupCause, along::Tested, along::Along)> = Vec::new();
     let correct_departure = departure(&wc);
     for q in &mistakes {
         let cause = q.cause.unwrap_or_else(|| unreachable!("mistakes are named"));
@@ -817,7 +847,7 @@ fn analyse(
                 "{cause} would give exactly the correct weights here ({}): harmless at this structure.",
                 harmless_why(cause)
             ));
-            power.push(GroupPower { cause, separation: 0.0, harmless: true, visible: false });
+            power.push(GroupPower { cause, separation: 0.0, harmless: true, visible: false, along: None });
             continue;
         }
         if let Some(same) = seen.iter().position(|r| **r == q.weights) {
@@ -828,17 +858,57 @@ fn analyse(
         }
         seen.push(&q.weights);
         let wq = q.weights.values();
-        let separation = rel(spread(groups, &wq.iter().zip(&wc).map(|(a, b)| a - b).collect::<Vec<_>>()));
-        power.push(GroupPower { cause, separation, harmless: false, visible: separation > 2.0 * tau });
+        let delta = combine(groups, &wq.iter().zip(&wc).map(|(a, b)| a - b).collect::<Vec<_>>());
+        let separation = rel(norm(&delta));
+        let mut visible = separation > 2.0 * tau;
+        // Hidden by tau: a model that knows its rounding tests the mistake along its direction.
+        let along = match rounding {
+            Some(model) if !visible => {
+                let most: Vec<f64> = wq.iter().zip(&wc).map(|(a, b)| a.abs().max(b.abs())).collect();
+                along::test(g, &u, &delta, groups, &most, ends.as_deref(), p, model, TOLERANCE_FLOOR * ng).map(
+                    |(a, t)| {
+                        visible = matches!(a.outcome, Outcome::RuledOut | Outcome::Named);
+                        tested.push((cause, t, a));
+                        a
+                    },
+                )
+            }
+            _ => None,
+        };
+        power.push(GroupPower { cause, separation, harmless: false, visible, along });
         let d = departure(&wq);
         if within(d) {
             fitting.push((d, q));
         }
     }
+    // A mistake named along its direction must also explain the shifts along every other tested
+    // direction (the pattern's own shift there, within that direction's rounding); one that does
+    // not, or that shares this with another, stays hidden.
+    let consistent: Vec<GroupCause> = tested
+        .iter()
+        .filter(|(_, _, a)| a.outcome == Outcome::Named)
+        .filter(|(cause, t, _)| {
+            tested.iter().all(|(other, o, oa)| {
+                other == cause || {
+                    let own: f64 = t.direction.iter().zip(&o.direction).map(|(a, b)| a * b).sum::<f64>() * t.size;
+                    (oa.shift - rel(own)).abs() <= oa.rounding
+                }
+            })
+        })
+        .map(|(cause, _, _)| *cause)
+        .collect();
+    for q in power.iter_mut() {
+        if let Some(a) = q.along.as_mut() {
+            if a.outcome == Outcome::Named && !(consistent.len() == 1 && consistent[0] == q.cause) {
+                a.outcome = Outcome::Between;
+                q.visible = false;
+            }
+        }
+    }
     // The scale mistakes asked about besides: the negation and twice the gradient.
     for (cause, c) in [(GroupCause::WrongSign, -1.0), (GroupCause::AccumulatedOverSteps, 2.0)] {
         let separation = (c - 1.0f64).abs() * rel(norm(&u));
-        power.push(GroupPower { cause, separation, harmless: false, visible: separation > 2.0 * tau });
+        power.push(GroupPower { cause, separation, harmless: false, visible: separation > 2.0 * tau, along: None });
     }
     fitting.sort_by(|a, b| a.0.total_cmp(&b.0));
     let correct_fits = within(correct_departure);
@@ -873,7 +943,16 @@ fn analyse(
     let mut expected = None;
     let mut microbatch_sizes = None;
     let ctx = Context { s, l, p, tau, rho, wc: &wc, w, sol };
-    let verdict = if correct_fits {
+    // Mistakes tau could not tell from the correct gradient but the test along their own
+    // direction names (each must still fit within tau).
+    let named_along: Vec<(f64, &Pattern, along::Along)> = fitting
+        .iter()
+        .filter_map(|(d, q)| {
+            let a = power.iter().find(|x| Some(x.cause) == q.cause)?.along?;
+            (a.outcome == Outcome::Named).then_some((*d, *q, a))
+        })
+        .collect();
+    let verdict = if correct_fits && named_along.is_empty() {
         let hidden: Vec<&GroupPower> = power.iter().filter(|q| !q.harmless && !q.visible).collect();
         expected = Some(wc.clone());
         if hidden.is_empty() {
@@ -882,6 +961,19 @@ fn analyse(
             reason = Some(inconclusive_reason(&ctx, &hidden));
             Verdict::Inconclusive
         }
+    } else if correct_fits {
+        expected = Some(named_along[0].1.weights.values());
+        for (d, q, a) in &named_along {
+            let cause = q.cause.unwrap_or_else(|| unreachable!("mistakes are named"));
+            if microbatch_sizes.is_none() && is_microbatch(cause) {
+                microbatch_sizes = Some(l.batch_items.iter().map(|&c| c as usize).collect());
+            }
+            let mut evidence = pattern_evidence(&ctx, cause, &q.weights, *d);
+            let separation = power.iter().find(|x| x.cause == cause).map_or(0.0, |x| x.separation);
+            evidence.insert(1, along_sentence(&ctx, separation, a));
+            findings.push(GroupFinding { cause, evidence });
+        }
+        Verdict::Wrong
     } else if !fitting.is_empty() {
         expected = Some(fitting[0].1.weights.values());
         for (d, q) in &fitting {
@@ -1081,6 +1173,21 @@ fn pattern_evidence(c: &Context, cause: GroupCause, weights: &Rational, d: f64) 
     ev
 }
 
+/// Why tau was not enough and the direction was: the shift along the mistake's direction
+/// against the rounding along it.
+fn along_sentence(c: &Context, separation: f64, a: &along::Along) -> String {
+    use crate::exact::sci3;
+    format!(
+        "tau ({}) cannot tell this mistake from the correct gradient (it moves the gradient by {} of its norm), but \
+         along the direction it moves it the gradient moved {}, within the rounding along that direction ({}) of \
+         the mistake's and not of the correct gradient's 0.",
+        sci3(c.tau),
+        sci3(separation),
+        sci3(a.shift),
+        sci3(a.rounding)
+    )
+}
+
 fn scale_finding(c: &Context, factor: f64, whole: Option<f64>, exact: bool) -> GroupFinding {
     use crate::exact::sci3;
     let how = if exact {
@@ -1173,7 +1280,17 @@ fn inconclusive_reason(c: &Context, hidden: &[&GroupPower]) -> String {
     use crate::exact::sci3;
     let what: Vec<String> = hidden
         .iter()
-        .map(|q| format!("{} (it would move the gradient by {} of its norm)", q.cause, sci3(q.separation)))
+        .map(|q| match q.along {
+            Some(a) if a.outcome == Outcome::Between => format!(
+                "{} (it would move the gradient by {} of its norm; along that direction the gradient moved {}, which \
+                 neither the correct gradient nor this mistake alone explains within the rounding there, {})",
+                q.cause,
+                sci3(q.separation),
+                sci3(a.shift),
+                sci3(a.rounding)
+            ),
+            _ => format!("{} (it would move the gradient by {} of its norm)", q.cause, sci3(q.separation)),
+        })
         .collect();
     let why = if c.sol.condition > COLLINEAR {
         format!(

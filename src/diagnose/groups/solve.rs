@@ -25,6 +25,7 @@
 
 use crate::scalar::dd::{two_prod, two_sum};
 use ndarray::{Array2, ArrayView2};
+use rayon::prelude::*;
 
 /// A pivot of the equilibrated Gram matrix (unit diagonal) below this times m ends the
 /// factorization: the remaining groups are dependent on the others within f64's rounding of the
@@ -149,17 +150,51 @@ impl Factor {
     }
 }
 
-/// G v for each group: the dot products of the rows with `v` (f64, four partial sums).
+/// G v for each group: the dot products of the rows with `v` (f64, four partial sums), the rows
+/// in parallel (each dot product in the same order whatever the thread count).
 pub fn apply(groups: ArrayView2<f64>, v: &[f64]) -> Vec<f64> {
-    groups
-        .rows()
-        .into_iter()
-        .map(|row| {
+    (0..groups.nrows())
+        .into_par_iter()
+        .map(|j| {
+            let row = groups.row(j);
             let row = row.as_slice().unwrap_or_else(|| unreachable!("the groups are in standard layout"));
             dot(row, v)
         })
         .collect()
 }
+
+/// The values per parallel piece of [`combine`] and [`residual`]: each value's sum over the
+/// groups runs in group order inside one piece, so the result is the same whatever the thread
+/// count.
+pub const COLUMNS: usize = 8192;
+
+/// G G^T, the Gram matrix of the rows, by blocks of [`GRAM_BLOCK`] rows: the blocks on and above
+/// the diagonal in parallel (each by the same product whatever the thread count), mirrored below.
+pub fn gram(groups: ArrayView2<f64>) -> Array2<f64> {
+    let m = groups.nrows();
+    let starts: Vec<usize> = (0..m).step_by(GRAM_BLOCK).collect();
+    let pairs: Vec<(usize, usize)> =
+        starts.iter().enumerate().flat_map(|(a, &i)| starts[a..].iter().map(move |&j| (i, j))).collect();
+    let blocks: Vec<Array2<f64>> = pairs
+        .par_iter()
+        .map(|&(i, j)| {
+            let a = groups.slice(ndarray::s![i..(i + GRAM_BLOCK).min(m), ..]);
+            let b = groups.slice(ndarray::s![j..(j + GRAM_BLOCK).min(m), ..]);
+            a.dot(&b.t())
+        })
+        .collect();
+    let mut out = Array2::zeros((m, m));
+    for (&(i, j), block) in pairs.iter().zip(&blocks) {
+        for ((r, c), &v) in block.indexed_iter() {
+            out[[i + r, j + c]] = v;
+            out[[j + c, i + r]] = v;
+        }
+    }
+    out
+}
+
+/// Rows per block of [`gram`].
+pub const GRAM_BLOCK: usize = 32;
 
 /// A dot product with four partial sums (vectorizes; deterministic order).
 fn dot(a: &[f64], b: &[f64]) -> f64 {
@@ -175,36 +210,44 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
     (s[0] + s[1]) + (s[2] + s[3]) + tail
 }
 
-/// G^T w, a P-vector, in f64.
+/// G^T w, a P-vector, in f64 (pieces of [`COLUMNS`] values in parallel).
 pub fn combine(groups: ArrayView2<f64>, w: &[f64]) -> Vec<f64> {
     let mut out = vec![0.0; groups.ncols()];
-    for (row, &wj) in groups.rows().into_iter().zip(w) {
-        if wj == 0.0 {
-            continue;
+    out.par_chunks_mut(COLUMNS).enumerate().for_each(|(c, out)| {
+        let (at, len) = (c * COLUMNS, out.len());
+        for (row, &wj) in groups.rows().into_iter().zip(w) {
+            if wj == 0.0 {
+                continue;
+            }
+            let row = row.as_slice().unwrap_or_else(|| unreachable!("the groups are in standard layout"));
+            out.iter_mut().zip(&row[at..at + len]).for_each(|(o, g)| *o += wj * g);
         }
-        let row = row.as_slice().unwrap_or_else(|| unreachable!("the groups are in standard layout"));
-        out.iter_mut().zip(row).for_each(|(o, g)| *o += wj * g);
-    }
+    });
     out
 }
 
-/// g - G^T w with compensated products and sums (twice f64's precision), rounded to f64.
+/// g - G^T w with compensated products and sums (twice f64's precision), rounded to f64 (pieces
+/// of [`COLUMNS`] values in parallel).
 pub fn residual(groups: ArrayView2<f64>, g: &[f64], w: &[f64]) -> Vec<f64> {
-    let mut hi = g.to_vec();
-    let mut lo = vec![0.0; g.len()];
-    for (row, &wj) in groups.rows().into_iter().zip(w) {
-        if wj == 0.0 {
-            continue;
+    let mut out = g.to_vec();
+    out.par_chunks_mut(COLUMNS).enumerate().for_each(|(c, hi)| {
+        let (at, len) = (c * COLUMNS, hi.len());
+        let mut lo = vec![0.0; len];
+        for (row, &wj) in groups.rows().into_iter().zip(w) {
+            if wj == 0.0 {
+                continue;
+            }
+            let row = row.as_slice().unwrap_or_else(|| unreachable!("the groups are in standard layout"));
+            for ((h, l), &x) in hi.iter_mut().zip(lo.iter_mut()).zip(&row[at..at + len]) {
+                let p = two_prod(wj, x);
+                let s = two_sum(*h, -p.hi);
+                *h = s.hi;
+                *l += s.lo - p.lo;
+            }
         }
-        let row = row.as_slice().unwrap_or_else(|| unreachable!("the groups are in standard layout"));
-        for ((h, l), &x) in hi.iter_mut().zip(lo.iter_mut()).zip(row) {
-            let p = two_prod(wj, x);
-            let s = two_sum(*h, -p.hi);
-            *h = s.hi;
-            *l += s.lo - p.lo;
-        }
-    }
-    hi.iter().zip(&lo).map(|(h, l)| h + l).collect()
+        hi.iter_mut().zip(&lo).for_each(|(h, l)| *h += l);
+    });
+    out
 }
 
 /// The Euclidean norm, scaled against overflow.
@@ -221,7 +264,7 @@ pub fn norm(v: &[f64]) -> f64 {
 /// residual, the conditioning and each weight's sensitivity (see the module docs).
 pub fn solve(g: &[f64], groups: ArrayView2<f64>) -> Solution {
     let m = groups.nrows();
-    let gram: Array2<f64> = groups.dot(&groups.t());
+    let gram = gram(groups);
     let group_norms: Vec<f64> = (0..m).map(|j| gram[[j, j]].max(0.0).sqrt()).collect();
     let f = Factor::new(&gram);
     let mut w = f.solve(&apply(groups, g));

@@ -70,6 +70,22 @@ pub fn format_groups_text(s: &Structure, p: &Precision, d: &GroupDiagnosis) -> S
             asked.join(", "),
             sci3(2.0 * d.tolerance)
         );
+        let along: Vec<String> = d
+            .power
+            .iter()
+            .filter_map(|q| {
+                let a = q.along.filter(|a| a.outcome == super::along::Outcome::RuledOut)?;
+                Some(format!("{} (moved {}, rounding {})", q.cause, sci3(a.shift), sci3(a.rounding)))
+            })
+            .collect();
+        if !along.is_empty() {
+            let _ = writeln!(
+                out,
+                "  - ruled out along its own direction (how far the gradient moved from the correct one there, \
+                 against the rounding along it): {}.",
+                along.join(", ")
+            );
+        }
         if d.rank == d.groups {
             let rel: Vec<f64> = d.weights.recovered.iter().zip(&d.weights.correct).map(|(a, b)| a / b).collect();
             let _ = writeln!(out, "  - recovered weights relative to the correct ones: {}.", listed(&rel));
