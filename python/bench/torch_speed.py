@@ -10,8 +10,8 @@
 
 Each case runs in a fresh process (its peak resident memory, ru_maxrss, is its own: Python,
 torch, the model, the user's step and the diagnosis). torch.func.grad imports torch._dynamo on
-first use (once per process, seconds): the vmap rows import it before the first call and report
-its time apart. The table gives the first call, the median of the next ``--repeats``, the time
+first use (once per process, seconds, and about 150 MiB): the rows whose groups are samples (the
+only ones that use torch.func) import it before the first call and report its time apart. The table gives the first call, the median of the next ``--repeats``, the time
 in the core (the Rust diagnosis of every tensor, ``gradlab.diagnose_groups``), and the peak RSS
 before and after the diagnoses.
 
@@ -85,8 +85,11 @@ def one(case: str, threads: int, repeats: int) -> dict:
     diagnose_model.diagnose_blocks = timed
     kw = {"vmap": c["vmap"]} if c["memory"] is None else {"memory": c["memory"], "vmap": c["vmap"]}
     start = time.perf_counter()
-    if c["vmap"]:
-        import torch._dynamo  # noqa: F401  (what torch.func.grad imports on first use)
+    # Only samples as groups use torch.func (micro-batch runs take one backward each), so only
+    # those rows import what torch.func.grad imports on first use.
+    per_sample = c["vmap"] and c["micro"] is None
+    if per_sample:
+        import torch._dynamo  # noqa: F401
     dynamo = time.perf_counter() - start
     times, cores = [], []
     for _ in range(repeats + 1):
@@ -103,7 +106,7 @@ def one(case: str, threads: int, repeats: int) -> dict:
         "groups": f"{report.groups['count']} {report.groups['kind']}",
         "verdict": report.verdict,
         "causes": report.causes,
-        "dynamo_import_s": dynamo if c["vmap"] else None,
+        "dynamo_import_s": dynamo if per_sample else None,
         "first_s": times[0],
         "median_s": rest[len(rest) // 2],
         "core_s": sorted(cores[1:])[len(rest) // 2],
@@ -134,7 +137,7 @@ def main() -> None:
     print(f"gradlab.torch.diagnose, torch threads {args.threads}, median of {args.repeats} after a first call")
     print(
         "| case | parameters | groups | verdict | torch._dynamo import (s) | first (s) | median (s) | in the core (s) "
-        "| peak RSS before / after (MB) |"
+        "| peak RSS before / after (MiB) |"
     )
     print("| --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: |")
     for r in rows:
