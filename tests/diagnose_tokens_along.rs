@@ -45,6 +45,16 @@ fn bf16() -> DType {
     "bf16+f32".parse().unwrap()
 }
 
+/// What the diagnosis is told of the loop `s` ran: its micro-batches, K and R, the token mean meant.
+fn token_loop(s: &Structure) -> TokenLoop {
+    TokenLoop {
+        reduction: TokenReduction::Mean,
+        microbatches: Some(s.microbatches.clone()),
+        accumulation: Some(s.accumulation),
+        ranks: Some(s.ranks),
+    }
+}
+
 fn expected(v: Variant) -> Option<GroupCause> {
     Some(match v {
         Variant::Correct => return None,
@@ -85,12 +95,7 @@ fn structures(b: usize) -> [(Structure, &'static [Variant]); 3] {
 fn named(p: &TokenProblem, dtype: DType) -> Vec<String> {
     let mut failures = Vec::new();
     for (s, variants) in structures(p.b()) {
-        let loop_ = TokenLoop {
-            reduction: TokenReduction::Mean,
-            microbatches: Some(s.microbatches.clone()),
-            accumulation: Some(s.accumulation),
-            ranks: Some(s.ranks),
-        };
+        let loop_ = token_loop(&s);
         for &v in variants {
             let g = step(p, &s, v, if dtype == DType::BF16 { bf16() } else { dtype });
             let (_, d) = diagnose_tokens(p, &TOKEN_TENSORS, &g, &loop_, &Precision::new(dtype)).unwrap();
@@ -144,12 +149,7 @@ fn a_mistake_below_the_rounding_along_it_leaves_bf16_inconclusive() {
     let mut p = bf16_valued(TokenProblem::generate(8, 64, 16, 8, LengthDist::Equal, 5).unwrap());
     p.t[[0, 63]] = IGNORE_INDEX;
     let s = Structure { microbatches: vec![1; 8], accumulation: 4, ranks: 2 };
-    let loop_ = TokenLoop {
-        reduction: TokenReduction::Mean,
-        microbatches: Some(vec![1; 8]),
-        accumulation: Some(4),
-        ranks: Some(2),
-    };
+    let loop_ = token_loop(&s);
     let at =
         |dtype: DType, g: &[f64]| diagnose_tokens(&p, &TOKEN_TENSORS, g, &loop_, &Precision::new(dtype)).unwrap().1;
     let narrow = at(DType::BF16, &step(&p, &s, Variant::Correct, bf16()));
@@ -175,12 +175,7 @@ fn near_equal_ranks_and_confident_heads_are_never_judged_with_confidence() {
         p.t[[0, pos]] = IGNORE_INDEX;
     }
     let s = Structure { microbatches: vec![8; 8], accumulation: 4, ranks: 2 };
-    let loop_ = TokenLoop {
-        reduction: TokenReduction::Mean,
-        microbatches: Some(vec![8; 8]),
-        accumulation: Some(4),
-        ranks: Some(2),
-    };
+    let loop_ = token_loop(&s);
     let at = |p: &TokenProblem, v: Variant| {
         diagnose_tokens(p, &TOKEN_TENSORS, &step(p, &s, v, bf16()), &loop_, &Precision::new(DType::BF16)).unwrap().1
     };
@@ -196,7 +191,7 @@ fn near_equal_ranks_and_confident_heads_are_never_judged_with_confidence() {
     let mut confident = bf16_valued(TokenProblem::generate(64, 64, 64, 32, LengthDist::LongTailed, 8).unwrap());
     confident.weight.mapv_inplace(|w| w * 10.0);
     let s = Structure { microbatches: vec![8; 8], accumulation: 8, ranks: 1 };
-    let loop_ = TokenLoop { microbatches: Some(vec![8; 8]), accumulation: Some(8), ..TokenLoop::default() };
+    let loop_ = token_loop(&s);
     for v in [Variant::Correct, Variant::PerMicrobatchTokenMean, Variant::SequenceMean, Variant::DoubleNormalization] {
         let g = step(&confident, &s, v, bf16());
         let d = diagnose_tokens(&confident, &TOKEN_TENSORS, &g, &loop_, &Precision::new(DType::BF16)).unwrap().1;

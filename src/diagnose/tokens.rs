@@ -75,10 +75,7 @@ pub fn sequence_grads(problem: &TokenProblem, wrts: &[LinearTensor]) -> Result<A
             let mut z = vec![0.0; k];
             for pos in 0..t_len {
                 let Ok(class) = usize::try_from(problem.t[[s, pos]]) else { continue };
-                let x: ArrayView1<f64> = problem.x.slice(ndarray::s![s, pos, ..]);
-                for (c, zc) in z.iter_mut().enumerate() {
-                    *zc = problem.bias[c] + problem.weight.row(c).dot(&x);
-                }
+                let x = logits(problem, s, pos, &mut z);
                 let max = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
                 let mut sum = 0.0;
                 for zc in z.iter_mut() {
@@ -104,6 +101,15 @@ pub fn sequence_grads(problem: &TokenProblem, wrts: &[LinearTensor]) -> Result<A
         })
         .collect();
     Ok(Array2::from_shape_vec((b, width), rows.concat()).unwrap_or_else(|_| unreachable!("B rows of the width")))
+}
+
+/// The head's logits z_c = b_c + W_c . x of sequence `s`'s token at `pos`, into `z`; returns x.
+fn logits<'p>(problem: &'p TokenProblem, s: usize, pos: usize, z: &mut [f64]) -> ArrayView1<'p, f64> {
+    let x = problem.x.slice(ndarray::s![s, pos, ..]);
+    for (c, zc) in z.iter_mut().enumerate() {
+        *zc = problem.bias[c] + problem.weight.row(c).dot(&x);
+    }
+    x
 }
 
 /// Diagnoses `g`, the gradient a token training step left for `wrts` (flattened and concatenated
@@ -189,10 +195,7 @@ impl<'a> TokenRounding<'a> {
                     let mut z = vec![0.0; k];
                     for pos in 0..pr.t_len() {
                         let Ok(class) = usize::try_from(pr.t[[s, pos]]) else { continue };
-                        let x: ArrayView1<f64> = pr.x.slice(ndarray::s![s, pos, ..]);
-                        for (c, zc) in z.iter_mut().enumerate() {
-                            *zc = pr.bias[c] + pr.weight.row(c).dot(&x);
-                        }
+                        logits(pr, s, pos, &mut z);
                         let top = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
                         let biggest = z.iter().fold(0.0f64, |a, v| a.max(v.abs()));
                         let sum: f64 = z.iter().map(|v| (v - top).exp()).sum();
@@ -212,10 +215,7 @@ impl<'a> TokenRounding<'a> {
 
 impl Rounding for TokenRounding<'_> {
     fn along(&self, direction: &[f64], weights: &[f64], p: &Precision) -> f64 {
-        let pr = self.problem;
-        let (k, d) = (pr.k(), pr.d());
-        let bounds = self.bounds();
-        let tokens: usize = bounds.iter().map(|b| b.len() / k.max(1)).sum();
+        let (k, d) = (self.problem.k(), self.problem.d());
         // Where each tensor's part of the direction starts.
         let (mut weight_at, mut bias_at, mut at) = (None, None, 0);
         for wrt in self.wrts {
@@ -227,71 +227,60 @@ impl Rounding for TokenRounding<'_> {
                 at += k;
             }
         }
-        let per_sequence: Vec<f64> = (0..pr.b())
-            .into_par_iter()
-            .map(|s| {
-                let e = &bounds[s];
-                let mut total = 0.0;
-                let mut j = 0;
-                for pos in 0..pr.t_len() {
-                    if pr.t[[s, pos]] < 0 {
-                        continue;
+        // Token j's class c moves the gradient along the direction by e_c y_c.
+        self.weighted(weights, p, |e, x| {
+            (0..k)
+                .map(|c| {
+                    let mut y = bias_at.map_or(0.0, |b| direction[b + c]);
+                    if let Some(w) = weight_at {
+                        y +=
+                            direction[w + c * d..w + (c + 1) * d].iter().zip(x.iter()).map(|(a, b)| a * b).sum::<f64>();
                     }
-                    let x: ArrayView1<f64> = pr.x.slice(ndarray::s![s, pos, ..]);
-                    for c in 0..k {
-                        let mut y = bias_at.map_or(0.0, |b| direction[b + c]);
-                        if let Some(w) = weight_at {
-                            y += direction[w + c * d..w + (c + 1) * d]
-                                .iter()
-                                .zip(x.iter())
-                                .map(|(a, b)| a * b)
-                                .sum::<f64>();
-                        }
-                        total += (e[j * k + c] * y).powi(2);
-                    }
-                    j += 1;
-                }
-                weights[s] * weights[s] * total
-            })
-            .collect();
-        self.unit(tokens, p) * per_sequence.iter().sum::<f64>().sqrt()
+                    (e[c] * y).powi(2)
+                })
+                .sum()
+        })
     }
 
     fn total(&self, weights: &[f64], p: &Precision) -> f64 {
-        let pr = self.problem;
-        let k = pr.k();
-        let bounds = self.bounds();
-        let tokens: usize = bounds.iter().map(|b| b.len() / k.max(1)).sum();
         let (with_weight, with_bias) =
             (self.wrts.contains(&LinearTensor::Weight), self.wrts.contains(&LinearTensor::Bias));
         // Token j's class c moves the weight's row c by e_c x (norm e_c ||x||) and the bias's
         // entry c by e_c.
-        let per_sequence: Vec<f64> = (0..pr.b())
-            .into_par_iter()
-            .map(|s| {
-                let e = &bounds[s];
-                let mut total = 0.0;
-                let mut j = 0;
-                for pos in 0..pr.t_len() {
-                    if pr.t[[s, pos]] < 0 {
-                        continue;
-                    }
-                    let x: ArrayView1<f64> = pr.x.slice(ndarray::s![s, pos, ..]);
-                    let reach = if with_weight { x.dot(&x) } else { 0.0 } + if with_bias { 1.0 } else { 0.0 };
-                    total += e[j * k..(j + 1) * k].iter().map(|v| v * v).sum::<f64>() * reach;
-                    j += 1;
-                }
-                weights[s] * weights[s] * total
-            })
-            .collect();
-        self.unit(tokens, p) * per_sequence.iter().sum::<f64>().sqrt()
+        self.weighted(weights, p, |e, x| {
+            let reach = if with_weight { x.dot(&x) } else { 0.0 } + if with_bias { 1.0 } else { 0.0 };
+            e.iter().map(|v| v * v).sum::<f64>() * reach
+        })
     }
 }
 
 impl TokenRounding<'_> {
-    /// The roundings' unit: u_S for each stored value, and u_C sqrt(N) for the sums over the N
-    /// counted tokens.
-    fn unit(&self, tokens: usize, p: &Precision) -> f64 {
-        p.dtype.unit_roundoff() + p.compute.unit_roundoff() * (tokens as f64).sqrt()
+    /// (u_S + u_C sqrt(N)) sqrt(sum_s w_s^2 sum over sequence s's counted tokens of
+    /// `per_token(e, x)`), with e the token's k bounds e_c and x its features: u_S for each
+    /// stored value, u_C sqrt(N) for the sums over the N counted tokens. Sequences run in
+    /// parallel, each summed in token order.
+    fn weighted(
+        &self,
+        weights: &[f64],
+        p: &Precision,
+        per_token: impl Fn(&[f64], ArrayView1<f64>) -> f64 + Sync,
+    ) -> f64 {
+        let pr = self.problem;
+        let k = pr.k();
+        let bounds = self.bounds();
+        let tokens: usize = bounds.iter().map(|b| b.len() / k.max(1)).sum();
+        let per_sequence: Vec<f64> = (0..pr.b())
+            .into_par_iter()
+            .map(|s| {
+                let counted = (0..pr.t_len()).filter(|&pos| pr.t[[s, pos]] >= 0);
+                let total: f64 = counted
+                    .zip(bounds[s].chunks_exact(k))
+                    .map(|(pos, e)| per_token(e, pr.x.slice(ndarray::s![s, pos, ..])))
+                    .sum();
+                weights[s] * weights[s] * total
+            })
+            .collect();
+        let unit = p.dtype.unit_roundoff() + p.compute.unit_roundoff() * (tokens as f64).sqrt();
+        unit * per_sequence.iter().sum::<f64>().sqrt()
     }
 }

@@ -112,27 +112,14 @@ pub(super) fn test(
     let shift: f64 = g.iter().zip(correct).zip(&dir).map(|((a, b), d)| (a - b) * d).sum();
     let stored = p.dtype.unit_roundoff() * projected(g, &dir);
     // The partial sums of .grad after each addition but the first, in the accumulation dtype,
-    // and each block's contribution along the direction (<c_b, dir> = <S_b - S_(b-1), dir>).
-    let mut partial = vec![0.0; g.len()];
-    let (mut squares, mut blocks, mut before) = (0.0, 0.0, 0.0);
-    let mut added = 0usize;
-    let mut next_end = ends.map(|e| e.iter().copied().peekable());
-    for (k, (row, &w)) in groups.rows().into_iter().zip(weights).enumerate() {
-        partial.iter_mut().zip(row).for_each(|(s, v)| *s += w * v);
-        let at_end = match next_end.as_mut() {
-            None => true,
-            Some(it) => it.next_if_eq(&(k + 1)).is_some(),
-        };
-        if at_end {
-            if added >= 1 {
-                squares += projected(&partial, &dir).powi(2);
-            }
-            let now: f64 = partial.iter().zip(&dir).map(|(a, b)| a * b).sum();
-            blocks += (now - before).abs();
-            before = now;
-            added += 1;
+    // and each block's contribution along the direction.
+    let (mut squares, mut blocks) = (0.0, 0.0);
+    super::additions(groups, weights, ends, |added, partial, block| {
+        if added >= 1 {
+            squares += projected(partial, &dir).powi(2);
         }
-    }
+        blocks += block.iter().zip(&dir).map(|(a, b)| a * b).sum::<f64>().abs();
+    });
     let accumulated = p.accumulate.unit_roundoff() * squares.sqrt();
     let own = model.along(&dir, weights, p);
     let coherent = COHERENT_ULPS * p.dtype.unit_roundoff() * blocks;

@@ -575,10 +575,33 @@ pub fn tolerance_at(
     if norm_g == 0.0 {
         return TOLERANCE_FLOOR;
     }
+    let (mut squares, mut parts) = (0.0, 0.0);
+    additions(groups, weights, ends, |added, partial, block| {
+        parts += norm(block).powi(2);
+        if added >= 1 {
+            squares += norm(partial).powi(2);
+        }
+    });
+    let cancellation = (parts.sqrt() / norm_g).max(1.0);
+    (STORAGE_ULPS * p.dtype.unit_roundoff() + COMPUTE_ULPS * p.compute.unit_roundoff()) * cancellation
+        + ACCUMULATION_Z * p.accumulate.unit_roundoff() * squares.sqrt() / norm_g
+        + TOLERANCE_FLOOR
+}
+
+/// Walks the additions to `.grad`: the contributions w_j G_j summed in group order, added after
+/// every group or, with `ends` (exclusive ends in group order, the last m), after each
+/// micro-batch's; `at(added, partial, block)` sees each addition's index (0 for the first), the
+/// partial sum after it and the contribution it added.
+pub(crate) fn additions(
+    groups: ArrayView2<f64>,
+    weights: &[f64],
+    ends: Option<&[usize]>,
+    mut at: impl FnMut(usize, &[f64], &[f64]),
+) {
     let mut partial = vec![0.0; groups.ncols()];
-    // The contribution rounded to S since the last addition: a group's, or a micro-batch's.
+    // The contribution since the last addition: a group's, or a micro-batch's.
     let mut block = vec![0.0; groups.ncols()];
-    let (mut squares, mut parts, mut added) = (0.0, 0.0, 0usize);
+    let mut added = 0usize;
     let mut next_end = ends.map(|e| e.iter().copied().peekable());
     for (k, (row, &w)) in groups.rows().into_iter().zip(weights).enumerate() {
         partial.iter_mut().zip(block.iter_mut()).zip(row).for_each(|((s, b), g)| {
@@ -587,27 +610,14 @@ pub fn tolerance_at(
         });
         let at_end = match next_end.as_mut() {
             None => true,
-            Some(it) => {
-                let hit = it.peek() == Some(&(k + 1));
-                if hit {
-                    it.next();
-                }
-                hit
-            }
+            Some(it) => it.next_if_eq(&(k + 1)).is_some(),
         };
         if at_end {
-            parts += norm(&block).powi(2);
+            at(added, &partial, &block);
             block.iter_mut().for_each(|b| *b = 0.0);
-            if added >= 1 {
-                squares += norm(&partial).powi(2);
-            }
             added += 1;
         }
     }
-    let cancellation = (parts.sqrt() / norm_g).max(1.0);
-    (STORAGE_ULPS * p.dtype.unit_roundoff() + COMPUTE_ULPS * p.compute.unit_roundoff()) * cancellation
-        + ACCUMULATION_Z * p.accumulate.unit_roundoff() * squares.sqrt() / norm_g
-        + TOLERANCE_FLOOR
 }
 
 /// ||G^T v|| for a weight difference v.
@@ -814,11 +824,12 @@ fn analyse(
     // .grad is added to once per micro-batch when the groups are finer than micro-batches.
     let ends: Option<Vec<usize>> =
         (!l.batch_of.is_empty()).then(|| (1..=m).filter(|&e| e == m || l.batch_of[e] != l.batch_of[e - 1]).collect());
+    let (correct, mistakes) = patterns(s, l);
+    let wc = correct.weights.values();
     let mut tau = tolerance_at(groups, w, ng, p, ends.as_deref()) + if ng > 0.0 { unresolved / ng } else { 0.0 };
     // A model that knows its rounding widens tau to it where it is larger (a token head whose
     // confident predictions leave p - 1 to rounding), with the correct weights.
     if let (Some(model), true, None) = (rounding, ng > 0.0, p.tolerance) {
-        let wc = patterns(s, l).0.weights.values();
         tau = tau.max(along::ALONG_Z * model.total(&wc, p) / ng);
     }
     let rho = if ng > 0.0 { sol.residual / ng } else { 0.0 };
@@ -826,8 +837,6 @@ fn analyse(
     // A pattern fits when the gradient lies within tau of its gradient: the residual out of the
     // groups' span and the in-span departure d together.
     let within = |d: f64| rho.hypot(d) <= tau;
-    let (correct, mistakes) = patterns(s, l);
-    let wc = correct.weights.values();
     let u = combine(groups, &wc);
     let (factor, factor_left, relerr) = factor_fit(g, &u);
     let rel = |x: f64| if ng > 0.0 { x / ng } else { 0.0 };
