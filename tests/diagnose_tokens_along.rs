@@ -10,7 +10,8 @@
 //! rounding along its direction (ranks one token apart) leaves the correct bf16 step
 //! `inconclusive`, never `correct`, while f64 tells it; ranks 30 tokens apart in 16k (below the
 //! rounding of bf16's loss factors) and a confident head (p - 1 rounded away) are never judged with
-//! confidence (a referee's cases).
+//! confidence (a referee's cases). Where two mistakes both fit within the tolerance (a trained
+//! head's partial window and double normalization), the direction between them names one.
 
 use gradlab::diagnose::groups::{GroupCause, Precision};
 use gradlab::diagnose::tokens::{diagnose_tokens, TokenLoop, TOKEN_TENSORS};
@@ -200,5 +201,52 @@ fn near_equal_ranks_and_confident_heads_are_never_judged_with_confidence() {
             Some(c) => d.verdict == Verdict::Inconclusive || d.causes == [c],
         };
         assert!(fine, "{v}: {:?} {:?} {:?}", d.verdict, d.causes, d.reason);
+    }
+}
+
+/// A trained head, as the referee made one: the weight and bias `scale` times larger, rounded to
+/// bf16, and the head's own predictions as targets (confident and mostly right), every 50th
+/// position's target moved to the next class; ignored positions stay ignored.
+fn trained(mut p: TokenProblem, scale: f64) -> TokenProblem {
+    p.weight.mapv_inplace(|w| w * scale);
+    p.bias.mapv_inplace(|w| w * scale);
+    let mut p = bf16_valued(p);
+    let (b, t, k) = (p.b(), p.t_len(), p.k());
+    for s in 0..b {
+        for pos in 0..t {
+            if p.t[[s, pos]] == IGNORE_INDEX {
+                continue;
+            }
+            let logit = |c: usize| p.bias[c] + (0..p.d()).map(|i| p.x[[s, pos, i]] * p.weight[[c, i]]).sum::<f64>();
+            let best = (0..k).max_by(|&a, &c| logit(a).total_cmp(&logit(c))).unwrap();
+            let noisy = (s * t + pos) % 50 == 0;
+            p.t[[s, pos]] = (if noisy { (best + 1) % k } else { best }) as i64;
+        }
+    }
+    p
+}
+
+/// A referee's case: a trained head (confident and right) in bf16 with a partial last window.
+/// Its tolerance is so wide that double_normalization (every token's weight divided by K) fits
+/// within it as well as partial_window; along the direction between the two the gradient is at
+/// partial_window's, so that alone is named, with a note saying why the other is not.
+#[test]
+fn two_mistakes_that_both_fit_are_told_apart_along_the_direction_between_them() {
+    for (seed, b, t, d, k) in [(1u64, 8usize, 512usize, 64usize, 32usize), (5, 64, 64, 8, 4)] {
+        let p = trained(TokenProblem::generate(b, t, d, k, LengthDist::Uniform, seed).unwrap(), 10.0);
+        let m = (b / 2).min(8);
+        let s = Structure { microbatches: vec![b / m; m], accumulation: 2 * m, ranks: 1 };
+        let at = |v: Variant| {
+            let g = step(&p, &s, v, bf16());
+            diagnose_tokens(&p, &TOKEN_TENSORS, &g, &token_loop(&s), &Precision::new(DType::BF16)).unwrap().1
+        };
+        let d = at(Variant::PartialWindow);
+        assert_eq!(d.causes, [GroupCause::PartialWindow], "B {b}: {d:#?}");
+        assert!(
+            d.notes.iter().any(|n| n.starts_with("double_normalization fits within the tolerance too")),
+            "B {b}: {:?}",
+            d.notes
+        );
+        assert_ne!(at(Variant::Correct).verdict, Verdict::Wrong, "B {b}");
     }
 }

@@ -36,6 +36,16 @@ pub const SOFTMAX_BITS: u32 = 128;
 /// each) stay in cache while every sample's row streams past.
 const COLUMN_BLOCK: usize = 64;
 
+/// The least work (multiply-adds) worth a task of its own in the f64 passes: smaller problems
+/// (the replay's 10 x 4 steps, thousands of passes each) run on the calling thread, where
+/// splitting them costs more than it saves. Each row is computed alike either way.
+const MIN_TASK_WORK: usize = 1 << 14;
+
+/// Rows per task for rows of `work` multiply-adds each ([`MIN_TASK_WORK`]).
+fn min_rows(work: usize) -> usize {
+    (MIN_TASK_WORK / work.max(1)).max(1)
+}
+
 /// A matrix of double-doubles: the exact value of element e is approximately `hi[e] + lo[e]`, with
 /// |lo| <= ulp(hi) / 2 (so hi is the value rounded to f64).
 #[derive(Clone, Debug, PartialEq)]
@@ -207,11 +217,8 @@ impl Exact {
         let mut ln_s = vec![0.0; n];
         let mut e = vec![0.0; k];
         for j in 0..n {
-            let m = zf.row(j).iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            for (c, ec) in e.iter_mut().enumerate() {
-                *ec = (zf[[j, c]] - m).exp();
-            }
-            let s: f64 = e.iter().sum();
+            let z = zf.row(j);
+            let s = f64_softmax_row(z.as_slice().unwrap_or_else(|| unreachable!("standard layout")), &mut e);
             let others: f64 = e.iter().enumerate().filter(|&(c, _)| c != t[j]).map(|(_, v)| v).sum();
             for (c, &ec) in e.iter().enumerate() {
                 p[[j, c]] = ec / s;
@@ -500,7 +507,7 @@ pub(crate) fn f64_logits(x: ArrayView2<f64>, w: ArrayView2<f64>, b: &[f64]) -> A
     let wt = w.t().as_standard_layout().into_owned();
     let mut out = Array2::zeros((n, k));
     let slice = out.as_slice_mut().unwrap_or_else(|| unreachable!("a new array is in standard layout"));
-    slice.par_chunks_mut(k).enumerate().for_each(|(j, zj)| {
+    slice.par_chunks_mut(k).with_min_len(min_rows(k * x.ncols())).enumerate().for_each(|(j, zj)| {
         zj.copy_from_slice(b);
         for (i, &xv) in x.row(j).iter().enumerate() {
             if xv != 0.0 {
@@ -511,13 +518,100 @@ pub(crate) fn f64_logits(x: ArrayView2<f64>, w: ArrayView2<f64>, b: &[f64]) -> A
     out
 }
 
+/// The W and b gradients of sum_j weights_j loss_j in f64 for one problem at many parameter
+/// points (the replay's steps back: thousands of passes, most on small problems), with its
+/// buffers kept between passes. Either way the bits are those of [`Exact::at_f64`] then
+/// [`Exact::f64_grad`] (a test checks them): small problems run in plain loops on the calling
+/// thread with the same products and sums in the same order (Rust never fuses a multiply-add),
+/// larger ones in the parallel f64 pass.
+pub(crate) struct ParamGradients<'a> {
+    /// The inputs, n x d in standard layout.
+    x: Array2<f64>,
+    t: &'a [usize],
+    weights: &'a [f64],
+    /// The logits, then the weighted residuals, n x k.
+    g: Vec<f64>,
+    /// W transposed, d x k.
+    wt: Vec<f64>,
+    /// One sample's exponentials.
+    e: Vec<f64>,
+}
+
+impl<'a> ParamGradients<'a> {
+    /// The gradients of sum_j weights_j loss_j on inputs `x` and targets `t`.
+    pub(crate) fn new(x: ArrayView2<'a, f64>, t: &'a [usize], weights: &'a [f64]) -> Self {
+        let x = x.as_standard_layout().into_owned();
+        ParamGradients { x, t, weights, g: Vec::new(), wt: Vec::new(), e: Vec::new() }
+    }
+
+    /// The W and b gradients at weight `w` (k x d) and bias `b`.
+    pub(crate) fn at(&mut self, w: ArrayView2<f64>, b: &[f64]) -> (Array2<f64>, Vec<f64>) {
+        let (n, d, k) = (self.x.nrows(), self.x.ncols(), w.nrows());
+        self.e.resize(k, 0.0);
+        let small = n * d * k < MIN_TASK_WORK && d > 0 && k > 0;
+        if !small {
+            self.g = f64_logits(self.x.view(), w, b).into_raw_vec_and_offset().0;
+        } else {
+            // f64_logits' arithmetic: b, then x_ji times W's column i added feature by feature.
+            let x = self.x.as_slice().unwrap_or_else(|| unreachable!("standard layout"));
+            self.wt.clear();
+            self.wt.extend((0..d).flat_map(|i| w.column(i).into_iter().copied()));
+            self.g.resize(n * k, 0.0);
+            for (zj, xj) in self.g.chunks_exact_mut(k).zip(x.chunks_exact(d)) {
+                zj.copy_from_slice(b);
+                for (&a, wi) in xj.iter().zip(self.wt.chunks_exact(k)) {
+                    if a != 0.0 {
+                        zj.iter_mut().zip(wi).for_each(|(z, &v)| *z += a * v);
+                    }
+                }
+            }
+        }
+        for (j, zj) in self.g.chunks_mut(k).enumerate() {
+            let s = f64_softmax_row(zj, &mut self.e);
+            let others: f64 = self.e.iter().enumerate().filter(|&(c, _)| c != self.t[j]).map(|(_, v)| v).sum();
+            for (c, (gc, &ec)) in zj.iter_mut().zip(&self.e).enumerate() {
+                *gc = self.weights[j] * if c == self.t[j] { -(others / s) } else { ec / s };
+            }
+        }
+        let g = ArrayView2::from_shape((n, k), &self.g).unwrap_or_else(|_| unreachable!("n x k values"));
+        let bias = f64_bias_grad(g).row(0).to_vec();
+        if !small {
+            return (f64_weight_grad(g, self.x.view()), bias);
+        }
+        // f64_weight_grad's arithmetic: every sample's g_jc x_j added in turn.
+        let x = self.x.as_slice().unwrap_or_else(|| unreachable!("standard layout"));
+        let mut gw = vec![0.0; k * d];
+        for (gj, xj) in self.g.chunks_exact(k).zip(x.chunks_exact(d)) {
+            if xj.iter().all(|&v| v == 0.0) {
+                continue;
+            }
+            for (&gv, out) in gj.iter().zip(gw.chunks_exact_mut(d)) {
+                if gv != 0.0 {
+                    out.iter_mut().zip(xj).for_each(|(o, &v)| *o += gv * v);
+                }
+            }
+        }
+        let gw = Array2::from_shape_vec((k, d), gw).unwrap_or_else(|_| unreachable!("k x d values"));
+        (gw, bias)
+    }
+}
+
+/// exp(z_c - max z) into `e` for one sample's f64 logits; returns their sum.
+fn f64_softmax_row(z: &[f64], e: &mut [f64]) -> f64 {
+    let m = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    for (ec, &zc) in e.iter_mut().zip(z) {
+        *ec = (zc - m).exp();
+    }
+    e.iter().sum()
+}
+
 /// G w (n x d) in f64 for G n x k and w k x d.
 pub(crate) fn f64_input_grad(g: ArrayView2<f64>, w: ArrayView2<f64>) -> Array2<f64> {
     let (n, d) = (g.nrows(), w.ncols());
     let w = w.as_standard_layout().into_owned();
     let mut out = Array2::zeros((n, d));
     let slice = out.as_slice_mut().unwrap_or_else(|| unreachable!("a new array is in standard layout"));
-    slice.par_chunks_mut(d).enumerate().for_each(|(j, row)| {
+    slice.par_chunks_mut(d).with_min_len(min_rows(d * g.ncols())).enumerate().for_each(|(j, row)| {
         for (c, &gv) in g.row(j).iter().enumerate() {
             if gv != 0.0 {
                 axpy(row, gv, w.row(c).as_slice().unwrap_or_else(|| unreachable!("standard layout")));
@@ -534,6 +628,7 @@ pub(crate) fn f64_weight_grad(g: ArrayView2<f64>, x: ArrayView2<f64>) -> Array2<
     let blocks: Vec<(usize, usize)> = (0..d).step_by(COLUMN_BLOCK).map(|a| (a, (a + COLUMN_BLOCK).min(d))).collect();
     let parts: Vec<Vec<f64>> = blocks
         .par_iter()
+        .with_min_len(min_rows(n * k * COLUMN_BLOCK))
         .map(|&(a, e)| {
             let width = e - a;
             let mut acc = vec![0.0; k * width];
@@ -604,6 +699,24 @@ mod tests {
                     assert!(rel < 2f64.powi(-95), "{wrt} {ix:?} n={n}: {rel:e}");
                 }
             }
+        }
+    }
+
+    /// The replay's lean parameter gradients are the f64 pass's bits, small problems (run on one
+    /// thread) and large ones (split into tasks) alike, with unequal per-sample weights.
+    #[test]
+    fn the_lean_parameter_gradients_are_the_f64_pass_bits() {
+        for (n, d, k, seed) in [(10, 4, 2, 1), (40, 90, 3, 3), (3000, 40, 7, 2)] {
+            let mut p = Problem::generate(n, d, k, seed).unwrap();
+            // Zero inputs (skipped by both) in some rows, and one whole row of zeros.
+            p.x.iter_mut().enumerate().filter(|(i, _)| i % 3 == 0 || *i < d).for_each(|(_, v)| *v = 0.0);
+            let weights: Vec<f64> = (0..n).map(|j| 1.0 / (n + j % 3) as f64).collect();
+            let ex = Exact::at_f64(p.x.clone(), p.weight.clone(), p.bias.to_vec(), p.t.clone());
+            let (gw, gb) = ParamGradients::new(p.x.view(), &p.t, &weights).at(p.weight.view(), &p.bias.to_vec());
+            let want_w = ex.f64_grad(LinearTensor::Weight, &weights);
+            let want_b = ex.f64_grad(LinearTensor::Bias, &weights);
+            assert!(gw.iter().zip(&want_w).all(|(a, b)| a.to_bits() == b.to_bits()), "W.grad n={n}");
+            assert!(gb.iter().zip(want_b.row(0)).all(|(a, b)| a.to_bits() == b.to_bits()), "b.grad n={n}");
         }
     }
 

@@ -9,7 +9,7 @@
 //! weighted residual from the law's first-order estimate, and the best pair is named only when
 //! it matches the gradient within rounding.
 
-use super::exact::{Exact, F64_PASS_MAX_BITS};
+use super::exact::{Exact, ParamGradients, F64_PASS_MAX_BITS};
 use super::power::Fit;
 use super::Analysis;
 use crate::objective::LinearTensor;
@@ -66,7 +66,9 @@ fn wdot(a: &[Array2<f64>], b: &[Array2<f64>], sigma: &[Array2<f64>]) -> f64 {
 /// The replay's arithmetic: the problem's data and the meant loss's per-sample factor.
 struct Loop<'a> {
     a: &'a Analysis<'a>,
-    weights: Vec<f64>,
+    weights: &'a [f64],
+    /// The parameter gradients' buffers, kept between passes.
+    grads: std::cell::RefCell<ParamGradients<'a>>,
     /// The forward passes left of [`REPLAY_MAX_WORK`].
     passes_left: std::cell::Cell<usize>,
 }
@@ -82,10 +84,15 @@ impl Loop<'_> {
 
     /// The meant loss's parameter gradients at a pass.
     fn param_grads(&self, ex: &Exact) -> Params {
-        (
-            ex.f64_grad(LinearTensor::Weight, &self.weights),
-            ex.f64_grad(LinearTensor::Bias, &self.weights).row(0).to_vec(),
-        )
+        (ex.f64_grad(LinearTensor::Weight, self.weights), ex.f64_grad(LinearTensor::Bias, self.weights).row(0).to_vec())
+    }
+
+    /// The meant loss's parameter gradients at `p` (the bits of [`Loop::param_grads`] of
+    /// [`Loop::pass`]), or `None` when the replay's work limit is spent.
+    fn param_grads_at(&self, p: &Params) -> Option<Params> {
+        let left = self.passes_left.get().checked_sub(1)?;
+        self.passes_left.set(left);
+        Some(self.grads.borrow_mut().at(p.0.view(), &p.1))
     }
 
     /// theta + lr v.
@@ -99,7 +106,7 @@ impl Loop<'_> {
     fn step_back(&self, p: &Params, lr: f64, guess: Params) -> Option<Params> {
         let mut q = guess;
         for _ in 0..REPLAY_FIXED_POINT_ITERATIONS {
-            let next = Self::ahead(p, lr, &self.param_grads(&self.pass(&q)?));
+            let next = Self::ahead(p, lr, &self.param_grads_at(&q)?);
             let moved =
                 next.0.iter().zip(&q.0).chain(next.1.iter().zip(&q.1)).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
             let size = next.0.iter().chain(&next.1).map(|x| x.abs()).fold(0.0, f64::max);
@@ -124,7 +131,7 @@ impl Loop<'_> {
             let p = &out[e - 1];
             let guess = match (warm.and_then(|w| w.get(e)), e) {
                 (Some(w), _) => w.clone(),
-                (None, 1) => Self::ahead(p, lr, &self.param_grads(&self.pass(p)?)),
+                (None, 1) => Self::ahead(p, lr, &self.param_grads_at(p)?),
                 (None, _) => {
                     let before = &out[e - 2];
                     let v = (&p.0 - &before.0, p.1.iter().zip(&before.1).map(|(x, y)| x - y).collect());
@@ -143,7 +150,7 @@ impl Loop<'_> {
         for p in walk {
             let ex = self.pass(p)?;
             for (s, part) in sum.iter_mut().zip(&self.a.parts) {
-                *s += &ex.f64_grad(part.wrt, &self.weights);
+                *s += &ex.f64_grad(part.wrt, self.weights);
             }
         }
         Some(sum)
@@ -167,7 +174,7 @@ impl Loop<'_> {
                 crate::watch::unwatched(|watch| Exact::at(ex.x.clone(), p.0.clone(), p.1.clone(), ex.t.clone(), watch));
             for (s, part) in sum.iter_mut().zip(&self.a.parts) {
                 if bits <= 40 {
-                    *s += &at.f64_grad(part.wrt, &self.weights);
+                    *s += &at.f64_grad(part.wrt, self.weights);
                 } else {
                     *s += &at.grad(part.wrt, &w_dd).hi;
                 }
@@ -234,12 +241,13 @@ pub(super) fn sgd_replay(a: &Analysis, c_ls: f64) -> Option<Replay> {
         (centre.saturating_sub(REPLAY_STEPS_AROUND).max(2), (centre + REPLAY_STEPS_AROUND).min(REPLAY_MAX_STEPS));
     let per_pass = (a.n() * a.r.ex.d().max(1) * a.r.ex.k()) as f64;
     let passes = (REPLAY_MAX_WORK / per_pass).min(usize::MAX as f64) as usize;
-    let lp = Loop { a, weights: vec![a.omega; a.n()], passes_left: std::cell::Cell::new(passes) };
     let ex = &a.r.ex;
+    let w = vec![a.omega; a.n()];
+    let grads = std::cell::RefCell::new(ParamGradients::new(ex.x.view(), &ex.t, &w));
+    let lp = Loop { a, weights: &w, grads, passes_left: std::cell::Cell::new(passes) };
     // The law: the sum over E points is E g + lr E (E - 1) / 2 J v to first order, with g the
     // truth and J v its derivative along the saved parameters' gradient v.
     let v = lp.param_grads(ex);
-    let w = vec![a.omega; a.n()];
     let jv: Vec<Array2<f64>> = a.parts.iter().map(|p| ex.directional(p.wrt, &w, v.0.view(), &v.1)).collect();
     let mut screened: Vec<(f64, usize, f64)> = Vec::new();
     for e in lo..=hi {

@@ -921,6 +921,22 @@ fn analyse(
     }
     fitting.sort_by(|a, b| a.0.total_cmp(&b.0));
     let correct_fits = within(correct_departure);
+    // Several mistakes fit and the correct weights do not: a model that knows its rounding tells
+    // them apart along the direction between each two.
+    if let (Some(model), false, true) = (rounding, correct_fits, fitting.len() > 1) {
+        let ends = ends.as_deref();
+        let pairs = apart(&fitting, |wb, diff, most| {
+            let (u, delta) = (combine(groups, wb), combine(groups, diff));
+            let (a, t) = along::test(g, &u, &delta, groups, most, ends, p, model, TOLERANCE_FLOOR * ng)?;
+            Some((a, rel(t.size)))
+        });
+        let name = |i: usize| fitting[i].1.cause.map_or_else(String::new, |c| c.to_string());
+        for a in &pairs {
+            notes.push(apart_sentence(&name(a.dropped), &name(a.kept), a));
+        }
+        let dropped: Vec<usize> = pairs.iter().map(|a| a.dropped).collect();
+        fitting = fitting.into_iter().enumerate().filter(|(i, _)| !dropped.contains(i)).map(|(_, f)| f).collect();
+    }
 
     let identifiable = sol.rank == m;
     let worst = identifiable
@@ -1046,6 +1062,67 @@ struct Context<'a> {
     wc: &'a [f64],
     w: &'a [f64],
     sol: &'a Solution,
+}
+
+/// Two fitting mistakes told apart along the direction between them: the one the gradient is
+/// at, the one dropped, and the test (relative to ||g||; `size` is how far apart they are).
+struct Apart {
+    kept: usize,
+    dropped: usize,
+    shift: f64,
+    rounding: f64,
+    size: f64,
+}
+
+/// Which of the `fitting` patterns the gradient is not at, along the direction between each two:
+/// `test(w_b, w_a - w_b, largest weights)` is [`along::test`] from pattern b's gradient toward
+/// a's, with the distance between them; `Named` drops b, `RuledOut` drops a, anything else keeps
+/// both. Nothing is dropped when every pattern would be (the tests contradict each other); each
+/// pattern dropped comes once, with the first test that dropped it.
+fn apart<T>(fitting: &[(f64, &Pattern)], test: T) -> Vec<Apart>
+where
+    T: Fn(&[f64], &[f64], &[f64]) -> Option<(along::Along, f64)>,
+{
+    let mut found: Vec<Apart> = Vec::new();
+    for a in 0..fitting.len() {
+        for b in a + 1..fitting.len() {
+            let (wa, wb) = (fitting[a].1.weights.values(), fitting[b].1.weights.values());
+            let most: Vec<f64> = wa.iter().zip(&wb).map(|(x, y)| x.abs().max(y.abs())).collect();
+            let diff: Vec<f64> = wa.iter().zip(&wb).map(|(x, y)| x - y).collect();
+            let Some((t, size)) = test(&wb, &diff, &most) else { continue };
+            let (kept, dropped) = match t.outcome {
+                Outcome::Named => (a, b),
+                Outcome::RuledOut => (b, a),
+                _ => continue,
+            };
+            found.push(Apart { kept, dropped, shift: t.shift, rounding: t.rounding, size });
+        }
+    }
+    if (0..fitting.len()).all(|i| found.iter().any(|f| f.dropped == i)) {
+        return Vec::new();
+    }
+    // One reason per pattern dropped: the first test that dropped it.
+    let mut once: Vec<Apart> = Vec::new();
+    for f in found {
+        if !once.iter().any(|o| o.dropped == f.dropped) {
+            once.push(f);
+        }
+    }
+    once
+}
+
+/// Why a mistake that fits within tau is not named: the gradient is at another's along the
+/// direction between them.
+fn apart_sentence(dropped: &str, kept: &str, a: &Apart) -> String {
+    use crate::exact::sci3;
+    format!(
+        "{dropped} fits within the tolerance too, but along the direction between it and {kept} the gradient is at \
+         {kept}'s: it moved {} from {dropped}'s toward {kept}'s ({} away), within the rounding along that direction \
+         ({}).",
+        sci3(a.shift),
+        sci3(a.size),
+        sci3(a.rounding)
+    )
 }
 
 fn is_microbatch(c: GroupCause) -> bool {
@@ -1321,4 +1398,40 @@ fn inconclusive_reason(c: &Context, hidden: &[&GroupPower]) -> String {
         sci3(c.tau),
         what.join(", ")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pattern(cause: GroupCause, den: Vec<u128>) -> Pattern {
+        Pattern { cause: Some(cause), weights: Rational::of(den) }
+    }
+
+    /// The direction between two fitting mistakes drops the one the gradient is not at, keeps
+    /// both when it cannot tell (the other sentence), and drops none when the tests contradict.
+    #[test]
+    fn apart_drops_only_the_mistake_the_gradient_is_not_at() {
+        let (a, b, c) = (
+            pattern(GroupCause::PartialWindow, vec![2, 2]),
+            pattern(GroupCause::DoubleNormalization, vec![4, 4]),
+            pattern(GroupCause::PerMicrobatchTokenMean, vec![2, 4]),
+        );
+        let fitting = [(0.1, &a), (0.2, &b), (0.3, &c)];
+        let along = |outcome| along::Along { shift: 0.5, rounding: 0.01, outcome };
+        // Every test at its first pattern: the others go, each once, with the first test.
+        let named = apart(&fitting, |_, _, _| Some((along(Outcome::Named), 0.5)));
+        assert_eq!(named.iter().map(|x| (x.kept, x.dropped)).collect::<Vec<_>>(), [(0, 1), (0, 2)]);
+        // The tests cannot tell: both stay.
+        for outcome in [Outcome::Between, Outcome::Hidden] {
+            assert!(apart(&fitting, |_, _, _| Some((along(outcome), 0.5))).is_empty());
+        }
+        assert!(apart(&fitting, |_, _, _| None).is_empty());
+        // a against b: at b; b against c: at c; a against c: at a. Every pattern would go.
+        let contradict = apart(&fitting, |wb, diff, _| {
+            let at_b_or_c = wb == [0.25, 0.25] || diff[0] < 0.0;
+            Some((along(if at_b_or_c { Outcome::RuledOut } else { Outcome::Named }), 0.5))
+        });
+        assert!(contradict.is_empty(), "{:?}", contradict.iter().map(|x| (x.kept, x.dropped)).collect::<Vec<_>>());
+    }
 }
