@@ -128,12 +128,14 @@ impl Experiment for SumVsMean {
         let all_ok = t_of(bins[..prefix].last());
         let rest: Vec<&Row> = bins[prefix..].iter().flat_map(|b| b.1.iter().copied()).collect();
         let how_many = |p: &dyn Fn(&&Row) -> bool| rest.iter().filter(|r| p(r)).count();
-        let beyond = beyond_sentence(
-            how_many(&named),
-            how_many(&|r| r.diagnosed == Cause::AccumulatedOverSteps && r.diagnosed_steps != Some(r.epochs)),
-            how_many(&|r| r.diagnosed == Cause::Unexplained),
-            rest.len(),
-        );
+        let accumulated = |r: &&Row| r.diagnosed == Cause::AccumulatedOverSteps;
+        let beyond = beyond_sentence(Beyond {
+            right: how_many(&named),
+            wrong: how_many(&|r| accumulated(r) && r.diagnosed_steps.is_some_and(|e| e != r.epochs)),
+            uncounted: how_many(&|r| accumulated(r) && r.diagnosed_steps.is_none()),
+            unexplained: how_many(&|r| r.diagnosed == Cause::Unexplained),
+            cells: rest.len(),
+        });
         let fit: Vec<(f64, f64)> =
             bins.iter().filter(|b| b.0 <= 0).map(|(k, v)| (*k as f64 / 2.0, median(&law_err(v)).log10())).collect();
         let slope = fit_line(&fit).0;
@@ -223,22 +225,37 @@ impl Experiment for SumVsMean {
     }
 }
 
-/// What `diagnose` says beyond the bins where every f64 cell has the right E: of `cells`, `right`
-/// name the right count, `wrong` name `accumulated_over_steps` with another count, `unexplained`
-/// say so, the rest name another cause.
-fn beyond_sentence(right: usize, wrong: usize, unexplained: usize, cells: usize) -> String {
-    if cells == 0 {
+/// What `diagnose` says beyond the bins where every f64 cell has the right E, over `cells`.
+struct Beyond {
+    /// Cells naming `accumulated_over_steps` with the right count.
+    right: usize,
+    /// Cells naming it with another count.
+    wrong: usize,
+    /// Cells naming it without a count (the law beyond its first order, no replay to confirm).
+    uncounted: usize,
+    /// Cells saying `unexplained`.
+    unexplained: usize,
+    cells: usize,
+}
+
+/// The sentence for [`Beyond`]; the cells not counted in it name another cause.
+fn beyond_sentence(b: Beyond) -> String {
+    if b.cells == 0 {
         return "no cell lies beyond".into();
     }
-    let other = cells - right - wrong - unexplained;
-    let mut s = format!("beyond, of the {cells} f64 cells, {right} name the right E, {unexplained} say `unexplained`");
+    let other = b.cells - b.right - b.wrong - b.uncounted - b.unexplained;
+    let mut s = format!("beyond, of the {} f64 cells, {} name the right E", b.cells, b.right);
+    if b.uncounted > 0 {
+        s += &format!(", {} name `accumulated_over_steps` without a count (the count not resolved)", b.uncounted);
+    }
+    s += &format!(", {} say `unexplained`", b.unexplained);
     if other > 0 {
         s += &format!(", {other} name another cause");
     }
-    if wrong == 0 {
+    if b.wrong == 0 {
         s += ", and none guesses a wrong count";
     } else {
-        s += &format!(", and {wrong} name `accumulated_over_steps` with a wrong count");
+        s += &format!(", and {} name `accumulated_over_steps` with a wrong count", b.wrong);
     }
     s
 }
@@ -395,12 +412,18 @@ mod tests {
 
     #[test]
     fn the_beyond_sentence_says_whether_a_count_is_wrong() {
-        assert!(beyond_sentence(3, 0, 2, 5).ends_with("and none guesses a wrong count"));
-        let s = beyond_sentence(3, 2, 1, 7);
+        let at = |right, wrong, uncounted, unexplained, cells| {
+            beyond_sentence(Beyond { right, wrong, uncounted, unexplained, cells })
+        };
+        assert!(at(3, 0, 0, 2, 5).ends_with("and none guesses a wrong count"));
+        assert!(!at(3, 0, 0, 2, 5).contains("without a count"));
+        let s = at(3, 2, 0, 1, 7);
         assert!(
             s.contains("1 name another cause") && s.contains("2 name `accumulated_over_steps` with a wrong count"),
             "{s}"
         );
+        let s = at(3, 0, 4, 1, 8);
+        assert!(s.contains("4 name `accumulated_over_steps` without a count") && !s.contains("another"), "{s}");
     }
 
     #[test]

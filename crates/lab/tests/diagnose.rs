@@ -180,9 +180,11 @@ fn plain_sgd_beyond_the_law_is_replayed_with_its_count_and_rate() {
 
 /// Where the first-order law fits but leaves more than 2 % of the departure, its learning rate is
 /// only first order (0.864 for the true 0.5 here): the exact replay gives it, and where no
-/// replay matches (weight decay) the estimate is said to be rough (make_more.py).
+/// replay matches (weight decay) neither the count nor the learning rate is reported, the text
+/// giving the law's first-order values as such (make_more.py; sum_vs_mean's counts so found were
+/// tens of steps off at E = 50).
 #[test]
-fn a_rough_first_order_learning_rate_is_replayed_or_said_to_be_rough() {
+fn a_rough_first_order_law_is_replayed_or_reports_no_count() {
     let (code, v) = run("sgd_law_rough", &["input"]);
     assert_eq!((code, causes(&v)), (3, vec!["accumulated_over_steps"]), "{v}");
     assert_eq!(v["steps"].as_u64(), Some(12), "{v}");
@@ -200,10 +202,12 @@ fn a_rough_first_order_learning_rate_is_replayed_or_said_to_be_rough() {
     assert!(t.contains("the first-order law fits too (12 steps") && !t.contains("is rough"), "{t}");
     let (code, v) = run("sgd_wd_law_rough", &["input"]);
     assert_eq!((code, causes(&v)), (3, vec!["accumulated_over_steps"]), "{v}");
-    assert_eq!(v["steps"].as_u64(), Some(7), "{v}");
+    assert!(v.get("steps").is_none() && v.get("learning_rate").is_none(), "{v}");
     let t = text("sgd_wd_law_rough");
     assert!(
-        t.contains("this first-order learning rate is rough") && !t.contains("exact replay of plain SGD fits"),
+        t.contains("neither the count nor the learning rate is resolved")
+            && t.contains("about 7 of them")
+            && !t.contains("exact replay of plain SGD fits"),
         "{t}"
     );
     // The seed's loop, where the law leaves 0.15 %, keeps the law's estimate with no such sentence.
