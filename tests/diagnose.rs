@@ -283,3 +283,43 @@ fn an_unresolved_count_is_not_reported() {
         assert!(!text.contains("estimated learning rate"), "{label}: {text}");
     }
 }
+
+/// A loop that steps after its last backward pass too (saved after that step): the law's count
+/// stands, its first learning rate is (E + 1) / (E - 1) times the true one, and the second
+/// reading the evidence gives (a = lr c (c + 1) / 2) recovers it (f64, lr 1e-3, seeds 1 to 3).
+#[test]
+fn a_step_after_the_last_backward_pass_is_the_second_learning_rate() {
+    for seed in 1..4u64 {
+        let (epochs, lr) = (10usize, 1e-3);
+        let p = Problem::generate(10, 4, 2, seed).unwrap();
+        let cfg = TrainConfig {
+            epochs,
+            lr: Decimal::parse("lr", "1e-3").unwrap(),
+            input_grad: InputGrad::Accumulate,
+            reduction: Reduction::Mean,
+        };
+        let (tr, _) = prepare::<f64>(&p, (), &cfg, &Watch::unwatched()).unwrap();
+        // One more SGD step with the last backward pass's parameter gradients.
+        let stepped = Problem {
+            x: p.x.clone(),
+            t: p.t.clone(),
+            weight: &tr.weight - &(&tr.grad_weight * lr),
+            bias: tr.bias.iter().zip(&tr.grad_bias).map(|(b, g)| b - lr * g).collect(),
+        };
+        let given = vec![Given {
+            wrt: LinearTensor::Input,
+            grad: tr.grad_x.clone().into_dyn(),
+            file: DType::F64,
+            name: "x.grad".into(),
+        }];
+        let d = diagnose(&stepped, &given, &Settings::new(Reduction::Mean, DType::F64), &Watch::unwatched()).unwrap();
+        let text = d.findings[0].evidence.join(" ");
+        assert_eq!((d.causes[0], d.steps), (Cause::AccumulatedOverSteps, Some(epochs)), "seed {seed}: {text}");
+        let number =
+            |after: &str| -> f64 { text.split(after).nth(1).unwrap().split(' ').next().unwrap().parse().unwrap() };
+        let (first, second) = (number("estimated learning rate: "), number("gradients), or "));
+        let e = epochs as f64;
+        assert!((first / lr / ((e + 1.0) / (e - 1.0)) - 1.0).abs() < 0.03, "seed {seed}: first {first}");
+        assert!((second / lr - 1.0).abs() < 0.03, "seed {seed}: second {second}");
+    }
+}

@@ -550,9 +550,13 @@ fn accumulation(a: &Analysis, c_ls: f64, g: &[f64], t: &[f64], mean: bool) -> Op
              (2c - 1) / 6)."
         ));
     } else {
+        // Saved after a step taken after the last backward pass, the c gradients sit one step
+        // further back: a = lr c (c + 1) / 2.
+        let lr_after = 2.0 * a_fit / (c * (c + 1.0));
         evidence.push(format!(
             "estimated learning rate: {lr:.3e} (a = lr c (c - 1) / 2, x.grad summed over {c} steps while SGD moved the \
-             parameters with their own, zeroed, gradients)."
+             parameters with their own, zeroed, gradients), or {lr_after:.3e} if the parameters given were saved after \
+             an optimizer step taken after the last backward pass (a = lr c (c + 1) / 2)."
         ));
     }
     evidence.push(
