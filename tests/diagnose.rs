@@ -182,6 +182,16 @@ fn the_tolerance_holds_and_is_not_vacuous() {
     }
 }
 
+/// The seed's loop with x.grad accumulated over `epochs` epochs of SGD at `lr`, the mean loss.
+fn accumulating(epochs: usize, lr: &str) -> TrainConfig {
+    TrainConfig {
+        epochs,
+        lr: Decimal::parse("lr", lr).unwrap(),
+        input_grad: InputGrad::Accumulate,
+        reduction: Reduction::Mean,
+    }
+}
+
 /// gradlab's own accumulated x.grad (f32, the seed's protocol) over several seeds, numbers of
 /// epochs and learning rates: named `accumulated_over_steps`, with the number of epochs and the
 /// learning rate recovered (and, when E = n, `sum_instead_of_mean` second).
@@ -190,12 +200,7 @@ fn accumulation_is_named_with_its_steps_across_problems() {
     for seed in 1..6u64 {
         for (epochs, lr) in [(10, "1e-3"), (4, "1e-2"), (25, "1e-3")] {
             let p = Problem::generate(10, 4, 2, seed).unwrap();
-            let cfg = TrainConfig {
-                epochs,
-                lr: Decimal::parse("lr", lr).unwrap(),
-                input_grad: InputGrad::Accumulate,
-                reduction: Reduction::Mean,
-            };
+            let cfg = accumulating(epochs, lr);
             let (tr, _) = prepare::<f32>(&p, (), &cfg, &Watch::unwatched()).unwrap();
             // The data folder holds the final parameters; the gradient is x.grad.
             let fin = Problem {
@@ -233,12 +238,7 @@ fn accumulation_is_named_with_its_steps_across_problems() {
 fn plain_sgd_beyond_the_law_is_replayed_with_its_steps_and_rate() {
     fn case<T: gradlab::scalar::Scalar<Ctx = ()>>(dtype: DType, seed: u64) -> bool {
         let p = Problem::generate(10, 4, 2, seed).unwrap();
-        let cfg = TrainConfig {
-            epochs: 3,
-            lr: Decimal::parse("lr", "0.3").unwrap(),
-            input_grad: InputGrad::Accumulate,
-            reduction: Reduction::Mean,
-        };
+        let cfg = accumulating(3, "0.3");
         let (tr, _) = prepare::<T>(&p, (), &cfg, &Watch::unwatched()).unwrap();
         let d = diagnose_trained(&tr, LinearTensor::Input, &tr.grad_x.mapv(|v| v.to_f64()), Reduction::Mean).unwrap();
         let label = format!("{dtype} seed {seed}");
@@ -267,12 +267,7 @@ fn plain_sgd_beyond_the_law_is_replayed_with_its_steps_and_rate() {
 #[test]
 fn an_unresolved_count_is_not_reported() {
     for (epochs, lr) in [(20, "3"), (50, "1")] {
-        let cfg = TrainConfig {
-            epochs,
-            lr: Decimal::parse("lr", lr).unwrap(),
-            input_grad: InputGrad::Accumulate,
-            reduction: Reduction::Mean,
-        };
+        let cfg = accumulating(epochs, lr);
         let (tr, _) = prepare::<f64>(&Problem::generate(10, 4, 2, 1).unwrap(), (), &cfg, &Watch::unwatched()).unwrap();
         let d = diagnose_trained(&tr, LinearTensor::Input, &tr.grad_x, Reduction::Mean).unwrap();
         let label = format!("E {epochs} lr {lr}");
@@ -292,12 +287,7 @@ fn a_step_after_the_last_backward_pass_is_the_second_learning_rate() {
     for seed in 1..4u64 {
         let (epochs, lr) = (10usize, 1e-3);
         let p = Problem::generate(10, 4, 2, seed).unwrap();
-        let cfg = TrainConfig {
-            epochs,
-            lr: Decimal::parse("lr", "1e-3").unwrap(),
-            input_grad: InputGrad::Accumulate,
-            reduction: Reduction::Mean,
-        };
+        let cfg = accumulating(epochs, "1e-3");
         let (tr, _) = prepare::<f64>(&p, (), &cfg, &Watch::unwatched()).unwrap();
         // One more SGD step with the last backward pass's parameter gradients.
         let stepped = Problem {

@@ -219,11 +219,10 @@ impl Exact {
         for j in 0..n {
             let z = zf.row(j);
             let s = f64_softmax_row(z.as_slice().unwrap_or_else(|| unreachable!("standard layout")), &mut e);
-            let others: f64 = e.iter().enumerate().filter(|&(c, _)| c != t[j]).map(|(_, v)| v).sum();
-            for (c, &ec) in e.iter().enumerate() {
-                p[[j, c]] = ec / s;
-                residual.hi[[j, c]] = if c == t[j] { -(others / s) } else { ec / s };
-            }
+            f64_residual_row(&e, s, t[j], |c, pc, r| {
+                p[[j, c]] = pc;
+                residual.hi[[j, c]] = r;
+            });
             ln_s[j] = s.ln();
         }
         let z = from_parts((n, k), zf.into_raw_vec_and_offset().0, vec![0.0; n * k]);
@@ -568,10 +567,7 @@ impl<'a> ParamGradients<'a> {
         }
         for (j, zj) in self.g.chunks_mut(k).enumerate() {
             let s = f64_softmax_row(zj, &mut self.e);
-            let others: f64 = self.e.iter().enumerate().filter(|&(c, _)| c != self.t[j]).map(|(_, v)| v).sum();
-            for (c, (gc, &ec)) in zj.iter_mut().zip(&self.e).enumerate() {
-                *gc = self.weights[j] * if c == self.t[j] { -(others / s) } else { ec / s };
-            }
+            f64_residual_row(&self.e, s, self.t[j], |c, _, r| zj[c] = self.weights[j] * r);
         }
         let g = ArrayView2::from_shape((n, k), &self.g).unwrap_or_else(|_| unreachable!("n x k values"));
         let bias = f64_bias_grad(g).row(0).to_vec();
@@ -603,6 +599,16 @@ fn f64_softmax_row(z: &[f64], e: &mut [f64]) -> f64 {
         *ec = (zc - m).exp();
     }
     e.iter().sum()
+}
+
+/// One sample's probabilities e_c / s and residuals p - onehot(t), each residual formed without
+/// cancellation (the target's p - 1 as minus the other classes' probabilities), passed to `put`
+/// as (class, probability, residual).
+fn f64_residual_row(e: &[f64], s: f64, t: usize, mut put: impl FnMut(usize, f64, f64)) {
+    let others: f64 = e.iter().enumerate().filter(|&(c, _)| c != t).map(|(_, v)| v).sum();
+    for (c, &ec) in e.iter().enumerate() {
+        put(c, ec / s, if c == t { -(others / s) } else { ec / s });
+    }
 }
 
 /// G w (n x d) in f64 for G n x k and w k x d.
